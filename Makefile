@@ -1,0 +1,143 @@
+# berth: plain GNU make. Objects go to $(BUILD) with -MMD -MP dependencies;
+# nothing is written into the source tree.
+#
+#   make                 build/berth and build/libberth.a
+#   make check           unit + integration tests (as root)
+#   make check SANITIZE=address,undefined
+#   make demo            run a container from the bundled test bundle
+#   make deps            apt-get the Debian packages berth needs
+#   make format / format-check
+#   make install PREFIX=/usr/local
+#   V=1 shows full commands.
+
+PREFIX    ?= /usr/local
+CC        ?= cc
+SANITIZE  ?=
+V         ?= 0
+
+ifeq ($(SANITIZE),)
+BUILD     ?= build
+else
+BUILD     ?= build/sanitize
+endif
+
+PKGS      := libnl-3.0 libnl-route-3.0 libcjson libseccomp libcap
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+WARN      := -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes \
+             -Wstrict-prototypes -Wformat=2 -Wno-unused-parameter \
+             -Wno-format-truncation
+CFLAGS    ?= -O2 -g
+ALL_CFLAGS := -std=gnu11 $(WARN) -D_GNU_SOURCE -fno-strict-aliasing -I. \
+              $(PKG_CFLAGS) $(CFLAGS)
+LDFLAGS   ?=
+ALL_LDFLAGS := $(LDFLAGS)
+LIBS      := $(PKG_LIBS)
+
+ifneq ($(SANITIZE),)
+ALL_CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -O1
+ALL_LDFLAGS += -fsanitize=$(SANITIZE)
+endif
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+LIB_MODULES := base oci cgroups netns runtime dist
+LIB_SRCS  := $(foreach m,$(LIB_MODULES),$(wildcard $(m)/*.c))
+LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+CLI_SRCS  := $(wildcard cli/*.c)
+CLI_OBJS  := $(CLI_SRCS:%.c=$(BUILD)/%.o)
+UNIT_SRCS := $(wildcard tests/unit/test-*.c)
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+UNIT_MAIN := $(BUILD)/tests/unit/test-main.o
+
+BERTH     := $(BUILD)/berth
+LIBBERTH  := $(BUILD)/libberth.a
+PROBE     := $(BUILD)/probe
+ROOTFS    := $(BUILD)/rootfs
+
+.PHONY: all check check-unit check-integration demo deps format format-check \
+        install clean bench test-rootfs layering
+
+all: $(BERTH) $(LIBBERTH)
+
+# A stamp holding the flags: changing them rebuilds everything.
+FLAGS_STAMP := $(BUILD)/.flags
+$(shell mkdir -p $(BUILD) && echo '$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS)' | \
+	cmp -s - $(FLAGS_STAMP) || echo '$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS)' > $(FLAGS_STAMP))
+
+$(BUILD)/%.o: %.c $(FLAGS_STAMP)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+
+$(LIBBERTH): $(LIB_OBJS)
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(BERTH): $(CLI_OBJS) $(LIBBERTH)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $(CLI_OBJS) $(LIBBERTH) $(LIBS)
+
+$(BUILD)/tests/test-%: $(BUILD)/tests/unit/test-%.o $(UNIT_MAIN) $(LIBBERTH)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $< $(UNIT_MAIN) $(LIBBERTH) $(LIBS)
+
+# The probe answers questions from inside a container; static, so that it
+# runs in a busybox rootfs.
+$(PROBE): tests/probe/probe.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $@ (static)")
+	$(Q)$(CC) -std=gnu11 -O2 $(WARN) -D_GNU_SOURCE -static -o $@ $<
+
+# A busybox rootfs made from Debian's busybox-static at build time.
+BUSYBOX ?= /bin/busybox
+$(ROOTFS)/.stamp: $(PROBE) tests/integration/mkrootfs.sh
+	$(Q)sh tests/integration/mkrootfs.sh $(BUSYBOX) $(PROBE) $(ROOTFS)
+	@touch $@
+
+test-rootfs: $(ROOTFS)/.stamp
+
+check-unit: $(UNIT_BINS)
+	$(Q)sh tests/unit/run.sh $(UNIT_BINS)
+
+check-integration: $(BERTH) $(ROOTFS)/.stamp
+	$(Q)BERTH=$(abspath $(BERTH)) ROOTFS=$(abspath $(ROOTFS)) \
+		bash tests/integration/run.sh
+
+check: layering check-unit check-integration
+
+# The rule of layers: base <- oci, cgroups, netns <- runtime <- dist <- cli.
+layering:
+	$(Q)sh tests/layering.sh
+
+demo: $(BERTH) $(ROOTFS)/.stamp
+	$(Q)BERTH=$(abspath $(BERTH)) ROOTFS=$(abspath $(ROOTFS)) sh tests/demo.sh
+
+bench: $(BERTH) $(ROOTFS)/.stamp
+	$(Q)BERTH=$(abspath $(BERTH)) ROOTFS=$(abspath $(ROOTFS)) bash tests/bench/start.sh
+
+DEB_PKGS := build-essential pkg-config libseccomp-dev libcap-dev libnl-3-dev \
+            libnl-route-3-dev libcjson-dev busybox-static clang-format \
+            iproute2 util-linux
+deps:
+	$(Q)sh tests/deps.sh $(DEB_PKGS)
+
+FORMAT_SRCS = $(shell git ls-files '*.c' '*.h' 2>/dev/null || \
+	find base oci cgroups netns runtime dist cli tests -name '*.[ch]')
+format:
+	$(Q)clang-format -i $(FORMAT_SRCS)
+format-check:
+	$(Q)clang-format --dry-run -Werror $(FORMAT_SRCS)
+
+install: $(BERTH)
+	install -D -m 0755 $(BERTH) $(DESTDIR)$(PREFIX)/bin/berth
+
+clean:
+	rm -rf build
+
+-include $(LIB_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(UNIT_BINS:$(BUILD)/tests/%=$(BUILD)/tests/unit/%.d) $(UNIT_MAIN:.o=.d)

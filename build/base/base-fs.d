@@ -1,0 +1,2 @@
+build/base/base-fs.o: base/base-fs.c base/base.h
+base/base.h:

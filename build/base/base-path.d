@@ -1,0 +1,2 @@
+build/base/base-path.o: base/base-path.c base/base.h
+base/base.h:

@@ -1,0 +1,487 @@
+/* oci: the OCI runtime-spec documents as typed C structures.
+ *
+ * - config.json (runtime-spec 1.0 to 1.2) is parsed by oci_config_parse()
+ *   into struct oci_config. Any 1.x ociVersion is accepted, unknown fields
+ *   are ignored, and a field of the wrong type is refused with its JSON path
+ *   ("process.args[2]: expected a string").
+ * - struct oci_state is the runtime's persisted per-container state; it is
+ *   written and read as JSON, and oci_state_to_json() prints what `berth
+ *   state` shows (the spec's state plus runc's rootfs/created/owner).
+ * - oci_spec_default() produces the config.json that `berth spec` writes.
+ *
+ * Ownership: every parse function returns a tree the caller frees with the
+ * matching _free(); strings inside are owned by the tree. All functions are
+ * reentrant; nothing here touches process-global state.
+ *
+ * Optional scalars come with a has_<field> flag: the spec distinguishes
+ * "absent" from zero for most of them. */
+#ifndef BERTH_OCI_H
+#define BERTH_OCI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "base/base.h"
+
+#define OCI_SPEC_VERSION "1.2.0"
+
+/* ---- small shared pieces ------------------------------------------------ */
+
+struct oci_kv {            /* env-like "annotations"/"sysctl"/"unified" maps */
+	char *key;
+	char *value;
+};
+
+struct oci_idmap {
+	uint32_t container_id;
+	uint32_t host_id;
+	uint32_t size;
+};
+
+/* ---- root, mounts ------------------------------------------------------- */
+
+struct oci_root {
+	char *path;        /* as written; relative to the bundle when relative */
+	bool readonly;
+};
+
+struct oci_mount {
+	char *destination;  /* required */
+	char *type;         /* may be NULL (bind mounts) */
+	char *source;       /* may be NULL */
+	char **options;     /* NULL-terminated, may be NULL */
+	struct oci_idmap *uid_mappings; /* idmapped mounts */
+	size_t n_uid_mappings;
+	struct oci_idmap *gid_mappings;
+	size_t n_gid_mappings;
+};
+
+/* ---- process ------------------------------------------------------------ */
+
+struct oci_rlimit {
+	int resource;      /* RLIMIT_* number; an unknown "type" is an error */
+	uint64_t soft;
+	uint64_t hard;
+};
+
+/* Capability sets as capability numbers (CAP_*). An unknown name is an
+ * error at parse time. has_<set> tells "absent" from "empty". */
+struct oci_capset {
+	int *caps;
+	size_t n;
+	bool present;
+};
+
+struct oci_capabilities {
+	struct oci_capset bounding, effective, inheritable, permitted, ambient;
+};
+
+struct oci_user {
+	uint32_t uid;
+	uint32_t gid;
+	bool has_umask;
+	uint32_t umask;
+	uint32_t *additional_gids;
+	size_t n_additional_gids;
+	char *username;   /* Windows only; kept for round trips */
+};
+
+struct oci_scheduler {
+	bool present;
+	int policy;        /* SCHED_* */
+	int nice;
+	int priority;
+	uint64_t flags;    /* SCHED_FLAG_* bits */
+	uint64_t runtime, deadline, period;
+};
+
+struct oci_io_priority {
+	bool present;
+	int klass;         /* IOPRIO_CLASS_RT=1, BE=2, IDLE=3 */
+	int priority;
+};
+
+struct oci_cpu_affinity {
+	char *initial;     /* cpuset list strings, may be NULL */
+	char *final;
+};
+
+struct oci_process {
+	bool terminal;
+	bool has_console_size;
+	uint32_t console_height, console_width;
+	char *cwd;          /* required by the spec; "/" when absent in exec */
+	char **env;         /* NULL-terminated, may be NULL */
+	char **args;        /* NULL-terminated; required non-empty on create */
+	struct oci_rlimit *rlimits;
+	size_t n_rlimits;
+	char *apparmor_profile;
+	bool has_capabilities;
+	struct oci_capabilities capabilities;
+	bool no_new_privileges;
+	bool has_oom_score_adj;
+	int oom_score_adj;
+	struct oci_scheduler scheduler;
+	char *selinux_label;
+	struct oci_io_priority io_priority;
+	struct oci_cpu_affinity exec_cpu_affinity;
+	struct oci_user user;
+};
+
+/* ---- hooks --------------------------------------------------------------- */
+
+struct oci_hook {
+	char *path;
+	char **args;       /* NULL-terminated, may be NULL */
+	char **env;        /* NULL-terminated, may be NULL */
+	bool has_timeout;
+	int timeout;       /* seconds, > 0 */
+};
+
+struct oci_hook_list {
+	struct oci_hook *v;
+	size_t n;
+};
+
+struct oci_hooks {
+	struct oci_hook_list prestart, create_runtime, create_container,
+		start_container, poststart, poststop;
+};
+
+/* ---- linux: namespaces, devices ----------------------------------------- */
+
+enum oci_ns_type {
+	OCI_NS_PID,
+	OCI_NS_NETWORK,
+	OCI_NS_MOUNT,
+	OCI_NS_IPC,
+	OCI_NS_UTS,
+	OCI_NS_USER,
+	OCI_NS_CGROUP,
+	OCI_NS_TIME,
+	OCI_NS__COUNT
+};
+
+struct oci_namespace {
+	enum oci_ns_type type;
+	char *path;        /* NULL: create a new namespace */
+};
+
+struct oci_device {
+	char type;         /* 'c', 'b', 'u' or 'p' */
+	char *path;
+	int64_t major, minor;   /* required for c/b/u */
+	bool has_file_mode;
+	uint32_t file_mode;
+	bool has_uid, has_gid;
+	uint32_t uid, gid;
+};
+
+/* ---- linux.resources (cgroups) ------------------------------------------ */
+
+struct oci_device_rule {
+	bool allow;
+	char type;         /* 'a', 'c', 'b'; 0 when absent (= all) */
+	bool has_major, has_minor;
+	int64_t major, minor;   /* -1 in the spec's sense of "all" is absent */
+	char *access;      /* subset of "rwm", NULL when absent */
+};
+
+struct oci_memory {
+	bool has_limit, has_reservation, has_swap, has_kernel, has_kernel_tcp,
+		has_swappiness, has_disable_oom_killer, has_use_hierarchy,
+		has_check_before_update;
+	int64_t limit, reservation, swap, kernel, kernel_tcp;
+	uint64_t swappiness;
+	bool disable_oom_killer, use_hierarchy, check_before_update;
+};
+
+struct oci_cpu {
+	bool has_shares, has_quota, has_burst, has_period, has_realtime_runtime,
+		has_realtime_period, has_idle;
+	uint64_t shares;
+	int64_t quota;
+	uint64_t burst;
+	uint64_t period;
+	int64_t realtime_runtime;
+	uint64_t realtime_period;
+	int64_t idle;
+	char *cpus, *mems;
+};
+
+struct oci_weight_device {
+	int64_t major, minor;
+	bool has_weight, has_leaf_weight;
+	uint16_t weight, leaf_weight;
+};
+
+struct oci_throttle_device {
+	int64_t major, minor;
+	uint64_t rate;
+};
+
+struct oci_throttle_list {
+	struct oci_throttle_device *v;
+	size_t n;
+};
+
+struct oci_blkio {
+	bool has_weight, has_leaf_weight;
+	uint16_t weight, leaf_weight;
+	struct oci_weight_device *weight_devices;
+	size_t n_weight_devices;
+	struct oci_throttle_list read_bps, write_bps, read_iops, write_iops;
+};
+
+struct oci_hugepage_limit {
+	char *page_size;   /* "2MB", "1GB" */
+	uint64_t limit;
+};
+
+struct oci_net_priority {
+	char *name;
+	uint32_t priority;
+};
+
+struct oci_rdma {
+	char *device;
+	bool has_hca_handles, has_hca_objects;
+	uint32_t hca_handles, hca_objects;
+};
+
+struct oci_resources {
+	struct oci_device_rule *devices;
+	size_t n_devices;
+	bool has_memory;
+	struct oci_memory memory;
+	bool has_cpu;
+	struct oci_cpu cpu;
+	bool has_pids;
+	int64_t pids_limit;
+	bool has_blkio;
+	struct oci_blkio blkio;
+	struct oci_hugepage_limit *hugepage_limits;
+	size_t n_hugepage_limits;
+	bool has_network;
+	bool has_class_id;
+	uint32_t class_id;
+	struct oci_net_priority *net_priorities;
+	size_t n_net_priorities;
+	struct oci_rdma *rdma;
+	size_t n_rdma;
+	struct oci_kv *unified;
+	size_t n_unified;
+};
+
+/* ---- linux.seccomp -------------------------------------------------------- */
+
+enum oci_seccomp_action {
+	OCI_SCMP_ACT_KILL,          /* SCMP_ACT_KILL == KILL_THREAD */
+	OCI_SCMP_ACT_KILL_PROCESS,
+	OCI_SCMP_ACT_KILL_THREAD,
+	OCI_SCMP_ACT_TRAP,
+	OCI_SCMP_ACT_ERRNO,
+	OCI_SCMP_ACT_TRACE,
+	OCI_SCMP_ACT_ALLOW,
+	OCI_SCMP_ACT_LOG,
+	OCI_SCMP_ACT_NOTIFY,
+};
+
+enum oci_seccomp_op {
+	OCI_SCMP_CMP_NE,
+	OCI_SCMP_CMP_LT,
+	OCI_SCMP_CMP_LE,
+	OCI_SCMP_CMP_EQ,
+	OCI_SCMP_CMP_GE,
+	OCI_SCMP_CMP_GT,
+	OCI_SCMP_CMP_MASKED_EQ,
+};
+
+struct oci_seccomp_arg {
+	uint32_t index;
+	uint64_t value;
+	uint64_t value_two;
+	enum oci_seccomp_op op;
+};
+
+struct oci_seccomp_syscall {
+	char **names;      /* NULL-terminated, at least one */
+	enum oci_seccomp_action action;
+	bool has_errno_ret;
+	uint32_t errno_ret;
+	struct oci_seccomp_arg *args;
+	size_t n_args;
+};
+
+struct oci_seccomp {
+	enum oci_seccomp_action default_action;
+	bool has_default_errno_ret;
+	uint32_t default_errno_ret;
+	char **architectures;  /* "SCMP_ARCH_X86_64", ...; NULL-terminated */
+	char **flags;          /* "SECCOMP_FILTER_FLAG_LOG", ... */
+	char *listener_path;
+	char *listener_metadata;
+	struct oci_seccomp_syscall *syscalls;
+	size_t n_syscalls;
+};
+
+/* ---- linux ------------------------------------------------------------------ */
+
+struct oci_time_offset {
+	bool present;
+	int64_t secs;
+	uint32_t nanosecs;
+};
+
+struct oci_personality {
+	bool present;
+	char *domain;      /* "LINUX" or "LINUX32" */
+	char **flags;
+};
+
+enum oci_propagation {
+	OCI_PROPAGATION_UNSET = 0,
+	OCI_PROPAGATION_PRIVATE,
+	OCI_PROPAGATION_SHARED,
+	OCI_PROPAGATION_SLAVE,
+	OCI_PROPAGATION_UNBINDABLE,
+};
+
+struct oci_linux {
+	struct oci_namespace *namespaces;
+	size_t n_namespaces;
+	struct oci_idmap *uid_mappings;
+	size_t n_uid_mappings;
+	struct oci_idmap *gid_mappings;
+	size_t n_gid_mappings;
+	struct oci_time_offset time_monotonic, time_boottime;
+	struct oci_device *devices;
+	size_t n_devices;
+	char *cgroups_path;
+	bool has_resources;
+	struct oci_resources resources;
+	struct oci_kv *sysctl;
+	size_t n_sysctl;
+	bool has_seccomp;
+	struct oci_seccomp seccomp;
+	enum oci_propagation rootfs_propagation;
+	char **masked_paths;
+	char **readonly_paths;
+	char *mount_label;
+	struct oci_personality personality;
+	bool has_intel_rdt;  /* accepted and reported unsupported at create */
+};
+
+/* ---- the whole config ------------------------------------------------------- */
+
+struct oci_config {
+	char *oci_version;
+	struct oci_root root;       /* root.path may be NULL when absent */
+	struct oci_mount *mounts;
+	size_t n_mounts;
+	bool has_process;
+	struct oci_process process;
+	char *hostname;
+	char *domainname;
+	struct oci_hooks hooks;
+	struct oci_kv *annotations;
+	size_t n_annotations;
+	bool has_linux;
+	struct oci_linux linux_;
+};
+
+/* Parses a config.json document of len bytes. On success *out owns the
+ * tree. Errors: -EINVAL with err naming the JSON path and the problem
+ * ("process.args[2]: expected a string", "ociVersion: 2.0.0 is not a
+ * supported version"), -ENOMEM. */
+int oci_config_parse(const char *json, size_t len, struct oci_config **out,
+		     struct berr *err);
+/* Reads and parses bundle/config.json; err names the file on I/O errors. */
+int oci_config_load(const char *bundle, struct oci_config **out,
+		    struct berr *err);
+void oci_config_free(struct oci_config *c);
+static inline void oci_config_freep(struct oci_config **c)
+{
+	oci_config_free(*c);
+}
+
+/* Parses a process object alone (exec --process FILE). The same path rules
+ * apply, with "process" as the root of the path. */
+int oci_process_parse(const char *json, size_t len, struct oci_process **out,
+		      struct berr *err);
+void oci_process_free(struct oci_process *p);
+static inline void oci_process_freep(struct oci_process **p)
+{
+	oci_process_free(*p);
+}
+
+/* Parses a linux.resources object alone (update --resources). */
+int oci_resources_parse(const char *json, size_t len,
+			struct oci_resources **out, struct berr *err);
+void oci_resources_free(struct oci_resources *r);
+
+/* Names <-> numbers used by the parser, exported for the CLI and runtime. */
+const char *oci_ns_type_name(enum oci_ns_type t);   /* "pid", "network", ... */
+int oci_cap_from_name(const char *name);             /* "CAP_CHOWN" -> 0; -1 */
+const char *oci_cap_name(int cap);                   /* NULL when unknown */
+int oci_rlimit_from_name(const char *name);          /* "RLIMIT_NOFILE"; -1 */
+
+/* ---- state -------------------------------------------------------------------- */
+
+enum oci_status {
+	OCI_STATUS_CREATING,
+	OCI_STATUS_CREATED,
+	OCI_STATUS_RUNNING,
+	OCI_STATUS_PAUSED,
+	OCI_STATUS_STOPPED,
+};
+const char *oci_status_name(enum oci_status s);
+
+/* What berth keeps in <root>/<id>/state.json. The first block is the
+ * spec's state; the rest is runtime-private and never shown by `state`
+ * except where runc shows it too (rootfs, created, owner). */
+struct oci_state {
+	char *oci_version;
+	char *id;
+	enum oci_status status;   /* as stored; the runtime refines it live */
+	pid_t pid;                /* 0 when no process */
+	char *bundle;             /* absolute */
+	struct oci_kv *annotations;
+	size_t n_annotations;
+	/* runc's extras */
+	char *rootfs;             /* absolute */
+	char *created;            /* RFC 3339 with nanoseconds */
+	char *owner;              /* "" for root, as runc */
+	/* private */
+	uint64_t pid_start_time;  /* /proc/<pid>/stat field 22, guards reuse */
+	char *cgroup_path;        /* as resolved by cgroups/ (cg_path()) */
+	bool systemd_cgroup;
+	char *config_path;        /* copy of config.json used at create */
+	bool started;             /* `start` released the init */
+};
+
+/* The JSON `berth state` prints: ociVersion, id, status, pid, bundle,
+ * rootfs, created, owner, annotations. Caller frees. */
+char *oci_state_to_json(const struct oci_state *s, enum oci_status live);
+/* The full persisted form, private fields included. Caller frees. */
+char *oci_state_serialize(const struct oci_state *s);
+int oci_state_parse(const char *json, size_t len, struct oci_state **out,
+		    struct berr *err);
+void oci_state_free(struct oci_state *s);
+static inline void oci_state_freep(struct oci_state **s)
+{
+	oci_state_free(*s);
+}
+
+/* The state object hooks and seccomp listeners receive: the spec's state
+ * with the given status. Caller frees. */
+char *oci_state_hook_json(const struct oci_state *s, enum oci_status status);
+
+/* The config.json `berth spec` writes: runc's default (busybox sh, the
+ * default mounts, masked/readonly paths, namespaces). rootless adds a user
+ * namespace with the caller's mappings and drops what needs privileges.
+ * Caller frees. */
+char *oci_spec_default(bool rootless, uid_t uid, gid_t gid);
+
+#endif

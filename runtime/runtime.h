@@ -1,0 +1,128 @@
+/* runtime: the container lifecycle of the OCI runtime-spec.
+ *
+ * A container lives under <root>/<id>/ (root defaults to /run/berth):
+ *   state.json   the persisted struct oci_state (oci/)
+ *   config.json  the config used at create, for start/delete hooks
+ *   start.sock   bound by `create`; the blocked init accepts one connection
+ *                from `start`, then execs the user's program. The socket
+ *                is unlinked once started, which tells "created" from
+ *                "running".
+ *   lock         flock()ed by every command that changes this container
+ *
+ * Every rt_ function takes a struct rt_ctx (the global flags), returns 0 or
+ * -errno and fills err with one line naming what failed and where. Messages
+ * clients match on use runc's words: "container does not exist",
+ * "container not running". Functions are safe against concurrent berth
+ * processes on one root (per-container lock); they are not thread-safe.
+ * Nothing here prints. */
+#ifndef BERTH_RUNTIME_H
+#define BERTH_RUNTIME_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "base/base.h"
+#include "oci/oci.h"
+
+#define BERTH_VERSION "0.1.0"
+#define RT_DEFAULT_ROOT "/run/berth"
+
+struct rt_ctx {
+	const char *root;       /* --root, default RT_DEFAULT_ROOT */
+	bool systemd_cgroup;    /* --systemd-cgroup */
+	bool debug;
+};
+
+struct rt_create_opts {
+	const char *bundle;          /* default "." */
+	const char *pid_file;        /* may be NULL */
+	const char *console_socket;  /* may be NULL */
+	const char *pidfd_socket;    /* may be NULL */
+	bool no_pivot;
+	bool no_new_keyring;
+	int preserve_fds;            /* fds 3 .. 3+N-1 are passed through */
+	bool detach;                 /* run only */
+};
+
+/* Checks that id matches [A-Za-z0-9][A-Za-z0-9_.-]* (and is not too long). */
+int rt_validate_id(const char *id, struct berr *err);
+
+/* create: sets up the container and leaves its init blocked before exec. */
+int rt_create(const struct rt_ctx *ctx, const char *id,
+	      const struct rt_create_opts *opts, struct berr *err);
+
+/* start: releases a created container's init; fails when the user's
+ * program cannot be executed (missing binary), as runc does. */
+int rt_start(const struct rt_ctx *ctx, const char *id, struct berr *err);
+
+/* run: create + start. Unless opts->detach it waits for the container,
+ * forwards signals to it, deletes it and stores its exit status in
+ * *exit_status (128+N for a signal). */
+int rt_run(const struct rt_ctx *ctx, const char *id,
+	   const struct rt_create_opts *opts, int *exit_status,
+	   struct berr *err);
+
+/* state: the live status and the JSON `berth state` prints (caller
+ * frees). */
+int rt_state(const struct rt_ctx *ctx, const char *id, char **json,
+	     struct berr *err);
+
+/* kill: sends sig to the init through a pidfd, or with all to every process
+ * of the container's cgroup. */
+int rt_kill(const struct rt_ctx *ctx, const char *id, int sig, bool all,
+	    struct berr *err);
+
+/* delete: removes a created or stopped container, or with force any
+ * container after killing it. Idempotent for force. */
+int rt_delete(const struct rt_ctx *ctx, const char *id, bool force,
+	      struct berr *err);
+
+/* pause/resume: freezes or thaws the container's cgroup. */
+int rt_pause(const struct rt_ctx *ctx, const char *id, bool pause,
+	     struct berr *err);
+
+struct rt_list_entry {
+	char *id;
+	pid_t pid;
+	enum oci_status status;
+	char *bundle;
+	char *created;
+	char *owner;
+};
+/* list: every container under root, sorted by id. */
+int rt_list(const struct rt_ctx *ctx, struct rt_list_entry **out, size_t *n,
+	    struct berr *err);
+void rt_list_free(struct rt_list_entry *v, size_t n);
+
+/* ps: the pids in the container's cgroup (caller frees *pids). */
+int rt_ps(const struct rt_ctx *ctx, const char *id, pid_t **pids, size_t *n,
+	  struct berr *err);
+
+struct rt_exec_opts {
+	const char *process_file;    /* --process FILE (JSON process object) */
+	char *const *args;           /* or CMD ARGS... (NULL-terminated) */
+	bool detach;
+	const char *pid_file;
+	const char *console_socket;
+	const char *pidfd_socket;
+	bool tty;
+	char *const *env;            /* extra K=V, NULL-terminated */
+	const char *cwd;
+	const char *user;            /* "UID[:GID]" */
+	char *const *caps;           /* extra capabilities, NULL-terminated */
+	bool no_new_privs;
+	int preserve_fds;
+};
+/* exec: runs a new process in a running (or created) container. Unless
+ * detached it waits and stores the exit status. */
+int rt_exec(const struct rt_ctx *ctx, const char *id,
+	    const struct rt_exec_opts *opts, int *exit_status,
+	    struct berr *err);
+
+/* The runtime-spec features document (`berth features`). Caller frees. */
+char *rt_features_json(void);
+
+/* Signal names: "KILL", "SIGKILL", "9" -> 9. -EINVAL when unknown. */
+int rt_parse_signal(const char *s, int *sig);
+
+#endif

@@ -1,0 +1,104 @@
+/* base/: errors, parsing, confined path resolution. */
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include "base/base.h"
+#include "tests/unit/test.h"
+
+TEST(berr_set_appends_cause)
+{
+	struct berr e;
+	int r = berr_set(&e, ENOENT, "open %s", "/x");
+	ASSERT_EQ(r, -ENOENT);
+	ASSERT_STREQ(e.msg, "open /x: No such file or directory");
+	berr_wrap(&e, "create %s", "c1");
+	ASSERT_STREQ(e.msg, "create c1: open /x: No such file or directory");
+	ASSERT_EQ(e.code, ENOENT);
+}
+
+TEST(parse_numbers_are_strict)
+{
+	int64_t v;
+	uint64_t u;
+	int i;
+	ASSERT_EQ(base_parse_i64("-12", &v), 0);
+	ASSERT_EQ(v, -12);
+	ASSERT_EQ(base_parse_i64("12x", &v), -EINVAL);
+	ASSERT_EQ(base_parse_i64("", &v), -EINVAL);
+	ASSERT_EQ(base_parse_u64("-1", &u), -EINVAL);
+	ASSERT_EQ(base_parse_u64("99999999999999999999999", &u), -ERANGE);
+	ASSERT_EQ(base_parse_int("4294967296", &i), -ERANGE);
+}
+
+TEST(rfc3339_matches_go)
+{
+	char buf[64];
+	struct timespec ts = { .tv_sec = 0, .tv_nsec = 120000000 };
+	base_rfc3339(&ts, buf, sizeof(buf));
+	ASSERT_STREQ(buf, "1970-01-01T00:00:00.12Z");
+	ts.tv_nsec = 0;
+	base_rfc3339(&ts, buf, sizeof(buf));
+	ASSERT_STREQ(buf, "1970-01-01T00:00:00Z");
+}
+
+static char *make_tree(void)
+{
+	char tmpl[] = "/tmp/berth-base-XXXXXX";
+	char *d = base_strdup(mkdtemp(tmpl));
+	ASSERT_TRUE(d);
+	char *p = base_sprintf("%s/root/etc", d);
+	ASSERT_EQ(base_mkdir_p(AT_FDCWD, p, 0755), 0);
+	free(p);
+	p = base_sprintf("%s/root/etc/inside", d);
+	ASSERT_EQ(base_write_file_at(AT_FDCWD, p, "in", 2, O_CREAT), 0);
+	free(p);
+	p = base_sprintf("%s/outside", d);
+	ASSERT_EQ(base_write_file_at(AT_FDCWD, p, "out", 3, O_CREAT), 0);
+	free(p);
+	/* escapes that must stay inside root */
+	p = base_sprintf("%s/root/up", d);
+	ASSERT_EQ(symlink("../../..", p), 0);
+	free(p);
+	p = base_sprintf("%s/root/abs", d);
+	ASSERT_EQ(symlink("/etc", p), 0);
+	free(p);
+	return d;
+}
+
+static void check_confined(void)
+{
+	_cleanup_free_ char *d = make_tree();
+	_cleanup_free_ char *root = base_sprintf("%s/root", d);
+	_cleanup_close_ int rfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	ASSERT_TRUE(rfd >= 0);
+	/* ../outside from the root clamps at the root: not found */
+	ASSERT_EQ(base_open_in_root(rfd, "../outside", O_RDONLY, 0), -ENOENT);
+	ASSERT_EQ(base_open_in_root(rfd, "up/outside", O_RDONLY, 0), -ENOENT);
+	/* an absolute symlink resolves against the root */
+	int fd = base_open_in_root(rfd, "abs/inside", O_RDONLY, 0);
+	ASSERT_TRUE(fd >= 0);
+	char buf[4] = "";
+	ASSERT_EQ(read(fd, buf, 3), 2);
+	close(fd);
+	/* mkdir through a symlink lands inside */
+	fd = base_mkdir_in_root(rfd, "/up/new/dir", 0755);
+	ASSERT_TRUE(fd >= 0);
+	close(fd);
+	_cleanup_free_ char *p = base_sprintf("%s/root/new/dir", d);
+	struct stat st;
+	ASSERT_EQ(stat(p, &st), 0);
+	ASSERT_EQ(base_rm_rf_at(AT_FDCWD, d), 0);
+	ASSERT_EQ(stat(d, &st), -1);
+}
+
+TEST(open_in_root_is_confined) { check_confined(); }
+
+TEST(strv_push_and_len)
+{
+	_cleanup_strv_ char **v = NULL;
+	base_strv_push(&v, "a");
+	base_strv_push(&v, "b");
+	ASSERT_EQ(base_strv_len(v), 2);
+	ASSERT_STREQ(v[1], "b");
+	ASSERT_TRUE(v[2] == NULL);
+}
