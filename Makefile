@@ -51,7 +51,7 @@ LIB_SRCS  := $(foreach m,$(LIB_MODULES),$(wildcard $(m)/*.c))
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 CLI_SRCS  := $(wildcard cli/*.c)
 CLI_OBJS  := $(CLI_SRCS:%.c=$(BUILD)/%.o)
-UNIT_SRCS := $(wildcard tests/unit/test-*.c)
+UNIT_SRCS := $(filter-out tests/unit/test-main.c,$(wildcard tests/unit/test-*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 UNIT_MAIN := $(BUILD)/tests/unit/test-main.o
 

@@ -90,4 +90,119 @@ int rt_console_connect(const char *path, struct berr *err);
 int rt_hooks_run(const struct oci_hook_list *l, const char *name,
 		 const char *state_json, struct berr *err);
 
+/* ---- container records (runtime-state.c) ----------------------------------
+ *
+ * A struct rt_container is one container's directory under the root, its
+ * persisted state and, while a command holds it, the per-container lock.
+ * rt_container_open() never creates; rt_container_new() creates the
+ * directory (EEXIST: "container with id exists") and locks it. */
+struct rt_container {
+	char *dir;              /* <root>/<id> */
+	int dirfd;              /* O_DIRECTORY, -1 when closed */
+	bool locked;
+	struct oci_state *state;  /* NULL until loaded or created */
+};
+
+int rt_container_new(const struct rt_ctx *ctx, const char *id,
+		     struct rt_container **out, struct berr *err);
+/* Opens an existing container and loads its state; lock takes the
+ * per-container flock (blocking). -ENOENT: "container does not exist". */
+int rt_container_open(const struct rt_ctx *ctx, const char *id, bool lock,
+		      struct rt_container **out, struct berr *err);
+void rt_container_free(struct rt_container *c);
+static inline void rt_container_freep(struct rt_container **c)
+{
+	rt_container_free(*c);
+}
+/* Writes c->state to state.json atomically. */
+int rt_container_save(struct rt_container *c, struct berr *err);
+/* Removes the directory (state, sockets, config copy). */
+int rt_container_remove(struct rt_container *c, struct berr *err);
+
+/* The live status: the stored one refined by whether the init still runs
+ * (pidfd + start time), whether it was started and whether its cgroup is
+ * frozen. */
+enum oci_status rt_container_status(struct rt_container *c);
+
+/* A pidfd of the container's init, verified against the recorded start
+ * time so that a reused pid is never signalled. -ESRCH when it is gone. */
+int rt_container_pidfd(struct rt_container *c);
+
+/* /proc/<pid>/stat start time (field 22); 0 when unreadable. */
+uint64_t rt_proc_start_time(pid_t pid);
+
+/* Kills the init and every process of the cgroup, waits for them, removes
+ * the cgroup, runs poststop hooks and removes the state directory. */
+int rt_container_destroy(struct rt_container *c, struct berr *err);
+
+/* ---- namespaces (runtime-ns.c) --------------------------------------------- */
+
+/* clone flag of a namespace type */
+int rt_ns_clone_flag(enum oci_ns_type t);
+/* Finds the namespace entry of type t in the config; NULL when absent. */
+const struct oci_namespace *rt_ns_find(const struct oci_config *c,
+				       enum oci_ns_type t);
+/* Writes /proc/<pid>/uid_map and gid_map from the config. */
+int rt_ns_write_idmaps(pid_t pid, const struct oci_linux *l, struct berr *err);
+/* Opens every namespace path of the config (O_RDONLY|O_CLOEXEC) into
+ * fds[OCI_NS__COUNT] (-1 where new or absent); checks each is a namespace
+ * of the right type. */
+int rt_ns_open_paths(const struct oci_config *c, int fds[OCI_NS__COUNT],
+		     struct berr *err);
+void rt_ns_close_fds(int fds[OCI_NS__COUNT]);
+
+/* ---- create/start (runtime-create.c, runtime-init.c) ------------------------ */
+
+/* What the init needs besides the config; filled by rt_create. */
+struct rt_init_args {
+	const struct oci_config *config;
+	const struct rt_create_opts *opts;
+	const char *id;
+	const char *rootfs;        /* absolute */
+	int sync_fd;               /* SOCK_SEQPACKET to the parent */
+	int start_fd;              /* listening start.sock */
+	int console_fd;            /* connected console socket or -1 */
+	int lock_fd;               /* create's locked state dir: the init
+				    * closes it, or the flock would outlive
+				    * create */
+	int ns_fds[OCI_NS__COUNT]; /* namespaces to join */
+	bool new_cgroupns;
+	bool new_userns;
+	uint64_t unshare_flags;    /* new namespaces to unshare after joining
+				    * a user namespace by path */
+	struct oci_state *state;   /* template for the hooks' state (pid 0) */
+	const char *bundle;        /* absolute; cwd for relative sources */
+};
+
+/* The init's body; never returns. */
+__attribute__((noreturn)) void rt_init_main(struct rt_init_args *a);
+
+/* Messages on the create <-> init socket. */
+enum rt_sync_type {
+	RT_SYNC_GO = 1,      /* parent -> init: maps written, cgroup joined */
+	RT_SYNC_HOOKS,       /* init -> parent: run createRuntime hooks now */
+	RT_SYNC_HOOKS_DONE,  /* parent -> init */
+	RT_SYNC_READY,       /* init -> parent: blocked before exec */
+	RT_SYNC_FINAL,       /* parent -> init: state saved, drop pdeathsig */
+	RT_SYNC_FINAL_ACK,   /* init -> parent */
+	RT_SYNC_ERROR,       /* either way: err holds why */
+};
+struct rt_sync_msg {
+	int type;
+	int64_t value;       /* RT_SYNC_GO: the init's pid in berth's pid ns */
+	struct berr err;
+};
+int rt_sync_send(int fd, int type, int64_t value, const struct berr *err);
+/* Receives one message; an RT_SYNC_ERROR message is copied into err and
+ * returned as its negative code; EOF is -EPIPE. value may be NULL. */
+int rt_sync_expect(int fd, int type, int64_t *value, struct berr *err);
+
+/* Releases a created container's init through start.sock. */
+int rt_start_container(struct rt_container *c, struct berr *err);
+
+/* Sets up a container (rt_create's body) and returns the init's pidfd. */
+int rt_create_container(const struct rt_ctx *ctx, const char *id,
+			const struct rt_create_opts *opts, int *pidfd,
+			struct berr *err);
+
 #endif

@@ -10,6 +10,10 @@
 
 static struct test_case *g_tests;
 
+/* Tests end with _exit(), where LeakSanitizer does not run by itself: ask
+ * it explicitly in sanitizer builds (the symbol is weak elsewhere). */
+int __lsan_do_recoverable_leak_check(void) __attribute__((weak));
+
 void test_register(struct test_case *t)
 {
 	/* keep source order: constructors run in order, append at the end */
@@ -64,6 +68,9 @@ int main(int argc, char **argv)
 		if (pid == 0) {
 			t->fn();
 			fflush(NULL);
+			if (__lsan_do_recoverable_leak_check &&
+			    __lsan_do_recoverable_leak_check())
+				_exit(1);
 			_exit(0);
 		}
 		int st = 0;

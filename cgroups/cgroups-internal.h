@@ -1,0 +1,160 @@
+/* Private to cgroups/: the host layout, the group object and the drivers.
+ *
+ * Layout. cg_layout is read once per process from /proc/self/mountinfo and
+ * /proc/self/cgroup (cgroups-detect.c). It lists one cg_hier per mounted
+ * hierarchy: every v1 hierarchy (named ones such as name=systemd included,
+ * a hierarchy mounted several times is listed once, at its first mount) and
+ * the cgroup2 one. The process's own cgroup is not cached: it is re-read
+ * from /proc/self/cgroup whenever a relative path is resolved, because a
+ * process may move itself between groups.
+ *
+ * Group. A cg_group has one cg_dir per hierarchy: the group's path below
+ * that hierarchy's mount point and the directory itself. An absolute
+ * cgroupsPath gives the same path everywhere; a relative one is resolved
+ * against the caller's own cgroup in each hierarchy, so the paths may differ
+ * (on a host where the caller sits in memory:/a but pids:/ they do).
+ *
+ * Resolved form (cg_path(), kept in the container state, read by cg_open()):
+ *
+ *     PATH [";" MOUNT "=" PATH]... [";parents=" N]
+ *
+ *   PATH        absolute below a mount point, e.g. "/berth/c1"; the first
+ *               one applies to every hierarchy not listed after it
+ *   MOUNT=PATH  the path in the hierarchy mounted at MOUNT, when it differs
+ *               from the first, e.g. "/sys/fs/cgroup/memory=/user/berth/c1"
+ *   parents=N   cg_create() made up to N parent levels above the group;
+ *               cg_destroy() removes that many parents where they are empty
+ *
+ * So a group whose path is the same everywhere and whose parents existed
+ * reads exactly as runc's "/berth/c1". Every path is absolute from the mount
+ * point: cg_open() needs neither the caller's own cgroup nor anything else
+ * than the cached layout. A cgroupsPath holding ';' is refused. Mount
+ * points come from mountinfo and never hold ';' or "=/" in practice; the
+ * parser splits an entry at its first "=/".
+ *
+ * Drivers. Each mode has a cg_driver (cgroups-v1.c holds v1 and hybrid,
+ * cgroups-v2.c v2). What is common to every hierarchy (mkdir, attach,
+ * rmdir, reading cgroup.procs) lives in cgroups-group.c and
+ * cgroups-procs.c; the drivers hold what differs: preparing new groups,
+ * freezing, killing and, later, applying resource limits. */
+#ifndef BERTH_CGROUPS_INTERNAL_H
+#define BERTH_CGROUPS_INTERNAL_H
+
+#include "cgroups/cgroups.h"
+
+struct cg_driver;
+
+struct cg_hier {
+	char *mount;	   /* mount point, e.g. "/sys/fs/cgroup/memory" */
+	char *root;	   /* root of that mount inside the hierarchy ("/") */
+	char *controllers; /* as /proc/self/cgroup names them ("cpu,cpuacct",
+			      "name=systemd"); "" for cgroup2 */
+	int hid;	   /* hierarchy id in /proc/self/cgroup, 0 = cgroup2 */
+	bool v2;
+};
+
+struct cg_layout {
+	enum cg_mode mode;
+	const struct cg_driver *drv;
+	struct cg_hier *hiers;
+	size_t n;
+	int v2;	     /* index of the cgroup2 hierarchy, -1 when none */
+	int freezer; /* index of the v1 freezer hierarchy, -1 when none */
+};
+
+struct cg_dir {
+	const struct cg_hier *h;
+	char *rel;   /* absolute below h->mount, never "/" */
+	char *path;  /* h->mount + rel */
+	int parents; /* parent levels cg_create() made (or may remove) */
+	bool made;   /* cg_create() made the group directory itself */
+};
+
+struct cg_group {
+	const struct cg_layout *lo;
+	struct cg_dir *dirs; /* one per lo->hiers, same order */
+	size_t n;
+	char *resolved; /* cg_path() */
+};
+
+struct cg_driver {
+	enum cg_mode mode;
+	/* Makes freshly made directories usable before anything is attached:
+	 * v1 cpuset values, v2 parent subtree_control. */
+	int (*prepare)(struct cg_group *g, struct berr *err);
+	int (*freeze)(struct cg_group *g, bool frozen, struct berr *err);
+	int (*is_frozen)(struct cg_group *g, bool *frozen, struct berr *err);
+	/* Kills the whole group at once when the kernel can (cgroup.kill);
+	 * -EOPNOTSUPP sends the caller to freeze/signal/thaw. */
+	int (*kill)(struct cg_group *g, int sig, struct berr *err);
+	int (*clone_fd)(struct cg_group *g, struct berr *err);
+	/* apply_resources() joins here with resource limits. */
+};
+
+extern const struct cg_driver cg_driver_v1;
+extern const struct cg_driver cg_driver_v2;
+extern const struct cg_driver cg_driver_hybrid;
+
+/* ---- cgroups-detect.c ---- */
+
+/* The cached layout of this process (never freed). */
+int cg_layout_get(const struct cg_layout **out, struct berr *err);
+/* Builds a layout from the text of mountinfo and of /proc/self/cgroup.
+ * Exposed so that tests can feed other hosts' layouts. */
+int cg_layout_parse(const char *mountinfo, const char *self_cgroup,
+		    struct cg_layout **out, struct berr *err);
+void cg_layout_free(struct cg_layout *lo);
+/* The index of the hierarchy holding controller (v1 only), or -1. */
+int cg_layout_find(const struct cg_layout *lo, const char *controller);
+/* Fills own[i] (allocated, may stay NULL for a hierarchy the text does not
+ * list) with the caller's cgroup in lo->hiers[i], relative to the mount
+ * point ("/" or "/a/b"). self_cgroup is /proc/self/cgroup's text. */
+void cg_layout_own(const struct cg_layout *lo, const char *self_cgroup,
+		   char **own);
+
+/* ---- cgroups-path.c ---- */
+
+/* Checks and normalises a cgroupsPath: "/a//b/./c/" -> "/a/b/c", "a/b/"
+ * -> "a/b". Refuses "..", ';' and a path naming a hierarchy root or the
+ * caller's own cgroup ("/", "."). */
+int cg_path_clean(const char *path, char **out, struct berr *err);
+/* "/a" + "b/c" -> "/a/b/c"; "/" + "b" -> "/b". */
+char *cg_path_join(const char *base, const char *rel);
+/* The resolved form described above. */
+char *cg_path_format(const struct cg_group *g);
+/* Fills g->dirs from the resolved form (g->lo and g->dirs set). */
+int cg_path_parse(struct cg_group *g, const char *resolved, struct berr *err);
+
+/* ---- cgroups-group.c ---- */
+
+/* cg_create() and cg_open() against a given layout (tests use a layout made
+ * by cg_layout_parse(); the group keeps a pointer to it). */
+int cg_create_in(const struct cg_layout *lo, const char *cgroups_path,
+		 const char *id, struct cg_group **out, struct berr *err);
+int cg_open_in(const struct cg_layout *lo, const char *resolved,
+	       struct cg_group **out, struct berr *err);
+/* The group's directory in the hierarchy holding controller, or NULL. */
+struct cg_dir *cg_group_dir(struct cg_group *g, const char *controller);
+
+/* ---- cgroups-procs.c ---- */
+
+/* Reads the pids of dir and, when recursive, of every group below it. A
+ * missing directory has no pids. */
+int cg_read_pids(const char *dir, bool recursive, pid_t **pids, size_t *n);
+/* Signals each pid through a pidfd; processes already gone are skipped. */
+int cg_signal_pids(const pid_t *pids, size_t n, int sig);
+/* The directory whose cgroup.procs speaks for the group. */
+struct cg_dir *cg_procs_dir(struct cg_group *g);
+/* Waits until no process is left in any of the group's directories. */
+int cg_wait_empty(struct cg_group *g, int timeout_ms);
+/* Sleeps ms milliseconds (the pollers back off with it). */
+void cg_sleep_ms(int ms);
+
+/* ---- cgroups-v1.c / cgroups-v2.c ---- */
+
+int cg_v1_prepare_cpuset(struct cg_group *g, struct berr *err);
+int cg_v1_freeze(struct cg_group *g, bool frozen, struct berr *err);
+int cg_v1_is_frozen(struct cg_group *g, bool *frozen, struct berr *err);
+int cg_v2_prepare_controllers(struct cg_group *g, struct berr *err);
+
+#endif

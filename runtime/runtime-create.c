@@ -1,0 +1,503 @@
+/* create: the parent side of setting up a container.
+ *
+ * berth clones the init directly (no re-exec of its own binary). The init
+ * inherits the parsed config, joins or creates namespaces, builds the root
+ * filesystem and blocks on start.sock. The parent places it in its cgroup,
+ * writes its id maps, runs the runtime-namespace hooks and records the
+ * state. Any failure kills the init and removes everything made so far. */
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <sched.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "cgroups/cgroups.h"
+#include "runtime/runtime-internal.h"
+
+#ifndef CLONE_NEWTIME
+#define CLONE_NEWTIME 0x00000080
+#endif
+
+/* Everything create made, so that a failure can undo it in one place. */
+struct create_job {
+	const struct rt_ctx *ctx;
+	const char *id;
+	const struct rt_create_opts *opts;
+	struct oci_config *config;
+	struct rt_container *c;
+	struct cg_group *cg;
+	char *bundle, *rootfs;
+	int ns_fds[OCI_NS__COUNT];
+	int sync_fd;          /* parent end */
+	int start_fd;         /* listening start.sock */
+	int console_fd;
+	pid_t pid;
+	int pidfd;
+};
+
+static int validate_config(struct create_job *j, struct berr *err)
+{
+	struct oci_config *cfg = j->config;
+	if (!cfg->has_process || !cfg->process.args || !cfg->process.args[0])
+		return berr_setx(err, EINVAL, "config.json: process.args must "
+				 "not be empty");
+	if (!cfg->root.path)
+		return berr_setx(err, EINVAL, "config.json: root.path is "
+				 "required");
+	if (cfg->linux_.has_intel_rdt)
+		return berr_setx(err, EOPNOTSUPP, "config.json: linux.intelRdt "
+				 "is not supported");
+	const struct oci_namespace *mnt = rt_ns_find(cfg, OCI_NS_MOUNT);
+	if (!mnt || mnt->path)
+		return berr_setx(err, EINVAL, "config.json: a new mount "
+				 "namespace is required");
+	if (cfg->hostname && *cfg->hostname) {
+		const struct oci_namespace *uts = rt_ns_find(cfg, OCI_NS_UTS);
+		if (!uts || uts->path)
+			return berr_setx(err, EINVAL, "config.json: cannot set "
+					 "hostname without a new UTS namespace");
+	}
+	if (cfg->process.terminal && !j->opts->console_socket)
+		return berr_setx(err, EINVAL, "process.terminal is true: "
+				 "--console-socket is required");
+	const struct oci_namespace *user = rt_ns_find(cfg, OCI_NS_USER);
+	if (user && !user->path && (!cfg->linux_.n_uid_mappings ||
+				    !cfg->linux_.n_gid_mappings))
+		return berr_setx(err, EINVAL, "config.json: a new user namespace "
+				 "needs linux.uidMappings and gidMappings");
+	return 0;
+}
+
+static int resolve_paths(struct create_job *j, struct berr *err)
+{
+	const char *b = j->opts->bundle ? j->opts->bundle : ".";
+	j->bundle = realpath(b, NULL);
+	if (!j->bundle)
+		return berr_set(err, errno, "bundle `%s`", b);
+	int r = oci_config_load(j->bundle, &j->config, err);
+	if (r < 0)
+		return r;
+	if ((r = validate_config(j, err)) < 0)
+		return r;
+	_cleanup_free_ char *root =
+		j->config->root.path[0] == '/'
+			? base_strdup(j->config->root.path)
+			: base_sprintf("%s/%s", j->bundle, j->config->root.path);
+	j->rootfs = realpath(root, NULL);
+	if (!j->rootfs)
+		return berr_set(err, errno, "rootfs `%s`", root);
+	struct stat st;
+	if (stat(j->rootfs, &st) < 0 || !S_ISDIR(st.st_mode))
+		return berr_setx(err, ENOTDIR, "rootfs `%s`: not a directory",
+				 j->rootfs);
+	return 0;
+}
+
+static void fill_state(struct create_job *j)
+{
+	struct oci_state *s = base_calloc(1, sizeof(*s));
+	s->oci_version = base_strdup(OCI_SPEC_VERSION);
+	s->id = base_strdup(j->id);
+	s->status = OCI_STATUS_CREATING;
+	s->bundle = base_strdup(j->bundle);
+	s->rootfs = base_strdup(j->rootfs);
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	char when[64];
+	base_rfc3339(&ts, when, sizeof(when));
+	s->created = base_strdup(when);
+	s->owner = base_strdup("");
+	s->systemd_cgroup = j->ctx->systemd_cgroup;
+	s->n_annotations = j->config->n_annotations;
+	s->annotations = base_calloc(s->n_annotations, sizeof(struct oci_kv));
+	for (size_t i = 0; i < s->n_annotations; i++) {
+		s->annotations[i].key = base_strdup(j->config->annotations[i].key);
+		s->annotations[i].value =
+			base_strdup(j->config->annotations[i].value);
+	}
+	j->c->state = s;
+}
+
+/* Keeps the config as create saw it: delete runs the poststop hooks from
+ * it even when the bundle is gone. */
+static int copy_config(struct create_job *j, struct berr *err)
+{
+	_cleanup_free_ char *path = base_sprintf("%s/config.json", j->bundle);
+	_cleanup_free_ char *buf = NULL;
+	size_t len;
+	int r = base_read_file_at(AT_FDCWD, path, &buf, &len, 0);
+	if (r < 0)
+		return berr_set(err, -r, "read %s", path);
+	r = base_write_file_atomic(j->c->dirfd, "config.json", buf, len, 0600);
+	if (r < 0)
+		return berr_set(err, -r, "write %s/config.json", j->c->dir);
+	j->c->state->config_path = base_sprintf("%s/config.json", j->c->dir);
+	return 0;
+}
+
+static int listen_start_socket(struct create_job *j, struct berr *err)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return berr_set(err, errno, "start socket");
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	/* through the dir fd: <root>/<id>/start.sock may exceed sun_path */
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d/start.sock",
+		 j->c->dirfd);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    listen(fd, 4) < 0) {
+		int e = errno;
+		close(fd);
+		return berr_set(err, e, "bind %s/start.sock", j->c->dir);
+	}
+	j->start_fd = fd;
+	return 0;
+}
+
+static bool user_joined(const struct oci_config *cfg)
+{
+	const struct oci_namespace *u = rt_ns_find(cfg, OCI_NS_USER);
+	return u && u->path;
+}
+
+/* New namespaces to create with clone3; the rest the init unshares. */
+static uint64_t new_ns_flags(const struct oci_config *cfg)
+{
+	uint64_t f = 0;
+	for (size_t i = 0; i < cfg->linux_.n_namespaces; i++) {
+		const struct oci_namespace *ns = &cfg->linux_.namespaces[i];
+		/* cgroup: unshared by the init once it sits in its cgroup;
+		 * time: the parent unshares it to write the offsets first */
+		if (ns->path || ns->type == OCI_NS_CGROUP ||
+		    ns->type == OCI_NS_TIME)
+			continue;
+		f |= (uint64_t)rt_ns_clone_flag(ns->type);
+	}
+	return f;
+}
+
+static int write_time_offsets(const struct oci_linux *l, struct berr *err)
+{
+	char buf[128];
+	size_t n = 0;
+	if (l->time_monotonic.present)
+		n += (size_t)snprintf(buf + n, sizeof(buf) - n, "monotonic %lld %u\n",
+				      (long long)l->time_monotonic.secs,
+				      l->time_monotonic.nanosecs);
+	if (l->time_boottime.present)
+		n += (size_t)snprintf(buf + n, sizeof(buf) - n, "boottime %lld %u\n",
+				      (long long)l->time_boottime.secs,
+				      l->time_boottime.nanosecs);
+	if (n == 0)
+		return 0;
+	int r = base_write_file_at(AT_FDCWD, "/proc/self/timens_offsets", buf,
+				   n, 0);
+	if (r < 0)
+		return berr_set(err, -r, "write /proc/self/timens_offsets");
+	return 0;
+}
+
+/* pid and time namespaces apply to the children of the caller: enter them
+ * around the clone and come back, so that the hooks berth runs later stay
+ * in the runtime's namespaces. saved[] holds our own to return to. */
+static int enter_child_namespaces(struct create_job *j, int saved[2],
+				  struct berr *err)
+{
+	const struct oci_namespace *pid = rt_ns_find(j->config, OCI_NS_PID);
+	const struct oci_namespace *tns = rt_ns_find(j->config, OCI_NS_TIME);
+	if (pid && pid->path) {
+		saved[0] = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
+		if (saved[0] < 0 || setns(j->ns_fds[OCI_NS_PID], CLONE_NEWPID) < 0)
+			return berr_set(err, errno, "join pid namespace `%s`",
+					pid->path);
+	}
+	if (!tns)
+		return 0;
+	saved[1] = open("/proc/self/ns/time", O_RDONLY | O_CLOEXEC);
+	if (saved[1] < 0)
+		return berr_set(err, errno, "open /proc/self/ns/time");
+	if (tns->path) {
+		if (setns(j->ns_fds[OCI_NS_TIME], CLONE_NEWTIME) < 0)
+			return berr_set(err, errno, "join time namespace `%s`",
+					tns->path);
+		return 0;
+	}
+	if (unshare(CLONE_NEWTIME) < 0)
+		return berr_set(err, errno, "create time namespace");
+	return write_time_offsets(&j->config->linux_, err);
+}
+
+static void leave_child_namespaces(int saved[2])
+{
+	if (saved[0] >= 0)
+		(void)setns(saved[0], CLONE_NEWPID);
+	if (saved[1] >= 0)
+		(void)setns(saved[1], CLONE_NEWTIME);
+	for (int i = 0; i < 2; i++)
+		if (saved[i] >= 0)
+			close(saved[i]);
+}
+
+/* clone3 is fork-like without a stack: the child returns 0 here. It gives
+ * a pidfd at once and, on cgroup v2, starts the child in its cgroup. */
+static pid_t do_clone(uint64_t flags, int cgfd, int *pidfd)
+{
+	struct clone_args args;
+	memset(&args, 0, sizeof(args));
+	args.flags = flags | CLONE_PIDFD;
+	args.pidfd = (uint64_t)(uintptr_t)pidfd;
+	args.exit_signal = SIGCHLD;
+	if (cgfd >= 0) {
+		args.flags |= CLONE_INTO_CGROUP;
+		args.cgroup = (uint64_t)cgfd;
+	}
+	pid_t pid = (pid_t)syscall(SYS_clone3, &args, sizeof(args));
+	if (pid < 0 && errno == ENOSYS && cgfd < 0) {
+		pid = (pid_t)syscall(SYS_clone, (unsigned long)flags | SIGCHLD,
+				     0, NULL, NULL, 0);
+		if (pid > 0)
+			*pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	}
+	return pid;
+}
+
+static int spawn_init(struct create_job *j, struct berr *err)
+{
+	int sp[2];
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
+		return berr_set(err, errno, "socketpair");
+	const struct oci_namespace *cgns = rt_ns_find(j->config, OCI_NS_CGROUP);
+	const struct oci_namespace *user = rt_ns_find(j->config, OCI_NS_USER);
+	struct rt_init_args a = {
+		.config = j->config,
+		.opts = j->opts,
+		.id = j->id,
+		.rootfs = j->rootfs,
+		.bundle = j->bundle,
+		.sync_fd = sp[1],
+		.start_fd = j->start_fd,
+		.console_fd = j->console_fd,
+		.lock_fd = j->c->dirfd,
+		.new_cgroupns = cgns && !cgns->path,
+		.new_userns = user && !user->path,
+		.state = j->c->state,
+	};
+	memcpy(a.ns_fds, j->ns_fds, sizeof(a.ns_fds));
+	uint64_t flags = new_ns_flags(j->config);
+	if (user_joined(j->config)) {
+		a.unshare_flags = flags & ~(uint64_t)CLONE_NEWPID;
+		flags &= CLONE_NEWPID;
+	}
+	_cleanup_close_ int cgfd = cg_open_clone_fd(j->cg, NULL);
+	int saved[2] = { -1, -1 };
+	int r = enter_child_namespaces(j, saved, err);
+	if (r < 0) {
+		leave_child_namespaces(saved);
+		close(sp[0]);
+		close(sp[1]);
+		return r;
+	}
+	j->pidfd = -1;
+	pid_t pid = do_clone(flags, cgfd, &j->pidfd);
+	if (pid == 0)
+		rt_init_main(&a);
+	int e = errno;
+	leave_child_namespaces(saved);
+	close(sp[1]);
+	if (pid < 0) {
+		close(sp[0]);
+		return berr_set(err, e, "clone container init");
+	}
+	j->pid = pid;
+	j->sync_fd = sp[0];
+	if (cgfd < 0 && (r = cg_attach(j->cg, pid, err)) < 0)
+		return r;
+	if (a.new_userns &&
+	    (r = rt_ns_write_idmaps(pid, &j->config->linux_, err)) < 0)
+		return r;
+	return rt_sync_send(j->sync_fd, RT_SYNC_GO, pid, NULL);
+}
+
+static int run_hooks(struct create_job *j, const struct oci_hook_list *l,
+		     const char *name, struct berr *err)
+{
+	if (l->n == 0)
+		return 0;
+	_cleanup_free_ char *json =
+		oci_state_hook_json(j->c->state, OCI_STATUS_CREATING);
+	return rt_hooks_run(l, name, json, err);
+}
+
+/* The init asks for the runtime-namespace hooks once its mounts exist. */
+static int runtime_hooks(struct create_job *j, struct berr *err)
+{
+	int r = rt_sync_expect(j->sync_fd, RT_SYNC_HOOKS, NULL, err);
+	if (r < 0)
+		return r;
+	r = run_hooks(j, &j->config->hooks.prestart, "prestart", err);
+	if (r == 0)
+		r = run_hooks(j, &j->config->hooks.create_runtime,
+			      "createRuntime", err);
+	if (r < 0) {
+		rt_sync_send(j->sync_fd, RT_SYNC_ERROR, 0, err);
+		return r;
+	}
+	return rt_sync_send(j->sync_fd, RT_SYNC_HOOKS_DONE, 0, NULL);
+}
+
+static int write_pid_file(const char *path, pid_t pid, struct berr *err)
+{
+	/* no newline: clients parse it with Atoi */
+	char buf[32];
+	int n = snprintf(buf, sizeof(buf), "%d", pid);
+	_cleanup_free_ char *copy = base_strdup(path);
+	char *slash = strrchr(copy, '/');
+	const char *dir = slash ? (slash == copy ? "/" : copy) : ".";
+	if (slash)
+		*slash = '\0';
+	_cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return berr_set(err, errno, "pid file `%s`", path);
+	int r = base_write_file_atomic(dfd, slash ? slash + 1 : path, buf,
+				       (size_t)n, 0644);
+	if (r < 0)
+		return berr_set(err, -r, "write pid file `%s`", path);
+	return 0;
+}
+
+static int send_pidfd(const char *sock_path, int pidfd, struct berr *err)
+{
+	_cleanup_close_ int s = rt_console_connect(sock_path, err);
+	if (s < 0)
+		return berr_wrap(err, "pidfd socket");
+	int r = base_send_fd(s, pidfd, "pidfd", 5);
+	if (r < 0)
+		return berr_set(err, -r, "send pidfd to `%s`", sock_path);
+	return 0;
+}
+
+static int finish_create(struct create_job *j, struct berr *err)
+{
+	int r = rt_sync_expect(j->sync_fd, RT_SYNC_READY, NULL, err);
+	if (r < 0)
+		return r;
+	j->c->state->status = OCI_STATUS_CREATED;
+	if ((r = rt_container_save(j->c, err)) < 0)
+		return r;
+	if (j->opts->pid_file &&
+	    (r = write_pid_file(j->opts->pid_file, j->pid, err)) < 0)
+		return r;
+	if (j->opts->pidfd_socket &&
+	    (r = send_pidfd(j->opts->pidfd_socket, j->pidfd, err)) < 0)
+		return r;
+	if ((r = rt_sync_send(j->sync_fd, RT_SYNC_FINAL, 0, NULL)) < 0)
+		return berr_set(err, -r, "container init handshake");
+	return rt_sync_expect(j->sync_fd, RT_SYNC_FINAL_ACK, NULL, err);
+}
+
+static int create_steps(struct create_job *j, struct berr *err)
+{
+	int r = rt_container_new(j->ctx, j->id, &j->c, err);
+	if (r < 0)
+		return r;
+	fill_state(j);
+	if ((r = copy_config(j, err)) < 0)
+		return r;
+	r = cg_create(j->config->linux_.cgroups_path, j->id, &j->cg, err);
+	if (r < 0)
+		return r;
+	j->c->state->cgroup_path = base_strdup(cg_path(j->cg));
+	if ((r = rt_container_save(j->c, err)) < 0)
+		return r;
+	if ((r = rt_ns_open_paths(j->config, j->ns_fds, err)) < 0)
+		return r;
+	if ((r = listen_start_socket(j, err)) < 0)
+		return r;
+	if (j->opts->console_socket) {
+		j->console_fd = rt_console_connect(j->opts->console_socket, err);
+		if (j->console_fd < 0)
+			return j->console_fd;
+	}
+	if ((r = spawn_init(j, err)) < 0)
+		return r;
+	j->c->state->pid = j->pid;
+	j->c->state->pid_start_time = rt_proc_start_time(j->pid);
+	if ((r = rt_container_save(j->c, err)) < 0)
+		return r;
+	if ((r = runtime_hooks(j, err)) < 0)
+		return r;
+	return finish_create(j, err);
+}
+
+/* Undoes a failed create: the init dies, then its cgroup and state go. */
+static void abort_create(struct create_job *j)
+{
+	if (j->pid > 0) {
+		if (j->pidfd >= 0)
+			syscall(SYS_pidfd_send_signal, j->pidfd, SIGKILL, NULL, 0);
+		else
+			kill(j->pid, SIGKILL);
+		while (waitpid(j->pid, NULL, 0) < 0 && errno == EINTR)
+			;
+	}
+	if (j->cg)
+		cg_destroy(j->cg, NULL);
+	if (j->c)
+		rt_container_remove(j->c, NULL);
+	if (j->opts->pid_file)
+		unlink(j->opts->pid_file);
+}
+
+static void job_release(struct create_job *j)
+{
+	rt_ns_close_fds(j->ns_fds);
+	if (j->sync_fd >= 0)
+		close(j->sync_fd);
+	if (j->start_fd >= 0)
+		close(j->start_fd);
+	if (j->console_fd >= 0)
+		close(j->console_fd);
+	cg_group_free(j->cg);
+	rt_container_free(j->c);
+	oci_config_free(j->config);
+	free(j->bundle);
+	free(j->rootfs);
+}
+
+int rt_create_container(const struct rt_ctx *ctx, const char *id,
+			const struct rt_create_opts *opts, int *pidfd,
+			struct berr *err)
+{
+	struct create_job j = { .ctx = ctx, .id = id, .opts = opts,
+				.sync_fd = -1, .start_fd = -1, .console_fd = -1,
+				.pidfd = -1 };
+	for (int i = 0; i < OCI_NS__COUNT; i++)
+		j.ns_fds[i] = -1;
+	int r = rt_validate_id(id, err);
+	if (r == 0)
+		r = resolve_paths(&j, err);
+	if (r == 0) {
+		r = create_steps(&j, err);
+		if (r < 0 && j.c)
+			abort_create(&j);
+	}
+	if (r == 0 && pidfd)
+		*pidfd = TAKE_FD(j.pidfd);
+	if (j.pidfd >= 0)
+		close(j.pidfd);
+	job_release(&j);
+	return r;
+}
+
+int rt_create(const struct rt_ctx *ctx, const char *id,
+	      const struct rt_create_opts *opts, struct berr *err)
+{
+	return rt_create_container(ctx, id, opts, NULL, err);
+}

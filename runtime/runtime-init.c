@@ -1,0 +1,183 @@
+/* The container init: runs in the clone of `berth create` and ends in
+ * execve() of the user's program (or _exit on failure). It never returns
+ * and never prints; a failure goes to the parent as an RT_SYNC_ERROR
+ * message, or after create to `berth start` over start.sock. */
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+
+#include "netns/netns.h"
+#include "runtime/runtime-internal.h"
+
+#define KEYCTL_JOIN_SESSION_KEYRING 1
+
+static __attribute__((noreturn)) void fail(struct rt_init_args *a,
+					   struct berr *err)
+{
+	rt_sync_send(a->sync_fd, RT_SYNC_ERROR, 0, err);
+	_exit(1);
+}
+
+/* user first: namespaces joined after it must be owned by it */
+static int join_namespaces(struct rt_init_args *a, struct berr *err)
+{
+	static const enum oci_ns_type order[] = {
+		OCI_NS_USER, OCI_NS_IPC,    OCI_NS_UTS,	  OCI_NS_NETWORK,
+		OCI_NS_PID,  OCI_NS_CGROUP, OCI_NS_MOUNT,
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(order); i++) {
+		enum oci_ns_type t = order[i];
+		/* pid and time were entered by the parent around clone */
+		if (a->ns_fds[t] < 0 || t == OCI_NS_PID)
+			continue;
+		if (setns(a->ns_fds[t], rt_ns_clone_flag(t)) < 0)
+			return berr_set(err, errno, "join %s namespace `%s`",
+					oci_ns_type_name(t),
+					rt_ns_find(a->config, t)->path);
+	}
+	if (a->unshare_flags && unshare((int)a->unshare_flags) < 0)
+		return berr_set(err, errno, "create namespaces");
+	if (a->new_cgroupns && unshare(CLONE_NEWCGROUP) < 0)
+		return berr_set(err, errno, "create cgroup namespace");
+	return 0;
+}
+
+static int setup_identity(struct rt_init_args *a, struct berr *err)
+{
+	const struct oci_config *c = a->config;
+	/* in a new user namespace we start unmapped: become its root */
+	if (a->new_userns && (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0))
+		return berr_set(err, errno, "become root in the user namespace");
+	if (c->hostname && *c->hostname &&
+	    sethostname(c->hostname, strlen(c->hostname)) < 0)
+		return berr_set(err, errno, "set hostname `%s`", c->hostname);
+	if (c->domainname && *c->domainname &&
+	    setdomainname(c->domainname, strlen(c->domainname)) < 0)
+		return berr_set(err, errno, "set domainname `%s`", c->domainname);
+	if (!a->opts->no_new_keyring) {
+		char name[128];
+		snprintf(name, sizeof(name), "_ses.%.100s", a->id);
+		/* a kernel without keyrings or a seccomp'd host is fine */
+		if (syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name) < 0 &&
+		    errno != ENOSYS && errno != EPERM && errno != EACCES)
+			return berr_set(err, errno, "join session keyring");
+	}
+	const struct oci_namespace *net = rt_ns_find(c, OCI_NS_NETWORK);
+	if (net && !net->path) {
+		int r = nsn_loopback_up(err);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int hook_in_container(struct rt_init_args *a,
+			     const struct oci_hook_list *l, const char *name,
+			     enum oci_status st, struct berr *err)
+{
+	if (l->n == 0)
+		return 0;
+	char *json = oci_state_hook_json(a->state, st);
+	int r = rt_hooks_run(l, name, json, err);
+	free(json);
+	return r;
+}
+
+static int build_rootfs(struct rt_init_args *a, struct berr *err)
+{
+	const struct oci_namespace *net = rt_ns_find(a->config, OCI_NS_NETWORK);
+	struct rt_rootfs_opts o = {
+		.rootfs = a->rootfs,
+		.no_pivot = a->opts->no_pivot,
+		.new_userns = a->new_userns || rt_ns_find(a->config, OCI_NS_USER),
+		.new_netns = net && !net->path,
+	};
+	if (chdir(a->bundle) < 0)
+		return berr_set(err, errno, "chdir to bundle `%s`", a->bundle);
+	int r = rt_rootfs_prepare(a->config, &o, err);
+	if (r < 0)
+		return r;
+	r = rt_sync_send(a->sync_fd, RT_SYNC_HOOKS, 0, NULL);
+	if (r < 0)
+		return berr_set(err, -r, "container init handshake");
+	r = rt_sync_expect(a->sync_fd, RT_SYNC_HOOKS_DONE, NULL, err);
+	if (r < 0)
+		return r;
+	r = hook_in_container(a, &a->config->hooks.create_container,
+			      "createContainer", OCI_STATUS_CREATING, err);
+	if (r < 0)
+		return r;
+	if ((r = rt_rootfs_pivot(a->config, &o, err)) < 0)
+		return r;
+	return rt_rootfs_finalize(a->config, &o, err);
+}
+
+static int prepare_process(struct rt_init_args *a, struct berr *err)
+{
+	const struct oci_process *p = &a->config->process;
+	int r;
+	if (p->terminal && (r = rt_console_setup(a->console_fd, p, err)) < 0)
+		return r;
+	if (a->console_fd >= 0) {
+		close(a->console_fd);
+		a->console_fd = -1;
+	}
+	if ((r = rt_process_apply(p, err)) < 0)
+		return r;
+	return rt_process_close_fds(a->opts->preserve_fds, err);
+}
+
+/* Blocks until `berth start` connects, then runs the startContainer hooks
+ * and execs. On success the connection closes with the exec (CLOEXEC),
+ * which start reads as success; on failure start reads the message. */
+static __attribute__((noreturn)) void wait_for_start(struct rt_init_args *a)
+{
+	int conn;
+	do
+		conn = accept4(a->start_fd, NULL, NULL, SOCK_CLOEXEC);
+	while (conn < 0 && errno == EINTR);
+	if (conn < 0)
+		_exit(1);
+	close(a->start_fd);
+	char go;
+	if (read(conn, &go, 1) != 1)
+		_exit(1);
+	struct berr err = { 0 };
+	a->state->status = OCI_STATUS_RUNNING;
+	int r = hook_in_container(a, &a->config->hooks.start_container,
+				  "startContainer", OCI_STATUS_CREATED, &err);
+	if (r == 0)
+		rt_process_exec(&a->config->process, &err);
+	(void)base_write_all(conn, err.msg, strlen(err.msg));
+	_exit(err.code == ENOENT ? 127 : 126);
+}
+
+void rt_init_main(struct rt_init_args *a)
+{
+	struct berr err = { 0 };
+	close(a->lock_fd);
+	pid_t parent = getppid();
+	/* until create has recorded us, dying with it leaves no orphan */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != parent)
+		_exit(1);
+	int64_t pid = 0;
+	if (rt_sync_expect(a->sync_fd, RT_SYNC_GO, &pid, &err) < 0)
+		_exit(1);
+	a->state->pid = (pid_t)pid;
+	if (join_namespaces(a, &err) < 0 || setup_identity(a, &err) < 0 ||
+	    build_rootfs(a, &err) < 0 || prepare_process(a, &err) < 0)
+		fail(a, &err);
+	if (rt_sync_send(a->sync_fd, RT_SYNC_READY, 0, NULL) < 0)
+		_exit(1);
+	if (rt_sync_expect(a->sync_fd, RT_SYNC_FINAL, NULL, &err) < 0)
+		_exit(1);
+	prctl(PR_SET_PDEATHSIG, 0);
+	rt_sync_send(a->sync_fd, RT_SYNC_FINAL_ACK, 0, NULL);
+	close(a->sync_fd);
+	wait_for_start(a);
+}

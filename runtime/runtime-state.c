@@ -1,0 +1,314 @@
+/* Container records under the state root: directory, lock, state.json and
+ * the live status. */
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+
+#include "cgroups/cgroups.h"
+#include "runtime/runtime-internal.h"
+
+#define STATE_FILE "state.json"
+
+int rt_validate_id(const char *id, struct berr *err)
+{
+	if (!id || !*id)
+		return berr_setx(err, EINVAL, "container id cannot be empty");
+	bool ok = (id[0] >= 'A' && id[0] <= 'Z') ||
+		  (id[0] >= 'a' && id[0] <= 'z') ||
+		  (id[0] >= '0' && id[0] <= '9');
+	for (const char *p = id + 1; ok && *p; p++)
+		ok = (*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+		     (*p >= '0' && *p <= '9') || *p == '_' || *p == '.' ||
+		     *p == '-';
+	if (!ok)
+		return berr_setx(err, EINVAL, "invalid container id `%s`: "
+				 "must match [A-Za-z0-9][A-Za-z0-9_.-]*", id);
+	if (strlen(id) > 1024)
+		return berr_setx(err, EINVAL, "invalid container id: longer "
+				 "than 1024 characters");
+	return 0;
+}
+
+static int open_root(const struct rt_ctx *ctx, bool create, struct berr *err)
+{
+	const char *root = ctx->root ? ctx->root : RT_DEFAULT_ROOT;
+	if (create) {
+		int r = base_mkdir_p(AT_FDCWD, root, 0711);
+		if (r < 0)
+			return berr_set(err, -r, "create state root %s", root);
+	}
+	int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return berr_set(err, errno, "open state root %s", root);
+	return fd;
+}
+
+static struct rt_container *container_alloc(const struct rt_ctx *ctx,
+					    const char *id)
+{
+	struct rt_container *c = base_calloc(1, sizeof(*c));
+	c->dir = base_sprintf("%s/%s", ctx->root ? ctx->root : RT_DEFAULT_ROOT,
+			      id);
+	c->dirfd = -1;
+	return c;
+}
+
+static int lock_dir(struct rt_container *c, struct berr *err)
+{
+	int r;
+	do
+		r = flock(c->dirfd, LOCK_EX);
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return berr_set(err, errno, "lock %s", c->dir);
+	c->locked = true;
+	return 0;
+}
+
+int rt_container_new(const struct rt_ctx *ctx, const char *id,
+		     struct rt_container **out, struct berr *err)
+{
+	int r = rt_validate_id(id, err);
+	if (r < 0)
+		return r;
+	_cleanup_close_ int rootfd = open_root(ctx, true, err);
+	if (rootfd < 0)
+		return rootfd;
+	if (mkdirat(rootfd, id, 0711) < 0) {
+		if (errno == EEXIST)
+			return berr_setx(err, EEXIST,
+					 "container with id exists: %s", id);
+		return berr_set(err, errno, "create state directory for %s", id);
+	}
+	struct rt_container *c = container_alloc(ctx, id);
+	c->dirfd = openat(rootfd, id, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (c->dirfd < 0 || lock_dir(c, err) < 0) {
+		r = c->dirfd < 0 ? berr_set(err, errno, "open %s", c->dir) : -err->code;
+		unlinkat(rootfd, id, AT_REMOVEDIR);
+		rt_container_free(c);
+		return r;
+	}
+	*out = c;
+	return 0;
+}
+
+static int load_state(struct rt_container *c, struct berr *err)
+{
+	_cleanup_free_ char *buf = NULL;
+	size_t len;
+	int r = base_read_file_at(c->dirfd, STATE_FILE, &buf, &len, 0);
+	if (r == -ENOENT)
+		return berr_setx(err, ENOENT, "container does not exist");
+	if (r < 0)
+		return berr_set(err, -r, "read %s/%s", c->dir, STATE_FILE);
+	r = oci_state_parse(buf, len, &c->state, err);
+	if (r < 0)
+		return berr_wrap(err, "%s/%s", c->dir, STATE_FILE);
+	return 0;
+}
+
+int rt_container_open(const struct rt_ctx *ctx, const char *id, bool lock,
+		      struct rt_container **out, struct berr *err)
+{
+	int r = rt_validate_id(id, err);
+	if (r < 0)
+		return r;
+	_cleanup_(rt_container_freep) struct rt_container *c =
+		container_alloc(ctx, id);
+	c->dirfd = open(c->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (c->dirfd < 0) {
+		if (errno == ENOENT)
+			return berr_setx(err, ENOENT, "container does not exist");
+		return berr_set(err, errno, "open %s", c->dir);
+	}
+	if (lock && (r = lock_dir(c, err)) < 0)
+		return r;
+	/* a create that died before writing any state leaves an empty dir */
+	if ((r = load_state(c, err)) < 0)
+		return r;
+	*out = TAKE_PTR(c);
+	return 0;
+}
+
+void rt_container_free(struct rt_container *c)
+{
+	if (!c)
+		return;
+	if (c->dirfd >= 0)
+		close(c->dirfd);  /* also drops the flock */
+	oci_state_free(c->state);
+	free(c->dir);
+	free(c);
+}
+
+int rt_container_save(struct rt_container *c, struct berr *err)
+{
+	_cleanup_free_ char *json = oci_state_serialize(c->state);
+	int r = base_write_file_atomic(c->dirfd, STATE_FILE, json, strlen(json),
+				       0600);
+	if (r < 0)
+		return berr_set(err, -r, "write %s/%s", c->dir, STATE_FILE);
+	return 0;
+}
+
+int rt_container_remove(struct rt_container *c, struct berr *err)
+{
+	int r = base_rm_rf_at(AT_FDCWD, c->dir);
+	if (r < 0)
+		return berr_set(err, -r, "remove %s", c->dir);
+	return 0;
+}
+
+uint64_t rt_proc_start_time(pid_t pid)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	/* comm may hold spaces and parentheses: fields restart after the
+	 * last ')' */
+	char *p = strrchr(buf, ')');
+	if (!p)
+		return 0;
+	/* after ')' comes field 3 (state); start time is field 22 */
+	char state = p[2];
+	if (state == 'Z' || state == 'X')
+		return 0;
+	int field = 2;
+	for (p++; *p && field < 22; p++)
+		if (*p == ' ')
+			field++;
+	return strtoull(p, NULL, 10);
+}
+
+int rt_container_pidfd(struct rt_container *c)
+{
+	if (!c->state || c->state->pid <= 0)
+		return -ESRCH;
+	int fd = (int)syscall(SYS_pidfd_open, c->state->pid, 0);
+	if (fd < 0)
+		return -errno;
+	/* checked after the pidfd exists: if the start time still matches
+	 * now, the pidfd refers to our init and not to a reused pid */
+	uint64_t st = rt_proc_start_time(c->state->pid);
+	if (st == 0 || st != c->state->pid_start_time) {
+		close(fd);
+		return -ESRCH;
+	}
+	fcntl(fd, F_SETFD, FD_CLOEXEC);
+	return fd;
+}
+
+static bool cgroup_frozen(const struct oci_state *s)
+{
+	if (!s->cgroup_path)
+		return false;
+	_cleanup_(cg_group_freep) struct cg_group *g = NULL;
+	bool frozen = false;
+	if (cg_open(s->cgroup_path, &g, NULL) < 0)
+		return false;
+	if (cg_is_frozen(g, &frozen, NULL) < 0)
+		return false;
+	return frozen;
+}
+
+enum oci_status rt_container_status(struct rt_container *c)
+{
+	struct oci_state *s = c->state;
+	if (s->status == OCI_STATUS_STOPPED)
+		return OCI_STATUS_STOPPED;
+	if (s->status == OCI_STATUS_CREATING) {
+		/* a create still running holds the lock; one that died did
+		 * not finish and the container can only be deleted */
+		if (flock(c->dirfd, LOCK_EX | LOCK_NB) == 0) {
+			if (!c->locked)
+				flock(c->dirfd, LOCK_UN);
+			return OCI_STATUS_STOPPED;
+		}
+		return OCI_STATUS_CREATING;
+	}
+	_cleanup_close_ int pfd = rt_container_pidfd(c);
+	if (pfd < 0)
+		return OCI_STATUS_STOPPED;
+	if (cgroup_frozen(s))
+		return OCI_STATUS_PAUSED;
+	if (!s->started && faccessat(c->dirfd, "start.sock", F_OK,
+				     AT_SYMLINK_NOFOLLOW) == 0)
+		return OCI_STATUS_CREATED;
+	return OCI_STATUS_RUNNING;
+}
+
+int rt_state(const struct rt_ctx *ctx, const char *id, char **json,
+	     struct berr *err)
+{
+	_cleanup_(rt_container_freep) struct rt_container *c = NULL;
+	int r = rt_container_open(ctx, id, false, &c, err);
+	if (r < 0)
+		return r;
+	enum oci_status st = rt_container_status(c);
+	*json = oci_state_to_json(c->state, st);
+	return 0;
+}
+
+static int cmp_entry(const void *a, const void *b)
+{
+	return strcmp(((const struct rt_list_entry *)a)->id,
+		      ((const struct rt_list_entry *)b)->id);
+}
+
+int rt_list(const struct rt_ctx *ctx, struct rt_list_entry **out, size_t *n,
+	    struct berr *err)
+{
+	*out = NULL;
+	*n = 0;
+	const char *root = ctx->root ? ctx->root : RT_DEFAULT_ROOT;
+	_cleanup_closedir_ DIR *d = opendir(root);
+	if (!d) {
+		if (errno == ENOENT)
+			return 0;
+		return berr_set(err, errno, "open state root %s", root);
+	}
+	struct rt_list_entry *v = NULL;
+	size_t cnt = 0;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		_cleanup_(rt_container_freep) struct rt_container *c = NULL;
+		/* containers being created or deleted right now are skipped */
+		if (rt_container_open(ctx, de->d_name, false, &c, NULL) < 0)
+			continue;
+		v = base_realloc(v, cnt + 1, sizeof(*v));
+		struct rt_list_entry *e = &v[cnt++];
+		e->id = base_strdup(c->state->id);
+		e->status = rt_container_status(c);
+		e->pid = e->status == OCI_STATUS_STOPPED ? 0 : c->state->pid;
+		e->bundle = base_strdup(c->state->bundle);
+		e->created = base_strdup(c->state->created);
+		e->owner = base_strdup(c->state->owner ? c->state->owner : "");
+	}
+	if (cnt)
+		qsort(v, cnt, sizeof(*v), cmp_entry);
+	*out = v;
+	*n = cnt;
+	return 0;
+}
+
+void rt_list_free(struct rt_list_entry *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(v[i].id);
+		free(v[i].bundle);
+		free(v[i].created);
+		free(v[i].owner);
+	}
+	free(v);
+}

@@ -1,0 +1,152 @@
+#!/bin/bash
+# start.sh: how long `run` of a /bin/true container takes with berth, runc
+# and crun, on one busybox bundle with pid, mount, ipc, uts and network
+# namespaces. Prints medians over N runs, the ratios and each runtime's peak
+# RSS. Reports only: it never fails on a timing.
+#   make bench     (BERTH and ROOTFS are set by the Makefile)
+#   N=50 make bench
+set -u
+
+: "${BERTH:?set BERTH}" "${ROOTFS:?set ROOTFS}"
+N=${N:-30}
+here=$(cd "$(dirname "$0")/.." && pwd)
+if [ "$(id -u)" != 0 ]; then
+	echo "bench: run as root" >&2
+	exit 1
+fi
+missing=
+command -v runc >/dev/null || missing="$missing runc"
+command -v crun >/dev/null || missing="$missing crun"
+[ -x /usr/bin/time ] || missing="$missing time"
+command -v jq >/dev/null || missing="$missing jq"
+[ -z "$missing" ] || sh "$here/deps.sh" $missing || exit 1
+
+tmp=$(mktemp -d /tmp/berth-bench.XXXXXX)
+cleanup() {
+	local rt
+	for rt in berth runc crun; do
+		for id in $(ls "$tmp/state-$rt" 2>/dev/null); do
+			"$BERTH" --root "$tmp/state-$rt" delete -f "$id" >/dev/null 2>&1
+		done
+	done
+	rm -rf "$tmp"
+	find /sys/fs/cgroup -depth -type d -name "berth-bench-$$" \
+		-exec rmdir {} + 2>/dev/null
+	return 0
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# One bundle for all three runtimes.
+(cd "$tmp" && "$BERTH" spec) || (cd "$tmp" && runc spec) || exit 1
+jq --arg root "$ROOTFS" --arg cg "berth-bench-$$/c" '
+	.root = {path: $root, readonly: true}
+	| .process.terminal = false
+	| .process.args = ["/bin/true"]
+	| .linux.namespaces = [{type: "pid"}, {type: "mount"}, {type: "ipc"},
+		{type: "uts"}, {type: "network"}]
+	| .linux.cgroupsPath = $cg
+' "$tmp/config.json" >"$tmp/config.new" && mv "$tmp/config.new" "$tmp/config.json"
+
+# crun 1.8 refuses a hybrid cgroup host; it runs in a mount namespace where
+# the unified hierarchy looks empty.
+crun_wrapped() {
+	unshare -m --propagation private sh -c \
+		'mount --bind /dev/null /sys/fs/cgroup/unified/cgroup.controllers 2>/dev/null; exec crun "$@"' \
+		sh "$@"
+}
+hybrid=0
+[ -f /sys/fs/cgroup/unified/cgroup.controllers ] && hybrid=1
+
+# cmd_of RUNTIME: the command line for one run.
+cmd_of() {
+	case "$1" in
+	berth) echo "$BERTH" ;;
+	runc) command -v runc ;;
+	crun) if [ $hybrid = 1 ]; then echo crun_wrapped; else command -v crun; fi ;;
+	esac
+}
+
+# one RUNTIME I: a single run of /bin/true; prints the time in µs.
+one() {
+	local rt=$1 i=$2 cmd t0 t1
+	cmd=$(cmd_of "$rt")
+	t0=$EPOCHREALTIME
+	$cmd --root "$tmp/state-$rt" run --bundle "$tmp" "b$$-$i" \
+		</dev/null >/dev/null 2>"$tmp/err" || return 1
+	t1=$EPOCHREALTIME
+	echo $(((${t1/./} - ${t0/./})))
+}
+
+# stats FILE: "median min max" in ms from µs samples.
+stats() {
+	sort -n "$1" | awk '{ v[NR] = $1 } END {
+		m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+		printf "%.1f %.1f %.1f", m / 1000, v[1] / 1000, v[NR] / 1000 }'
+}
+
+# peak_rss RUNTIME: the largest max RSS (KiB) over 3 runs, by GNU time.
+peak_rss() {
+	local rt=$1 i max=0 r cmd
+	cmd=$(cmd_of "$rt")
+	for i in 1 2 3; do
+		if [ "$cmd" = crun_wrapped ]; then
+			/usr/bin/time -f %M -o "$tmp/rss" unshare -m --propagation private sh -c \
+				'mount --bind /dev/null /sys/fs/cgroup/unified/cgroup.controllers 2>/dev/null; exec crun "$@"' \
+				sh --root "$tmp/state-$rt" run --bundle "$tmp" "r$$-$i" \
+				</dev/null >/dev/null 2>&1
+		else
+			/usr/bin/time -f %M -o "$tmp/rss" "$cmd" --root "$tmp/state-$rt" \
+				run --bundle "$tmp" "r$$-$i" </dev/null >/dev/null 2>&1
+		fi
+		r=$(tail -n 1 "$tmp/rss")
+		[ "$r" -gt "$max" ] 2>/dev/null && max=$r
+	done
+	echo "$max"
+}
+
+declare -A median
+printf '%-18s %10s %10s %10s %14s\n' runtime "median ms" "min ms" "max ms" "peak RSS KiB"
+for rt in berth runc crun; do
+	: >"$tmp/$rt.us"
+	one "$rt" warmup >/dev/null || {
+		printf '%-18s failed: %s\n' "$rt" "$(tail -n 1 "$tmp/err")"
+		continue
+	}
+	ok=1
+	for i in $(seq 1 "$N"); do
+		one "$rt" "$i" >>"$tmp/$rt.us" || { ok=0; break; }
+	done
+	if [ $ok = 0 ]; then
+		printf '%-18s failed: %s\n' "$rt" "$(tail -n 1 "$tmp/err")"
+		continue
+	fi
+	read -r med min max <<<"$(stats "$tmp/$rt.us")"
+	median[$rt]=$med
+	label=$rt
+	[ "$rt" = crun ] && [ $hybrid = 1 ] && label="crun (wrapped)*"
+	printf '%-18s %10s %10s %10s %14s\n' "$label" "$med" "$min" "$max" "$(peak_rss "$rt")"
+done
+
+: >"$tmp/version.us"
+for i in $(seq 1 "$N"); do
+	t0=$EPOCHREALTIME
+	"$BERTH" --version >/dev/null
+	t1=$EPOCHREALTIME
+	echo $(((${t1/./} - ${t0/./}))) >>"$tmp/version.us"
+done
+read -r med min max <<<"$(stats "$tmp/version.us")"
+/usr/bin/time -f %M -o "$tmp/rss" "$BERTH" --version >/dev/null
+printf '%-18s %10s %10s %10s %14s\n' "berth --version" "$med" "$min" "$max" "$(cat "$tmp/rss")"
+
+echo
+for other in runc crun; do
+	if [ -n "${median[berth]:-}" ] && [ -n "${median[$other]:-}" ]; then
+		awk -v a="${median[berth]}" -v b="${median[$other]}" -v o="$other" \
+			'BEGIN { printf "berth/%s: %.2f\n", o, a / b }'
+	fi
+done
+echo "N=$N runs of /bin/true each (pid, mount, ipc, uts, network namespaces), $(nproc) cores."
+[ $hybrid = 1 ] &&
+	echo "* crun 1.8 refuses hybrid cgroup hosts: it runs through an unshare wrapper that costs about 5 ms."
+exit 0

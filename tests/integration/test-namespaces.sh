@@ -1,0 +1,135 @@
+# Namespaces: new ones from the config, joined ones by path, user
+# namespaces with id mappings.
+
+# host_ns NAME: the host's namespace link (net:[4026531833]).
+host_ns() {
+	readlink "/proc/self/ns/$1"
+}
+
+t_new_namespaces() {
+	local id ns
+	id=$(new_id ns)
+	mkbundle "$id"
+	set_args "$id" /probe ns
+	run_a "$id"
+	assert_eq "$RC" 0 "probe ns"
+	for ns in pid ipc uts mnt net; do
+		assert_contains "$OUT" "$ns " "namespace $ns listed"
+		assert_not_contains "$OUT" "$ns $(host_ns $ns)" "container's $ns namespace"
+	done
+	# Not asked for: shared with the host.
+	assert_contains "$OUT" "user $(host_ns user)" "user namespace"
+}
+
+t_pid_one_and_hostname() {
+	local id
+	id=$(new_id hn)
+	mkbundle "$id"
+	cfg "$id" '.hostname = "box1"'
+	set_args "$id" /bin/sh -c 'echo $$; /probe hostname; hostname'
+	run_a "$id"
+	assert_eq "$RC" 0 "exit status"
+	assert_eq "$OUT" "$(printf '1\nbox1\nbox1')" "pid and hostname"
+	assert_ne "$(hostname)" box1 "host's hostname"
+}
+
+t_netns_has_only_lo_up() {
+	local id
+	id=$(new_id lo)
+	mkbundle "$id"
+	set_args "$id" /bin/sh -c 'ip -o link; ls /sys/class/net'
+	run_a "$id"
+	assert_eq "$RC" 0 "ip link: $ERR"
+	assert_eq "$(grep -c '^[0-9]*:' <<<"$OUT")" 1 "interfaces in a new netns"
+	assert_match "$OUT" '^1: lo: <[A-Z_,]*[<,]UP[,>]' "lo is up"
+	assert_eq "$(tail -n 1 <<<"$OUT")" lo "/sys/class/net of the new netns"
+}
+
+t_share_host_netns() {
+	local id
+	id=$(new_id hostnet)
+	mkbundle "$id"
+	cfg "$id" '.linux.namespaces |= map(select(.type != "network"))'
+	set_args "$id" /probe ns
+	run_a "$id"
+	assert_eq "$RC" 0 "probe ns"
+	assert_contains "$OUT" "net $(host_ns net)" "net namespace shared with the host"
+}
+
+t_join_netns_by_path() {
+	local id name ino
+	id=$(new_id joinnet)
+	name=berth-test-$IT_TOKEN
+	ip netns add "$name" || fail "ip netns add $name"
+	defer ip netns del "$name"
+	ino=$(stat -L -c %i "/run/netns/$name")
+	mkbundle "$id"
+	cfg "$id" '.linux.namespaces |= map(if .type == "network" then .path = $p else . end)' \
+		--arg p "/run/netns/$name"
+	set_args "$id" /probe ns
+	run_a "$id"
+	assert_eq "$RC" 0 "probe ns"
+	assert_contains "$OUT" "net net:[$ino]" "joined network namespace"
+	ip netns del "$name" || fail "ip netns del $name"
+}
+
+t_join_namespace_of_container() {
+	local a b
+	a=$(new_id nsa)
+	b=$(new_id nsb)
+	mkbundle "$a"
+	set_args "$a" /probe signal-wait
+	must_run_d "$a"
+	wait_file "$TDIR/$a.out" ready
+	mkbundle "$b"
+	cfg "$b" '.linux.namespaces |= map(if .type == "ipc" or .type == "uts"
+		then .path = "/proc/\($pid)/ns/\(.type)" else . end)
+		| del(.hostname)' --arg pid "$(pid_of "$a")"
+	set_args "$b" /bin/sh -c '/probe ns; /probe hostname'
+	run_a "$b"
+	assert_eq "$RC" 0 "run joining namespaces: $ERR"
+	assert_contains "$OUT" "ipc $(readlink "/proc/$(pid_of "$a")/ns/ipc")" "joined ipc"
+	assert_eq "$(tail -n 1 <<<"$OUT")" "$a" "hostname of the joined uts namespace"
+}
+
+t_user_namespace() {
+	local id
+	id=$(new_id userns)
+	mkbundle "$id"
+	cfg "$id" '.linux.namespaces += [{type: "user"}]
+		| .linux.uidMappings = [{containerID: 0, hostID: 100000, size: 65536}]
+		| .linux.gidMappings = [{containerID: 0, hostID: 100000, size: 65536}]'
+	set_args "$id" /bin/sh -c '/probe ids; cat /proc/self/uid_map /proc/self/gid_map; /probe signal-wait'
+	must_run_d "$id"
+	wait_file "$TDIR/$id.out" ready
+	local out pid
+	out=$(cat "$TDIR/$id.out")
+	assert_eq "$(sed -n 1p <<<"$out")" "0 0" "ids inside the user namespace"
+	assert_eq "$(sed -n 2p <<<"$out" | tr -s ' ' | sed 's/^ //')" "0 100000 65536" "uid_map"
+	assert_eq "$(sed -n 3p <<<"$out" | tr -s ' ' | sed 's/^ //')" "0 100000 65536" "gid_map"
+	pid=$(pid_of "$id")
+	assert_eq "$(stat -c %u "/proc/$pid")" 100000 "host uid of the container's root"
+	assert_ne "$(readlink "/proc/$pid/ns/user")" "$(host_ns user)" "user namespace"
+}
+
+t_cgroup_namespace() {
+	local id
+	id=$(new_id cgns)
+	mkbundle "$id"
+	cfg "$id" '.linux.namespaces += [{type: "cgroup"}]'
+	set_args "$id" /probe cgroup
+	run_a "$id"
+	assert_eq "$RC" 0 "probe cgroup"
+	assert_match "$(grep ':memory:' <<<"$OUT")" ':memory:/$' "memory cgroup inside a cgroup namespace"
+}
+
+t_container_cgroup_path() {
+	local id
+	id=$(new_id cgpath)
+	mkbundle "$id"
+	set_args "$id" /probe cgroup
+	run_a "$id"
+	assert_eq "$RC" 0 "probe cgroup"
+	assert_match "$(grep ':pids:' <<<"$OUT")" ":pids:.*/berth-test-$IT_TOKEN/$id\$" "pids cgroup"
+	assert_match "$(grep ':memory:' <<<"$OUT")" ":memory:.*/berth-test-$IT_TOKEN/$id\$" "memory cgroup"
+}

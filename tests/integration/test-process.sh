@@ -1,0 +1,175 @@
+# The container's process: user, groups, capabilities, no_new_privs,
+# rlimits, cwd, environment, file descriptors, cgroup limits.
+
+# cap_line CAPS-OUTPUT KEY: the hex mask of one /proc/self/status line.
+cap_line() {
+	grep "^$2:" <<<"$1" | awk '{print $2}'
+}
+
+t_capabilities() {
+	local id
+	id=$(new_id caps)
+	mkbundle "$id"
+	# CAP_KILL=5, CAP_NET_BIND_SERVICE=10, CAP_AUDIT_WRITE=29
+	cfg "$id" '.process.capabilities = {
+		bounding: ["CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_AUDIT_WRITE"],
+		effective: ["CAP_KILL", "CAP_NET_BIND_SERVICE"],
+		permitted: ["CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_AUDIT_WRITE"],
+		inheritable: ["CAP_KILL"],
+		ambient: ["CAP_KILL"]}'
+	set_args "$id" /probe caps
+	run_a "$id"
+	assert_eq "$RC" 0 "probe caps: $ERR"
+	assert_eq "$(cap_line "$OUT" CapBnd)" 0000000020000420 "bounding set"
+	assert_eq "$(cap_line "$OUT" CapPrm)" 0000000020000420 "permitted set"
+	# execve() as root makes the effective set the permitted one.
+	assert_eq "$(cap_line "$OUT" CapEff)" 0000000020000420 "effective set"
+	assert_eq "$(cap_line "$OUT" CapInh)" 0000000000000020 "inheritable set"
+	assert_eq "$(cap_line "$OUT" CapAmb)" 0000000000000020 "ambient set"
+}
+
+t_capabilities_non_root() {
+	local id
+	id=$(new_id capsuser)
+	mkbundle "$id"
+	cfg "$id" '.process.user = {uid: 1000, gid: 1000}
+		| .process.capabilities = {
+		bounding: ["CAP_KILL", "CAP_CHOWN"], effective: ["CAP_KILL"],
+		permitted: ["CAP_KILL"], inheritable: ["CAP_KILL"], ambient: ["CAP_KILL"]}'
+	set_args "$id" /probe caps
+	run_a "$id"
+	assert_eq "$RC" 0 "probe caps: $ERR"
+	assert_eq "$(cap_line "$OUT" CapEff)" 0000000000000020 "effective set of uid 1000"
+	assert_eq "$(cap_line "$OUT" CapBnd)" 0000000000000021 "bounding set of uid 1000"
+}
+
+t_no_new_privileges() {
+	local id
+	id=$(new_id nnp1)
+	mkbundle "$id"
+	cfg "$id" '.process.noNewPrivileges = true'
+	set_args "$id" /probe nnp
+	run_a "$id"
+	assert_eq "$OUT" 1 "no_new_privs with noNewPrivileges true"
+	id=$(new_id nnp0)
+	mkbundle "$id"
+	cfg "$id" '.process.noNewPrivileges = false'
+	set_args "$id" /probe nnp
+	run_a "$id"
+	assert_eq "$OUT" 0 "no_new_privs with noNewPrivileges false"
+}
+
+t_rlimits() {
+	local id
+	id=$(new_id rlim)
+	mkbundle "$id"
+	cfg "$id" '.process.rlimits = [{type: "RLIMIT_NOFILE", soft: 100, hard: 200},
+		{type: "RLIMIT_CORE", soft: 0, hard: 0}]'
+	set_args "$id" /bin/sh -c '/probe rlimit NOFILE; /probe rlimit CORE'
+	run_a "$id"
+	assert_eq "$RC" 0 "probe rlimit: $ERR"
+	assert_eq "$OUT" "$(printf '100 200\n0 0')" "rlimits"
+}
+
+t_user_and_groups() {
+	local id
+	id=$(new_id user)
+	mkbundle "$id"
+	cfg "$id" '.process.user = {uid: 1000, gid: 1000, additionalGids: [10, 20]}'
+	set_args "$id" /probe ids
+	run_a "$id"
+	assert_eq "$RC" 0 "probe ids: $ERR"
+	assert_eq "$OUT" "1000 1000 10,20" "uid gid groups"
+	id=$(new_id root)
+	mkbundle "$id"
+	cfg "$id" '.process.user = {uid: 0, gid: 0}'
+	set_args "$id" /probe ids
+	run_a "$id"
+	assert_match "$OUT" '^0 0' "root's ids"
+}
+
+t_umask() {
+	local id
+	id=$(new_id umask)
+	mkbundle "$id"
+	cfg "$id" '.process.user.umask = 63'
+	set_args "$id" /probe umask
+	run_a "$id"
+	assert_eq "$OUT" 0077 "umask from the config"
+}
+
+t_cwd_and_env() {
+	local id
+	id=$(new_id cwdenv)
+	mkbundle "$id"
+	cfg "$id" '.process.cwd = "/home/user" | .process.env += ["FOO=bar baz", "EMPTY="]'
+	set_args "$id" /bin/sh -c '/probe cwd; /probe env FOO; /probe env EMPTY; /probe env PATH; /probe env HOME'
+	run_a "$id"
+	assert_eq "$(sed -n 1,3p <<<"$OUT")" "$(printf '/home/user\nbar baz\n')" "cwd and env"
+	assert_contains "$(sed -n 4p <<<"$OUT")" /bin "PATH"
+	# HOME is set from /etc/passwd when the config has none.
+	assert_eq "$(sed -n 5p <<<"$OUT")" /root "HOME"
+}
+
+t_cwd_created_when_missing() {
+	local id
+	id=$(new_id cwdmk)
+	mkbundle "$id" copy
+	cfg "$id" '.process.cwd = "/work/dir"'
+	set_args "$id" /probe cwd
+	run_a "$id"
+	assert_eq "$RC" 0 "run: $(last_line "$ERR")"
+	assert_eq "$OUT" /work/dir "cwd created"
+}
+
+t_no_leaked_fds() {
+	local id
+	id=$(new_id fds)
+	mkbundle "$id"
+	set_args "$id" /probe fds
+	run rt run --bundle "$(bundle_of "$id")" "$id" 7</dev/null 8>"$TDIR/x"
+	assert_eq "$RC" 0 "probe fds: $ERR"
+	assert_eq "$(cut -d' ' -f1 <<<"$OUT" | tr '\n' ' ')" "0 1 2 " "open fds in the container"
+}
+
+t_preserve_fds() {
+	local id
+	id=$(new_id pfds)
+	mkbundle "$id"
+	echo through >"$TDIR/passed"
+	set_args "$id" /bin/sh -c '/probe fds; cat <&3'
+	run rt run --preserve-fds 1 --bundle "$(bundle_of "$id")" "$id" 3<"$TDIR/passed" 4</dev/null
+	assert_eq "$RC" 0 "run: $(last_line "$ERR")"
+	assert_eq "$(grep -E '^[0-9]+ ' <<<"$OUT" | cut -d' ' -f1 | tr '\n' ' ')" "0 1 2 3 " "fds with --preserve-fds 1"
+	assert_eq "$(tail -n 1 <<<"$OUT")" through "content read from fd 3"
+}
+
+t_cgroup_limits() {
+	local id pid mem pids cpu
+	id=$(new_id limits)
+	mkbundle "$id"
+	cfg "$id" '.linux.resources = {memory: {limit: 67108864}, pids: {limit: 50},
+		cpu: {shares: 512}}'
+	set_args "$id" /probe sleep 30
+	must_run_d "$id"
+	pid=$(pid_of "$id")
+	mem=$(awk -F: '$2 == "memory" {print $3}' "/proc/$pid/cgroup")
+	pids=$(awk -F: '$2 == "pids" {print $3}' "/proc/$pid/cgroup")
+	cpu=$(awk -F: '$2 ~ /(^|,)cpu(,|$)/ {print $3}' "/proc/$pid/cgroup")
+	assert_eq "$(cat "/sys/fs/cgroup/memory$mem/memory.limit_in_bytes")" 67108864 "memory limit"
+	assert_eq "$(cat "/sys/fs/cgroup/pids$pids/pids.max")" 50 "pids limit"
+	assert_eq "$(cat "/sys/fs/cgroup/cpu$cpu/cpu.shares")" 512 "cpu shares"
+}
+
+t_process_exit_kills_others() {
+	local id
+	id=$(new_id orphans)
+	mkbundle "$id"
+	# The init leaves a child behind; the pid namespace ends with it.
+	set_args "$id" /bin/sh -c '/probe sleep 60 & exit 0'
+	run_a "$id"
+	assert_eq "$RC" 0 "run"
+	sleep 0.2
+	grep -lsF "BERTH_IT=$IT_TOKEN" /proc/[0-9]*/environ >"$TDIR/left"
+	assert_eq "$(cat "$TDIR/left")" "" "processes left after the init exited"
+}
