@@ -60,7 +60,7 @@ LIBBERTH  := $(BUILD)/libberth.a
 PROBE     := $(BUILD)/probe
 ROOTFS    := $(BUILD)/rootfs
 
-.PHONY: all check check-unit check-integration demo deps format format-check \
+.PHONY: all check check-all demo-run check-unit check-integration demo deps format format-check \
         install clean bench test-rootfs layering
 
 all: $(BERTH) $(LIBBERTH)
@@ -109,13 +109,21 @@ check-integration: $(BERTH) $(ROOTFS)/.stamp
 	$(Q)BERTH=$(abspath $(BERTH)) ROOTFS=$(abspath $(ROOTFS)) \
 		bash tests/integration/run.sh
 
-check: layering check-unit check-integration
+# check and demo first install what is missing, then re-read the Makefile
+# so that pkg-config sees the new packages.
+check: deps
+	$(Q)$(MAKE) --no-print-directory layering check-unit check-integration
+
+check-all: layering check-unit check-integration
 
 # The rule of layers: base <- oci, cgroups, netns <- runtime <- dist <- cli.
 layering:
 	$(Q)sh tests/layering.sh
 
-demo: $(BERTH) $(ROOTFS)/.stamp
+demo: deps
+	$(Q)$(MAKE) --no-print-directory demo-run
+
+demo-run: $(BERTH) $(ROOTFS)/.stamp
 	$(Q)BERTH=$(abspath $(BERTH)) ROOTFS=$(abspath $(ROOTFS)) sh tests/demo.sh
 
 bench: $(BERTH) $(ROOTFS)/.stamp

@@ -38,6 +38,8 @@ struct create_job {
 	int sync_fd;          /* parent end */
 	int start_fd;         /* listening start.sock */
 	int console_fd;
+	int console_peer;     /* run's own end when it proxies the pty */
+	bool may_proxy;
 	pid_t pid;
 	int pidfd;
 };
@@ -64,7 +66,8 @@ static int validate_config(struct create_job *j, struct berr *err)
 			return berr_setx(err, EINVAL, "config.json: cannot set "
 					 "hostname without a new UTS namespace");
 	}
-	if (cfg->process.terminal && !j->opts->console_socket)
+	if (cfg->process.terminal && !j->opts->console_socket &&
+	    !j->may_proxy)
 		return berr_setx(err, EINVAL, "process.terminal is true: "
 				 "--console-socket is required");
 	const struct oci_namespace *user = rt_ns_find(cfg, OCI_NS_USER);
@@ -424,6 +427,12 @@ static int create_steps(struct create_job *j, struct berr *err)
 		j->console_fd = rt_console_connect(j->opts->console_socket, err);
 		if (j->console_fd < 0)
 			return j->console_fd;
+	} else if (j->config->process.terminal) {
+		int sp[2];
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
+			return berr_set(err, errno, "console socketpair");
+		j->console_peer = sp[0];
+		j->console_fd = sp[1];
 	}
 	if ((r = spawn_init(j, err)) < 0)
 		return r;
@@ -473,10 +482,11 @@ static void job_release(struct create_job *j)
 
 int rt_create_container(const struct rt_ctx *ctx, const char *id,
 			const struct rt_create_opts *opts, int *pidfd,
-			struct berr *err)
+			int *console_peer, struct berr *err)
 {
 	struct create_job j = { .ctx = ctx, .id = id, .opts = opts,
 				.sync_fd = -1, .start_fd = -1, .console_fd = -1,
+				.console_peer = -1, .may_proxy = console_peer != NULL,
 				.pidfd = -1 };
 	for (int i = 0; i < OCI_NS__COUNT; i++)
 		j.ns_fds[i] = -1;
@@ -490,6 +500,10 @@ int rt_create_container(const struct rt_ctx *ctx, const char *id,
 	}
 	if (r == 0 && pidfd)
 		*pidfd = TAKE_FD(j.pidfd);
+	if (r == 0 && console_peer)
+		*console_peer = TAKE_FD(j.console_peer);
+	if (j.console_peer >= 0)
+		close(j.console_peer);
 	if (j.pidfd >= 0)
 		close(j.pidfd);
 	job_release(&j);
@@ -499,5 +513,5 @@ int rt_create_container(const struct rt_ctx *ctx, const char *id,
 int rt_create(const struct rt_ctx *ctx, const char *id,
 	      const struct rt_create_opts *opts, struct berr *err)
 {
-	return rt_create_container(ctx, id, opts, NULL, err);
+	return rt_create_container(ctx, id, opts, NULL, NULL, err);
 }

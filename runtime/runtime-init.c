@@ -87,6 +87,24 @@ static int hook_in_container(struct rt_init_args *a,
 	return r;
 }
 
+/* As runc does, a missing process.cwd is created (inside the rootfs, never
+ * through a symlink out of it) while berth is still root. */
+static int make_cwd(struct rt_init_args *a, struct berr *err)
+{
+	const char *cwd = a->config->process.cwd;
+	if (!cwd || !strcmp(cwd, "/"))
+		return 0;
+	int rootfd = open(a->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd < 0)
+		return berr_set(err, errno, "open rootfs `%s`", a->rootfs);
+	int fd = base_mkdir_in_root(rootfd, cwd, 0755);
+	close(rootfd);
+	/* a read-only rootfs or a file in the way shows later, at chdir */
+	if (fd >= 0)
+		close(fd);
+	return 0;
+}
+
 static int build_rootfs(struct rt_init_args *a, struct berr *err)
 {
 	const struct oci_namespace *net = rt_ns_find(a->config, OCI_NS_NETWORK);
@@ -100,6 +118,8 @@ static int build_rootfs(struct rt_init_args *a, struct berr *err)
 		return berr_set(err, errno, "chdir to bundle `%s`", a->bundle);
 	int r = rt_rootfs_prepare(a->config, &o, err);
 	if (r < 0)
+		return r;
+	if ((r = make_cwd(a, err)) < 0)
 		return r;
 	r = rt_sync_send(a->sync_fd, RT_SYNC_HOOKS, 0, NULL);
 	if (r < 0)

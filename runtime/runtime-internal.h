@@ -200,9 +200,22 @@ int rt_sync_expect(int fd, int type, int64_t *value, struct berr *err);
 /* Releases a created container's init through start.sock. */
 int rt_start_container(struct rt_container *c, struct berr *err);
 
-/* Sets up a container (rt_create's body) and returns the init's pidfd. */
+/* Sets up a container (rt_create's body) and returns the init's pidfd.
+ * With console_peer (run in the foreground), a terminal without
+ * --console-socket gets an internal socket pair instead: *console_peer is
+ * berth's end, on which the pty master arrives (-1 when not needed). */
 int rt_create_container(const struct rt_ctx *ctx, const char *id,
 			const struct rt_create_opts *opts, int *pidfd,
-			struct berr *err);
+			int *console_peer, struct berr *err);
+
+/* ---- terminal proxy (runtime-tty.c) ---------------------------------------
+ *
+ * `run` in the foreground with process.terminal and no --console-socket:
+ * berth receives the pty master on console_peer and copies between it and
+ * its own stdio (raw mode while it runs, window size kept in step) until
+ * the process behind pidfd exits, forwarding signals to it. Stores the
+ * wait status. */
+int rt_tty_proxy(int console_peer, int pidfd, pid_t pid, int *status,
+		 struct berr *err);
 
 #endif

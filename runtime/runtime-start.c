@@ -146,7 +146,9 @@ int rt_run(const struct rt_ctx *ctx, const char *id,
 	   struct berr *err)
 {
 	_cleanup_close_ int pidfd = -1;
-	int r = rt_create_container(ctx, id, opts, &pidfd, err);
+	_cleanup_close_ int console_peer = -1;
+	int r = rt_create_container(ctx, id, opts, &pidfd,
+				    opts->detach ? NULL : &console_peer, err);
 	if (r < 0)
 		return r;
 	_cleanup_(rt_container_freep) struct rt_container *c = NULL;
@@ -163,9 +165,12 @@ int rt_run(const struct rt_ctx *ctx, const char *id,
 	 * the container runs: drop it and take it again to delete */
 	rt_container_free(TAKE_PTR(c));
 	int status = 0;
-	r = wait_forwarding(pidfd, pid, &status);
+	if (console_peer >= 0)
+		r = rt_tty_proxy(console_peer, pidfd, pid, &status, err);
+	else if ((r = wait_forwarding(pidfd, pid, &status)) < 0)
+		berr_set(err, -r, "wait for container %s", id);
 	if (r < 0)
-		return berr_set(err, -r, "wait for container %s", id);
+		return r;
 	*exit_status = exit_code(status);
 	r = rt_container_open(ctx, id, true, &c, err);
 	if (r < 0)

@@ -295,9 +295,16 @@ it_setup() {
 }
 
 # it_body TEST: runs the test function (inside the per-test timeout).
+# A trace of the test goes to $IT_REASON.trace: run.sh shows its end when
+# the test times out.
 it_body() {
 	cd "$TDIR" || exit 1
 	set -u
+	if [ -n "${IT_REASON:-}" ]; then
+		exec {IT_TRACE_FD}>"$IT_REASON.trace"
+		BASH_XTRACEFD=$IT_TRACE_FD
+		set -x
+	fi
 	"$1"
 	exit 0
 }

@@ -79,6 +79,7 @@ for file in "$dir"/test-*.sh; do
 		log=$logs/$name.log
 		reason=$logs/$name.reason
 		: >"$reason"
+		rm -f "$reason.trace"
 		start=$(date +%s%N)
 		IT_TOKEN="bt$$x$n" IT_REASON=$reason IT_FILE=$file IT_TEST=$t \
 			bash -c '
@@ -107,6 +108,13 @@ for file in "$dir"/test-*.sh; do
 			[ -n "$why" ] || why="exit $rc: $(tail -n 1 "$log")"
 			echo "FAIL $name: $why"
 			sed -n '2,$s/^/    /p' "$reason"
+			case "$why" in
+			"timed out"*)
+				echo "    last steps:"
+				grep -v '^++* \(local\|\[\|sleep\|n=\|status_of\|grep -q\)' \
+					"$reason.trace" | tail -n 6 | cut -c1-160 | sed 's/^+* */    + /'
+				;;
+			esac
 		fi
 		if [ -n "${IT_VERBOSE:-}" ] || { [ $rc != 0 ] && [ $rc != 77 ]; }; then
 			tail -n 25 "$log" | sed 's/^/    | /'

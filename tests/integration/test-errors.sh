@@ -191,7 +191,7 @@ t_err_sigkill_during_create() {
 	id=$(new_id killcreate)
 	mkbundle "$id"
 	add_hook "$id" createRuntime "echo \$\$ >$TDIR/hook.pid; exec sleep 30"
-	("$BERTH" --root "$ROOT" create --bundle "$(bundle_of "$id")" "$id" \
+	(exec "$BERTH" --root "$ROOT" create --bundle "$(bundle_of "$id")" "$id" \
 		</dev/null >"$TDIR/$id.out" 2>"$TDIR/$id.err") &
 	pid=$!
 	local n=100
@@ -203,11 +203,7 @@ t_err_sigkill_during_create() {
 		sleep 0.05
 	done
 	hookpid=$(cat "$TDIR/hook.pid")
-	# $pid is the subshell; its only child is berth.
-	local berth_pid
-	berth_pid=$(cat "/proc/$pid/task/$pid/children" 2>/dev/null | awk '{print $1}')
-	[ -n "$berth_pid" ] || berth_pid=$pid
-	kill -9 "$berth_pid"
+	kill -9 "$pid"
 	wait "$pid"
 	kill -9 "$hookpid" 2>/dev/null
 	assert_ok rt delete --force "$id"

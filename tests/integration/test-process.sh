@@ -156,9 +156,10 @@ t_cgroup_limits() {
 	mem=$(awk -F: '$2 == "memory" {print $3}' "/proc/$pid/cgroup")
 	pids=$(awk -F: '$2 == "pids" {print $3}' "/proc/$pid/cgroup")
 	cpu=$(awk -F: '$2 ~ /(^|,)cpu(,|$)/ {print $3}' "/proc/$pid/cgroup")
-	assert_eq "$(cat "/sys/fs/cgroup/memory$mem/memory.limit_in_bytes")" 67108864 "memory limit"
-	assert_eq "$(cat "/sys/fs/cgroup/pids$pids/pids.max")" 50 "pids limit"
-	assert_eq "$(cat "/sys/fs/cgroup/cpu$cpu/cpu.shares")" 512 "cpu shares"
+	assert_eq "$(cat "/sys/fs/cgroup/memory$mem/memory.limit_in_bytes") \
+$(cat "/sys/fs/cgroup/pids$pids/pids.max") \
+$(cat "/sys/fs/cgroup/cpu$cpu/cpu.shares")" "67108864 50 512" \
+		"memory limit, pids limit, cpu shares"
 }
 
 t_process_exit_kills_others() {
