@@ -33,7 +33,16 @@ ALL_CFLAGS := -std=gnu11 $(WARN) -D_GNU_SOURCE -fno-strict-aliasing -I. \
               $(PKG_CFLAGS) $(CFLAGS)
 LDFLAGS   ?=
 ALL_LDFLAGS := $(LDFLAGS)
+# libnl, libseccomp and libcap are linked statically where Debian ships the
+# archives: fewer shared objects to map makes every berth call start faster
+# and smaller (cJSON has no archive in Debian).
+STATIC_LIBS := $(foreach l,nl-route-3 nl-3 seccomp cap,\
+	$(if $(wildcard /usr/lib/$(shell $(CC) -print-multiarch 2>/dev/null)/lib$(l).a),$(l)))
+ifeq ($(words $(STATIC_LIBS)),4)
+LIBS      := -Wl,-Bstatic $(addprefix -l,$(STATIC_LIBS)) -Wl,-Bdynamic -lcjson -lpthread -lm
+else
 LIBS      := $(PKG_LIBS)
+endif
 
 ifneq ($(SANITIZE),)
 ALL_CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -O1
@@ -131,7 +140,7 @@ bench: $(BERTH) $(ROOTFS)/.stamp
 
 DEB_PKGS := build-essential pkg-config libseccomp-dev libcap-dev libnl-3-dev \
             libnl-route-3-dev libcjson-dev busybox-static clang-format \
-            iproute2 util-linux
+            iproute2 util-linux jq
 deps:
 	$(Q)sh tests/deps.sh $(DEB_PKGS)
 

@@ -88,7 +88,8 @@ struct cg_driver {
 	 * -EOPNOTSUPP sends the caller to freeze/signal/thaw. */
 	int (*kill)(struct cg_group *g, int sig, struct berr *err);
 	int (*clone_fd)(struct cg_group *g, struct berr *err);
-	/* apply_resources() joins here with resource limits. */
+	/* Resource limits need no slot: cg_apply() routes each controller
+	 * to the hierarchy owning it (cgroups-resources.c). */
 };
 
 extern const struct cg_driver cg_driver_v1;
@@ -156,5 +157,68 @@ int cg_v1_prepare_cpuset(struct cg_group *g, struct berr *err);
 int cg_v1_freeze(struct cg_group *g, bool frozen, struct berr *err);
 int cg_v1_is_frozen(struct cg_group *g, bool *frozen, struct berr *err);
 int cg_v2_prepare_controllers(struct cg_group *g, struct berr *err);
+
+/* ---- cgroups-resources.c, cgroups-v1-res.c, cgroups-v2-res.c ----
+ *
+ * cg_apply() first checks the whole request (static ranges, then each
+ * controller against its directory), then writes, controller by
+ * controller in CG_CTL order, unified keys last. Each controller goes to
+ * its v1 hierarchy when one is mounted, else to the unified hierarchy when
+ * that has it; the v1 and v2 files each provide a check and a write for a
+ * controller in one directory. */
+
+enum cg_ctl {
+	CG_CTL_CPUSET,
+	CG_CTL_DEVICES,
+	CG_CTL_MEMORY,
+	CG_CTL_CPU,
+	CG_CTL_PIDS,
+	CG_CTL_BLKIO,
+	CG_CTL_HUGETLB,
+	CG_CTL_NET_CLS,
+	CG_CTL_NET_PRIO,
+	CG_CTL_RDMA,
+	CG_CTL__COUNT
+};
+
+/* The v1 name of a controller ("blkio"); its v2 name ("io"), NULL when
+ * cgroup v2 has no such controller. */
+const char *cg_ctl_v1_name(enum cg_ctl c);
+const char *cg_ctl_v2_name(enum cg_ctl c);
+/* The spec's field for messages: "linux.resources.blockIO". */
+const char *cg_ctl_field(enum cg_ctl c);
+
+/* dir/file helpers: read without the trailing newline (caller frees),
+ * write with an error naming the file and the value, test existence. */
+int cg_res_read(const char *dir, const char *file, char **out);
+int cg_res_write(const char *dir, const char *file, const char *value,
+		 struct berr *err);
+bool cg_res_exists(const char *dir, const char *file);
+/* rdma.max, the same on v1 and v2. */
+int cg_res_write_rdma(const char *dir, const struct cg_resources *r,
+		      struct berr *err);
+/* True when word is one of the space separated words of list. */
+bool cg_res_has_word(const char *list, const char *word);
+
+/* Checks a cpuset list ("0-3,5") against dir's parent's effective set,
+ * read from the file named effective. */
+int cg_res_check_cpuset(const char *dir, const char *list,
+			const char *effective, const char *field,
+			struct berr *err);
+
+int cg_v1_res_check(enum cg_ctl c, const char *dir,
+		    const struct cg_resources *r, struct berr *err);
+int cg_v1_res_write(enum cg_ctl c, const char *dir,
+		    const struct cg_resources *r, struct berr *err);
+int cg_v2_res_check(enum cg_ctl c, const char *dir,
+		    const struct cg_resources *r, struct berr *err);
+int cg_v2_res_write(enum cg_ctl c, const char *dir,
+		    const struct cg_resources *r, struct berr *err);
+/* The unified keys; hybrid says that keys of controllers a v1 hierarchy
+ * owns are refused. */
+int cg_v2_unified_check(const struct cg_group *g, const char *dir,
+			const struct cg_resources *r, struct berr *err);
+int cg_v2_unified_write(const char *dir, const struct cg_resources *r,
+			struct berr *err);
 
 #endif

@@ -87,4 +87,133 @@ int cg_is_frozen(struct cg_group *g, bool *frozen, struct berr *err);
  * group that is already gone is success. */
 int cg_destroy(struct cg_group *g, struct berr *err);
 
+/* ---- resource limits (cgroups-resources.c, cgroups-v1-res.c,
+ * cgroups-v2-res.c) ----------------------------------------------------------
+ *
+ * struct cg_resources mirrors the runtime-spec's linux.resources in
+ * cgroups' own terms (this module does not know the oci module). A field
+ * is applied only when its has_ flag is set (or, for pointers and lists,
+ * when it is non-NULL / non-empty); everything else is left as the kernel
+ * or an earlier call set it. Messages name the spec's fields
+ * ("linux.resources.memory.swap ..."), since that is what users wrote.
+ *
+ * The struct never owns what it points at: the caller keeps the strings
+ * and arrays alive during cg_apply() and frees them afterwards. */
+
+#define CG_ANY (-1) /* a device rule's major or minor: every number ('*') */
+
+struct cg_device_rule {
+	bool allow;
+	char type;	      /* 'a' (char and block), 'c' or 'b' */
+	int64_t major, minor; /* CG_ANY or >= 0 */
+	const char *access;   /* subset of "rwm"; NULL or "" means "rwm" */
+};
+
+struct cg_weight_device {
+	int64_t major, minor;
+	uint16_t weight, leaf_weight; /* 0: not set */
+};
+
+struct cg_rate_device {
+	int64_t major, minor;
+	uint64_t rate; /* bytes or operations per second */
+};
+
+struct cg_rate_list {
+	struct cg_rate_device *v;
+	size_t n;
+};
+
+struct cg_hugetlb_limit {
+	const char *page_size; /* "2MB", "1GB": as the kernel names files */
+	uint64_t limit;	       /* bytes */
+};
+
+struct cg_net_prio {
+	const char *ifname;
+	uint32_t prio;
+};
+
+struct cg_rdma_limit {
+	const char *device;
+	bool has_hca_handles, has_hca_objects;
+	uint32_t hca_handles, hca_objects;
+};
+
+struct cg_unified_kv {
+	const char *key; /* a file name of the group, e.g. "memory.high" */
+	const char *value;
+};
+
+struct cg_resources {
+	/* memory, in bytes; -1 is unlimited. swap is memory + swap, as in
+	 * the spec and v1's memsw; the v2 driver writes swap - limit. */
+	bool has_memory_limit, has_memory_reservation, has_memory_swap;
+	int64_t memory_limit, memory_reservation, memory_swap;
+	bool has_swappiness;
+	uint64_t swappiness; /* 0..100; v1 only */
+	bool has_oom_kill_disable, oom_kill_disable;
+	bool has_use_hierarchy, use_hierarchy;
+	/* refuse a memory limit below the group's current usage */
+	bool check_before_update;
+	/* kernel and kernelTCP were given: ignored, with a warning */
+	bool kernel_memory_given;
+
+	/* cpu; quota -1 is no quota, times in microseconds */
+	bool has_cpu_shares, has_cpu_quota, has_cpu_period, has_cpu_burst,
+		has_rt_runtime, has_rt_period, has_cpu_idle;
+	uint64_t cpu_shares; /* 2..262144; v2 writes cg_cpu_shares_to_weight */
+	int64_t cpu_quota;
+	uint64_t cpu_period, cpu_burst;
+	int64_t rt_runtime;
+	uint64_t rt_period;
+	int64_t cpu_idle;			/* 0 or 1 */
+	const char *cpuset_cpus, *cpuset_mems;	/* "0-3,5"; NULL or "": unset */
+
+	/* pids: < 0 is "max" */
+	bool has_pids_limit;
+	int64_t pids_limit;
+
+	/* block I/O: weights 10..1000, 0 meaning not set */
+	uint16_t blkio_weight, blkio_leaf_weight;
+	struct cg_weight_device *weight_devices;
+	size_t n_weight_devices;
+	struct cg_rate_list read_bps, write_bps, read_iops, write_iops;
+
+	struct cg_hugetlb_limit *hugetlb;
+	size_t n_hugetlb;
+
+	bool has_net_classid;
+	uint32_t net_classid;
+	struct cg_net_prio *net_prio;
+	size_t n_net_prio;
+
+	struct cg_rdma_limit *rdma;
+	size_t n_rdma;
+
+	/* v1: "a" is denied first, then each rule is written in order. On a
+	 * pure v2 host device rules are not applied (debug log). */
+	struct cg_device_rule *devices;
+	size_t n_devices;
+
+	/* raw files of the unified hierarchy, written last, as given */
+	struct cg_unified_kv *unified;
+	size_t n_unified;
+};
+
+/* Applies r to the group, each controller in the hierarchy that owns it
+ * (on a hybrid host hugetlb, say, may live in the unified one). Every
+ * value is checked first, against the spec's ranges and against the host
+ * (files that must exist, the parent's cpuset, the current memory limit),
+ * so that a bad request changes nothing; a kernel refusal while writing
+ * may leave earlier controllers changed. Errors: -EINVAL (bad value, with
+ * the field named), -EOPNOTSUPP (a controller or file the host lacks),
+ * or the write's errno. */
+int cg_apply(struct cg_group *g, const struct cg_resources *r,
+	     struct berr *err);
+
+/* Conversions runc uses between v1 and v2 scales. */
+uint64_t cg_cpu_shares_to_weight(uint64_t shares); /* 2..262144 -> 1..10000 */
+uint64_t cg_blkio_weight_to_io_weight(uint16_t w); /* 10..1000 -> 1..10000 */
+
 #endif

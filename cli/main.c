@@ -23,6 +23,8 @@ const struct cli_command cli_commands[] = {
 	{"pause", "<container-id>", "freeze every process of a container",
 	 cli_cmd_pause},
 	{"resume", "<container-id>", "thaw a paused container", cli_cmd_resume},
+	{"update", "<container-id>", "change the resource limits of a container",
+	 cli_cmd_update},
 	{NULL, NULL, NULL, NULL},
 };
 

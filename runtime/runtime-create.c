@@ -417,6 +417,8 @@ static int create_steps(struct create_job *j, struct berr *err)
 	if (r < 0)
 		return r;
 	j->c->state->cgroup_path = base_strdup(cg_path(j->cg));
+	if ((r = rt_resources_setup(j->cg, j->config, err)) < 0)
+		return r;
 	if ((r = rt_container_save(j->c, err)) < 0)
 		return r;
 	if ((r = rt_ns_open_paths(j->config, j->ns_fds, err)) < 0)

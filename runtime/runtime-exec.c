@@ -27,6 +27,8 @@ struct exec_job {
 	int pidfd;                  /* the init's */
 	int ns_flags;
 	int console_fd;
+	int seccomp_fd;             /* connected to listenerPath, or -1 */
+	const struct oci_state *state;
 	int err_pipe[2];
 	int pid_pipe[2];
 };
@@ -164,13 +166,24 @@ static __attribute__((noreturn)) void exec_process(struct exec_job *j)
 {
 	struct berr err = { 0 };
 	struct oci_process *p = &j->cfg->process;
+	/* pid 0: the exec process does not know its pid outside the
+	 * container; the listener is told getpid() */
+	struct rt_seccomp_load sl = {
+		.seccomp = rt_seccomp_of(j->cfg),
+		.no_new_privs = p->no_new_privileges,
+		.listener_fd = j->seccomp_fd,
+		.state = j->state,
+		.status = OCI_STATUS_RUNNING,
+	};
 	int r = 0;
 	if (p->terminal)
 		r = rt_console_setup(j->console_fd, p, &err);
 	if (r == 0)
-		r = rt_process_apply(p, &err);
+		r = rt_process_apply_seccomp(p, &sl, &err);
 	if (r == 0)
 		r = rt_process_close_fds(j->o->preserve_fds, &err);
+	if (r == 0)
+		r = rt_seccomp_load_late(&sl, &err);
 	if (r == 0)
 		rt_process_exec(p, &err);
 	(void)base_write_all(j->err_pipe[1], err.msg, strlen(err.msg));
@@ -253,6 +266,10 @@ static int prepare_exec(struct exec_job *j, struct rt_container *c,
 		if (j->console_fd < 0)
 			return j->console_fd;
 	}
+	j->state = c->state;
+	r = rt_seccomp_listener_open(j->cfg, &j->seccomp_fd, err);
+	if (r < 0)
+		return r;
 	if ((r = cg_open(c->state->cgroup_path, &j->cg, err)) < 0)
 		return r;
 	j->pidfd = rt_container_pidfd(c);
@@ -310,6 +327,8 @@ static void job_close(struct exec_job *j)
 		close(j->pidfd);
 	if (j->console_fd >= 0)
 		close(j->console_fd);
+	if (j->seccomp_fd >= 0)
+		close(j->seccomp_fd);
 	cg_group_free(j->cg);
 	oci_config_free(j->cfg);
 }
@@ -362,6 +381,7 @@ int rt_exec(const struct rt_ctx *ctx, const char *id,
 	if (st == OCI_STATUS_PAUSED)
 		return berr_setx(err, EINVAL, "cannot exec in a paused container");
 	struct exec_job j = { .id = id, .o = opts, .pidfd = -1, .console_fd = -1,
+			      .seccomp_fd = -1,
 			      .err_pipe = { -1, -1 }, .pid_pipe = { -1, -1 } };
 	if (exit_status)
 		*exit_status = 0;

@@ -202,6 +202,25 @@ static void write_capabilities(struct jw *w)
 	jw_close(w, ']');
 }
 
+static void write_seccomp_list(struct jw *w, const char *key,
+			       enum rt_seccomp_list which)
+{
+	const char *v[64];
+	jw_strv(w, key, v, rt_seccomp_list(which, v, ARRAY_SIZE(v)));
+}
+
+static void write_seccomp(struct jw *w)
+{
+	jw_open(w, "seccomp", '{');
+	jw_bool(w, "enabled", true);
+	write_seccomp_list(w, "actions", RT_SECCOMP_ACTIONS);
+	write_seccomp_list(w, "operators", RT_SECCOMP_OPERATORS);
+	write_seccomp_list(w, "archs", RT_SECCOMP_ARCHS);
+	write_seccomp_list(w, "knownFlags", RT_SECCOMP_KNOWN_FLAGS);
+	write_seccomp_list(w, "supportedFlags", RT_SECCOMP_SUPPORTED_FLAGS);
+	jw_close(w, '}');
+}
+
 static void write_linux(struct jw *w)
 {
 	jw_open(w, "linux", '{');
@@ -214,8 +233,7 @@ static void write_linux(struct jw *w)
 	jw_bool(w, "systemdUser", false);
 	jw_bool(w, "rdma", true);
 	jw_close(w, '}');
-	/* seccomp is parsed but not enforced yet */
-	jw_enabled(w, "seccomp", false);
+	write_seccomp(w);
 	jw_enabled(w, "apparmor", false);
 	jw_enabled(w, "selinux", false);
 	jw_enabled(w, "intelRdt", false);

@@ -136,9 +136,25 @@ static int build_rootfs(struct rt_init_args *a, struct berr *err)
 	return rt_rootfs_finalize(a->config, &o, err);
 }
 
-static int prepare_process(struct rt_init_args *a, struct berr *err)
+static struct rt_seccomp_load seccomp_load(struct rt_init_args *a, int listener,
+					   enum oci_status st)
+{
+	return (struct rt_seccomp_load){
+		.seccomp = rt_seccomp_of(a->config),
+		.no_new_privs = a->config->process.no_new_privileges,
+		.listener_fd = listener,
+		.state = a->state,
+		.status = st,
+		.pid = a->state->pid,
+	};
+}
+
+static int prepare_process(struct rt_init_args *a, int listener,
+			   struct berr *err)
 {
 	const struct oci_process *p = &a->config->process;
+	struct rt_seccomp_load sl =
+		seccomp_load(a, listener, OCI_STATUS_CREATING);
 	int r;
 	if (p->terminal && (r = rt_console_setup(a->console_fd, p, err)) < 0)
 		return r;
@@ -146,7 +162,7 @@ static int prepare_process(struct rt_init_args *a, struct berr *err)
 		close(a->console_fd);
 		a->console_fd = -1;
 	}
-	if ((r = rt_process_apply(p, err)) < 0)
+	if ((r = rt_process_apply_seccomp(p, &sl, err)) < 0)
 		return r;
 	return rt_process_close_fds(a->opts->preserve_fds, err);
 }
@@ -154,7 +170,8 @@ static int prepare_process(struct rt_init_args *a, struct berr *err)
 /* Blocks until `berth start` connects, then runs the startContainer hooks
  * and execs. On success the connection closes with the exec (CLOEXEC),
  * which start reads as success; on failure start reads the message. */
-static __attribute__((noreturn)) void wait_for_start(struct rt_init_args *a)
+static __attribute__((noreturn)) void wait_for_start(struct rt_init_args *a,
+						     int listener)
 {
 	int conn;
 	do
@@ -170,6 +187,10 @@ static __attribute__((noreturn)) void wait_for_start(struct rt_init_args *a)
 	a->state->status = OCI_STATUS_RUNNING;
 	int r = hook_in_container(a, &a->config->hooks.start_container,
 				  "startContainer", OCI_STATUS_CREATED, &err);
+	struct rt_seccomp_load sl =
+		seccomp_load(a, listener, OCI_STATUS_CREATED);
+	if (r == 0)
+		r = rt_seccomp_load_late(&sl, &err);
 	if (r == 0)
 		rt_process_exec(&a->config->process, &err);
 	(void)base_write_all(conn, err.msg, strlen(err.msg));
@@ -189,8 +210,11 @@ void rt_init_main(struct rt_init_args *a)
 	if (rt_sync_expect(a->sync_fd, RT_SYNC_GO, &pid, &err) < 0)
 		_exit(1);
 	a->state->pid = (pid_t)pid;
+	/* the seccomp listener is connected while its path is reachable */
+	int listener = -1;
 	if (join_namespaces(a, &err) < 0 || setup_identity(a, &err) < 0 ||
-	    build_rootfs(a, &err) < 0 || prepare_process(a, &err) < 0)
+	    rt_seccomp_listener_open(a->config, &listener, &err) < 0 ||
+	    build_rootfs(a, &err) < 0 || prepare_process(a, listener, &err) < 0)
 		fail(a, &err);
 	if (rt_sync_send(a->sync_fd, RT_SYNC_READY, 0, NULL) < 0)
 		_exit(1);
@@ -199,5 +223,5 @@ void rt_init_main(struct rt_init_args *a)
 	prctl(PR_SET_PDEATHSIG, 0);
 	rt_sync_send(a->sync_fd, RT_SYNC_FINAL_ACK, 0, NULL);
 	close(a->sync_fd);
-	wait_for_start(a);
+	wait_for_start(a, listener);
 }

@@ -218,4 +218,97 @@ int rt_create_container(const struct rt_ctx *ctx, const char *id,
 int rt_tty_proxy(int console_peer, int pidfd, pid_t pid, int *status,
 		 struct berr *err);
 
+/* ---- seccomp (runtime-seccomp.c) -------------------------------------------
+ *
+ * linux.seccomp is loaded in the container process (init and exec alike):
+ *   - process.noNewPrivileges false: before the user switch, while the
+ *     process still has CAP_SYS_ADMIN (loading a filter without
+ *     no_new_privs needs it): rt_seccomp_load_early(), called by
+ *     rt_process_apply_seccomp();
+ *   - noNewPrivileges true: as late as possible, right before execve, so
+ *     that few of berth's own calls run under the filter:
+ *     rt_seccomp_load_late().
+ * Each of the two does nothing in the other case, so callers call both.
+ *
+ * With SCMP_ACT_NOTIFY the loader sends the filter's notify fd (SCM_RIGHTS)
+ * and a containerProcessState JSON ({"ociVersion","fds":["seccompFd"],
+ * "pid","metadata","state"}) over listener_fd, a stream socket connected to
+ * listenerPath before pivot_root, then closes its copy of the notify fd. */
+struct rt_seccomp_load {
+	const struct oci_seccomp *seccomp; /* NULL: no filter */
+	bool no_new_privs;		   /* process.noNewPrivileges */
+	int listener_fd;		   /* connected to listenerPath, or -1;
+					    * owned by the caller */
+	const struct oci_state *state; /* the container's, for the listener */
+	enum oci_status status;	       /* the status the listener is told */
+	pid_t pid;		       /* this process as berth sees it;
+					* 0: getpid() */
+};
+
+/* Builds the filter without loading it: unknown or unsupported
+ * architectures and flags, errnoRet misuse, SCMP_ACT_NOTIFY without an
+ * absolute listenerPath (or as defaultAction, or for sendmsg, which berth
+ * needs to hand over the fd), rules libseccomp refuses. Unknown syscall
+ * names are skipped (blog_debug), as runc does. For create, before
+ * anything is set up. */
+int rt_seccomp_validate(const struct oci_seccomp *s, struct berr *err);
+
+/* The config's linux.seccomp, NULL when it has none. */
+const struct oci_seccomp *rt_seccomp_of(const struct oci_config *c);
+
+/* True when the profile uses SCMP_ACT_NOTIFY anywhere (s may be NULL). */
+bool rt_seccomp_uses_notify(const struct oci_seccomp *s);
+
+/* Connects an AF_UNIX stream socket (O_CLOEXEC) to an absolute path;
+ * returns the fd or -errno. */
+int rt_seccomp_listener_connect(const char *path, struct berr *err);
+/* *fd = the listener connection when the config's profile uses
+ * SCMP_ACT_NOTIFY, else -1. Call it where listenerPath is reachable
+ * (before pivot_root, or in the parent). */
+int rt_seccomp_listener_open(const struct oci_config *c, int *fd,
+			     struct berr *err);
+
+int rt_seccomp_load_early(const struct rt_seccomp_load *l, struct berr *err);
+int rt_seccomp_load_late(const struct rt_seccomp_load *l, struct berr *err);
+
+/* The containerProcessState JSON sent to the listener (caller frees). */
+char *rt_seccomp_process_state_json(const struct rt_seccomp_load *l);
+
+/* rt_process_apply() with rt_seccomp_load_early() between the privileged
+ * steps and the user switch (runtime-process.c). l may be NULL. */
+int rt_process_apply_seccomp(const struct oci_process *p,
+			     const struct rt_seccomp_load *l, struct berr *err);
+
+/* The names `berth features` lists under linux.seccomp: what this
+ * libseccomp knows (archs), what this kernel and libseccomp support
+ * (supportedFlags). Fills out with static strings; returns the count. */
+enum rt_seccomp_list {
+	RT_SECCOMP_ACTIONS,
+	RT_SECCOMP_OPERATORS,
+	RT_SECCOMP_ARCHS,
+	RT_SECCOMP_KNOWN_FLAGS,
+	RT_SECCOMP_SUPPORTED_FLAGS,
+};
+size_t rt_seccomp_list(enum rt_seccomp_list which, const char **out,
+		       size_t max);
+
+/* ---- cgroup limits (runtime-resources.c) ----------------------------------
+ *
+ * Convert the spec's linux.resources into cgroups' struct cg_resources,
+ * with runc's readings of the spec (0 means "not set" for shares, quota,
+ * period, memory values and the pids limit; a negative pids limit is
+ * "max"), and apply them with cg_apply(). */
+struct cg_group;
+
+/* Applies r as given. */
+int rt_resources_apply(struct cg_group *g, const struct oci_resources *r,
+		       struct berr *err);
+
+/* What create applies: linux.resources when present, and on cgroup v1
+ * the device rules runc uses: deny everything, the config's rules, then
+ * the standard devices (/dev/null, /dev/zero, ..., ptys, mknod of any
+ * device) and every linux.devices entry. */
+int rt_resources_setup(struct cg_group *g, const struct oci_config *c,
+		       struct berr *err);
+
 #endif

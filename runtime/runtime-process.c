@@ -307,6 +307,12 @@ static int apply_privileged(const struct oci_process *p, struct berr *err)
 
 int rt_process_apply(const struct oci_process *p, struct berr *err)
 {
+	return rt_process_apply_seccomp(p, NULL, err);
+}
+
+int rt_process_apply_seccomp(const struct oci_process *p,
+			     const struct rt_seccomp_load *l, struct berr *err)
+{
 	int r = apply_privileged(p, err);
 	if (r < 0)
 		return r;
@@ -320,6 +326,10 @@ int rt_process_apply(const struct oci_process *p, struct berr *err)
 		cwd_later = true;
 	}
 	r = rt_caps_bound(p, err);
+	if (r < 0)
+		return r;
+	/* without no_new_privs only CAP_SYS_ADMIN may load a filter */
+	r = rt_seccomp_load_early(l, err);
 	if (r < 0)
 		return r;
 	r = switch_user(&p->user, p->terminal, err);

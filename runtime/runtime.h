@@ -119,6 +119,26 @@ int rt_exec(const struct rt_ctx *ctx, const char *id,
 	    const struct rt_exec_opts *opts, int *exit_status,
 	    struct berr *err);
 
+/* update: changes the cgroup limits of a created, running or paused
+ * container. The limits come from resources_file (a runtime-spec
+ * linux.resources object; "-" reads it from stdin), or else from the
+ * flag values, as runc's update takes them; NULL means not given. Memory
+ * values take k, m, g, t and p suffixes (powers of 1024) and -1 for
+ * unlimited. Device rules in the file are ignored, as runc does. Nothing
+ * is recorded: the cgroup files are the state. */
+struct rt_update_opts {
+	const char *resources_file;
+	const char *memory, *memory_reservation, *memory_swap;
+	const char *kernel_memory, *kernel_memory_tcp;
+	const char *cpu_shares, *cpu_quota, *cpu_period;
+	const char *cpu_rt_period, *cpu_rt_runtime;
+	const char *cpuset_cpus, *cpuset_mems;
+	const char *pids_limit;
+	const char *blkio_weight;
+};
+int rt_update(const struct rt_ctx *ctx, const char *id,
+	      const struct rt_update_opts *opts, struct berr *err);
+
 /* The runtime-spec features document (`berth features`). Caller frees. */
 char *rt_features_json(void);
 

@@ -36,7 +36,9 @@ echo "hostname:  $(hostname)"
 echo "pid:       $$ (pid 1 of its own pid namespace)"
 echo "user:      $(id)"
 echo "processes: $(ls -d /proc/[0-9]* | wc -l) visible"
-echo "cgroup:    $(grep memory /proc/self/cgroup)"
+cg=$(grep ':memory:' /proc/self/cgroup)
+[ "${cg##*:}" = / ] && cg="$cg (the root of its own cgroup namespace)"
+echo "cgroup:    $cg"
 echo "network:   $(ls /sys/class/net | tr '\n' ' ')"
 echo "root:      $(awk '$5 == "/" { print $6 }' /proc/self/mountinfo)"
 EOF
@@ -52,7 +54,7 @@ jq --arg root "$ROOTFS" --arg cg "berth-demo/$id" --arg inner "$tmp/inner" '
 ' config.json >config.json.new
 mv config.json.new config.json
 
-echo "$ $BERTH run --bundle $tmp $id"
+echo "$ $BERTH run --bundle $tmp $id    # cgroupsPath berth-demo/$id"
 status=0
 "$BERTH" --root "$tmp/state" run --bundle "$tmp" "$id" </dev/null || status=$?
 echo "container exited with status $status"

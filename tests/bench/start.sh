@@ -1,6 +1,6 @@
 #!/bin/bash
 # start.sh: how long `run` of a /bin/true container takes with berth, runc
-# and crun, on one busybox bundle with pid, mount, ipc, uts and network
+# and crun, on the same busybox bundle with pid, mount, ipc, uts and network
 # namespaces. Prints medians over N runs, the ratios and each runtime's peak
 # RSS. Reports only: it never fails on a timing.
 #   make bench     (BERTH and ROOTFS are set by the Makefile)
@@ -30,23 +30,29 @@ cleanup() {
 		done
 	done
 	rm -rf "$tmp"
-	find /sys/fs/cgroup -depth -type d -name "berth-bench-$$" \
+	find /sys/fs/cgroup -depth -type d -name "berth-bench-$$-*" \
 		-exec rmdir {} + 2>/dev/null
 	return 0
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# One bundle for all three runtimes.
+# One bundle per runtime, the same but for its cgroup parent (crun 1.8
+# stumbles on parents made by another runtime on a hybrid host). crun 1.8
+# knows ociVersion 1.0 only.
 (cd "$tmp" && "$BERTH" spec) || (cd "$tmp" && runc spec) || exit 1
-jq --arg root "$ROOTFS" --arg cg "berth-bench-$$/c" '
-	.root = {path: $root, readonly: true}
-	| .process.terminal = false
-	| .process.args = ["/bin/true"]
-	| .linux.namespaces = [{type: "pid"}, {type: "mount"}, {type: "ipc"},
-		{type: "uts"}, {type: "network"}]
-	| .linux.cgroupsPath = $cg
-' "$tmp/config.json" >"$tmp/config.new" && mv "$tmp/config.new" "$tmp/config.json"
+for rt in berth runc crun; do
+	mkdir -p "$tmp/$rt"
+	jq --arg root "$ROOTFS" --arg cg "berth-bench-$$-$rt/c" '
+		.ociVersion = "1.0.2"
+		| .root = {path: $root, readonly: true}
+		| .process.terminal = false
+		| .process.args = ["/bin/true"]
+		| .linux.namespaces = [{type: "pid"}, {type: "mount"}, {type: "ipc"},
+			{type: "uts"}, {type: "network"}]
+		| .linux.cgroupsPath = $cg
+	' "$tmp/config.json" >"$tmp/$rt/config.json" || exit 1
+done
 
 # crun 1.8 refuses a hybrid cgroup host; it runs in a mount namespace where
 # the unified hierarchy looks empty.
@@ -72,7 +78,7 @@ one() {
 	local rt=$1 i=$2 cmd t0 t1
 	cmd=$(cmd_of "$rt")
 	t0=$EPOCHREALTIME
-	$cmd --root "$tmp/state-$rt" run --bundle "$tmp" "b$$-$i" \
+	$cmd --root "$tmp/state-$rt" run --bundle "$tmp/$rt" "b$$-$i" \
 		</dev/null >/dev/null 2>"$tmp/err" || return 1
 	t1=$EPOCHREALTIME
 	echo $(((${t1/./} - ${t0/./})))
@@ -93,11 +99,11 @@ peak_rss() {
 		if [ "$cmd" = crun_wrapped ]; then
 			/usr/bin/time -f %M -o "$tmp/rss" unshare -m --propagation private sh -c \
 				'mount --bind /dev/null /sys/fs/cgroup/unified/cgroup.controllers 2>/dev/null; exec crun "$@"' \
-				sh --root "$tmp/state-$rt" run --bundle "$tmp" "r$$-$i" \
+				sh --root "$tmp/state-$rt" run --bundle "$tmp/$rt" "r$$-$i" \
 				</dev/null >/dev/null 2>&1
 		else
 			/usr/bin/time -f %M -o "$tmp/rss" "$cmd" --root "$tmp/state-$rt" \
-				run --bundle "$tmp" "r$$-$i" </dev/null >/dev/null 2>&1
+				run --bundle "$tmp/$rt" "r$$-$i" </dev/null >/dev/null 2>&1
 		fi
 		r=$(tail -n 1 "$tmp/rss")
 		[ "$r" -gt "$max" ] 2>/dev/null && max=$r

@@ -3,31 +3,31 @@
 
 # hook_bundle ID: a bundle whose hooks append their name to $TDIR/marks/log
 # and keep the state they got on stdin in $TDIR/marks/NAME.json. The marks
-# dir is bind-mounted at /marks, where startContainer (which runs inside the
-# container) writes.
+# dir is bind-mounted at /mnt (a mount point the shared rootfs has), where
+# startContainer (which runs inside the container) writes.
 hook_bundle() {
 	local id=$1 k
 	mkbundle "$id"
 	mkdir -p "$TDIR/marks"
 	add_mount "$id" "$(jq -nc --arg s "$TDIR/marks" \
-		'{destination: "/marks", type: "bind", source: $s, options: ["rbind", "rw"]}')"
+		'{destination: "/mnt", type: "bind", source: $s, options: ["rbind", "rw"]}')"
 	for k in prestart createRuntime poststart poststop; do
 		add_hook "$id" "$k" "cat >$TDIR/marks/$k.json; echo $k >>$TDIR/marks/log"
 	done
 	# createContainer runs in the container's namespaces; its path resolves
 	# on the host, but whether the host's files are still visible is up to
 	# the runtime (before or after pivot_root): accept both.
-	add_hook "$id" createContainer "cat >/tmp/.cc.json 2>/dev/null;
-		d=$TDIR/marks; [ -d \$d ] || d=/marks
+	add_hook "$id" createContainer "cat >/dev/null;
+		d=$TDIR/marks; [ -d \$d ] || d=/mnt
 		echo createContainer >>\$d/log"
-	add_hook "$id" startContainer "cat >/marks/startContainer.json; echo startContainer >>/marks/log"
+	add_hook "$id" startContainer "cat >/mnt/startContainer.json; echo startContainer >>/mnt/log"
 }
 
 t_hooks_order_and_state() {
 	local id pid
 	id=$(new_id hooks)
 	hook_bundle "$id"
-	set_args "$id" /bin/sh -c 'echo process >>/marks/log; exec /probe signal-wait'
+	set_args "$id" /bin/sh -c 'echo process >>/mnt/log; exec /probe signal-wait'
 	must_create "$id"
 	# runc 1.1 runs poststart at create already.
 	assert_eq "$(tr '\n' ' ' <"$TDIR/marks/log")" \

@@ -174,3 +174,88 @@ t_process_exit_kills_others() {
 	grep -lsF "BERTH_IT=$IT_TOKEN" /proc/[0-9]*/environ >"$TDIR/left"
 	assert_eq "$(cat "$TDIR/left")" "" "processes left after the init exited"
 }
+
+t_seccomp_errno() {
+	local id
+	id=$(new_id seccomp)
+	mkbundle "$id"
+	cfg "$id" '.linux.seccomp = {defaultAction: "SCMP_ACT_ALLOW",
+		architectures: ["SCMP_ARCH_X86_64"],
+		syscalls: [{names: ["mkdir", "mkdirat"], action: "SCMP_ACT_ERRNO", errnoRet: 1}]}'
+	add_mount "$id" '{"destination": "/mnt", "type": "tmpfs", "source": "tmpfs"}'
+	set_args "$id" /bin/sh -c '/probe seccomp; mkdir /mnt/x 2>&1; /probe write /mnt/f'
+	run_a "$id"
+	assert_match "$(sed -n 1p <<<"$OUT")" '^Seccomp:[[:space:]]+2$' "seccomp mode"
+	assert_contains "$(sed -n 2p <<<"$OUT")" "Operation not permitted" "mkdir under the filter"
+	assert_eq "$(sed -n 3p <<<"$OUT")" ok "open is still allowed"
+}
+
+t_sysctl_and_oom_score() {
+	local id
+	id=$(new_id sysctl)
+	mkbundle "$id"
+	cfg "$id" '.linux.sysctl = {"net.ipv4.ip_forward": "1", "kernel.shmmni": "1000"}
+		| .process.oomScoreAdj = 123'
+	set_args "$id" /bin/sh -c 'cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/shmmni /proc/self/oom_score_adj'
+	run_a "$id"
+	assert_eq "$RC" 0 "run: $(last_line "$ERR")"
+	assert_eq "$OUT" "$(printf '1\n1000\n123')" "sysctls and oom_score_adj"
+	assert_ne "$(cat /proc/sys/kernel/shmmni)" 1000 "host's kernel.shmmni"
+}
+
+t_extra_device() {
+	local id
+	id=$(new_id device)
+	mkbundle "$id"
+	# 240 is a major number for local experiments: no driver, so an open
+	# the device cgroup allows fails with ENXIO, a denied one with EPERM.
+	cfg "$id" '.linux.devices = [{path: "/dev/mynull", type: "c", major: 1, minor: 3,
+		fileMode: 432, uid: 0, gid: 0},
+		{path: "/dev/exp0", type: "c", major: 240, minor: 0, fileMode: 438},
+		{path: "/dev/exp1", type: "c", major: 240, minor: 1, fileMode: 438}]
+		| .linux.resources.devices = [{allow: false, access: "rwm"},
+			{allow: true, type: "c", major: 240, minor: 0, access: "rw"}]'
+	set_args "$id" /bin/sh -c '/probe stat /dev/mynull; echo x >/dev/mynull && echo written;
+		/probe read /dev/exp0; /probe read /dev/exp1'
+	run_a "$id"
+	assert_eq "$(sed -n 1p <<<"$OUT" | cut -d' ' -f1-3)" "chr 1:3 0660" "the extra device node"
+	assert_eq "$(sed -n 2p <<<"$OUT")" written "write to an extra device"
+	assert_eq "$(sed -n 3p <<<"$OUT")" ENXIO "open of an allowed device without a driver"
+	assert_eq "$(sed -n 4p <<<"$OUT")" EPERM "open of a device the cgroup denies"
+}
+
+t_kill_all() {
+	local id
+	id=$(new_id killall)
+	mkbundle "$id"
+	set_args "$id" /probe sleep 60
+	must_run_d "$id"
+	assert_ok rt exec -d "$id" /probe sleep 60
+	assert_ok rt ps --format json "$id"
+	assert_eq "$(jq -r length <<<"$OUT")" 2 "processes before kill --all"
+	assert_ok rt kill --all "$id" KILL
+	wait_status "$id" stopped
+	sleep 0.2
+	grep -lsF "BERTH_IT=$IT_TOKEN" /proc/[0-9]*/environ >"$TDIR/left"
+	assert_eq "$(cat "$TDIR/left")" "" "processes left after kill --all"
+}
+
+t_annotations_in_state() {
+	local id
+	id=$(new_id annot)
+	mkbundle "$id"
+	cfg "$id" '.annotations = {"org.example.key": "value"}'
+	must_create "$id"
+	assert_ok rt state "$id"
+	assert_eq "$(jq -r '.annotations["org.example.key"]' <<<"$OUT")" value "annotation in state"
+}
+
+t_no_pivot() {
+	local id
+	id=$(new_id nopivot)
+	mkbundle "$id"
+	set_args "$id" /bin/sh -c 'test -x /probe && /probe pid'
+	run rt run --no-pivot --bundle "$(bundle_of "$id")" "$id"
+	assert_eq "$RC" 0 "run --no-pivot: $(last_line "$ERR")"
+	assert_eq "$OUT" 1 "pid with --no-pivot"
+}
