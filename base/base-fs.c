@@ -102,9 +102,9 @@ int base_write_file_atomic(int dirfd, const char *name, const void *buf,
 					mode);
 	if (fd < 0)
 		return -errno;
+	/* no fsync: readers need all-or-nothing, which rename gives; berth's
+	 * state lives on tmpfs and an fsync would cost every container start */
 	int r = base_write_all(fd, buf, len);
-	if (r == 0 && fsync(fd) < 0)
-		r = -errno;
 	if (r == 0 && renameat(dirfd, tmp, dirfd, name) < 0)
 		r = -errno;
 	if (r < 0)

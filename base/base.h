@@ -146,7 +146,8 @@ int base_read_file_at(int dirfd, const char *path, char **out, size_t *len,
  * otherwise, e.g. O_APPEND). Returns 0 or -errno; a short write is -EIO. */
 int base_write_file_at(int dirfd, const char *path, const void *buf,
 		       size_t len, int flags);
-/* Writes buf to dir/name atomically: a temporary name, fsync, rename. */
+/* Writes buf to dir/name atomically for readers: a temporary name, then
+ * rename. Not fsync'ed. */
 int base_write_file_atomic(int dirfd, const char *name, const void *buf,
 			   size_t len, mode_t mode);
 /* mkdir -p relative to dirfd (AT_FDCWD for absolute paths). */

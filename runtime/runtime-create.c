@@ -70,12 +70,30 @@ static int validate_config(struct create_job *j, struct berr *err)
 	    !j->may_proxy)
 		return berr_setx(err, EINVAL, "process.terminal is true: "
 				 "--console-socket is required");
+	const struct oci_seccomp *sc = rt_seccomp_of(cfg);
+	if (sc && rt_seccomp_validate(sc, err) < 0)
+		return berr_wrap(err, "config.json");
 	const struct oci_namespace *user = rt_ns_find(cfg, OCI_NS_USER);
 	if (user && !user->path && (!cfg->linux_.n_uid_mappings ||
 				    !cfg->linux_.n_gid_mappings))
 		return berr_setx(err, EINVAL, "config.json: a new user namespace "
 				 "needs linux.uidMappings and gidMappings");
 	return 0;
+}
+
+/* The systemd driver needs systemd as PID 1 to own the scope; without it
+ * the path "slice:prefix:name" means nothing. */
+static int check_systemd(const struct create_job *j, struct berr *err)
+{
+	if (!j->ctx->systemd_cgroup)
+		return 0;
+	if (access("/run/systemd/system", F_OK) < 0)
+		return berr_setx(err, ENOTSUP, "--systemd-cgroup: systemd is "
+				 "not running as PID 1 on this host; use the "
+				 "cgroupfs driver (drop the flag)");
+	return berr_setx(err, ENOTSUP, "--systemd-cgroup: transient systemd "
+			 "scopes are not supported yet; use the cgroupfs "
+			 "driver (drop the flag)");
 }
 
 static int resolve_paths(struct create_job *j, struct berr *err)
@@ -86,6 +104,8 @@ static int resolve_paths(struct create_job *j, struct berr *err)
 		return berr_set(err, errno, "bundle `%s`", b);
 	int r = oci_config_load(j->bundle, &j->config, err);
 	if (r < 0)
+		return r;
+	if ((r = check_systemd(j, err)) < 0)
 		return r;
 	if ((r = validate_config(j, err)) < 0)
 		return r;

@@ -546,7 +546,9 @@ TEST(features_document)
 	ASSERT_TRUE(cJSON_IsTrue(cJSON_GetObjectItem(cg, "v1")));
 	ASSERT_TRUE(cJSON_IsFalse(cJSON_GetObjectItem(cg, "systemd")));
 	const cJSON *sc = cJSON_GetObjectItem(lx, "seccomp");
-	ASSERT_TRUE(cJSON_IsFalse(cJSON_GetObjectItem(sc, "enabled")));
+	ASSERT_TRUE(cJSON_IsTrue(cJSON_GetObjectItem(sc, "enabled")));
+	ASSERT_TRUE(json_has_string(cJSON_GetObjectItem(sc, "actions"),
+				    "SCMP_ACT_NOTIFY"));
 	const cJSON *idmap = cJSON_GetObjectItem(
 		cJSON_GetObjectItem(lx, "mountExtensions"), "idmap");
 	ASSERT_TRUE(cJSON_IsFalse(cJSON_GetObjectItem(idmap, "enabled")));

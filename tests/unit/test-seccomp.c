@@ -139,10 +139,13 @@ TEST(log_action_allows)
 		  0);
 }
 
-/* What a process needs to end and to free memory after the load. */
+/* What a process needs to end and to free memory after the load, and
+ * what the sanitizers' runtime calls on the way. */
 #define EXIT_CALLS                                                             \
 	"{\"names\":[\"exit_group\",\"exit\",\"munmap\",\"madvise\","          \
-	"\"brk\",\"mmap\",\"write\",\"rt_sigprocmask\"],"                      \
+	"\"brk\",\"mmap\",\"mprotect\",\"write\",\"rt_sigprocmask\","          \
+	"\"rt_sigaction\",\"sigaltstack\",\"futex\",\"getpid\",\"gettid\","    \
+	"\"prctl\",\"sched_yield\"],"                                          \
 	"\"action\":\"SCMP_ACT_ALLOW\"}"
 
 TEST(default_errno_ret)

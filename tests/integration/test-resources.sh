@@ -1,0 +1,110 @@
+# Cgroup limits: linux.resources at create, the device rules every
+# container gets, and `update` on a running container.
+
+# cg_file ID CONTROLLER FILE: the path of FILE in the container's v1 group.
+cg_file() {
+	local pid path
+	pid=$(pid_of "$1")
+	path=$(awk -F: -v c="$2" '{ n = split($2, a, ","); for (i = 1; i <= n; i++) if (a[i] == c) print $3 }' "/proc/$pid/cgroup")
+	[ -n "$path" ] || skip "no v1 $2 hierarchy on this host"
+	echo "/sys/fs/cgroup/$2$path/$3"
+}
+
+t_update_memory_and_cpu_flags() {
+	local id f
+	id=$(new_id upd)
+	mkbundle "$id"
+	set_args "$id" /probe sleep 30
+	must_run_d "$id"
+	f=$(cg_file "$id" memory memory.limit_in_bytes)
+	assert_ok rt update --memory 64m "$id"
+	assert_eq "$(cat "$f")" 67108864 "memory limit after update --memory 64m"
+	assert_ok rt update --cpu-share 512 --cpu-quota 50000 --cpu-period 100000 \
+		--pids-limit 20 "$id"
+	assert_eq "$(cat "$(cg_file "$id" cpu cpu.shares)")" 512 "cpu.shares"
+	assert_eq "$(cat "$(cg_file "$id" cpu cpu.cfs_quota_us)")" 50000 "cfs quota"
+	assert_eq "$(cat "$(cg_file "$id" cpu cpu.cfs_period_us)")" 100000 "cfs period"
+	assert_eq "$(cat "$(cg_file "$id" pids pids.max)")" 20 "pids.max"
+	# the earlier memory limit stays
+	assert_eq "$(cat "$f")" 67108864 "memory limit after a cpu update"
+}
+
+t_update_resources_from_stdin() {
+	local id
+	id=$(new_id updin)
+	mkbundle "$id"
+	set_args "$id" /probe sleep 30
+	must_run_d "$id"
+	run rt update --resources - "$id" <<-'EOF'
+	{"memory": {"limit": 100663296, "reservation": 50331648},
+	 "cpu": {"shares": 256}, "pids": {"limit": 33}}
+	EOF
+	assert_eq "$RC" 0 "update --resources -: $(last_line "$ERR")"
+	assert_eq "$(cat "$(cg_file "$id" memory memory.limit_in_bytes)")" 100663296 "memory limit"
+	assert_eq "$(cat "$(cg_file "$id" memory memory.soft_limit_in_bytes)")" 50331648 "soft limit"
+	assert_eq "$(cat "$(cg_file "$id" cpu cpu.shares)")" 256 "cpu.shares"
+	assert_eq "$(cat "$(cg_file "$id" pids pids.max)")" 33 "pids.max"
+}
+
+t_update_refuses_bad_values() {
+	berth_only "berth checks values before writing and names the field"
+	local id f
+	id=$(new_id updbad)
+	mkbundle "$id"
+	set_args "$id" /probe sleep 30
+	must_run_d "$id"
+	f=$(cg_file "$id" memory memory.limit_in_bytes)
+	assert_ok rt update --memory 64m "$id"
+	assert_fail_with "linux.resources.memory.swap (1048576) must be >= memory.limit (134217728)" \
+		rt update --memory 128m --memory-swap 1m "$id"
+	assert_eq "$(cat "$f")" 67108864 "memory limit after a refused update"
+	assert_fail_with "invalid value \"lots\" for --memory" rt update --memory lots "$id"
+	assert_fail_with "container does not exist" rt update --memory 64m "$IT_TOKEN-none"
+}
+
+t_create_applies_resources() {
+	local id
+	id=$(new_id res)
+	mkbundle "$id"
+	cfg "$id" '.linux.resources += {memory: {limit: 67108864, swap: 134217728,
+		reservation: 33554432}, cpu: {shares: 300, quota: 20000, period: 100000},
+		pids: {limit: 40}}'
+	set_args "$id" /probe sleep 30
+	must_run_d "$id"
+	assert_eq "$(cat "$(cg_file "$id" memory memory.limit_in_bytes)")" 67108864 "memory limit"
+	assert_eq "$(cat "$(cg_file "$id" memory memory.soft_limit_in_bytes)")" 33554432 "soft limit"
+	local sw
+	sw=$(cg_file "$id" memory memory.memsw.limit_in_bytes)
+	[ -e "$sw" ] && assert_eq "$(cat "$sw")" 134217728 "memsw limit"
+	assert_eq "$(cat "$(cg_file "$id" cpu cpu.shares)")" 300 "cpu.shares"
+	assert_eq "$(cat "$(cg_file "$id" cpu cpu.cfs_quota_us)")" 20000 "cfs quota"
+	assert_eq "$(cat "$(cg_file "$id" pids pids.max)")" 40 "pids.max"
+}
+
+t_create_refuses_bad_resources() {
+	local id
+	id=$(new_id resbad)
+	mkbundle "$id"
+	cfg "$id" '.linux.resources.memory = {limit: 134217728, swap: 67108864}'
+	run create "$id"
+	assert_eq "$RC" 1 "create with swap < limit"
+	if [ "$IT_IS_BERTH" = 1 ]; then
+		assert_contains "$(last_line "$(cat "$TDIR/$id.err")")" \
+			"linux.resources.memory.swap (67108864) must be >= memory.limit (134217728)"
+	fi
+	assert_gone "$id"
+}
+
+# Everything is denied but the standard devices and what the config allows.
+t_device_rules_default_deny() {
+	local id
+	id=$(new_id devs)
+	mkbundle "$id"
+	[ -c /dev/kmsg ] || skip "no /dev/kmsg on the host"
+	add_mount "$id" '{"destination": "/dev/kmsg", "type": "bind",
+		"source": "/dev/kmsg", "options": ["bind"]}'
+	set_args "$id" /bin/sh -c '/probe write /dev/null; /probe read /dev/kmsg'
+	run_a "$id"
+	assert_eq "$RC" 0 "run: $(last_line "$ERR")"
+	assert_eq "$OUT" "$(printf 'ok\nEPERM')" "/dev/null allowed, /dev/kmsg denied"
+}
