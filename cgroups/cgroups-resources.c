@@ -218,29 +218,37 @@ static int check_memory(const struct cg_resources *r, struct berr *err)
 {
 	static const char pre[] = "linux.resources.memory";
 	if (r->has_memory_limit && r->memory_limit < -1)
-		return berr_setx(err, EINVAL, "%s.limit (%" PRId64 ") must be "
-				 "-1 or >= 0", pre, r->memory_limit);
+		return berr_setx(err, EINVAL,
+				 "%s.limit (%" PRId64 ") must be "
+				 "-1 or >= 0",
+				 pre, r->memory_limit);
 	if (r->has_memory_reservation && r->memory_reservation < -1)
-		return berr_setx(err, EINVAL, "%s.reservation (%" PRId64 ") "
-				 "must be -1 or >= 0", pre,
-				 r->memory_reservation);
+		return berr_setx(err, EINVAL,
+				 "%s.reservation (%" PRId64 ") "
+				 "must be -1 or >= 0",
+				 pre, r->memory_reservation);
 	if (r->has_memory_swap && r->memory_swap < -1)
-		return berr_setx(err, EINVAL, "%s.swap (%" PRId64 ") must be "
-				 "-1 or >= 0", pre, r->memory_swap);
+		return berr_setx(err, EINVAL,
+				 "%s.swap (%" PRId64 ") must be "
+				 "-1 or >= 0",
+				 pre, r->memory_swap);
 	if (r->has_swappiness && r->swappiness > 100)
-		return berr_setx(err, EINVAL, "%s.swappiness (%" PRIu64 ") "
-				 "must be between 0 and 100", pre,
-				 r->swappiness);
+		return berr_setx(err, EINVAL,
+				 "%s.swappiness (%" PRIu64 ") "
+				 "must be between 0 and 100",
+				 pre, r->swappiness);
 	if (!r->has_memory_swap || r->memory_swap == -1 || !r->has_memory_limit)
 		return 0;
 	if (r->memory_limit == -1)
-		return berr_setx(err, EINVAL, "%s.swap (%" PRId64 ") must be "
-				 "-1 when memory.limit is -1 (unlimited)", pre,
-				 r->memory_swap);
+		return berr_setx(err, EINVAL,
+				 "%s.swap (%" PRId64 ") must be "
+				 "-1 when memory.limit is -1 (unlimited)",
+				 pre, r->memory_swap);
 	if (r->memory_swap < r->memory_limit)
-		return berr_setx(err, EINVAL, "%s.swap (%" PRId64 ") must be "
-				 ">= memory.limit (%" PRId64 ")", pre,
-				 r->memory_swap, r->memory_limit);
+		return berr_setx(err, EINVAL,
+				 "%s.swap (%" PRId64 ") must be "
+				 ">= memory.limit (%" PRId64 ")",
+				 pre, r->memory_swap, r->memory_limit);
 	return 0;
 }
 
@@ -250,30 +258,39 @@ static int check_cpu_times(const struct cg_resources *r, struct berr *err)
 	/* the kernel's bounds: 1 ms <= period <= 1 s, quota >= 1 ms */
 	if (r->has_cpu_period &&
 	    (r->cpu_period < 1000 || r->cpu_period > 1000000))
-		return berr_setx(err, EINVAL, "%s.period (%" PRIu64 ") must "
-				 "be between 1000 and 1000000", pre,
-				 r->cpu_period);
+		return berr_setx(err, EINVAL,
+				 "%s.period (%" PRIu64 ") must "
+				 "be between 1000 and 1000000",
+				 pre, r->cpu_period);
 	if (r->has_cpu_quota && r->cpu_quota != -1 && r->cpu_quota < 1000)
-		return berr_setx(err, EINVAL, "%s.quota (%" PRId64 ") must be "
-				 "-1 or >= 1000", pre, r->cpu_quota);
+		return berr_setx(err, EINVAL,
+				 "%s.quota (%" PRId64 ") must be "
+				 "-1 or >= 1000",
+				 pre, r->cpu_quota);
 	if (r->has_cpu_burst && r->has_cpu_quota && r->cpu_quota != -1 &&
 	    r->cpu_burst > (uint64_t)r->cpu_quota)
-		return berr_setx(err, EINVAL, "%s.burst (%" PRIu64 ") must be "
-				 "<= cpu.quota (%" PRId64 ")", pre,
-				 r->cpu_burst, r->cpu_quota);
-	if (r->has_rt_period && (r->rt_period == 0 ||
-				 r->rt_period > (uint64_t)INT64_MAX))
-		return berr_setx(err, EINVAL, "%s.realtimePeriod (%" PRIu64
-				 ") must be between 1 and %" PRId64, pre,
-				 r->rt_period, INT64_MAX);
+		return berr_setx(err, EINVAL,
+				 "%s.burst (%" PRIu64 ") must be "
+				 "<= cpu.quota (%" PRId64 ")",
+				 pre, r->cpu_burst, r->cpu_quota);
+	if (r->has_rt_period &&
+	    (r->rt_period == 0 || r->rt_period > (uint64_t)INT64_MAX))
+		return berr_setx(err, EINVAL,
+				 "%s.realtimePeriod (%" PRIu64
+				 ") must be between 1 and %" PRId64,
+				 pre, r->rt_period, INT64_MAX);
 	if (r->has_rt_runtime && r->rt_runtime < -1)
-		return berr_setx(err, EINVAL, "%s.realtimeRuntime (%" PRId64
-				 ") must be -1 or >= 0", pre, r->rt_runtime);
+		return berr_setx(err, EINVAL,
+				 "%s.realtimeRuntime (%" PRId64
+				 ") must be -1 or >= 0",
+				 pre, r->rt_runtime);
 	if (r->has_rt_runtime && r->has_rt_period && r->rt_runtime != -1 &&
 	    (uint64_t)r->rt_runtime > r->rt_period)
-		return berr_setx(err, EINVAL, "%s.realtimeRuntime (%" PRId64
+		return berr_setx(err, EINVAL,
+				 "%s.realtimeRuntime (%" PRId64
 				 ") must be <= cpu.realtimePeriod (%" PRIu64
-				 ")", pre, r->rt_runtime, r->rt_period);
+				 ")",
+				 pre, r->rt_runtime, r->rt_period);
 	return 0;
 }
 
@@ -281,11 +298,15 @@ static int check_cpu(const struct cg_resources *r, struct berr *err)
 {
 	static const char pre[] = "linux.resources.cpu";
 	if (r->has_cpu_shares && (r->cpu_shares < 2 || r->cpu_shares > 262144))
-		return berr_setx(err, EINVAL, "%s.shares (%" PRIu64 ") must be "
-				 "between 2 and 262144", pre, r->cpu_shares);
+		return berr_setx(err, EINVAL,
+				 "%s.shares (%" PRIu64 ") must be "
+				 "between 2 and 262144",
+				 pre, r->cpu_shares);
 	if (r->has_cpu_idle && r->cpu_idle != 0 && r->cpu_idle != 1)
-		return berr_setx(err, EINVAL, "%s.idle (%" PRId64 ") must be "
-				 "0 or 1", pre, r->cpu_idle);
+		return berr_setx(err, EINVAL,
+				 "%s.idle (%" PRId64 ") must be "
+				 "0 or 1",
+				 pre, r->cpu_idle);
 	struct cpuset_bits b;
 	if (r->cpuset_cpus && cpuset_parse(r->cpuset_cpus, &b) < 0)
 		return berr_setx(err, EINVAL, "%s.cpus: invalid list \"%s\"",
@@ -296,16 +317,20 @@ static int check_cpu(const struct cg_resources *r, struct berr *err)
 	return check_cpu_times(r, err);
 }
 
-static int check_weight(const char *what, size_t i, bool indexed,
-			uint16_t w, struct berr *err)
+static int check_weight(const char *what, size_t i, bool indexed, uint16_t w,
+			struct berr *err)
 {
 	if (w != 0 && (w < 10 || w > 1000)) {
 		if (indexed)
-			return berr_setx(err, EINVAL, "linux.resources.blockIO."
+			return berr_setx(err, EINVAL,
+					 "linux.resources.blockIO."
 					 "weightDevice[%zu].%s (%u) must be "
-					 "between 10 and 1000", i, what, w);
-		return berr_setx(err, EINVAL, "linux.resources.blockIO.%s (%u) "
-				 "must be between 10 and 1000", what, w);
+					 "between 10 and 1000",
+					 i, what, w);
+		return berr_setx(err, EINVAL,
+				 "linux.resources.blockIO.%s (%u) "
+				 "must be between 10 and 1000",
+				 what, w);
 	}
 	return 0;
 }
@@ -314,9 +339,10 @@ static int check_device_numbers(const char *field, size_t i, int64_t major,
 				int64_t minor, struct berr *err)
 {
 	if (major < 0 || minor < 0 || major > UINT32_MAX || minor > UINT32_MAX)
-		return berr_setx(err, EINVAL, "linux.resources.blockIO.%s[%zu]:"
-				 " invalid device %" PRId64 ":%" PRId64, field,
-				 i, major, minor);
+		return berr_setx(err, EINVAL,
+				 "linux.resources.blockIO.%s[%zu]:"
+				 " invalid device %" PRId64 ":%" PRId64,
+				 field, i, major, minor);
 	return 0;
 }
 
@@ -358,16 +384,20 @@ static int check_devices(const struct cg_resources *r, struct berr *err)
 	for (size_t i = 0; i < r->n_devices; i++) {
 		const struct cg_device_rule *d = &r->devices[i];
 		if (!d->type || !strchr("acb", d->type))
-			return berr_setx(err, EINVAL, "linux.resources.devices"
+			return berr_setx(err, EINVAL,
+					 "linux.resources.devices"
 					 "[%zu].type: unknown device type '%c'",
 					 i, d->type ? d->type : '?');
 		if (d->major < CG_ANY || d->minor < CG_ANY ||
 		    d->major > UINT32_MAX || d->minor > UINT32_MAX)
-			return berr_setx(err, EINVAL, "linux.resources.devices"
+			return berr_setx(err, EINVAL,
+					 "linux.resources.devices"
 					 "[%zu]: invalid device %" PRId64
-					 ":%" PRId64, i, d->major, d->minor);
+					 ":%" PRId64,
+					 i, d->major, d->minor);
 		if (d->access && strspn(d->access, "rwm") != strlen(d->access))
-			return berr_setx(err, EINVAL, "linux.resources.devices"
+			return berr_setx(err, EINVAL,
+					 "linux.resources.devices"
 					 "[%zu].access: invalid access \"%s\"",
 					 i, d->access);
 	}
@@ -391,19 +421,22 @@ static int check_named(const struct cg_resources *r, struct berr *err)
 {
 	for (size_t i = 0; i < r->n_hugetlb; i++)
 		if (!page_size_ok(r->hugetlb[i].page_size))
-			return berr_setx(err, EINVAL, "linux.resources."
+			return berr_setx(err, EINVAL,
+					 "linux.resources."
 					 "hugepageLimits[%zu].pageSize: invalid"
-					 " size \"%s\"", i,
-					 r->hugetlb[i].page_size ?: "");
+					 " size \"%s\"",
+					 i, r->hugetlb[i].page_size ?: "");
 	for (size_t i = 0; i < r->n_net_prio; i++)
 		if (!plain_word(r->net_prio[i].ifname))
-			return berr_setx(err, EINVAL, "linux.resources.network."
+			return berr_setx(err, EINVAL,
+					 "linux.resources.network."
 					 "priorities[%zu].name: invalid "
-					 "interface name \"%s\"", i,
-					 r->net_prio[i].ifname ?: "");
+					 "interface name \"%s\"",
+					 i, r->net_prio[i].ifname ?: "");
 	for (size_t i = 0; i < r->n_rdma; i++)
 		if (!plain_word(r->rdma[i].device))
-			return berr_setx(err, EINVAL, "linux.resources.rdma: "
+			return berr_setx(err, EINVAL,
+					 "linux.resources.rdma: "
 					 "invalid device name \"%s\"",
 					 r->rdma[i].device ?: "");
 	return 0;
@@ -433,14 +466,13 @@ static bool wants(const struct cg_resources *r, enum cg_ctl c)
 	case CG_CTL_CPU:
 		return r->has_cpu_shares || r->has_cpu_quota ||
 		       r->has_cpu_period || r->has_cpu_burst ||
-		       r->has_rt_runtime || r->has_rt_period ||
-		       r->has_cpu_idle;
+		       r->has_rt_runtime || r->has_rt_period || r->has_cpu_idle;
 	case CG_CTL_PIDS:
 		return r->has_pids_limit;
 	case CG_CTL_BLKIO:
 		return r->blkio_weight || r->blkio_leaf_weight ||
-		       r->n_weight_devices || r->read_bps.n ||
-		       r->write_bps.n || r->read_iops.n || r->write_iops.n;
+		       r->n_weight_devices || r->read_bps.n || r->write_bps.n ||
+		       r->read_iops.n || r->write_iops.n;
 	case CG_CTL_HUGETLB:
 		return r->n_hugetlb > 0;
 	case CG_CTL_NET_CLS:
@@ -473,12 +505,15 @@ static int route_v2(struct cg_group *g, enum cg_ctl c, struct route *rt,
 				cg_ctl_field(c), dir);
 	if (!cg_res_has_word(have, name)) {
 		if (g->lo->mode == CG_MODE_HYBRID)
-			return berr_setx(err, EOPNOTSUPP, "%s: no %s controller"
+			return berr_setx(err, EOPNOTSUPP,
+					 "%s: no %s controller"
 					 " is mounted (neither cgroup v1 nor "
 					 "the unified hierarchy has it)",
 					 cg_ctl_field(c), cg_ctl_v1_name(c));
-		return berr_setx(err, EOPNOTSUPP, "%s: controller %s is not "
-				 "enabled in %s", cg_ctl_field(c), name, dir);
+		return berr_setx(err, EOPNOTSUPP,
+				 "%s: controller %s is not "
+				 "enabled in %s",
+				 cg_ctl_field(c), name, dir);
 	}
 	rt->dir = dir;
 	rt->v2 = true;
@@ -500,13 +535,15 @@ static int route(struct cg_group *g, enum cg_ctl c, struct route *rt,
 		return route_v2(g, c, rt, err);
 	if (c == CG_CTL_DEVICES && g->lo->mode == CG_MODE_V2) {
 		blog_debug("cgroup %s: device rules are not applied on cgroup "
-			   "v2", g->resolved);
+			   "v2",
+			   g->resolved);
 		return 0;
 	}
 	if (g->lo->mode == CG_MODE_V2)
-		return berr_setx(err, EOPNOTSUPP, "%s: %s is not supported on "
-				 "cgroup v2", cg_ctl_field(c),
-				 cg_ctl_v1_name(c));
+		return berr_setx(err, EOPNOTSUPP,
+				 "%s: %s is not supported on "
+				 "cgroup v2",
+				 cg_ctl_field(c), cg_ctl_v1_name(c));
 	return berr_setx(err, EOPNOTSUPP, "%s: no %s hierarchy is mounted",
 			 cg_ctl_field(c), cg_ctl_v1_name(c));
 }
@@ -527,13 +564,13 @@ static int check_all(struct cg_group *g, const struct cg_resources *r,
 	if (r->n_unified == 0)
 		return 0;
 	if (g->lo->v2 < 0)
-		return berr_setx(err, EOPNOTSUPP, "linux.resources.unified "
+		return berr_setx(err, EOPNOTSUPP,
+				 "linux.resources.unified "
 				 "needs cgroup v2");
 	return cg_v2_unified_check(g, g->dirs[g->lo->v2].path, r, err);
 }
 
-int cg_apply(struct cg_group *g, const struct cg_resources *r,
-	     struct berr *err)
+int cg_apply(struct cg_group *g, const struct cg_resources *r, struct berr *err)
 {
 	int ret = check_static(r, err);
 	if (ret < 0)

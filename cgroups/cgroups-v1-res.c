@@ -36,8 +36,10 @@ static int write_u64(const char *dir, const char *file, uint64_t v,
 static int missing(const char *field, const char *dir, const char *file,
 		   struct berr *err)
 {
-	return berr_setx(err, EOPNOTSUPP, "%s: not supported by this kernel "
-			 "(no %s in %s)", field, file, dir);
+	return berr_setx(err, EOPNOTSUPP,
+			 "%s: not supported by this kernel "
+			 "(no %s in %s)",
+			 field, file, dir);
 }
 
 /* ---- memory ---- */
@@ -67,19 +69,23 @@ static int check_memory(const char *dir, const struct cg_resources *r,
 	bool swap = r->has_memory_swap && r->memory_swap != -1;
 	if (swap && !cg_res_exists(dir, "memory.memsw.limit_in_bytes") &&
 	    !(r->has_memory_limit && r->memory_swap == r->memory_limit))
-		return berr_setx(err, EOPNOTSUPP, "%s.swap: swap accounting is "
+		return berr_setx(err, EOPNOTSUPP,
+				 "%s.swap: swap accounting is "
 				 "off (no memory.memsw.limit_in_bytes in %s)",
 				 pre, dir);
 	if (swap && !r->has_memory_limit) {
 		int ret = read_i64(dir, "memory.limit_in_bytes", &cur);
 		if (ret < 0)
-			return berr_set(err, -ret, "read %s/memory.limit_in_"
-					"bytes", dir);
+			return berr_set(err, -ret,
+					"read %s/memory.limit_in_"
+					"bytes",
+					dir);
 		if (r->memory_swap < cur) {
 			_cleanup_free_ char *s = bytes_str(cur);
-			return berr_setx(err, EINVAL, "%s.swap (%" PRId64 ") "
-					 "must be >= memory.limit (%s)", pre,
-					 r->memory_swap, s);
+			return berr_setx(err, EINVAL,
+					 "%s.swap (%" PRId64 ") "
+					 "must be >= memory.limit (%s)",
+					 pre, r->memory_swap, s);
 		}
 	}
 	if (r->check_before_update && r->has_memory_limit &&
@@ -87,12 +93,16 @@ static int check_memory(const char *dir, const struct cg_resources *r,
 		int64_t usage = 0;
 		int ret = read_i64(dir, "memory.usage_in_bytes", &usage);
 		if (ret < 0)
-			return berr_set(err, -ret, "read %s/memory.usage_in_"
-					"bytes", dir);
+			return berr_set(err, -ret,
+					"read %s/memory.usage_in_"
+					"bytes",
+					dir);
 		if (r->memory_limit < usage)
-			return berr_setx(err, EBUSY, "%s.limit (%" PRId64 ") is"
+			return berr_setx(err, EBUSY,
+					 "%s.limit (%" PRId64 ") is"
 					 " below the current usage (%" PRId64
-					 ")", pre, r->memory_limit, usage);
+					 ")",
+					 pre, r->memory_limit, usage);
 	}
 	return 0;
 }
@@ -116,9 +126,10 @@ static int set_limit_and_swap(const char *dir, const struct cg_resources *r,
 	int64_t cur = 0;
 	bool swap_first = false;
 	if (r->has_memory_swap && r->has_memory_limit)
-		swap_first = r->memory_swap == -1 ||
-			     (read_i64(dir, "memory.limit_in_bytes", &cur) == 0 &&
-			      cur < r->memory_swap);
+		swap_first =
+			r->memory_swap == -1 ||
+			(read_i64(dir, "memory.limit_in_bytes", &cur) == 0 &&
+			 cur < r->memory_swap);
 	int ret = swap_first ? set_swap(dir, r, err) : 0;
 	if (ret == 0 && r->has_memory_limit)
 		ret = write_i64(dir, "memory.limit_in_bytes", r->memory_limit,
@@ -166,9 +177,11 @@ static int check_cpu(const char *dir, const struct cg_resources *r,
 			       "cpu.cfs_burst_us", err);
 	if ((r->has_rt_runtime || r->has_rt_period) &&
 	    !cg_res_exists(dir, "cpu.rt_runtime_us"))
-		return berr_setx(err, EOPNOTSUPP, "%s.realtimeRuntime: the "
+		return berr_setx(err, EOPNOTSUPP,
+				 "%s.realtimeRuntime: the "
 				 "kernel has no real-time group scheduling "
-				 "(no cpu.rt_runtime_us in %s)", pre, dir);
+				 "(no cpu.rt_runtime_us in %s)",
+				 pre, dir);
 	if (r->has_cpu_idle && !cg_res_exists(dir, "cpu.idle"))
 		return missing("linux.resources.cpu.idle", dir, "cpu.idle",
 			       err);
@@ -292,7 +305,7 @@ static const struct cg_rate_list *rate_list(const struct cg_resources *r,
 					    size_t k)
 {
 	return (const struct cg_rate_list *)((const char *)r +
-					      throttles[k].off);
+					     throttles[k].off);
 }
 
 static bool leaf_devices(const struct cg_resources *r)
@@ -309,10 +322,12 @@ static int check_blkio(const char *dir, const struct cg_resources *r,
 	const char *wf, *df;
 	weight_files(dir, &wf, &df);
 	if ((r->blkio_weight || r->n_weight_devices) && !wf)
-		return berr_setx(err, EOPNOTSUPP, "linux.resources.blockIO."
+		return berr_setx(err, EOPNOTSUPP,
+				 "linux.resources.blockIO."
 				 "weight: neither blkio.weight nor "
 				 "blkio.bfq.weight exists in %s (no CFQ or BFQ "
-				 "I/O scheduler)", dir);
+				 "I/O scheduler)",
+				 dir);
 	if (r->blkio_leaf_weight && !cg_res_exists(dir, "blkio.leaf_weight"))
 		return missing("linux.resources.blockIO.leafWeight", dir,
 			       "blkio.leaf_weight", err);
@@ -320,7 +335,8 @@ static int check_blkio(const char *dir, const struct cg_resources *r,
 		return missing("linux.resources.blockIO.weightDevice", dir,
 			       "blkio.leaf_weight_device", err);
 	for (size_t k = 0; k < ARRAY_SIZE(throttles); k++)
-		if (rate_list(r, k)->n && !cg_res_exists(dir, throttles[k].file))
+		if (rate_list(r, k)->n &&
+		    !cg_res_exists(dir, throttles[k].file))
 			return missing(throttles[k].field, dir,
 				       throttles[k].file, err);
 	return 0;
@@ -334,13 +350,15 @@ static int write_weight_devices(const char *dir, const char *df,
 		char line[96];
 		int ret = 0;
 		if (d->weight) {
-			snprintf(line, sizeof(line), "%" PRId64 ":%" PRId64
-				 " %u", d->major, d->minor, d->weight);
+			snprintf(line, sizeof(line),
+				 "%" PRId64 ":%" PRId64 " %u", d->major,
+				 d->minor, d->weight);
 			ret = cg_res_write(dir, df, line, err);
 		}
 		if (ret == 0 && d->leaf_weight) {
-			snprintf(line, sizeof(line), "%" PRId64 ":%" PRId64
-				 " %u", d->major, d->minor, d->leaf_weight);
+			snprintf(line, sizeof(line),
+				 "%" PRId64 ":%" PRId64 " %u", d->major,
+				 d->minor, d->leaf_weight);
 			ret = cg_res_write(dir, "blkio.leaf_weight_device",
 					   line, err);
 		}
@@ -385,11 +403,12 @@ static int check_hugetlb(const char *dir, const struct cg_resources *r,
 		_cleanup_free_ char *f = base_sprintf(
 			"hugetlb.%s.limit_in_bytes", r->hugetlb[i].page_size);
 		if (!cg_res_exists(dir, f))
-			return berr_setx(err, EINVAL, "linux.resources."
+			return berr_setx(err, EINVAL,
+					 "linux.resources."
 					 "hugepageLimits[%zu].pageSize: %s is "
 					 "not a huge page size of this host "
-					 "(no %s in %s)", i,
-					 r->hugetlb[i].page_size, f, dir);
+					 "(no %s in %s)",
+					 i, r->hugetlb[i].page_size, f, dir);
 	}
 	return 0;
 }

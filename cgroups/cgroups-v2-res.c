@@ -28,8 +28,10 @@ static int write_num(const char *dir, const char *file, int64_t v,
 static int missing(const char *field, const char *dir, const char *file,
 		   struct berr *err)
 {
-	return berr_setx(err, EOPNOTSUPP, "%s: not supported here (no %s in "
-			 "%s)", field, file, dir);
+	return berr_setx(err, EOPNOTSUPP,
+			 "%s: not supported here (no %s in "
+			 "%s)",
+			 field, file, dir);
 }
 
 /* Reads a "max"-or-number file: -1 for "max". */
@@ -73,15 +75,18 @@ static int check_memory(const char *dir, const struct cg_resources *r,
 		if (ret < 0)
 			return ret;
 		if (limit < 0 || r->memory_swap < limit)
-			return berr_setx(err, EINVAL, "%s.swap (%" PRId64 ") "
-					 "must be >= memory.limit (%s)", pre,
-					 r->memory_swap,
+			return berr_setx(err, EINVAL,
+					 "%s.swap (%" PRId64 ") "
+					 "must be >= memory.limit (%s)",
+					 pre, r->memory_swap,
 					 limit < 0 ? "unlimited" : "current");
 		if (r->memory_swap != limit &&
 		    !cg_res_exists(dir, "memory.swap.max"))
-			return berr_setx(err, EOPNOTSUPP, "%s.swap: swap "
+			return berr_setx(err, EOPNOTSUPP,
+					 "%s.swap: swap "
 					 "accounting is off (no memory.swap.max"
-					 " in %s)", pre, dir);
+					 " in %s)",
+					 pre, dir);
 	}
 	if (r->check_before_update && r->has_memory_limit &&
 	    r->memory_limit > 0) {
@@ -91,9 +96,11 @@ static int check_memory(const char *dir, const struct cg_resources *r,
 			return berr_set(err, -ret, "read %s/memory.current",
 					dir);
 		if (r->memory_limit < usage)
-			return berr_setx(err, EBUSY, "%s.limit (%" PRId64 ") is"
+			return berr_setx(err, EBUSY,
+					 "%s.limit (%" PRId64 ") is"
 					 " below the current usage (%" PRId64
-					 ")", pre, r->memory_limit, usage);
+					 ")",
+					 pre, r->memory_limit, usage);
 	}
 	return 0;
 }
@@ -131,7 +138,8 @@ static int write_memory(const char *dir, const struct cg_resources *r,
 	if (r->has_swappiness || r->has_oom_kill_disable ||
 	    r->has_use_hierarchy)
 		blog_debug("cgroup %s: memory swappiness, disableOOMKiller and "
-			   "useHierarchy do not exist on cgroup v2", dir);
+			   "useHierarchy do not exist on cgroup v2",
+			   dir);
 	return ret;
 }
 
@@ -142,7 +150,8 @@ static int check_cpu(const char *dir, const struct cg_resources *r,
 {
 	if ((r->has_rt_runtime && r->rt_runtime != 0) ||
 	    (r->has_rt_period && r->rt_period != 0))
-		return berr_setx(err, EOPNOTSUPP, "linux.resources.cpu."
+		return berr_setx(err, EOPNOTSUPP,
+				 "linux.resources.cpu."
 				 "realtimeRuntime: real-time scheduling is not "
 				 "supported on cgroup v2");
 	if (r->has_cpu_burst && r->cpu_burst &&
@@ -238,9 +247,11 @@ static int check_io(const char *dir, const struct cg_resources *r,
 	bool weights = r->blkio_weight || r->n_weight_devices;
 	if (weights && !cg_res_exists(dir, "io.bfq.weight") &&
 	    !cg_res_exists(dir, "io.weight"))
-		return berr_setx(err, EOPNOTSUPP, "linux.resources.blockIO."
+		return berr_setx(err, EOPNOTSUPP,
+				 "linux.resources.blockIO."
 				 "weight: neither io.weight nor io.bfq.weight "
-				 "exists in %s", dir);
+				 "exists in %s",
+				 dir);
 	if (has_throttles(r) && !cg_res_exists(dir, "io.max"))
 		return missing("linux.resources.blockIO.throttle", dir,
 			       "io.max", err);
@@ -256,8 +267,9 @@ static int write_io_weights(const char *dir, const struct cg_resources *r,
 	char line[96];
 	int ret = 0;
 	if (r->blkio_weight) {
-		uint64_t w = bfq ? r->blkio_weight
-				 : cg_blkio_weight_to_io_weight(r->blkio_weight);
+		uint64_t w =
+			bfq ? r->blkio_weight
+			    : cg_blkio_weight_to_io_weight(r->blkio_weight);
 		snprintf(line, sizeof(line), "default %" PRIu64, w);
 		ret = cg_res_write(dir, file, line, err);
 	}
@@ -273,7 +285,8 @@ static int write_io_weights(const char *dir, const struct cg_resources *r,
 	}
 	if (r->blkio_leaf_weight)
 		blog_debug("cgroup %s: blockIO.leafWeight does not exist on "
-			   "cgroup v2", dir);
+			   "cgroup v2",
+			   dir);
 	return ret;
 }
 
@@ -282,8 +295,9 @@ static int write_io_max(const char *dir, const struct cg_rate_list *l,
 {
 	for (size_t i = 0; i < l->n; i++) {
 		char line[128];
-		snprintf(line, sizeof(line), "%" PRId64 ":%" PRId64 " %s=%" PRIu64,
-			 l->v[i].major, l->v[i].minor, key, l->v[i].rate);
+		snprintf(line, sizeof(line),
+			 "%" PRId64 ":%" PRId64 " %s=%" PRIu64, l->v[i].major,
+			 l->v[i].minor, key, l->v[i].rate);
 		int ret = cg_res_write(dir, "io.max", line, err);
 		if (ret < 0)
 			return ret;
@@ -310,11 +324,12 @@ static int check_hugetlb(const char *dir, const struct cg_resources *r,
 		_cleanup_free_ char *f =
 			base_sprintf("hugetlb.%s.max", r->hugetlb[i].page_size);
 		if (!cg_res_exists(dir, f))
-			return berr_setx(err, EINVAL, "linux.resources."
+			return berr_setx(err, EINVAL,
+					 "linux.resources."
 					 "hugepageLimits[%zu].pageSize: %s is "
 					 "not a huge page size of this host "
-					 "(no %s in %s)", i,
-					 r->hugetlb[i].page_size, f, dir);
+					 "(no %s in %s)",
+					 i, r->hugetlb[i].page_size, f, dir);
 	}
 	return 0;
 }
@@ -392,27 +407,31 @@ int cg_v2_res_write(enum cg_ctl c, const char *dir,
 
 /* ---- unified keys ---- */
 
-static int check_key(const struct cg_group *g, const char *dir,
-		     const char *key, const char *controllers,
-		     struct berr *err)
+static int check_key(const struct cg_group *g, const char *dir, const char *key,
+		     const char *controllers, struct berr *err)
 {
 	const char *dot = key ? strchr(key, '.') : NULL;
 	if (!dot || dot == key || strchr(key, '/') || !dot[1])
-		return berr_setx(err, EINVAL, "unified key `%s`: not a cgroup "
-				 "file name", key ? key : "");
-	_cleanup_free_ char *ctl =
-		base_sprintf("%.*s", (int)(dot - key), key);
+		return berr_setx(err, EINVAL,
+				 "unified key `%s`: not a cgroup "
+				 "file name",
+				 key ? key : "");
+	_cleanup_free_ char *ctl = base_sprintf("%.*s", (int)(dot - key), key);
 	bool core = !strcmp(ctl, "cgroup");
 	if (!core && g->lo->mode == CG_MODE_HYBRID &&
 	    cg_layout_find(g->lo, ctl) >= 0)
-		return berr_setx(err, EOPNOTSUPP, "unified key `%s`: needs "
+		return berr_setx(err, EOPNOTSUPP,
+				 "unified key `%s`: needs "
 				 "cgroup v2, and controller %s is on a cgroup "
-				 "v1 hierarchy here", key, ctl);
+				 "v1 hierarchy here",
+				 key, ctl);
 	if (cg_res_exists(dir, key))
 		return 0;
 	if (!core && !cg_res_has_word(controllers, ctl))
-		return berr_setx(err, EOPNOTSUPP, "unified key `%s`: controller"
-				 " %s is not enabled", key, ctl);
+		return berr_setx(err, EOPNOTSUPP,
+				 "unified key `%s`: controller"
+				 " %s is not enabled",
+				 key, ctl);
 	return berr_setx(err, ENOENT, "unified key `%s`: no such file in %s",
 			 key, dir);
 }
@@ -429,8 +448,10 @@ int cg_v2_unified_check(const struct cg_group *g, const char *dir,
 		if (ret < 0)
 			return ret;
 		if (!r->unified[i].value)
-			return berr_setx(err, EINVAL, "unified key `%s`: no "
-					 "value", r->unified[i].key);
+			return berr_setx(err, EINVAL,
+					 "unified key `%s`: no "
+					 "value",
+					 r->unified[i].key);
 	}
 	return 0;
 }

@@ -167,8 +167,9 @@ struct cg_resources {
 	uint64_t cpu_period, cpu_burst;
 	int64_t rt_runtime;
 	uint64_t rt_period;
-	int64_t cpu_idle;			/* 0 or 1 */
-	const char *cpuset_cpus, *cpuset_mems;	/* "0-3,5"; NULL or "": unset */
+	int64_t cpu_idle; /* 0 or 1 */
+	/* "0-3,5"; NULL or "" leaves them alone */
+	const char *cpuset_cpus, *cpuset_mems;
 
 	/* pids: < 0 is "max" */
 	bool has_pids_limit;

@@ -38,6 +38,8 @@ struct create_job {
 	int sync_fd;          /* parent end */
 	int start_fd;         /* listening start.sock */
 	int console_fd;
+	int listener_fd;      /* seccomp notify listener, connected here
+			       * where its path is reachable */
 	int console_peer;     /* run's own end when it proxies the pty */
 	bool may_proxy;
 	pid_t pid;
@@ -307,6 +309,7 @@ static int spawn_init(struct create_job *j, struct berr *err)
 		.sync_fd = sp[1],
 		.start_fd = j->start_fd,
 		.console_fd = j->console_fd,
+		.listener_fd = j->listener_fd,
 		.lock_fd = j->c->dirfd,
 		.new_cgroupns = cgns && !cgns->path,
 		.new_userns = user && !user->path,
@@ -456,6 +459,8 @@ static int create_steps(struct create_job *j, struct berr *err)
 		j->console_peer = sp[0];
 		j->console_fd = sp[1];
 	}
+	if ((r = rt_seccomp_listener_open(j->config, &j->listener_fd, err)) < 0)
+		return r;
 	if ((r = spawn_init(j, err)) < 0)
 		return r;
 	j->c->state->pid = j->pid;
@@ -495,6 +500,8 @@ static void job_release(struct create_job *j)
 		close(j->start_fd);
 	if (j->console_fd >= 0)
 		close(j->console_fd);
+	if (j->listener_fd >= 0)
+		close(j->listener_fd);
 	cg_group_free(j->cg);
 	rt_container_free(j->c);
 	oci_config_free(j->config);
@@ -508,7 +515,7 @@ int rt_create_container(const struct rt_ctx *ctx, const char *id,
 {
 	struct create_job j = { .ctx = ctx, .id = id, .opts = opts,
 				.sync_fd = -1, .start_fd = -1, .console_fd = -1,
-				.console_peer = -1, .may_proxy = console_peer != NULL,
+				.listener_fd = -1, .console_peer = -1, .may_proxy = console_peer != NULL,
 				.pidfd = -1 };
 	for (int i = 0; i < OCI_NS__COUNT; i++)
 		j.ns_fds[i] = -1;

@@ -210,10 +210,8 @@ void rt_init_main(struct rt_init_args *a)
 	if (rt_sync_expect(a->sync_fd, RT_SYNC_GO, &pid, &err) < 0)
 		_exit(1);
 	a->state->pid = (pid_t)pid;
-	/* the seccomp listener is connected while its path is reachable */
-	int listener = -1;
+	int listener = a->listener_fd;
 	if (join_namespaces(a, &err) < 0 || setup_identity(a, &err) < 0 ||
-	    rt_seccomp_listener_open(a->config, &listener, &err) < 0 ||
 	    build_rootfs(a, &err) < 0 || prepare_process(a, listener, &err) < 0)
 		fail(a, &err);
 	if (rt_sync_send(a->sync_fd, RT_SYNC_READY, 0, NULL) < 0)

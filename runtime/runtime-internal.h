@@ -162,6 +162,7 @@ struct rt_init_args {
 	int sync_fd;               /* SOCK_SEQPACKET to the parent */
 	int start_fd;              /* listening start.sock */
 	int console_fd;            /* connected console socket or -1 */
+	int listener_fd;           /* connected seccomp listener or -1 */
 	int lock_fd;               /* create's locked state dir: the init
 				    * closes it, or the flock would outlive
 				    * create */
@@ -306,8 +307,8 @@ int rt_resources_apply(struct cg_group *g, const struct oci_resources *r,
 
 /* What create applies: linux.resources when present, and on cgroup v1
  * the device rules runc uses: deny everything, the config's rules, then
- * the standard devices (/dev/null, /dev/zero, ..., ptys, mknod of any
- * device) and every linux.devices entry. */
+ * the standard devices (/dev/null, /dev/zero, ..., ptys, tun, mknod of
+ * any device). linux.devices entries get no rule of their own. */
 int rt_resources_setup(struct cg_group *g, const struct oci_config *c,
 		       struct berr *err);
 

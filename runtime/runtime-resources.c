@@ -115,7 +115,8 @@ static void conv_named(const struct oci_resources *o, struct cg_resources *c)
 	c->has_net_classid = o->has_class_id;
 	c->net_classid = o->class_id;
 	c->n_net_prio = o->n_net_priorities;
-	c->net_prio = base_calloc(o->n_net_priorities + 1, sizeof(*c->net_prio));
+	c->net_prio =
+		base_calloc(o->n_net_priorities + 1, sizeof(*c->net_prio));
 	for (size_t i = 0; i < o->n_net_priorities; i++)
 		c->net_prio[i] = (struct cg_net_prio){
 			o->net_priorities[i].name,
@@ -140,8 +141,8 @@ static void conv_named(const struct oci_resources *o, struct cg_resources *c)
 
 static void push_rule(struct cg_resources *c, struct cg_device_rule rule)
 {
-	c->devices = base_realloc(c->devices, c->n_devices + 1,
-				  sizeof(*c->devices));
+	c->devices =
+		base_realloc(c->devices, c->n_devices + 1, sizeof(*c->devices));
 	c->devices[c->n_devices++] = rule;
 }
 
@@ -189,36 +190,22 @@ int rt_resources_apply(struct cg_group *g, const struct oci_resources *r,
  * mknod of any device (using one still needs a rule), the null, zero,
  * full, random and urandom devices, the terminal ones and tun. */
 static const struct cg_device_rule std_rules[] = {
-	{true, 'c', CG_ANY, CG_ANY, "m"},
-	{true, 'b', CG_ANY, CG_ANY, "m"},
-	{true, 'c', 1, 3, "rwm"},	/* /dev/null */
-	{true, 'c', 1, 8, "rwm"},	/* /dev/random */
-	{true, 'c', 1, 7, "rwm"},	/* /dev/full */
-	{true, 'c', 5, 0, "rwm"},	/* /dev/tty */
-	{true, 'c', 1, 5, "rwm"},	/* /dev/zero */
-	{true, 'c', 1, 9, "rwm"},	/* /dev/urandom */
+	{true, 'c', CG_ANY, CG_ANY, "m"}, {true, 'b', CG_ANY, CG_ANY, "m"},
+	{true, 'c', 1, 3, "rwm"},	 /* /dev/null */
+	{true, 'c', 1, 8, "rwm"},	 /* /dev/random */
+	{true, 'c', 1, 7, "rwm"},	 /* /dev/full */
+	{true, 'c', 5, 0, "rwm"},	 /* /dev/tty */
+	{true, 'c', 1, 5, "rwm"},	 /* /dev/zero */
+	{true, 'c', 1, 9, "rwm"},	 /* /dev/urandom */
 	{true, 'c', 136, CG_ANY, "rwm"}, /* /dev/pts/N */
-	{true, 'c', 5, 2, "rwm"},	/* /dev/ptmx */
-	{true, 'c', 10, 200, "rwm"},	/* /dev/net/tun */
+	{true, 'c', 5, 2, "rwm"},	 /* /dev/ptmx */
+	{true, 'c', 10, 200, "rwm"},	 /* /dev/net/tun */
 };
 
-static void add_std_rules(const struct oci_linux *l, struct cg_resources *c)
+static void add_std_rules(struct cg_resources *c)
 {
 	for (size_t i = 0; i < ARRAY_SIZE(std_rules); i++)
 		push_rule(c, std_rules[i]);
-	/* the devices the config creates are usable, too */
-	for (size_t i = 0; i < l->n_devices; i++) {
-		const struct oci_device *d = &l->devices[i];
-		if (d->type != 'c' && d->type != 'u' && d->type != 'b')
-			continue;
-		push_rule(c, (struct cg_device_rule){
-				     .allow = true,
-				     .type = d->type == 'b' ? 'b' : 'c',
-				     .major = d->major,
-				     .minor = d->minor,
-				     .access = "rwm",
-			     });
-	}
 }
 
 int rt_resources_setup(struct cg_group *g, const struct oci_config *cfg,
@@ -230,8 +217,10 @@ int rt_resources_setup(struct cg_group *g, const struct oci_config *cfg,
 		conv_limits(&l->resources, &c);
 		conv_devices(&l->resources, &c);
 	}
+	/* linux.devices get no rule of their own: the config's rules
+	 * decide, as with runc */
 	if (cfg->has_linux)
-		add_std_rules(l, &c);
+		add_std_rules(&c);
 	return cg_apply(g, &c, err);
 }
 
@@ -449,8 +438,10 @@ int rt_update(const struct rt_ctx *ctx, const char *id,
 	if ((r = rt_container_open(ctx, id, true, &c, err)) < 0)
 		return r;
 	if (rt_container_status(c) == OCI_STATUS_STOPPED)
-		return berr_setx(err, EINVAL, "container %s is stopped: "
-				 "cannot update its resources", id);
+		return berr_setx(err, EINVAL,
+				 "container %s is stopped: "
+				 "cannot update its resources",
+				 id);
 	if (!c->state->cgroup_path)
 		return berr_setx(err, ENOENT, "container %s has no cgroup", id);
 	_cleanup_(cg_group_freep) struct cg_group *g = NULL;

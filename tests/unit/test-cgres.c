@@ -152,8 +152,10 @@ static void apply_fails(struct cg_group *g, const struct cg_resources *r,
 	struct berr e = {0};
 	int ret = cg_apply(g, r, &e);
 	if (ret >= 0)
-		test_fail(__FILE__, __LINE__, "cg_apply accepted, expected "
-			  "\"%s\"", want);
+		test_fail(__FILE__, __LINE__,
+			  "cg_apply accepted, expected "
+			  "\"%s\"",
+			  want);
 	if (!strstr(e.msg, want))
 		test_fail(__FILE__, __LINE__, "\"%s\" does not contain \"%s\"",
 			  e.msg, want);
@@ -178,10 +180,14 @@ CG_TEST(v1_cpu_values_are_written)
 {
 	struct cg_group *g = make_group("cpu");
 	struct cg_resources r = {
-		.has_cpu_shares = true, .cpu_shares = 512,
-		.has_cpu_quota = true, .cpu_quota = 50000,
-		.has_cpu_period = true, .cpu_period = 200000,
-		.has_cpu_idle = true, .cpu_idle = 0,
+		.has_cpu_shares = true,
+		.cpu_shares = 512,
+		.has_cpu_quota = true,
+		.cpu_quota = 50000,
+		.has_cpu_period = true,
+		.cpu_period = 200000,
+		.has_cpu_idle = true,
+		.cpu_idle = 0,
 	};
 	apply_ok(g, &r);
 	ASSERT_VAL(g, "cpu", "cpu.shares", "512");
@@ -221,13 +227,18 @@ CG_TEST(v1_memory_values_are_written)
 {
 	struct cg_group *g = make_group("mem");
 	struct cg_resources r = {
-		.has_memory_limit = true, .memory_limit = 64 << 20,
+		.has_memory_limit = true,
+		.memory_limit = 64 << 20,
 		.has_memory_reservation = true,
 		.memory_reservation = 32 << 20,
-		.has_memory_swap = true, .memory_swap = 128 << 20,
-		.has_swappiness = true, .swappiness = 10,
-		.has_oom_kill_disable = true, .oom_kill_disable = true,
-		.has_use_hierarchy = true, .use_hierarchy = true,
+		.has_memory_swap = true,
+		.memory_swap = 128 << 20,
+		.has_swappiness = true,
+		.swappiness = 10,
+		.has_oom_kill_disable = true,
+		.oom_kill_disable = true,
+		.has_use_hierarchy = true,
+		.use_hierarchy = true,
 	};
 	apply_ok(g, &r);
 	ASSERT_VAL(g, "memory", "memory.limit_in_bytes", "67108864");
@@ -248,8 +259,10 @@ CG_TEST(v1_memory_and_swap_move_both_ways)
 {
 	struct cg_group *g = make_group("swap");
 	struct cg_resources r = {
-		.has_memory_limit = true, .memory_limit = 64 << 20,
-		.has_memory_swap = true, .memory_swap = 128 << 20,
+		.has_memory_limit = true,
+		.memory_limit = 64 << 20,
+		.has_memory_swap = true,
+		.memory_swap = 128 << 20,
 	};
 	apply_ok(g, &r);
 	r.memory_limit = 256 << 20;
@@ -263,8 +276,7 @@ CG_TEST(v1_memory_and_swap_move_both_ways)
 	ASSERT_VAL(g, "memory", "memory.limit_in_bytes", "33554432");
 	ASSERT_VAL(g, "memory", "memory.memsw.limit_in_bytes", "33554432");
 	/* unlimited memory with no word on swap: both unlimited */
-	r = (struct cg_resources){.has_memory_limit = true,
-				  .memory_limit = -1};
+	r = (struct cg_resources){.has_memory_limit = true, .memory_limit = -1};
 	apply_ok(g, &r);
 	char *lim = val(g, "memory", "memory.limit_in_bytes");
 	char *sw = val(g, "memory", "memory.memsw.limit_in_bytes");
@@ -370,9 +382,9 @@ CG_TEST(v1_devices_deny_all_then_rules_in_order)
 	cg_group_free(g);
 }
 
-/* runtime: linux.resources.devices, then the standard devices and the
- * config's own linux.devices. */
-CG_TEST(create_allows_standard_and_config_devices)
+/* runtime: linux.resources.devices, then the standard devices; the
+ * config's linux.devices get no rule of their own (as with runc). */
+CG_TEST(create_allows_the_standard_devices)
 {
 	struct cg_group *g = make_group("std");
 	static const char json[] = "{\"ociVersion\": \"1.2.0\", \"root\": "
@@ -391,7 +403,7 @@ CG_TEST(create_allows_standard_and_config_devices)
 	ASSERT_CONTAINS(list, "c 1:3 rwm");
 	ASSERT_CONTAINS(list, "c 136:* rwm");
 	ASSERT_CONTAINS(list, "c *:* m");
-	ASSERT_CONTAINS(list, "c 10:229 rwm");
+	ASSERT_TRUE(!strstr(list, "c 10:229"));
 	ASSERT_TRUE(!strstr(list, "a *:*"));
 	free(list);
 	/* pids 0 is "not set", as runc reads it */
@@ -442,8 +454,9 @@ CG_TEST(hybrid_unified_keys_of_the_unified_hierarchy)
 	apply_fails(g, &r, "unified key `memory.high`: needs cgroup v2");
 	struct cg_unified_kv foo = {"foo.bar", "1"};
 	r = (struct cg_resources){.unified = &foo, .n_unified = 1};
-	apply_fails(g, &r, "unified key `foo.bar`: controller foo is not "
-			   "enabled");
+	apply_fails(g, &r,
+		    "unified key `foo.bar`: controller foo is not "
+		    "enabled");
 	struct cg_unified_kv nofile = {"hugetlb.2MB.nothing", "1"};
 	r = (struct cg_resources){.unified = &nofile, .n_unified = 1};
 	apply_fails(g, &r, "unified key `hugetlb.2MB.nothing`: no such file");
@@ -480,8 +493,9 @@ CG_TEST(bad_values_are_refused_before_any_write)
 	r.pids_limit = 9;
 	r.has_cpu_shares = true;
 	r.cpu_shares = 1;
-	apply_fails(g, &r, "linux.resources.cpu.shares (1) must be between "
-			   "2 and 262144");
+	apply_fails(g, &r,
+		    "linux.resources.cpu.shares (1) must be between "
+		    "2 and 262144");
 	assert_untouched(g);
 
 	r = with_limit();
@@ -493,21 +507,24 @@ CG_TEST(bad_values_are_refused_before_any_write)
 	r = with_limit();
 	r.has_cpu_period = true;
 	r.cpu_period = UINT64_MAX;
-	apply_fails(g, &r, "linux.resources.cpu.period (18446744073709551615)"
-			   " must be between 1000 and 1000000");
+	apply_fails(g, &r,
+		    "linux.resources.cpu.period (18446744073709551615)"
+		    " must be between 1000 and 1000000");
 	assert_untouched(g);
 
 	r = with_limit();
 	r.has_memory_swap = true;
 	r.memory_swap = 1 << 20;
-	apply_fails(g, &r, "linux.resources.memory.swap (1048576) must be >= "
-			   "memory.limit (16777216)");
+	apply_fails(g, &r,
+		    "linux.resources.memory.swap (1048576) must be >= "
+		    "memory.limit (16777216)");
 	assert_untouched(g);
 
 	r = with_limit();
 	r.blkio_weight = 5;
-	apply_fails(g, &r, "linux.resources.blockIO.weight (5) must be "
-			   "between 10 and 1000");
+	apply_fails(g, &r,
+		    "linux.resources.blockIO.weight (5) must be "
+		    "between 10 and 1000");
 	assert_untouched(g);
 	cg_destroy(g, NULL);
 	cg_group_free(g);
@@ -518,8 +535,9 @@ CG_TEST(host_checks_refuse_before_any_write)
 	struct cg_group *g = make_group("host");
 	struct cg_resources r = with_limit();
 	r.cpuset_cpus = "0-63";
-	apply_fails(g, &r, "linux.resources.cpu.cpus (0-63) is not a subset "
-			   "of the parent's cpuset.effective_cpus");
+	apply_fails(g, &r,
+		    "linux.resources.cpu.cpus (0-63) is not a subset "
+		    "of the parent's cpuset.effective_cpus");
 	assert_untouched(g);
 
 	r = with_limit();
@@ -538,8 +556,9 @@ CG_TEST(host_checks_refuse_before_any_write)
 	r.has_net_classid = true;
 	r.net_classid = 0x100001;
 	if (cg_layout_find(layout(), "net_cls") < 0) {
-		apply_fails(g, &r, "linux.resources.network: no net_cls "
-				   "hierarchy is mounted");
+		apply_fails(g, &r,
+			    "linux.resources.network: no net_cls "
+			    "hierarchy is mounted");
 		assert_untouched(g);
 	}
 
@@ -548,8 +567,9 @@ CG_TEST(host_checks_refuse_before_any_write)
 	apply_ok(g, &r);
 	r = (struct cg_resources){.has_memory_swap = true,
 				  .memory_swap = 1 << 20};
-	apply_fails(g, &r, "linux.resources.memory.swap (1048576) must be >= "
-			   "memory.limit (16777216)");
+	apply_fails(g, &r,
+		    "linux.resources.memory.swap (1048576) must be >= "
+		    "memory.limit (16777216)");
 	cg_destroy(g, NULL);
 	cg_group_free(g);
 }
