@@ -19,6 +19,11 @@ t_update_memory_and_cpu_flags() {
 	f=$(cg_file "$id" memory memory.limit_in_bytes)
 	assert_ok rt update --memory 64m "$id"
 	assert_eq "$(cat "$f")" 67108864 "memory limit after update --memory 64m"
+	assert_ok rt update --memory 96MiB "$id"
+	assert_eq "$(cat "$f")" 100663296 "memory limit after update --memory 96MiB"
+	assert_ok rt update --memory 1.5g "$id"
+	assert_eq "$(cat "$f")" 1610612736 "memory limit after update --memory 1.5g"
+	assert_ok rt update --memory 64m "$id"
 	assert_ok rt update --cpu-share 512 --cpu-quota 50000 --cpu-period 100000 \
 		--pids-limit 20 "$id"
 	assert_eq "$(cat "$(cg_file "$id" cpu cpu.shares)")" 512 "cpu.shares"
