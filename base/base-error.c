@@ -14,7 +14,8 @@ static int vset(struct berr *e, int code, bool with_cause, const char *fmt,
 	vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
 	if (with_cause) {
 		size_t n = strlen(e->msg);
-		snprintf(e->msg + n, sizeof(e->msg) - n, ": %s", strerror(code));
+		snprintf(e->msg + n, sizeof(e->msg) - n, ": %s",
+			 strerror(code));
 	}
 	return -code;
 }

@@ -75,8 +75,8 @@ int base_read_file_at(int dirfd, const char *path, char **out, size_t *len,
 	return 0;
 }
 
-int base_write_file_at(int dirfd, const char *path, const void *buf,
-		       size_t len, int flags)
+int base_write_file_at(int dirfd, const char *path, const void *buf, size_t len,
+		       int flags)
 {
 	if (!(flags & O_APPEND))
 		flags |= O_TRUNC;
@@ -97,9 +97,8 @@ int base_write_file_atomic(int dirfd, const char *name, const void *buf,
 			   size_t len, mode_t mode)
 {
 	_cleanup_free_ char *tmp = base_sprintf(".%s.tmp.%d", name, getpid());
-	_cleanup_close_ int fd = openat(dirfd, tmp,
-					O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-					mode);
+	_cleanup_close_ int fd = openat(
+		dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
 	if (fd < 0)
 		return -errno;
 	/* no fsync: readers need all-or-nothing, which rename gives; berth's
@@ -115,12 +114,13 @@ int base_write_file_atomic(int dirfd, const char *name, const void *buf,
 int base_mkdir_p(int dirfd, const char *path, mode_t mode)
 {
 	_cleanup_free_ char *p = base_strdup(path);
-	for (char *s = p + 1; ; s++) {
+	for (char *s = p + 1;; s++) {
 		bool end = (*s == '\0');
 		if (*s == '/' || end) {
 			char saved = *s;
 			*s = '\0';
-			if (*p && mkdirat(dirfd, p, mode) < 0 && errno != EEXIST)
+			if (*p && mkdirat(dirfd, p, mode) < 0 &&
+			    errno != EEXIST)
 				return -errno;
 			*s = saved;
 		}
@@ -138,18 +138,19 @@ static int rm_entry(int dfd, const char *name, dev_t dev)
 	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return errno == ENOENT ? 0 : -errno;
 	if (!S_ISDIR(st.st_mode))
-		return unlinkat(dfd, name, 0) < 0 && errno != ENOENT ? -errno : 0;
+		return unlinkat(dfd, name, 0) < 0 && errno != ENOENT ? -errno
+								     : 0;
 	if (st.st_dev != dev)
-		return -EBUSY;  /* a mount point: never delete across it */
-	_cleanup_close_ int cfd =
-		openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		return -EBUSY; /* a mount point: never delete across it */
+	_cleanup_close_ int cfd = openat(
+		dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (cfd < 0)
 		return -errno;
 	int r = rm_rf_children(cfd, dev);
 	if (r < 0)
 		return r;
 	return unlinkat(dfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT ? -errno
-									 : 0;
+									: 0;
 }
 
 static int rm_rf_children(int dfd, dev_t dev)

@@ -13,7 +13,7 @@ struct logger {
 	bool to_file;
 };
 
-static struct logger g_log = { .fd = 2 };
+static struct logger g_log = {.fd = 2};
 
 int blog_open(const char *path, bool json, bool debug)
 {
@@ -42,11 +42,14 @@ bool blog_enabled(enum blog_level lvl)
 	return lvl != BLOG_DEBUG || g_log.debug;
 }
 
-bool blog_to_file(void) { return g_log.to_file; }
+bool blog_to_file(void)
+{
+	return g_log.to_file;
+}
 
 static const char *level_name(enum blog_level lvl)
 {
-	static const char *names[] = { "error", "warning", "info", "debug" };
+	static const char *names[] = {"error", "warning", "info", "debug"};
 	return names[lvl];
 }
 
@@ -86,16 +89,18 @@ void blog(enum blog_level lvl, const char *fmt, ...)
 		char when[64], esc[2200];
 		base_rfc3339(&ts, when, sizeof(when));
 		json_escape(esc, sizeof(esc), msg);
-		n = snprintf(line, sizeof(line),
-			     "{\"level\":\"%s\",\"msg\":\"%s\",\"time\":\"%s\"}\n",
-			     level_name(lvl), esc, when);
+		n = snprintf(
+			line, sizeof(line),
+			"{\"level\":\"%s\",\"msg\":\"%s\",\"time\":\"%s\"}\n",
+			level_name(lvl), esc, when);
 	} else if (g_log.to_file) {
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
 		char when[64];
 		base_rfc3339(&ts, when, sizeof(when));
-		n = snprintf(line, sizeof(line), "time=\"%s\" level=%s msg=\"%s\"\n",
-			     when, level_name(lvl), msg);
+		n = snprintf(line, sizeof(line),
+			     "time=\"%s\" level=%s msg=\"%s\"\n", when,
+			     level_name(lvl), msg);
 	} else {
 		n = snprintf(line, sizeof(line), "berth: %s%s\n",
 			     lvl == BLOG_ERROR ? "" : level_name(lvl),

@@ -23,7 +23,7 @@ bool base_have_openat2(void)
 {
 	static int have = -1;
 	if (have < 0) {
-		struct open_how how = { .flags = O_PATH | O_CLOEXEC };
+		struct open_how how = {.flags = O_PATH | O_CLOEXEC};
 		int fd = sys_openat2(AT_FDCWD, "/", &how);
 		have = fd >= 0;
 		if (fd >= 0)
@@ -61,7 +61,7 @@ static int walk_step(int cur, const char *name, char **link)
 		return -errno;
 	buf[n] = '\0';
 	*link = base_strdup(buf);
-	return -ELOOP - 1000;  /* sentinel: follow *link */
+	return -ELOOP - 1000; /* sentinel: follow *link */
 }
 
 /* The fallback: a component walk that treats rootfd as "/". Returns an
@@ -175,8 +175,10 @@ int base_mkdir_in_root(int rootfd, const char *path, mode_t mode)
 		free(prefix);
 		prefix = p;
 		/* Resolve the whole prefix from rootfd each time, so that a
-		 * symlinked component is followed inside the root, never out. */
-		int next = base_open_in_root(rootfd, prefix, O_PATH | O_DIRECTORY, 0);
+		 * symlinked component is followed inside the root, never out.
+		 */
+		int next = base_open_in_root(rootfd, prefix,
+					     O_PATH | O_DIRECTORY, 0);
 		if (next == -ENOENT) {
 			if (mkdirat(cur, c, mode) < 0 && errno != EEXIST)
 				return -errno;

@@ -7,14 +7,14 @@
 int base_send_fd(int sock, int fd, const void *data, size_t len)
 {
 	char dummy = 0;
-	struct iovec iov = { .iov_base = len ? (void *)data : &dummy,
-			     .iov_len = len ? len : 1 };
+	struct iovec iov = {.iov_base = len ? (void *)data : &dummy,
+			    .iov_len = len ? len : 1};
 	union {
 		char buf[CMSG_SPACE(sizeof(int))];
 		struct cmsghdr align;
 	} u;
 	memset(&u, 0, sizeof(u));
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
 	if (fd >= 0) {
 		msg.msg_control = u.buf;
 		msg.msg_controllen = sizeof(u.buf);
@@ -36,16 +36,16 @@ int base_send_fd(int sock, int fd, const void *data, size_t len)
 int base_recv_fd(int sock, int *fd, void *data, size_t len)
 {
 	char dummy;
-	struct iovec iov = { .iov_base = len ? data : &dummy,
-			     .iov_len = len ? len : 1 };
+	struct iovec iov = {.iov_base = len ? data : &dummy,
+			    .iov_len = len ? len : 1};
 	union {
 		char buf[CMSG_SPACE(sizeof(int))];
 		struct cmsghdr align;
 	} u;
-	struct msghdr msg = { .msg_iov = &iov,
-			      .msg_iovlen = 1,
-			      .msg_control = u.buf,
-			      .msg_controllen = sizeof(u.buf) };
+	struct msghdr msg = {.msg_iov = &iov,
+			     .msg_iovlen = 1,
+			     .msg_control = u.buf,
+			     .msg_controllen = sizeof(u.buf)};
 	ssize_t n;
 	do
 		n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);

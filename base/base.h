@@ -31,8 +31,8 @@
 #define BERR_MSG_MAX 512
 
 struct berr {
-	int code;                /* positive errno, 0 when no error */
-	char msg[BERR_MSG_MAX];  /* "what where: cause", no trailing newline */
+	int code;		/* positive errno, 0 when no error */
+	char msg[BERR_MSG_MAX]; /* "what where: cause", no trailing newline */
 };
 
 /* Sets e (if not NULL) to code and the formatted message followed by
@@ -51,7 +51,10 @@ void berr_clear(struct berr *e);
 
 /* ---- cleanup ------------------------------------------------------------ */
 
-static inline void base_freep(void *p) { free(*(void **)p); }
+static inline void base_freep(void *p)
+{
+	free(*(void **)p);
+}
 static inline void base_closep(int *fd)
 {
 	if (*fd >= 0) {
@@ -72,7 +75,10 @@ static inline void base_closedirp(DIR **d)
 }
 /* Frees a NULL-terminated vector of strings and the vector. */
 void base_strv_free(char **v);
-static inline void base_strv_freep(char ***v) { base_strv_free(*v); }
+static inline void base_strv_freep(char ***v)
+{
+	base_strv_free(*v);
+}
 
 #define _cleanup_(f) __attribute__((cleanup(f)))
 #define _cleanup_free_ _cleanup_(base_freep)
@@ -122,9 +128,10 @@ void blog(enum blog_level lvl, const char *fmt, ...)
 
 /* asprintf that aborts on ENOMEM (berth treats OOM as fatal). */
 char *base_sprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-char *base_strdup(const char *s);   /* NULL -> NULL; aborts on ENOMEM */
-void *base_calloc(size_t n, size_t sz);  /* aborts on ENOMEM */
-void *base_realloc(void *p, size_t n, size_t sz);  /* aborts on ENOMEM/overflow */
+char *base_strdup(const char *s);	/* NULL -> NULL; aborts on ENOMEM */
+void *base_calloc(size_t n, size_t sz); /* aborts on ENOMEM */
+void *base_realloc(void *p, size_t n,
+		   size_t sz); /* aborts on ENOMEM/overflow */
 size_t base_strv_len(char *const *v);
 /* Appends a copy of s to *v (NULL-terminated), growing it. */
 void base_strv_push(char ***v, const char *s);
@@ -144,8 +151,8 @@ int base_read_file_at(int dirfd, const char *path, char **out, size_t *len,
 		      size_t max);
 /* Writes buf to an existing file (O_WRONLY|O_TRUNC unless flags say
  * otherwise, e.g. O_APPEND). Returns 0 or -errno; a short write is -EIO. */
-int base_write_file_at(int dirfd, const char *path, const void *buf,
-		       size_t len, int flags);
+int base_write_file_at(int dirfd, const char *path, const void *buf, size_t len,
+		       int flags);
 /* Writes buf to dir/name atomically for readers: a temporary name, then
  * rename. Not fsync'ed. */
 int base_write_file_atomic(int dirfd, const char *name, const void *buf,

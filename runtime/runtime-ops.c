@@ -45,7 +45,7 @@ int rt_kill(const struct rt_ctx *ctx, const char *id, int sig, bool all,
 /* Waits up to timeout_ms for the process behind pidfd to exit. */
 static bool wait_exit(int pidfd, int timeout_ms)
 {
-	struct pollfd p = { .fd = pidfd, .events = POLLIN };
+	struct pollfd p = {.fd = pidfd, .events = POLLIN};
 	int n;
 	do
 		n = poll(&p, 1, timeout_ms);
@@ -58,7 +58,7 @@ static void run_poststop(struct rt_container *c)
 	_cleanup_(oci_config_freep) struct oci_config *cfg = NULL;
 	_cleanup_free_ char *buf = NULL;
 	size_t len;
-	struct berr err = { 0 };
+	struct berr err = {0};
 	if (base_read_file_at(c->dirfd, "config.json", &buf, &len, 0) < 0 ||
 	    oci_config_parse(buf, len, &cfg, &err) < 0 ||
 	    cfg->hooks.poststop.n == 0)
@@ -84,8 +84,10 @@ int rt_container_destroy(struct rt_container *c, struct berr *err)
 			return r;
 	}
 	if (pidfd >= 0 && !wait_exit(pidfd, 10000))
-		return berr_setx(err, EBUSY, "container %s: init did not exit "
-				 "after SIGKILL", c->state->id);
+		return berr_setx(err, EBUSY,
+				 "container %s: init did not exit "
+				 "after SIGKILL",
+				 c->state->id);
 	bool ran = c->state->status != OCI_STATUS_CREATING;
 	if (ran)
 		run_poststop(c);
@@ -100,9 +102,9 @@ int rt_delete(const struct rt_ctx *ctx, const char *id, bool force,
 	if (r == -ENOENT && force) {
 		/* a create killed before it wrote any state leaves an empty
 		 * directory behind: force removes it too */
-		struct rt_container tmp = { .dirfd = -1 };
-		tmp.dir = base_sprintf("%s/%s", ctx->root ? ctx->root
-							   : RT_DEFAULT_ROOT, id);
+		struct rt_container tmp = {.dirfd = -1};
+		tmp.dir = base_sprintf(
+			"%s/%s", ctx->root ? ctx->root : RT_DEFAULT_ROOT, id);
 		base_rm_rf_at(AT_FDCWD, tmp.dir);
 		free(tmp.dir);
 		return 0;
@@ -112,8 +114,10 @@ int rt_delete(const struct rt_ctx *ctx, const char *id, bool force,
 	enum oci_status st = rt_container_status(c);
 	if (!force && (st == OCI_STATUS_RUNNING || st == OCI_STATUS_PAUSED ||
 		       st == OCI_STATUS_CREATING))
-		return berr_setx(err, EBUSY, "cannot delete container %s that "
-				 "is not stopped: %s", id, oci_status_name(st));
+		return berr_setx(err, EBUSY,
+				 "cannot delete container %s that "
+				 "is not stopped: %s",
+				 id, oci_status_name(st));
 	return rt_container_destroy(c, err);
 }
 

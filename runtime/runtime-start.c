@@ -16,9 +16,9 @@ static int connect_start_socket(struct rt_container *c, struct berr *err)
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return berr_set(err, errno, "socket");
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d/start.sock",
-		 c->dirfd);
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	snprintf(sa.sun_path, sizeof(sa.sun_path),
+		 "/proc/self/fd/%d/start.sock", c->dirfd);
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		close(fd);
 		return berr_setx(err, ESRCH,
@@ -32,7 +32,7 @@ static void run_poststart(struct rt_container *c)
 	_cleanup_(oci_config_freep) struct oci_config *cfg = NULL;
 	_cleanup_free_ char *buf = NULL;
 	size_t len;
-	struct berr err = { 0 };
+	struct berr err = {0};
 	if (base_read_file_at(c->dirfd, "config.json", &buf, &len, 0) < 0 ||
 	    oci_config_parse(buf, len, &cfg, &err) < 0 ||
 	    cfg->hooks.poststart.n == 0)
@@ -90,8 +90,10 @@ int rt_start(const struct rt_ctx *ctx, const char *id, struct berr *err)
 		return berr_setx(err, EINVAL,
 				 "cannot start a container that has stopped");
 	case OCI_STATUS_CREATING:
-		return berr_setx(err, EBUSY, "container %s is still being "
-				 "created", id);
+		return berr_setx(err, EBUSY,
+				 "container %s is still being "
+				 "created",
+				 id);
 	default:
 		return berr_setx(err, EINVAL,
 				 "cannot start an already running container");
@@ -113,15 +115,15 @@ static int wait_forwarding(int pidfd, pid_t pid, int *status)
 {
 	sigset_t set;
 	sigemptyset(&set);
-	static const int fwd[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT,
-				   SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT };
+	static const int fwd[] = {SIGINT,  SIGTERM, SIGHUP,   SIGQUIT,
+				  SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT};
 	for (size_t i = 0; i < ARRAY_SIZE(fwd); i++)
 		sigaddset(&set, fwd[i]);
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	_cleanup_close_ int sfd = signalfd(-1, &set, SFD_CLOEXEC);
 	for (;;) {
-		struct pollfd p[2] = { { .fd = pidfd, .events = POLLIN },
-				       { .fd = sfd, .events = POLLIN } };
+		struct pollfd p[2] = {{.fd = pidfd, .events = POLLIN},
+				      {.fd = sfd, .events = POLLIN}};
 		int n = poll(p, sfd >= 0 ? 2 : 1, -1);
 		if (n < 0 && errno != EINTR)
 			return -errno;
@@ -174,6 +176,6 @@ int rt_run(const struct rt_ctx *ctx, const char *id,
 	*exit_status = exit_code(status);
 	r = rt_container_open(ctx, id, true, &c, err);
 	if (r < 0)
-		return r == -ENOENT ? 0 : r;  /* deleted meanwhile */
+		return r == -ENOENT ? 0 : r; /* deleted meanwhile */
 	return rt_container_destroy(c, err);
 }

@@ -24,10 +24,13 @@ int rt_validate_id(const char *id, struct berr *err)
 		     (*p >= '0' && *p <= '9') || *p == '_' || *p == '.' ||
 		     *p == '-';
 	if (!ok)
-		return berr_setx(err, EINVAL, "invalid container id `%s`: "
-				 "must match [A-Za-z0-9][A-Za-z0-9_.-]*", id);
+		return berr_setx(err, EINVAL,
+				 "invalid container id `%s`: "
+				 "must match [A-Za-z0-9][A-Za-z0-9_.-]*",
+				 id);
 	if (strlen(id) > 1024)
-		return berr_setx(err, EINVAL, "invalid container id: longer "
+		return berr_setx(err, EINVAL,
+				 "invalid container id: longer "
 				 "than 1024 characters");
 	return 0;
 }
@@ -81,12 +84,14 @@ int rt_container_new(const struct rt_ctx *ctx, const char *id,
 		if (errno == EEXIST)
 			return berr_setx(err, EEXIST,
 					 "container with id exists: %s", id);
-		return berr_set(err, errno, "create state directory for %s", id);
+		return berr_set(err, errno, "create state directory for %s",
+				id);
 	}
 	struct rt_container *c = container_alloc(ctx, id);
 	c->dirfd = openat(rootfd, id, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (c->dirfd < 0 || lock_dir(c, err) < 0) {
-		r = c->dirfd < 0 ? berr_set(err, errno, "open %s", c->dir) : -err->code;
+		r = c->dirfd < 0 ? berr_set(err, errno, "open %s", c->dir)
+				 : -err->code;
 		unlinkat(rootfd, id, AT_REMOVEDIR);
 		rt_container_free(c);
 		return r;
@@ -121,7 +126,8 @@ int rt_container_open(const struct rt_ctx *ctx, const char *id, bool lock,
 	c->dirfd = open(c->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (c->dirfd < 0) {
 		if (errno == ENOENT)
-			return berr_setx(err, ENOENT, "container does not exist");
+			return berr_setx(err, ENOENT,
+					 "container does not exist");
 		return berr_set(err, errno, "open %s", c->dir);
 	}
 	if (lock && (r = lock_dir(c, err)) < 0)
@@ -138,7 +144,7 @@ void rt_container_free(struct rt_container *c)
 	if (!c)
 		return;
 	if (c->dirfd >= 0)
-		close(c->dirfd);  /* also drops the flock */
+		close(c->dirfd); /* also drops the flock */
 	oci_state_free(c->state);
 	free(c->dir);
 	free(c);
@@ -240,8 +246,8 @@ enum oci_status rt_container_status(struct rt_container *c)
 		return OCI_STATUS_STOPPED;
 	if (cgroup_frozen(s))
 		return OCI_STATUS_PAUSED;
-	if (!s->started && faccessat(c->dirfd, "start.sock", F_OK,
-				     AT_SYMLINK_NOFOLLOW) == 0)
+	if (!s->started &&
+	    faccessat(c->dirfd, "start.sock", F_OK, AT_SYMLINK_NOFOLLOW) == 0)
 		return OCI_STATUS_CREATED;
 	return OCI_STATUS_RUNNING;
 }

@@ -33,10 +33,12 @@ int rt_sync_expect(int fd, int type, int64_t *value, struct berr *err)
 	if (n < 0)
 		return berr_set(err, errno, "container init handshake");
 	if (n == 0)
-		return berr_setx(err, EPIPE, "container init exited "
+		return berr_setx(err, EPIPE,
+				 "container init exited "
 				 "unexpectedly during setup");
 	if (n != sizeof(m))
-		return berr_setx(err, EPROTO, "container init handshake: "
+		return berr_setx(err, EPROTO,
+				 "container init handshake: "
 				 "short message");
 	if (m.type == RT_SYNC_ERROR) {
 		m.err.msg[sizeof(m.err.msg) - 1] = '\0';
@@ -45,8 +47,10 @@ int rt_sync_expect(int fd, int type, int64_t *value, struct berr *err)
 		return -(m.err.code > 0 ? m.err.code : EIO);
 	}
 	if (m.type != type)
-		return berr_setx(err, EPROTO, "container init handshake: "
-				 "expected message %d, got %d", type, m.type);
+		return berr_setx(err, EPROTO,
+				 "container init handshake: "
+				 "expected message %d, got %d",
+				 type, m.type);
 	if (value)
 		*value = m.value;
 	return 0;

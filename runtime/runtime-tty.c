@@ -69,10 +69,10 @@ static void proxy_loop(struct tty_proxy *t)
 {
 	for (;;) {
 		struct pollfd p[4] = {
-			{ .fd = t->pidfd, .events = POLLIN },
-			{ .fd = t->master, .events = POLLIN },
-			{ .fd = t->sfd, .events = POLLIN },
-			{ .fd = t->stdin_open ? 0 : -1, .events = POLLIN },
+			{.fd = t->pidfd, .events = POLLIN},
+			{.fd = t->master, .events = POLLIN},
+			{.fd = t->sfd, .events = POLLIN},
+			{.fd = t->stdin_open ? 0 : -1, .events = POLLIN},
 		};
 		if (poll(p, 4, -1) < 0 && errno != EINTR)
 			return;
@@ -93,15 +93,15 @@ static void proxy_loop(struct tty_proxy *t)
 int rt_tty_proxy(int console_peer, int pidfd, pid_t pid, int *status,
 		 struct berr *err)
 {
-	struct tty_proxy t = { .pidfd = pidfd, .stdin_open = true };
+	struct tty_proxy t = {.pidfd = pidfd, .stdin_open = true};
 	char name[64];
 	int r = base_recv_fd(console_peer, &t.master, name, sizeof(name));
 	if (r < 0)
 		return berr_set(err, -r, "receive the container's terminal");
 	sigset_t set;
 	sigemptyset(&set);
-	static const int fwd[] = { SIGINT, SIGTERM, SIGHUP,  SIGQUIT,
-				   SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT };
+	static const int fwd[] = {SIGINT,  SIGTERM, SIGHUP,   SIGQUIT,
+				  SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT};
 	for (size_t i = 0; i < ARRAY_SIZE(fwd); i++)
 		sigaddset(&set, fwd[i]);
 	sigprocmask(SIG_BLOCK, &set, NULL);

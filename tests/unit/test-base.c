@@ -33,7 +33,7 @@ TEST(parse_numbers_are_strict)
 TEST(rfc3339_matches_go)
 {
 	char buf[64];
-	struct timespec ts = { .tv_sec = 0, .tv_nsec = 120000000 };
+	struct timespec ts = {.tv_sec = 0, .tv_nsec = 120000000};
 	base_rfc3339(&ts, buf, sizeof(buf));
 	ASSERT_STREQ(buf, "1970-01-01T00:00:00.12Z");
 	ts.tv_nsec = 0;
@@ -91,7 +91,10 @@ static void check_confined(void)
 	ASSERT_EQ(stat(d, &st), -1);
 }
 
-TEST(open_in_root_is_confined) { check_confined(); }
+TEST(open_in_root_is_confined)
+{
+	check_confined();
+}
 
 TEST(strv_push_and_len)
 {
