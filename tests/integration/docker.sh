@@ -113,6 +113,12 @@ docker_checks() {
 	run dk run --rm -e FOO=bar -w /tmp "${r[@]}" berth-mini /bin/sh -c 'echo $FOO $(pwd)'
 	assert_eq "$OUT" "bar /tmp" "[$rt] docker run -e -w ($(last_line "$ERR"))"
 
+	# docker's default seccomp profile and capability set reach the process
+	run dk run --rm "${r[@]}" berth-mini /probe seccomp
+	assert_match "$OUT" "^Seccomp:[[:space:]]*2$" "[$rt] docker's seccomp filter is loaded ($(last_line "$ERR"))"
+	run dk run --rm "${r[@]}" berth-mini /bin/sh -c 'mkdir /tmp/d && unshare -U true; echo $?'
+	assert_eq "$(last_line "$OUT")" 1 "[$rt] unshare(CLONE_NEWUSER) denied by docker's profile"
+
 	name=$IT_TOKEN-$rt
 	run dk run -d --name "$name" "${r[@]}" berth-mini /probe signal-wait
 	assert_eq "$RC" 0 "[$rt] docker run -d: $(last_line "$ERR")"
