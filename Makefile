@@ -138,6 +138,60 @@ demo-run: $(BERTH) $(ROOTFS)/.stamp
 bench: $(BERTH) $(ROOTFS)/.stamp
 	$(Q)BERTH=$(abspath $(BERTH)) ROOTFS=$(abspath $(ROOTFS)) bash tests/bench/start.sh
 
+# ---- dist: the worker library, its example, the queue's tests and bench --
+# libberthworker is linked into user programs inside containers: it needs
+# libc alone, so dist/worker/ stays out of libberth.a.
+LIBBW_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(wildcard dist/worker/*.c))
+LIBBW_A   := $(BUILD)/libberthworker.a
+LIBBW_SO  := $(BUILD)/libberthworker.so
+DIST_TESTS := $(BUILD)/tests/test-dist $(BUILD)/tests/test-dist-stress
+BENCH_QUEUE := $(BUILD)/bench-queue
+
+.PHONY: libberthworker examples bench-dist check-tsan
+
+$(LIBBW_OBJS): ALL_CFLAGS += -fPIC
+
+$(LIBBW_A): $(LIBBW_OBJS)
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(LIBBW_SO): $(LIBBW_OBJS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_LDFLAGS) -shared -Wl,-soname,libberthworker.so -o $@ $^
+
+libberthworker: $(LIBBW_A) $(LIBBW_SO)
+
+EXAMPLES  := $(patsubst %.c,$(BUILD)/%,$(wildcard examples/*.c))
+$(EXAMPLES): $(BUILD)/examples/%: $(BUILD)/examples/%.o $(LIBBW_A)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIBBW_A)
+
+examples: $(EXAMPLES)
+
+# The queue's tests run workers in-process too: they link the worker library.
+$(DIST_TESTS): $(BUILD)/tests/test-%: $(BUILD)/tests/unit/test-%.o $(UNIT_MAIN) $(LIBBERTH) $(LIBBW_A)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $< $(UNIT_MAIN) $(LIBBERTH) $(LIBBW_A) $(LIBS) -lpthread
+
+$(BENCH_QUEUE): $(BUILD)/tests/bench/queue.o $(LIBBERTH) $(LIBBW_A)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIBBERTH) $(LIBBW_A) $(LIBS) -lpthread
+
+bench-dist: $(BENCH_QUEUE)
+	$(Q)BENCH_QUEUE=$(abspath $(BENCH_QUEUE)) bash tests/bench/dist.sh
+
+# ThreadSanitizer build of the queue's unit tests; the stress test's
+# threads variant (TSan does not follow processes).
+TSAN_BUILD := $(BUILD)/tsan
+check-tsan:
+	$(Q)$(MAKE) --no-print-directory SANITIZE=thread BUILD=$(TSAN_BUILD) \
+		$(TSAN_BUILD)/tests/test-dist $(TSAN_BUILD)/tests/test-dist-stress
+	$(Q)TSAN_OPTIONS="halt_on_error=1 $(TSAN_OPTIONS)" $(TSAN_BUILD)/tests/test-dist
+	$(Q)TSAN_OPTIONS="halt_on_error=1 $(TSAN_OPTIONS)" \
+		$(TSAN_BUILD)/tests/test-dist-stress stress_threads
+
+-include $(LIBBW_OBJS:.o=.d) $(BUILD)/tests/bench/queue.d $(EXAMPLES:=.d)
+
 DEB_PKGS := build-essential pkg-config libseccomp-dev libcap-dev libnl-3-dev \
             libnl-route-3-dev libcjson-dev busybox-static clang-format \
             iproute2 util-linux jq

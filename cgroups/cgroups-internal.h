@@ -221,4 +221,17 @@ int cg_v2_unified_check(const struct cg_group *g, const char *dir,
 int cg_v2_unified_write(const char *dir, const struct cg_resources *r,
 			struct berr *err);
 
+/* ---- cgroups-devices-bpf.c ----
+ *
+ * Device rules on the unified hierarchy: r->devices folded with v1's
+ * semantics (starting from "deny everything") into an eBPF device program
+ * attached to dir, replacing the program an earlier call attached. check
+ * refuses what write would refuse (a hole punched into a wildcard rule)
+ * without touching the kernel. */
+int cg_v2_devices_check(const struct cg_resources *r, struct berr *err);
+int cg_v2_devices_write(const char *dir, const struct cg_resources *r,
+			struct berr *err);
+/* How many device programs berth attached to dir itself (for tests). */
+int cg_v2_devices_attached(const char *dir, size_t *n);
+
 #endif

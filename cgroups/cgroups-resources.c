@@ -534,9 +534,9 @@ static int route(struct cg_group *g, enum cg_ctl c, struct route *rt,
 	if (g->lo->v2 >= 0 && cg_ctl_v2_name(c))
 		return route_v2(g, c, rt, err);
 	if (c == CG_CTL_DEVICES && g->lo->mode == CG_MODE_V2) {
-		blog_debug("cgroup %s: device rules are not applied on cgroup "
-			   "v2",
-			   g->resolved);
+		/* an eBPF program (cgroups-devices-bpf.c) */
+		rt->dir = g->dirs[g->lo->v2].path;
+		rt->v2 = true;
 		return 0;
 	}
 	if (g->lo->mode == CG_MODE_V2)

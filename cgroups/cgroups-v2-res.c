@@ -372,6 +372,8 @@ int cg_v2_res_check(enum cg_ctl c, const char *dir,
 		return check_io(dir, r, err);
 	case CG_CTL_HUGETLB:
 		return check_hugetlb(dir, r, err);
+	case CG_CTL_DEVICES:
+		return cg_v2_devices_check(r, err);
 	case CG_CTL_RDMA:
 		if (!cg_res_exists(dir, "rdma.max"))
 			return missing("linux.resources.rdma", dir, "rdma.max",
@@ -398,6 +400,8 @@ int cg_v2_res_write(enum cg_ctl c, const char *dir,
 		return write_io(dir, r, err);
 	case CG_CTL_HUGETLB:
 		return write_hugetlb(dir, r, err);
+	case CG_CTL_DEVICES:
+		return cg_v2_devices_write(dir, r, err);
 	case CG_CTL_RDMA:
 		return cg_res_write_rdma(dir, r, err);
 	default:

@@ -193,7 +193,9 @@ struct cg_resources {
 	size_t n_rdma;
 
 	/* v1: "a" is denied first, then each rule is written in order. On a
-	 * pure v2 host device rules are not applied (debug log). */
+	 * pure v2 host the same rules become an eBPF device program attached
+	 * to the group (cgroups-devices-bpf.c), which replaces the one an
+	 * earlier cg_apply() attached. */
 	struct cg_device_rule *devices;
 	size_t n_devices;
 
@@ -216,5 +218,120 @@ int cg_apply(struct cg_group *g, const struct cg_resources *r,
 /* Conversions runc uses between v1 and v2 scales. */
 uint64_t cg_cpu_shares_to_weight(uint64_t shares); /* 2..262144 -> 1..10000 */
 uint64_t cg_blkio_weight_to_io_weight(uint16_t w); /* 10..1000 -> 1..10000 */
+
+/* ---- statistics and OOM notification (cgroups-stats.c) --------------------
+ *
+ * cg_stats() reads what the kernel accounts for the group, each controller
+ * from the hierarchy owning it (v1 files, or the unified hierarchy's when
+ * the controller lives there), converted to the units and meanings runc
+ * reports, so that the same numbers come out on v1, hybrid and v2 hosts:
+ * times in nanoseconds, v2's swap as memory + swap (v1's memsw), "max" as
+ * UINT64_MAX for memory limits and 0 ("no limit") for pids. A controller
+ * the host lacks, or a file an older kernel lacks, leaves its fields 0.
+ * The caller frees what cg_stats() allocated with cg_stats_free(). */
+
+struct cg_mem_entry {
+	uint64_t limit, usage, max, failcnt;
+};
+
+struct cg_stat_kv {
+	char *key; /* allocated */
+	uint64_t value;
+};
+
+struct cg_blkio_entry {
+	uint64_t major, minor;
+	char op[16]; /* "Read", "Write", "Sync", "Async", "Discard", "Total" */
+	uint64_t value;
+};
+
+/* runc's blkio tables, in the order of its JSON fields */
+enum cg_blkio_table {
+	CG_BLKIO_SERVICE_BYTES,
+	CG_BLKIO_SERVICED,
+	CG_BLKIO_QUEUED,
+	CG_BLKIO_SERVICE_TIME,
+	CG_BLKIO_WAIT_TIME,
+	CG_BLKIO_MERGED,
+	CG_BLKIO_TIME,
+	CG_BLKIO_SECTORS,
+	CG_BLKIO__COUNT
+};
+
+struct cg_blkio_list {
+	struct cg_blkio_entry *v;
+	size_t n;
+};
+
+struct cg_hugetlb_stats {
+	char *page_size; /* "2MB", allocated */
+	uint64_t usage, max, failcnt;
+};
+
+struct cg_u64_list {
+	uint64_t *v;
+	size_t n;
+};
+
+struct cg_stats {
+	struct {
+		uint64_t total, kernel, user; /* ns */
+		/* v1 only */
+		struct cg_u64_list percpu, percpu_kernel, percpu_user;
+		/* throttled_time in ns */
+		uint64_t periods, throttled_periods, throttled_time;
+	} cpu;
+	struct {
+		struct cg_u64_list cpus, mems; /* expanded lists */
+		/* v1 flags, as the files say */
+		uint64_t cpu_exclusive, mem_hardwall, mem_exclusive,
+			memory_migrate, memory_spread_page, memory_spread_slab,
+			memory_pressure, sched_load_balance;
+		int64_t sched_relax_domain_level;
+	} cpuset;
+	struct {
+		uint64_t cache;
+		struct cg_mem_entry usage, swap, kernel, kernel_tcp;
+		struct cg_stat_kv *raw; /* memory.stat, in file order */
+		size_t n_raw;
+		/* v2 memory.events; on v1 oom_kill is memory.oom_control's */
+		uint64_t ev_low, ev_high, ev_max, ev_oom, oom_kill;
+	} memory;
+	struct {
+		uint64_t current, limit; /* limit 0: no limit */
+	} pids;
+	struct cg_blkio_list blkio[CG_BLKIO__COUNT];
+	struct cg_hugetlb_stats *hugetlb;
+	size_t n_hugetlb;
+};
+
+/* Fills out (zeroed first). -ENOENT when the group no longer exists;
+ * other errors name the file. */
+int cg_stats(struct cg_group *g, struct cg_stats *out, struct berr *err);
+void cg_stats_free(struct cg_stats *s);
+
+/* OOM notification. cg_oom_watch_open() arms a watch on the group's memory
+ * controller: an eventfd registered on memory.oom_control through
+ * cgroup.event_control on v1, an inotify watch of memory.events on the
+ * unified hierarchy. cg_oom_watch_fd() becomes readable when an OOM may
+ * have happened (and, on v1, when the group is removed); then
+ * cg_oom_watch_check() consumes the wake-up and stores in *ooms how many
+ * new OOM kills the group counted since the previous check (oom_kill in
+ * memory.oom_control or memory.events; on v1 kernels without that count,
+ * one per notification), and sets *gone when the group has been removed.
+ * v1 notifies before the kill is counted, so a check after a notification
+ * may wait up to 200 ms for the count; a v1 group that stays out of
+ * memory without a kill (oom_kill_disable) counts one OOM.
+ * -EOPNOTSUPP when the group has no memory controller. */
+struct cg_oom_watch;
+int cg_oom_watch_open(struct cg_group *g, struct cg_oom_watch **out,
+		      struct berr *err);
+int cg_oom_watch_fd(const struct cg_oom_watch *w);
+int cg_oom_watch_check(struct cg_oom_watch *w, uint64_t *ooms, bool *gone);
+void cg_oom_watch_free(struct cg_oom_watch *w);
+static inline void cg_oom_watch_freep(struct cg_oom_watch **w)
+{
+	cg_oom_watch_free(*w);
+}
 
 #endif

@@ -3,6 +3,8 @@
 
 #include "cli/cli.h"
 
+int cli_cmd_image(struct cli *cli, int argc, char **argv); /* cmd-image.c */
+
 const struct cli_command cli_commands[] = {
 	{"create", "<container-id>", "create a container", cli_cmd_create},
 	{"start", "<container-id>", "start a created container", cli_cmd_start},
@@ -25,6 +27,11 @@ const struct cli_command cli_commands[] = {
 	{"resume", "<container-id>", "thaw a paused container", cli_cmd_resume},
 	{"update", "<container-id>", "change the resource limits of a container",
 	 cli_cmd_update},
+	{"image", "COMMAND [ARG...]",
+	 "manage images: load, ls, inspect, rm, prune, tag, unpack",
+	 cli_cmd_image},
+	{"events", "<container-id>",
+	 "print a container's resource usage and OOM events", cli_cmd_events},
 	{NULL, NULL, NULL, NULL},
 };
 

@@ -484,4 +484,157 @@ char *oci_state_hook_json(const struct oci_state *s, enum oci_status status);
  * Caller frees. */
 char *oci_spec_default(bool rootless, uid_t uid, gid_t gid);
 
+/* ==== images: load, verify, store, unpack ================================== *
+ *
+ * berth reads container images itself, with no daemon: Docker archives
+ * (`docker save`, with or without the OCI index newer Docker writes too) and
+ * OCI image layouts, as a directory or a tar, plain or compressed. Every
+ * blob is hashed while it streams in and every layer's uncompressed stream
+ * is checked against the config's rootfs.diff_ids; a mismatch rejects the
+ * image and stores nothing.
+ *
+ * The store (default OCI_STORE_DEFAULT) is content-addressed:
+ *   blobs/sha256/<hex>    manifests, configs and layer blobs as loaded
+ *   layers/<diffid-hex>/  each layer unpacked once, ready to be an overlayfs
+ *                         lower dir: a whiteout is a 0:0 character device,
+ *                         an opaque directory carries trusted.overlay.opaque
+ *   images/<hex>.json     one record per manifest digest
+ *   refs.json             reference ("busybox:latest") -> manifest digest
+ *   lock, tmp/            the writers' lock; their scratch space
+ * Everything becomes visible by rename only, so a writer killed half-way
+ * leaves at most files under tmp/, which the next writer removes.
+ *
+ * libarchive and libcrypto are loaded with dlopen the first time an image
+ * function needs them: the runtime's own commands never map them. Not
+ * thread-safe; safe between processes (the store's lock). */
+
+#define OCI_STORE_DEFAULT "/var/lib/berth"
+
+struct oci_image_layer {
+	char *digest;           /* the blob's "sha256:<hex>" */
+	char *diff_id;          /* sha256 of the uncompressed tar */
+	char *media_type;
+	uint64_t size;          /* blob bytes */
+	uint64_t unpacked_size; /* uncompressed tar bytes */
+};
+
+struct oci_image {
+	char *digest;       /* the manifest's digest: the store's key */
+	char *id;           /* the config's digest (Docker's image id) */
+	char **repo_tags;   /* NULL-terminated, empty for a dangling image */
+	char *created;      /* from the config; may be NULL */
+	char *os, *architecture;
+	struct oci_image_layer *layers; /* lowest first */
+	size_t n_layers;
+	uint64_t size;      /* sum of the layers' unpacked sizes */
+};
+void oci_image_free(struct oci_image *img);
+static inline void oci_image_freep(struct oci_image **img)
+{
+	oci_image_free(*img);
+}
+/* Frees a NULL-terminated vector of images. */
+void oci_image_list_free(struct oci_image **v);
+static inline void oci_image_list_freep(struct oci_image ***v)
+{
+	oci_image_list_free(*v);
+}
+
+enum oci_store_mode {
+	OCI_STORE_READ,  /* shared lock: list, inspect, unpack */
+	OCI_STORE_WRITE, /* exclusive lock: load, tag, rm, prune */
+};
+
+struct oci_store;
+/* Opens the store at dir (created 0700 when missing), waits for its lock
+ * and, for a writer, removes what an interrupted writer left behind. A
+ * reader that must write (a path named as an image) upgrades itself.
+ * Errors: -errno with err naming the path; -ENOENT-style messages for a
+ * missing library come later, from the function that needs it. */
+int oci_store_open(const char *dir, enum oci_store_mode mode,
+		   struct oci_store **out, struct berr *err);
+void oci_store_close(struct oci_store *s);
+static inline void oci_store_closep(struct oci_store **s)
+{
+	oci_store_close(*s);
+}
+const char *oci_store_path(const struct oci_store *s);
+
+struct oci_image_load_opts {
+	/* Character and block devices other than whiteouts are refused
+	 * unless this is set (a privileged image). */
+	bool allow_devices;
+};
+
+/* Loads every image of a Docker archive or an OCI layout: path is a tar
+ * (plain, gzip, zstd, ...), a directory, or "-" for stdin. From an image
+ * index only linux/<host architecture> is taken. Images already in the
+ * store are verified again but not unpacked again. *out (may be NULL)
+ * receives the loaded images, NULL-terminated. Errors name the blob and
+ * the cause ("layer sha256:ab..: digest mismatch: got sha256:cd..",
+ * "layer sha256:ab..: entry `../x`: climbs out of the layer"). */
+int oci_image_load(struct oci_store *s, const char *path,
+		   const struct oci_image_load_opts *o, struct oci_image ***out,
+		   struct berr *err);
+
+/* Finds an image by reference ("busybox", "busybox:1.36",
+ * "name@sha256:..."), by id or digest ("sha256:<hex>" or a hex prefix of at
+ * least 4 digits), or by the path of an archive or layout, which is loaded
+ * first (and then found by digest next time through its reference).
+ * -ENOENT: no such image; -EINVAL: an ambiguous prefix. */
+int oci_image_find(struct oci_store *s, const char *name,
+		   struct oci_image **out, struct berr *err);
+/* Every image of the store, sorted by reference then digest. */
+int oci_image_list(struct oci_store *s, struct oci_image ***out,
+		   struct berr *err);
+/* The config blob of img (the image config JSON). Caller frees. */
+int oci_image_read_config(struct oci_store *s, const struct oci_image *img,
+			  char **json, size_t *len, struct berr *err);
+/* What `image inspect` prints: id, digest, repoTags, created, os,
+ * architecture, size, config (the config's "config" object), rootfs
+ * layers. Caller frees *out. */
+int oci_image_inspect_json(struct oci_store *s, const struct oci_image *img,
+			   char **out, struct berr *err);
+/* Adds reference dst to the image src names (moved if dst existed). */
+int oci_image_tag(struct oci_store *s, const char *src, const char *dst,
+		  struct berr *err);
+/* Removes a reference; an image named by id, or whose last reference
+ * goes, is removed as well. Its blobs and layers stay until prune.
+ * *report (may be NULL) gets "Untagged: x" / "Deleted: sha256:.." lines. */
+int oci_image_remove(struct oci_store *s, const char *name, char ***report,
+		     struct berr *err);
+
+struct oci_prune_report {
+	size_t images, blobs, layers; /* removed */
+	uint64_t bytes;               /* blob bytes reclaimed */
+};
+/* Removes dangling images (no reference), then every blob and layer that
+ * no image uses. */
+int oci_image_prune(struct oci_store *s, struct oci_prune_report *rep,
+		    struct berr *err);
+
+/* Writes a runtime bundle: dir/rootfs, a full copy of the layers applied
+ * in order, and dir/config.json from the image config. dir must be absent
+ * or empty. */
+int oci_image_unpack(struct oci_store *s, const struct oci_image *img,
+		     const char *dir, struct berr *err);
+/* The absolute paths of img's layer directories, lowest first, for an
+ * overlayfs mount (lowerdir lists them highest first). Caller frees. */
+int oci_image_layer_dirs(struct oci_store *s, const struct oci_image *img,
+			 char ***out, struct berr *err);
+
+/* The runtime config.json for an image config: oci_spec_default() with
+ * Entrypoint+Cmd as args, Env (PATH added when missing), WorkingDir as
+ * cwd, User resolved against rootfd's /etc/passwd and /etc/group (rootfd
+ * -1: numeric users only), Labels, ExposedPorts, Volumes and StopSignal as
+ * annotations, root.path "rootfs", no terminal. Caller frees *out. */
+int oci_image_runtime_config(const char *image_config, size_t len, int rootfd,
+			     char **out, struct berr *err);
+
+/* A reference in its stored form: "docker.io/library/" dropped, ":latest"
+ * added when there is no tag or digest. -EINVAL for an invalid one. */
+int oci_image_ref_normalize(const char *ref, char **out, struct berr *err);
+/* The host's architecture in GOARCH terms ("amd64", "arm64", ...). */
+const char *oci_image_host_arch(void);
+
 #endif

@@ -75,6 +75,8 @@ static int validate_config(struct create_job *j, struct berr *err)
 	const struct oci_seccomp *sc = rt_seccomp_of(cfg);
 	if (sc && rt_seccomp_validate(sc, err) < 0)
 		return berr_wrap(err, "config.json");
+	if (rt_lsm_check(cfg, err) < 0 || rt_personality_check(cfg, err) < 0)
+		return berr_wrap(err, "config.json");
 	const struct oci_namespace *user = rt_ns_find(cfg, OCI_NS_USER);
 	if (user && !user->path && (!cfg->linux_.n_uid_mappings ||
 				    !cfg->linux_.n_gid_mappings))

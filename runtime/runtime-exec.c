@@ -11,6 +11,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -175,9 +176,15 @@ static __attribute__((noreturn)) void exec_process(struct exec_job *j)
 		.state = j->state,
 		.status = OCI_STATUS_RUNNING,
 	};
+	/* berth's binary in the container until execve (CVE-2019-5736) */
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	int r = 0;
 	if (p->terminal)
 		r = rt_console_setup(j->console_fd, p, &err);
+	if (r == 0)
+		r = rt_lsm_apply(p, &err);
+	if (r == 0)
+		r = rt_personality_apply(j->cfg, &err);
 	if (r == 0)
 		r = rt_process_apply_seccomp(p, &sl, &err);
 	if (r == 0)
@@ -257,6 +264,8 @@ static int prepare_exec(struct exec_job *j, struct rt_container *c,
 	if ((r = oci_config_parse(buf, len, &j->cfg, err)) < 0)
 		return r;
 	if ((r = build_process(j, err)) < 0)
+		return r;
+	if ((r = rt_lsm_check(j->cfg, err)) < 0)
 		return r;
 	if (j->cfg->process.terminal) {
 		if (!j->o->console_socket)

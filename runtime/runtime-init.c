@@ -162,6 +162,9 @@ static int prepare_process(struct rt_init_args *a, int listener,
 		close(a->console_fd);
 		a->console_fd = -1;
 	}
+	if ((r = rt_lsm_apply(p, err)) < 0 ||
+	    (r = rt_personality_apply(a->config, err)) < 0)
+		return r;
 	if ((r = rt_process_apply_seccomp(p, &sl, err)) < 0)
 		return r;
 	return rt_process_close_fds(a->opts->preserve_fds, err);
@@ -210,6 +213,11 @@ void rt_init_main(struct rt_init_args *a)
 	if (rt_sync_expect(a->sync_fd, RT_SYNC_GO, &pid, &err) < 0)
 		_exit(1);
 	a->state->pid = (pid_t)pid;
+	/* Until its execve the init runs berth's binary inside the container:
+	 * non-dumpable, no container process can open it through
+	 * /proc/<pid>/exe (CVE-2019-5736). Set after GO: the parent has
+	 * written our id maps by then. */
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	int listener = a->listener_fd;
 	if (join_namespaces(a, &err) < 0 || setup_identity(a, &err) < 0 ||
 	    build_rootfs(a, &err) < 0 || prepare_process(a, listener, &err) < 0)

@@ -312,4 +312,82 @@ int rt_resources_apply(struct cg_group *g, const struct oci_resources *r,
 int rt_resources_setup(struct cg_group *g, const struct oci_config *c,
 		       struct berr *err);
 
+/* ---- process security: LSM labels, personality, default profile ----------
+ *
+ * runtime-lsm.c: process.apparmorProfile, process.selinuxLabel,
+ * linux.mountLabel; runtime-personality.c: linux.personality;
+ * runtime-profile.c: the default profile of containers made from images.
+ *
+ * Create (and exec) side, before anything is made:
+ *   rt_lsm_check()          refuses a profile or label the host cannot
+ *                           apply: "process.apparmorProfile `foo`: AppArmor
+ *                           is not enabled on this host" (AppArmor needs
+ *                           /sys/module/apparmor/parameters/enabled = Y and
+ *                           /sys/kernel/security/apparmor; SELinux needs
+ *                           /sys/fs/selinux/enforce).
+ *   rt_personality_check()  refuses personality flags berth does not know.
+ * Init and exec side, after pivot_root, while still root, before
+ * rt_process_apply_seccomp():
+ *   rt_lsm_apply()          writes "exec <profile>" to
+ *                           /proc/self/attr/apparmor/exec (attr/exec on
+ *                           older kernels) and the SELinux label to
+ *                           /proc/self/attr/exec; the kernel switches at
+ *                           the next execve. linux.mountLabel is accepted
+ *                           where SELinux is enabled but not applied yet.
+ *   rt_personality_apply()  personality(2): domain LINUX or LINUX32 plus the
+ *                           flags (ADDR_NO_RANDOMIZE, ...).
+ * All return 0 or a negative errno with err set. */
+int rt_lsm_check(const struct oci_config *c, struct berr *err);
+int rt_lsm_apply(const struct oci_process *p, struct berr *err);
+int rt_personality_check(const struct oci_config *c, struct berr *err);
+int rt_personality_apply(const struct oci_config *c, struct berr *err);
+
+/* Opens /proc/<path> (path relative, e.g. "self/attr/exec") so that
+ * neither a symlink nor a mount can redirect it (the CVE-2025-52881 class):
+ * /proc must be the root of a procfs, path is resolved beneath it with
+ * openat2(RESOLVE_BENEATH | RESOLVE_NO_XDEV | RESOLVE_NO_MAGICLINKS), and
+ * the file is checked to be on procfs (kernels without openat2, before
+ * 5.6: openat with O_NOFOLLOW, and only that check). flags are open(2)
+ * flags; O_CLOEXEC is added. Returns the fd or -errno with err naming the
+ * path ("/proc/self/attr/exec: not on procfs"). */
+int rt_procfs_open(const char *path, int flags, struct berr *err);
+
+/* The default security profile for a container made from an image (what
+ * `berth launch` applies), Docker's defaults:
+ *   - process.capabilities: bounding, effective and permitted = the 14
+ *     capabilities of rt_profile_default_caps(); inheritable and ambient
+ *     present and empty (previous sets are replaced);
+ *   - process.noNewPrivileges = true;
+ *   - linux.maskedPaths / readonlyPaths: the /proc and /sys paths Docker
+ *     masks, added to those already there (none is removed);
+ *   - linux.seccomp: replaced by rt_profile_seccomp() for that bounding
+ *     set.
+ * Sets has_process, has_capabilities, has_linux and has_seccomp. Everything
+ * is allocated with base_* and owned by c: oci_config_free() frees it.
+ * Aborts only on ENOMEM, like base_*. */
+void rt_profile_default(struct oci_config *c);
+
+/* Replaces *s by a profile with the effect of Docker's default seccomp
+ * profile for a container whose bounding set is bounding (NULL: none):
+ * defaultAction SCMP_ACT_ERRNO (EPERM), the architectures of this host
+ * (x86_64: X86_64, X86, X32; aarch64: AARCH64, ARM), an allow-list of
+ * about 350 system calls, argument rules (personality only for the
+ * domains Docker allows, socket but not AF_VSOCK, clone without namespace
+ * flags and clone3 failing with ENOSYS unless CAP_SYS_ADMIN), and the calls
+ * each capability unlocks (mount and unshare with CAP_SYS_ADMIN, chroot
+ * with CAP_SYS_CHROOT, ...). The result passes rt_seccomp_validate(). */
+void rt_profile_seccomp(struct oci_seccomp *s,
+			const struct oci_capset *bounding);
+
+/* Docker's default capabilities (CAP_* numbers); returns how many (14). */
+size_t rt_profile_default_caps(const int **caps);
+
+/* ---- events (runtime-events.c) ------------------------------------------- */
+
+struct cg_stats;
+/* The stats event of container id as one line of JSON, with runc's field
+ * names and Go's encoding (zero values of omitempty fields left out, map
+ * keys sorted, <, > and & escaped). Caller frees. */
+char *rt_events_stats_json(const char *id, const struct cg_stats *s);
+
 #endif

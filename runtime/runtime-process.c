@@ -68,16 +68,10 @@ static int apply_rlimits(const struct oci_process *p, struct berr *err)
  * CVE-2025-52881 class of attacks on /proc writes). */
 static int apply_oom_score_adj(int adj, struct berr *err)
 {
-	_cleanup_close_ int fd = open("/proc/self/oom_score_adj",
-				      O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+	_cleanup_close_ int fd =
+		rt_procfs_open("self/oom_score_adj", O_WRONLY, err);
 	if (fd < 0)
-		return berr_set(err, errno, "open /proc/self/oom_score_adj");
-	struct statfs sfs;
-	if (fstatfs(fd, &sfs) < 0)
-		return berr_set(err, errno, "fstatfs /proc/self/oom_score_adj");
-	if (sfs.f_type != PROC_SUPER_MAGIC)
-		return berr_setx(err, EXDEV,
-				 "/proc/self/oom_score_adj is not on procfs");
+		return fd;
 	char buf[32];
 	int n = snprintf(buf, sizeof(buf), "%d", adj);
 	int r = base_write_all(fd, buf, (size_t)n);

@@ -201,12 +201,6 @@ int rt_rootfs_pivot(const struct oci_config *c, const struct rt_rootfs_opts *o,
 
 /* ---- finalize ------------------------------------------------------------ */
 
-static bool on_procfs(int fd)
-{
-	struct statfs s;
-	return fstatfs(fd, &s) == 0 && s.f_type == PROC_SUPER_MAGIC;
-}
-
 /* "net.ipv4.ip_forward" -> "net/ipv4/ip_forward"; a key already written
  * with slashes keeps its dots (interface names such as eth0.100). */
 static char *sysctl_path(const char *key)
@@ -219,19 +213,20 @@ static char *sysctl_path(const char *key)
 	return p;
 }
 
-static int write_sysctl(int sysfd, const struct oci_kv *kv, struct berr *err)
+/* Through rt_procfs_open(): neither a mount over /proc/sys nor a bind of
+ * another procfs file over the key may take the write (CVE-2025-52881). */
+static int write_sysctl(const struct oci_kv *kv, struct berr *err)
 {
 	_cleanup_free_ char *rel = sysctl_path(kv->key);
 	if (!*rel || rel[0] == '/' || strstr(rel, ".."))
 		return berr_setx(err, EINVAL, "sysctl `%s`: invalid key",
 				 kv->key);
-	_cleanup_close_ int fd = base_open_in_root(sysfd, rel, O_WRONLY, 0);
-	if (fd < 0)
+	_cleanup_free_ char *path = base_sprintf("sys/%s", rel);
+	_cleanup_close_ int fd = rt_procfs_open(path, O_WRONLY, err);
+	if (fd == -ENOENT || fd == -EACCES)
 		return berr_set(err, -fd, "sysctl `%s`", kv->key);
-	/* something mounted over /proc/sys would take the write otherwise */
-	if (!on_procfs(fd))
-		return berr_setx(err, EXDEV, "sysctl `%s`: not on procfs",
-				 kv->key);
+	if (fd < 0)
+		return berr_wrap(err, "sysctl `%s`", kv->key);
 	const char *v = kv->value ? kv->value : "";
 	ssize_t n = write(fd, v, strlen(v));
 	if (n < 0)
@@ -243,15 +238,10 @@ static int write_sysctl(int sysfd, const struct oci_kv *kv, struct berr *err)
 
 static int apply_sysctls(const struct oci_config *c, struct berr *err)
 {
-	if (!c->has_linux || !c->linux_.n_sysctl)
+	if (!c->has_linux)
 		return 0;
-	_cleanup_close_ int sysfd = open(
-		"/proc/sys", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (sysfd < 0 || !on_procfs(sysfd))
-		return berr_set(err, sysfd < 0 ? errno : EXDEV, "sysctl `%s`",
-				c->linux_.sysctl[0].key);
 	for (size_t i = 0; i < c->linux_.n_sysctl; i++) {
-		int r = write_sysctl(sysfd, &c->linux_.sysctl[i], err);
+		int r = write_sysctl(&c->linux_.sysctl[i], err);
 		if (r < 0)
 			return r;
 	}

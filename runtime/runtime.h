@@ -139,6 +139,26 @@ struct rt_update_opts {
 int rt_update(const struct rt_ctx *ctx, const char *id,
 	      const struct rt_update_opts *opts, struct berr *err);
 
+/* events: the container's cgroup statistics and OOM kills, each event one
+ * line of JSON as runc's `events` prints it: {"type":"stats","id":ID,
+ * "data":{...}} (runc's field names: cpu, cpuset, memory, pids, blkio,
+ * hugetlb, ...) and {"type":"oom","id":ID}. With stats, one stats event
+ * and return. Otherwise a stats event every interval_ms (default 5 s) and
+ * an oom event whenever the group counts a new OOM kill, until the
+ * container's init exits or its cgroup is removed (then 0). A stopped
+ * container is an error ("container with id ID is not running"). Holds no
+ * lock while it runs. */
+struct rt_events_opts {
+	bool stats;
+	unsigned interval_ms;
+	/* receives each event without a newline; a negative return stops
+	 * rt_events, which returns it */
+	int (*emit)(const char *json, void *data);
+	void *data;
+};
+int rt_events(const struct rt_ctx *ctx, const char *id,
+	      const struct rt_events_opts *opts, struct berr *err);
+
 /* The runtime-spec features document (`berth features`). Caller frees. */
 char *rt_features_json(void);
 

@@ -1,0 +1,343 @@
+/* berth image COMMAND: load, ls, inspect, rm, prune, tag, unpack.
+ *
+ * Images live in a store (--store DIR, else $BERTH_STORE, else
+ * /var/lib/berth); no daemon is involved. Each subcommand parses its
+ * arguments and makes one library call (oci_image_*). */
+#include <string.h>
+#include <time.h>
+
+#include "cli/cli.h"
+#include "oci/oci.h"
+
+/* Declared here and in main.c's command table (cli.h lists the others). */
+int cli_cmd_image(struct cli *cli, int argc, char **argv);
+
+struct image_opts {
+	const char *store;
+	bool quiet;
+	bool allow_devices;
+};
+
+struct image_cmd {
+	const char *name;
+	const char *synopsis;
+	const char *summary;
+	size_t min_args, max_args; /* max 0: no limit */
+	enum oci_store_mode mode;
+	int (*fn)(struct cli *cli, struct oci_store *s,
+		  const struct image_opts *o);
+};
+
+/* ---- printing ---------------------------------------------------------------- */
+
+/* Docker's sizes: powers of 1000, three significant digits ("4.26MB"). */
+static void human_size(uint64_t n, char *buf, size_t len)
+{
+	static const char *const units[] = {"B", "kB", "MB", "GB", "TB", "PB"};
+	double v = (double)n;
+	size_t u = 0;
+	while (v >= 1000 && u + 1 < ARRAY_SIZE(units)) {
+		v /= 1000;
+		u++;
+	}
+	snprintf(buf, len, "%.3g%s", v, units[u]);
+}
+
+/* "3 weeks ago" from an RFC 3339 time, with Docker's steps and rounding
+ * (integer division); "N/A" when there is no time. */
+static void human_age(const char *created, char *buf, size_t len)
+{
+	struct tm tm = {0};
+	const char *end = created ? strptime(created, "%Y-%m-%dT%H:%M:%S", &tm)
+				  : NULL;
+	if (!end) {
+		snprintf(buf, len, "N/A");
+		return;
+	}
+	long long s = (long long)difftime(time(NULL), timegm(&tm));
+	long long m = s / 60, h = m / 60;
+	if (s < 1)
+		snprintf(buf, len, "Less than a second ago");
+	else if (s < 60)
+		snprintf(buf, len, "%lld second%s ago", s, s == 1 ? "" : "s");
+	else if (m == 1)
+		snprintf(buf, len, "About a minute ago");
+	else if (m < 60)
+		snprintf(buf, len, "%lld minutes ago", m);
+	else if (h == 1)
+		snprintf(buf, len, "About an hour ago");
+	else if (h < 48)
+		snprintf(buf, len, "%lld hours ago", h);
+	else if (h < 24 * 7 * 2)
+		snprintf(buf, len, "%lld days ago", h / 24);
+	else if (h < 24 * 30 * 2)
+		snprintf(buf, len, "%lld weeks ago", h / 24 / 7);
+	else if (h < 24 * 365 * 2)
+		snprintf(buf, len, "%lld months ago", h / 24 / 30);
+	else
+		snprintf(buf, len, "%lld years ago", h / 24 / 365);
+}
+
+static void short_id(const char *digest, char out[13])
+{
+	const char *hex = strchr(digest, ':');
+	snprintf(out, 13, "%s", hex ? hex + 1 : digest);
+}
+
+struct ls_row {
+	char *repo, *tag;
+	char id[13], size[32], age[64];
+};
+
+static void ls_rows(struct oci_image **v, struct ls_row **rows, size_t *n)
+{
+	*rows = NULL;
+	*n = 0;
+	for (size_t i = 0; v[i]; i++) {
+		size_t k = 0;
+		do {
+			const char *t = v[i]->repo_tags[k];
+			*rows = base_realloc(*rows, *n + 1, sizeof(**rows));
+			struct ls_row *r = &(*rows)[(*n)++];
+			*r = (struct ls_row){0};
+			const char *slash = t ? strrchr(t, '/') : NULL;
+			const char *colon = t ? strrchr(slash ? slash : t, ':')
+					      : NULL;
+			r->repo = colon ? strndup(t, (size_t)(colon - t))
+					: base_strdup("<none>");
+			r->tag = base_strdup(colon ? colon + 1 : "<none>");
+			short_id(v[i]->id, r->id);
+			human_size(v[i]->size, r->size, sizeof(r->size));
+			human_age(v[i]->created, r->age, sizeof(r->age));
+		} while (v[i]->repo_tags[k] && v[i]->repo_tags[++k]);
+	}
+}
+
+/* ---- subcommands ------------------------------------------------------------- */
+
+static int do_load(struct cli *cli, struct oci_store *s,
+		   const struct image_opts *o)
+{
+	struct oci_image_load_opts lo = {.allow_devices = o->allow_devices};
+	_cleanup_(oci_image_list_freep) struct oci_image **v = NULL;
+	struct berr err = {0};
+	int r = oci_image_load(s, cli->args[0], &lo, &v, &err);
+	if (r < 0)
+		return cli_fail(r, &err);
+	for (size_t i = 0; !o->quiet && v[i]; i++) {
+		if (!v[i]->repo_tags[0])
+			printf("Loaded image ID: %s\n", v[i]->id);
+		for (char **t = v[i]->repo_tags; *t; t++)
+			printf("Loaded image: %s\n", *t);
+	}
+	return 0;
+}
+
+static int do_ls(struct cli *cli, struct oci_store *s,
+		 const struct image_opts *o)
+{
+	_cleanup_(oci_image_list_freep) struct oci_image **v = NULL;
+	struct berr err = {0};
+	int r = oci_image_list(s, &v, &err);
+	if (r < 0)
+		return cli_fail(r, &err);
+	if (o->quiet) {
+		for (size_t i = 0; v[i]; i++) {
+			char id[13];
+			short_id(v[i]->id, id);
+			printf("%s\n", id);
+		}
+		return 0;
+	}
+	struct ls_row *rows = NULL;
+	size_t n = 0;
+	ls_rows(v, &rows, &n);
+	int wr = (int)strlen("REPOSITORY"), wt = (int)strlen("TAG"), ws = 4;
+	for (size_t i = 0; i < n; i++) {
+		wr = (int)strlen(rows[i].repo) > wr ? (int)strlen(rows[i].repo) : wr;
+		wt = (int)strlen(rows[i].tag) > wt ? (int)strlen(rows[i].tag) : wt;
+		ws = (int)strlen(rows[i].size) > ws ? (int)strlen(rows[i].size) : ws;
+	}
+	printf("%-*s   %-*s   %-12s   %-*s   %s\n", wr, "REPOSITORY", wt, "TAG",
+	       "IMAGE ID", ws, "SIZE", "CREATED");
+	for (size_t i = 0; i < n; i++) {
+		printf("%-*s   %-*s   %-12s   %-*s   %s\n", wr, rows[i].repo, wt,
+		       rows[i].tag, rows[i].id, ws, rows[i].size, rows[i].age);
+		free(rows[i].repo);
+		free(rows[i].tag);
+	}
+	free(rows);
+	return 0;
+}
+
+static int do_inspect(struct cli *cli, struct oci_store *s,
+		      const struct image_opts *o)
+{
+	struct berr err = {0};
+	_cleanup_(oci_image_freep) struct oci_image *img = NULL;
+	int r = oci_image_find(s, cli->args[0], &img, &err);
+	_cleanup_free_ char *json = NULL;
+	if (r == 0)
+		r = oci_image_inspect_json(s, img, &json, &err);
+	if (r < 0)
+		return cli_fail(r, &err);
+	printf("%s\n", json);
+	return 0;
+}
+
+static int do_rm(struct cli *cli, struct oci_store *s,
+		 const struct image_opts *o)
+{
+	int status = 0;
+	for (size_t i = 0; i < cli->nargs; i++) {
+		struct berr err = {0};
+		_cleanup_strv_ char **rep = NULL;
+		int r = oci_image_remove(s, cli->args[i], &rep, &err);
+		for (char **l = rep; l && *l; l++)
+			printf("%s\n", *l);
+		if (r < 0)
+			status = cli_fail(r, &err);
+	}
+	return status;
+}
+
+static int do_prune(struct cli *cli, struct oci_store *s,
+		    const struct image_opts *o)
+{
+	struct oci_prune_report rep;
+	struct berr err = {0};
+	int r = oci_image_prune(s, &rep, &err);
+	if (r < 0)
+		return cli_fail(r, &err);
+	char size[32];
+	human_size(rep.bytes, size, sizeof(size));
+	if (!o->quiet)
+		printf("Deleted %zu images, %zu blobs, %zu layers\n"
+		       "Total reclaimed space: %s\n",
+		       rep.images, rep.blobs, rep.layers, size);
+	return 0;
+}
+
+static int do_tag(struct cli *cli, struct oci_store *s,
+		  const struct image_opts *o)
+{
+	struct berr err = {0};
+	int r = oci_image_tag(s, cli->args[0], cli->args[1], &err);
+	return r < 0 ? cli_fail(r, &err) : 0;
+}
+
+static int do_unpack(struct cli *cli, struct oci_store *s,
+		     const struct image_opts *o)
+{
+	struct berr err = {0};
+	_cleanup_(oci_image_freep) struct oci_image *img = NULL;
+	int r = oci_image_find(s, cli->args[0], &img, &err);
+	if (r == 0)
+		r = oci_image_unpack(s, img, cli->args[1], &err);
+	return r < 0 ? cli_fail(r, &err) : 0;
+}
+
+static const struct image_cmd image_cmds[] = {
+	{"load", "FILE|-", "load a Docker archive or an OCI layout (- = stdin)",
+	 1, 1, OCI_STORE_WRITE, do_load},
+	{"ls", "", "list the images", 0, 0, OCI_STORE_READ, do_ls},
+	{"inspect", "IMAGE", "print an image's details as JSON", 1, 1,
+	 OCI_STORE_READ, do_inspect},
+	{"rm", "IMAGE...", "remove references (and untagged images)", 1, 0,
+	 OCI_STORE_WRITE, do_rm},
+	{"prune", "", "remove untagged images and unused blobs and layers", 0,
+	 0, OCI_STORE_WRITE, do_prune},
+	{"tag", "IMAGE NAME[:TAG]", "give an image another name", 2, 2,
+	 OCI_STORE_WRITE, do_tag},
+	{"unpack", "IMAGE DIR", "write a runtime bundle (config.json, rootfs)",
+	 2, 2, OCI_STORE_READ, do_unpack},
+};
+
+static const struct image_cmd *find_image_cmd(const char *name)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(image_cmds); i++)
+		if (!strcmp(image_cmds[i].name, name))
+			return &image_cmds[i];
+	return NULL;
+}
+
+static void list_image_cmds(FILE *out)
+{
+	fprintf(out, "\nCommands:\n");
+	for (size_t i = 0; i < ARRAY_SIZE(image_cmds); i++)
+		fprintf(out, "  %-8s %-18s %s\n", image_cmds[i].name,
+			image_cmds[i].synopsis, image_cmds[i].summary);
+	fprintf(out, "\nIMAGE is a name (busybox:latest), an id or digest "
+		     "(prefix), or the path of an archive or layout.\n");
+}
+
+/* Runs sub once the arguments are parsed. */
+static int run_image_cmd(struct cli *cli, const struct image_cmd *sub,
+			 const struct image_opts *o)
+{
+	if (cli->nargs < sub->min_args ||
+	    (sub->max_args && cli->nargs > sub->max_args) ||
+	    (!sub->max_args && !sub->min_args && cli->nargs > 0))
+		return cli_error("image %s: wrong number of arguments (usage: "
+				 "berth image %s [options] %s)",
+				 sub->name, sub->name, sub->synopsis);
+	const char *dir = o->store;
+	if (!dir || !dir[0])
+		dir = getenv("BERTH_STORE");
+	if (!dir || !dir[0])
+		dir = OCI_STORE_DEFAULT;
+	struct berr err = {0};
+	_cleanup_(oci_store_closep) struct oci_store *s = NULL;
+	int r = oci_store_open(dir, sub->mode, &s, &err);
+	if (r < 0)
+		return cli_fail(r, &err);
+	return sub->fn(cli, s, o);
+}
+
+int cli_cmd_image(struct cli *cli, int argc, char **argv)
+{
+	struct image_opts o = {0};
+	const struct cli_opt opts[] = {
+		{"store", NULL, CLI_STR, &o.store, "DIR",
+		 "image store (default $BERTH_STORE or " OCI_STORE_DEFAULT ")"},
+		{"quiet", "q", CLI_BOOL, &o.quiet, NULL,
+		 "ls: only the ids; load, prune: print nothing"},
+		{"allow-devices", NULL, CLI_BOOL, &o.allow_devices, NULL,
+		 "load: accept device nodes in layers (privileged images)"},
+		CLI_OPT_END,
+	};
+	/* `image load --help` shows the usage of load itself */
+	const struct image_cmd *sub =
+		argc > 0 && argv[0][0] != '-' ? find_image_cmd(argv[0]) : NULL;
+	char name[32];
+	struct cli_command cmd = *cli->cmd;
+	if (sub) {
+		snprintf(name, sizeof(name), "image %s", sub->name);
+		cmd = (struct cli_command){name, sub->synopsis, sub->summary,
+					   cli->cmd->fn};
+		cli->cmd = &cmd;
+		argc--;
+		argv++;
+	}
+	int r = cli_parse(cli, opts, 0, argc, argv);
+	if (r != CLI_CONTINUE) {
+		if (cli->help && !sub)
+			list_image_cmds(stdout);
+		return r;
+	}
+	if (!sub && cli->nargs == 0) {
+		cli_usage(cli, opts, stderr);
+		list_image_cmds(stderr);
+		return 1;
+	}
+	if (!sub) {
+		sub = find_image_cmd(cli->args[0]);
+		if (!sub)
+			return cli_error("image: unknown command \"%s\" (see "
+					 "'berth image --help')",
+					 cli->args[0]);
+		cli->args++;
+		cli->nargs--;
+	}
+	return run_image_cmd(cli, sub, &o);
+}

@@ -1,0 +1,131 @@
+/* Private to dist/: the coordinator's state of a task queue. */
+#ifndef BERTH_DIST_INTERNAL_H
+#define BERTH_DIST_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <time.h>
+
+#include "dist/berth-queue-layout.h"
+#include "dist/dist.h"
+
+/* ---- the payload arena (dist-arena.c) ----------------------------------
+ * A ring of bytes that only the coordinator allocates in. Blocks are
+ * handed out in order and may be freed in any order; the space comes back
+ * in allocation order (a block freed early waits for the older ones).
+ * Not locked: the caller holds dq.alloc_lock. */
+
+#define DQ_NO_BLOCK UINT64_MAX
+
+struct dq_block {
+	uint64_t size; /* bytes it holds, including space skipped to wrap */
+	bool freed;
+};
+
+struct dq_arena {
+	uint64_t size;
+	uint64_t head, tail;     /* bytes ever freed / allocated */
+	struct dq_block *blocks; /* allocation order, blocks_mask + 1 */
+	uint64_t blocks_mask;
+	uint64_t first, next;    /* oldest live block / next block number */
+	uint64_t wraps;
+};
+
+int dq_arena_init(struct dq_arena *a, uint64_t size, uint64_t nblocks);
+void dq_arena_fini(struct dq_arena *a);
+/* Reserves n bytes: 0 with *off (from the arena start) and *blk (for
+ * dq_arena_free; DQ_NO_BLOCK when n is 0), -EAGAIN (no room now) or
+ * -EMSGSIZE (never fits). */
+int dq_arena_alloc(struct dq_arena *a, uint64_t n, uint64_t *off,
+		   uint64_t *blk);
+void dq_arena_free(struct dq_arena *a, uint64_t blk);
+
+/* ---- the coordinator's queue ------------------------------------------ */
+
+struct dq_abandoned {
+	uint32_t lease;
+	uint32_t worker;
+};
+
+struct dq {
+	int fd;
+	uint8_t *base;
+	size_t size;
+	struct bq_header *hdr;
+	struct bq_slot *ring;
+	struct bq_lease *leases;
+	struct bq_worker *workers;
+	uint8_t *results;
+	uint8_t *arena_mem;
+	uint32_t cap, mask, max_workers, result_size, max_attempts, spin;
+
+	/* alloc_lock: free leases, the arena, the retry list */
+	pthread_mutex_t alloc_lock;
+	pthread_cond_t room; /* signalled when a lease is freed */
+	uint32_t room_waiters;
+	uint32_t *free_leases; /* stack of free lease indices */
+	uint32_t nfree;
+	uint64_t *lease_blk; /* arena block of each lease */
+	struct dq_arena arena;
+	/* leases QUEUED whose ticket the ring did not take yet (a slot was
+	 * still being released); pushed again before anything else */
+	uint32_t *retry;
+	_Atomic uint32_t nretry; /* atomic: read unlocked as a hint */
+
+	/* collect_lock: result rings, the abandoned list, pending release */
+	pthread_mutex_t collect_lock;
+	struct dq_abandoned *abandoned;
+	uint32_t nabandoned;
+	bool *corrupt;           /* per worker: result ring ignored */
+	int64_t pending_worker;  /* the record last returned by dq_collect */
+	uint64_t pending_head;   /* ... ends here: release on the next call */
+	uint32_t next_worker;    /* round-robin start of the scan */
+
+	_Atomic uint64_t next_id;
+	struct {
+		_Atomic uint64_t submitted, completed, abandoned, requeued,
+			stale, ring_busy, collect_sleeps, wakes;
+	} st;
+};
+
+/* dist-lease.c */
+int dq_lease_alloc(struct dq *q, uint64_t len, int timeout_ms, uint32_t *lease,
+		   uint64_t *off);
+/* Frees the lease and its payload; caller holds no lock. */
+void dq_lease_release(struct dq *q, uint32_t lease);
+/* A task left the books: one fewer unresolved; wakes workers at the end. */
+void dq_task_resolved(struct dq *q);
+
+/* dist-ring.c */
+/* Queues the ticket (lease, gen); defers it to the retry list when the
+ * ring slot is still held. Wakes a sleeping worker. */
+void dq_ring_enqueue(struct dq *q, uint32_t lease, uint32_t gen);
+/* Pushes deferred tickets. */
+void dq_ring_flush(struct dq *q);
+/* Releases slots claimed by workers that did not finish taking them;
+ * re-queues their tasks. Returns how many tasks it re-queued. */
+uint32_t dq_ring_unstick(struct dq *q);
+
+/* dist-result.c */
+/* Releases the ring space of the result dq_collect() returned last.
+ * Caller holds collect_lock. */
+void dq_result_release_pending(struct dq *q);
+/* Marks the leases whose results worker w published as DONE, so that
+ * reclaim keeps them. Caller holds collect_lock. */
+void dq_result_preaccept(struct dq *q, uint32_t w);
+void dq_result_set_head(struct dq *q, uint32_t w, uint64_t head);
+
+/* dist-futex.c */
+/* Wakes one (n = 1) or all (n = INT_MAX) workers sleeping for a task. */
+void dq_wake_workers(struct dq *q, int n);
+/* Sleeps on the result futex until a worker may have published, or until
+ * the deadline (NULL: forever). Returns 0 or -ETIMEDOUT. Caller holds no
+ * lock. `ready` is re-checked after announcing the sleep. */
+int dq_sleep_results(struct dq *q, const struct timespec *deadline,
+		     bool (*ready)(struct dq *q));
+/* deadline = now + ms (CLOCK_MONOTONIC); NULL when ms < 0. */
+struct timespec *dq_deadline(struct timespec *ts, int ms);
+bool dq_deadline_passed(const struct timespec *deadline);
+
+#endif

@@ -1,0 +1,263 @@
+/* Creating, closing and destroying a task queue: the memfd, its layout and
+ * the coordinator's private bookkeeping. */
+#include <fcntl.h>
+#include <limits.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "dist/dist-internal.h"
+
+#define DEF_CAPACITY 4096u
+#define DEF_WORKERS 64u
+#define DEF_ARENA (16ull << 20)
+#define DEF_RESULT (256u << 10)
+#define DEF_ATTEMPTS 3u
+#define DEF_SPIN 2000u
+
+static bool pow2(uint64_t v) { return v && !(v & (v - 1)); }
+
+static uint64_t page_up(uint64_t v)
+{
+	return (v + BQ_PAGE - 1) & ~(uint64_t)(BQ_PAGE - 1);
+}
+
+static int resolve_params(const struct dq_params *in, struct dq_params *p,
+			  struct berr *err)
+{
+	*p = in ? *in : (struct dq_params){0};
+	if (!p->capacity)
+		p->capacity = DEF_CAPACITY;
+	if (!p->max_workers)
+		p->max_workers = DEF_WORKERS;
+	if (!p->arena_size)
+		p->arena_size = DEF_ARENA;
+	if (!p->result_size)
+		p->result_size = DEF_RESULT;
+	if (!p->max_attempts)
+		p->max_attempts = DEF_ATTEMPTS;
+	if (!p->spin)
+		p->spin = DEF_SPIN;
+	if (!pow2(p->capacity) || p->capacity < 2 || p->capacity > (1u << 20))
+		return berr_setx(err, EINVAL,
+				 "task queue: capacity %u is not a power of "
+				 "two between 2 and 2^20",
+				 p->capacity);
+	if (p->max_workers > 4096)
+		return berr_setx(err, EINVAL,
+				 "task queue: %u workers, at most 4096",
+				 p->max_workers);
+	if (p->arena_size < 4096 || p->arena_size > (1ull << 40))
+		return berr_setx(err, EINVAL,
+				 "task queue: arena of %llu bytes, not "
+				 "between 4096 and 2^40",
+				 (unsigned long long)p->arena_size);
+	if (!pow2(p->result_size) || p->result_size < 4096 ||
+	    p->result_size > (1u << 30))
+		return berr_setx(err, EINVAL,
+				 "task queue: result ring of %u bytes is not "
+				 "a power of two between 4096 and 1 GiB",
+				 p->result_size);
+	return 0;
+}
+
+/* Fills the read-only configuration block: the offsets of every region. */
+static void layout(const struct dq_params *p, struct bq_config *c)
+{
+	uint64_t off = page_up(sizeof(struct bq_header));
+	*c = (struct bq_config){
+		.magic = BQ_MAGIC,
+		.version = BQ_VERSION,
+		.header_size = sizeof(struct bq_header),
+		.capacity = p->capacity,
+		.slot_size = sizeof(struct bq_slot),
+		.lease_size = sizeof(struct bq_lease),
+		.worker_size = sizeof(struct bq_worker),
+		.max_workers = p->max_workers,
+		.result_size = p->result_size,
+		.arena_size = p->arena_size,
+		.spin = p->spin,
+		.max_attempts = p->max_attempts,
+	};
+	c->ring_off = off;
+	off = page_up(off + (uint64_t)p->capacity * sizeof(struct bq_slot));
+	c->lease_off = off;
+	off = page_up(off + (uint64_t)p->capacity * sizeof(struct bq_lease));
+	c->worker_off = off;
+	off = page_up(off +
+		      (uint64_t)p->max_workers * sizeof(struct bq_worker));
+	c->result_off = off;
+	off = page_up(off + (uint64_t)p->max_workers * p->result_size);
+	c->arena_off = off;
+	c->total_size = page_up(off + p->arena_size);
+}
+
+static int make_memfd(uint64_t size, struct berr *err)
+{
+	_cleanup_close_ int fd =
+		memfd_create("berth-queue", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0)
+		return berr_set(err, errno, "task queue: memfd_create");
+	if (ftruncate(fd, (off_t)size) < 0)
+		return berr_set(err, errno, "task queue: size memfd to %llu",
+				(unsigned long long)size);
+	/* workers map it too: neither side may shrink it under the other */
+	if (fcntl(fd, F_ADD_SEALS,
+		  F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
+		return berr_set(err, errno, "task queue: seal memfd");
+	return TAKE_FD(fd);
+}
+
+static void init_shared(struct dq *q, const struct bq_config *c)
+{
+	q->hdr = (struct bq_header *)q->base;
+	q->hdr->cfg = *c;
+	q->ring = (struct bq_slot *)(q->base + c->ring_off);
+	q->leases = (struct bq_lease *)(q->base + c->lease_off);
+	q->workers = (struct bq_worker *)(q->base + c->worker_off);
+	q->results = q->base + c->result_off;
+	q->arena_mem = q->base + c->arena_off;
+	for (uint64_t i = 0; i < c->capacity; i++)
+		atomic_init(&q->ring[i].seq, i);
+	q->cap = c->capacity;
+	q->mask = c->capacity - 1;
+	q->max_workers = c->max_workers;
+	q->result_size = c->result_size;
+	q->max_attempts = c->max_attempts;
+	q->spin = c->spin;
+}
+
+static int init_private(struct dq *q, struct berr *err)
+{
+	q->free_leases = calloc(q->cap, sizeof(*q->free_leases));
+	q->lease_blk = calloc(q->cap, sizeof(*q->lease_blk));
+	q->retry = calloc(q->cap, sizeof(*q->retry));
+	q->abandoned = calloc(q->cap, sizeof(*q->abandoned));
+	q->corrupt = calloc(q->max_workers, sizeof(*q->corrupt));
+	if (!q->free_leases || !q->lease_blk || !q->retry || !q->abandoned ||
+	    !q->corrupt ||
+	    dq_arena_init(&q->arena, q->hdr->cfg.arena_size, 4ull * q->cap) < 0)
+		return berr_setx(err, ENOMEM, "task queue: out of memory");
+	/* lease 0 on top of the stack: the first tasks use low indices */
+	for (uint32_t i = 0; i < q->cap; i++)
+		q->free_leases[i] = q->cap - 1 - i;
+	q->nfree = q->cap;
+	q->pending_worker = -1;
+	atomic_init(&q->next_id, 1);
+	return 0;
+}
+
+int dq_create(const struct dq_params *in, struct dq **out, struct berr *err)
+{
+	struct dq_params p;
+	struct bq_config c;
+	int r = resolve_params(in, &p, err);
+	if (r < 0)
+		return r;
+	layout(&p, &c);
+	struct dq *q = base_calloc(1, sizeof(*q));
+	pthread_mutex_init(&q->alloc_lock, NULL);
+	pthread_mutex_init(&q->collect_lock, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&q->room, &ca);
+	pthread_condattr_destroy(&ca);
+	q->fd = make_memfd(c.total_size, err);
+	if (q->fd < 0) {
+		r = q->fd;
+		dq_destroy(q);
+		return r;
+	}
+	q->size = c.total_size;
+	q->base = mmap(NULL, q->size, PROT_READ | PROT_WRITE, MAP_SHARED,
+		       q->fd, 0);
+	if (q->base == MAP_FAILED) {
+		r = berr_set(err, errno, "task queue: mmap %zu bytes",
+			     q->size);
+		q->base = NULL;
+		dq_destroy(q);
+		return r;
+	}
+	init_shared(q, &c);
+	r = init_private(q, err);
+	if (r < 0) {
+		dq_destroy(q);
+		return r;
+	}
+	blog_debug("task queue: %u slots, %u workers, %llu arena bytes, "
+		   "memfd of %zu bytes",
+		   q->cap, q->max_workers, (unsigned long long)c.arena_size,
+		   q->size);
+	*out = q;
+	return 0;
+}
+
+void dq_destroy(struct dq *q)
+{
+	if (!q)
+		return;
+	if (q->hdr) {
+		atomic_fetch_or(&q->hdr->flags, BQ_CLOSED | BQ_SHUTDOWN);
+		bq_futex_bump_wake(&q->hdr->task_futex, INT_MAX);
+		for (uint32_t i = 0; i < q->max_workers; i++)
+			bq_futex_bump_wake(&q->workers[i].space_futex, INT_MAX);
+		munmap(q->base, q->size);
+	}
+	pthread_mutex_destroy(&q->alloc_lock);
+	pthread_mutex_destroy(&q->collect_lock);
+	pthread_cond_destroy(&q->room);
+	if (q->fd >= 0)
+		close(q->fd);
+	dq_arena_fini(&q->arena);
+	free(q->free_leases);
+	free(q->lease_blk);
+	free(q->retry);
+	free(q->abandoned);
+	free(q->corrupt);
+	free(q);
+}
+
+int dq_fd(const struct dq *q) { return q->fd; }
+
+void *dq_mapping(const struct dq *q, size_t *size)
+{
+	if (size)
+		*size = q->size;
+	return q->base;
+}
+
+void dq_close(struct dq *q)
+{
+	atomic_fetch_or(&q->hdr->flags, BQ_CLOSED);
+	/* idle workers re-check: they end once nothing is unresolved */
+	dq_wake_workers(q, INT_MAX);
+	/* submitters waiting for room return -EPIPE */
+	pthread_mutex_lock(&q->alloc_lock);
+	pthread_cond_broadcast(&q->room);
+	pthread_mutex_unlock(&q->alloc_lock);
+}
+
+void dq_stats(struct dq *q, struct dq_stats *st)
+{
+	*st = (struct dq_stats){
+		.submitted = atomic_load(&q->st.submitted),
+		.completed = atomic_load(&q->st.completed),
+		.abandoned = atomic_load(&q->st.abandoned),
+		.requeued = atomic_load(&q->st.requeued),
+		.stale = atomic_load(&q->st.stale),
+		.in_flight = atomic_load(&q->hdr->unresolved),
+		.ring_busy = atomic_load(&q->st.ring_busy),
+		.collect_sleeps = atomic_load(&q->st.collect_sleeps),
+		.wakes = atomic_load(&q->st.wakes),
+	};
+	pthread_mutex_lock(&q->alloc_lock);
+	st->arena_used = q->arena.tail - q->arena.head;
+	st->arena_wraps = q->arena.wraps;
+	pthread_mutex_unlock(&q->alloc_lock);
+	for (uint32_t i = 0; i < q->max_workers; i++) {
+		st->worker_tasks += atomic_load_explicit(
+			&q->workers[i].tasks, memory_order_relaxed);
+		st->worker_sleeps += atomic_load_explicit(
+			&q->workers[i].sleeps, memory_order_relaxed);
+	}
+}

@@ -1,0 +1,273 @@
+/* Collecting results: each worker publishes records in its own ring; the
+ * coordinator checks every record against the lease table (the result of a
+ * worker that lost its lease is dropped) and hands out a view of the
+ * bytes, released on the next call. Records come from worker memory, so
+ * every field is checked before use. */
+#include <string.h>
+
+#include "dist/dist-internal.h"
+
+static uint8_t *ring_of(struct dq *q, uint32_t w)
+{
+	return q->results + (uint64_t)w * q->result_size;
+}
+
+void dq_result_set_head(struct dq *q, uint32_t w, uint64_t head)
+{
+	struct bq_worker *wk = &q->workers[w];
+	/* seq_cst: publish the space, then look for a worker waiting on it */
+	atomic_store(&wk->res_head, head);
+	if (atomic_load(&wk->space_sleepers)) {
+		bq_futex_bump_wake(&wk->space_futex, 1);
+		atomic_fetch_add_explicit(&q->st.wakes, 1,
+					  memory_order_relaxed);
+	}
+}
+
+void dq_result_release_pending(struct dq *q)
+{
+	if (q->pending_worker < 0)
+		return;
+	dq_result_set_head(q, (uint32_t)q->pending_worker, q->pending_head);
+	q->pending_worker = -1;
+}
+
+static bool record_ok(const struct dq *q, const struct bq_record *rec,
+		      uint32_t off, uint64_t avail)
+{
+	return rec->size >= sizeof(*rec) && rec->size % 8 == 0 &&
+	       rec->size <= avail && rec->size <= q->result_size - off &&
+	       rec->len <= rec->size - sizeof(*rec) && rec->lease < q->cap;
+}
+
+/* Reads the record at *head of ring w into *rec (*at: its offset),
+ * stepping over wrap markers. Returns 1, 0 when the ring is empty, or
+ * -EBADMSG. */
+static int peek_record(struct dq *q, uint32_t w, uint64_t *head,
+		       struct bq_record *rec, uint32_t *at)
+{
+	uint64_t tail = atomic_load_explicit(&q->workers[w].res_tail,
+					     memory_order_acquire);
+	const uint8_t *ring = ring_of(q, w);
+	for (;;) {
+		uint64_t avail = tail - *head;
+		if (avail == 0)
+			return 0;
+		if (avail > q->result_size)
+			return -EBADMSG;
+		uint32_t off = (uint32_t)(*head & (q->result_size - 1));
+		uint32_t size;
+		memcpy(&size, ring + off, sizeof(size));
+		if (size == BQ_REC_WRAP) {
+			uint32_t skip = q->result_size - off;
+			if (off == 0 || skip > avail)
+				return -EBADMSG;
+			*head += skip;
+			continue;
+		}
+		if (q->result_size - off < sizeof(*rec))
+			return -EBADMSG;
+		memcpy(rec, ring + off, sizeof(*rec));
+		if (!record_ok(q, rec, off, avail))
+			return -EBADMSG;
+		*at = off;
+		return 1;
+	}
+}
+
+/* True when worker w holds the record's lease at the record's gen. */
+static bool holder_matches(struct dq *q, uint32_t w,
+			   const struct bq_record *rec, uint64_t word)
+{
+	uint32_t st = bq_word_state(word);
+	return (st == BQ_LEASED || st == BQ_DONE) &&
+	       bq_word_worker(word) == w && bq_word_gen(word) == rec->gen &&
+	       q->leases[rec->lease].task_id == rec->task_id;
+}
+
+/* The result counts once: the lease leaves LEASED/DONE by this CAS. */
+static bool accept(struct dq *q, uint32_t w, const struct bq_record *rec)
+{
+	struct bq_lease *l = &q->leases[rec->lease];
+	uint64_t word = atomic_load(&l->word);
+	if (!holder_matches(q, w, rec, word))
+		return false;
+	return atomic_compare_exchange_strong(
+		&l->word, &word, bq_lease_word(BQ_FREE, 0, rec->gen + 1));
+}
+
+static void fill(struct dq *q, uint32_t w, const struct bq_record *rec,
+		 uint32_t at, struct dq_result *res)
+{
+	*res = (struct dq_result){
+		.task_id = rec->task_id,
+		.status = rec->status,
+		.worker = w,
+		.attempts = q->leases[rec->lease].attempt,
+		.data = rec->len ? ring_of(q, w) + at + sizeof(*rec) : NULL,
+		.len = rec->len,
+	};
+}
+
+/* Takes the first acceptable record of ring w. Returns 1, 0 (none), or
+ * -EBADMSG (the ring is now ignored). */
+static int take_from(struct dq *q, uint32_t w, struct dq_result *res)
+{
+	uint64_t head = atomic_load_explicit(&q->workers[w].res_head,
+					     memory_order_relaxed);
+	uint64_t start = head;
+	struct bq_record rec;
+	uint32_t at;
+	int r;
+	while ((r = peek_record(q, w, &head, &rec, &at)) > 0) {
+		if (!accept(q, w, &rec)) {
+			atomic_fetch_add(&q->st.stale, 1);
+			head += rec.size;
+			continue;
+		}
+		fill(q, w, &rec, at, res);
+		/* the bytes stay until the next call releases them */
+		q->pending_worker = w;
+		q->pending_head = head + rec.size;
+		atomic_fetch_add_explicit(&q->st.completed, 1,
+					  memory_order_relaxed);
+		dq_lease_release(q, rec.lease);
+		dq_task_resolved(q);
+		return 1;
+	}
+	if (head != start)
+		dq_result_set_head(q, w, head);
+	if (r < 0) {
+		blog_debug("task queue: result ring of worker %u is corrupt",
+			   w);
+		q->corrupt[w] = true;
+		*res = (struct dq_result){.worker = w};
+		return r;
+	}
+	return 0;
+}
+
+static int take_abandoned(struct dq *q, struct dq_result *res)
+{
+	if (!q->nabandoned)
+		return 0;
+	struct dq_abandoned a = q->abandoned[--q->nabandoned];
+	const struct bq_lease *l = &q->leases[a.lease];
+	*res = (struct dq_result){
+		.task_id = l->task_id,
+		.error = -EOWNERDEAD,
+		.worker = a.worker,
+		.attempts = l->attempt,
+	};
+	atomic_fetch_add(&q->st.abandoned, 1);
+	dq_lease_release(q, a.lease);
+	dq_task_resolved(q);
+	return 1;
+}
+
+static uint32_t worker_span(struct dq *q)
+{
+	uint32_t n = atomic_load_explicit(&q->hdr->worker_high,
+					  memory_order_relaxed);
+	return n < q->max_workers ? n : q->max_workers;
+}
+
+static int take_result(struct dq *q, struct dq_result *res)
+{
+	if (take_abandoned(q, res))
+		return 1;
+	uint32_t n = worker_span(q);
+	for (uint32_t k = 0; k < n; k++) {
+		uint32_t w = q->next_worker + k;
+		if (w >= n)
+			w -= n;
+		if (q->corrupt[w])
+			continue;
+		int r = take_from(q, w, res);
+		if (r != 0) {
+			/* round robin: the next call starts after w */
+			q->next_worker = w + 1 < n ? w + 1 : 0;
+			return r;
+		}
+	}
+	return 0;
+}
+
+/* Something to take (or nothing left to wait for). seq_cst loads: called
+ * after the collector counted itself in result_sleepers. */
+static bool results_ready(struct dq *q)
+{
+	if (q->nabandoned || atomic_load(&q->hdr->unresolved) == 0)
+		return true;
+	uint32_t n = worker_span(q);
+	for (uint32_t w = 0; w < n; w++)
+		if (!q->corrupt[w] && atomic_load(&q->workers[w].res_tail) !=
+					      atomic_load(&q->workers[w].res_head))
+			return true;
+	return false;
+}
+
+static void wait_results(struct dq *q, const struct timespec *deadline)
+{
+	for (uint32_t i = 0; i < q->spin; i++) {
+		if (results_ready(q))
+			return;
+		bq_cpu_relax();
+	}
+	/* deferred tickets must be pushed again soon: sleep 1 ms at most */
+	struct timespec soon;
+	const struct timespec *dl = deadline;
+	if (atomic_load(&q->nretry)) {
+		dq_deadline(&soon, 1);
+		if (!dl || soon.tv_sec < dl->tv_sec ||
+		    (soon.tv_sec == dl->tv_sec && soon.tv_nsec < dl->tv_nsec))
+			dl = &soon;
+	}
+	dq_sleep_results(q, dl, results_ready);
+}
+
+static int collect_locked(struct dq *q, struct dq_result *res, int timeout_ms,
+			  const struct timespec *deadline)
+{
+	for (;;) {
+		dq_ring_flush(q);
+		int r = take_result(q, res);
+		if (r > 0)
+			return 0;
+		if (r < 0)
+			return r;
+		if (atomic_load(&q->hdr->unresolved) == 0)
+			return -ENODATA;
+		if (timeout_ms == 0 || dq_deadline_passed(deadline))
+			return -EAGAIN;
+		wait_results(q, deadline);
+	}
+}
+
+int dq_collect(struct dq *q, struct dq_result *res, int timeout_ms)
+{
+	struct timespec ts, *deadline = dq_deadline(&ts, timeout_ms);
+	pthread_mutex_lock(&q->collect_lock);
+	dq_result_release_pending(q);
+	int r = collect_locked(q, res, timeout_ms, deadline);
+	pthread_mutex_unlock(&q->collect_lock);
+	return r;
+}
+
+void dq_result_preaccept(struct dq *q, uint32_t w)
+{
+	uint64_t head = atomic_load_explicit(&q->workers[w].res_head,
+					     memory_order_relaxed);
+	struct bq_record rec;
+	uint32_t at;
+	while (peek_record(q, w, &head, &rec, &at) > 0) {
+		struct bq_lease *l = &q->leases[rec.lease];
+		uint64_t word = atomic_load(&l->word);
+		if (holder_matches(q, w, &rec, word) &&
+		    bq_word_state(word) == BQ_LEASED)
+			atomic_compare_exchange_strong(
+				&l->word, &word,
+				bq_lease_word(BQ_DONE, w, rec.gen));
+		head += rec.size;
+	}
+}

@@ -1,0 +1,289 @@
+/* Private to oci/'s image code (oci-dl, oci-digest, oci-store, oci-load,
+ * oci-manifest, oci-unpack, oci-copy, oci-imgconfig).
+ *
+ * libarchive and libcrypto are never linked: their headers give the types
+ * and prototypes, and oci-dl.c fills a table of pointers per library with
+ * dlopen/dlsym the first time an image function needs it, so that the
+ * runtime's own commands (create, start) never map them. */
+#ifndef BERTH_OCI_IMAGE_INTERNAL_H
+#define BERTH_OCI_IMAGE_INTERNAL_H
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <openssl/evp.h>
+
+#include "oci/oci-internal.h"
+
+/* ---- oci-dl.c: the libraries ---------------------------------------------- */
+
+/* The libarchive functions berth calls, without their "archive_" prefix:
+ * la->read_new() is archive_read_new(). */
+#define OCI_LA_FUNCS(X)                                                        \
+	X(read_new)                                                            \
+	X(read_free)                                                           \
+	X(read_support_filter_all)                                             \
+	X(read_support_format_tar)                                             \
+	X(read_support_format_raw)                                             \
+	X(read_support_format_empty)                                           \
+	X(read_open)                                                           \
+	X(read_open_fd)                                                        \
+	X(read_next_header)                                                    \
+	X(read_data)                                                           \
+	X(read_data_block)                                                     \
+	X(read_data_skip)                                                      \
+	X(error_string)                                                        \
+	X(entry_pathname)                                                      \
+	X(entry_filetype)                                                      \
+	X(entry_perm)                                                          \
+	X(entry_size)                                                          \
+	X(entry_uid)                                                           \
+	X(entry_gid)                                                           \
+	X(entry_mtime)                                                         \
+	X(entry_mtime_nsec)                                                    \
+	X(entry_symlink)                                                       \
+	X(entry_hardlink)                                                      \
+	X(entry_rdevmajor)                                                     \
+	X(entry_rdevminor)                                                     \
+	X(entry_xattr_reset)                                                   \
+	X(entry_xattr_next)
+
+struct oci_la {
+#define OCI_LA_FIELD(f) __typeof__(&archive_##f) f;
+	OCI_LA_FUNCS(OCI_LA_FIELD)
+#undef OCI_LA_FIELD
+};
+
+#define OCI_CRYPTO_FUNCS(X)                                                    \
+	X(EVP_MD_CTX_new)                                                      \
+	X(EVP_MD_CTX_free)                                                     \
+	X(EVP_sha256)                                                          \
+	X(EVP_DigestInit_ex)                                                   \
+	X(EVP_DigestUpdate)                                                    \
+	X(EVP_DigestFinal_ex)
+
+struct oci_crypto {
+#define OCI_CRYPTO_FIELD(f) __typeof__(&f) f;
+	OCI_CRYPTO_FUNCS(OCI_CRYPTO_FIELD)
+#undef OCI_CRYPTO_FIELD
+};
+
+/* The tables, loaded once per process. NULL with err set ("image support
+ * needs libarchive (apt-get install libarchive13)") when the library or a
+ * symbol is missing. */
+const struct oci_la *oci_dl_archive(struct berr *err);
+const struct oci_crypto *oci_dl_crypto(struct berr *err);
+
+/* ---- oci-digest.c: sha256 ------------------------------------------------- */
+
+#define OCI_DIGEST_LEN 72 /* "sha256:" + 64 hex + NUL */
+#define OCI_HEX_LEN 64
+
+struct oci_sha256 {
+	const struct oci_crypto *cr;
+	EVP_MD_CTX *ctx;
+	uint64_t bytes; /* hashed so far */
+};
+
+int oci_sha256_init(struct oci_sha256 *h, struct berr *err);
+void oci_sha256_update(struct oci_sha256 *h, const void *p, size_t n);
+/* Writes "sha256:<hex>" and releases the context. */
+void oci_sha256_final(struct oci_sha256 *h, char out[OCI_DIGEST_LEN]);
+/* Releases a context that was not finalised (no-op otherwise). */
+void oci_sha256_free(struct oci_sha256 *h);
+/* The digest of a buffer. */
+int oci_sha256_buf(const void *p, size_t n, char out[OCI_DIGEST_LEN],
+		   struct berr *err);
+/* Copies fd to outfd (-1: only hash) until EOF, hashing what it reads. */
+int oci_sha256_copy(int fd, int outfd, char out[OCI_DIGEST_LEN],
+		    uint64_t *size, struct berr *err);
+/* "sha256:" followed by 64 lowercase hex digits. */
+bool oci_digest_valid(const char *d);
+/* Refuses what oci_digest_valid refuses, naming the algorithm when it is
+ * another one ("unsupported digest algorithm sha512"). */
+int oci_digest_check(const char *d, const char *what, struct berr *err);
+static inline const char *oci_digest_hex(const char *d) { return d + 7; }
+
+/* ---- oci-manifest.c: the documents ---------------------------------------- */
+
+#define OCI_MT_MANIFEST "application/vnd.oci.image.manifest.v1+json"
+#define OCI_MT_INDEX "application/vnd.oci.image.index.v1+json"
+#define OCI_MT_CONFIG "application/vnd.oci.image.config.v1+json"
+#define OCI_MT_DOCKER_MANIFEST                                                 \
+	"application/vnd.docker.distribution.manifest.v2+json"
+#define OCI_MT_DOCKER_LIST                                                     \
+	"application/vnd.docker.distribution.manifest.list.v2+json"
+#define OCI_MT_LAYER "application/vnd.oci.image.layer.v1.tar"
+
+/* Documents are read whole, up to this size. */
+#define OCI_DOC_MAX (4u << 20)
+
+struct oci_desc {
+	char *media_type; /* may be NULL in an index entry */
+	char *digest;
+	int64_t size;
+	char *ref_name; /* from the annotations; may be NULL */
+	bool has_platform;
+	char *os, *arch, *variant;
+};
+
+struct oci_manifest_doc {
+	char *media_type;
+	bool is_index; /* an index or manifest list: see index below */
+	struct oci_desc config;
+	struct oci_desc *layers;
+	size_t n_layers;
+	struct oci_desc *manifests; /* when is_index */
+	size_t n_manifests;
+};
+
+struct oci_imgcfg_doc {
+	char *os, *arch, *variant, *created;
+	char **diff_ids; /* NULL-terminated */
+	size_t n_diff_ids;
+};
+
+struct oci_docker_entry { /* one object of a Docker archive's manifest.json */
+	char *config;     /* path inside the archive */
+	char **repo_tags; /* NULL-terminated, may be NULL */
+	char **layers;    /* paths, NULL-terminated */
+	size_t n_layers;
+};
+
+/* Parses an image manifest or an image index (the mediaType field, or
+ * the presence of "manifests", tells which). what names the document in
+ * errors ("manifest sha256:ab.."). Caller clears *out. */
+int oci_manifest_parse(const char *json, size_t len, const char *what,
+		       struct oci_manifest_doc *out, struct berr *err);
+void oci_manifest_clear(struct oci_manifest_doc *m);
+/* Parses an image config's os, architecture, created and rootfs. */
+int oci_imgcfg_parse(const char *json, size_t len, const char *what,
+		     struct oci_imgcfg_doc *out, struct berr *err);
+void oci_imgcfg_clear(struct oci_imgcfg_doc *c);
+int oci_docker_manifest_parse(const char *json, size_t len,
+			      struct oci_docker_entry **out, size_t *n,
+			      struct berr *err);
+void oci_docker_entries_free(struct oci_docker_entry *v, size_t n);
+
+/* How well a platform fits this host: 0 not at all (another os or
+ * architecture), higher is better (2 exact variant, 1 no variant). */
+int oci_platform_score(const struct oci_desc *d);
+/* True for the layer media types berth unpacks (tar, gzip, zstd). */
+bool oci_layer_media_type_ok(const char *mt);
+
+/* ---- oci-unpack.c: one layer ---------------------------------------------- */
+
+/* Cleans a tar entry name into a relative path with no empty or "."
+ * component and no trailing slash ("" for the root itself). Refuses an
+ * absolute path and any ".." component: -EINVAL with *why set. Caller
+ * frees *out. */
+int oci_tar_clean_path(const char *name, char **out, const char **why);
+/* Whether a symlink at the clean path entry with this target stays in the
+ * layer when resolved lexically: absolute targets resolve against the
+ * container's root and always do; a relative one must not climb above
+ * the root. */
+bool oci_tar_link_inside(const char *entry, const char *target);
+
+/* Opens the directory dir (a clean relative path, "" for the root) under
+ * rootfd, never following a symlink. create makes missing components
+ * (0755). Returns an O_PATH fd, -ELOOP when a component is a symlink,
+ * -ENOTDIR when one is not a directory, or -errno; *bad (may be NULL)
+ * then points at the offending component in dir. */
+int oci_open_dir_nofollow(int rootfd, const char *dir, bool create,
+			  size_t *bad);
+
+struct oci_unpack_opts {
+	bool allow_devices;
+	const char *what; /* "layer sha256:ab.." for messages */
+};
+
+/* Reads the (compressed) layer blob from fd once: unpacks it into the
+ * empty directory rootfd with whiteouts in overlayfs form (rootfd -1: only
+ * hash) and computes the sha256 of the uncompressed stream into diff_id and
+ * its length into *size. */
+int oci_unpack_layer(int fd, int rootfd, const struct oci_unpack_opts *o,
+		     char diff_id[OCI_DIGEST_LEN], uint64_t *size,
+		     struct berr *err);
+
+/* ---- oci-copy.c: layers into a plain rootfs -------------------------------- */
+
+/* Applies the layer directory layerfd onto the directory rootfd as
+ * overlayfs would show it: whiteouts delete, opaque directories hide what
+ * lower layers put there, everything else is copied with owner, mode,
+ * times and xattrs. */
+int oci_copy_layer(int layerfd, int rootfd, const char *what,
+		   struct berr *err);
+
+/* ---- oci-store.c: the store's internals ----------------------------------- */
+
+struct oci_store {
+	char *path;
+	int dirfd;
+	int lockfd;
+	enum oci_store_mode mode;
+};
+
+/* Turns a reader into a writer (exclusive lock, leftovers removed). */
+int oci_store_upgrade(struct oci_store *s, struct berr *err);
+/* A fresh directory under tmp/ (its name relative to the store in *name,
+ * an fd on it in *fd). */
+int oci_store_mktemp(struct oci_store *s, const char *prefix, char **name,
+		     int *fd, struct berr *err);
+bool oci_store_has_blob(struct oci_store *s, const char *digest);
+bool oci_store_has_layer(struct oci_store *s, const char *diff_id);
+/* Opens blobs/sha256/<hex> for reading. */
+int oci_store_open_blob(struct oci_store *s, const char *digest,
+			struct berr *err);
+int oci_store_read_blob(struct oci_store *s, const char *digest, char **buf,
+			size_t *len, struct berr *err);
+
+/* What a load hands to oci_store_commit(): NULL-terminated vectors, the
+ * *_tmp ones store-relative names under tmp/. */
+struct oci_commit {
+	char **blob_tmp;    /* verified blobs ... */
+	char **blob_digest; /* ... and their digests */
+	char **layer_tmp;   /* verified layer directories ... */
+	char **layer_diff;  /* ... and their diffIDs */
+	struct oci_image **images; /* repo_tags: the references to set */
+};
+/* Renames the blobs and then the layers into place, makes them durable,
+ * then writes the image records and last the references: a reader sees an
+ * image only once everything it needs is there. */
+int oci_store_commit(struct oci_store *s, const struct oci_commit *c,
+		     struct berr *err);
+
+/* Image records (images/<hex>.json); repo_tags left empty. */
+int oci_store_read_record(struct oci_store *s, const char *digest,
+			  struct oci_image **out, struct berr *err);
+int oci_store_records(struct oci_store *s, struct oci_image ***out,
+		      struct berr *err);
+int oci_store_delete_record(struct oci_store *s, const char *digest,
+			    struct berr *err);
+
+/* refs.json: reference -> manifest digest. */
+struct oci_refs {
+	struct oci_kv *v;
+	size_t n;
+};
+int oci_refs_load(struct oci_store *s, struct oci_refs *r, struct berr *err);
+int oci_refs_save(struct oci_store *s, const struct oci_refs *r,
+		  struct berr *err);
+void oci_refs_clear(struct oci_refs *r);
+const char *oci_refs_get(const struct oci_refs *r, const char *ref);
+void oci_refs_set(struct oci_refs *r, const char *ref, const char *digest);
+bool oci_refs_del(struct oci_refs *r, const char *ref);
+/* The references naming digest, as a NULL-terminated vector. */
+char **oci_refs_of(const struct oci_refs *r, const char *digest);
+
+/* ---- oci-imgconfig.c --------------------------------------------------------- */
+
+struct oci_user_ids {
+	uint32_t uid, gid;
+	uint32_t *gids; /* additional groups */
+	size_t n_gids;
+};
+/* Resolves a Docker "user[:group]" against rootfd's /etc/passwd and
+ * /etc/group (rootfd -1: numeric only). */
+int oci_image_resolve_user(int rootfd, const char *user,
+			   struct oci_user_ids *out, struct berr *err);
+
+#endif

@@ -1,0 +1,527 @@
+/* The image operations on a store: names, listing, tagging, removal,
+ * pruning, inspection. Loading is oci-load.c, unpacking oci-copy.c. */
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "oci/oci-image-internal.h"
+
+void oci_image_free(struct oci_image *img)
+{
+	if (!img)
+		return;
+	free(img->digest);
+	free(img->id);
+	base_strv_free(img->repo_tags);
+	free(img->created);
+	free(img->os);
+	free(img->architecture);
+	for (size_t i = 0; i < img->n_layers; i++) {
+		free(img->layers[i].digest);
+		free(img->layers[i].diff_id);
+		free(img->layers[i].media_type);
+	}
+	free(img->layers);
+	free(img);
+}
+
+void oci_image_list_free(struct oci_image **v)
+{
+	for (size_t i = 0; v && v[i]; i++)
+		oci_image_free(v[i]);
+	free(v);
+}
+
+/* ---- references ------------------------------------------------------------- */
+
+static bool is_lower_alnum(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
+
+/* A path component of a repository: [a-z0-9]+ joined by '.', '_', '__'
+ * or '-'s, as the distribution spec has it. */
+static bool valid_component(const char *s, size_t n)
+{
+	if (n == 0 || !is_lower_alnum(s[0]) || !is_lower_alnum(s[n - 1]))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!is_lower_alnum(s[i]) && !strchr("._-", s[i]))
+			return false;
+	return true;
+}
+
+/* A registry host: letters, digits, '.', '-' and an optional :port. */
+static bool valid_host(const char *s, size_t n)
+{
+	if (n == 0)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= 'A' && s[i] <= 'Z') || is_lower_alnum(s[i]) ||
+		      strchr(".-:", s[i])))
+			return false;
+	return true;
+}
+
+static bool valid_repository(const char *name)
+{
+	size_t len = strlen(name);
+	if (len == 0 || len > 255)
+		return false;
+	const char *first_end = strchr(name, '/');
+	bool has_host = first_end &&
+			(memchr(name, '.', (size_t)(first_end - name)) ||
+			 memchr(name, ':', (size_t)(first_end - name)) ||
+			 !strncmp(name, "localhost/", 10));
+	const char *p = name;
+	if (has_host) {
+		if (!valid_host(name, (size_t)(first_end - name)))
+			return false;
+		p = first_end + 1;
+	}
+	for (;;) {
+		const char *end = strchrnul(p, '/');
+		if (!valid_component(p, (size_t)(end - p)))
+			return false;
+		if (!*end)
+			return true;
+		p = end + 1;
+	}
+}
+
+static bool valid_tag(const char *t)
+{
+	size_t n = strlen(t);
+	if (n == 0 || n > 128 || t[0] == '.' || t[0] == '-')
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((t[i] >= 'A' && t[i] <= 'Z') || is_lower_alnum(t[i]) ||
+		      strchr("._-", t[i])))
+			return false;
+	return true;
+}
+
+static bool is_hex_id(const char *s)
+{
+	size_t n = strspn(s, "0123456789abcdef");
+	return n == OCI_HEX_LEN && !s[n];
+}
+
+int oci_image_ref_normalize(const char *ref, char **out, struct berr *err)
+{
+	*out = NULL;
+	static const char *const prefixes[] = {
+		"docker.io/library/", "index.docker.io/library/",
+		"docker.io/", "index.docker.io/"};
+	if (!ref || !ref[0] || strlen(ref) > 512)
+		return berr_setx(err, EINVAL, "invalid reference \"%.100s\"",
+				 ref ? ref : "");
+	for (size_t i = 0; i < ARRAY_SIZE(prefixes); i++)
+		if (base_str_has_prefix(ref, prefixes[i])) {
+			ref += strlen(prefixes[i]);
+			break;
+		}
+	_cleanup_free_ char *name = base_strdup(ref);
+	char *at = strchr(name, '@');
+	const char *digest = NULL;
+	if (at) {
+		*at = '\0';
+		digest = at + 1;
+	}
+	char *slash = strrchr(name, '/');
+	char *colon = strrchr(slash ? slash : name, ':');
+	const char *tag = NULL;
+	if (colon) {
+		*colon = '\0';
+		tag = colon + 1;
+	}
+	if (!valid_repository(name) || is_hex_id(name) ||
+	    (tag && !valid_tag(tag)) || (digest && !oci_digest_valid(digest)))
+		return berr_setx(err, EINVAL, "invalid reference \"%.200s\"",
+				 ref);
+	*out = base_sprintf("%s%s%s%s%s", name, tag || !digest ? ":" : "",
+			    tag ? tag : (digest ? "" : "latest"),
+			    digest ? "@" : "", digest ? digest : "");
+	return 0;
+}
+
+/* ---- finding images --------------------------------------------------------- */
+
+static void fill_tags(struct oci_image *img, const struct oci_refs *refs)
+{
+	base_strv_free(img->repo_tags);
+	img->repo_tags = oci_refs_of(refs, img->digest);
+}
+
+static int by_reference(struct oci_store *s, const struct oci_refs *refs,
+			const char *name, struct oci_image **out,
+			struct berr *err)
+{
+	_cleanup_free_ char *ref = NULL;
+	if (oci_image_ref_normalize(name, &ref, NULL) < 0)
+		return -ENOENT;
+	const char *at = strchr(ref, '@');
+	const char *digest = at ? at + 1 : oci_refs_get(refs, ref);
+	if (!digest)
+		return -ENOENT;
+	return oci_store_read_record(s, digest, out, err);
+}
+
+static bool hex_prefix_of(const char *prefix, const char *digest)
+{
+	return !strncmp(prefix, oci_digest_hex(digest), strlen(prefix));
+}
+
+/* "sha256:<hex>" or a hex prefix (at least 4 digits) of an image's id or
+ * manifest digest. */
+static int by_id(struct oci_store *s, const char *name,
+		 struct oci_image **out, struct berr *err)
+{
+	const char *hex = base_str_has_prefix(name, "sha256:") ? name + 7 : name;
+	size_t n = strspn(hex, "0123456789abcdef");
+	if (n < 4 || hex[n] || n > OCI_HEX_LEN)
+		return -ENOENT;
+	_cleanup_(oci_image_list_freep) struct oci_image **all = NULL;
+	int r = oci_store_records(s, &all, err);
+	if (r < 0)
+		return r;
+	struct oci_image *found = NULL;
+	for (size_t i = 0; all[i]; i++) {
+		if (!hex_prefix_of(hex, all[i]->id) &&
+		    !hex_prefix_of(hex, all[i]->digest))
+			continue;
+		if (found && strcmp(found->digest, all[i]->digest))
+			return berr_setx(err, EINVAL,
+					 "image id %s is ambiguous: %.19s "
+					 "and %.19s",
+					 name, found->digest, all[i]->digest);
+		found = all[i];
+	}
+	if (!found)
+		return -ENOENT;
+	return oci_store_read_record(s, found->digest, out, err);
+}
+
+static int find_in_store(struct oci_store *s, const struct oci_refs *refs,
+			 const char *name, struct oci_image **out,
+			 struct berr *err)
+{
+	int r = by_reference(s, refs, name, out, err);
+	if (r == -ENOENT)
+		r = by_id(s, name, out, err);
+	return r;
+}
+
+int oci_image_find(struct oci_store *s, const char *name,
+		   struct oci_image **out, struct berr *err)
+{
+	*out = NULL;
+	struct oci_refs refs;
+	int r = oci_refs_load(s, &refs, err);
+	if (r < 0)
+		return r;
+	r = find_in_store(s, &refs, name, out, err);
+	struct stat st;
+	if (r == -ENOENT && stat(name, &st) == 0) {
+		/* An archive or a layout: load it (blobs and layers already
+		 * in the store are only verified) and take its first image. */
+		_cleanup_(oci_image_list_freep) struct oci_image **v = NULL;
+		r = oci_image_load(s, name, NULL, &v, err);
+		if (r == 0)
+			r = oci_store_read_record(s, v[0]->digest, out, err);
+		oci_refs_clear(&refs);
+		if (r == 0)
+			r = oci_refs_load(s, &refs, err);
+	}
+	if (r == -ENOENT)
+		r = berr_setx(err, ENOENT, "image %s: not found in %s", name,
+			      s->path);
+	if (r == 0)
+		fill_tags(*out, &refs);
+	else {
+		oci_image_free(*out);
+		*out = NULL;
+	}
+	oci_refs_clear(&refs);
+	return r;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int cmp_images(const void *a, const void *b)
+{
+	const struct oci_image *x = *(struct oci_image *const *)a;
+	const struct oci_image *y = *(struct oci_image *const *)b;
+	const char *tx = x->repo_tags[0], *ty = y->repo_tags[0];
+	if (tx && ty && strcmp(tx, ty))
+		return strcmp(tx, ty);
+	if (!tx != !ty)
+		return tx ? -1 : 1;
+	return strcmp(x->digest, y->digest);
+}
+
+int oci_image_list(struct oci_store *s, struct oci_image ***out,
+		   struct berr *err)
+{
+	*out = NULL;
+	struct oci_refs refs;
+	int r = oci_refs_load(s, &refs, err);
+	if (r < 0)
+		return r;
+	struct oci_image **v = NULL;
+	r = oci_store_records(s, &v, err);
+	size_t n = 0;
+	for (; r == 0 && v[n]; n++) {
+		fill_tags(v[n], &refs);
+		qsort(v[n]->repo_tags, base_strv_len(v[n]->repo_tags),
+		      sizeof(char *), cmp_str);
+	}
+	oci_refs_clear(&refs);
+	if (r < 0) {
+		oci_image_list_free(v);
+		return r;
+	}
+	qsort(v, n, sizeof(*v), cmp_images);
+	*out = v;
+	return 0;
+}
+
+/* ---- tag, remove, prune ------------------------------------------------------ */
+
+int oci_image_tag(struct oci_store *s, const char *src, const char *dst,
+		  struct berr *err)
+{
+	_cleanup_free_ char *ref = NULL;
+	int r = oci_image_ref_normalize(dst, &ref, err);
+	if (r < 0)
+		return r;
+	if (strchr(ref, '@'))
+		return berr_setx(err, EINVAL,
+				 "tag %s: a digest cannot be a tag", dst);
+	if ((r = oci_store_upgrade(s, err)) < 0)
+		return r;
+	_cleanup_(oci_image_freep) struct oci_image *img = NULL;
+	if ((r = oci_image_find(s, src, &img, err)) < 0)
+		return r;
+	struct oci_refs refs;
+	if ((r = oci_refs_load(s, &refs, err)) < 0)
+		return r;
+	oci_refs_set(&refs, ref, img->digest);
+	r = oci_refs_save(s, &refs, err);
+	oci_refs_clear(&refs);
+	return r;
+}
+
+/* rep gets "<what>: <arg>" ("Untagged: busybox:latest"). */
+static void report(char ***rep, const char *what, const char *arg)
+{
+	if (!rep)
+		return;
+	_cleanup_free_ char *line = base_sprintf("%s: %s", what, arg);
+	base_strv_push(rep, line);
+}
+
+int oci_image_remove(struct oci_store *s, const char *name, char ***rep,
+		     struct berr *err)
+{
+	if (rep)
+		*rep = base_calloc(1, sizeof(char *));
+	int r = oci_store_upgrade(s, err);
+	if (r < 0)
+		return r;
+	struct oci_refs refs;
+	if ((r = oci_refs_load(s, &refs, err)) < 0)
+		return r;
+	_cleanup_free_ char *ref = NULL;
+	const char *digest = NULL;
+	_cleanup_(oci_image_freep) struct oci_image *img = NULL;
+	if (oci_image_ref_normalize(name, &ref, NULL) == 0 &&
+	    (digest = oci_refs_get(&refs, ref))) {
+		/* a reference: untag, and remove the image with its last */
+		_cleanup_free_ char *d = base_strdup(digest);
+		oci_refs_del(&refs, ref);
+		report(rep, "Untagged", ref);
+		_cleanup_strv_ char **left = oci_refs_of(&refs, d);
+		if (!left[0]) {
+			r = oci_store_delete_record(s, d, err);
+			report(rep, "Deleted", d);
+		}
+	} else if ((r = find_in_store(s, &refs, name, &img, err)) == 0) {
+		/* an id: the image and every name it has */
+		_cleanup_strv_ char **names = oci_refs_of(&refs, img->digest);
+		for (char **t = names; *t; t++) {
+			oci_refs_del(&refs, *t);
+			report(rep, "Untagged", *t);
+		}
+		r = oci_store_delete_record(s, img->digest, err);
+		report(rep, "Deleted", img->digest);
+	} else if (r == -ENOENT) {
+		r = berr_setx(err, ENOENT, "image %s: not found in %s", name,
+			      s->path);
+	}
+	if (r == 0)
+		r = oci_refs_save(s, &refs, err);
+	oci_refs_clear(&refs);
+	return r;
+}
+
+static bool in_strv(char **v, const char *s)
+{
+	for (; v && *v; v++)
+		if (!strcmp(*v, s))
+			return true;
+	return false;
+}
+
+/* Removes every entry of the store directory dir that keep() refuses. */
+static int sweep(struct oci_store *s, const char *dir, char **keep,
+		 bool layers, struct oci_prune_report *rep, struct berr *err)
+{
+	_cleanup_close_ int dfd =
+		openat(s->dirfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return berr_set(err, errno, "open %s/%s", s->path, dir);
+	_cleanup_closedir_ DIR *d = fdopendir(fcntl(dfd, F_DUPFD_CLOEXEC, 3));
+	if (!d)
+		return berr_set(err, errno, "open %s/%s", s->path, dir);
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		char digest[OCI_DIGEST_LEN];
+		snprintf(digest, sizeof(digest), "sha256:%.64s", de->d_name);
+		if (strlen(de->d_name) != OCI_HEX_LEN ||
+		    !oci_digest_valid(digest) || in_strv(keep, digest))
+			continue;
+		struct stat st;
+		if (!layers && fstatat(dfd, de->d_name, &st, 0) == 0)
+			rep->bytes += (uint64_t)st.st_size;
+		int r;
+		if (layers) {
+			/* out of sight first: never a half-removed layer */
+			_cleanup_free_ char *tmp = base_sprintf(
+				"tmp/rm-%s-%d", de->d_name, (int)getpid());
+			_cleanup_free_ char *from =
+				base_sprintf("%s/%s", dir, de->d_name);
+			r = renameat(s->dirfd, from, s->dirfd, tmp) < 0
+				    ? -errno
+				    : base_rm_rf_at(s->dirfd, tmp);
+			rep->layers++;
+		} else {
+			r = unlinkat(dfd, de->d_name, 0) < 0 ? -errno : 0;
+			rep->blobs++;
+		}
+		if (r < 0)
+			return berr_set(err, -r, "remove %s/%s/%s", s->path,
+					dir, de->d_name);
+	}
+	return 0;
+}
+
+int oci_image_prune(struct oci_store *s, struct oci_prune_report *rep,
+		    struct berr *err)
+{
+	*rep = (struct oci_prune_report){0};
+	int r = oci_store_upgrade(s, err);
+	if (r < 0)
+		return r;
+	_cleanup_(oci_image_list_freep) struct oci_image **all = NULL;
+	if ((r = oci_image_list(s, &all, err)) < 0)
+		return r;
+	_cleanup_strv_ char **blobs = base_calloc(1, sizeof(char *));
+	_cleanup_strv_ char **layers = base_calloc(1, sizeof(char *));
+	for (size_t i = 0; all[i]; i++) {
+		struct oci_image *img = all[i];
+		if (!img->repo_tags[0]) {
+			if ((r = oci_store_delete_record(s, img->digest, err)) < 0)
+				return r;
+			rep->images++;
+			continue;
+		}
+		base_strv_push(&blobs, img->digest);
+		base_strv_push(&blobs, img->id);
+		for (size_t k = 0; k < img->n_layers; k++) {
+			base_strv_push(&blobs, img->layers[k].digest);
+			base_strv_push(&layers, img->layers[k].diff_id);
+		}
+	}
+	if ((r = sweep(s, "blobs/sha256", blobs, false, rep, err)) < 0)
+		return r;
+	return sweep(s, "layers", layers, true, rep, err);
+}
+
+/* ---- reading an image ----------------------------------------------------------- */
+
+int oci_image_read_config(struct oci_store *s, const struct oci_image *img,
+			  char **json, size_t *len, struct berr *err)
+{
+	return oci_store_read_blob(s, img->id, json, len, err);
+}
+
+static cJSON *layers_json(const struct oci_image *img)
+{
+	cJSON *a = oj_new_array();
+	for (size_t i = 0; i < img->n_layers; i++) {
+		const struct oci_image_layer *l = &img->layers[i];
+		cJSON *o = oj_new_object();
+		oj_put(o, "digest", oj_new_str(l->digest));
+		oj_put(o, "diffID", oj_new_str(l->diff_id));
+		oj_put(o, "mediaType", oj_new_str(l->media_type));
+		oj_put(o, "size", oj_new_u64(l->size));
+		oj_put(o, "unpackedSize", oj_new_u64(l->unpacked_size));
+		oj_append(a, o);
+	}
+	return a;
+}
+
+int oci_image_inspect_json(struct oci_store *s, const struct oci_image *img,
+			   char **out, struct berr *err)
+{
+	_cleanup_free_ char *cfg = NULL;
+	size_t len = 0;
+	int r = oci_image_read_config(s, img, &cfg, &len, err);
+	if (r < 0)
+		return r;
+	_cleanup_free_ char *what = base_sprintf("config %s", img->id);
+	struct oj j;
+	oj_init(&j, err, what, true, NULL);
+	_cleanup_json_ cJSON *doc = NULL;
+	if ((r = oj_parse_doc(&j, cfg, len, &doc)) < 0)
+		return r;
+	_cleanup_json_ cJSON *o = oj_new_object();
+	oj_put(o, "id", oj_new_str(img->id));
+	oj_put(o, "digest", oj_new_str(img->digest));
+	oj_put(o, "repoTags", oj_new_strv((const char *const *)img->repo_tags));
+	oj_put(o, "created", oj_new_str(img->created));
+	oj_put(o, "os", oj_new_str(img->os));
+	oj_put(o, "architecture", oj_new_str(img->architecture));
+	oj_put(o, "size", oj_new_u64(img->size));
+	cJSON *c = cJSON_DetachItemFromObjectCaseSensitive(doc, "config");
+	oj_put(o, "config", c && cJSON_IsObject(c) ? c : oj_new_object());
+	if (c && !cJSON_IsObject(c))
+		cJSON_Delete(c);
+	oj_put(o, "layers", layers_json(img));
+	*out = oj_print(o, "\t");
+	return 0;
+}
+
+int oci_image_layer_dirs(struct oci_store *s, const struct oci_image *img,
+			 char ***out, struct berr *err)
+{
+	_cleanup_strv_ char **v = base_calloc(1, sizeof(char *));
+	for (size_t i = 0; i < img->n_layers; i++) {
+		if (!oci_store_has_layer(s, img->layers[i].diff_id))
+			return berr_setx(err, ENOENT,
+					 "image %s: layer %s is missing from "
+					 "%s (load the image again)",
+					 img->digest, img->layers[i].diff_id,
+					 s->path);
+		_cleanup_free_ char *p = base_sprintf(
+			"%s/layers/%s", s->path,
+			oci_digest_hex(img->layers[i].diff_id));
+		base_strv_push(&v, p);
+	}
+	*out = TAKE_PTR(v);
+	return 0;
+}
