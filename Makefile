@@ -70,7 +70,7 @@ PROBE     := $(BUILD)/probe
 ROOTFS    := $(BUILD)/rootfs
 
 .PHONY: all check check-all demo-run check-unit check-integration demo deps format format-check \
-        install clean bench test-rootfs layering
+        install clean bench bench-cgroups test-rootfs layering
 
 all: $(BERTH) $(LIBBERTH)
 
@@ -137,6 +137,9 @@ demo-run: $(BERTH) $(ROOTFS)/.stamp
 
 bench: $(BERTH) $(ROOTFS)/.stamp
 	$(Q)BERTH=$(abspath $(BERTH)) ROOTFS=$(abspath $(ROOTFS)) bash tests/bench/start.sh
+
+bench-cgroups: $(LIBBERTH)
+	$(Q)BUILD=$(BUILD) bash tests/bench/cgroups.sh
 
 # ---- dist: the worker library, its example, the queue's tests and bench --
 # libberthworker is linked into user programs inside containers: it needs

@@ -31,10 +31,8 @@ static int run_exec(struct cli *cli, struct exec_flags *f, const char *id)
 	if (!f->o.process_file && !f->o.args)
 		return cli_error("exec: a command or --process FILE is "
 				 "required");
-	if (f->process_label)
-		return cli_error("exec: --process-label is not supported");
-	if (f->apparmor)
-		return cli_error("exec: --apparmor is not supported");
+	f->o.process_label = f->process_label;
+	f->o.apparmor = f->apparmor;
 	f->o.env = f->env;
 	f->o.caps = f->caps;
 

@@ -108,10 +108,14 @@ struct bq_header {
 	/* line 4: workers waiting for a task. The coordinator bumps
 	 * task_futex and wakes when task_sleepers != 0; workers count
 	 * themselves in and out of task_sleepers. wake_pending is set by
-	 * whoever wakes one worker and cleared by a worker returning from
-	 * its sleep: while a woken worker is on its way, further tasks wake
-	 * nobody (that worker wakes the next one if tasks remain), so a
-	 * burst of submissions costs one FUTEX_WAKE, not one each. */
+	 * whoever wakes one worker, and cleared by every worker entering
+	 * its sleep and every worker returning from FUTEX_WAIT: while a
+	 * woken worker is on its way, further tasks wake nobody (that worker
+	 * wakes the next one if tasks remain), so a burst of submissions
+	 * costs one FUTEX_WAKE, not one each. A waker that finds it set has
+	 * a worker that will look at the ring after its task was published:
+	 * the one it names cleared it after the setter's bump, which makes
+	 * any sleeper counted before that bump return from its wait. */
 	BQ_ALIGNED _Atomic uint32_t task_futex;
 	_Atomic uint32_t task_sleepers;
 	_Atomic uint32_t wake_pending;
@@ -332,8 +336,8 @@ static inline int bq_ring_take(struct bq_slot *ring, uint32_t mask,
 	struct bq_slot *s;
 	for (;;) {
 		s = &ring[pos & mask];
-		uint64_t seq = atomic_load_explicit(&s->seq,
-						    memory_order_acquire);
+		/* seq_cst: ordered after the caller's wake_pending store */
+		uint64_t seq = atomic_load(&s->seq);
 		int64_t dif = (int64_t)(seq - (pos + 1));
 		if (dif == 0) {
 			if (atomic_compare_exchange_weak_explicit(

@@ -133,6 +133,14 @@ static int build_process(struct exec_job *j, struct berr *err)
 	}
 	if (o->no_new_privs)
 		p->no_new_privileges = true;
+	if (o->apparmor) {
+		free(p->apparmor_profile);
+		p->apparmor_profile = base_strdup(o->apparmor);
+	}
+	if (o->process_label) {
+		free(p->selinux_label);
+		p->selinux_label = base_strdup(o->process_label);
+	}
 	return 0;
 }
 

@@ -234,8 +234,8 @@ static void write_linux(struct jw *w)
 	jw_bool(w, "rdma", true);
 	jw_close(w, '}');
 	write_seccomp(w);
-	jw_enabled(w, "apparmor", false);
-	jw_enabled(w, "selinux", false);
+	jw_enabled(w, "apparmor", true);
+	jw_enabled(w, "selinux", true);
 	jw_enabled(w, "intelRdt", false);
 	jw_open(w, "mountExtensions", '{');
 	jw_enabled(w, "idmap", false);

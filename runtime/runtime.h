@@ -112,6 +112,8 @@ struct rt_exec_opts {
 	char *const *caps;           /* extra capabilities, NULL-terminated */
 	bool no_new_privs;
 	int preserve_fds;
+	const char *apparmor;        /* --apparmor PROFILE */
+	const char *process_label;   /* --process-label LABEL (SELinux) */
 };
 /* exec: runs a new process in a running (or created) container. Unless
  * detached it waits and stores the exit status. */

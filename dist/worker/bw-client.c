@@ -329,6 +329,9 @@ static bool wait_for_task(struct bw *w)
 	 * count (spurious wakes), never a missing one (lost wakes) */
 	atomic_fetch_add(&h->task_sleepers, 1);
 	atomic_store(&w->me->task_sleeping, 1);
+	/* see bq_header.wake_pending */
+	atomic_store(&h->wake_pending, 0);
+	w->woken = true;
 	bool end = false;
 	if (!bq_ring_ready(w->ring, w->mask, &h->deq_pos)) {
 		end = at_end(w);
@@ -337,7 +340,6 @@ static bool wait_for_task(struct bw *w)
 						  memory_order_relaxed);
 			bq_futex_wait(&h->task_futex, seq, NULL);
 			atomic_store(&h->wake_pending, 0);
-			w->woken = true;
 		}
 	}
 	atomic_store(&w->me->task_sleeping, 0);
@@ -350,7 +352,8 @@ const struct bw_task *bw_next(struct bw *w)
 	for (;;) {
 		int r = take_one(w);
 		if (r > 0) {
-			/* woken for this task: more may wait for a sleeper */
+			/* back from the sleep path: tasks published while
+			 * we were on our way may wait for another sleeper */
 			if (w->woken) {
 				w->woken = false;
 				if (bq_ring_ready(w->ring, w->mask,

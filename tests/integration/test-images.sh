@@ -174,11 +174,12 @@ t_image_config_to_bundle() {
 }
 
 t_image_names_and_removal() {
-	local imgid
+	local imgid digest
 	mkimg docker "$TDIR/bb.tar" "$(busybox_desc bb:1 '["true"]')"
 	assert_ok bi load "$TDIR/bb.tar"
 	assert_ok bi inspect bb:1
 	imgid=$(jq -r .id <<<"$OUT")
+	digest=$(jq -r .digest <<<"$OUT")
 	assert_eq "$(jq -c .repoTags <<<"$OUT")" '["bb:1"]'
 	assert_eq "$(jq -c .config.Cmd <<<"$OUT")" '["true"]'
 	assert_eq "$(jq -r '.layers | length' <<<"$OUT")" 1
@@ -191,8 +192,7 @@ t_image_names_and_removal() {
 	assert_ok bi rm other
 	assert_eq "$OUT" "Untagged: other:latest"
 	assert_ok bi rm bb:1
-	assert_eq "$OUT" "$(printf 'Untagged: bb:1\nDeleted: sha256:')$(ls "$TDIR/store/blobs/sha256" | while read -r h; do
-		[ "$(jq -r .schemaVersion "$TDIR/store/blobs/sha256/$h" 2>/dev/null)" = 2 ] && echo "$h"; done)"
+	assert_eq "$OUT" "$(printf 'Untagged: bb:1\nDeleted: %s' "$digest")"
 	assert_fail_with "image bb:1: not found" bi inspect bb:1
 	# blobs and layers stay until prune
 	assert_ne "$(ls "$TDIR/store/layers")" ""
@@ -285,15 +285,16 @@ t_image_metadata_kept() {
 # refuse MESSAGE FORMAT JSON: the image is refused with MESSAGE on the last
 # stderr line, the store holds nothing more, the canary outside is intact.
 refuse() {
-	local msg=$1 before
+	local msg=$1 before files
 	before=$(store_list)
 	mkimg "$2" "$TDIR/bad.tar" "$3"
+	files=$(ls -A "$TDIR")
 	assert_fail_with "$msg" bi load "$TDIR/bad.tar"
 	assert_eq "$(store_list)" "$before" "store after refusing ($msg)"
 	assert_eq "$(ls -A "$TDIR/store/tmp")" "" "store tmp/ after refusing ($msg)"
 	assert_eq "$(cat "$TDIR/canary")" canary "the canary outside the store"
-	assert_eq "$(find "$TDIR" -maxdepth 1 -newer "$TDIR/canary" ! -name bad.tar ! -name 'store' ! -name '.run.*' ! -name '.must.err' ! -path "$TDIR" | tr '\n' ' ')" "" \
-		"new files next to the store"
+	assert_eq "$(ls -A "$TDIR")" "$files" "files next to the store"
+	assert_eq "$(find / -xdev -maxdepth 1 -name canary)" "" "a canary at /"
 }
 
 # bad_layer ENTRIES-JSON [EXTRA-JSON]: an image of one hand-made layer.
@@ -305,7 +306,6 @@ refusal_setup() {
 	echo canary >"$TDIR/canary"
 	mkimg oci-tar "$TDIR/good.tar" "$(busybox_desc good:1 '["true"]')"
 	assert_ok bi load "$TDIR/good.tar"
-	touch -d '1 minute ago' "$TDIR/canary"
 }
 
 t_image_refuses_escapes() {
@@ -320,7 +320,7 @@ t_image_refuses_escapes() {
 		"$(bad_layer "[{\"path\": \"a\", \"type\": \"symlink\", \"target\": \"$TDIR\"},
 			{\"path\": \"a/canary\", \"data\": \"pwned\"}]")"
 	refuse 'entry `x/y/canary`: `x/y` is a symbolic link' oci-tar \
-		"$(bad_layer '[{"path": "x", "type": "dir"}, {"path": "x/y", "type": "symlink", "target": "../../../../../.."},
+		"$(bad_layer '[{"path": "x", "type": "dir"}, {"path": "x/y", "type": "symlink", "target": "/"},
 			{"path": "x/y/canary", "data": "pwned"}]')"
 	refuse 'entry `up`: symbolic link to `../../../..` points outside the layer' oci-tar \
 		"$(bad_layer '[{"path": "up", "type": "symlink", "target": "../../../.."}]')"
@@ -383,10 +383,11 @@ t_image_kill_during_load() {
 		{"entries": [{"path": "big1", "random": 60000000}]},
 		{"entries": [{"path": "big2", "random": 60000000}]},
 		{"entries": [{"path": "big3", "random": 60000000}]}]}'
+	assert_ok bi ls -q # the store exists before the load starts
 	bi load "$TDIR/big.tar" >/dev/null 2>&1 &
 	pid=$!
 	# wait until it has written something, then kill it mid-way
-	while [ $n -lt 200 ] && [ "$(du -sm "$TDIR/store/tmp" 2>/dev/null | cut -f1)" -lt 20 ] 2>/dev/null; do
+	while [ $n -lt 500 ] && [ "$(du -sm "$TDIR/store/tmp" | cut -f1)" -lt 20 ]; do
 		sleep 0.01
 		n=$((n + 1))
 	done

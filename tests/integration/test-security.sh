@@ -336,6 +336,8 @@ t_err_exec_apparmor_not_enabled() {
 		>"$TDIR/process.json"
 	assert_fail_with "AppArmor is not enabled on this host" \
 		rt exec --process "$TDIR/process.json" "$id"
+	assert_fail_with "AppArmor is not enabled on this host" \
+		rt exec --apparmor berth-test "$id" /probe pid
 }
 
 # ---- bad seccomp input --------------------------------------------------------

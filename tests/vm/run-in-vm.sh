@@ -270,7 +270,7 @@ MACHINE=microvm
 if [ "$ACCEL" = kvm ]; then
 	ACCEL_ARGS=(-enable-kvm -cpu host)
 else
-	ACCEL_ARGS=(-accel tcg,thread=multi -cpu max)
+	ACCEL_ARGS=(-accel tcg,thread=multi -cpu "${VM_CPU:-max}")
 	# microvm has neither HPET nor PM timer, and under TCG the PIT
 	# calibration hangs: the kernel must be told the TSC rate (TCG's TSC
 	# runs at the host's). lpj skips the delay-loop calibration too.
