@@ -2,7 +2,8 @@
 # nothing is written into the source tree.
 #
 #   make                 build/berth and build/libberth.a
-#   make check           unit + integration tests (as root)
+#   make check           unit + integration tests (as root), then check-vm
+#   make check-vm        the cgroup v2 checks in a QEMU guest (tests/vm)
 #   make check SANITIZE=address,undefined
 #   make demo            run a container from the bundled test bundle
 #   make deps            apt-get the Debian packages berth needs
@@ -67,12 +68,13 @@ UNIT_MAIN := $(BUILD)/tests/unit/test-main.o
 BERTH     := $(BUILD)/berth
 LIBBERTH  := $(BUILD)/libberth.a
 PROBE     := $(BUILD)/probe
+AGENT     := $(BUILD)/berth-agent
 ROOTFS    := $(BUILD)/rootfs
 
-.PHONY: all check check-all demo-run check-unit check-integration demo deps format format-check \
+.PHONY: all check check-all demo-run check-unit check-integration check-vm demo deps format format-check \
         install clean bench bench-cgroups test-rootfs layering
 
-all: $(BERTH) $(LIBBERTH)
+all: $(BERTH) $(LIBBERTH) $(AGENT)
 
 # A stamp holding the flags: changing them rebuilds everything.
 FLAGS_STAMP := $(BUILD)/.flags
@@ -103,6 +105,15 @@ $(PROBE): tests/probe/probe.c
 	@$(if $(Q),echo "  CC      $@ (static)")
 	$(Q)$(CC) -std=gnu11 -O2 $(WARN) -D_GNU_SOURCE -static -o $@ $<
 
+# berth par's agent runs inside worker containers of any rootfs: static,
+# with the worker library linked in; `berth par` finds it next to berth.
+AGENT_SRCS := dist/agent/berth-agent.c dist/worker/bw-client.c
+$(AGENT): $(AGENT_SRCS) dist/berth-worker.h dist/berth-queue-layout.h \
+		dist/dist-par-internal.h
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $@ (static)")
+	$(Q)$(CC) -std=gnu11 -O2 $(WARN) -D_GNU_SOURCE -I. -static -o $@ $(AGENT_SRCS)
+
 # A busybox rootfs made from Debian's busybox-static at build time.
 BUSYBOX ?= /bin/busybox
 $(ROOTFS)/.stamp: $(PROBE) tests/integration/mkrootfs.sh
@@ -114,16 +125,23 @@ test-rootfs: $(ROOTFS)/.stamp
 check-unit: $(UNIT_BINS)
 	$(Q)sh tests/unit/run.sh $(UNIT_BINS)
 
-check-integration: $(BERTH) $(ROOTFS)/.stamp
+check-integration: $(BERTH) $(AGENT) $(ROOTFS)/.stamp
 	$(Q)BERTH=$(abspath $(BERTH)) ROOTFS=$(abspath $(ROOTFS)) \
 		bash tests/integration/run.sh
+
+# This host's cgroups may be v1 or hybrid: the v2 code runs in a guest.
+VM_UNIT_BINS := $(addprefix $(BUILD)/tests/,test-cgroups test-cgroups-v2 test-cgres)
+check-vm: $(BERTH) $(ROOTFS)/.stamp $(VM_UNIT_BINS)
+	$(Q)bash tests/vm/run-in-vm.sh --skip-as check-vm -- env \
+		BERTH=$(abspath $(BERTH)) ROOTFS=$(abspath $(ROOTFS)) \
+		UNIT_DIR=$(abspath $(BUILD)/tests) bash tests/vm/check-v2.sh
 
 # check and demo first install what is missing, then re-read the Makefile
 # so that pkg-config sees the new packages.
 check: deps
-	$(Q)$(MAKE) --no-print-directory layering check-unit check-integration
+	$(Q)$(MAKE) --no-print-directory layering check-unit check-integration check-vm
 
-check-all: layering check-unit check-integration
+check-all: layering check-unit check-integration check-vm
 
 # The rule of layers: base <- oci, cgroups, netns <- runtime <- dist <- cli.
 layering:
@@ -191,13 +209,15 @@ check-tsan:
 		$(TSAN_BUILD)/tests/test-dist $(TSAN_BUILD)/tests/test-dist-stress
 	$(Q)TSAN_OPTIONS="halt_on_error=1 $(TSAN_OPTIONS)" $(TSAN_BUILD)/tests/test-dist
 	$(Q)TSAN_OPTIONS="halt_on_error=1 $(TSAN_OPTIONS)" \
-		$(TSAN_BUILD)/tests/test-dist-stress stress_threads
+		$(TSAN_BUILD)/tests/test-dist-stress stress_threads \
+		stress_threads_sleep_at_once
 
 -include $(LIBBW_OBJS:.o=.d) $(BUILD)/tests/bench/queue.d $(EXAMPLES:=.d)
 
 DEB_PKGS := build-essential pkg-config libseccomp-dev libcap-dev libnl-3-dev \
             libnl-route-3-dev libcjson-dev busybox-static clang-format \
-            iproute2 util-linux jq
+            libarchive-dev libssl-dev iproute2 util-linux jq skopeo \
+            qemu-system-x86 linux-image-amd64
 deps:
 	$(Q)sh tests/deps.sh $(DEB_PKGS)
 
@@ -208,8 +228,9 @@ format:
 format-check:
 	$(Q)clang-format --dry-run -Werror $(FORMAT_SRCS)
 
-install: $(BERTH)
+install: $(BERTH) $(AGENT)
 	install -D -m 0755 $(BERTH) $(DESTDIR)$(PREFIX)/bin/berth
+	install -D -m 0755 $(AGENT) $(DESTDIR)$(PREFIX)/bin/berth-agent
 
 clean:
 	rm -rf build

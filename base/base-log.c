@@ -29,6 +29,18 @@ int blog_open(const char *path, bool json, bool debug)
 	return 0;
 }
 
+int blog_vacate_fd(int fd)
+{
+	if (!g_log.to_file || g_log.fd != fd)
+		return 0;
+	int nfd = fcntl(fd, F_DUPFD_CLOEXEC, fd + 1);
+	if (nfd < 0)
+		return -errno;
+	close(fd);
+	g_log.fd = nfd;
+	return 0;
+}
+
 void blog_close(void)
 {
 	if (g_log.to_file)

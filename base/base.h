@@ -111,6 +111,9 @@ enum blog_level { BLOG_ERROR = 0, BLOG_WARN, BLOG_INFO, BLOG_DEBUG };
  * runc writes them. Returns 0 or -errno (the log file cannot be opened). */
 int blog_open(const char *path, bool json, bool debug);
 void blog_close(void);
+/* Moves the log file off descriptor fd when it is there, before fd is
+ * reused (a child that dup2()s something onto 3). */
+int blog_vacate_fd(int fd);
 bool blog_enabled(enum blog_level lvl);
 /* True when the log goes to a file rather than to stderr. */
 bool blog_to_file(void);

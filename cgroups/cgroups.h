@@ -56,7 +56,10 @@ int cg_open(const char *resolved_path, struct cg_group **out, struct berr *err);
 const char *cg_path(const struct cg_group *g);
 
 void cg_group_free(struct cg_group *g);
-static inline void cg_group_freep(struct cg_group **g) { cg_group_free(*g); }
+static inline void cg_group_freep(struct cg_group **g)
+{
+	cg_group_free(*g);
+}
 
 /* Moves pid into the group in every hierarchy. */
 int cg_attach(struct cg_group *g, pid_t pid, struct berr *err);

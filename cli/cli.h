@@ -131,6 +131,7 @@ int cli_cmd_pause(struct cli *cli, int argc, char **argv);
 int cli_cmd_resume(struct cli *cli, int argc, char **argv);
 int cli_cmd_update(struct cli *cli, int argc, char **argv);
 int cli_cmd_events(struct cli *cli, int argc, char **argv);
+int cli_cmd_par(struct cli *cli, int argc, char **argv);
 
 /* Writes the flags `create` and `run` share, pointing into o, to
  * tab[0 .. CLI_CREATE_NOPTS) and returns CLI_CREATE_NOPTS. */

@@ -28,7 +28,8 @@ struct image_cmd {
 		  const struct image_opts *o);
 };
 
-/* ---- printing ---------------------------------------------------------------- */
+/* ---- printing
+ * ---------------------------------------------------------------- */
 
 /* Docker's sizes: powers of 1000, three significant digits ("4.26MB"). */
 static void human_size(uint64_t n, char *buf, size_t len)
@@ -48,8 +49,8 @@ static void human_size(uint64_t n, char *buf, size_t len)
 static void human_age(const char *created, char *buf, size_t len)
 {
 	struct tm tm = {0};
-	const char *end = created ? strptime(created, "%Y-%m-%dT%H:%M:%S", &tm)
-				  : NULL;
+	const char *end =
+		created ? strptime(created, "%Y-%m-%dT%H:%M:%S", &tm) : NULL;
 	if (!end) {
 		snprintf(buf, len, "N/A");
 		return;
@@ -101,8 +102,8 @@ static void ls_rows(struct oci_image **v, struct ls_row **rows, size_t *n)
 			struct ls_row *r = &(*rows)[(*n)++];
 			*r = (struct ls_row){0};
 			const char *slash = t ? strrchr(t, '/') : NULL;
-			const char *colon = t ? strrchr(slash ? slash : t, ':')
-					      : NULL;
+			const char *colon =
+				t ? strrchr(slash ? slash : t, ':') : NULL;
 			r->repo = colon ? strndup(t, (size_t)(colon - t))
 					: base_strdup("<none>");
 			r->tag = base_strdup(colon ? colon + 1 : "<none>");
@@ -113,7 +114,8 @@ static void ls_rows(struct oci_image **v, struct ls_row **rows, size_t *n)
 	}
 }
 
-/* ---- subcommands ------------------------------------------------------------- */
+/* ---- subcommands
+ * ------------------------------------------------------------- */
 
 static int do_load(struct cli *cli, struct oci_store *s,
 		   const struct image_opts *o)
@@ -154,15 +156,19 @@ static int do_ls(struct cli *cli, struct oci_store *s,
 	ls_rows(v, &rows, &n);
 	int wr = (int)strlen("REPOSITORY"), wt = (int)strlen("TAG"), ws = 4;
 	for (size_t i = 0; i < n; i++) {
-		wr = (int)strlen(rows[i].repo) > wr ? (int)strlen(rows[i].repo) : wr;
-		wt = (int)strlen(rows[i].tag) > wt ? (int)strlen(rows[i].tag) : wt;
-		ws = (int)strlen(rows[i].size) > ws ? (int)strlen(rows[i].size) : ws;
+		wr = (int)strlen(rows[i].repo) > wr ? (int)strlen(rows[i].repo)
+						    : wr;
+		wt = (int)strlen(rows[i].tag) > wt ? (int)strlen(rows[i].tag)
+						   : wt;
+		ws = (int)strlen(rows[i].size) > ws ? (int)strlen(rows[i].size)
+						    : ws;
 	}
 	printf("%-*s   %-*s   %-12s   %-*s   %s\n", wr, "REPOSITORY", wt, "TAG",
 	       "IMAGE ID", ws, "SIZE", "CREATED");
 	for (size_t i = 0; i < n; i++) {
-		printf("%-*s   %-*s   %-12s   %-*s   %s\n", wr, rows[i].repo, wt,
-		       rows[i].tag, rows[i].id, ws, rows[i].size, rows[i].age);
+		printf("%-*s   %-*s   %-12s   %-*s   %s\n", wr, rows[i].repo,
+		       wt, rows[i].tag, rows[i].id, ws, rows[i].size,
+		       rows[i].age);
 		free(rows[i].repo);
 		free(rows[i].tag);
 	}

@@ -25,13 +25,16 @@ const struct cli_command cli_commands[] = {
 	{"pause", "<container-id>", "freeze every process of a container",
 	 cli_cmd_pause},
 	{"resume", "<container-id>", "thaw a paused container", cli_cmd_resume},
-	{"update", "<container-id>", "change the resource limits of a container",
-	 cli_cmd_update},
+	{"update", "<container-id>",
+	 "change the resource limits of a container", cli_cmd_update},
 	{"image", "COMMAND [ARG...]",
 	 "manage images: load, ls, inspect, rm, prune, tag, unpack",
 	 cli_cmd_image},
 	{"events", "<container-id>",
 	 "print a container's resource usage and OOM events", cli_cmd_events},
+	{"par", "[--] COMMAND [ARG...] [::: ARG...]",
+	 "run tasks in a pool of pinned worker containers, like GNU parallel",
+	 cli_cmd_par},
 	{NULL, NULL, NULL, NULL},
 };
 

@@ -75,23 +75,23 @@
 /* Written once by the coordinator before the fd leaves its process;
  * read-only afterwards, for everyone. */
 struct bq_config {
-	uint64_t magic;        /* BQ_MAGIC */
-	uint32_t version;      /* BQ_VERSION: bumped on any layout change */
-	uint32_t header_size;  /* sizeof(struct bq_header) */
-	uint64_t total_size;   /* bytes of the memfd */
-	uint32_t capacity;     /* ring slots = lease entries, power of two */
-	uint32_t slot_size;    /* sizeof(struct bq_slot) */
-	uint32_t lease_size;   /* sizeof(struct bq_lease) */
-	uint32_t worker_size;  /* sizeof(struct bq_worker) */
-	uint32_t max_workers;  /* worker ids are 0 .. max_workers - 1 */
-	uint32_t result_size;  /* bytes of each result ring, power of two */
-	uint64_t ring_off;     /* offsets from the start of the mapping */
+	uint64_t magic;	      /* BQ_MAGIC */
+	uint32_t version;     /* BQ_VERSION: bumped on any layout change */
+	uint32_t header_size; /* sizeof(struct bq_header) */
+	uint64_t total_size;  /* bytes of the memfd */
+	uint32_t capacity;    /* ring slots = lease entries, power of two */
+	uint32_t slot_size;   /* sizeof(struct bq_slot) */
+	uint32_t lease_size;  /* sizeof(struct bq_lease) */
+	uint32_t worker_size; /* sizeof(struct bq_worker) */
+	uint32_t max_workers; /* worker ids are 0 .. max_workers - 1 */
+	uint32_t result_size; /* bytes of each result ring, power of two */
+	uint64_t ring_off;    /* offsets from the start of the mapping */
 	uint64_t lease_off;
 	uint64_t worker_off;
 	uint64_t result_off;
 	uint64_t arena_off;
 	uint64_t arena_size;   /* bytes of the payload arena */
-	uint32_t spin;         /* pause iterations before a futex wait */
+	uint32_t spin;	       /* pause iterations before a futex wait */
 	uint32_t max_attempts; /* deliveries of a task before it is abandoned */
 	uint8_t reserved[24];
 };
@@ -135,7 +135,7 @@ struct bq_header {
  * position, position + 1 when it holds that position's ticket. A consumer
  * frees it for the next lap with seq = position + capacity. */
 struct bq_slot {
-	_Atomic uint64_t seq;    /* producer publishes, consumer releases */
+	_Atomic uint64_t seq;	 /* producer publishes, consumer releases */
 	_Atomic uint64_t ticket; /* producer: bq_ticket(lease, gen) */
 	uint8_t pad[BQ_LINE - 16];
 };
@@ -167,18 +167,18 @@ struct bq_lease {
 /* Per-worker state. */
 struct bq_worker {
 	/* line 0, the worker: */
-	_Atomic uint64_t res_tail;       /* bytes ever published */
-	_Atomic uint32_t attached;       /* owner's tid, 0 when free (the
+	_Atomic uint64_t res_tail;	 /* bytes ever published */
+	_Atomic uint32_t attached;	 /* owner's tid, 0 when free (the
 					    coordinator clears it at reclaim) */
 	_Atomic uint32_t space_sleepers; /* waiting for result ring space */
-	_Atomic uint64_t tasks;          /* tasks taken (statistics) */
-	_Atomic uint64_t sleeps;         /* futex waits (statistics) */
-	_Atomic uint32_t task_sleeping;  /* 1 while counted in task_sleepers:
+	_Atomic uint64_t tasks;		 /* tasks taken (statistics) */
+	_Atomic uint64_t sleeps;	 /* futex waits (statistics) */
+	_Atomic uint32_t task_sleeping;	 /* 1 while counted in task_sleepers:
 					    reclaim uncounts a dead sleeper */
 	uint8_t pad0[BQ_LINE - 36];
 	/* line 1, the coordinator: */
 	BQ_ALIGNED _Atomic uint64_t res_head; /* bytes ever consumed */
-	_Atomic uint32_t space_futex;         /* bumped after res_head moves */
+	_Atomic uint32_t space_futex;	      /* bumped after res_head moves */
 	uint8_t pad1[BQ_LINE - 12];
 };
 
@@ -186,13 +186,13 @@ struct bq_worker {
  * bytes. Written by the worker before it publishes res_tail; the
  * coordinator copies the header and checks every field before use. */
 struct bq_record {
-	uint32_t size;   /* header + len rounded up to 8; BQ_REC_WRAP: the
-			    ring continues at offset 0 */
-	uint32_t lease;  /* lease index */
-	uint32_t gen;    /* lease gen the worker held (LEASED) */
-	int32_t status;  /* the worker's status */
+	uint32_t size;	/* header + len rounded up to 8; BQ_REC_WRAP: the
+			   ring continues at offset 0 */
+	uint32_t lease; /* lease index */
+	uint32_t gen;	/* lease gen the worker held (LEASED) */
+	int32_t status; /* the worker's status */
 	uint64_t task_id;
-	uint32_t len;    /* result bytes */
+	uint32_t len; /* result bytes */
 	uint32_t reserved;
 };
 #define BQ_REC_WRAP 0u
@@ -204,8 +204,7 @@ _Static_assert(offsetof(struct bq_header, task_futex) == 4 * BQ_LINE, "tf");
 _Static_assert(offsetof(struct bq_header, flags) == 5 * BQ_LINE, "flags");
 _Static_assert(offsetof(struct bq_header, unresolved) == 5 * BQ_LINE + 8,
 	       "unresolved");
-_Static_assert(offsetof(struct bq_header, result_futex) == 6 * BQ_LINE,
-	       "rf");
+_Static_assert(offsetof(struct bq_header, result_futex) == 6 * BQ_LINE, "rf");
 _Static_assert(sizeof(struct bq_header) == 7 * BQ_LINE, "header: 7 lines");
 _Static_assert(sizeof(struct bq_slot) == BQ_LINE, "slot: one line");
 _Static_assert(sizeof(struct bq_lease) == BQ_LINE, "lease: one line");
@@ -221,12 +220,18 @@ static inline uint64_t bq_lease_word(uint32_t state, uint32_t worker,
 	return (uint64_t)gen << 32 | (uint64_t)(worker & 0xffffffu) << 8 |
 	       (state & 0xffu);
 }
-static inline uint32_t bq_word_state(uint64_t w) { return w & 0xffu; }
+static inline uint32_t bq_word_state(uint64_t w)
+{
+	return w & 0xffu;
+}
 static inline uint32_t bq_word_worker(uint64_t w)
 {
 	return (w >> 8) & 0xffffffu;
 }
-static inline uint32_t bq_word_gen(uint64_t w) { return (uint32_t)(w >> 32); }
+static inline uint32_t bq_word_gen(uint64_t w)
+{
+	return (uint32_t)(w >> 32);
+}
 
 /* A ticket names a lease and the gen it had when QUEUED, in one atomic
  * word so that a reader never pairs a lease with another lap's gen. */
@@ -234,8 +239,14 @@ static inline uint64_t bq_ticket(uint32_t lease, uint32_t gen)
 {
 	return (uint64_t)lease << 32 | gen;
 }
-static inline uint32_t bq_ticket_lease(uint64_t t) { return t >> 32; }
-static inline uint32_t bq_ticket_gen(uint64_t t) { return (uint32_t)t; }
+static inline uint32_t bq_ticket_lease(uint64_t t)
+{
+	return t >> 32;
+}
+static inline uint32_t bq_ticket_gen(uint64_t t)
+{
+	return (uint32_t)t;
+}
 
 static inline void bq_cpu_relax(void)
 {
@@ -296,8 +307,8 @@ static inline int bq_ring_push(struct bq_slot *ring, uint32_t mask,
 	struct bq_slot *s;
 	for (;;) {
 		s = &ring[pos & mask];
-		uint64_t seq = atomic_load_explicit(&s->seq,
-						    memory_order_acquire);
+		uint64_t seq =
+			atomic_load_explicit(&s->seq, memory_order_acquire);
 		int64_t dif = (int64_t)(seq - pos);
 		if (dif == 0) {
 			if (atomic_compare_exchange_weak_explicit(

@@ -48,12 +48,12 @@ struct bw;
 /* One task, as bw_next() hands it out. Plain data: copy it to hold
  * several tasks at once. */
 struct bw_task {
-	uint64_t id;      /* the coordinator's task id */
-	const void *data; /* payload in shared memory, read-only; stays
-			     valid until bw_done() for this task */
-	size_t len;       /* payload bytes (0: data may be NULL) */
-	uint32_t attempt; /* 1 on the first delivery, 2 after its first
-			     holder died, ... */
+	uint64_t id;	     /* the coordinator's task id */
+	const void *data;    /* payload in shared memory, read-only; stays
+				valid until bw_done() for this task */
+	size_t len;	     /* payload bytes (0: data may be NULL) */
+	uint32_t attempt;    /* 1 on the first delivery, 2 after its first
+				holder died, ... */
 	uint32_t priv_lease; /* for the library */
 	uint32_t priv_gen;   /* for the library */
 	uint32_t priv_pad;

@@ -29,8 +29,7 @@ void dq_arena_fini(struct dq_arena *a)
 	a->blocks = NULL;
 }
 
-int dq_arena_alloc(struct dq_arena *a, uint64_t n, uint64_t *off,
-		   uint64_t *blk)
+int dq_arena_alloc(struct dq_arena *a, uint64_t n, uint64_t *off, uint64_t *blk)
 {
 	if (n == 0) {
 		*off = 0;
@@ -68,7 +67,8 @@ void dq_arena_free(struct dq_arena *a, uint64_t blk)
 	if (blk == DQ_NO_BLOCK)
 		return;
 	a->blocks[blk & a->blocks_mask].freed = true;
-	while (a->first != a->next && a->blocks[a->first & a->blocks_mask].freed) {
+	while (a->first != a->next &&
+	       a->blocks[a->first & a->blocks_mask].freed) {
 		a->head += a->blocks[a->first & a->blocks_mask].size;
 		a->first++;
 	}

@@ -25,10 +25,10 @@ struct dq_block {
 
 struct dq_arena {
 	uint64_t size;
-	uint64_t head, tail;     /* bytes ever freed / allocated */
+	uint64_t head, tail;	 /* bytes ever freed / allocated */
 	struct dq_block *blocks; /* allocation order, blocks_mask + 1 */
 	uint64_t blocks_mask;
-	uint64_t first, next;    /* oldest live block / next block number */
+	uint64_t first, next; /* oldest live block / next block number */
 	uint64_t wraps;
 };
 
@@ -73,21 +73,34 @@ struct dq {
 	uint32_t *retry;
 	_Atomic uint32_t nretry; /* atomic: read unlocked as a hint */
 
-	/* collect_lock: result rings, the abandoned list, pending release */
+	/* collect_lock: result rings, the abandoned list, pending release.
+	 * dq_collect() lets go of it while it sleeps, so that dq_reclaim()
+	 * can run; the two fields its wake-up test reads are atomic. */
 	pthread_mutex_t collect_lock;
 	struct dq_abandoned *abandoned;
-	uint32_t nabandoned;
-	bool *corrupt;           /* per worker: result ring ignored */
-	int64_t pending_worker;  /* the record last returned by dq_collect */
-	uint64_t pending_head;   /* ... ends here: release on the next call */
-	uint32_t next_worker;    /* round-robin start of the scan */
+	_Atomic uint32_t nabandoned;
+	_Atomic bool *corrupt;	/* per worker: result ring ignored */
+	uint64_t *tail_seen;	/* per worker: res_tail when last read */
+	int64_t pending_worker; /* the record last returned by dq_collect */
+	uint64_t pending_head;	/* ... ends here: release on the next call */
+	uint32_t next_worker;	/* round-robin start of the scan */
 
 	_Atomic uint64_t next_id;
 	struct {
-		_Atomic uint64_t submitted, completed, abandoned, requeued,
-			stale, ring_busy, collect_sleeps, wakes;
+		/* completed, abandoned, stale: under collect_lock */
+		_Atomic uint64_t completed, abandoned, requeued, stale,
+			ring_busy, collect_sleeps, wakes;
 	} st;
 };
+
+/* Adds 1 to a counter that one thread at a time writes (under a lock):
+ * no locked instruction on the hot path. */
+static inline void dq_count(_Atomic uint64_t *c)
+{
+	atomic_store_explicit(c,
+			      atomic_load_explicit(c, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
+}
 
 /* dist-lease.c */
 int dq_lease_alloc(struct dq *q, uint64_t len, int timeout_ms, uint32_t *lease,

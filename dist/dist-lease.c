@@ -70,8 +70,9 @@ static void take_back(struct dq *q, uint32_t lease, uint64_t word, uint32_t w)
 		if (!atomic_compare_exchange_strong(
 			    &l->word, &word, bq_lease_word(BQ_FREE, 0, gen)))
 			return;
-		q->abandoned[q->nabandoned++] =
+		q->abandoned[atomic_load(&q->nabandoned)] =
 			(struct dq_abandoned){.lease = lease, .worker = w};
+		atomic_fetch_add(&q->nabandoned, 1);
 		blog_debug("task queue: task %llu abandoned after %u attempts",
 			   (unsigned long long)l->task_id, l->attempt);
 		return;
@@ -112,19 +113,27 @@ int dq_reclaim(struct dq *q, uint32_t w)
 	dq_result_release_pending(q);
 	bool lost = q->corrupt[w];
 	if (lost) {
-		dq_result_set_head(q, w, atomic_load(&q->workers[w].res_tail));
+		q->tail_seen[w] = atomic_load(&q->workers[w].res_tail);
+		dq_result_set_head(q, w, q->tail_seen[w]);
 		q->corrupt[w] = false;
 	} else {
 		dq_result_preaccept(q, w);
 	}
+	uint32_t abandoned = atomic_load(&q->nabandoned);
 	uint32_t n = take_back_all(q, w, lost);
 	n += dq_ring_unstick(q);
+	/* a collector asleep in dq_collect() has results to return now */
+	if (atomic_load(&q->nabandoned) != abandoned &&
+	    atomic_load(&q->hdr->result_sleepers))
+		bq_futex_bump_wake(&q->hdr->result_futex, INT_MAX);
 	/* a worker killed in its sleep is still counted as a sleeper */
 	if (atomic_exchange(&q->workers[w].task_sleeping, 0))
 		atomic_fetch_sub(&q->hdr->task_sleepers, 1);
-	/* ... or was the one woken, and will never pass the wake on */
+	/* ... or was the one woken, and will never pass the wake on. Wake
+	 * everyone: sleepers re-count themselves, and the tasks taken back
+	 * find a worker */
 	atomic_store(&q->hdr->wake_pending, 0);
-	dq_wake_workers(q, INT_MAX);
+	bq_futex_bump_wake(&q->hdr->task_futex, INT_MAX);
 	atomic_store(&q->workers[w].space_sleepers, 0);
 	atomic_store(&q->workers[w].attached, 0);
 	pthread_mutex_unlock(&q->collect_lock);

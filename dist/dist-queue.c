@@ -14,7 +14,10 @@
 #define DEF_ATTEMPTS 3u
 #define DEF_SPIN 2000u
 
-static bool pow2(uint64_t v) { return v && !(v & (v - 1)); }
+static bool pow2(uint64_t v)
+{
+	return v && !(v & (v - 1));
+}
 
 static uint64_t page_up(uint64_t v)
 {
@@ -101,8 +104,8 @@ static int make_memfd(uint64_t size, struct berr *err)
 		return berr_set(err, errno, "task queue: size memfd to %llu",
 				(unsigned long long)size);
 	/* workers map it too: neither side may shrink it under the other */
-	if (fcntl(fd, F_ADD_SEALS,
-		  F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
+	int seals = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL;
+	if (fcntl(fd, F_ADD_SEALS, seals) < 0)
 		return berr_set(err, errno, "task queue: seal memfd");
 	return TAKE_FD(fd);
 }
@@ -133,8 +136,9 @@ static int init_private(struct dq *q, struct berr *err)
 	q->retry = calloc(q->cap, sizeof(*q->retry));
 	q->abandoned = calloc(q->cap, sizeof(*q->abandoned));
 	q->corrupt = calloc(q->max_workers, sizeof(*q->corrupt));
+	q->tail_seen = calloc(q->max_workers, sizeof(*q->tail_seen));
 	if (!q->free_leases || !q->lease_blk || !q->retry || !q->abandoned ||
-	    !q->corrupt ||
+	    !q->corrupt || !q->tail_seen ||
 	    dq_arena_init(&q->arena, q->hdr->cfg.arena_size, 4ull * q->cap) < 0)
 		return berr_setx(err, ENOMEM, "task queue: out of memory");
 	/* lease 0 on top of the stack: the first tasks use low indices */
@@ -169,11 +173,10 @@ int dq_create(const struct dq_params *in, struct dq **out, struct berr *err)
 		return r;
 	}
 	q->size = c.total_size;
-	q->base = mmap(NULL, q->size, PROT_READ | PROT_WRITE, MAP_SHARED,
-		       q->fd, 0);
+	q->base = mmap(NULL, q->size, PROT_READ | PROT_WRITE, MAP_SHARED, q->fd,
+		       0);
 	if (q->base == MAP_FAILED) {
-		r = berr_set(err, errno, "task queue: mmap %zu bytes",
-			     q->size);
+		r = berr_set(err, errno, "task queue: mmap %zu bytes", q->size);
 		q->base = NULL;
 		dq_destroy(q);
 		return r;
@@ -214,10 +217,14 @@ void dq_destroy(struct dq *q)
 	free(q->retry);
 	free(q->abandoned);
 	free(q->corrupt);
+	free(q->tail_seen);
 	free(q);
 }
 
-int dq_fd(const struct dq *q) { return q->fd; }
+int dq_fd(const struct dq *q)
+{
+	return q->fd;
+}
 
 void *dq_mapping(const struct dq *q, size_t *size)
 {
@@ -240,7 +247,7 @@ void dq_close(struct dq *q)
 void dq_stats(struct dq *q, struct dq_stats *st)
 {
 	*st = (struct dq_stats){
-		.submitted = atomic_load(&q->st.submitted),
+		.submitted = atomic_load(&q->next_id) - 1,
 		.completed = atomic_load(&q->st.completed),
 		.abandoned = atomic_load(&q->st.abandoned),
 		.requeued = atomic_load(&q->st.requeued),
@@ -255,9 +262,9 @@ void dq_stats(struct dq *q, struct dq_stats *st)
 	st->arena_wraps = q->arena.wraps;
 	pthread_mutex_unlock(&q->alloc_lock);
 	for (uint32_t i = 0; i < q->max_workers; i++) {
-		st->worker_tasks += atomic_load_explicit(
-			&q->workers[i].tasks, memory_order_relaxed);
-		st->worker_sleeps += atomic_load_explicit(
-			&q->workers[i].sleeps, memory_order_relaxed);
+		st->worker_tasks += atomic_load_explicit(&q->workers[i].tasks,
+							 memory_order_relaxed);
+		st->worker_sleeps += atomic_load_explicit(&q->workers[i].sleeps,
+							  memory_order_relaxed);
 	}
 }

@@ -46,8 +46,13 @@ static bool record_ok(const struct dq *q, const struct bq_record *rec,
 static int peek_record(struct dq *q, uint32_t w, uint64_t *head,
 		       struct bq_record *rec, uint32_t *at)
 {
-	uint64_t tail = atomic_load_explicit(&q->workers[w].res_tail,
-					     memory_order_acquire);
+	/* the worker's line is read only when the records seen are used up */
+	uint64_t tail = q->tail_seen[w];
+	if (tail == *head) {
+		tail = atomic_load_explicit(&q->workers[w].res_tail,
+					    memory_order_acquire);
+		q->tail_seen[w] = tail;
+	}
 	const uint8_t *ring = ring_of(q, w);
 	for (;;) {
 		uint64_t avail = tail - *head;
@@ -121,7 +126,7 @@ static int take_from(struct dq *q, uint32_t w, struct dq_result *res)
 	int r;
 	while ((r = peek_record(q, w, &head, &rec, &at)) > 0) {
 		if (!accept(q, w, &rec)) {
-			atomic_fetch_add(&q->st.stale, 1);
+			dq_count(&q->st.stale);
 			head += rec.size;
 			continue;
 		}
@@ -129,8 +134,7 @@ static int take_from(struct dq *q, uint32_t w, struct dq_result *res)
 		/* the bytes stay until the next call releases them */
 		q->pending_worker = w;
 		q->pending_head = head + rec.size;
-		atomic_fetch_add_explicit(&q->st.completed, 1,
-					  memory_order_relaxed);
+		dq_count(&q->st.completed);
 		dq_lease_release(q, rec.lease);
 		dq_task_resolved(q);
 		return 1;
@@ -149,9 +153,11 @@ static int take_from(struct dq *q, uint32_t w, struct dq_result *res)
 
 static int take_abandoned(struct dq *q, struct dq_result *res)
 {
-	if (!q->nabandoned)
+	uint32_t n = atomic_load(&q->nabandoned);
+	if (!n)
 		return 0;
-	struct dq_abandoned a = q->abandoned[--q->nabandoned];
+	struct dq_abandoned a = q->abandoned[n - 1];
+	atomic_store(&q->nabandoned, n - 1);
 	const struct bq_lease *l = &q->leases[a.lease];
 	*res = (struct dq_result){
 		.task_id = l->task_id,
@@ -159,7 +165,7 @@ static int take_abandoned(struct dq *q, struct dq_result *res)
 		.worker = a.worker,
 		.attempts = l->attempt,
 	};
-	atomic_fetch_add(&q->st.abandoned, 1);
+	dq_count(&q->st.abandoned);
 	dq_lease_release(q, a.lease);
 	dq_task_resolved(q);
 	return 1;
@@ -194,15 +200,19 @@ static int take_result(struct dq *q, struct dq_result *res)
 }
 
 /* Something to take (or nothing left to wait for). seq_cst loads: called
- * after the collector counted itself in result_sleepers. */
+ * after the collector counted itself in result_sleepers, without
+ * collect_lock. */
 static bool results_ready(struct dq *q)
 {
-	if (q->nabandoned || atomic_load(&q->hdr->unresolved) == 0)
+	if (atomic_load(&q->nabandoned) ||
+	    atomic_load(&q->hdr->unresolved) == 0)
 		return true;
 	uint32_t n = worker_span(q);
 	for (uint32_t w = 0; w < n; w++)
-		if (!q->corrupt[w] && atomic_load(&q->workers[w].res_tail) !=
-					      atomic_load(&q->workers[w].res_head))
+		if (!q->corrupt[w] &&
+		    atomic_load(&q->workers[w].res_tail) !=
+			    atomic_load_explicit(&q->workers[w].res_head,
+						 memory_order_relaxed))
 			return true;
 	return false;
 }
@@ -223,7 +233,9 @@ static void wait_results(struct dq *q, const struct timespec *deadline)
 		    (soon.tv_sec == dl->tv_sec && soon.tv_nsec < dl->tv_nsec))
 			dl = &soon;
 	}
+	pthread_mutex_unlock(&q->collect_lock);
 	dq_sleep_results(q, dl, results_ready);
+	pthread_mutex_lock(&q->collect_lock);
 }
 
 static int collect_locked(struct dq *q, struct dq_result *res, int timeout_ms,

@@ -76,20 +76,19 @@ int dq_submit(struct dq *q, const void *payload, size_t len, int timeout_ms,
 	struct bq_lease *l = &q->leases[lease];
 	if (len)
 		memcpy(q->arena_mem + off, payload, len);
-	uint64_t tid = atomic_fetch_add_explicit(&q->next_id, 1,
-						 memory_order_relaxed);
+	uint64_t tid =
+		atomic_fetch_add_explicit(&q->next_id, 1, memory_order_relaxed);
 	l->task_id = tid;
 	l->payload_off = off;
 	l->payload_len = (uint32_t)len;
 	l->attempt = 1;
-	uint32_t gen = bq_word_gen(atomic_load_explicit(
-			       &l->word, memory_order_relaxed)) +
+	uint32_t gen = bq_word_gen(atomic_load_explicit(&l->word,
+							memory_order_relaxed)) +
 		       1;
 	/* release: the fields and the payload are visible to the worker
 	 * whose CAS reads this word */
 	atomic_store_explicit(&l->word, bq_lease_word(BQ_QUEUED, 0, gen),
 			      memory_order_release);
-	atomic_fetch_add_explicit(&q->st.submitted, 1, memory_order_relaxed);
 	dq_ring_enqueue(q, lease, gen);
 	if (id)
 		*id = tid;

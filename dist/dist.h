@@ -24,6 +24,10 @@
  * and, whenever a worker process exits (whatever its status), calls
  * dq_reclaim(q, id) before starting a successor with the same id.
  *
+ * Idle costs nothing: workers with no task and a collector with no result
+ * spin briefly, then sleep in the kernel (futex) until woken; a busy
+ * queue makes no system call.
+ *
  * Guarantees: every submitted task yields exactly one result from
  * dq_collect(): either the result of the worker that held the task's
  * current lease, or, after max_attempts deliveries to workers that died,
@@ -33,8 +37,10 @@
  *
  * Threads: dq_submit() may be called by several threads at once and
  * concurrently with the other calls. dq_collect() and dq_reclaim() are
- * serialized by an internal lock; the data of a result is valid until the
- * next dq_collect()/dq_reclaim()/dq_destroy(), so collect from one thread.
+ * serialized by an internal lock, which dq_collect() lets go of while it
+ * sleeps: a thread reaping workers may call dq_reclaim() while another
+ * waits in dq_collect(-1). The data of a result is valid until the next
+ * dq_collect()/dq_reclaim()/dq_destroy(), so collect from one thread.
  * The queue lives in one process: a forked child must not call dq_*. */
 #ifndef BERTH_DIST_H
 #define BERTH_DIST_H
@@ -61,7 +67,7 @@ struct dq_params {
 				  may be up to half of it (bw_max_result). */
 	uint32_t max_attempts; /* deliveries before a task whose workers
 				  keep dying is abandoned; default 3 */
-	uint32_t spin;         /* pause iterations before a futex sleep;
+	uint32_t spin;	       /* pause iterations before a futex sleep;
 				  default 2000 (1: sleep at once) */
 };
 
@@ -96,9 +102,9 @@ int dq_submit(struct dq *q, const void *payload, size_t len, int timeout_ms,
 
 struct dq_result {
 	uint64_t task_id;
-	int error;         /* 0: the worker's result; -EOWNERDEAD: abandoned
+	int error;	   /* 0: the worker's result; -EOWNERDEAD: abandoned
 			      after max_attempts deliveries */
-	int32_t status;    /* the worker's status (bw_done), 0 if abandoned */
+	int32_t status;	   /* the worker's status (bw_done), 0 if abandoned */
 	uint32_t worker;   /* the worker that produced it (last holder) */
 	uint32_t attempts; /* deliveries of this task */
 	const void *data;  /* result bytes in shared memory, NULL when len is
@@ -128,23 +134,127 @@ int dq_reclaim(struct dq *q, uint32_t worker_id);
 void dq_close(struct dq *q);
 
 struct dq_stats {
-	uint64_t submitted;      /* tasks accepted by dq_submit() */
-	uint64_t completed;      /* worker results collected */
-	uint64_t abandoned;      /* abandoned results collected */
-	uint64_t requeued;       /* tasks taken back from dead workers */
-	uint64_t stale;          /* results dropped: holder had lost the lease */
-	uint64_t in_flight;      /* submitted, result not collected yet */
-	uint64_t arena_used;     /* payload bytes reserved now */
-	uint64_t arena_wraps;    /* times the arena restarted at offset 0 */
-	uint64_t ring_busy;      /* submissions deferred: a ring slot was
-				    still being released by a worker */
-	uint64_t worker_tasks;   /* tasks taken, summed over workers */
-	uint64_t worker_sleeps;  /* workers' futex sleeps */
+	uint64_t submitted;	/* tasks accepted by dq_submit() */
+	uint64_t completed;	/* worker results collected */
+	uint64_t abandoned;	/* abandoned results collected */
+	uint64_t requeued;	/* tasks taken back from dead workers */
+	uint64_t stale;		/* results dropped: holder had lost the lease */
+	uint64_t in_flight;	/* submitted, result not collected yet */
+	uint64_t arena_used;	/* payload bytes reserved now */
+	uint64_t arena_wraps;	/* times the arena restarted at offset 0 */
+	uint64_t ring_busy;	/* submissions deferred: a ring slot was
+				   still being released by a worker */
+	uint64_t worker_tasks;	/* tasks taken, summed over workers */
+	uint64_t worker_sleeps; /* workers' futex sleeps */
 	uint64_t collect_sleeps; /* dq_collect() futex sleeps */
-	uint64_t wakes;          /* FUTEX_WAKE calls by the coordinator */
+	uint64_t wakes;		 /* FUTEX_WAKE calls by the coordinator */
 };
 
 /* A snapshot of the counters (not atomic as a whole). */
 void dq_stats(struct dq *q, struct dq_stats *st);
+
+/* ---- par: a pool of pinned worker containers (prefix dp_) --------------
+ *
+ * `berth par` runs tasks the way GNU parallel does, in a pool of worker
+ * containers started once from one root filesystem: each worker is a berth
+ * container (its own pid, mount, ipc, uts and, unless --network host,
+ * network namespaces) in its own cgroup, pinned to one CPU of the allowed
+ * set, and takes tasks from a dq queue whose memfd it inherits as fd 3.
+ *
+ * CPU lists are the kernel's format ("0-3,8,10-11"). The allowed set is
+ * the caller's sched_getaffinity() intersected with the cpuset of its own
+ * cgroup (cpuset.cpus.effective on v2, cpuset.effective_cpus or
+ * cpuset.cpus on v1): CPU numbers are never assumed from the host. */
+
+struct rt_ctx; /* runtime/runtime.h */
+
+#define DP_CPUS_MAX 4096
+
+struct dp_cpus {
+	uint64_t bits[DP_CPUS_MAX / 64];
+};
+
+/* Parses a CPU list ("" is the empty set; surrounding white space is
+ * ignored). Returns 0, -EINVAL (malformed) or -ERANGE (a CPU >=
+ * DP_CPUS_MAX). */
+int dp_cpus_parse(const char *list, struct dp_cpus *out);
+/* The list in its shortest form ("0-2,5"; "" when empty). Caller frees. */
+char *dp_cpus_format(const struct dp_cpus *c);
+int dp_cpus_count(const struct dp_cpus *c);
+bool dp_cpus_has(const struct dp_cpus *c, int cpu);
+void dp_cpus_set(struct dp_cpus *c, int cpu);
+/* The first CPU after `after` (-1: the first one), or -1. */
+int dp_cpus_next(const struct dp_cpus *c, int after);
+/* The CPUs this process may run on (see above). */
+int dp_cpus_allowed(struct dp_cpus *out, struct berr *err);
+
+enum dp_mode {
+	DP_MODE_EXEC, /* the agent runs the command once per task */
+	DP_MODE_LINE, /* the agent feeds a long-lived command a line a task */
+	DP_MODE_LIB,  /* the command links libberthworker itself */
+};
+
+enum dp_halt {
+	DP_HALT_NEVER,
+	DP_HALT_SOON, /* after fail=N failures: start nothing new */
+	DP_HALT_NOW,  /* after fail=N failures: kill the running tasks */
+};
+
+/* What the engine reports besides the tasks' output. */
+enum dp_report {
+	DP_REPORT_PROGRESS, /* a progress bar for a terminal (redraw it) */
+	DP_REPORT_STATUS,   /* a status line, every few seconds */
+	DP_REPORT_DONE,	    /* the progress is over: clear the bar */
+	DP_REPORT_SUMMARY,  /* the summary lines at the end */
+	DP_REPORT_WARNING,  /* something the user should know */
+};
+
+struct dp_par_opts {
+	/* the workers: a root filesystem, or a bundle whose root, env, cwd
+	 * and user they take */
+	const char *rootfs;
+	const char *bundle;
+	const char *agent;	   /* host path of berth-agent (exec, line) */
+	const char *cgroup_parent; /* the pool's cgroup goes below it;
+				      NULL: below the caller's */
+	int jobs;		   /* workers; 0: one per CPU */
+	const char *cpus;	   /* CPU list; NULL: the allowed set */
+	int64_t memory;		   /* bytes a worker; 0: no limit */
+	int64_t pids_limit;	   /* a worker; 0: no limit */
+	bool network_host;
+	char *const *env;     /* K=V (K alone: the caller's value) */
+	char *const *volumes; /* HOST:CTR[:ro] */
+	enum dp_mode mode;
+	/* the tasks: one argument each, from args (:::), arg_file (one a
+	 * line), range, or else lines read from input_fd */
+	char *const *command;
+	char *const *args;
+	const char *arg_file;
+	const char *range; /* START:END[:STEP], END included */
+	int input_fd;
+	/* behaviour, as GNU parallel's options */
+	bool keep_order;
+	int retries;	/* runs of a failing task at most; 0 is 1 */
+	double timeout; /* seconds; 0: none (not in lib mode) */
+	enum dp_halt halt;
+	int halt_fail;	     /* failures that trigger halt */
+	const char *results; /* JSON lines, one a task */
+	const char *joblog;
+	int out_fd, err_fd; /* the tasks' stdout and stderr go here */
+	bool tty;	    /* progress bars rather than status lines */
+	bool quiet;	    /* no status lines and no summary */
+	/* set by a signal handler: 1 stops dispatching, 2 kills the tasks */
+	volatile int *stop;
+	void (*report)(enum dp_report kind, const char *text, void *data);
+	void *report_data;
+};
+
+/* Runs the tasks and stores GNU parallel's exit status in *exit_status:
+ * the number of failed tasks (at most 101), or with --halt the status of
+ * the task that triggered it. Returns 0, or -errno with err filled when
+ * the pool cannot run (bad option, a worker that cannot start); then no
+ * worker, cgroup or state directory is left behind. */
+int dp_par_run(const struct rt_ctx *ctx, const struct dp_par_opts *o,
+	       int *exit_status, struct berr *err);
 
 #endif

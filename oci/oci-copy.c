@@ -35,8 +35,7 @@ struct copy {
 	size_t n_links;
 };
 
-static int copy_fail(struct copy *c, int code, const char *path,
-		     const char *op)
+static int copy_fail(struct copy *c, int code, const char *path, const char *op)
 {
 	return berr_setx(c->err, code, "%s: %s `/%s`: %s", c->what, op, path,
 			 strerror(code));
@@ -66,7 +65,9 @@ static int copy_xattrs(struct copy *c, int src, int dst, bool proc,
 	ssize_t n = proc ? listxattr(sp, names, sizeof(names))
 			 : flistxattr(src, names, sizeof(names));
 	if (n < 0)
-		return errno == ENOTSUP ? 0 : copy_fail(c, errno, path, "list xattrs");
+		return errno == ENOTSUP
+			       ? 0
+			       : copy_fail(c, errno, path, "list xattrs");
 	for (char *name = names; name < names + n; name += strlen(name) + 1) {
 		if (base_str_has_prefix(name, "trusted.overlay."))
 			continue;
@@ -85,8 +86,8 @@ static int copy_xattrs(struct copy *c, int src, int dst, bool proc,
 }
 
 /* Owner, mode, xattrs and times of dst (an open fd) from st. */
-static int copy_meta_fd(struct copy *c, int src, int dst,
-			const struct stat *st, const char *path)
+static int copy_meta_fd(struct copy *c, int src, int dst, const struct stat *st,
+			const char *path)
 {
 	if (fchown(dst, st->st_uid, st->st_gid) < 0)
 		return copy_fail(c, errno, path, "chown");
@@ -104,7 +105,8 @@ static int copy_meta_fd(struct copy *c, int src, int dst,
 static int copy_data(int in, int out, off_t size)
 {
 	while (size > 0) {
-		ssize_t n = copy_file_range(in, NULL, out, NULL, (size_t)size, 0);
+		ssize_t n =
+			copy_file_range(in, NULL, out, NULL, (size_t)size, 0);
 		if (n < 0 && (errno == EXDEV || errno == EINVAL ||
 			      errno == ENOSYS || errno == EOPNOTSUPP))
 			n = sendfile(out, in, NULL, (size_t)size);
@@ -149,8 +151,8 @@ static int link_again(struct copy *c, const struct stat *st, int dst,
 		return 0;
 	}
 	c->links = base_realloc(c->links, c->n_links + 1, sizeof(*c->links));
-	c->links[c->n_links++] = (struct hardlink){st->st_dev, st->st_ino,
-						   base_strdup(path)};
+	c->links[c->n_links++] =
+		(struct hardlink){st->st_dev, st->st_ino, base_strdup(path)};
 	return 0;
 }
 
@@ -167,9 +169,9 @@ static int copy_file(struct copy *c, int src, int dst, const char *name,
 		openat(src, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (in < 0)
 		return copy_fail(c, errno, path, "open");
-	_cleanup_close_ int out =
-		openat(dst, name,
-		       O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	_cleanup_close_ int out = openat(
+		dst, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		0600);
 	if (out < 0)
 		return copy_fail(c, errno, path, "create");
 	int r = copy_data(in, out, st->st_size);
@@ -188,7 +190,8 @@ static int copy_symlink(struct copy *c, int src, int dst, const char *name,
 	target[n] = '\0';
 	if (symlinkat(target, dst, name) < 0)
 		return copy_fail(c, errno, path, "symlink");
-	if (fchownat(dst, name, st->st_uid, st->st_gid, AT_SYMLINK_NOFOLLOW) < 0)
+	if (fchownat(dst, name, st->st_uid, st->st_gid, AT_SYMLINK_NOFOLLOW) <
+	    0)
 		return copy_fail(c, errno, path, "chown");
 	struct timespec ts[2] = {st->st_atim, st->st_mtim};
 	if (utimensat(dst, name, ts, AT_SYMLINK_NOFOLLOW) < 0)
@@ -201,7 +204,8 @@ static int copy_node(struct copy *c, int src, int dst, const char *name,
 {
 	if (mknodat(dst, name, st->st_mode & (S_IFMT | 0600), st->st_rdev) < 0)
 		return copy_fail(c, errno, path, "mknod");
-	if (fchownat(dst, name, st->st_uid, st->st_gid, AT_SYMLINK_NOFOLLOW) < 0)
+	if (fchownat(dst, name, st->st_uid, st->st_gid, AT_SYMLINK_NOFOLLOW) <
+	    0)
 		return copy_fail(c, errno, path, "chown");
 	if (fchmodat(dst, name, st->st_mode & 07777, 0) < 0)
 		return copy_fail(c, errno, path, "chmod");
@@ -226,8 +230,8 @@ static int copy_tree(struct copy *c, int src, int dst, const char *path,
 static int copy_dir(struct copy *c, int src, int dst, const char *name,
 		    const struct stat *st, const char *path, int depth)
 {
-	_cleanup_close_ int s =
-		openat(src, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	_cleanup_close_ int s = openat(
+		src, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (s < 0)
 		return copy_fail(c, errno, path, "open");
 	struct stat dt;
@@ -240,8 +244,8 @@ static int copy_dir(struct copy *c, int src, int dst, const char *name,
 		if (mkdirat(dst, name, 0700) < 0)
 			return copy_fail(c, errno, path, "mkdir");
 	}
-	_cleanup_close_ int d =
-		openat(dst, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	_cleanup_close_ int d = openat(
+		dst, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (d < 0)
 		return copy_fail(c, errno, path, "open");
 	int r = copy_tree(c, s, d, path, depth + 1);
@@ -298,8 +302,7 @@ static int copy_tree(struct copy *c, int src, int dst, const char *path,
 	return 0;
 }
 
-int oci_copy_layer(int layerfd, int rootfd, const char *what,
-		   struct berr *err)
+int oci_copy_layer(int layerfd, int rootfd, const char *what, struct berr *err)
 {
 	struct copy c = {.rootfd = rootfd, .what = what, .err = err};
 	int r = 0;
@@ -323,7 +326,8 @@ int oci_copy_layer(int layerfd, int rootfd, const char *what,
 	return r;
 }
 
-/* ---- image unpack: a runtime bundle ------------------------------------------- */
+/* ---- image unpack: a runtime bundle
+ * ------------------------------------------- */
 
 static int make_bundle_dir(const char *dir, struct berr *err)
 {
@@ -369,20 +373,11 @@ static int unpack_layers(struct oci_store *s, const struct oci_image *img,
 	return 0;
 }
 
-int oci_image_unpack(struct oci_store *s, const struct oci_image *img,
-		     const char *dir, struct berr *err)
+static int write_bundle(struct oci_store *s, const struct oci_image *img,
+			const char *dir, int rootfd, struct berr *err)
 {
-	int r = make_bundle_dir(dir, err);
+	int r = unpack_layers(s, img, rootfd, err);
 	if (r < 0)
-		return r;
-	_cleanup_free_ char *rootfs = base_sprintf("%s/rootfs", dir);
-	if (mkdir(rootfs, 0755) < 0)
-		return berr_set(err, errno, "create %s", rootfs);
-	_cleanup_close_ int rootfd =
-		open(rootfs, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (rootfd < 0)
-		return berr_set(err, errno, "open %s", rootfs);
-	if ((r = unpack_layers(s, img, rootfd, err)) < 0)
 		return berr_wrap(err, "unpack %s", img->digest);
 	_cleanup_free_ char *cfg = NULL;
 	size_t len = 0;
@@ -398,4 +393,23 @@ int oci_image_unpack(struct oci_store *s, const struct oci_image *img,
 					0644)) < 0)
 		return berr_set(err, -r, "write %s/config.json", dir);
 	return 0;
+}
+
+int oci_image_unpack(struct oci_store *s, const struct oci_image *img,
+		     const char *dir, struct berr *err)
+{
+	int r = make_bundle_dir(dir, err);
+	if (r < 0)
+		return r;
+	_cleanup_free_ char *rootfs = base_sprintf("%s/rootfs", dir);
+	if (mkdir(rootfs, 0755) < 0)
+		return berr_set(err, errno, "create %s", rootfs);
+	_cleanup_close_ int rootfd =
+		open(rootfs, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (rootfd < 0)
+		return berr_set(err, errno, "open %s", rootfs);
+	r = write_bundle(s, img, dir, rootfd, err);
+	if (r < 0)
+		(void)base_rm_rf_at(AT_FDCWD, rootfs);
+	return r;
 }

@@ -63,8 +63,8 @@ int oci_sha256_buf(const void *p, size_t n, char out[OCI_DIGEST_LEN],
 	return 0;
 }
 
-int oci_sha256_copy(int fd, int outfd, char out[OCI_DIGEST_LEN],
-		    uint64_t *size, struct berr *err)
+int oci_sha256_copy(int fd, int outfd, char out[OCI_DIGEST_LEN], uint64_t *size,
+		    struct berr *err)
 {
 	struct oci_sha256 h;
 	int r = oci_sha256_init(&h, err);

@@ -14,7 +14,8 @@
 
 #include "oci/oci-internal.h"
 
-/* ---- oci-dl.c: the libraries ---------------------------------------------- */
+/* ---- oci-dl.c: the libraries ----------------------------------------------
+ */
 
 /* The libarchive functions berth calls, without their "archive_" prefix:
  * la->read_new() is archive_read_new(). */
@@ -73,7 +74,8 @@ struct oci_crypto {
 const struct oci_la *oci_dl_archive(struct berr *err);
 const struct oci_crypto *oci_dl_crypto(struct berr *err);
 
-/* ---- oci-digest.c: sha256 ------------------------------------------------- */
+/* ---- oci-digest.c: sha256 -------------------------------------------------
+ */
 
 #define OCI_DIGEST_LEN 72 /* "sha256:" + 64 hex + NUL */
 #define OCI_HEX_LEN 64
@@ -94,16 +96,20 @@ void oci_sha256_free(struct oci_sha256 *h);
 int oci_sha256_buf(const void *p, size_t n, char out[OCI_DIGEST_LEN],
 		   struct berr *err);
 /* Copies fd to outfd (-1: only hash) until EOF, hashing what it reads. */
-int oci_sha256_copy(int fd, int outfd, char out[OCI_DIGEST_LEN],
-		    uint64_t *size, struct berr *err);
+int oci_sha256_copy(int fd, int outfd, char out[OCI_DIGEST_LEN], uint64_t *size,
+		    struct berr *err);
 /* "sha256:" followed by 64 lowercase hex digits. */
 bool oci_digest_valid(const char *d);
 /* Refuses what oci_digest_valid refuses, naming the algorithm when it is
  * another one ("unsupported digest algorithm sha512"). */
 int oci_digest_check(const char *d, const char *what, struct berr *err);
-static inline const char *oci_digest_hex(const char *d) { return d + 7; }
+static inline const char *oci_digest_hex(const char *d)
+{
+	return d + 7;
+}
 
-/* ---- oci-manifest.c: the documents ---------------------------------------- */
+/* ---- oci-manifest.c: the documents ----------------------------------------
+ */
 
 #define OCI_MT_MANIFEST "application/vnd.oci.image.manifest.v1+json"
 #define OCI_MT_INDEX "application/vnd.oci.image.index.v1+json"
@@ -143,9 +149,9 @@ struct oci_imgcfg_doc {
 };
 
 struct oci_docker_entry { /* one object of a Docker archive's manifest.json */
-	char *config;     /* path inside the archive */
+	char *config;	  /* path inside the archive */
 	char **repo_tags; /* NULL-terminated, may be NULL */
-	char **layers;    /* paths, NULL-terminated */
+	char **layers;	  /* paths, NULL-terminated */
 	size_t n_layers;
 };
 
@@ -170,7 +176,8 @@ int oci_platform_score(const struct oci_desc *d);
 /* True for the layer media types berth unpacks (tar, gzip, zstd). */
 bool oci_layer_media_type_ok(const char *mt);
 
-/* ---- oci-unpack.c: one layer ---------------------------------------------- */
+/* ---- oci-unpack.c: one layer ----------------------------------------------
+ */
 
 /* Cleans a tar entry name into a relative path with no empty or "."
  * component and no trailing slash ("" for the root itself). Refuses an
@@ -204,16 +211,17 @@ int oci_unpack_layer(int fd, int rootfd, const struct oci_unpack_opts *o,
 		     char diff_id[OCI_DIGEST_LEN], uint64_t *size,
 		     struct berr *err);
 
-/* ---- oci-copy.c: layers into a plain rootfs -------------------------------- */
+/* ---- oci-copy.c: layers into a plain rootfs --------------------------------
+ */
 
 /* Applies the layer directory layerfd onto the directory rootfd as
  * overlayfs would show it: whiteouts delete, opaque directories hide what
  * lower layers put there, everything else is copied with owner, mode,
  * times and xattrs. */
-int oci_copy_layer(int layerfd, int rootfd, const char *what,
-		   struct berr *err);
+int oci_copy_layer(int layerfd, int rootfd, const char *what, struct berr *err);
 
-/* ---- oci-store.c: the store's internals ----------------------------------- */
+/* ---- oci-store.c: the store's internals -----------------------------------
+ */
 
 struct oci_store {
 	char *path;
@@ -239,10 +247,10 @@ int oci_store_read_blob(struct oci_store *s, const char *digest, char **buf,
 /* What a load hands to oci_store_commit(): NULL-terminated vectors, the
  * *_tmp ones store-relative names under tmp/. */
 struct oci_commit {
-	char **blob_tmp;    /* verified blobs ... */
-	char **blob_digest; /* ... and their digests */
-	char **layer_tmp;   /* verified layer directories ... */
-	char **layer_diff;  /* ... and their diffIDs */
+	char **blob_tmp;	   /* verified blobs ... */
+	char **blob_digest;	   /* ... and their digests */
+	char **layer_tmp;	   /* verified layer directories ... */
+	char **layer_diff;	   /* ... and their diffIDs */
 	struct oci_image **images; /* repo_tags: the references to set */
 };
 /* Renames the blobs and then the layers into place, makes them durable,
@@ -274,7 +282,8 @@ bool oci_refs_del(struct oci_refs *r, const char *ref);
 /* The references naming digest, as a NULL-terminated vector. */
 char **oci_refs_of(const struct oci_refs *r, const char *digest);
 
-/* ---- oci-imgconfig.c --------------------------------------------------------- */
+/* ---- oci-imgconfig.c
+ * --------------------------------------------------------- */
 
 struct oci_user_ids {
 	uint32_t uid, gid;

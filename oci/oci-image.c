@@ -32,7 +32,8 @@ void oci_image_list_free(struct oci_image **v)
 	free(v);
 }
 
-/* ---- references ------------------------------------------------------------- */
+/* ---- references -------------------------------------------------------------
+ */
 
 static bool is_lower_alnum(char c)
 {
@@ -51,16 +52,35 @@ static bool valid_component(const char *s, size_t n)
 	return true;
 }
 
-/* A registry host: letters, digits, '.', '-' and an optional :port. */
+static bool is_alnum(char c)
+{
+	return is_lower_alnum(c) || (c >= 'A' && c <= 'Z');
+}
+
+/* A registry host: dot-separated labels of letters, digits and inner
+ * '-', then an optional :port. */
 static bool valid_host(const char *s, size_t n)
 {
-	if (n == 0)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!((s[i] >= 'A' && s[i] <= 'Z') || is_lower_alnum(s[i]) ||
-		      strchr(".-:", s[i])))
+	const char *colon = memchr(s, ':', n);
+	size_t hn = colon ? (size_t)(colon - s) : n;
+	if (colon) {
+		size_t pn = n - hn - 1;
+		if (pn == 0 || pn > 5 || strspn(colon + 1, "0123456789") < pn)
 			return false;
-	return true;
+	}
+	size_t label = 0;
+	for (size_t i = 0; i < hn; i++) {
+		if (s[i] == '.') {
+			if (label == 0 || s[i - 1] == '-')
+				return false;
+			label = 0;
+		} else if (is_alnum(s[i]) || (s[i] == '-' && label > 0)) {
+			label++;
+		} else {
+			return false;
+		}
+	}
+	return label > 0 && s[hn - 1] != '-';
 }
 
 static bool valid_repository(const char *name)
@@ -69,10 +89,10 @@ static bool valid_repository(const char *name)
 	if (len == 0 || len > 255)
 		return false;
 	const char *first_end = strchr(name, '/');
-	bool has_host = first_end &&
-			(memchr(name, '.', (size_t)(first_end - name)) ||
-			 memchr(name, ':', (size_t)(first_end - name)) ||
-			 !strncmp(name, "localhost/", 10));
+	bool has_host =
+		first_end && (memchr(name, '.', (size_t)(first_end - name)) ||
+			      memchr(name, ':', (size_t)(first_end - name)) ||
+			      !strncmp(name, "localhost/", 10));
 	const char *p = name;
 	if (has_host) {
 		if (!valid_host(name, (size_t)(first_end - name)))
@@ -111,8 +131,8 @@ int oci_image_ref_normalize(const char *ref, char **out, struct berr *err)
 {
 	*out = NULL;
 	static const char *const prefixes[] = {
-		"docker.io/library/", "index.docker.io/library/",
-		"docker.io/", "index.docker.io/"};
+		"docker.io/library/", "index.docker.io/library/", "docker.io/",
+		"index.docker.io/"};
 	if (!ref || !ref[0] || strlen(ref) > 512)
 		return berr_setx(err, EINVAL, "invalid reference \"%.100s\"",
 				 ref ? ref : "");
@@ -145,7 +165,8 @@ int oci_image_ref_normalize(const char *ref, char **out, struct berr *err)
 	return 0;
 }
 
-/* ---- finding images --------------------------------------------------------- */
+/* ---- finding images ---------------------------------------------------------
+ */
 
 static void fill_tags(struct oci_image *img, const struct oci_refs *refs)
 {
@@ -174,10 +195,11 @@ static bool hex_prefix_of(const char *prefix, const char *digest)
 
 /* "sha256:<hex>" or a hex prefix (at least 4 digits) of an image's id or
  * manifest digest. */
-static int by_id(struct oci_store *s, const char *name,
-		 struct oci_image **out, struct berr *err)
+static int by_id(struct oci_store *s, const char *name, struct oci_image **out,
+		 struct berr *err)
 {
-	const char *hex = base_str_has_prefix(name, "sha256:") ? name + 7 : name;
+	const char *hex =
+		base_str_has_prefix(name, "sha256:") ? name + 7 : name;
 	size_t n = strspn(hex, "0123456789abcdef");
 	if (n < 4 || hex[n] || n > OCI_HEX_LEN)
 		return -ENOENT;
@@ -289,7 +311,8 @@ int oci_image_list(struct oci_store *s, struct oci_image ***out,
 	return 0;
 }
 
-/* ---- tag, remove, prune ------------------------------------------------------ */
+/* ---- tag, remove, prune
+ * ------------------------------------------------------ */
 
 int oci_image_tag(struct oci_store *s, const char *src, const char *dst,
 		  struct berr *err)
@@ -377,8 +400,8 @@ static bool in_strv(char **v, const char *s)
 }
 
 /* Removes every entry of the store directory dir that keep() refuses. */
-static int sweep(struct oci_store *s, const char *dir, char **keep,
-		 bool layers, struct oci_prune_report *rep, struct berr *err)
+static int sweep(struct oci_store *s, const char *dir, char **keep, bool layers,
+		 struct oci_prune_report *rep, struct berr *err)
 {
 	_cleanup_close_ int dfd =
 		openat(s->dirfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -434,7 +457,8 @@ int oci_image_prune(struct oci_store *s, struct oci_prune_report *rep,
 	for (size_t i = 0; all[i]; i++) {
 		struct oci_image *img = all[i];
 		if (!img->repo_tags[0]) {
-			if ((r = oci_store_delete_record(s, img->digest, err)) < 0)
+			if ((r = oci_store_delete_record(s, img->digest, err)) <
+			    0)
 				return r;
 			rep->images++;
 			continue;
@@ -451,7 +475,8 @@ int oci_image_prune(struct oci_store *s, struct oci_prune_report *rep,
 	return sweep(s, "layers", layers, true, rep, err);
 }
 
-/* ---- reading an image ----------------------------------------------------------- */
+/* ---- reading an image
+ * ----------------------------------------------------------- */
 
 int oci_image_read_config(struct oci_store *s, const struct oci_image *img,
 			  char **json, size_t *len, struct berr *err)
@@ -517,9 +542,9 @@ int oci_image_layer_dirs(struct oci_store *s, const struct oci_image *img,
 					 "%s (load the image again)",
 					 img->digest, img->layers[i].diff_id,
 					 s->path);
-		_cleanup_free_ char *p = base_sprintf(
-			"%s/layers/%s", s->path,
-			oci_digest_hex(img->layers[i].diff_id));
+		_cleanup_free_ char *p =
+			base_sprintf("%s/layers/%s", s->path,
+				     oci_digest_hex(img->layers[i].diff_id));
 		base_strv_push(&v, p);
 	}
 	*out = TAKE_PTR(v);

@@ -10,7 +10,8 @@
 #define DEFAULT_PATH                                                           \
 	"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-/* ---- users and groups ------------------------------------------------------- */
+/* ---- users and groups -------------------------------------------------------
+ */
 
 static FILE *open_etc(int rootfd, const char *path)
 {
@@ -123,8 +124,8 @@ int oci_image_resolve_user(int rootfd, const char *spec,
 	bool numeric = parse_id(user, &id);
 	_cleanup_free_ char *name = NULL;
 	uint32_t uid = id, gid = 0;
-	bool found = find_passwd(rootfd, numeric ? NULL : user, id, &name,
-				 &uid, &gid);
+	bool found = find_passwd(rootfd, numeric ? NULL : user, id, &name, &uid,
+				 &gid);
 	if (!numeric && !found)
 		return berr_setx(err, EINVAL,
 				 "user \"%.100s\": not in the image's "
@@ -145,7 +146,8 @@ int oci_image_resolve_user(int rootfd, const char *spec,
 	return 0;
 }
 
-/* ---- the conversion ------------------------------------------------------------- */
+/* ---- the conversion
+ * ------------------------------------------------------------- */
 
 struct img_config {
 	char **entrypoint, **cmd, **env;
@@ -303,8 +305,8 @@ static cJSON *annotations_json(const struct img_config *c, const cJSON *doc)
 	return v;
 }
 
-static int fill_spec(cJSON *spec, const struct img_config *c,
-		     const cJSON *doc, int rootfd, struct berr *err)
+static int fill_spec(cJSON *spec, const struct img_config *c, const cJSON *doc,
+		     int rootfd, struct berr *err)
 {
 	cJSON *proc = cJSON_GetObjectItemCaseSensitive(spec, "process");
 	if (!cJSON_IsObject(proc))
@@ -330,8 +332,61 @@ static int fill_spec(cJSON *spec, const struct img_config *c,
 	return 0;
 }
 
+/* docker run's rules: --entrypoint replaces Entrypoint and drops the
+ * image's Cmd ("" clears Entrypoint); arguments replace Cmd; -e K=V
+ * replaces the image's K. */
+static void apply_overrides(struct img_config *c,
+			    const struct oci_image_overrides *ov)
+{
+	if (ov->entrypoint) {
+		base_strv_free(c->entrypoint);
+		base_strv_free(c->cmd);
+		c->entrypoint = NULL;
+		c->cmd = NULL;
+		if (ov->entrypoint[0])
+			base_strv_push(&c->entrypoint, ov->entrypoint);
+	}
+	if (ov->args && ov->args[0]) {
+		base_strv_free(c->cmd);
+		c->cmd = NULL;
+		for (char *const *a = ov->args; *a; a++)
+			base_strv_push(&c->cmd, *a);
+	}
+	for (char *const *e = ov->env; e && *e; e++) {
+		size_t k = strcspn(*e, "=");
+		size_t i = 0;
+		while (c->env && c->env[i] &&
+		       !(strncmp(c->env[i], *e, k) == 0 &&
+			 (c->env[i][k] == '=' || c->env[i][k] == '\0')))
+			i++;
+		if (c->env && c->env[i]) {
+			free(c->env[i]);
+			c->env[i] = base_strdup(*e);
+		} else {
+			base_strv_push(&c->env, *e);
+		}
+	}
+	if (ov->workdir) {
+		free(c->workdir);
+		c->workdir = base_strdup(ov->workdir);
+	}
+	if (ov->user) {
+		free(c->user);
+		c->user = base_strdup(ov->user);
+	}
+}
+
 int oci_image_runtime_config(const char *image_config, size_t len, int rootfd,
 			     char **out, struct berr *err)
+{
+	return oci_image_runtime_config_with(image_config, len, rootfd, NULL,
+					     out, err);
+}
+
+int oci_image_runtime_config_with(const char *image_config, size_t len,
+				  int rootfd,
+				  const struct oci_image_overrides *ov,
+				  char **out, struct berr *err)
 {
 	*out = NULL;
 	struct oj j;
@@ -342,6 +397,8 @@ int oci_image_runtime_config(const char *image_config, size_t len, int rootfd,
 		return r;
 	struct img_config c = {0};
 	r = oj_object(&j, doc, "config", parse_inner, &c, NULL);
+	if (r == 0 && ov)
+		apply_overrides(&c, ov);
 	_cleanup_free_ char *def = oci_spec_default(false, 0, 0);
 	_cleanup_json_ cJSON *spec = NULL;
 	struct oj js;

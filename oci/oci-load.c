@@ -35,9 +35,9 @@ struct loader {
 	struct oci_store *s;
 	const struct oci_image_load_opts *o;
 	struct berr *err;
-	const char *what;    /* the source, for messages */
-	char *default_repo;  /* from the source's name, for bare OCI tags */
-	int srcfd;           /* the layout directory, or the staged tar */
+	const char *what;   /* the source, for messages */
+	char *default_repo; /* from the source's name, for bare OCI tags */
+	int srcfd;	    /* the layout directory, or the staged tar */
 	bool staged;
 	struct src_file *files;
 	size_t n_files;
@@ -76,7 +76,8 @@ static void loader_freep(struct loader **lp)
 	free(ld);
 }
 
-/* ---- reading the source ------------------------------------------------------ */
+/* ---- reading the source
+ * ------------------------------------------------------ */
 
 static int read_fd_max(int fd, size_t max, char **out, size_t *len)
 {
@@ -176,11 +177,13 @@ static int src_read_doc(struct loader *ld, const char *path, char **buf,
 	return read_doc(ld, fd, path, buf, len);
 }
 
-/* ---- staging a tar -------------------------------------------------------------- */
+/* ---- staging a tar
+ * -------------------------------------------------------------- */
 
 static struct src_file *add_file(struct loader *ld, const char *path)
 {
-	ld->files = base_realloc(ld->files, ld->n_files + 1, sizeof(*ld->files));
+	ld->files =
+		base_realloc(ld->files, ld->n_files + 1, sizeof(*ld->files));
 	struct src_file *f = &ld->files[ld->n_files++];
 	*f = (struct src_file){.path = base_strdup(path)};
 	return f;
@@ -247,9 +250,9 @@ static int stage_file(struct loader *ld, const struct oci_la *la,
 		return berr_set(ld->err, -parent, "%s: entry `%.200s`",
 				ld->what, path);
 	(void)unlinkat(parent, name, 0); /* a repeated entry: the last wins */
-	_cleanup_close_ int fd =
-		openat(parent, name,
-		       O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	_cleanup_close_ int fd = openat(
+		parent, name,
+		O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return berr_set(ld->err, errno, "%s: entry `%.200s`", ld->what,
 				path);
@@ -325,13 +328,15 @@ static int stage_tar(struct loader *ld, int fd)
 		return -ENOENT;
 	if (mkdirat(ld->tmpfd, "src", 0700) < 0)
 		return berr_set(ld->err, errno, "create %s/src", ld->tmp);
-	ld->srcfd = openat(ld->tmpfd, "src", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ld->srcfd =
+		openat(ld->tmpfd, "src", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (ld->srcfd < 0)
 		return berr_set(ld->err, errno, "open %s/src", ld->tmp);
 	ld->staged = true;
 	struct archive *a = la->read_new();
 	if (!a)
-		return berr_setx(ld->err, ENOMEM, "%s: out of memory", ld->what);
+		return berr_setx(ld->err, ENOMEM, "%s: out of memory",
+				 ld->what);
 	la->read_support_filter_all(a);
 	la->read_support_format_tar(a);
 	int r = 0;
@@ -353,7 +358,8 @@ static int stage_tar(struct loader *ld, int fd)
 	return r;
 }
 
-/* ---- blobs ------------------------------------------------------------------------ */
+/* ---- blobs
+ * ------------------------------------------------------------------------ */
 
 static int queued_blob(struct loader *ld, const char *digest)
 {
@@ -376,12 +382,14 @@ static void queue_blob(struct loader *ld, const char *tmp_rel,
 static int copy_in(struct loader *ld, const char *role, const char *path,
 		   struct blob *b, char **tmp_rel)
 {
-	_cleanup_close_ int in = base_open_in_root(ld->srcfd, path, O_RDONLY, 0);
+	_cleanup_close_ int in =
+		base_open_in_root(ld->srcfd, path, O_RDONLY, 0);
 	if (in < 0)
 		return -ENOENT;
 	_cleanup_free_ char *name = base_sprintf("blob-%u", ld->seq++);
 	int out = openat(ld->tmpfd, name,
-			 O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+			 O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+			 0600);
 	if (out < 0)
 		return berr_set(ld->err, errno, "create %s/%s", ld->tmp, name);
 	int r = oci_sha256_copy(in, out, b->digest, &b->size, ld->err);
@@ -456,9 +464,8 @@ static int get_blob(struct loader *ld, const char *role, const char *path,
 		return r;
 	}
 	if (expect && strcmp(b->digest, expect))
-		r = berr_setx(ld->err, EINVAL,
-			      "%s %s: digest mismatch: got %s", role, expect,
-			      b->digest);
+		r = berr_setx(ld->err, EINVAL, "%s %s: digest mismatch: got %s",
+			      role, expect, b->digest);
 	else if (expect_size >= 0 && b->size != (uint64_t)expect_size)
 		r = berr_setx(ld->err, EINVAL,
 			      "%s %s: size mismatch: %llu bytes, the "
@@ -496,7 +503,8 @@ static char *blob_path(const char *digest)
 	return base_sprintf("blobs/sha256/%s", oci_digest_hex(digest));
 }
 
-/* ---- layers -------------------------------------------------------------------------- */
+/* ---- layers
+ * -------------------------------------------------------------------------- */
 
 static int queued_layer(struct loader *ld, const char *diff_id)
 {
@@ -533,8 +541,8 @@ static int unpack_new_layer(struct loader *ld, const struct blob *b,
 	_cleanup_free_ char *name = base_sprintf("layer-%u", ld->seq++);
 	if (mkdirat(ld->tmpfd, name, 0755) < 0)
 		return berr_set(ld->err, errno, "create %s/%s", ld->tmp, name);
-	_cleanup_close_ int dfd = openat(ld->tmpfd, name,
-					 O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	_cleanup_close_ int dfd =
+		openat(ld->tmpfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
 		return berr_set(ld->err, errno, "open %s/%s", ld->tmp, name);
 	*tmp_rel = base_sprintf("%s/%s", ld->tmp, name);
@@ -546,8 +554,8 @@ static int load_layer(struct loader *ld, const char *path,
 		      struct oci_image_layer *out)
 {
 	struct blob b;
-	int r = get_blob(ld, "layer", path, d->digest,
-			 d->digest ? d->size : -1, &b);
+	int r = get_blob(ld, "layer", path, d->digest, d->digest ? d->size : -1,
+			 &b);
 	if (r < 0)
 		return r;
 	_cleanup_close_ int fd = b.fd;
@@ -591,7 +599,8 @@ static int load_layer(struct loader *ld, const char *path,
 	return 0;
 }
 
-/* ---- images -------------------------------------------------------------------------- */
+/* ---- images
+ * -------------------------------------------------------------------------- */
 
 /* "latest" alone (an OCI ref.name is often a bare tag) gets the source's
  * name as its repository. */
@@ -642,7 +651,7 @@ static int load_image(struct loader *ld, const struct oci_manifest_doc *m,
 	size_t len = 0;
 	char cfg_digest[OCI_DIGEST_LEN];
 	_cleanup_free_ char *cpath = config_path ? base_strdup(config_path)
-						  : blob_path(m->config.digest);
+						 : blob_path(m->config.digest);
 	int r = get_doc(ld, "config", cpath, m->config.digest,
 			m->config.digest ? m->config.size : -1, &cfg, &len,
 			cfg_digest);
@@ -668,9 +677,9 @@ static int load_image(struct loader *ld, const struct oci_manifest_doc *m,
 			      what, c.n_diff_ids, m->n_layers);
 	img->layers = base_calloc(m->n_layers + 1, sizeof(*img->layers));
 	for (size_t i = 0; r == 0 && i < m->n_layers; i++) {
-		_cleanup_free_ char *p = layer_paths
-						 ? base_strdup(layer_paths[i])
-						 : blob_path(m->layers[i].digest);
+		_cleanup_free_ char *p =
+			layer_paths ? base_strdup(layer_paths[i])
+				    : blob_path(m->layers[i].digest);
 		img->n_layers = i + 1;
 		r = load_layer(ld, p, &m->layers[i], c.diff_ids[i],
 			       &img->layers[i]);
@@ -690,7 +699,8 @@ static int load_image(struct loader *ld, const struct oci_manifest_doc *m,
 	return 0;
 }
 
-/* ---- OCI layouts ------------------------------------------------------------------- */
+/* ---- OCI layouts
+ * ------------------------------------------------------------------- */
 
 static int select_index(struct loader *ld, const struct oci_manifest_doc *idx,
 			const char *what, const char *name, int depth);
@@ -789,7 +799,8 @@ static int load_oci(struct loader *ld)
 	return r;
 }
 
-/* ---- Docker archives ------------------------------------------------------------------ */
+/* ---- Docker archives
+ * ------------------------------------------------------------------ */
 
 /* The digest a Docker archive's file name promises: "<hex>.json" (a
  * legacy config) or "blobs/sha256/<hex>". */
@@ -815,7 +826,8 @@ static const char *sniff_layer_type(int fd)
 	if (pread(fd, m, sizeof(m), 0) == 4) {
 		if (m[0] == 0x1f && m[1] == 0x8b)
 			return OCI_MT_LAYER "+gzip";
-		if (m[0] == 0x28 && m[1] == 0xb5 && m[2] == 0x2f && m[3] == 0xfd)
+		if (m[0] == 0x28 && m[1] == 0xb5 && m[2] == 0x2f &&
+		    m[3] == 0xfd)
 			return OCI_MT_LAYER "+zstd";
 	}
 	return OCI_MT_LAYER;
@@ -838,7 +850,8 @@ static int docker_manifest(struct loader *ld, const struct oci_docker_entry *e,
 	m->layers = base_calloc(e->n_layers + 1, sizeof(*m->layers));
 	for (size_t i = 0; i < e->n_layers; i++) {
 		_cleanup_free_ char *lexpect = promised_digest(e->layers[i]);
-		if ((r = get_blob(ld, "layer", e->layers[i], lexpect, -1, &b)) < 0)
+		if ((r = get_blob(ld, "layer", e->layers[i], lexpect, -1, &b)) <
+		    0)
 			return r;
 		m->n_layers = i + 1;
 		m->layers[i] = (struct oci_desc){
@@ -867,12 +880,11 @@ static int docker_manifest(struct loader *ld, const struct oci_docker_entry *e,
 	if ((r = oci_sha256_buf(json, strlen(json), digest, ld->err)) < 0)
 		return r;
 	_cleanup_free_ char *name = base_sprintf("manifest-%u", ld->seq++);
-	_cleanup_close_ int fd = openat(ld->tmpfd, name,
-					O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
-					0600);
+	_cleanup_close_ int fd = openat(
+		ld->tmpfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0 || (r = base_write_all(fd, json, strlen(json))) < 0)
-		return berr_set(ld->err, fd < 0 ? errno : -r,
-				"write %s/%s", ld->tmp, name);
+		return berr_set(ld->err, fd < 0 ? errno : -r, "write %s/%s",
+				ld->tmp, name);
 	_cleanup_free_ char *rel = base_sprintf("%s/%s", ld->tmp, name);
 	queue_blob(ld, rel, digest);
 	return 0;
@@ -894,15 +906,16 @@ static int load_docker(struct loader *ld)
 		char digest[OCI_DIGEST_LEN];
 		r = docker_manifest(ld, &v[i], &m, digest);
 		if (r == 0)
-			r = load_image(ld, &m, v[i].layers, digest,
-				       v[i].config, v[i].repo_tags);
+			r = load_image(ld, &m, v[i].layers, digest, v[i].config,
+				       v[i].repo_tags);
 		oci_manifest_clear(&m);
 	}
 	oci_docker_entries_free(v, n);
 	return r;
 }
 
-/* ---- entry point ------------------------------------------------------------------------ */
+/* ---- entry point
+ * ------------------------------------------------------------------------ */
 
 /* A repository name from the source's file name: "/x/busybox.tar.gz" ->
  * "busybox". NULL when nothing valid is left. */
@@ -916,8 +929,8 @@ static char *repo_from_path(const char *path)
 		copy[--n] = '\0';
 	const char *base = strrchr(copy, '/');
 	_cleanup_free_ char *name = base_strdup(base ? base + 1 : copy);
-	static const char *const ext[] = {".tar.gz", ".tar.zst", ".tgz",
-					  ".tar", ".oci"};
+	static const char *const ext[] = {".tar.gz", ".tar.zst", ".tgz", ".tar",
+					  ".oci"};
 	for (size_t i = 0; i < ARRAY_SIZE(ext); i++) {
 		size_t l = strlen(name), e = strlen(ext[i]);
 		if (l > e && !strcmp(name + l - e, ext[i]))

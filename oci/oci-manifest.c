@@ -10,7 +10,8 @@
 
 #define MT_DOCKER_CONFIG "application/vnd.docker.container.image.v1+json"
 
-/* ---- platform ------------------------------------------------------------- */
+/* ---- platform -------------------------------------------------------------
+ */
 
 struct arch_name {
 	const char *machine; /* uname -m */
@@ -21,14 +22,22 @@ struct arch_name {
 static const struct arch_name *host_arch(void)
 {
 	static const struct arch_name tab[] = {
-		{"x86_64", "amd64", NULL},     {"aarch64", "arm64", "v8"},
-		{"arm64", "arm64", "v8"},      {"armv8l", "arm", "v8"},
-		{"armv7l", "arm", "v7"},       {"armv6l", "arm", "v6"},
-		{"armv5tel", "arm", "v5"},     {"i686", "386", NULL},
-		{"i586", "386", NULL},	       {"i386", "386", NULL},
-		{"ppc64le", "ppc64le", NULL},  {"ppc64", "ppc64", NULL},
-		{"s390x", "s390x", NULL},      {"riscv64", "riscv64", NULL},
-		{"loongarch64", "loong64", NULL}, {"mips64", "mips64le", NULL},
+		{"x86_64", "amd64", NULL},
+		{"aarch64", "arm64", "v8"},
+		{"arm64", "arm64", "v8"},
+		{"armv8l", "arm", "v8"},
+		{"armv7l", "arm", "v7"},
+		{"armv6l", "arm", "v6"},
+		{"armv5tel", "arm", "v5"},
+		{"i686", "386", NULL},
+		{"i586", "386", NULL},
+		{"i386", "386", NULL},
+		{"ppc64le", "ppc64le", NULL},
+		{"ppc64", "ppc64", NULL},
+		{"s390x", "s390x", NULL},
+		{"riscv64", "riscv64", NULL},
+		{"loongarch64", "loong64", NULL},
+		{"mips64", "mips64le", NULL},
 	};
 	static struct arch_name other;
 	static struct utsname u;
@@ -78,7 +87,8 @@ bool oci_layer_media_type_ok(const char *mt)
 	       base_str_has_prefix(mt, "application/x-tar");
 }
 
-/* ---- descriptors ---------------------------------------------------------- */
+/* ---- descriptors ----------------------------------------------------------
+ */
 
 static void desc_clear(struct oci_desc *d)
 {
@@ -148,11 +158,11 @@ static int parse_desc(struct oj *j, const cJSON *v, void *item)
 	if (!name)
 		name = annotation(v, "org.opencontainers.image.ref.name");
 	d->ref_name = base_strdup(name);
-	return oj_object(j, v, "platform", parse_platform, d,
-			 &d->has_platform);
+	return oj_object(j, v, "platform", parse_platform, d, &d->has_platform);
 }
 
-/* ---- manifests and indexes ------------------------------------------------ */
+/* ---- manifests and indexes ------------------------------------------------
+ */
 
 void oci_manifest_clear(struct oci_manifest_doc *m)
 {
@@ -169,7 +179,8 @@ void oci_manifest_clear(struct oci_manifest_doc *m)
 
 static bool is_index_type(const char *mt)
 {
-	return mt && (!strcmp(mt, OCI_MT_INDEX) || !strcmp(mt, OCI_MT_DOCKER_LIST));
+	return mt &&
+	       (!strcmp(mt, OCI_MT_INDEX) || !strcmp(mt, OCI_MT_DOCKER_LIST));
 }
 
 static int parse_image_manifest(struct oj *j, const cJSON *root,
@@ -182,7 +193,8 @@ static int parse_image_manifest(struct oj *j, const cJSON *root,
 	if (!has)
 		return oj_fail_required(j, "config");
 	const char *cmt = m->config.media_type;
-	if (cmt && strcmp(cmt, OCI_MT_CONFIG) && strcmp(cmt, MT_DOCKER_CONFIG)) {
+	if (cmt && strcmp(cmt, OCI_MT_CONFIG) &&
+	    strcmp(cmt, MT_DOCKER_CONFIG)) {
 		size_t mark = oj_enter(j, "config.mediaType");
 		r = oj_fail(j, "not a container image (\"%.100s\")", cmt);
 		oj_leave(j, mark);
@@ -237,7 +249,8 @@ int oci_manifest_parse(const char *json, size_t len, const char *what,
 	return parse_image_manifest(&j, root, out);
 }
 
-/* ---- image config ----------------------------------------------------------- */
+/* ---- image config -----------------------------------------------------------
+ */
 
 void oci_imgcfg_clear(struct oci_imgcfg_doc *c)
 {
@@ -307,7 +320,8 @@ int oci_imgcfg_parse(const char *json, size_t len, const char *what,
 	return 0;
 }
 
-/* ---- a Docker archive's manifest.json -------------------------------------- */
+/* ---- a Docker archive's manifest.json --------------------------------------
+ */
 
 void oci_docker_entries_free(struct oci_docker_entry *v, size_t n)
 {

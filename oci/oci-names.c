@@ -180,6 +180,24 @@ int oci_seccomp_op_from_name(const char *name)
 	return LOOKUP(seccomp_ops, name);
 }
 
+static const char *name_of(const struct name *v, size_t n, int value)
+{
+	for (size_t i = 0; i < n; i++)
+		if (v[i].value == value)
+			return v[i].name;
+	return NULL;
+}
+
+const char *oci_seccomp_action_name(enum oci_seccomp_action a)
+{
+	return name_of(seccomp_actions, ARRAY_SIZE(seccomp_actions), (int)a);
+}
+
+const char *oci_seccomp_op_name(enum oci_seccomp_op op)
+{
+	return name_of(seccomp_ops, ARRAY_SIZE(seccomp_ops), (int)op);
+}
+
 /* The architectures the runtime-spec names; whether libseccomp and the
  * kernel know one is for the runtime to find out. */
 static const char *const seccomp_arches[] = {

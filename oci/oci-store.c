@@ -17,7 +17,8 @@
 static const char *const store_dirs[] = {"blobs", "blobs/sha256", "layers",
 					 "images", "tmp"};
 
-/* ---- open, lock, leftovers --------------------------------------------------- */
+/* ---- open, lock, leftovers
+ * --------------------------------------------------- */
 
 /* Removes what an interrupted writer left: tmp/ and the temporary names
  * base_write_file_atomic() uses (".NAME.tmp.PID"). Only under the
@@ -27,7 +28,8 @@ static void remove_leftovers(struct oci_store *s)
 	_cleanup_close_ int tmp =
 		openat(s->dirfd, "tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (tmp >= 0) {
-		_cleanup_closedir_ DIR *d = fdopendir(fcntl(tmp, F_DUPFD_CLOEXEC, 3));
+		_cleanup_closedir_ DIR *d =
+			fdopendir(fcntl(tmp, F_DUPFD_CLOEXEC, 3));
 		struct dirent *de;
 		while (d && (de = readdir(d)))
 			if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
@@ -35,11 +37,12 @@ static void remove_leftovers(struct oci_store *s)
 	}
 	static const char *const dirs[] = {".", "images"};
 	for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
-		_cleanup_close_ int fd = openat(s->dirfd, dirs[i],
-						O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		_cleanup_close_ int fd = openat(
+			s->dirfd, dirs[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (fd < 0)
 			continue;
-		_cleanup_closedir_ DIR *d = fdopendir(fcntl(fd, F_DUPFD_CLOEXEC, 3));
+		_cleanup_closedir_ DIR *d =
+			fdopendir(fcntl(fd, F_DUPFD_CLOEXEC, 3));
 		struct dirent *de;
 		while (d && (de = readdir(d)))
 			if (de->d_name[0] == '.' && strstr(de->d_name, ".tmp."))
@@ -91,8 +94,8 @@ int oci_store_open(const char *dir, enum oci_store_mode mode,
 			return r;
 		}
 	}
-	s->lockfd = openat(s->dirfd, "lock", O_RDWR | O_CREAT | O_CLOEXEC,
-			   0600);
+	s->lockfd =
+		openat(s->dirfd, "lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (s->lockfd < 0)
 		r = berr_set(err, errno, "open %s/lock", dir);
 	else
@@ -144,7 +147,8 @@ int oci_store_mktemp(struct oci_store *s, const char *prefix, char **name,
 	return 0;
 }
 
-/* ---- blobs and layers ---------------------------------------------------------- */
+/* ---- blobs and layers
+ * ---------------------------------------------------------- */
 
 static char *blob_name(const char *digest)
 {
@@ -195,7 +199,8 @@ int oci_store_read_blob(struct oci_store *s, const char *digest, char **buf,
 	return 0;
 }
 
-/* ---- image records ---------------------------------------------------------------- */
+/* ---- image records
+ * ---------------------------------------------------------------- */
 
 static char *record_name(const char *digest)
 {
@@ -307,10 +312,10 @@ static int write_record(struct oci_store *s, const struct oci_image *img,
 			struct berr *err)
 {
 	_cleanup_free_ char *json = record_json(img);
-	_cleanup_free_ char *name = base_sprintf(
-		"%s.json", oci_digest_hex(img->digest));
-	_cleanup_close_ int dfd = openat(s->dirfd, "images",
-					 O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	_cleanup_free_ char *name =
+		base_sprintf("%s.json", oci_digest_hex(img->digest));
+	_cleanup_close_ int dfd =
+		openat(s->dirfd, "images", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
 		return berr_set(err, errno, "open %s/images", s->path);
 	int r = base_write_file_atomic(dfd, name, json, strlen(json), 0600);
@@ -369,7 +374,8 @@ int oci_store_records(struct oci_store *s, struct oci_image ***out,
 	return 0;
 }
 
-/* ---- references ---------------------------------------------------------------------- */
+/* ---- references
+ * ---------------------------------------------------------------------- */
 
 void oci_refs_clear(struct oci_refs *r)
 {
@@ -377,8 +383,7 @@ void oci_refs_clear(struct oci_refs *r)
 	*r = (struct oci_refs){0};
 }
 
-int oci_refs_load(struct oci_store *s, struct oci_refs *refs,
-		  struct berr *err)
+int oci_refs_load(struct oci_store *s, struct oci_refs *refs, struct berr *err)
 {
 	*refs = (struct oci_refs){0};
 	_cleanup_free_ char *buf = NULL;
@@ -459,15 +464,17 @@ char **oci_refs_of(const struct oci_refs *r, const char *digest)
 	return v;
 }
 
-/* ---- commit ---------------------------------------------------------------------------- */
+/* ---- commit
+ * ----------------------------------------------------------------------------
+ */
 
 static int commit_blobs(struct oci_store *s, const struct oci_commit *c,
 			struct berr *err)
 {
 	for (size_t i = 0; c->blob_tmp && c->blob_tmp[i]; i++) {
 		_cleanup_free_ char *dst = blob_name(c->blob_digest[i]);
-		_cleanup_close_ int fd = openat(s->dirfd, c->blob_tmp[i],
-						O_RDONLY | O_CLOEXEC);
+		_cleanup_close_ int fd =
+			openat(s->dirfd, c->blob_tmp[i], O_RDONLY | O_CLOEXEC);
 		/* the data first, then the name that makes it visible */
 		if (fd < 0 || fsync(fd) < 0 || fchmod(fd, 0644) < 0)
 			return berr_set(err, errno, "store blob %s",
@@ -499,8 +506,9 @@ int oci_store_commit(struct oci_store *s, const struct oci_commit *c,
 		     struct berr *err)
 {
 	if (s->mode != OCI_STORE_WRITE)
-		return berr_setx(err, EPERM, "image store %s: not locked for "
-					     "writing",
+		return berr_setx(err, EPERM,
+				 "image store %s: not locked for "
+				 "writing",
 				 s->path);
 	int r = commit_blobs(s, c, err);
 	if (r < 0)

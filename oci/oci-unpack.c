@@ -26,7 +26,8 @@
 #define WH_OPAQUE ".wh..wh..opq"
 #define OVL_OPAQUE "trusted.overlay.opaque"
 
-/* ---- names ----------------------------------------------------------------- */
+/* ---- names -----------------------------------------------------------------
+ */
 
 int oci_tar_clean_path(const char *name, char **out, const char **why)
 {
@@ -97,8 +98,7 @@ bool oci_tar_link_inside(const char *entry, const char *target)
 	return true;
 }
 
-int oci_open_dir_nofollow(int rootfd, const char *dir, bool create,
-			  size_t *bad)
+int oci_open_dir_nofollow(int rootfd, const char *dir, bool create, size_t *bad)
 {
 	int cur = fcntl(rootfd, F_DUPFD_CLOEXEC, 3);
 	if (cur < 0)
@@ -122,8 +122,8 @@ int oci_open_dir_nofollow(int rootfd, const char *dir, bool create,
 			struct stat st;
 			if (e == ENOTDIR || e == ELOOP)
 				e = fstatat(cur, c, &st, AT_SYMLINK_NOFOLLOW) ==
-						    0 &&
-					    S_ISLNK(st.st_mode)
+							    0 &&
+						    S_ISLNK(st.st_mode)
 					    ? ELOOP
 					    : ENOTDIR;
 			if (bad)
@@ -137,7 +137,8 @@ int oci_open_dir_nofollow(int rootfd, const char *dir, bool create,
 	return cur;
 }
 
-/* ---- the decompressed stream ---------------------------------------------- */
+/* ---- the decompressed stream ----------------------------------------------
+ */
 
 #define CHUNK (1 << 17)
 
@@ -222,7 +223,8 @@ static int src_drain(struct layer_src *s, const char *what, struct berr *err)
 	return 0;
 }
 
-/* ---- entries ----------------------------------------------------------------- */
+/* ---- entries
+ * ----------------------------------------------------------------- */
 
 struct dir_time {
 	char *path;
@@ -299,8 +301,7 @@ static int entry_xattrs(struct unpack *u, struct archive_entry *e, int fd,
 	size_t size;
 	char path[64];
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	while (u->la->entry_xattr_next(e, &name, &value, &size) ==
-	       ARCHIVE_OK) {
+	while (u->la->entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK) {
 		if (!name || !xattr_allowed(name))
 			continue;
 		int r = proc ? setxattr(path, name, value, size, 0)
@@ -377,9 +378,9 @@ static int make_file(struct unpack *u, struct archive_entry *e, int parent,
 	int r = clear_name(u, parent, name, false);
 	if (r < 0)
 		return r;
-	_cleanup_close_ int fd =
-		openat(parent, name,
-		       O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	_cleanup_close_ int fd = openat(
+		parent, name,
+		O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return entry_errno(u, errno, "create");
 	for (;;) {
@@ -482,10 +483,11 @@ static int make_hardlink(struct unpack *u, int parent, const char *name,
 	if (slash)
 		*slash = '\0';
 	size_t bad = 0;
-	_cleanup_close_ int tparent =
-		oci_open_dir_nofollow(u->rootfd, slash ? target : "", false, &bad);
+	_cleanup_close_ int tparent = oci_open_dir_nofollow(
+		u->rootfd, slash ? target : "", false, &bad);
 	struct stat st;
-	if (tparent < 0 || fstatat(tparent, tname, &st, AT_SYMLINK_NOFOLLOW) < 0)
+	if (tparent < 0 ||
+	    fstatat(tparent, tname, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return entry_fail(u, ENOENT,
 				  "hard link target `%.200s` is not in the "
 				  "layer",
@@ -581,7 +583,7 @@ static int make_node(struct unpack *u, struct archive_entry *e, int parent,
 	int r = clear_name(u, parent, name, false);
 	if (r < 0)
 		return r;
-	mode_t mode = (type == AE_IFIFO ? S_IFIFO
+	mode_t mode = (type == AE_IFIFO	  ? S_IFIFO
 		       : type == AE_IFCHR ? S_IFCHR
 					  : S_IFBLK) |
 		      0600;
@@ -709,8 +711,8 @@ static int unpack_tar(struct layer_src *s, int rootfd,
 	if (la->read_open(s->tar, s, NULL, src_read, NULL) != ARCHIVE_OK)
 		return berr_setx(err, EIO, "%s: %s", o->what,
 				 src_error(s, s->tar));
-	struct unpack u = {.la = la, .src = s, .rootfd = rootfd, .o = o,
-			   .err = err};
+	struct unpack u = {
+		.la = la, .src = s, .rootfd = rootfd, .o = o, .err = err};
 	int r = 0;
 	for (;;) {
 		struct archive_entry *e;

@@ -28,7 +28,7 @@
 
 /* ---- small shared pieces ------------------------------------------------ */
 
-struct oci_kv {            /* env-like "annotations"/"sysctl"/"unified" maps */
+struct oci_kv { /* env-like "annotations"/"sysctl"/"unified" maps */
 	char *key;
 	char *value;
 };
@@ -42,15 +42,15 @@ struct oci_idmap {
 /* ---- root, mounts ------------------------------------------------------- */
 
 struct oci_root {
-	char *path;        /* as written; relative to the bundle when relative */
+	char *path; /* as written; relative to the bundle when relative */
 	bool readonly;
 };
 
 struct oci_mount {
-	char *destination;  /* required */
-	char *type;         /* may be NULL (bind mounts) */
-	char *source;       /* may be NULL */
-	char **options;     /* NULL-terminated, may be NULL */
+	char *destination;		/* required */
+	char *type;			/* may be NULL (bind mounts) */
+	char *source;			/* may be NULL */
+	char **options;			/* NULL-terminated, may be NULL */
 	struct oci_idmap *uid_mappings; /* idmapped mounts */
 	size_t n_uid_mappings;
 	struct oci_idmap *gid_mappings;
@@ -60,7 +60,7 @@ struct oci_mount {
 /* ---- process ------------------------------------------------------------ */
 
 struct oci_rlimit {
-	int resource;      /* RLIMIT_* number; an unknown "type" is an error */
+	int resource; /* RLIMIT_* number; an unknown "type" is an error */
 	uint64_t soft;
 	uint64_t hard;
 };
@@ -84,26 +84,26 @@ struct oci_user {
 	uint32_t umask;
 	uint32_t *additional_gids;
 	size_t n_additional_gids;
-	char *username;   /* Windows only; kept for round trips */
+	char *username; /* Windows only; kept for round trips */
 };
 
 struct oci_scheduler {
 	bool present;
-	int policy;        /* SCHED_* */
+	int policy; /* SCHED_* */
 	int nice;
 	int priority;
-	uint64_t flags;    /* SCHED_FLAG_* bits */
+	uint64_t flags; /* SCHED_FLAG_* bits */
 	uint64_t runtime, deadline, period;
 };
 
 struct oci_io_priority {
 	bool present;
-	int klass;         /* IOPRIO_CLASS_RT=1, BE=2, IDLE=3 */
+	int klass; /* IOPRIO_CLASS_RT=1, BE=2, IDLE=3 */
 	int priority;
 };
 
 struct oci_cpu_affinity {
-	char *initial;     /* cpuset list strings, may be NULL */
+	char *initial; /* cpuset list strings, may be NULL */
 	char *final;
 };
 
@@ -111,9 +111,9 @@ struct oci_process {
 	bool terminal;
 	bool has_console_size;
 	uint32_t console_height, console_width;
-	char *cwd;          /* required by the spec; "/" when absent in exec */
-	char **env;         /* NULL-terminated, may be NULL */
-	char **args;        /* NULL-terminated; required non-empty on create */
+	char *cwd;   /* required by the spec; "/" when absent in exec */
+	char **env;  /* NULL-terminated, may be NULL */
+	char **args; /* NULL-terminated; required non-empty on create */
 	struct oci_rlimit *rlimits;
 	size_t n_rlimits;
 	char *apparmor_profile;
@@ -133,10 +133,10 @@ struct oci_process {
 
 struct oci_hook {
 	char *path;
-	char **args;       /* NULL-terminated, may be NULL */
-	char **env;        /* NULL-terminated, may be NULL */
+	char **args; /* NULL-terminated, may be NULL */
+	char **env;  /* NULL-terminated, may be NULL */
 	bool has_timeout;
-	int timeout;       /* seconds, > 0 */
+	int timeout; /* seconds, > 0 */
 };
 
 struct oci_hook_list {
@@ -165,13 +165,13 @@ enum oci_ns_type {
 
 struct oci_namespace {
 	enum oci_ns_type type;
-	char *path;        /* NULL: create a new namespace */
+	char *path; /* NULL: create a new namespace */
 };
 
 struct oci_device {
-	char type;         /* 'c', 'b', 'u' or 'p' */
+	char type; /* 'c', 'b', 'u' or 'p' */
 	char *path;
-	int64_t major, minor;   /* required for c/b/u */
+	int64_t major, minor; /* required for c/b/u */
 	bool has_file_mode;
 	uint32_t file_mode;
 	bool has_uid, has_gid;
@@ -182,10 +182,10 @@ struct oci_device {
 
 struct oci_device_rule {
 	bool allow;
-	char type;         /* 'a', 'c', 'b'; 0 when absent (= all) */
+	char type; /* 'a', 'c', 'b'; 0 when absent (= all) */
 	bool has_major, has_minor;
-	int64_t major, minor;   /* -1 in the spec's sense of "all" is absent */
-	char *access;      /* subset of "rwm", NULL when absent */
+	int64_t major, minor; /* -1 in the spec's sense of "all" is absent */
+	char *access;	      /* subset of "rwm", NULL when absent */
 };
 
 struct oci_memory {
@@ -235,7 +235,7 @@ struct oci_blkio {
 };
 
 struct oci_hugepage_limit {
-	char *page_size;   /* "2MB", "1GB" */
+	char *page_size; /* "2MB", "1GB" */
 	uint64_t limit;
 };
 
@@ -274,10 +274,11 @@ struct oci_resources {
 	size_t n_unified;
 };
 
-/* ---- linux.seccomp -------------------------------------------------------- */
+/* ---- linux.seccomp --------------------------------------------------------
+ */
 
 enum oci_seccomp_action {
-	OCI_SCMP_ACT_KILL,          /* SCMP_ACT_KILL == KILL_THREAD */
+	OCI_SCMP_ACT_KILL, /* SCMP_ACT_KILL == KILL_THREAD */
 	OCI_SCMP_ACT_KILL_PROCESS,
 	OCI_SCMP_ACT_KILL_THREAD,
 	OCI_SCMP_ACT_TRAP,
@@ -306,7 +307,7 @@ struct oci_seccomp_arg {
 };
 
 struct oci_seccomp_syscall {
-	char **names;      /* NULL-terminated, at least one */
+	char **names; /* NULL-terminated, at least one */
 	enum oci_seccomp_action action;
 	bool has_errno_ret;
 	uint32_t errno_ret;
@@ -318,15 +319,16 @@ struct oci_seccomp {
 	enum oci_seccomp_action default_action;
 	bool has_default_errno_ret;
 	uint32_t default_errno_ret;
-	char **architectures;  /* "SCMP_ARCH_X86_64", ...; NULL-terminated */
-	char **flags;          /* "SECCOMP_FILTER_FLAG_LOG", ... */
+	char **architectures; /* "SCMP_ARCH_X86_64", ...; NULL-terminated */
+	char **flags;	      /* "SECCOMP_FILTER_FLAG_LOG", ... */
 	char *listener_path;
 	char *listener_metadata;
 	struct oci_seccomp_syscall *syscalls;
 	size_t n_syscalls;
 };
 
-/* ---- linux ------------------------------------------------------------------ */
+/* ---- linux ------------------------------------------------------------------
+ */
 
 struct oci_time_offset {
 	bool present;
@@ -336,7 +338,7 @@ struct oci_time_offset {
 
 struct oci_personality {
 	bool present;
-	char *domain;      /* "LINUX" or "LINUX32" */
+	char *domain; /* "LINUX" or "LINUX32" */
 	char **flags;
 };
 
@@ -370,14 +372,15 @@ struct oci_linux {
 	char **readonly_paths;
 	char *mount_label;
 	struct oci_personality personality;
-	bool has_intel_rdt;  /* accepted and reported unsupported at create */
+	bool has_intel_rdt; /* accepted and reported unsupported at create */
 };
 
-/* ---- the whole config ------------------------------------------------------- */
+/* ---- the whole config -------------------------------------------------------
+ */
 
 struct oci_config {
 	char *oci_version;
-	struct oci_root root;       /* root.path may be NULL when absent */
+	struct oci_root root; /* root.path may be NULL when absent */
 	struct oci_mount *mounts;
 	size_t n_mounts;
 	bool has_process;
@@ -422,12 +425,13 @@ int oci_resources_parse(const char *json, size_t len,
 void oci_resources_free(struct oci_resources *r);
 
 /* Names <-> numbers used by the parser, exported for the CLI and runtime. */
-const char *oci_ns_type_name(enum oci_ns_type t);   /* "pid", "network", ... */
-int oci_cap_from_name(const char *name);             /* "CAP_CHOWN" -> 0; -1 */
-const char *oci_cap_name(int cap);                   /* NULL when unknown */
-int oci_rlimit_from_name(const char *name);          /* "RLIMIT_NOFILE"; -1 */
+const char *oci_ns_type_name(enum oci_ns_type t); /* "pid", "network", ... */
+int oci_cap_from_name(const char *name);	  /* "CAP_CHOWN" -> 0; -1 */
+const char *oci_cap_name(int cap);		  /* NULL when unknown */
+int oci_rlimit_from_name(const char *name);	  /* "RLIMIT_NOFILE"; -1 */
 
-/* ---- state -------------------------------------------------------------------- */
+/* ---- state
+ * -------------------------------------------------------------------- */
 
 enum oci_status {
 	OCI_STATUS_CREATING,
@@ -444,21 +448,21 @@ const char *oci_status_name(enum oci_status s);
 struct oci_state {
 	char *oci_version;
 	char *id;
-	enum oci_status status;   /* as stored; the runtime refines it live */
-	pid_t pid;                /* 0 when no process */
-	char *bundle;             /* absolute */
+	enum oci_status status; /* as stored; the runtime refines it live */
+	pid_t pid;		/* 0 when no process */
+	char *bundle;		/* absolute */
 	struct oci_kv *annotations;
 	size_t n_annotations;
 	/* runc's extras */
-	char *rootfs;             /* absolute */
-	char *created;            /* RFC 3339 with nanoseconds */
-	char *owner;              /* "" for root, as runc */
+	char *rootfs;  /* absolute */
+	char *created; /* RFC 3339 with nanoseconds */
+	char *owner;   /* "" for root, as runc */
 	/* private */
-	uint64_t pid_start_time;  /* /proc/<pid>/stat field 22, guards reuse */
-	char *cgroup_path;        /* as resolved by cgroups/ (cg_path()) */
+	uint64_t pid_start_time; /* /proc/<pid>/stat field 22, guards reuse */
+	char *cgroup_path;	 /* as resolved by cgroups/ (cg_path()) */
 	bool systemd_cgroup;
-	char *config_path;        /* copy of config.json used at create */
-	bool started;             /* `start` released the init */
+	char *config_path; /* copy of config.json used at create */
+	bool started;	   /* `start` released the init */
 };
 
 /* The JSON `berth state` prints: ociVersion, id, status, pid, bundle,
@@ -511,22 +515,22 @@ char *oci_spec_default(bool rootless, uid_t uid, gid_t gid);
 #define OCI_STORE_DEFAULT "/var/lib/berth"
 
 struct oci_image_layer {
-	char *digest;           /* the blob's "sha256:<hex>" */
-	char *diff_id;          /* sha256 of the uncompressed tar */
+	char *digest;  /* the blob's "sha256:<hex>" */
+	char *diff_id; /* sha256 of the uncompressed tar */
 	char *media_type;
-	uint64_t size;          /* blob bytes */
+	uint64_t size;		/* blob bytes */
 	uint64_t unpacked_size; /* uncompressed tar bytes */
 };
 
 struct oci_image {
-	char *digest;       /* the manifest's digest: the store's key */
-	char *id;           /* the config's digest (Docker's image id) */
-	char **repo_tags;   /* NULL-terminated, empty for a dangling image */
-	char *created;      /* from the config; may be NULL */
+	char *digest;	  /* the manifest's digest: the store's key */
+	char *id;	  /* the config's digest (Docker's image id) */
+	char **repo_tags; /* NULL-terminated, empty for a dangling image */
+	char *created;	  /* from the config; may be NULL */
 	char *os, *architecture;
 	struct oci_image_layer *layers; /* lowest first */
 	size_t n_layers;
-	uint64_t size;      /* sum of the layers' unpacked sizes */
+	uint64_t size; /* sum of the layers' unpacked sizes */
 };
 void oci_image_free(struct oci_image *img);
 static inline void oci_image_freep(struct oci_image **img)
@@ -541,7 +545,7 @@ static inline void oci_image_list_freep(struct oci_image ***v)
 }
 
 enum oci_store_mode {
-	OCI_STORE_READ,  /* shared lock: list, inspect, unpack */
+	OCI_STORE_READ,	 /* shared lock: list, inspect, unpack */
 	OCI_STORE_WRITE, /* exclusive lock: load, tag, rm, prune */
 };
 
@@ -549,8 +553,8 @@ struct oci_store;
 /* Opens the store at dir (created 0700 when missing), waits for its lock
  * and, for a writer, removes what an interrupted writer left behind. A
  * reader that must write (a path named as an image) upgrades itself.
- * Errors: -errno with err naming the path; -ENOENT-style messages for a
- * missing library come later, from the function that needs it. */
+ * Errors: -errno with err naming the path. A missing libarchive or
+ * libcrypto is reported later, by the first function that needs it. */
 int oci_store_open(const char *dir, enum oci_store_mode mode,
 		   struct oci_store **out, struct berr *err);
 void oci_store_close(struct oci_store *s);
@@ -606,7 +610,7 @@ int oci_image_remove(struct oci_store *s, const char *name, char ***report,
 
 struct oci_prune_report {
 	size_t images, blobs, layers; /* removed */
-	uint64_t bytes;               /* blob bytes reclaimed */
+	uint64_t bytes;		      /* blob bytes reclaimed */
 };
 /* Removes dangling images (no reference), then every blob and layer that
  * no image uses. */
@@ -615,7 +619,7 @@ int oci_image_prune(struct oci_store *s, struct oci_prune_report *rep,
 
 /* Writes a runtime bundle: dir/rootfs, a full copy of the layers applied
  * in order, and dir/config.json from the image config. dir must be absent
- * or empty. */
+ * or empty; on failure the rootfs made so far is removed again. */
 int oci_image_unpack(struct oci_store *s, const struct oci_image *img,
 		     const char *dir, struct berr *err);
 /* The absolute paths of img's layer directories, lowest first, for an
@@ -630,6 +634,30 @@ int oci_image_layer_dirs(struct oci_store *s, const struct oci_image *img,
  * annotations, root.path "rootfs", no terminal. Caller frees *out. */
 int oci_image_runtime_config(const char *image_config, size_t len, int rootfd,
 			     char **out, struct berr *err);
+
+/* Runtime-spec JSON for parsed parts of a config (cJSON objects the
+ * caller owns): process.capabilities and linux.seccomp. */
+struct cJSON;
+struct cJSON *oci_capabilities_json(const struct oci_capabilities *c);
+struct cJSON *oci_seccomp_json(const struct oci_seccomp *s);
+const char *oci_seccomp_action_name(enum oci_seccomp_action a);
+const char *oci_seccomp_op_name(enum oci_seccomp_op op);
+
+/* What `berth launch` changes in an image's config, as `docker run`
+ * does. NULL fields keep the image's values. */
+struct oci_image_overrides {
+	const char *entrypoint; /* replaces Entrypoint and drops Cmd; "" clears
+				   Entrypoint */
+	char *const *args;	/* replace Cmd (NULL-terminated) */
+	char *const *env;	/* K=V, replacing the image's K */
+	const char *workdir;
+	const char *user; /* "name|uid[:group|gid]" */
+};
+/* oci_image_runtime_config() with overrides (ov may be NULL). */
+int oci_image_runtime_config_with(const char *image_config, size_t len,
+				  int rootfd,
+				  const struct oci_image_overrides *ov,
+				  char **out, struct berr *err);
 
 /* A reference in its stored form: "docker.io/library/" dropped, ":latest"
  * added when there is no tag or digest. -EINVAL for an invalid one. */

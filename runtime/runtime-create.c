@@ -35,12 +35,12 @@ struct create_job {
 	struct cg_group *cg;
 	char *bundle, *rootfs;
 	int ns_fds[OCI_NS__COUNT];
-	int sync_fd;          /* parent end */
-	int start_fd;         /* listening start.sock */
+	int sync_fd;  /* parent end */
+	int start_fd; /* listening start.sock */
 	int console_fd;
-	int listener_fd;      /* seccomp notify listener, connected here
-			       * where its path is reachable */
-	int console_peer;     /* run's own end when it proxies the pty */
+	int listener_fd;  /* seccomp notify listener, connected here
+			   * where its path is reachable */
+	int console_peer; /* run's own end when it proxies the pty */
 	bool may_proxy;
 	pid_t pid;
 	int pidfd;
@@ -50,27 +50,33 @@ static int validate_config(struct create_job *j, struct berr *err)
 {
 	struct oci_config *cfg = j->config;
 	if (!cfg->has_process || !cfg->process.args || !cfg->process.args[0])
-		return berr_setx(err, EINVAL, "config.json: process.args must "
+		return berr_setx(err, EINVAL,
+				 "config.json: process.args must "
 				 "not be empty");
 	if (!cfg->root.path)
-		return berr_setx(err, EINVAL, "config.json: root.path is "
+		return berr_setx(err, EINVAL,
+				 "config.json: root.path is "
 				 "required");
 	if (cfg->linux_.has_intel_rdt)
-		return berr_setx(err, EOPNOTSUPP, "config.json: linux.intelRdt "
+		return berr_setx(err, EOPNOTSUPP,
+				 "config.json: linux.intelRdt "
 				 "is not supported");
 	const struct oci_namespace *mnt = rt_ns_find(cfg, OCI_NS_MOUNT);
 	if (!mnt || mnt->path)
-		return berr_setx(err, EINVAL, "config.json: a new mount "
+		return berr_setx(err, EINVAL,
+				 "config.json: a new mount "
 				 "namespace is required");
 	if (cfg->hostname && *cfg->hostname) {
 		const struct oci_namespace *uts = rt_ns_find(cfg, OCI_NS_UTS);
 		if (!uts || uts->path)
-			return berr_setx(err, EINVAL, "config.json: cannot set "
-					 "hostname without a new UTS namespace");
+			return berr_setx(
+				err, EINVAL,
+				"config.json: cannot set "
+				"hostname without a new UTS namespace");
 	}
-	if (cfg->process.terminal && !j->opts->console_socket &&
-	    !j->may_proxy)
-		return berr_setx(err, EINVAL, "process.terminal is true: "
+	if (cfg->process.terminal && !j->opts->console_socket && !j->may_proxy)
+		return berr_setx(err, EINVAL,
+				 "process.terminal is true: "
 				 "--console-socket is required");
 	const struct oci_seccomp *sc = rt_seccomp_of(cfg);
 	if (sc && rt_seccomp_validate(sc, err) < 0)
@@ -78,9 +84,10 @@ static int validate_config(struct create_job *j, struct berr *err)
 	if (rt_lsm_check(cfg, err) < 0 || rt_personality_check(cfg, err) < 0)
 		return berr_wrap(err, "config.json");
 	const struct oci_namespace *user = rt_ns_find(cfg, OCI_NS_USER);
-	if (user && !user->path && (!cfg->linux_.n_uid_mappings ||
-				    !cfg->linux_.n_gid_mappings))
-		return berr_setx(err, EINVAL, "config.json: a new user namespace "
+	if (user && !user->path &&
+	    (!cfg->linux_.n_uid_mappings || !cfg->linux_.n_gid_mappings))
+		return berr_setx(err, EINVAL,
+				 "config.json: a new user namespace "
 				 "needs linux.uidMappings and gidMappings");
 	return 0;
 }
@@ -92,10 +99,12 @@ static int check_systemd(const struct create_job *j, struct berr *err)
 	if (!j->ctx->systemd_cgroup)
 		return 0;
 	if (access("/run/systemd/system", F_OK) < 0)
-		return berr_setx(err, ENOTSUP, "--systemd-cgroup: systemd is "
+		return berr_setx(err, ENOTSUP,
+				 "--systemd-cgroup: systemd is "
 				 "not running as PID 1 on this host; use the "
 				 "cgroupfs driver (drop the flag)");
-	return berr_setx(err, ENOTSUP, "--systemd-cgroup: transient systemd "
+	return berr_setx(err, ENOTSUP,
+			 "--systemd-cgroup: transient systemd "
 			 "scopes are not supported yet; use the cgroupfs "
 			 "driver (drop the flag)");
 }
@@ -116,7 +125,8 @@ static int resolve_paths(struct create_job *j, struct berr *err)
 	_cleanup_free_ char *root =
 		j->config->root.path[0] == '/'
 			? base_strdup(j->config->root.path)
-			: base_sprintf("%s/%s", j->bundle, j->config->root.path);
+			: base_sprintf("%s/%s", j->bundle,
+				       j->config->root.path);
 	j->rootfs = realpath(root, NULL);
 	if (!j->rootfs)
 		return berr_set(err, errno, "rootfs `%s`", root);
@@ -145,7 +155,8 @@ static void fill_state(struct create_job *j)
 	s->n_annotations = j->config->n_annotations;
 	s->annotations = base_calloc(s->n_annotations, sizeof(struct oci_kv));
 	for (size_t i = 0; i < s->n_annotations; i++) {
-		s->annotations[i].key = base_strdup(j->config->annotations[i].key);
+		s->annotations[i].key =
+			base_strdup(j->config->annotations[i].key);
 		s->annotations[i].value =
 			base_strdup(j->config->annotations[i].value);
 	}
@@ -174,10 +185,10 @@ static int listen_start_socket(struct create_job *j, struct berr *err)
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return berr_set(err, errno, "start socket");
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	/* through the dir fd: <root>/<id>/start.sock may exceed sun_path */
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d/start.sock",
-		 j->c->dirfd);
+	snprintf(sa.sun_path, sizeof(sa.sun_path),
+		 "/proc/self/fd/%d/start.sock", j->c->dirfd);
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
 	    listen(fd, 4) < 0) {
 		int e = errno;
@@ -215,11 +226,13 @@ static int write_time_offsets(const struct oci_linux *l, struct berr *err)
 	char buf[128];
 	size_t n = 0;
 	if (l->time_monotonic.present)
-		n += (size_t)snprintf(buf + n, sizeof(buf) - n, "monotonic %lld %u\n",
+		n += (size_t)snprintf(buf + n, sizeof(buf) - n,
+				      "monotonic %lld %u\n",
 				      (long long)l->time_monotonic.secs,
 				      l->time_monotonic.nanosecs);
 	if (l->time_boottime.present)
-		n += (size_t)snprintf(buf + n, sizeof(buf) - n, "boottime %lld %u\n",
+		n += (size_t)snprintf(buf + n, sizeof(buf) - n,
+				      "boottime %lld %u\n",
 				      (long long)l->time_boottime.secs,
 				      l->time_boottime.nanosecs);
 	if (n == 0)
@@ -241,7 +254,8 @@ static int enter_child_namespaces(struct create_job *j, int saved[2],
 	const struct oci_namespace *tns = rt_ns_find(j->config, OCI_NS_TIME);
 	if (pid && pid->path) {
 		saved[0] = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
-		if (saved[0] < 0 || setns(j->ns_fds[OCI_NS_PID], CLONE_NEWPID) < 0)
+		if (saved[0] < 0 ||
+		    setns(j->ns_fds[OCI_NS_PID], CLONE_NEWPID) < 0)
 			return berr_set(err, errno, "join pid namespace `%s`",
 					pid->path);
 	}
@@ -324,7 +338,7 @@ static int spawn_init(struct create_job *j, struct berr *err)
 		flags &= CLONE_NEWPID;
 	}
 	_cleanup_close_ int cgfd = cg_open_clone_fd(j->cg, NULL);
-	int saved[2] = { -1, -1 };
+	int saved[2] = {-1, -1};
 	int r = enter_child_namespaces(j, saved, err);
 	if (r < 0) {
 		leave_child_namespaces(saved);
@@ -451,7 +465,8 @@ static int create_steps(struct create_job *j, struct berr *err)
 	if ((r = listen_start_socket(j, err)) < 0)
 		return r;
 	if (j->opts->console_socket) {
-		j->console_fd = rt_console_connect(j->opts->console_socket, err);
+		j->console_fd =
+			rt_console_connect(j->opts->console_socket, err);
 		if (j->console_fd < 0)
 			return j->console_fd;
 	} else if (j->config->process.terminal) {
@@ -479,7 +494,8 @@ static void abort_create(struct create_job *j)
 {
 	if (j->pid > 0) {
 		if (j->pidfd >= 0)
-			syscall(SYS_pidfd_send_signal, j->pidfd, SIGKILL, NULL, 0);
+			syscall(SYS_pidfd_send_signal, j->pidfd, SIGKILL, NULL,
+				0);
 		else
 			kill(j->pid, SIGKILL);
 		while (waitpid(j->pid, NULL, 0) < 0 && errno == EINTR)
@@ -515,10 +531,16 @@ int rt_create_container(const struct rt_ctx *ctx, const char *id,
 			const struct rt_create_opts *opts, int *pidfd,
 			int *console_peer, struct berr *err)
 {
-	struct create_job j = { .ctx = ctx, .id = id, .opts = opts,
-				.sync_fd = -1, .start_fd = -1, .console_fd = -1,
-				.listener_fd = -1, .console_peer = -1, .may_proxy = console_peer != NULL,
-				.pidfd = -1 };
+	struct create_job j = {.ctx = ctx,
+			       .id = id,
+			       .opts = opts,
+			       .sync_fd = -1,
+			       .start_fd = -1,
+			       .console_fd = -1,
+			       .listener_fd = -1,
+			       .console_peer = -1,
+			       .may_proxy = console_peer != NULL,
+			       .pidfd = -1};
 	for (int i = 0; i < OCI_NS__COUNT; i++)
 		j.ns_fds[i] = -1;
 	int r = rt_validate_id(id, err);

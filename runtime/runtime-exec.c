@@ -23,12 +23,12 @@
 struct exec_job {
 	const char *id;
 	const struct rt_exec_opts *o;
-	struct oci_config *cfg;     /* its process is the one to run */
+	struct oci_config *cfg; /* its process is the one to run */
 	struct cg_group *cg;
-	int pidfd;                  /* the init's */
+	int pidfd; /* the init's */
 	int ns_flags;
 	int console_fd;
-	int seccomp_fd;             /* connected to listenerPath, or -1 */
+	int seccomp_fd; /* connected to listenerPath, or -1 */
 	const struct oci_state *state;
 	int err_pipe[2];
 	int pid_pipe[2];
@@ -68,9 +68,12 @@ static int parse_user(const char *u, struct oci_user *out, struct berr *err)
 		*colon = '\0';
 	uint64_t uid, gid = 0;
 	if (base_parse_u64(copy, &uid) < 0 || uid > UINT32_MAX ||
-	    (colon && (base_parse_u64(colon + 1, &gid) < 0 || gid > UINT32_MAX)))
-		return berr_setx(err, EINVAL, "invalid --user `%s`: expected "
-				 "UID[:GID]", u);
+	    (colon &&
+	     (base_parse_u64(colon + 1, &gid) < 0 || gid > UINT32_MAX)))
+		return berr_setx(err, EINVAL,
+				 "invalid --user `%s`: expected "
+				 "UID[:GID]",
+				 u);
 	out->uid = (uint32_t)uid;
 	out->gid = (uint32_t)gid;
 	return 0;
@@ -84,7 +87,8 @@ static int build_process(struct exec_job *j, struct berr *err)
 	if (o->process_file) {
 		_cleanup_free_ char *buf = NULL;
 		size_t len;
-		int r = base_read_file_at(AT_FDCWD, o->process_file, &buf, &len, 0);
+		int r = base_read_file_at(AT_FDCWD, o->process_file, &buf, &len,
+					  0);
 		if (r < 0)
 			return berr_set(err, -r, "read process file `%s`",
 					o->process_file);
@@ -122,7 +126,8 @@ static int build_process(struct exec_job *j, struct berr *err)
 	for (char *const *c = o->caps; c && *c; c++) {
 		int cap = oci_cap_from_name(*c);
 		if (cap < 0)
-			return berr_setx(err, EINVAL, "unknown capability `%s`", *c);
+			return berr_setx(err, EINVAL, "unknown capability `%s`",
+					 *c);
 		struct oci_capabilities *cs = &p->capabilities;
 		add_cap(&cs->bounding, cap);
 		add_cap(&cs->effective, cap);
@@ -152,10 +157,10 @@ static int ns_flags_to_join(pid_t pid)
 		const char *name;
 		int flag;
 	} ns[] = {
-		{ "user", CLONE_NEWUSER },     { "mnt", CLONE_NEWNS },
-		{ "pid", CLONE_NEWPID },       { "net", CLONE_NEWNET },
-		{ "ipc", CLONE_NEWIPC },       { "uts", CLONE_NEWUTS },
-		{ "cgroup", CLONE_NEWCGROUP }, { "time", 0x00000080 },
+		{"user", CLONE_NEWUSER},     {"mnt", CLONE_NEWNS},
+		{"pid", CLONE_NEWPID},	     {"net", CLONE_NEWNET},
+		{"ipc", CLONE_NEWIPC},	     {"uts", CLONE_NEWUTS},
+		{"cgroup", CLONE_NEWCGROUP}, {"time", 0x00000080},
 	};
 	int flags = 0;
 	for (size_t i = 0; i < ARRAY_SIZE(ns); i++) {
@@ -173,7 +178,7 @@ static int ns_flags_to_join(pid_t pid)
 
 static __attribute__((noreturn)) void exec_process(struct exec_job *j)
 {
-	struct berr err = { 0 };
+	struct berr err = {0};
 	struct oci_process *p = &j->cfg->process;
 	/* pid 0: the exec process does not know its pid outside the
 	 * container; the listener is told getpid() */
@@ -207,7 +212,7 @@ static __attribute__((noreturn)) void exec_process(struct exec_job *j)
 
 static __attribute__((noreturn)) void helper_main(struct exec_job *j)
 {
-	struct berr err = { 0 };
+	struct berr err = {0};
 	close(j->err_pipe[0]);
 	close(j->pid_pipe[0]);
 	if (cg_attach(j->cg, getpid(), &err) < 0 ||
@@ -242,7 +247,8 @@ static int collect(struct exec_job *j, pid_t helper, pid_t *pid,
 	char msg[BERR_MSG_MAX];
 	size_t len = 0;
 	for (;;) {
-		ssize_t k = read(j->err_pipe[0], msg + len, sizeof(msg) - 1 - len);
+		ssize_t k =
+			read(j->err_pipe[0], msg + len, sizeof(msg) - 1 - len);
 		if (k < 0 && errno == EINTR)
 			continue;
 		if (k <= 0 || (len += (size_t)k) == sizeof(msg) - 1)
@@ -256,8 +262,10 @@ static int collect(struct exec_job *j, pid_t helper, pid_t *pid,
 		return berr_setx(err, ENOEXEC, "%s", msg);
 	}
 	if (n != sizeof(*pid) || *pid <= 0)
-		return berr_setx(err, EIO, "exec in container %s: the helper "
-				 "exited without a process", j->id);
+		return berr_setx(err, EIO,
+				 "exec in container %s: the helper "
+				 "exited without a process",
+				 j->id);
 	return 0;
 }
 
@@ -277,7 +285,8 @@ static int prepare_exec(struct exec_job *j, struct rt_container *c,
 		return r;
 	if (j->cfg->process.terminal) {
 		if (!j->o->console_socket)
-			return berr_setx(err, EINVAL, "exec with a terminal "
+			return berr_setx(err, EINVAL,
+					 "exec with a terminal "
 					 "needs --console-socket");
 		j->console_fd = rt_console_connect(j->o->console_socket, err);
 		if (j->console_fd < 0)
@@ -293,7 +302,8 @@ static int prepare_exec(struct exec_job *j, struct rt_container *c,
 	if (j->pidfd < 0)
 		return berr_setx(err, ESRCH, "container not running");
 	j->ns_flags = ns_flags_to_join(c->state->pid);
-	if (pipe2(j->err_pipe, O_CLOEXEC) < 0 || pipe2(j->pid_pipe, O_CLOEXEC) < 0)
+	if (pipe2(j->err_pipe, O_CLOEXEC) < 0 ||
+	    pipe2(j->pid_pipe, O_CLOEXEC) < 0)
 		return berr_set(err, errno, "pipe");
 	return 0;
 }
@@ -303,15 +313,15 @@ static int wait_process(pid_t pid, int *exit_status)
 	_cleanup_close_ int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
 	sigset_t set;
 	sigemptyset(&set);
-	static const int fwd[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT,
-				   SIGUSR1, SIGUSR2, SIGWINCH };
+	static const int fwd[] = {SIGINT,  SIGTERM, SIGHUP,  SIGQUIT,
+				  SIGUSR1, SIGUSR2, SIGWINCH};
 	for (size_t i = 0; i < ARRAY_SIZE(fwd); i++)
 		sigaddset(&set, fwd[i]);
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	_cleanup_close_ int sfd = signalfd(-1, &set, SFD_CLOEXEC);
 	while (pfd >= 0 && sfd >= 0) {
-		struct pollfd p[2] = { { .fd = pfd, .events = POLLIN },
-				       { .fd = sfd, .events = POLLIN } };
+		struct pollfd p[2] = {{.fd = pfd, .events = POLLIN},
+				      {.fd = sfd, .events = POLLIN}};
 		if (poll(p, 2, -1) < 0 && errno != EINTR)
 			break;
 		if (p[0].revents)
@@ -384,8 +394,7 @@ static int run_exec(struct exec_job *j, struct rt_container *c,
 }
 
 int rt_exec(const struct rt_ctx *ctx, const char *id,
-	    const struct rt_exec_opts *opts, int *exit_status,
-	    struct berr *err)
+	    const struct rt_exec_opts *opts, int *exit_status, struct berr *err)
 {
 	_cleanup_(rt_container_freep) struct rt_container *c = NULL;
 	int r = rt_container_open(ctx, id, false, &c, err);
@@ -396,10 +405,15 @@ int rt_exec(const struct rt_ctx *ctx, const char *id,
 		return berr_setx(err, EINVAL,
 				 "cannot exec in a stopped container");
 	if (st == OCI_STATUS_PAUSED)
-		return berr_setx(err, EINVAL, "cannot exec in a paused container");
-	struct exec_job j = { .id = id, .o = opts, .pidfd = -1, .console_fd = -1,
-			      .seccomp_fd = -1,
-			      .err_pipe = { -1, -1 }, .pid_pipe = { -1, -1 } };
+		return berr_setx(err, EINVAL,
+				 "cannot exec in a paused container");
+	struct exec_job j = {.id = id,
+			     .o = opts,
+			     .pidfd = -1,
+			     .console_fd = -1,
+			     .seccomp_fd = -1,
+			     .err_pipe = {-1, -1},
+			     .pid_pipe = {-1, -1}};
 	if (exit_status)
 		*exit_status = 0;
 	int dummy;

@@ -51,18 +51,21 @@ static int setup_identity(struct rt_init_args *a, struct berr *err)
 	const struct oci_config *c = a->config;
 	/* in a new user namespace we start unmapped: become its root */
 	if (a->new_userns && (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0))
-		return berr_set(err, errno, "become root in the user namespace");
+		return berr_set(err, errno,
+				"become root in the user namespace");
 	if (c->hostname && *c->hostname &&
 	    sethostname(c->hostname, strlen(c->hostname)) < 0)
 		return berr_set(err, errno, "set hostname `%s`", c->hostname);
 	if (c->domainname && *c->domainname &&
 	    setdomainname(c->domainname, strlen(c->domainname)) < 0)
-		return berr_set(err, errno, "set domainname `%s`", c->domainname);
+		return berr_set(err, errno, "set domainname `%s`",
+				c->domainname);
 	if (!a->opts->no_new_keyring) {
 		char name[128];
 		snprintf(name, sizeof(name), "_ses.%.100s", a->id);
 		/* a kernel without keyrings or a seccomp'd host is fine */
-		if (syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name) < 0 &&
+		if (syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name) <
+			    0 &&
 		    errno != ENOSYS && errno != EPERM && errno != EACCES)
 			return berr_set(err, errno, "join session keyring");
 	}
@@ -111,7 +114,8 @@ static int build_rootfs(struct rt_init_args *a, struct berr *err)
 	struct rt_rootfs_opts o = {
 		.rootfs = a->rootfs,
 		.no_pivot = a->opts->no_pivot,
-		.new_userns = a->new_userns || rt_ns_find(a->config, OCI_NS_USER),
+		.new_userns =
+			a->new_userns || rt_ns_find(a->config, OCI_NS_USER),
 		.new_netns = net && !net->path,
 	};
 	if (chdir(a->bundle) < 0)
@@ -186,7 +190,7 @@ static __attribute__((noreturn)) void wait_for_start(struct rt_init_args *a,
 	char go;
 	if (read(conn, &go, 1) != 1)
 		_exit(1);
-	struct berr err = { 0 };
+	struct berr err = {0};
 	a->state->status = OCI_STATUS_RUNNING;
 	int r = hook_in_container(a, &a->config->hooks.start_container,
 				  "startContainer", OCI_STATUS_CREATED, &err);
@@ -202,7 +206,7 @@ static __attribute__((noreturn)) void wait_for_start(struct rt_init_args *a,
 
 void rt_init_main(struct rt_init_args *a)
 {
-	struct berr err = { 0 };
+	struct berr err = {0};
 	close(a->lock_fd);
 	pid_t parent = getppid();
 	/* until create has recorded us, dying with it leaves no orphan */

@@ -19,10 +19,10 @@
  *   rt_rootfs_finalize()  after pivot, before the process is set up
  */
 struct rt_rootfs_opts {
-	const char *rootfs;   /* absolute host path of the root filesystem */
-	bool no_pivot;        /* --no-pivot: MS_MOVE + chroot instead */
-	bool new_userns;      /* the container has its own user namespace */
-	bool new_netns;       /* sysfs may only be mounted fresh with a netns */
+	const char *rootfs; /* absolute host path of the root filesystem */
+	bool no_pivot;	    /* --no-pivot: MS_MOVE + chroot instead */
+	bool new_userns;    /* the container has its own user namespace */
+	bool new_netns;	    /* sysfs may only be mounted fresh with a netns */
 };
 
 /* Sets the propagation of / (linux.rootfsPropagation, default rslave; "/"
@@ -97,10 +97,10 @@ int rt_hooks_run(const struct oci_hook_list *l, const char *name,
  * rt_container_open() never creates; rt_container_new() creates the
  * directory (EEXIST: "container with id exists") and locks it. */
 struct rt_container {
-	char *dir;              /* <root>/<id> */
-	int dirfd;              /* O_DIRECTORY, -1 when closed */
+	char *dir; /* <root>/<id> */
+	int dirfd; /* O_DIRECTORY, -1 when closed */
 	bool locked;
-	struct oci_state *state;  /* NULL until loaded or created */
+	struct oci_state *state; /* NULL until loaded or created */
 };
 
 int rt_container_new(const struct rt_ctx *ctx, const char *id,
@@ -135,7 +135,8 @@ uint64_t rt_proc_start_time(pid_t pid);
  * the cgroup, runs poststop hooks and removes the state directory. */
 int rt_container_destroy(struct rt_container *c, struct berr *err);
 
-/* ---- namespaces (runtime-ns.c) --------------------------------------------- */
+/* ---- namespaces (runtime-ns.c) ---------------------------------------------
+ */
 
 /* clone flag of a namespace type */
 int rt_ns_clone_flag(enum oci_ns_type t);
@@ -151,28 +152,29 @@ int rt_ns_open_paths(const struct oci_config *c, int fds[OCI_NS__COUNT],
 		     struct berr *err);
 void rt_ns_close_fds(int fds[OCI_NS__COUNT]);
 
-/* ---- create/start (runtime-create.c, runtime-init.c) ------------------------ */
+/* ---- create/start (runtime-create.c, runtime-init.c) ------------------------
+ */
 
 /* What the init needs besides the config; filled by rt_create. */
 struct rt_init_args {
 	const struct oci_config *config;
 	const struct rt_create_opts *opts;
 	const char *id;
-	const char *rootfs;        /* absolute */
-	int sync_fd;               /* SOCK_SEQPACKET to the parent */
-	int start_fd;              /* listening start.sock */
-	int console_fd;            /* connected console socket or -1 */
-	int listener_fd;           /* connected seccomp listener or -1 */
-	int lock_fd;               /* create's locked state dir: the init
+	const char *rootfs;	   /* absolute */
+	int sync_fd;		   /* SOCK_SEQPACKET to the parent */
+	int start_fd;		   /* listening start.sock */
+	int console_fd;		   /* connected console socket or -1 */
+	int listener_fd;	   /* connected seccomp listener or -1 */
+	int lock_fd;		   /* create's locked state dir: the init
 				    * closes it, or the flock would outlive
 				    * create */
 	int ns_fds[OCI_NS__COUNT]; /* namespaces to join */
 	bool new_cgroupns;
 	bool new_userns;
-	uint64_t unshare_flags;    /* new namespaces to unshare after joining
-				    * a user namespace by path */
-	struct oci_state *state;   /* template for the hooks' state (pid 0) */
-	const char *bundle;        /* absolute; cwd for relative sources */
+	uint64_t unshare_flags;	 /* new namespaces to unshare after joining
+				  * a user namespace by path */
+	struct oci_state *state; /* template for the hooks' state (pid 0) */
+	const char *bundle;	 /* absolute; cwd for relative sources */
 };
 
 /* The init's body; never returns. */
@@ -180,17 +182,17 @@ __attribute__((noreturn)) void rt_init_main(struct rt_init_args *a);
 
 /* Messages on the create <-> init socket. */
 enum rt_sync_type {
-	RT_SYNC_GO = 1,      /* parent -> init: maps written, cgroup joined */
-	RT_SYNC_HOOKS,       /* init -> parent: run createRuntime hooks now */
-	RT_SYNC_HOOKS_DONE,  /* parent -> init */
-	RT_SYNC_READY,       /* init -> parent: blocked before exec */
-	RT_SYNC_FINAL,       /* parent -> init: state saved, drop pdeathsig */
-	RT_SYNC_FINAL_ACK,   /* init -> parent */
-	RT_SYNC_ERROR,       /* either way: err holds why */
+	RT_SYNC_GO = 1,	    /* parent -> init: maps written, cgroup joined */
+	RT_SYNC_HOOKS,	    /* init -> parent: run createRuntime hooks now */
+	RT_SYNC_HOOKS_DONE, /* parent -> init */
+	RT_SYNC_READY,	    /* init -> parent: blocked before exec */
+	RT_SYNC_FINAL,	    /* parent -> init: state saved, drop pdeathsig */
+	RT_SYNC_FINAL_ACK,  /* init -> parent */
+	RT_SYNC_ERROR,	    /* either way: err holds why */
 };
 struct rt_sync_msg {
 	int type;
-	int64_t value;       /* RT_SYNC_GO: the init's pid in berth's pid ns */
+	int64_t value; /* RT_SYNC_GO: the init's pid in berth's pid ns */
 	struct berr err;
 };
 int rt_sync_send(int fd, int type, int64_t value, const struct berr *err);
@@ -381,6 +383,20 @@ void rt_profile_seccomp(struct oci_seccomp *s,
 
 /* Docker's default capabilities (CAP_* numbers); returns how many (14). */
 size_t rt_profile_default_caps(const int **caps);
+
+/* ---- launch (runtime-launch.c, runtime-launch-config.c) ------------------ */
+
+/* The annotation that marks a launched container's config; its value is
+ * the container id. */
+#define RT_LAUNCH_ANNOTATION "org.berth.launch"
+
+/* The config.json of a launched container: image_json (the image's
+ * runtime config) with o's options and the security profile. */
+int rt_launch_config(const struct rt_launch_opts *o, const char *id,
+		     const char *image_json, char **out, struct berr *err);
+/* Unmounts and removes the launch bundle of a container being deleted;
+ * nothing for any other container. */
+int rt_launch_release(const struct oci_state *st, struct berr *err);
 
 /* ---- events (runtime-events.c) ------------------------------------------- */
 

@@ -91,7 +91,10 @@ int rt_container_destroy(struct rt_container *c, struct berr *err)
 	bool ran = c->state->status != OCI_STATUS_CREATING;
 	if (ran)
 		run_poststop(c);
-	return rt_container_remove(c, err);
+	int r = rt_container_remove(c, err);
+	if (r == 0)
+		r = rt_launch_release(c->state, err);
+	return r;
 }
 
 int rt_delete(const struct rt_ctx *ctx, const char *id, bool force,

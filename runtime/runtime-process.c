@@ -204,8 +204,7 @@ static bool setgroups_allowed(void)
  * /proc/self/fd (e.g. /dev/stdout). Only pipes, fifos and sockets, and the
  * pty berth made for the container: a device the caller shares (the host's
  * /dev/null, the caller's terminal) must never change owner on the host. */
-static int fix_stdio_owner(uid_t uid, gid_t gid, bool own_pty,
-			   struct berr *err)
+static int fix_stdio_owner(uid_t uid, gid_t gid, bool own_pty, struct berr *err)
 {
 	for (int fd = 0; fd <= 2; fd++) {
 		struct stat st;
@@ -225,8 +224,7 @@ static int fix_stdio_owner(uid_t uid, gid_t gid, bool own_pty,
 	return 0;
 }
 
-static int switch_user(const struct oci_user *u, bool own_pty,
-		       struct berr *err)
+static int switch_user(const struct oci_user *u, bool own_pty, struct berr *err)
 {
 	int r = fix_stdio_owner(u->uid, u->gid, own_pty, err);
 	if (r < 0)

@@ -174,6 +174,8 @@ int rt_run(const struct rt_ctx *ctx, const char *id,
 	if (r < 0)
 		return r;
 	*exit_status = exit_code(status);
+	if (opts->keep)
+		return 0;
 	r = rt_container_open(ctx, id, true, &c, err);
 	if (r < 0)
 		return r == -ENOENT ? 0 : r; /* deleted meanwhile */

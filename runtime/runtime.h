@@ -28,20 +28,22 @@
 #define RT_DEFAULT_ROOT "/run/berth"
 
 struct rt_ctx {
-	const char *root;       /* --root, default RT_DEFAULT_ROOT */
-	bool systemd_cgroup;    /* --systemd-cgroup */
+	const char *root;    /* --root, default RT_DEFAULT_ROOT */
+	bool systemd_cgroup; /* --systemd-cgroup */
 	bool debug;
 };
 
 struct rt_create_opts {
-	const char *bundle;          /* default "." */
-	const char *pid_file;        /* may be NULL */
-	const char *console_socket;  /* may be NULL */
-	const char *pidfd_socket;    /* may be NULL */
+	const char *bundle;	    /* default "." */
+	const char *pid_file;	    /* may be NULL */
+	const char *console_socket; /* may be NULL */
+	const char *pidfd_socket;   /* may be NULL */
 	bool no_pivot;
 	bool no_new_keyring;
-	int preserve_fds;            /* fds 3 .. 3+N-1 are passed through */
-	bool detach;                 /* run only */
+	int preserve_fds; /* fds 3 .. 3+N-1 are passed through */
+	bool detach;	  /* run only */
+	bool keep;	  /* run only: leave the stopped container for
+			     delete rather than deleting it */
 };
 
 /* Checks that id matches [A-Za-z0-9][A-Za-z0-9_.-]* (and is not too long). */
@@ -99,21 +101,21 @@ int rt_ps(const struct rt_ctx *ctx, const char *id, pid_t **pids, size_t *n,
 	  struct berr *err);
 
 struct rt_exec_opts {
-	const char *process_file;    /* --process FILE (JSON process object) */
-	char *const *args;           /* or CMD ARGS... (NULL-terminated) */
+	const char *process_file; /* --process FILE (JSON process object) */
+	char *const *args;	  /* or CMD ARGS... (NULL-terminated) */
 	bool detach;
 	const char *pid_file;
 	const char *console_socket;
 	const char *pidfd_socket;
 	bool tty;
-	char *const *env;            /* extra K=V, NULL-terminated */
+	char *const *env; /* extra K=V, NULL-terminated */
 	const char *cwd;
-	const char *user;            /* "UID[:GID]" */
-	char *const *caps;           /* extra capabilities, NULL-terminated */
+	const char *user;  /* "UID[:GID]" */
+	char *const *caps; /* extra capabilities, NULL-terminated */
 	bool no_new_privs;
 	int preserve_fds;
-	const char *apparmor;        /* --apparmor PROFILE */
-	const char *process_label;   /* --process-label LABEL (SELinux) */
+	const char *apparmor;	   /* --apparmor PROFILE */
+	const char *process_label; /* --process-label LABEL (SELinux) */
 };
 /* exec: runs a new process in a running (or created) container. Unless
  * detached it waits and stores the exit status. */
@@ -160,6 +162,50 @@ struct rt_events_opts {
 };
 int rt_events(const struct rt_ctx *ctx, const char *id,
 	      const struct rt_events_opts *opts, struct berr *err);
+
+/* ---- launch: `docker run` without a daemon --------------------------------
+ *
+ * A container from an image of the store: the image's layers, unpacked
+ * once in the store, are the lower layers of an overlayfs whose upper and
+ * work directories belong to the container (a full copy where overlayfs
+ * is unavailable). The bundle lives in <store>/containers/<id>.<nonce>/
+ * (config.json, rootfs/, upper/, work/) and goes with the container: every
+ * delete of it, `berth delete` included, unmounts and removes it. The
+ * config is the image's, with berth's default security profile (Docker's
+ * capabilities, its seccomp allow-list, masked and read-only paths,
+ * no_new_privs) unless privileged. */
+struct rt_launch_opts {
+	const char *store; /* the image store; NULL: OCI_STORE_DEFAULT */
+	const char *image; /* a reference, id, or archive/layout path */
+	const char *name;  /* the container id; NULL: 12 random hex digits */
+	struct oci_image_overrides ov; /* entrypoint, args, env, -w, -u */
+	bool rm;	/* remove the container when it exits */
+	bool detach;	/* return once it has started */
+	bool tty;	/* process.terminal */
+	const char *hostname;	/* NULL: the first 12 characters of the id */
+	char *const *volumes;	/* HOST:CTR[:ro|:rw] */
+	char *const *tmpfs;	/* CTR[:OPTIONS] */
+	bool read_only;		/* root.readonly */
+	bool privileged;	/* every capability, no seccomp, no masking */
+	bool network_host;	/* no network namespace */
+	double cpus;		/* CPU quota in CPUs; 0: none */
+	const char *cpuset_cpus;
+	int64_t memory;		/* bytes; 0: none */
+	int64_t pids_limit;	/* 0: none */
+	char *const *cap_add;	/* "NET_ADMIN", "CAP_NET_ADMIN" or "ALL" */
+	char *const *cap_drop;
+	const char *seccomp;	   /* NULL: default; "unconfined"; a file */
+	const char *cgroup_parent; /* cgroupsPath is <parent>/<id>; NULL:
+				      berth-<id> below berth's own cgroup */
+};
+
+/* Runs the container. Attached (not detach) it waits, forwarding signals,
+ * stores the exit status in *exit_status and, with rm, removes the
+ * container; detached with rm a monitor process removes it when it
+ * exits. *id (may be NULL) receives the container id. Errors leave no
+ * state, mount or directory behind. */
+int rt_launch(const struct rt_ctx *ctx, const struct rt_launch_opts *o,
+	      char **id, int *exit_status, struct berr *err);
 
 /* The runtime-spec features document (`berth features`). Caller frees. */
 char *rt_features_json(void);

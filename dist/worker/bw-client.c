@@ -34,6 +34,7 @@ struct bw {
 	uint32_t result_size;
 	uint32_t spin;
 	uint64_t tail; /* our copy of me->res_tail: we are its only writer */
+	uint64_t head; /* me->res_head when last read: room known to exist */
 	bool woken;    /* back from a futex sleep: pass the wake on */
 	struct bw_task cur;
 };
@@ -77,9 +78,9 @@ static int check_config(const struct bq_config *c, size_t size, uint32_t id,
 	bool ok = c->header_size == sizeof(struct bq_header) &&
 		  c->slot_size == sizeof(struct bq_slot) &&
 		  c->lease_size == sizeof(struct bq_lease) &&
-		  c->worker_size == sizeof(struct bq_worker) &&
-		  cap >= 2 && (cap & (cap - 1)) == 0 && cap <= (1u << 30) &&
-		  nw >= 1 && nw <= 0xffffff && c->result_size >= 256 &&
+		  c->worker_size == sizeof(struct bq_worker) && cap >= 2 &&
+		  (cap & (cap - 1)) == 0 && cap <= (1u << 30) && nw >= 1 &&
+		  nw <= 0xffffff && c->result_size >= 256 &&
 		  (c->result_size & (c->result_size - 1)) == 0 &&
 		  c->total_size <= size &&
 		  region_ok(c->ring_off, cap * BQ_LINE, size) &&
@@ -117,13 +118,14 @@ static void set_pointers(struct bw *w)
 /* Takes the worker id (one live handle per id) and publishes it. */
 static int claim_id(struct bw *w, const char *what, char *err, size_t errlen)
 {
-	uint32_t tid = (uint32_t)gettid(), none = 0;
+	uint32_t tid = (uint32_t)syscall(SYS_gettid), none = 0;
 	if (!atomic_compare_exchange_strong(&w->me->attached, &none, tid))
 		return fail(err, errlen, EBUSY,
 			    "%s: worker id %u is already attached (thread %u)",
 			    what, w->id, none);
 	w->tid = tid;
 	w->tail = atomic_load(&w->me->res_tail);
+	w->head = atomic_load(&w->me->res_head);
 	uint32_t high = atomic_load(&w->hdr->worker_high);
 	while (high < w->id + 1 &&
 	       !atomic_compare_exchange_weak(&w->hdr->worker_high, &high,
@@ -237,7 +239,10 @@ int bw_open(struct bw **out, char *err, size_t errlen)
 	return r;
 }
 
-uint32_t bw_worker_id(const struct bw *w) { return w->id; }
+uint32_t bw_worker_id(const struct bw *w)
+{
+	return w->id;
+}
 
 size_t bw_max_result(const struct bw *w)
 {
@@ -256,6 +261,14 @@ void bw_close(struct bw *w)
 }
 
 /* ---- taking tasks ------------------------------------------------------ */
+
+/* Statistics this worker alone writes: no locked instruction needed. */
+static void count(_Atomic uint64_t *c)
+{
+	atomic_store_explicit(c,
+			      atomic_load_explicit(c, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
+}
 
 /* Fills w->cur from lease l, which this worker now holds. */
 static int view_task(struct bw *w, uint32_t lease, uint32_t gen)
@@ -297,8 +310,7 @@ static int take_one(struct bw *w)
 		bq_ring_release(w->ring, w->mask, pos);
 		if (!ok)
 			continue; /* a stale ticket: reclaim re-queued it */
-		atomic_fetch_add_explicit(&w->me->tasks, 1,
-					  memory_order_relaxed);
+		count(&w->me->tasks);
 		int r = view_task(w, lease, gen + 1);
 		return r < 0 ? r : 1;
 	}
@@ -336,14 +348,14 @@ static bool wait_for_task(struct bw *w)
 	if (!bq_ring_ready(w->ring, w->mask, &h->deq_pos)) {
 		end = at_end(w);
 		if (!end) {
-			atomic_fetch_add_explicit(&w->me->sleeps, 1,
-						  memory_order_relaxed);
+			count(&w->me->sleeps);
 			bq_futex_wait(&h->task_futex, seq, NULL);
 			atomic_store(&h->wake_pending, 0);
 		}
 	}
-	atomic_store(&w->me->task_sleeping, 0);
-	atomic_fetch_sub(&h->task_sleepers, 1);
+	/* reclaim may have uncounted us already (it thought us dead) */
+	if (atomic_exchange(&w->me->task_sleeping, 0))
+		atomic_fetch_sub(&h->task_sleepers, 1);
 	return !end;
 }
 
@@ -381,8 +393,13 @@ static int wait_space(struct bw *w, uint64_t end)
 {
 	struct bq_worker *me = w->me;
 	uint32_t spins = 0;
+	/* res_head is the coordinator's line: read it only when the room
+	 * seen last time does not suffice */
+	if (end - w->head <= w->result_size)
+		return 0;
 	for (;;) {
-		if (end - atomic_load(&me->res_head) <= w->result_size)
+		w->head = atomic_load(&me->res_head);
+		if (end - w->head <= w->result_size)
 			return 0;
 		if (atomic_load(&w->hdr->flags) & BQ_SHUTDOWN)
 			return -ESHUTDOWN;
@@ -394,8 +411,7 @@ static int wait_space(struct bw *w, uint64_t end)
 		atomic_store(&me->space_sleepers, 1);
 		if (end - atomic_load(&me->res_head) > w->result_size &&
 		    !(atomic_load(&w->hdr->flags) & BQ_SHUTDOWN)) {
-			atomic_fetch_add_explicit(&me->sleeps, 1,
-						  memory_order_relaxed);
+			count(&me->sleeps);
 			bq_futex_wait(&me->space_futex, seq, NULL);
 		}
 		atomic_store(&me->space_sleepers, 0);

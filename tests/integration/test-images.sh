@@ -384,7 +384,8 @@ t_image_kill_during_load() {
 		{"entries": [{"path": "big2", "random": 60000000}]},
 		{"entries": [{"path": "big3", "random": 60000000}]}]}'
 	assert_ok bi ls -q # the store exists before the load starts
-	bi load "$TDIR/big.tar" >/dev/null 2>&1 &
+	# not through bi(): $! must be berth itself, not a subshell
+	"$BERTH" image --store "$TDIR/store" load "$TDIR/big.tar" >/dev/null 2>&1 &
 	pid=$!
 	# wait until it has written something, then kill it mid-way
 	while [ $n -lt 500 ] && [ "$(du -sm "$TDIR/store/tmp" | cut -f1)" -lt 20 ]; do

@@ -35,17 +35,22 @@ struct run {
 	struct shared *sh;
 	uint32_t ntasks;
 	uint32_t nworkers;
+	uint32_t spin;
+	bool pace; /* producers pause often: workers keep falling asleep */
 	bool threads;
 	pid_t pids[MAX_WORKERS];
 	pthread_t wth[MAX_WORKERS];
 	struct bw *bws[MAX_WORKERS];
 	pthread_t pth[PRODUCERS];
 	uint8_t *collected; /* by task index */
-	uint8_t *ids;       /* by task id */
+	uint8_t *ids;	    /* by task id */
 	_Atomic int producer_err;
 };
 
-static uint64_t mix(uint64_t idx) { return idx * 0x9e3779b97f4a7c15ull ^ 7; }
+static uint64_t mix(uint64_t idx)
+{
+	return idx * 0x9e3779b97f4a7c15ull ^ 7;
+}
 
 static int work(struct bw *w, struct shared *sh)
 {
@@ -99,6 +104,8 @@ static void *producer(void *arg)
 	struct wargs *a = arg;
 	struct run *r = a->r;
 	for (uint64_t i = a->id; i < r->ntasks; i += PRODUCERS) {
+		if (r->pace && i % 64 == 0)
+			usleep(20);
 		int rc = dq_submit(r->q, &i, sizeof(i), -1, NULL);
 		if (rc < 0) {
 			atomic_store(&r->producer_err, rc);
@@ -112,7 +119,8 @@ static void start(struct run *r, struct wargs *args)
 {
 	struct dq_params p = {.max_workers = r->nworkers,
 			      .capacity = 1024,
-			      .max_attempts = 1000};
+			      .max_attempts = 1000,
+			      .spin = r->spin};
 	struct berr err;
 	ASSERT_EQ(dq_create(&p, &r->q, &err), 0);
 	size_t shsize = sizeof(struct shared) + (r->ntasks / 64 + 1) * 8;
@@ -177,7 +185,7 @@ static long now_s(void)
 
 static void collect_all(struct run *r, uint32_t kill_every)
 {
-	long deadline = now_s() + 120;
+	long deadline = now_s() + 60;
 	uint32_t got = 0, kills = 0;
 	struct dq_result res;
 	while (got < r->ntasks) {
@@ -239,12 +247,15 @@ static void finish(struct run *r, bool exact)
 }
 
 static void stress(bool threads, uint32_t nworkers, uint32_t ntasks,
-		   uint32_t kill_every)
+		   uint32_t kill_every, uint32_t spin)
 {
-	struct run r = {.ntasks = ntasks, .nworkers = nworkers,
-			.threads = threads};
+	struct run r = {.ntasks = ntasks,
+			.nworkers = nworkers,
+			.threads = threads,
+			.spin = spin,
+			.pace = spin == 1};
 	struct wargs args[MAX_WORKERS + PRODUCERS];
-	alarm(150);
+	alarm(90);
 	start(&r, args);
 	collect_all(&r, kill_every);
 	finish(&r, kill_every == 0);
@@ -252,16 +263,22 @@ static void stress(bool threads, uint32_t nworkers, uint32_t ntasks,
 
 TEST(stress_processes)
 {
-	stress(false, 3, NTASKS, 0);
+	stress(false, 3, NTASKS, 0, 0);
 }
 
 TEST(stress_threads)
 {
-	stress(true, 3, NTASKS, 0);
+	stress(true, 3, NTASKS, 0, 0);
+}
+
+TEST(stress_threads_sleep_at_once)
+{
+	/* no spinning: every idle moment goes through the futex path */
+	stress(true, 4, NTASKS / 5, 0, 1);
 }
 
 TEST(stress_processes_killed)
 {
 	/* a worker killed every 1000 results: 200 deaths */
-	stress(false, 3, 200000, 1000);
+	stress(false, 3, 200000, 1000, 0);
 }

@@ -353,6 +353,42 @@ TEST(reclaim_after_worker_death)
 	dq_destroy(q);
 }
 
+struct waiting_collect {
+	struct dq *q;
+	struct dq_result res;
+	int r;
+};
+
+static void *collect_5s(void *arg)
+{
+	struct waiting_collect *c = arg;
+	c->r = dq_collect(c->q, &c->res, 5000);
+	return NULL;
+}
+
+TEST(reclaim_while_collect_waits)
+{
+	alarm(30);
+	struct dq *q = mkq(&(struct dq_params){.max_attempts = 1});
+	uint64_t id;
+	ASSERT_EQ(dq_submit(q, "job", 3, 0, &id), 0);
+	ASSERT_EQ(exit_status(spawn(q, 0, take_and_die)), 0);
+	struct waiting_collect c = {.q = q};
+	pthread_t th;
+	ASSERT_EQ(pthread_create(&th, NULL, collect_5s, &c), 0);
+	usleep(20000);
+	ASSERT_TRUE(stats(q).collect_sleeps >= 1);
+	/* this thread reaps the worker while the collector sleeps */
+	long t0 = now_ms();
+	ASSERT_EQ(dq_reclaim(q, 0), 1);
+	pthread_join(th, NULL);
+	ASSERT_TRUE(now_ms() - t0 < 2000);
+	ASSERT_EQ(c.r, 0);
+	ASSERT_EQ(c.res.task_id, id);
+	ASSERT_EQ(c.res.error, -EOWNERDEAD);
+	dq_destroy(q);
+}
+
 TEST(stale_result_is_rejected)
 {
 	struct dq *q = mkq(NULL);
@@ -378,6 +414,32 @@ TEST(stale_result_is_rejected)
 	ASSERT_EQ(st.completed, 1);
 	bw_close(wa);
 	bw_close(wb);
+	dq_destroy(q);
+}
+
+TEST(only_the_current_lease_counts)
+{
+	struct dq *q = mkq(NULL);
+	struct bw *w = attach(q, 0);
+	uint64_t id;
+	ASSERT_EQ(dq_submit(q, "t", 1, 0, &id), 0);
+	struct bw_task first = *bw_next(w);
+	/* taken back, then delivered to the same worker id again */
+	ASSERT_EQ(dq_reclaim(q, 0), 1);
+	struct bw_task second = *bw_next(w);
+	ASSERT_EQ(second.id, id);
+	ASSERT_EQ(second.attempt, 2);
+	ASSERT_EQ(bw_done(w, &first, 1, NULL, 0), 0);
+	ASSERT_EQ(bw_done(w, &second, 2, NULL, 0), 0);
+	/* and a task reported twice counts once */
+	ASSERT_EQ(bw_done(w, &second, 3, NULL, 0), 0);
+	struct dq_result res;
+	ASSERT_EQ(dq_collect(q, &res, 0), 0);
+	ASSERT_EQ(res.status, 2);
+	ASSERT_EQ(res.attempts, 2);
+	ASSERT_EQ(dq_collect(q, &res, 0), -ENODATA);
+	ASSERT_EQ(stats(q).stale, 2);
+	bw_close(w);
 	dq_destroy(q);
 }
 
@@ -440,7 +502,8 @@ TEST(claimed_slot_of_dead_worker_is_released)
 {
 	struct dq *q = mkq(&(struct dq_params){.capacity = 4});
 	struct bq_header *h = dq_mapping(q, NULL);
-	struct bq_slot *ring = (struct bq_slot *)((uint8_t *)h + h->cfg.ring_off);
+	struct bq_slot *ring =
+		(struct bq_slot *)((uint8_t *)h + h->cfg.ring_off);
 	uint64_t id;
 	ASSERT_EQ(dq_submit(q, "t", 1, 0, &id), 0);
 	/* a worker claims the ring position and dies before its lease CAS */
@@ -453,9 +516,10 @@ TEST(claimed_slot_of_dead_worker_is_released)
 	ASSERT_EQ(bw_done(w, t, 0, NULL, 0), 0);
 	/* the old ticket is dead: its slot is free, its lease moved on */
 	uint64_t expect = bq_lease_word(BQ_QUEUED, 0, bq_ticket_gen(ticket));
-	ASSERT_TRUE(expect != atomic_load(&((struct bq_lease *)((
-					     uint8_t *)h + h->cfg.lease_off))[0]
-						    .word));
+	ASSERT_TRUE(expect !=
+		    atomic_load(&((struct bq_lease *)((uint8_t *)h +
+						      h->cfg.lease_off))[0]
+					 .word));
 	/* and the ring keeps going for several laps */
 	struct dq_result res;
 	ASSERT_EQ(dq_collect(q, &res, 0), 0);
@@ -614,7 +678,8 @@ TEST(result_ring_wraps_and_waits_for_space)
 	int got = 0;
 	while (dq_collect(q, &res, 5000) == 0) {
 		ASSERT_EQ(res.len, BIG_LEN);
-		ASSERT_TRUE(has_pattern(res.data, BIG_LEN, (uint32_t)res.task_id));
+		ASSERT_TRUE(
+			has_pattern(res.data, BIG_LEN, (uint32_t)res.task_id));
 		got++;
 		usleep(2000); /* slower than the worker: it waits for room */
 	}
@@ -631,8 +696,7 @@ TEST(bad_parameters_refused)
 	ASSERT_EQ(dq_create(&(struct dq_params){.capacity = 100}, &q, &err),
 		  -EINVAL);
 	ASSERT_CONTAINS(err.msg, "capacity 100");
-	ASSERT_EQ(dq_create(&(struct dq_params){.result_size = 5000}, &q,
-			    &err),
+	ASSERT_EQ(dq_create(&(struct dq_params){.result_size = 5000}, &q, &err),
 		  -EINVAL);
 	ASSERT_CONTAINS(err.msg, "result ring");
 	ASSERT_TRUE(q == NULL);

@@ -28,6 +28,7 @@
 #                modules include 9p; Debian's cloud kernels have none)
 #   VM_ACCEL     kvm or tcg (default: kvm only on real VMX/SVM hardware
 #                support; nested PVM's /dev/kvm is slower than TCG)
+#   VM_CPU       the CPU model under TCG (default max)
 #   VM_MEM       MiB of guest memory (default 512)
 #   VM_SMP       guest CPUs (default 2)
 #   VM_TIMEOUT   seconds before the guest is killed (default 300)
@@ -84,6 +85,7 @@ has_9p() {
 
 KVER=${VM_KERNEL:-}
 if [ -z "$KVER" ]; then
+	# shellcheck disable=SC2012
 	for k in $(ls /boot/vmlinuz-* 2>/dev/null | sed 's|^/boot/vmlinuz-||' | sort -rV); do
 		if has_9p "$k"; then KVER=$k; break; fi
 	done
@@ -234,8 +236,8 @@ if ! [ -s "$INITRD" ]; then
 	(cd "$r" && find . | "$BUSYBOX" cpio -o -H newc -R 0:0 2>/dev/null) >"$INITRD.$$"
 	rm -rf "$r"
 	# Earlier versions of this script left their own initramfs.
-	find "$KDIR" -maxdepth 1 -name 'initrd-*.cpio' ! -newer "$INITRD.$$" \
-		-delete 2>/dev/null || true
+	find "$KDIR" -maxdepth 1 -name 'initrd-*.cpio' ! -name "${INITRD##*/}" \
+		! -newer "$INITRD.$$" -delete 2>/dev/null || true
 	mv "$INITRD.$$" "$INITRD"
 fi
 
@@ -270,6 +272,7 @@ MACHINE=microvm
 if [ "$ACCEL" = kvm ]; then
 	ACCEL_ARGS=(-enable-kvm -cpu host)
 else
+	# shellcheck disable=SC2054
 	ACCEL_ARGS=(-accel tcg,thread=multi -cpu "${VM_CPU:-max}")
 	# microvm has neither HPET nor PM timer, and under TCG the PIT
 	# calibration hangs: the kernel must be told the TSC rate (TCG's TSC
@@ -326,7 +329,7 @@ if [ $rc = 124 ] || [ $rc = 137 ]; then
 	exit 124
 fi
 if [ $rc != 0 ] && ! [ -e "$CTL/booted" ]; then
-	cannot_start "$QEMU exited with status $rc: $(tail -n 1 "$CTL/qemu.err" 2>/dev/null)"
+	cannot_start "qemu exited with status $rc: $(head -n 1 "$CTL/qemu.err" 2>/dev/null)"
 fi
 echo "run-in-vm: the guest gave no exit status (qemu status $rc); rerun with VM_DEBUG=1" >&2
 exit 125

@@ -1,2 +1,0 @@
-build/base/base-error.o: base/base-error.c base/base.h
-base/base.h:

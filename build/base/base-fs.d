@@ -1,2 +1,0 @@
-build/base/base-fs.o: base/base-fs.c base/base.h
-base/base.h:

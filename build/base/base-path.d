@@ -1,2 +1,0 @@
-build/base/base-path.o: base/base-path.c base/base.h
-base/base.h:

@@ -1,2 +1,0 @@
-build/base/base-socket.o: base/base-socket.c base/base.h
-base/base.h:

@@ -1,0 +1,321 @@
+/* berth par [options] [--] COMMAND [ARG...] [::: ARG... | :::: FILE]
+ *
+ * GNU parallel over a pool of pinned worker containers: the options are
+ * parsed here, the pool and the tasks are dist/'s (dp_par_run). */
+#include <ctype.h>
+#include <limits.h>
+#include <math.h>
+#include <signal.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "dist/dist.h"
+
+struct par_flags {
+	const char *image, *jobs, *memory, *pids, *network, *mode, *timeout,
+		*halt;
+	char **env, **volumes;
+	int retries;
+	struct dp_par_opts o;
+};
+
+static volatile int stop_requests;
+static volatile sig_atomic_t last_signal;
+
+static void on_stop(int sig)
+{
+	stop_requests++;
+	last_signal = sig;
+}
+
+/* The progress bar shares stderr with everything else: a message first
+ * clears the bar's line. */
+static void report(enum dp_report kind, const char *text, void *data)
+{
+	bool *bar = data;
+	switch (kind) {
+	case DP_REPORT_PROGRESS:
+		fprintf(stderr, "\r%s\033[K", text);
+		*bar = true;
+		break;
+	case DP_REPORT_DONE:
+		if (*bar)
+			fputs("\r\033[K", stderr);
+		*bar = false;
+		break;
+	default:
+		if (*bar)
+			fputs("\r\033[K", stderr);
+		*bar = false;
+		fprintf(stderr, "%s\n", text);
+	}
+	fflush(stderr);
+}
+
+/* 512, 64k, 1.5g, 2GiB: bytes, powers of 1024. */
+static int parse_size(const char *s, int64_t *out)
+{
+	char *end;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (end == s || errno || !(v > 0))
+		return -EINVAL;
+	double mul = 1;
+	switch (tolower((unsigned char)*end)) {
+	case 'k':
+		mul = 1024.0;
+		break;
+	case 'm':
+		mul = 1024.0 * 1024;
+		break;
+	case 'g':
+		mul = 1024.0 * 1024 * 1024;
+		break;
+	case 't':
+		mul = 1024.0 * 1024 * 1024 * 1024;
+		break;
+	case '\0':
+		break;
+	default:
+		return -EINVAL;
+	}
+	if (*end) {
+		end++;
+		if (!strcasecmp(end, "ib") || !strcasecmp(end, "b"))
+			end += strlen(end);
+	}
+	if (*end || v * mul > (double)INT64_MAX)
+		return -EINVAL;
+	*out = (int64_t)(v * mul);
+	return 0;
+}
+
+static int parse_halt(const char *s, struct dp_par_opts *o)
+{
+	if (!strcmp(s, "never")) {
+		o->halt = DP_HALT_NEVER;
+		return 0;
+	}
+	const char *rest;
+	if (!strncmp(s, "now,fail=", 9)) {
+		o->halt = DP_HALT_NOW;
+		rest = s + 9;
+	} else if (!strncmp(s, "soon,fail=", 10)) {
+		o->halt = DP_HALT_SOON;
+		rest = s + 10;
+	} else {
+		return -EINVAL;
+	}
+	return base_parse_int(rest, &o->halt_fail) < 0 || o->halt_fail < 1
+		       ? -EINVAL
+		       : 0;
+}
+
+/* COMMAND [ARG...] [::: ARG... | :::: FILE]: splits the positional
+ * arguments in place. */
+static int split_args(struct cli *cli, struct dp_par_opts *o)
+{
+	char **a = cli->args;
+	size_t n = cli->nargs, i = 0;
+	while (i < n && strcmp(a[i], ":::") && strcmp(a[i], "::::"))
+		i++;
+	if (i == 0)
+		return cli_error("par: a command is required (see 'berth par "
+				 "--help')");
+	o->command = a;
+	if (i == n)
+		return CLI_CONTINUE;
+	bool file = !strcmp(a[i], "::::");
+	a[i] = NULL;
+	size_t j = i + 1;
+	while (j < n && strcmp(a[j], ":::") && strcmp(a[j], "::::"))
+		j++;
+	if (j < n)
+		return cli_error("par: one input source only: more than one "
+				 "::: or :::: is not supported yet");
+	if (file) {
+		if (j - i != 2)
+			return cli_error("par: :::: takes one FILE");
+		if (o->arg_file)
+			return cli_error("par: give -a FILE or :::: FILE, "
+					 "not both");
+		o->arg_file = a[i + 1];
+		return CLI_CONTINUE;
+	}
+	o->args = a + i + 1;
+	return CLI_CONTINUE;
+}
+
+static char *agent_path(void)
+{
+	const char *env = getenv("BERTH_AGENT");
+	if (env && *env)
+		return base_strdup(env);
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n <= 0)
+		return base_strdup("berth-agent");
+	exe[n] = '\0';
+	char *slash = strrchr(exe, '/');
+	if (slash)
+		*slash = '\0';
+	return base_sprintf("%s/berth-agent", exe);
+}
+
+static int apply_flags(struct par_flags *f)
+{
+	struct dp_par_opts *o = &f->o;
+	if (f->image)
+		return cli_error("par: --image %s: images are not supported by "
+				 "par yet; use --rootfs DIR or --bundle DIR",
+				 f->image);
+	if (f->jobs && strcmp(f->jobs, "auto")) {
+		if (base_parse_int(f->jobs, &o->jobs) < 0 || o->jobs < 1)
+			return cli_error("par: -j %s: the number of workers "
+					 "must be at least 1 (or auto)",
+					 f->jobs);
+	}
+	if (f->memory && parse_size(f->memory, &o->memory) < 0)
+		return cli_error("par: invalid value \"%s\" for --memory "
+				 "(like 512m or 2g)",
+				 f->memory);
+	if (f->pids &&
+	    (base_parse_i64(f->pids, &o->pids_limit) < 0 || o->pids_limit < 1))
+		return cli_error("par: invalid value \"%s\" for --pids-limit",
+				 f->pids);
+	if (f->network && strcmp(f->network, "none") &&
+	    strcmp(f->network, "host"))
+		return cli_error("par: --network %s: expected none or host",
+				 f->network);
+	o->network_host = f->network && !strcmp(f->network, "host");
+	static const char *const modes[] = {"exec", "line", "lib"};
+	for (size_t i = 0; f->mode && i <= ARRAY_SIZE(modes); i++) {
+		if (i == ARRAY_SIZE(modes))
+			return cli_error("par: --mode %s: expected exec, line "
+					 "or lib",
+					 f->mode);
+		if (!strcmp(f->mode, modes[i])) {
+			o->mode = (enum dp_mode)i;
+			break;
+		}
+	}
+	if (f->timeout) {
+		char *end;
+		o->timeout = strtod(f->timeout, &end);
+		if (*end || !(o->timeout > 0) || !isfinite(o->timeout))
+			return cli_error("par: invalid value \"%s\" for "
+					 "--timeout (seconds)",
+					 f->timeout);
+	}
+	if (f->halt && parse_halt(f->halt, o) < 0)
+		return cli_error("par: --halt %s: expected never, "
+				 "now,fail=N or soon,fail=N",
+				 f->halt);
+	o->retries = f->retries;
+	o->env = f->env;
+	o->volumes = f->volumes;
+	return CLI_CONTINUE;
+}
+
+static void par_flags_free(struct par_flags *f)
+{
+	base_strv_free(f->env);
+	base_strv_free(f->volumes);
+}
+
+#define OPT(n, a, k, d, m, h)                                                  \
+	{                                                                      \
+		n, a, k, d, m, h                                               \
+	}
+
+static int run_par(struct cli *cli, struct par_flags *f)
+{
+	int r = split_args(cli, &f->o);
+	if (r == CLI_CONTINUE)
+		r = apply_flags(f);
+	if (r != CLI_CONTINUE)
+		return r;
+	_cleanup_free_ char *agent = agent_path();
+	bool bar = false;
+	f->o.agent = agent;
+	f->o.input_fd = 0;
+	f->o.out_fd = 1;
+	f->o.err_fd = 2;
+	f->o.tty = isatty(2);
+	f->o.stop = &stop_requests;
+	f->o.report = report;
+	f->o.report_data = &bar;
+
+	struct sigaction sa = {.sa_handler = on_stop};
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	fflush(stdout);
+
+	struct berr err = {0};
+	int status = 0;
+	r = dp_par_run(&cli->ctx, &f->o, &status, &err);
+	if (r < 0)
+		return cli_error("par: %s",
+				 err.msg[0] ? err.msg : strerror(-r));
+	if (last_signal)
+		return 128 + last_signal;
+	return status;
+}
+
+int cli_cmd_par(struct cli *cli, int argc, char **argv)
+{
+	_cleanup_(par_flags_free) struct par_flags f = {.env = NULL};
+	struct dp_par_opts *o = &f.o;
+	const struct cli_opt opts[] = {
+		OPT("rootfs", NULL, CLI_STR, &o->rootfs, "DIR",
+		    "the workers' root filesystem (read-only)"),
+		OPT("bundle", "b", CLI_STR, &o->bundle, "DIR",
+		    "take the root filesystem, env, cwd and user from a "
+		    "bundle"),
+		OPT("image", NULL, CLI_STR, &f.image, "NAME",
+		    "not supported yet"),
+		OPT("jobs", "j", CLI_STR, &f.jobs, "N|auto",
+		    "workers (default: one per allowed CPU)"),
+		OPT("cpus", NULL, CLI_STR, &o->cpus, "LIST",
+		    "pin the workers to these CPUs (default: the allowed set)"),
+		OPT("memory", NULL, CLI_STR, &f.memory, "SIZE",
+		    "memory limit of each worker (512m, 2g)"),
+		OPT("pids-limit", NULL, CLI_STR, &f.pids, "N",
+		    "process limit of each worker"),
+		OPT("network", NULL, CLI_STR, &f.network, "none|host",
+		    "a private network namespace (default) or the host's"),
+		OPT("mode", NULL, CLI_STR, &f.mode, "exec|line|lib",
+		    "run COMMAND per task (default), feed it lines, or run "
+		    "it as a libberthworker program"),
+		OPT("keep-order", "k", CLI_BOOL, &o->keep_order, NULL,
+		    "print the output in the order of the input"),
+		OPT("arg-file", "a", CLI_STR, &o->arg_file, "FILE",
+		    "read the tasks from FILE, one a line"),
+		OPT("range", NULL, CLI_STR, &o->range, "START:END[:STEP]",
+		    "the tasks are these numbers"),
+		OPT("results", NULL, CLI_STR, &o->results, "FILE",
+		    "write one JSON line a task to FILE"),
+		OPT("joblog", NULL, CLI_STR, &o->joblog, "FILE",
+		    "write GNU parallel's joblog to FILE"),
+		OPT("retries", NULL, CLI_COUNT, &f.retries, "N",
+		    "run a failing task up to N times"),
+		OPT("timeout", NULL, CLI_STR, &f.timeout, "SECONDS",
+		    "kill a task that runs longer"),
+		OPT("halt", NULL, CLI_STR, &f.halt, "WHEN",
+		    "never, now,fail=N or soon,fail=N"),
+		OPT("env", "e", CLI_STRV, &f.env, "K=V",
+		    "set an environment variable in the workers"),
+		OPT("volume", "v", CLI_STRV, &f.volumes, "HOST:CTR[:ro]",
+		    "bind-mount a host path into the workers"),
+		OPT("cgroup-parent", NULL, CLI_STR, &o->cgroup_parent, "PATH",
+		    "create the pool's cgroup below PATH"),
+		OPT("quiet", NULL, CLI_BOOL, &o->quiet, NULL,
+		    "no progress and no summary"),
+		CLI_OPT_END,
+	};
+	int r = cli_parse(cli, opts, CLI_STOP_AT_ARG, argc, argv);
+	if (r != CLI_CONTINUE)
+		return r;
+	return run_par(cli, &f);
+}

@@ -1,0 +1,182 @@
+/* Private to dist/: `berth par`'s pool of worker containers
+ * (dist-pool.c), its engine (dist-par.c), the CPU lists (dist-cpus.c) and
+ * what the coordinator and the agent (dist/agent/berth-agent.c) say to
+ * each other through the queue.
+ *
+ * The agent is a static program built from libc and the worker library
+ * alone: the part of this header it includes (everything above
+ * DP_COORDINATOR_ONLY) is plain data and static inline functions. */
+#ifndef BERTH_DIST_PAR_INTERNAL_H
+#define BERTH_DIST_PAR_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+/* ---- the agent's protocol ----------------------------------------------
+ *
+ * The agent is bind-mounted read-only here: /dev is the container's own
+ * tmpfs, so the mount point is made there and never in the (shared,
+ * read-only) root filesystem. */
+#define DP_AGENT_PATH "/dev/.berth-agent"
+
+/* An exec-mode payload is NUL-terminated fields: the job's sequence number
+ * in decimal, then the words of the command. In a word DP_MARK_SLOT stands
+ * for the worker's slot ({%}, known only to the worker) and DP_MARK_ESC
+ * makes the next byte literal. Line and lib payloads are the argument's
+ * bytes as they are. */
+#define DP_MARK_SLOT '\x01'
+#define DP_MARK_ESC '\x02'
+
+/* The head of every exec- and line-mode result, followed by out_len bytes
+ * of the task's stdout, then err_len bytes of its stderr. The status
+ * bw_done() carries is the exit status, or 128 + the signal. */
+struct dp_agent_result {
+	int32_t exit;	  /* 0..255; -1 when a signal ended the task */
+	int32_t signal;	  /* the signal that ended it, 0 if none */
+	uint32_t flags;	  /* DP_RES_* */
+	uint32_t out_len; /* bytes of stdout that follow */
+	uint32_t err_len; /* bytes of stderr after those */
+	uint32_t reserved;
+	uint64_t start_us; /* CLOCK_REALTIME when it started */
+	uint64_t run_us;   /* how long it ran */
+};
+_Static_assert(sizeof(struct dp_agent_result) == 40, "agent result head");
+
+#define DP_RES_TIMEOUT 1u   /* killed after --timeout */
+#define DP_RES_TRUNCATED 2u /* output beyond the result size was dropped */
+
+/* Decodes one payload word into out (at least strlen(word) + 20 bytes),
+ * the slot written for DP_MARK_SLOT. Returns the length written. */
+static inline size_t dp_word_decode(const char *word, unsigned slot, char *out)
+{
+	size_t n = 0;
+	for (const char *s = word; *s; s++) {
+		if (*s == DP_MARK_ESC && s[1]) {
+			out[n++] = *++s;
+		} else if (*s == DP_MARK_SLOT) {
+			char num[16];
+			size_t k = 0;
+			unsigned v = slot;
+			do {
+				num[k++] = (char)('0' + v % 10);
+				v /= 10;
+			} while (v);
+			while (k)
+				out[n++] = num[--k];
+		} else {
+			out[n++] = *s;
+		}
+	}
+	out[n] = '\0';
+	return n;
+}
+
+#ifndef DP_AGENT_ONLY /* ---- the coordinator ------------------------------   \
+		       */
+
+#include <sys/types.h>
+
+#include "dist/dist.h"
+#include "runtime/runtime.h"
+
+/* ---- a growing buffer (dist-par.c) ---- */
+
+struct dp_buf {
+	char *p;
+	size_t len, cap;
+};
+
+void dp_buf_add(struct dp_buf *b, const void *data, size_t len);
+void dp_buf_addc(struct dp_buf *b, char c);
+void dp_buf_adds(struct dp_buf *b, const char *s);
+void dp_buf_printf(struct dp_buf *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* A JSON string, quotes included; invalid UTF-8 becomes U+FFFD. */
+void dp_buf_json(struct dp_buf *b, const char *s, size_t len);
+void dp_buf_free(struct dp_buf *b);
+
+/* ---- replacement strings (dist-par.c) ----
+ *
+ * Appends the exec-mode payload of one job to out: its sequence number,
+ * then each template word with {} {.} {/} {//} {/.} {#} replaced and {%}
+ * marked for the worker. When no word holds a replacement string the
+ * argument is appended as one more word, as GNU parallel does. */
+void dp_expand(char *const *tmpl, const char *arg, uint64_t seq,
+	       struct dp_buf *out);
+/* The command line a payload stands for, words joined by spaces, for
+ * the joblog. Caller frees. */
+char *dp_payload_command(const char *payload, size_t len, unsigned slot);
+
+/* ---- CPUs and cgroup directories (dist-cpus.c) ---- */
+
+/* The directory of the caller's own group in the hierarchy that holds the
+ * cpuset controller, from the text of /proc/self/cgroup and
+ * /proc/self/mountinfo; *v2 tells which file names apply. -ENOENT when no
+ * hierarchy has cpuset. Caller frees *dir. */
+int dp_cpuset_dir(const char *self_cgroup, const char *mountinfo, char **dir,
+		  bool *v2);
+
+/* ---- the pool of worker containers (dist-pool.c) ---- */
+
+struct dp_worker {
+	uint32_t id;	 /* the queue's worker id; the container is w<id> */
+	int cpu;	 /* the CPU it is pinned to */
+	pid_t helper;	 /* the process that created it and waits for it */
+	int fd;		 /* read end of the helper's message pipe */
+	pid_t init;	 /* the container's init, once started */
+	bool up;	 /* created and started */
+	bool gave_up;	 /* failed too often: not restarted any more */
+	int fails;	 /* exits in a row before a first task */
+	int starts;	 /* times started */
+	uint64_t tasks;	 /* results since the last start */
+	uint64_t total;	 /* results in all */
+	uint64_t cpu_ns; /* CPU time of its processes, summed over starts */
+};
+
+struct dp_pool;
+
+/* A worker that ended: its index and how. */
+struct dp_exit {
+	size_t index;
+	int status;	   /* the init's wait status; -1 unknown */
+	bool start_failed; /* create or start failed (err says why) */
+	struct berr err;
+};
+
+/* One line on how a worker ended ("worker w3 exited with status 127: its
+ * command was not found in the container"). */
+void dp_describe_exit(const struct dp_exit *ev, char *buf, size_t len);
+
+/* Makes the pool's state root (<root>/par-<pid>), its cgroup and the
+ * workers' table: worker i gets cpus[i]. Nothing is started. */
+int dp_pool_open(const struct rt_ctx *ctx, const struct dp_par_opts *o,
+		 const int *cpus, size_t n, int queue_fd, struct dp_pool **out,
+		 struct berr *err);
+/* Starts every worker at once and waits until each runs or fails. On
+ * error dp_pool_close() stops and removes the ones that run. */
+int dp_pool_start_all(struct dp_pool *p, struct berr *err);
+/* Starts worker i again (after it ended), without waiting. */
+int dp_pool_restart(struct dp_pool *p, size_t i, struct berr *err);
+/* Takes one worker that ended, without blocking: 1 with *ev, 0 none. */
+int dp_pool_reap(struct dp_pool *p, struct dp_exit *ev);
+/* SIGKILL to every running worker (the helpers clean up after them). */
+void dp_pool_kill(struct dp_pool *p);
+void dp_pool_kill_one(struct dp_pool *p, size_t i);
+struct dp_worker *dp_pool_worker(struct dp_pool *p, size_t i);
+size_t dp_pool_running(const struct dp_pool *p);
+/* Waits up to wait_ms for the workers to end by themselves (their CPU
+ * time is then known). */
+void dp_pool_wait(struct dp_pool *p, int wait_ms);
+/* Waits up to wait_ms for the workers to end by themselves, kills the
+ * rest, removes the containers, the pool's cgroup and its state root, and
+ * frees p. Returns 0 or the first cleanup error. Accepts NULL. */
+int dp_pool_close(struct dp_pool *p, int wait_ms, struct berr *err);
+
+/* The config.json of worker i (for dp_pool and its tests). Caller
+ * frees. */
+char *dp_pool_config(const struct dp_pool *p, size_t i);
+
+#endif /* DP_AGENT_ONLY */
+#endif

@@ -1,0 +1,1285 @@
+/* The engine of `berth par`: reads the tasks (::: arguments, a file, a
+ * range or stdin, one argument each), turns each into a payload, keeps a
+ * bounded window of them in the queue, collects the results, prints the
+ * output (as each task completes, or in input order with -k), writes the
+ * results and the joblog, retries and halts as GNU parallel does, and
+ * restarts workers that die.
+ *
+ * One thread does everything: submissions never block (dq_submit with no
+ * wait), the collector waits at most a few milliseconds, and in between
+ * the loop looks at the input, the workers' helpers and the signals. */
+#include <fcntl.h>
+#include <math.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "dist/dist-par-internal.h"
+
+/* ---- buffers and JSON ---------------------------------------------------- */
+
+static void buf_grow(struct dp_buf *b, size_t more)
+{
+	if (b->len + more + 1 <= b->cap)
+		return;
+	size_t cap = b->cap ? b->cap : 64;
+	while (cap < b->len + more + 1)
+		cap *= 2;
+	b->p = base_realloc(b->p, cap, 1);
+	b->cap = cap;
+}
+
+void dp_buf_add(struct dp_buf *b, const void *data, size_t len)
+{
+	buf_grow(b, len);
+	if (len)
+		memcpy(b->p + b->len, data, len);
+	b->len += len;
+	b->p[b->len] = '\0';
+}
+
+void dp_buf_addc(struct dp_buf *b, char c)
+{
+	dp_buf_add(b, &c, 1);
+}
+
+void dp_buf_adds(struct dp_buf *b, const char *s)
+{
+	dp_buf_add(b, s, strlen(s));
+}
+
+void dp_buf_printf(struct dp_buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	buf_grow(b, (size_t)n);
+	va_start(ap, fmt);
+	vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	b->len += (size_t)n;
+}
+
+void dp_buf_free(struct dp_buf *b)
+{
+	free(b->p);
+	*b = (struct dp_buf){0};
+}
+
+/* Length of the valid UTF-8 sequence at s (at most n bytes), 0 if none. */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+	size_t k;
+	uint32_t c;
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		k = 2, c = s[0] & 0x1f;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		k = 3, c = s[0] & 0x0f;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		k = 4, c = s[0] & 0x07;
+	else
+		return 0;
+	if (k > n)
+		return 0;
+	for (size_t i = 1; i < k; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		c = c << 6 | (s[i] & 0x3f);
+	}
+	if ((k == 3 && (c < 0x800 || (c >= 0xd800 && c <= 0xdfff))) ||
+	    (k == 4 && (c < 0x10000 || c > 0x10ffff)))
+		return 0;
+	return k;
+}
+
+void dp_buf_json(struct dp_buf *b, const char *s, size_t len)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	dp_buf_addc(b, '"');
+	for (size_t i = 0; i < len;) {
+		unsigned char c = u[i];
+		if (c == '"' || c == '\\') {
+			dp_buf_addc(b, '\\');
+			dp_buf_addc(b, (char)c);
+		} else if (c == '\n') {
+			dp_buf_adds(b, "\\n");
+		} else if (c == '\t') {
+			dp_buf_adds(b, "\\t");
+		} else if (c == '\r') {
+			dp_buf_adds(b, "\\r");
+		} else if (c < 0x20 || c == 0x7f) {
+			dp_buf_printf(b, "\\u%04x", c);
+		} else if (c >= 0x80) {
+			size_t k = utf8_len(u + i, len - i);
+			if (k == 0) {
+				dp_buf_adds(b, "\\ufffd");
+				i++;
+				continue;
+			}
+			dp_buf_add(b, u + i, k);
+			i += k;
+			continue;
+		} else {
+			dp_buf_addc(b, (char)c);
+		}
+		i++;
+	}
+	dp_buf_addc(b, '"');
+}
+
+/* ---- replacement strings ----------------------------------------------------
+ */
+
+/* The replacement strings, longest first so that {/.} wins over {/}. */
+static const char *const rstrings[] = {"{//}", "{/.}", "{/}", "{.}",
+				       "{#}",  "{%}",  "{}"};
+
+static const char *find_rstring(const char *s, size_t *which)
+{
+	for (const char *p = strchr(s, '{'); p; p = strchr(p + 1, '{'))
+		for (size_t k = 0; k < ARRAY_SIZE(rstrings); k++)
+			if (!strncmp(p, rstrings[k], strlen(rstrings[k]))) {
+				*which = k;
+				return p;
+			}
+	return NULL;
+}
+
+/* Appends s, quoting the marker bytes. */
+static void add_escaped(struct dp_buf *b, const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] == DP_MARK_SLOT || s[i] == DP_MARK_ESC)
+			dp_buf_addc(b, DP_MARK_ESC);
+		dp_buf_addc(b, s[i]);
+	}
+}
+
+/* {.}: without the extension of the last path component. */
+static size_t no_ext_len(const char *arg, size_t len)
+{
+	for (size_t i = len; i-- > 0;) {
+		if (arg[i] == '/')
+			break;
+		if (arg[i] == '.')
+			return i;
+	}
+	return len;
+}
+
+static void add_dirname(struct dp_buf *b, const char *arg)
+{
+	size_t len = strlen(arg);
+	while (len > 1 && arg[len - 1] == '/')
+		len--;
+	const char *slash = memrchr(arg, '/', len);
+	if (!slash) {
+		dp_buf_addc(b, '.');
+		return;
+	}
+	size_t n = (size_t)(slash - arg);
+	while (n > 1 && arg[n - 1] == '/')
+		n--;
+	add_escaped(b, arg, n ? n : 1);
+}
+
+static void add_rstring(struct dp_buf *b, size_t which, const char *arg,
+			uint64_t seq)
+{
+	const char *base = strrchr(arg, '/');
+	base = base ? base + 1 : arg;
+	const char *r = rstrings[which];
+	if (!strcmp(r, "{}"))
+		add_escaped(b, arg, strlen(arg));
+	else if (!strcmp(r, "{.}"))
+		add_escaped(b, arg, no_ext_len(arg, strlen(arg)));
+	else if (!strcmp(r, "{/}"))
+		add_escaped(b, base, strlen(base));
+	else if (!strcmp(r, "{/.}"))
+		add_escaped(b, base, no_ext_len(base, strlen(base)));
+	else if (!strcmp(r, "{//}"))
+		add_dirname(b, arg);
+	else if (!strcmp(r, "{#}"))
+		dp_buf_printf(b, "%llu", (unsigned long long)seq);
+	else
+		dp_buf_addc(b, DP_MARK_SLOT);
+}
+
+void dp_expand(char *const *tmpl, const char *arg, uint64_t seq,
+	       struct dp_buf *out)
+{
+	dp_buf_printf(out, "%llu", (unsigned long long)seq);
+	dp_buf_addc(out, '\0');
+	bool used = false;
+	for (size_t i = 0; tmpl[i]; i++) {
+		const char *s = tmpl[i];
+		size_t which;
+		for (const char *p; (p = find_rstring(s, &which));) {
+			add_escaped(out, s, (size_t)(p - s));
+			add_rstring(out, which, arg, seq);
+			s = p + strlen(rstrings[which]);
+			used = true;
+		}
+		add_escaped(out, s, strlen(s));
+		dp_buf_addc(out, '\0');
+	}
+	if (!used) {
+		add_escaped(out, arg, strlen(arg));
+		dp_buf_addc(out, '\0');
+	}
+}
+
+char *dp_payload_command(const char *payload, size_t len, unsigned slot)
+{
+	struct dp_buf b = {0};
+	dp_buf_adds(&b, "");
+	const char *end = payload + len;
+	const char *s = memchr(payload, '\0', len); /* after the seq */
+	for (s = s ? s + 1 : end; s < end; s += strlen(s) + 1) {
+		_cleanup_free_ char *w = base_calloc(strlen(s) * 10 + 20, 1);
+		dp_word_decode(s, slot, w);
+		if (b.len)
+			dp_buf_addc(&b, ' ');
+		dp_buf_adds(&b, w);
+	}
+	return b.p;
+}
+
+/* ---- task sources
+ * ------------------------------------------------------------ */
+
+enum src_kind { SRC_ARGS, SRC_RANGE, SRC_BUF, SRC_FD };
+
+struct source {
+	enum src_kind kind;
+	char *const *args;
+	size_t next;
+	int64_t cur, end, step;
+	char *buf; /* SRC_BUF: the whole file; SRC_FD: what was read */
+	size_t len, off;
+	int fd;
+	bool eof;
+	uint64_t total; /* tasks in all, 0 while unknown */
+	char num[32];
+};
+
+static int parse_range(const char *s, struct source *src, struct berr *err)
+{
+	_cleanup_free_ char *copy = base_strdup(s);
+	char *f[4] = {copy, NULL, NULL, NULL};
+	int n = 1;
+	for (char *p = copy; *p && n < 4; p++)
+		if (*p == ':') {
+			*p = '\0';
+			f[n++] = p + 1;
+		}
+	int64_t v[3] = {0, 0, 0};
+	bool ok = n == 2 || n == 3;
+	for (int i = 0; ok && i < n; i++)
+		ok = base_parse_i64(f[i], &v[i]) == 0;
+	if (ok && n == 2)
+		v[2] = v[0] <= v[1] ? 1 : -1;
+	int64_t span;
+	if (ok && __builtin_sub_overflow(v[1], v[0], &span))
+		ok = false;
+	if (!ok || v[2] == 0 || span / v[2] < 0 || (v[2] > 0 && v[0] > v[1]) ||
+	    (v[2] < 0 && v[0] < v[1]))
+		return berr_setx(err, EINVAL,
+				 "--range %s: expected START:END[:STEP] "
+				 "(integers, STEP not 0 and going from START "
+				 "towards END)",
+				 s);
+	src->cur = v[0];
+	src->end = v[1];
+	src->step = v[2];
+	src->total = (uint64_t)(span / v[2]) + 1;
+	return 0;
+}
+
+static uint64_t count_lines(const char *s, size_t len)
+{
+	uint64_t n = 0;
+	for (const char *p = s; (p = memchr(p, '\n', len - (size_t)(p - s)));
+	     p++)
+		n++;
+	return n + (len && s[len - 1] != '\n');
+}
+
+static int source_open(const struct dp_par_opts *o, struct source *src,
+		       struct berr *err)
+{
+	int given = !!o->args + !!o->arg_file + !!o->range;
+	if (given > 1)
+		return berr_setx(err, EINVAL,
+				 "give one source of tasks: ::: ARGS, -a FILE "
+				 "or --range");
+	src->fd = -1;
+	if (o->args) {
+		src->kind = SRC_ARGS;
+		src->args = o->args;
+		src->total = base_strv_len(o->args);
+	} else if (o->range) {
+		src->kind = SRC_RANGE;
+		return parse_range(o->range, src, err);
+	} else if (o->arg_file && strcmp(o->arg_file, "-")) {
+		src->kind = SRC_BUF;
+		int r = base_read_file_at(AT_FDCWD, o->arg_file, &src->buf,
+					  &src->len, (size_t)1 << 34);
+		if (r < 0)
+			return berr_set(err, -r, "-a %s", o->arg_file);
+		src->total = count_lines(src->buf, src->len);
+	} else {
+		src->kind = SRC_FD;
+		src->fd = o->input_fd;
+	}
+	return 0;
+}
+
+/* The next line in buf[off..len); with final, a last line without a
+ * newline counts too. */
+static bool take_line(struct source *src, bool final, const char **arg)
+{
+	if (!src->buf)
+		return false;
+	char *s = src->buf + src->off;
+	size_t left = src->len - src->off;
+	char *nl = memchr(s, '\n', left);
+	if (!nl && (!final || !left))
+		return false;
+	if (nl)
+		*nl = '\0';
+	else
+		s[left] = '\0';
+	src->off += nl ? (size_t)(nl - s) + 1 : left;
+	*arg = s;
+	return true;
+}
+
+/* Reads what stdin has now, without blocking. */
+static void source_fill(struct source *src)
+{
+	if (src->off) {
+		memmove(src->buf, src->buf + src->off, src->len - src->off);
+		src->len -= src->off;
+		src->off = 0;
+	}
+	struct pollfd pf = {.fd = src->fd, .events = POLLIN};
+	if (poll(&pf, 1, 0) <= 0)
+		return;
+	src->buf = base_realloc(src->buf, src->len + 65537, 1);
+	ssize_t n = read(src->fd, src->buf + src->len, 65536);
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return;
+	if (n <= 0)
+		src->eof = true;
+	else
+		src->len += (size_t)n;
+}
+
+/* 1 and *arg (valid until the next call), 0 when nothing is ready yet,
+ * -1 at the end. */
+static int source_next(struct source *src, const char **arg)
+{
+	switch (src->kind) {
+	case SRC_ARGS:
+		if (!src->args[src->next])
+			return -1;
+		*arg = src->args[src->next++];
+		return 1;
+	case SRC_RANGE:
+		if (src->next == src->total)
+			return -1;
+		snprintf(
+			src->num, sizeof(src->num), "%lld",
+			(long long)(src->cur + (int64_t)src->next * src->step));
+		src->next++;
+		*arg = src->num;
+		return 1;
+	case SRC_BUF:
+		return take_line(src, true, arg) ? 1 : -1;
+	case SRC_FD:
+		if (take_line(src, src->eof, arg))
+			return 1;
+		if (src->eof)
+			return -1;
+		source_fill(src);
+		if (take_line(src, src->eof, arg))
+			return 1;
+		return src->eof ? -1 : 0;
+	}
+	return -1;
+}
+
+/* ---- tasks and their outcomes
+ * -------------------------------------------------- */
+
+struct outcome {
+	int exit, sig;
+	uint32_t flags, worker, attempts; /* attempts: of this run */
+	uint32_t deliveries; /* to workers, over every run of the task */
+	int cpu;
+	bool abandoned, timed; /* timed: start_us/run_us are known */
+	uint64_t start_us, run_us;
+	const char *out, *err;
+	size_t out_len, err_len;
+};
+
+struct task {
+	uint64_t seq, qid;
+	char *arg;
+	char *payload;
+	size_t payload_len;
+	uint32_t runs, deliveries;
+	struct task *qnext; /* by queue id; the retry list */
+	struct task *snext; /* by sequence number, finished (-k) */
+	struct outcome oc;  /* finished, waiting for its turn (-k) */
+	char *out_copy;
+};
+
+struct tmap {
+	struct task **b;
+	size_t mask;
+};
+
+static void tmap_init(struct tmap *m, size_t n)
+{
+	size_t cap = 64;
+	while (cap < 2 * n)
+		cap *= 2;
+	m->b = base_calloc(cap, sizeof(*m->b));
+	m->mask = cap - 1;
+}
+
+static void tmap_put(struct tmap *m, struct task *t, bool by_seq)
+{
+	uint64_t k = by_seq ? t->seq : t->qid;
+	struct task **slot = &m->b[(k * 0x9e3779b97f4a7c15ull >> 20) & m->mask];
+	if (by_seq)
+		t->snext = *slot;
+	else
+		t->qnext = *slot;
+	*slot = t;
+}
+
+static struct task *tmap_take(struct tmap *m, uint64_t k, bool by_seq)
+{
+	struct task **pp = &m->b[(k * 0x9e3779b97f4a7c15ull >> 20) & m->mask];
+	for (; *pp; pp = by_seq ? &(*pp)->snext : &(*pp)->qnext) {
+		struct task *t = *pp;
+		if ((by_seq ? t->seq : t->qid) != k)
+			continue;
+		*pp = by_seq ? t->snext : t->qnext;
+		return t;
+	}
+	return NULL;
+}
+
+static void task_free(struct task *t)
+{
+	if (!t)
+		return;
+	free(t->arg);
+	free(t->payload);
+	free(t->out_copy);
+	free(t);
+}
+
+static void tmap_free(struct tmap *m, bool by_seq)
+{
+	for (size_t i = 0; m->b && i <= m->mask; i++)
+		while (m->b[i]) {
+			struct task *t = m->b[i];
+			m->b[i] = by_seq ? t->snext : t->qnext;
+			task_free(t);
+		}
+	free(m->b);
+}
+
+/* ---- the engine's state
+ * ---------------------------------------------------------- */
+
+struct par {
+	const struct dp_par_opts *o;
+	struct dq *q;
+	struct dp_pool *pool;
+	struct source src;
+	struct tmap by_qid, by_seq;
+	struct task *retry_head, *retry_tail, *pending;
+	int *cpus; /* of the workers */
+	size_t nworkers;
+	char *cpulist;	     /* the workers' CPUs, for messages */
+	uint64_t next_seq;   /* the last sequence number given out */
+	uint64_t next_print; /* -k: the next one to print */
+	uint64_t inflight, window;
+	uint64_t finished, failed, run_us;
+	bool input_done, stopping, halted, closing, out_broken, workers_gone;
+	int halt_status;
+	int results_fd, joblog_fd;
+	int64_t t0, t_up, t_last_report;
+	uint64_t start_ms; /* how long the pool took to start */
+	struct berr fatal;
+};
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void report(struct par *p, enum dp_report kind, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void report(struct par *p, enum dp_report kind, const char *fmt, ...)
+{
+	if (!p->o->report)
+		return;
+	char line[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	p->o->report(kind, line, p->o->report_data);
+}
+
+/* ---- output: the tasks' own, the results file, the joblog
+ * -------------------------- */
+
+static void write_out(struct par *p, int fd, const char *s, size_t n)
+{
+	if (!n || p->out_broken)
+		return;
+	if (base_write_all(fd, s, n) == -EPIPE) {
+		/* `berth par ... | head`: nobody reads any more */
+		p->out_broken = true;
+		p->stopping = true;
+	}
+}
+
+static void write_result_line(struct par *p, const struct task *t,
+			      const struct outcome *oc)
+{
+	struct dp_buf b = {0};
+	dp_buf_printf(&b,
+		      "{\"seq\":%llu,\"task\":", (unsigned long long)t->seq);
+	dp_buf_json(&b, t->arg, strlen(t->arg));
+	dp_buf_printf(&b,
+		      ",\"worker\":%u,\"slot\":%u,\"cpu\":%d,\"exit\":%d,"
+		      "\"signal\":%d,\"attempts\":%u,",
+		      oc->worker, oc->worker + 1, oc->cpu, oc->exit, oc->sig,
+		      oc->deliveries);
+	if (oc->timed)
+		dp_buf_printf(&b, "\"start\":%.6f,\"time_ms\":%.3f,",
+			      (double)oc->start_us / 1e6,
+			      (double)oc->run_us / 1e3);
+	else
+		dp_buf_adds(&b, "\"start\":null,\"time_ms\":null,");
+	dp_buf_printf(&b, "\"timeout\":%s,\"abandoned\":%s,\"output\":",
+		      oc->flags & DP_RES_TIMEOUT ? "true" : "false",
+		      oc->abandoned ? "true" : "false");
+	dp_buf_json(&b, oc->out, oc->out_len);
+	dp_buf_adds(&b, ",\"stderr\":");
+	dp_buf_json(&b, oc->err, oc->err_len);
+	dp_buf_adds(&b, "}\n");
+	(void)base_write_all(p->results_fd, b.p, b.len);
+	dp_buf_free(&b);
+}
+
+/* GNU parallel's joblog: tab-separated, "%10.3f" times, ":" for this
+ * host. */
+static void write_joblog_line(struct par *p, const struct task *t,
+			      const struct outcome *oc)
+{
+	_cleanup_free_ char *cmd = NULL;
+	if (p->o->mode == DP_MODE_EXEC) {
+		cmd = dp_payload_command(t->payload, t->payload_len,
+					 oc->worker + 1);
+	} else {
+		struct dp_buf b = {0};
+		for (size_t i = 0; p->o->command[i]; i++)
+			dp_buf_printf(&b, "%s%s", i ? " " : "",
+				      p->o->command[i]);
+		dp_buf_printf(&b, " %s", t->arg);
+		cmd = b.p;
+	}
+	struct dp_buf b = {0};
+	dp_buf_printf(&b, "%llu\t:\t%10.3f\t%10.3f\t%zu\t%zu\t%d\t%d\t%s\n",
+		      (unsigned long long)t->seq, (double)oc->start_us / 1e6,
+		      (double)oc->run_us / 1e6, t->payload_len,
+		      oc->out_len + oc->err_len, oc->exit, oc->sig, cmd);
+	(void)base_write_all(p->joblog_fd, b.p, b.len);
+	dp_buf_free(&b);
+}
+
+static void emit(struct par *p, const struct task *t, const struct outcome *oc)
+{
+	/* the progress bar shares the terminal: clear it first */
+	if (p->o->tty && !p->o->quiet && p->o->report &&
+	    (oc->out_len || oc->err_len || oc->abandoned))
+		p->o->report(DP_REPORT_DONE, "", p->o->report_data);
+	write_out(p, p->o->out_fd, oc->out, oc->out_len);
+	write_out(p, p->o->err_fd, oc->err, oc->err_len);
+	if (oc->flags & DP_RES_TRUNCATED) {
+		char msg[160];
+		int n = snprintf(msg, sizeof(msg),
+				 "berth: par: task %llu: output truncated to "
+				 "%zu bytes\n",
+				 (unsigned long long)t->seq,
+				 oc->out_len + oc->err_len);
+		write_out(p, p->o->err_fd, msg, (size_t)n);
+	}
+	if (oc->abandoned) {
+		char msg[256];
+		int n = snprintf(msg, sizeof(msg),
+				 "berth: par: task %llu was abandoned: its "
+				 "worker died %u times\n",
+				 (unsigned long long)t->seq, oc->attempts);
+		write_out(p, p->o->err_fd, msg, (size_t)n);
+	}
+	if (p->results_fd >= 0)
+		write_result_line(p, t, oc);
+	if (p->joblog_fd >= 0)
+		write_joblog_line(p, t, oc);
+}
+
+/* -k: holds a finished task until every earlier one was printed. */
+static void emit_in_order(struct par *p, struct task *t)
+{
+	const struct outcome *oc = &t->oc;
+	t->out_copy = base_calloc(oc->out_len + oc->err_len + 1, 1);
+	memcpy(t->out_copy, oc->out, oc->out_len);
+	memcpy(t->out_copy + oc->out_len, oc->err, oc->err_len);
+	t->oc.out = t->out_copy;
+	t->oc.err = t->out_copy + oc->out_len;
+	tmap_put(&p->by_seq, t, true);
+	struct task *n;
+	while ((n = tmap_take(&p->by_seq, p->next_print, true))) {
+		emit(p, n, &n->oc);
+		task_free(n);
+		p->next_print++;
+	}
+}
+
+/* ---- results
+ * ---------------------------------------------------------------------- */
+
+static void decode(struct par *p, const struct dq_result *res,
+		   struct outcome *oc)
+{
+	*oc = (struct outcome){
+		.worker = res->worker,
+		.attempts = res->attempts,
+		.cpu = res->worker < p->nworkers ? p->cpus[res->worker] : -1};
+	if (res->error) {
+		oc->abandoned = true;
+		oc->exit = -1;
+		return;
+	}
+	const struct dp_agent_result *h = res->data;
+	if (p->o->mode == DP_MODE_LIB || res->len < sizeof(*h) ||
+	    (uint64_t)h->out_len + h->err_len > res->len - sizeof(*h)) {
+		oc->exit = res->status;
+		oc->out = res->data;
+		oc->out_len = res->len;
+		return;
+	}
+	oc->exit = h->exit;
+	oc->sig = h->signal;
+	oc->flags = h->flags;
+	oc->timed = true;
+	oc->start_us = h->start_us;
+	oc->run_us = h->run_us;
+	oc->out = (const char *)(h + 1);
+	oc->out_len = h->out_len;
+	oc->err = oc->out + h->out_len;
+	oc->err_len = h->err_len;
+}
+
+static void check_halt(struct par *p, const struct outcome *oc)
+{
+	const struct dp_par_opts *o = p->o;
+	if (o->halt == DP_HALT_NEVER || p->halted ||
+	    p->failed < (uint64_t)o->halt_fail)
+		return;
+	p->halted = true;
+	p->stopping = true;
+	p->halt_status = oc->exit > 0 ? oc->exit : oc->sig ? 128 + oc->sig : 1;
+	report(p, DP_REPORT_WARNING,
+	       "berth: par: halting after %llu failed task%s%s",
+	       (unsigned long long)p->failed, p->failed == 1 ? "" : "s",
+	       o->halt == DP_HALT_NOW ? ": killing the running tasks"
+				      : ": waiting for the running tasks");
+	if (o->halt == DP_HALT_NOW)
+		dp_pool_kill(p->pool);
+}
+
+static void on_result(struct par *p, const struct dq_result *res)
+{
+	struct task *t = tmap_take(&p->by_qid, res->task_id, false);
+	if (!t)
+		return;
+	p->inflight--;
+	if (res->worker < p->nworkers) {
+		struct dp_worker *w = dp_pool_worker(p->pool, res->worker);
+		w->tasks++;
+		w->total++;
+		w->fails = 0;
+	}
+	struct outcome oc;
+	decode(p, res, &oc);
+	t->runs++;
+	t->deliveries += oc.attempts;
+	oc.deliveries = t->deliveries;
+	bool failed = oc.abandoned || oc.exit != 0 || oc.sig != 0;
+	int retries = p->o->retries > 1 ? p->o->retries : 1;
+	if (failed && (int)t->runs < retries && !p->stopping) {
+		t->qnext = NULL;
+		if (p->retry_tail)
+			p->retry_tail->qnext = t;
+		else
+			p->retry_head = t;
+		p->retry_tail = t;
+		return;
+	}
+	p->finished++;
+	p->run_us += oc.run_us;
+	if (failed)
+		p->failed++;
+	if (p->o->keep_order) {
+		t->oc = oc;
+		emit_in_order(p, t);
+	} else {
+		emit(p, t, &oc);
+		task_free(t);
+	}
+	if (failed)
+		check_halt(p, &oc);
+}
+
+/* ---- feeding the queue
+ * --------------------------------------------------------------- */
+
+static struct task *next_task(struct par *p)
+{
+	if (p->pending)
+		return TAKE_PTR(p->pending);
+	if (p->retry_head) {
+		struct task *t = p->retry_head;
+		p->retry_head = t->qnext;
+		if (!p->retry_head)
+			p->retry_tail = NULL;
+		return t;
+	}
+	if (p->input_done)
+		return NULL;
+	const char *arg;
+	int r = source_next(&p->src, &arg);
+	if (r < 0)
+		p->input_done = true;
+	if (r <= 0)
+		return NULL;
+	struct task *t = base_calloc(1, sizeof(*t));
+	t->seq = ++p->next_seq;
+	t->arg = base_strdup(arg);
+	if (p->o->mode == DP_MODE_EXEC) {
+		struct dp_buf b = {0};
+		dp_expand(p->o->command, arg, t->seq, &b);
+		t->payload = b.p;
+		t->payload_len = b.len;
+	} else {
+		t->payload = base_strdup(arg);
+		t->payload_len = strlen(arg);
+	}
+	return t;
+}
+
+/* A task the queue cannot take (too big): it fails without running. */
+static void refuse(struct par *p, struct task *t, int r)
+{
+	char msg[160];
+	int n = snprintf(
+		msg, sizeof(msg), "berth: par: task %llu: %s (%zu bytes)\n",
+		(unsigned long long)t->seq, strerror(-r), t->payload_len);
+	struct outcome oc = {
+		.exit = -1, .cpu = -1, .err = msg, .err_len = (size_t)n};
+	p->finished++;
+	p->failed++;
+	if (p->o->keep_order) {
+		t->oc = oc;
+		emit_in_order(p, t);
+	} else {
+		emit(p, t, &oc);
+		task_free(t);
+	}
+	check_halt(p, &oc);
+}
+
+static void feed(struct par *p)
+{
+	while (!p->stopping && p->inflight < p->window) {
+		struct task *t = next_task(p);
+		if (!t)
+			return;
+		uint64_t id;
+		int r = dq_submit(p->q, t->payload, t->payload_len, 0, &id);
+		if (r == -EAGAIN) {
+			p->pending = t;
+			return;
+		}
+		if (r < 0) {
+			refuse(p, t, r);
+			continue;
+		}
+		t->qid = id;
+		tmap_put(&p->by_qid, t, false);
+		p->inflight++;
+	}
+}
+
+/* ---- workers that end
+ * ----------------------------------------------------------------- */
+
+static bool work_left(const struct par *p)
+{
+	return !p->stopping &&
+	       (p->inflight || p->retry_head || p->pending || !p->input_done);
+}
+
+static void on_worker_exit(struct par *p, const struct dp_exit *ev)
+{
+	struct dp_worker *w = dp_pool_worker(p->pool, ev->index);
+	dq_reclaim(p->q, w->id);
+	if (p->closing || !work_left(p)) {
+		/* stopping: what the dead workers held will not run */
+		if (dp_pool_running(p->pool) == 0)
+			p->workers_gone = true;
+		return;
+	}
+	char why[BERR_MSG_MAX];
+	dp_describe_exit(ev, why, sizeof(why));
+	int st = ev->status;
+	bool early = w->tasks == 0;
+	bool hopeless = ev->start_failed ||
+			(early && st >= 0 && WIFEXITED(st) &&
+			 (WEXITSTATUS(st) == 126 || WEXITSTATUS(st) == 127));
+	if (early)
+		w->fails++;
+	if (hopeless || w->fails >= 3) {
+		w->gave_up = true;
+	} else {
+		report(p, DP_REPORT_WARNING, "berth: par: %s; restarting it",
+		       why);
+		struct berr err = {0};
+		if (dp_pool_restart(p->pool, ev->index, &err) < 0) {
+			w->gave_up = true;
+			snprintf(why, sizeof(why), "%s", err.msg);
+		}
+	}
+	if (!w->gave_up)
+		return;
+	size_t alive = 0;
+	for (size_t i = 0; i < p->nworkers; i++)
+		alive += !dp_pool_worker(p->pool, i)->gave_up;
+	if (alive == 0)
+		berr_setx(&p->fatal, EIO, "every worker failed: %s", why);
+	else
+		report(p, DP_REPORT_WARNING,
+		       "berth: par: %s; continuing with %zu worker%s", why,
+		       alive, alive == 1 ? "" : "s");
+}
+
+/* ---- progress
+ * ----------------------------------------------------------------------- */
+
+static void progress(struct par *p, bool force)
+{
+	const struct dp_par_opts *o = p->o;
+	int64_t now = mono_ms();
+	int every = o->tty ? 200 : 5000;
+	if (o->quiet || (!force && now - p->t_last_report < every))
+		return;
+	p->t_last_report = now;
+	double secs = (double)(now - p->t_up) / 1000.0;
+	double rate = secs > 0 ? (double)p->finished / secs : 0;
+	uint64_t total = p->src.total;
+	char eta[32] = "";
+	if (total && rate > 0 && total >= p->finished) {
+		uint64_t left =
+			(uint64_t)((double)(total - p->finished) / rate);
+		snprintf(eta, sizeof(eta), ", ETA %llu:%02llu",
+			 (unsigned long long)(left / 60),
+			 (unsigned long long)(left % 60));
+	}
+	char done[64];
+	if (total)
+		snprintf(done, sizeof(done), "%llu/%llu",
+			 (unsigned long long)p->finished,
+			 (unsigned long long)total);
+	else
+		snprintf(done, sizeof(done), "%llu",
+			 (unsigned long long)p->finished);
+	if (!o->tty) {
+		report(p, DP_REPORT_STATUS,
+		       "berth: par: %s tasks done, %llu failed, %llu running, "
+		       "%.1f/s%s",
+		       done, (unsigned long long)p->failed,
+		       (unsigned long long)p->inflight, rate, eta);
+		return;
+	}
+	char bar[33];
+	int fill = total ? (int)(32 * p->finished / (total ? total : 1)) : 0;
+	for (int i = 0; i < 32; i++)
+		bar[i] = i < fill ? '#' : '.';
+	bar[32] = '\0';
+	report(p, DP_REPORT_PROGRESS, "[%s] %s, %.1f/s%s, %llu failed",
+	       total ? bar : "", done, rate, eta,
+	       (unsigned long long)p->failed);
+}
+
+/* ---- the loop
+ * ---------------------------------------------------------------------------
+ */
+
+static void check_signals(struct par *p)
+{
+	int s = p->o->stop ? *p->o->stop : 0;
+	if (s >= 1 && !p->stopping) {
+		p->stopping = true;
+		report(p, DP_REPORT_WARNING,
+		       "berth: par: interrupted: starting no new task, waiting "
+		       "for the %llu in flight (again to kill them)",
+		       (unsigned long long)p->inflight);
+	}
+	if (s >= 2 && !p->halted) {
+		p->halted = true;
+		dp_pool_kill(p->pool);
+	}
+}
+
+static bool loop_done(const struct par *p)
+{
+	if (p->halted && p->o->halt == DP_HALT_NOW)
+		return true;
+	if (p->halted && p->o->stop && *p->o->stop >= 2)
+		return true;
+	if (p->inflight)
+		return p->workers_gone;
+	return p->stopping || (p->input_done && !p->retry_head && !p->pending);
+}
+
+static void housekeeping(struct par *p)
+{
+	struct dp_exit ev;
+	while (!p->fatal.code && dp_pool_reap(p->pool, &ev) == 1)
+		on_worker_exit(p, &ev);
+	check_signals(p);
+	progress(p, false);
+}
+
+static int run_loop(struct par *p, struct berr *err)
+{
+	int64_t next_house = 0;
+	for (;;) {
+		feed(p);
+		if (loop_done(p))
+			return 0;
+		struct dq_result res;
+		if (p->inflight) {
+			int wait = p->src.kind == SRC_FD && !p->input_done ? 5
+									   : 20;
+			int r = dq_collect(p->q, &res, wait);
+			if (r == 0)
+				on_result(p, &res);
+			else if (r == -EBADMSG && res.worker < p->nworkers)
+				dp_pool_kill_one(p->pool, res.worker);
+		} else if (!p->input_done && p->src.kind == SRC_FD) {
+			struct pollfd pf = {.fd = p->src.fd, .events = POLLIN};
+			poll(&pf, 1, 20);
+		} else {
+			/* retries waiting for a worker to come back */
+			struct timespec ts = {0, 5000000};
+			nanosleep(&ts, NULL);
+		}
+		int64_t now = mono_ms();
+		if (now >= next_house) {
+			housekeeping(p);
+			next_house = now + 10;
+		}
+		if (p->fatal.code) {
+			*err = p->fatal;
+			return -p->fatal.code;
+		}
+	}
+}
+
+/* ---- setting up
+ * ----------------------------------------------------------------------------
+ */
+
+static int pick_cpus(struct par *p, struct berr *err)
+{
+	const struct dp_par_opts *o = p->o;
+	struct dp_cpus allowed, want;
+	int r = dp_cpus_allowed(&allowed, err);
+	if (r < 0)
+		return r;
+	if (o->cpus) {
+		r = dp_cpus_parse(o->cpus, &want);
+		if (r < 0 || !dp_cpus_count(&want))
+			return berr_setx(err, EINVAL,
+					 "--cpus %s: not a CPU list (like "
+					 "0-3,6)",
+					 o->cpus);
+		for (int c = dp_cpus_next(&want, -1); c >= 0;
+		     c = dp_cpus_next(&want, c)) {
+			if (dp_cpus_has(&allowed, c))
+				continue;
+			_cleanup_free_ char *a = dp_cpus_format(&allowed);
+			return berr_setx(err, EINVAL,
+					 "--cpus %s: CPU %d is not in the "
+					 "allowed set %s",
+					 o->cpus, c, a);
+		}
+	} else {
+		want = allowed;
+	}
+	int ncpu = dp_cpus_count(&want);
+	if (o->jobs < 0 || o->jobs > 4096)
+		return berr_setx(err, EINVAL,
+				 "-j %d: the number of workers must be "
+				 "between 1 and 4096",
+				 o->jobs);
+	p->nworkers = o->jobs ? (size_t)o->jobs : (size_t)ncpu;
+	p->cpus = base_calloc(p->nworkers, sizeof(int));
+	int c = -1;
+	for (size_t i = 0; i < p->nworkers; i++) {
+		c = dp_cpus_next(&want, c);
+		if (c < 0)
+			c = dp_cpus_next(&want, -1);
+		p->cpus[i] = c;
+	}
+	struct dp_cpus used = {{0}};
+	for (size_t i = 0; i < p->nworkers; i++)
+		dp_cpus_set(&used, p->cpus[i]);
+	p->cpulist = dp_cpus_format(&used);
+	return 0;
+}
+
+static int check_opts(const struct dp_par_opts *o, struct berr *err)
+{
+	if (!o->command || !o->command[0])
+		return berr_setx(err, EINVAL, "no command given");
+	if (!!o->rootfs == !!o->bundle)
+		return berr_setx(err, EINVAL,
+				 "give the workers' root filesystem with "
+				 "--rootfs DIR or --bundle DIR");
+	if (o->mode == DP_MODE_LIB && o->timeout > 0)
+		return berr_setx(err, EINVAL,
+				 "--timeout is not supported in lib mode (the "
+				 "program runs its tasks itself)");
+	if (o->timeout < 0 || o->timeout > 1e7)
+		return berr_setx(err, EINVAL, "--timeout %g: out of range",
+				 o->timeout);
+	if (o->halt != DP_HALT_NEVER && o->halt_fail < 1)
+		return berr_setx(err, EINVAL, "--halt: fail=N needs N >= 1");
+	if (o->mode != DP_MODE_LIB) {
+		if (!o->agent || access(o->agent, X_OK) < 0)
+			return berr_setx(
+				err, ENOENT,
+				"the worker agent `%s` is missing or "
+				"not executable (build it with `make`, "
+				"or set BERTH_AGENT)",
+				o->agent ? o->agent : "berth-agent");
+	}
+	return 0;
+}
+
+static int open_out(const char *path, const char *what, int *fd,
+		    struct berr *err)
+{
+	*fd = -1;
+	if (!path)
+		return 0;
+	*fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (*fd < 0)
+		return berr_set(err, errno, "%s %s", what, path);
+	return 0;
+}
+
+/* Each worker's result ring: 1 MiB (a task's output may be half of it)
+ * for up to 256 workers, less beyond, so that the queue stays below 256
+ * MiB. */
+static uint32_t result_size(size_t workers)
+{
+	uint32_t sz = 1u << 20;
+	while (sz > (64u << 10) && (uint64_t)sz * workers > (256u << 20))
+		sz /= 2;
+	return sz;
+}
+
+static int setup(struct par *p, struct berr *err)
+{
+	const struct dp_par_opts *o = p->o;
+	int r = check_opts(o, err);
+	if (r == 0)
+		r = source_open(o, &p->src, err);
+	if (r == 0)
+		r = pick_cpus(p, err);
+	if (r < 0)
+		return r;
+	p->window = p->nworkers + (p->nworkers + 3) / 4;
+	uint32_t cap = 64;
+	while (cap < p->window)
+		cap *= 2;
+	struct dq_params qp = {
+		.capacity = cap,
+		.max_workers = (uint32_t)p->nworkers,
+		.result_size = result_size(p->nworkers),
+		/* a task of exec and line mode costs a fork or a pipe round
+		 * trip: sleeping at once leaves the CPUs to the tasks */
+		.spin = o->mode == DP_MODE_LIB ? 200 : 1,
+		.max_attempts = o->retries > 1 ? (uint32_t)o->retries : 1,
+	};
+	tmap_init(&p->by_qid, cap);
+	tmap_init(&p->by_seq, cap);
+	if ((r = dq_create(&qp, &p->q, err)) < 0)
+		return r;
+	if ((r = open_out(o->results, "--results", &p->results_fd, err)) < 0 ||
+	    (r = open_out(o->joblog, "--joblog", &p->joblog_fd, err)) < 0)
+		return r;
+	if (p->joblog_fd >= 0) {
+		static const char head[] = "Seq\tHost\tStarttime\tJobRuntime\t"
+					   "Send\tReceive\tExitval\tSignal\t"
+					   "Command\n";
+		(void)base_write_all(p->joblog_fd, head, sizeof(head) - 1);
+	}
+	return 0;
+}
+
+static void summary(struct par *p)
+{
+	if (p->o->quiet)
+		return;
+	int64_t wall = mono_ms() - p->t0;
+	double secs = (double)(mono_ms() - p->t_up) / 1000.0;
+	/* what a task cost beyond its own run time, with as many workers
+	 * busy as there were tasks for them */
+	double busy =
+		(double)(p->finished < p->nworkers ? p->finished : p->nworkers);
+	double per = p->finished ? (secs * busy - (double)p->run_us / 1e6) /
+					   (double)p->finished * 1000.0
+				 : 0;
+	report(p, DP_REPORT_SUMMARY,
+	       "berth: par: %llu task%s, %llu failed; %zu worker%s on CPU%s %s "
+	       "up in %llu ms; wall %.2f s, %.1f tasks/s, overhead %.3f ms a "
+	       "task",
+	       (unsigned long long)p->finished, p->finished == 1 ? "" : "s",
+	       (unsigned long long)p->failed, p->nworkers,
+	       p->nworkers == 1 ? "" : "s",
+	       strpbrk(p->cpulist, ",-") ? "s" : "", p->cpulist,
+	       (unsigned long long)p->start_ms, (double)wall / 1000.0,
+	       secs > 0 ? (double)p->finished / secs : 0.0,
+	       per > 0 ? per : 0.0);
+	struct rusage self;
+	getrusage(RUSAGE_SELF, &self);
+	struct dp_buf b = {0};
+	dp_buf_printf(&b, "berth: par: CPU time: berth %.2fs; per worker:",
+		      (double)(self.ru_utime.tv_sec + self.ru_stime.tv_sec) +
+			      (double)(self.ru_utime.tv_usec +
+				       self.ru_stime.tv_usec) /
+				      1e6);
+	for (size_t i = 0; i < p->nworkers; i++) {
+		struct dp_worker *w = dp_pool_worker(p->pool, i);
+		dp_buf_printf(&b, " w%zu@%d %.2fs/%llu", i, w->cpu,
+			      (double)w->cpu_ns / 1e9,
+			      (unsigned long long)w->total);
+	}
+	report(p, DP_REPORT_SUMMARY, "%s", b.p);
+	dp_buf_free(&b);
+	uint64_t left = p->next_seq - p->finished;
+	if (p->stopping && (left || !p->input_done))
+		report(p, DP_REPORT_SUMMARY,
+		       "berth: par: stopped early: %llu task%s in flight did "
+		       "not finish%s",
+		       (unsigned long long)left, left == 1 ? "" : "s",
+		       p->input_done ? ""
+				     : ", the rest of the input was "
+				       "not started");
+}
+
+static void teardown(struct par *p)
+{
+	tmap_free(&p->by_qid, false);
+	tmap_free(&p->by_seq, true);
+	while (p->retry_head) {
+		struct task *t = p->retry_head;
+		p->retry_head = t->qnext;
+		task_free(t);
+	}
+	task_free(p->pending);
+	if (p->results_fd >= 0)
+		close(p->results_fd);
+	if (p->joblog_fd >= 0)
+		close(p->joblog_fd);
+	free(p->src.buf);
+	free(p->cpus);
+	free(p->cpulist);
+}
+
+int dp_par_run(const struct rt_ctx *ctx, const struct dp_par_opts *o,
+	       int *exit_status, struct berr *err)
+{
+	struct par p = {.o = o,
+			.results_fd = -1,
+			.joblog_fd = -1,
+			.next_print = 1,
+			.t0 = mono_ms()};
+	*exit_status = 0;
+	int r = setup(&p, err);
+	if (r == 0)
+		r = dp_pool_open(ctx, o, p.cpus, p.nworkers, dq_fd(p.q),
+				 &p.pool, err);
+	if (r == 0 && (r = dp_pool_start_all(p.pool, err)) < 0)
+		berr_wrap(err, "start the workers");
+	p.t_up = mono_ms();
+	p.start_ms = (uint64_t)(p.t_up - p.t0);
+	p.t_last_report = p.t_up;
+	if (r == 0)
+		r = run_loop(&p, err);
+	p.closing = true;
+	if (p.q)
+		dq_close(p.q);
+	if (o->tty && !o->quiet && o->report)
+		o->report(DP_REPORT_DONE, "", o->report_data);
+	struct berr cerr = {0};
+	/* the workers end by themselves once the queue is closed and
+	 * drained; after a halt or an interrupt they are told to stop */
+	if (p.pool && (p.stopping || r < 0))
+		dq_destroy(TAKE_PTR(p.q));
+	if (p.pool)
+		dp_pool_wait(p.pool, r < 0 ? 0 : 10000);
+	if (r == 0)
+		summary(&p);
+	int cr = dp_pool_close(p.pool, 0, &cerr);
+	dq_destroy(p.q);
+	teardown(&p);
+	if (r == 0 && cr < 0) {
+		*err = cerr;
+		r = cr;
+	}
+	if (r == 0)
+		*exit_status = p.halted && p.halt_status
+				       ? p.halt_status
+				       : (int)(p.failed > 101 ? 101 : p.failed);
+	return r;
+}

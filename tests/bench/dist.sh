@@ -1,0 +1,16 @@
+#!/bin/bash
+# dist.sh: the task queue's microbenchmark. Runs bench-queue, which pins
+# two processes to the first two CPUs this process may use and prints, in
+# ns per task: a cache line ping-pong between them, the raw task ring, and
+# empty tasks through the full API (dq_* + bw_*) with 1..W workers as
+# processes and as threads (lib mode, no containers). Reports only: it
+# never fails on a timing.
+#   make bench-dist                 (BENCH_QUEUE is set by the Makefile)
+#   N=200000 W=4 make bench-dist
+set -u
+
+: "${BENCH_QUEUE:?set BENCH_QUEUE}"
+N=${N:-1000000}
+W=${W:-2}
+echo "host: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1), kernel $(uname -r)"
+exec "$BENCH_QUEUE" -n "$N" -w "$W"

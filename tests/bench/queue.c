@@ -1,0 +1,433 @@
+/* bench-queue: what a task costs in berth's shared-memory queue.
+ *
+ * Two processes pinned to the first two CPUs of the allowed set (never to
+ * host CPU numbers) measure, side by side:
+ *   - a cache line bouncing between them (the floor of any handoff),
+ *   - the raw task ring (dist/berth-queue-layout.h), pipelined and as a
+ *     round trip,
+ *   - empty tasks through the full API (dq_submit, bw_next, bw_done,
+ *     dq_collect) with 1..W workers, as processes and as threads of the
+ *     coordinator (lib mode, no containers), and one task in flight at a
+ *     time (latency).
+ * Prints a table; it reports only and never judges a timing.
+ *
+ *   bench-queue [-n tasks] [-w max_workers]
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dist/berth-queue-layout.h"
+#include "dist/berth-worker.h"
+#include "dist/dist.h"
+
+static int g_cpus[CPU_SETSIZE];
+static int g_ncpus;
+
+static void die(const char *what, int err)
+{
+	fprintf(stderr, "bench-queue: %s: %s\n", what, strerror(err));
+	exit(1);
+}
+
+static void allowed_cpus(void)
+{
+	cpu_set_t set;
+	if (sched_getaffinity(0, sizeof(set), &set) < 0)
+		die("sched_getaffinity", errno);
+	for (int c = 0; c < CPU_SETSIZE; c++)
+		if (CPU_ISSET(c, &set))
+			g_cpus[g_ncpus++] = c;
+}
+
+/* Pins the calling thread to the i-th allowed CPU (modulo their number). */
+static void pin(int i)
+{
+	cpu_set_t set;
+	CPU_ZERO(&set);
+	CPU_SET(g_cpus[i % g_ncpus], &set);
+	if (sched_setaffinity(0, sizeof(set), &set) < 0)
+		die("sched_setaffinity", errno);
+}
+
+static double now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e9 + ts.tv_nsec;
+}
+
+static void *shared_map(size_t size)
+{
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		die("mmap", errno);
+	return p;
+}
+
+static pid_t fork_pinned(int cpu_index)
+{
+	pid_t pid = fork();
+	if (pid < 0)
+		die("fork", errno);
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		pin(cpu_index);
+	}
+	return pid;
+}
+
+static void wait_child(pid_t pid)
+{
+	int st;
+	if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) ||
+	    WEXITSTATUS(st) != 0) {
+		fprintf(stderr, "bench-queue: a child failed\n");
+		exit(1);
+	}
+}
+
+/* ---- a cache line between two processes --------------------------------- */
+
+static double pingpong(uint64_t rounds)
+{
+	_Atomic uint64_t *line = shared_map(BQ_PAGE);
+	pid_t pid = fork_pinned(1);
+	if (pid == 0) {
+		for (uint64_t i = 0; i < rounds; i++) {
+			while (atomic_load_explicit(
+				       line, memory_order_acquire) != 2 * i + 1)
+				;
+			atomic_store_explicit(line, 2 * i + 2,
+					      memory_order_release);
+		}
+		_exit(0);
+	}
+	pin(0);
+	double t0 = now_ns();
+	for (uint64_t i = 0; i < rounds; i++) {
+		atomic_store_explicit(line, 2 * i + 1, memory_order_release);
+		while (atomic_load_explicit(line, memory_order_acquire) !=
+		       2 * i + 2)
+			;
+	}
+	double dt = now_ns() - t0;
+	wait_child(pid);
+	munmap((void *)line, BQ_PAGE);
+	return dt / (2.0 * rounds);
+}
+
+/* ---- the raw ring ---------------------------------------------------------
+ */
+
+#define RING_CAP 1024u
+
+struct raw_ring {
+	struct bq_header h; /* enq_pos and deq_pos on their own lines */
+	struct bq_slot slots[RING_CAP];
+};
+
+static struct raw_ring *raw_ring_new(void)
+{
+	struct raw_ring *r = shared_map(sizeof(*r));
+	for (uint32_t i = 0; i < RING_CAP; i++)
+		atomic_init(&r->slots[i].seq, i);
+	return r;
+}
+
+static void raw_push(struct raw_ring *r, uint64_t t)
+{
+	while (bq_ring_push(r->slots, RING_CAP - 1, &r->h.enq_pos, t) < 0)
+		bq_cpu_relax();
+}
+
+static uint64_t raw_take(struct raw_ring *r)
+{
+	uint64_t pos, t;
+	while (!bq_ring_take(r->slots, RING_CAP - 1, &r->h.deq_pos, &pos, &t))
+		bq_cpu_relax();
+	bq_ring_release(r->slots, RING_CAP - 1, pos);
+	return t;
+}
+
+static double ring_pipelined(uint64_t n)
+{
+	struct raw_ring *r = raw_ring_new();
+	pid_t pid = fork_pinned(1);
+	if (pid == 0) {
+		for (uint64_t i = 0; i < n; i++)
+			if (raw_take(r) != i)
+				_exit(2); /* one producer, one consumer: FIFO */
+		_exit(0);
+	}
+	pin(0);
+	double t0 = now_ns();
+	for (uint64_t i = 0; i < n; i++)
+		raw_push(r, i);
+	/* the consumer's last take ends the handoff */
+	wait_child(pid);
+	double dt = now_ns() - t0;
+	munmap(r, sizeof(*r));
+	return dt / n;
+}
+
+static double ring_roundtrip(uint64_t n)
+{
+	struct raw_ring *there = raw_ring_new(), *back = raw_ring_new();
+	pid_t pid = fork_pinned(1);
+	if (pid == 0) {
+		for (uint64_t i = 0; i < n; i++)
+			raw_push(back, raw_take(there));
+		_exit(0);
+	}
+	pin(0);
+	double t0 = now_ns();
+	for (uint64_t i = 0; i < n; i++) {
+		raw_push(there, i);
+		if (raw_take(back) != i)
+			die("ring round trip", EPROTO);
+	}
+	double dt = now_ns() - t0;
+	wait_child(pid);
+	munmap(there, sizeof(*there));
+	munmap(back, sizeof(*back));
+	return dt / (2.0 * n);
+}
+
+/* ---- the full API ------------------------------------------------------- */
+
+static int serve(struct bw *w)
+{
+	const struct bw_task *t;
+	while ((t = bw_next(w)) != NULL)
+		if (bw_done(w, t, 0, NULL, 0) < 0)
+			return 2;
+	return errno ? 3 : 0;
+}
+
+static void *serve_thread(void *arg)
+{
+	struct bw *w = arg;
+	pin((int)bw_worker_id(w) + 1);
+	return (void *)(intptr_t)serve(w);
+}
+
+/* Submits n empty tasks, keeping the queue full, and collects them. */
+static void drive(struct dq *q, uint64_t n, uint64_t window)
+{
+	uint64_t sent = 0, got = 0;
+	struct dq_result res;
+	while (got < n) {
+		bool full = false;
+		while (sent < n && sent - got < window) {
+			int r = dq_submit(q, NULL, 0, 0, NULL);
+			if (r == -EAGAIN) {
+				full = true;
+				break;
+			}
+			if (r < 0)
+				die("dq_submit", -r);
+			sent++;
+		}
+		full = full || sent == n || sent - got >= window;
+		int r = dq_collect(q, &res, full ? -1 : 0);
+		if (r == 0)
+			got++;
+		else if (r != -EAGAIN)
+			die("dq_collect", -r);
+	}
+}
+
+struct pool {
+	struct dq *q;
+	uint32_t nworkers;
+	bool threads;
+	pid_t pids[64];
+	pthread_t th[64];
+	struct bw *bws[64];
+};
+
+static void pool_start(struct pool *p)
+{
+	struct berr err;
+	struct dq_params prm = {.max_workers = p->nworkers, .capacity = 4096};
+	if (dq_create(&prm, &p->q, &err) < 0)
+		die(err.msg, err.code);
+	size_t size;
+	void *base = dq_mapping(p->q, &size);
+	for (uint32_t i = 0; i < p->nworkers; i++) {
+		if (p->threads) {
+			if (bw_attach(base, size, i, &p->bws[i], NULL, 0) < 0 ||
+			    pthread_create(&p->th[i], NULL, serve_thread,
+					   p->bws[i]))
+				die("worker thread", EIO);
+			continue;
+		}
+		p->pids[i] = fork_pinned((int)i + 1);
+		if (p->pids[i] == 0) {
+			struct bw *w;
+			char msg[256];
+			if (bw_open_fd(dq_fd(p->q), i, &w, msg, sizeof(msg)) <
+			    0) {
+				fprintf(stderr, "worker: %s\n", msg);
+				_exit(1);
+			}
+			_exit(serve(w));
+		}
+	}
+	pin(0);
+}
+
+static void pool_stop(struct pool *p)
+{
+	dq_close(p->q);
+	for (uint32_t i = 0; i < p->nworkers; i++) {
+		if (p->threads) {
+			pthread_join(p->th[i], NULL);
+			bw_close(p->bws[i]);
+		} else {
+			wait_child(p->pids[i]);
+		}
+	}
+	dq_destroy(p->q);
+}
+
+static double full_api(uint32_t nworkers, bool threads, uint64_t n,
+		       uint64_t window, struct dq_stats *st)
+{
+	struct pool p = {.nworkers = nworkers, .threads = threads};
+	pool_start(&p);
+	drive(p.q, n / 100 + 1, window); /* warm up: fault pages in */
+	double t0 = now_ns();
+	drive(p.q, n, window);
+	double dt = now_ns() - t0;
+	dq_stats(p.q, st);
+	pool_stop(&p);
+	return dt / n;
+}
+
+enum kind { PINGPONG, RING_PIPE, RING_RTT, API };
+
+struct bench_case {
+	const char *what;
+	enum kind kind;
+	uint32_t workers;
+	bool threads;
+	bool latency; /* one task in flight */
+};
+
+static double run_case(const struct bench_case *c, uint64_t n,
+		       struct dq_stats *st)
+{
+	*st = (struct dq_stats){0};
+	switch (c->kind) {
+	case PINGPONG:
+		return pingpong(n);
+	case RING_PIPE:
+		return ring_pipelined(n);
+	case RING_RTT:
+		return ring_roundtrip(n);
+	case API:
+		break;
+	}
+	if (c->latency)
+		return full_api(c->workers, c->threads, n / 10, 1, st);
+	return full_api(c->workers, c->threads, n, UINT64_MAX, st);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Runs a case reps times; prints the best and the median (a shared host
+ * adds noise, never speed). */
+static void bench(const struct bench_case *c, uint64_t n, int reps)
+{
+	double ns[16];
+	struct dq_stats st, best_st = {0};
+	for (int i = 0; i < reps; i++) {
+		ns[i] = run_case(c, n, &st);
+		if (i == 0 || ns[i] < ns[0]) {
+			double t = ns[0];
+			ns[0] = ns[i];
+			ns[i] = t;
+			best_st = st;
+		}
+	}
+	double best = ns[0];
+	qsort(ns, (size_t)reps, sizeof(ns[0]), cmp_double);
+	printf("%-54s %8.1f %8.1f", c->what, best, ns[reps / 2]);
+	if (c->kind == API)
+		printf("   %llu/%llu/%llu",
+		       (unsigned long long)best_st.worker_sleeps,
+		       (unsigned long long)best_st.collect_sleeps,
+		       (unsigned long long)best_st.wakes);
+	printf("\n");
+	fflush(stdout);
+}
+
+int main(int argc, char **argv)
+{
+	uint64_t n = 1000000;
+	uint32_t maxw = 2;
+	int reps = 3, opt;
+	while ((opt = getopt(argc, argv, "n:w:r:")) != -1) {
+		if (opt == 'n')
+			n = strtoull(optarg, NULL, 10);
+		else if (opt == 'w')
+			maxw = (uint32_t)strtoul(optarg, NULL, 10);
+		else if (opt == 'r')
+			reps = atoi(optarg);
+		else
+			return 2;
+	}
+	if (!n || !maxw || maxw > 64 || reps < 1 || reps > 16)
+		return 2;
+	allowed_cpus();
+	printf("berth queue benchmark: %llu tasks, best and median of %d "
+	       "runs; %d CPUs allowed, coordinator on CPU %d, first worker "
+	       "on CPU %d\n",
+	       (unsigned long long)n, reps, g_ncpus, g_cpus[0],
+	       g_cpus[1 % g_ncpus]);
+	if (g_ncpus < 2)
+		printf("(one CPU only: both sides share it; the numbers "
+		       "measure scheduling, not handoff)\n");
+	printf("%-54s %8s %8s   %s\n", "ns per task", "best", "median",
+	       "sleeps: worker/collect/wakes");
+	struct bench_case fixed[] = {
+		{"cache line ping-pong, one way", PINGPONG, 0, false, false},
+		{"raw task ring, pipelined handoff", RING_PIPE, 0, false,
+		 false},
+		{"raw task ring, round trip / 2", RING_RTT, 0, false, false},
+	};
+	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+		bench(&fixed[i], n, reps);
+	for (int threads = 0; threads < 2; threads++) {
+		for (uint32_t w = 1; w <= maxw; w++) {
+			char what[96];
+			snprintf(what, sizeof(what),
+				 "full API, %u worker %s, pipelined", w,
+				 threads ? (w > 1 ? "threads" : "thread")
+					 : (w > 1 ? "processes" : "process"));
+			struct bench_case c = {what, API, w, threads, false};
+			bench(&c, n, reps);
+		}
+	}
+	struct bench_case lat = {"full API, 1 worker process, round trip "
+				 "(1 in flight)",
+				 API, 1, false, true};
+	bench(&lat, n, reps);
+	return 0;
+}

@@ -1,0 +1,363 @@
+# berth par: GNU parallel over a pool of pinned worker containers. Every
+# pool goes below the test's cgroup parent and carries BERTH_IT, so that
+# the cleanup finds whatever a run leaves behind; each test also checks
+# that the pool's state root is gone.
+
+# par ARGS...: berth par with the shared rootfs, quiet, traceable.
+par() {
+	rt par --rootfs "$ROOTFS" --cgroup-parent "berth-test-$IT_TOKEN" \
+		-e "BERTH_IT=$IT_TOKEN" --quiet "$@"
+}
+
+par_only() {
+	berth_only "par is berth's own command"
+}
+
+# no_pool_left: the pool's state root and cgroup are gone.
+no_pool_left() {
+	local left
+	left=$(ls -A "$ROOT" 2>/dev/null)
+	[ -z "$left" ] || fail "left in the state root: $left"
+	left=$(find /sys/fs/cgroup -type d -path "*berth-test-$IT_TOKEN/*" 2>/dev/null | head -3)
+	[ -z "$left" ] || fail "cgroups left: $left"
+}
+
+# allowed_cpus: the CPUs berth may use (affinity and cpuset), as a list.
+allowed_cpus() {
+	local aff cs
+	aff=$(awk '/Cpus_allowed_list/ { print $2 }' /proc/self/status)
+	cs=$(cat /sys/fs/cgroup/cpuset/cpuset.effective_cpus 2>/dev/null ||
+		cat /sys/fs/cgroup/cpuset.cpus.effective 2>/dev/null || echo "$aff")
+	# both lists expanded, intersected
+	comm -12 <(expand_cpus "$aff") <(expand_cpus "$cs") | sort -n
+}
+
+expand_cpus() {
+	local part a b
+	for part in ${1//,/ }; do
+		a=${part%-*} b=${part#*-}
+		seq "$a" "$b"
+	done | sort
+}
+
+t_par_echo_keep_order() {
+	par_only
+	assert_ok rt par --rootfs "$ROOTFS" --quiet -k -- echo {} ::: a b c
+	assert_eq "$OUT" $'a\nb\nc' "output of -k echo {} ::: a b c"
+	no_pool_left
+	# the default cgroup parent is the caller's own cgroup
+	assert_eq "$(find /sys/fs/cgroup -maxdepth 2 -type d -name "berth-par-*" | wc -l)" 0 \
+		"berth-par-* cgroups left"
+}
+
+# With --log the log file is berth's fd 3, where the workers want the
+# queue: the log must move, not receive the queue's writes (or the reverse).
+t_par_with_log_file() {
+	par_only
+	assert_ok "$BERTH" --root "$ROOT" --debug --log "$TDIR/log" par --rootfs "$ROOTFS" \
+		--cgroup-parent "berth-test-$IT_TOKEN" -e "BERTH_IT=$IT_TOKEN" --quiet -j 2 -k \
+		-- echo {} ::: a b c
+	assert_eq "$OUT" $'a\nb\nc' "output with --log"
+	assert_eq "$(grep -c 'task queue' "$TDIR/log")" 1 "the log has berth's debug lines"
+	assert_eq "$(grep -vc '^time=' "$TDIR/log")" 0 "nothing but log lines in the log"
+	no_pool_left
+}
+
+t_par_seq_and_slot() {
+	par_only
+	assert_ok par -j 2 -k -- echo {#} {%} {} ::: a b c d e f
+	assert_eq "$(cut -d' ' -f1 <<<"$OUT" | tr '\n' ' ')" "1 2 3 4 5 6 " "{#}"
+	assert_eq "$(cut -d' ' -f3 <<<"$OUT" | tr '\n' ' ')" "a b c d e f " "{}"
+	assert_eq "$(cut -d' ' -f2 <<<"$OUT" | sort -u | tr '\n' ' ')" "1 2 " "{%} is the worker's slot"
+	assert_ok par -j 1 -k -- echo {.} {/} {//} {/.} ::: dir/f.txt
+	assert_eq "$OUT" "dir/f f.txt dir f" "{.} {/} {//} {/.}"
+	# no replacement string: the argument goes last
+	assert_ok par -k -- echo x ::: 1 2
+	assert_eq "$OUT" $'x 1\nx 2' "argument appended"
+	no_pool_left
+}
+
+t_par_sources() {
+	par_only
+	printf 'one\ntwo\nthree\n' >"$TDIR/args"
+	assert_ok par -k -a "$TDIR/args" -- echo {}
+	assert_eq "$OUT" $'one\ntwo\nthree' "-a FILE"
+	assert_ok par -k -- echo {} :::: "$TDIR/args"
+	assert_eq "$OUT" $'one\ntwo\nthree' ":::: FILE"
+	run par -k -- echo in-{} <"$TDIR/args"
+	assert_eq "$RC" 0 "stdin source: $(last_line "$ERR")"
+	assert_eq "$OUT" $'in-one\nin-two\nin-three' "stdin"
+	assert_ok par -k --range 1:4 -- echo
+	assert_eq "$OUT" $'1\n2\n3\n4' "--range 1:4"
+	assert_ok par -k --range 10:0:-5 -- echo
+	assert_eq "$OUT" $'10\n5\n0' "--range 10:0:-5"
+	assert_fail_with "--range 1:2:0" par --range 1:2:0 -- echo
+	no_pool_left
+}
+
+t_par_results_and_joblog() {
+	par_only
+	local r=$TDIR/r.jsonl j=$TDIR/joblog
+	run par -k --results "$r" --joblog "$j" -- sh -c 'echo out-$1; echo err-$1 >&2; exit $1' sh ::: 0 3 0
+	assert_eq "$RC" 1 "exit status: one task failed"
+	assert_eq "$OUT" $'out-0\nout-3\nout-0' "stdout"
+	assert_contains "$ERR" "err-3" "the tasks' stderr"
+	assert_eq "$(wc -l <"$r")" 3 "result lines"
+	assert_eq "$(jq -c '[.seq, .task, .exit, .output, .stderr]' "$r" | tr '\n' ' ')" \
+		'[1,"0",0,"out-0\n","err-0\n"] [2,"3",3,"out-3\n","err-3\n"] [3,"0",0,"out-0\n","err-0\n"] ' \
+		"results"
+	jq -e 'select((.time_ms | type) != "number" or .worker < 0 or .cpu < 0)' "$r" >/dev/null &&
+		fail "a result without time, worker or cpu: $(cat "$r")"
+	assert_eq "$(head -n 1 "$j")" \
+		"$(printf 'Seq\tHost\tStarttime\tJobRuntime\tSend\tReceive\tExitval\tSignal\tCommand')" \
+		"joblog header"
+	assert_eq "$(wc -l <"$j")" 4 "joblog lines"
+	assert_eq "$(awk -F'\t' 'NR > 1 { print NF, $1, $2, $7, $8, $9 }' "$j" | sort -n -k2 | tr '\n' '|')" \
+		"9 1 : 0 0 sh -c echo out-\$1; echo err-\$1 >&2; exit \$1 sh 0|9 2 : 3 0 sh -c echo out-\$1; echo err-\$1 >&2; exit \$1 sh 3|9 3 : 0 0 sh -c echo out-\$1; echo err-\$1 >&2; exit \$1 sh 0|" \
+		"joblog rows"
+	assert_match "$(sed -n 2p "$j" | cut -f3,4)" '^[0-9]{10}\.[0-9]{3}	 *[0-9]+\.[0-9]{3}$' "joblog times"
+	no_pool_left
+}
+
+t_par_failures_count() {
+	par_only
+	run par -- sh -c 'exit $1' sh ::: 0 1 2 0 5
+	assert_eq "$RC" 3 "berth's exit status counts the failed tasks"
+	run par -- false ::: $(seq 120)
+	assert_eq "$RC" 101 "at most 101"
+	no_pool_left
+}
+
+# Each worker sits on one CPU: its affinity and its cgroup's cpuset, seen
+# from inside, are the CPU the results name.
+t_par_pinned_cpus() {
+	par_only
+	local r=$TDIR/r.jsonl line cpu n=0 allowed
+	allowed=$(allowed_cpus | tr '\n' ' ')
+	assert_ok par --results "$r" -- sh -c \
+		'printf "%s %s\n" "$(grep Cpus_allowed_list /proc/self/status | cut -f2)" "$(cat /sys/fs/cgroup/cpuset/cpuset.cpus)"' \
+		::: $(seq 8)
+	while read -r line; do
+		cpu=$(jq -r .cpu <<<"$line")
+		assert_eq "$(jq -r .output <<<"$line")" "$cpu $cpu" \
+			"affinity and cpuset of the worker on CPU $cpu"
+		assert_contains " $allowed" " $cpu " "CPU $cpu in the allowed set"
+		n=$((n + 1))
+	done <"$r"
+	assert_eq "$n" 8 "results"
+	# --cpus picks the CPUs; -j more workers than CPUs share them
+	local first=${allowed%% *}
+	assert_ok par --results "$r" --cpus "$first" -j 2 -- sh -c 'grep Cpus_allowed_list /proc/self/status | cut -f2' ::: 1 2 3
+	assert_eq "$(jq -r '.output | rtrimstr("\n")' "$r" | sort -u)" "$first" \
+		"every worker on CPU $first"
+	assert_eq "$(jq -r .cpu "$r" | sort -u)" "$first" "results name CPU $first"
+	no_pool_left
+}
+
+# From the host, while the pool runs: `berth list` shows the workers, and
+# each worker's cgroup has its one CPU.
+t_par_workers_seen_from_host() {
+	par_only
+	local pool n cpus w pid cg
+	par -j 2 -- sleep ::: 2 2 >"$TDIR/out" 2>"$TDIR/err" &
+	for n in $(seq 100); do
+		pool=$(ls "$ROOT" 2>/dev/null | head -n 1)
+		# running, not just listed: a worker being created has no pid yet
+		[ -n "$pool" ] && [ "$(rt --root "$ROOT/$pool" list -f json 2>/dev/null |
+			jq '[.[] | select(.status == "running")] | length')" = 2 ] && break
+		sleep 0.05
+	done
+	[ -n "$pool" ] || fail "no pool state root under $ROOT"
+	assert_eq "$(rt --root "$ROOT/$pool" list -q | tr '\n' ' ')" "w0 w1 " "berth list of the pool"
+	for w in w0 w1; do
+		pid=$(rt --root "$ROOT/$pool" state "$w" | jq -r .pid)
+		cg=$(awk -F: '$2 ~ /(^|,)cpuset(,|$)/ { print $3 }' "/proc/$pid/cgroup")
+		cpus=$(cat "/sys/fs/cgroup/cpuset$cg/cpuset.cpus")
+		assert_eq "$(awk '/Cpus_allowed_list/ { print $2 }' "/proc/$pid/status")" "$cpus" \
+			"$w: affinity and cpuset"
+		assert_match "$cpus" '^[0-9]+$' "$w has one CPU"
+		assert_contains "$cg" "berth-test-$IT_TOKEN/berth-par-" "$w's cgroup"
+	done
+	wait $!
+	assert_eq "$?" 0 "par: $(tail -n 1 "$TDIR/err")"
+	no_pool_left
+}
+
+t_par_line_mode() {
+	par_only
+	assert_ok par -k --mode line -- sh -c 'while read l; do echo "$l$l"; done' ::: a b c d
+	assert_eq "$OUT" $'aa\nbb\ncc\ndd' "line mode"
+	# a program that dies fails its task and is started again
+	run par -j 1 -k --mode line -- sh -c 'while read l; do [ "$l" = x ] && exit 3; echo "ok $l"; done' ::: a x b
+	assert_eq "$RC" 1 "one failed task"
+	assert_eq "$OUT" $'ok a\nok b' "answers around the failure"
+	no_pool_left
+}
+
+t_par_missing_command() {
+	par_only
+	local r=$TDIR/r.jsonl
+	run par --results "$r" -- no-such-command {} ::: a b c
+	assert_eq "$RC" 3 "every task fails"
+	assert_contains "$ERR" "no-such-command: command not found" "message"
+	assert_eq "$(jq -r .exit "$r" | sort -u)" 127 "exit status of each task"
+	no_pool_left
+	assert_fail_with "its command was not found in the container" \
+		par --mode line -- no-such-command ::: a b
+	no_pool_left
+	assert_fail_with "no-such-command" par --mode lib -- no-such-command ::: a b
+	no_pool_left
+}
+
+t_par_bad_options() {
+	par_only
+	assert_fail_with "-j 0: the number of workers must be at least 1" par -j 0 -- echo ::: a
+	assert_fail_with "--cpus 4000: CPU 4000 is not in the allowed set " \
+		par --cpus 4000 -- echo ::: a
+	assert_fail_with "--cpus x: not a CPU list" par --cpus x -- echo ::: a
+	assert_fail_with "images are not supported by par yet" \
+		rt par --image busybox --quiet -- echo ::: a
+	assert_fail_with "--timeout is not supported in lib mode" \
+		par --mode lib --timeout 1 -- /bin/true ::: a
+	assert_fail_with "a command is required" par ::: a
+	assert_fail_with "root filesystem" rt par --rootfs "$TDIR/none" --quiet -- echo ::: a
+	assert_fail_with "-v nocolon" par -v nocolon -- echo ::: a
+	no_pool_left
+}
+
+t_par_timeout_and_halt() {
+	par_only
+	local j=$TDIR/joblog
+	run par --timeout 0.5 --joblog "$j" -- sleep ::: 0.1 30
+	assert_eq "$RC" 1 "the task that timed out failed"
+	assert_eq "$(awk -F'\t' '$9 == "sleep 30" { print $7, $8 }' "$j")" "-1 15" \
+		"joblog: killed by SIGTERM"
+	local start=$SECONDS
+	run par -j 1 --halt now,fail=1 -- sh -c 'exit $1' sh ::: 0 4 0 0
+	assert_eq "$RC" 4 "--halt now: the status of the failing task"
+	[ $((SECONDS - start)) -lt 10 ] || fail "halt took $((SECONDS - start)) s"
+	no_pool_left
+}
+
+# A worker killed from outside: its task goes back to the queue and runs
+# on the restarted worker (--retries 2 allows a second delivery).
+t_par_worker_restart() {
+	par_only
+	local pool n r=$TDIR/r.jsonl
+	par -j 1 -k --retries 2 --results "$r" -- sh -c 'sleep 1; echo done $1' sh ::: 1 2 \
+		>"$TDIR/out" 2>"$TDIR/err" &
+	for n in $(seq 100); do
+		pool=$(ls "$ROOT" 2>/dev/null | head -n 1)
+		[ -n "$pool" ] && [ "$(rt --root "$ROOT/$pool" state w0 2>/dev/null | jq -r .status)" = running ] && break
+		sleep 0.05
+	done
+	sleep 0.3
+	assert_ok rt --root "$ROOT/$pool" kill w0 KILL
+	wait $!
+	assert_eq "$?" 0 "par after the worker was killed: $(tail -n 1 "$TDIR/err")"
+	assert_eq "$(cat "$TDIR/out")" $'done 1\ndone 2' "every task done once"
+	assert_eq "$(jq -r .attempts "$r" | head -n 1)" 2 "the first task was delivered twice"
+	no_pool_left
+}
+
+# ^C: berth starts nothing new, lets the running tasks finish, cleans up.
+t_par_interrupt() {
+	par_only
+	local n
+	par -j 1 -- sh -c 'sleep 1; echo done $1' sh ::: 1 2 3 4 5 6 \
+		>"$TDIR/out" 2>"$TDIR/err" &
+	local pid=$!
+	for n in $(seq 100); do
+		[ -n "$(ls "$ROOT" 2>/dev/null)" ] && break
+		sleep 0.05
+	done
+	sleep 0.5
+	# the background shell ignores SIGINT: send it to berth itself
+	kill -INT "$(pgrep -P $pid -x berth)"
+	wait $pid
+	assert_eq "$?" 130 "exit status after SIGINT"
+	assert_contains "$(head -n 1 "$TDIR/out")" "done 1" "the running task finished"
+	[ "$(wc -l <"$TDIR/out")" -lt 6 ] || fail "every task ran after ^C"
+	no_pool_left
+}
+
+# lib mode: the command links libberthworker; the payload is the argument,
+# the result its output.
+t_par_lib_mode() {
+	par_only
+	command -v cc >/dev/null || skip "no C compiler"
+	local src=$IT_LIB_DIR/../..
+	mkdir -p "$TDIR/lib"
+	cat >"$TDIR/lib/sq.c" <<-'EOF'
+	#include <stdio.h>
+	#include <stdlib.h>
+	#include "dist/berth-worker.h"
+	int main(void)
+	{
+		char err[256], in[32], out[32];
+		struct bw *w;
+		const struct bw_task *t;
+		if (bw_open(&w, err, sizeof(err)) < 0)
+			return fprintf(stderr, "sq: %s\n", err), 1;
+		while ((t = bw_next(w))) {
+			snprintf(in, sizeof(in), "%.*s", (int)t->len, (const char *)t->data);
+			long v = atol(in);
+			int n = snprintf(out, sizeof(out), "%ld\n", v * v);
+			bw_done(w, t, v == 5, out, (size_t)n);
+		}
+		bw_close(w);
+		return 0;
+	}
+	EOF
+	cc -std=gnu11 -D_GNU_SOURCE -O2 -static -I"$src" -o "$TDIR/lib/sq" \
+		"$TDIR/lib/sq.c" "$src/dist/worker/bw-client.c" 2>"$TDIR/cc.err" ||
+		skip "cannot build a static worker: $(last_line "$(cat "$TDIR/cc.err")")"
+	run par --mode lib -k -v "$TDIR/lib:/mnt:ro" -- /mnt/sq ::: 1 2 3 5
+	assert_eq "$RC" 1 "the task reported status 1"
+	assert_eq "$OUT" $'1\n4\n9\n25' "lib mode results"
+	assert_ok par --mode lib -v "$TDIR/lib:/mnt:ro" --range 6:20005 -- /mnt/sq
+	assert_eq "$(wc -l <<<"$OUT")" 20000 "20000 results"
+	no_pool_left
+}
+
+# SIGKILL of berth: the workers' helpers kill and remove their containers,
+# the last one the pool's cgroup and state root.
+t_par_sigkill_cleans_up() {
+	par_only
+	local pid n
+	par -j 2 -- sleep ::: 30 30 >"$TDIR/out" 2>"$TDIR/err" &
+	pid=$!
+	for n in $(seq 100); do
+		[ -n "$(ls "$ROOT" 2>/dev/null)" ] &&
+			[ "$(rt --root "$ROOT/$(ls "$ROOT")" list -q 2>/dev/null | wc -l)" = 2 ] && break
+		sleep 0.05
+	done
+	kill -KILL "$(pgrep -P $pid -x berth)"
+	wait $pid
+	for n in $(seq 100); do
+		[ -z "$(ls -A "$ROOT")" ] && break
+		sleep 0.05
+	done
+	no_pool_left
+	assert_eq "$(grep -lsF "BERTH_IT=$IT_TOKEN" /proc/[0-9]*/environ | wc -l)" 0 \
+		"processes of the pool left"
+}
+
+t_par_limits_env_network_bundle() {
+	par_only
+	export PAR_FROM_HOST=hostval
+	assert_ok par -k --memory 64m --pids-limit 33 -e PAR_FROM_HOST -e X=1 -- sh -c \
+		'cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max; echo $PAR_FROM_HOST $X; grep -c : /proc/net/dev' ::: 1
+	assert_eq "$OUT" $'67108864\n33\nhostval 1\n1' "limits, env, only lo in the network"
+	assert_ok par --network host -- sh -c 'grep -c : /proc/net/dev' ::: 1
+	assert_eq "$OUT" "$(grep -c : /proc/net/dev)" "--network host"
+	local b=$TDIR/bundle
+	mkdir -p "$b"
+	jq -n --arg root "$ROOTFS" '{ociVersion: "1.0.2", root: {path: $root},
+		process: {cwd: "/tmp", user: {uid: 1000, gid: 1000}, args: ["sh"],
+			env: ["PATH=/bin", "FROM_BUNDLE=yes"]}}' >"$b/config.json"
+	assert_ok rt par --bundle "$b" --cgroup-parent "berth-test-$IT_TOKEN" \
+		-e "BERTH_IT=$IT_TOKEN" --quiet -- sh -c 'echo $FROM_BUNDLE $(pwd) $(id -u)' ::: 1
+	assert_eq "$OUT" "yes /tmp 1000" "--bundle: env, cwd and user"
+	no_pool_left
+}
