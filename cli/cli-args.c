@@ -1,4 +1,6 @@
 /* Go-style flag parsing and --help text for the berth command line. */
+#include <ctype.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
@@ -235,4 +237,41 @@ void cli_main_usage(FILE *out)
 	fprintf(out, "\nGlobal options (before or after the command):\n");
 	print_opts(globals, out);
 	fprintf(out, "\nRun 'berth COMMAND --help' for a command's options.\n");
+}
+
+int cli_parse_size(const char *s, int64_t *out)
+{
+	char *end;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (end == s || errno || !(v > 0))
+		return -EINVAL;
+	double mul = 1;
+	switch (tolower((unsigned char)*end)) {
+	case 'k':
+		mul = 1024.0;
+		break;
+	case 'm':
+		mul = 1024.0 * 1024;
+		break;
+	case 'g':
+		mul = 1024.0 * 1024 * 1024;
+		break;
+	case 't':
+		mul = 1024.0 * 1024 * 1024 * 1024;
+		break;
+	case '\0':
+		break;
+	default:
+		return -EINVAL;
+	}
+	if (*end) {
+		end++;
+		if (!strcasecmp(end, "ib") || !strcasecmp(end, "b"))
+			end += strlen(end);
+	}
+	if (*end || v * mul > (double)INT64_MAX)
+		return -EINVAL;
+	*out = (int64_t)(v * mul);
+	return 0;
 }

@@ -19,6 +19,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "base/base.h"
 #include "runtime/runtime.h"
@@ -90,6 +91,8 @@ enum {
  * ("berth: unknown flag: --foo" and a hint). */
 int cli_args_parse(struct cli *cli, const struct cli_opt *opts, unsigned flags,
 		   int argc, char **argv);
+/* 512, 64k, 1.5g, 2GiB: bytes, powers of 1024 (docker's -m). */
+int cli_parse_size(const char *s, int64_t *out);
 /* Go's strconv.ParseBool. */
 int cli_parse_bool(const char *s, bool *out);
 /* The --help of a command (cli->cmd) or, with no command, of berth. */
@@ -132,6 +135,7 @@ int cli_cmd_resume(struct cli *cli, int argc, char **argv);
 int cli_cmd_update(struct cli *cli, int argc, char **argv);
 int cli_cmd_events(struct cli *cli, int argc, char **argv);
 int cli_cmd_par(struct cli *cli, int argc, char **argv);
+int cli_cmd_launch(struct cli *cli, int argc, char **argv);
 
 /* Writes the flags `create` and `run` share, pointing into o, to
  * tab[0 .. CLI_CREATE_NOPTS) and returns CLI_CREATE_NOPTS. */

@@ -52,44 +52,6 @@ static void report(enum dp_report kind, const char *text, void *data)
 	fflush(stderr);
 }
 
-/* 512, 64k, 1.5g, 2GiB: bytes, powers of 1024. */
-static int parse_size(const char *s, int64_t *out)
-{
-	char *end;
-	errno = 0;
-	double v = strtod(s, &end);
-	if (end == s || errno || !(v > 0))
-		return -EINVAL;
-	double mul = 1;
-	switch (tolower((unsigned char)*end)) {
-	case 'k':
-		mul = 1024.0;
-		break;
-	case 'm':
-		mul = 1024.0 * 1024;
-		break;
-	case 'g':
-		mul = 1024.0 * 1024 * 1024;
-		break;
-	case 't':
-		mul = 1024.0 * 1024 * 1024 * 1024;
-		break;
-	case '\0':
-		break;
-	default:
-		return -EINVAL;
-	}
-	if (*end) {
-		end++;
-		if (!strcasecmp(end, "ib") || !strcasecmp(end, "b"))
-			end += strlen(end);
-	}
-	if (*end || v * mul > (double)INT64_MAX)
-		return -EINVAL;
-	*out = (int64_t)(v * mul);
-	return 0;
-}
-
 static int parse_halt(const char *s, struct dp_par_opts *o)
 {
 	if (!strcmp(s, "never")) {
@@ -165,17 +127,16 @@ static char *agent_path(void)
 static int apply_flags(struct par_flags *f)
 {
 	struct dp_par_opts *o = &f->o;
-	if (f->image)
-		return cli_error("par: --image %s: images are not supported by "
-				 "par yet; use --rootfs DIR or --bundle DIR",
-				 f->image);
+	o->image = f->image;
+	if (!o->store || !o->store[0])
+		o->store = getenv("BERTH_STORE");
 	if (f->jobs && strcmp(f->jobs, "auto")) {
 		if (base_parse_int(f->jobs, &o->jobs) < 0 || o->jobs < 1)
 			return cli_error("par: -j %s: the number of workers "
 					 "must be at least 1 (or auto)",
 					 f->jobs);
 	}
-	if (f->memory && parse_size(f->memory, &o->memory) < 0)
+	if (f->memory && cli_parse_size(f->memory, &o->memory) < 0)
 		return cli_error("par: invalid value \"%s\" for --memory "
 				 "(like 512m or 2g)",
 				 f->memory);
@@ -273,8 +234,12 @@ int cli_cmd_par(struct cli *cli, int argc, char **argv)
 		OPT("bundle", "b", CLI_STR, &o->bundle, "DIR",
 		    "take the root filesystem, env, cwd and user from a "
 		    "bundle"),
-		OPT("image", NULL, CLI_STR, &f.image, "NAME",
-		    "not supported yet"),
+		OPT("image", NULL, CLI_STR, &f.image, "IMAGE",
+		    "take the root filesystem, env, cwd and user from an "
+		    "image (a name, or an archive or layout path)"),
+		OPT("store", NULL, CLI_STR, &o->store, "DIR",
+		    "image store (default $BERTH_STORE or " OCI_STORE_DEFAULT
+		    ")"),
 		OPT("jobs", "j", CLI_STR, &f.jobs, "N|auto",
 		    "workers (default: one per allowed CPU)"),
 		OPT("cpus", NULL, CLI_STR, &o->cpus, "LIST",

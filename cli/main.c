@@ -32,6 +32,8 @@ const struct cli_command cli_commands[] = {
 	 cli_cmd_image},
 	{"events", "<container-id>",
 	 "print a container's resource usage and OOM events", cli_cmd_events},
+	{"launch", "IMAGE [COMMAND [ARG...]]",
+	 "run a container from an image, like docker run", cli_cmd_launch},
 	{"par", "[--] COMMAND [ARG...] [::: ARG...]",
 	 "run tasks in a pool of pinned worker containers, like GNU parallel",
 	 cli_cmd_par},

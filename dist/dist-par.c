@@ -1079,10 +1079,11 @@ static int check_opts(const struct dp_par_opts *o, struct berr *err)
 {
 	if (!o->command || !o->command[0])
 		return berr_setx(err, EINVAL, "no command given");
-	if (!!o->rootfs == !!o->bundle)
+	if (!!o->rootfs + !!o->bundle + !!o->image != 1)
 		return berr_setx(err, EINVAL,
-				 "give the workers' root filesystem with "
-				 "--rootfs DIR or --bundle DIR");
+				 "give the workers' root filesystem with one "
+				 "of --image IMAGE, --bundle DIR or --rootfs "
+				 "DIR");
 	if (o->mode == DP_MODE_LIB && o->timeout > 0)
 		return berr_setx(err, EINVAL,
 				 "--timeout is not supported in lib mode (the "

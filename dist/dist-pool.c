@@ -57,6 +57,7 @@ struct dp_pool {
 	char *cg_path;	     /* the pool's cgroupsPath */
 	struct cg_group *cg; /* the pool's cgroup */
 	char *rootfs;	     /* absolute */
+	char *image_dir;     /* --image: the mounted image (a bundle) */
 	char **env;	     /* the workers' environment, less the ids */
 	char *cwd;
 	uint32_t uid, gid;
@@ -309,19 +310,19 @@ static int resolve_root(struct dp_pool *p, struct berr *err)
 	const struct dp_par_opts *o = p->o;
 	_cleanup_(oci_config_freep) struct oci_config *cfg = NULL;
 	_cleanup_free_ char *want = NULL;
-	if (o->bundle) {
-		int r = oci_config_load(o->bundle, &cfg, err);
+	const char *bundle = p->image_dir ? p->image_dir : o->bundle;
+	if (bundle) {
+		int r = oci_config_load(bundle, &cfg, err);
 		if (r < 0)
-			return berr_wrap(err, "--bundle %s", o->bundle);
+			return berr_wrap(err, "--bundle %s", bundle);
 		if (!cfg->root.path)
 			return berr_setx(err, EINVAL,
 					 "--bundle %s: config.json has no "
 					 "root.path",
-					 o->bundle);
+					 bundle);
 		want = cfg->root.path[0] == '/'
 			       ? base_strdup(cfg->root.path)
-			       : base_sprintf("%s/%s", o->bundle,
-					      cfg->root.path);
+			       : base_sprintf("%s/%s", bundle, cfg->root.path);
 		if (cfg->has_process) {
 			p->uid = cfg->process.user.uid;
 			p->gid = cfg->process.user.gid;
@@ -407,6 +408,14 @@ int dp_pool_open(const struct rt_ctx *ctx, const struct dp_par_opts *o,
 				       : base_sprintf("berth-par-%d",
 						      (int)p->coordinator);
 	int r = check_volumes(o, err);
+	if (r == 0 && o->image) {
+		_cleanup_free_ char *name =
+			base_sprintf("par-%d", (int)p->coordinator);
+		r = rt_image_mount(o->store, o->image, name, &p->image_dir,
+				   err);
+		if (r < 0)
+			berr_wrap(err, "--image %s", o->image);
+	}
 	if (r == 0)
 		r = resolve_root(p, err);
 	if (r == 0)
@@ -582,6 +591,8 @@ static void orphan_cleanup(const struct dp_pool *p, size_t i, const char *id)
 		return;
 	if (p->cg)
 		cg_destroy(p->cg, NULL);
+	if (p->image_dir)
+		rt_image_unmount(p->image_dir, NULL);
 	base_rm_rf_at(AT_FDCWD, p->root);
 }
 
@@ -876,6 +887,16 @@ int dp_pool_close(struct dp_pool *p, int wait_ms, struct berr *err)
 				*err = cerr;
 		}
 	}
+	if (p->image_dir) {
+		struct berr ierr = {0};
+		int e = rt_image_unmount(p->image_dir, &ierr);
+		if (e < 0 && r == 0) {
+			r = e;
+			if (err)
+				*err = ierr;
+		}
+	}
+	free(p->image_dir);
 	cg_group_free(p->cg);
 	free(p->root);
 	free(p->cg_path);

@@ -214,6 +214,10 @@ struct dp_par_opts {
 	 * and user they take */
 	const char *rootfs;
 	const char *bundle;
+	/* or an image of the store: its layers, read-only and shared by
+	 * every worker, and its env, cwd and user */
+	const char *image;
+	const char *store;	   /* NULL: OCI_STORE_DEFAULT */
 	const char *agent;	   /* host path of berth-agent (exec, line) */
 	const char *cgroup_parent; /* the pool's cgroup goes below it;
 				      NULL: below the caller's */

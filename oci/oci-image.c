@@ -1,5 +1,6 @@
 /* The image operations on a store: names, listing, tagging, removal,
  * pruning, inspection. Loading is oci-load.c, unpacking oci-copy.c. */
+#include <dirent.h>
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -442,6 +443,28 @@ static int sweep(struct oci_store *s, const char *dir, char **keep, bool layers,
 	return 0;
 }
 
+/* The layers that launched containers stand on (containers/<id>/layers,
+ * a diffID a line), whether or not their image is still there: removing
+ * a lower directory under a mounted overlayfs breaks the container. */
+static void container_layers(struct oci_store *s, char ***layers)
+{
+	_cleanup_free_ char *dir =
+		base_sprintf("%s/containers", oci_store_path(s));
+	_cleanup_closedir_ DIR *d = opendir(dir);
+	for (struct dirent *e; d && (e = readdir(d));) {
+		if (e->d_name[0] == '.')
+			continue;
+		_cleanup_free_ char *path =
+			base_sprintf("%s/%s/layers", dir, e->d_name);
+		_cleanup_free_ char *text = NULL;
+		if (base_read_file_at(AT_FDCWD, path, &text, NULL, 1 << 20) < 0)
+			continue;
+		for (char *p = text, *line; (line = strsep(&p, "\n"));)
+			if (*line)
+				base_strv_push(layers, line);
+	}
+}
+
 int oci_image_prune(struct oci_store *s, struct oci_prune_report *rep,
 		    struct berr *err)
 {
@@ -470,6 +493,7 @@ int oci_image_prune(struct oci_store *s, struct oci_prune_report *rep,
 			base_strv_push(&layers, img->layers[k].diff_id);
 		}
 	}
+	container_layers(s, &layers);
 	if ((r = sweep(s, "blobs/sha256", blobs, false, rep, err)) < 0)
 		return r;
 	return sweep(s, "layers", layers, true, rep, err);

@@ -72,8 +72,7 @@ struct cJSON *oci_seccomp_json(const struct oci_seccomp *s)
 	if (s->listener_path)
 		oj_put(v, "listenerPath", oj_new_str(s->listener_path));
 	if (s->listener_metadata)
-		oj_put(v, "listenerMetadata",
-		       oj_new_str(s->listener_metadata));
+		oj_put(v, "listenerMetadata", oj_new_str(s->listener_metadata));
 	cJSON *calls = oj_new_array();
 	for (size_t i = 0; i < s->n_syscalls; i++)
 		oj_append(calls, syscall_json(&s->syscalls[i]));

@@ -8,6 +8,7 @@
 #include <linux/capability.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 
 #include "runtime/runtime-internal.h"
 
@@ -145,8 +146,8 @@ static void edit_resources(cJSON *lnx, const struct rt_launch_opts *o)
 			/* docker's --cpus: a quota over a 100 ms period */
 			set(cpu, "period", cJSON_CreateNumber(100000));
 			set(cpu, "quota",
-			    cJSON_CreateNumber((double)(long long)(o->cpus *
-								   100000)));
+			    cJSON_CreateNumber(
+				    (double)(long long)(o->cpus * 100000)));
 		}
 		if (o->cpuset_cpus)
 			set(cpu, "cpus", cJSON_CreateString(o->cpuset_cpus));
@@ -211,6 +212,13 @@ static void capset_put(struct oci_capset *s, int cap, bool on)
 	}
 }
 
+/* "ALL" and --privileged mean what berth holds, as they mean what the
+ * daemon holds for docker: a sandbox may lack some capabilities. */
+static bool cap_held(int cap)
+{
+	return prctl(PR_CAPBSET_READ, cap, 0, 0, 0) == 1;
+}
+
 static void caps_put(struct oci_capabilities *c, int cap, bool on)
 {
 	capset_put(&c->bounding, cap, on);
@@ -228,7 +236,8 @@ static int edit_caps(struct oci_capabilities *c, const struct rt_launch_opts *o,
 		for (; v && *v; v++) {
 			if (!strcasecmp(*v, "ALL")) {
 				for (int cap = 0; cap <= CAP_LAST_CAP; cap++)
-					caps_put(c, cap, pass == 0);
+					if (pass == 1 || cap_held(cap))
+						caps_put(c, cap, pass == 0);
 				continue;
 			}
 			int cap = cap_number(*v, err);
@@ -267,7 +276,8 @@ static int edit_security(cJSON *cfg, const struct rt_launch_opts *o,
 	struct oci_capabilities *caps = &c->process.capabilities;
 	if (o->privileged)
 		for (int cap = 0; cap <= CAP_LAST_CAP; cap++)
-			caps_put(caps, cap, true);
+			if (cap_held(cap))
+				caps_put(caps, cap, true);
 	int r = edit_caps(caps, o, err);
 	if (r < 0)
 		return r;
@@ -297,7 +307,8 @@ static int edit_security(cJSON *cfg, const struct rt_launch_opts *o,
 	return 0;
 }
 
-/* ---- the whole config ----------------------------------------------------- */
+/* ---- the whole config -----------------------------------------------------
+ */
 
 int rt_launch_config(const struct rt_launch_opts *o, const char *id,
 		     const char *image_json, char **out, struct berr *err)
@@ -313,15 +324,14 @@ int rt_launch_config(const struct rt_launch_opts *o, const char *id,
 		cJSON *env = child_array(proc, "env");
 		bool has = false;
 		for (cJSON *e = env->child; e; e = e->next)
-			has |= base_str_has_prefix(cJSON_GetStringValue(e)
-							   ?: "",
-						   "TERM=");
+			has |= base_str_has_prefix(
+				cJSON_GetStringValue(e) ?: "", "TERM=");
 		if (!has)
 			cJSON_AddItemToArray(env,
 					     cJSON_CreateString("TERM=xterm"));
 	}
-	_cleanup_free_ char *host = o->hostname ? base_strdup(o->hostname)
-						: strndup(id, 12);
+	_cleanup_free_ char *host =
+		o->hostname ? base_strdup(o->hostname) : strndup(id, 12);
 	set(cfg, "hostname", cJSON_CreateString(host));
 	set(child_object(cfg, "root"), "readonly",
 	    cJSON_CreateBool(o->read_only));

@@ -88,8 +88,30 @@ int rt_launch_release(const struct oci_state *st, struct berr *err)
 
 /* ---- the root filesystem ------------------------------------------------ */
 
+/* A read-only view needs no upper: overlayfs then wants two lower
+ * layers, so a single layer is bound read-only instead. */
+static int mount_readonly(char **lower, size_t n, const char *lowers,
+			  const char *rootfs, struct berr *err)
+{
+	if (n > 1) {
+		_cleanup_free_ char *data = base_sprintf("lowerdir=%s", lowers);
+		if (mount("overlay", rootfs, "overlay", MS_RDONLY, data) < 0)
+			return berr_set(err, errno, "mount overlayfs on %s",
+					rootfs);
+		return 0;
+	}
+	if (mount(lower[0], rootfs, NULL, MS_BIND, NULL) < 0 ||
+	    mount(NULL, rootfs, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) <
+		    0) {
+		int e = errno;
+		umount2(rootfs, MNT_DETACH);
+		return berr_set(err, e, "bind %s on %s", lower[0], rootfs);
+	}
+	return 0;
+}
+
 static int mount_overlay(struct oci_store *s, const struct oci_image *img,
-			 const char *dir, struct berr *err)
+			 const char *dir, bool writable, struct berr *err)
 {
 	_cleanup_strv_ char **lower = NULL;
 	int r = oci_image_layer_dirs(s, img, &lower, err);
@@ -108,6 +130,12 @@ static int mount_overlay(struct oci_store *s, const struct oci_image *img,
 	_cleanup_free_ char *data =
 		base_sprintf("lowerdir=%s,upperdir=%s/upper,workdir=%s/work",
 			     lowers, dir, dir);
+	_cleanup_free_ char *rootfs = base_sprintf("%s/rootfs", dir);
+	if (!writable) {
+		if (mkdir(rootfs, 0755) < 0)
+			return berr_set(err, errno, "create %s", rootfs);
+		return mount_readonly(lower, n, lowers, rootfs, err);
+	}
 	if (strlen(data) > LAUNCH_MOUNT_DATA_MAX)
 		return berr_setx(err, E2BIG,
 				 "overlayfs options for %zu layers exceed a "
@@ -119,7 +147,6 @@ static int mount_overlay(struct oci_store *s, const struct oci_image *img,
 		if (mkdir(p, 0755) < 0)
 			return berr_set(err, errno, "create %s", p);
 	}
-	_cleanup_free_ char *rootfs = base_sprintf("%s/rootfs", dir);
 	if (mount("overlay", rootfs, "overlay", 0, data) < 0)
 		return berr_set(err, errno, "mount overlayfs on %s", rootfs);
 	return 0;
@@ -128,10 +155,10 @@ static int mount_overlay(struct oci_store *s, const struct oci_image *img,
 /* overlayfs, else (a store on a file system overlayfs refuses as upper
  * or lower) a copy of the layers, said once on stderr. */
 static int make_rootfs(struct oci_store *s, const struct oci_image *img,
-		       const char *dir, struct berr *err)
+		       const char *dir, bool writable, struct berr *err)
 {
 	struct berr oerr = {0};
-	int r = mount_overlay(s, img, dir, &oerr);
+	int r = mount_overlay(s, img, dir, writable, &oerr);
 	if (r == 0)
 		return 0;
 	if (r == -E2BIG || r == -ENOMEM) {
@@ -174,8 +201,7 @@ static int write_config(struct oci_store *s, const struct oci_image *img,
 		open(rootfs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (rootfd < 0)
 		return berr_set(err, errno, "open %s", rootfs);
-	r = oci_image_runtime_config_with(cfg, len, rootfd, &o->ov, &json,
-					  err);
+	r = oci_image_runtime_config_with(cfg, len, rootfd, &o->ov, &json, err);
 	if (r == 0)
 		r = rt_launch_config(o, id, json, &final, err);
 	if (r == 0)
@@ -187,8 +213,8 @@ static char *layer_list(const struct oci_image *img)
 {
 	char *text = base_strdup("");
 	for (size_t i = 0; i < img->n_layers; i++) {
-		char *next = base_sprintf("%s%s\n", text,
-					  img->layers[i].diff_id);
+		char *next =
+			base_sprintf("%s%s\n", text, img->layers[i].diff_id);
 		free(text);
 		text = next;
 	}
@@ -199,15 +225,34 @@ static int fill_bundle(struct oci_store *s, const struct oci_image *img,
 		       const struct rt_launch_opts *o, const char *id,
 		       const char *dir, struct berr *err)
 {
+	/* the copy fallback wants an empty directory; prune waits for the
+	 * store's lock, which the caller holds */
 	_cleanup_free_ char *layers = layer_list(img);
-	int r = write_text(dir, "layers", layers, err);
+	int r = make_rootfs(s, img, dir, true, err);
 	if (r == 0)
-		r = make_rootfs(s, img, dir, err);
+		r = write_text(dir, "layers", layers, err);
 	if (r == 0)
 		r = write_config(s, img, o, id, dir, err);
 	if (r == 0)
 		r = write_text(dir, "launch.id", id, err);
 	return r;
+}
+
+/* <store>/containers/<name>.<nonce>, made empty. */
+static int new_bundle_dir(struct oci_store *s, const char *name, char **dir,
+			  struct berr *err)
+{
+	_cleanup_free_ char *parent =
+		base_sprintf("%s/containers", oci_store_path(s));
+	int r = base_mkdir_p(AT_FDCWD, parent, 0700);
+	if (r < 0)
+		return berr_set(err, -r, "create %s", parent);
+	char nonce[9];
+	random_hex(nonce, 8);
+	*dir = base_sprintf("%s/%s.%s", parent, name, nonce);
+	if (mkdir(*dir, 0700) < 0)
+		return berr_set(err, errno, "create %s", *dir);
+	return 0;
 }
 
 /* Makes the bundle; on failure nothing of it stays. */
@@ -221,16 +266,9 @@ static int prepare_bundle(const struct rt_launch_opts *o, const char *id,
 	_cleanup_(oci_image_freep) struct oci_image *img = NULL;
 	r = oci_image_find(s, o->image, &img, err);
 	if (r < 0)
-		return berr_wrap(err, "image `%s`", o->image);
-	_cleanup_free_ char *parent =
-		base_sprintf("%s/containers", oci_store_path(s));
-	if ((r = base_mkdir_p(AT_FDCWD, parent, 0700)) < 0)
-		return berr_set(err, -r, "create %s", parent);
-	char nonce[9];
-	random_hex(nonce, 8);
-	*dir = base_sprintf("%s/%s.%s", parent, id, nonce);
-	if (mkdir(*dir, 0700) < 0)
-		return berr_set(err, errno, "create %s", *dir);
+		return r;
+	if ((r = new_bundle_dir(s, id, dir, err)) < 0)
+		return r;
 	r = fill_bundle(s, img, o, id, *dir, err);
 	if (r < 0)
 		remove_bundle(*dir, NULL);
@@ -321,4 +359,50 @@ int rt_launch(const struct rt_ctx *ctx, const struct rt_launch_opts *o,
 	if (id_out)
 		*id_out = TAKE_PTR(id);
 	return r;
+}
+
+/* ---- a read-only image root for worker pools ---------------------------- */
+
+int rt_image_mount(const char *store, const char *image, const char *name,
+		   char **dirp, struct berr *err)
+{
+	*dirp = NULL;
+	_cleanup_(oci_store_closep) struct oci_store *s = NULL;
+	int r = oci_store_open(store, OCI_STORE_READ, &s, err);
+	if (r < 0)
+		return r;
+	_cleanup_(oci_image_freep) struct oci_image *img = NULL;
+	if ((r = oci_image_find(s, image, &img, err)) < 0)
+		return r;
+	_cleanup_free_ char *dir = NULL;
+	if ((r = new_bundle_dir(s, name, &dir, err)) < 0)
+		return r;
+	_cleanup_free_ char *layers = layer_list(img);
+	_cleanup_free_ char *cfg = NULL, *json = NULL, *rootfs = NULL;
+	size_t len;
+	r = make_rootfs(s, img, dir, false, err);
+	if (r == 0)
+		r = write_text(dir, "layers", layers, err);
+	if (r == 0)
+		r = oci_image_read_config(s, img, &cfg, &len, err);
+	if (r == 0) {
+		rootfs = base_sprintf("%s/rootfs", dir);
+		_cleanup_close_ int rootfd =
+			open(rootfs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		r = rootfd < 0 ? berr_set(err, errno, "open %s", rootfs)
+			       : oci_image_runtime_config(cfg, len, rootfd,
+							  &json, err);
+	}
+	if (r == 0)
+		r = write_text(dir, "config.json", json, err);
+	if (r < 0)
+		remove_bundle(dir, NULL);
+	else
+		*dirp = TAKE_PTR(dir);
+	return r;
+}
+
+int rt_image_unmount(const char *dir, struct berr *err)
+{
+	return remove_bundle(dir, err);
 }

@@ -179,20 +179,20 @@ struct rt_launch_opts {
 	const char *image; /* a reference, id, or archive/layout path */
 	const char *name;  /* the container id; NULL: 12 random hex digits */
 	struct oci_image_overrides ov; /* entrypoint, args, env, -w, -u */
-	bool rm;	/* remove the container when it exits */
-	bool detach;	/* return once it has started */
-	bool tty;	/* process.terminal */
-	const char *hostname;	/* NULL: the first 12 characters of the id */
-	char *const *volumes;	/* HOST:CTR[:ro|:rw] */
-	char *const *tmpfs;	/* CTR[:OPTIONS] */
-	bool read_only;		/* root.readonly */
-	bool privileged;	/* every capability, no seccomp, no masking */
-	bool network_host;	/* no network namespace */
-	double cpus;		/* CPU quota in CPUs; 0: none */
+	bool rm;		       /* remove the container when it exits */
+	bool detach;		       /* return once it has started */
+	bool tty;		       /* process.terminal */
+	const char *hostname; /* NULL: the first 12 characters of the id */
+	char *const *volumes; /* HOST:CTR[:ro|:rw] */
+	char *const *tmpfs;   /* CTR[:OPTIONS] */
+	bool read_only;	      /* root.readonly */
+	bool privileged;      /* every capability, no seccomp, no masking */
+	bool network_host;    /* no network namespace */
+	double cpus;	      /* CPU quota in CPUs; 0: none */
 	const char *cpuset_cpus;
-	int64_t memory;		/* bytes; 0: none */
-	int64_t pids_limit;	/* 0: none */
-	char *const *cap_add;	/* "NET_ADMIN", "CAP_NET_ADMIN" or "ALL" */
+	int64_t memory;	      /* bytes; 0: none */
+	int64_t pids_limit;   /* 0: none */
+	char *const *cap_add; /* "NET_ADMIN", "CAP_NET_ADMIN" or "ALL" */
 	char *const *cap_drop;
 	const char *seccomp;	   /* NULL: default; "unconfined"; a file */
 	const char *cgroup_parent; /* cgroupsPath is <parent>/<id>; NULL:
@@ -206,6 +206,15 @@ struct rt_launch_opts {
  * state, mount or directory behind. */
 int rt_launch(const struct rt_ctx *ctx, const struct rt_launch_opts *o,
 	      char **id, int *exit_status, struct berr *err);
+
+/* For pools of workers from one image: *dir, <store>/containers/
+ * <name>.<nonce>, gets rootfs/, a read-only view of the image's layers
+ * (overlayfs, or a copy where it is refused), and config.json, the
+ * image's runtime config (env, cwd, user resolved): a bundle for
+ * read-only containers. rt_image_unmount() unmounts and removes it. */
+int rt_image_mount(const char *store, const char *image, const char *name,
+		   char **dir, struct berr *err);
+int rt_image_unmount(const char *dir, struct berr *err);
 
 /* The runtime-spec features document (`berth features`). Caller frees. */
 char *rt_features_json(void);

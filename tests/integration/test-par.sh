@@ -361,3 +361,30 @@ t_par_limits_env_network_bundle() {
 	assert_eq "$OUT" "yes /tmp 1000" "--bundle: env, cwd and user"
 	no_pool_left
 }
+
+# --image: the workers share one read-only view of the image's layers and
+# take its env, cwd and user; nothing of it stays after the run.
+# ipar ARGS...: par() without the shared --rootfs.
+ipar() {
+	rt par --cgroup-parent "berth-test-$IT_TOKEN" -e "BERTH_IT=$IT_TOKEN" --quiet "$@"
+}
+
+t_par_image() {
+	par_only
+	jq -nc --arg root "$ROOTFS" '{tags: ["work:1"], config: {Env: ["FROM_IMAGE=yes"],
+		WorkingDir: "/etc", User: "user"}, layers: [{dir: $root},
+		{entries: [{path: "etc/task", data: "layer two"}]}]}' |
+		python3 "$IT_LIB_DIR/mkimage.py" docker "$TDIR/work.tar" || fail "mkimage.py failed"
+	assert_ok ipar --store "$TDIR/store" --image "$TDIR/work.tar" -j 2 -k -- \
+		sh -c 'echo {} $FROM_IMAGE $(pwd) $(id -un) $(cat /etc/task)' ::: a b
+	assert_eq "$OUT" $'a yes /etc user layer two\nb yes /etc user layer two' \
+		"the image's env, cwd, user and layers"
+	assert_ok ipar --store "$TDIR/store" --image work:1 -- sh -c 'touch /x 2>&1 || echo ro' ::: 1
+	assert_contains "$OUT" "ro" "the image is read-only in the workers"
+	assert_eq "$(ls -A "$TDIR/store/containers")" "" "the image's view is removed"
+	assert_eq "$(grep -c "$TDIR/store" /proc/self/mountinfo)" 0 "no mount left"
+	assert_fail_with "--image nosuch:1" ipar --store "$TDIR/store" --image nosuch:1 -- true ::: 1
+	assert_fail_with "one of --image IMAGE, --bundle DIR or --rootfs DIR" \
+		rt par --image work:1 --rootfs "$ROOTFS" -- true ::: 1
+	no_pool_left
+}
