@@ -70,9 +70,11 @@ LIBBERTH  := $(BUILD)/libberth.a
 PROBE     := $(BUILD)/probe
 AGENT     := $(BUILD)/berth-agent
 ROOTFS    := $(BUILD)/rootfs
+DEMO_IMAGE := $(BUILD)/images/demo.tar
+DEMO_WORKER := $(BUILD)/images/layer/usr/bin/worker-primes
 
 .PHONY: all check check-all demo-run check-unit check-integration check-vm demo deps format format-check \
-        install clean bench bench-cgroups test-rootfs layering
+        install clean bench bench-cgroups test-rootfs layering demo-image
 
 all: $(BERTH) $(LIBBERTH) $(AGENT)
 
@@ -122,6 +124,7 @@ $(ROOTFS)/.stamp: $(PROBE) tests/integration/mkrootfs.sh
 
 test-rootfs: $(ROOTFS)/.stamp
 
+
 check-unit: $(UNIT_BINS)
 	$(Q)sh tests/unit/run.sh $(UNIT_BINS)
 
@@ -150,8 +153,9 @@ layering:
 demo: deps
 	$(Q)$(MAKE) --no-print-directory demo-run
 
-demo-run: $(BERTH) $(ROOTFS)/.stamp
-	$(Q)BERTH=$(abspath $(BERTH)) ROOTFS=$(abspath $(ROOTFS)) sh tests/demo.sh
+demo-run: $(BERTH) $(AGENT) $(DEMO_IMAGE)
+	$(Q)BERTH=$(abspath $(BERTH)) DEMO_IMAGE=$(abspath $(DEMO_IMAGE)) \
+		HOST_WORKER=$(abspath $(DEMO_WORKER)) bash tests/demo.sh
 
 bench: $(BERTH) $(ROOTFS)/.stamp
 	$(Q)BERTH=$(abspath $(BERTH)) ROOTFS=$(abspath $(ROOTFS)) bash tests/bench/start.sh
@@ -212,10 +216,26 @@ check-tsan:
 		$(TSAN_BUILD)/tests/test-dist-stress stress_threads \
 		stress_threads_sleep_at_once
 
+# The bundled image: a docker archive of the busybox rootfs plus the demo
+# worker (static, with the worker library), written by the project's own
+# image writer. Nothing is downloaded.
+$(DEMO_WORKER): examples/worker-primes.c $(LIBBW_A) dist/berth-worker.h
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $@ (static)")
+	$(Q)$(CC) -std=gnu11 -O2 $(WARN) -D_GNU_SOURCE -I. -static -o $@ $< $(LIBBW_A)
+
+$(DEMO_IMAGE): $(DEMO_WORKER) $(ROOTFS)/.stamp tests/integration/mkimage.py
+	@$(if $(Q),echo "  IMAGE   $@")
+	$(Q)printf '{"tags": ["berth-demo:latest"], "config": {"Cmd": ["/usr/bin/worker-primes"], "Env": ["PATH=/usr/bin:/bin"]}, "layers": [{"dir": "%s", "compress": "gzip"}, {"dir": "%s"}]}' \
+		$(abspath $(ROOTFS)) $(abspath $(BUILD)/images/layer) | \
+		python3 tests/integration/mkimage.py docker $@.tmp && mv $@.tmp $@
+
+demo-image: $(DEMO_IMAGE)
+
 -include $(LIBBW_OBJS:.o=.d) $(BUILD)/tests/bench/queue.d $(EXAMPLES:=.d)
 
 DEB_PKGS := build-essential pkg-config libseccomp-dev libcap-dev libnl-3-dev \
-            libnl-route-3-dev libcjson-dev busybox-static clang-format \
+            libnl-route-3-dev libcjson-dev busybox-static clang-format python3 \
             libarchive-dev libssl-dev iproute2 util-linux jq skopeo \
             qemu-system-x86 linux-image-amd64
 deps:

@@ -263,6 +263,9 @@ int cli_cmd_par(struct cli *cli, int argc, char **argv)
 		    "write one JSON line a task to FILE"),
 		OPT("joblog", NULL, CLI_STR, &o->joblog, "FILE",
 		    "write GNU parallel's joblog to FILE"),
+		OPT("resume", NULL, CLI_BOOL, &o->resume, NULL,
+		    "skip the jobs --joblog FILE has (an earlier, interrupted "
+		    "run) and append to it"),
 		OPT("retries", NULL, CLI_COUNT, &f.retries, "N",
 		    "run a failing task up to N times"),
 		OPT("timeout", NULL, CLI_STR, &f.timeout, "SECONDS",

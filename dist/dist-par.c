@@ -525,6 +525,18 @@ struct par {
 	bool input_done, stopping, halted, closing, out_broken, workers_gone;
 	int halt_status;
 	int results_fd, joblog_fd;
+	/* the tasks' stdout, written in large pieces: a million results
+	 * must not cost a million write()s */
+	struct dp_buf out;
+	/* the results and joblog lines, flushed after the output they
+	 * record: a SIGKILL loses a task's journal line rather than leave
+	 * a journal line whose output was never written (--resume redoes
+	 * the first kind) */
+	struct dp_buf results, joblog;
+	/* --resume: the sequence numbers the joblog has, sorted */
+	uint64_t *done_seqs;
+	size_t n_done_seqs;
+	uint64_t skipped;
 	int64_t t0, t_up, t_last_report;
 	uint64_t start_ms; /* how long the pool took to start */
 	struct berr fatal;
@@ -540,8 +552,17 @@ static int64_t mono_ms(void)
 static void report(struct par *p, enum dp_report kind, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+static void flush_out(struct par *p);
+
+/* lib mode: tasks in flight a worker, the depth below which the collector
+ * sleeps until woken, and its nap above it */
+#define LIB_WINDOW 256u
+#define LIB_BATCH_LOW 32u
+#define LIB_BATCH_NAP_NS 50000
+
 static void report(struct par *p, enum dp_report kind, const char *fmt, ...)
 {
+	flush_out(p);
 	if (!p->o->report)
 		return;
 	char line[1024];
@@ -555,7 +576,7 @@ static void report(struct par *p, enum dp_report kind, const char *fmt, ...)
 /* ---- output: the tasks' own, the results file, the joblog
  * -------------------------- */
 
-static void write_out(struct par *p, int fd, const char *s, size_t n)
+static void write_fd(struct par *p, int fd, const char *s, size_t n)
 {
 	if (!n || p->out_broken)
 		return;
@@ -564,6 +585,43 @@ static void write_out(struct par *p, int fd, const char *s, size_t n)
 		p->out_broken = true;
 		p->stopping = true;
 	}
+}
+
+/* Called before anything else is written, and every few milliseconds, so
+ * that output is never held back for long. */
+static void flush_out(struct par *p)
+{
+	write_fd(p, p->o->out_fd, p->out.p, p->out.len);
+	p->out.len = 0;
+	if (p->results.len)
+		(void)base_write_all(p->results_fd, p->results.p,
+				     p->results.len);
+	p->results.len = 0;
+	if (p->joblog.len)
+		(void)base_write_all(p->joblog_fd, p->joblog.p, p->joblog.len);
+	p->joblog.len = 0;
+}
+
+#define OUT_FLUSH_AT (64u << 10)
+
+static void write_out(struct par *p, int fd, const char *s, size_t n)
+{
+	if (fd != p->o->out_fd) {
+		flush_out(p);
+		write_fd(p, fd, s, n);
+		return;
+	}
+	if (!n || p->out_broken)
+		return;
+	dp_buf_add(&p->out, s, n);
+	if (p->out.len >= OUT_FLUSH_AT)
+		flush_out(p);
+}
+
+static void flush_if_big(struct par *p)
+{
+	if (p->results.len >= OUT_FLUSH_AT || p->joblog.len >= OUT_FLUSH_AT)
+		flush_out(p);
 }
 
 static void write_result_line(struct par *p, const struct task *t,
@@ -591,7 +649,7 @@ static void write_result_line(struct par *p, const struct task *t,
 	dp_buf_adds(&b, ",\"stderr\":");
 	dp_buf_json(&b, oc->err, oc->err_len);
 	dp_buf_adds(&b, "}\n");
-	(void)base_write_all(p->results_fd, b.p, b.len);
+	dp_buf_add(&p->results, b.p, b.len);
 	dp_buf_free(&b);
 }
 
@@ -617,7 +675,7 @@ static void write_joblog_line(struct par *p, const struct task *t,
 		      (unsigned long long)t->seq, (double)oc->start_us / 1e6,
 		      (double)oc->run_us / 1e6, t->payload_len,
 		      oc->out_len + oc->err_len, oc->exit, oc->sig, cmd);
-	(void)base_write_all(p->joblog_fd, b.p, b.len);
+	dp_buf_add(&p->joblog, b.p, b.len);
 	dp_buf_free(&b);
 }
 
@@ -650,6 +708,7 @@ static void emit(struct par *p, const struct task *t, const struct outcome *oc)
 		write_result_line(p, t, oc);
 	if (p->joblog_fd >= 0)
 		write_joblog_line(p, t, oc);
+	flush_if_big(p);
 }
 
 /* -k: holds a finished task until every earlier one was printed. */
@@ -769,6 +828,21 @@ static void on_result(struct par *p, const struct dq_result *res)
 /* ---- feeding the queue
  * --------------------------------------------------------------- */
 
+static bool seq_done(const struct par *p, uint64_t seq)
+{
+	size_t lo = 0, hi = p->n_done_seqs;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (p->done_seqs[mid] == seq)
+			return true;
+		if (p->done_seqs[mid] < seq)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
 static struct task *next_task(struct par *p)
 {
 	if (p->pending)
@@ -783,7 +857,12 @@ static struct task *next_task(struct par *p)
 	if (p->input_done)
 		return NULL;
 	const char *arg;
-	int r = source_next(&p->src, &arg);
+	int r;
+	while ((r = source_next(&p->src, &arg)) > 0 &&
+	       seq_done(p, p->next_seq + 1)) {
+		p->next_seq++;
+		p->skipped++;
+	}
 	if (r < 0)
 		p->input_done = true;
 	if (r <= 0)
@@ -979,6 +1058,7 @@ static bool loop_done(const struct par *p)
 
 static void housekeeping(struct par *p)
 {
+	flush_out(p);
 	struct dp_exit ev;
 	while (!p->fatal.code && dp_pool_reap(p->pool, &ev) == 1)
 		on_worker_exit(p, &ev);
@@ -997,7 +1077,16 @@ static int run_loop(struct par *p, struct berr *err)
 		if (p->inflight) {
 			int wait = p->src.kind == SRC_FD && !p->input_done ? 5
 									   : 20;
-			int r = dq_collect(p->q, &res, wait);
+			/* lib mode with a deep queue: rather than have a
+			 * worker wake us for each result, look again a little
+			 * later, when many are there */
+			bool batch = p->o->mode == DP_MODE_LIB &&
+				     p->inflight > p->nworkers * LIB_BATCH_LOW;
+			int r = dq_collect(p->q, &res, batch ? 0 : wait);
+			if (r == -EAGAIN && batch) {
+				struct timespec ts = {0, LIB_BATCH_NAP_NS};
+				nanosleep(&ts, NULL);
+			}
 			if (r == 0)
 				on_result(p, &res);
 			else if (r == -EBADMSG && res.worker < p->nworkers)
@@ -1088,6 +1177,8 @@ static int check_opts(const struct dp_par_opts *o, struct berr *err)
 		return berr_setx(err, EINVAL,
 				 "--timeout is not supported in lib mode (the "
 				 "program runs its tasks itself)");
+	if (o->resume && !o->joblog)
+		return berr_setx(err, EINVAL, "--resume needs --joblog FILE");
 	if (o->timeout < 0 || o->timeout > 1e7)
 		return berr_setx(err, EINVAL, "--timeout %g: out of range",
 				 o->timeout);
@@ -1105,15 +1196,58 @@ static int check_opts(const struct dp_par_opts *o, struct berr *err)
 	return 0;
 }
 
-static int open_out(const char *path, const char *what, int *fd,
+static int open_out(const char *path, const char *what, bool append, int *fd,
 		    struct berr *err)
 {
 	*fd = -1;
 	if (!path)
 		return 0;
-	*fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	*fd = open(path,
+		   O_WRONLY | O_CREAT | O_CLOEXEC |
+			   (append ? O_APPEND : O_TRUNC),
+		   0644);
 	if (*fd < 0)
 		return berr_set(err, errno, "%s %s", what, path);
+	return 0;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* --resume: the jobs the joblog records as finished are not run again,
+ * as GNU parallel does. A missing joblog is a first run. A line cut short
+ * (the journal of a killed run) is ignored: its task runs again. */
+static int read_joblog(struct par *p, struct berr *err)
+{
+	_cleanup_free_ char *text = NULL;
+	size_t len = 0;
+	int r = base_read_file_at(AT_FDCWD, p->o->joblog, &text, &len, 0);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return berr_set(err, -r, "--resume: read --joblog %s",
+				p->o->joblog);
+	size_t cap = 0;
+	for (char *line = text, *nl;
+	     (nl = memchr(line, '\n', len - (size_t)(line - text)));
+	     line = nl + 1) {
+		char *end;
+		errno = 0;
+		unsigned long long seq = strtoull(line, &end, 10);
+		if (end == line || *end != '\t' || errno || seq == 0)
+			continue; /* the header, or not a job line */
+		if (p->n_done_seqs == cap) {
+			cap = cap ? cap * 2 : 1024;
+			p->done_seqs = base_realloc(p->done_seqs, cap,
+						    sizeof(uint64_t));
+		}
+		p->done_seqs[p->n_done_seqs++] = seq;
+	}
+	if (p->n_done_seqs)
+		qsort(p->done_seqs, p->n_done_seqs, sizeof(uint64_t), cmp_u64);
 	return 0;
 }
 
@@ -1138,7 +1272,14 @@ static int setup(struct par *p, struct berr *err)
 		r = pick_cpus(p, err);
 	if (r < 0)
 		return r;
-	p->window = p->nworkers + (p->nworkers + 3) / 4;
+	/* exec and line mode: about one task ahead a worker, as GNU
+	 * parallel starts jobs; lib mode: a deep queue, so that a task
+	 * costs a ring slot and not a wake-up */
+	p->window = o->mode == DP_MODE_LIB
+			    ? (p->nworkers * LIB_WINDOW < 4096
+				       ? p->nworkers * LIB_WINDOW
+				       : 4096)
+			    : p->nworkers + (p->nworkers + 3) / 4;
 	uint32_t cap = 64;
 	while (cap < p->window)
 		cap *= 2;
@@ -1155,10 +1296,14 @@ static int setup(struct par *p, struct berr *err)
 	tmap_init(&p->by_seq, cap);
 	if ((r = dq_create(&qp, &p->q, err)) < 0)
 		return r;
-	if ((r = open_out(o->results, "--results", &p->results_fd, err)) < 0 ||
-	    (r = open_out(o->joblog, "--joblog", &p->joblog_fd, err)) < 0)
+	if (o->resume && (r = read_joblog(p, err)) < 0)
 		return r;
-	if (p->joblog_fd >= 0) {
+	if ((r = open_out(o->results, "--results", o->resume, &p->results_fd,
+			  err)) < 0 ||
+	    (r = open_out(o->joblog, "--joblog", o->resume, &p->joblog_fd,
+			  err)) < 0)
+		return r;
+	if (p->joblog_fd >= 0 && lseek(p->joblog_fd, 0, SEEK_END) == 0) {
 		static const char head[] = "Seq\tHost\tStarttime\tJobRuntime\t"
 					   "Send\tReceive\tExitval\tSignal\t"
 					   "Command\n";
@@ -1191,6 +1336,13 @@ static void summary(struct par *p)
 	       (unsigned long long)p->start_ms, (double)wall / 1000.0,
 	       secs > 0 ? (double)p->finished / secs : 0.0,
 	       per > 0 ? per : 0.0);
+	if (p->skipped)
+		report(p, DP_REPORT_SUMMARY,
+		       "berth: par: --resume: %llu task%s already in the "
+		       "joblog "
+		       "skipped",
+		       (unsigned long long)p->skipped,
+		       p->skipped == 1 ? "" : "s");
 	struct rusage self;
 	getrusage(RUSAGE_SELF, &self);
 	struct dp_buf b = {0};
@@ -1228,6 +1380,11 @@ static void teardown(struct par *p)
 		task_free(t);
 	}
 	task_free(p->pending);
+	flush_out(p);
+	dp_buf_free(&p->out);
+	dp_buf_free(&p->results);
+	dp_buf_free(&p->joblog);
+	free(p->done_seqs);
 	if (p->results_fd >= 0)
 		close(p->results_fd);
 	if (p->joblog_fd >= 0)
@@ -1258,6 +1415,7 @@ int dp_par_run(const struct rt_ctx *ctx, const struct dp_par_opts *o,
 	if (r == 0)
 		r = run_loop(&p, err);
 	p.closing = true;
+	flush_out(&p);
 	if (p.q)
 		dq_close(p.q);
 	if (o->tty && !o->quiet && o->report)

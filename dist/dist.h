@@ -244,6 +244,8 @@ struct dp_par_opts {
 	int halt_fail;	     /* failures that trigger halt */
 	const char *results; /* JSON lines, one a task */
 	const char *joblog;
+	bool resume;	    /* skip the jobs the joblog has; append to it and to
+			       results */
 	int out_fd, err_fd; /* the tasks' stdout and stderr go here */
 	bool tty;	    /* progress bars rather than status lines */
 	bool quiet;	    /* no status lines and no summary */

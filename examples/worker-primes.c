@@ -1,9 +1,16 @@
-/* worker-primes: a berth worker that counts the primes in a range.
+/* worker-primes: a berth worker that counts primes.
  *
- * Each task's payload is "LO HI" (decimal); the result is the number of
- * primes p with LO <= p < HI, in decimal, with status 0, or an error text
- * with status 1 when the payload is not a range. Run it as the program of
- * `berth par`, which sets BERTH_QUEUE_FD and BERTH_WORKER_ID.
+ * A task's payload is "LO HI" (decimal): the result is the number of
+ * primes p with LO <= p < HI. A payload of one number N is block N, the
+ * range [N*B, N*B+B) with B from $PRIMES_BLOCK (default 10), so that
+ * `berth par --range 0:999999` counts the primes below 10,000,000 in a
+ * million tasks. The result is the count in decimal with status 0, or an
+ * error text with status 1. Run it as the program of `berth par --mode
+ * lib`, which sets BERTH_QUEUE_FD and BERTH_WORKER_ID.
+ *
+ * `worker-primes --local FIRST END` does blocks FIRST..END-1 itself, with
+ * no queue and no container, and prints their sum: the same work on the
+ * host, for comparison.
  *
  * Build against the worker library alone:
  *     cc -O2 -I. examples/worker-primes.c build/libberthworker.a */
@@ -26,8 +33,24 @@ static int is_prime(uint64_t n)
 	return 1;
 }
 
-/* Parses "LO HI" from a payload that is not NUL-terminated. */
-static int parse_range(const struct bw_task *t, uint64_t *lo, uint64_t *hi)
+static uint64_t count_primes(uint64_t lo, uint64_t hi)
+{
+	uint64_t n = 0;
+	for (uint64_t v = lo; v < hi; v++)
+		n += (uint64_t)is_prime(v);
+	return n;
+}
+
+static uint64_t block_size(void)
+{
+	const char *s = getenv("PRIMES_BLOCK");
+	uint64_t b = s ? strtoull(s, NULL, 10) : 0;
+	return b ? b : 10;
+}
+
+/* "LO HI" or "N" from a payload that is not NUL-terminated. */
+static int parse_range(const struct bw_task *t, uint64_t block, uint64_t *lo,
+		       uint64_t *hi)
 {
 	char buf[64];
 	if (t->len == 0 || t->len >= sizeof(buf))
@@ -36,7 +59,14 @@ static int parse_range(const struct bw_task *t, uint64_t *lo, uint64_t *hi)
 	buf[t->len] = 0;
 	char *end;
 	*lo = strtoull(buf, &end, 10);
-	if (end == buf || *end != ' ')
+	if (end == buf)
+		return -1;
+	if (*end == '\0' || *end == '\n') {
+		*hi = (*lo + 1) * block;
+		*lo *= block;
+		return 0;
+	}
+	if (*end != ' ')
 		return -1;
 	char *p = end + 1;
 	*hi = strtoull(p, &end, 10);
@@ -45,26 +75,36 @@ static int parse_range(const struct bw_task *t, uint64_t *lo, uint64_t *hi)
 	return 0;
 }
 
-int main(void)
+static int run_local(const char *first, const char *end)
 {
+	uint64_t a = strtoull(first, NULL, 10), b = strtoull(end, NULL, 10);
+	uint64_t block = block_size();
+	printf("%" PRIu64 "\n", count_primes(a * block, b * block));
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc == 4 && !strcmp(argv[1], "--local"))
+		return run_local(argv[2], argv[3]);
 	char err[256];
 	struct bw *w;
 	if (bw_open(&w, err, sizeof(err)) < 0) {
 		fprintf(stderr, "worker-primes: %s\n", err);
 		return 1;
 	}
+	uint64_t block = block_size();
 	const struct bw_task *t;
 	while ((t = bw_next(w)) != NULL) {
 		char out[64];
-		uint64_t lo, hi, n = 0;
+		uint64_t lo, hi;
 		int status = 0;
-		if (parse_range(t, &lo, &hi) < 0) {
+		if (parse_range(t, block, &lo, &hi) < 0) {
 			status = 1;
-			snprintf(out, sizeof(out), "not a range \"LO HI\"");
+			snprintf(out, sizeof(out), "not a range \"LO HI\"\n");
 		} else {
-			for (uint64_t v = lo; v < hi; v++)
-				n += (uint64_t)is_prime(v);
-			snprintf(out, sizeof(out), "%" PRIu64, n);
+			snprintf(out, sizeof(out), "%" PRIu64 "\n",
+				 count_primes(lo, hi));
 		}
 		int r = bw_done(w, t, status, out, strlen(out));
 		if (r < 0) {

@@ -1,25 +1,33 @@
-#!/bin/sh
-# demo.sh: runs one container with berth and shows what it sees.
-#   make demo     (BERTH and ROOTFS are set by the Makefile)
-# Makes a bundle in a temp dir with `berth spec`, points its root at the
-# busybox rootfs (read-only), runs it attached and cleans everything up.
-set -eu
+#!/bin/bash
+# demo.sh: berth's main job on the bundled image (make demo).
+#   BERTH, DEMO_IMAGE and HOST_WORKER are set by the Makefile.
+#
+# 1. `berth launch` runs one container from the image, as docker run would.
+# 2. `berth par` starts one pinned worker container per allowed CPU from
+#    the same image and feeds them a million tasks through shared memory
+#    (lib mode): each task counts the primes in a block of ten numbers, so
+#    the sum is pi(10,000,000) = 664579.
+# 3. The same work on the host, one plain process per CPU and no
+#    container, for comparison.
+# Everything goes in a temporary state root, store and cgroup, removed at
+# the end. DEMO_TASKS (default 1000000) changes the number of tasks.
+set -euo pipefail
 
 : "${BERTH:?set BERTH to the berth binary}"
-: "${ROOTFS:?set ROOTFS to a root filesystem (make test-rootfs)}"
+: "${DEMO_IMAGE:?set DEMO_IMAGE to build/images/demo.tar}"
+: "${HOST_WORKER:?set HOST_WORKER to the host build of worker-primes}"
 if [ "$(id -u)" != 0 ]; then
 	echo "demo: run as root (containers need it)" >&2
 	exit 1
 fi
-here=$(cd "$(dirname "$0")" && pwd)
-command -v jq >/dev/null || sh "$here/deps.sh" jq
+tasks=${DEMO_TASKS:-1000000}
 
-id=demo-$$
 tmp=$(mktemp -d /tmp/berth-demo.XXXXXX)
 cleanup() {
-	"$BERTH" --root "$tmp/state" delete --force "$id" >/dev/null 2>&1 || true
+	for id in $("$BERTH" --root "$tmp/state" list -q 2>/dev/null); do
+		"$BERTH" --root "$tmp/state" delete --force "$id" >/dev/null 2>&1
+	done
 	rm -rf "$tmp"
-	# The cgroup parent is the demo's own; the container's is berth's.
 	find /sys/fs/cgroup -depth -type d -name berth-demo \
 		-exec rmdir {} + 2>/dev/null
 	return 0
@@ -27,35 +35,54 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-cd "$tmp"
-# What the container runs, bind-mounted read-only at /mnt.
-mkdir inner
-cat >inner/facts.sh <<'EOF'
-echo "hello from berth"
-echo "hostname:  $(hostname)"
-echo "pid:       $$ (pid 1 of its own pid namespace)"
-echo "user:      $(id)"
-echo "processes: $(ls -d /proc/[0-9]* | wc -l) visible"
-cg=$(grep ':memory:' /proc/self/cgroup)
-[ "${cg##*:}" = / ] && cg="$cg (the root of its own cgroup namespace)"
-echo "cgroup:    $cg"
-echo "network:   $(ls /sys/class/net | tr '\n' ' ')"
-echo "root:      $(awk '$5 == "/" { print $6 }' /proc/self/mountinfo)"
-EOF
-"$BERTH" spec
-jq --arg root "$ROOTFS" --arg cg "berth-demo/$id" --arg inner "$tmp/inner" '
-	.root = {path: $root, readonly: true}
-	| .hostname = "berth-demo"
-	| .process.terminal = false
-	| .process.args = ["/bin/sh", "/mnt/facts.sh"]
-	| .mounts += [{destination: "/mnt", type: "bind", source: $inner,
-		options: ["rbind", "ro"]}]
-	| .linux.cgroupsPath = $cg
-' config.json >config.json.new
-mv config.json.new config.json
+now_ns() { date +%s%N; }
+secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b - a) / 1e9 }'; }
 
-echo "$ $BERTH run --bundle $tmp $id    # cgroupsPath berth-demo/$id"
-status=0
-"$BERTH" --root "$tmp/state" run --bundle "$tmp" "$id" </dev/null || status=$?
-echo "container exited with status $status"
-exit $status
+b() { "$BERTH" --root "$tmp/state" "$@"; }
+
+echo "== berth launch: one container from $(basename "$DEMO_IMAGE"), no daemon"
+echo "\$ berth launch --rm $(basename "$DEMO_IMAGE") sh -c '...'"
+b launch --rm --store "$tmp/store" --cgroup-parent berth-demo "$DEMO_IMAGE" sh -c '
+	echo "  hostname:  $(hostname)"
+	echo "  pid:       $$ (pid 1 of its own pid namespace)"
+	echo "  network:   $(ls /sys/class/net | tr "\n" " ")"
+	echo "  root:      $(awk "\$5 == \"/\" { print \$9 }" /proc/self/mountinfo) (the image layers, shared)"
+	echo "  seccomp:   mode $(awk "/^Seccomp:/ { print \$2 }" /proc/self/status), no_new_privs $(awk "/^NoNewPrivs:/ { print \$2 }" /proc/self/status)"'
+echo
+
+ncpu=$(nproc)
+echo "== berth par: $tasks tasks in lib mode, one pinned worker container per CPU ($ncpu)"
+echo "\$ berth par --image $(basename "$DEMO_IMAGE") --mode lib --range 0:$((tasks - 1)) -- /usr/bin/worker-primes"
+t0=$(now_ns)
+b par --image "$DEMO_IMAGE" --store "$tmp/store" --cgroup-parent berth-demo \
+	--mode lib --range "0:$((tasks - 1))" -- /usr/bin/worker-primes >"$tmp/results"
+t1=$(now_ns)
+par_sum=$(awk '{ s += $1 } END { print s + 0 }' "$tmp/results")
+par_n=$(wc -l <"$tmp/results")
+echo
+
+echo "== the same work on the host: $ncpu plain processes, no container, no queue"
+t2=$(now_ns)
+per=$(((tasks + ncpu - 1) / ncpu))
+for ((i = 0; i < ncpu; i++)); do
+	lo=$((i * per))
+	hi=$((lo + per > tasks ? tasks : lo + per))
+	"$HOST_WORKER" --local "$lo" "$hi" >"$tmp/host.$i" &
+done
+wait
+t3=$(now_ns)
+host_sum=$(cat "$tmp"/host.* | awk '{ s += $1 } END { print s + 0 }')
+
+par_s=$(secs "$t0" "$t1")
+host_s=$(secs "$t2" "$t3")
+echo
+printf '%-34s %12s %10s\n' "" "primes" "wall (s)"
+printf '%-34s %12s %10s\n' "berth par ($par_n tasks)" "$par_sum" "$par_s"
+printf '%-34s %12s %10s\n' "host ($ncpu processes)" "$host_sum" "$host_s"
+awk -v p="$par_s" -v h="$host_s" -v n="$tasks" 'BEGIN {
+	printf "berth costs %.2fx the host: %.2f us a task for %d isolated workers\n",
+		p / h, (p - h) * 1e6 / n, '"$ncpu"' }'
+if [ "$par_sum" != "$host_sum" ] || [ "$par_n" != "$tasks" ]; then
+	echo "demo: berth par and the host disagree" >&2
+	exit 1
+fi

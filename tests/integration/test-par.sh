@@ -215,8 +215,8 @@ t_par_bad_options() {
 	assert_fail_with "--cpus 4000: CPU 4000 is not in the allowed set " \
 		par --cpus 4000 -- echo ::: a
 	assert_fail_with "--cpus x: not a CPU list" par --cpus x -- echo ::: a
-	assert_fail_with "images are not supported by par yet" \
-		rt par --image busybox --quiet -- echo ::: a
+	assert_fail_with "--image nosuch: image nosuch: not found in $TDIR/store" \
+		rt par --store "$TDIR/store" --image nosuch --quiet -- echo ::: a
 	assert_fail_with "--timeout is not supported in lib mode" \
 		par --mode lib --timeout 1 -- /bin/true ::: a
 	assert_fail_with "a command is required" par ::: a
@@ -386,5 +386,43 @@ t_par_image() {
 	assert_fail_with "--image nosuch:1" ipar --store "$TDIR/store" --image nosuch:1 -- true ::: 1
 	assert_fail_with "one of --image IMAGE, --bundle DIR or --rootfs DIR" \
 		rt par --image work:1 --rootfs "$ROOTFS" -- true ::: 1
+	no_pool_left
+}
+
+# --resume after berth was SIGKILLed: the second run does only what the
+# joblog does not have; between the two runs every task ran and each is
+# in the joblog once.
+t_par_resume_after_sigkill() {
+	par_only
+	local pid n
+	# not through par(): $! must be berth itself
+	"$BERTH" --root "$ROOT" par --rootfs "$ROOTFS" --cgroup-parent "berth-test-$IT_TOKEN" \
+		-e "BERTH_IT=$IT_TOKEN" --quiet -j 2 --joblog "$TDIR/log" \
+		-- sh -c 'echo {}; sleep 0.2' ::: $(seq 20) >"$TDIR/out1" 2>"$TDIR/err1" &
+	pid=$!
+	for n in $(seq 200); do
+		[ "$(grep -c '^[0-9]' "$TDIR/log" 2>/dev/null)" -ge 4 ] && break
+		sleep 0.05
+	done
+	kill -KILL "$pid"
+	wait "$pid"
+	for n in $(seq 100); do
+		[ -z "$(ls -A "$ROOT")" ] && break
+		sleep 0.05
+	done
+	local first
+	first=$(grep -c '^[0-9]' "$TDIR/log")
+	[ "$first" -ge 4 ] && [ "$first" -lt 20 ] || fail "the first run journaled $first of 20"
+	assert_ok par -j 2 --joblog "$TDIR/log" --resume -- sh -c 'echo {}; sleep 0.2' ::: $(seq 20)
+	printf '%s\n' "$OUT" >"$TDIR/out2"
+	assert_eq "$(grep -c '^[0-9]' <<<"$OUT")" "$((20 - first))" "the resumed run ran only the rest"
+	assert_eq "$(cat "$TDIR/out1" "$TDIR/out2" | sort -nu | tr '\n' ' ')" "$(seq 20 | tr '\n' ' ')" \
+		"every task ran"
+	assert_eq "$(grep '^[0-9]' "$TDIR/log" | cut -f1 | sort -n | tr '\n' ' ')" "$(seq 20 | tr '\n' ' ')" \
+		"each task is in the joblog once"
+	assert_eq "$(grep -c '^Seq' "$TDIR/log")" 1 "one header"
+	assert_ok par -j 2 --joblog "$TDIR/log" --resume -- sh -c 'echo {}' ::: $(seq 20)
+	assert_eq "$OUT" "" "nothing left to do"
+	assert_fail_with "--resume needs --joblog FILE" par --resume -- true ::: 1
 	no_pool_left
 }
