@@ -74,7 +74,7 @@ DEMO_IMAGE := $(BUILD)/images/demo.tar
 DEMO_WORKER := $(BUILD)/images/layer/usr/bin/worker-primes
 
 .PHONY: all check check-all demo-run check-unit check-integration check-vm demo deps format format-check \
-        install clean bench bench-cgroups test-rootfs layering demo-image
+        install clean bench bench-cgroups bench-images test-rootfs layering demo-image
 
 all: $(BERTH) $(LIBBERTH) $(AGENT)
 
@@ -160,6 +160,9 @@ demo-run: $(BERTH) $(AGENT) $(DEMO_IMAGE)
 bench: $(BERTH) $(ROOTFS)/.stamp
 	$(Q)BERTH=$(abspath $(BERTH)) ROOTFS=$(abspath $(ROOTFS)) bash tests/bench/start.sh
 
+bench-images: $(BERTH) $(ROOTFS)/.stamp
+	$(Q)BERTH=$(abspath $(BERTH)) ROOTFS=$(abspath $(ROOTFS)) bash tests/bench/images.sh
+
 bench-cgroups: $(LIBBERTH)
 	$(Q)BUILD=$(BUILD) bash tests/bench/cgroups.sh
 
@@ -172,7 +175,7 @@ LIBBW_SO  := $(BUILD)/libberthworker.so
 DIST_TESTS := $(BUILD)/tests/test-dist $(BUILD)/tests/test-dist-stress
 BENCH_QUEUE := $(BUILD)/bench-queue
 
-.PHONY: libberthworker examples bench-dist check-tsan
+.PHONY: libberthworker examples bench-dist bench-par check-tsan
 
 $(LIBBW_OBJS): ALL_CFLAGS += -fPIC
 
@@ -205,6 +208,16 @@ $(BENCH_QUEUE): $(BUILD)/tests/bench/queue.o $(LIBBERTH) $(LIBBW_A)
 bench-dist: $(BENCH_QUEUE)
 	$(Q)BENCH_QUEUE=$(abspath $(BENCH_QUEUE)) bash tests/bench/dist.sh
 
+BENCH_WORKER := $(BUILD)/bench-bw-empty
+$(BENCH_WORKER): tests/bench/bw-empty.c $(LIBBW_A) dist/berth-worker.h
+	@$(if $(Q),echo "  CC      $@ (static)")
+	$(Q)$(CC) -std=gnu11 -O2 $(WARN) -D_GNU_SOURCE -I. -static -o $@ $< $(LIBBW_A)
+
+# berth par end to end against GNU parallel, xargs -P and docker run.
+bench-par: $(BERTH) $(AGENT) $(ROOTFS)/.stamp $(BENCH_WORKER)
+	$(Q)BERTH=$(abspath $(BERTH)) ROOTFS=$(abspath $(ROOTFS)) \
+		BENCH_WORKER=$(abspath $(BENCH_WORKER)) bash tests/bench/par.sh
+
 # ThreadSanitizer build of the queue's unit tests; the stress test's
 # threads variant (TSan does not follow processes).
 TSAN_BUILD := $(BUILD)/tsan
@@ -236,8 +249,8 @@ demo-image: $(DEMO_IMAGE)
 
 DEB_PKGS := build-essential pkg-config libseccomp-dev libcap-dev libnl-3-dev \
             libnl-route-3-dev libcjson-dev busybox-static clang-format python3 \
-            libarchive-dev libssl-dev iproute2 util-linux jq skopeo \
-            qemu-system-x86 linux-image-amd64
+            libarchive-dev libssl-dev libcurl4-openssl-dev iproute2 util-linux \
+            jq skopeo docker-registry qemu-system-x86 linux-image-amd64
 deps:
 	$(Q)sh tests/deps.sh $(DEB_PKGS)
 
