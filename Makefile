@@ -74,7 +74,7 @@ DEMO_IMAGE := $(BUILD)/images/demo.tar
 DEMO_WORKER := $(BUILD)/images/layer/usr/bin/worker-primes
 
 .PHONY: all check check-all demo-run check-unit check-integration check-vm demo deps format format-check \
-        install clean bench bench-cgroups bench-images test-rootfs layering demo-image
+        install clean bench bench-cgroups bench-images test-rootfs layering demo-image fuzz
 
 all: $(BERTH) $(LIBBERTH) $(AGENT)
 
@@ -159,6 +159,21 @@ demo-run: $(BERTH) $(AGENT) $(DEMO_IMAGE)
 
 bench: $(BERTH) $(ROOTFS)/.stamp
 	$(Q)BERTH=$(abspath $(BERTH)) ROOTFS=$(abspath $(ROOTFS)) bash tests/bench/start.sh
+
+# libFuzzer targets (tests/fuzz/README.md): clang with Debian's
+# libclang-rt-14-dev. `make fuzz` builds them; FUZZ_SECONDS=N runs each.
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz-*.c)
+FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+FUZZ_DEPS := $(wildcard oci/*.c base/*.c oci/*.h base/*.h)
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_DEPS)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  FUZZ    $@")
+	$(Q)clang -g -O1 -fsanitize=fuzzer,address,undefined -I. -D_GNU_SOURCE \
+		$(PKG_CFLAGS) $< oci/*.c base/*.c -lcjson -o $@
+fuzz: $(FUZZ_BINS)
+	$(Q)for f in $(FUZZ_BINS); do \
+		[ -z "$(FUZZ_SECONDS)" ] || $$f -max_total_time=$(FUZZ_SECONDS) || exit 1; \
+	done
 
 bench-images: $(BERTH) $(ROOTFS)/.stamp
 	$(Q)BERTH=$(abspath $(BERTH)) ROOTFS=$(abspath $(ROOTFS)) bash tests/bench/images.sh

@@ -1,4 +1,4 @@
-/* berth image COMMAND: load, ls, inspect, rm, prune, tag, unpack.
+/* berth image COMMAND: load, pull, ls, inspect, rm, prune, tag, unpack.
  *
  * Images live in a store (--store DIR, else $BERTH_STORE, else
  * /var/lib/berth); no daemon is involved. Each subcommand parses its
@@ -11,11 +11,14 @@
 
 /* Declared here and in main.c's command table (cli.h lists the others). */
 int cli_cmd_image(struct cli *cli, int argc, char **argv);
+int cli_image_pull(struct oci_store *s, const char *ref, bool insecure,
+		   bool quiet); /* cmd-pull.c */
 
 struct image_opts {
 	const char *store;
 	bool quiet;
 	bool allow_devices;
+	bool insecure;
 };
 
 struct image_cmd {
@@ -135,6 +138,12 @@ static int do_load(struct cli *cli, struct oci_store *s,
 	return 0;
 }
 
+static int do_pull(struct cli *cli, struct oci_store *s,
+		   const struct image_opts *o)
+{
+	return cli_image_pull(s, cli->args[0], o->insecure, o->quiet);
+}
+
 static int do_ls(struct cli *cli, struct oci_store *s,
 		 const struct image_opts *o)
 {
@@ -246,6 +255,8 @@ static int do_unpack(struct cli *cli, struct oci_store *s,
 static const struct image_cmd image_cmds[] = {
 	{"load", "FILE|-", "load a Docker archive or an OCI layout (- = stdin)",
 	 1, 1, OCI_STORE_WRITE, do_load},
+	{"pull", "REF", "pull an image from a registry", 1, 1, OCI_STORE_WRITE,
+	 do_pull},
 	{"ls", "", "list the images", 0, 0, OCI_STORE_READ, do_ls},
 	{"inspect", "IMAGE", "print an image's details as JSON", 1, 1,
 	 OCI_STORE_READ, do_inspect},
@@ -307,9 +318,12 @@ int cli_cmd_image(struct cli *cli, int argc, char **argv)
 		{"store", NULL, CLI_STR, &o.store, "DIR",
 		 "image store (default $BERTH_STORE or " OCI_STORE_DEFAULT ")"},
 		{"quiet", "q", CLI_BOOL, &o.quiet, NULL,
-		 "ls: only the ids; load, prune: print nothing"},
+		 "ls: only the ids; load, prune: print nothing; pull: only "
+		 "the name"},
 		{"allow-devices", NULL, CLI_BOOL, &o.allow_devices, NULL,
 		 "load: accept device nodes in layers (privileged images)"},
+		{"insecure", NULL, CLI_BOOL, &o.insecure, NULL,
+		 "pull: plain http, to a loopback registry only"},
 		CLI_OPT_END,
 	};
 	/* `image load --help` shows the usage of load itself */

@@ -4,6 +4,7 @@
 #include "cli/cli.h"
 
 int cli_cmd_image(struct cli *cli, int argc, char **argv); /* cmd-image.c */
+int cli_cmd_pull(struct cli *cli, int argc, char **argv);  /* cmd-pull.c */
 
 const struct cli_command cli_commands[] = {
 	{"create", "<container-id>", "create a container", cli_cmd_create},
@@ -28,8 +29,10 @@ const struct cli_command cli_commands[] = {
 	{"update", "<container-id>",
 	 "change the resource limits of a container", cli_cmd_update},
 	{"image", "COMMAND [ARG...]",
-	 "manage images: load, ls, inspect, rm, prune, tag, unpack",
+	 "manage images: load, pull, ls, inspect, rm, prune, tag, unpack",
 	 cli_cmd_image},
+	{"pull", "REF", "pull an image from a registry (berth image pull)",
+	 cli_cmd_pull},
 	{"events", "<container-id>",
 	 "print a container's resource usage and OOM events", cli_cmd_events},
 	{"launch", "IMAGE [COMMAND [ARG...]]",

@@ -1,6 +1,6 @@
-/* libarchive and libcrypto, loaded on first use.
+/* libarchive, libcrypto and libcurl, loaded on first use.
  *
- * `berth create` and `berth start` must not pay for mapping two large
+ * `berth create` and `berth start` must not pay for mapping large
  * libraries they never call, so the image code reaches them through tables
  * of function pointers filled by dlopen/dlsym. The headers still give every
  * pointer its exact type (__typeof__(&archive_read_new)), so a prototype
@@ -41,6 +41,22 @@ static int dl_fill(const struct dl_lib *lib, const char *const *names,
 	return 0;
 }
 
+/* Fills table, n function pointers, on the first call only. */
+static bool dl_load(const struct dl_lib *lib, const char *const *names,
+		    size_t n, void *table, bool *loaded, struct berr *err)
+{
+	if (*loaded)
+		return true;
+	_cleanup_free_ void **slots = base_calloc(n, sizeof(void *));
+	if (dl_fill(lib, names, slots, n, err) < 0)
+		return false;
+	/* Function and object pointers have one size on every target berth
+	 * supports (POSIX requires it for dlsym). */
+	memcpy(table, slots, n * sizeof(void *));
+	*loaded = true;
+	return true;
+}
+
 const struct oci_la *oci_dl_archive(struct berr *err)
 {
 	static struct oci_la la;
@@ -52,17 +68,9 @@ const struct oci_la *oci_dl_archive(struct berr *err)
 #undef OCI_LA_NAME
 	_Static_assert(sizeof(la) == ARRAY_SIZE(names) * sizeof(void *),
 		       "one pointer per libarchive function");
-
-	if (loaded)
-		return &la;
-	void *slots[ARRAY_SIZE(names)];
-	if (dl_fill(&lib, names, slots, ARRAY_SIZE(names), err) < 0)
-		return NULL;
-	/* Function and object pointers have one size on every target berth
-	 * supports (POSIX requires it for dlsym). */
-	memcpy(&la, slots, sizeof(la));
-	loaded = true;
-	return &la;
+	return dl_load(&lib, names, ARRAY_SIZE(names), &la, &loaded, err)
+		       ? &la
+		       : NULL;
 }
 
 const struct oci_crypto *oci_dl_crypto(struct berr *err)
@@ -76,13 +84,23 @@ const struct oci_crypto *oci_dl_crypto(struct berr *err)
 #undef OCI_CRYPTO_NAME
 	_Static_assert(sizeof(cr) == ARRAY_SIZE(names) * sizeof(void *),
 		       "one pointer per libcrypto function");
+	return dl_load(&lib, names, ARRAY_SIZE(names), &cr, &loaded, err)
+		       ? &cr
+		       : NULL;
+}
 
-	if (loaded)
-		return &cr;
-	void *slots[ARRAY_SIZE(names)];
-	if (dl_fill(&lib, names, slots, ARRAY_SIZE(names), err) < 0)
-		return NULL;
-	memcpy(&cr, slots, sizeof(cr));
-	loaded = true;
-	return &cr;
+const struct oci_curl *oci_dl_curl(struct berr *err)
+{
+	static struct oci_curl cu;
+	static bool loaded;
+	static const struct dl_lib lib = {"libcurl.so.4", "libcurl4",
+					  "libcurl"};
+#define OCI_CURL_NAME(f) "curl_" #f,
+	static const char *const names[] = {OCI_CURL_FUNCS(OCI_CURL_NAME)};
+#undef OCI_CURL_NAME
+	_Static_assert(sizeof(cu) == ARRAY_SIZE(names) * sizeof(void *),
+		       "one pointer per libcurl function");
+	return dl_load(&lib, names, ARRAY_SIZE(names), &cu, &loaded, err)
+		       ? &cu
+		       : NULL;
 }

@@ -1,15 +1,17 @@
 /* Private to oci/'s image code (oci-dl, oci-digest, oci-store, oci-load,
- * oci-manifest, oci-unpack, oci-copy, oci-imgconfig).
+ * oci-manifest, oci-unpack, oci-copy, oci-imgconfig, oci-registry,
+ * oci-pull).
  *
- * libarchive and libcrypto are never linked: their headers give the types
- * and prototypes, and oci-dl.c fills a table of pointers per library with
- * dlopen/dlsym the first time an image function needs it, so that the
- * runtime's own commands (create, start) never map them. */
+ * libarchive, libcrypto and libcurl are never linked: their headers give
+ * the types and prototypes, and oci-dl.c fills a table of pointers per
+ * library with dlopen/dlsym the first time an image function needs it, so
+ * that the runtime's own commands (create, start) never map them. */
 #ifndef BERTH_OCI_IMAGE_INTERNAL_H
 #define BERTH_OCI_IMAGE_INTERNAL_H
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <curl/curl.h>
 #include <openssl/evp.h>
 
 #include "oci/oci-internal.h"
@@ -68,11 +70,33 @@ struct oci_crypto {
 #undef OCI_CRYPTO_FIELD
 };
 
+/* The libcurl functions berth calls, without their "curl_" prefix:
+ * cu->easy_init() is curl_easy_init(). */
+#define OCI_CURL_FUNCS(X)                                                      \
+	X(easy_init)                                                           \
+	X(easy_cleanup)                                                        \
+	X(easy_reset)                                                          \
+	X(easy_setopt)                                                         \
+	X(easy_perform)                                                        \
+	X(easy_getinfo)                                                        \
+	X(easy_strerror)                                                       \
+	X(easy_escape)                                                         \
+	X(free)                                                                \
+	X(slist_append)                                                        \
+	X(slist_free_all)
+
+struct oci_curl {
+#define OCI_CURL_FIELD(f) __typeof__(&curl_##f) f;
+	OCI_CURL_FUNCS(OCI_CURL_FIELD)
+#undef OCI_CURL_FIELD
+};
+
 /* The tables, loaded once per process. NULL with err set ("image support
  * needs libarchive (apt-get install libarchive13)") when the library or a
  * symbol is missing. */
 const struct oci_la *oci_dl_archive(struct berr *err);
 const struct oci_crypto *oci_dl_crypto(struct berr *err);
+const struct oci_curl *oci_dl_curl(struct berr *err);
 
 /* ---- oci-digest.c: sha256 -------------------------------------------------
  */
@@ -281,6 +305,104 @@ void oci_refs_set(struct oci_refs *r, const char *ref, const char *digest);
 bool oci_refs_del(struct oci_refs *r, const char *ref);
 /* The references naming digest, as a NULL-terminated vector. */
 char **oci_refs_of(const struct oci_refs *r, const char *digest);
+
+/* ---- oci-load.c: loading a layout a pull staged -----------------------------
+ */
+
+/* oci_image_load() of the OCI layout in the store-relative directory dir
+ * under tmp/ (a pull's staging area, private to the store): its files are
+ * hard-linked into the load rather than copied, and hashed again all the
+ * same. what names the source in messages. */
+int oci_load_staged(struct oci_store *s, const char *dir, const char *what,
+		    struct oci_image ***out, struct berr *err);
+
+/* ---- oci-registry.c: the distribution spec's HTTP side ----------------------
+ */
+
+/* A challenge of a WWW-Authenticate header. */
+enum oci_auth_scheme { OCI_AUTH_NONE, OCI_AUTH_BASIC, OCI_AUTH_BEARER };
+struct oci_wwwauth {
+	enum oci_auth_scheme scheme;
+	char *realm, *service, *scope; /* NULL when absent */
+};
+/* Parses a WWW-Authenticate value (several challenges may be joined with
+ * commas) and keeps the Bearer challenge, else the Basic one; an unknown
+ * scheme alone gives OCI_AUTH_NONE. -EINVAL for a malformed header or a
+ * Bearer challenge without a realm. Caller clears *out either way. */
+int oci_wwwauth_parse(const char *header, struct oci_wwwauth *out);
+void oci_wwwauth_clear(struct oci_wwwauth *a);
+
+/* The "auth" value (base64 of user:password) that a Docker config.json
+ * holds for registry in "auths" (keys may carry a scheme and a path, and
+ * docker.io has several spellings). *out is NULL when there is none. */
+int oci_docker_config_auth(const char *json, size_t len, const char *registry,
+			   char **out, struct berr *err);
+/* The token of a token server's JSON answer ("token", else
+ * "access_token"). */
+int oci_registry_token_parse(const char *json, size_t len, char **out,
+			     struct berr *err);
+/* Whether host (host[:port], IPv6 in brackets) is a loopback name or
+ * address: localhost, 127.0.0.0/8, ::1. */
+bool oci_registry_host_loopback(const char *host);
+
+struct oci_registry;
+/* A client for repo on the registry at endpoint (host[:port]); registry
+ * names it in config.json. https, or plain http with insecure (the caller
+ * checks that the registry is a loopback one; every connection is checked
+ * again). Credentials come from $DOCKER_CONFIG/config.json or
+ * ~/.docker/config.json and are sent only when the registry asks. */
+int oci_registry_open(const char *registry, const char *endpoint,
+		      const char *repo, bool insecure,
+		      struct oci_registry **out, struct berr *err);
+void oci_registry_close(struct oci_registry *r);
+static inline void oci_registry_closep(struct oci_registry **r)
+{
+	oci_registry_close(*r);
+}
+
+/* Receives the body of a successful response piece by piece; a negative
+ * return (err set) stops the transfer. */
+typedef int (*oci_registry_sink)(const void *p, size_t n, void *arg);
+/* A sink that keeps the body in memory, NUL-terminated: -EFBIG past max
+ * bytes, with err naming what. The caller frees p. */
+struct oci_membuf {
+	char *p;
+	size_t n, max;
+	const char *what;
+	struct berr *err;
+};
+int oci_membuf_sink(const void *p, size_t n, void *arg);
+struct oci_registry_resp {
+	char content_type[128];
+	char digest[OCI_DIGEST_LEN]; /* Docker-Content-Digest, "" if none */
+};
+/* GET /v2/<repo>/<path> (following redirects), answering a 401 with the
+ * token or the credentials it asks for. A status other than 2xx is an
+ * error naming what ("manifest: 404 Not Found (manifest unknown)"):
+ * -ENOENT for 404, -EACCES for 401 and 403, -EIO otherwise. resp may be
+ * NULL. */
+int oci_registry_get(struct oci_registry *r, const char *what, const char *path,
+		     const char *accept, oci_registry_sink sink, void *arg,
+		     struct oci_registry_resp *resp, struct berr *err);
+
+/* ---- oci-pull.c: references
+ * ---------------------------------------------------
+ */
+
+struct oci_pull_ref {
+	char *name;	/* the stored form (oci_image_ref_normalize()) */
+	char *registry; /* "docker.io", "127.0.0.1:5000" */
+	char *endpoint; /* where to connect: "registry-1.docker.io" */
+	char *repo;	/* "library/busybox" */
+	char *tag;	/* NULL when the reference has a digest */
+	char *digest;	/* "sha256:..." or NULL */
+};
+/* Parses [registry[:port]/]repo[:tag|@sha256:...]: no registry (a first
+ * component without '.' or ':' and other than localhost) means docker.io,
+ * where a single name gets library/. Caller clears *out either way. */
+int oci_pull_ref_parse(const char *ref, struct oci_pull_ref *out,
+		       struct berr *err);
+void oci_pull_ref_clear(struct oci_pull_ref *r);
 
 /* ---- oci-imgconfig.c
  * --------------------------------------------------------- */

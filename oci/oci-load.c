@@ -39,6 +39,7 @@ struct loader {
 	char *default_repo; /* from the source's name, for bare OCI tags */
 	int srcfd;	    /* the layout directory, or the staged tar */
 	bool staged;
+	bool link_src; /* srcfd is a layout a pull staged in the store */
 	struct src_file *files;
 	size_t n_files;
 	char *tmp; /* tmp/load-XXXXXX, store-relative */
@@ -378,7 +379,9 @@ static void queue_blob(struct loader *ld, const char *tmp_rel,
 	base_strv_push(&ld->c.blob_digest, digest);
 }
 
-/* Copies a file of a layout directory into tmp/, hashing it. */
+/* Copies a file of a layout directory into tmp/, hashing it. A layout a
+ * pull staged in the store's tmp/ is linked instead: nobody else can
+ * write to it, and a copy would write every layer twice. */
 static int copy_in(struct loader *ld, const char *role, const char *path,
 		   struct blob *b, char **tmp_rel)
 {
@@ -387,21 +390,28 @@ static int copy_in(struct loader *ld, const char *role, const char *path,
 	if (in < 0)
 		return -ENOENT;
 	_cleanup_free_ char *name = base_sprintf("blob-%u", ld->seq++);
-	int out = openat(ld->tmpfd, name,
-			 O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-			 0600);
-	if (out < 0)
-		return berr_set(ld->err, errno, "create %s/%s", ld->tmp, name);
-	int r = oci_sha256_copy(in, out, b->digest, &b->size, ld->err);
-	if (r < 0) {
-		close(out);
+	_cleanup_close_ int out = -1;
+	int r;
+	if (ld->link_src) {
+		if (linkat(ld->srcfd, path, ld->tmpfd, name, 0) < 0)
+			return berr_set(ld->err, errno, "link %s into %s", path,
+					ld->tmp);
+		r = oci_sha256_copy(in, -1, b->digest, &b->size, ld->err);
+		out = TAKE_FD(in);
+	} else {
+		out = openat(ld->tmpfd, name,
+			     O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+			     0600);
+		if (out < 0)
+			return berr_set(ld->err, errno, "create %s/%s", ld->tmp,
+					name);
+		r = oci_sha256_copy(in, out, b->digest, &b->size, ld->err);
+	}
+	if (r < 0)
 		return berr_wrap(ld->err, "%s %s", role, path);
-	}
-	if (lseek(out, 0, SEEK_SET) < 0) {
-		close(out);
+	if (lseek(out, 0, SEEK_SET) < 0)
 		return berr_set(ld->err, errno, "seek %s", name);
-	}
-	b->fd = out;
+	b->fd = TAKE_FD(out);
 	*tmp_rel = base_sprintf("%s/%s", ld->tmp, name);
 	return 0;
 }
@@ -976,9 +986,9 @@ static int load_source(struct loader *ld)
 			 ld->what);
 }
 
-int oci_image_load(struct oci_store *s, const char *path,
-		   const struct oci_image_load_opts *o, struct oci_image ***out,
-		   struct berr *err)
+static int load_path(struct oci_store *s, const char *path, const char *what,
+		     bool link_src, const struct oci_image_load_opts *o,
+		     struct oci_image ***out, struct berr *err)
 {
 	static const struct oci_image_load_opts defaults;
 	if (out)
@@ -993,9 +1003,10 @@ int oci_image_load(struct oci_store *s, const char *path,
 	ld->s = s;
 	ld->o = o ? o : &defaults;
 	ld->err = err;
-	ld->what = strcmp(path, "-") ? path : "stdin";
+	ld->what = what;
+	ld->link_src = link_src;
 	ld->srcfd = ld->tmpfd = -1;
-	ld->default_repo = repo_from_path(path);
+	ld->default_repo = link_src ? NULL : repo_from_path(path);
 	if ((r = oci_store_mktemp(s, "load-", &ld->tmp, &ld->tmpfd, err)) < 0)
 		return r;
 	if ((r = open_source(ld, path)) < 0 || (r = load_source(ld)) < 0)
@@ -1005,4 +1016,19 @@ int oci_image_load(struct oci_store *s, const char *path,
 	if (out)
 		*out = TAKE_PTR(ld->c.images);
 	return 0;
+}
+
+int oci_image_load(struct oci_store *s, const char *path,
+		   const struct oci_image_load_opts *o, struct oci_image ***out,
+		   struct berr *err)
+{
+	return load_path(s, path, strcmp(path, "-") ? path : "stdin", false, o,
+			 out, err);
+}
+
+int oci_load_staged(struct oci_store *s, const char *dir, const char *what,
+		    struct oci_image ***out, struct berr *err)
+{
+	_cleanup_free_ char *path = base_sprintf("%s/%s", s->path, dir);
+	return load_path(s, path, what, true, NULL, out, err);
 }

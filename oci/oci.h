@@ -581,6 +581,54 @@ int oci_image_load(struct oci_store *s, const char *path,
 		   const struct oci_image_load_opts *o, struct oci_image ***out,
 		   struct berr *err);
 
+/* ---- pulling from a registry ------------------------------------------------
+ *
+ * oci_image_pull() speaks the distribution spec (v2) to an OCI or Docker
+ * registry over https with libcurl, loaded with dlopen on first use. The
+ * manifest (from an index or manifest list: linux/<host architecture>),
+ * the config and the layers are each hashed while they stream into the
+ * store's tmp/ and then loaded as oci_image_load() loads a layout: layer
+ * diffIDs are checked on unpack, and nothing becomes visible unless all of
+ * it is good. Blobs the store has are not downloaded again. */
+
+enum oci_pull_phase {
+	OCI_PULL_START,	 /* a download begins */
+	OCI_PULL_BYTES,	 /* done of total bytes have arrived */
+	OCI_PULL_EXISTS, /* the store has the blob: not downloaded */
+	OCI_PULL_DONE,	 /* downloaded and verified */
+	OCI_PULL_LOAD,	 /* every blob is here: unpacking the layers (digest
+			    is the manifest's, role "image") */
+};
+
+struct oci_pull_event {
+	enum oci_pull_phase phase;
+	const char *role;   /* "config" or "layer" */
+	const char *digest; /* the blob's */
+	uint64_t done, total;
+};
+
+struct oci_pull_opts {
+	/* Plain http instead of https, only to a loopback registry
+	 * (127.0.0.0/8, ::1, localhost). */
+	bool insecure;
+	/* Called as blobs arrive (may be NULL): the library never prints;
+	 * the caller may draw progress from it. */
+	void (*progress)(const struct oci_pull_event *ev, void *arg);
+	void *progress_arg;
+};
+
+/* Pulls ref ([registry[:port]/]repo[:tag|@sha256:...], docker.io by
+ * default) into the store, under the name oci_image_ref_normalize() gives
+ * ref ("busybox:latest", "127.0.0.1:5000/mini:latest"). Holds the store's
+ * write lock throughout. *out (may be NULL) receives the image,
+ * NULL-terminated. Errors name the reference and the document or blob
+ * ("pull 127.0.0.1:5000/mini:latest: manifest: 404 Not Found", "... layer
+ * sha256:ab..: digest mismatch: got sha256:cd.."); the store is then left
+ * as it was. */
+int oci_image_pull(struct oci_store *s, const char *ref,
+		   const struct oci_pull_opts *o, struct oci_image ***out,
+		   struct berr *err);
+
 /* Finds an image by reference ("busybox", "busybox:1.36",
  * "name@sha256:..."), by id or digest ("sha256:<hex>" or a hex prefix of at
  * least 4 digits), or by the path of an archive or layout, which is loaded

@@ -290,6 +290,12 @@ TEST(references_normalise)
 		"55",
 		NULL);
 	check_ref("a@sha256:12", NULL);
+	/* found by fuzz-manifest: normalising must be idempotent, and a Hub
+	 * prefix must not turn into another registry's name */
+	check_ref("index.docker.io/library/docker.io/library/x", NULL);
+	check_ref("docker.io/quay.io/a/b", NULL);
+	check_ref("docker.io/localhost/a", NULL);
+	check_ref("docker.io/library/foo.bar", "foo.bar:latest");
 }
 
 /* ---- documents
