@@ -1,7 +1,10 @@
 /* Go-style flag parsing and --help text for the berth command line. */
 #include <ctype.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 
@@ -274,4 +277,29 @@ int cli_parse_size(const char *s, int64_t *out)
 		return -EINVAL;
 	*out = (int64_t)(v * mul);
 	return 0;
+}
+
+char *cli_agent_path(void)
+{
+	const char *env = getenv("BERTH_AGENT");
+	if (env && *env)
+		return base_strdup(env);
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n <= 0)
+		return base_strdup("berth-agent");
+	exe[n] = '\0';
+	char *slash = strrchr(exe, '/');
+	if (slash)
+		*slash = '\0';
+	return base_sprintf("%s/berth-agent", exe);
+}
+
+void cli_enter_subcommand(struct cli *cli, struct cli_command *cmd, char *name,
+			  size_t len, const char *sub, const char *synopsis,
+			  const char *summary)
+{
+	snprintf(name, len, "%s %s", cli->cmd->name, sub);
+	*cmd = (struct cli_command){name, synopsis, summary, cli->cmd->fn};
+	cli->cmd = cmd;
 }

@@ -93,6 +93,14 @@ int cli_args_parse(struct cli *cli, const struct cli_opt *opts, unsigned flags,
 		   int argc, char **argv);
 /* 512, 64k, 1.5g, 2GiB: bytes, powers of 1024 (docker's -m). */
 int cli_parse_size(const char *s, int64_t *out);
+/* berth-agent for par and job: $BERTH_AGENT, else next to the berth
+ * binary. Caller frees. */
+char *cli_agent_path(void);
+/* `berth image load --help` shows load's usage: cli->cmd becomes *cmd,
+ * named "<command> <sub>" in name[len]. */
+void cli_enter_subcommand(struct cli *cli, struct cli_command *cmd, char *name,
+			  size_t len, const char *sub, const char *synopsis,
+			  const char *summary);
 /* Go's strconv.ParseBool. */
 int cli_parse_bool(const char *s, bool *out);
 /* The --help of a command (cli->cmd) or, with no command, of berth. */
@@ -136,6 +144,7 @@ int cli_cmd_update(struct cli *cli, int argc, char **argv);
 int cli_cmd_events(struct cli *cli, int argc, char **argv);
 int cli_cmd_par(struct cli *cli, int argc, char **argv);
 int cli_cmd_launch(struct cli *cli, int argc, char **argv);
+int cli_cmd_job(struct cli *cli, int argc, char **argv);
 
 /* Writes the flags `create` and `run` share, pointing into o, to
  * tab[0 .. CLI_CREATE_NOPTS) and returns CLI_CREATE_NOPTS. */

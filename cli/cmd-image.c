@@ -330,12 +330,10 @@ int cli_cmd_image(struct cli *cli, int argc, char **argv)
 	const struct image_cmd *sub =
 		argc > 0 && argv[0][0] != '-' ? find_image_cmd(argv[0]) : NULL;
 	char name[32];
-	struct cli_command cmd = *cli->cmd;
+	struct cli_command cmd;
 	if (sub) {
-		snprintf(name, sizeof(name), "image %s", sub->name);
-		cmd = (struct cli_command){name, sub->synopsis, sub->summary,
-					   cli->cmd->fn};
-		cli->cmd = &cmd;
+		cli_enter_subcommand(cli, &cmd, name, sizeof(name), sub->name,
+				     sub->synopsis, sub->summary);
 		argc--;
 		argv++;
 	}

@@ -108,22 +108,6 @@ static int split_args(struct cli *cli, struct dp_par_opts *o)
 	return CLI_CONTINUE;
 }
 
-static char *agent_path(void)
-{
-	const char *env = getenv("BERTH_AGENT");
-	if (env && *env)
-		return base_strdup(env);
-	char exe[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n <= 0)
-		return base_strdup("berth-agent");
-	exe[n] = '\0';
-	char *slash = strrchr(exe, '/');
-	if (slash)
-		*slash = '\0';
-	return base_sprintf("%s/berth-agent", exe);
-}
-
 static int apply_flags(struct par_flags *f)
 {
 	struct dp_par_opts *o = &f->o;
@@ -196,7 +180,7 @@ static int run_par(struct cli *cli, struct par_flags *f)
 		r = apply_flags(f);
 	if (r != CLI_CONTINUE)
 		return r;
-	_cleanup_free_ char *agent = agent_path();
+	_cleanup_free_ char *agent = cli_agent_path();
 	bool bar = false;
 	f->o.agent = agent;
 	f->o.input_fd = 0;

@@ -40,6 +40,8 @@ const struct cli_command cli_commands[] = {
 	{"par", "[--] COMMAND [ARG...] [::: ARG...]",
 	 "run tasks in a pool of pinned worker containers, like GNU parallel",
 	 cli_cmd_par},
+	{"job", "run|ps|logs|stop|rm [ARG...]",
+	 "run a coordinator and worker pools from a job file", cli_cmd_job},
 	{NULL, NULL, NULL, NULL},
 };
 

@@ -6,8 +6,10 @@
  * in /proc/cpuinfo but may use only a few, and pinning a worker outside
  * its cpuset fails. */
 #include <ctype.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "dist/dist-par-internal.h"
@@ -293,4 +295,36 @@ int dp_cpus_allowed(struct dp_cpus *out, struct berr *err)
 				 "no CPU is both in this process's affinity "
 				 "and in its cgroup's cpuset");
 	return 0;
+}
+
+/* ---- NUMA nodes -----------------------------------------------------------
+ */
+
+int dp_cpu_node(const char *sysfs, int cpu, int *nodes)
+{
+	*nodes = 0;
+	_cleanup_free_ char *dir =
+		base_sprintf("%s/devices/system/node", sysfs ? sysfs : "/sys");
+	_cleanup_closedir_ DIR *d = opendir(dir);
+	int found = -1;
+	for (struct dirent *e; d && (e = readdir(d));) {
+		int n;
+		char tail;
+		if (sscanf(e->d_name, "node%d%c", &n, &tail) != 1 || n < 0)
+			continue;
+		_cleanup_free_ char *path =
+			base_sprintf("%s/%s/cpulist", dir, e->d_name);
+		_cleanup_free_ char *s = NULL;
+		struct dp_cpus c;
+		if (base_read_file_at(AT_FDCWD, path, &s, NULL, 65536) < 0 ||
+		    dp_cpus_parse(s, &c) < 0)
+			continue;
+		/* a node without CPUs (memory only) binds no worker */
+		if (!dp_cpus_count(&c))
+			continue;
+		(*nodes)++;
+		if (dp_cpus_has(&c, cpu))
+			found = n;
+	}
+	return found;
 }

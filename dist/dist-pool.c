@@ -222,8 +222,13 @@ static void config_linux(const struct dp_pool *p, size_t i, struct dp_buf *b)
 	json_kv(b, "cgroupsPath", cg);
 	dp_buf_printf(b,
 		      ",\"resources\":{\"devices\":[{\"allow\":false,"
-		      "\"access\":\"rwm\"}],\"cpu\":{\"cpus\":\"%d\"}",
+		      "\"access\":\"rwm\"}],\"cpu\":{\"cpus\":\"%d\"",
 		      p->w[i].cpu);
+	/* on a NUMA machine the worker's memory comes from its CPU's node */
+	int nodes, node = dp_cpu_node(NULL, p->w[i].cpu, &nodes);
+	if (node >= 0 && nodes > 1)
+		dp_buf_printf(b, ",\"mems\":\"%d\"", node);
+	dp_buf_addc(b, '}');
 	if (o->memory > 0)
 		dp_buf_printf(b, ",\"memory\":{\"limit\":%lld}",
 			      (long long)o->memory);
@@ -502,6 +507,25 @@ static int helper_fds(const struct dp_pool *p, int *msg_fd, struct berr *err)
 	return 0;
 }
 
+/* With log_dir, the worker's own stdout and stderr (not its tasks': those
+ * go through the queue) are kept in its files, appended across restarts. */
+static int worker_logs(const struct dp_pool *p, size_t i, struct berr *err)
+{
+	const char *prefix = p->o->log_prefix ? p->o->log_prefix : "w";
+	static const char *const ext[] = {"out", "err"};
+	for (int k = 0; k < 2; k++) {
+		_cleanup_free_ char *path = base_sprintf(
+			"%s/%s.%zu.%s", p->o->log_dir, prefix, i, ext[k]);
+		_cleanup_close_ int fd = open(
+			path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+		if (fd == k + 1 && fcntl(fd, F_SETFD, 0) == 0)
+			fd = -1; /* it was closed: the file took its place */
+		else if (fd < 0 || dup2(fd, k + 1) < 0)
+			return berr_set(err, errno, "worker log %s", path);
+	}
+	return 0;
+}
+
 static int read_pid(const char *bundle, pid_t *pid)
 {
 	_cleanup_free_ char *path = base_sprintf("%s/init.pid", bundle);
@@ -520,6 +544,8 @@ static int helper_start(const struct dp_pool *p, size_t i, const char *id,
 	int r = write_bundle(p, i, &bundle, err);
 	if (r == 0)
 		r = helper_fds(p, msg_fd, err);
+	if (r == 0 && p->o->log_dir)
+		r = worker_logs(p, i, err);
 	if (r < 0)
 		return r;
 	_cleanup_free_ char *pidf = base_sprintf("%s/init.pid", bundle);

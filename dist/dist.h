@@ -49,6 +49,7 @@
 #include <stdint.h>
 
 #include "base/base.h"
+#include "oci/oci.h"
 
 #define DQ_ENV_FD "BERTH_QUEUE_FD"
 #define DQ_ENV_WORKER "BERTH_WORKER_ID"
@@ -187,6 +188,10 @@ void dp_cpus_set(struct dp_cpus *c, int cpu);
 int dp_cpus_next(const struct dp_cpus *c, int after);
 /* The CPUs this process may run on (see above). */
 int dp_cpus_allowed(struct dp_cpus *out, struct berr *err);
+/* The NUMA node that cpu belongs to, from <sysfs>/devices/system/node
+ * (sysfs NULL: /sys), or -1 when no node lists it; *nodes gets the number
+ * of nodes that have CPUs. */
+int dp_cpu_node(const char *sysfs, int cpu, int *nodes);
 
 enum dp_mode {
 	DP_MODE_EXEC, /* the agent runs the command once per task */
@@ -247,8 +252,12 @@ struct dp_par_opts {
 	bool resume;	    /* skip the jobs the joblog has; append to it and to
 			       results */
 	int out_fd, err_fd; /* the tasks' stdout and stderr go here */
-	bool tty;	    /* progress bars rather than status lines */
-	bool quiet;	    /* no status lines and no summary */
+	/* each worker container's own stdout and stderr: appended to
+	 * <log_dir>/<log_prefix>.<i>.out and .err; NULL: berth's */
+	const char *log_dir;
+	const char *log_prefix; /* NULL: "w" */
+	bool tty;		/* progress bars rather than status lines */
+	bool quiet;		/* no status lines and no summary */
 	/* set by a signal handler: 1 stops dispatching, 2 kills the tasks */
 	volatile int *stop;
 	void (*report)(enum dp_report kind, const char *text, void *data);
@@ -262,5 +271,144 @@ struct dp_par_opts {
  * worker, cgroup or state directory is left behind. */
 int dp_par_run(const struct rt_ctx *ctx, const struct dp_par_opts *o,
 	       int *exit_status, struct berr *err);
+
+/* ---- job: services and worker pools from a job file (prefix dp_job_) ---
+ *
+ * `berth job` is docker-compose for `berth par`: a job file names groups of
+ * containers and the queues between them. A group that "produces" a queue
+ * is one container whose stdout lines are the queue's tasks and whose stdin
+ * receives the queue's results; a group that "consumes" it is a par pool
+ * (dp_par_run) of `count` workers; any other group is a plain service. A
+ * queue may have its input in the file instead of a producer; its results
+ * then go to a file.
+ *
+ * A running job lives in <root>/jobs/<name>/: job.json (the file as given),
+ * runner.pid, run/<group>/ (the state roots of its containers; a pool's
+ * are run/<group>/par-<pid>/), logs/<group>.<i>.out|err (each container's
+ * stdout and stderr), logs/<group>.err (a pool's task stderr and warnings)
+ * and results/<queue>.out. The runner holds an flock() of the directory
+ * for as long as the job runs: that is what "running" means. Once the job
+ * ends only job.json, logs/ and results/ remain. Every container goes below
+ * the cgroup <cgroup_parent>/berth-job-<name> (cgroup_parent empty: below
+ * berth's own), removed at the end. */
+
+enum dp_job_role {
+	DP_JOB_SERVICE,	 /* neither produces nor consumes */
+	DP_JOB_PRODUCER, /* stdout: the queue's tasks; stdin: its results */
+	DP_JOB_CONSUMER, /* a worker pool on the queue */
+};
+
+struct dp_job_group {
+	char *name;	      /* [A-Za-z0-9][A-Za-z0-9_.-]* */
+	char *image, *rootfs; /* exactly one is set */
+	char **command;	      /* NULL: the image's */
+	int count;	      /* containers (a pool's workers); >= 1 */
+	char *cpus;	      /* a CPU list, or NULL */
+	int64_t memory;	      /* bytes a container; 0: no limit */
+	int64_t pids_limit;   /* a container; 0: no limit */
+	char **env;	      /* K=V */
+	char **volumes;	      /* HOST:CTR[:ro|:rw] */
+	enum dp_mode mode;    /* consumers */
+	enum dp_job_role role;
+	int queue; /* the queue produced or consumed, -1 */
+};
+
+struct dp_job_queue {
+	char *name;
+	/* the input, when the file gives it: at most one is set */
+	char *range;
+	char **args;
+	char *file;		/* absolute */
+	int producer, consumer; /* group indices, -1 */
+};
+
+struct dp_job {
+	char *name;
+	char *store;	     /* NULL: $BERTH_STORE, else OCI_STORE_DEFAULT */
+	char *cgroup_parent; /* NULL: below berth's own cgroup */
+	char *text;	     /* the file, as read */
+	size_t text_len;
+	struct dp_job_group *groups;
+	size_t ngroups;
+	struct dp_job_queue *queues;
+	size_t nqueues;
+};
+
+/* Parses a job file's text. file names it in messages and gives the
+ * default name (its basename without .json) and the directory relative
+ * input files are taken from. Every error names the file and the JSON path
+ * ("job.json: groups[1].count: expected a positive integer"). Checks
+ * everything that needs no system: see dp_job_check() for the rest.
+ * Returns 0 and *out (dp_job_free), or -EINVAL. */
+int dp_job_parse(const char *text, size_t len, const char *file,
+		 struct dp_job **out, struct berr *err);
+/* Reads the file and dp_job_parse()s it. */
+int dp_job_load(const char *path, struct dp_job **out, struct berr *err);
+void dp_job_free(struct dp_job *j);
+static inline void dp_job_freep(struct dp_job **j)
+{
+	dp_job_free(*j);
+}
+
+/* What needs the system: the images exist in the store, rootfs
+ * directories and volume sources exist, the CPUs are in the allowed set,
+ * the agent is there for exec and line mode. file names the job file in
+ * messages. */
+int dp_job_check(const struct dp_job *j, const char *file, const char *agent,
+		 struct berr *err);
+
+struct dp_job_opts {
+	const char *file;  /* the job file, for messages */
+	const char *agent; /* berth-agent, for exec and line mode pools */
+	bool detach;	   /* return once the job runs; the runner goes on
+			      in its own session */
+	/* set by the caller's signal handler: stop the job */
+	volatile int *stop;
+};
+
+/* Runs the job: checks it, refuses a name that runs already (-EBUSY),
+ * starts every group and waits until every producer has exited and every
+ * queue is drained; then stops the services, removes every container,
+ * cgroup and the state, and keeps the logs. Returns 0 when every group
+ * succeeded; -EIO with err naming the first group that failed (a
+ * container that exited non-zero, a pool with failed tasks or that could
+ * not run); -EINTR when *stop ended it; another -errno when the job could
+ * not start (nothing is left behind then). With detach, returns 0 once
+ * every container has been started by the runner, a grandchild in its own
+ * session. */
+int dp_job_run(const struct rt_ctx *ctx, const struct dp_job *j,
+	       const struct dp_job_opts *o, struct berr *err);
+
+/* Signals the job's runner to stop (SIGTERM through a pidfd) and waits
+ * until it has removed everything. -ESRCH when the job does not run. */
+int dp_job_stop(const struct rt_ctx *ctx, const char *name, struct berr *err);
+
+/* Removes what a job that ended left: its logs, results and job.json.
+ * -EBUSY when it runs, -ENOENT when there is nothing. */
+int dp_job_rm(const struct rt_ctx *ctx, const char *name, struct berr *err);
+
+struct dp_job_entry {
+	char *group;
+	char *id;   /* the container's id under root */
+	char *root; /* its state root (for `berth --root ROOT ...`) */
+	enum oci_status status;
+	pid_t pid;
+	char *cpus; /* its cpuset, NULL when not pinned */
+};
+
+/* The containers of a running job, group by group in the file's order.
+ * -ESRCH when it does not run. */
+int dp_job_ps(const struct rt_ctx *ctx, const char *name,
+	      struct dp_job_entry **out, size_t *n, struct berr *err);
+void dp_job_entries_free(struct dp_job_entry *v, size_t n);
+
+/* Reads the job's logs (GROUP only, when not NULL) and hands them over a
+ * line at a time, with the label of the container ("workers.0") or of the
+ * pool ("workers"), in the order of the groups and of their containers,
+ * each file from its start. A line is passed without its newline. */
+int dp_job_logs(const struct rt_ctx *ctx, const char *name, const char *group,
+		void (*line)(const char *label, const char *text, size_t len,
+			     void *data),
+		void *data, struct berr *err);
 
 #endif

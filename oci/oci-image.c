@@ -144,14 +144,15 @@ int oci_image_ref_normalize(const char *ref, char **out, struct berr *err)
 			 * as it is, "docker.io/r.example/x" would become
 			 * "r.example/x", another registry's image */
 			size_t k = strcspn(ref, "/");
-			if (ref[k] == '/' && (memchr(ref, '.', k) ||
-					      memchr(ref, ':', k) ||
-					      !strncmp(ref, "localhost/", 10)))
-				return berr_setx(err, EINVAL,
-						 "invalid reference \"%.200s\": "
-						 "a Docker Hub namespace cannot be "
-						 "a host name",
-						 ref);
+			if (ref[k] == '/' &&
+			    (memchr(ref, '.', k) || memchr(ref, ':', k) ||
+			     !strncmp(ref, "localhost/", 10)))
+				return berr_setx(
+					err, EINVAL,
+					"invalid reference \"%.200s\": "
+					"a Docker Hub namespace cannot be "
+					"a host name",
+					ref);
 			break;
 		}
 	_cleanup_free_ char *name = base_strdup(ref);

@@ -93,6 +93,7 @@ struct puller {
 	int tmpfd;
 	int blobfd; /* its blobs/sha256 */
 	unsigned seq;
+	char **kept; /* blobs this pull linked into the store */
 };
 
 static void puller_freep(struct puller **pp)
@@ -108,6 +109,7 @@ static void puller_freep(struct puller **pp)
 	if (p->tmp)
 		(void)base_rm_rf_at(p->s->dirfd, p->tmp);
 	free(p->tmp);
+	base_strv_free(p->kept);
 	oci_pull_ref_clear(&p->ref);
 	free(p);
 }
@@ -322,6 +324,29 @@ static int check_download(struct download *dl, const char *digest)
 	return 0;
 }
 
+/* A verified blob goes into the store's blobs at once (a link, no copy):
+ * content-addressed and complete, it is no half entry, and a pull killed
+ * later resumes without downloading it again. No image names it until the
+ * load commits; `image prune` removes it if none ever does. */
+static void keep_blob(struct puller *p, const char *hex)
+{
+	_cleanup_free_ char *dst =
+		base_sprintf("%s/blobs/sha256/%s", oci_store_path(p->s), hex);
+	if (linkat(p->blobfd, hex, AT_FDCWD, dst, 0) == 0)
+		base_strv_push(&p->kept, dst);
+	else if (errno != EEXIST)
+		blog_debug("keep blob %s: %s", dst, strerror(errno));
+}
+
+/* A pull that fails (rather than being killed) stores nothing: the blobs
+ * it kept go again. The store's write lock is still held, so no other
+ * image can have come to use them. */
+static void drop_kept(struct puller *p)
+{
+	for (size_t i = 0; p->kept && p->kept[i]; i++)
+		unlink(p->kept[i]);
+}
+
 /* blobs/<digest> into the layout, unless the store or the layout has it. */
 static int fetch_blob(struct puller *p, const char *role,
 		      const struct oci_desc *d)
@@ -362,6 +387,7 @@ static int fetch_blob(struct puller *p, const char *role,
 	if (renameat(p->tmpfd, name, p->blobfd, hex) < 0)
 		return berr_set(p->err, errno, "%s: rename into %s", what,
 				p->tmp);
+	keep_blob(p, hex);
 	dl.ev.phase = OCI_PULL_DONE;
 	report(p, &dl.ev);
 	return 0;
@@ -434,7 +460,9 @@ int oci_image_pull(struct oci_store *s, const char *ref,
 	int r = oci_pull_ref_parse(ref, &p->ref, err);
 	if (r < 0)
 		return r;
-	if ((r = pull(p, out)) < 0)
+	if ((r = pull(p, out)) < 0) {
+		drop_kept(p);
 		return berr_wrap(err, "pull %s", p->ref.name);
+	}
 	return 0;
 }

@@ -42,11 +42,11 @@ for path in $(bin/busybox --list-full); do
 	case "$path" in
 	bin/busybox) continue ;;
 	bin/*) target=busybox ;;
-	sbin/* | usr/bin/*) target=../bin/busybox ;;
-	usr/sbin/*) target=../../bin/busybox ;;
+	sbin/*) target=../bin/busybox ;;
+	usr/bin/* | usr/sbin/*) target=../../bin/busybox ;;
 	*) continue ;;
 	esac
-	[ -L "$path" ] || ln -sf "$target" "$path"
+	[ "$(readlink "$path" 2>/dev/null)" = "$target" ] || ln -sfn "$target" "$path"
 done
 
 cat >etc/passwd <<'EOF'

@@ -290,3 +290,26 @@ t_launch_prune_keeps_layers_in_use() {
 	assert_eq "$(ls "$TDIR/store/layers" | wc -l)" 0 "removed once unused"
 	nothing_left
 }
+
+# A store on overlayfs cannot hold an overlayfs upper: launch says so and
+# copies the layers, and delete removes the copy.
+t_launch_copies_where_overlayfs_is_refused() {
+	launch_only
+	mkdir -p "$TDIR/ol" "$TDIR/ou" "$TDIR/ow" "$TDIR/om"
+	mount -t overlay overlay -o "lowerdir=$TDIR/ol,upperdir=$TDIR/ou,workdir=$TDIR/ow" "$TDIR/om" ||
+		skip "cannot mount an overlayfs here"
+	defer "umount -l $TDIR/om"
+	jq -nc --arg root "$ROOTFS" '{tags: ["cp:1"], config: {Cmd: ["cat", "/etc/motd"]},
+		layers: [{dir: $root}, {entries: [{path: "etc/motd", data: "copied"}]}]}' |
+		python3 "$MKIMAGE" docker "$TDIR/cp.tar" || fail "mkimage.py failed"
+	local st="$TDIR/om/store"
+	assert_ok "$BERTH" image --store "$st" load "$TDIR/cp.tar"
+	run "$BERTH" --root "$ROOT" launch --store "$st" --cgroup-parent "berth-test-$IT_TOKEN" \
+		-e "BERTH_IT=$IT_TOKEN" --rm cp:1
+	assert_eq "$RC" 0 "launch from a store on overlayfs ($(last_line "$ERR"))"
+	assert_eq "$OUT" "copied" "the copied layers"
+	assert_contains "$ERR" "copying the image's layers" "it says it copies"
+	assert_eq "$(ls -A "$st/containers")" "" "the copy is removed"
+	assert_eq "$(ls -A "$ROOT")" "" "state left"
+	umount "$TDIR/om"
+}

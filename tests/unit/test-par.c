@@ -2,7 +2,9 @@
  * strings and the workers' generated config. */
 #include <fcntl.h>
 #include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -111,6 +113,39 @@ TEST(cpus_allowed_is_within_affinity)
 	ASSERT_EQ(dp_cpus_allowed(&c, &err), 0);
 	ASSERT_EQ(dp_cpus_count(&c), 1);
 	ASSERT_TRUE(dp_cpus_has(&c, first));
+}
+
+static void fake_node(const char *root, int n, const char *cpulist)
+{
+	char path[256];
+	snprintf(path, sizeof(path), "%s/devices/system/node/node%d", root, n);
+	ASSERT_EQ(base_mkdir_p(AT_FDCWD, path, 0755), 0);
+	FILE *f = fopen(strcat(path, "/cpulist"), "w");
+	ASSERT_TRUE(f != NULL);
+	fputs(cpulist, f);
+	fclose(f);
+}
+
+TEST(cpu_node_from_sysfs)
+{
+	char root[] = "/tmp/berth-test-numa.XXXXXX";
+	ASSERT_TRUE(mkdtemp(root) != NULL);
+	int nodes = -1;
+	/* no node directory at all: unknown */
+	ASSERT_EQ(dp_cpu_node(root, 0, &nodes), -1);
+	ASSERT_EQ(nodes, 0);
+	fake_node(root, 0, "0-3,8-11\n");
+	fake_node(root, 1, "4-7,12-15\n");
+	fake_node(root, 2, "\n"); /* memory only */
+	ASSERT_EQ(dp_cpu_node(root, 9, &nodes), 0);
+	ASSERT_EQ(nodes, 2);
+	ASSERT_EQ(dp_cpu_node(root, 5, &nodes), 1);
+	ASSERT_EQ(dp_cpu_node(root, 12, &nodes), 1);
+	ASSERT_EQ(dp_cpu_node(root, 16, &nodes), -1);
+	/* this machine's own answer is one of its nodes, or unknown */
+	int here = dp_cpu_node(NULL, 0, &nodes);
+	ASSERT_TRUE(here >= -1 && (here == -1 || nodes >= 1));
+	base_rm_rf_at(AT_FDCWD, root);
 }
 
 /* The payload as the agent sees it: "seq\0word\0word\0", decoded. */

@@ -11,7 +11,8 @@
 #
 #   /sys/fs/cgroup   cgroup2 alone (cgroup_no_v1=all), every controller
 #                    enabled in the root's cgroup.subtree_control
-#   /tmp /var/tmp /mnt /root /run   fresh tmpfs (the host's content is hidden)
+#   /tmp /var/tmp /mnt /root /run   fresh tmpfs (the host's content is hidden;
+#                    a working directory below them is shared on its own)
 #   /dev/vda         a 1 GiB null block device (for io.max)
 #   /sys/kernel/tracing   tracefs
 #   modules beyond virtio, 9p and overlay load through the host's modprobe
@@ -66,10 +67,16 @@ cannot_start() {
 	exit 77
 }
 
+# The guest's /tmp, /run, ... are its own tmpfs: a working directory
+# below them (a CI clone in /tmp) is shared with the guest on its own and
+# mounted back at the same path.
+WORK_SHARE=0
 case "$PWD" in
-/tmp | /tmp/* | /var/tmp* | /mnt | /mnt/* | /root | /root/* | /run | /run/* | /proc* | /sys* | /dev*)
-	echo "run-in-vm: $PWD is hidden in the guest; run from elsewhere" >&2
+/proc* | /sys* | /dev*)
+	echo "run-in-vm: $PWD cannot be seen in the guest; run from elsewhere" >&2
 	exit 125 ;;
+/tmp | /tmp/* | /var/tmp* | /mnt | /mnt/* | /root | /root/* | /run | /run/*)
+	WORK_SHARE=1 ;;
 esac
 
 QEMU=$(command -v qemu-system-x86_64) ||
@@ -299,11 +306,21 @@ fi
 CTL=$(mktemp -d "${TMPDIR:-/tmp}/berth-vm.XXXXXX")
 trap 'rm -rf "$CTL"' EXIT
 {
+	if [ $WORK_SHARE = 1 ]; then
+		printf '/run/vm/busybox mkdir -p %q &&\n' "$PWD"
+		printf '\t/run/vm/busybox mount -t 9p -o ro,trans=virtio,version=9p2000.L,msize=262144,cache=loose work %q ||\n' "$PWD"
+		printf '\texit 125\n'
+	fi
 	printf 'cd %q || exit 125\n' "$PWD"
 	printf 'exec'
 	printf ' %q' "$@"
 	echo
 } >"$CTL/cmd"
+
+WORK_ARGS=()
+[ $WORK_SHARE = 1 ] && WORK_ARGS=(
+	-fsdev "local,id=work,path=$PWD,security_model=none,readonly=on,multidevs=remap"
+	-device "virtio-9p-$BUS,fsdev=work,mount_tag=work")
 
 set +e
 timeout -k 5 "$TIMEOUT" "$QEMU" "${ACCEL_ARGS[@]}" -M "$MACHINE" "${FW[@]}" \
@@ -313,7 +330,7 @@ timeout -k 5 "$TIMEOUT" "$QEMU" "${ACCEL_ARGS[@]}" -M "$MACHINE" "${FW[@]}" \
 	-fsdev local,id=root,path=/,security_model=none,readonly=on,multidevs=remap \
 	-device virtio-9p-$BUS,fsdev=root,mount_tag=hostroot \
 	-fsdev "local,id=ctl,path=$CTL,security_model=none" \
-	-device virtio-9p-$BUS,fsdev=ctl,mount_tag=ctl \
+	-device virtio-9p-$BUS,fsdev=ctl,mount_tag=ctl "${WORK_ARGS[@]}" \
 	-blockdev driver=null-co,node-name=null,size=1073741824,read-zeroes=on \
 	-device virtio-blk-$BUS,drive=null \
 	</dev/null 2>"$CTL/qemu.err"

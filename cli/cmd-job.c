@@ -1,0 +1,247 @@
+/* berth job run [-d] FILE.json | ps NAME | logs NAME [GROUP] | stop NAME |
+ * rm NAME
+ *
+ * A coordinator service and pools of workers from a job file: the file is
+ * parsed and the job run by dist/ (dp_job_*); this file parses the flags,
+ * prints, and turns ^C into a stop. */
+#include <limits.h>
+#include <signal.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "cli/cli.h"
+#include "dist/dist.h"
+
+struct job_flags {
+	bool detach;
+	const char *format;
+};
+
+struct job_cmd {
+	const char *name, *synopsis, *summary;
+	size_t min_args, max_args;
+	int (*fn)(struct cli *cli, const struct job_flags *f);
+};
+
+static volatile int stop_requests;
+static volatile sig_atomic_t last_signal;
+
+static void on_stop(int sig)
+{
+	stop_requests++;
+	last_signal = sig;
+}
+
+static int job_run(struct cli *cli, const struct job_flags *f)
+{
+	const char *file = cli->args[0];
+	struct berr err = {0};
+	_cleanup_(dp_job_freep) struct dp_job *j = NULL;
+	int r = dp_job_load(file, &j, &err);
+	if (r < 0)
+		return cli_fail(r, &err);
+	const char *store = getenv("BERTH_STORE");
+	if (!j->store && store && *store)
+		j->store = base_strdup(store);
+	_cleanup_free_ char *agent = cli_agent_path();
+	struct dp_job_opts o = {.file = file,
+				.agent = agent,
+				.detach = f->detach,
+				.stop = &stop_requests};
+	struct sigaction sa = {.sa_handler = on_stop};
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	fflush(stdout);
+	r = dp_job_run(&cli->ctx, j, &o, &err);
+	if (r == -EINTR) {
+		cli_fail(r, &err);
+		return 128 + (last_signal ? last_signal : SIGTERM);
+	}
+	if (r < 0)
+		return cli_error("job %s: %s", j->name,
+				 err.msg[0] ? err.msg : strerror(-r));
+	if (f->detach)
+		printf("%s\n", j->name);
+	return 0;
+}
+
+static void cJSON_Deletep(cJSON **j)
+{
+	cJSON_Delete(*j);
+}
+
+static int ps_json(const struct dp_job_entry *v, size_t n)
+{
+	_cleanup_(cJSON_Deletep) cJSON *arr = cJSON_CreateArray();
+	for (size_t i = 0; arr && i < n; i++) {
+		cJSON *o = cJSON_CreateObject();
+		if (!o || !cJSON_AddItemToArray(arr, o) ||
+		    !cJSON_AddStringToObject(o, "group", v[i].group) ||
+		    !cJSON_AddStringToObject(o, "id", v[i].id) ||
+		    !cJSON_AddStringToObject(o, "status",
+					     oci_status_name(v[i].status)) ||
+		    !cJSON_AddNumberToObject(o, "pid", v[i].pid) ||
+		    !(v[i].cpus ? cJSON_AddStringToObject(o, "cpus", v[i].cpus)
+				: cJSON_AddNullToObject(o, "cpus")) ||
+		    !cJSON_AddStringToObject(o, "root", v[i].root))
+			return cli_error("job ps: %s", strerror(ENOMEM));
+	}
+	_cleanup_free_ char *s = arr ? cJSON_PrintUnformatted(arr) : NULL;
+	if (!s)
+		return cli_error("job ps: %s", strerror(ENOMEM));
+	printf("%s\n", s);
+	return 0;
+}
+
+static void ps_table(const struct dp_job_entry *v, size_t n)
+{
+	size_t wg = strlen("GROUP"), wi = strlen("ID");
+	for (size_t i = 0; i < n; i++) {
+		if (strlen(v[i].group) > wg)
+			wg = strlen(v[i].group);
+		if (strlen(v[i].id) > wi)
+			wi = strlen(v[i].id);
+	}
+	printf("%-*s   %-*s   %-9s %-9s %s\n", (int)wg, "GROUP", (int)wi, "ID",
+	       "STATUS", "PID", "CPU");
+	for (size_t i = 0; i < n; i++)
+		printf("%-*s   %-*s   %-9s %-9d %s\n", (int)wg, v[i].group,
+		       (int)wi, v[i].id, oci_status_name(v[i].status),
+		       (int)v[i].pid, v[i].cpus ? v[i].cpus : "-");
+}
+
+static int job_ps(struct cli *cli, const struct job_flags *f)
+{
+	bool json = !strcmp(f->format, "json");
+	if (!json && strcmp(f->format, "table"))
+		return cli_error("job ps: invalid format \"%s\": expected "
+				 "table or json",
+				 f->format);
+	struct berr err = {0};
+	struct dp_job_entry *v = NULL;
+	size_t n = 0;
+	int r = dp_job_ps(&cli->ctx, cli->args[0], &v, &n, &err);
+	if (r < 0)
+		return cli_fail(r, &err);
+	if (json)
+		r = ps_json(v, n);
+	else
+		ps_table(v, n);
+	dp_job_entries_free(v, n);
+	return r < 0 ? 1 : r;
+}
+
+static void print_line(const char *label, const char *text, size_t len,
+		       void *data)
+{
+	(void)data;
+	printf("%s| %.*s\n", label, (int)len, text);
+}
+
+static int job_logs(struct cli *cli, const struct job_flags *f)
+{
+	(void)f;
+	struct berr err = {0};
+	int r = dp_job_logs(&cli->ctx, cli->args[0],
+			    cli->nargs > 1 ? cli->args[1] : NULL, print_line,
+			    NULL, &err);
+	return r < 0 ? cli_fail(r, &err) : 0;
+}
+
+static int job_stop(struct cli *cli, const struct job_flags *f)
+{
+	(void)f;
+	struct berr err = {0};
+	int r = dp_job_stop(&cli->ctx, cli->args[0], &err);
+	return r < 0 ? cli_fail(r, &err) : 0;
+}
+
+static int job_rm(struct cli *cli, const struct job_flags *f)
+{
+	(void)f;
+	struct berr err = {0};
+	int r = dp_job_rm(&cli->ctx, cli->args[0], &err);
+	return r < 0 ? cli_fail(r, &err) : 0;
+}
+
+static const struct job_cmd job_cmds[] = {
+	{"run", "[-d] FILE.json", "run the job a file describes", 1, 1,
+	 job_run},
+	{"ps", "[-f table|json] NAME", "list the containers of a running job",
+	 1, 1, job_ps},
+	{"logs", "NAME [GROUP]", "print the logs of a job's containers", 1, 2,
+	 job_logs},
+	{"stop", "NAME", "stop a running job and remove its containers", 1, 1,
+	 job_stop},
+	{"rm", "NAME", "remove the logs of a job that ended", 1, 1, job_rm},
+	{NULL, NULL, NULL, 0, 0, NULL},
+};
+
+static void list_job_cmds(FILE *out)
+{
+	fprintf(out, "\nCommands:\n");
+	for (const struct job_cmd *c = job_cmds; c->name; c++)
+		fprintf(out, "  %-6s %-22s %s\n", c->name, c->synopsis,
+			c->summary);
+}
+
+static const struct job_cmd *find_job_cmd(const char *name)
+{
+	for (const struct job_cmd *c = job_cmds; c->name; c++)
+		if (!strcmp(c->name, name))
+			return c;
+	return NULL;
+}
+
+static int check_args(const struct cli *cli, const struct job_cmd *sub)
+{
+	if (cli->nargs < sub->min_args)
+		return cli_error("job %s: expected %s (see 'berth job %s "
+				 "--help')",
+				 sub->name, sub->synopsis, sub->name);
+	if (cli->nargs > sub->max_args)
+		return cli_error("job %s: unexpected argument \"%s\"",
+				 sub->name, cli->args[sub->max_args]);
+	return CLI_CONTINUE;
+}
+
+int cli_cmd_job(struct cli *cli, int argc, char **argv)
+{
+	struct job_flags f = {.format = "table"};
+	const struct cli_opt opts[] = {
+		{"detach", "d", CLI_BOOL, &f.detach, NULL,
+		 "run: start the job in the background and print its name"},
+		{"format", "f", CLI_STR, &f.format, "FORMAT",
+		 "ps: table or json (default table)"},
+		CLI_OPT_END,
+	};
+	const struct job_cmd *sub =
+		argc > 0 && argv[0][0] != '-' ? find_job_cmd(argv[0]) : NULL;
+	char name[32];
+	struct cli_command cmd;
+	if (sub) {
+		cli_enter_subcommand(cli, &cmd, name, sizeof(name), sub->name,
+				     sub->synopsis, sub->summary);
+		argc--;
+		argv++;
+	}
+	int r = cli_parse(cli, opts, 0, argc, argv);
+	if (r != CLI_CONTINUE) {
+		if (cli->help && !sub)
+			list_job_cmds(stdout);
+		return r;
+	}
+	if (!sub) {
+		if (cli->nargs)
+			return cli_error("job: unknown command \"%s\" (run, "
+					 "ps, logs, stop, rm)",
+					 cli->args[0]);
+		cli_usage(cli, opts, stderr);
+		list_job_cmds(stderr);
+		return 1;
+	}
+	r = check_args(cli, sub);
+	return r != CLI_CONTINUE ? r : sub->fn(cli, &f);
+}

@@ -1,0 +1,991 @@
+/* The runner of `berth job`: starts a job's groups, wires its queues,
+ * waits for the job to end, and cleans up.
+ *
+ *   runner ── kid: service or producer container (rt_launch, attached)
+ *          ── kid: the engine of a pool (dp_par_run) ── the pool's helpers
+ *
+ * Every container and every engine runs in a kid forked from the runner,
+ * because rt_launch and dp_par_run block until their work is done. A
+ * producer's kid has the queue's task pipe as its stdout and its result
+ * pipe as its stdin; the consumer's engine reads the tasks from the one
+ * and writes the results into the other. A kid tells the runner how it
+ * ended through a pipe (struct kid_msg), so that the error message of a
+ * container that did not start reaches the user.
+ *
+ * The end: when every producer and every engine has ended, the services
+ * are killed. A stop (the caller's *stop, or SIGTERM from `berth job
+ * stop`) kills every container and tells the engines to kill their tasks;
+ * the kids remove their containers as they end, and the runner removes
+ * the job's cgroup and its run/ directory last. */
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "cgroups/cgroups.h"
+#include "dist/dist-par-internal.h"
+
+struct kid_msg {
+	int32_t rc;	/* what rt_launch or dp_par_run returned */
+	int32_t status; /* the container's exit status, the failed tasks */
+	struct berr err;
+};
+
+struct kid {
+	size_t group;
+	int index; /* the container's number; -1: a pool's engine */
+	pid_t pid;
+	int fd; /* read end of its message pipe; -1 once it ended */
+	bool done, killed, told;
+	bool said; /* m holds its message */
+	struct kid_msg m;
+};
+
+/* The pipes of a queue with a producer. */
+struct qpipes {
+	int tasks[2], results[2];
+};
+
+struct run {
+	const struct rt_ctx *ctx;
+	const struct dp_job *j;
+	const struct dp_job_opts *o;
+	char *dir;     /* <root>/jobs/<name> */
+	int dir_fd;    /* flock()ed while the job runs */
+	int ready_fd;  /* -d: tells the caller how the start went */
+	char *cg_path; /* the job's cgroupsPath */
+	struct cg_group *cg;
+	struct qpipes *qp;
+	struct kid *kids;
+	size_t nkids;
+	bool ending, stopping;
+	int64_t next_kill;
+	struct berr fail; /* the first group that failed */
+};
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static char *job_dir(const struct rt_ctx *ctx, const char *name)
+{
+	return base_sprintf("%s/jobs/%s",
+			    ctx->root ? ctx->root : RT_DEFAULT_ROOT, name);
+}
+
+/* The state root of a group's containers. */
+static char *group_root(const char *dir, const char *group)
+{
+	return base_sprintf("%s/run/%s", dir, group);
+}
+
+/* True while a runner holds the job directory's lock. */
+static bool job_running(const char *dir)
+{
+	_cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	return flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK;
+}
+
+/* ---- the containers of a job: listing and removing -------------------- */
+
+struct found {
+	struct dp_job_entry *v;
+	size_t n;
+};
+
+static char *bundle_cpus(const char *bundle)
+{
+	_cleanup_(oci_config_freep) struct oci_config *cfg = NULL;
+	if (!bundle || oci_config_load(bundle, &cfg, NULL) < 0 ||
+	    !cfg->has_linux || !cfg->linux_.resources.has_cpu ||
+	    !cfg->linux_.resources.cpu.cpus)
+		return NULL;
+	return base_strdup(cfg->linux_.resources.cpu.cpus);
+}
+
+static void list_root(const struct rt_ctx *ctx, const char *root,
+		      const char *group, struct found *f)
+{
+	struct rt_ctx c = *ctx;
+	c.root = root;
+	struct rt_list_entry *v = NULL;
+	size_t n = 0;
+	if (rt_list(&c, &v, &n, NULL) < 0)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		f->v = base_realloc(f->v, f->n + 1, sizeof(*f->v));
+		f->v[f->n++] =
+			(struct dp_job_entry){.group = base_strdup(group),
+					      .id = base_strdup(v[i].id),
+					      .root = base_strdup(root),
+					      .status = v[i].status,
+					      .pid = v[i].pid,
+					      .cpus = bundle_cpus(v[i].bundle)};
+	}
+	rt_list_free(v, n);
+}
+
+/* A group's containers: in its root, and in the roots of its pools
+ * (par-<pid>/). */
+static void list_group(const struct rt_ctx *ctx, const char *dir,
+		       const char *group, struct found *f)
+{
+	_cleanup_free_ char *root = group_root(dir, group);
+	list_root(ctx, root, group, f);
+	_cleanup_closedir_ DIR *d = opendir(root);
+	struct dirent *de;
+	while (d && (de = readdir(d))) {
+		if (strncmp(de->d_name, "par-", 4))
+			continue;
+		_cleanup_free_ char *pool =
+			base_sprintf("%s/%s", root, de->d_name);
+		list_root(ctx, pool, group, f);
+	}
+}
+
+void dp_job_entries_free(struct dp_job_entry *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(v[i].group);
+		free(v[i].id);
+		free(v[i].root);
+		free(v[i].cpus);
+	}
+	free(v);
+}
+
+/* What a runner killed by SIGKILL left in run/: its containers. */
+static void remove_leftovers(const struct rt_ctx *ctx, const char *dir)
+{
+	_cleanup_free_ char *run = base_sprintf("%s/run", dir);
+	_cleanup_closedir_ DIR *d = opendir(run);
+	struct found f = {0};
+	struct dirent *de;
+	while (d && (de = readdir(d)))
+		if (de->d_name[0] != '.')
+			list_group(ctx, dir, de->d_name, &f);
+	for (size_t i = 0; i < f.n; i++) {
+		struct rt_ctx c = *ctx;
+		c.root = f.v[i].root;
+		rt_delete(&c, f.v[i].id, true, NULL);
+	}
+	dp_job_entries_free(f.v, f.n);
+	base_rm_rf_at(AT_FDCWD, run);
+}
+
+/* ---- the job directory ------------------------------------------------- */
+
+static int fresh_dir(const char *dir, const char *sub, struct berr *err)
+{
+	_cleanup_free_ char *path = base_sprintf("%s/%s", dir, sub);
+	int r = base_rm_rf_at(AT_FDCWD, path);
+	if (r < 0 && r != -ENOENT)
+		return berr_set(err, -r, "remove %s", path);
+	if (mkdir(path, 0755) < 0)
+		return berr_set(err, errno, "mkdir %s", path);
+	return 0;
+}
+
+/* Locks the job's directory (a second runner of the name is refused),
+ * then clears what an earlier run of it left and writes job.json. */
+static int prepare_dir(struct run *R, struct berr *err)
+{
+	int r = base_mkdir_p(AT_FDCWD, R->dir, 0755);
+	if (r < 0)
+		return berr_set(err, -r, "job directory %s", R->dir);
+	R->dir_fd = open(R->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (R->dir_fd < 0)
+		return berr_set(err, errno, "open %s", R->dir);
+	if (flock(R->dir_fd, LOCK_EX | LOCK_NB) < 0)
+		return errno == EWOULDBLOCK
+			       ? berr_setx(err, EBUSY,
+					   "job %s is running already (stop it "
+					   "with `berth job stop %s`)",
+					   R->j->name, R->j->name)
+			       : berr_set(err, errno, "lock %s", R->dir);
+	remove_leftovers(R->ctx, R->dir);
+	unlinkat(R->dir_fd, "runner.pid", 0);
+	static const char *const subs[] = {"logs", "results", "run"};
+	for (size_t i = 0; r == 0 && i < ARRAY_SIZE(subs); i++)
+		r = fresh_dir(R->dir, subs[i], err);
+	if (r == 0 &&
+	    (r = base_write_file_atomic(R->dir_fd, "job.json", R->j->text,
+					R->j->text_len, 0644)) < 0)
+		berr_set(err, -r, "write %s/job.json", R->dir);
+	for (size_t g = 0; r == 0 && g < R->j->ngroups; g++) {
+		_cleanup_free_ char *root =
+			group_root(R->dir, R->j->groups[g].name);
+		if (mkdir(root, 0700) < 0)
+			r = berr_set(err, errno, "mkdir %s", root);
+	}
+	return r;
+}
+
+/* ---- the kids ---------------------------------------------------------- */
+
+/* Closes, in a kid, the queue pipes it does not use and the other kids'
+ * message pipes, so that a pipe's reader sees its end when its one writer
+ * is done. */
+static void kid_close_others(const struct run *R, const int *keep, size_t n)
+{
+	for (size_t q = 0; q < R->j->nqueues; q++) {
+		int *fds[] = {&R->qp[q].tasks[0], &R->qp[q].tasks[1],
+			      &R->qp[q].results[0], &R->qp[q].results[1]};
+		for (size_t k = 0; k < ARRAY_SIZE(fds); k++) {
+			bool kept = *fds[k] < 0;
+			for (size_t i = 0; i < n && !kept; i++)
+				kept = keep[i] == *fds[k];
+			if (!kept)
+				close(*fds[k]);
+		}
+	}
+	for (size_t i = 0; i < R->nkids; i++)
+		if (R->kids[i].fd >= 0)
+			close(R->kids[i].fd);
+	if (R->ready_fd >= 0)
+		close(R->ready_fd);
+}
+
+static void kid_signals(void)
+{
+	/* the runner stops the job: ^C on the terminal goes to it alone */
+	setpgid(0, 0);
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGCHLD, SIG_DFL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+__attribute__((noreturn)) static void kid_exit(int msg_fd, struct kid_msg *m)
+{
+	(void)base_write_all(msg_fd, m, sizeof(*m));
+	_exit(m->rc < 0 ? 2 : m->status ? 1 : 0);
+}
+
+/* Puts fd on target (-1: /dev/null; a path: that file, appended). */
+static int place_fd(int fd, const char *path, int target, struct berr *err)
+{
+	_cleanup_close_ int own = -1;
+	if (fd < 0) {
+		own = path ? open(path,
+				  O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
+				  0644)
+			   : open("/dev/null", O_RDWR | O_CLOEXEC);
+		if (own < 0)
+			return berr_set(err, errno, "open %s",
+					path ? path : "/dev/null");
+		fd = own;
+	}
+	if (fd != target && dup2(fd, target) < 0)
+		return berr_set(err, errno, "dup2 onto %d", target);
+	if (fd == target) {
+		fcntl(fd, F_SETFD, 0);
+		own = -1; /* it is the target itself */
+	}
+	return 0;
+}
+
+static pid_t init_pid(const struct rt_ctx *ctx, const char *id)
+{
+	struct rt_list_entry *v = NULL;
+	size_t n = 0;
+	pid_t pid = 0;
+	if (rt_list(ctx, &v, &n, NULL) < 0)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(v[i].id, id))
+			pid = v[i].pid;
+	rt_list_free(v, n);
+	return pid;
+}
+
+/* rt_launch attached would hold the container's stdio for as long as it
+ * runs: a producer's task pipe would then never end. So the container is
+ * started detached, the kid lets go of the pipes, and waits for its init
+ * (a child of this process) itself. */
+static int launch_and_wait(const struct rt_ctx *ctx, struct rt_launch_opts *lo,
+			   int *status, struct berr *err)
+{
+	lo->detach = true;
+	lo->rm = false;
+	int st = 0;
+	int r = rt_launch(ctx, lo, NULL, &st, err);
+	if (r < 0)
+		return r;
+	place_fd(-1, NULL, 0, NULL);
+	place_fd(-1, NULL, 1, NULL);
+	pid_t pid = init_pid(ctx, lo->name);
+	int ws = 0;
+	while (pid > 0 && waitpid(pid, &ws, 0) < 0 && errno == EINTR)
+		;
+	*status = WIFEXITED(ws)	    ? WEXITSTATUS(ws)
+		  : WIFSIGNALED(ws) ? 128 + WTERMSIG(ws)
+				    : 255;
+	return rt_delete(ctx, lo->name, true, err);
+}
+
+struct launch_names {
+	char id[96];
+	char *root, *cg, *out, *errf;
+};
+
+__attribute__((noreturn)) static void service_main(const struct run *R,
+						   size_t g, int i, int msg_fd)
+{
+	const struct dp_job_group *G = &R->j->groups[g];
+	int in = -1, out = -1;
+	if (G->role == DP_JOB_PRODUCER) {
+		in = R->qp[G->queue].results[0];
+		out = R->qp[G->queue].tasks[1];
+	}
+	int keep[] = {in, out};
+	kid_close_others(R, keep, 2);
+	kid_signals();
+	struct kid_msg m = {0};
+	struct launch_names nm;
+	snprintf(nm.id, sizeof(nm.id), "%s.%d", G->name, i);
+	nm.root = group_root(R->dir, G->name);
+	nm.cg = base_sprintf("%s/%s", R->cg_path, G->name);
+	nm.out = base_sprintf("%s/logs/%s.out", R->dir, nm.id);
+	nm.errf = base_sprintf("%s/logs/%s.err", R->dir, nm.id);
+	m.rc = place_fd(in, NULL, 0, &m.err);
+	if (m.rc == 0)
+		m.rc = place_fd(out, nm.out, 1, &m.err);
+	if (m.rc == 0)
+		m.rc = place_fd(-1, nm.errf, 2, &m.err);
+	if (m.rc < 0)
+		kid_exit(msg_fd, &m);
+	if (in > 2)
+		close(in);
+	if (out > 2)
+		close(out);
+	struct rt_ctx ctx = *R->ctx;
+	ctx.root = nm.root;
+	struct rt_launch_opts lo = {
+		.store = R->j->store,
+		.image = G->image,
+		.name = nm.id,
+		.ov = {.args = G->command, .env = G->env},
+		.rm = true,
+		.volumes = G->volumes,
+		.cpuset_cpus = G->cpus,
+		.memory = G->memory,
+		.pids_limit = G->pids_limit,
+		.cgroup_parent = nm.cg,
+	};
+	m.rc = launch_and_wait(&ctx, &lo, &m.status, &m.err);
+	kid_exit(msg_fd, &m);
+}
+
+/* set by the engine kid's signal handler: 2 makes dp_par_run kill the
+ * running tasks and return */
+static volatile int engine_stop;
+
+static void on_engine_stop(int sig)
+{
+	(void)sig;
+	engine_stop = 2;
+}
+
+static void engine_report(enum dp_report kind, const char *text, void *data)
+{
+	(void)kind;
+	int fd = *(int *)data;
+	(void)base_write_all(fd, text, strlen(text));
+	(void)base_write_all(fd, "\n", 1);
+}
+
+static void engine_opts(const struct run *R, const struct dp_job_group *G,
+			struct dp_par_opts *o)
+{
+	const struct dp_job_queue *q = &R->j->queues[G->queue];
+	*o = (struct dp_par_opts){
+		.rootfs = G->rootfs,
+		.image = G->image,
+		.store = R->j->store,
+		.agent = R->o->agent,
+		.jobs = G->count,
+		.cpus = G->cpus,
+		.memory = G->memory,
+		.pids_limit = G->pids_limit,
+		.env = G->env,
+		.volumes = G->volumes,
+		.mode = G->mode,
+		.command = G->command,
+		.args = q->args,
+		.arg_file = q->file,
+		.range = q->range,
+		.input_fd = q->producer >= 0 ? R->qp[G->queue].tasks[0] : -1,
+		.quiet = true,
+		.stop = &engine_stop,
+		.report = engine_report,
+		.log_prefix = G->name,
+	};
+}
+
+__attribute__((noreturn)) static void engine_main(const struct run *R, size_t g,
+						  int msg_fd)
+{
+	const struct dp_job_group *G = &R->j->groups[g];
+	const struct dp_job_queue *q = &R->j->queues[G->queue];
+	struct dp_par_opts o;
+	engine_opts(R, G, &o);
+	int out = q->producer >= 0 ? R->qp[G->queue].results[1] : -1;
+	int keep[] = {o.input_fd, out};
+	kid_close_others(R, keep, 2);
+	kid_signals();
+	struct sigaction sa = {.sa_handler = on_engine_stop};
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	struct kid_msg m = {0};
+	_cleanup_free_ char *logs = base_sprintf("%s/logs", R->dir);
+	_cleanup_free_ char *errf = base_sprintf("%s/%s.err", logs, G->name);
+	_cleanup_free_ char *res =
+		base_sprintf("%s/results/%s.out", R->dir, q->name);
+	_cleanup_free_ char *cg = base_sprintf("%s/%s", R->cg_path, G->name);
+	_cleanup_free_ char *root = group_root(R->dir, G->name);
+	int err_fd =
+		open(errf, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	if (out < 0)
+		out = open(res, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (err_fd < 0 || out < 0) {
+		m.rc = berr_set(&m.err, errno, "open %s",
+				err_fd < 0 ? errf : res);
+		kid_exit(msg_fd, &m);
+	}
+	m.rc = place_fd(-1, NULL, 0, &m.err);
+	if (m.rc == 0)
+		m.rc = place_fd(err_fd, NULL, 1, &m.err);
+	if (m.rc == 0)
+		m.rc = place_fd(err_fd, NULL, 2, &m.err);
+	if (m.rc < 0)
+		kid_exit(msg_fd, &m);
+	o.out_fd = out;
+	o.err_fd = err_fd;
+	o.report_data = &err_fd;
+	o.log_dir = logs;
+	o.cgroup_parent = cg;
+	struct rt_ctx ctx = *R->ctx;
+	ctx.root = root;
+	int status = 0;
+	m.rc = dp_par_run(&ctx, &o, &status, &m.err);
+	m.status = status;
+	close(out); /* the producer's stdin ends here, before it waits */
+	kid_exit(msg_fd, &m);
+}
+
+static int spawn_kid(struct run *R, size_t g, int index, struct berr *err)
+{
+	int fds[2];
+	if (pipe2(fds, O_CLOEXEC) < 0)
+		return berr_set(err, errno, "pipe");
+	pid_t pid = fork();
+	if (pid < 0) {
+		int e = errno;
+		close(fds[0]);
+		close(fds[1]);
+		return berr_set(err, e, "fork for group %s",
+				R->j->groups[g].name);
+	}
+	if (pid == 0) {
+		close(fds[0]);
+		if (index < 0)
+			engine_main(R, g, fds[1]);
+		service_main(R, g, index, fds[1]);
+	}
+	close(fds[1]);
+	R->kids[R->nkids++] = (struct kid){
+		.group = g, .index = index, .pid = pid, .fd = fds[0]};
+	return 0;
+}
+
+static void close_pipes(struct run *R)
+{
+	for (size_t q = 0; R->qp && q < R->j->nqueues; q++) {
+		int *fds[] = {&R->qp[q].tasks[0], &R->qp[q].tasks[1],
+			      &R->qp[q].results[0], &R->qp[q].results[1]};
+		for (size_t k = 0; k < ARRAY_SIZE(fds); k++)
+			if (*fds[k] >= 0) {
+				close(*fds[k]);
+				*fds[k] = -1;
+			}
+	}
+}
+
+static int open_pipes(struct run *R, struct berr *err)
+{
+	R->qp = base_calloc(R->j->nqueues ? R->j->nqueues : 1, sizeof(*R->qp));
+	for (size_t q = 0; q < R->j->nqueues; q++)
+		R->qp[q] = (struct qpipes){{-1, -1}, {-1, -1}};
+	for (size_t q = 0; q < R->j->nqueues; q++) {
+		if (R->j->queues[q].producer < 0)
+			continue;
+		if (pipe2(R->qp[q].tasks, O_CLOEXEC) < 0 ||
+		    pipe2(R->qp[q].results, O_CLOEXEC) < 0)
+			return berr_set(err, errno, "pipes of queue %s",
+					R->j->queues[q].name);
+	}
+	return 0;
+}
+
+/* The engines first: a pool takes longest to start. */
+static int spawn_all(struct run *R, struct berr *err)
+{
+	size_t n = 0;
+	for (size_t g = 0; g < R->j->ngroups; g++)
+		n += R->j->groups[g].role == DP_JOB_CONSUMER
+			     ? 1
+			     : (size_t)R->j->groups[g].count;
+	R->kids = base_calloc(n, sizeof(*R->kids));
+	int r = 0;
+	for (size_t g = 0; r == 0 && g < R->j->ngroups; g++)
+		if (R->j->groups[g].role == DP_JOB_CONSUMER)
+			r = spawn_kid(R, g, -1, err);
+	for (size_t g = 0; r == 0 && g < R->j->ngroups; g++) {
+		const struct dp_job_group *G = &R->j->groups[g];
+		for (int i = 0;
+		     r == 0 && G->role != DP_JOB_CONSUMER && i < G->count; i++)
+			r = spawn_kid(R, g, i, err);
+	}
+	close_pipes(R);
+	return r;
+}
+
+/* ---- waiting for the end ------------------------------------------------ */
+
+static void set_fail(struct run *R, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void set_fail(struct run *R, const char *fmt, ...)
+{
+	if (R->fail.code)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	R->fail.code = EIO;
+	vsnprintf(R->fail.msg, sizeof(R->fail.msg), fmt, ap);
+	va_end(ap);
+}
+
+/* How a kid's end counts for the job. */
+static void judge(struct run *R, struct kid *k, int wstatus)
+{
+	const char *g = R->j->groups[k->group].name;
+	char who[128];
+	if (k->index < 0)
+		snprintf(who, sizeof(who), "group %s", g);
+	else
+		snprintf(who, sizeof(who), "group %s: container %s.%d", g, g,
+			 k->index);
+	if (!k->said) {
+		if (!k->killed && !R->stopping)
+			set_fail(R, "%s: its runner ended (wait status %d)",
+				 who, wstatus);
+		return;
+	}
+	if (k->m.rc < 0) {
+		if (!k->killed && !R->stopping)
+			set_fail(R, "%s: %s", who, k->m.err.msg);
+		/* a queue without its pool would never drain */
+		if (k->index < 0)
+			R->stopping = true;
+	} else if (k->index < 0 && k->m.status && !R->stopping) {
+		set_fail(R, "%s: %d task%s failed (see %s/logs/%s.err)", who,
+			 k->m.status, k->m.status == 1 ? "" : "s", R->dir, g);
+	} else if (k->index >= 0 && k->m.status && !k->killed && !R->stopping) {
+		set_fail(R, "%s exited with status %d", who, k->m.status);
+	}
+}
+
+static void reap(struct run *R, struct kid *k)
+{
+	ssize_t n;
+	while ((n = read(k->fd, &k->m, sizeof(k->m))) < 0 && errno == EINTR)
+		;
+	k->said = n == (ssize_t)sizeof(k->m);
+	close(k->fd);
+	k->fd = -1;
+	int wstatus = 0;
+	while (waitpid(k->pid, &wstatus, 0) < 0 && errno == EINTR)
+		;
+	k->done = true;
+	judge(R, k, wstatus);
+}
+
+/* The services at the end, everything at a stop: containers get SIGKILL
+ * (again and again, for one that was still being created), engines a
+ * SIGTERM that makes them kill their tasks. */
+static void kill_round(struct run *R)
+{
+	if (mono_ms() < R->next_kill)
+		return;
+	R->next_kill = mono_ms() + 200;
+	for (size_t i = 0; i < R->nkids; i++) {
+		struct kid *k = &R->kids[i];
+		const struct dp_job_group *G = &R->j->groups[k->group];
+		if (k->done || (!R->stopping && G->role != DP_JOB_SERVICE))
+			continue;
+		if (k->index < 0) {
+			if (!k->told)
+				kill(k->pid, SIGTERM);
+			k->told = true;
+			continue;
+		}
+		k->killed = true;
+		_cleanup_free_ char *root = group_root(R->dir, G->name);
+		char id[96];
+		snprintf(id, sizeof(id), "%s.%d", G->name, k->index);
+		struct rt_ctx c = *R->ctx;
+		c.root = root;
+		rt_kill(&c, id, SIGKILL, false, NULL);
+	}
+}
+
+/* Every producer and every pool has ended (and there was one). */
+static bool work_done(const struct run *R)
+{
+	bool any = false;
+	for (size_t i = 0; i < R->nkids; i++) {
+		const struct kid *k = &R->kids[i];
+		if (R->j->groups[k->group].role == DP_JOB_SERVICE)
+			continue;
+		any = true;
+		if (!k->done)
+			return false;
+	}
+	return any;
+}
+
+static void wait_loop(struct run *R)
+{
+	for (;;) {
+		_cleanup_free_ struct pollfd *pf =
+			base_calloc(R->nkids + 1, sizeof(*pf));
+		_cleanup_free_ size_t *idx =
+			base_calloc(R->nkids + 1, sizeof(*idx));
+		nfds_t n = 0;
+		for (size_t i = 0; i < R->nkids; i++)
+			if (!R->kids[i].done) {
+				pf[n] = (struct pollfd){.fd = R->kids[i].fd,
+							.events = POLLIN};
+				idx[n++] = i;
+			}
+		if (n == 0)
+			return;
+		int r = poll(pf, n, 100);
+		for (nfds_t k = 0; r > 0 && k < n; k++)
+			if (pf[k].revents)
+				reap(R, &R->kids[idx[k]]);
+		if (R->o->stop && *R->o->stop)
+			R->stopping = true;
+		if (!R->ending && work_done(R))
+			R->ending = true;
+		if (R->ending || R->stopping)
+			kill_round(R);
+	}
+}
+
+/* ---- running ------------------------------------------------------------ */
+
+static int start_job(struct run *R, struct berr *err)
+{
+	_cleanup_free_ char *pid = base_sprintf("%d\n", (int)getpid());
+	int r = base_write_file_atomic(R->dir_fd, "runner.pid", pid,
+				       strlen(pid), 0644);
+	if (r < 0)
+		return berr_set(err, -r, "write %s/runner.pid", R->dir);
+	const char *parent = R->j->cgroup_parent;
+	R->cg_path =
+		parent && *parent
+			? base_sprintf("%s/berth-job-%s", parent, R->j->name)
+			: base_sprintf("berth-job-%s", R->j->name);
+	if ((r = cg_create(R->cg_path, R->j->name, &R->cg, err)) < 0)
+		return berr_wrap(err, "the job's cgroup");
+	if ((r = open_pipes(R, err)) < 0)
+		return r;
+	return spawn_all(R, err);
+}
+
+/* Removes the job's containers' state, its cgroup and runner.pid; the
+ * logs, the results and job.json stay. */
+static void finish(struct run *R)
+{
+	close_pipes(R);
+	remove_leftovers(R->ctx, R->dir);
+	if (R->cg && cg_destroy(R->cg, NULL) < 0)
+		set_fail(R, "job %s: its cgroup %s could not be removed",
+			 R->j->name, R->cg_path);
+	if (R->dir_fd >= 0)
+		unlinkat(R->dir_fd, "runner.pid", 0);
+}
+
+static void run_free(struct run *R)
+{
+	cg_group_free(R->cg);
+	free(R->cg_path);
+	free(R->qp);
+	free(R->kids);
+	free(R->dir);
+	if (R->dir_fd >= 0)
+		close(R->dir_fd);
+}
+
+/* Runs the job; ready_fd (if >= 0) hears how the start went. */
+static int run_job(struct run *R, int ready_fd, struct berr *err)
+{
+	struct kid_msg m = {0};
+	R->ready_fd = ready_fd;
+	m.rc = start_job(R, &m.err);
+	R->ready_fd = -1;
+	if (ready_fd >= 0) {
+		(void)base_write_all(ready_fd, &m, sizeof(m));
+		close(ready_fd);
+	}
+	if (m.rc < 0)
+		R->stopping = true;
+	wait_loop(R);
+	finish(R);
+	if (m.rc < 0) {
+		*err = m.err;
+		return m.rc;
+	}
+	if (R->o->stop && *R->o->stop)
+		return berr_setx(err, EINTR, "job %s stopped", R->j->name);
+	if (R->fail.code) {
+		*err = R->fail;
+		return -EIO;
+	}
+	return 0;
+}
+
+/* The runner as a grandchild in its own session; the caller learns how
+ * its start went. */
+static int detach(struct run *R, struct berr *err)
+{
+	int fds[2];
+	if (pipe2(fds, O_CLOEXEC) < 0)
+		return berr_set(err, errno, "pipe");
+	pid_t pid = fork();
+	if (pid < 0) {
+		close(fds[0]);
+		close(fds[1]);
+		return berr_set(err, errno, "fork the runner");
+	}
+	if (pid == 0) {
+		close(fds[0]);
+		setsid();
+		if (fork() != 0)
+			_exit(0);
+		for (int fd = 0; fd < 3; fd++)
+			place_fd(-1, NULL, fd, NULL);
+		struct berr e = {0};
+		int r = run_job(R, fds[1], &e);
+		_exit(r < 0 ? 1 : 0);
+	}
+	close(fds[1]);
+	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		;
+	struct kid_msg m;
+	int r = base_read_all(fds[0], &m, sizeof(m));
+	close(fds[0]);
+	if (r < 0)
+		return berr_setx(err, EIO, "the runner of job %s died",
+				 R->j->name);
+	if (m.rc < 0)
+		*err = m.err;
+	return m.rc;
+}
+
+int dp_job_run(const struct rt_ctx *ctx, const struct dp_job *j,
+	       const struct dp_job_opts *o, struct berr *err)
+{
+	int r = dp_job_check(j, o->file ? o->file : j->name, o->agent, err);
+	if (r < 0)
+		return r;
+	struct run R = {
+		.ctx = ctx, .j = j, .o = o, .dir_fd = -1, .ready_fd = -1};
+	R.dir = job_dir(ctx, j->name);
+	r = prepare_dir(&R, err);
+	if (r == 0)
+		r = o->detach ? detach(&R, err) : run_job(&R, -1, err);
+	run_free(&R);
+	return r;
+}
+
+/* ---- stop, rm, ps, logs -------------------------------------------------- */
+
+static int read_runner(const char *dir, pid_t *pid)
+{
+	_cleanup_free_ char *path = base_sprintf("%s/runner.pid", dir);
+	_cleanup_free_ char *s = NULL;
+	int v = 0, r = -ENOENT;
+	/* a runner that just started may not have written it yet */
+	for (int tries = 0; tries < 50; tries++) {
+		r = base_read_file_at(AT_FDCWD, path, &s, NULL, 64);
+		if (r != -ENOENT)
+			break;
+		struct timespec ts = {0, 20000000};
+		nanosleep(&ts, NULL);
+	}
+	if (r == 0) {
+		s[strcspn(s, "\n")] = '\0';
+		r = base_parse_int(s, &v);
+	}
+	*pid = v;
+	return r;
+}
+
+/* Waits up to ms for the runner to let go of the job's lock. */
+static int wait_unlocked(const char *dir, int ms)
+{
+	for (int64_t end = mono_ms() + ms; mono_ms() < end;) {
+		if (!job_running(dir))
+			return 0;
+		struct timespec ts = {0, 20000000};
+		nanosleep(&ts, NULL);
+	}
+	return -ETIMEDOUT;
+}
+
+int dp_job_stop(const struct rt_ctx *ctx, const char *name, struct berr *err)
+{
+	_cleanup_free_ char *dir = job_dir(ctx, name);
+	if (!job_running(dir))
+		return berr_setx(err, ESRCH, "job %s is not running", name);
+	pid_t pid;
+	int r = read_runner(dir, &pid);
+	if (r < 0)
+		return berr_set(err, -r, "job %s: read %s/runner.pid", name,
+				dir);
+	_cleanup_close_ int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (pfd >= 0 &&
+	    syscall(SYS_pidfd_send_signal, pfd, SIGTERM, NULL, 0) < 0 &&
+	    errno != ESRCH)
+		return berr_set(err, errno, "job %s: signal its runner %d",
+				name, (int)pid);
+	struct pollfd pf = {.fd = pfd, .events = POLLIN};
+	while (pfd >= 0 && poll(&pf, 1, 60000) < 0 && errno == EINTR)
+		;
+	/* its kids hold the lock too until they are gone */
+	if (wait_unlocked(dir, 30000) < 0)
+		return berr_setx(err, ETIMEDOUT,
+				 "job %s: its runner %d did not stop within "
+				 "90 s",
+				 name, (int)pid);
+	return 0;
+}
+
+int dp_job_rm(const struct rt_ctx *ctx, const char *name, struct berr *err)
+{
+	_cleanup_free_ char *dir = job_dir(ctx, name);
+	if (access(dir, F_OK) < 0)
+		return berr_set(err, errno, "job %s", name);
+	if (job_running(dir))
+		return berr_setx(err, EBUSY,
+				 "job %s is running (stop it with `berth job "
+				 "stop %s`)",
+				 name, name);
+	remove_leftovers(ctx, dir);
+	int r = base_rm_rf_at(AT_FDCWD, dir);
+	if (r < 0)
+		return berr_set(err, -r, "remove %s", dir);
+	/* the last job takes <root>/jobs with it */
+	_cleanup_free_ char *jobs = base_sprintf(
+		"%s/jobs", ctx->root ? ctx->root : RT_DEFAULT_ROOT);
+	rmdir(jobs);
+	return 0;
+}
+
+static int load_copy(const char *dir, const char *name, struct dp_job **j,
+		     struct berr *err)
+{
+	_cleanup_free_ char *path = base_sprintf("%s/job.json", dir);
+	if (access(path, F_OK) < 0)
+		return berr_setx(err, ENOENT, "no job %s", name);
+	return dp_job_load(path, j, err);
+}
+
+int dp_job_ps(const struct rt_ctx *ctx, const char *name,
+	      struct dp_job_entry **out, size_t *n, struct berr *err)
+{
+	*out = NULL;
+	*n = 0;
+	_cleanup_free_ char *dir = job_dir(ctx, name);
+	_cleanup_(dp_job_freep) struct dp_job *j = NULL;
+	int r = load_copy(dir, name, &j, err);
+	if (r < 0)
+		return r;
+	if (!job_running(dir))
+		return berr_setx(err, ESRCH, "job %s is not running", name);
+	struct found f = {0};
+	for (size_t g = 0; g < j->ngroups; g++)
+		list_group(ctx, dir, j->groups[g].name, &f);
+	*out = f.v;
+	*n = f.n;
+	return 0;
+}
+
+static void emit_file(const char *path, const char *label,
+		      void (*line)(const char *, const char *, size_t, void *),
+		      void *data)
+{
+	_cleanup_free_ char *text = NULL;
+	size_t len = 0;
+	if (base_read_file_at(AT_FDCWD, path, &text, &len, (size_t)1 << 30) < 0)
+		return;
+	for (size_t off = 0; off < len;) {
+		const char *s = text + off;
+		const char *nl = memchr(s, '\n', len - off);
+		size_t k = nl ? (size_t)(nl - s) : len - off;
+		line(label, s, k, data);
+		off += k + (nl != NULL);
+	}
+}
+
+int dp_job_logs(const struct rt_ctx *ctx, const char *name, const char *group,
+		void (*line)(const char *label, const char *text, size_t len,
+			     void *data),
+		void *data, struct berr *err)
+{
+	_cleanup_free_ char *dir = job_dir(ctx, name);
+	_cleanup_(dp_job_freep) struct dp_job *j = NULL;
+	int r = load_copy(dir, name, &j, err);
+	if (r < 0)
+		return r;
+	bool found = false;
+	for (size_t g = 0; g < j->ngroups; g++) {
+		const struct dp_job_group *G = &j->groups[g];
+		if (group && strcmp(group, G->name))
+			continue;
+		found = true;
+		for (int i = 0; i < G->count; i++) {
+			char label[96];
+			snprintf(label, sizeof(label), "%s.%d", G->name, i);
+			static const char *const ext[] = {"out", "err"};
+			for (size_t e = 0; e < 2; e++) {
+				_cleanup_free_ char *p = base_sprintf(
+					"%s/logs/%s.%s", dir, label, ext[e]);
+				emit_file(p, label, line, data);
+			}
+		}
+		_cleanup_free_ char *p =
+			base_sprintf("%s/logs/%s.err", dir, G->name);
+		emit_file(p, G->name, line, data);
+	}
+	if (!found)
+		return berr_setx(err, ENOENT, "job %s has no group %s", name,
+				 group);
+	return 0;
+}
