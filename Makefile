@@ -128,7 +128,7 @@ test-rootfs: $(ROOTFS)/.stamp
 check-unit: $(UNIT_BINS)
 	$(Q)sh tests/unit/run.sh $(UNIT_BINS)
 
-check-integration: $(BERTH) $(AGENT) $(ROOTFS)/.stamp
+check-integration: $(BERTH) $(AGENT) $(ROOTFS)/.stamp $(DEMO_IMAGE)
 	$(Q)BERTH=$(abspath $(BERTH)) ROOTFS=$(abspath $(ROOTFS)) \
 		bash tests/integration/run.sh
 

@@ -557,6 +557,10 @@ static void flush_out(struct par *p);
 /* lib mode: tasks in flight a worker, the depth below which the collector
  * sleeps until woken, and its nap above it */
 #define LIB_WINDOW 256u
+/* line mode: a task is a pipe round trip, cheap enough that a worker
+ * waiting for the coordinator's next one costs more than the task; a few
+ * queued a worker keep it busy while --halt soon starts little more */
+#define LINE_WINDOW 16u
 #define LIB_BATCH_LOW 32u
 #define LIB_BATCH_NAP_NS 50000
 
@@ -1272,14 +1276,15 @@ static int setup(struct par *p, struct berr *err)
 		r = pick_cpus(p, err);
 	if (r < 0)
 		return r;
-	/* exec and line mode: about one task ahead a worker, as GNU
-	 * parallel starts jobs; lib mode: a deep queue, so that a task
-	 * costs a ring slot and not a wake-up */
-	p->window = o->mode == DP_MODE_LIB
-			    ? (p->nworkers * LIB_WINDOW < 4096
-				       ? p->nworkers * LIB_WINDOW
-				       : 4096)
-			    : p->nworkers + (p->nworkers + 3) / 4;
+	/* exec mode: about one task ahead a worker, as GNU parallel starts
+	 * jobs; line and lib mode: a deeper queue, so that a task costs a
+	 * ring slot and not a wake-up */
+	size_t ahead = o->mode == DP_MODE_LIB	 ? LIB_WINDOW
+		       : o->mode == DP_MODE_LINE ? LINE_WINDOW
+						 : 0;
+	p->window = ahead ? (p->nworkers * ahead < 4096 ? p->nworkers * ahead
+							: 4096)
+			  : p->nworkers + (p->nworkers + 3) / 4;
 	uint32_t cap = 64;
 	while (cap < p->window)
 		cap *= 2;

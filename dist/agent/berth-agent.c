@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -51,6 +52,16 @@ struct agent {
 	char *lbuf;
 	size_t llen;
 };
+
+/* line mode: set by SIGCHLD, so that a task costs no waitpid() while
+ * the program lives */
+static volatile sig_atomic_t child_exited;
+
+static void on_child(int sig)
+{
+	(void)sig;
+	child_exited = 1;
+}
 
 static uint64_t clock_us(clockid_t id)
 {
@@ -396,8 +407,9 @@ static int line_read(struct agent *a, struct sink *out, uint64_t deadline)
 				return -ETIMEDOUT;
 			wait = (int)((deadline - now + 999) / 1000);
 		}
+		/* without a deadline the read itself waits */
 		struct pollfd pf = {.fd = a->from_prog, .events = POLLIN};
-		int r = poll(&pf, 1, wait);
+		int r = deadline ? poll(&pf, 1, wait) : 1;
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r == 0)
@@ -412,13 +424,27 @@ static int line_read(struct agent *a, struct sink *out, uint64_t deadline)
 	}
 }
 
+/* One write a task: the line and its newline together. */
 static bool line_write(struct agent *a, const struct bw_task *t)
 {
 	const char *d = t->data;
 	bool nl = t->len && d[t->len - 1] == '\n';
-	if (t->len && write(a->to_prog, d, t->len) != (ssize_t)t->len)
-		return false;
-	return nl || write(a->to_prog, "\n", 1) == 1;
+	struct iovec iov[2] = {{(void *)d, t->len}, {"\n", nl ? 0 : 1}};
+	ssize_t want = (ssize_t)(t->len + (nl ? 0 : 1));
+	ssize_t n = writev(a->to_prog, iov, 2);
+	if (n == want)
+		return true;
+	/* a long line the pipe took in part: the rest, plainly */
+	for (size_t off = n > 0 ? (size_t)n : 0; n >= 0 || errno == EINTR;) {
+		if (off >= (size_t)want)
+			return true;
+		const char *src = off < t->len ? d + off : "\n";
+		size_t len = off < t->len ? t->len - off : 1;
+		n = write(a->to_prog, src, len);
+		if (n > 0)
+			off += (size_t)n;
+	}
+	return false;
 }
 
 static void run_line(struct agent *a, const struct bw_task *t)
@@ -461,7 +487,10 @@ static void run_line(struct agent *a, const struct bw_task *t)
 	 * starts it again */
 	int st;
 	bool gone = false;
-	reap_orphans(a->prog, &st, &gone);
+	if (child_exited) {
+		child_exited = 0;
+		reap_orphans(a->prog, &st, &gone);
+	}
 	if (gone && a->prog) {
 		close(a->to_prog);
 		close(a->from_prog);
@@ -515,6 +544,9 @@ int main(int argc, char **argv)
 	if (parse_args(&a, argc, argv, &line) < 0)
 		return usage();
 	if (line) {
+		struct sigaction sa = {.sa_handler = on_child,
+				       .sa_flags = SA_RESTART | SA_NOCLDSTOP};
+		sigaction(SIGCHLD, &sa, NULL);
 		/* a command that cannot run fails the worker at once, before
 		 * it takes any task */
 		int r = line_start(&a);

@@ -20,28 +20,21 @@ if [ "$(id -u)" != 0 ]; then
 	echo "bench: run as root" >&2
 	exit 1
 fi
-for p in skopeo umoci docker.io; do
+for p in skopeo umoci; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
 		sh "$here/deps.sh" "$p" >/dev/null 2>&1
 done
 
 export TDIR
 TDIR=$(mktemp -d /tmp/berth-bench-img.XXXXXX)
-export IT_TOKEN=bench$$ IT_LIB_DIR=$here/integration
-: >"$TDIR/.defer"
-skip() { echo "docker: skipped: $*" >&2; DOCKER_OK=0; return 1; }
-fail() { echo "docker: $*" >&2; DOCKER_OK=0; return 1; }
-defer() { echo "$*" >>"$TDIR/.defer"; }
-# shellcheck source=../integration/docker.sh
-. "$here/integration/docker.sh"
+# shellcheck source=docker-env.sh
+. "$here/bench/docker-env.sh"
 cleanup() {
 	for id in $("$BERTH" --root "$TDIR/state" list -q 2>/dev/null); do
 		"$BERTH" --root "$TDIR/state" delete -f "$id" >/dev/null 2>&1
 	done
-	docker_teardown >/dev/null 2>&1
+	bench_docker_stop
 	rm -rf "$TDIR"
-	find /sys/fs/cgroup -depth -type d -name "berth-test-$IT_TOKEN" \
-		-exec rmdir {} + 2>/dev/null
 	return 0
 }
 trap cleanup EXIT
@@ -102,8 +95,7 @@ if command -v skopeo >/dev/null && command -v umoci >/dev/null; then
 fi
 
 # docker
-DOCKER_OK=1
-docker_setup 2>/dev/null || DOCKER_OK=0
+bench_docker_start
 if [ "$DOCKER_OK" = 1 ]; then
 	for i in $(seq 5); do
 		dk rmi -f bench:1 >/dev/null 2>&1

@@ -27,7 +27,11 @@ fi
 command -v parallel >/dev/null || sh "$here/deps.sh" parallel >/dev/null 2>&1
 
 tmp=$(mktemp -d /tmp/berth-bench-par.XXXXXX)
+TDIR=$tmp
+# shellcheck source=docker-env.sh
+. "$here/bench/docker-env.sh"
 cleanup() {
+	bench_docker_stop
 	rm -rf "$tmp"
 	find /sys/fs/cgroup -depth -type d -name "berth-bench-par-$$" \
 		-exec rmdir {} + 2>/dev/null
@@ -83,13 +87,16 @@ seq "$EXEC_N" | xargs -P "$(nproc)" -n 1 /bin/true
 t1=$(now)
 row "xargs -P, no container ($EXEC_N)" "$(per "$EXEC_N" "$t0" "$t1")"
 
-if docker info >/dev/null 2>&1 && docker image inspect busybox >/dev/null 2>&1; then
+bench_docker_start
+if [ "$DOCKER_OK" = 1 ]; then
+	dk run --rm --network none berth-mini:latest /bin/true >/dev/null 2>&1
 	t0=$(now)
-	for i in $(seq 20); do docker run --rm --network none busybox true >/dev/null; done
+	for i in $(seq 20); do dk run --rm --network none berth-mini:latest /bin/true >/dev/null; done
 	t1=$(now)
 	row "docker run --rm per task (20)" "$(per 20 "$t0" "$t1")"
+	bench_docker_stop
 else
-	printf '%-40s %12s\n' "docker run --rm per task" "(no docker daemon with a busybox image here)"
+	printf '%-40s %12s\n' "docker run --rm per task" "(no dockerd could be started here)"
 fi
 
 t0=$(now)
@@ -103,3 +110,5 @@ exec_us=${us["berth par, exec mode ($EXEC_N)"]}
 [ -n "${us["GNU parallel ($PAR_N)"]:-}" ] &&
 	echo "exec mode is $(ratio "$exec_us" "${us["GNU parallel ($PAR_N)"]}") faster than GNU parallel a task"
 echo "exec mode against xargs -P: $(ratio "$exec_us" "${us["xargs -P, no container ($EXEC_N)"]}")"
+[ -n "${us["docker run --rm per task (20)"]:-}" ] &&
+	echo "exec mode is $(ratio "$exec_us" "${us["docker run --rm per task (20)"]}") faster than docker run a task"

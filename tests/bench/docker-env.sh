@@ -1,0 +1,27 @@
+# docker-env.sh: a private dockerd for the benchmarks, through the
+# integration tests' docker.sh. Source it with TDIR set (a scratch dir the
+# caller removes); then bench_docker_start imports the busybox rootfs as
+# berth-mini:latest and sets DOCKER_OK=1 when the daemon runs, and
+# bench_docker_stop stops it by its pid.
+here_bench=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+export IT_TOKEN=bench$$ IT_LIB_DIR=$here_bench/integration
+: >"$TDIR/.defer"
+skip() { echo "docker: skipped: $*" >&2; DOCKER_OK=0; return 1; }
+fail() { echo "docker: $*" >&2; DOCKER_OK=0; return 1; }
+defer() { echo "$*" >>"$TDIR/.defer"; }
+# shellcheck source=../integration/docker.sh
+. "$here_bench/integration/docker.sh"
+
+bench_docker_start() {
+	DOCKER_OK=1
+	dpkg-query -W -f='${Status}' docker.io 2>/dev/null | grep -q "install ok installed" ||
+		sh "$here_bench/deps.sh" docker.io >/dev/null 2>&1
+	docker_setup 2>/dev/null || DOCKER_OK=0
+}
+
+bench_docker_stop() {
+	docker_teardown >/dev/null 2>&1
+	find /sys/fs/cgroup -depth -type d -name "berth-test-$IT_TOKEN" \
+		-exec rmdir {} + 2>/dev/null
+	return 0
+}
