@@ -166,6 +166,19 @@ void dp_job_entries_free(struct dp_job_entry *v, size_t n)
 }
 
 /* What a runner killed by SIGKILL left in run/: its containers. */
+/* The cgroup of a run whose runner died: what its kids left below it
+ * goes with it. */
+static void remove_job_cgroup(const char *dir)
+{
+	_cleanup_free_ char *path = base_sprintf("%s/cgroup", dir);
+	_cleanup_free_ char *resolved = NULL;
+	if (base_read_file_at(AT_FDCWD, path, &resolved, NULL, 65536) < 0)
+		return;
+	_cleanup_(cg_group_freep) struct cg_group *g = NULL;
+	if (cg_open(resolved, &g, NULL) == 0 && cg_destroy(g, NULL) == 0)
+		unlink(path);
+}
+
 static void remove_leftovers(const struct rt_ctx *ctx, const char *dir)
 {
 	_cleanup_free_ char *run = base_sprintf("%s/run", dir);
@@ -182,6 +195,7 @@ static void remove_leftovers(const struct rt_ctx *ctx, const char *dir)
 	}
 	dp_job_entries_free(f.v, f.n);
 	base_rm_rf_at(AT_FDCWD, run);
+	remove_job_cgroup(dir);
 }
 
 /* ---- the job directory ------------------------------------------------- */
@@ -255,6 +269,10 @@ static void kid_close_others(const struct run *R, const int *keep, size_t n)
 			close(R->kids[i].fd);
 	if (R->ready_fd >= 0)
 		close(R->ready_fd);
+	/* the job's lock is the runner's: a kid that outlives it (its
+	 * runner was killed) must not keep the job "running" */
+	if (R->dir_fd >= 0)
+		close(R->dir_fd);
 }
 
 static void kid_signals(void)
@@ -311,6 +329,17 @@ static pid_t init_pid(const struct rt_ctx *ctx, const char *id)
 	return pid;
 }
 
+/* A service kid's SIGTERM (the runner stops the job, or died: the kid's
+ * PR_SET_PDEATHSIG) kills its container before the kid goes, so that a
+ * SIGKILLed runner leaves no container running. */
+static volatile sig_atomic_t kid_term;
+
+static void on_kid_term(int sig)
+{
+	(void)sig;
+	kid_term = 1;
+}
+
 /* rt_launch attached would hold the container's stdio for as long as it
  * runs: a producer's task pipe would then never end. So the container is
  * started detached, the kid lets go of the pipes, and waits for its init
@@ -328,8 +357,17 @@ static int launch_and_wait(const struct rt_ctx *ctx, struct rt_launch_opts *lo,
 	place_fd(-1, NULL, 1, NULL);
 	pid_t pid = init_pid(ctx, lo->name);
 	int ws = 0;
-	while (pid > 0 && waitpid(pid, &ws, 0) < 0 && errno == EINTR)
-		;
+	bool killed = false;
+	if (kid_term && pid > 0) {
+		rt_kill(ctx, lo->name, SIGKILL, true, NULL);
+		killed = true;
+	}
+	while (pid > 0 && waitpid(pid, &ws, 0) < 0 && errno == EINTR) {
+		if (kid_term && !killed) {
+			rt_kill(ctx, lo->name, SIGKILL, true, NULL);
+			killed = true;
+		}
+	}
 	*status = WIFEXITED(ws)	    ? WEXITSTATUS(ws)
 		  : WIFSIGNALED(ws) ? 128 + WTERMSIG(ws)
 				    : 255;
@@ -385,6 +423,9 @@ __attribute__((noreturn)) static void service_main(const struct run *R,
 		.pids_limit = G->pids_limit,
 		.cgroup_parent = nm.cg,
 	};
+	/* no SA_RESTART: the wait for the init returns to look at it */
+	struct sigaction sa = {.sa_handler = on_kid_term};
+	sigaction(SIGTERM, &sa, NULL);
 	m.rc = launch_and_wait(&ctx, &lo, &m.status, &m.err);
 	kid_exit(msg_fd, &m);
 }
@@ -713,6 +754,12 @@ static int start_job(struct run *R, struct berr *err)
 			: base_sprintf("berth-job-%s", R->j->name);
 	if ((r = cg_create(R->cg_path, R->j->name, &R->cg, err)) < 0)
 		return berr_wrap(err, "the job's cgroup");
+	/* resolved: `job rm` after a killed runner finds it from anywhere */
+	const char *resolved = cg_path(R->cg);
+	r = base_write_file_atomic(R->dir_fd, "cgroup", resolved,
+				   strlen(resolved), 0644);
+	if (r < 0)
+		return berr_set(err, -r, "write %s/cgroup", R->dir);
 	if ((r = open_pipes(R, err)) < 0)
 		return r;
 	return spawn_all(R, err);

@@ -179,3 +179,36 @@ t_job_lib_mode_demo() {
 		"primes below 10000 (the message keeps the example's words)"
 	job_gone primes
 }
+
+# The runner SIGKILLed: every kid gets SIGTERM (PR_SET_PDEATHSIG) and takes
+# its container with it; `job rm` then clears the state of the dead run.
+t_job_runner_sigkill_kills_containers() {
+	job_only
+	job_image
+	mkjob "$TDIR/k.json" '{"queues": {"t": {}}, "groups": [
+		{"name": "coordinator", "image": "img:1", "produces": "t",
+		 "command": ["sh", "-c", "seq 1 4; exec >&-; cat >/dev/null"]},
+		{"name": "workers", "image": "img:1", "count": 2, "consumes": "t",
+		 "command": ["sleep", "60"]},
+		{"name": "svc", "image": "img:1", "command": ["sleep", "60"]}]}'
+	assert_ok jr run -d "$TDIR/k.json"
+	local n=0 runner left
+	while [ $n -lt 100 ]; do
+		run jr ps k
+		[ "$(grep -c ' running ' <<<"$OUT")" = 4 ] && break
+		sleep 0.1
+		n=$((n + 1))
+	done
+	assert_eq "$(grep -c ' running ' <<<"$OUT")" 4 "four containers running"
+	runner=$(cat "$ROOT/jobs/k/runner.pid")
+	kill -KILL "$runner"
+	for n in $(seq 100); do
+		left=$(grep -lsF "BERTH_IT=$IT_TOKEN" /proc/[0-9]*/environ 2>/dev/null | head -3)
+		[ -z "$left" ] && break
+		sleep 0.1
+	done
+	assert_eq "$left" "" "container processes after the runner's SIGKILL"
+	assert_ok jr rm k
+	[ -e "$ROOT/jobs/k" ] && fail "job rm left $ROOT/jobs/k"
+	return 0
+}
