@@ -58,6 +58,8 @@ struct dp_pool {
 	struct cg_group *cg; /* the pool's cgroup */
 	char *rootfs;	     /* absolute */
 	char *image_dir;     /* --image: the mounted image (a bundle) */
+	char *seccomp;	     /* the workers' linux.seccomp, JSON */
+	char *seccomp_cache; /* <root>/.seccomp: compiled once a pool */
 	char **env;	     /* the workers' environment, less the ids */
 	char *cwd;
 	uint32_t uid, gid;
@@ -124,10 +126,16 @@ static char **worker_args(const struct dp_pool *p)
 	return v;
 }
 
+/* The workers' capabilities: what `berth spec` gives, and the seccomp
+ * allow-list follows them. */
+#define WORKER_CAPS_JSON                                                       \
+	"[\"CAP_AUDIT_WRITE\",\"CAP_KILL\",\"CAP_NET_BIND_SERVICE\"]"
+static char *const worker_caps[] = {"CAP_AUDIT_WRITE", "CAP_KILL",
+				    "CAP_NET_BIND_SERVICE", NULL};
+
 static void config_process(const struct dp_pool *p, size_t i, struct dp_buf *b)
 {
-	static const char caps[] =
-		"[\"CAP_AUDIT_WRITE\",\"CAP_KILL\",\"CAP_NET_BIND_SERVICE\"]";
+	static const char caps[] = WORKER_CAPS_JSON;
 	_cleanup_strv_ char **args = worker_args(p);
 	_cleanup_strv_ char **env = NULL;
 	for (size_t k = 0; p->env && p->env[k]; k++)
@@ -247,7 +255,10 @@ static void config_linux(const struct dp_pool *p, size_t i, struct dp_buf *b)
 		    "\"/proc/timer_list\",\"/proc/timer_stats\","
 		    "\"/proc/sched_debug\",\"/sys/firmware\",\"/proc/scsi\"],"
 		    "\"readonlyPaths\":[\"/proc/bus\",\"/proc/fs\","
-		    "\"/proc/irq\",\"/proc/sys\",\"/proc/sysrq-trigger\"]}");
+		    "\"/proc/irq\",\"/proc/sys\",\"/proc/sysrq-trigger\"]");
+	if (p->seccomp)
+		dp_buf_printf(b, ",\"seccomp\":%s", p->seccomp);
+	dp_buf_addc(b, '}');
 }
 
 /* berth's security defaults (those of `berth spec`), read-only root,
@@ -425,6 +436,11 @@ int dp_pool_open(const struct rt_ctx *ctx, const struct dp_par_opts *o,
 		r = resolve_root(p, err);
 	if (r == 0)
 		r = make_dirs(p, ctx, err);
+	if (r == 0) {
+		p->seccomp_cache = base_sprintf("%s/.seccomp", p->root);
+		r = rt_default_seccomp_json(worker_caps, p->seccomp_cache,
+					    &p->seccomp, err);
+	}
 	if (r == 0 && (r = cg_create(p->cg_path, "pool", &p->cg, err)) < 0)
 		berr_wrap(err, "pool cgroup");
 	if (r < 0) {
@@ -549,8 +565,10 @@ static int helper_start(const struct dp_pool *p, size_t i, const char *id,
 	if (r < 0)
 		return r;
 	_cleanup_free_ char *pidf = base_sprintf("%s/init.pid", bundle);
-	struct rt_create_opts co = {
-		.bundle = bundle, .pid_file = pidf, .preserve_fds = 1};
+	struct rt_create_opts co = {.bundle = bundle,
+				    .pid_file = pidf,
+				    .preserve_fds = 1,
+				    .seccomp_cache = p->seccomp_cache};
 	r = rt_create(&p->ctx, id, &co, err);
 	if (r < 0)
 		return berr_wrap(err, "create worker %s", id);
@@ -923,6 +941,8 @@ int dp_pool_close(struct dp_pool *p, int wait_ms, struct berr *err)
 		}
 	}
 	free(p->image_dir);
+	free(p->seccomp);
+	free(p->seccomp_cache);
 	cg_group_free(p->cg);
 	free(p->root);
 	free(p->cg_path);

@@ -79,7 +79,7 @@ static int validate_config(struct create_job *j, struct berr *err)
 				 "process.terminal is true: "
 				 "--console-socket is required");
 	const struct oci_seccomp *sc = rt_seccomp_of(cfg);
-	if (sc && rt_seccomp_validate(sc, err) < 0)
+	if (sc && rt_seccomp_prepare(sc, j->opts->seccomp_cache, err) < 0)
 		return berr_wrap(err, "config.json");
 	if (rt_lsm_check(cfg, err) < 0 || rt_personality_check(cfg, err) < 0)
 		return berr_wrap(err, "config.json");

@@ -255,6 +255,13 @@ struct rt_seccomp_load {
  * names are skipped (blog_debug), as runc does. For create, before
  * anything is set up. */
 int rt_seccomp_validate(const struct oci_seccomp *s, struct berr *err);
+/* rt_seccomp_validate(), through a cache of compiled programs in
+ * cache_dir (NULL: none): a profile seen before is neither built nor
+ * validated again. */
+int rt_seccomp_prepare(const struct oci_seccomp *s, const char *cache_dir,
+		       struct berr *err);
+/* Drops the program rt_seccomp_prepare() kept for a profile that goes. */
+void rt_seccomp_forget(void);
 
 /* The config's linux.seccomp, NULL when it has none. */
 const struct oci_seccomp *rt_seccomp_of(const struct oci_config *c);

@@ -255,9 +255,11 @@ static int new_bundle_dir(struct oci_store *s, const char *name, char **dir,
 	return 0;
 }
 
-/* Makes the bundle; on failure nothing of it stays. */
+/* Makes the bundle; on failure nothing of it stays. *cache is the
+ * store's cache of compiled seccomp programs: every launch with berth's
+ * default profile and the same capabilities shares one. */
 static int prepare_bundle(const struct rt_launch_opts *o, const char *id,
-			  char **dir, struct berr *err)
+			  char **dir, char **cache, struct berr *err)
 {
 	_cleanup_(oci_store_closep) struct oci_store *s = NULL;
 	int r = oci_store_open(o->store, OCI_STORE_READ, &s, err);
@@ -269,6 +271,7 @@ static int prepare_bundle(const struct rt_launch_opts *o, const char *id,
 		return r;
 	if ((r = new_bundle_dir(s, id, dir, err)) < 0)
 		return r;
+	*cache = base_sprintf("%s/cache/seccomp", oci_store_path(s));
 	r = fill_bundle(s, img, o, id, *dir, err);
 	if (r < 0)
 		remove_bundle(*dir, NULL);
@@ -343,11 +346,13 @@ int rt_launch(const struct rt_ctx *ctx, const struct rt_launch_opts *o,
 	int r = check_new_id(ctx, id, err);
 	if (r < 0)
 		return r;
-	_cleanup_free_ char *dir = NULL;
-	if ((r = prepare_bundle(o, id, &dir, err)) < 0)
+	_cleanup_free_ char *dir = NULL, *cache = NULL;
+	if ((r = prepare_bundle(o, id, &dir, &cache, err)) < 0)
 		return r;
-	struct rt_create_opts co = {
-		.bundle = dir, .detach = o->detach, .keep = !o->rm};
+	struct rt_create_opts co = {.bundle = dir,
+				    .detach = o->detach,
+				    .keep = !o->rm,
+				    .seccomp_cache = cache};
 	r = rt_run(ctx, id, &co, exit_status, err);
 	if (r < 0) {
 		/* a create that failed made no container to release it */

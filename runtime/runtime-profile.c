@@ -15,6 +15,7 @@
 #include <linux/capability.h>
 #include <sched.h>
 #include <string.h>
+#include <cjson/cJSON.h>
 #include <sys/socket.h>
 
 #include "runtime/runtime-internal.h"
@@ -377,4 +378,39 @@ void rt_profile_default(struct oci_config *c)
 		  ARRAY_SIZE(readonly_paths));
 	rt_profile_seccomp(&c->linux_.seccomp, &caps->bounding);
 	c->linux_.has_seccomp = true;
+}
+
+/* ---- for generated configs (par's workers) ------------------------------ */
+
+int rt_default_seccomp_json(char *const *caps, const char *cache_dir,
+			    char **out, struct berr *err)
+{
+	*out = NULL;
+	struct oci_capset bounding = {.present = true};
+	for (size_t i = 0; caps && caps[i]; i++) {
+		int cap = oci_cap_from_name(caps[i]);
+		if (cap < 0)
+			return berr_setx(err, EINVAL, "unknown capability `%s`",
+					 caps[i]);
+		bounding.caps = base_realloc(bounding.caps, bounding.n + 1,
+					     sizeof(int));
+		bounding.caps[bounding.n++] = cap;
+	}
+	struct oci_seccomp sc = {0};
+	rt_profile_seccomp(&sc, &bounding);
+	free(bounding.caps);
+	/* the containers' create finds the program compiled already: a pool
+	 * of 64 workers builds it once, not 64 times at once */
+	int r = cache_dir ? rt_seccomp_prepare(&sc, cache_dir, err) : 0;
+	rt_seccomp_forget();
+	cJSON *j = r == 0 ? oci_seccomp_json(&sc) : NULL;
+	char *text = j ? cJSON_PrintUnformatted(j) : NULL;
+	cJSON_Delete(j);
+	seccomp_clear(&sc);
+	if (r < 0)
+		return r;
+	if (!text)
+		return berr_setx(err, ENOMEM, "the seccomp profile");
+	*out = text;
+	return 0;
 }

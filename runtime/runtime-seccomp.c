@@ -16,6 +16,9 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
+#include <sys/utsname.h>
+
+#include <cjson/cJSON.h>
 
 #include "runtime/runtime-internal.h"
 
@@ -411,6 +414,121 @@ int rt_seccomp_validate(const struct oci_seccomp *s, struct berr *err)
 		seccomp_release(ctx);
 	}
 	return r;
+}
+
+/* ---- a cache of compiled programs, for callers that start many
+ * containers with one profile (launch, par): libseccomp takes tens of
+ * milliseconds to build Docker's allow-list, loading a program takes
+ * microseconds. An entry holds the profile's exact text (with the
+ * libseccomp and kernel versions), so a hash collision is a miss. */
+
+struct cache_head {
+	char magic[8];	  /* "BERTHBPF" */
+	uint32_t textlen; /* the key text that follows */
+	uint32_t flags;	  /* SECCOMP_FILTER_FLAG_* */
+	uint32_t ninsns;  /* struct sock_filter after the text */
+	uint32_t pad;
+};
+_Static_assert(sizeof(struct cache_head) == 24, "cache entry head");
+
+static char *cache_key(const struct oci_seccomp *s)
+{
+	cJSON *j = oci_seccomp_json(s);
+	char *text = j ? cJSON_PrintUnformatted(j) : NULL;
+	cJSON_Delete(j);
+	if (!text)
+		return NULL;
+	const struct scmp_version *v = seccomp_version();
+	struct utsname u;
+	uname(&u);
+	char *key = base_sprintf(
+		"berth-seccomp 1 libseccomp %u.%u.%u %s %s\n%s", v->major,
+		v->minor, v->micro, u.release, u.machine, text);
+	free(text);
+	return key;
+}
+
+static char *cache_path(const char *dir, const char *key)
+{
+	uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
+	for (const unsigned char *p = (const unsigned char *)key; *p; p++)
+		h = (h ^ *p) * 0x100000001b3ull;
+	return base_sprintf("%s/%016llx.bpf", dir, (unsigned long long)h);
+}
+
+static bool cache_lookup(const struct oci_seccomp *s, const char *path,
+			 const char *key)
+{
+	_cleanup_free_ char *buf = NULL;
+	size_t len = 0;
+	if (base_read_file_at(AT_FDCWD, path, &buf, &len, 4u << 20) < 0 ||
+	    len < sizeof(struct cache_head))
+		return false;
+	struct cache_head h;
+	memcpy(&h, buf, sizeof(h));
+	size_t klen = strlen(key);
+	if (memcmp(h.magic, "BERTHBPF", 8) || h.textlen != klen ||
+	    h.ninsns == 0 || h.ninsns > BPF_MAXINSNS ||
+	    len != sizeof(h) + klen + h.ninsns * sizeof(struct sock_filter) ||
+	    memcmp(buf + sizeof(h), key, klen))
+		return false;
+	free(compiled.insns);
+	compiled.insns = base_calloc(h.ninsns, sizeof(struct sock_filter));
+	memcpy(compiled.insns, buf + sizeof(h) + klen,
+	       h.ninsns * sizeof(struct sock_filter));
+	compiled.len = (unsigned short)h.ninsns;
+	compiled.flags = h.flags;
+	compiled.profile = s;
+	return true;
+}
+
+/* Best effort: a cache that cannot be written only costs time. */
+static void cache_store(const char *dir, const char *path, const char *key)
+{
+	if (!compiled.insns || base_mkdir_p(AT_FDCWD, dir, 0700) < 0)
+		return;
+	struct cache_head h = {
+		.magic = {'B', 'E', 'R', 'T', 'H', 'B', 'P', 'F'},
+		.textlen = (uint32_t)strlen(key),
+		.flags = compiled.flags,
+		.ninsns = compiled.len};
+	size_t prog = compiled.len * sizeof(struct sock_filter);
+	size_t len = sizeof(h) + h.textlen + prog;
+	_cleanup_free_ char *buf = base_calloc(1, len);
+	memcpy(buf, &h, sizeof(h));
+	memcpy(buf + sizeof(h), key, h.textlen);
+	memcpy(buf + sizeof(h) + h.textlen, compiled.insns, prog);
+	_cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	const char *name = strrchr(path, '/') + 1;
+	if (dfd >= 0)
+		(void)base_write_file_atomic(dfd, name, buf, len, 0600);
+}
+
+int rt_seccomp_prepare(const struct oci_seccomp *s, const char *cache_dir,
+		       struct berr *err)
+{
+	if (!cache_dir || rt_seccomp_uses_notify(s))
+		return rt_seccomp_validate(s, err);
+	int r = check_profile(s, err);
+	if (r < 0)
+		return r;
+	_cleanup_free_ char *key = cache_key(s);
+	if (!key)
+		return rt_seccomp_validate(s, err);
+	_cleanup_free_ char *path = cache_path(cache_dir, key);
+	if (cache_lookup(s, path, key))
+		return 0;
+	r = rt_seccomp_validate(s, err);
+	if (r == 0 && compiled.profile == s)
+		cache_store(cache_dir, path, key);
+	return r;
+}
+
+void rt_seccomp_forget(void)
+{
+	free(compiled.insns);
+	compiled.insns = NULL;
+	compiled.profile = NULL;
 }
 
 static int load_compiled(struct berr *err)

@@ -44,6 +44,9 @@ struct rt_create_opts {
 	bool detach;	  /* run only */
 	bool keep;	  /* run only: leave the stopped container for
 			     delete rather than deleting it */
+	/* a directory for compiled seccomp programs, shared by containers
+	 * with one profile (launch, par); NULL: compile every time */
+	const char *seccomp_cache;
 };
 
 /* Checks that id matches [A-Za-z0-9][A-Za-z0-9_.-]* (and is not too long). */
@@ -215,6 +218,13 @@ int rt_launch(const struct rt_ctx *ctx, const struct rt_launch_opts *o,
 int rt_image_mount(const char *store, const char *image, const char *name,
 		   char **dir, struct berr *err);
 int rt_image_unmount(const char *dir, struct berr *err);
+
+/* berth's default seccomp profile (Docker's allow-list) for a container
+ * whose bounding set is caps ("CAP_KILL", ...), as the JSON of
+ * linux.seccomp (caller frees *out). With cache_dir the compiled program
+ * is put there, for rt_create_opts.seccomp_cache. */
+int rt_default_seccomp_json(char *const *caps, const char *cache_dir,
+			    char **out, struct berr *err);
 
 /* The runtime-spec features document (`berth features`). Caller frees. */
 char *rt_features_json(void);

@@ -313,3 +313,29 @@ t_launch_copies_where_overlayfs_is_refused() {
 	assert_eq "$(ls -A "$ROOT")" "" "state left"
 	umount "$TDIR/om"
 }
+
+# Launches share the store's compiled seccomp program: the second one
+# loads it rather than build it, with the same effect; a damaged entry is
+# a miss, never a weaker filter.
+t_launch_seccomp_cache() {
+	launch_only
+	local f
+	base_image sc:1
+	assert_ok la --rm sc:1 sh -c 'mkdir -p /m; mount -t tmpfs x /m 2>&1; grep Seccomp: /proc/self/status'
+	assert_eq "$(ls "$TDIR/store/cache/seccomp" | wc -l)" 1 "one cached program"
+	f=$(ls "$TDIR"/store/cache/seccomp/*.bpf)
+	local first=$OUT
+	assert_ok la --rm sc:1 sh -c 'mkdir -p /m; mount -t tmpfs x /m 2>&1; grep Seccomp: /proc/self/status'
+	assert_eq "$OUT" "$first" "the same filter from the cache"
+	assert_contains "$OUT" $'Seccomp:\t2' "a filter"
+	assert_contains "$OUT" "denied" "mount still denied"
+	# another profile (more capabilities, a longer allow-list): its own
+	assert_ok la --rm --cap-add SYS_ADMIN sc:1 true
+	assert_eq "$(ls "$TDIR/store/cache/seccomp" | wc -l)" 2 "a program per profile"
+	# damaged: a truncated entry
+	head -c 100 "$f" >"$f.tmp" && mv "$f.tmp" "$f"
+	assert_ok la --rm sc:1 grep Seccomp: /proc/self/status
+	assert_eq "$OUT" $'Seccomp:\t2' "a truncated entry is rebuilt"
+	[ "$(stat -c %s "$f")" -gt 100 ] || fail "the truncated entry was not written again"
+	nothing_left
+}

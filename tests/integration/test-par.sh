@@ -426,3 +426,15 @@ t_par_resume_after_sigkill() {
 	assert_fail_with "--resume needs --joblog FILE" par --resume -- true ::: 1
 	no_pool_left
 }
+
+# Workers run under berth's defaults: few capabilities, no_new_privs, the
+# default seccomp profile (compiled once a pool), masked /proc paths.
+t_par_security_defaults() {
+	par_only
+	assert_ok par -- sh -c 'grep -E "^(CapEff|NoNewPrivs|Seccomp):" /proc/self/status;
+		wc -c </proc/timer_list; mkdir -p /tmp/m; mount -t tmpfs x /tmp/m 2>&1 || true' ::: 1
+	assert_eq "$(sed -n 1,4p <<<"$OUT" | tr '\t\n' ' |')" \
+		"CapEff: 0000000020000420|NoNewPrivs: 1|Seccomp: 2|0|" "capabilities, nnp, seccomp, masked paths"
+	assert_contains "$OUT" "denied" "no mount in a worker"
+	no_pool_left
+}
