@@ -223,7 +223,10 @@ void rt_init_main(struct rt_init_args *a)
 	 * written our id maps by then. */
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	int listener = a->listener_fd;
-	if (join_namespaces(a, &err) < 0 || setup_identity(a, &err) < 0 ||
+	/* in its cgroup now (the join resets affinity): the set-up runs on
+	 * the initial CPUs */
+	if (rt_process_initial_affinity(&a->config->process, &err) < 0 ||
+	    join_namespaces(a, &err) < 0 || setup_identity(a, &err) < 0 ||
 	    build_rootfs(a, &err) < 0 || prepare_process(a, listener, &err) < 0)
 		fail(a, &err);
 	if (rt_sync_send(a->sync_fd, RT_SYNC_READY, 0, NULL) < 0)

@@ -286,6 +286,9 @@ char *rt_seccomp_process_state_json(const struct rt_seccomp_load *l);
 
 /* rt_process_apply() with rt_seccomp_load_early() between the privileged
  * steps and the user switch (runtime-process.c). l may be NULL. */
+/* execCPUAffinity.initial, for the container's set-up (the init calls it
+ * once it is in its cgroup); "final" comes with rt_process_apply*(). */
+int rt_process_initial_affinity(const struct oci_process *p, struct berr *err);
 int rt_process_apply_seccomp(const struct oci_process *p,
 			     const struct rt_seccomp_load *l, struct berr *err);
 

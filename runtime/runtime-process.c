@@ -167,23 +167,43 @@ bad:
 	return -EINVAL;
 }
 
-/* Only execCPUAffinity.initial is applied here: it must hold from the start
- * of the process. runc applies "final" from the parent once the process
- * runs; berth does not implement "final" yet. */
-static int apply_cpu_affinity(const char *list, struct berr *err)
+/* execCPUAffinity: "initial" holds while berth sets the container up
+ * (rt_process_initial_affinity, at the start of the init); "final" is set
+ * last, after the cgroup join that resets a process's affinity to its
+ * cpuset, just before the user's program runs. */
+static int apply_cpu_affinity(const char *what, const char *list,
+			      struct berr *err)
 {
 	cpu_set_t *set;
 	size_t size;
 	if (rt_cpulist_parse(list, &set, &size) < 0)
 		return berr_setx(err, EINVAL,
-				 "execCPUAffinity.initial `%s`: invalid CPU "
-				 "list",
-				 list);
+				 "execCPUAffinity.%s `%s`: invalid CPU list",
+				 what, list);
 	int r = sched_setaffinity(0, size, set);
 	int e = errno;
 	CPU_FREE(set);
 	if (r < 0)
-		return berr_set(err, e, "execCPUAffinity.initial `%s`", list);
+		return berr_set(err, e, "execCPUAffinity.%s `%s`", what, list);
+	return 0;
+}
+
+int rt_process_initial_affinity(const struct oci_process *p, struct berr *err)
+{
+	if (!p->exec_cpu_affinity.initial)
+		return 0;
+	return apply_cpu_affinity("initial", p->exec_cpu_affinity.initial, err);
+}
+
+/* Without "final", "initial" is set again: the cgroup join may have
+ * reset it. */
+static int final_affinity(const struct oci_process *p, struct berr *err)
+{
+	const struct oci_cpu_affinity *a = &p->exec_cpu_affinity;
+	if (a->final)
+		return apply_cpu_affinity("final", a->final, err);
+	if (a->initial)
+		return apply_cpu_affinity("initial", a->initial, err);
 	return 0;
 }
 
@@ -292,8 +312,6 @@ static int apply_privileged(const struct oci_process *p, struct berr *err)
 		r = apply_scheduler(&p->scheduler, err);
 	if (r == 0 && p->io_priority.present)
 		r = apply_io_priority(&p->io_priority, err);
-	if (r == 0 && p->exec_cpu_affinity.initial)
-		r = apply_cpu_affinity(p->exec_cpu_affinity.initial, err);
 	return r;
 }
 
@@ -337,7 +355,7 @@ int rt_process_apply_seccomp(const struct oci_process *p,
 		return r;
 	if (p->no_new_privileges && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		return berr_set(err, errno, "prctl PR_SET_NO_NEW_PRIVS");
-	return 0;
+	return final_affinity(p, err);
 }
 
 /* ---- fds -------------------------------------------------------------- */

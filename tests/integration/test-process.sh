@@ -259,3 +259,44 @@ t_no_pivot() {
 	assert_eq "$RC" 0 "run --no-pivot: $(last_line "$ERR")"
 	assert_eq "$OUT" 1 "pid with --no-pivot"
 }
+
+# process.scheduler (sched_setattr) and process.ioPriority (ioprio_set),
+# read back by the process itself.
+t_scheduler_and_io_priority() {
+	local id
+	id=$(new_id sched)
+	mkbundle "$id"
+	cfg "$id" '.process.scheduler = {policy: "SCHED_BATCH", nice: 5}
+		| .process.ioPriority = {class: "IOPRIO_CLASS_BE", priority: 6}'
+	# /proc/self/stat: field 19 is the nice value, 41 the policy (3 batch)
+	set_args "$id" /bin/sh -c 'cut -d" " -f19,41 /proc/self/stat; ionice -p $$'
+	run_a "$id"
+	assert_eq "$RC" 0 "scheduler: $ERR"
+	assert_eq "$(head -n 1 <<<"$OUT")" "5 3" "nice and SCHED_BATCH"
+	assert_eq "$(sed -n 2p <<<"$OUT")" "best-effort: prio 6" "ioPriority"
+}
+
+# execCPUAffinity: "final" is what the program runs on, "initial" alone
+# stays.
+t_exec_cpu_affinity() {
+	local id cpus first second
+	cpus=$(awk '/Cpus_allowed_list/ { print $2 }' /proc/self/status)
+	first=$(taskset -cp $$ 2>/dev/null | sed 's/.*: //; s/[,-].*//')
+	second=$(grep -o '[0-9]*$' <<<"$cpus")
+	[ -n "$first" ] && [ "$first" != "$second" ] || skip "needs two allowed CPUs (have $cpus)"
+	id=$(new_id aff)
+	mkbundle "$id"
+	cfg "$id" '.process.execCPUAffinity = {initial: $a, final: $b}' \
+		--arg a "$first" --arg b "$second"
+	set_args "$id" /bin/sh -c 'grep Cpus_allowed_list /proc/self/status'
+	run_a "$id"
+	assert_eq "$RC" 0 "execCPUAffinity: $ERR"
+	assert_eq "$(awk '{ print $2 }' <<<"$OUT")" "$second" "final"
+	cfg "$id" '.process.execCPUAffinity = {initial: $a}' --arg a "$first"
+	run_a "$id"
+	assert_eq "$(awk '{ print $2 }' <<<"$OUT")" "$first" "initial alone"
+	cfg "$id" '.process.execCPUAffinity = {final: "x-y"}'
+	run_a "$id"
+	assert_eq "$RC" 1 "a bad CPU list"
+	assert_contains "$(last_line "$ERR")" "execCPUAffinity.final \`x-y\`" "the error names it"
+}

@@ -109,3 +109,51 @@ t_seccomp_notify_without_listener() {
 		rt create --bundle "$(bundle_of "$id")" "$id"
 	assert_gone "$id"
 }
+
+# SCMP_ACT_NOTIFY with listenerPath: the listener gets the notify fd over
+# SCM_RIGHTS with the container process state the spec describes. It then
+# closes the fd, so the notified call fails with ENOSYS.
+t_seccomp_notify_listener_gets_the_fd() {
+	local id lpid n
+	command -v python3 >/dev/null || skip "python3 is not installed"
+	id=$(new_id sclisten)
+	mkbundle "$id"
+	cat >"$TDIR/listener.py" <<-'PY'
+	import array, json, os, socket, sys
+	path, out = sys.argv[1], sys.argv[2]
+	s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+	s.bind(path)
+	s.listen(1)
+	open(out + ".ready", "w").close()
+	c, _ = s.accept()
+	msg, anc, _, _ = c.recvmsg(1 << 16, socket.CMSG_LEN(16))
+	fds = array.array("i")
+	for level, kind, data in anc:
+	    if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+	        fds.frombytes(data[: len(data) - len(data) % fds.itemsize])
+	res = {"nfds": len(fds), "state": json.loads(msg)}
+	if fds:
+	    res["fd"] = os.readlink("/proc/self/fd/%d" % fds[0])
+	    os.close(fds[0])
+	json.dump(res, open(out, "w"))
+	PY
+	python3 "$TDIR/listener.py" "$TDIR/l.sock" "$TDIR/got.json" &
+	lpid=$!
+	defer "kill $lpid"
+	for n in $(seq 100); do [ -e "$TDIR/got.json.ready" ] && break; sleep 0.05; done
+	cfg "$id" '.linux.seccomp = {defaultAction: "SCMP_ACT_ALLOW",
+		listenerPath: $p, listenerMetadata: "meta-berth",
+		syscalls: [{names: ["mkdir", "mkdirat"], action: "SCMP_ACT_NOTIFY"}]}' \
+		--arg p "$TDIR/l.sock"
+	set_args "$id" /bin/sh -c 'mkdir /tmp/x 2>/dev/null; echo mkdir $?'
+	run_a "$id"
+	assert_eq "$RC" 0 "run: $(last_line "$ERR")"
+	wait "$lpid"
+	assert_eq "$(jq -r .nfds "$TDIR/got.json")" 1 "one fd came"
+	assert_eq "$(jq -r .fd "$TDIR/got.json")" "anon_inode:seccomp notify" "a seccomp notify fd"
+	assert_eq "$(jq -r '.state.fds | join(",")' "$TDIR/got.json")" seccompFd "state.fds"
+	assert_eq "$(jq -r .state.metadata "$TDIR/got.json")" meta-berth "listenerMetadata"
+	assert_eq "$(jq -r .state.state.id "$TDIR/got.json")" "$id" "the container's state"
+	assert_match "$(jq -r .state.pid "$TDIR/got.json")" '^[0-9]+$' "the process's pid"
+	assert_eq "$OUT" "mkdir 1" "the notified mkdir failed once the listener let go"
+}
