@@ -300,3 +300,28 @@ t_exec_cpu_affinity() {
 	assert_eq "$RC" 1 "a bad CPU list"
 	assert_contains "$(last_line "$ERR")" "execCPUAffinity.final \`x-y\`" "the error names it"
 }
+
+# A capability the config asks for and berth itself does not hold is an
+# error that names it (some sandboxes drop CAP_SYS_RESOURCE).
+t_err_capability_berth_lacks() {
+	local names=(CHOWN DAC_OVERRIDE DAC_READ_SEARCH FOWNER FSETID KILL SETGID SETUID
+		SETPCAP LINUX_IMMUTABLE NET_BIND_SERVICE NET_BROADCAST NET_ADMIN NET_RAW
+		IPC_LOCK IPC_OWNER SYS_MODULE SYS_RAWIO SYS_CHROOT SYS_PTRACE SYS_PACCT
+		SYS_ADMIN SYS_BOOT SYS_NICE SYS_RESOURCE SYS_TIME SYS_TTY_CONFIG MKNOD
+		LEASE AUDIT_WRITE AUDIT_CONTROL SETFCAP MAC_OVERRIDE MAC_ADMIN SYSLOG
+		WAKE_ALARM BLOCK_SUSPEND AUDIT_READ PERFMON BPF CHECKPOINT_RESTORE)
+	local bnd last i missing="" id
+	berth_only "the message is berth's"
+	bnd=$((16#$(awk '/^CapBnd/ { print $2 }' /proc/self/status)))
+	last=$(cat /proc/sys/kernel/cap_last_cap)
+	for ((i = 0; i <= last && i < ${#names[@]}; i++)); do
+		(((bnd >> i) & 1)) || { missing=CAP_${names[i]}; break; }
+	done
+	[ -n "$missing" ] || skip "berth holds every capability here"
+	id=$(new_id capmiss)
+	mkbundle "$id"
+	cfg "$id" '.process.capabilities.bounding += [$c]' --arg c "$missing"
+	assert_fail_with "capability $missing: not in berth's bounding set" \
+		rt run --bundle "$(bundle_of "$id")" "$id"
+	assert_gone "$id"
+}
