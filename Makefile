@@ -71,6 +71,7 @@ PROBE     := $(BUILD)/probe
 AGENT     := $(BUILD)/berth-agent
 ROOTFS    := $(BUILD)/rootfs
 DEMO_IMAGE := $(BUILD)/images/demo.tar
+BENCH_WORKER := $(BUILD)/bench-bw-empty
 DEMO_WORKER := $(BUILD)/images/layer/usr/bin/worker-primes
 
 .PHONY: all check check-all demo-run check-unit check-integration check-vm demo deps format format-check \
@@ -220,10 +221,11 @@ $(BENCH_QUEUE): $(BUILD)/tests/bench/queue.o $(LIBBERTH) $(LIBBW_A)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIBBERTH) $(LIBBW_A) $(LIBS) -lpthread
 
-bench-dist: $(BENCH_QUEUE)
-	$(Q)BENCH_QUEUE=$(abspath $(BENCH_QUEUE)) bash tests/bench/dist.sh
+bench-dist: $(BENCH_QUEUE) $(BERTH) $(AGENT) $(ROOTFS)/.stamp $(BENCH_WORKER)
+	$(Q)BENCH_QUEUE=$(abspath $(BENCH_QUEUE)) BERTH=$(abspath $(BERTH)) \
+		ROOTFS=$(abspath $(ROOTFS)) BENCH_WORKER=$(abspath $(BENCH_WORKER)) \
+		bash tests/bench/dist.sh
 
-BENCH_WORKER := $(BUILD)/bench-bw-empty
 $(BENCH_WORKER): tests/bench/bw-empty.c $(LIBBW_A) dist/berth-worker.h
 	@$(if $(Q),echo "  CC      $@ (static)")
 	$(Q)$(CC) -std=gnu11 -O2 $(WARN) -D_GNU_SOURCE -I. -static -o $@ $< $(LIBBW_A)

@@ -1024,9 +1024,21 @@ static void progress(struct par *p, bool force)
 	for (int i = 0; i < 32; i++)
 		bar[i] = i < fill ? '#' : '.';
 	bar[32] = '\0';
-	report(p, DP_REPORT_PROGRESS, "[%s] %s, %.1f/s%s, %llu failed",
-	       total ? bar : "", done, rate, eta,
-	       (unsigned long long)p->failed);
+	/* one letter a worker: o busy, . idle, x not running; the first 64 */
+	char row[68];
+	size_t k = 0;
+	for (size_t w = 0; w < p->nworkers && k < 64; w++) {
+		enum dq_worker_state st = dq_worker_state(p->q, (uint32_t)w);
+		row[k++] = st == DQ_WORKER_BUSY	  ? 'o'
+			   : st == DQ_WORKER_IDLE ? '.'
+						  : 'x';
+	}
+	if (k < p->nworkers)
+		row[k++] = '+';
+	row[k] = '\0';
+	report(p, DP_REPORT_PROGRESS, "[%s] %s, %.1f/s%s, %llu failed  [%s]",
+	       total ? bar : "", done, rate, eta, (unsigned long long)p->failed,
+	       row);
 }
 
 /* ---- the loop

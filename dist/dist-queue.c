@@ -244,6 +244,18 @@ void dq_close(struct dq *q)
 	pthread_mutex_unlock(&q->alloc_lock);
 }
 
+enum dq_worker_state dq_worker_state(struct dq *q, uint32_t w)
+{
+	if (w >= q->max_workers)
+		return DQ_WORKER_GONE;
+	const struct bq_worker *me = &q->workers[w];
+	if (!atomic_load_explicit(&me->attached, memory_order_relaxed))
+		return DQ_WORKER_GONE;
+	return atomic_load_explicit(&me->task_sleeping, memory_order_relaxed)
+		       ? DQ_WORKER_IDLE
+		       : DQ_WORKER_BUSY;
+}
+
 void dq_stats(struct dq *q, struct dq_stats *st)
 {
 	*st = (struct dq_stats){

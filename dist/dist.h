@@ -151,6 +151,12 @@ struct dq_stats {
 	uint64_t wakes;		 /* FUTEX_WAKE calls by the coordinator */
 };
 
+/* What worker w is doing, as the queue sees it (for progress displays;
+ * a racy snapshot): not attached (not started, ended or dead), asleep
+ * waiting for a task, or busy (running one, or about to take the next). */
+enum dq_worker_state { DQ_WORKER_GONE, DQ_WORKER_IDLE, DQ_WORKER_BUSY };
+enum dq_worker_state dq_worker_state(struct dq *q, uint32_t w);
+
 /* A snapshot of the counters (not atomic as a whole). */
 void dq_stats(struct dq *q, struct dq_stats *st);
 

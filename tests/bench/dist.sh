@@ -3,8 +3,9 @@
 # two processes to the first two CPUs this process may use and prints, in
 # ns per task: a cache line ping-pong between them, the raw task ring, and
 # empty tasks through the full API (dq_* + bw_*) with 1..W workers as
-# processes and as threads (lib mode, no containers). Reports only: it
-# never fails on a timing.
+# processes and as threads (lib mode, no containers); then tests/bench/
+# par.sh, the whole of `berth par` against GNU parallel, xargs -P and
+# docker run. Reports only: it never fails on a timing.
 #   make bench-dist                 (BENCH_QUEUE is set by the Makefile)
 #   N=200000 W=4 make bench-dist
 set -u
@@ -13,4 +14,9 @@ set -u
 N=${N:-1000000}
 W=${W:-2}
 echo "host: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1), kernel $(uname -r)"
-exec "$BENCH_QUEUE" -n "$N" -w "$W"
+"$BENCH_QUEUE" -n "$N" -w "$W"
+# then berth par end to end against GNU parallel, xargs -P and docker run
+if [ -n "${BERTH:-}" ] && [ -n "${ROOTFS:-}" ] && [ -n "${BENCH_WORKER:-}" ]; then
+	echo
+	bash "$(dirname "$0")/par.sh"
+fi

@@ -438,3 +438,17 @@ t_par_security_defaults() {
 	assert_contains "$OUT" "denied" "no mount in a worker"
 	no_pool_left
 }
+
+# On a terminal: a progress bar with done/total, rate, ETA, failures and a
+# letter a worker; without one, plain status lines (tested elsewhere).
+t_par_progress_on_a_terminal() {
+	par_only
+	command -v script >/dev/null || skip "script(1) is not installed"
+	run script -qec "$BERTH --root $ROOT par --rootfs $ROOTFS --cgroup-parent berth-test-$IT_TOKEN \
+		-e BERTH_IT=$IT_TOKEN -j 2 -- sh -c 'sleep 0.2' ::: 1 2 3 4 5 6 7 8" /dev/null
+	assert_eq "$RC" 0 "par on a terminal"
+	assert_match "$OUT" '\[#*\.*\] [0-9]+/8, [0-9.]+/s(, ETA [0-9]+:[0-9]+)?, 0 failed  \[[o.x]{2}\]' \
+		"the progress bar"
+	assert_contains "$OUT" "berth: par: 8 tasks, 0 failed" "the summary"
+	no_pool_left
+}
