@@ -339,3 +339,15 @@ t_launch_seccomp_cache() {
 	[ "$(stat -c %s "$f")" -gt 100 ] || fail "the truncated entry was not written again"
 	nothing_left
 }
+
+# -i keeps stdin; without it the container reads /dev/null, as docker run.
+t_launch_interactive_stdin() {
+	launch_only
+	base_image in:1
+	run la --rm -i in:1 cat <<<"from stdin"
+	assert_eq "$OUT" "from stdin" "-i passes stdin"
+	run la --rm in:1 cat <<<"from stdin"
+	assert_eq "$RC" 0 "cat without -i"
+	assert_eq "$OUT" "" "no stdin without -i"
+	nothing_left
+}
