@@ -104,11 +104,15 @@ static void ls_rows(struct oci_image **v, struct ls_row **rows, size_t *n)
 			*rows = base_realloc(*rows, *n + 1, sizeof(**rows));
 			struct ls_row *r = &(*rows)[(*n)++];
 			*r = (struct ls_row){0};
+			/* name@sha256:...: a digest reference has no tag */
+			const char *at = t ? strchr(t, '@') : NULL;
 			const char *slash = t ? strrchr(t, '/') : NULL;
 			const char *colon =
-				t ? strrchr(slash ? slash : t, ':') : NULL;
-			r->repo = colon ? strndup(t, (size_t)(colon - t))
-					: base_strdup("<none>");
+				t && !at ? strrchr(slash ? slash : t, ':')
+					 : NULL;
+			const char *end = at ? at : colon;
+			r->repo = end ? strndup(t, (size_t)(end - t))
+				      : base_strdup("<none>");
 			r->tag = base_strdup(colon ? colon + 1 : "<none>");
 			short_id(v[i]->id, r->id);
 			human_size(v[i]->size, r->size, sizeof(r->size));

@@ -141,6 +141,9 @@ t_pull_by_digest() {
 	assert_eq "$OUT" "Pulled image: $REG/mini@$digest"
 	assert_ok bi inspect "$REG/mini@$digest"
 	assert_eq "$(jq -r .digest <<<"$OUT")" "$digest"
+	assert_ok bi ls
+	assert_match "$(sed -n 2p <<<"$OUT")" "^$REG/mini +<none> +[0-9a-f]{12} " \
+		"image ls of a digest reference: the repository, no tag"
 	# a digest the registry does not have
 	other=sha256:$(printf x | sha256sum | cut -d' ' -f1)
 	assert_fail_with "pull $REG/mini@$other: manifest: 404 Not Found" \
