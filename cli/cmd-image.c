@@ -259,7 +259,7 @@ static int do_unpack(struct cli *cli, struct oci_store *s,
 static const struct image_cmd image_cmds[] = {
 	{"load", "FILE|-", "load a Docker archive or an OCI layout (- = stdin)",
 	 1, 1, OCI_STORE_WRITE, do_load},
-	{"pull", "REF", "pull an image from a registry", 1, 1, OCI_STORE_WRITE,
+	{"pull", "REF", "pull an image from a registry", 1, 1, OCI_STORE_READ,
 	 do_pull},
 	{"ls", "", "list the images", 0, 0, OCI_STORE_READ, do_ls},
 	{"inspect", "IMAGE", "print an image's details as JSON", 1, 1,

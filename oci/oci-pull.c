@@ -339,8 +339,9 @@ static void keep_blob(struct puller *p, const char *hex)
 }
 
 /* A pull that fails (rather than being killed) stores nothing: the blobs
- * it kept go again. The store's write lock is still held, so no other
- * image can have come to use them. */
+ * it kept go again. No image can use them yet (they were not in the
+ * store, and a load takes the write lock, which waits for this pull's
+ * end), and a concurrent pull that found one has its own link. */
 static void drop_kept(struct puller *p)
 {
 	for (size_t i = 0; p->kept && p->kept[i]; i++)
@@ -357,6 +358,11 @@ static int fetch_blob(struct puller *p, const char *role,
 	struct stat st;
 	if (oci_store_has_blob(p->s, d->digest) ||
 	    fstatat(p->blobfd, hex, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		/* a link in the layout: a failing concurrent pull that
+		 * drops the store's copy cannot take it from this one */
+		_cleanup_free_ char *src = base_sprintf(
+			"%s/blobs/sha256/%s", oci_store_path(p->s), hex);
+		(void)linkat(AT_FDCWD, src, p->blobfd, hex, 0);
 		ev.phase = OCI_PULL_EXISTS;
 		ev.done = ev.total;
 		report(p, &ev);
@@ -431,15 +437,17 @@ static int pull(struct puller *p, struct oci_image ***out)
 	if (!oci_dl_curl(p->err) || !oci_dl_crypto(p->err) ||
 	    !oci_dl_archive(p->err))
 		return -ENOENT;
-	int r = oci_store_upgrade(p->s, p->err);
-	if (r == 0)
-		r = stage_layout_dirs(p);
+	/* downloads under the shared lock: readers (ls, launch) go on; the
+	 * load at the end takes the store's write lock */
+	int r = stage_layout_dirs(p);
 	if (r == 0)
 		r = oci_registry_open(p->ref.registry, p->ref.endpoint,
 				      p->ref.repo, p->o->insecure, &p->reg,
 				      p->err);
 	if (r == 0)
 		r = fetch_image(p);
+	if (r == 0)
+		r = oci_store_upgrade(p->s, p->err);
 	if (r == 0)
 		r = oci_load_staged(p->s, p->tmp, p->ref.name, out, p->err);
 	return r;

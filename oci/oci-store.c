@@ -23,6 +23,16 @@ static const char *const store_dirs[] = {"blobs", "blobs/sha256", "layers",
 /* Removes what an interrupted writer left: tmp/ and the temporary names
  * base_write_file_atomic() uses (".NAME.tmp.PID"). Only under the
  * exclusive lock: nobody else is writing then. */
+/* A directory under tmp/ whose maker still runs: it holds an flock on it
+ * (oci_store_mktemp), a pull downloading under the shared lock. */
+static bool tmp_in_use(int tmp, const char *name)
+{
+	_cleanup_close_ int fd = openat(
+		tmp, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	return fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) < 0 &&
+	       errno == EWOULDBLOCK;
+}
+
 static void remove_leftovers(struct oci_store *s)
 {
 	_cleanup_close_ int tmp =
@@ -32,7 +42,9 @@ static void remove_leftovers(struct oci_store *s)
 			fdopendir(fcntl(tmp, F_DUPFD_CLOEXEC, 3));
 		struct dirent *de;
 		while (d && (de = readdir(d)))
-			if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			if (strcmp(de->d_name, ".") &&
+			    strcmp(de->d_name, "..") &&
+			    !tmp_in_use(tmp, de->d_name))
 				(void)base_rm_rf_at(tmp, de->d_name);
 	}
 	static const char *const dirs[] = {".", "images"};
@@ -143,6 +155,8 @@ int oci_store_mktemp(struct oci_store *s, const char *prefix, char **name,
 	*fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (*fd < 0)
 		return berr_set(err, errno, "open %s", path);
+	/* ours while the fd is open: another writer's clean-up skips it */
+	(void)flock(*fd, LOCK_EX | LOCK_NB);
 	*name = base_strdup(path + strlen(s->path) + 1);
 	return 0;
 }

@@ -406,8 +406,16 @@ kill_while_downloading() {
 		[ $((n += 1)) -lt 20000 ] || fail "no download started"
 		sleep 0.001
 	done
+	# $2: a check to make while the download runs
+	[ -z "${2:-}" ] || "$2"
 	kill -9 "$1"
 	wait "$1" 2>/dev/null
+}
+
+# A pull downloads under the store's shared lock: readers are not held up.
+readers_go_on() {
+	assert_ok timeout 5 "$BERTH" image --store "$TDIR/store" ls -q
+	assert_eq "$OUT" "" "image ls during a pull"
 }
 
 t_pull_kill_leaves_store_usable() {
@@ -420,7 +428,7 @@ t_pull_kill_leaves_store_usable() {
 	assert_ok bi ls -q # the store exists before the pull starts
 	# berth itself in the background, so that $! is its pid
 	"$BERTH" pull --store "$TDIR/store" --insecure "$REG/big:1" >/dev/null 2>&1 &
-	kill_while_downloading $!
+	kill_while_downloading $! readers_go_on
 	# the staging under tmp/ is left, and the blobs that were complete
 	# and verified (the config at least); readers see no image
 	assert_match "$(ls "$TDIR/store/tmp")" '^pull-' "tmp/ after the kill"
