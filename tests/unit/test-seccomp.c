@@ -210,6 +210,39 @@ TEST(arg_eq)
 		  61);
 }
 
+/* Which of 99, 100 and 101 a rule "arg0 OP 100" denies: a bit each. */
+static int denied_mask(void)
+{
+	int m = 0;
+	for (int i = 0; i < 3; i++)
+		if (call_errno(SYS_getpgid, 99 + i, 0) == 71)
+			m |= 1 << i;
+	return m;
+}
+
+/* The other comparisons, each on both sides of its value; MASKED_EQ has
+ * its own test below. */
+TEST(arg_ops_compare_as_the_spec_says)
+{
+	static const struct {
+		const char *op;
+		int want;
+	} ops[] = {
+		{"SCMP_CMP_NE", 5}, {"SCMP_CMP_LT", 1}, {"SCMP_CMP_LE", 3},
+		{"SCMP_CMP_EQ", 2}, {"SCMP_CMP_GE", 6}, {"SCMP_CMP_GT", 4},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(ops); i++) {
+		char json[512];
+		snprintf(json, sizeof(json),
+			 "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":"
+			 "[{\"names\":[\"getpgid\"],\"action\":"
+			 "\"SCMP_ACT_ERRNO\",\"errnoRet\":71,\"args\":[{"
+			 "\"index\":0,\"value\":100,\"op\":\"%s\"}]}]}",
+			 ops[i].op);
+		ASSERT_EQ(run_profile(json, denied_mask), ops[i].want);
+	}
+}
+
 static int getpgid_masked(void)
 {
 	/* 0x3200000 matches with mask and datum swapped */
