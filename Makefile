@@ -185,7 +185,8 @@ bench-cgroups: $(LIBBERTH)
 # ---- dist: the worker library, its example, the queue's tests and bench --
 # libberthworker is linked into user programs inside containers: it needs
 # libc alone, so dist/worker/ stays out of libberth.a.
-LIBBW_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(wildcard dist/worker/*.c))
+LIBBW_SRCS := $(wildcard dist/worker/*.c)
+LIBBW_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(LIBBW_SRCS))
 LIBBW_A   := $(BUILD)/libberthworker.a
 LIBBW_SO  := $(BUILD)/libberthworker.so
 DIST_TESTS := $(BUILD)/tests/test-dist $(BUILD)/tests/test-dist-stress
@@ -226,9 +227,9 @@ bench-dist: $(BENCH_QUEUE) $(BERTH) $(AGENT) $(ROOTFS)/.stamp $(BENCH_WORKER)
 		ROOTFS=$(abspath $(ROOTFS)) BENCH_WORKER=$(abspath $(BENCH_WORKER)) \
 		bash tests/bench/dist.sh
 
-$(BENCH_WORKER): tests/bench/bw-empty.c $(LIBBW_A) dist/berth-worker.h
+$(BENCH_WORKER): tests/bench/bw-empty.c $(LIBBW_SRCS) dist/berth-worker.h
 	@$(if $(Q),echo "  CC      $@ (static)")
-	$(Q)$(CC) -std=gnu11 -O2 $(WARN) -D_GNU_SOURCE -I. -static -o $@ $< $(LIBBW_A)
+	$(Q)$(CC) -std=gnu11 -O2 $(WARN) -D_GNU_SOURCE -I. -static -o $@ $< $(LIBBW_SRCS)
 
 # berth par end to end against GNU parallel, xargs -P and docker run.
 bench-par: $(BERTH) $(AGENT) $(ROOTFS)/.stamp $(BENCH_WORKER)
@@ -249,10 +250,12 @@ check-tsan:
 # The bundled image: a docker archive of the busybox rootfs plus the demo
 # worker (static, with the worker library), written by the project's own
 # image writer. Nothing is downloaded.
-$(DEMO_WORKER): examples/worker-primes.c $(LIBBW_A) dist/berth-worker.h
+# Static programs for containers are built from the worker library's
+# source, without the sanitizers (which cannot link statically).
+$(DEMO_WORKER): examples/worker-primes.c $(LIBBW_SRCS) dist/berth-worker.h
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $@ (static)")
-	$(Q)$(CC) -std=gnu11 -O2 $(WARN) -D_GNU_SOURCE -I. -static -o $@ $< $(LIBBW_A)
+	$(Q)$(CC) -std=gnu11 -O2 $(WARN) -D_GNU_SOURCE -I. -static -o $@ $< $(LIBBW_SRCS)
 
 $(DEMO_IMAGE): $(DEMO_WORKER) $(ROOTFS)/.stamp tests/integration/mkimage.py
 	@$(if $(Q),echo "  IMAGE   $@")
