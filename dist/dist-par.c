@@ -786,6 +786,25 @@ static void check_halt(struct par *p, const struct outcome *oc)
 		dp_pool_kill(p->pool);
 }
 
+/* A task is over: counted, its output emitted (in input order with -k),
+ * and a failure checked against --halt. */
+static void finish_task(struct par *p, struct task *t, const struct outcome *oc,
+			bool failed)
+{
+	p->finished++;
+	if (failed)
+		p->failed++;
+	if (p->o->keep_order) {
+		t->oc = *oc;
+		emit_in_order(p, t);
+	} else {
+		emit(p, t, oc);
+		task_free(t);
+	}
+	if (failed)
+		check_halt(p, oc);
+}
+
 static void on_result(struct par *p, const struct dq_result *res)
 {
 	struct task *t = tmap_take(&p->by_qid, res->task_id, false);
@@ -814,19 +833,8 @@ static void on_result(struct par *p, const struct dq_result *res)
 		p->retry_tail = t;
 		return;
 	}
-	p->finished++;
 	p->run_us += oc.run_us;
-	if (failed)
-		p->failed++;
-	if (p->o->keep_order) {
-		t->oc = oc;
-		emit_in_order(p, t);
-	} else {
-		emit(p, t, &oc);
-		task_free(t);
-	}
-	if (failed)
-		check_halt(p, &oc);
+	finish_task(p, t, &oc, failed);
 }
 
 /* ---- feeding the queue
@@ -895,16 +903,7 @@ static void refuse(struct par *p, struct task *t, int r)
 		(unsigned long long)t->seq, strerror(-r), t->payload_len);
 	struct outcome oc = {
 		.exit = -1, .cpu = -1, .err = msg, .err_len = (size_t)n};
-	p->finished++;
-	p->failed++;
-	if (p->o->keep_order) {
-		t->oc = oc;
-		emit_in_order(p, t);
-	} else {
-		emit(p, t, &oc);
-		task_free(t);
-	}
-	check_halt(p, &oc);
+	finish_task(p, t, &oc, true);
 }
 
 static void feed(struct par *p)
