@@ -488,8 +488,9 @@ static void task_free(struct task *t)
 {
 	if (!t)
 		return;
+	if (t->payload != t->arg)
+		free(t->payload);
 	free(t->arg);
-	free(t->payload);
 	free(t->out_copy);
 	free(t);
 }
@@ -888,7 +889,8 @@ static struct task *next_task(struct par *p)
 		t->payload = b.p;
 		t->payload_len = b.len;
 	} else {
-		t->payload = base_strdup(arg);
+		/* line and lib mode send the argument as it is */
+		t->payload = t->arg;
 		t->payload_len = strlen(arg);
 	}
 	return t;
