@@ -165,7 +165,6 @@ void dp_job_entries_free(struct dp_job_entry *v, size_t n)
 	free(v);
 }
 
-/* What a runner killed by SIGKILL left in run/: its containers. */
 /* The cgroup of a run whose runner died: what its kids left below it
  * goes with it. */
 static void remove_job_cgroup(const char *dir)
@@ -179,6 +178,8 @@ static void remove_job_cgroup(const char *dir)
 		unlink(path);
 }
 
+/* What a runner killed by SIGKILL left in run/: its containers, and its
+ * cgroup. */
 static void remove_leftovers(const struct rt_ctx *ctx, const char *dir)
 {
 	_cleanup_free_ char *run = base_sprintf("%s/run", dir);

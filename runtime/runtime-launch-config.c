@@ -18,24 +18,19 @@ static void json_deletep(cJSON **v)
 }
 #define _cleanup_cjson_ _cleanup_(json_deletep)
 
-/* obj[key], made an object when missing or of another type. */
-static cJSON *child_object(cJSON *obj, const char *key)
+/* obj[key], made an array or an object when missing or of another
+ * type. */
+static cJSON *child(cJSON *obj, const char *key, bool array)
 {
 	cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-	if (cJSON_IsObject(v))
+	if (array ? cJSON_IsArray(v) : cJSON_IsObject(v))
 		return v;
 	cJSON_DeleteItemFromObjectCaseSensitive(obj, key);
-	return cJSON_AddObjectToObject(obj, key);
+	return array ? cJSON_AddArrayToObject(obj, key)
+		     : cJSON_AddObjectToObject(obj, key);
 }
-
-static cJSON *child_array(cJSON *obj, const char *key)
-{
-	cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-	if (cJSON_IsArray(v))
-		return v;
-	cJSON_DeleteItemFromObjectCaseSensitive(obj, key);
-	return cJSON_AddArrayToObject(obj, key);
-}
+#define child_object(obj, key) child(obj, key, false)
+#define child_array(obj, key) child(obj, key, true)
 
 static void set(cJSON *obj, const char *key, cJSON *v)
 {
