@@ -93,9 +93,22 @@ $(LIBBERTH): $(LIB_OBJS)
 	@$(if $(Q),echo "  AR      $@")
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(BERTH): $(CLI_OBJS) $(LIBBERTH)
+# berth links its objects in this order, not through libberth.a: what a
+# container start runs comes first, the image and work-distribution code
+# last, so that `berth run` touches fewer of the 64 KiB windows the kernel
+# maps around each page fault (about 150 KiB less resident).
+START_OBJS := $(addprefix $(BUILD)/cli/,main.o cli-args.o cmd-run.o cmd-create.o \
+	cmd-start.o cmd-delete.o cmd-kill.o cmd-state.o) \
+	$(filter $(BUILD)/base/%,$(LIB_OBJS)) \
+	$(addprefix $(BUILD)/oci/oci-,$(addsuffix .o,config json linux process \
+	resources seccomp state spec)) \
+	$(filter $(BUILD)/cgroups/% $(BUILD)/netns/%,$(LIB_OBJS)) \
+	$(filter-out %-launch.o %-launch-config.o,$(filter $(BUILD)/runtime/%,$(LIB_OBJS)))
+BERTH_OBJS := $(START_OBJS) $(filter-out $(START_OBJS),$(CLI_OBJS) $(LIB_OBJS))
+
+$(BERTH): $(BERTH_OBJS)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $(CLI_OBJS) $(LIBBERTH) $(LIBS)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $(BERTH_OBJS) $(LIBS)
 
 $(BUILD)/tests/test-%: $(BUILD)/tests/unit/test-%.o $(UNIT_MAIN) $(LIBBERTH)
 	@$(if $(Q),echo "  LD      $@")

@@ -4,7 +4,14 @@
  * inherits the parsed config, joins or creates namespaces, builds the root
  * filesystem and blocks on start.sock. The parent places it in its cgroup,
  * writes its id maps, runs the runtime-namespace hooks and records the
- * state. Any failure kills the init and removes everything made so far. */
+ * state. Any failure kills the init and removes everything made so far.
+ *
+ * Without a user namespace the two sides overlap: on cgroup v1 and hybrid
+ * hosts the init is cloned first and creates its namespaces and most of
+ * its mounts while the parent creates the cgroup and moves it there. That
+ * move waits for an RCU grace period in the kernel (several ms), which the
+ * init's set-up then hides. On v2 the cgroup comes first, so that clone3
+ * starts the init inside it. */
 #include <fcntl.h>
 #include <linux/sched.h>
 #include <sched.h>
@@ -44,6 +51,7 @@ struct create_job {
 	bool may_proxy;
 	pid_t pid;
 	int pidfd;
+	bool cloned_into; /* clone3 placed the init in its cgroup */
 };
 
 static int validate_config(struct create_job *j, struct berr *err)
@@ -309,6 +317,13 @@ static pid_t do_clone(uint64_t flags, int cgfd, int *pidfd)
 	return pid;
 }
 
+/* The init sets up its namespaces and mounts before it is in its cgroup
+ * unless a user namespace makes it wait for its id maps. */
+static bool init_starts_early(const struct oci_config *cfg)
+{
+	return !rt_ns_find(cfg, OCI_NS_USER);
+}
+
 static int spawn_init(struct create_job *j, struct berr *err)
 {
 	int sp[2];
@@ -329,15 +344,18 @@ static int spawn_init(struct create_job *j, struct berr *err)
 		.lock_fd = j->c->dirfd,
 		.new_cgroupns = cgns && !cgns->path,
 		.new_userns = user && !user->path,
+		.early = init_starts_early(j->config),
 		.state = j->c->state,
 	};
 	memcpy(a.ns_fds, j->ns_fds, sizeof(a.ns_fds));
 	uint64_t flags = new_ns_flags(j->config);
-	if (user_joined(j->config)) {
+	/* the init unshares them itself: after joining a user namespace, or
+	 * early, on another CPU than the parent's cgroup work */
+	if (user_joined(j->config) || a.early) {
 		a.unshare_flags = flags & ~(uint64_t)CLONE_NEWPID;
 		flags &= CLONE_NEWPID;
 	}
-	_cleanup_close_ int cgfd = cg_open_clone_fd(j->cg, NULL);
+	_cleanup_close_ int cgfd = j->cg ? cg_open_clone_fd(j->cg, NULL) : -1;
 	int saved[2] = {-1, -1};
 	int r = enter_child_namespaces(j, saved, err);
 	if (r < 0) {
@@ -359,12 +377,45 @@ static int spawn_init(struct create_job *j, struct berr *err)
 	}
 	j->pid = pid;
 	j->sync_fd = sp[0];
-	if (cgfd < 0 && (r = cg_attach(j->cg, pid, err)) < 0)
+	j->cloned_into = cgfd >= 0;
+	return 0;
+}
+
+/* The init's early set-up races with the parent's cgroup work. Where the
+ * init has already failed, its error is the cause and replaces ours. */
+static int prefer_init_error(struct create_job *j, int r, struct berr *err)
+{
+	if (j->sync_fd >= 0 && rt_sync_take_error(j->sync_fd, err) < 0)
+		return -(err->code > 0 ? err->code : EIO);
+	return r;
+}
+
+/* Creates the cgroup with its limits and records it before any process
+ * is in it, so that a killed create leaves a state `delete` can clean. */
+static int make_cgroup(struct create_job *j, struct berr *err)
+{
+	int r = cg_create(j->config->linux_.cgroups_path, j->id, &j->cg, err);
+	if (r < 0)
 		return r;
-	if (a.new_userns &&
-	    (r = rt_ns_write_idmaps(pid, &j->config->linux_, err)) < 0)
+	j->c->state->cgroup_path = base_strdup(cg_path(j->cg));
+	if ((r = rt_resources_setup(j->cg, j->config, err)) < 0)
 		return r;
-	return rt_sync_send(j->sync_fd, RT_SYNC_GO, pid, NULL);
+	return rt_container_save(j->c, err);
+}
+
+/* Puts the init in its cgroup, writes its id maps and lets it go on. */
+static int release_init(struct create_job *j, struct berr *err)
+{
+	int r = 0;
+	if (!j->cloned_into)
+		r = cg_attach(j->cg, j->pid, err);
+	const struct oci_namespace *user = rt_ns_find(j->config, OCI_NS_USER);
+	if (r == 0 && user && !user->path)
+		r = rt_ns_write_idmaps(j->pid, &j->config->linux_, err);
+	if (r == 0 &&
+	    (r = rt_sync_send(j->sync_fd, RT_SYNC_GO, j->pid, NULL)) < 0)
+		r = berr_set(err, -r, "container init handshake");
+	return r < 0 ? prefer_init_error(j, r, err) : 0;
 }
 
 static int run_hooks(struct create_job *j, const struct oci_hook_list *l,
@@ -444,6 +495,58 @@ static int finish_create(struct create_job *j, struct berr *err)
 	return rt_sync_expect(j->sync_fd, RT_SYNC_FINAL_ACK, NULL, err);
 }
 
+/* A new task starts on its parent's CPU and waits there until the parent
+ * sleeps or the load balancer moves it, about half a millisecond here.
+ * While the parent makes the cgroup, it steps onto its other allowed CPUs
+ * so that the init's set-up runs beside it, then takes its mask back. */
+struct cpu_step {
+	cpu_set_t mine;
+	bool moved;
+};
+
+static void step_aside(struct cpu_step *s)
+{
+	s->moved = false;
+	int cpu = sched_getcpu();
+	if (cpu < 0 || sched_getaffinity(0, sizeof(s->mine), &s->mine) < 0)
+		return;
+	cpu_set_t others = s->mine;
+	CPU_CLR(cpu, &others);
+	s->moved = CPU_COUNT(&others) > 0 &&
+		   sched_setaffinity(0, sizeof(others), &others) == 0;
+}
+
+static void step_back(const struct cpu_step *s)
+{
+	if (s->moved)
+		(void)sched_setaffinity(0, sizeof(s->mine), &s->mine);
+}
+
+/* The init, its cgroup and their record: the cgroup first where clone3
+ * can start the init inside it, else the init first (see the top). */
+static int spawn_and_place(struct create_job *j, struct berr *err)
+{
+	enum cg_mode mode = CG_MODE_V1;
+	int r = cg_detect(&mode, err);
+	if (r < 0)
+		return r;
+	bool cg_first = mode == CG_MODE_V2 || !init_starts_early(j->config);
+	if (cg_first && (r = make_cgroup(j, err)) < 0)
+		return r;
+	if ((r = spawn_init(j, err)) < 0)
+		return r;
+	j->c->state->pid = j->pid;
+	j->c->state->pid_start_time = rt_proc_start_time(j->pid);
+	struct cpu_step step = {.moved = false};
+	if (!cg_first)
+		step_aside(&step);
+	r = cg_first ? rt_container_save(j->c, err) : make_cgroup(j, err);
+	step_back(&step);
+	if (r < 0)
+		return prefer_init_error(j, r, err);
+	return release_init(j, err);
+}
+
 static int create_steps(struct create_job *j, struct berr *err)
 {
 	int r = rt_container_new(j->ctx, j->id, &j->c, err);
@@ -451,14 +554,6 @@ static int create_steps(struct create_job *j, struct berr *err)
 		return r;
 	fill_state(j);
 	if ((r = copy_config(j, err)) < 0)
-		return r;
-	r = cg_create(j->config->linux_.cgroups_path, j->id, &j->cg, err);
-	if (r < 0)
-		return r;
-	j->c->state->cgroup_path = base_strdup(cg_path(j->cg));
-	if ((r = rt_resources_setup(j->cg, j->config, err)) < 0)
-		return r;
-	if ((r = rt_container_save(j->c, err)) < 0)
 		return r;
 	if ((r = rt_ns_open_paths(j->config, j->ns_fds, err)) < 0)
 		return r;
@@ -478,11 +573,7 @@ static int create_steps(struct create_job *j, struct berr *err)
 	}
 	if ((r = rt_seccomp_listener_open(j->config, &j->listener_fd, err)) < 0)
 		return r;
-	if ((r = spawn_init(j, err)) < 0)
-		return r;
-	j->c->state->pid = j->pid;
-	j->c->state->pid_start_time = rt_proc_start_time(j->pid);
-	if ((r = rt_container_save(j->c, err)) < 0)
+	if ((r = spawn_and_place(j, err)) < 0)
 		return r;
 	if ((r = runtime_hooks(j, err)) < 0)
 		return r;

@@ -41,7 +41,35 @@ static int join_namespaces(struct rt_init_args *a, struct berr *err)
 	}
 	if (a->unshare_flags && unshare((int)a->unshare_flags) < 0)
 		return berr_set(err, errno, "create namespaces");
-	if (a->new_cgroupns && unshare(CLONE_NEWCGROUP) < 0)
+	/* early, the cgroup namespace waits for our cgroup (join_cgroup) */
+	if (!a->early && a->new_cgroupns && unshare(CLONE_NEWCGROUP) < 0)
+		return berr_set(err, errno, "create cgroup namespace");
+	return 0;
+}
+
+/* Waits for GO: the parent has written our id maps and put us in our
+ * cgroup. Early, that is as late as the first step that needs the cgroup:
+ * a cgroup mount, the hooks, the cgroup namespace (rooted where we sit). */
+static int join_cgroup(void *arg, struct berr *err)
+{
+	struct rt_init_args *a = arg;
+	if (a->cgroup_joined)
+		return 0;
+	a->cgroup_joined = true;
+	int64_t pid = 0;
+	int r = rt_sync_expect(a->sync_fd, RT_SYNC_GO, &pid, err);
+	if (r < 0)
+		return r;
+	a->state->pid = (pid_t)pid;
+	/* Until its execve the init runs berth's binary inside the container:
+	 * non-dumpable, no container process can open it through
+	 * /proc/<pid>/exe (CVE-2019-5736). Set after GO: the parent has
+	 * written our id maps by then. */
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	/* the join reset our affinity: the rest runs on the initial CPUs */
+	if ((r = rt_process_initial_affinity(&a->config->process, err)) < 0)
+		return r;
+	if (a->early && a->new_cgroupns && unshare(CLONE_NEWCGROUP) < 0)
 		return berr_set(err, errno, "create cgroup namespace");
 	return 0;
 }
@@ -117,11 +145,13 @@ static int build_rootfs(struct rt_init_args *a, struct berr *err)
 		.new_userns =
 			a->new_userns || rt_ns_find(a->config, OCI_NS_USER),
 		.new_netns = net && !net->path,
+		.join_cgroup = a->early ? join_cgroup : NULL,
+		.join_arg = a,
 	};
 	if (chdir(a->bundle) < 0)
 		return berr_set(err, errno, "chdir to bundle `%s`", a->bundle);
 	int r = rt_rootfs_prepare(a->config, &o, err);
-	if (r < 0)
+	if (r < 0 || (r = join_cgroup(a, err)) < 0)
 		return r;
 	if ((r = make_cwd(a, err)) < 0)
 		return r;
@@ -213,20 +243,13 @@ void rt_init_main(struct rt_init_args *a)
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != parent)
 		_exit(1);
-	int64_t pid = 0;
-	if (rt_sync_expect(a->sync_fd, RT_SYNC_GO, &pid, &err) < 0)
-		_exit(1);
-	a->state->pid = (pid_t)pid;
-	/* Until its execve the init runs berth's binary inside the container:
-	 * non-dumpable, no container process can open it through
-	 * /proc/<pid>/exe (CVE-2019-5736). Set after GO: the parent has
-	 * written our id maps by then. */
-	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	int listener = a->listener_fd;
-	/* in its cgroup now (the join resets affinity): the set-up runs on
-	 * the initial CPUs */
-	if (rt_process_initial_affinity(&a->config->process, &err) < 0 ||
-	    join_namespaces(a, &err) < 0 || setup_identity(a, &err) < 0 ||
+	/* no id maps to wait for: not dumpable from the start */
+	if (a->early)
+		prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	else if (join_cgroup(a, &err) < 0)
+		fail(a, &err);
+	if (join_namespaces(a, &err) < 0 || setup_identity(a, &err) < 0 ||
 	    build_rootfs(a, &err) < 0 || prepare_process(a, listener, &err) < 0)
 		fail(a, &err);
 	if (rt_sync_send(a->sync_fd, RT_SYNC_READY, 0, NULL) < 0)

@@ -23,6 +23,11 @@ struct rt_rootfs_opts {
 	bool no_pivot;	    /* --no-pivot: MS_MOVE + chroot instead */
 	bool new_userns;    /* the container has its own user namespace */
 	bool new_netns;	    /* sysfs may only be mounted fresh with a netns */
+	/* Where set, called once before the first mount that shows the
+	 * container's own cgroup (type cgroup or cgroup2): the init does the
+	 * rest of its set-up before it sits in that cgroup. */
+	int (*join_cgroup)(void *arg, struct berr *err);
+	void *join_arg;
 };
 
 /* Sets the propagation of / (linux.rootfsPropagation, default rslave; "/"
@@ -171,6 +176,8 @@ struct rt_init_args {
 	int ns_fds[OCI_NS__COUNT]; /* namespaces to join */
 	bool new_cgroupns;
 	bool new_userns;
+	bool early;		 /* set up namespaces and mounts before GO */
+	bool cgroup_joined;	 /* the init's own: GO arrived */
 	uint64_t unshare_flags;	 /* new namespaces to unshare after joining
 				  * a user namespace by path */
 	struct oci_state *state; /* template for the hooks' state (pid 0) */
@@ -199,6 +206,10 @@ int rt_sync_send(int fd, int type, int64_t value, const struct berr *err);
 /* Receives one message; an RT_SYNC_ERROR message is copied into err and
  * returned as its negative code; EOF is -EPIPE. value may be NULL. */
 int rt_sync_expect(int fd, int type, int64_t *value, struct berr *err);
+/* Without blocking: where the next message is an RT_SYNC_ERROR, copies it
+ * into err and returns its negative code; otherwise 0 (and a message that
+ * was read is lost: only for a create that is failing anyway). */
+int rt_sync_take_error(int fd, struct berr *err);
 
 /* Releases a created container's init through start.sock. */
 int rt_start_container(struct rt_container *c, struct berr *err);

@@ -86,7 +86,14 @@ int rt_rootfs_prepare(const struct oci_config *c,
 		open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (rootfd < 0)
 		return berr_set(err, errno, "open rootfs `%s`", rootfs);
+	bool joined = !o->join_cgroup;
 	for (size_t i = 0; i < c->n_mounts; i++) {
+		const char *t = c->mounts[i].type;
+		if (!joined && t && !strncmp(t, "cgroup", 6)) {
+			if ((r = o->join_cgroup(o->join_arg, err)) < 0)
+				return r;
+			joined = true;
+		}
 		r = rt_mount_one(rootfd, c, &c->mounts[i], o, err);
 		if (r < 0)
 			return r;

@@ -55,3 +55,18 @@ int rt_sync_expect(int fd, int type, int64_t *value, struct berr *err)
 		*value = m.value;
 	return 0;
 }
+
+int rt_sync_take_error(int fd, struct berr *err)
+{
+	struct rt_sync_msg m;
+	ssize_t n;
+	do
+		n = recv(fd, &m, sizeof(m), MSG_DONTWAIT);
+	while (n < 0 && errno == EINTR);
+	if (n != sizeof(m) || m.type != RT_SYNC_ERROR)
+		return 0;
+	m.err.msg[sizeof(m.err.msg) - 1] = '\0';
+	if (err)
+		*err = m.err;
+	return -(m.err.code > 0 ? m.err.code : EIO);
+}

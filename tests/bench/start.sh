@@ -21,7 +21,8 @@ command -v crun >/dev/null || missing="$missing crun"
 command -v jq >/dev/null || missing="$missing jq"
 [ -z "$missing" ] || sh "$here/deps.sh" $missing || exit 1
 
-tmp=$(mktemp -d /tmp/berth-bench.XXXXXX)
+# state roots on tmpfs, as /run/berth, /run/runc and /run/crun are
+tmp=$(mktemp -d /run/berth-bench.XXXXXX)
 cleanup() {
 	local rt
 	for rt in berth runc crun; do
@@ -144,6 +145,17 @@ done
 read -r med min max <<<"$(stats "$tmp/version.us")"
 /usr/bin/time -f %M -o "$tmp/rss" "$BERTH" --version >/dev/null
 printf '%-18s %10s %10s %10s %14s\n' "berth --version" "$med" "$min" "$max" "$(cat "$tmp/rss")"
+# the floor: what forking and exec'ing any program costs on this machine
+: >"$tmp/true.us"
+for i in $(seq 1 "$N"); do
+	t0=$EPOCHREALTIME
+	/bin/true
+	t1=$EPOCHREALTIME
+	echo $(((${t1/./} - ${t0/./}))) >>"$tmp/true.us"
+done
+read -r med min max <<<"$(stats "$tmp/true.us")"
+/usr/bin/time -f %M -o "$tmp/rss" /bin/true
+printf '%-18s %10s %10s %10s %14s\n' "/bin/true" "$med" "$min" "$max" "$(cat "$tmp/rss")"
 
 echo
 for other in runc crun; do

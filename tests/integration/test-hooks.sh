@@ -60,6 +60,32 @@ t_hooks_order_and_state() {
 	assert_gone "$id"
 }
 
+# The init sets itself up while berth makes its cgroup; the hooks must
+# still find it in that cgroup, in every hierarchy, with its cgroup
+# namespace rooted there.
+t_hooks_see_init_in_cgroup() {
+	local id pid
+	id=$(new_id hookcg)
+	mkbundle "$id"
+	mkdir -p "$TDIR/marks-$id"
+	cfg "$id" 'if any(.linux.namespaces[]; .type == "cgroup") then .
+		else .linux.namespaces += [{type: "cgroup"}] end'
+	add_hook "$id" createRuntime "pid=\$(jq -r .pid); cat /proc/\$pid/cgroup >$TDIR/marks-$id/cgroup"
+	set_args "$id" /bin/sh -c 'cat /proc/self/cgroup; exec /probe signal-wait'
+	must_create "$id"
+	pid=$(pid_of "$id")
+	local n_all n_in
+	n_all=$(grep -c . "$TDIR/marks-$id/cgroup")
+	n_in=$(grep -c "/berth-test-$IT_TOKEN/$id\$" "$TDIR/marks-$id/cgroup")
+	assert_eq "$n_in" "$n_all" "hierarchies holding the init when createRuntime ran"
+	assert_ok rt start "$id"
+	wait_file "$TDIR/$id.out" ready
+	assert_eq "$(grep -vc ':/$' "$TDIR/$id.out")" 1 \
+		"cgroup lines inside the container not at its namespace root (only the probe's own line)"
+	assert_ok rt delete -f "$id"
+	assert_gone "$id"
+}
+
 t_hooks_run() {
 	local id
 	id=$(new_id hooksrun)
