@@ -152,6 +152,9 @@ check-vm: $(BERTH) $(ROOTFS)/.stamp $(VM_UNIT_BINS)
 	$(Q)bash tests/vm/run-in-vm.sh --skip-as check-vm -- env \
 		BERTH=$(abspath $(BERTH)) ROOTFS=$(abspath $(ROOTFS)) \
 		UNIT_DIR=$(abspath $(BUILD)/tests) bash tests/vm/check-v2.sh
+	$(Q)VM_INIT=systemd bash tests/vm/run-in-vm.sh --skip-as check-vm-systemd -- \
+		env BERTH=$(abspath $(BERTH)) ROOTFS=$(abspath $(ROOTFS)) \
+		bash tests/vm/check-v2.sh 'systemd_*'
 
 # check and demo first install what is missing, then re-read the Makefile
 # so that pkg-config sees the new packages.
@@ -283,7 +286,8 @@ demo-image: $(DEMO_IMAGE)
 DEB_PKGS := build-essential pkg-config libseccomp-dev libcap-dev libnl-3-dev \
             libnl-route-3-dev libcjson-dev busybox-static clang-format python3 \
             libarchive-dev libssl-dev libcurl4-openssl-dev iproute2 util-linux \
-            jq skopeo docker-registry qemu-system-x86 linux-image-amd64
+            jq skopeo docker-registry qemu-system-x86 linux-image-amd64 \
+            libsystemd-dev systemd
 deps:
 	$(Q)sh tests/deps.sh $(DEB_PKGS)
 

@@ -28,6 +28,7 @@ void cg_group_free(struct cg_group *g)
 	}
 	free(g->dirs);
 	free(g->resolved);
+	free(g->unit);
 	free(g);
 }
 
@@ -380,6 +381,8 @@ int cg_destroy(struct cg_group *g, struct berr *err)
 		if (r < 0)
 			return r;
 	}
+	if (g->unit)
+		cg_systemd_stop(g->unit);
 	remove_parents(g);
 	blog_debug("cgroup %s removed", g->resolved);
 	return 0;

@@ -24,6 +24,8 @@
  *               from the first, e.g. "/sys/fs/cgroup/memory=/user/berth/c1"
  *   parents=N   cg_create() made up to N parent levels above the group;
  *               cg_destroy() removes that many parents where they are empty
+ *   unit=NAME   the group is systemd's transient scope NAME
+ *               (cgroups-systemd.c); cg_destroy() stops the unit too
  *
  * So a group whose path is the same everywhere and whose parents existed
  * reads exactly as runc's "/berth/c1". Every path is absolute from the mount
@@ -75,6 +77,7 @@ struct cg_group {
 	struct cg_dir *dirs; /* one per lo->hiers, same order */
 	size_t n;
 	char *resolved; /* cg_path() */
+	char *unit;	/* the systemd scope holding the group, or NULL */
 };
 
 struct cg_driver {
@@ -136,6 +139,21 @@ int cg_open_in(const struct cg_layout *lo, const char *resolved,
 	       struct cg_group **out, struct berr *err);
 /* The group's directory in the hierarchy holding controller, or NULL. */
 struct cg_dir *cg_group_dir(struct cg_group *g, const char *controller);
+
+/* ---- cgroups-systemd.c ---- */
+
+/* "slice:prefix:name" (each part may be empty but name; see cgroups.h) ->
+ * the slice unit, the scope unit and the scope's cgroup path
+ * ("/a.slice/a-b.slice/prefix-name.scope"). All three are malloc'd. */
+int cg_systemd_parse(const char *cgroups_path, const char *id, char **slice,
+		     char **unit, char **path, struct berr *err);
+/* Sets the limits systemd knows (memory, pids, cpu weight and quota) as
+ * properties of g's scope; nothing when g is not one. */
+int cg_systemd_set(struct cg_group *g, const struct cg_resources *res,
+		   struct berr *err);
+/* Stops the scope and resets its failed state; errors are ignored (a scope
+ * whose processes are gone has gone away on its own). */
+void cg_systemd_stop(const char *unit);
 
 /* ---- cgroups-procs.c ---- */
 

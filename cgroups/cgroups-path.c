@@ -89,7 +89,12 @@ char *cg_path_format(const struct cg_group *g)
 		w += sprintf(w, ";%s=%s", g->dirs[i].h->mount, g->dirs[i].rel);
 	}
 	if (parents > 0)
-		sprintf(w, ";parents=%d", parents);
+		w += sprintf(w, ";parents=%d", parents);
+	if (g->unit) {
+		char *u = base_sprintf("%s;unit=%s", s, g->unit);
+		free(s);
+		s = u;
+	}
 	return s;
 }
 
@@ -117,6 +122,17 @@ static int parse_entry(struct cg_group *g, const char *resolved, char *e,
 					 resolved, e);
 		for (size_t i = 0; i < g->n; i++)
 			g->dirs[i].parents = n;
+		return 0;
+	}
+	if (base_str_has_prefix(e, "unit=")) {
+		size_t n = strlen(e + 5);
+		if (n <= 6 || strcmp(e + 5 + n - 6, ".scope") ||
+		    strcspn(e + 5, "/ \t\n") != n)
+			return berr_setx(err, EINVAL,
+					 "cgroup path \"%s\": bad \"%s\"",
+					 resolved, e);
+		free(g->unit);
+		g->unit = base_strdup(e + 5);
 		return 0;
 	}
 	char *eq = strstr(e, "=/");

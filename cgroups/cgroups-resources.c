@@ -590,7 +590,9 @@ int cg_apply(struct cg_group *g, const struct cg_resources *r, struct berr *err)
 		if (ret < 0)
 			return ret;
 	}
-	if (r->n_unified)
-		return cg_v2_unified_write(g->dirs[g->lo->v2].path, r, err);
-	return 0;
+	if (r->n_unified &&
+	    (ret = cg_v2_unified_write(g->dirs[g->lo->v2].path, r, err)) < 0)
+		return ret;
+	/* systemd writes back what it knows of its scope on daemon-reload */
+	return cg_systemd_set(g, r, err);
 }

@@ -61,6 +61,17 @@ static inline void cg_group_freep(struct cg_group **g)
 	cg_group_free(*g);
 }
 
+/* With --systemd-cgroup: cgroups_path reads "slice:prefix:name" (empty:
+ * system.slice, prefix "berth", name id) and names the transient scope
+ * "prefix-name.scope", which systemd (PID 1, over D-Bus; libsystemd is
+ * loaded on first use) creates with pid in it, delegated to berth. The
+ * group is that scope's cgroup, made in the other hierarchies too; limits
+ * go to its files and, for those systemd knows, to the unit. cg_destroy()
+ * stops the unit. Where systemd is not PID 1 this fails with a clear
+ * error, and it leaves nothing behind on any error. */
+int cg_create_systemd(const char *cgroups_path, const char *id, pid_t pid,
+		      struct cg_group **out, struct berr *err);
+
 /* Moves pid into the group in every hierarchy. */
 int cg_attach(struct cg_group *g, pid_t pid, struct berr *err);
 

@@ -101,20 +101,16 @@ static int validate_config(struct create_job *j, struct berr *err)
 }
 
 /* The systemd driver needs systemd as PID 1 to own the scope; without it
- * the path "slice:prefix:name" means nothing. */
+ * the path "slice:prefix:name" means nothing. Checked before anything is
+ * made (cg_create_systemd checks again). */
 static int check_systemd(const struct create_job *j, struct berr *err)
 {
-	if (!j->ctx->systemd_cgroup)
+	if (!j->ctx->systemd_cgroup || access("/run/systemd/system", F_OK) == 0)
 		return 0;
-	if (access("/run/systemd/system", F_OK) < 0)
-		return berr_setx(err, ENOTSUP,
-				 "--systemd-cgroup: systemd is "
-				 "not running as PID 1 on this host; use the "
-				 "cgroupfs driver (drop the flag)");
 	return berr_setx(err, ENOTSUP,
-			 "--systemd-cgroup: transient systemd "
-			 "scopes are not supported yet; use the cgroupfs "
-			 "driver (drop the flag)");
+			 "--systemd-cgroup: systemd is "
+			 "not running as PID 1 on this host; use the "
+			 "cgroupfs driver (drop the flag)");
 }
 
 static int resolve_paths(struct create_job *j, struct berr *err)
@@ -394,7 +390,10 @@ static int prefer_init_error(struct create_job *j, int r, struct berr *err)
  * is in it, so that a killed create leaves a state `delete` can clean. */
 static int make_cgroup(struct create_job *j, struct berr *err)
 {
-	int r = cg_create(j->config->linux_.cgroups_path, j->id, &j->cg, err);
+	const char *path = j->config->linux_.cgroups_path;
+	int r = j->ctx->systemd_cgroup
+			? cg_create_systemd(path, j->id, j->pid, &j->cg, err)
+			: cg_create(path, j->id, &j->cg, err);
 	if (r < 0)
 		return r;
 	j->c->state->cgroup_path = base_strdup(cg_path(j->cg));
@@ -523,14 +522,16 @@ static void step_back(const struct cpu_step *s)
 }
 
 /* The init, its cgroup and their record: the cgroup first where clone3
- * can start the init inside it, else the init first (see the top). */
+ * can start the init inside it, else the init first (see the top). systemd
+ * makes a scope with its first process: the init first, always. */
 static int spawn_and_place(struct create_job *j, struct berr *err)
 {
 	enum cg_mode mode = CG_MODE_V1;
 	int r = cg_detect(&mode, err);
 	if (r < 0)
 		return r;
-	bool cg_first = mode == CG_MODE_V2 || !init_starts_early(j->config);
+	bool cg_first = !j->ctx->systemd_cgroup &&
+			(mode == CG_MODE_V2 || !init_starts_early(j->config));
 	if (cg_first && (r = make_cgroup(j, err)) < 0)
 		return r;
 	if ((r = spawn_init(j, err)) < 0)

@@ -229,7 +229,7 @@ static void write_linux(struct jw *w)
 	jw_open(w, "cgroup", '{');
 	jw_bool(w, "v1", true);
 	jw_bool(w, "v2", true);
-	jw_bool(w, "systemd", false);
+	jw_bool(w, "systemd", true);
 	jw_bool(w, "systemdUser", false);
 	jw_bool(w, "rdma", true);
 	jw_close(w, '}');

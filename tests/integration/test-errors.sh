@@ -223,3 +223,18 @@ t_err_sigkill_after_create() {
 	assert_ok rt delete "$id"
 	assert_gone "$id"
 }
+
+# --systemd-cgroup where systemd is not PID 1 (this host): refused before
+# anything exists, naming the cause. The driver itself is checked in the
+# QEMU guest, which boots systemd (tests/vm/check-systemd.sh).
+t_err_systemd_cgroup_without_systemd() {
+	local id
+	[ -e /run/systemd/system ] && skip "systemd runs as PID 1 here"
+	berth_only
+	id=$(new_id sdcg)
+	mkbundle "$id"
+	cfg "$id" '.linux.cgroupsPath = "system.slice:berth:" + $i' --arg i "$id"
+	assert_fail_with "systemd is not running as PID 1" \
+		"$BERTH" --root "$ROOT" --systemd-cgroup create --bundle "$(bundle_of "$id")" "$id"
+	assert_gone "$id"
+}

@@ -387,6 +387,77 @@ TEST(resolved_form_round_trips)
 	cg_layout_free(lo);
 }
 
+TEST(resolved_form_keeps_the_systemd_unit)
+{
+	const char *mi = MI_TMPFS "32 31 0:29 / /cg rw - cgroup2 cgroup2 rw\n";
+	struct cg_layout *lo = NULL;
+	ASSERT_EQ(cg_layout_parse(mi, "0::/\n", &lo, NULL), 0);
+	const char *form = "/system.slice/berth-c1.scope;unit=berth-c1.scope";
+	struct cg_group *g = NULL;
+	ASSERT_EQ(cg_open_in(lo, form, &g, NULL), 0);
+	ASSERT_STREQ(g->unit, "berth-c1.scope");
+	ASSERT_STREQ(g->dirs[0].path, "/cg/system.slice/berth-c1.scope");
+	char *again = cg_path_format(g);
+	ASSERT_STREQ(again, form);
+	free(again);
+	cg_group_free(g);
+	struct berr e = {0};
+	ASSERT_EQ(cg_open_in(lo, "/a;unit=x.service", &g, &e), -EINVAL);
+	ASSERT_CONTAINS(e.msg, "bad \"unit=x.service\"");
+	ASSERT_EQ(cg_open_in(lo, "/a;unit=a/b.scope", &g, &e), -EINVAL);
+	cg_layout_free(lo);
+}
+
+/* systemd's names, as runc reads them: slice:prefix:name */
+static void systemd_case(const char *path, const char *id, const char *slice,
+			 const char *unit, const char *cgpath)
+{
+	char *s = NULL, *u = NULL, *p = NULL;
+	struct berr e = {0};
+	int r = cg_systemd_parse(path, id, &s, &u, &p, &e);
+	if (r < 0)
+		test_fail(__FILE__, __LINE__, "%s: %s", path, e.msg);
+	ASSERT_STREQ(s, slice);
+	ASSERT_STREQ(u, unit);
+	ASSERT_STREQ(p, cgpath);
+	free(s);
+	free(u);
+	free(p);
+}
+
+TEST(systemd_paths)
+{
+	systemd_case("system.slice:docker:abc", "x", "system.slice",
+		     "docker-abc.scope", "/system.slice/docker-abc.scope");
+	systemd_case("machine-a-b.slice:libpod:c1", "x", "machine-a-b.slice",
+		     "libpod-c1.scope",
+		     "/machine.slice/machine-a.slice/machine-a-b.slice/"
+		     "libpod-c1.scope");
+	systemd_case(":berth:c2", "x", "system.slice", "berth-c2.scope",
+		     "/system.slice/berth-c2.scope");
+	systemd_case("", "c3", "system.slice", "berth-c3.scope",
+		     "/system.slice/berth-c3.scope");
+	systemd_case("-.slice::top", "x", "-.slice", "top.scope", "/top.scope");
+	static const char *const bad[] = {
+		"system.slice:berth:",
+		"/a/b",
+		"a:b",
+		"a:b:c:d",
+		"system:berth:c",
+		"a--b.slice:p:n",
+		"-a.slice:p:n",
+		"s.slice:p:n/m",
+		"s.slice:p/q:n",
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		char *s = NULL, *u = NULL, *p = NULL;
+		struct berr e = {0};
+		if (cg_systemd_parse(bad[i], "x", &s, &u, &p, &e) != -EINVAL)
+			test_fail(__FILE__, __LINE__, "%s accepted", bad[i]);
+		ASSERT_CONTAINS(e.msg, "cgroupsPath");
+	}
+}
+
 /* ---- the lifecycle on this host ---- */
 
 static void assert_dirs(const char *rel, bool present)

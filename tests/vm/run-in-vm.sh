@@ -37,6 +37,9 @@
 #                dmesg, or /proc/cpuinfo on a host without frequency scaling;
 #                unknown: the slower q35 machine is used)
 #   VM_DEBUG=1   kernel messages and the init's steps on the console
+#   VM_INIT=systemd   boot systemd as PID 1 (it mounts cgroup2 and owns the
+#                root group; COMMAND runs as the unit berth-vm.service, with
+#                systemd's private bus at /run/systemd/private)
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -66,6 +69,8 @@ cannot_start() {
 	echo "run-in-vm: cannot start the VM: $*" >&2
 	exit 77
 }
+[ "${VM_INIT:-}" != systemd ] || [ -x /lib/systemd/systemd ] ||
+	cannot_start "VM_INIT=systemd: no /lib/systemd/systemd (apt-get install systemd)"
 
 # The guest's /tmp, /run, ... are its own tmpfs: a working directory
 # below them (a CI clone in /tmp) is shared with the guest on its own and
@@ -200,24 +205,44 @@ $B ln -sf /proc/self/fd/1 /dev/stdout
 $B ln -sf /proc/self/fd/2 /dev/stderr
 for d in /tmp /var/tmp /mnt; do $B mount -t tmpfs -o mode=1777 tmpfs $d; done
 $B mount -t tmpfs -o mode=700 tmpfs /root
+$B mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
+$B ip link set lo up
+$B hostname berth-vm
+$B stty -F /dev/console -onlcr 2>/dev/null
+# run: the command, its status, power off (from PID 1 or a systemd unit)
+$B cat >/run/vm/run <<'RUN'
+cd /
+PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+	HOME=/root TERM=dumb LANG=C.UTF-8 /bin/bash /run/vm/ctl/cmd </dev/null
+echo $? >/run/vm/ctl/status
+/run/vm/busybox sync
+/run/vm/busybox umount /run/vm/ctl
+/run/vm/busybox poweroff -f
+RUN
+if $B grep -qw vminit=systemd /proc/cmdline; then
+	$B mkdir -p /run/systemd/system /run/systemd/system.conf.d
+	printf '[Manager]\nShowStatus=no\n' >/run/systemd/system.conf.d/berth-vm.conf
+	$B cat >/run/systemd/system/berth-vm.service <<'UNIT'
+[Unit]
+DefaultDependencies=no
+[Service]
+Type=oneshot
+StandardOutput=null
+StandardError=null
+ExecStart=/run/vm/busybox sh -c 'exec >/dev/console 2>&1 </dev/null; exec /run/vm/busybox sh /run/vm/run'
+UNIT
+	step systemd
+	# the host's / may look like a container to systemd, which then
+	# ignores the kernel command line: the unit goes on its own
+	exec /lib/systemd/systemd --unit=berth-vm.service
+fi
 $B mount -t cgroup2 -o nsdelegate cgroup2 /sys/fs/cgroup
 for c in $($B cat /sys/fs/cgroup/cgroup.controllers); do
 	echo "+$c" >/sys/fs/cgroup/cgroup.subtree_control ||
 		echo "run-in-vm stage 2: cannot enable $c"
 done
-$B mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
-$B ip link set lo up
-$B hostname berth-vm
-$B stty -F /dev/console -onlcr 2>/dev/null
 step ready
-cd /
-PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-	HOME=/root TERM=dumb LANG=C.UTF-8 /bin/bash $C/cmd </dev/null
-echo $? >$C/status
-step done
-$B sync
-$B umount $C
-$B poweroff -f
+exec $B sh /run/vm/run
 EOF
 }
 
@@ -275,6 +300,7 @@ fi
 KARGS="console=ttyS0 panic=-1 rdinit=/init cgroup_no_v1=all 8250.nr_uarts=1"
 KARGS+=" i8042.noaux i8042.nokbd cryptomgr.notests mitigations=off random.trust_cpu=on"
 if [ "$DEBUG" = 1 ]; then KARGS+=" loglevel=7 vmdebug"; else KARGS+=" quiet loglevel=0"; fi
+[ "${VM_INIT:-}" = systemd ] && KARGS+=" vminit=systemd"
 MACHINE=microvm
 if [ "$ACCEL" = kvm ]; then
 	ACCEL_ARGS=(-enable-kvm -cpu host)
