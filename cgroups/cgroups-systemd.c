@@ -136,7 +136,7 @@ static int do_call(struct sd_conn *c, sd_bus_message *m, const char *what,
 	return r;
 }
 
-/* ---- names ---------------------------------------------------------------- */
+/* ---- names --------------------------------------------------------------- */
 
 static bool unit_chars_ok(const char *s)
 {
@@ -246,10 +246,9 @@ static int append_limits(struct sd_conn *c, sd_bus_message *m,
 		r = prop_u64(c, m, "CPUQuotaPeriodUSec", period);
 	if (res->has_cpu_quota && r >= 0 && ++*n)
 		r = prop_u64(c, m, "CPUQuotaPerSecUSec",
-			     res->cpu_quota <= 0
-				     ? SD_INFINITY
-				     : (uint64_t)res->cpu_quota * 1000000 /
-					       period);
+			     res->cpu_quota <= 0 ? SD_INFINITY
+						 : (uint64_t)res->cpu_quota *
+							   1000000 / period);
 	return r;
 }
 
@@ -290,7 +289,7 @@ int cg_systemd_set(struct cg_group *g, const struct cg_resources *res,
 	return r < 0 ? r : 0;
 }
 
-/* ---- the scope ------------------------------------------------------------ */
+/* ---- the scope ----------------------------------------------------------- */
 
 static int append_scope(struct sd_conn *c, sd_bus_message *m, const char *unit,
 			const char *slice, const char *id, pid_t pid)
