@@ -59,7 +59,8 @@ struct dp_pool {
 	char *rootfs;	     /* absolute */
 	char *image_dir;     /* --image: the mounted image (a bundle) */
 	char *seccomp;	     /* the workers' linux.seccomp, JSON */
-	char *seccomp_cache; /* <root>/.seccomp: compiled once a pool */
+	char *seccomp_cache; /* <state root>/.cache/seccomp: compiled once,
+			      * shared by every pool of the root */
 	char **env;	     /* the workers' environment, less the ids */
 	char *cwd;
 	uint32_t uid, gid;
@@ -437,7 +438,11 @@ int dp_pool_open(const struct rt_ctx *ctx, const struct dp_par_opts *o,
 	if (r == 0)
 		r = make_dirs(p, ctx, err);
 	if (r == 0) {
-		p->seccomp_cache = base_sprintf("%s/.seccomp", p->root);
+		/* libseccomp takes about 20 ms for the default profile;
+		 * entries are keyed by the whole profile text */
+		p->seccomp_cache =
+			base_sprintf("%s/.cache/seccomp",
+				     ctx->root ? ctx->root : RT_DEFAULT_ROOT);
 		r = rt_default_seccomp_json(worker_caps, p->seccomp_cache,
 					    &p->seccomp, err);
 	}

@@ -340,7 +340,10 @@ it_cleanup() {
 
 it_check_state() {
 	local e
+	# .cache holds compiled seccomp programs shared by par pools: not a
+	# container's state
 	for e in $(ls -A "$ROOT" 2>/dev/null); do
+		[ "$e" = .cache ] && continue
 		it_leftover "state $ROOT/$e"
 		timeout -k 2 20 "$BERTH" --root "$ROOT" delete -f -- "$e" \
 			>/dev/null 2>&1 </dev/null

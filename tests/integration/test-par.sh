@@ -13,10 +13,11 @@ par_only() {
 	berth_only "par is berth's own command"
 }
 
-# no_pool_left: the pool's state root and cgroup are gone.
+# no_pool_left: the pool's state root and cgroup are gone. .cache (the
+# compiled seccomp programs every pool of the root shares) stays.
 no_pool_left() {
 	local left
-	left=$(ls -A "$ROOT" 2>/dev/null)
+	left=$(ls -A "$ROOT" 2>/dev/null | grep -vx .cache)
 	[ -z "$left" ] || fail "left in the state root: $left"
 	left=$(find /sys/fs/cgroup -type d -path "*berth-test-$IT_TOKEN/*" 2>/dev/null | head -3)
 	[ -z "$left" ] || fail "cgroups left: $left"
@@ -48,6 +49,23 @@ t_par_echo_keep_order() {
 	# the default cgroup parent is the caller's own cgroup
 	assert_eq "$(find /sys/fs/cgroup -maxdepth 2 -type d -name "berth-par-*" | wc -l)" 0 \
 		"berth-par-* cgroups left"
+}
+
+# The workers' seccomp program is compiled once a state root: a second
+# pool finds it in .cache and the workers still run under it.
+t_par_seccomp_cache() {
+	local f mtime
+	par_only
+	assert_ok rt par --rootfs "$ROOTFS" --quiet -- sh -c 'grep ^Seccomp: /proc/self/status' ::: 1
+	assert_eq "$OUT" $'Seccomp:\t2' "the worker's seccomp mode"
+	f=$(ls "$ROOT"/.cache/seccomp/*.bpf 2>/dev/null)
+	assert_eq "$(wc -w <<<"$f")" 1 "compiled programs in $ROOT/.cache/seccomp"
+	mtime=$(stat -c %Y.%y "$f")
+	sleep 1.1
+	assert_ok rt par --rootfs "$ROOTFS" --quiet -- sh -c 'grep ^Seccomp: /proc/self/status' ::: 1
+	assert_eq "$OUT" $'Seccomp:\t2' "the second pool's seccomp mode"
+	assert_eq "$(stat -c %Y.%y "$f")" "$mtime" "the cached program was reused, not written again"
+	no_pool_left
 }
 
 # With --log the log file is berth's fd 3, where the workers want the
