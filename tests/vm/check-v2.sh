@@ -283,6 +283,26 @@ t_pids_limit_enforced() {
 	assert_gone "$id"
 }
 
+# On a NUMA machine (make check-vm's guest has two nodes, one CPU each) a
+# par worker's memory comes from its CPU's node: cpuset.mems, seen inside
+# the worker, with the affinity it got.
+t_par_numa_mems() {
+	local n cpu mems cgmems node seen=""
+	n=$(ls -d /sys/devices/system/node/node[0-9]* 2>/dev/null | wc -l)
+	[ "$n" -ge 2 ] || skip "one NUMA node here (VM_NUMA=1 gives two)"
+	berth_only
+	assert_ok rt par --rootfs "$ROOTFS" --quiet -j 2 -- sh -c \
+		'sleep 0.3; echo $(grep ^Cpus_allowed_list /proc/self/status | cut -f2) $(grep ^Mems_allowed_list /proc/self/status | cut -f2) $(cat /sys/fs/cgroup/cpuset.mems)' \
+		::: 1 2 3 4 5 6
+	[ -n "$OUT" ] || fail "no output: $(last_line "$ERR")"
+	while read -r cpu mems cgmems; do
+		node=$(grep -lx "$cpu" /sys/devices/system/node/node*/cpulist | sed 's|.*/node\([0-9]*\)/.*|\1|')
+		assert_eq "$mems $cgmems" "$node $node" "Mems_allowed_list and cpuset.mems of the worker on CPU $cpu"
+		seen+=" $cpu"
+	done <<<"$OUT"
+	assert_eq "$(tr ' ' '\n' <<<"$seen" | sort -u | grep -c .)" 2 "CPUs that ran tasks"
+}
+
 # ---- the systemd driver (make check-vm boots systemd for these) ----------
 
 # Only where systemd is PID 1: the guest of `VM_INIT=systemd run-in-vm.sh`.

@@ -37,6 +37,7 @@
 #                dmesg, or /proc/cpuinfo on a host without frequency scaling;
 #                unknown: the slower q35 machine is used)
 #   VM_DEBUG=1   kernel messages and the init's steps on the console
+#   VM_NUMA=1    two NUMA nodes, CPUs and memory split between them (q35)
 #   VM_INIT=systemd   boot systemd as PID 1 (it mounts cgroup2 and owns the
 #                root group; COMMAND runs as the unit berth-vm.service, with
 #                systemd's private bus at /run/systemd/private)
@@ -318,6 +319,8 @@ else
 		MACHINE=q35
 	fi
 fi
+# microvm describes no NUMA topology (no ACPI SRAT): q35 does
+[ "${VM_NUMA:-0}" = 1 ] && MACHINE=q35
 if [ "$MACHINE" = microvm ]; then
 	BUS=device
 	FW=()
@@ -348,9 +351,18 @@ WORK_ARGS=()
 	-fsdev "local,id=work,path=$PWD,security_model=none,readonly=on,multidevs=remap"
 	-device "virtio-9p-$BUS,fsdev=work,mount_tag=work")
 
+# VM_NUMA=1: two NUMA nodes, the guest's CPUs and memory split between them
+NUMA_ARGS=()
+if [ "${VM_NUMA:-0}" = 1 ]; then
+	NUMA_ARGS=(-object "memory-backend-ram,id=m0,size=$((MEM / 2))M"
+		-object "memory-backend-ram,id=m1,size=$((MEM - MEM / 2))M"
+		-numa "node,nodeid=0,memdev=m0,cpus=0-$((SMP / 2 - 1))"
+		-numa "node,nodeid=1,memdev=m1,cpus=$((SMP / 2))-$((SMP - 1))")
+fi
+
 set +e
 timeout -k 5 "$TIMEOUT" "$QEMU" "${ACCEL_ARGS[@]}" -M "$MACHINE" "${FW[@]}" \
-	-m "$MEM" -smp "$SMP" -nodefaults -no-user-config -nographic \
+	-m "$MEM" -smp "$SMP" "${NUMA_ARGS[@]}" -nodefaults -no-user-config -nographic \
 	-no-reboot -serial stdio \
 	-kernel "$VMLINUX" -initrd "$INITRD" -append "$KARGS" \
 	-fsdev local,id=root,path=/,security_model=none,readonly=on,multidevs=remap \
