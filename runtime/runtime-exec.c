@@ -191,6 +191,8 @@ static __attribute__((noreturn)) void exec_process(struct exec_job *j)
 	};
 	/* berth's binary in the container until execve (CVE-2019-5736) */
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	/* its own session, as the init's (rt_init_main) */
+	setsid();
 	int r = 0;
 	if (p->terminal)
 		r = rt_console_setup(j->console_fd, p, &err);

@@ -238,6 +238,10 @@ void rt_init_main(struct rt_init_args *a)
 {
 	struct berr err = {0};
 	close(a->lock_fd);
+	/* Its own session and process group, as with runc: what signals the
+	 * caller's group (a shell's job control, Slurm killing the group of
+	 * a command it ran) must not reach the container. */
+	setsid();
 	pid_t parent = getppid();
 	/* until create has recorded us, dying with it leaves no orphan */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);

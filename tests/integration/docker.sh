@@ -59,19 +59,14 @@ docker_setup() {
 docker_teardown() {
 	D=$TDIR/docker
 	[ -f "$D/dockerd.started" ] || return 0
-	local pid n=0
+	local pid
 	pid=$(cat "$D/dockerd.started")
 	if kill -0 "$pid" 2>/dev/null; then
 		# Containers first, so that the shims exit with them.
 		DOCKER_HOST=unix://$D/docker.sock timeout 30 "$DOCKER" ps -aq 2>/dev/null |
 			xargs -r env DOCKER_HOST="unix://$D/docker.sock" \
 				timeout 30 "$DOCKER" rm -f >/dev/null 2>&1
-		kill -TERM "$pid" 2>/dev/null
-		while kill -0 "$pid" 2>/dev/null && [ $n -lt 150 ]; do
-			sleep 0.1
-			n=$((n + 1))
-		done
-		kill -KILL "$pid" 2>/dev/null
+		stop_pid "$pid" 15
 	fi
 	rm -f "$D/dockerd.started"
 	# dockerd's overlay mounts, should it have left any.

@@ -55,7 +55,7 @@ containerd_setup() {
 containerd_teardown() {
 	CTD=$TDIR/containerd
 	[ -f "$CTD/pid" ] || return 0
-	local pid n=0 c
+	local pid c
 	pid=$(cat "$CTD/pid")
 	if kill -0 "$pid" 2>/dev/null; then
 		for c in $(ct task ls -q 2>/dev/null); do
@@ -65,12 +65,7 @@ containerd_teardown() {
 		for c in $(ct container ls -q 2>/dev/null); do
 			ct container rm "$c" >/dev/null 2>&1
 		done
-		kill -TERM "$pid" 2>/dev/null
-		while kill -0 "$pid" 2>/dev/null && [ $n -lt 100 ]; do
-			sleep 0.1
-			n=$((n + 1))
-		done
-		kill -KILL "$pid" 2>/dev/null
+		stop_pid "$pid"
 	fi
 	rm -f "$CTD/pid"
 	# shims outlive containerd by design: ours name our socket

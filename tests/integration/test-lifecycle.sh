@@ -330,3 +330,27 @@ t_stopped_container_state() {
 	assert_ok rt delete "$id"
 	assert_gone "$id"
 }
+
+# sid_pgid PID: "SESSION PGRP" of a process, from /proc/PID/stat.
+sid_pgid() {
+	sed 's/.*) //' "/proc/$1/stat" | awk '{ print $4, $3 }'
+}
+
+# The init and an exec'd process each lead their own session and group,
+# as with runc: what signals the caller's process group (job control,
+# Slurm killing a command's group) must not reach the container.
+t_own_session() {
+	local id pid epid
+	id=$(new_id session)
+	mkbundle "$id"
+	set_args "$id" /probe sleep 60
+	must_create "$id"
+	pid=$(pid_of "$id")
+	assert_eq "$(sid_pgid "$pid")" "$pid $pid" "session and group of the created init"
+	assert_ok rt start "$id"
+	assert_ok rt exec -d --pid-file "$TDIR/exec.pid" "$id" /probe sleep 60
+	epid=$(cat "$TDIR/exec.pid")
+	assert_eq "$(sid_pgid "$epid")" "$epid $epid" "session and group of an exec'd process"
+	assert_ok rt delete -f "$id"
+	assert_gone "$id"
+}
