@@ -147,8 +147,9 @@ struct cg_dir *cg_group_dir(struct cg_group *g, const char *controller);
  * ("/a.slice/a-b.slice/prefix-name.scope"). All three are malloc'd. */
 int cg_systemd_parse(const char *cgroups_path, const char *id, char **slice,
 		     char **unit, char **path, struct berr *err);
-/* Sets the limits systemd knows (memory, pids, cpu weight and quota) as
- * properties of g's scope; nothing when g is not one. */
+/* Sets the limits systemd knows (memory, pids, cpu weight and quota,
+ * cpuset cpus and mems, io weight) as properties of g's scope; nothing
+ * when g is not one. */
 int cg_systemd_set(struct cg_group *g, const struct cg_resources *res,
 		   struct berr *err);
 /* Stops the scope and resets its failed state; errors are ignored (a scope

@@ -33,6 +33,7 @@
 	X(sd_bus_message_append)                                               \
 	X(sd_bus_message_open_container)                                       \
 	X(sd_bus_message_close_container)                                      \
+	X(sd_bus_message_append_array)                                         \
 	X(sd_bus_message_unref)                                                \
 	X(sd_bus_call)                                                         \
 	X(sd_bus_error_free)                                                   \
@@ -221,6 +222,61 @@ static int prop_u64(struct sd_conn *c, sd_bus_message *m, const char *name,
 	return c->sd->sd_bus_message_append(m, "(sv)", name, "t", v);
 }
 
+/* "0-3,5" -> systemd's CPU or node mask: bit i of byte i / 8. */
+#define SD_MASK_MAX 1024 /* bytes: 8192 CPUs */
+static int list_mask(const char *list, uint8_t *mask, size_t *len)
+{
+	memset(mask, 0, SD_MASK_MAX);
+	*len = 0;
+	for (const char *p = list; *p;) {
+		char *end;
+		unsigned long a = strtoul(p, &end, 10), b = a;
+		if (end == p)
+			return -EINVAL;
+		if (*end == '-') {
+			p = end + 1;
+			b = strtoul(p, &end, 10);
+			if (end == p)
+				return -EINVAL;
+		}
+		if (b < a || b >= SD_MASK_MAX * 8)
+			return -EINVAL;
+		for (unsigned long i = a; i <= b; i++)
+			mask[i / 8] |= (uint8_t)(1u << (i % 8));
+		if (b / 8 + 1 > *len)
+			*len = b / 8 + 1;
+		if (*end == ',')
+			end++;
+		else if (*end)
+			return -EINVAL;
+		p = end;
+	}
+	return 0;
+}
+
+/* Appends ("Name", ay mask of list). */
+static int prop_mask(struct sd_conn *c, sd_bus_message *m, const char *name,
+		     const char *list)
+{
+	uint8_t mask[SD_MASK_MAX];
+	size_t len;
+	if (list_mask(list, mask, &len) < 0)
+		return -EINVAL;
+	const struct sd_api *sd = c->sd;
+	int r = sd->sd_bus_message_open_container(m, 'r', "sv");
+	if (r >= 0)
+		r = sd->sd_bus_message_append(m, "s", name);
+	if (r >= 0)
+		r = sd->sd_bus_message_open_container(m, 'v', "ay");
+	if (r >= 0)
+		r = sd->sd_bus_message_append_array(m, 'y', mask, len);
+	if (r >= 0)
+		r = sd->sd_bus_message_close_container(m);
+	if (r >= 0)
+		r = sd->sd_bus_message_close_container(m);
+	return r;
+}
+
 /* The limits systemd also knows, as unit properties; n counts them. */
 static int append_limits(struct sd_conn *c, sd_bus_message *m,
 			 const struct cg_resources *res, int *n)
@@ -249,6 +305,13 @@ static int append_limits(struct sd_conn *c, sd_bus_message *m,
 			     res->cpu_quota <= 0 ? SD_INFINITY
 						 : (uint64_t)res->cpu_quota *
 							   1000000 / period);
+	if (res->cpuset_cpus && *res->cpuset_cpus && r >= 0 && ++*n)
+		r = prop_mask(c, m, "AllowedCPUs", res->cpuset_cpus);
+	if (res->cpuset_mems && *res->cpuset_mems && r >= 0 && ++*n)
+		r = prop_mask(c, m, "AllowedMemoryNodes", res->cpuset_mems);
+	if (res->blkio_weight && r >= 0 && ++*n)
+		r = prop_u64(c, m, "IOWeight",
+			     cg_blkio_weight_to_io_weight(res->blkio_weight));
 	return r;
 }
 

@@ -334,7 +334,8 @@ t_systemd_scope() {
 	set_args "$id" /probe sleep 30
 	cfg "$id" '.linux.cgroupsPath = "system.slice:berth:" + $i
 		| .linux.resources = {memory: {limit: 67108864}, pids: {limit: 32},
-			cpu: {shares: 1024, quota: 50000, period: 100000}}
+			cpu: {shares: 1024, quota: 50000, period: 100000, cpus: "0", mems: "0"},
+			blockIO: {weight: 500}}
 		| .linux.namespaces |= map(select(.type != "cgroup"))' --arg i "$id"
 	sd run -d --bundle "$(bundle_of "$id")" "$id" </dev/null >"$TDIR/$id.out" 2>"$TDIR/$id.err" ||
 		fail "run -d: $(last_line "$(cat "$TDIR/$id.err")")"
@@ -346,11 +347,17 @@ t_systemd_scope() {
 	compare "cgroup files" "memory.max 67108864
 pids.max 32
 cpu.max 50000 100000
-cpu.weight $((1 + ((1024 - 2) * 9999) / 262142))" \
-		"$(read_files "$dir" memory.max pids.max cpu.max cpu.weight)"
+cpu.weight $((1 + ((1024 - 2) * 9999) / 262142))
+cpuset.cpus 0
+cpuset.mems 0" \
+		"$(read_files "$dir" memory.max pids.max cpu.max cpu.weight cpuset.cpus cpuset.mems)"
 	compare "unit properties" "MemoryMax 67108864
 TasksMax 32
-CPUQuotaPerSecUSec 500ms" "$(for p in MemoryMax TasksMax CPUQuotaPerSecUSec; do
+CPUQuotaPerSecUSec 500ms
+AllowedCPUs 0
+AllowedMemoryNodes 0
+IOWeight $((1 + (500 - 10) * 9999 / 990))" "$(for p in MemoryMax TasksMax \
+		CPUQuotaPerSecUSec AllowedCPUs AllowedMemoryNodes IOWeight; do
 		echo "$p $(unit_prop "$unit" "$p")"; done)"
 	assert_ok rt update --memory 96m --pids-limit 20 "$id"
 	compare "after update" "memory.max 100663296
@@ -359,7 +366,8 @@ pids.max 20" "$(read_files "$dir" memory.max pids.max)"
 	assert_ok rt exec "$id" /bin/cat /proc/self/cgroup
 	assert_eq "$OUT" "0::/system.slice/$unit" "exec's process joins the scope"
 	systemctl daemon-reload
-	assert_eq "$(cat "$dir/memory.max")" 100663296 "memory.max after daemon-reload"
+	compare "after daemon-reload" "memory.max 100663296
+cpuset.cpus 0" "$(read_files "$dir" memory.max cpuset.cpus)"
 	assert_ok rt delete -f "$id"
 	assert_gone "$id"
 	[ ! -e "$dir" ] || fail "$dir left after delete"
