@@ -102,8 +102,9 @@ slurm_teardown() {
 		stop_pid "$(cat "$SL/$f")"
 		rm -f "$SL/$f"
 	done
-	# slurmstepd, should one be left, names our spool dir
-	for pid in $(grep -ls "$SL" /proc/[0-9]*/cmdline 2>/dev/null | cut -d/ -f3); do
+	# slurmstepd renames itself; it has slurmd's environment, our SLURM_CONF
+	for pid in $(grep -lsF "SLURM_CONF=$SL/" /proc/[0-9]*/environ 2>/dev/null | cut -d/ -f3); do
+		[ "$pid" = $$ ] || [ "$pid" = "$BASHPID" ] && continue
 		kill -KILL "$pid" 2>/dev/null
 	done
 	rm -rf "$SL"
