@@ -110,6 +110,22 @@ static int conn_open(struct sd_conn *c, struct berr *err)
 	return 0;
 }
 
+/* One connection a process: create makes the scope and sets its limits
+ * on it. sd-bus connections do not survive fork(), so a child (launch's
+ * monitor, say) opens its own and leaves its parent's alone. */
+static struct sd_conn *conn_get(struct berr *err)
+{
+	static struct sd_conn c;
+	static pid_t owner;
+	if (c.bus && owner == getpid())
+		return &c;
+	c.bus = NULL;
+	if (conn_open(&c, err) < 0)
+		return NULL;
+	owner = getpid();
+	return &c;
+}
+
 static int new_call(struct sd_conn *c, const char *method, sd_bus_message **m)
 {
 	return c->sd->sd_bus_message_new_method_call(
@@ -118,13 +134,21 @@ static int new_call(struct sd_conn *c, const char *method, sd_bus_message **m)
 		method);
 }
 
-/* Sends m; a D-Bus error becomes err, naming what and the unit. */
-static int do_call(struct sd_conn *c, sd_bus_message *m, const char *what,
-		   const char *unit, const char *ignore, struct berr *err)
+/* Sends m, which r < 0 says could not be built; a D-Bus error becomes err,
+ * naming what and the unit. m is freed either way. */
+static int do_call(struct sd_conn *c, sd_bus_message *m, int r,
+		   const char *what, const char *unit, const char *ignore,
+		   struct berr *err)
 {
+	if (r < 0) {
+		if (m)
+			c->sd->sd_bus_message_unref(m);
+		return berr_set(err, -r, "systemd: %s %s: build the request",
+				what, unit);
+	}
 	sd_bus_error e = SD_BUS_ERROR_NULL;
 	sd_bus_message *reply = NULL;
-	int r = c->sd->sd_bus_call(c->bus, m, 30 * 1000000ULL, &e, &reply);
+	r = c->sd->sd_bus_call(c->bus, m, 30 * 1000000ULL, &e, &reply);
 	c->sd->sd_bus_message_unref(m);
 	if (reply)
 		c->sd->sd_bus_message_unref(reply);
@@ -320,35 +344,25 @@ int cg_systemd_set(struct cg_group *g, const struct cg_resources *res,
 {
 	if (!g->unit)
 		return 0;
-	struct sd_conn c = {0};
-	int r = conn_open(&c, err);
-	if (r < 0)
-		return r;
+	struct sd_conn *c = conn_get(err);
+	if (!c)
+		return -(err && err->code ? err->code : EIO);
 	sd_bus_message *m = NULL;
 	int n = 0;
-	r = new_call(&c, "SetUnitProperties", &m);
+	int r = new_call(c, "SetUnitProperties", &m);
 	if (r >= 0)
-		r = c.sd->sd_bus_message_append(m, "sb", g->unit, 1);
+		r = c->sd->sd_bus_message_append(m, "sb", g->unit, 1);
 	if (r >= 0)
-		r = c.sd->sd_bus_message_open_container(m, 'a', "(sv)");
+		r = c->sd->sd_bus_message_open_container(m, 'a', "(sv)");
 	if (r >= 0)
-		r = append_limits(&c, m, res, &n);
+		r = append_limits(c, m, res, &n);
 	if (r >= 0)
-		r = c.sd->sd_bus_message_close_container(m);
-	if (r < 0) {
-		if (m)
-			c.sd->sd_bus_message_unref(m);
-		conn_close(&c);
-		return berr_set(err, -r, "systemd: build the properties of %s",
-				g->unit);
-	}
-	if (n == 0) {
-		c.sd->sd_bus_message_unref(m);
-		conn_close(&c);
+		r = c->sd->sd_bus_message_close_container(m);
+	if (r >= 0 && n == 0) {
+		c->sd->sd_bus_message_unref(m);
 		return 0;
 	}
-	r = do_call(&c, m, "set the limits of", g->unit, NULL, err);
-	conn_close(&c);
+	r = do_call(c, m, r, "set the limits of", g->unit, NULL, err);
 	return r < 0 ? r : 0;
 }
 
@@ -405,24 +419,14 @@ static int wait_moved(pid_t pid, const char *path, const char *unit,
 static int start_scope(const char *unit, const char *slice, const char *id,
 		       pid_t pid, struct berr *err)
 {
-	struct sd_conn c = {0};
-	int r = conn_open(&c, err);
-	if (r < 0)
-		return r;
+	struct sd_conn *c = conn_get(err);
+	if (!c)
+		return -(err && err->code ? err->code : EIO);
 	sd_bus_message *m = NULL;
-	r = new_call(&c, "StartTransientUnit", &m);
+	int r = new_call(c, "StartTransientUnit", &m);
 	if (r >= 0)
-		r = append_scope(&c, m, unit, slice, id, pid);
-	if (r < 0) {
-		if (m)
-			c.sd->sd_bus_message_unref(m);
-		conn_close(&c);
-		return berr_set(err, -r, "systemd: build the request for %s",
-				unit);
-	}
-	r = do_call(&c, m, "create scope", unit, NULL, err);
-	conn_close(&c);
-	return r;
+		r = append_scope(c, m, unit, slice, id, pid);
+	return do_call(c, m, r, "create scope", unit, NULL, err);
 }
 
 int cg_create_systemd(const char *cgroups_path, const char *id, pid_t pid,
@@ -455,22 +459,18 @@ int cg_create_systemd(const char *cgroups_path, const char *id, pid_t pid,
 
 void cg_systemd_stop(const char *unit)
 {
-	struct sd_conn c = {0};
-	if (conn_open(&c, NULL) < 0)
+	struct sd_conn *c = conn_get(NULL);
+	if (!c)
 		return;
 	static const char *const calls[] = {"StopUnit", "ResetFailedUnit"};
 	for (size_t i = 0; i < ARRAY_SIZE(calls); i++) {
 		sd_bus_message *m = NULL;
-		if (new_call(&c, calls[i], &m) < 0)
-			break;
-		if (c.sd->sd_bus_message_append(m, i == 0 ? "ss" : "s", unit,
-						"replace") < 0) {
-			c.sd->sd_bus_message_unref(m);
-			break;
-		}
+		int r = new_call(c, calls[i], &m);
+		if (r >= 0)
+			r = c->sd->sd_bus_message_append(m, i == 0 ? "ss" : "s",
+							 unit, "replace");
 		/* a scope whose processes are gone goes away on its own */
-		do_call(&c, m, calls[i], unit,
+		do_call(c, m, r, calls[i], unit,
 			"org.freedesktop.systemd1.NoSuchUnit", NULL);
 	}
-	conn_close(&c);
 }

@@ -530,26 +530,19 @@ __attribute__((noreturn)) static void engine_main(const struct run *R, size_t g,
 
 static int spawn_kid(struct run *R, size_t g, int index, struct berr *err)
 {
-	int fds[2];
-	if (pipe2(fds, O_CLOEXEC) < 0)
-		return berr_set(err, errno, "pipe");
-	pid_t pid = fork();
-	if (pid < 0) {
-		int e = errno;
-		close(fds[0]);
-		close(fds[1]);
-		return berr_set(err, e, "fork for group %s",
-				R->j->groups[g].name);
-	}
+	_cleanup_free_ char *what =
+		base_sprintf("fork for group %s", R->j->groups[g].name);
+	int fd;
+	pid_t pid = dp_fork_reporting(&fd, what, err);
+	if (pid < 0)
+		return pid;
 	if (pid == 0) {
-		close(fds[0]);
 		if (index < 0)
-			engine_main(R, g, fds[1]);
-		service_main(R, g, index, fds[1]);
+			engine_main(R, g, fd);
+		service_main(R, g, index, fd);
 	}
-	close(fds[1]);
-	R->kids[R->nkids++] = (struct kid){
-		.group = g, .index = index, .pid = pid, .fd = fds[0]};
+	R->kids[R->nkids++] =
+		(struct kid){.group = g, .index = index, .pid = pid, .fd = fd};
 	return 0;
 }
 

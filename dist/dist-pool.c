@@ -688,9 +688,8 @@ __attribute__((noreturn)) static void helper_main(const struct dp_pool *p,
 	_exit(0);
 }
 
-static int spawn_helper(struct dp_pool *p, size_t i, struct berr *err)
+pid_t dp_fork_reporting(int *fd, const char *what, struct berr *err)
 {
-	struct dp_worker *w = &p->w[i];
 	int fds[2];
 	if (pipe2(fds, O_CLOEXEC) < 0)
 		return berr_set(err, errno, "pipe");
@@ -699,15 +698,24 @@ static int spawn_helper(struct dp_pool *p, size_t i, struct berr *err)
 		int e = errno;
 		close(fds[0]);
 		close(fds[1]);
-		return berr_set(err, e, "fork worker helper");
+		return berr_set(err, e, "%s", what);
 	}
-	if (pid == 0) {
-		close(fds[0]);
-		helper_main(p, i, fds[1]);
-	}
-	close(fds[1]);
+	close(fds[pid == 0 ? 0 : 1]);
+	*fd = fds[pid == 0 ? 1 : 0];
+	return pid;
+}
+
+static int spawn_helper(struct dp_pool *p, size_t i, struct berr *err)
+{
+	struct dp_worker *w = &p->w[i];
+	int fd;
+	pid_t pid = dp_fork_reporting(&fd, "fork worker helper", err);
+	if (pid < 0)
+		return pid;
+	if (pid == 0)
+		helper_main(p, i, fd);
 	w->helper = pid;
-	w->fd = fds[0];
+	w->fd = fd;
 	w->up = false;
 	w->init = 0;
 	w->tasks = 0;
