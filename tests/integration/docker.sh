@@ -97,7 +97,7 @@ docker_checks() {
 	assert_eq "$OUT" hello-stdin "[$rt] docker run -i output"
 
 	# -t needs a terminal on our side too: script(1) gives one.
-	run script -qec "timeout 60 $DOCKER run --rm -t ${r[*]} berth-mini /probe tty" /dev/null
+	run script -qec "timeout --foreground 60 $DOCKER run --rm -t ${r[*]} berth-mini /probe tty" /dev/null
 	assert_eq "$RC" 0 "[$rt] docker run -t: $(tr -d '\r' <<<"$OUT" | tail -n 1)"
 	assert_eq "$(tr -d '\r' <<<"$OUT" | tr '\n' ' ')" "0 tty 1 tty 2 tty " "[$rt] docker run -t"
 

@@ -42,11 +42,14 @@ podman_setup() {
 	[network]
 	network_backend = "cni"
 	EOF
-	# a script, so that pipes and script(1) can run it too
+	# a script, so that pipes and script(1) can run it too. --foreground:
+	# timeout otherwise moves podman into a process group of its own,
+	# which is in the background where script(1) runs the command with
+	# sh (SHELL unset, as in CI), and podman -t stops on SIGTTOU.
 	cat >"$PMD/pm" <<-EOF
 	#!/bin/sh
 	export CONTAINERS_CONF=$PMD/containers.conf CONTAINERS_STORAGE_CONF=$PMD/storage.conf
-	exec timeout -k 5 60 podman --root $PMD/graph --runroot $PMD/runroot \\
+	exec timeout --foreground -k 5 60 podman --root $PMD/graph --runroot $PMD/runroot \\
 		--runtime $BERTH "\$@"
 	EOF
 	chmod +x "$PMD/pm"
