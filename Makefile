@@ -48,6 +48,17 @@ endif
 ifneq ($(SANITIZE),)
 ALL_CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -O1
 ALL_LDFLAGS += -fsanitize=$(SANITIZE)
+else
+# Every berth process maps its binary in 64 KiB windows around each page
+# it touches. C needs no unwind tables at run time (-g still writes
+# .debug_frame for debuggers), and packed relative relocations (DT_RELR,
+# binutils 2.38 and glibc 2.36) shrink the relocation table from about
+# 47 KiB to 0.5 KiB: about 80 KiB less resident per call.
+ALL_CFLAGS += -fno-asynchronous-unwind-tables
+RELR := $(shell t=$$(mktemp) && echo 'int main(void){return 0;}' | \
+	$(CC) -x c - -o $$t -Wl,--fatal-warnings -Wl,-z,pack-relative-relocs \
+	2>/dev/null && echo -Wl,-z,pack-relative-relocs; rm -f $$t)
+ALL_LDFLAGS += $(RELR)
 endif
 
 ifeq ($(V),1)

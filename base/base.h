@@ -181,6 +181,14 @@ int base_mkdir_in_root(int rootfd, const char *path, mode_t mode);
 /* Sends/receives one fd plus a small payload over an AF_UNIX socket. */
 int base_send_fd(int sock, int fd, const void *data, size_t len);
 int base_recv_fd(int sock, int *fd, void *data, size_t len);
+/* The same with up to BASE_MAX_FDS fds in one message. base_recv_fds()
+ * returns the payload's length (0: the peer closed) or -errno, keeps at
+ * most max fds (O_CLOEXEC) in fds and closes any beyond. */
+#define BASE_MAX_FDS 32
+int base_send_fds(int sock, const int *fds, size_t nfds, const void *data,
+		  size_t len);
+ssize_t base_recv_fds(int sock, int *fds, size_t max, size_t *nfds, void *data,
+		      size_t len);
 
 /* Formats a CLOCK_REALTIME time as RFC 3339 with nanoseconds in UTC, as
  * Go's time.RFC3339Nano does ("2024-01-02T03:04:05.123456789Z"). */

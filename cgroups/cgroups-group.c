@@ -160,8 +160,10 @@ static int make_all(struct cg_group *g, struct berr *err)
 	return r;
 }
 
-int cg_create_in(const struct cg_layout *lo, const char *cgroups_path,
-		 const char *id, struct cg_group **out, struct berr *err)
+/* The group's directories resolved, none made yet. */
+static int group_resolve(const struct cg_layout *lo, const char *cgroups_path,
+			 const char *id, struct cg_group **out,
+			 struct berr *err)
 {
 	_cleanup_free_ char *clean = NULL;
 	int r;
@@ -182,12 +184,74 @@ int cg_create_in(const struct cg_layout *lo, const char *cgroups_path,
 	r = resolve(g, clean, err);
 	if (r < 0)
 		return r;
+	*out = TAKE_PTR(g);
+	return 0;
+}
+
+int cg_create_in(const struct cg_layout *lo, const char *cgroups_path,
+		 const char *id, struct cg_group **out, struct berr *err)
+{
+	_cleanup_(cg_group_freep) struct cg_group *g = NULL;
+	int r = group_resolve(lo, cgroups_path, id, &g, err);
+	if (r < 0)
+		return r;
 	r = make_all(g, err);
 	if (r < 0)
 		return r;
 	g->resolved = cg_path_format(g);
 	blog_debug("cgroup %s created", g->resolved);
 	*out = TAKE_PTR(g);
+	return 0;
+}
+
+/* On a hybrid host, the cgroup2 directory alone: what clone3 can place a
+ * process in. The rest waits for cg_create_finish(). */
+int cg_create_begin(const char *cgroups_path, const char *id,
+		    struct cg_group **out, struct berr *err)
+{
+	const struct cg_layout *lo;
+	int r = cg_layout_get(&lo, err);
+	if (r < 0)
+		return r;
+	if (lo->mode == CG_MODE_V2)
+		return cg_create_in(lo, cgroups_path, id, out, err);
+	_cleanup_(cg_group_freep) struct cg_group *g = NULL;
+	if ((r = group_resolve(lo, cgroups_path, id, &g, err)) < 0)
+		return r;
+	if (lo->v2 >= 0 && (r = make_dir(&g->dirs[lo->v2], err)) < 0)
+		return r;
+	/* now, while the subtree is empty: turning a controller on above a
+	 * group with a process in it moves that process (a grace period) */
+	if (lo->v2 >= 0 && (r = cg_v2_prepare_controllers(g, err)) < 0) {
+		unmake_dir(&g->dirs[lo->v2]);
+		return r;
+	}
+	g->pending = true;
+	g->resolved = cg_path_format(g);
+	*out = TAKE_PTR(g);
+	return 0;
+}
+
+int cg_create_finish(struct cg_group *g, struct berr *err)
+{
+	if (!g->pending)
+		return 0;
+	for (size_t i = 0; i < g->n; i++) {
+		int r = (int)i == g->lo->v2 ? 0 : make_dir(&g->dirs[i], err);
+		if (r < 0) {
+			unmake_all(g);
+			return r;
+		}
+	}
+	g->pending = false;
+	int r = g->lo->drv->prepare(g, err);
+	if (r < 0) {
+		unmake_all(g);
+		return r;
+	}
+	free(g->resolved);
+	g->resolved = cg_path_format(g);
+	blog_debug("cgroup %s created", g->resolved);
 	return 0;
 }
 
@@ -242,6 +306,90 @@ int cg_attach(struct cg_group *g, pid_t pid, struct berr *err)
 int cg_open_clone_fd(struct cg_group *g, struct berr *err)
 {
 	return g->lo->drv->clone_fd(g, err);
+}
+
+int cg_open_v2_clone_fd(struct cg_group *g, struct berr *err)
+{
+	if (g->lo->v2 < 0)
+		return berr_setx(err, EOPNOTSUPP,
+				 "clone into cgroup %s: no cgroup2 hierarchy",
+				 g->resolved);
+	const char *p = g->dirs[g->lo->v2].path;
+	int fd = open(p, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return berr_set(err, errno, "open %s", p);
+	return fd;
+}
+
+/* v1's tasks file moves the writing thread alone. Moving a whole process
+ * (cgroup.procs) takes the kernel's global threadgroup lock for writing,
+ * which first waits for an RCU grace period whenever no other move came
+ * just before: 5-20 ms on a quiet host, per container. A single-threaded
+ * process moving itself through tasks skips that lock (Linux 6.0+; older
+ * kernels take it, which is what cgroup.procs costs anyway). */
+int cg_open_join_fds(struct cg_group *g, bool v2_placed, int *fds, size_t max,
+		     size_t *n, struct berr *err)
+{
+	*n = 0;
+	for (size_t i = 0; i < g->n; i++) {
+		const struct cg_dir *d = &g->dirs[i];
+		if (d->h->v2 && v2_placed)
+			continue;
+		if (*n == max) {
+			cg_close_fds(fds, n);
+			return berr_setx(err, E2BIG,
+					 "cgroup %s: too many "
+					 "hierarchies",
+					 g->resolved);
+		}
+		_cleanup_free_ char *f = base_sprintf(
+			"%s/%s", d->path, d->h->v2 ? "cgroup.procs" : "tasks");
+		int fd = open(f, O_WRONLY | O_CLOEXEC);
+		if (fd < 0) {
+			int e = errno;
+			cg_close_fds(fds, n);
+			return berr_set(err, e, "open %s", f);
+		}
+		fds[(*n)++] = fd;
+	}
+	return 0;
+}
+
+int cg_join(struct cg_group *g, bool v2_placed, struct berr *err)
+{
+	int fds[BASE_MAX_FDS];
+	size_t n = 0;
+	int r = cg_open_join_fds(g, v2_placed, fds, ARRAY_SIZE(fds), &n, err);
+	return r < 0 ? r : cg_join_self(fds, &n, err);
+}
+
+void cg_close_fds(int *fds, size_t *n)
+{
+	for (size_t i = 0; i < *n; i++)
+		close(fds[i]);
+	*n = 0;
+}
+
+int cg_join_self(int *fds, size_t *n, struct berr *err)
+{
+	int r = 0;
+	for (size_t i = 0; i < *n && r == 0; i++) {
+		ssize_t k;
+		do
+			k = write(fds[i], "0", 1);
+		while (k < 0 && errno == EINTR);
+		if (k < 0) {
+			int e = errno;
+			char link[64], f[PATH_MAX] = "?";
+			snprintf(link, sizeof(link), "/proc/self/fd/%d",
+				 fds[i]);
+			ssize_t l = readlink(link, f, sizeof(f) - 1);
+			f[l > 0 ? l : 1] = '\0';
+			r = berr_set(err, e, "join cgroup: write 0 to %s", f);
+		}
+	}
+	cg_close_fds(fds, n);
+	return r;
 }
 
 int cg_procs(struct cg_group *g, pid_t **pids, size_t *n, struct berr *err)
@@ -370,6 +518,11 @@ static int destroy_busy(struct cg_group *g, struct berr *err)
 
 int cg_destroy(struct cg_group *g, struct berr *err)
 {
+	/* begun, never finished: only what was made here, nothing to kill */
+	if (g->pending) {
+		unmake_all(g);
+		return 0;
+	}
 	const char *failed = NULL;
 	/* the common case: the processes are gone already, and one rmdir
 	 * per hierarchy is all there is to do */

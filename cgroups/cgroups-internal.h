@@ -78,6 +78,7 @@ struct cg_group {
 	size_t n;
 	char *resolved; /* cg_path() */
 	char *unit;	/* the systemd scope holding the group, or NULL */
+	bool pending;	/* cg_create_begin() made the cgroup2 dir only */
 };
 
 struct cg_driver {

@@ -80,6 +80,32 @@ int cg_attach(struct cg_group *g, pid_t pid, struct berr *err);
  * where that cannot place the process in every hierarchy (v1, hybrid). */
 int cg_open_clone_fd(struct cg_group *g, struct berr *err);
 
+/* Creation in two steps, for a caller that starts the group's first
+ * process in between. cg_create_begin() resolves the path as cg_create()
+ * does but, on a hybrid host, makes only the cgroup2 directory (nothing on
+ * v1, everything on v2), so that clone3(CLONE_INTO_CGROUP) can place the
+ * process there (cg_open_v2_clone_fd()). cg_create_finish() makes the
+ * rest; cg_destroy() takes a group in either step. */
+int cg_create_begin(const char *cgroups_path, const char *id,
+		    struct cg_group **out, struct berr *err);
+int cg_create_finish(struct cg_group *g, struct berr *err);
+/* An O_DIRECTORY fd of the group's cgroup2 directory (v2 or hybrid), for
+ * clone3(CLONE_INTO_CGROUP); -EOPNOTSUPP on a v1 host. */
+int cg_open_v2_clone_fd(struct cg_group *g, struct berr *err);
+
+/* A single-threaded process moves itself into the group: the caller opens
+ * one write fd per hierarchy (leaving out cgroup2 where v2_placed: clone3
+ * put the process there), hands them to the process, which writes "0" to
+ * each with cg_join_self(). On v1 the fd is the tasks file, which spares
+ * the process move's wait for an RCU grace period (see the .c file).
+ * cg_join_self() closes the fds and sets *n to 0, as cg_close_fds() does. */
+int cg_open_join_fds(struct cg_group *g, bool v2_placed, int *fds, size_t max,
+		     size_t *n, struct berr *err);
+int cg_join_self(int *fds, size_t *n, struct berr *err);
+/* Both at once, for the single-threaded caller itself. */
+int cg_join(struct cg_group *g, bool v2_placed, struct berr *err);
+void cg_close_fds(int *fds, size_t *n);
+
 /* Lists the pids in the group (cgroup.procs of the first hierarchy that has
  * it; on v1 the pids controller's or freezer's). *pids is malloc'd. */
 int cg_procs(struct cg_group *g, pid_t **pids, size_t *n, struct berr *err);

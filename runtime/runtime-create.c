@@ -7,11 +7,13 @@
  * state. Any failure kills the init and removes everything made so far.
  *
  * Without a user namespace the two sides overlap: on cgroup v1 and hybrid
- * hosts the init is cloned first and creates its namespaces and most of
- * its mounts while the parent creates the cgroup and moves it there. That
- * move waits for an RCU grace period in the kernel (several ms), which the
- * init's set-up then hides. On v2 the cgroup comes first, so that clone3
- * starts the init inside it. */
+ * hosts the init is cloned first (into its cgroup2 directory, on hybrid)
+ * and creates its namespaces and most of its mounts while the parent
+ * creates the v1 groups. The init then moves itself into them through
+ * fds the parent passes with GO: a thread moving itself skips the wait
+ * for an RCU grace period (5-20 ms on a quiet host) that the parent's
+ * move of another process takes (cg_open_join_fds()). On v2 the cgroup
+ * comes first, so that clone3 starts the init inside it. */
 #include <fcntl.h>
 #include <linux/sched.h>
 #include <sched.h>
@@ -51,7 +53,8 @@ struct create_job {
 	bool may_proxy;
 	pid_t pid;
 	int pidfd;
-	bool cloned_into; /* clone3 placed the init in its cgroup */
+	bool cloned_into; /* clone3 placed the init in its cgroup(2 dir) */
+	bool self_join;	  /* the init joins the rest itself (early, v1) */
 };
 
 static int validate_config(struct create_job *j, struct berr *err)
@@ -291,23 +294,29 @@ static void leave_child_namespaces(int saved[2])
 }
 
 /* clone3 is fork-like without a stack: the child returns 0 here. It gives
- * a pidfd at once and, on cgroup v2, starts the child in its cgroup. */
-static pid_t do_clone(uint64_t flags, int cgfd, int *pidfd)
+ * a pidfd at once (pidfd may be NULL) and, given a cgroup2 directory,
+ * starts the child there; *placed says whether it did. A kernel without
+ * CLONE_INTO_CGROUP or clone3 gets a plain clone, placed nowhere. */
+pid_t rt_clone(uint64_t flags, int cgfd, int *pidfd, bool *placed)
 {
 	struct clone_args args;
 	memset(&args, 0, sizeof(args));
-	args.flags = flags | CLONE_PIDFD;
+	args.flags = flags | (pidfd ? CLONE_PIDFD : 0);
 	args.pidfd = (uint64_t)(uintptr_t)pidfd;
 	args.exit_signal = SIGCHLD;
 	if (cgfd >= 0) {
 		args.flags |= CLONE_INTO_CGROUP;
 		args.cgroup = (uint64_t)cgfd;
 	}
+	*placed = cgfd >= 0;
 	pid_t pid = (pid_t)syscall(SYS_clone3, &args, sizeof(args));
-	if (pid < 0 && errno == ENOSYS && cgfd < 0) {
+	if (pid < 0 && cgfd >= 0 &&
+	    (errno == EINVAL || errno == E2BIG || errno == ENOSYS))
+		return rt_clone(flags, -1, pidfd, placed);
+	if (pid < 0 && errno == ENOSYS) {
 		pid = (pid_t)syscall(SYS_clone, (unsigned long)flags | SIGCHLD,
 				     0, NULL, NULL, 0);
-		if (pid > 0)
+		if (pid > 0 && pidfd)
 			*pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
 	}
 	return pid;
@@ -351,7 +360,10 @@ static int spawn_init(struct create_job *j, struct berr *err)
 		a.unshare_flags = flags & ~(uint64_t)CLONE_NEWPID;
 		flags &= CLONE_NEWPID;
 	}
-	_cleanup_close_ int cgfd = j->cg ? cg_open_clone_fd(j->cg, NULL) : -1;
+	_cleanup_close_ int cgfd = -1;
+	if (j->cg)
+		cgfd = j->self_join ? cg_open_v2_clone_fd(j->cg, NULL)
+				    : cg_open_clone_fd(j->cg, NULL);
 	int saved[2] = {-1, -1};
 	int r = enter_child_namespaces(j, saved, err);
 	if (r < 0) {
@@ -361,7 +373,8 @@ static int spawn_init(struct create_job *j, struct berr *err)
 		return r;
 	}
 	j->pidfd = -1;
-	pid_t pid = do_clone(flags, cgfd, &j->pidfd);
+	bool placed = false;
+	pid_t pid = rt_clone(flags, cgfd, &j->pidfd, &placed);
 	if (pid == 0)
 		rt_init_main(&a);
 	int e = errno;
@@ -373,7 +386,7 @@ static int spawn_init(struct create_job *j, struct berr *err)
 	}
 	j->pid = pid;
 	j->sync_fd = sp[0];
-	j->cloned_into = cgfd >= 0;
+	j->cloned_into = placed;
 	return 0;
 }
 
@@ -391,11 +404,16 @@ static int prefer_init_error(struct create_job *j, int r, struct berr *err)
 static int make_cgroup(struct create_job *j, struct berr *err)
 {
 	const char *path = j->config->linux_.cgroups_path;
-	int r = j->ctx->systemd_cgroup
-			? cg_create_systemd(path, j->id, j->pid, &j->cg, err)
-			: cg_create(path, j->id, &j->cg, err);
+	int r;
+	if (j->ctx->systemd_cgroup)
+		r = cg_create_systemd(path, j->id, j->pid, &j->cg, err);
+	else if (j->cg)
+		r = cg_create_finish(j->cg, err);
+	else
+		r = cg_create(path, j->id, &j->cg, err);
 	if (r < 0)
 		return r;
+	free(j->c->state->cgroup_path);
 	j->c->state->cgroup_path = base_strdup(cg_path(j->cg));
 	if ((r = rt_resources_setup(j->cg, j->config, err)) < 0)
 		return r;
@@ -405,15 +423,21 @@ static int make_cgroup(struct create_job *j, struct berr *err)
 /* Puts the init in its cgroup, writes its id maps and lets it go on. */
 static int release_init(struct create_job *j, struct berr *err)
 {
+	int fds[BASE_MAX_FDS];
+	size_t n = 0;
 	int r = 0;
-	if (!j->cloned_into)
+	if (j->self_join)
+		r = cg_open_join_fds(j->cg, j->cloned_into, fds,
+				     ARRAY_SIZE(fds), &n, err);
+	else if (!j->cloned_into)
 		r = cg_attach(j->cg, j->pid, err);
 	const struct oci_namespace *user = rt_ns_find(j->config, OCI_NS_USER);
 	if (r == 0 && user && !user->path)
 		r = rt_ns_write_idmaps(j->pid, &j->config->linux_, err);
 	if (r == 0 &&
-	    (r = rt_sync_send(j->sync_fd, RT_SYNC_GO, j->pid, NULL)) < 0)
+	    (r = rt_sync_send_fds(j->sync_fd, RT_SYNC_GO, j->pid, fds, n)) < 0)
 		r = berr_set(err, -r, "container init handshake");
+	cg_close_fds(fds, &n);
 	return r < 0 ? prefer_init_error(j, r, err) : 0;
 }
 
@@ -494,31 +518,39 @@ static int finish_create(struct create_job *j, struct berr *err)
 	return rt_sync_expect(j->sync_fd, RT_SYNC_FINAL_ACK, NULL, err);
 }
 
-/* A new task starts on its parent's CPU and waits there until the parent
- * sleeps or the load balancer moves it, about half a millisecond here.
- * While the parent makes the cgroup, it steps onto its other allowed CPUs
- * so that the init's set-up runs beside it, then takes its mask back. */
-struct cpu_step {
-	cpu_set_t mine;
-	bool moved;
+/* A new task may start on its parent's CPU and wait there until the
+ * parent sleeps or the load balancer moves it, about half a millisecond
+ * here. Where the init landed on our CPU, it goes to another one of its
+ * allowed CPUs while we make the cgroup, and gets its whole mask back
+ * before GO. */
+struct cpu_push {
+	cpu_set_t mask;
+	bool pushed;
 };
 
-static void step_aside(struct cpu_step *s)
+static void push_init(struct cpu_push *s, pid_t pid, int init_cpu)
 {
-	s->moved = false;
+	s->pushed = false;
 	int cpu = sched_getcpu();
-	if (cpu < 0 || sched_getaffinity(0, sizeof(s->mine), &s->mine) < 0)
+	if (cpu < 0 || cpu != init_cpu ||
+	    sched_getaffinity(pid, sizeof(s->mask), &s->mask) < 0)
 		return;
-	cpu_set_t others = s->mine;
-	CPU_CLR(cpu, &others);
-	s->moved = CPU_COUNT(&others) > 0 &&
-		   sched_setaffinity(0, sizeof(others), &others) == 0;
+	for (int k = 1; k < CPU_SETSIZE; k++) {
+		int d = (cpu + k) % CPU_SETSIZE;
+		if (!CPU_ISSET(d, &s->mask))
+			continue;
+		cpu_set_t one;
+		CPU_ZERO(&one);
+		CPU_SET(d, &one);
+		s->pushed = sched_setaffinity(pid, sizeof(one), &one) == 0;
+		return;
+	}
 }
 
-static void step_back(const struct cpu_step *s)
+static void unpush_init(const struct cpu_push *s, pid_t pid)
 {
-	if (s->moved)
-		(void)sched_setaffinity(0, sizeof(s->mine), &s->mine);
+	if (s->pushed)
+		(void)sched_setaffinity(pid, sizeof(s->mask), &s->mask);
 }
 
 /* The init, its cgroup and their record: the cgroup first where clone3
@@ -534,15 +566,20 @@ static int spawn_and_place(struct create_job *j, struct berr *err)
 			(mode == CG_MODE_V2 || !init_starts_early(j->config));
 	if (cg_first && (r = make_cgroup(j, err)) < 0)
 		return r;
+	j->self_join = !cg_first && !j->ctx->systemd_cgroup;
+	if (j->self_join && (r = cg_create_begin(j->config->linux_.cgroups_path,
+						 j->id, &j->cg, err)) < 0)
+		return r;
 	if ((r = spawn_init(j, err)) < 0)
 		return r;
 	j->c->state->pid = j->pid;
-	j->c->state->pid_start_time = rt_proc_start_time(j->pid);
-	struct cpu_step step = {.moved = false};
+	int init_cpu = -1;
+	j->c->state->pid_start_time = rt_proc_start_time_cpu(j->pid, &init_cpu);
+	struct cpu_push push = {.pushed = false};
 	if (!cg_first)
-		step_aside(&step);
+		push_init(&push, j->pid, init_cpu);
 	r = cg_first ? rt_container_save(j->c, err) : make_cgroup(j, err);
-	step_back(&step);
+	unpush_init(&push, j->pid);
 	if (r < 0)
 		return prefer_init_error(j, r, err);
 	return release_init(j, err);

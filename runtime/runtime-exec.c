@@ -25,7 +25,8 @@ struct exec_job {
 	const struct rt_exec_opts *o;
 	struct oci_config *cfg; /* its process is the one to run */
 	struct cg_group *cg;
-	int pidfd; /* the init's */
+	bool cg_placed; /* the helper was cloned into its cgroup2 dir */
+	int pidfd;	/* the init's */
 	int ns_flags;
 	int console_fd;
 	int seccomp_fd; /* connected to listenerPath, or -1 */
@@ -217,7 +218,9 @@ static __attribute__((noreturn)) void helper_main(struct exec_job *j)
 	struct berr err = {0};
 	close(j->err_pipe[0]);
 	close(j->pid_pipe[0]);
-	if (cg_attach(j->cg, getpid(), &err) < 0 ||
+	/* alone in its thread group: it moves itself, no grace period (see
+	 * cg_open_join_fds()) */
+	if (cg_join(j->cg, j->cg_placed, &err) < 0 ||
 	    (j->ns_flags && setns(j->pidfd, j->ns_flags) < 0 &&
 	     berr_set(&err, errno, "join the namespaces of container %s",
 		      j->id) < 0)) {
@@ -368,7 +371,9 @@ static int run_exec(struct exec_job *j, struct rt_container *c,
 	int r = prepare_exec(j, c, err);
 	if (r < 0)
 		return r;
-	pid_t helper = fork();
+	/* into the cgroup2 directory at once, where there is one */
+	_cleanup_close_ int cgfd = cg_open_v2_clone_fd(j->cg, NULL);
+	pid_t helper = rt_clone(0, cgfd, NULL, &j->cg_placed);
 	if (helper < 0)
 		return berr_set(err, errno, "fork");
 	if (helper == 0)

@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 
+#include "cgroups/cgroups.h"
 #include "netns/netns.h"
 #include "runtime/runtime-internal.h"
 
@@ -57,9 +58,15 @@ static int join_cgroup(void *arg, struct berr *err)
 		return 0;
 	a->cgroup_joined = true;
 	int64_t pid = 0;
-	int r = rt_sync_expect(a->sync_fd, RT_SYNC_GO, &pid, err);
+	int fds[BASE_MAX_FDS];
+	size_t n = 0;
+	int r = rt_sync_expect_fds(a->sync_fd, RT_SYNC_GO, &pid, fds,
+				   ARRAY_SIZE(fds), &n, err);
 	if (r < 0)
 		return r;
+	/* the hierarchies the parent left to us (see runtime-create.c) */
+	if ((r = cg_join_self(fds, &n, err)) < 0)
+		return berr_wrap(err, "container init");
 	a->state->pid = (pid_t)pid;
 	/* Until its execve the init runs berth's binary inside the container:
 	 * non-dumpable, no container process can open it through

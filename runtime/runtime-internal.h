@@ -135,6 +135,8 @@ int rt_container_pidfd(struct rt_container *c);
 
 /* /proc/<pid>/stat start time (field 22); 0 when unreadable. */
 uint64_t rt_proc_start_time(pid_t pid);
+/* The same, and the CPU the process last ran on (-1 when unknown). */
+uint64_t rt_proc_start_time_cpu(pid_t pid, int *cpu);
 
 /* Kills the init and every process of the cgroup, waits for them, removes
  * the cgroup, runs poststop hooks and removes the state directory. */
@@ -184,6 +186,11 @@ struct rt_init_args {
 	const char *bundle;	 /* absolute; cwd for relative sources */
 };
 
+/* clone3 (falling back to clone) with a pidfd where pidfd is not NULL,
+ * into the cgroup2 directory cgfd where it is >= 0; *placed tells whether
+ * the kernel did that (runtime-create.c). */
+pid_t rt_clone(uint64_t flags, int cgfd, int *pidfd, bool *placed);
+
 /* The init's body; never returns. */
 __attribute__((noreturn)) void rt_init_main(struct rt_init_args *a);
 
@@ -210,6 +217,12 @@ int rt_sync_expect(int fd, int type, int64_t *value, struct berr *err);
  * into err and returns its negative code; otherwise 0 (and a message that
  * was read is lost: only for a create that is failing anyway). */
 int rt_sync_take_error(int fd, struct berr *err);
+/* The same, with fds (RT_SYNC_GO: the cgroup files the init writes "0"
+ * to, cg_join_self()). The fds that came are in fds[0..*nfds). */
+int rt_sync_send_fds(int fd, int type, int64_t value, const int *fds,
+		     size_t nfds);
+int rt_sync_expect_fds(int fd, int type, int64_t *value, int *fds, size_t max,
+		       size_t *nfds, struct berr *err);
 
 /* Releases a created container's init through start.sock. */
 int rt_start_container(struct rt_container *c, struct berr *err);

@@ -168,9 +168,28 @@ int rt_container_remove(struct rt_container *c, struct berr *err)
 	return 0;
 }
 
-uint64_t rt_proc_start_time(pid_t pid)
+/* Field n (3 = state) of /proc/pid/stat, after comm, which may hold
+ * spaces and parentheses: the fields restart after the last ')'. */
+static const char *stat_field(const char *buf, int n)
+{
+	const char *p = strrchr(buf, ')');
+	if (!p || !p[1])
+		return NULL;
+	p += 2;
+	for (int field = 3; field < n; p++) {
+		if (!*p)
+			return NULL;
+		if (*p == ' ')
+			field++;
+	}
+	return p;
+}
+
+uint64_t rt_proc_start_time_cpu(pid_t pid, int *cpu)
 {
 	char path[64], buf[1024];
+	if (cpu)
+		*cpu = -1;
 	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
@@ -179,20 +198,19 @@ uint64_t rt_proc_start_time(pid_t pid)
 	if (n <= 0)
 		return 0;
 	buf[n] = '\0';
-	/* comm may hold spaces and parentheses: fields restart after the
-	 * last ')' */
-	char *p = strrchr(buf, ')');
-	if (!p)
+	const char *state = stat_field(buf, 3);
+	if (!state || *state == 'Z' || *state == 'X')
 		return 0;
-	/* after ')' comes field 3 (state); start time is field 22 */
-	char state = p[2];
-	if (state == 'Z' || state == 'X')
-		return 0;
-	int field = 2;
-	for (p++; *p && field < 22; p++)
-		if (*p == ' ')
-			field++;
-	return strtoull(p, NULL, 10);
+	const char *start = stat_field(buf, 22);
+	const char *proc = stat_field(buf, 39);
+	if (cpu && proc)
+		*cpu = atoi(proc);
+	return start ? strtoull(start, NULL, 10) : 0;
+}
+
+uint64_t rt_proc_start_time(pid_t pid)
+{
+	return rt_proc_start_time_cpu(pid, NULL);
 }
 
 int rt_container_pidfd(struct rt_container *c)

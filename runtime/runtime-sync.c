@@ -6,6 +6,16 @@
 
 #include "runtime/runtime-internal.h"
 
+int rt_sync_send_fds(int fd, int type, int64_t value, const int *fds,
+		     size_t nfds)
+{
+	struct rt_sync_msg m;
+	memset(&m, 0, sizeof(m));
+	m.type = type;
+	m.value = value;
+	return base_send_fds(fd, fds, nfds, &m, sizeof(m));
+}
+
 int rt_sync_send(int fd, int type, int64_t value, const struct berr *err)
 {
 	struct rt_sync_msg m;
@@ -14,46 +24,53 @@ int rt_sync_send(int fd, int type, int64_t value, const struct berr *err)
 	m.value = value;
 	if (err)
 		m.err = *err;
-	ssize_t n;
-	do
-		n = send(fd, &m, sizeof(m), MSG_NOSIGNAL);
-	while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return -errno;
-	return n == sizeof(m) ? 0 : -EIO;
+	return base_send_fds(fd, NULL, 0, &m, sizeof(m));
 }
 
-int rt_sync_expect(int fd, int type, int64_t *value, struct berr *err)
+int rt_sync_expect_fds(int fd, int type, int64_t *value, int *fds, size_t max,
+		       size_t *nfds, struct berr *err)
 {
 	struct rt_sync_msg m;
-	ssize_t n;
-	do
-		n = recv(fd, &m, sizeof(m), 0);
-	while (n < 0 && errno == EINTR);
+	size_t got = 0;
+	ssize_t n = base_recv_fds(fd, fds, max, &got, &m, sizeof(m));
+	if (nfds)
+		*nfds = got;
 	if (n < 0)
-		return berr_set(err, errno, "container init handshake");
+		return berr_set(err, (int)-n, "container init handshake");
 	if (n == 0)
 		return berr_setx(err, EPIPE,
 				 "container init exited "
 				 "unexpectedly during setup");
+	int r = 0;
 	if (n != sizeof(m))
-		return berr_setx(err, EPROTO,
-				 "container init handshake: "
-				 "short message");
-	if (m.type == RT_SYNC_ERROR) {
+		r = berr_setx(err, EPROTO,
+			      "container init handshake: "
+			      "short message");
+	else if (m.type == RT_SYNC_ERROR) {
 		m.err.msg[sizeof(m.err.msg) - 1] = '\0';
 		if (err)
 			*err = m.err;
-		return -(m.err.code > 0 ? m.err.code : EIO);
+		r = -(m.err.code > 0 ? m.err.code : EIO);
+	} else if (m.type != type)
+		r = berr_setx(err, EPROTO,
+			      "container init handshake: "
+			      "expected message %d, got %d",
+			      type, m.type);
+	if (r < 0) {
+		for (size_t i = 0; i < got; i++)
+			close(fds[i]);
+		if (nfds)
+			*nfds = 0;
+		return r;
 	}
-	if (m.type != type)
-		return berr_setx(err, EPROTO,
-				 "container init handshake: "
-				 "expected message %d, got %d",
-				 type, m.type);
 	if (value)
 		*value = m.value;
 	return 0;
+}
+
+int rt_sync_expect(int fd, int type, int64_t *value, struct berr *err)
+{
+	return rt_sync_expect_fds(fd, type, value, NULL, 0, NULL, err);
 }
 
 int rt_sync_take_error(int fd, struct berr *err)

@@ -541,6 +541,118 @@ CG_TEST(absolute_group_lifecycle)
 	cg_group_free(g);
 }
 
+/* A child that moves itself (cg_join) and then idles. */
+static pid_t joiner(struct cg_group *g, bool v2_placed, int cgfd)
+{
+	struct clone_args args = {.exit_signal = SIGCHLD};
+	if (cgfd >= 0) {
+		args.flags = CLONE_INTO_CGROUP;
+		args.cgroup = (uint64_t)cgfd;
+	}
+	pid_t parent = getpid();
+	long pid = syscall(SYS_clone3, &args, sizeof(args));
+	if (pid == 0) {
+		struct berr e = {0};
+		if (cg_join(g, v2_placed, &e) < 0)
+			_exit(3);
+		idle_until_parent_dies(parent);
+	}
+	return (pid_t)pid;
+}
+
+static bool in_every_hierarchy(pid_t pid, const char *path)
+{
+	const struct cg_layout *lo = layout();
+	bool all = true;
+	for (size_t i = 0; i < lo->n && all; i++) {
+		const struct cg_hier *h = &lo->hiers[i];
+		char *line =
+			h->v2 ? base_sprintf("0::%s\n", path)
+			      : base_sprintf(":%s:%s\n", h->controllers, path);
+		all = proc_in(pid, line);
+		free(line);
+	}
+	return all;
+}
+
+CG_TEST(create_in_two_steps_and_join_self)
+{
+	need_root_hybrid();
+	struct berr e = {0};
+	char *path = base_sprintf("/%s/s/c", g_top);
+	struct cg_group *g = NULL;
+	ASSERT_EQ(cg_create_begin(path, "c", &g, &e), 0);
+	/* the cgroup2 directory alone, so clone3 can start a process there */
+	ASSERT_TRUE(exists(base_sprintf("%s%s", mnt("unified"), path)));
+	ASSERT_TRUE(!exists(base_sprintf("%s%s", mnt("pids"), path)));
+	int fd = cg_open_v2_clone_fd(g, &e);
+	ASSERT_TRUE(fd >= 0);
+	ASSERT_EQ(cg_create_finish(g, &e), 0);
+	assert_dirs(path, true);
+	ASSERT_STREQ(cg_path(g), base_sprintf("%s;parents=2", path));
+
+	/* v1 through tasks, cgroup2 by the clone */
+	int fds[BASE_MAX_FDS];
+	size_t n = 0;
+	ASSERT_EQ(cg_open_join_fds(g, true, fds, ARRAY_SIZE(fds), &n, &e), 0);
+	ASSERT_EQ(n, layout()->n - 1);
+	cg_close_fds(fds, &n);
+	ASSERT_EQ(n, 0);
+	pid_t a = joiner(g, true, fd);
+	close(fd);
+	pid_t b = joiner(g, false, -1); /* cgroup2 by its cgroup.procs */
+	ASSERT_TRUE(a > 0 && b > 0);
+	for (int i = 0; i < 500 && !(in_every_hierarchy(a, path) &&
+				     in_every_hierarchy(b, path));
+	     i++)
+		usleep(2000);
+	ASSERT_TRUE(in_every_hierarchy(a, path));
+	ASSERT_TRUE(in_every_hierarchy(b, path));
+	pid_t *pids = NULL;
+	ASSERT_EQ(cg_procs(g, &pids, &n, &e), 0);
+	ASSERT_EQ(n, 2);
+	free(pids);
+	ASSERT_EQ(cg_kill_all(g, SIGKILL, &e), 0);
+	ASSERT_EQ(reap(a), SIGKILL);
+	ASSERT_EQ(reap(b), SIGKILL);
+	ASSERT_EQ(cg_destroy(g, &e), 0);
+	assert_dirs(path, false);
+	assert_dirs(base_sprintf("/%s", g_top), false);
+	cg_group_free(g);
+}
+
+CG_TEST(begun_group_removes_only_what_it_made)
+{
+	need_root_hybrid();
+	struct berr e = {0};
+	char *top = base_sprintf("/%s", g_top);
+	char *path = base_sprintf("%s/c", top);
+	/* someone else's group at the same place in one v1 hierarchy */
+	char *theirs = base_sprintf("%s%s", mnt("pids"), path);
+	ASSERT_EQ(mkdir(base_sprintf("%s%s", mnt("pids"), top), 0755), 0);
+	ASSERT_EQ(mkdir(theirs, 0755), 0);
+	struct cg_group *g = NULL;
+	ASSERT_EQ(cg_create_begin(path, "c", &g, &e), 0);
+	ASSERT_EQ(cg_destroy(g, &e), 0);
+	ASSERT_TRUE(!exists(base_sprintf("%s%s", mnt("unified"), top)));
+	ASSERT_TRUE(exists(theirs));
+	cg_group_free(g);
+	ASSERT_EQ(rmdir(theirs), 0);
+}
+
+CG_TEST(join_self_names_the_file_it_could_not_write)
+{
+	need_root_hybrid();
+	struct berr e = {0};
+	int fds[1] = {open("/proc/self/stat", O_RDONLY | O_CLOEXEC)};
+	size_t n = 1;
+	ASSERT_TRUE(fds[0] >= 0);
+	ASSERT_EQ(cg_join_self(fds, &n, &e), -EBADF);
+	ASSERT_EQ(n, 0);
+	ASSERT_CONTAINS(e.msg, "join cgroup: write 0 to /proc/");
+	ASSERT_CONTAINS(e.msg, "/stat: Bad file descriptor");
+}
+
 CG_TEST(destroy_kills_leftovers_even_when_frozen)
 {
 	need_root_hybrid();
