@@ -86,6 +86,27 @@ t_exec_detached() {
 		"$(readlink "/proc/$(pid_of "$id")/ns/pid")" "pid ns of exec -d"
 }
 
+# The init and an exec'd process sit in the container's group in every
+# hierarchy (berth has them move themselves, through the v1 tasks files).
+t_exec_joins_every_hierarchy() {
+	local id pid init suffix line n=0
+	exec_setup exjoin
+	init=$(pid_of "$id")
+	suffix="/berth-test-$IT_TOKEN/$id"
+	while IFS= read -r line; do
+		n=$((n + 1))
+		case "$line" in
+		*"$suffix") ;;
+		*) fail "init $init outside its group: $line" ;;
+		esac
+	done <"/proc/$init/cgroup"
+	[ "$n" -gt 0 ] || fail "no cgroup lines for init $init"
+	assert_ok rt exec -d --pid-file "$TDIR/exec.pid" "$id" /probe sleep 30
+	pid=$(cat "$TDIR/exec.pid")
+	assert_eq "$(cat "/proc/$pid/cgroup")" "$(cat "/proc/$init/cgroup")" \
+		"exec'd process's cgroups"
+}
+
 t_exec_not_running() {
 	local id
 	id=$(new_id exstop)
