@@ -33,6 +33,8 @@
 #   VM_MEM       MiB of guest memory (default 512)
 #   VM_SMP       guest CPUs (default 2)
 #   VM_TIMEOUT   seconds before the guest is killed (default 300)
+#   VM_BOOT_WAIT seconds for the guest to reach stage 1 before it is killed
+#                and booted again, three boots at most (default 90)
 #   VM_TSC_KHZ   the host's TSC rate; TCG on microvm needs it (default: from
 #                dmesg, or /proc/cpuinfo on a host without frequency scaling;
 #                unknown: the slower q35 machine is used)
