@@ -9,6 +9,8 @@ export IT_TOKEN=bench$$ IT_LIB_DIR=$here_bench/integration
 skip() { echo "docker: skipped: $*" >&2; DOCKER_OK=0; return 1; }
 fail() { echo "docker: $*" >&2; DOCKER_OK=0; return 1; }
 defer() { echo "$*" >>"$TDIR/.defer"; }
+# shellcheck source=../integration/stop-pid.sh
+. "$here_bench/integration/stop-pid.sh"
 # shellcheck source=../integration/docker.sh
 . "$here_bench/integration/docker.sh"
 

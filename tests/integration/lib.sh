@@ -196,18 +196,8 @@ defer() {
 	echo "$*" >>"$TDIR/.defer"
 }
 
-# stop_pid PID [SECONDS]: SIGTERM, up to SECONDS (10) for it to go, then
-# SIGKILL. For the daemons a test started, which it stops by their pid.
-stop_pid() {
-	local pid=$1 n=0 max=$((${2:-10} * 10))
-	kill -TERM "$pid" 2>/dev/null || return 0
-	while kill -0 "$pid" 2>/dev/null && [ $n -lt $max ]; do
-		sleep 0.1
-		n=$((n + 1))
-	done
-	kill -KILL "$pid" 2>/dev/null
-	return 0
-}
+# shellcheck source=stop-pid.sh
+. "$(dirname "${BASH_SOURCE[0]}")/stop-pid.sh"
 
 # berth_or BERTH-VALUE OTHER-VALUE: the expected value for the runtime under
 # test, where berth's stated behaviour differs from runc's.
