@@ -64,11 +64,16 @@ rootfs_print() {
 rootfs_before=$(rootfs_print)
 
 passed=0 failed=0 skipped=0 n=0
+# Stopped by a signal, the run finishes the test at hand, its clean-up
+# included (the test's wrapper ignores the signal until then), and stops.
+interrupted=
+trap 'interrupted=1' TERM INT HUP
 echo "integration: $BERTH ($("$BERTH" --version 2>/dev/null | head -n 1))"
 for file in "$dir"/test-*.sh; do
 	base=$(basename "$file" .sh)
 	for t in $(sed -n 's/^\(t_[A-Za-z0-9_]*\)[[:space:]]*()[[:space:]]*{.*/\1/p' "$file"); do
 		selected "$t" "$base" || continue
+		[ -z "$interrupted" ] || break 2
 		n=$((n + 1))
 		name=${t#t_}
 		if [ $SECONDS -ge "${IT_BUDGET:-600}" ]; then
@@ -83,6 +88,7 @@ for file in "$dir"/test-*.sh; do
 		start=$(date +%s%N)
 		IT_TOKEN="bt$$x$n" IT_REASON=$reason IT_FILE=$file IT_TEST=$t \
 			bash -c '
+			trap "echo interrupted >>\"\$IT_REASON\"" TERM INT HUP
 			source "$0/lib.sh"
 			source "$IT_FILE"
 			it_setup
@@ -134,6 +140,10 @@ if [ ${#patterns[@]} -eq 0 ] || [ $n -gt 0 ]; then
 	fi
 fi
 
+if [ -n "$interrupted" ]; then
+	failed=$((failed + 1))
+	echo "FAIL interrupted: stopped by a signal after $n tests"
+fi
 if [ $skipped -gt 0 ]; then
 	echo "$passed passed, $failed failed, $skipped skipped"
 else
