@@ -236,19 +236,11 @@ int cg_create_finish(struct cg_group *g, struct berr *err)
 {
 	if (!g->pending)
 		return 0;
-	for (size_t i = 0; i < g->n; i++) {
-		int r = (int)i == g->lo->v2 ? 0 : make_dir(&g->dirs[i], err);
-		if (r < 0) {
-			unmake_all(g);
-			return r;
-		}
-	}
-	g->pending = false;
-	int r = g->lo->drv->prepare(g, err);
-	if (r < 0) {
-		unmake_all(g);
+	/* the cgroup2 directory again too: EEXIST keeps what begin made */
+	int r = make_all(g, err);
+	if (r < 0)
 		return r;
-	}
+	g->pending = false;
 	free(g->resolved);
 	g->resolved = cg_path_format(g);
 	blog_debug("cgroup %s created", g->resolved);
@@ -374,12 +366,9 @@ int cg_join_self(int *fds, size_t *n, struct berr *err)
 {
 	int r = 0;
 	for (size_t i = 0; i < *n && r == 0; i++) {
-		ssize_t k;
-		do
-			k = write(fds[i], "0", 1);
-		while (k < 0 && errno == EINTR);
+		int k = base_write_all(fds[i], "0", 1);
 		if (k < 0) {
-			int e = errno;
+			int e = -k;
 			char link[64], f[PATH_MAX] = "?";
 			snprintf(link, sizeof(link), "/proc/self/fd/%d",
 				 fds[i]);

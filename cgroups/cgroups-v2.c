@@ -189,20 +189,11 @@ static int v2_kill(struct cg_group *g, int sig, struct berr *err)
 	return 0;
 }
 
-static int v2_clone_fd(struct cg_group *g, struct berr *err)
-{
-	struct cg_dir *d = v2_dir(g);
-	int fd = open(d->path, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return berr_set(err, errno, "open %s", d->path);
-	return fd;
-}
-
 const struct cg_driver cg_driver_v2 = {
 	.mode = CG_MODE_V2,
 	.prepare = cg_v2_prepare_controllers,
 	.freeze = v2_freeze,
 	.is_frozen = v2_is_frozen,
 	.kill = v2_kill,
-	.clone_fd = v2_clone_fd,
+	.clone_fd = cg_open_v2_clone_fd,
 };

@@ -6,17 +6,8 @@
 
 #include "runtime/runtime-internal.h"
 
-int rt_sync_send_fds(int fd, int type, int64_t value, const int *fds,
-		     size_t nfds)
-{
-	struct rt_sync_msg m;
-	memset(&m, 0, sizeof(m));
-	m.type = type;
-	m.value = value;
-	return base_send_fds(fd, fds, nfds, &m, sizeof(m));
-}
-
-int rt_sync_send(int fd, int type, int64_t value, const struct berr *err)
+static int send_msg(int fd, int type, int64_t value, const struct berr *err,
+		    const int *fds, size_t nfds)
 {
 	struct rt_sync_msg m;
 	memset(&m, 0, sizeof(m));
@@ -24,7 +15,18 @@ int rt_sync_send(int fd, int type, int64_t value, const struct berr *err)
 	m.value = value;
 	if (err)
 		m.err = *err;
-	return base_send_fds(fd, NULL, 0, &m, sizeof(m));
+	return base_send_fds(fd, fds, nfds, &m, sizeof(m));
+}
+
+int rt_sync_send_fds(int fd, int type, int64_t value, const int *fds,
+		     size_t nfds)
+{
+	return send_msg(fd, type, value, NULL, fds, nfds);
+}
+
+int rt_sync_send(int fd, int type, int64_t value, const struct berr *err)
+{
+	return send_msg(fd, type, value, err, NULL, 0);
 }
 
 int rt_sync_expect_fds(int fd, int type, int64_t *value, int *fds, size_t max,
