@@ -59,6 +59,10 @@ RELR := $(shell t=$$(mktemp) && echo 'int main(void){return 0;}' | \
 	$(CC) -x c - -o $$t -Wl,--fatal-warnings -Wl,-z,pack-relative-relocs \
 	2>/dev/null && echo -Wl,-z,pack-relative-relocs; rm -f $$t)
 ALL_LDFLAGS += $(RELR)
+# Each function in a section of its own, so that the link can place the
+# ones a container start runs together (tests/bench/order.sh says why).
+ALL_CFLAGS += -ffunction-sections
+BERTH_ORDER_LD := $(BUILD)/berth-order.ld
 endif
 
 ifeq ($(V),1)
@@ -86,7 +90,8 @@ BENCH_WORKER := $(BUILD)/bench-bw-empty
 DEMO_WORKER := $(BUILD)/images/layer/usr/bin/worker-primes
 
 .PHONY: all check check-all demo-run check-unit check-integration check-vm demo deps format format-check \
-        install clean bench bench-cgroups bench-images test-rootfs layering demo-image fuzz
+        install clean bench bench-cgroups bench-images test-rootfs layering demo-image fuzz \
+        profile-order
 
 all: $(BERTH) $(LIBBERTH) $(AGENT)
 
@@ -117,9 +122,44 @@ START_OBJS := $(addprefix $(BUILD)/cli/,main.o cli-args.o cmd-run.o cmd-create.o
 	$(filter-out %-launch.o %-launch-config.o,$(filter $(BUILD)/runtime/%,$(LIB_OBJS)))
 BERTH_OBJS := $(START_OBJS) $(filter-out $(START_OBJS),$(CLI_OBJS) $(LIB_OBJS))
 
-$(BERTH): $(BERTH_OBJS)
+$(BERTH): $(BERTH_OBJS) $(BERTH_ORDER_LD)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $(BERTH_OBJS) $(LIBS)
+	$(Q)$(CC) $(ALL_LDFLAGS) $(if $(BERTH_ORDER_LD),-Wl$(comma)-T$(comma)$(BERTH_ORDER_LD) \
+		-Wl$(comma)-fini=cli_fini) \
+		-o $@ $(BERTH_OBJS) $(LIBS)
+
+# The profile (tests/bench/berth.order) as a linker script: every
+# constructor and destructor (all processes run them), then its functions
+# and library members, in one output section before the rest of the text; the read-only data of those members and of its objects in one
+# after the rest of .rodata (placed before it, the section would join the
+# executable segment). A name the compiler cloned (foo.constprop.0) is
+# matched too. Names that no longer exist match nothing; `make layering`
+# reports them.
+comma := ,
+ORDER := tests/bench/berth.order
+$(BUILD)/berth-order.ld: $(ORDER) Makefile
+	@mkdir -p $(dir $@)
+	$(Q)awk 'BEGIN { print "SECTIONS {\n  .text.berth_hot : {"; \
+		print "    *crt1.o(.text .text.*)\n    *crtbegin*.o(.text .text.*)"; \
+		print "    *(.text.cli_fini)\n    *(.text.startup .text.startup.* .text.exit .text.exit.*)" } \
+		/^#/ || NF == 0 { next } \
+		/\.a:/ { print "    *" $$1 "(.text .text.*)"; ro[++n] = "*" $$1; next } \
+		/\.o$$/ { ro[++n] = "*/" $$1; next } \
+		{ print "    *(.text." $$1 " .text." $$1 ".*)" } \
+		END { print "  }\n} INSERT BEFORE .text;\nSECTIONS {\n  .rodata.berth_hot : {"; \
+		for (i = 1; i <= n; i++) print "    " ro[i] "(.rodata .rodata.*)"; \
+		print "  }\n} INSERT AFTER .rodata;" }' $< >$@.tmp && mv $@.tmp $@
+
+# Regenerates the profile: traces berth's calls one instruction at a time.
+HOT_TRACE := $(BUILD)/hot-trace
+$(HOT_TRACE): tests/bench/hot-trace.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $@")
+	$(Q)$(CC) -std=gnu11 -O2 $(WARN) -D_GNU_SOURCE -o $@ $<
+profile-order: $(BERTH) $(ROOTFS)/.stamp $(HOT_TRACE)
+	$(Q)BERTH=$(abspath $(BERTH)) ROOTFS=$(abspath $(ROOTFS)) \
+		HOT_TRACE=$(abspath $(HOT_TRACE)) BUILD=$(abspath $(BUILD)) \
+		bash tests/bench/order.sh
 
 $(BUILD)/tests/test-%: $(BUILD)/tests/unit/test-%.o $(UNIT_MAIN) $(LIBBERTH)
 	@$(if $(Q),echo "  LD      $@")
@@ -175,8 +215,9 @@ check: deps
 check-all: layering check-unit check-integration check-vm
 
 # The rule of layers: base <- oci, cgroups, netns <- runtime <- dist <- cli.
-layering:
+layering: $(BERTH)
 	$(Q)sh tests/layering.sh
+	$(if $(BERTH_ORDER_LD),$(Q)sh tests/order-check.sh $(BERTH) $(ORDER))
 
 demo: deps
 	$(Q)$(MAKE) --no-print-directory demo-run

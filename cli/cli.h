@@ -24,6 +24,11 @@
 #include "base/base.h"
 #include "runtime/runtime.h"
 
+/* berth's DT_FINI (the link's -fini=cli_fini), which does nothing. The
+ * usual one, crti's _fini, is as empty but sits past all the text, and
+ * calling it at exit costs a 64 KiB fault-around window of its own. */
+void cli_fini(void);
+
 enum cli_kind {
 	CLI_BOOL,  /* bool *; `--x`, `--x=true`, `--x=false` */
 	CLI_STR,   /* const char **; the last one given wins */

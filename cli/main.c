@@ -187,6 +187,8 @@ static int dispatch(int argc, char **argv)
 	return cli.cmd->fn(&cli, (int)cli.nargs - 1, cli.args + 1);
 }
 
+void cli_fini(void) {}
+
 int main(int argc, char **argv)
 {
 	/* Clients probe the runtime with --version; answer before anything
