@@ -68,6 +68,10 @@ char *oci_state_serialize(const struct oci_state *s)
 	oj_put(o, "systemdCgroup", oj_new_bool(s->systemd_cgroup));
 	put_opt_str(o, "configPath", s->config_path);
 	oj_put(o, "started", oj_new_bool(s->started));
+	if (s->hooks_known) {
+		oj_put(o, "poststartHooks", oj_new_bool(s->has_poststart));
+		oj_put(o, "poststopHooks", oj_new_bool(s->has_poststop));
+	}
 	return oj_print(o, NULL);
 }
 
@@ -75,6 +79,7 @@ static int parse_state(struct oj *j, const cJSON *v, struct oci_state *s)
 {
 	int status = OCI_STATUS_CREATING;
 	int64_t pid = 0;
+	bool known_start = false, known_stop = false;
 	int r = oj_str(j, v, "ociVersion", &s->oci_version)
 		?: oj_str(j, v, "id", &s->id)
 		?: oj_enum(j, v, "status", oci_status_from_name, "status",
@@ -91,7 +96,12 @@ static int parse_state(struct oj *j, const cJSON *v, struct oci_state *s)
 		?: oj_str(j, v, "cgroupPath", &s->cgroup_path)
 		?: oj_bool(j, v, "systemdCgroup", &s->systemd_cgroup, NULL)
 		?: oj_str(j, v, "configPath", &s->config_path)
-		?: oj_bool(j, v, "started", &s->started, NULL);
+		?: oj_bool(j, v, "started", &s->started, NULL)
+		?: oj_bool(j, v, "poststartHooks", &s->has_poststart,
+			   &known_start)
+		?: oj_bool(j, v, "poststopHooks", &s->has_poststop,
+			   &known_stop);
+	s->hooks_known = known_start && known_stop;
 	s->status = (enum oci_status)status;
 	s->pid = (pid_t)pid;
 	if (r == 0 && !s->id)

@@ -463,6 +463,12 @@ struct oci_state {
 	bool systemd_cgroup;
 	char *config_path; /* copy of config.json used at create */
 	bool started;	   /* `start` released the init */
+	/* Whether config.json has poststart and poststop hooks, so that
+	 * start and delete read and parse it only when it does. A state
+	 * without the record (hooks_known false) reads it. */
+	bool hooks_known;
+	bool has_poststart;
+	bool has_poststop;
 };
 
 /* The JSON `berth state` prints: ociVersion, id, status, pid, bundle,

@@ -159,6 +159,9 @@ static void fill_state(struct create_job *j)
 	s->created = base_strdup(when);
 	s->owner = base_strdup("");
 	s->systemd_cgroup = j->ctx->systemd_cgroup;
+	s->hooks_known = true;
+	s->has_poststart = j->config->hooks.poststart.n > 0;
+	s->has_poststop = j->config->hooks.poststop.n > 0;
 	s->n_annotations = j->config->n_annotations;
 	s->annotations = base_calloc(s->n_annotations, sizeof(struct oci_kv));
 	for (size_t i = 0; i < s->n_annotations; i++) {
@@ -454,6 +457,8 @@ static int run_hooks(struct create_job *j, const struct oci_hook_list *l,
 /* The init asks for the runtime-namespace hooks once its mounts exist. */
 static int runtime_hooks(struct create_job *j, struct berr *err)
 {
+	if (!rt_hooks_in_runtime_ns(j->config))
+		return 0;
 	int r = rt_sync_expect(j->sync_fd, RT_SYNC_HOOKS, NULL, err);
 	if (r < 0)
 		return r;

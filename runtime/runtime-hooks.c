@@ -302,6 +302,11 @@ static int hook_run_one(const struct oci_hook *o, const char *name,
 	return hook_report(o, &h, name, timed_out, e, err);
 }
 
+bool rt_hooks_in_runtime_ns(const struct oci_config *c)
+{
+	return c->hooks.prestart.n > 0 || c->hooks.create_runtime.n > 0;
+}
+
 /* A hook that exits without reading its stdin makes our write fail with
  * EPIPE; SIGPIPE is held for the duration and a pending one we caused is
  * consumed, so that the caller's disposition does not matter. */

@@ -143,6 +143,18 @@ static int make_cwd(struct rt_init_args *a, struct berr *err)
 	return 0;
 }
 
+/* The prestart and createRuntime hooks run in the parent, once the mounts
+ * exist; without any there is nothing to wait for. */
+static int runtime_ns_hooks(struct rt_init_args *a, struct berr *err)
+{
+	if (!rt_hooks_in_runtime_ns(a->config))
+		return 0;
+	int r = rt_sync_send(a->sync_fd, RT_SYNC_HOOKS, 0, NULL);
+	if (r < 0)
+		return berr_set(err, -r, "container init handshake");
+	return rt_sync_expect(a->sync_fd, RT_SYNC_HOOKS_DONE, NULL, err);
+}
+
 static int build_rootfs(struct rt_init_args *a, struct berr *err)
 {
 	const struct oci_namespace *net = rt_ns_find(a->config, OCI_NS_NETWORK);
@@ -160,13 +172,7 @@ static int build_rootfs(struct rt_init_args *a, struct berr *err)
 	int r = rt_rootfs_prepare(a->config, &o, err);
 	if (r < 0 || (r = join_cgroup(a, err)) < 0)
 		return r;
-	if ((r = make_cwd(a, err)) < 0)
-		return r;
-	r = rt_sync_send(a->sync_fd, RT_SYNC_HOOKS, 0, NULL);
-	if (r < 0)
-		return berr_set(err, -r, "container init handshake");
-	r = rt_sync_expect(a->sync_fd, RT_SYNC_HOOKS_DONE, NULL, err);
-	if (r < 0)
+	if ((r = make_cwd(a, err)) < 0 || (r = runtime_ns_hooks(a, err)) < 0)
 		return r;
 	r = hook_in_container(a, &a->config->hooks.create_container,
 			      "createContainer", OCI_STATUS_CREATING, err);

@@ -94,6 +94,9 @@ int rt_console_connect(const char *path, struct berr *err);
  * when it wrote one). name is the spec's hook name for messages. */
 int rt_hooks_run(const struct oci_hook_list *l, const char *name,
 		 const char *state_json, struct berr *err);
+/* Whether c has prestart or createRuntime hooks: create and its init
+ * trade RT_SYNC_HOOKS only then, both deciding from the same config. */
+bool rt_hooks_in_runtime_ns(const struct oci_config *c);
 
 /* ---- container records (runtime-state.c) ----------------------------------
  *

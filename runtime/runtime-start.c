@@ -33,6 +33,8 @@ static void run_poststart(struct rt_container *c)
 	_cleanup_free_ char *buf = NULL;
 	size_t len;
 	struct berr err = {0};
+	if (c->state->hooks_known && !c->state->has_poststart)
+		return;
 	if (base_read_file_at(c->dirfd, "config.json", &buf, &len, 0) < 0 ||
 	    oci_config_parse(buf, len, &cfg, &err) < 0 ||
 	    cfg->hooks.poststart.n == 0)

@@ -1008,6 +1008,8 @@ static struct oci_state *sample_state(void)
 	s->systemd_cgroup = true;
 	s->config_path = base_strdup("/run/berth/c1/config.json");
 	s->started = true;
+	s->hooks_known = true;
+	s->has_poststop = true;
 	return s;
 }
 
@@ -1034,12 +1036,29 @@ TEST(state_round_trips_every_field)
 	ASSERT_STREQ(t->cgroup_path, "/berth/c1");
 	ASSERT_TRUE(t->systemd_cgroup && t->started);
 	ASSERT_STREQ(t->config_path, "/run/berth/c1/config.json");
+	ASSERT_TRUE(t->hooks_known && !t->has_poststart && t->has_poststop);
 	char *again = oci_state_serialize(t);
 	ASSERT_STREQ(again, json);
 	free(again);
 	free(json);
 	oci_state_free(t);
 	oci_state_free(s);
+	no_leaks();
+}
+
+/* A state from before berth recorded the hooks, or with half the record,
+ * says nothing about them: start and delete must read config.json. */
+TEST(state_without_hook_record_is_unknown)
+{
+	struct oci_state *t = NULL;
+	struct berr e = {0};
+	const char *json = J({"id" : "x", "poststopHooks" : false});
+	ASSERT_EQ(oci_state_parse(json, strlen(json), &t, &e), 0);
+	ASSERT_TRUE(!t->hooks_known);
+	oci_state_free(t);
+	json = J({"id" : "x", "poststartHooks" : 1, "poststopHooks" : false});
+	ASSERT_EQ(oci_state_parse(json, strlen(json), &t, &e), -EINVAL);
+	ASSERT_STREQ(e.msg, "poststartHooks: expected a boolean");
 	no_leaks();
 }
 
