@@ -47,10 +47,10 @@ struct create_job {
 	int sync_fd;  /* parent end */
 	int start_fd; /* listening start.sock */
 	int console_fd;
-	int listener_fd;  /* seccomp notify listener, connected here
-			   * where its path is reachable */
-	int console_peer; /* run's own end when it proxies the pty */
-	bool may_proxy;
+	int listener_fd;	    /* seccomp notify listener, connected here
+				     * where its path is reachable */
+	int console_peer;	    /* run's own end when it proxies the pty */
+	struct rt_handoff *handoff; /* run: the init execs once recorded */
 	pid_t pid;
 	int pidfd;
 	bool cloned_into; /* clone3 placed the init in its cgroup(2 dir) */
@@ -85,7 +85,8 @@ static int validate_config(struct create_job *j, struct berr *err)
 				"config.json: cannot set "
 				"hostname without a new UTS namespace");
 	}
-	if (cfg->process.terminal && !j->opts->console_socket && !j->may_proxy)
+	if (cfg->process.terminal && !j->opts->console_socket &&
+	    !(j->handoff && j->handoff->proxy))
 		return berr_setx(err, EINVAL,
 				 "process.terminal is true: "
 				 "--console-socket is required");
@@ -509,7 +510,12 @@ static int finish_create(struct create_job *j, struct berr *err)
 	int r = rt_sync_expect(j->sync_fd, RT_SYNC_READY, NULL, err);
 	if (r < 0)
 		return r;
-	j->c->state->status = OCI_STATUS_CREATED;
+	/* Started at once (run), the init is recorded as running before it
+	 * execs, in this one write: a run killed from here on leaves a
+	 * container that state shows running, or stopped once it is gone. */
+	bool now = j->handoff != NULL;
+	j->c->state->status = now ? OCI_STATUS_RUNNING : OCI_STATUS_CREATED;
+	j->c->state->started = now;
 	if ((r = rt_container_save(j->c, err)) < 0)
 		return r;
 	if (j->opts->pid_file &&
@@ -518,8 +524,12 @@ static int finish_create(struct create_job *j, struct berr *err)
 	if (j->opts->pidfd_socket &&
 	    (r = send_pidfd(j->opts->pidfd_socket, j->pidfd, err)) < 0)
 		return r;
-	if ((r = rt_sync_send(j->sync_fd, RT_SYNC_FINAL, 0, NULL)) < 0)
+	if ((r = rt_sync_send(j->sync_fd, RT_SYNC_FINAL, now, NULL)) < 0)
 		return berr_set(err, -r, "container init handshake");
+	/* run outlives the exec, and the init drops its parent-death signal
+	 * before it: there is nothing to wait for */
+	if (now)
+		return 0;
 	return rt_sync_expect(j->sync_fd, RT_SYNC_FINAL_ACK, NULL, err);
 }
 
@@ -662,8 +672,8 @@ static void job_release(struct create_job *j)
 }
 
 int rt_create_container(const struct rt_ctx *ctx, const char *id,
-			const struct rt_create_opts *opts, int *pidfd,
-			int *console_peer, struct berr *err)
+			const struct rt_create_opts *opts, struct rt_handoff *h,
+			struct berr *err)
 {
 	struct create_job j = {.ctx = ctx,
 			       .id = id,
@@ -673,7 +683,7 @@ int rt_create_container(const struct rt_ctx *ctx, const char *id,
 			       .console_fd = -1,
 			       .listener_fd = -1,
 			       .console_peer = -1,
-			       .may_proxy = console_peer != NULL,
+			       .handoff = h,
 			       .pidfd = -1};
 	for (int i = 0; i < OCI_NS__COUNT; i++)
 		j.ns_fds[i] = -1;
@@ -685,10 +695,12 @@ int rt_create_container(const struct rt_ctx *ctx, const char *id,
 		if (r < 0 && j.c)
 			abort_create(&j);
 	}
-	if (r == 0 && pidfd)
-		*pidfd = TAKE_FD(j.pidfd);
-	if (r == 0 && console_peer)
-		*console_peer = TAKE_FD(j.console_peer);
+	if (r == 0 && h) {
+		h->pidfd = TAKE_FD(j.pidfd);
+		h->console_peer = TAKE_FD(j.console_peer);
+		h->start_fd = TAKE_FD(j.sync_fd);
+		h->c = TAKE_PTR(j.c);
+	}
 	if (j.console_peer >= 0)
 		close(j.console_peer);
 	if (j.pidfd >= 0)
@@ -700,5 +712,5 @@ int rt_create_container(const struct rt_ctx *ctx, const char *id,
 int rt_create(const struct rt_ctx *ctx, const char *id,
 	      const struct rt_create_opts *opts, struct berr *err)
 {
-	return rt_create_container(ctx, id, opts, NULL, NULL, err);
+	return rt_create_container(ctx, id, opts, NULL, err);
 }

@@ -217,9 +217,27 @@ static int prepare_process(struct rt_init_args *a, int listener,
 	return rt_process_close_fds(a->opts->preserve_fds, err);
 }
 
-/* Blocks until `berth start` connects, then runs the startContainer hooks
- * and execs. On success the connection closes with the exec (CLOEXEC),
- * which start reads as success; on failure start reads the message. */
+/* Runs the startContainer hooks and execs. On success conn closes with
+ * the exec (CLOEXEC), which start reads as success; on failure start reads
+ * the message. */
+static __attribute__((noreturn)) void start_process(struct rt_init_args *a,
+						    int listener, int conn)
+{
+	struct berr err = {0};
+	a->state->status = OCI_STATUS_RUNNING;
+	int r = hook_in_container(a, &a->config->hooks.start_container,
+				  "startContainer", OCI_STATUS_CREATED, &err);
+	struct rt_seccomp_load sl =
+		seccomp_load(a, listener, OCI_STATUS_CREATED);
+	if (r == 0)
+		r = rt_seccomp_load_late(&sl, &err);
+	if (r == 0)
+		rt_process_exec(&a->config->process, &err);
+	(void)base_write_all(conn, err.msg, strlen(err.msg));
+	_exit(err.code == ENOENT ? 127 : 126);
+}
+
+/* Blocks until `berth start` connects and says go. */
 static __attribute__((noreturn)) void wait_for_start(struct rt_init_args *a,
 						     int listener)
 {
@@ -233,18 +251,7 @@ static __attribute__((noreturn)) void wait_for_start(struct rt_init_args *a,
 	char go;
 	if (read(conn, &go, 1) != 1)
 		_exit(1);
-	struct berr err = {0};
-	a->state->status = OCI_STATUS_RUNNING;
-	int r = hook_in_container(a, &a->config->hooks.start_container,
-				  "startContainer", OCI_STATUS_CREATED, &err);
-	struct rt_seccomp_load sl =
-		seccomp_load(a, listener, OCI_STATUS_CREATED);
-	if (r == 0)
-		r = rt_seccomp_load_late(&sl, &err);
-	if (r == 0)
-		rt_process_exec(&a->config->process, &err);
-	(void)base_write_all(conn, err.msg, strlen(err.msg));
-	_exit(err.code == ENOENT ? 127 : 126);
+	start_process(a, listener, conn);
 }
 
 void rt_init_main(struct rt_init_args *a)
@@ -271,9 +278,14 @@ void rt_init_main(struct rt_init_args *a)
 		fail(a, &err);
 	if (rt_sync_send(a->sync_fd, RT_SYNC_READY, 0, NULL) < 0)
 		_exit(1);
-	if (rt_sync_expect(a->sync_fd, RT_SYNC_FINAL, NULL, &err) < 0)
+	int64_t now = 0;
+	if (rt_sync_expect(a->sync_fd, RT_SYNC_FINAL, &now, &err) < 0)
 		_exit(1);
 	prctl(PR_SET_PDEATHSIG, 0);
+	if (now) { /* run: no start.sock round, the answer goes back here */
+		close(a->start_fd);
+		start_process(a, listener, a->sync_fd);
+	}
 	rt_sync_send(a->sync_fd, RT_SYNC_FINAL_ACK, 0, NULL);
 	close(a->sync_fd);
 	wait_for_start(a, listener);

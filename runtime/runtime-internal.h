@@ -230,13 +230,24 @@ int rt_sync_expect_fds(int fd, int type, int64_t *value, int *fds, size_t max,
 /* Releases a created container's init through start.sock. */
 int rt_start_container(struct rt_container *c, struct berr *err);
 
-/* Sets up a container (rt_create's body) and returns the init's pidfd.
- * With console_peer (run in the foreground), a terminal without
- * --console-socket gets an internal socket pair instead: *console_peer is
+/* What `run` takes over from a create that starts the init at once: the
+ * init is told to exec as soon as it is recorded, with no start.sock
+ * connection and no handshake back, and reports on start_fd. */
+struct rt_handoff {
+	bool proxy;		/* in: run in the foreground, may proxy a pty */
+	int pidfd;		/* out: the init's */
+	int console_peer;	/* out: berth's end of the pty pair, or -1 */
+	int start_fd;		/* out: closes with the exec, or says why not */
+	struct rt_container *c; /* out: the container, locked */
+};
+
+/* Sets up a container (rt_create's body). With h (run), the init goes on
+ * to exec, and h gets what run needs. With h->proxy, a terminal without
+ * --console-socket gets an internal socket pair: h->console_peer is
  * berth's end, on which the pty master arrives (-1 when not needed). */
 int rt_create_container(const struct rt_ctx *ctx, const char *id,
-			const struct rt_create_opts *opts, int *pidfd,
-			int *console_peer, struct berr *err);
+			const struct rt_create_opts *opts, struct rt_handoff *h,
+			struct berr *err);
 
 /* ---- terminal proxy (runtime-tty.c) ---------------------------------------
  *

@@ -46,14 +46,10 @@ static void run_poststart(struct rt_container *c)
 		blog_warn("%s", err.msg);
 }
 
-int rt_start_container(struct rt_container *c, struct berr *err)
+/* What the init answers once told to start: nothing, the socket closing
+ * with its exec, or why it could not exec. Records the outcome. */
+static int start_outcome(struct rt_container *c, int fd, struct berr *err)
 {
-	_cleanup_close_ int fd = connect_start_socket(c, err);
-	if (fd < 0)
-		return fd;
-	if (base_write_all(fd, "s", 1) < 0)
-		return berr_setx(err, ESRCH,
-				 "cannot start a container that has stopped");
 	char msg[BERR_MSG_MAX];
 	size_t n = 0;
 	for (;;) {
@@ -70,13 +66,26 @@ int rt_start_container(struct rt_container *c, struct berr *err)
 		rt_container_save(c, NULL);
 		return berr_setx(err, ENOEXEC, "%s", msg);
 	}
-	c->state->started = true;
-	c->state->status = OCI_STATUS_RUNNING;
-	int r = rt_container_save(c, err);
-	if (r < 0)
-		return r;
+	if (!c->state->started) { /* run recorded it before the exec */
+		c->state->started = true;
+		c->state->status = OCI_STATUS_RUNNING;
+		int r = rt_container_save(c, err);
+		if (r < 0)
+			return r;
+	}
 	run_poststart(c);
 	return 0;
+}
+
+int rt_start_container(struct rt_container *c, struct berr *err)
+{
+	_cleanup_close_ int fd = connect_start_socket(c, err);
+	if (fd < 0)
+		return fd;
+	if (base_write_all(fd, "s", 1) < 0)
+		return berr_setx(err, ESRCH,
+				 "cannot start a container that has stopped");
+	return start_outcome(c, fd, err);
 }
 
 int rt_start(const struct rt_ctx *ctx, const char *id, struct berr *err)
@@ -149,18 +158,17 @@ int rt_run(const struct rt_ctx *ctx, const char *id,
 	   const struct rt_create_opts *opts, int *exit_status,
 	   struct berr *err)
 {
-	_cleanup_close_ int pidfd = -1;
-	_cleanup_close_ int console_peer = -1;
-	int r = rt_create_container(ctx, id, opts, &pidfd,
-				    opts->detach ? NULL : &console_peer, err);
+	struct rt_handoff h = {.proxy = !opts->detach};
+	int r = rt_create_container(ctx, id, opts, &h, err);
 	if (r < 0)
 		return r;
-	_cleanup_(rt_container_freep) struct rt_container *c = NULL;
-	r = rt_container_open(ctx, id, true, &c, err);
-	if (r == 0)
-		r = rt_start_container(c, err);
+	_cleanup_close_ int pidfd = h.pidfd;
+	_cleanup_close_ int console_peer = h.console_peer;
+	_cleanup_(rt_container_freep) struct rt_container *c = h.c;
+	r = start_outcome(c, h.start_fd, err);
+	close(h.start_fd);
 	if (r < 0 || opts->detach) {
-		if (r < 0 && c)
+		if (r < 0)
 			rt_container_destroy(c, NULL);
 		return r;
 	}
