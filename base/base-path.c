@@ -161,7 +161,7 @@ int base_open_in_root(int rootfd, const char *path, int flags, mode_t mode)
 	return open_fallback(rootfd, path, flags, mode, 0);
 }
 
-int base_mkdir_in_root(int rootfd, const char *path, mode_t mode)
+static int mkdir_walk(int rootfd, const char *path, mode_t mode)
 {
 	_cleanup_close_ int cur = fcntl(rootfd, F_DUPFD_CLOEXEC, 3);
 	if (cur < 0)
@@ -191,4 +191,62 @@ int base_mkdir_in_root(int rootfd, const char *path, mode_t mode)
 		cur = next;
 	}
 	return TAKE_FD(cur);
+}
+
+/* Whether a component of path is "." or "..": those take the slow walk,
+ * where each prefix resolves inside the root. */
+static bool has_dot_component(const char *path)
+{
+	for (const char *p = path; *p;) {
+		while (*p == '/')
+			p++;
+		size_t l = strcspn(p, "/");
+		if ((l == 1 && p[0] == '.') ||
+		    (l == 2 && p[0] == '.' && p[1] == '.'))
+			return true;
+		p += l;
+	}
+	return false;
+}
+
+/* The deepest existing prefix resolves inside the root in one lookup, and
+ * what is missing below it is made one directory at a time, each opened
+ * without following a link from the directory just made. Most mount
+ * points exist in the image: one lookup. */
+static int mkdir_below(int rootfd, char *path, mode_t mode, int depth)
+{
+	int fd = base_open_in_root(rootfd, *path ? path : "/",
+				   O_PATH | O_DIRECTORY, 0);
+	if (fd != -ENOENT || depth > 64)
+		return fd;
+	char *slash = strrchr(path, '/');
+	const char *name = slash ? slash + 1 : path;
+	if (slash)
+		*slash = '\0';
+	else
+		path = (char *)"";
+	size_t l = strlen(path);
+	while (l > 0 && path[l - 1] == '/')
+		path[--l] = '\0';
+	_cleanup_close_ int parent = mkdir_below(rootfd, path, mode, depth + 1);
+	if (parent < 0)
+		return parent;
+	if (mkdirat(parent, name, mode) < 0 && errno != EEXIST)
+		return -errno;
+	fd = openat(parent, name,
+		    O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	return fd >= 0 ? fd : -errno;
+}
+
+int base_mkdir_in_root(int rootfd, const char *path, mode_t mode)
+{
+	if (has_dot_component(path))
+		return mkdir_walk(rootfd, path, mode);
+	_cleanup_free_ char *copy = base_strdup(path);
+	size_t l = strlen(copy);
+	while (l > 1 && copy[l - 1] == '/')
+		copy[--l] = '\0';
+	int fd = mkdir_below(rootfd, copy, mode, 0);
+	/* what the fast way cannot do (a link in the way), the walk decides */
+	return fd >= 0 ? fd : mkdir_walk(rootfd, path, mode);
 }

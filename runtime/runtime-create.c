@@ -355,6 +355,7 @@ static int spawn_init(struct create_job *j, struct berr *err)
 		.new_userns = user && !user->path,
 		.early = init_starts_early(j->config),
 		.state = j->c->state,
+		.parent_cpu = sched_getcpu(),
 	};
 	memcpy(a.ns_fds, j->ns_fds, sizeof(a.ns_fds));
 	uint64_t flags = new_ns_flags(j->config);
@@ -547,19 +548,12 @@ static void push_init(struct cpu_push *s, pid_t pid, int init_cpu)
 {
 	s->pushed = false;
 	int cpu = sched_getcpu();
+	cpu_set_t one;
 	if (cpu < 0 || cpu != init_cpu ||
-	    sched_getaffinity(pid, sizeof(s->mask), &s->mask) < 0)
+	    sched_getaffinity(pid, sizeof(s->mask), &s->mask) < 0 ||
+	    !rt_cpu_other(&s->mask, cpu, &one))
 		return;
-	for (int k = 1; k < CPU_SETSIZE; k++) {
-		int d = (cpu + k) % CPU_SETSIZE;
-		if (!CPU_ISSET(d, &s->mask))
-			continue;
-		cpu_set_t one;
-		CPU_ZERO(&one);
-		CPU_SET(d, &one);
-		s->pushed = sched_setaffinity(pid, sizeof(one), &one) == 0;
-		return;
-	}
+	s->pushed = sched_setaffinity(pid, sizeof(one), &one) == 0;
 }
 
 static void unpush_init(const struct cpu_push *s, pid_t pid)

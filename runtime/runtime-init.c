@@ -64,6 +64,8 @@ static int join_cgroup(void *arg, struct berr *err)
 				   ARRAY_SIZE(fds), &n, err);
 	if (r < 0)
 		return r;
+	if (a->moved) /* before the join, which may narrow it to a cpuset */
+		(void)sched_setaffinity(0, sizeof(a->own_mask), &a->own_mask);
 	/* the hierarchies the parent left to us (see runtime-create.c) */
 	if ((r = cg_join_self(fds, &n, err)) < 0)
 		return berr_wrap(err, "container init");
@@ -254,9 +256,25 @@ static __attribute__((noreturn)) void wait_for_start(struct rt_init_args *a,
 	start_process(a, listener, conn);
 }
 
+/* Early, create makes the cgroup while the init makes its namespaces and
+ * mounts. Where the init first runs on create's CPU (create was preempted
+ * for it), the two would take turns: it moves to another CPU of its mask
+ * until GO. */
+static void leave_parent_cpu(struct rt_init_args *a)
+{
+	cpu_set_t one;
+	int cpu = sched_getcpu();
+	if (!a->early || cpu < 0 || cpu != a->parent_cpu ||
+	    sched_getaffinity(0, sizeof(a->own_mask), &a->own_mask) < 0 ||
+	    !rt_cpu_other(&a->own_mask, cpu, &one))
+		return;
+	a->moved = sched_setaffinity(0, sizeof(one), &one) == 0;
+}
+
 void rt_init_main(struct rt_init_args *a)
 {
 	struct berr err = {0};
+	leave_parent_cpu(a);
 	close(a->lock_fd);
 	/* Its own session and process group, as with runc: what signals the
 	 * caller's group (a shell's job control, Slurm killing the group of

@@ -9,6 +9,8 @@
 #ifndef BERTH_RUNTIME_INTERNAL_H
 #define BERTH_RUNTIME_INTERNAL_H
 
+#include <sched.h>
+
 #include "runtime/runtime.h"
 
 /* ---- root filesystem (runtime-rootfs.c, runtime-mount.c, runtime-dev.c) --
@@ -187,6 +189,9 @@ struct rt_init_args {
 				  * a user namespace by path */
 	struct oci_state *state; /* template for the hooks' state (pid 0) */
 	const char *bundle;	 /* absolute; cwd for relative sources */
+	int parent_cpu;		 /* create's CPU at the clone, or -1 */
+	bool moved;		 /* early: the init left parent_cpu ... */
+	cpu_set_t own_mask;	 /* ... and takes this mask back at GO */
 };
 
 /* clone3 (falling back to clone) with a pidfd where pidfd is not NULL,
@@ -327,6 +332,10 @@ char *rt_seccomp_process_state_json(const struct rt_seccomp_load *l);
 /* execCPUAffinity.initial, for the container's set-up (the init calls it
  * once it is in its cgroup); "final" comes with rt_process_apply*(). */
 int rt_process_initial_affinity(const struct oci_process *p, struct berr *err);
+/* The next CPU of mask after cpu, as a one-CPU set: create and its init
+ * keep off each other's CPU while both set the container up. False when
+ * mask has no other CPU. */
+bool rt_cpu_other(const cpu_set_t *mask, int cpu, cpu_set_t *one);
 int rt_process_apply_seccomp(const struct oci_process *p,
 			     const struct rt_seccomp_load *l, struct berr *err);
 

@@ -195,6 +195,19 @@ int rt_process_initial_affinity(const struct oci_process *p, struct berr *err)
 	return apply_cpu_affinity("initial", p->exec_cpu_affinity.initial, err);
 }
 
+bool rt_cpu_other(const cpu_set_t *mask, int cpu, cpu_set_t *one)
+{
+	for (int k = 1; k < CPU_SETSIZE; k++) {
+		int d = (cpu + k) % CPU_SETSIZE;
+		if (!CPU_ISSET(d, mask))
+			continue;
+		CPU_ZERO(one);
+		CPU_SET(d, one);
+		return true;
+	}
+	return false;
+}
+
 /* Without "final", "initial" is set again: the cgroup join may have
  * reset it. */
 static int final_affinity(const struct oci_process *p, struct berr *err)

@@ -96,6 +96,45 @@ TEST(open_in_root_is_confined)
 	check_confined();
 }
 
+/* path (inside d/root) is a directory that mkdir_in_root's fd names */
+static void assert_made(const char *d, int fd, const char *path)
+{
+	ASSERT_TRUE(fd >= 0);
+	_cleanup_free_ char *p = base_sprintf("%s/root/%s", d, path);
+	struct stat want, got;
+	ASSERT_EQ(stat(p, &want), 0);
+	ASSERT_EQ(fstat(fd, &got), 0);
+	ASSERT_TRUE(S_ISDIR(got.st_mode) && got.st_ino == want.st_ino);
+	close(fd);
+}
+
+/* Existing prefixes, links inside the root, trailing slashes, dot
+ * components, and a link in the way of a directory to make. */
+TEST(mkdir_in_root_makes_what_is_missing)
+{
+	_cleanup_free_ char *d = make_tree();
+	_cleanup_free_ char *root = base_sprintf("%s/root", d);
+	_cleanup_close_ int rfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	ASSERT_TRUE(rfd >= 0);
+	assert_made(d, base_mkdir_in_root(rfd, "/etc", 0755), "etc");
+	assert_made(d, base_mkdir_in_root(rfd, "/a//b/c/", 0755), "a/b/c");
+	assert_made(d, base_mkdir_in_root(rfd, "a/b", 0755), "a/b");
+	assert_made(d, base_mkdir_in_root(rfd, "/abs/x/y", 0755), "etc/x/y");
+	assert_made(d, base_mkdir_in_root(rfd, "/up/../n/../m", 0755), "m");
+	assert_made(d, base_mkdir_in_root(rfd, "/", 0755), "");
+	_cleanup_free_ char *n = base_sprintf("%s/root/n", d);
+	struct stat st;
+	ASSERT_EQ(stat(n, &st), 0);
+	/* a file in the way, and a link to nowhere, as before: errors */
+	ASSERT_EQ(base_mkdir_in_root(rfd, "/etc/inside/z", 0755), -ENOTDIR);
+	_cleanup_free_ char *l = base_sprintf("%s/root/dangling", d);
+	ASSERT_EQ(symlink("/nowhere", l), 0);
+	ASSERT_EQ(base_mkdir_in_root(rfd, "/dangling/z", 0755), -ENOENT);
+	_cleanup_free_ char *nowhere = base_sprintf("%s/root/nowhere", d);
+	ASSERT_EQ(stat(nowhere, &st), -1);
+	ASSERT_EQ(base_rm_rf_at(AT_FDCWD, d), 0);
+}
+
 TEST(strv_push_and_len)
 {
 	_cleanup_strv_ char **v = NULL;
