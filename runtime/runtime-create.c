@@ -600,11 +600,10 @@ static int create_steps(struct create_job *j, struct berr *err)
 	if (r < 0)
 		return r;
 	fill_state(j);
-	if ((r = copy_config(j, err)) < 0)
-		return r;
 	if ((r = rt_ns_open_paths(j->config, j->ns_fds, err)) < 0)
 		return r;
-	if ((r = listen_start_socket(j, err)) < 0)
+	/* run starts the init itself (rt_handoff): no start.sock */
+	if (!j->handoff && (r = listen_start_socket(j, err)) < 0)
 		return r;
 	if (j->opts->console_socket) {
 		j->console_fd =
@@ -621,6 +620,9 @@ static int create_steps(struct create_job *j, struct berr *err)
 	if ((r = rt_seccomp_listener_open(j->config, &j->listener_fd, err)) < 0)
 		return r;
 	if ((r = spawn_and_place(j, err)) < 0)
+		return r;
+	/* while the init makes its mounts */
+	if ((r = copy_config(j, err)) < 0)
 		return r;
 	if ((r = runtime_hooks(j, err)) < 0)
 		return r;

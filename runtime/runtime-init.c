@@ -301,7 +301,6 @@ void rt_init_main(struct rt_init_args *a)
 		_exit(1);
 	prctl(PR_SET_PDEATHSIG, 0);
 	if (now) { /* run: no start.sock round, the answer goes back here */
-		close(a->start_fd);
 		start_process(a, listener, a->sync_fd);
 	}
 	rt_sync_send(a->sync_fd, RT_SYNC_FINAL_ACK, 0, NULL);
