@@ -126,13 +126,33 @@ void blog(enum blog_level lvl, const char *fmt, ...)
 	(void)base_write_all(g_log.fd, line, (size_t)n);
 }
 
+/* The proleptic Gregorian date of a day count from 1970-01-01 (Howard
+ * Hinnant's civil_from_days). Not gmtime_r: glibc's reads /etc/localtime
+ * on first use, and maps its time zone code, for a UTC time. */
+static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
+{
+	z += 719468;
+	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+	unsigned doe = (unsigned)(z - era * 146097);
+	unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	unsigned mp = (5 * doy + 2) / 153;
+	*d = doy - (153 * mp + 2) / 5 + 1;
+	*m = mp < 10 ? mp + 3 : mp - 9;
+	*y = (int64_t)yoe + era * 400 + (*m <= 2);
+}
+
 void base_rfc3339(const struct timespec *ts, char *buf, size_t len)
 {
-	struct tm tm;
-	time_t t = ts->tv_sec;
-	gmtime_r(&t, &tm);
-	char date[32];
-	strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm);
+	int64_t secs = ts->tv_sec;
+	int64_t days = secs >= 0 ? secs / 86400 : -((-secs + 86399) / 86400);
+	int64_t rem = secs - days * 86400, year;
+	unsigned mon, mday;
+	civil_from_days(days, &year, &mon, &mday);
+	char date[48];
+	snprintf(date, sizeof(date), "%04lld-%02u-%02uT%02u:%02u:%02u",
+		 (long long)year, mon, mday, (unsigned)(rem / 3600),
+		 (unsigned)(rem / 60 % 60), (unsigned)(rem % 60));
 	char frac[16] = "";
 	if (ts->tv_nsec) {
 		/* Go trims trailing zeros of the fraction */

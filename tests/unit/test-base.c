@@ -1,6 +1,7 @@
 /* base/: errors, parsing, confined path resolution. */
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "base/base.h"
 #include "tests/unit/test.h"
@@ -39,6 +40,39 @@ TEST(rfc3339_matches_go)
 	ts.tv_nsec = 0;
 	base_rfc3339(&ts, buf, sizeof(buf));
 	ASSERT_STREQ(buf, "1970-01-01T00:00:00Z");
+	ts = (struct timespec){.tv_sec = 1796400000, .tv_nsec = 123456789};
+	base_rfc3339(&ts, buf, sizeof(buf));
+	ASSERT_STREQ(buf, "2026-12-04T16:00:00.123456789Z");
+	ts.tv_nsec = 1;
+	base_rfc3339(&ts, buf, sizeof(buf));
+	ASSERT_STREQ(buf, "2026-12-04T16:00:00.000000001Z");
+	char small[12];
+	base_rfc3339(&ts, small, sizeof(small));
+	ASSERT_STREQ(small, "2026-12-04T");
+}
+
+/* base_rfc3339 computes the date itself: it must agree with gmtime_r
+ * across leap days, centuries and before 1970. */
+TEST(rfc3339_agrees_with_gmtime)
+{
+	static const int64_t fixed[] = {
+		0,	     -1,	 951782400, /* 2000-02-29 */
+		951868800,   4107542399,	    /* 2100-02-28T23:59:59 */
+		-2208988800, 1709164800, 253402300799,
+	};
+	int64_t t = -5000000000LL;
+	for (int i = 0; i < 4000; i++) {
+		int64_t v = i < (int)ARRAY_SIZE(fixed) ? fixed[i] : t;
+		t += 3917321; /* about 45 days and a bit, to vary the time */
+		struct timespec ts = {.tv_sec = (time_t)v, .tv_nsec = 0};
+		char got[64], want[64];
+		base_rfc3339(&ts, got, sizeof(got));
+		struct tm tm;
+		time_t tt = (time_t)v;
+		ASSERT_TRUE(gmtime_r(&tt, &tm) != NULL);
+		strftime(want, sizeof(want), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		ASSERT_STREQ(got, want);
+	}
 }
 
 static char *make_tree(void)
