@@ -224,6 +224,31 @@ t_err_sigkill_after_create() {
 	assert_gone "$id"
 }
 
+# berth run killed by SIGKILL while its container runs: the container
+# goes on, as with runc, state shows it running, and delete --force
+# removes everything.
+t_err_sigkill_during_run() {
+	local id pid init
+	id=$(new_id killrun)
+	mkbundle "$id"
+	set_args "$id" /probe signal-wait
+	(exec "$BERTH" --root "$ROOT" run --bundle "$(bundle_of "$id")" "$id" \
+		</dev/null >"$TDIR/$id.out" 2>"$TDIR/$id.err") &
+	pid=$!
+	wait_file "$TDIR/$id.out" ready
+	kill -9 "$pid"
+	wait "$pid"
+	assert_eq "$(status_of "$id")" running "container of a killed run"
+	init=$(pid_of "$id")
+	[ -d "/proc/$init" ] || fail "init $init of the killed run is gone"
+	assert_ok rt delete --force "$id"
+	assert_gone "$id"
+	# reparented when run died: a zombie until its new parent reaps it
+	local st
+	st=$(awk '{ print $3 }' "/proc/$init/stat" 2>/dev/null)
+	[ -z "$st" ] || [ "$st" = Z ] || fail "init $init ($st) outlived delete --force"
+}
+
 # --systemd-cgroup where systemd is not PID 1 (this host): refused before
 # anything exists, naming the cause. The driver itself is checked in the
 # QEMU guest, which boots systemd (tests/vm/check-systemd.sh).
