@@ -219,12 +219,9 @@ static int mkdir_below(int rootfd, char *path, mode_t mode, int depth)
 				   O_PATH | O_DIRECTORY, 0);
 	if (fd != -ENOENT || depth > 64)
 		return fd;
-	char *slash = strrchr(path, '/');
-	const char *name = slash ? slash + 1 : path;
-	if (slash)
-		*slash = '\0';
-	else
-		path = (char *)"";
+	char *slash = strrchr(path, '/'); /* path starts with one */
+	const char *name = slash + 1;
+	*slash = '\0';
 	size_t l = strlen(path);
 	while (l > 0 && path[l - 1] == '/')
 		path[--l] = '\0';
@@ -242,7 +239,8 @@ int base_mkdir_in_root(int rootfd, const char *path, mode_t mode)
 {
 	if (has_dot_component(path))
 		return mkdir_walk(rootfd, path, mode);
-	_cleanup_free_ char *copy = base_strdup(path);
+	/* a relative path is the same inside the root */
+	_cleanup_free_ char *copy = base_sprintf("/%s", path);
 	size_t l = strlen(copy);
 	while (l > 1 && copy[l - 1] == '/')
 		copy[--l] = '\0';

@@ -148,8 +148,8 @@ int oci_config_parse(const char *json, size_t len, struct oci_config **out,
 	return config_parse(json, len, "config.json", false, out, err);
 }
 
-int oci_config_load(const char *bundle, struct oci_config **out,
-		    struct berr *err)
+int oci_config_load_raw(const char *bundle, struct oci_config **out, char **raw,
+			size_t *raw_len, struct berr *err)
 {
 	_cleanup_free_ char *path = base_sprintf("%s/config.json", bundle);
 	_cleanup_free_ char *buf = NULL;
@@ -157,7 +157,18 @@ int oci_config_load(const char *bundle, struct oci_config **out,
 	int r = base_read_file_at(AT_FDCWD, path, &buf, &len, 0);
 	if (r < 0)
 		return berr_set(err, -r, "open %s", path);
-	return config_parse(buf, len, path, true, out, err);
+	r = config_parse(buf, len, path, true, out, err);
+	if (r == 0 && raw) {
+		*raw = TAKE_PTR(buf);
+		*raw_len = len;
+	}
+	return r;
+}
+
+int oci_config_load(const char *bundle, struct oci_config **out,
+		    struct berr *err)
+{
+	return oci_config_load_raw(bundle, out, NULL, NULL, err);
 }
 
 static void mount_clear(struct oci_mount *m)

@@ -403,6 +403,10 @@ int oci_config_parse(const char *json, size_t len, struct oci_config **out,
 /* Reads and parses bundle/config.json; err names the file on I/O errors. */
 int oci_config_load(const char *bundle, struct oci_config **out,
 		    struct berr *err);
+/* oci_config_load() that also hands back the bytes it parsed (*raw,
+ * *raw_len; the caller frees), for a copy that is the same document. */
+int oci_config_load_raw(const char *bundle, struct oci_config **out, char **raw,
+			size_t *raw_len, struct berr *err);
 void oci_config_free(struct oci_config *c);
 static inline void oci_config_freep(struct oci_config **c)
 {

@@ -43,6 +43,8 @@ struct create_job {
 	struct rt_container *c;
 	struct cg_group *cg;
 	char *bundle, *rootfs;
+	char *config_raw; /* config.json as read and parsed */
+	size_t config_len;
 	int ns_fds[OCI_NS__COUNT];
 	int sync_fd;  /* parent end */
 	int start_fd; /* listening start.sock */
@@ -123,7 +125,8 @@ static int resolve_paths(struct create_job *j, struct berr *err)
 	j->bundle = realpath(b, NULL);
 	if (!j->bundle)
 		return berr_set(err, errno, "bundle `%s`", b);
-	int r = oci_config_load(j->bundle, &j->config, err);
+	int r = oci_config_load_raw(j->bundle, &j->config, &j->config_raw,
+				    &j->config_len, err);
 	if (r < 0)
 		return r;
 	if ((r = check_systemd(j, err)) < 0)
@@ -174,17 +177,12 @@ static void fill_state(struct create_job *j)
 	j->c->state = s;
 }
 
-/* Keeps the config as create saw it: delete runs the poststop hooks from
- * it even when the bundle is gone. */
+/* Keeps the config as create saw it, the bytes it parsed: delete runs the
+ * poststop hooks from it even when the bundle is gone. */
 static int copy_config(struct create_job *j, struct berr *err)
 {
-	_cleanup_free_ char *path = base_sprintf("%s/config.json", j->bundle);
-	_cleanup_free_ char *buf = NULL;
-	size_t len;
-	int r = base_read_file_at(AT_FDCWD, path, &buf, &len, 0);
-	if (r < 0)
-		return berr_set(err, -r, "read %s", path);
-	r = base_write_file_atomic(j->c->dirfd, "config.json", buf, len, 0600);
+	int r = base_write_file_atomic(j->c->dirfd, "config.json",
+				       j->config_raw, j->config_len, 0600);
 	if (r < 0)
 		return berr_set(err, -r, "write %s/config.json", j->c->dir);
 	j->c->state->config_path = base_sprintf("%s/config.json", j->c->dir);
@@ -665,6 +663,7 @@ static void job_release(struct create_job *j)
 	oci_config_free(j->config);
 	free(j->bundle);
 	free(j->rootfs);
+	free(j->config_raw);
 }
 
 int rt_create_container(const struct rt_ctx *ctx, const char *id,

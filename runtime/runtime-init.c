@@ -300,9 +300,8 @@ void rt_init_main(struct rt_init_args *a)
 	if (rt_sync_expect(a->sync_fd, RT_SYNC_FINAL, &now, &err) < 0)
 		_exit(1);
 	prctl(PR_SET_PDEATHSIG, 0);
-	if (now) { /* run: no start.sock round, the answer goes back here */
+	if (now) /* run: no start.sock round, the answer goes back here */
 		start_process(a, listener, a->sync_fd);
-	}
 	rt_sync_send(a->sync_fd, RT_SYNC_FINAL_ACK, 0, NULL);
 	close(a->sync_fd);
 	wait_for_start(a, listener);

@@ -856,6 +856,14 @@ TEST(load_reads_the_bundle_and_names_the_file)
 	ASSERT_EQ(oci_config_load(dir, &c, &e), 0);
 	ASSERT_STREQ(c->hostname, "box");
 	oci_config_free(c);
+	/* the raw form hands back the very bytes it parsed */
+	char *raw = NULL;
+	size_t len = 0;
+	ASSERT_EQ(oci_config_load_raw(dir, &c, &raw, &len, &e), 0);
+	ASSERT_EQ(len, strlen(full_config));
+	ASSERT_TRUE(memcmp(raw, full_config, len) == 0);
+	free(raw);
+	oci_config_free(c);
 	remove_bundle(dir);
 
 	dir = make_bundle(J({
