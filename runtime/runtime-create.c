@@ -97,6 +97,9 @@ static int validate_config(struct create_job *j, struct berr *err)
 		return berr_wrap(err, "config.json");
 	if (rt_lsm_check(cfg, err) < 0 || rt_personality_check(cfg, err) < 0)
 		return berr_wrap(err, "config.json");
+	int r = rt_sysctl_check(cfg, err);
+	if (r < 0)
+		return r;
 	const struct oci_namespace *user = rt_ns_find(cfg, OCI_NS_USER);
 	if (user && !user->path &&
 	    (!cfg->linux_.n_uid_mappings || !cfg->linux_.n_gid_mappings))

@@ -164,6 +164,17 @@ int rt_ns_open_paths(const struct oci_config *c, int fds[OCI_NS__COUNT],
 		     struct berr *err);
 void rt_ns_close_fds(int fds[OCI_NS__COUNT]);
 
+/* ---- sysctls (runtime-sysctl.c) --------------------------------------------
+ */
+
+/* Refuses, naming the key, every linux.sysctl key that no namespace of the
+ * container's own isolates (it would change the host's setting), keys
+ * that are not plain paths, and kernel.hostname/domainname that contradict
+ * the hostname/domainname fields. Runs at create, before anything exists. */
+int rt_sysctl_check(const struct oci_config *c, struct berr *err);
+/* Writes every key through the init's /proc/sys (rt_procfs_open). */
+int rt_sysctl_apply(const struct oci_config *c, struct berr *err);
+
 /* ---- create/start (runtime-create.c, runtime-init.c) ------------------------
  */
 

@@ -208,53 +208,6 @@ int rt_rootfs_pivot(const struct oci_config *c, const struct rt_rootfs_opts *o,
 
 /* ---- finalize ------------------------------------------------------------ */
 
-/* "net.ipv4.ip_forward" -> "net/ipv4/ip_forward"; a key already written
- * with slashes keeps its dots (interface names such as eth0.100). */
-static char *sysctl_path(const char *key)
-{
-	char *p = base_strdup(key);
-	if (!strchr(p, '/'))
-		for (char *s = p; *s; s++)
-			if (*s == '.')
-				*s = '/';
-	return p;
-}
-
-/* Through rt_procfs_open(): neither a mount over /proc/sys nor a bind of
- * another procfs file over the key may take the write (CVE-2025-52881). */
-static int write_sysctl(const struct oci_kv *kv, struct berr *err)
-{
-	_cleanup_free_ char *rel = sysctl_path(kv->key);
-	if (!*rel || rel[0] == '/' || strstr(rel, ".."))
-		return berr_setx(err, EINVAL, "sysctl `%s`: invalid key",
-				 kv->key);
-	_cleanup_free_ char *path = base_sprintf("sys/%s", rel);
-	_cleanup_close_ int fd = rt_procfs_open(path, O_WRONLY, err);
-	if (fd == -ENOENT || fd == -EACCES)
-		return berr_set(err, -fd, "sysctl `%s`", kv->key);
-	if (fd < 0)
-		return berr_wrap(err, "sysctl `%s`", kv->key);
-	const char *v = kv->value ? kv->value : "";
-	ssize_t n = write(fd, v, strlen(v));
-	if (n < 0)
-		return berr_set(err, errno, "sysctl `%s`", kv->key);
-	if ((size_t)n != strlen(v))
-		return berr_set(err, EIO, "sysctl `%s`", kv->key);
-	return 0;
-}
-
-static int apply_sysctls(const struct oci_config *c, struct berr *err)
-{
-	if (!c->has_linux)
-		return 0;
-	for (size_t i = 0; i < c->linux_.n_sysctl; i++) {
-		int r = write_sysctl(&c->linux_.sysctl[i], err);
-		if (r < 0)
-			return r;
-	}
-	return 0;
-}
-
 static int readonly_path(int rootfd, const char *path, struct berr *err)
 {
 	_cleanup_close_ int fd = base_open_in_root(rootfd, path, O_PATH, 0);
@@ -344,7 +297,7 @@ int rt_rootfs_finalize(const struct oci_config *c,
 		open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (rootfd < 0)
 		return berr_set(err, errno, "open `/`");
-	int r = apply_sysctls(c, err);
+	int r = rt_sysctl_apply(c, err);
 	for (size_t i = 0; r == 0 && c->has_linux && c->linux_.readonly_paths &&
 			   c->linux_.readonly_paths[i];
 	     i++)

@@ -172,6 +172,100 @@ t_cve_2025_31133_image_devnull_replaced() {
 	assert_eq "$(sed -n 2p <<<"$OUT" | tr -d ' ')" 0 "bytes read from masked /proc/keys"
 }
 
+# ---- linux.sysctl: the host's kernel settings --------------------------------
+
+# host_sysctls: every writable /proc/sys setting with its value (ns_last_pid
+# moves with every fork).
+host_sysctls() {
+	find /proc/sys -type f -perm /200 ! -name ns_last_pid \
+		-exec grep -H . {} + 2>/dev/null | sort
+}
+
+# sysctl_refused NAME SYSCTLS-JSON JQ-FILTER MESSAGE: a config that sets the
+# sysctls with the namespaces the filter leaves must be refused at create.
+# A runtime that wrote the host's settings anyway gets them put back first,
+# so that the failure does not outlive the test.
+sysctl_refused() {
+	local id key path old
+	id=$(new_id "$1")
+	mkbundle "$id"
+	cfg "$id" ".linux.sysctl = $2 | $3"
+	key=$(jq -rn "$2 | keys[0]")
+	path=/proc/sys/$(tr . / <<<"${key//\//.}")
+	old=$(cat "$path")
+	run rt create --bundle "$(bundle_of "$id")" "$id"
+	if [ "$(cat "$path")" != "$old" ]; then
+		printf '%s\n' "$old" >"$path"
+		fail "$key: the host's $path was written"
+	fi
+	[ "$RC" != 0 ] || fail "$key: create succeeded"
+	assert_contains "$(last_line "$ERR")" "$4" "create's error"
+	assert_gone "$id"
+	[ -e "$ROOT/$id" ] && fail "state dir of $id left after a refused create"
+	return 0
+}
+
+# A key that no namespace isolates, or one whose namespace the container
+# shares with the host, would be written to the host's /proc/sys: create
+# refuses each one, naming the key, and no host setting changes.
+t_sysctl_host_settings_refused() {
+	local before after swap shm fwd mq
+	before=$(host_sysctls)
+	[ -n "$before" ] || fail "no writable /proc/sys entry read"
+	swap=$(($(cat /proc/sys/vm/swappiness) + 1))
+	shm=$(($(cat /proc/sys/kernel/shmmni) + 1))
+	fwd=$((1 - $(cat /proc/sys/net/ipv4/ip_forward)))
+	mq=$(($(cat /proc/sys/fs/mqueue/msg_max) + 1))
+	sysctl_refused core "{\"kernel.core_pattern\": \"|/bin/false-$IT_TOKEN\"}" . \
+		"$(berth_or 'linux.sysctl["kernel.core_pattern"]: no namespace isolates this key' '')"
+	sysctl_refused coreslash "{\"kernel/core_pattern\": \"|/bin/false-$IT_TOKEN\"}" . \
+		"$(berth_or 'linux.sysctl["kernel/core_pattern"]' '')"
+	sysctl_refused swap "{\"vm.swappiness\": \"$swap\"}" . \
+		"$(berth_or 'linux.sysctl["vm.swappiness"]' '')"
+	sysctl_refused hostnet "{\"net.ipv4.ip_forward\": \"$fwd\"}" \
+		'del(.linux.namespaces[] | select(.type == "network"))' \
+		"$(berth_or 'linux.sysctl["net.ipv4.ip_forward"]: the container has no network namespace of its own' '')"
+	sysctl_refused joinednet "{\"net.ipv4.ip_forward\": \"$fwd\"}" \
+		'(.linux.namespaces[] | select(.type == "network")) += {path: "/proc/self/ns/net"}' \
+		"$(berth_or 'linux.sysctl["net.ipv4.ip_forward"]: the container has no network namespace of its own' '')"
+	sysctl_refused hostipc "{\"kernel.shmmni\": \"$shm\"}" \
+		'del(.linux.namespaces[] | select(.type == "ipc"))' \
+		"$(berth_or 'linux.sysctl["kernel.shmmni"]: the container has no ipc namespace of its own' '')"
+	sysctl_refused hostmq "{\"fs.mqueue.msg_max\": \"$mq\"}" \
+		'del(.linux.namespaces[] | select(.type == "ipc"))' \
+		"$(berth_or 'linux.sysctl["fs.mqueue.msg_max"]' '')"
+	sysctl_refused hostuts "{\"kernel.domainname\": \"d-$IT_TOKEN\"}" \
+		'del(.linux.namespaces[] | select(.type == "uts")) | del(.hostname)' \
+		"$(berth_or 'linux.sysctl["kernel.domainname"]: the container has no uts namespace of its own' '')"
+	after=$(host_sysctls)
+	[ "$before" = "$after" ] ||
+		fail "host /proc/sys changed: $(diff <(echo "$before") <(echo "$after") | head -n 6 | tr '\n' ' ')"
+}
+
+# The namespaced keys work where the container has the namespace: each
+# value is seen inside and the host keeps its own.
+t_sysctl_namespaced_keys() {
+	local id mq
+	id=$(new_id sysctlns)
+	mkbundle "$id"
+	mq=$(($(cat /proc/sys/fs/mqueue/msg_max) - 1))
+	cfg "$id" ".linux.sysctl = {\"fs.mqueue.msg_max\": \"$mq\",
+		\"kernel.domainname\": \"d-$IT_TOKEN\", \"kernel.msgmnb\": \"12345\"}"
+	set_args "$id" /bin/sh -c 'cat /proc/sys/fs/mqueue/msg_max /proc/sys/kernel/domainname /proc/sys/kernel/msgmnb'
+	run_a "$id"
+	assert_eq "$RC" 0 "run: $(last_line "$ERR")"
+	assert_eq "$OUT" "$(printf '%s\nd-%s\n12345' "$mq" "$IT_TOKEN")" "sysctls inside"
+	assert_ne "$(cat /proc/sys/fs/mqueue/msg_max)" "$mq" "host's fs.mqueue.msg_max"
+	assert_ne "$(cat /proc/sys/kernel/domainname)" "d-$IT_TOKEN" "host's domainname"
+}
+
+# kernel.hostname may not contradict the hostname field.
+t_sysctl_hostname_conflict() {
+	berth_only "runc 1.1 refuses kernel.hostname whatever its value"
+	sysctl_refused hnconf '{"kernel.hostname": "other"}' '.hostname = "mine"' \
+		'linux.sysctl["kernel.hostname"]: conflicts with hostname "mine"'
+}
+
 # ---- CVE-2025-52881: /proc writes redirected by mounts ---------------------
 
 t_cve_2025_52881_tmpfs_over_proc_sys() {

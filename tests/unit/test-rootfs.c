@@ -1040,3 +1040,123 @@ TEST(rootfs_masking_checks_dev_null)
 	ASSERT_OK(msg);
 	ASSERT_TRUE(!created);
 }
+
+/* ---- linux.sysctl: only what a namespace of the container's own isolates */
+
+static int sysctl_verdict(const char *key, const char *value,
+			  const struct oci_namespace *ns, size_t n_ns,
+			  const char *hostname, struct berr *err)
+{
+	struct oci_kv kv[] = {{(char *)key, (char *)value}};
+	struct oci_config c = {.has_linux = true, .hostname = (char *)hostname};
+	c.linux_.sysctl = kv;
+	c.linux_.n_sysctl = 1;
+	c.linux_.namespaces = (struct oci_namespace *)ns;
+	c.linux_.n_namespaces = n_ns;
+	berr_clear(err);
+	return rt_sysctl_check(&c, err);
+}
+
+TEST(sysctl_check_refuses_host_settings)
+{
+	struct oci_namespace all[] = {
+		{OCI_NS_PID, NULL},   {OCI_NS_NETWORK, NULL},
+		{OCI_NS_MOUNT, NULL}, {OCI_NS_IPC, NULL},
+		{OCI_NS_UTS, NULL},   {OCI_NS_USER, NULL},
+	};
+	struct berr e;
+	static const char *const host[] = {
+		"kernel.core_pattern", "kernel/core_pattern",	"vm.swappiness",
+		"kernel.modprobe",     "fs.protected_symlinks", "kernel.panic",
+		"kernel.msg_bogus",
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(host); i++) {
+		ASSERT_EQ(sysctl_verdict(host[i], "1", all, ARRAY_SIZE(all),
+					 NULL, &e),
+			  -EPERM);
+		ASSERT_CONTAINS(e.msg, host[i]);
+		ASSERT_CONTAINS(e.msg, "would change the host's");
+	}
+	static const char *const bad[] = {"kernel",
+					  "net..ipv4",
+					  "../x/y",
+					  "net/../kernel/core_pattern",
+					  "/kernel/core_pattern",
+					  ""};
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		ASSERT_EQ(sysctl_verdict(bad[i], "1", all, ARRAY_SIZE(all),
+					 NULL, &e),
+			  -EINVAL);
+		ASSERT_CONTAINS(e.msg, "invalid key");
+	}
+}
+
+TEST(sysctl_check_needs_the_namespace_of_its_own)
+{
+	struct oci_namespace mnt[] = {{OCI_NS_MOUNT, NULL}};
+	struct berr e;
+	static const struct {
+		const char *key, *ns;
+	} cases[] = {
+		{"net.ipv4.ip_forward", "network"},
+		{"net/ipv4/conf/eth0.100/forwarding", "network"},
+		{"kernel.shmmax", "ipc"},
+		{"kernel.msgmnb", "ipc"},
+		{"kernel.sem", "ipc"},
+		{"fs.mqueue.msg_max", "ipc"},
+		{"kernel.domainname", "uts"},
+		{"kernel.ns_last_pid", "pid"},
+		{"user.max_user_namespaces", "user"},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		ASSERT_EQ(sysctl_verdict(cases[i].key, "1", mnt, 1, NULL, &e),
+			  -EPERM);
+		ASSERT_CONTAINS(e.msg, cases[i].key);
+		_cleanup_free_ char *want =
+			base_sprintf("no %s namespace of its own", cases[i].ns);
+		ASSERT_CONTAINS(e.msg, want);
+	}
+	/* With a new namespace of each kind, every one is accepted. */
+	struct oci_namespace all[] = {
+		{OCI_NS_PID, NULL},   {OCI_NS_NETWORK, NULL},
+		{OCI_NS_MOUNT, NULL}, {OCI_NS_IPC, NULL},
+		{OCI_NS_UTS, NULL},   {OCI_NS_USER, NULL},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++)
+		ASSERT_EQ(sysctl_verdict(cases[i].key, "1", all,
+					 ARRAY_SIZE(all), NULL, &e),
+			  0);
+}
+
+/* A namespace joined by path is the container's own only when it is not
+ * the runtime's: /proc/self/ns/net is the host's network. */
+TEST(sysctl_check_joined_host_namespace_is_the_host)
+{
+	struct oci_namespace host[] = {{OCI_NS_MOUNT, NULL},
+				       {OCI_NS_NETWORK, "/proc/self/ns/net"},
+				       {OCI_NS_IPC, "/proc/self/ns/ipc"}};
+	struct berr e;
+	ASSERT_EQ(sysctl_verdict("net.ipv4.ip_forward", "1", host, 3, NULL, &e),
+		  -EPERM);
+	ASSERT_CONTAINS(e.msg, "no network namespace of its own");
+	/* The runtime's own IPC namespace, joined by path. */
+	ASSERT_EQ(sysctl_verdict("kernel.shmmax", "1", host, 3, NULL, &e),
+		  -EPERM);
+	ASSERT_EQ(sysctl_verdict("net.ipv4.ip_forward", "1",
+				 (struct oci_namespace[]){
+					 {OCI_NS_NETWORK, "/no/such/ns"}},
+				 1, NULL, &e),
+		  -ENOENT);
+	ASSERT_CONTAINS(e.msg, "/no/such/ns");
+}
+
+TEST(sysctl_check_hostname_field_wins)
+{
+	struct oci_namespace uts[] = {{OCI_NS_UTS, NULL}};
+	struct berr e;
+	ASSERT_EQ(sysctl_verdict("kernel.hostname", "a", uts, 1, "b", &e),
+		  -EINVAL);
+	ASSERT_CONTAINS(e.msg, "conflicts with hostname \"b\"");
+	ASSERT_EQ(sysctl_verdict("kernel.hostname", "b", uts, 1, "b", &e), 0);
+	ASSERT_EQ(sysctl_verdict("kernel.hostname", "a", uts, 1, NULL, &e), 0);
+}
