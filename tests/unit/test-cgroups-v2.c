@@ -338,6 +338,11 @@ CG_TEST(v2_destroy_kills_a_frozen_group_with_nested_groups)
 	ASSERT_EQ(base_write_file_at(AT_FDCWD, procs, pb, strlen(pb), 0), 0);
 	ASSERT_TRUE(proc_in(b, sub));
 	ASSERT_EQ(cg_freeze(g, true, &e), 0);
+	/* The kernel reports a group with tasks of its own frozen once they
+	 * are, before a nested group's: the nested one follows. */
+	for (int i = 0;
+	     i < 500 && !strstr(cg_read(sub, "cgroup.events"), "frozen 1"); i++)
+		usleep(10000);
 	ASSERT_CONTAINS(cg_read(sub, "cgroup.events"), "frozen 1");
 
 	struct cg_group *h = NULL;
