@@ -290,6 +290,25 @@ bool rt_seccomp_uses_notify(const struct oci_seccomp *s)
 	return false;
 }
 
+/* A process whose write() waits for the agent cannot report anything,
+ * and the agent may be logging through that very process: runc refuses
+ * SCMP_ACT_NOTIFY on write, and so does berth. */
+static int check_notify_write(const struct oci_seccomp *s, struct berr *err)
+{
+	for (size_t i = 0; i < s->n_syscalls; i++) {
+		if (s->syscalls[i].action != OCI_SCMP_ACT_NOTIFY)
+			continue;
+		for (char **n = s->syscalls[i].names; n && *n; n++)
+			if (!strcmp(*n, "write"))
+				return berr_setx(err, EINVAL,
+						 "linux.seccomp.syscalls[%zu]: "
+						 "SCMP_ACT_NOTIFY cannot be "
+						 "used for write",
+						 i);
+	}
+	return 0;
+}
+
 static int check_profile(const struct oci_seccomp *s, struct berr *err)
 {
 	if (s->listener_path && s->listener_path[0] != '/')
@@ -303,6 +322,9 @@ static int check_profile(const struct oci_seccomp *s, struct berr *err)
 		return berr_setx(err, EINVAL,
 				 "linux.seccomp: SCMP_ACT_NOTIFY cannot be "
 				 "used as the default action");
+	int r = check_notify_write(s, err);
+	if (r < 0)
+		return r;
 	if (rt_seccomp_uses_notify(s) &&
 	    (!s->listener_path || !*s->listener_path))
 		return berr_setx(err, EINVAL,

@@ -110,6 +110,22 @@ t_seccomp_notify_without_listener() {
 	assert_gone "$id"
 }
 
+# The process would wait for the agent on its own writes: refused, as runc
+# refuses it, even with a listener.
+t_seccomp_notify_on_write_refused() {
+	local id
+	id=$(new_id scnotifyw)
+	mkbundle "$id"
+	cfg "$id" '.linux.seccomp = {defaultAction: "SCMP_ACT_ALLOW",
+		listenerPath: "/run/berth-no-such-listener.sock",
+		syscalls: [{names: ["mkdir"], action: "SCMP_ACT_ALLOW"},
+			{names: ["read", "write"], action: "SCMP_ACT_NOTIFY"}]}'
+	assert_fail_with "$(berth_or 'linux.seccomp.syscalls[1]: SCMP_ACT_NOTIFY cannot be used for write' \
+		'SCMP_ACT_NOTIFY cannot be used for the write syscall')" \
+		rt create --bundle "$(bundle_of "$id")" "$id"
+	assert_gone "$id"
+}
+
 # SCMP_ACT_NOTIFY with listenerPath: the listener gets the notify fd over
 # SCM_RIGHTS with the container process state the spec describes. It then
 # closes the fd, so the notified call fails with ENOSYS.
