@@ -756,10 +756,40 @@ static int mount_fresh_at(struct mctx *x, struct dest *d, int *mntfd,
 	return r;
 }
 
+/* procfs and sysfs go on an ordinary directory or nowhere: a symlink at
+ * the destination would be followed to wherever the image points it, and
+ * procfs there escapes the masks set on /proc (runc refuses it too). */
+static int check_pseudo_fs_dest(struct mctx *x)
+{
+	if (strcmp(x->m->type, "proc") && strcmp(x->m->type, "sysfs"))
+		return 0;
+	_cleanup_free_ char *p = rt_path_clean(x->m->destination);
+	_cleanup_close_ int fd =
+		base_open_in_root(x->rootfd, p, O_PATH | O_NOFOLLOW, 0);
+	if (fd == -ENOENT)
+		return 0;
+	if (fd < 0)
+		return fail(x, fd);
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return fail(x, -errno);
+	if (S_ISDIR(st.st_mode))
+		return 0;
+	return failx(x, ENOTDIR,
+		     S_ISLNK(st.st_mode)
+			     ? "the destination must be an ordinary "
+			       "directory, not a symlink"
+			     : "the destination must be an ordinary "
+			       "directory");
+}
+
 static int mount_fresh(struct mctx *x)
 {
 	struct dest d;
-	int r = dest_open(x, true, &d);
+	int r = check_pseudo_fs_dest(x);
+	if (r < 0)
+		return r;
+	r = dest_open(x, true, &d);
 	if (r == 0)
 		r = check_proc_dest(x, &d, !strcmp(x->m->type, "proc"));
 	if (r < 0) {

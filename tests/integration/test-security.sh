@@ -172,6 +172,28 @@ t_cve_2025_31133_image_devnull_replaced() {
 	assert_eq "$(sed -n 2p <<<"$OUT" | tr -d ' ')" 0 "bytes read from masked /proc/keys"
 }
 
+# ---- procfs and sysfs through a symlink ------------------------------------
+
+# An image whose /proc (or /sys) is a symlink would get the filesystem at
+# the link's target, where the masks on /proc/... do not apply. Refused,
+# as runc refuses it, and the target stays an empty directory.
+t_proc_and_sys_through_symlink_refused() {
+	local id fs b
+	for fs in proc sys; do
+		id=$(new_id "ln$fs")
+		mkbundle "$id" copy
+		b=$(bundle_of "$id")
+		rmdir "$b/rootfs/$fs" && mkdir "$b/rootfs/elsewhere-$fs" &&
+			ln -s "elsewhere-$fs" "$b/rootfs/$fs" || fail "symlinked /$fs"
+		refused "$id" "$(berth_or "on \`/$fs\`: the destination must be an ordinary directory, not a symlink" \
+			'must be mounted on ordinary directory')"
+		[ -z "$(ls -A "$b/rootfs/elsewhere-$fs")" ] ||
+			fail "something was mounted or made at the link's target"
+		grep -q "elsewhere-$fs" /proc/self/mountinfo && fail "a mount on the target is left"
+	done
+	return 0
+}
+
 # ---- linux.sysctl: the host's kernel settings --------------------------------
 
 # host_sysctls: every writable /proc/sys setting with its value (ns_last_pid
