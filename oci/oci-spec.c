@@ -80,6 +80,7 @@ static cJSON *spec_process(void)
 	oj_put(caps, "bounding", oj_new_strv(default_caps));
 	oj_put(caps, "effective", oj_new_strv(default_caps));
 	oj_put(caps, "permitted", oj_new_strv(default_caps));
+	oj_put(caps, "ambient", oj_new_strv(default_caps));
 	oj_put(p, "capabilities", caps);
 	cJSON *rl = oj_new_object();
 	oj_put(rl, "type", oj_new_str("RLIMIT_NOFILE"));
@@ -147,16 +148,17 @@ static cJSON *spec_resources(void)
 	return res;
 }
 
-/* A rootless container gets a user namespace and keeps the host's network
- * and cgroup namespaces, which need privileges to set up. */
+/* runc's default namespaces: no cgroup namespace, so that tooling that
+ * adds one to a generated config does not list it twice. A rootless
+ * container gets a user namespace and keeps the host's network, which
+ * needs privileges to set up. */
 static cJSON *spec_namespaces(bool rootless)
 {
-	static const char *const all[] = {"pid", "network", "ipc",
-					  "uts", "mount",   "cgroup"};
+	static const char *const all[] = {"pid", "network", "ipc", "uts",
+					  "mount"};
 	cJSON *a = oj_new_array();
 	for (size_t i = 0; i < ARRAY_SIZE(all); i++) {
-		if (rootless &&
-		    (!strcmp(all[i], "network") || !strcmp(all[i], "cgroup")))
+		if (rootless && !strcmp(all[i], "network"))
 			continue;
 		cJSON *ns = oj_new_object();
 		oj_put(ns, "type", oj_new_str(all[i]));
