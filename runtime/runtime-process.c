@@ -236,8 +236,10 @@ static bool setgroups_allowed(void)
 /* Hands fds 0-2 to the container user so that it can reopen them through
  * /proc/self/fd (e.g. /dev/stdout). Only pipes, fifos and sockets, and the
  * pty berth made for the container: a device the caller shares (the host's
- * /dev/null, the caller's terminal) must never change owner on the host. */
-static int fix_stdio_owner(uid_t uid, gid_t gid, bool own_pty, struct berr *err)
+ * /dev/null, the caller's terminal) must never change owner on the host.
+ * The group stays: the pty's is the tty group of the devpts mount (gid=5),
+ * as runc leaves it. */
+static int fix_stdio_owner(uid_t uid, bool own_pty, struct berr *err)
 {
 	for (int fd = 0; fd <= 2; fd++) {
 		struct stat st;
@@ -247,19 +249,19 @@ static int fix_stdio_owner(uid_t uid, gid_t gid, bool own_pty, struct berr *err)
 			continue;
 		if (S_ISCHR(st.st_mode) && st.st_rdev == makedev(1, 3))
 			continue;
-		if (st.st_uid == uid && st.st_gid == gid)
+		if (st.st_uid == uid)
 			continue;
-		if (fchown(fd, uid, gid) < 0 && errno != EINVAL &&
+		if (fchown(fd, uid, (gid_t)-1) < 0 && errno != EINVAL &&
 		    errno != EPERM && errno != EROFS)
-			return berr_set(err, errno, "fchown fd %d to %u:%u", fd,
-					uid, gid);
+			return berr_set(err, errno, "fchown fd %d to uid %u",
+					fd, uid);
 	}
 	return 0;
 }
 
 static int switch_user(const struct oci_user *u, bool own_pty, struct berr *err)
 {
-	int r = fix_stdio_owner(u->uid, u->gid, own_pty, err);
+	int r = fix_stdio_owner(u->uid, own_pty, err);
 	if (r < 0)
 		return r;
 	if (setgroups_allowed()) {

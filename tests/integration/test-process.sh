@@ -325,3 +325,17 @@ t_err_capability_berth_lacks() {
 		rt run --bundle "$(bundle_of "$id")" "$id"
 	assert_gone "$id"
 }
+
+# The container's pty goes to the process's user; its group stays the tty
+# group (5) of the devpts mount, as with runc.
+t_terminal_pty_owner() {
+	local id
+	berth_only "berth run proxies the terminal itself; runc needs --console-socket"
+	id=$(new_id ptyown)
+	mkbundle "$id"
+	cfg "$id" '.process.terminal = true | .process.user = {uid: 1000, gid: 1000}'
+	set_args "$id" /bin/sh -c 'stat -L -c %u:%g /proc/self/fd/0'
+	run rt run --bundle "$(bundle_of "$id")" "$id"
+	assert_eq "$RC" 0 "run: $(last_line "$ERR")"
+	assert_eq "$(tr -d '\r' <<<"$OUT")" 1000:5 "owner of the container's pty"
+}
