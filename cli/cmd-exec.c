@@ -10,6 +10,8 @@ struct exec_flags {
 	struct rt_exec_opts o;
 	char **env;
 	char **caps;
+	char **gids;
+	uint32_t *gid_values;
 	const char *process_label;
 	const char *apparmor;
 };
@@ -18,6 +20,29 @@ static void exec_flags_free(struct exec_flags *f)
 {
 	base_strv_free(f->env);
 	base_strv_free(f->caps);
+	base_strv_free(f->gids);
+	free(f->gid_values);
+}
+
+/* --additional-gids: numbers, as runc takes them. */
+static int parse_gids(struct exec_flags *f)
+{
+	size_t n = base_strv_len(f->gids);
+	f->gid_values = base_calloc(n ? n : 1, sizeof(uint32_t));
+	for (size_t i = 0; i < n; i++) {
+		char *end;
+		errno = 0;
+		unsigned long g = strtoul(f->gids[i], &end, 10);
+		if (errno || end == f->gids[i] || *end ||
+		    f->gids[i][0] == '-' || g >= UINT32_MAX)
+			return cli_error("invalid value \"%s\" for flag "
+					 "--additional-gids: not a group id",
+					 f->gids[i]);
+		f->gid_values[i] = (uint32_t)g;
+	}
+	f->o.additional_gids = f->gid_values;
+	f->o.n_additional_gids = n;
+	return 0;
 }
 
 static int run_exec(struct cli *cli, struct exec_flags *f, const char *id)
@@ -35,12 +60,18 @@ static int run_exec(struct cli *cli, struct exec_flags *f, const char *id)
 	f->o.apparmor = f->apparmor;
 	f->o.env = f->env;
 	f->o.caps = f->caps;
+	if (parse_gids(f) != 0)
+		return 1;
 
 	struct berr err = {0};
 	int status = 0;
 	int r = rt_exec(&cli->ctx, id, &f->o, &status, &err);
-	if (r < 0)
-		return cli_fail(r, &err);
+	if (r < 0) {
+		/* runc's exec: its own failures exit 255, apart from the
+		 * program's statuses */
+		cli_fail(r, &err);
+		return 255;
+	}
 	return f->o.detach ? 0 : status;
 }
 
@@ -70,6 +101,10 @@ int cli_cmd_exec(struct cli *cli, int argc, char **argv)
 		 "add a capability, e.g. CAP_NET_ADMIN (repeatable)"},
 		{"no-new-privs", NULL, CLI_BOOL, &f.o.no_new_privs, NULL,
 		 "set no_new_privs for the process"},
+		{"additional-gids", "g", CLI_STRV, &f.gids, "GID",
+		 "add a supplementary group (repeatable)"},
+		{"ignore-paused", NULL, CLI_BOOL, &f.o.ignore_paused, NULL,
+		 "exec even when the container is paused"},
 		{"preserve-fds", NULL, CLI_COUNT, &f.o.preserve_fds, "N",
 		 "pass N extra fds (3 .. 3+N-1) to the process"},
 		{"process-label", NULL, CLI_STR, &f.process_label, "LABEL",

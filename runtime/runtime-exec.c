@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -29,7 +30,8 @@ struct exec_job {
 	int pidfd;	/* the init's */
 	int ns_flags;
 	int console_fd;
-	int seccomp_fd; /* connected to listenerPath, or -1 */
+	int console_peer; /* berth's end when it proxies the terminal */
+	int seccomp_fd;	  /* connected to listenerPath, or -1 */
 	const struct oci_state *state;
 	int err_pipe[2];
 	int pid_pipe[2];
@@ -48,6 +50,18 @@ static int set_env(char ***env, const char *kv)
 	}
 	base_strv_push(env, kv);
 	return 0;
+}
+
+/* --additional-gids: added to the process's groups. */
+static void add_gids(struct oci_user *u, const uint32_t *gids, size_t n)
+{
+	if (!n)
+		return;
+	u->additional_gids = base_realloc(
+		u->additional_gids, u->n_additional_gids + n, sizeof(uint32_t));
+	memcpy(u->additional_gids + u->n_additional_gids, gids,
+	       n * sizeof(uint32_t));
+	u->n_additional_gids += n;
 }
 
 static int add_cap(struct oci_capset *s, int cap)
@@ -124,6 +138,7 @@ static int build_process(struct exec_job *j, struct berr *err)
 		if (r < 0)
 			return r;
 	}
+	add_gids(&p->user, o->additional_gids, o->n_additional_gids);
 	for (char *const *c = o->caps; c && *c; c++) {
 		int cap = oci_cap_from_name(*c);
 		if (cap < 0)
@@ -274,6 +289,26 @@ static int collect(struct exec_job *j, pid_t helper, pid_t *pid,
 	return 0;
 }
 
+/* The terminal's master goes to --console-socket, or, in the foreground
+ * without one, to berth's end of a socket pair: berth then proxies it. */
+static int connect_console(struct exec_job *j, struct berr *err)
+{
+	if (j->o->console_socket) {
+		j->console_fd = rt_console_connect(j->o->console_socket, err);
+		return j->console_fd < 0 ? j->console_fd : 0;
+	}
+	if (j->o->detach)
+		return berr_setx(err, EINVAL,
+				 "exec --detach with a terminal needs "
+				 "--console-socket");
+	int sp[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
+		return berr_set(err, errno, "console socketpair");
+	j->console_peer = sp[0];
+	j->console_fd = sp[1];
+	return 0;
+}
+
 static int prepare_exec(struct exec_job *j, struct rt_container *c,
 			struct berr *err)
 {
@@ -288,15 +323,8 @@ static int prepare_exec(struct exec_job *j, struct rt_container *c,
 		return r;
 	if ((r = rt_lsm_check(j->cfg, err)) < 0)
 		return r;
-	if (j->cfg->process.terminal) {
-		if (!j->o->console_socket)
-			return berr_setx(err, EINVAL,
-					 "exec with a terminal "
-					 "needs --console-socket");
-		j->console_fd = rt_console_connect(j->o->console_socket, err);
-		if (j->console_fd < 0)
-			return j->console_fd;
-	}
+	if (j->cfg->process.terminal && (r = connect_console(j, err)) < 0)
+		return r;
 	j->state = c->state;
 	r = rt_seccomp_listener_open(j->cfg, &j->seccomp_fd, err);
 	if (r < 0)
@@ -311,6 +339,13 @@ static int prepare_exec(struct exec_job *j, struct rt_container *c,
 	    pipe2(j->pid_pipe, O_CLOEXEC) < 0)
 		return berr_set(err, errno, "pipe");
 	return 0;
+}
+
+static int exit_code_of(int st)
+{
+	return WIFEXITED(st)	 ? WEXITSTATUS(st)
+	       : WIFSIGNALED(st) ? 128 + WTERMSIG(st)
+				 : 255;
 }
 
 static int wait_process(pid_t pid, int *exit_status)
@@ -341,9 +376,7 @@ static int wait_process(pid_t pid, int *exit_status)
 		if (errno != EINTR)
 			return -errno;
 	}
-	*exit_status = WIFEXITED(st)	 ? WEXITSTATUS(st)
-		       : WIFSIGNALED(st) ? 128 + WTERMSIG(st)
-					 : 255;
+	*exit_status = exit_code_of(st);
 	return 0;
 }
 
@@ -359,10 +392,29 @@ static void job_close(struct exec_job *j)
 		close(j->pidfd);
 	if (j->console_fd >= 0)
 		close(j->console_fd);
+	if (j->console_peer >= 0)
+		close(j->console_peer);
 	if (j->seccomp_fd >= 0)
 		close(j->seccomp_fd);
 	cg_group_free(j->cg);
 	oci_config_free(j->cfg);
+}
+
+static int proxy_and_wait(struct exec_job *j, pid_t pid, int *exit_status,
+			  struct berr *err)
+{
+	/* the process holds the other end now: EOF if it dies early */
+	close(j->console_fd);
+	j->console_fd = -1;
+	_cleanup_close_ int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (pfd < 0)
+		return berr_set(err, errno, "pidfd_open %d", pid);
+	int st = 0;
+	int r = rt_tty_proxy(j->console_peer, pfd, pid, &st, err);
+	if (r < 0)
+		return r;
+	*exit_status = exit_code_of(st);
+	return 0;
 }
 
 static int run_exec(struct exec_job *j, struct rt_container *c,
@@ -395,6 +447,8 @@ static int run_exec(struct exec_job *j, struct rt_container *c,
 	}
 	if (j->o->detach)
 		return 0;
+	if (j->console_peer >= 0)
+		return proxy_and_wait(j, pid, exit_status, err);
 	if ((r = wait_process(pid, exit_status)) < 0)
 		return berr_set(err, -r, "wait for exec process %d", pid);
 	return 0;
@@ -411,13 +465,15 @@ int rt_exec(const struct rt_ctx *ctx, const char *id,
 	if (st == OCI_STATUS_STOPPED)
 		return berr_setx(err, EINVAL,
 				 "cannot exec in a stopped container");
-	if (st == OCI_STATUS_PAUSED)
+	if (st == OCI_STATUS_PAUSED && !opts->ignore_paused)
 		return berr_setx(err, EINVAL,
-				 "cannot exec in a paused container");
+				 "cannot exec in a paused container (use "
+				 "--ignore-paused to override)");
 	struct exec_job j = {.id = id,
 			     .o = opts,
 			     .pidfd = -1,
 			     .console_fd = -1,
+			     .console_peer = -1,
 			     .seccomp_fd = -1,
 			     .err_pipe = {-1, -1},
 			     .pid_pipe = {-1, -1}};

@@ -119,9 +119,14 @@ struct rt_exec_opts {
 	int preserve_fds;
 	const char *apparmor;	   /* --apparmor PROFILE */
 	const char *process_label; /* --process-label LABEL (SELinux) */
+	bool ignore_paused;	   /* --ignore-paused: exec in a frozen one */
+	const uint32_t *additional_gids; /* --additional-gids */
+	size_t n_additional_gids;
 };
 /* exec: runs a new process in a running (or created) container. Unless
- * detached it waits and stores the exit status. */
+ * detached it waits and stores the exit status. A terminal without a
+ * console socket is proxied on berth's own stdio while it waits, as runc
+ * does; detached, a terminal needs the socket. */
 int rt_exec(const struct rt_ctx *ctx, const char *id,
 	    const struct rt_exec_opts *opts, int *exit_status,
 	    struct berr *err);

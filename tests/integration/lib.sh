@@ -270,8 +270,8 @@ assert_fail_with() {
 	local msg=$1 want=1 cmd
 	shift
 	cmd="$*"
-	# runc's exec reports its own errors with 255; berth uses 1 everywhere.
-	[ "$IT_IS_BERTH" = 1 ] || [ "${cmd#rt exec }" = "$cmd" ] || want=255
+	# exec reports its own errors with 255, as runc's does.
+	[ "${cmd#rt exec }" = "$cmd" ] || want=255
 	run "$@"
 	[ "$RC" = $want ] ||
 		fail "${cmd:0:100}: expected exit $want, got $RC ($(last_line "$ERR"))"

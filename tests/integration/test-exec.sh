@@ -127,3 +127,60 @@ t_exec_missing_binary() {
 		"error of exec /nonexistent"
 	assert_eq "$(status_of "$id")" running "init after a failed exec"
 }
+
+# exec's own failures exit 255, as runc's do, so that callers can tell
+# them from the program's status.
+t_exec_failures_exit_255() {
+	local id
+	exec_setup ex255
+	assert_fail_with "does not exist" rt exec "$IT_TOKEN-nope" /probe pid
+	assert_fail_with "" rt exec "$id" /nonexistent
+	assert_fail_with "" rt exec --pid-file "$TDIR/no/such/dir/pid" "$id" /probe exit 0
+	assert_ok rt pause "$id"
+	assert_fail_with "paused" rt exec "$id" /probe pid
+	assert_ok rt resume "$id"
+	run rt exec "$id" /probe exit 254
+	assert_eq "$RC" 254 "the program's own status"
+}
+
+# --ignore-paused: the process starts in the frozen cgroup and runs once
+# the container is resumed.
+t_exec_ignore_paused() {
+	local id pid
+	exec_setup exigp
+	assert_ok rt pause "$id"
+	rt exec --ignore-paused "$id" /bin/sh -c 'echo ran' >"$TDIR/igp.out" 2>"$TDIR/igp.err" &
+	pid=$!
+	sleep 0.5
+	[ -s "$TDIR/igp.out" ] && fail "the process ran in a paused container"
+	assert_ok rt resume "$id"
+	wait "$pid"
+	assert_eq "$?" 0 "exec --ignore-paused: $(tail -n 1 "$TDIR/igp.err")"
+	assert_eq "$(cat "$TDIR/igp.out")" ran "output after resume"
+}
+
+t_exec_additional_gids() {
+	local id
+	exec_setup exgids
+	assert_ok rt exec -g 10 -g 20 "$id" /bin/sh -c 'grep ^Groups: /proc/self/status'
+	assert_match "$OUT" '^Groups:[[:space:]]*10 20[[:space:]]*$' "supplementary groups"
+	assert_ok rt exec --additional-gids 30 "$id" /bin/sh -c 'grep ^Groups: /proc/self/status'
+	assert_match "$OUT" '^Groups:[[:space:]]*30[[:space:]]*$' "--additional-gids"
+	# a bad value is a usage error: exit 1, as with runc
+	run rt exec -g x "$id" /probe pid
+	assert_eq "$RC" 1 "exec -g x"
+	assert_contains "$(last_line "$ERR")" "$(berth_or "not a group id" "invalid value")" "error of exec -g x"
+}
+
+# -t without --console-socket: berth holds the pty and proxies it.
+t_exec_tty_without_console_socket() {
+	local id
+	exec_setup extty
+	run rt exec -t "$id" /bin/sh -c 'test -t 1 && echo tty'
+	[ "$IT_IS_BERTH" = 0 ] || assert_eq "$(tr -d '\r' <<<"$OUT")" tty "without a terminal of its own"
+	# under script(1), so that runc finds a terminal too; berth needs none
+	run script -qec "$BERTH --root $ROOT exec -t $id /bin/sh -c 'test -t 0 && test -t 1 && echo tty; exit 3'" /dev/null
+	assert_eq "$RC" 3 "exit status through the terminal: $(last_line "$ERR")"
+	assert_match "$(tr -d '\r' <<<"$OUT")" '(^|@)tty$' "stdin and stdout are a terminal"
+	assert_fail_with "$(berth_or "needs --console-socket" "")" rt exec -t -d "$id" /probe pid
+}
