@@ -17,9 +17,9 @@
 
 /* The kernel's ipc_sysctl.c table: per IPC namespace. */
 static const char *const ipc_keys[] = {
-	"msgmax",      "msgmnb", "msgmni", "msg_next_id", "sem",
-	"sem_next_id", "shmall", "shmmax", "shmmni",	  "shm_next_id",
-	"shm_rmid_forced",
+	"msgmax", "msgmnb",	 "msgmni",	    "msg_next_id",
+	"sem",	  "sem_next_id", "shmall",	    "shmmax",
+	"shmmni", "shm_next_id", "shm_rmid_forced",
 };
 
 /* The first two components of a key, written with dots
@@ -96,8 +96,8 @@ static int ns_private(const struct oci_config *c, enum oci_ns_type t,
 static const char *uts_conflict(const struct oci_config *c,
 				const struct oci_kv *kv, const char *second)
 {
-	const char *field = !strcmp(second, "hostname") ? c->hostname
-							: c->domainname;
+	const char *field =
+		!strcmp(second, "hostname") ? c->hostname : c->domainname;
 	if (!field || !*field || !strcmp(field, kv->value ? kv->value : ""))
 		return NULL;
 	return !strcmp(second, "hostname") ? "hostname" : "domainname";
@@ -129,8 +129,8 @@ static int check_key(const struct oci_config *c, const struct oci_kv *kv,
 				 "container has no %s namespace of its own; "
 				 "setting this key would change the host's",
 				 kv->key, oci_ns_type_name(t));
-	const char *field = t == OCI_NS_UTS ? uts_conflict(c, kv, second)
-					    : NULL;
+	const char *field =
+		t == OCI_NS_UTS ? uts_conflict(c, kv, second) : NULL;
 	if (field)
 		return berr_setx(err, EINVAL,
 				 "config.json: linux.sysctl[\"%s\"]: "
