@@ -347,6 +347,82 @@ int cg_open_join_fds(struct cg_group *g, bool v2_placed, int *fds, size_t max,
 	return 0;
 }
 
+/* True when the hierarchy has one of the comma-separated controllers. */
+static bool hier_has(const struct cg_hier *h, const char *ctrls, size_t len)
+{
+	for (const char *c = ctrls; c < ctrls + len;) {
+		const char *e = memchr(c, ',', (size_t)(ctrls + len - c));
+		size_t n = e ? (size_t)(e - c) : (size_t)(ctrls + len - c);
+		for (const char *hc = h->controllers; *hc;) {
+			size_t m = strcspn(hc, ",");
+			if (m == n && !strncmp(hc, c, n))
+				return true;
+			hc += m + (hc[m] == ',');
+		}
+		c += n + 1;
+	}
+	return false;
+}
+
+/* Points each hierarchy the spec names at base[i]/SUB. */
+static int descend_one(struct cg_group *g, char *const *base, const char *spec,
+		       struct berr *err)
+{
+	const char *colon = strchr(spec, ':');
+	const char *sub = colon ? colon + 1 : spec;
+	_cleanup_free_ char *clean = NULL;
+	if (sub[0] == '/' || strchr(sub, ':') ||
+	    cg_path_clean(sub, &clean, err) < 0)
+		return berr_setx(err, EINVAL,
+				 "--cgroup \"%s\": a relative path below "
+				 "the container's cgroup, without \"..\"",
+				 spec);
+	size_t matched = 0;
+	for (size_t i = 0; i < g->n; i++) {
+		struct cg_dir *d = &g->dirs[i];
+		if (colon &&
+		    (d->h->v2 || !hier_has(d->h, spec, (size_t)(colon - spec))))
+			continue;
+		char *path = base_sprintf("%s/%s", base[i], clean);
+		struct stat st;
+		if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode)) {
+			int e = errno ? errno : ENOTDIR;
+			berr_set(err, e, "--cgroup \"%s\": %s", spec, path);
+			free(path);
+			return -e;
+		}
+		free(d->path);
+		d->path = path;
+		matched++;
+	}
+	if (!matched)
+		return berr_setx(err, EINVAL,
+				 "--cgroup \"%s\": no hierarchy of this host "
+				 "has that controller",
+				 spec);
+	return 0;
+}
+
+int cg_descend(struct cg_group *g, char *const *specs, struct berr *err)
+{
+	size_t n = base_strv_len((char **)specs);
+	for (size_t i = 0; n > 1 && i < n; i++)
+		if (!strchr(specs[i], ':'))
+			return berr_setx(err, EINVAL,
+					 "--cgroup \"%s\": with several "
+					 "--cgroup, each needs its "
+					 "CONTROLLER: prefix",
+					 specs[i]);
+	char **base = NULL;
+	for (size_t i = 0; n && i < g->n; i++)
+		base_strv_push(&base, g->dirs[i].path);
+	int r = 0;
+	for (size_t i = 0; r == 0 && i < n; i++)
+		r = descend_one(g, base, specs[i], err);
+	base_strv_free(base);
+	return r;
+}
+
 int cg_join(struct cg_group *g, bool v2_placed, struct berr *err)
 {
 	int fds[BASE_MAX_FDS];

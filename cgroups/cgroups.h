@@ -106,6 +106,15 @@ int cg_join_self(int *fds, size_t *n, struct berr *err);
 int cg_join(struct cg_group *g, bool v2_placed, struct berr *err);
 void cg_close_fds(int *fds, size_t *n);
 
+/* exec --cgroup: points the group at existing sub-groups below it, for
+ * processes that join afterwards. Each spec is "SUB" (every hierarchy; it
+ * must then be the only spec, as with runc) or "CONTROLLER[,...]:SUB"
+ * (the v1 hierarchies with those controllers), SUB relative to the
+ * group, without "..". The group
+ * is only good for joining afterwards; cg_destroy() must not be called on
+ * it. Fails, naming the spec or directory, when a sub-group is missing. */
+int cg_descend(struct cg_group *g, char *const *specs, struct berr *err);
+
 /* Lists the pids in the group (cgroup.procs of the first hierarchy that has
  * it; on v1 the pids controller's or freezer's). *pids is malloc'd. */
 int cg_procs(struct cg_group *g, pid_t **pids, size_t *n, struct berr *err);

@@ -138,6 +138,8 @@ int cli_cmd_run(struct cli *cli, int argc, char **argv);
 int cli_cmd_state(struct cli *cli, int argc, char **argv);
 int cli_cmd_kill(struct cli *cli, int argc, char **argv);
 int cli_cmd_delete(struct cli *cli, int argc, char **argv);
+int cli_cmd_checkpoint(struct cli *cli, int argc, char **argv);
+int cli_cmd_restore(struct cli *cli, int argc, char **argv);
 int cli_cmd_list(struct cli *cli, int argc, char **argv);
 int cli_cmd_ps(struct cli *cli, int argc, char **argv);
 int cli_cmd_exec(struct cli *cli, int argc, char **argv);

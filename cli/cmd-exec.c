@@ -12,6 +12,7 @@ struct exec_flags {
 	char **caps;
 	char **gids;
 	uint32_t *gid_values;
+	char **cgroups;
 	const char *process_label;
 	const char *apparmor;
 };
@@ -21,6 +22,7 @@ static void exec_flags_free(struct exec_flags *f)
 	base_strv_free(f->env);
 	base_strv_free(f->caps);
 	base_strv_free(f->gids);
+	base_strv_free(f->cgroups);
 	free(f->gid_values);
 }
 
@@ -62,6 +64,7 @@ static int run_exec(struct cli *cli, struct exec_flags *f, const char *id)
 	f->o.caps = f->caps;
 	if (parse_gids(f) != 0)
 		return 1;
+	f->o.cgroups = f->cgroups;
 
 	struct berr err = {0};
 	int status = 0;
@@ -105,6 +108,9 @@ int cli_cmd_exec(struct cli *cli, int argc, char **argv)
 		 "add a supplementary group (repeatable)"},
 		{"ignore-paused", NULL, CLI_BOOL, &f.o.ignore_paused, NULL,
 		 "exec even when the container is paused"},
+		{"cgroup", NULL, CLI_STRV, &f.cgroups, "[CTRL:]SUB",
+		 "run in an existing sub-cgroup of the container's "
+		 "(repeatable)"},
 		{"preserve-fds", NULL, CLI_COUNT, &f.o.preserve_fds, "N",
 		 "pass N extra fds (3 .. 3+N-1) to the process"},
 		{"process-label", NULL, CLI_STR, &f.process_label, "LABEL",

@@ -6,7 +6,7 @@ int cli_cmd_run(struct cli *cli, int argc, char **argv)
 {
 	struct rt_create_opts o = {.bundle = "."};
 	bool no_subreaper = false;
-	struct cli_opt opts[CLI_CREATE_NOPTS + 3];
+	struct cli_opt opts[CLI_CREATE_NOPTS + 4];
 	size_t n = cli_create_opts(opts, &o);
 	opts[n++] = (struct cli_opt){
 		.name = "detach",
@@ -14,6 +14,12 @@ int cli_cmd_run(struct cli *cli, int argc, char **argv)
 		.kind = CLI_BOOL,
 		.dest = &o.detach,
 		.help = "return once the container has started",
+	};
+	opts[n++] = (struct cli_opt){
+		.name = "keep",
+		.kind = CLI_BOOL,
+		.dest = &o.keep,
+		.help = "leave the stopped container for delete",
 	};
 	opts[n++] = (struct cli_opt){
 		.name = "no-subreaper",

@@ -8,6 +8,7 @@
 int cli_cmd_update(struct cli *cli, int argc, char **argv)
 {
 	struct rt_update_opts o = {0};
+	const char *l3 = NULL, *mba = NULL;
 	const struct cli_opt opts[] = {
 		{"resources", "r", CLI_STR, &o.resources_file, "FILE",
 		 "linux.resources JSON to apply (\"-\" reads stdin); the "
@@ -40,6 +41,10 @@ int cli_cmd_update(struct cli *cli, int argc, char **argv)
 		 "maximum number of tasks (-1 unlimited)"},
 		{"blkio-weight", NULL, CLI_STR, &o.blkio_weight, "N",
 		 "block I/O weight, 10 to 1000"},
+		{"l3-cache-schema", NULL, CLI_STR, &l3, "SCHEMA",
+		 "Intel RDT (not supported)"},
+		{"mem-bw-schema", NULL, CLI_STR, &mba, "SCHEMA",
+		 "Intel RDT (not supported)"},
 		CLI_OPT_END,
 	};
 	const char *id = NULL;
@@ -49,6 +54,9 @@ int cli_cmd_update(struct cli *cli, int argc, char **argv)
 	r = cli_take_id(cli, 1, &id);
 	if (r != CLI_CONTINUE)
 		return r;
+	if (l3 || mba)
+		return cli_error("update --%s: Intel RDT is not supported",
+				 l3 ? "l3-cache-schema" : "mem-bw-schema");
 
 	struct berr err = {0};
 	r = rt_update(&cli->ctx, id, &o, &err);

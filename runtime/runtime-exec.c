@@ -331,6 +331,8 @@ static int prepare_exec(struct exec_job *j, struct rt_container *c,
 		return r;
 	if ((r = cg_open(c->state->cgroup_path, &j->cg, err)) < 0)
 		return r;
+	if ((r = cg_descend(j->cg, j->o->cgroups, err)) < 0)
+		return r;
 	j->pidfd = rt_container_pidfd(c);
 	if (j->pidfd < 0)
 		return berr_setx(err, ESRCH, "container not running");

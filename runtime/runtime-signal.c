@@ -61,7 +61,8 @@ int rt_parse_signal(const char *s, int *sig)
 	if (!s || !*s)
 		return -EINVAL;
 	if (isdigit((unsigned char)*s)) {
-		if (base_parse_int(s, &n) < 0 || n <= 0 || n > SIGRTMAX)
+		/* 0 sends nothing: kill's check that the init is alive */
+		if (base_parse_int(s, &n) < 0 || n < 0 || n > SIGRTMAX)
 			return -EINVAL;
 		*sig = n;
 		return 0;

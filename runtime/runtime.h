@@ -122,6 +122,7 @@ struct rt_exec_opts {
 	bool ignore_paused;	   /* --ignore-paused: exec in a frozen one */
 	const uint32_t *additional_gids; /* --additional-gids */
 	size_t n_additional_gids;
+	char *const *cgroups; /* --cgroup [CTRL:]SUB, NULL-terminated */
 };
 /* exec: runs a new process in a running (or created) container. Unless
  * detached it waits and stores the exit status. A terminal without a
@@ -234,7 +235,8 @@ int rt_default_seccomp_json(char *const *caps, const char *cache_dir,
 /* The runtime-spec features document (`berth features`). Caller frees. */
 char *rt_features_json(void);
 
-/* Signal names: "KILL", "SIGKILL", "9" -> 9. -EINVAL when unknown. */
+/* Signal names: "KILL", "SIGKILL", "9" -> 9; "0" is 0 (no signal: kill's
+ * check that the process is alive). -EINVAL when unknown. */
 int rt_parse_signal(const char *s, int *sig);
 
 #endif

@@ -184,3 +184,34 @@ t_exec_tty_without_console_socket() {
 	assert_match "$(tr -d '\r' <<<"$OUT")" '(^|@)tty$' "stdin and stdout are a terminal"
 	assert_fail_with "$(berth_or "needs --console-socket" "")" rt exec -t -d "$id" /probe pid
 }
+
+# --cgroup SUB puts the process in an existing sub-group of the
+# container's, in every hierarchy; CTRL:SUB in that controller's only.
+t_exec_cgroup_sub() {
+	local id d n=0
+	exec_setup excg
+	for d in $(find /sys/fs/cgroup -type d -path "*/berth-test-$IT_TOKEN/$id"); do
+		mkdir "$d/sub" "$d/other" || fail "mkdir $d/sub"
+		# a v1 cpuset group takes no task before it has CPUs and nodes
+		if [ -f "$d/cpuset.cpus" ]; then
+			cat "$d/cpuset.cpus" | tee "$d/sub/cpuset.cpus" >"$d/other/cpuset.cpus"
+			cat "$d/cpuset.mems" | tee "$d/sub/cpuset.mems" >"$d/other/cpuset.mems"
+		fi
+		n=$((n + 1))
+	done
+	[ "$n" -gt 0 ] || fail "no cgroup directory of $id found"
+	assert_ok rt exec --cgroup sub "$id" cat /proc/self/cgroup
+	assert_eq "$(grep -vc "/$id/sub\$" <<<"$OUT")" 0 "every hierarchy in sub: $OUT"
+	assert_eq "$(wc -l <<<"$OUT")" "$n" "hierarchies"
+	if grep -q '^[0-9]*:[^:]*\bpids\b' /proc/self/cgroup; then
+		assert_ok rt exec --cgroup memory,blkio:sub --cgroup pids:other "$id" cat /proc/self/cgroup
+		assert_match "$OUT" "^[0-9]+:pids:.*/$id/other\$" "pids in other"
+		assert_match "$OUT" "^[0-9]+:memory:.*/$id/sub\$" "memory in sub"
+		assert_match "$OUT" "^[0-9]+:blkio:.*/$id/sub\$" "blkio in sub"
+		assert_match "$OUT" "^[0-9]+:freezer:.*/$id\$" "freezer in the container's"
+		assert_fail_with "$(berth_or 'each needs its CONTROLLER: prefix' 'missing <controller>: prefix')" \
+			rt exec --cgroup sub --cgroup pids:other "$id" /probe pid
+	fi
+	assert_fail_with "$(berth_or "--cgroup \"nope\"" "nope")" rt exec --cgroup nope "$id" /probe pid
+	assert_fail_with "$(berth_or '--cgroup "../x"' '')" rt exec --cgroup ../x "$id" /probe pid
+}

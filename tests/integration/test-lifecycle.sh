@@ -377,3 +377,50 @@ t_own_session() {
 	assert_ok rt delete -f "$id"
 	assert_gone "$id"
 }
+
+# Signal 0 sends nothing: kill exits 0 while the init lives, 1 once it is
+# gone, as runc's does.
+t_kill_signal_zero() {
+	local id
+	id=$(new_id kill0)
+	mkbundle "$id"
+	set_args "$id" /probe signal-wait
+	must_run_d "$id"
+	assert_ok rt kill "$id" 0
+	assert_eq "$(status_of "$id")" running "after kill 0"
+	assert_ok rt kill "$id" KILL
+	wait_status "$id" stopped
+	assert_fail_with "not running" rt kill "$id" 0
+}
+
+# run --keep leaves the stopped container for delete.
+t_run_keep() {
+	local id
+	id=$(new_id keep)
+	mkbundle "$id"
+	set_args "$id" /probe exit 4
+	run rt run --keep --bundle "$(bundle_of "$id")" "$id"
+	assert_eq "$RC" 4 "exit status of run --keep"
+	assert_eq "$(status_of "$id")" stopped "the kept container"
+	assert_ok rt delete "$id"
+	assert_gone "$id"
+}
+
+# Every flag of every runc 1.1 command is one berth takes, and the
+# commands berth cannot do (CRIU, Intel RDT) fail saying why.
+t_cli_flags_are_runcs() {
+	local c r b missing=
+	berth_only "compares berth with runc"
+	command -v runc >/dev/null || skip "runc is not installed"
+	for c in $(runc --help | sed -n '/^COMMANDS:/,/^GLOBAL/s/^   \([a-z]\+\) .*/\1/p'); do
+		case $c in help | checkpoint | restore) continue ;; esac
+		r=$(runc "$c" --help | grep -oE '^ +--[a-z0-9-]+' | tr -d ' ' | sort -u)
+		[ -n "$r" ] || continue
+		b=$("$BERTH" "$c" --help 2>&1 | grep -oE -- '--[a-z0-9-]+' | sort -u)
+		missing="$missing$(comm -23 <(echo "$r") <(echo "$b") | sed "s/^/$c /" | tr '\n' ' ')"
+	done
+	[ -z "$missing" ] || fail "runc's flags berth does not take: $missing"
+	assert_fail_with "need CRIU, which berth does not support" rt checkpoint --image-path "$TDIR/img" x
+	assert_fail_with "need CRIU, which berth does not support" rt restore --image-path "$TDIR/img" x
+	assert_fail_with "Intel RDT is not supported" rt update --l3-cache-schema L3:0=f x
+}

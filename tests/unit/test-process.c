@@ -494,13 +494,14 @@ TEST(signal_names)
 		{"RTMAX-1", SIGRTMAX - 1},
 		{"SIGRTMAX", SIGRTMAX},
 		{"64", 64},
+		{"0", 0},
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(ok); i++) {
 		int sig = -1;
 		ASSERT_EQ(rt_parse_signal(ok[i].s, &sig), 0);
 		ASSERT_EQ(sig, ok[i].sig);
 	}
-	const char *bad[] = {"",	 "0",	    "65",     "-1",
+	const char *bad[] = {"",	 "-0x1",    "65",     "-1",
 			     "FOO",	 "SIG",	    "RTMIN+", "RTMIN-1",
 			     "RTMIN+99", "RTMAX+1", "9x",     "SIGKILLX"};
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
