@@ -574,10 +574,26 @@ static inline void oci_store_closep(struct oci_store **s)
 }
 const char *oci_store_path(const struct oci_store *s);
 
+/* What a load may expand to unless told otherwise: far above any image
+ * in use (the largest common ones, CUDA and ML stacks, stay under 30 GB
+ * unpacked), yet a bound on what a small hostile archive can make the
+ * store write. */
+#define OCI_IMAGE_MAX_SIZE_DEFAULT (64ull << 30)
+
 struct oci_image_load_opts {
 	/* Character and block devices other than whiteouts are refused
 	 * unless this is set (a privileged image). */
 	bool allow_devices;
+	/* Bytes (0: OCI_IMAGE_MAX_SIZE_DEFAULT), bounding two things, each
+	 * on its own: what the source expands to (an archive's files with
+	 * their holes counted, since each is hashed over its whole length,
+	 * or the blobs copied from a layout), and the uncompressed streams
+	 * of the layers the load reads (what `image ls` shows as SIZE).
+	 * Neither can be smaller than what it writes to the store: holes of
+	 * sparse files stay holes everywhere. Past it the load fails with
+	 * -EFBIG, naming the entry or layer and the limit, and stores
+	 * nothing. */
+	uint64_t max_size;
 };
 
 /* Loads every image of a Docker archive or an OCI layout: path is a tar
@@ -625,6 +641,9 @@ struct oci_pull_opts {
 	 * the caller may draw progress from it. */
 	void (*progress)(const struct oci_pull_event *ev, void *arg);
 	void *progress_arg;
+	/* As oci_image_load_opts.max_size; the manifest's blob sizes are
+	 * checked against it before anything is downloaded. */
+	uint64_t max_size;
 };
 
 /* Pulls ref ([registry[:port]/]repo[:tag|@sha256:...], docker.io by
