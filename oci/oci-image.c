@@ -431,9 +431,6 @@ static int sweep(struct oci_store *s, const char *dir, char **keep, bool layers,
 		if (strlen(de->d_name) != OCI_HEX_LEN ||
 		    !oci_digest_valid(digest) || in_strv(keep, digest))
 			continue;
-		struct stat st;
-		if (!layers && fstatat(dfd, de->d_name, &st, 0) == 0)
-			rep->bytes += (uint64_t)st.st_size;
 		int r;
 		if (layers) {
 			/* out of sight first: never a half-removed layer */
@@ -443,10 +440,11 @@ static int sweep(struct oci_store *s, const char *dir, char **keep, bool layers,
 				base_sprintf("%s/%s", dir, de->d_name);
 			r = renameat(s->dirfd, from, s->dirfd, tmp) < 0
 				    ? -errno
-				    : base_rm_rf_at(s->dirfd, tmp);
+				    : base_rm_rf_at_freed(s->dirfd, tmp,
+							  &rep->bytes);
 			rep->layers++;
 		} else {
-			r = unlinkat(dfd, de->d_name, 0) < 0 ? -errno : 0;
+			r = base_rm_rf_at_freed(dfd, de->d_name, &rep->bytes);
 			rep->blobs++;
 		}
 		if (r < 0)

@@ -687,7 +687,10 @@ int oci_image_remove(struct oci_store *s, const char *name, char ***report,
 
 struct oci_prune_report {
 	size_t images, blobs, layers; /* removed */
-	uint64_t bytes;		      /* blob bytes reclaimed */
+	/* disk space given back: the blocks of every file and directory
+	 * removed (layers as well as blobs), a file counted when its last
+	 * link goes */
+	uint64_t bytes;
 };
 /* Removes dangling images (no reference), then every blob and layer that
  * no image uses. */

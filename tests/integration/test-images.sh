@@ -201,6 +201,26 @@ t_image_names_and_removal() {
 	assert_eq "$(store_list | tr '\n' ' ')" "blobs blobs/sha256 images layers refs.json "
 }
 
+# prune reports the disk space it gives back, layers included: the
+# usage of blobs/ and layers/ before and after, within the rounding of
+# its three digits.
+t_image_prune_reports_freed_space() {
+	local before after got
+	mkimg docker "$TDIR/big.tar" '{"tags": ["big:1"], "layers": [
+		{"entries": [{"path": "big", "random": 30000000}]}]}'
+	assert_ok bi load "$TDIR/big.tar"
+	assert_ok bi rm big:1
+	before=$(du -sB1 "$TDIR/store/blobs" "$TDIR/store/layers" | awk '{s += $1} END {print s}')
+	assert_ok bi prune
+	after=$(du -sB1 "$TDIR/store/blobs" "$TDIR/store/layers" | awk '{s += $1} END {print s}')
+	assert_contains "$OUT" "Deleted 0 images, 3 blobs, 1 layers"
+	got=$(sed -n 's/^Total reclaimed space: \([0-9.]*\)MB$/\1/p' <<<"$OUT")
+	[ -n "$got" ] || fail "no reclaimed space in MB: $OUT"
+	awk -v g="$got" -v d=$((before - after)) \
+		'BEGIN {exit !(g * 1e6 >= d * 0.99 && g * 1e6 <= d * 1.01)}' ||
+		fail "prune reports ${got}MB, the store gave back $((before - after)) bytes"
+}
+
 t_image_path_as_name() {
 	local id
 	mkimg oci-tar "$TDIR/p.tar" "$(busybox_desc p:1 '["echo", "named by path"]')"
