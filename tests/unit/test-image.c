@@ -449,6 +449,12 @@ TEST(docker_manifest_parses)
 	ASSERT_CONTAINS(err.msg, "expected a JSON array");
 	ASSERT_EQ(oci_docker_manifest_parse("[{}]", 4, &v, &n, &err), -EINVAL);
 	ASSERT_STREQ(err.msg, "manifest.json: [0].Config: required");
+	_cleanup_free_ char *deep = base_calloc(100001, 1);
+	memset(deep, '[', 100000);
+	ASSERT_EQ(oci_docker_manifest_parse(deep, 100000, &v, &n, &err),
+		  -EINVAL);
+	ASSERT_STREQ(err.msg, "manifest.json: JSON nesting deeper than 1000 "
+			      "levels near byte 1000");
 }
 
 /* ---- unpacking one layer
