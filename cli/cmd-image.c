@@ -19,6 +19,7 @@ struct image_opts {
 	bool quiet;
 	bool allow_devices;
 	bool insecure;
+	bool force;
 	const char *max_size_arg;
 	uint64_t max_size; /* parsed; 0: the library's default */
 };
@@ -215,7 +216,7 @@ static int do_rm(struct cli *cli, struct oci_store *s,
 	for (size_t i = 0; i < cli->nargs; i++) {
 		struct berr err = {0};
 		_cleanup_strv_ char **rep = NULL;
-		int r = oci_image_remove(s, cli->args[i], &rep, &err);
+		int r = oci_image_remove(s, cli->args[i], o->force, &rep, &err);
 		for (char **l = rep; l && *l; l++)
 			printf("%s\n", *l);
 		if (r < 0)
@@ -338,6 +339,9 @@ int cli_cmd_image(struct cli *cli, int argc, char **argv)
 		 "load: accept device nodes in layers (privileged images)"},
 		{"insecure", NULL, CLI_BOOL, &o.insecure, NULL,
 		 "pull: plain http, to a loopback registry only"},
+		{"force", "f", CLI_BOOL, &o.force, NULL,
+		 "rm: remove an image by id even when names in several "
+		 "repositories share it"},
 		{"max-size", NULL, CLI_STR, &o.max_size_arg, "SIZE",
 		 "load, pull: refuse an archive or an image that expands to "
 		 "more than SIZE (64k, 2g, 1TiB; default 64GiB)"},

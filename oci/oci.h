@@ -661,8 +661,10 @@ int oci_image_pull(struct oci_store *s, const char *ref,
 /* Finds an image by reference ("busybox", "busybox:1.36",
  * "name@sha256:..."), by id or digest ("sha256:<hex>" or a hex prefix of at
  * least 4 digits), or by the path of an archive or layout, which is loaded
- * first (and then found by digest next time through its reference).
- * -ENOENT: no such image; -EINVAL: an ambiguous prefix. */
+ * first (and then found by digest next time through its reference). An id
+ * that several records share (one image loaded from several manifests)
+ * finds the first of them as image_list() orders them.
+ * -ENOENT: no such image; -EINVAL: a prefix of two images. */
 int oci_image_find(struct oci_store *s, const char *name,
 		   struct oci_image **out, struct berr *err);
 /* Every image of the store, sorted by reference then digest. */
@@ -679,11 +681,14 @@ int oci_image_inspect_json(struct oci_store *s, const struct oci_image *img,
 /* Adds reference dst to the image src names (moved if dst existed). */
 int oci_image_tag(struct oci_store *s, const char *src, const char *dst,
 		  struct berr *err);
-/* Removes a reference; an image named by id, or whose last reference
- * goes, is removed as well. Its blobs and layers stay until prune.
- * *report (may be NULL) gets "Untagged: x" / "Deleted: sha256:.." lines. */
-int oci_image_remove(struct oci_store *s, const char *name, char ***report,
-		     struct berr *err);
+/* Removes a reference, and the image with its last one. An image named
+ * by id goes with every name it has, and so do the other records of that
+ * id (one image loaded from several manifests); when those names are in
+ * more than one repository, only with force (-EBUSY otherwise), as Docker
+ * does. Blobs and layers stay until prune. *report (may be NULL) gets
+ * "Untagged: x" / "Deleted: sha256:.." lines. */
+int oci_image_remove(struct oci_store *s, const char *name, bool force,
+		     char ***report, struct berr *err);
 
 struct oci_prune_report {
 	size_t images, blobs, layers; /* removed */

@@ -221,6 +221,50 @@ t_image_prune_reports_freed_space() {
 		fail "prune reports ${got}MB, the store gave back $((before - after)) bytes"
 }
 
+# One image from two manifests (a Docker archive and an OCI layout): two
+# records with one id. Every id image ls prints can be used; rm by that id
+# takes both, and as with Docker needs --force when the names are in two
+# repositories.
+t_image_shared_config_ids() {
+	local id digest
+	mkimg docker "$TDIR/a.tar" "$(bad_layer '[{"path": "x", "data": "1"}]' | sed 's/bad:1/a:1/')"
+	mkimg oci-tar "$TDIR/b.tar" "$(bad_layer '[{"path": "x", "data": "1"}]' | sed 's/bad:1/b:1/')"
+	assert_ok bi load "$TDIR/a.tar"
+	assert_ok bi load "$TDIR/b.tar"
+	assert_ok bi ls -q
+	assert_eq "$(sort -u <<<"$OUT" | wc -l)" 1 "one id for both records"
+	assert_eq "$(wc -l <<<"$OUT")" 2 "two records"
+	for id in $OUT; do
+		assert_ok bi inspect "$id"
+		assert_eq "$(jq -r .id <<<"$OUT" | cut -c8-19)" "$id"
+		assert_ok bi unpack "$id" "$TDIR/u-$RANDOM"
+	done
+	assert_ok bi inspect a:1
+	id=$(jq -r .id <<<"$OUT")
+	# a manifest digest still names its own record
+	assert_ok bi inspect b:1
+	digest=$(jq -r .digest <<<"$OUT")
+	assert_ok bi inspect "${digest:7:12}"
+	assert_eq "$(jq -r .digest <<<"$OUT")" "$digest"
+	assert_fail_with "image ${id:7:12} is referenced in multiple repositories (a:1, b:1)" bi rm "${id:7:12}"
+	assert_ok bi ls -q
+	assert_eq "$(wc -l <<<"$OUT")" 2 "records after a refused rm"
+	assert_ok bi rm -f "${id:7:12}"
+	assert_eq "$(grep -c '^Untagged: ' <<<"$OUT") $(grep -c '^Deleted: ' <<<"$OUT")" "2 2"
+	assert_ok bi ls -q
+	assert_eq "$OUT" ""
+	# names in one repository go without --force
+	assert_ok bi load "$TDIR/a.tar"
+	assert_ok bi tag a:1 a:2
+	assert_ok bi inspect a:1
+	digest=$(jq -r .digest <<<"$OUT")
+	assert_ok bi rm "$id"
+	assert_eq "$OUT" "$(printf 'Untagged: a:1\nUntagged: a:2\nDeleted: %s' "$digest")"
+	assert_ok bi ls -q
+	assert_eq "$OUT" ""
+	assert_store_consistent
+}
+
 t_image_path_as_name() {
 	local id
 	mkimg oci-tar "$TDIR/p.tar" "$(busybox_desc p:1 '["echo", "named by path"]')"
