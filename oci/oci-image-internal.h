@@ -238,6 +238,9 @@ struct oci_unpack_opts {
 int oci_unpack_layer(int fd, int rootfd, const struct oci_unpack_opts *o,
 		     char diff_id[OCI_DIGEST_LEN], uint64_t *size,
 		     struct berr *err);
+/* pwrite() of all n bytes at off: the data blocks of a sparse file land
+ * at their offsets and the holes between them stay holes. -errno. */
+int oci_pwrite_all(int fd, const void *buf, size_t n, off_t off);
 
 /* ---- oci-copy.c: layers into a plain rootfs --------------------------------
  */

@@ -268,21 +268,6 @@ static int src_budget(struct loader *ld, const char *path, uint64_t end)
 			 ld->what, path, lim);
 }
 
-static int pwrite_all(int fd, const char *p, size_t n, off_t off)
-{
-	while (n > 0) {
-		ssize_t w = pwrite(fd, p, n, off);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -errno;
-		p += w;
-		n -= (size_t)w;
-		off += w;
-	}
-	return 0;
-}
-
 /* Hashes zeros up to offset end: the holes of a sparse entry. */
 static void hash_zeros(struct oci_sha256 *h, uint64_t end)
 {
@@ -322,7 +307,7 @@ static int stage_blocks(struct loader *ld, const struct oci_la *la,
 			return r;
 		hash_zeros(h, (uint64_t)off);
 		oci_sha256_update(h, buf, n);
-		if (outfd >= 0 && (r = pwrite_all(outfd, buf, n, off)) < 0)
+		if (outfd >= 0 && (r = oci_pwrite_all(outfd, buf, n, off)) < 0)
 			return berr_set(ld->err, -r, "stage %s", f->path);
 	}
 	if (r < 0)

@@ -364,8 +364,9 @@ static int clear_name(struct unpack *u, int parent, const char *name,
 	return 0;
 }
 
-static int pwrite_all(int fd, const char *p, size_t n, off_t off)
+int oci_pwrite_all(int fd, const void *buf, size_t n, off_t off)
 {
+	const char *p = buf;
 	while (n > 0) {
 		ssize_t w = pwrite(fd, p, n, off);
 		if (w < 0 && errno == EINTR)
@@ -400,7 +401,7 @@ static int make_file(struct unpack *u, struct archive_entry *e, int parent,
 		if (r < ARCHIVE_WARN)
 			return entry_fail(u, EIO, "%s",
 					  src_error(u->src, u->src->tar));
-		r = pwrite_all(fd, buf, size, (off_t)off);
+		r = oci_pwrite_all(fd, buf, size, (off_t)off);
 		if (r < 0)
 			return entry_errno(u, -r, "write");
 	}
