@@ -130,30 +130,43 @@ int base_mkdir_p(int dirfd, const char *path, mode_t mode)
 	return 0;
 }
 
-static int rm_rf_children(int dfd, dev_t dev);
+static int rm_rf_children(int dfd, dev_t dev, uint64_t *freed);
 
-static int rm_entry(int dfd, const char *name, dev_t dev)
+/* The disk space the removal of st's name gives back: none while another
+ * link keeps the inode. */
+static void add_freed(uint64_t *freed, const struct stat *st)
+{
+	if (freed && (S_ISDIR(st->st_mode) || st->st_nlink == 1))
+		*freed += (uint64_t)st->st_blocks * 512;
+}
+
+static int rm_entry(int dfd, const char *name, dev_t dev, uint64_t *freed)
 {
 	struct stat st;
 	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return errno == ENOENT ? 0 : -errno;
-	if (!S_ISDIR(st.st_mode))
-		return unlinkat(dfd, name, 0) < 0 && errno != ENOENT ? -errno
-								     : 0;
+	if (!S_ISDIR(st.st_mode)) {
+		if (unlinkat(dfd, name, 0) < 0)
+			return errno == ENOENT ? 0 : -errno;
+		add_freed(freed, &st);
+		return 0;
+	}
 	if (st.st_dev != dev)
 		return -EBUSY; /* a mount point: never delete across it */
 	_cleanup_close_ int cfd = openat(
 		dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (cfd < 0)
 		return -errno;
-	int r = rm_rf_children(cfd, dev);
+	int r = rm_rf_children(cfd, dev, freed);
 	if (r < 0)
 		return r;
-	return unlinkat(dfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT ? -errno
-									: 0;
+	if (unlinkat(dfd, name, AT_REMOVEDIR) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	add_freed(freed, &st);
+	return 0;
 }
 
-static int rm_rf_children(int dfd, dev_t dev)
+static int rm_rf_children(int dfd, dev_t dev, uint64_t *freed)
 {
 	int dup_fd = fcntl(dfd, F_DUPFD_CLOEXEC, 3);
 	if (dup_fd < 0)
@@ -168,17 +181,22 @@ static int rm_rf_children(int dfd, dev_t dev)
 	while ((de = readdir(d))) {
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
-		int r = rm_entry(dfd, de->d_name, dev);
+		int r = rm_entry(dfd, de->d_name, dev, freed);
 		if (r < 0 && ret == 0)
 			ret = r;
 	}
 	return ret;
 }
 
-int base_rm_rf_at(int dirfd, const char *name)
+int base_rm_rf_at_freed(int dirfd, const char *name, uint64_t *freed)
 {
 	struct stat st;
 	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return errno == ENOENT ? 0 : -errno;
-	return rm_entry(dirfd, name, st.st_dev);
+	return rm_entry(dirfd, name, st.st_dev, freed);
+}
+
+int base_rm_rf_at(int dirfd, const char *name)
+{
+	return base_rm_rf_at_freed(dirfd, name, NULL);
 }

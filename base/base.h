@@ -164,6 +164,9 @@ int base_write_file_atomic(int dirfd, const char *name, const void *buf,
 int base_mkdir_p(int dirfd, const char *path, mode_t mode);
 /* rm -rf of dirfd/name, never crossing into other mounts (-EBUSY then). */
 int base_rm_rf_at(int dirfd, const char *name);
+/* The same, adding to *freed (may be NULL) the disk space given back
+ * (st_blocks of every inode whose last link went). */
+int base_rm_rf_at_freed(int dirfd, const char *name, uint64_t *freed);
 /* write() all, retrying EINTR and short writes. */
 int base_write_all(int fd, const void *buf, size_t len);
 /* read() exactly len bytes; -EPIPE at EOF before len. */

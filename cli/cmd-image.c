@@ -12,13 +12,16 @@
 /* Declared here and in main.c's command table (cli.h lists the others). */
 int cli_cmd_image(struct cli *cli, int argc, char **argv);
 int cli_image_pull(struct oci_store *s, const char *ref, bool insecure,
-		   bool quiet); /* cmd-pull.c */
+		   bool quiet, uint64_t max_size); /* cmd-pull.c */
 
 struct image_opts {
 	const char *store;
 	bool quiet;
 	bool allow_devices;
 	bool insecure;
+	bool force;
+	const char *max_size_arg;
+	uint64_t max_size; /* parsed; 0: the library's default */
 };
 
 struct image_cmd {
@@ -127,7 +130,8 @@ static void ls_rows(struct oci_image **v, struct ls_row **rows, size_t *n)
 static int do_load(struct cli *cli, struct oci_store *s,
 		   const struct image_opts *o)
 {
-	struct oci_image_load_opts lo = {.allow_devices = o->allow_devices};
+	struct oci_image_load_opts lo = {.allow_devices = o->allow_devices,
+					 .max_size = o->max_size};
 	_cleanup_(oci_image_list_freep) struct oci_image **v = NULL;
 	struct berr err = {0};
 	int r = oci_image_load(s, cli->args[0], &lo, &v, &err);
@@ -145,7 +149,8 @@ static int do_load(struct cli *cli, struct oci_store *s,
 static int do_pull(struct cli *cli, struct oci_store *s,
 		   const struct image_opts *o)
 {
-	return cli_image_pull(s, cli->args[0], o->insecure, o->quiet);
+	return cli_image_pull(s, cli->args[0], o->insecure, o->quiet,
+			      o->max_size);
 }
 
 static int do_ls(struct cli *cli, struct oci_store *s,
@@ -211,7 +216,7 @@ static int do_rm(struct cli *cli, struct oci_store *s,
 	for (size_t i = 0; i < cli->nargs; i++) {
 		struct berr err = {0};
 		_cleanup_strv_ char **rep = NULL;
-		int r = oci_image_remove(s, cli->args[i], &rep, &err);
+		int r = oci_image_remove(s, cli->args[i], o->force, &rep, &err);
 		for (char **l = rep; l && *l; l++)
 			printf("%s\n", *l);
 		if (r < 0)
@@ -294,8 +299,14 @@ static void list_image_cmds(FILE *out)
 
 /* Runs sub once the arguments are parsed. */
 static int run_image_cmd(struct cli *cli, const struct image_cmd *sub,
-			 const struct image_opts *o)
+			 struct image_opts *o)
 {
+	int64_t max = 0;
+	if (o->max_size_arg && cli_parse_size(o->max_size_arg, &max) < 0)
+		return cli_error("image %s: invalid --max-size \"%s\" (bytes, "
+				 "or with k, m, g, t: 64g)",
+				 sub->name, o->max_size_arg);
+	o->max_size = (uint64_t)max;
 	if (cli->nargs < sub->min_args ||
 	    (sub->max_args && cli->nargs > sub->max_args) ||
 	    (!sub->max_args && !sub->min_args && cli->nargs > 0))
@@ -328,6 +339,12 @@ int cli_cmd_image(struct cli *cli, int argc, char **argv)
 		 "load: accept device nodes in layers (privileged images)"},
 		{"insecure", NULL, CLI_BOOL, &o.insecure, NULL,
 		 "pull: plain http, to a loopback registry only"},
+		{"force", "f", CLI_BOOL, &o.force, NULL,
+		 "rm: remove an image by id even when names in several "
+		 "repositories share it"},
+		{"max-size", NULL, CLI_STR, &o.max_size_arg, "SIZE",
+		 "load, pull: refuse an archive or an image that expands to "
+		 "more than SIZE (64k, 2g, 1TiB; default 64GiB)"},
 		CLI_OPT_END,
 	};
 	/* `image load --help` shows the usage of load itself */

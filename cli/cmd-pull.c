@@ -1,5 +1,6 @@
-/* berth pull [--store DIR] [--insecure] [-q] REF, the same command as
- * `berth image pull`: fetches an image from a registry into the store.
+/* berth pull [--store DIR] [--insecure] [--max-size SIZE] [-q] REF, the same
+ * command as `berth image pull`: fetches an image from a registry into the
+ * store.
  *
  * `image` parses the flags and opens the store for both spellings, so
  * that they cannot drift apart; this file draws the progress (on a
@@ -13,7 +14,7 @@
 int cli_cmd_pull(struct cli *cli, int argc, char **argv);
 int cli_cmd_image(struct cli *cli, int argc, char **argv); /* cmd-image.c */
 int cli_image_pull(struct oci_store *s, const char *ref, bool insecure,
-		   bool quiet);
+		   bool quiet, uint64_t max_size);
 
 struct bar {
 	int64_t last_ms; /* when the line was last drawn */
@@ -70,10 +71,10 @@ static void draw(const struct oci_pull_event *ev, void *arg)
 }
 
 int cli_image_pull(struct oci_store *s, const char *ref, bool insecure,
-		   bool quiet)
+		   bool quiet, uint64_t max_size)
 {
 	struct bar bar = {0};
-	struct oci_pull_opts po = {.insecure = insecure};
+	struct oci_pull_opts po = {.insecure = insecure, .max_size = max_size};
 	if (!quiet && isatty(STDERR_FILENO)) {
 		po.progress = draw;
 		po.progress_arg = &bar;

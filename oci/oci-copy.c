@@ -102,23 +102,53 @@ static int copy_meta_fd(struct copy *c, int src, int dst, const struct stat *st,
 	return 0;
 }
 
-static int copy_data(int in, int out, off_t size)
+static int copy_range(int in, int out, off_t off, off_t len)
 {
-	while (size > 0) {
+	if (lseek(in, off, SEEK_SET) < 0 || lseek(out, off, SEEK_SET) < 0)
+		return -errno;
+	while (len > 0) {
 		ssize_t n =
-			copy_file_range(in, NULL, out, NULL, (size_t)size, 0);
+			copy_file_range(in, NULL, out, NULL, (size_t)len, 0);
 		if (n < 0 && (errno == EXDEV || errno == EINVAL ||
 			      errno == ENOSYS || errno == EOPNOTSUPP))
-			n = sendfile(out, in, NULL, (size_t)size);
+			n = sendfile(out, in, NULL, (size_t)len);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
 			return -errno;
 		if (n == 0)
 			break; /* the file shrank: keep what is there */
-		size -= n;
+		len -= n;
 	}
 	return 0;
+}
+
+/* Copies the data of in and leaves its holes as holes: a sparse file of a
+ * layer (1 TiB of one fits in a tiny archive) must not become as many
+ * zeros in the rootfs. copy_file_range alone reads holes as zeros and
+ * writes them on filesystems that cannot share extents. */
+static int copy_data(int in, int out, off_t size)
+{
+	off_t pos = 0;
+	while (pos < size) {
+		off_t data = lseek(in, pos, SEEK_DATA);
+		if (data < 0 && errno == ENXIO)
+			break; /* a hole to the end */
+		if (data < 0)
+			return -errno;
+		off_t hole = lseek(in, data, SEEK_HOLE);
+		if (hole < 0)
+			return -errno;
+		if (hole > size)
+			hole = size;
+		if (data >= hole)
+			break;
+		int r = copy_range(in, out, data, hole - data);
+		if (r < 0)
+			return r;
+		pos = hole;
+	}
+	return ftruncate(out, size) < 0 ? -errno : 0;
 }
 
 /* Removes dst/name whatever it is (a directory recursively). */

@@ -225,6 +225,10 @@ int oci_open_dir_nofollow(int rootfd, const char *dir, bool create,
 struct oci_unpack_opts {
 	bool allow_devices;
 	const char *what; /* "layer sha256:ab.." for messages */
+	/* With limit set (the load's, for the message), the uncompressed
+	 * stream may be at most max_bytes long (what the load has left), else
+	 * -EFBIG. limit 0: no bound. */
+	uint64_t max_bytes, limit;
 };
 
 /* Reads the (compressed) layer blob from fd once: unpacks it into the
@@ -234,6 +238,9 @@ struct oci_unpack_opts {
 int oci_unpack_layer(int fd, int rootfd, const struct oci_unpack_opts *o,
 		     char diff_id[OCI_DIGEST_LEN], uint64_t *size,
 		     struct berr *err);
+/* pwrite() of all n bytes at off: the data blocks of a sparse file land
+ * at their offsets and the holes between them stay holes. -errno. */
+int oci_pwrite_all(int fd, const void *buf, size_t n, off_t off);
 
 /* ---- oci-copy.c: layers into a plain rootfs --------------------------------
  */
@@ -314,7 +321,10 @@ char **oci_refs_of(const struct oci_refs *r, const char *digest);
  * hard-linked into the load rather than copied, and hashed again all the
  * same. what names the source in messages. */
 int oci_load_staged(struct oci_store *s, const char *dir, const char *what,
+		    const struct oci_image_load_opts *o,
 		    struct oci_image ***out, struct berr *err);
+/* "64 GiB", "1.5 MiB", "512 bytes": a size limit in messages. */
+void oci_size_str(uint64_t n, char *buf, size_t len);
 
 /* ---- oci-registry.c: the distribution spec's HTTP side ----------------------
  */

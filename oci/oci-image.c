@@ -202,15 +202,46 @@ static int by_reference(struct oci_store *s, const struct oci_refs *refs,
 	return oci_store_read_record(s, digest, out, err);
 }
 
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int cmp_images(const void *a, const void *b)
+{
+	const struct oci_image *x = *(struct oci_image *const *)a;
+	const struct oci_image *y = *(struct oci_image *const *)b;
+	const char *tx = x->repo_tags[0], *ty = y->repo_tags[0];
+	if (tx && ty && strcmp(tx, ty))
+		return strcmp(tx, ty);
+	if (!tx != !ty)
+		return tx ? -1 : 1;
+	return strcmp(x->digest, y->digest);
+}
+
 static bool hex_prefix_of(const char *prefix, const char *digest)
 {
 	return !strncmp(prefix, oci_digest_hex(digest), strlen(prefix));
 }
 
-/* "sha256:<hex>" or a hex prefix (at least 4 digits) of an image's id or
- * manifest digest. */
-static int by_id(struct oci_store *s, const char *name, struct oci_image **out,
-		 struct berr *err)
+/* The image a record stands for when prefix matched it: its id, even
+ * when the prefix is that of its manifest digest. NULL: no match. */
+static const char *matched_id(const char *prefix, const struct oci_image *img)
+{
+	return hex_prefix_of(prefix, img->id) ||
+			       hex_prefix_of(prefix, img->digest)
+		       ? img->id
+		       : NULL;
+}
+
+/* The records "sha256:<hex>" or a hex prefix (at least 4 digits) names.
+ * An image id is the config's digest, and records loaded from different
+ * manifests of one image (a Docker archive and a registry, say) share it:
+ * an id names all of them, a manifest digest its record alone. *group is
+ * NULL-terminated with their references filled, in the order of image ls.
+ * -ENOENT: no record; -EINVAL: the prefix names two images. */
+static int by_id(struct oci_store *s, const struct oci_refs *refs,
+		 const char *name, struct oci_image ***group, struct berr *err)
 {
 	const char *hex =
 		base_str_has_prefix(name, "sha256:") ? name + 7 : name;
@@ -221,21 +252,40 @@ static int by_id(struct oci_store *s, const char *name, struct oci_image **out,
 	int r = oci_store_records(s, &all, err);
 	if (r < 0)
 		return r;
-	struct oci_image *found = NULL;
+	const char *id = NULL;
+	bool by_image_id = false;
 	for (size_t i = 0; all[i]; i++) {
-		if (!hex_prefix_of(hex, all[i]->id) &&
-		    !hex_prefix_of(hex, all[i]->digest))
-			continue;
-		if (found && strcmp(found->digest, all[i]->digest))
+		const char *m = matched_id(hex, all[i]);
+		if (m && id && strcmp(m, id))
 			return berr_setx(err, EINVAL,
 					 "image id %s is ambiguous: %.19s "
 					 "and %.19s",
-					 name, found->digest, all[i]->digest);
-		found = all[i];
+					 name, id, m);
+		id = m ? m : id;
+		by_image_id |= hex_prefix_of(hex, all[i]->id);
 	}
-	if (!found)
+	if (!id)
 		return -ENOENT;
-	return oci_store_read_record(s, found->digest, out, err);
+	size_t k = 0, total = 0;
+	while (all[total])
+		total++;
+	struct oci_image **v = base_calloc(total + 1, sizeof(*v));
+	/* moved to v; the last of all[] fills the gap, so that all[] stays
+	 * NULL-terminated for its cleanup */
+	for (size_t i = 0; i < total;) {
+		if (strcmp(all[i]->id, id) ||
+		    (!by_image_id && !hex_prefix_of(hex, all[i]->digest))) {
+			i++;
+			continue;
+		}
+		fill_tags(all[i], refs);
+		v[k++] = all[i];
+		all[i] = all[--total];
+		all[total] = NULL;
+	}
+	qsort(v, k, sizeof(*v), cmp_images);
+	*group = v;
+	return 0;
 }
 
 static int find_in_store(struct oci_store *s, const struct oci_refs *refs,
@@ -243,9 +293,12 @@ static int find_in_store(struct oci_store *s, const struct oci_refs *refs,
 			 struct berr *err)
 {
 	int r = by_reference(s, refs, name, out, err);
-	if (r == -ENOENT)
-		r = by_id(s, name, out, err);
-	return r;
+	if (r != -ENOENT)
+		return r;
+	_cleanup_(oci_image_list_freep) struct oci_image **group = NULL;
+	if ((r = by_id(s, refs, name, &group, err)) < 0)
+		return r;
+	return oci_store_read_record(s, group[0]->digest, out, err);
 }
 
 int oci_image_find(struct oci_store *s, const char *name,
@@ -280,23 +333,6 @@ int oci_image_find(struct oci_store *s, const char *name,
 	}
 	oci_refs_clear(&refs);
 	return r;
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static int cmp_images(const void *a, const void *b)
-{
-	const struct oci_image *x = *(struct oci_image *const *)a;
-	const struct oci_image *y = *(struct oci_image *const *)b;
-	const char *tx = x->repo_tags[0], *ty = y->repo_tags[0];
-	if (tx && ty && strcmp(tx, ty))
-		return strcmp(tx, ty);
-	if (!tx != !ty)
-		return tx ? -1 : 1;
-	return strcmp(x->digest, y->digest);
 }
 
 int oci_image_list(struct oci_store *s, struct oci_image ***out,
@@ -361,8 +397,70 @@ static void report(char ***rep, const char *what, const char *arg)
 	base_strv_push(rep, line);
 }
 
-int oci_image_remove(struct oci_store *s, const char *name, char ***rep,
-		     struct berr *err)
+/* The length of a reference's repository: up to its tag or digest. */
+static size_t repo_len(const char *ref)
+{
+	const char *at = strchr(ref, '@');
+	if (at)
+		return (size_t)(at - ref);
+	const char *slash = strrchr(ref, '/');
+	const char *colon = strrchr(slash ? slash : ref, ':');
+	return colon ? (size_t)(colon - ref) : strlen(ref);
+}
+
+static bool same_repo(const char *a, const char *b)
+{
+	return repo_len(a) == repo_len(b) && !strncmp(a, b, repo_len(a));
+}
+
+/* An image named by id (or manifest digest) goes with every name it has,
+ * all the records of group. As with Docker, names in more than one
+ * repository need force: one id would take away names that have nothing
+ * in common but the bytes. */
+static int remove_group(struct oci_store *s, struct oci_refs *refs,
+			struct oci_image **group, const char *name, bool force,
+			char ***rep, struct berr *err)
+{
+	_cleanup_strv_ char **names = base_calloc(1, sizeof(char *));
+	for (size_t i = 0; group[i]; i++)
+		for (char **t = group[i]->repo_tags; t && *t; t++)
+			base_strv_push(&names, *t);
+	for (size_t i = 1; !force && names[0] && names[i]; i++)
+		if (!same_repo(names[0], names[i]))
+			return berr_setx(err, EBUSY,
+					 "image %s is referenced in multiple "
+					 "repositories (%s, %s): remove it by "
+					 "name, or by id with force",
+					 name, names[0], names[i]);
+	for (char **t = names; *t; t++) {
+		oci_refs_del(refs, *t);
+		report(rep, "Untagged", *t);
+	}
+	for (size_t i = 0; group[i]; i++) {
+		int r = oci_store_delete_record(s, group[i]->digest, err);
+		if (r < 0)
+			return r;
+		report(rep, "Deleted", group[i]->digest);
+	}
+	return 0;
+}
+
+/* A reference: untag, and remove the image with its last. */
+static int untag(struct oci_store *s, struct oci_refs *refs, const char *ref,
+		 const char *digest, char ***rep, struct berr *err)
+{
+	_cleanup_free_ char *d = base_strdup(digest);
+	oci_refs_del(refs, ref);
+	report(rep, "Untagged", ref);
+	_cleanup_strv_ char **left = oci_refs_of(refs, d);
+	if (left[0])
+		return 0;
+	report(rep, "Deleted", d);
+	return oci_store_delete_record(s, d, err);
+}
+
+int oci_image_remove(struct oci_store *s, const char *name, bool force,
+		     char ***rep, struct berr *err)
 {
 	if (rep)
 		*rep = base_calloc(1, sizeof(char *));
@@ -374,31 +472,27 @@ int oci_image_remove(struct oci_store *s, const char *name, char ***rep,
 		return r;
 	_cleanup_free_ char *ref = NULL;
 	const char *digest = NULL;
-	_cleanup_(oci_image_freep) struct oci_image *img = NULL;
+	_cleanup_(oci_image_list_freep) struct oci_image **group = NULL;
 	if (oci_image_ref_normalize(name, &ref, NULL) == 0 &&
 	    (digest = oci_refs_get(&refs, ref))) {
-		/* a reference: untag, and remove the image with its last */
-		_cleanup_free_ char *d = base_strdup(digest);
-		oci_refs_del(&refs, ref);
-		report(rep, "Untagged", ref);
-		_cleanup_strv_ char **left = oci_refs_of(&refs, d);
-		if (!left[0]) {
-			r = oci_store_delete_record(s, d, err);
-			report(rep, "Deleted", d);
+		r = untag(s, &refs, ref, digest, rep, err);
+	} else {
+		/* name@sha256:..., else an id */
+		group = base_calloc(2, sizeof(*group));
+		r = by_reference(s, &refs, name, &group[0], err);
+		if (r == 0)
+			fill_tags(group[0], &refs);
+		else if (r == -ENOENT) {
+			oci_image_list_free(TAKE_PTR(group));
+			r = by_id(s, &refs, name, &group, err);
 		}
-	} else if ((r = find_in_store(s, &refs, name, &img, err)) == 0) {
-		/* an id: the image and every name it has */
-		_cleanup_strv_ char **names = oci_refs_of(&refs, img->digest);
-		for (char **t = names; *t; t++) {
-			oci_refs_del(&refs, *t);
-			report(rep, "Untagged", *t);
-		}
-		r = oci_store_delete_record(s, img->digest, err);
-		report(rep, "Deleted", img->digest);
-	} else if (r == -ENOENT) {
+		if (r == 0)
+			r = remove_group(s, &refs, group, name, force, rep,
+					 err);
+	}
+	if (r == -ENOENT)
 		r = berr_setx(err, ENOENT, "image %s: not found in %s", name,
 			      s->path);
-	}
 	if (r == 0)
 		r = oci_refs_save(s, &refs, err);
 	oci_refs_clear(&refs);
@@ -431,9 +525,6 @@ static int sweep(struct oci_store *s, const char *dir, char **keep, bool layers,
 		if (strlen(de->d_name) != OCI_HEX_LEN ||
 		    !oci_digest_valid(digest) || in_strv(keep, digest))
 			continue;
-		struct stat st;
-		if (!layers && fstatat(dfd, de->d_name, &st, 0) == 0)
-			rep->bytes += (uint64_t)st.st_size;
 		int r;
 		if (layers) {
 			/* out of sight first: never a half-removed layer */
@@ -443,10 +534,11 @@ static int sweep(struct oci_store *s, const char *dir, char **keep, bool layers,
 				base_sprintf("%s/%s", dir, de->d_name);
 			r = renameat(s->dirfd, from, s->dirfd, tmp) < 0
 				    ? -errno
-				    : base_rm_rf_at(s->dirfd, tmp);
+				    : base_rm_rf_at_freed(s->dirfd, tmp,
+							  &rep->bytes);
 			rep->layers++;
 		} else {
-			r = unlinkat(dfd, de->d_name, 0) < 0 ? -errno : 0;
+			r = base_rm_rf_at_freed(dfd, de->d_name, &rep->bytes);
 			rep->blobs++;
 		}
 		if (r < 0)

@@ -48,6 +48,10 @@ int oj_fail(struct oj *j, const char *fmt, ...)
 /* Parses a whole document, which must be a JSON object. Numbers keep their
  * source text so that 64-bit integers convert exactly. */
 int oj_parse_doc(struct oj *j, const char *json, size_t len, cJSON **out);
+/* Whether json (len bytes) nests arrays and objects deeper than cJSON
+ * parses (CJSON_NESTING_LIMIT); *at is then the offset of the bracket that
+ * goes over. Brackets inside strings do not count. */
+bool oj_too_deep(const char *json, size_t len, size_t *at);
 
 /* ---- values at the current path ---------------------------------------- */
 

@@ -147,6 +147,32 @@ static void keep_number_text(cJSON *root, const char *s, size_t len)
 	attach_numbers(root, tok, &i);
 }
 
+bool oj_too_deep(const char *json, size_t len, size_t *at)
+{
+	size_t depth = 0;
+	bool in_str = false;
+	for (size_t i = 0; i < len; i++) {
+		char c = json[i];
+		if (in_str) {
+			if (c == '\\')
+				i++; /* the escaped character is never a quote
+				      */
+			else if (c == '"')
+				in_str = false;
+		} else if (c == '"') {
+			in_str = true;
+		} else if (c == '[' || c == '{') {
+			if (++depth > CJSON_NESTING_LIMIT) {
+				*at = i;
+				return true;
+			}
+		} else if ((c == ']' || c == '}') && depth > 0) {
+			depth--;
+		}
+	}
+	return false;
+}
+
 int oj_parse_doc(struct oj *j, const char *json, size_t len, cJSON **out)
 {
 	if (!json)
@@ -163,6 +189,14 @@ int oj_parse_doc(struct oj *j, const char *json, size_t len, cJSON **out)
 	cJSON *root = cJSON_ParseWithLengthOpts(buf, len + 1, &end, true);
 	if (!root) {
 		size_t at = end && end >= buf ? (size_t)(end - buf) : 0;
+		/* cJSON says nothing of why; the depth limit is the one
+		 * failure a valid document can meet */
+		size_t deep = 0;
+		if (oj_too_deep(buf, at < len ? at + 1 : len, &deep))
+			return berr_setx(j->err, EINVAL,
+					 "%s: JSON nesting deeper than %d "
+					 "levels near byte %zu",
+					 j->doc, CJSON_NESTING_LIMIT, deep);
 		return berr_setx(j->err, EINVAL,
 				 "%s: invalid JSON near byte %zu", j->doc, at);
 	}

@@ -48,6 +48,9 @@ struct loader {
 	struct oci_commit c;
 	struct oci_image **known; /* the store's records, loaded on demand */
 	bool have_known;
+	uint64_t max_size;    /* the limit, on each of the next two */
+	uint64_t src_bytes;   /* the source expanded: staged or copied */
+	uint64_t layer_bytes; /* uncompressed layer streams read */
 };
 
 static void loader_freep(struct loader **lp)
@@ -131,14 +134,50 @@ static const struct src_file *find_file(struct loader *ld, const char *path)
 	return NULL;
 }
 
+static const char *file_type(mode_t m)
+{
+	return S_ISFIFO(m)   ? "a fifo"
+	       : S_ISCHR(m)  ? "a character device"
+	       : S_ISBLK(m)  ? "a block device"
+	       : S_ISSOCK(m) ? "a socket"
+	       : S_ISDIR(m)  ? "a directory"
+			     : "not a regular file";
+}
+
+/* Opens path in a layout directory: a regular file only. O_NONBLOCK keeps
+ * the open of a fifo someone planted there from waiting forever for a
+ * writer, and a fifo or a device would never end anyway. -ENOENT (err
+ * untouched) when it is not there; other errors fill err. */
+static int open_regular(struct loader *ld, const char *path)
+{
+	_cleanup_close_ int fd =
+		base_open_in_root(ld->srcfd, path, O_RDONLY | O_NONBLOCK, 0);
+	if (fd == -ENOENT)
+		return fd;
+	if (fd < 0)
+		return berr_set(ld->err, -fd, "%s: open %s", ld->what, path);
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return berr_set(ld->err, errno, "%s: stat %s", ld->what, path);
+	if (!S_ISREG(st.st_mode))
+		return berr_setx(ld->err, EINVAL,
+				 "%s: %s is %s, not a regular file", ld->what,
+				 path, file_type(st.st_mode));
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0)
+		return berr_set(ld->err, errno, "%s: %s", ld->what, path);
+	return TAKE_FD(fd);
+}
+
 /* Opens a file of the source; *f is its staged record (NULL for a
- * directory source). -ENOENT when it is not there. */
+ * directory source). -ENOENT when it is not there (err untouched); other
+ * errors fill err. */
 static int src_open(struct loader *ld, const char *path,
 		    const struct src_file **f)
 {
 	*f = NULL;
 	if (!ld->staged)
-		return base_open_in_root(ld->srcfd, path, O_RDONLY, 0);
+		return open_regular(ld, path);
 	*f = find_file(ld, path);
 	if (!*f)
 		return -ENOENT;
@@ -153,7 +192,8 @@ static bool src_exists(struct loader *ld, const char *path)
 	int fd = src_open(ld, path, &f);
 	if (fd >= 0)
 		close(fd);
-	return fd >= 0;
+	/* anything but a missing file: the open reports it again */
+	return fd != -ENOENT;
 }
 
 static int read_doc(struct loader *ld, int fd, const char *what, char **buf,
@@ -173,8 +213,10 @@ static int src_read_doc(struct loader *ld, const char *path, char **buf,
 {
 	const struct src_file *f;
 	_cleanup_close_ int fd = src_open(ld, path, &f);
+	if (fd == -ENOENT)
+		return berr_set(ld->err, ENOENT, "%s: %s", ld->what, path);
 	if (fd < 0)
-		return berr_set(ld->err, -fd, "%s: %s", ld->what, path);
+		return fd;
 	return read_doc(ld, fd, path, buf, len);
 }
 
@@ -199,38 +241,107 @@ static bool blob_path_digest(const char *path, char out[OCI_DIGEST_LEN])
 	return oci_digest_valid(out);
 }
 
+void oci_size_str(uint64_t n, char *buf, size_t len)
+{
+	static const char *const units[] = {"bytes", "KiB", "MiB",
+					    "GiB",   "TiB", "PiB"};
+	double v = (double)n;
+	size_t u = 0;
+	while (v >= 1024 && u + 1 < ARRAY_SIZE(units)) {
+		v /= 1024;
+		u++;
+	}
+	snprintf(buf, len, "%.4g %s", v, units[u]);
+}
+
+/* Whether the source may expand to end bytes of the current file on top
+ * of what it did so far. */
+static int src_budget(struct loader *ld, const char *path, uint64_t end)
+{
+	if (end <= ld->max_size && ld->src_bytes <= ld->max_size - end)
+		return 0;
+	char lim[32];
+	oci_size_str(ld->max_size, lim, sizeof(lim));
+	return berr_setx(ld->err, EFBIG,
+			 "%s: `%.200s`: the source expands to more than %s, "
+			 "the size limit of a load",
+			 ld->what, path, lim);
+}
+
+/* Hashes zeros up to offset end: the holes of a sparse entry. */
+static void hash_zeros(struct oci_sha256 *h, uint64_t end)
+{
+	static const char zeros[1 << 16];
+	while (h->bytes < end) {
+		uint64_t n = end - h->bytes;
+		oci_sha256_update(h, zeros,
+				  n < sizeof(zeros) ? (size_t)n
+						    : sizeof(zeros));
+	}
+}
+
+/* Copies the entry's data blocks to outfd (-1: only hash) at their
+ * offsets: the holes of a sparse entry are never written, only hashed as
+ * the zeros they read as (a blob's digest covers its whole length). */
+static int stage_blocks(struct loader *ld, const struct oci_la *la,
+			struct archive *a, struct archive_entry *e, int outfd,
+			struct src_file *f, struct oci_sha256 *h)
+{
+	int64_t size = la->entry_size(e);
+	int r = src_budget(ld, f->path, size > 0 ? (uint64_t)size : 0);
+	while (r == 0) {
+		const void *buf;
+		size_t n;
+		la_int64_t off;
+		int k = la->read_data_block(a, &buf, &n, &off);
+		if (k == ARCHIVE_EOF)
+			break;
+		if (k < ARCHIVE_WARN || off < 0 || (uint64_t)off < h->bytes)
+			return berr_setx(
+				ld->err, EIO, "%s: entry `%.200s`: %s",
+				ld->what, f->path,
+				k < ARCHIVE_WARN
+					? (la->error_string(a) ?: "read error")
+					: "blocks overlap");
+		if ((r = src_budget(ld, f->path, (uint64_t)off + n)) < 0)
+			return r;
+		hash_zeros(h, (uint64_t)off);
+		oci_sha256_update(h, buf, n);
+		if (outfd >= 0 && (r = oci_pwrite_all(outfd, buf, n, off)) < 0)
+			return berr_set(ld->err, -r, "stage %s", f->path);
+	}
+	if (r < 0)
+		return r;
+	/* a sparse entry may end in a hole */
+	if (size > 0 && (uint64_t)size > h->bytes) {
+		hash_zeros(h, (uint64_t)size);
+		if (outfd >= 0 && ftruncate(outfd, size) < 0)
+			return berr_set(ld->err, errno, "stage %s", f->path);
+	}
+	return 0;
+}
+
 static int stage_data(struct loader *ld, const struct oci_la *la,
-		      struct archive *a, int outfd, struct src_file *f)
+		      struct archive *a, struct archive_entry *e, int outfd,
+		      struct src_file *f)
 {
 	struct oci_sha256 h;
 	int r = oci_sha256_init(&h, ld->err);
 	if (r < 0)
 		return r;
-	_cleanup_free_ char *buf = base_calloc(1, 1 << 17);
-	for (;;) {
-		la_ssize_t n = la->read_data(a, buf, 1 << 17);
-		if (n < 0) {
-			oci_sha256_free(&h);
-			return berr_setx(ld->err, EIO, "%s: entry `%.200s`: %s",
-					 ld->what, f->path,
-					 la->error_string(a));
-		}
-		if (n == 0)
-			break;
-		oci_sha256_update(&h, buf, (size_t)n);
-		if (outfd >= 0 &&
-		    (r = base_write_all(outfd, buf, (size_t)n)) < 0) {
-			oci_sha256_free(&h);
-			return berr_set(ld->err, -r, "stage %s", f->path);
-		}
+	if ((r = stage_blocks(ld, la, a, e, outfd, f, &h)) < 0) {
+		oci_sha256_free(&h);
+		return r;
 	}
+	ld->src_bytes += h.bytes;
 	f->size = h.bytes;
 	oci_sha256_final(&h, f->digest);
 	return 0;
 }
 
 static int stage_file(struct loader *ld, const struct oci_la *la,
-		      struct archive *a, const char *path)
+		      struct archive *a, struct archive_entry *e,
+		      const char *path)
 {
 	struct src_file *f = add_file(ld, path);
 	char want[OCI_DIGEST_LEN];
@@ -238,7 +349,7 @@ static int stage_file(struct loader *ld, const struct oci_la *la,
 	 * the same image writes nothing but the differences. */
 	if (blob_path_digest(path, want) && oci_store_has_blob(ld->s, want)) {
 		f->in_store = true;
-		return stage_data(ld, la, a, -1, f);
+		return stage_data(ld, la, a, e, -1, f);
 	}
 	char *slash = strrchr(f->path, '/');
 	_cleanup_free_ char *dir =
@@ -257,7 +368,7 @@ static int stage_file(struct loader *ld, const struct oci_la *la,
 	if (fd < 0)
 		return berr_set(ld->err, errno, "%s: entry `%.200s`", ld->what,
 				path);
-	return stage_data(ld, la, a, fd, f);
+	return stage_data(ld, la, a, e, fd, f);
 }
 
 /* A link in the archive (Docker writes symlinks between identical
@@ -314,7 +425,7 @@ static int stage_entry(struct loader *ld, const struct oci_la *la,
 		return stage_link(ld, path, la->entry_hardlink(e), true);
 	switch (la->entry_filetype(e)) {
 	case AE_IFREG:
-		return stage_file(ld, la, a, path);
+		return stage_file(ld, la, a, e, path);
 	case AE_IFLNK:
 		return stage_link(ld, path, la->entry_symlink(e) ?: "", false);
 	default:
@@ -385,13 +496,17 @@ static void queue_blob(struct loader *ld, const char *tmp_rel,
 static int copy_in(struct loader *ld, const char *role, const char *path,
 		   struct blob *b, char **tmp_rel)
 {
-	_cleanup_close_ int in =
-		base_open_in_root(ld->srcfd, path, O_RDONLY, 0);
+	_cleanup_close_ int in = open_regular(ld, path);
 	if (in < 0)
-		return -ENOENT;
+		return in;
+	struct stat st;
+	if (fstat(in, &st) < 0)
+		return berr_set(ld->err, errno, "%s: stat %s", ld->what, path);
+	int r = src_budget(ld, path, (uint64_t)st.st_size);
+	if (r < 0)
+		return r;
 	_cleanup_free_ char *name = base_sprintf("blob-%u", ld->seq++);
 	_cleanup_close_ int out = -1;
-	int r;
 	if (ld->link_src) {
 		if (linkat(ld->srcfd, path, ld->tmpfd, name, 0) < 0)
 			return berr_set(ld->err, errno, "link %s into %s", path,
@@ -409,6 +524,7 @@ static int copy_in(struct loader *ld, const char *role, const char *path,
 	}
 	if (r < 0)
 		return berr_wrap(ld->err, "%s %s", role, path);
+	ld->src_bytes += b->size;
 	if (lseek(out, 0, SEEK_SET) < 0)
 		return berr_set(ld->err, errno, "seek %s", name);
 	b->fd = TAKE_FD(out);
@@ -585,8 +701,12 @@ static int load_layer(struct loader *ld, const char *path,
 		return 0;
 
 	_cleanup_free_ char *what = base_sprintf("layer %s", b.digest);
-	struct oci_unpack_opts uo = {.allow_devices = ld->o->allow_devices,
-				     .what = what};
+	struct oci_unpack_opts uo = {
+		.allow_devices = ld->o->allow_devices,
+		.what = what,
+		.max_bytes = ld->max_size - ld->layer_bytes,
+		.limit = ld->max_size,
+	};
 	char got[OCI_DIGEST_LEN];
 	_cleanup_free_ char *tmp_rel = NULL;
 	if (exists)
@@ -597,6 +717,7 @@ static int load_layer(struct loader *ld, const char *path,
 				     &tmp_rel);
 	if (r < 0)
 		return r;
+	ld->layer_bytes += out->unpacked_size;
 	if (strcmp(got, diff_id))
 		return berr_setx(ld->err, EINVAL,
 				 "layer %s: diffID mismatch: the config says "
@@ -1005,6 +1126,8 @@ static int load_path(struct oci_store *s, const char *path, const char *what,
 	ld->err = err;
 	ld->what = what;
 	ld->link_src = link_src;
+	ld->max_size =
+		ld->o->max_size ? ld->o->max_size : OCI_IMAGE_MAX_SIZE_DEFAULT;
 	ld->srcfd = ld->tmpfd = -1;
 	ld->default_repo = link_src ? NULL : repo_from_path(path);
 	if ((r = oci_store_mktemp(s, "load-", &ld->tmp, &ld->tmpfd, err)) < 0)
@@ -1027,8 +1150,9 @@ int oci_image_load(struct oci_store *s, const char *path,
 }
 
 int oci_load_staged(struct oci_store *s, const char *dir, const char *what,
+		    const struct oci_image_load_opts *o,
 		    struct oci_image ***out, struct berr *err)
 {
 	_cleanup_free_ char *path = base_sprintf("%s/%s", s->path, dir);
-	return load_path(s, path, what, true, NULL, out, err);
+	return load_path(s, path, what, true, o, out, err);
 }

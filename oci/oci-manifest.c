@@ -358,7 +358,16 @@ int oci_docker_manifest_parse(const char *json, size_t len,
 	if (memchr(json, '\0', len))
 		return berr_setx(err, EINVAL,
 				 "manifest.json: invalid JSON (a NUL byte)");
-	_cleanup_json_ cJSON *root = cJSON_ParseWithLength(json, len);
+	const char *end = NULL;
+	_cleanup_json_ cJSON *root =
+		cJSON_ParseWithLengthOpts(json, len, &end, false);
+	size_t at = root || !end || end < json ? len : (size_t)(end - json);
+	size_t deep = 0;
+	if (!root && oj_too_deep(json, at < len ? at + 1 : len, &deep))
+		return berr_setx(err, EINVAL,
+				 "manifest.json: JSON nesting deeper than %d "
+				 "levels near byte %zu",
+				 CJSON_NESTING_LIMIT, deep);
 	if (!root)
 		return berr_setx(err, EINVAL, "manifest.json: invalid JSON");
 	if (!cJSON_IsArray(root))

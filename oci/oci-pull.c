@@ -402,6 +402,27 @@ static int fetch_blob(struct puller *p, const char *role,
 /* ---- entry point
  * ------------------------------------------------------------------- */
 
+/* The blobs a manifest names must fit the load's limit before a byte
+ * of them is downloaded: a manifest may promise any size. */
+static int check_sizes(struct puller *p, const struct oci_manifest_doc *m,
+		       const char *digest)
+{
+	uint64_t max =
+		p->o->max_size ? p->o->max_size : OCI_IMAGE_MAX_SIZE_DEFAULT;
+	uint64_t sum = m->config.size > 0 ? (uint64_t)m->config.size : 0;
+	for (size_t i = 0; i < m->n_layers && sum <= max; i++)
+		if (m->layers[i].size > 0)
+			sum += (uint64_t)m->layers[i].size;
+	if (sum <= max)
+		return 0;
+	char lim[32];
+	oci_size_str(max, lim, sizeof(lim));
+	return berr_setx(p->err, EFBIG,
+			 "manifest %s: its blobs add up to more than %s, the "
+			 "size limit of a load",
+			 digest, lim);
+}
+
 static int fetch_image(struct puller *p)
 {
 	struct oci_manifest_doc m = {0};
@@ -409,6 +430,8 @@ static int fetch_image(struct puller *p)
 	size_t len = 0;
 	char digest[OCI_DIGEST_LEN];
 	int r = resolve_manifest(p, &m, &buf, &len, digest);
+	if (r == 0)
+		r = check_sizes(p, &m, digest);
 	if (r == 0)
 		r = stage_doc(p, digest, buf, len);
 	if (r == 0)
@@ -448,8 +471,11 @@ static int pull(struct puller *p, struct oci_image ***out)
 		r = fetch_image(p);
 	if (r == 0)
 		r = oci_store_upgrade(p->s, p->err);
-	if (r == 0)
-		r = oci_load_staged(p->s, p->tmp, p->ref.name, out, p->err);
+	if (r == 0) {
+		struct oci_image_load_opts lo = {.max_size = p->o->max_size};
+		r = oci_load_staged(p->s, p->tmp, p->ref.name, &lo, out,
+				    p->err);
+	}
 	return r;
 }
 

@@ -147,7 +147,9 @@ struct layer_src {
 	struct archive *raw; /* decompresses */
 	struct archive *tar; /* parses what raw yields */
 	struct oci_sha256 h;
-	bool eof, failed;
+	uint64_t max; /* bytes the stream may have, when bounded */
+	bool bounded;
+	bool eof, failed, too_big;
 	char buf[CHUNK];
 };
 
@@ -177,6 +179,11 @@ static la_ssize_t src_read(struct archive *a, void *data, const void **buf)
 	}
 	if (n == 0)
 		s->eof = true;
+	/* a decompression bomb stops here, before its bytes reach a file */
+	if (s->bounded && (uint64_t)n > s->max - s->h.bytes) {
+		s->failed = s->too_big = true;
+		return -1;
+	}
 	oci_sha256_update(&s->h, s->buf, (size_t)n);
 	return n;
 }
@@ -357,8 +364,9 @@ static int clear_name(struct unpack *u, int parent, const char *name,
 	return 0;
 }
 
-static int pwrite_all(int fd, const char *p, size_t n, off_t off)
+int oci_pwrite_all(int fd, const void *buf, size_t n, off_t off)
 {
+	const char *p = buf;
 	while (n > 0) {
 		ssize_t w = pwrite(fd, p, n, off);
 		if (w < 0 && errno == EINTR)
@@ -393,7 +401,7 @@ static int make_file(struct unpack *u, struct archive_entry *e, int parent,
 		if (r < ARCHIVE_WARN)
 			return entry_fail(u, EIO, "%s",
 					  src_error(u->src, u->src->tar));
-		r = pwrite_all(fd, buf, size, (off_t)off);
+		r = oci_pwrite_all(fd, buf, size, (off_t)off);
 		if (r < 0)
 			return entry_errno(u, -r, "write");
 	}
@@ -750,9 +758,21 @@ int oci_unpack_layer(int fd, int rootfd, const struct oci_unpack_opts *o,
 		return r;
 	if ((r = src_open(s, fd, o->what, err)) < 0)
 		return r;
-	if (rootfd >= 0 && (r = unpack_tar(s, rootfd, o, err)) < 0)
-		return r;
-	if ((r = src_drain(s, o->what, err)) < 0)
+	s->max = o->max_bytes;
+	s->bounded = o->limit != 0;
+	if (rootfd >= 0)
+		r = unpack_tar(s, rootfd, o, err);
+	if (r == 0)
+		r = src_drain(s, o->what, err);
+	if (r < 0 && s->too_big) {
+		char lim[32];
+		oci_size_str(o->limit, lim, sizeof(lim));
+		return berr_setx(err, EFBIG,
+				 "%s: the layers uncompress to more than %s, "
+				 "the size limit of a load",
+				 o->what, lim);
+	}
+	if (r < 0)
 		return r;
 	*size = s->h.bytes;
 	oci_sha256_final(&s->h, diff_id);

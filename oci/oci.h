@@ -574,10 +574,26 @@ static inline void oci_store_closep(struct oci_store **s)
 }
 const char *oci_store_path(const struct oci_store *s);
 
+/* What a load may expand to unless told otherwise: far above any image
+ * in use (the largest common ones, CUDA and ML stacks, stay under 30 GB
+ * unpacked), yet a bound on what a small hostile archive can make the
+ * store write. */
+#define OCI_IMAGE_MAX_SIZE_DEFAULT (64ull << 30)
+
 struct oci_image_load_opts {
 	/* Character and block devices other than whiteouts are refused
 	 * unless this is set (a privileged image). */
 	bool allow_devices;
+	/* Bytes (0: OCI_IMAGE_MAX_SIZE_DEFAULT), bounding two things, each
+	 * on its own: what the source expands to (an archive's files with
+	 * their holes counted, since each is hashed over its whole length,
+	 * or the blobs copied from a layout), and the uncompressed streams
+	 * of the layers the load reads (what `image ls` shows as SIZE).
+	 * Neither can be smaller than what it writes to the store: holes of
+	 * sparse files stay holes everywhere. Past it the load fails with
+	 * -EFBIG, naming the entry or layer and the limit, and stores
+	 * nothing. */
+	uint64_t max_size;
 };
 
 /* Loads every image of a Docker archive or an OCI layout: path is a tar
@@ -625,6 +641,9 @@ struct oci_pull_opts {
 	 * the caller may draw progress from it. */
 	void (*progress)(const struct oci_pull_event *ev, void *arg);
 	void *progress_arg;
+	/* As oci_image_load_opts.max_size; the manifest's blob sizes are
+	 * checked against it before anything is downloaded. */
+	uint64_t max_size;
 };
 
 /* Pulls ref ([registry[:port]/]repo[:tag|@sha256:...], docker.io by
@@ -642,8 +661,10 @@ int oci_image_pull(struct oci_store *s, const char *ref,
 /* Finds an image by reference ("busybox", "busybox:1.36",
  * "name@sha256:..."), by id or digest ("sha256:<hex>" or a hex prefix of at
  * least 4 digits), or by the path of an archive or layout, which is loaded
- * first (and then found by digest next time through its reference).
- * -ENOENT: no such image; -EINVAL: an ambiguous prefix. */
+ * first (and then found by digest next time through its reference). An id
+ * that several records share (one image loaded from several manifests)
+ * finds the first of them as image_list() orders them.
+ * -ENOENT: no such image; -EINVAL: a prefix of two images. */
 int oci_image_find(struct oci_store *s, const char *name,
 		   struct oci_image **out, struct berr *err);
 /* Every image of the store, sorted by reference then digest. */
@@ -660,15 +681,21 @@ int oci_image_inspect_json(struct oci_store *s, const struct oci_image *img,
 /* Adds reference dst to the image src names (moved if dst existed). */
 int oci_image_tag(struct oci_store *s, const char *src, const char *dst,
 		  struct berr *err);
-/* Removes a reference; an image named by id, or whose last reference
- * goes, is removed as well. Its blobs and layers stay until prune.
- * *report (may be NULL) gets "Untagged: x" / "Deleted: sha256:.." lines. */
-int oci_image_remove(struct oci_store *s, const char *name, char ***report,
-		     struct berr *err);
+/* Removes a reference, and the image with its last one. An image named
+ * by id goes with every name it has, and so do the other records of that
+ * id (one image loaded from several manifests); when those names are in
+ * more than one repository, only with force (-EBUSY otherwise), as Docker
+ * does. Blobs and layers stay until prune. *report (may be NULL) gets
+ * "Untagged: x" / "Deleted: sha256:.." lines. */
+int oci_image_remove(struct oci_store *s, const char *name, bool force,
+		     char ***report, struct berr *err);
 
 struct oci_prune_report {
 	size_t images, blobs, layers; /* removed */
-	uint64_t bytes;		      /* blob bytes reclaimed */
+	/* disk space given back: the blocks of every file and directory
+	 * removed (layers as well as blobs), a file counted when its last
+	 * link goes */
+	uint64_t bytes;
 };
 /* Removes dangling images (no reference), then every blob and layer that
  * no image uses. */

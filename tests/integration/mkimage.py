@@ -20,6 +20,7 @@ DESCRIPTION (JSON on stdin)
 LAYER
   {"dir": PATH}                       the tree at PATH ("." is its root)
   {"entries": [ENTRY, ...]}           hand-made entries, in this order
+  {"tar": PATH}                       the (uncompressed) tar at PATH as is
   plus "compress": "gzip" | "zstd"    (default: none)
 
 ENTRY
@@ -125,8 +126,12 @@ class Image:
         self.layers = []  # (blob bytes, digest, diffid, media type)
         self.missing = set()
         for i, spec in enumerate(desc["layers"]):
-            raw = dir_tar(spec["dir"]) if "dir" in spec else \
-                entry_tar(spec["entries"])
+            if "tar" in spec:
+                with open(spec["tar"], "rb") as f:
+                    raw = f.read()
+            else:
+                raw = dir_tar(spec["dir"]) if "dir" in spec else \
+                    entry_tar(spec["entries"])
             diffid = sha(raw)
             blob = compress(raw, spec.get("compress"))
             if corrupt.get("truncate") == i:

@@ -201,6 +201,70 @@ t_image_names_and_removal() {
 	assert_eq "$(store_list | tr '\n' ' ')" "blobs blobs/sha256 images layers refs.json "
 }
 
+# prune reports the disk space it gives back, layers included: the
+# usage of blobs/ and layers/ before and after, within the rounding of
+# its three digits.
+t_image_prune_reports_freed_space() {
+	local before after got
+	mkimg docker "$TDIR/big.tar" '{"tags": ["big:1"], "layers": [
+		{"entries": [{"path": "big", "random": 30000000}]}]}'
+	assert_ok bi load "$TDIR/big.tar"
+	assert_ok bi rm big:1
+	before=$(du -sB1 "$TDIR/store/blobs" "$TDIR/store/layers" | awk '{s += $1} END {print s}')
+	assert_ok bi prune
+	after=$(du -sB1 "$TDIR/store/blobs" "$TDIR/store/layers" | awk '{s += $1} END {print s}')
+	assert_contains "$OUT" "Deleted 0 images, 3 blobs, 1 layers"
+	got=$(sed -n 's/^Total reclaimed space: \([0-9.]*\)MB$/\1/p' <<<"$OUT")
+	[ -n "$got" ] || fail "no reclaimed space in MB: $OUT"
+	awk -v g="$got" -v d=$((before - after)) \
+		'BEGIN {exit !(g * 1e6 >= d * 0.99 && g * 1e6 <= d * 1.01)}' ||
+		fail "prune reports ${got}MB, the store gave back $((before - after)) bytes"
+}
+
+# One image from two manifests (a Docker archive and an OCI layout): two
+# records with one id. Every id image ls prints can be used; rm by that id
+# takes both, and as with Docker needs --force when the names are in two
+# repositories.
+t_image_shared_config_ids() {
+	local id digest
+	mkimg docker "$TDIR/a.tar" "$(bad_layer '[{"path": "x", "data": "1"}]' | sed 's/bad:1/a:1/')"
+	mkimg oci-tar "$TDIR/b.tar" "$(bad_layer '[{"path": "x", "data": "1"}]' | sed 's/bad:1/b:1/')"
+	assert_ok bi load "$TDIR/a.tar"
+	assert_ok bi load "$TDIR/b.tar"
+	assert_ok bi ls -q
+	assert_eq "$(sort -u <<<"$OUT" | wc -l)" 1 "one id for both records"
+	assert_eq "$(wc -l <<<"$OUT")" 2 "two records"
+	for id in $OUT; do
+		assert_ok bi inspect "$id"
+		assert_eq "$(jq -r .id <<<"$OUT" | cut -c8-19)" "$id"
+		assert_ok bi unpack "$id" "$TDIR/u-$RANDOM"
+	done
+	assert_ok bi inspect a:1
+	id=$(jq -r .id <<<"$OUT")
+	# a manifest digest still names its own record
+	assert_ok bi inspect b:1
+	digest=$(jq -r .digest <<<"$OUT")
+	assert_ok bi inspect "${digest:7:12}"
+	assert_eq "$(jq -r .digest <<<"$OUT")" "$digest"
+	assert_fail_with "image ${id:7:12} is referenced in multiple repositories (a:1, b:1)" bi rm "${id:7:12}"
+	assert_ok bi ls -q
+	assert_eq "$(wc -l <<<"$OUT")" 2 "records after a refused rm"
+	assert_ok bi rm -f "${id:7:12}"
+	assert_eq "$(grep -c '^Untagged: ' <<<"$OUT") $(grep -c '^Deleted: ' <<<"$OUT")" "2 2"
+	assert_ok bi ls -q
+	assert_eq "$OUT" ""
+	# names in one repository go without --force
+	assert_ok bi load "$TDIR/a.tar"
+	assert_ok bi tag a:1 a:2
+	assert_ok bi inspect a:1
+	digest=$(jq -r .digest <<<"$OUT")
+	assert_ok bi rm "$id"
+	assert_eq "$OUT" "$(printf 'Untagged: a:1\nUntagged: a:2\nDeleted: %s' "$digest")"
+	assert_ok bi ls -q
+	assert_eq "$OUT" ""
+	assert_store_consistent
+}
+
 t_image_path_as_name() {
 	local id
 	mkimg oci-tar "$TDIR/p.tar" "$(busybox_desc p:1 '["echo", "named by path"]')"
@@ -372,6 +436,128 @@ t_image_refuses_bad_blobs() {
 	# not an archive at all
 	echo "just text" >"$TDIR/text.tar"
 	assert_fail_with "text.tar" bi load "$TDIR/text.tar"
+	assert_store_consistent
+}
+
+# ---- sparse files, bombs, odd files --------------------------------------------
+
+# sparse_tar OUT SIZE: a layer tar (GNU tar's PAX sparse format, a few KiB)
+# of one file "big" of SIZE bytes, all hole but "middle" at 1 GiB and
+# "end" at its end.
+sparse_tar() {
+	mkdir -p "$TDIR/sp"
+	truncate -s "$2" "$TDIR/sp/big"
+	printf middle | dd of="$TDIR/sp/big" bs=1 seek=$((1 << 30)) conv=notrunc status=none
+	printf end | dd of="$TDIR/sp/big" bs=1 seek=$(($2 - 3)) conv=notrunc status=none
+	tar --sparse --format=posix -C "$TDIR/sp" -cf "$1" big
+	rm -rf "$TDIR/sp"
+}
+
+# assert_sparse FILE SIZE: FILE has SIZE bytes, the middle and end
+# sparse_tar put there, and takes under 1 MiB of disk.
+assert_sparse() {
+	assert_eq "$(stat -c %s "$1")" "$2" "size of $1"
+	[ "$(du -k "$1" | cut -f1)" -lt 1024 ] ||
+		fail "$1 takes $(du -h "$1" | cut -f1) of disk: its holes were written"
+	assert_eq "$(dd if="$1" bs=1 skip=$((1 << 30)) count=6 status=none)" middle
+	assert_eq "$(tail -c 3 "$1")" end
+}
+
+# first_layer LAYOUT-DIR: the digest of the first layer of its first image.
+first_layer() {
+	local m
+	m=$(jq -r '.manifests[0].digest' "$1/index.json")
+	jq -r '.layers[0].digest' "$1/blobs/sha256/${m#sha256:}"
+}
+
+t_image_sparse_files_stay_sparse() {
+	local tib=$((1 << 40)) blob
+	sparse_tar "$TDIR/layer.tar" $tib
+	[ "$(stat -c %s "$TDIR/layer.tar")" -lt 100000 ] || fail "the sparse layer is not small"
+	mkimg docker "$TDIR/sp.tar" "$(jq -nc --arg t "$TDIR/layer.tar" '{tags: ["sp:1"], layers: [{tar: $t}]}')"
+	assert_ok bi load "$TDIR/sp.tar"
+	assert_sparse "$(echo "$TDIR"/store/layers/*/big)" $tib
+	assert_ok bi unpack sp:1 "$TDIR/b"
+	assert_sparse "$TDIR/b/rootfs/big" $tib
+	# a file of the archive itself keeps its holes too: a layer blob of
+	# zeros, stored sparse in the archive, is stored sparse
+	head -c 64M /dev/zero >"$TDIR/zero"
+	tar -C "$TDIR" -cf "$TDIR/zero.tar" zero
+	rm "$TDIR/zero"
+	mkimg oci-dir "$TDIR/lay" "$(jq -nc --arg t "$TDIR/zero.tar" '{tags: ["z:1"], layers: [{tar: $t}]}')"
+	blob=$(first_layer "$TDIR/lay")
+	fallocate --dig-holes "$TDIR/lay/blobs/sha256/${blob#sha256:}"
+	tar --sparse -C "$TDIR/lay" -cf "$TDIR/z.tar" .
+	[ "$(stat -c %s "$TDIR/z.tar")" -lt 1000000 ] || fail "the sparse archive is not small"
+	assert_ok bi load "$TDIR/z.tar"
+	blob=$TDIR/store/blobs/sha256/${blob#sha256:}
+	assert_eq "$(stat -c %s "$blob")" "$(stat -c %s "$TDIR/zero.tar")" "size of the stored blob"
+	[ "$(du -k "$blob" | cut -f1)" -lt 1024 ] ||
+		fail "the stored blob takes $(du -h "$blob" | cut -f1) of disk: its holes were written"
+	assert_store_consistent
+}
+
+# assert_nothing_stored WHAT: a refused load left nothing but good:1.
+assert_nothing_stored() {
+	assert_eq "$(ls "$TDIR/store/images")" "" "$1: image records"
+	assert_eq "$(ls "$TDIR/store/layers")" "" "$1: layers"
+	assert_eq "$(ls -A "$TDIR/store/tmp")" "" "$1: store tmp/"
+}
+
+t_image_size_limit() {
+	local layer
+	head -c 100M /dev/zero >"$TDIR/zero"
+	tar -C "$TDIR" -cf "$TDIR/zero.tar" zero
+	rm "$TDIR/zero"
+	mkimg oci-dir "$TDIR/lay" "$(jq -nc --arg t "$TDIR/zero.tar" \
+		'{tags: ["bomb:1"], layers: [{tar: $t, compress: "gzip"}]}')"
+	layer=$(first_layer "$TDIR/lay")
+	tar -C "$TDIR/lay" -cf "$TDIR/bomb.tar" .
+	[ "$(stat -c %s "$TDIR/bomb.tar")" -lt 1000000 ] || fail "the bomb is not small"
+	# a gzip bomb stops at the limit, and the load stores nothing
+	assert_ok bi ls -q
+	assert_fail_with "layer $layer: the layers uncompress to more than 50 MiB, the size limit of a load" \
+		bi load --max-size 50m "$TDIR/bomb.tar"
+	assert_nothing_stored "a layer over the limit"
+	# an archive's or a layout's own files count as well
+	assert_fail_with "bomb.tar: \`blobs/sha256/${layer#sha256:}\`: the source expands to more than 50 KiB" \
+		bi load --max-size 50k "$TDIR/bomb.tar"
+	assert_nothing_stored "an archive over the limit"
+	assert_fail_with "lay: \`blobs/sha256/${layer#sha256:}\`: the source expands to more than 50 KiB" \
+		bi load --max-size 50k "$TDIR/lay"
+	assert_nothing_stored "a layout over the limit"
+	# the default limit: 1 TiB of holes in a small archive is refused
+	# before a byte of it is hashed
+	mkdir "$TDIR/junk"
+	cp -r "$TDIR/lay/." "$TDIR/junk/"
+	truncate -s 1T "$TDIR/junk/junk"
+	printf x >>"$TDIR/junk/junk"
+	tar --sparse -C "$TDIR/junk" -czf "$TDIR/junk.tar.gz" .
+	assert_fail_with "junk.tar.gz: \`junk\`: the source expands to more than 64 GiB, the size limit of a load" \
+		timeout 60 "$BERTH" image --store "$TDIR/store" load "$TDIR/junk.tar.gz"
+	assert_nothing_stored "a sparse file over the default limit"
+	assert_fail_with 'invalid --max-size "lots"' bi load --max-size lots "$TDIR/bomb.tar"
+	# under the limit (the default or a given one), the same image loads
+	assert_ok bi load --max-size 101m "$TDIR/bomb.tar"
+	assert_eq "$OUT" "Loaded image: bomb:1"
+	assert_ok bi load "$TDIR/lay"
+	assert_store_consistent
+}
+
+t_image_layout_fifo_refused() {
+	local layer
+	mkimg oci-dir "$TDIR/lay" "$(bad_layer '[{"path": "x", "data": "1"}]')"
+	layer=$(first_layer "$TDIR/lay")
+	rm "$TDIR/lay/blobs/sha256/${layer#sha256:}"
+	mkfifo "$TDIR/lay/blobs/sha256/${layer#sha256:}"
+	assert_fail_with "lay: blobs/sha256/${layer#sha256:} is a fifo, not a regular file" \
+		timeout 20 "$BERTH" image --store "$TDIR/store" load "$TDIR/lay"
+	mkimg oci-dir "$TDIR/lay2" "$(bad_layer '[{"path": "x", "data": "1"}]')"
+	rm "$TDIR/lay2/index.json"
+	mkfifo "$TDIR/lay2/index.json"
+	assert_fail_with "lay2: index.json is a fifo, not a regular file" \
+		timeout 20 "$BERTH" image --store "$TDIR/store" load "$TDIR/lay2"
+	assert_eq "$(ls "$TDIR/store/images")" "" "image records"
 	assert_store_consistent
 }
 

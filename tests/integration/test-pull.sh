@@ -388,6 +388,20 @@ t_pull_corrupt_blob_refused() {
 	assert_store_empty "a truncated config"
 }
 
+# A manifest's sizes are checked against the limit before a download.
+t_pull_size_limit() {
+	start_registry
+	push_mini
+	assert_fail_with "its blobs add up to more than 100 KiB, the size limit of a load" \
+		bp --insecure --max-size 100k "$REG/mini"
+	assert_match "$(last_line "$ERR")" "pull $REG/mini:latest: manifest sha256:[0-9a-f]{64}: its blobs"
+	assert_store_empty "a pull over the limit"
+	assert_eq "$(grep -c 'GET /v2/mini/blobs/' "$TDIR/registry.log")" 0 "blob downloads"
+	assert_ok bp --insecure --max-size 1g "$REG/mini"
+	assert_eq "$OUT" "Pulled image: $REG/mini:latest"
+	assert_store_consistent
+}
+
 # kill_while_downloading PID: SIGKILL to PID while a layer (the second
 # blob or a later one) streams into the pull's staging directory.
 # every blob matches its name

@@ -169,6 +169,40 @@ TEST(mkdir_in_root_makes_what_is_missing)
 	ASSERT_EQ(base_rm_rf_at(AT_FDCWD, d), 0);
 }
 
+/* What rm -rf gives back: every block of what goes, but not a file that
+ * another link keeps. */
+TEST(rm_rf_counts_the_space_it_frees)
+{
+	char t[] = "/tmp/berth-rmrf-XXXXXX";
+	ASSERT_TRUE(mkdtemp(t));
+	_cleanup_free_ char *sub = base_sprintf("%s/x", t);
+	ASSERT_EQ(base_mkdir_p(AT_FDCWD, sub, 0755), 0);
+	_cleanup_free_ char *big = base_sprintf("%s/x/big", t);
+	_cleanup_free_ char *kept = base_sprintf("%s/x/kept", t);
+	_cleanup_free_ char *other = base_sprintf("%s/other", t);
+	_cleanup_free_ char *buf = base_calloc(1, 1 << 20);
+	memset(buf, 'x', 1 << 20);
+	const char *files[] = {big, kept};
+	for (size_t i = 0; i < 2; i++) {
+		_cleanup_close_ int fd =
+			open(files[i], O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+		ASSERT_TRUE(fd >= 0);
+		ASSERT_EQ(base_write_all(fd, buf, 1 << 20), 0);
+		ASSERT_EQ(fsync(fd), 0);
+	}
+	ASSERT_EQ(link(kept, other), 0);
+	struct stat sb, sd;
+	ASSERT_EQ(stat(big, &sb), 0);
+	ASSERT_EQ(stat(sub, &sd), 0);
+	uint64_t freed = 0;
+	ASSERT_EQ(base_rm_rf_at_freed(AT_FDCWD, sub, &freed), 0);
+	ASSERT_EQ(freed, (uint64_t)(sb.st_blocks + sd.st_blocks) * 512);
+	ASSERT_TRUE(freed >= 1 << 20);
+	struct stat sl;
+	ASSERT_EQ(stat(other, &sl), 0);
+	ASSERT_EQ(base_rm_rf_at(AT_FDCWD, t), 0);
+}
+
 TEST(strv_push_and_len)
 {
 	_cleanup_strv_ char **v = NULL;

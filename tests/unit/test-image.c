@@ -449,6 +449,12 @@ TEST(docker_manifest_parses)
 	ASSERT_CONTAINS(err.msg, "expected a JSON array");
 	ASSERT_EQ(oci_docker_manifest_parse("[{}]", 4, &v, &n, &err), -EINVAL);
 	ASSERT_STREQ(err.msg, "manifest.json: [0].Config: required");
+	_cleanup_free_ char *deep = base_calloc(100001, 1);
+	memset(deep, '[', 100000);
+	ASSERT_EQ(oci_docker_manifest_parse(deep, 100000, &v, &n, &err),
+		  -EINVAL);
+	ASSERT_STREQ(err.msg, "manifest.json: JSON nesting deeper than 1000 "
+			      "levels near byte 1000");
 }
 
 /* ---- unpacking one layer
@@ -607,6 +613,64 @@ TEST(unpack_gzip_and_verify_only)
 
 /* ---- layers into a rootfs
  * -------------------------------------------------------------------------- */
+
+/* The uncompressed stream stops at max_bytes: -EFBIG naming the layer and
+ * the load's limit, whether unpacking or only hashing. */
+TEST(unpack_stops_at_the_size_limit)
+{
+	char *d = tmpdir();
+	const struct tent e[] = {{"f", '0', "some data", 0, 0, 0}};
+	_cleanup_close_ int fd = tar_file(d, "l.tar", e, 1, NULL);
+	_cleanup_close_ int root = open_dir(d, "root");
+	struct oci_unpack_opts o = {
+		.what = "layer sha256:ab", .max_bytes = 1000, .limit = 5120};
+	char got[OCI_DIGEST_LEN];
+	uint64_t size = 0;
+	struct berr err = {0};
+	ASSERT_EQ(oci_unpack_layer(fd, root, &o, got, &size, &err), -EFBIG);
+	ASSERT_STREQ(err.msg, "layer sha256:ab: the layers uncompress to more "
+			      "than 5 KiB, the size limit of a load");
+	ASSERT_EQ(lseek(fd, 0, SEEK_SET), 0);
+	ASSERT_EQ(oci_unpack_layer(fd, -1, &o, got, &size, &err), -EFBIG);
+	/* exactly the stream's length passes; no limit passes */
+	o.max_bytes = 2048;
+	ASSERT_EQ(lseek(fd, 0, SEEK_SET), 0);
+	ASSERT_EQ(oci_unpack_layer(fd, -1, &o, got, &size, &err), 0);
+	ASSERT_EQ(size, 2048);
+	o.max_bytes = o.limit = 0;
+	ASSERT_EQ(lseek(fd, 0, SEEK_SET), 0);
+	ASSERT_EQ(oci_unpack_layer(fd, -1, &o, got, &size, &err), 0);
+	rmdir_all(d);
+}
+
+/* A sparse file of a layer stays sparse in the rootfs. */
+TEST(copy_layers_keeps_holes)
+{
+	char *d = tmpdir();
+	_cleanup_close_ int layer = open_dir(d, "layer");
+	_cleanup_close_ int out = open_dir(d, "rootfs");
+	_cleanup_close_ int f =
+		openat(layer, "sparse", O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	ASSERT_TRUE(f >= 0);
+	const off_t size = (off_t)1 << 30;
+	ASSERT_EQ(pwrite(f, "mid", 3, size / 2), 3);
+	ASSERT_EQ(pwrite(f, "end", 3, size - 3), 3);
+	struct berr err = {0};
+	ASSERT_EQ(oci_copy_layer(layer, out, "layer 1", &err), 0);
+	struct stat st;
+	ASSERT_EQ(fstatat(out, "sparse", &st, 0), 0);
+	ASSERT_EQ(st.st_size, size);
+	ASSERT_TRUE(st.st_blocks * 512 < (1 << 20));
+	_cleanup_close_ int c = openat(out, "sparse", O_RDONLY | O_CLOEXEC);
+	char buf[4] = "";
+	ASSERT_EQ(pread(c, buf, 3, size / 2), 3);
+	ASSERT_STREQ(buf, "mid");
+	ASSERT_EQ(pread(c, buf, 3, size - 3), 3);
+	ASSERT_STREQ(buf, "end");
+	ASSERT_EQ(pread(c, buf, 3, 4096), 3);
+	ASSERT_EQ(memcmp(buf, "\0\0\0", 3), 0);
+	rmdir_all(d);
+}
 
 TEST(copy_layers_applies_whiteouts)
 {

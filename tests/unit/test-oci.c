@@ -817,6 +817,41 @@ TEST(invalid_json_names_the_byte)
 	no_leaks();
 }
 
+/* "{"a":" and then n brackets of kind open; closed again when close. */
+static char *nested(size_t n, char open, bool close)
+{
+	char *s = base_calloc(2 * n + 8, 1);
+	size_t o = (size_t)sprintf(s, "{\"a\":");
+	memset(s + o, open, n);
+	o += n;
+	for (size_t i = 0; close && i < n; i++)
+		s[o++] = open == '[' ? ']' : '}';
+	if (close)
+		s[o++] = '}';
+	return s;
+}
+
+/* cJSON stops at 1000 levels: the message says so, where it happens. */
+TEST(deep_nesting_is_named)
+{
+	_cleanup_free_ char *deep = nested(100000, '[', false);
+	/* '{' is level 1, the '[' at byte 5 level 2: level 1001 at 1004 */
+	expect_error(deep, "config.json: JSON nesting deeper than 1000 levels "
+			   "near byte 1004");
+	/* 1000 levels parse: what fails is the config, not the JSON */
+	_cleanup_free_ char *fits = nested(999, '[', true);
+	expect_error(fits, "ociVersion: required");
+	_cleanup_free_ char *over = nested(1000, '[', true);
+	expect_error(over, "config.json: JSON nesting deeper than 1000 levels "
+			   "near byte 1004");
+	/* brackets in a string are text; another error is reported as is */
+	_cleanup_free_ char *str = base_sprintf("{\"a\": \"%s\" x}", deep + 5);
+	_cleanup_free_ char *want = base_sprintf(
+		"config.json: invalid JSON near byte %zu", strlen(str) - 2);
+	expect_error(str, want);
+	no_leaks();
+}
+
 TEST(a_bare_buffer_is_not_read_past_its_length)
 {
 	const char doc[] = "{\"ociVersion\": \"1.2.0\"}garbage";
