@@ -454,7 +454,7 @@ static int run_hooks(struct create_job *j, const struct oci_hook_list *l,
 		return 0;
 	_cleanup_free_ char *json =
 		oci_state_hook_json(j->c->state, OCI_STATUS_CREATING);
-	return rt_hooks_run(l, name, json, err);
+	return rt_hooks_run(l, name, json, j->bundle, err);
 }
 
 /* The init asks for the runtime-namespace hooks once its mounts exist. */

@@ -28,6 +28,7 @@ struct hook_run {
 	int pidfd;	   /* -1 without pidfd_open (Linux < 5.3) */
 	int in, out, errp; /* parent ends; -1 once closed */
 	const char *data;  /* the state, written to in */
+	const char *cwd;   /* the hook's working directory; NULL: berth's */
 	size_t len, off;
 	struct tail out_tail, err_tail;
 	bool reaped;
@@ -48,8 +49,8 @@ static int move_high(int fd)
 	return fcntl(fd, F_DUPFD_CLOEXEC, 3);
 }
 
-static void hook_child(const struct oci_hook *h, int in, int out, int errp,
-		       int report)
+static void hook_child(const struct oci_hook *h, const char *cwd, int in,
+		       int out, int errp, int report)
 {
 	sigset_t none;
 	sigemptyset(&none);
@@ -63,10 +64,13 @@ static void hook_child(const struct oci_hook *h, int in, int out, int errp,
 	/* a hook gets stdio only, like any child Go's os/exec starts; fds
 	 * berth was asked to preserve for the container are not its own */
 	close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+	if (cwd && chdir(cwd) < 0)
+		goto fail;
 	char *argv0[] = {h->path, NULL};
-	char *envp0[] = {NULL};
 	char *const *argv = h->args && h->args[0] ? h->args : argv0;
-	execve(h->path, argv, h->env ? h->env : envp0);
+	/* a hook without "env" gets berth's environment, as runc's (Go's
+	 * exec.Cmd with a nil Env) do; "env": [] is an empty one */
+	execve(h->path, argv, h->env ? h->env : environ);
 fail:;
 	int e = errno;
 	(void)!write(report, &e, sizeof(e));
@@ -206,7 +210,7 @@ static int hook_spawn(const struct oci_hook *o, struct hook_run *h,
 	if (r == 0) {
 		h->pid = fork();
 		if (h->pid == 0)
-			hook_child(o, in[0], out[1], er[1], report[1]);
+			hook_child(o, h->cwd, in[0], out[1], er[1], report[1]);
 		if (h->pid < 0)
 			r = -errno;
 	}
@@ -279,10 +283,13 @@ static int hook_report(const struct oci_hook *o, struct hook_run *h,
 }
 
 static int hook_run_one(const struct oci_hook *o, const char *name,
-			const char *state, struct berr *err)
+			const char *state, const char *cwd, struct berr *err)
 {
-	struct hook_run h = {
-		.pid = -1, .pidfd = -1, .data = state, .len = strlen(state)};
+	struct hook_run h = {.pid = -1,
+			     .pidfd = -1,
+			     .data = state,
+			     .len = strlen(state),
+			     .cwd = cwd};
 	int report[2] = {-1, -1};
 	int r = hook_spawn(o, &h, report);
 	if (r < 0) {
@@ -311,7 +318,7 @@ bool rt_hooks_in_runtime_ns(const struct oci_config *c)
  * EPIPE; SIGPIPE is held for the duration and a pending one we caused is
  * consumed, so that the caller's disposition does not matter. */
 int rt_hooks_run(const struct oci_hook_list *l, const char *name,
-		 const char *state_json, struct berr *err)
+		 const char *state_json, const char *cwd, struct berr *err)
 {
 	sigset_t pipe_set, old, pending;
 	sigemptyset(&pipe_set);
@@ -323,7 +330,7 @@ int rt_hooks_run(const struct oci_hook_list *l, const char *name,
 	for (size_t i = 0; i < l->n && r == 0; i++) {
 		blog_debug("running %s hook %s", name, l->v[i].path);
 		r = hook_run_one(&l->v[i], name, state_json ? state_json : "",
-				 err);
+				 cwd, err);
 	}
 	sigpending(&pending);
 	if (!was_pending && sigismember(&pending, SIGPIPE)) {

@@ -115,6 +115,9 @@ static int setup_identity(struct rt_init_args *a, struct berr *err)
 	return 0;
 }
 
+/* createContainer hooks run before pivot_root with the container's root as
+ * their working directory, as runc's do; startContainer hooks after it,
+ * where "/" is that root already. */
 static int hook_in_container(struct rt_init_args *a,
 			     const struct oci_hook_list *l, const char *name,
 			     enum oci_status st, struct berr *err)
@@ -122,7 +125,8 @@ static int hook_in_container(struct rt_init_args *a,
 	if (l->n == 0)
 		return 0;
 	char *json = oci_state_hook_json(a->state, st);
-	int r = rt_hooks_run(l, name, json, err);
+	int r = rt_hooks_run(l, name, json,
+			     st == OCI_STATUS_CREATING ? a->rootfs : NULL, err);
 	free(json);
 	return r;
 }

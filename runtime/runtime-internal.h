@@ -93,9 +93,12 @@ int rt_console_connect(const char *path, struct berr *err);
  * seconds). The first hook that fails (exit status != 0, killed, timed
  * out, cannot execute) stops the list; err says
  * "createRuntime hook `/path`: exit status 1" (and its stderr's last line
- * when it wrote one). name is the spec's hook name for messages. */
+ * when it wrote one). name is the spec's hook name for messages. The
+ * hooks run in cwd (NULL: berth's own), as runc runs them: the bundle for
+ * prestart and createRuntime, the container's root for createContainer.
+ * A hook without env gets berth's environment. */
 int rt_hooks_run(const struct oci_hook_list *l, const char *name,
-		 const char *state_json, struct berr *err);
+		 const char *state_json, const char *cwd, struct berr *err);
 /* Whether c has prestart or createRuntime hooks: create and its init
  * trade RT_SYNC_HOOKS only then, both deciding from the same config. */
 bool rt_hooks_in_runtime_ns(const struct oci_config *c);

@@ -67,7 +67,8 @@ static void run_poststop(struct rt_container *c)
 		return;
 	_cleanup_free_ char *json =
 		oci_state_hook_json(c->state, OCI_STATUS_STOPPED);
-	if (rt_hooks_run(&cfg->hooks.poststop, "poststop", json, &err) < 0)
+	if (rt_hooks_run(&cfg->hooks.poststop, "poststop", json, NULL, &err) <
+	    0)
 		blog_warn("%s", err.msg);
 }
 

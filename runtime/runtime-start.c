@@ -42,7 +42,8 @@ static void run_poststart(struct rt_container *c)
 	_cleanup_free_ char *json =
 		oci_state_hook_json(c->state, OCI_STATUS_RUNNING);
 	/* the spec: a failing poststart hook is a warning, not a failure */
-	if (rt_hooks_run(&cfg->hooks.poststart, "poststart", json, &err) < 0)
+	if (rt_hooks_run(&cfg->hooks.poststart, "poststart", json, NULL, &err) <
+	    0)
 		blog_warn("%s", err.msg);
 }
 

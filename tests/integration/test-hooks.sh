@@ -162,3 +162,28 @@ t_poststart_failure_is_not_fatal() {
 	# logged; either way the container is gone afterwards.
 	assert_gone "$id"
 }
+
+# As runc runs them: prestart and createRuntime in the bundle,
+# createContainer in the container's root (before pivot_root, its host
+# path); a hook without env gets the runtime's environment.
+t_hooks_cwd_and_env() {
+	local id
+	id=$(new_id hookcwd)
+	mkbundle "$id"
+	mkdir -p "$TDIR/marks"
+	for k in prestart createRuntime createContainer; do
+		add_hook "$id" "$k" "cat >/dev/null; pwd >$TDIR/marks/$k.cwd; env >$TDIR/marks/$k.env"
+	done
+	set_args "$id" /bin/true
+	run env BERTH_HOOK_ENV="from $IT_TOKEN" "$BERTH" --root "$ROOT" run --bundle "$(bundle_of "$id")" "$id"
+	assert_eq "$RC" 0 "run: $(last_line "$ERR")"
+	assert_eq "$(cat "$TDIR/marks/prestart.cwd")" "$(realpath "$(bundle_of "$id")")" "prestart's cwd"
+	assert_eq "$(cat "$TDIR/marks/createRuntime.cwd")" "$(realpath "$(bundle_of "$id")")" "createRuntime's cwd"
+	assert_eq "$(cat "$TDIR/marks/createContainer.cwd")" "$(realpath "$ROOTFS")" "createContainer's cwd"
+	# runc runs createContainer from its init, which has an environment
+	# of its own; berth's init has berth's
+	for k in prestart createRuntime $(berth_or createContainer ""); do
+		grep -qx "BERTH_HOOK_ENV=from $IT_TOKEN" "$TDIR/marks/$k.env" ||
+			fail "$k hook without env: the runtime's environment is missing"
+	done
+}

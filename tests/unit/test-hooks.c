@@ -44,6 +44,34 @@ static double now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* A hook without env gets berth's environment; one with "env": [] gets
+ * none. cwd is the hook's working directory. */
+TEST(hook_without_env_inherits_and_runs_in_cwd)
+{
+	_cleanup_free_ char *dir = tmpdir();
+	_cleanup_free_ char *path = script(dir, "hook",
+					   "pwd > \"$0.cwd\"\n"
+					   "env > \"$0.env\"");
+	ASSERT_EQ(setenv("BERTH_HOOK_INHERITED", "yes", 1), 0);
+	struct oci_hook h = {.path = path};
+	struct oci_hook_list l = {.v = &h, .n = 1};
+	struct berr err = {0};
+	int r = rt_hooks_run(&l, "createContainer", STATE, "/proc", &err);
+	_cleanup_free_ char *cwd = slurp(dir, "hook.cwd");
+	_cleanup_free_ char *env = slurp(dir, "hook.env");
+	char *none[] = {NULL};
+	h.env = none;
+	int r2 = rt_hooks_run(&l, "createContainer", STATE, NULL, &err);
+	_cleanup_free_ char *env2 = slurp(dir, "hook.env");
+	unsetenv("BERTH_HOOK_INHERITED");
+	ASSERT_EQ(base_rm_rf_at(AT_FDCWD, dir), 0);
+	ASSERT_EQ(r, 0);
+	ASSERT_EQ(r2, 0);
+	ASSERT_STREQ(cwd, "/proc\n");
+	ASSERT_CONTAINS(env, "BERTH_HOOK_INHERITED=yes\n");
+	ASSERT_TRUE(!strstr(env2, "BERTH_HOOK_INHERITED"));
+}
+
 TEST(hook_gets_state_args_and_env)
 {
 	_cleanup_free_ char *dir = tmpdir();
@@ -57,7 +85,7 @@ TEST(hook_gets_state_args_and_env)
 	struct oci_hook h = {.path = path, .args = args, .env = env};
 	struct oci_hook_list l = {.v = &h, .n = 1};
 	struct berr err = {0};
-	int r = rt_hooks_run(&l, "createRuntime", STATE, &err);
+	int r = rt_hooks_run(&l, "createRuntime", STATE, NULL, &err);
 	_cleanup_free_ char *state = slurp(dir, "state");
 	_cleanup_free_ char *got_args = slurp(dir, "args");
 	_cleanup_free_ char *got_env = slurp(dir, "env");
@@ -82,7 +110,7 @@ TEST(hook_args_default_to_path)
 	struct oci_hook h = {.path = path, .env = env};
 	struct oci_hook_list l = {.v = &h, .n = 1};
 	struct berr err = {0};
-	int r = rt_hooks_run(&l, "prestart", STATE, &err);
+	int r = rt_hooks_run(&l, "prestart", STATE, NULL, &err);
 	_cleanup_free_ char *got = slurp(dir, "args");
 	ASSERT_EQ(base_rm_rf_at(AT_FDCWD, dir), 0);
 	ASSERT_EQ(r, 0);
@@ -98,7 +126,7 @@ TEST(hook_exit_status_and_stderr)
 	struct oci_hook h = {.path = path};
 	struct oci_hook_list l = {.v = &h, .n = 1};
 	struct berr err = {0};
-	int r = rt_hooks_run(&l, "createRuntime", STATE, &err);
+	int r = rt_hooks_run(&l, "createRuntime", STATE, NULL, &err);
 	ASSERT_EQ(base_rm_rf_at(AT_FDCWD, dir), 0);
 	ASSERT_TRUE(r < 0);
 	_cleanup_free_ char *want = base_sprintf(
@@ -112,7 +140,7 @@ TEST(hook_false_exit_status)
 	struct oci_hook h = {.path = "/bin/false", .args = args};
 	struct oci_hook_list l = {.v = &h, .n = 1};
 	struct berr err = {0};
-	ASSERT_TRUE(rt_hooks_run(&l, "createRuntime", STATE, &err) < 0);
+	ASSERT_TRUE(rt_hooks_run(&l, "createRuntime", STATE, NULL, &err) < 0);
 	ASSERT_STREQ(err.msg, "createRuntime hook `/bin/false`: exit status 1");
 }
 
@@ -126,7 +154,7 @@ TEST(hook_timeout_kills)
 	struct oci_hook_list l = {.v = &h, .n = 1};
 	struct berr err = {0};
 	double t0 = now();
-	ASSERT_EQ(rt_hooks_run(&l, "poststart", STATE, &err), -ETIMEDOUT);
+	ASSERT_EQ(rt_hooks_run(&l, "poststart", STATE, NULL, &err), -ETIMEDOUT);
 	double took = now() - t0;
 	ASSERT_TRUE(took >= 0.9 && took < 3);
 	ASSERT_STREQ(err.msg,
@@ -138,7 +166,7 @@ TEST(hook_missing_path)
 	struct oci_hook h = {.path = "/nonexistent/hook"};
 	struct oci_hook_list l = {.v = &h, .n = 1};
 	struct berr err = {0};
-	ASSERT_EQ(rt_hooks_run(&l, "prestart", STATE, &err), -ENOENT);
+	ASSERT_EQ(rt_hooks_run(&l, "prestart", STATE, NULL, &err), -ENOENT);
 	ASSERT_STREQ(err.msg,
 		     "prestart hook `/nonexistent/hook`: No such file or "
 		     "directory");
@@ -160,7 +188,7 @@ TEST(hooks_stop_at_first_failure)
 	};
 	struct oci_hook_list l = {.v = hs, .n = 3};
 	struct berr err = {0};
-	int r = rt_hooks_run(&l, "poststop", STATE, &err);
+	int r = rt_hooks_run(&l, "poststop", STATE, NULL, &err);
 	_cleanup_free_ char *marks = slurp(dir, "marks");
 	ASSERT_EQ(base_rm_rf_at(AT_FDCWD, dir), 0);
 	ASSERT_TRUE(r < 0);
@@ -179,7 +207,7 @@ TEST(hook_ignoring_stdin_does_not_block)
 	struct oci_hook_list l = {.v = &h, .n = 1};
 	struct berr err = {0};
 	double t0 = now();
-	ASSERT_EQ(rt_hooks_run(&l, "prestart", big, &err), 0);
+	ASSERT_EQ(rt_hooks_run(&l, "prestart", big, NULL, &err), 0);
 	ASSERT_TRUE(now() - t0 < 2);
 }
 
@@ -192,7 +220,7 @@ TEST(hook_background_child_does_not_hold_us)
 	struct oci_hook_list l = {.v = &h, .n = 1};
 	struct berr err = {0};
 	double t0 = now();
-	int r = rt_hooks_run(&l, "poststart", STATE, &err);
+	int r = rt_hooks_run(&l, "poststart", STATE, NULL, &err);
 	double took = now() - t0;
 	ASSERT_EQ(base_rm_rf_at(AT_FDCWD, dir), 0);
 	ASSERT_EQ(r, 0);
@@ -205,7 +233,7 @@ TEST(hook_killed_by_signal)
 	struct oci_hook h = {.path = "/bin/sh", .args = args};
 	struct oci_hook_list l = {.v = &h, .n = 1};
 	struct berr err = {0};
-	ASSERT_TRUE(rt_hooks_run(&l, "startContainer", STATE, &err) < 0);
+	ASSERT_TRUE(rt_hooks_run(&l, "startContainer", STATE, NULL, &err) < 0);
 	ASSERT_STREQ(err.msg,
 		     "startContainer hook `/bin/sh`: killed by signal 15");
 }
@@ -222,7 +250,7 @@ TEST(hook_argv0_is_args0)
 	struct oci_hook h = {.path = "/bin/sh", .args = args, .env = env};
 	struct oci_hook_list l = {.v = &h, .n = 1};
 	struct berr err = {0};
-	int r = rt_hooks_run(&l, "prestart", STATE, &err);
+	int r = rt_hooks_run(&l, "prestart", STATE, NULL, &err);
 	_cleanup_free_ char *cmd = slurp(dir, "cmd");
 	ASSERT_EQ(base_rm_rf_at(AT_FDCWD, dir), 0);
 	ASSERT_EQ(r, 0);
@@ -242,7 +270,7 @@ TEST(hook_gets_only_stdio)
 	struct oci_hook h = {.path = path, .env = env};
 	struct oci_hook_list l = {.v = &h, .n = 1};
 	struct berr err = {0};
-	int r = rt_hooks_run(&l, "prestart", STATE, &err);
+	int r = rt_hooks_run(&l, "prestart", STATE, NULL, &err);
 	_cleanup_free_ char *fds = slurp(dir, "fds");
 	ASSERT_EQ(base_rm_rf_at(AT_FDCWD, dir), 0);
 	ASSERT_EQ(r, 0);
