@@ -31,7 +31,7 @@ static void print_table(const struct rt_list_entry *v, size_t n)
 		snprintf(pid, sizeof(pid), "%d", (int)v[i].pid);
 		const char *cell[NCOLS] = {
 			v[i].id,     pid,	   oci_status_name(v[i].status),
-			v[i].bundle, v[i].created, ""};
+			v[i].bundle, v[i].created, v[i].owner};
 		for (size_t c = 0; c < NCOLS; c++)
 			if (cell[c] && strlen(cell[c]) > width[c])
 				width[c] = strlen(cell[c]);
@@ -58,6 +58,34 @@ static void cJSON_Deletep(cJSON **j)
 	cJSON_Delete(*j);
 }
 
+static bool add_str(cJSON *o, const char *k, const char *v)
+{
+	return cJSON_AddStringToObject(o, k, v ? v : "") != NULL;
+}
+
+/* runc's fields in runc's order; annotations only when there are some. */
+static bool add_entry(cJSON *o, const struct rt_list_entry *e)
+{
+	if (!add_str(o, "ociVersion", e->oci_version) ||
+	    !add_str(o, "id", e->id) ||
+	    !cJSON_AddNumberToObject(o, "pid", e->pid) ||
+	    !add_str(o, "status", oci_status_name(e->status)) ||
+	    !add_str(o, "bundle", e->bundle) ||
+	    !add_str(o, "rootfs", e->rootfs) ||
+	    !add_str(o, "created", e->created))
+		return false;
+	if (e->n_annotations) {
+		cJSON *a = cJSON_AddObjectToObject(o, "annotations");
+		for (size_t k = 0; a && k < e->n_annotations; k++)
+			if (!add_str(a, e->annotations[k].key,
+				     e->annotations[k].value))
+				return false;
+		if (!a)
+			return false;
+	}
+	return add_str(o, "owner", e->owner);
+}
+
 static int print_json(const struct rt_list_entry *v, size_t n)
 {
 	_cleanup_(cJSON_Deletep) cJSON *arr = cJSON_CreateArray();
@@ -65,18 +93,7 @@ static int print_json(const struct rt_list_entry *v, size_t n)
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++) {
 		cJSON *o = cJSON_CreateObject();
-		if (!o || !cJSON_AddItemToArray(arr, o))
-			return -ENOMEM;
-		if (!cJSON_AddStringToObject(o, "id", v[i].id) ||
-		    !cJSON_AddNumberToObject(o, "pid", v[i].pid) ||
-		    !cJSON_AddStringToObject(o, "status",
-					     oci_status_name(v[i].status)) ||
-		    !cJSON_AddStringToObject(o, "bundle",
-					     v[i].bundle ? v[i].bundle : "") ||
-		    !cJSON_AddStringToObject(
-			    o, "created", v[i].created ? v[i].created : "") ||
-		    !cJSON_AddStringToObject(o, "owner",
-					     v[i].owner ? v[i].owner : ""))
+		if (!o || !cJSON_AddItemToArray(arr, o) || !add_entry(o, &v[i]))
 			return -ENOMEM;
 	}
 	_cleanup_free_ char *s = cJSON_PrintUnformatted(arr);

@@ -1,6 +1,7 @@
 /* Container records under the state root: directory, lock, state.json and
  * the live status. */
 #include <fcntl.h>
+#include <pwd.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/file.h>
@@ -288,6 +289,39 @@ static int cmp_entry(const void *a, const void *b)
 		      ((const struct rt_list_entry *)b)->id);
 }
 
+/* runc's list names the owner of the state directory, by name where the
+ * user database has one. */
+static char *dir_owner(int dirfd)
+{
+	struct stat st;
+	if (fstat(dirfd, &st) < 0)
+		return base_strdup("");
+	char buf[1024];
+	struct passwd pw, *res = NULL;
+	if (getpwuid_r(st.st_uid, &pw, buf, sizeof(buf), &res) == 0 && res)
+		return base_strdup(res->pw_name);
+	return base_sprintf("#%u", (unsigned)st.st_uid);
+}
+
+static void fill_entry(struct rt_list_entry *e, const struct rt_container *c)
+{
+	const struct oci_state *s = c->state;
+	e->oci_version =
+		base_strdup(s->oci_version ? s->oci_version : OCI_SPEC_VERSION);
+	e->bundle = base_strdup(s->bundle);
+	e->rootfs = base_strdup(s->rootfs ? s->rootfs : "");
+	e->created = base_strdup(s->created);
+	e->owner = dir_owner(c->dirfd);
+	e->annotations =
+		base_calloc(s->n_annotations + 1, sizeof(*e->annotations));
+	for (size_t i = 0; i < s->n_annotations; i++) {
+		e->annotations[i].key = base_strdup(s->annotations[i].key);
+		e->annotations[i].value = base_strdup(
+			s->annotations[i].value ? s->annotations[i].value : "");
+	}
+	e->n_annotations = s->n_annotations;
+}
+
 int rt_list(const struct rt_ctx *ctx, struct rt_list_entry **out, size_t *n,
 	    struct berr *err)
 {
@@ -315,9 +349,7 @@ int rt_list(const struct rt_ctx *ctx, struct rt_list_entry **out, size_t *n,
 		e->id = base_strdup(c->state->id);
 		e->status = rt_container_status(c);
 		e->pid = e->status == OCI_STATUS_STOPPED ? 0 : c->state->pid;
-		e->bundle = base_strdup(c->state->bundle);
-		e->created = base_strdup(c->state->created);
-		e->owner = base_strdup(c->state->owner ? c->state->owner : "");
+		fill_entry(e, c);
 	}
 	if (cnt)
 		qsort(v, cnt, sizeof(*v), cmp_entry);
@@ -329,10 +361,17 @@ int rt_list(const struct rt_ctx *ctx, struct rt_list_entry **out, size_t *n,
 void rt_list_free(struct rt_list_entry *v, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
+		free(v[i].oci_version);
 		free(v[i].id);
 		free(v[i].bundle);
+		free(v[i].rootfs);
 		free(v[i].created);
 		free(v[i].owner);
+		for (size_t k = 0; k < v[i].n_annotations; k++) {
+			free(v[i].annotations[k].key);
+			free(v[i].annotations[k].value);
+		}
+		free(v[i].annotations);
 	}
 	free(v);
 }

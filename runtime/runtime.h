@@ -87,12 +87,16 @@ int rt_pause(const struct rt_ctx *ctx, const char *id, bool pause,
 	     struct berr *err);
 
 struct rt_list_entry {
+	char *oci_version;
 	char *id;
 	pid_t pid;
 	enum oci_status status;
 	char *bundle;
+	char *rootfs;
 	char *created;
-	char *owner;
+	struct oci_kv *annotations;
+	size_t n_annotations;
+	char *owner; /* the user owning the state directory, as runc shows */
 };
 /* list: every container under root, sorted by id. */
 int rt_list(const struct rt_ctx *ctx, struct rt_list_entry **out, size_t *n,

@@ -117,6 +117,7 @@ t_list() {
 	mkbundle "$a"
 	mkbundle "$b"
 	set_args "$a" /probe sleep 30
+	cfg "$a" '.annotations = {k: "v"}'
 	must_create "$a"
 	must_run_d "$b"
 	wait_status "$b" stopped
@@ -131,6 +132,15 @@ t_list() {
 	assert_eq "$(jq -r ".[] | select(.id == \"$a\") | .status" <<<"$OUT")" created "status in list json"
 	assert_eq "$(jq -r ".[] | select(.id == \"$a\") | .pid" <<<"$OUT")" "$(pid_of "$a")" "pid in list json"
 	assert_eq "$(jq -r ".[] | select(.id == \"$a\") | .bundle" <<<"$OUT")" "$(bundle_of "$a")" "bundle in list json"
+	# runc's fields, in runc's order
+	assert_eq "$(jq -c ".[] | select(.id == \"$a\") | keys_unsorted" <<<"$OUT")" \
+		'["ociVersion","id","pid","status","bundle","rootfs","created","annotations","owner"]' \
+		"fields of list json"
+	assert_eq "$(jq -r ".[] | select(.id == \"$a\") | .rootfs" <<<"$OUT")" "$ROOTFS" "rootfs in list json"
+	assert_eq "$(jq -r ".[] | select(.id == \"$a\") | .annotations.k" <<<"$OUT")" v "annotations in list json"
+	assert_eq "$(jq -r ".[] | select(.id == \"$a\") | .owner" <<<"$OUT")" root "owner in list json"
+	assert_match "$(jq -r ".[] | select(.id == \"$a\") | .ociVersion" <<<"$OUT")" '^1\.' "ociVersion in list json"
+	assert_match "$(grep "^$a " <<<"$(rt list)")" " root$" "owner column"
 
 	assert_ok rt list -q
 	assert_eq "$OUT" "$(printf '%s\n%s' "$a" "$b")" "list -q"
