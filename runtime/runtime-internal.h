@@ -319,6 +319,14 @@ int rt_seccomp_prepare(const struct oci_seccomp *s, const char *cache_dir,
 		       struct berr *err);
 /* Drops the program rt_seccomp_prepare() kept for a profile that goes. */
 void rt_seccomp_forget(void);
+/* "SCMP_ARCH_X86_64" -> libseccomp's token; 0 when it does not know it. */
+uint32_t rt_seccomp_arch_token(const char *name);
+struct sock_filter;
+/* Writes the -ENOSYS stub that goes in front of the profile's program into
+ * out[0..max) and returns its length; 0 when the profile needs none (its
+ * default action lets calls through or answers ENOSYS already). */
+size_t rt_seccomp_enosys_stub(const struct oci_seccomp *s,
+			      struct sock_filter *out, size_t max);
 
 /* The config's linux.seccomp, NULL when it has none. */
 const struct oci_seccomp *rt_seccomp_of(const struct oci_config *c);

@@ -132,9 +132,7 @@ static const char *action_name(enum oci_seccomp_action a)
 						      : "unknown action";
 }
 
-/* "SCMP_ARCH_X86_64" -> libseccomp's "x86_64"; 0 when it does not know
- * the name. */
-static uint32_t arch_token(const char *name)
+uint32_t rt_seccomp_arch_token(const char *name)
 {
 	char buf[32];
 	if (!base_str_has_prefix(name, "SCMP_ARCH_") ||
@@ -150,7 +148,7 @@ static uint32_t arch_token(const char *name)
 static int add_archs(scmp_filter_ctx ctx, char *const *archs, struct berr *err)
 {
 	for (; archs && *archs; archs++) {
-		uint32_t tok = arch_token(*archs);
+		uint32_t tok = rt_seccomp_arch_token(*archs);
 		if (!tok)
 			return berr_setx(err, EINVAL,
 					 "linux.seccomp.architectures: %s is "
@@ -400,28 +398,57 @@ static unsigned filter_flags(scmp_filter_ctx ctx)
 	v = 0;
 	if (seccomp_attr_get(ctx, SCMP_FLTATR_CTL_SSB, &v) == 0 && v)
 		f |= SECCOMP_FILTER_FLAG_SPEC_ALLOW;
+#if HAVE_SCMP_WAITKILL
+	v = 0;
+	if (seccomp_attr_get(ctx, SCMP_FLTATR_CTL_WAITKILL, &v) == 0 && v)
+		f |= FLAG_WAIT_KILLABLE_RECV;
+#endif
+	/* SECCOMP_FILTER_FLAG_TSYNC needs no flag: the process that loads
+	 * the filter has one thread */
 	return f;
 }
 
-/* Keeps ctx's BPF for load(); without it load() builds the filter. */
+/* ctx's program as the kernel gets it: libseccomp's BPF behind berth's
+ * -ENOSYS stub (runtime-seccomp-enosys.c). *out is malloc'd. */
+static int export_program(const struct oci_seccomp *s, scmp_filter_ctx ctx,
+			  struct sock_filter **out, unsigned short *n)
+{
+	_cleanup_close_ int fd = memfd_create("berth-seccomp", MFD_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	int r = seccomp_export_bpf(ctx, fd);
+	if (r < 0)
+		return r;
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	_cleanup_free_ char *buf = NULL;
+	size_t len = 0;
+	r = base_read_file_at(AT_FDCWD, path, &buf, &len, 1 << 20);
+	if (r < 0)
+		return r;
+	size_t prog = len / sizeof(struct sock_filter);
+	if (len == 0 || len % sizeof(struct sock_filter))
+		return -EINVAL;
+	struct sock_filter *v = base_calloc(BPF_MAXINSNS, sizeof(*v));
+	size_t stub = rt_seccomp_enosys_stub(s, v, BPF_MAXINSNS);
+	if (stub + prog > BPF_MAXINSNS) {
+		free(v);
+		return -E2BIG;
+	}
+	memcpy(v + stub, buf, len);
+	*out = v;
+	*n = (unsigned short)(stub + prog);
+	return 0;
+}
+
+/* Keeps ctx's program for load(); without it load() builds the filter. */
 static void keep_program(const struct oci_seccomp *s, scmp_filter_ctx ctx)
 {
 	free(compiled.insns);
 	compiled.profile = NULL;
 	compiled.insns = NULL;
-	_cleanup_close_ int fd = memfd_create("berth-seccomp", MFD_CLOEXEC);
-	_cleanup_free_ char *buf = NULL;
-	size_t len = 0;
-	if (fd < 0 || seccomp_export_bpf(ctx, fd) < 0)
+	if (export_program(s, ctx, &compiled.insns, &compiled.len) < 0)
 		return;
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	if (base_read_file_at(AT_FDCWD, path, &buf, &len, 1 << 20) < 0 ||
-	    len == 0 || len % sizeof(struct sock_filter) ||
-	    len / sizeof(struct sock_filter) > BPF_MAXINSNS)
-		return;
-	compiled.insns = (struct sock_filter *)TAKE_PTR(buf);
-	compiled.len = (unsigned short)(len / sizeof(struct sock_filter));
 	compiled.flags = filter_flags(ctx);
 	compiled.profile = s;
 }
@@ -464,7 +491,7 @@ static char *cache_key(const struct oci_seccomp *s)
 	struct utsname u;
 	uname(&u);
 	char *key = base_sprintf(
-		"berth-seccomp 1 libseccomp %u.%u.%u %s %s\n%s", v->major,
+		"berth-seccomp 2 libseccomp %u.%u.%u %s %s\n%s", v->major,
 		v->minor, v->micro, u.release, u.machine, text);
 	free(text);
 	return key;
@@ -646,12 +673,9 @@ char *rt_seccomp_process_state_json(const struct rt_seccomp_load *l)
 
 /* ---- loading ---------------------------------------------------------- */
 
-static int send_notify_fd(scmp_filter_ctx ctx, const struct rt_seccomp_load *l,
+static int send_notify_fd(int fd, const struct rt_seccomp_load *l,
 			  const char *msg, struct berr *err)
 {
-	int fd = seccomp_notify_fd(ctx);
-	if (fd < 0)
-		return berr_set(err, -fd, "seccomp: get the notify fd");
 	int r = base_send_fd(l->listener_fd, fd, msg, strlen(msg));
 	/* the container process must never hold its own notify fd */
 	close(fd);
@@ -660,6 +684,33 @@ static int send_notify_fd(scmp_filter_ctx ctx, const struct rt_seccomp_load *l,
 				"send the seccomp fd to listenerPath `%s`",
 				l->seccomp->listener_path);
 	return 0;
+}
+
+/* Builds the program now (a profile create did not compile, or one with
+ * SCMP_ACT_NOTIFY, whose fd only the load makes) and loads it. */
+static int build_and_load(const struct rt_seccomp_load *l, bool notify,
+			  struct berr *err)
+{
+	_cleanup_free_ char *msg =
+		notify ? rt_seccomp_process_state_json(l) : NULL;
+	scmp_filter_ctx ctx;
+	int r = build_filter(l->seccomp, &ctx, err);
+	if (r < 0)
+		return r;
+	_cleanup_free_ struct sock_filter *insns = NULL;
+	unsigned short n = 0;
+	r = export_program(l->seccomp, ctx, &insns, &n);
+	unsigned fl = filter_flags(ctx);
+	seccomp_release(ctx);
+	if (r < 0)
+		return berr_set(err, -r, "compile the seccomp filter");
+	struct sock_fprog prog = {.len = n, .filter = insns};
+	if (notify)
+		fl |= SECCOMP_FILTER_FLAG_NEW_LISTENER;
+	long fd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, fl, &prog);
+	if (fd < 0)
+		return berr_set(err, errno, "load the seccomp filter");
+	return notify ? send_notify_fd((int)fd, l, msg, err) : 0;
 }
 
 static int load(const struct rt_seccomp_load *l, struct berr *err)
@@ -672,19 +723,7 @@ static int load(const struct rt_seccomp_load *l, struct berr *err)
 	/* built before the load: fewer calls run under the filter */
 	if (!notify && compiled.profile == l->seccomp && compiled.insns)
 		return load_compiled(err);
-	_cleanup_free_ char *msg =
-		notify ? rt_seccomp_process_state_json(l) : NULL;
-	scmp_filter_ctx ctx;
-	int r = build_filter(l->seccomp, &ctx, err);
-	if (r < 0)
-		return r;
-	r = seccomp_load(ctx);
-	if (r < 0)
-		r = berr_set(err, -r, "load the seccomp filter");
-	else if (notify)
-		r = send_notify_fd(ctx, l, msg, err);
-	seccomp_release(ctx);
-	return r;
+	return build_and_load(l, notify, err);
 }
 
 int rt_seccomp_load_early(const struct rt_seccomp_load *l, struct berr *err)
@@ -746,7 +785,7 @@ size_t rt_seccomp_list(enum rt_seccomp_list which, const char **out, size_t max)
 		return list_static(op_names, ARRAY_SIZE(op_names), out, max);
 	case RT_SECCOMP_ARCHS:
 		for (size_t i = 0; i < ARRAY_SIZE(arch_names) && n < max; i++)
-			if (arch_token(arch_names[i]))
+			if (rt_seccomp_arch_token(arch_names[i]))
 				out[n++] = arch_names[i];
 		return n;
 	case RT_SECCOMP_KNOWN_FLAGS:

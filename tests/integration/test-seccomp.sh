@@ -173,3 +173,36 @@ t_seccomp_notify_listener_gets_the_fd() {
 	assert_match "$(jq -r .state.pid "$TDIR/got.json")" '^[0-9]+$' "the process's pid"
 	assert_eq "$OUT" "mkdir 1" "the notified mkdir failed once the listener let go"
 }
+
+# An allow-list with an errno default: a syscall past every one the
+# profile names (a newer kernel's) fails with ENOSYS, so that programs fall
+# back, as under runc; a known one the list leaves out gets the default.
+t_seccomp_unknown_syscall_enosys() {
+	local id
+	id=$(new_id scenosys)
+	mkbundle "$id"
+	cfg "$id" '.linux.seccomp = {defaultAction: "SCMP_ACT_ERRNO",
+		architectures: ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+		syscalls: [{names: ["execve", "brk", "arch_prctl", "set_tid_address",
+			"set_robust_list", "rseq", "prlimit64", "readlink", "readlinkat",
+			"uname", "mprotect", "mmap", "munmap", "newfstatat", "fstat",
+			"write", "writev", "read", "exit", "exit_group", "getrandom",
+			"ioctl", "close", "openat", "rt_sigaction", "rt_sigprocmask",
+			"rt_sigreturn", "futex", "getpid", "capget", "capset", "prctl",
+			"setgroups", "setresuid", "setresgid", "getuid", "getgid",
+			"geteuid", "getegid", "chdir", "fcntl", "dup2", "dup3", "pipe2",
+			"sched_getaffinity", "statx", "poll", "ppoll", "getppid", "fstatfs",
+			"statfs", "getcwd", "close_range", "nanosleep", "epoll_pwait",
+			"epoll_ctl", "epoll_create1", "faccessat2", "fchdir", "setsid",
+			"getdents64", "lseek", "sigaltstack", "tgkill", "gettid"],
+			action: "SCMP_ACT_ALLOW"}]}'
+	set_args "$id" /probe syscall 1000
+	run_a "$id"
+	assert_eq "$RC" 0 "run: $(last_line "$ERR")"
+	assert_eq "$OUT" "38 Function not implemented" "syscall 1000 under an allow-list"
+	# mount (165 on x86_64) is known and not listed: the default errno
+	[ "$(uname -m)" = x86_64 ] || return 0
+	set_args "$id" /probe syscall 165
+	run_a "$id"
+	assert_eq "$OUT" "1 Operation not permitted" "mount under an allow-list"
+}

@@ -16,6 +16,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/utsname.h>
 #include <time.h>
@@ -426,7 +427,7 @@ static int usage(void)
 	fputs("usage: probe caps|ids|fds|cwd|cgroup|hostname|mounts|nnp|pid|"
 	      "ppid|ns|tty|umask|seccomp|signal-wait\n"
 	      "       probe env NAME|mount PATH|rlimit NAME|exit N|sleep SECS|"
-	      "write PATH|read PATH|stat PATH\n",
+	      "write PATH|read PATH|stat PATH|syscall N\n",
 	      stderr);
 	return 2;
 }
@@ -466,6 +467,16 @@ static int run_noarg(const char *cmd)
 	return usage();
 }
 
+/* syscall N: makes syscall N with no arguments and prints "ok" or the
+ * errno's name-free number and text ("38 Function not implemented"). */
+static int cmd_syscall(const char *arg)
+{
+	long r = syscall(atol(arg), 0, 0, 0, 0, 0, 0);
+	if (r < 0)
+		return printf("%d %s\n", errno, strerror(errno)) < 0;
+	return printf("ok\n") < 0;
+}
+
 static int run_arg(const char *cmd, const char *arg)
 {
 	if (strcmp(cmd, "env") == 0)
@@ -484,6 +495,8 @@ static int run_arg(const char *cmd, const char *arg)
 		return cmd_read(arg);
 	if (strcmp(cmd, "stat") == 0)
 		return cmd_stat(arg);
+	if (strcmp(cmd, "syscall") == 0)
+		return cmd_syscall(arg);
 	return usage();
 }
 

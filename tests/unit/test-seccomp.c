@@ -2,6 +2,7 @@
  * forked child that reports what its system calls returned through its
  * exit status; the SCMP_ACT_NOTIFY hand-off to a listener. */
 #include <cjson/cJSON.h>
+#include <linux/filter.h>
 #include <seccomp.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -649,4 +650,75 @@ TEST(features_lists)
 	if (v->major == 2 && v->minor < 6)
 		ASSERT_TRUE(!listed(RT_SECCOMP_SUPPORTED_FLAGS,
 				    "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"));
+}
+
+/* ---- the -ENOSYS stub ------------------------------------------------------
+ */
+
+/* Under an allow-list with an errno default: syscall 1000 (past every
+ * syscall the profile names) gets ENOSYS, getppid (named, allowed) works,
+ * getpgid (known, not named, below the highest) gets the default. */
+static int enosys_child(void)
+{
+	if (call_errno(1000, 0, 0) != ENOSYS)
+		return 1;
+	if (call_errno(SYS_getppid, 0, 0) != 0)
+		return 2;
+	if (call_errno(SYS_getpgid, 0, 0) != EPERM)
+		return 3;
+	return 0;
+}
+
+#define ALLOW_LIST                                                             \
+	"\"syscalls\":[{\"names\":[\"getppid\",\"exit_group\",\"exit\","       \
+	"\"write\",\"rt_sigreturn\",\"futex_waitv\"],"                         \
+	"\"action\":\"SCMP_ACT_ALLOW\"}]"
+
+TEST(enosys_for_syscalls_past_the_profile)
+{
+	ASSERT_EQ(
+		run_profile("{\"defaultAction\":\"SCMP_ACT_ERRNO\"," ALLOW_LIST
+			    "}",
+			    enosys_child),
+		0);
+	/* the same with the architectures Docker's profile lists */
+	ASSERT_EQ(run_profile("{\"defaultAction\":\"SCMP_ACT_ERRNO\","
+			      "\"architectures\":[\"SCMP_ARCH_X86_64\","
+			      "\"SCMP_ARCH_X86\",\"SCMP_ARCH_X32\"]," ALLOW_LIST
+			      "}",
+			      enosys_child),
+		  0);
+}
+
+static size_t stub_len(const char *json)
+{
+	_cleanup_(oci_config_freep) struct oci_config *c = parse(json);
+	struct sock_filter v[256];
+	return rt_seccomp_enosys_stub(rt_seccomp_of(c), v, ARRAY_SIZE(v));
+}
+
+/* No stub where the default lets calls through or answers ENOSYS, as in
+ * runc; one section an architecture otherwise. */
+TEST(enosys_stub_only_where_it_changes_the_answer)
+{
+	ASSERT_EQ(stub_len("{\"defaultAction\":\"SCMP_ACT_ALLOW\"," ALLOW_LIST
+			   "}"),
+		  0);
+	ASSERT_EQ(
+		stub_len("{\"defaultAction\":\"SCMP_ACT_LOG\"," ALLOW_LIST "}"),
+		0);
+	ASSERT_EQ(stub_len("{\"defaultAction\":\"SCMP_ACT_ERRNO\","
+			   "\"defaultErrnoRet\":38," ALLOW_LIST "}"),
+		  0);
+	ASSERT_TRUE(stub_len("{\"defaultAction\":\"SCMP_ACT_KILL\"," ALLOW_LIST
+			     "}") > 0);
+	size_t one = stub_len(
+		"{\"defaultAction\":\"SCMP_ACT_ERRNO\","
+		"\"architectures\":[\"SCMP_ARCH_X86\"]," ALLOW_LIST "}");
+	size_t two = stub_len("{\"defaultAction\":\"SCMP_ACT_ERRNO\","
+			      "\"architectures\":[\"SCMP_ARCH_X86\","
+			      "\"SCMP_ARCH_AARCH64\"]," ALLOW_LIST "}");
+	/* ld arch, jeq, ja, ld nr, jgt, ret; then jeq, ld nr, jgt more */
+	ASSERT_EQ(one, 6);
+	ASSERT_EQ(two, 9);
 }
