@@ -220,10 +220,15 @@ static __attribute__((noreturn)) void exec_process(struct exec_job *j)
 		r = rt_process_apply_seccomp(p, &sl, &err);
 	if (r == 0)
 		r = rt_process_close_fds(j->o->preserve_fds, &err);
+	struct rt_exec_plan plan = {NULL, NULL};
+	if (r == 0)
+		r = rt_process_exec_prepare(p, &plan, &err);
+	/* with no_new_privs the filter comes last: execve is the only call
+	 * the profile must allow */
 	if (r == 0)
 		r = rt_seccomp_load_late(&sl, &err);
 	if (r == 0)
-		rt_process_exec(p, &err);
+		rt_process_execve(p, &plan, &err);
 	(void)base_write_all(j->err_pipe[1], err.msg, strlen(err.msg));
 	_exit(err.code == ENOENT ? 127 : 126);
 }

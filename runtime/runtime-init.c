@@ -225,20 +225,26 @@ static int prepare_process(struct rt_init_args *a, int listener,
 
 /* Runs the startContainer hooks and execs. On success conn closes with
  * the exec (CLOEXEC), which start reads as success; on failure start reads
- * the message. */
+ * the message. With no_new_privs the filter is loaded last, after the
+ * PATH lookup: execve is the only call of berth's it sees, but for the
+ * startContainer hooks, which run under it as runc runs them. */
 static __attribute__((noreturn)) void start_process(struct rt_init_args *a,
 						    int listener, int conn)
 {
 	struct berr err = {0};
 	a->state->status = OCI_STATUS_RUNNING;
-	int r = hook_in_container(a, &a->config->hooks.start_container,
-				  "startContainer", OCI_STATUS_CREATED, &err);
 	struct rt_seccomp_load sl =
 		seccomp_load(a, listener, OCI_STATUS_CREATED);
+	struct rt_exec_plan plan = {NULL, NULL};
+	int r = rt_process_exec_prepare(&a->config->process, &plan, &err);
 	if (r == 0)
 		r = rt_seccomp_load_late(&sl, &err);
 	if (r == 0)
-		rt_process_exec(&a->config->process, &err);
+		r = hook_in_container(a, &a->config->hooks.start_container,
+				      "startContainer", OCI_STATUS_CREATED,
+				      &err);
+	if (r == 0)
+		rt_process_execve(&a->config->process, &plan, &err);
 	(void)base_write_all(conn, err.msg, strlen(err.msg));
 	_exit(err.code == ENOENT ? 127 : 126);
 }

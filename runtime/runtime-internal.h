@@ -69,6 +69,18 @@ int rt_rootfs_finalize(const struct oci_config *c,
  */
 int rt_process_apply(const struct oci_process *p, struct berr *err);
 int rt_process_exec(const struct oci_process *p, struct berr *err);
+/* rt_process_exec() in two steps, so that a seccomp filter loaded between
+ * them (with no_new_privs) sees no syscall of berth's but execve: the
+ * environment (HOME from /etc/passwd) and the PATH lookup first. */
+struct rt_exec_plan {
+	char *path;
+	char **env;
+};
+int rt_process_exec_prepare(const struct oci_process *p,
+			    struct rt_exec_plan *plan, struct berr *err);
+int rt_process_execve(const struct oci_process *p, struct rt_exec_plan *plan,
+		      struct berr *err);
+void rt_exec_plan_free(struct rt_exec_plan *plan);
 
 /* Marks every fd >= 3 + preserve_fds close-on-exec, except none: internal
  * fds are already O_CLOEXEC. */

@@ -475,25 +475,50 @@ static char *home_for_uid(uid_t uid)
 	return base_strdup("HOME=/");
 }
 
-int rt_process_exec(const struct oci_process *p, struct berr *err)
+int rt_process_exec_prepare(const struct oci_process *p,
+			    struct rt_exec_plan *plan, struct berr *err)
 {
+	*plan = (struct rt_exec_plan){NULL, NULL};
 	if (!p->args || !p->args[0] || !*p->args[0])
 		return berr_setx(err, EINVAL, "process.args must not be empty");
-	_cleanup_strv_ char **env = NULL;
 	for (char **e = p->env; e && *e; e++)
-		base_strv_push(&env, *e);
-	if (!env_get(env, "HOME")) {
+		base_strv_push(&plan->env, *e);
+	if (!env_get(plan->env, "HOME")) {
 		_cleanup_free_ char *home = home_for_uid(getuid());
-		base_strv_push(&env, home);
+		base_strv_push(&plan->env, home);
 	}
-	const char *path_env = env_get(env, "PATH");
-	_cleanup_free_ char *path = NULL;
-	if (lookup_path(p->args[0], path_env ? path_env : DEFAULT_PATH, &path) <
-	    0)
+	const char *path_env = env_get(plan->env, "PATH");
+	if (lookup_path(p->args[0], path_env ? path_env : DEFAULT_PATH,
+			&plan->path) < 0) {
+		rt_exec_plan_free(plan);
 		return berr_setx(err, ENOENT,
 				 "exec `%s`: executable file not found in "
 				 "$PATH",
 				 p->args[0]);
-	execve(path, p->args, env);
-	return berr_set(err, errno, "exec `%s`", path);
+	}
+	return 0;
+}
+
+int rt_process_execve(const struct oci_process *p, struct rt_exec_plan *plan,
+		      struct berr *err)
+{
+	execve(plan->path, p->args, plan->env);
+	return berr_set(err, errno, "exec `%s`", plan->path);
+}
+
+void rt_exec_plan_free(struct rt_exec_plan *plan)
+{
+	free(plan->path);
+	base_strv_free(plan->env);
+	*plan = (struct rt_exec_plan){NULL, NULL};
+}
+
+int rt_process_exec(const struct oci_process *p, struct berr *err)
+{
+	struct rt_exec_plan plan;
+	int r = rt_process_exec_prepare(p, &plan, err);
+	if (r == 0)
+		r = rt_process_execve(p, &plan, err);
+	rt_exec_plan_free(&plan);
+	return r;
 }

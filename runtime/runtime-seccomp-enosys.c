@@ -131,7 +131,7 @@ static void emit_section(struct stub *s, const struct arch_max *a,
 {
 	emit(s, BPF_LD | BPF_W | BPF_ABS, 0, 0,
 	     offsetof(struct seccomp_data, nr));
-#define TO(t) ((t) - s->n - 1)
+#define TO(t) ((t)-s->n - 1)
 	if (a->audit == AUDIT_ARCH_X86_64 && a->max && a->max_x32) {
 		emit(s, BPF_JMP | BPF_JSET | BPF_K, 1, 0, X32_SYSCALL_BIT);
 		emit(s, BPF_JMP | BPF_JGT | BPF_K, TO(enosys), TO(filter),

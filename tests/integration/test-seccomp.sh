@@ -206,3 +206,53 @@ t_seccomp_unknown_syscall_enosys() {
 	run_a "$id"
 	assert_eq "$OUT" "1 Operation not permitted" "mount under an allow-list"
 }
+
+# With no_new_privs the filter is the last step before execve: a profile
+# that allows the program's own calls and execve, and nothing of berth's
+# (no close_range, stat for the PATH lookup, open for /etc/passwd), runs
+# under create/start, run and exec.
+t_seccomp_filter_is_the_last_step() {
+	local id
+	berth_only "runc 1.1 opens and writes its exec fifo under the filter"
+	id=$(new_id sclast)
+	mkbundle "$id"
+	cfg "$id" '.process.noNewPrivileges = true
+		| .process.env = ["PATH=/bin:/"]
+		| .linux.seccomp = {defaultAction: "SCMP_ACT_ERRNO",
+		syscalls: [{names: ["execve", "mprotect", "brk", "readlink",
+			"arch_prctl", "set_tid_address", "set_robust_list", "prlimit64",
+			"getrandom", "rseq", "exit_group", "rt_sigreturn"],
+			action: "SCMP_ACT_ALLOW"}]}'
+	set_args "$id" probe exit 7
+	run_a "$id"
+	assert_eq "$RC" 7 "run under a strict allow-list: $(last_line "$ERR")"
+	set_args "$id" probe signal-wait
+	cfg "$id" '.linux.seccomp.syscalls[0].names += ["rt_sigprocmask", "rt_sigtimedwait",
+		"write", "openat", "close", "getpid", "pause", "rt_sigsuspend", "fstat",
+		"newfstatat", "kill"]'
+	must_create "$id"
+	assert_ok rt start "$id"
+	wait_status "$id" running
+	run rt exec "$id" probe exit 5
+	assert_eq "$RC" 5 "exec under a strict allow-list: $(last_line "$ERR")"
+	assert_ok rt kill "$id" KILL
+}
+
+# startContainer hooks run under the container's filter, as runc runs
+# them: a hook's mkdir is refused where the profile refuses it.
+t_seccomp_start_container_hook_under_filter() {
+	local id
+	id=$(new_id schook)
+	mkbundle "$id"
+	mkdir -p "$TDIR/marks"
+	add_mount "$id" "$(jq -nc --arg s "$TDIR/marks" \
+		'{destination: "/mnt", type: "bind", source: $s, options: ["rbind", "rw"]}')"
+	cfg "$id" '.linux.seccomp = {defaultAction: "SCMP_ACT_ALLOW",
+		syscalls: [{names: ["mkdir", "mkdirat"], action: "SCMP_ACT_ERRNO"}]}'
+	add_hook "$id" startContainer "cat >/dev/null
+		if mkdir /mnt/made 2>/dev/null; then echo made; else echo denied; fi >/mnt/hook"
+	set_args "$id" /bin/true
+	run_a "$id"
+	assert_eq "$RC" 0 "run: $(last_line "$ERR")"
+	assert_eq "$(cat "$TDIR/marks/hook")" denied "mkdir in a startContainer hook"
+}
