@@ -256,3 +256,30 @@ t_seccomp_start_container_hook_under_filter() {
 	assert_eq "$RC" 0 "run: $(last_line "$ERR")"
 	assert_eq "$(cat "$TDIR/marks/hook")" denied "mkdir in a startContainer hook"
 }
+
+# Without no_new_privs the filter goes on before berth drops privileges:
+# the README lists what the profile must allow then; that list (and the
+# program's own calls) is enough for run and for create and start.
+t_seccomp_privileged_load_needs_the_documented_calls() {
+	local id
+	berth_only "the list is berth's"
+	id=$(new_id scpriv)
+	mkbundle "$id"
+	cfg "$id" '.process.noNewPrivileges = false
+		| .process.env = ["PATH=/bin:/"]
+		| .linux.seccomp = {defaultAction: "SCMP_ACT_ERRNO",
+		syscalls: [{names: ["execve", "mprotect", "brk", "readlink",
+			"arch_prctl", "set_tid_address", "set_robust_list", "prlimit64",
+			"getrandom", "rseq", "exit_group", "rt_sigreturn",
+			"setgroups", "setresgid", "setresuid", "fchown", "chdir", "getcwd",
+			"capget", "capset", "prctl", "sched_setaffinity", "close_range",
+			"sendmsg", "recvmsg", "read", "write", "close", "accept4",
+			"newfstatat", "openat"],
+			action: "SCMP_ACT_ALLOW"}]}'
+	set_args "$id" probe exit 7
+	run_a "$id"
+	assert_eq "$RC" 7 "run: $(last_line "$ERR")"
+	must_create "$id"
+	assert_ok rt start "$id"
+	wait_status "$id" stopped
+}
