@@ -546,6 +546,23 @@ static int finish_mount(struct mctx *x, int mntfd, bool with_flags)
 
 /* ---- binds --------------------------------------------------------------- */
 
+/* A bind whose destination is "/" goes over the root itself, as runc
+ * mounts it: the source becomes the container's root from here on (the
+ * caller reopens its root fd), and later mounts go into it. */
+static int bind_over_root(struct mctx *x, int sfd, const struct stat *st)
+{
+	if (!S_ISDIR(st->st_mode))
+		return failx(x, ENOTDIR, "a bind over `/` needs a directory");
+	int mntfd = -1;
+	int r = rt_mnt_bind(sfd, x->rootfd, x->op.flags & MS_REC, x->rootfd,
+			    "/", &mntfd);
+	if (r < 0)
+		return fail(x, r);
+	r = finish_mount(x, mntfd, true);
+	close(mntfd);
+	return r;
+}
+
 static int mount_bind(struct mctx *x)
 {
 	if (!x->m->source || !*x->m->source)
@@ -557,6 +574,9 @@ static int mount_bind(struct mctx *x)
 	struct stat st;
 	if (fstat(sfd, &st) < 0)
 		return fail(x, -errno);
+	_cleanup_free_ char *clean = rt_path_clean(x->m->destination);
+	if (!strcmp(clean, "/"))
+		return bind_over_root(x, sfd, &st);
 	struct dest d;
 	int r = dest_open(x, S_ISDIR(st.st_mode), &d);
 	if (r == 0) {

@@ -72,6 +72,20 @@ static int prepare_root(const struct oci_config *c, const char *rootfs,
 	return 0;
 }
 
+static int reopen_if_root(const char *dest, const char *rootfs, int *rootfd,
+			  struct berr *err)
+{
+	_cleanup_free_ char *clean = rt_path_clean(dest ? dest : "");
+	if (strcmp(clean, "/"))
+		return 0;
+	int fd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return berr_set(err, errno, "open rootfs `%s`", rootfs);
+	close(*rootfd);
+	*rootfd = fd;
+	return 0;
+}
+
 int rt_rootfs_prepare(const struct oci_config *c,
 		      const struct rt_rootfs_opts *o, struct berr *err)
 {
@@ -96,6 +110,10 @@ int rt_rootfs_prepare(const struct oci_config *c,
 		}
 		r = rt_mount_one(rootfd, c, &c->mounts[i], o, err);
 		if (r < 0)
+			return r;
+		/* a bind over "/" replaced what the root shows */
+		if ((r = reopen_if_root(c->mounts[i].destination, rootfs,
+					&rootfd, err)) < 0)
 			return r;
 	}
 	if (rt_dev_needs_setup(c))

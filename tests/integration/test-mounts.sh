@@ -194,3 +194,22 @@ t_unknown_mount_options_kept() {
 	assert_match "$(sed -n 1p <<<"$OUT")" '^tmpfs ro,[^ ]*nodev,noexec' "flags of /mnt"
 	assert_eq "$(sed -n 2p <<<"$OUT")" EROFS "write to a ro tmpfs"
 }
+
+# A bind whose destination is "/" is accepted, as runc accepts it: its
+# source becomes the root the container sees, and the mounts listed after
+# it go into it.
+t_bind_mount_over_root() {
+	local id
+	id=$(new_id bindroot)
+	mkbundle "$id"
+	cp -a "$ROOTFS" "$TDIR/newroot"
+	echo "the new root" >"$TDIR/newroot/marker"
+	cfg "$id" '.mounts = [{destination: "/", type: "bind", source: $s,
+		options: ["rbind", "rw"]}] + .mounts' --arg s "$TDIR/newroot"
+	set_args "$id" /bin/sh -c 'cat /marker; test -e /proc/self/status && echo proc'
+	run_a "$id"
+	assert_eq "$RC" 0 "run: $(last_line "$ERR")"
+	assert_eq "$OUT" "$(printf 'the new root\nproc')" "the root and /proc"
+	[ -e "$ROOTFS/marker" ] && fail "the bind went into the shared rootfs"
+	return 0
+}
