@@ -90,7 +90,8 @@ BENCH_WORKER := $(BUILD)/bench-bw-empty
 DEMO_WORKER := $(BUILD)/images/layer/usr/bin/worker-primes
 
 .PHONY: all check check-all demo-run check-unit check-integration check-vm demo deps format format-check \
-        install clean bench bench-cgroups bench-images test-rootfs layering demo-image fuzz \
+        install clean soak bench bench-cgroups bench-images test-rootfs layering demo-image fuzz \
+        fuzz-deps fuzz-ci fuzz-run fuzz-merge \
         profile-order
 
 all: $(BERTH) $(LIBBERTH) $(AGENT)
@@ -232,6 +233,12 @@ demo-run: $(BERTH) $(AGENT) $(DEMO_IMAGE)
 bench: $(BERTH) $(ROOTFS)/.stamp
 	$(Q)BERTH=$(abspath $(BERTH)) ROOTFS=$(abspath $(ROOTFS)) bash tests/bench/start.sh
 
+# A long run checked for leaks and lost tasks (tests/soak/soak.sh; about
+# 20 minutes, not in CI). SOAK_RUNS, SOAK_LAUNCHES, SOAK_PAR_SECONDS.
+soak: $(BERTH) $(AGENT) $(ROOTFS)/.stamp $(DEMO_IMAGE)
+	$(Q)BERTH=$(abspath $(BERTH)) ROOTFS=$(abspath $(ROOTFS)) \
+		DEMO_IMAGE=$(abspath $(DEMO_IMAGE)) bash tests/soak/soak.sh
+
 # libFuzzer targets (tests/fuzz/README.md): clang with Debian's
 # libclang-rt-14-dev. `make fuzz` builds them; FUZZ_SECONDS=N runs each.
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz-*.c)
@@ -246,6 +253,20 @@ fuzz: $(FUZZ_BINS)
 	$(Q)for f in $(FUZZ_BINS); do \
 		[ -z "$(FUZZ_SECONDS)" ] || $$f -max_total_time=$(FUZZ_SECONDS) || exit 1; \
 	done
+
+# CI runs every target for FUZZ_CI_SECONDS on the corpus the repository
+# keeps (tests/fuzz/corpus-NAME; tests/fuzz/run.sh), after installing
+# clang's libFuzzer if missing. `make fuzz-merge` runs them as long and
+# adds what reaches new code to that corpus, for a commit.
+FUZZ_CI_SECONDS ?= 20
+fuzz-deps:
+	$(Q)sh tests/deps.sh clang libclang-rt-14-dev
+fuzz-ci: fuzz-deps
+	$(Q)$(MAKE) --no-print-directory fuzz-run
+fuzz-run: $(FUZZ_BINS)
+	$(Q)sh tests/fuzz/run.sh $(FUZZ_CI_SECONDS) $(FUZZ_BINS)
+fuzz-merge: $(FUZZ_BINS)
+	$(Q)sh tests/fuzz/run.sh $(FUZZ_CI_SECONDS) merge $(FUZZ_BINS)
 
 bench-images: $(BERTH) $(ROOTFS)/.stamp
 	$(Q)BERTH=$(abspath $(BERTH)) ROOTFS=$(abspath $(ROOTFS)) bash tests/bench/images.sh
