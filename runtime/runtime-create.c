@@ -393,8 +393,9 @@ static int spawn_init(struct create_job *j, struct berr *err)
 	return 0;
 }
 
-/* The init's early set-up races with the parent's cgroup work. Where the
- * init has already failed, its error is the cause and replaces ours. */
+/* The init's set-up races with the parent's work. Where the init has
+ * already failed, its error is the cause and replaces ours (a handshake
+ * that failed because the init had exited, a reset connection). */
 static int prefer_init_error(struct create_job *j, int r, struct berr *err)
 {
 	if (j->sync_fd >= 0 && rt_sync_take_error(j->sync_fd, err) < 0)
@@ -620,11 +621,10 @@ static int create_steps(struct create_job *j, struct berr *err)
 	if ((r = spawn_and_place(j, err)) < 0)
 		return r;
 	/* while the init makes its mounts */
-	if ((r = copy_config(j, err)) < 0)
-		return r;
-	if ((r = runtime_hooks(j, err)) < 0)
-		return r;
-	return finish_create(j, err);
+	if ((r = copy_config(j, err)) < 0 || (r = runtime_hooks(j, err)) < 0 ||
+	    (r = finish_create(j, err)) < 0)
+		return prefer_init_error(j, r, err);
+	return 0;
 }
 
 /* Undoes a failed create: the init dies, then its cgroup and state go. */

@@ -219,7 +219,9 @@ struct rt_sync_msg {
 };
 int rt_sync_send(int fd, int type, int64_t value, const struct berr *err);
 /* Receives one message; an RT_SYNC_ERROR message is copied into err and
- * returned as its negative code; EOF is -EPIPE. value may be NULL. */
+ * returned as its negative code; EOF is -EPIPE. value may be NULL. A peer
+ * that died with unread messages in its queue makes the first read fail
+ * with ECONNRESET: the message it sent before dying is read after it. */
 int rt_sync_expect(int fd, int type, int64_t *value, struct berr *err);
 /* Without blocking: where the next message is an RT_SYNC_ERROR, copies it
  * into err and returns its negative code; otherwise 0 (and a message that
