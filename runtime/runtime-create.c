@@ -345,6 +345,7 @@ static int spawn_init(struct create_job *j, struct berr *err)
 		.rootfs = j->rootfs,
 		.bundle = j->bundle,
 		.sync_fd = sp[1],
+		.parent_sync_fd = sp[0],
 		.start_fd = j->start_fd,
 		.console_fd = j->console_fd,
 		.listener_fd = j->listener_fd,
@@ -403,18 +404,35 @@ static int prefer_init_error(struct create_job *j, int r, struct berr *err)
 	return r;
 }
 
-/* Creates the cgroup with its limits and records it before any process
- * is in it, so that a killed create leaves a state `delete` can clean. */
+/* Records the container's cgroup before any of its directories exists:
+ * the link rt_container_destroy() reads in a directory that has no state
+ * yet, so that `delete -f` removes what a create killed at any later point
+ * made. One symlinkat(): the state itself is written while the init sets
+ * itself up. The systemd driver learns its path with the scope, which
+ * systemd removes with its processes. */
+static int record_cgroup(struct create_job *j, struct berr *err)
+{
+	if (j->ctx->systemd_cgroup)
+		return 0;
+	int r = cg_resolve(j->config->linux_.cgroups_path, j->id, &j->cg, err);
+	if (r < 0)
+		return r;
+	if (symlinkat(cg_path(j->cg), j->c->dirfd, RT_CGROUP_LINK) < 0)
+		return berr_set(err, errno, "write %s/%s", j->c->dir,
+				RT_CGROUP_LINK);
+	return 0;
+}
+
+/* Creates the cgroup with its limits and records it in the state before
+ * any process is in it. */
 static int make_cgroup(struct create_job *j, struct berr *err)
 {
-	const char *path = j->config->linux_.cgroups_path;
 	int r;
 	if (j->ctx->systemd_cgroup)
-		r = cg_create_systemd(path, j->id, j->pid, &j->cg, err);
-	else if (j->cg)
-		r = cg_create_finish(j->cg, err);
+		r = cg_create_systemd(j->config->linux_.cgroups_path, j->id,
+				      j->pid, &j->cg, err);
 	else
-		r = cg_create(path, j->id, &j->cg, err);
+		r = cg_create_finish(j->cg, err);
 	if (r < 0)
 		return r;
 	free(j->c->state->cgroup_path);
@@ -575,8 +593,7 @@ static int spawn_and_place(struct create_job *j, struct berr *err)
 	if (cg_first && (r = make_cgroup(j, err)) < 0)
 		return r;
 	j->self_join = !cg_first && !j->ctx->systemd_cgroup;
-	if (j->self_join && (r = cg_create_begin(j->config->linux_.cgroups_path,
-						 j->id, &j->cg, err)) < 0)
+	if (j->self_join && (r = cg_make_begin(j->cg, err)) < 0)
 		return r;
 	if ((r = spawn_init(j, err)) < 0)
 		return r;
@@ -599,6 +616,8 @@ static int create_steps(struct create_job *j, struct berr *err)
 	if (r < 0)
 		return r;
 	fill_state(j);
+	if ((r = record_cgroup(j, err)) < 0)
+		return r;
 	if ((r = rt_ns_open_paths(j->config, j->ns_fds, err)) < 0)
 		return r;
 	/* run starts the init itself (rt_handoff): no start.sock */

@@ -126,6 +126,10 @@ static inline void rt_container_freep(struct rt_container **c)
 }
 /* Writes c->state to state.json atomically. */
 int rt_container_save(struct rt_container *c, struct berr *err);
+/* A symlink in the container's directory naming its resolved cgroup
+ * (cg_path()), made before any of the group's directories: what removes
+ * them when create was killed before it wrote any state. */
+#define RT_CGROUP_LINK "cgroup"
 /* Removes the directory (state, sockets, config copy). */
 int rt_container_remove(struct rt_container *c, struct berr *err);
 
@@ -174,6 +178,9 @@ struct rt_init_args {
 	const char *id;
 	const char *rootfs;	   /* absolute */
 	int sync_fd;		   /* SOCK_SEQPACKET to the parent */
+	int parent_sync_fd;	   /* the parent's end: the init closes its
+				    * copy at once, so that the parent's
+				    * death reads as EOF */
 	int start_fd;		   /* listening start.sock */
 	int console_fd;		   /* connected console socket or -1 */
 	int listener_fd;	   /* connected seccomp listener or -1 */

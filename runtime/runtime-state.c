@@ -282,6 +282,37 @@ int rt_state(const struct rt_ctx *ctx, const char *id, char **json,
 	return 0;
 }
 
+/* A container directory without a state that nobody holds locked: a
+ * create killed before it wrote its state (maybe with the cgroup link), or
+ * a delete killed half way. `delete -f` removes it. A create or delete at
+ * work holds the lock. A container's directory holds files alone: one
+ * that holds a directory (a pool's own root) is no container. */
+static bool dead_create(const struct rt_ctx *ctx, const char *id)
+{
+	if (rt_validate_id(id, NULL) < 0)
+		return false;
+	_cleanup_(rt_container_freep) struct rt_container *c =
+		container_alloc(ctx, id);
+	c->dirfd = open(c->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (c->dirfd < 0 || flock(c->dirfd, LOCK_EX | LOCK_NB) < 0)
+		return false;
+	_cleanup_closedir_ DIR *d =
+		fdopendir(fcntl(c->dirfd, F_DUPFD_CLOEXEC, 0));
+	struct dirent *de;
+	struct stat st;
+	while (d && (de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (de->d_type == DT_DIR ||
+		    (de->d_type == DT_UNKNOWN &&
+		     fstatat(c->dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) ==
+			     0 &&
+		     S_ISDIR(st.st_mode)))
+			return false;
+	}
+	return d != NULL;
+}
+
 static int cmp_entry(const void *a, const void *b)
 {
 	return strcmp(((const struct rt_list_entry *)a)->id,
@@ -307,11 +338,22 @@ int rt_list(const struct rt_ctx *ctx, struct rt_list_entry **out, size_t *n,
 		if (de->d_name[0] == '.')
 			continue;
 		_cleanup_(rt_container_freep) struct rt_container *c = NULL;
-		/* containers being created or deleted right now are skipped */
-		if (rt_container_open(ctx, de->d_name, false, &c, NULL) < 0)
+		bool dead = false;
+		if (rt_container_open(ctx, de->d_name, false, &c, NULL) < 0 &&
+		    !(dead = dead_create(ctx, de->d_name)))
 			continue;
 		v = base_realloc(v, cnt + 1, sizeof(*v));
 		struct rt_list_entry *e = &v[cnt++];
+		if (dead) {
+			*e = (struct rt_list_entry){
+				.id = base_strdup(de->d_name),
+				.status = OCI_STATUS_STOPPED,
+				.bundle = base_strdup(""),
+				.created = base_strdup(""),
+				.owner = base_strdup(""),
+			};
+			continue;
+		}
 		e->id = base_strdup(c->state->id);
 		e->status = rt_container_status(c);
 		e->pid = e->status == OCI_STATUS_STOPPED ? 0 : c->state->pid;
