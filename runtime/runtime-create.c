@@ -404,12 +404,11 @@ static int prefer_init_error(struct create_job *j, int r, struct berr *err)
 	return r;
 }
 
-/* Records the container's cgroup before any of its directories exists:
- * the link rt_container_destroy() reads in a directory that has no state
- * yet, so that `delete -f` removes what a create killed at any later point
- * made. One symlinkat(): the state itself is written while the init sets
- * itself up. The systemd driver learns its path with the scope, which
- * systemd removes with its processes. */
+/* Records the container's cgroup on its directory before any of the
+ * group's directories exists (rt_record_cgroup()), so that `delete -f`
+ * removes what a create killed at any later point made. The state itself
+ * is written while the init sets itself up. The systemd driver learns its
+ * path with the scope, which systemd removes with its processes. */
 static int record_cgroup(struct create_job *j, struct berr *err)
 {
 	if (j->ctx->systemd_cgroup)
@@ -417,10 +416,7 @@ static int record_cgroup(struct create_job *j, struct berr *err)
 	int r = cg_resolve(j->config->linux_.cgroups_path, j->id, &j->cg, err);
 	if (r < 0)
 		return r;
-	if (symlinkat(cg_path(j->cg), j->c->dirfd, RT_CGROUP_LINK) < 0)
-		return berr_set(err, errno, "write %s/%s", j->c->dir,
-				RT_CGROUP_LINK);
-	return 0;
+	return rt_record_cgroup(j->c, cg_path(j->cg), err);
 }
 
 /* Creates the cgroup with its limits and records it in the state before

@@ -126,10 +126,17 @@ static inline void rt_container_freep(struct rt_container **c)
 }
 /* Writes c->state to state.json atomically. */
 int rt_container_save(struct rt_container *c, struct berr *err);
-/* A symlink in the container's directory naming its resolved cgroup
- * (cg_path()), made before any of the group's directories: what removes
- * them when create was killed before it wrote any state. */
+/* The container's resolved cgroup (cg_path()), recorded on its directory
+ * before any of the group's directories exists: what removes them when
+ * create was killed before it wrote any state. An xattr of the directory
+ * (no directory entry to add and remove: a few microseconds on tmpfs or
+ * ext4); where the file system has none, a symlink in it. */
+#define RT_CGROUP_XATTR "trusted.berth.cgroup"
 #define RT_CGROUP_LINK "cgroup"
+int rt_record_cgroup(struct rt_container *c, const char *path,
+		     struct berr *err);
+/* The recorded path, NULL where there is none. The caller frees it. */
+char *rt_recorded_cgroup(int dirfd);
 /* Removes the directory (state, sockets, config copy). */
 int rt_container_remove(struct rt_container *c, struct berr *err);
 

@@ -100,7 +100,7 @@ int rt_container_destroy(struct rt_container *c, struct berr *err)
 }
 
 /* A create killed before it wrote any state leaves its directory and, once
- * it recorded its cgroup (RT_CGROUP_LINK), maybe some of the group's
+ * it recorded its cgroup (rt_record_cgroup()), maybe some of the group's
  * directories, with the init it cloned there: force removes them all. A
  * directory with no state that nobody holds locked belongs to no create
  * at work (rt_container_open() waited for the lock). */
@@ -112,10 +112,8 @@ static int remove_stateless(const struct rt_ctx *ctx, const char *id,
 	_cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
 		return 0;
-	char path[PATH_MAX];
-	ssize_t n = readlinkat(dfd, RT_CGROUP_LINK, path, sizeof(path) - 1);
-	if (n > 0) {
-		path[n] = '\0';
+	_cleanup_free_ char *path = rt_recorded_cgroup(dfd);
+	if (path) {
 		_cleanup_(cg_group_freep) struct cg_group *g = NULL;
 		/* kills what is inside (the init), then removes the group */
 		int r = cg_open(path, &g, err);

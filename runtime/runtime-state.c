@@ -6,6 +6,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/xattr.h>
 
 #include "cgroups/cgroups.h"
 #include "runtime/runtime-internal.h"
@@ -158,6 +159,28 @@ int rt_container_save(struct rt_container *c, struct berr *err)
 	if (r < 0)
 		return berr_set(err, -r, "write %s/%s", c->dir, STATE_FILE);
 	return 0;
+}
+
+int rt_record_cgroup(struct rt_container *c, const char *path, struct berr *err)
+{
+	if (fsetxattr(c->dirfd, RT_CGROUP_XATTR, path, strlen(path), 0) == 0)
+		return 0;
+	if (symlinkat(path, c->dirfd, RT_CGROUP_LINK) < 0)
+		return berr_set(err, errno, "write %s/%s", c->dir,
+				RT_CGROUP_LINK);
+	return 0;
+}
+
+char *rt_recorded_cgroup(int dirfd)
+{
+	char path[PATH_MAX];
+	ssize_t n = fgetxattr(dirfd, RT_CGROUP_XATTR, path, sizeof(path) - 1);
+	if (n <= 0)
+		n = readlinkat(dirfd, RT_CGROUP_LINK, path, sizeof(path) - 1);
+	if (n <= 0)
+		return NULL;
+	path[n] = '\0';
+	return base_strdup(path);
 }
 
 int rt_container_remove(struct rt_container *c, struct berr *err)

@@ -98,30 +98,38 @@ t_crash_kill_anywhere() {
 }
 
 # What a create killed right after it recorded its cgroup leaves: a state
-# directory with the cgroup link alone, the group made in some hierarchies
-# and the init inside. `list` shows it stopped; `delete -f` kills the init
-# and removes the group and the directory.
+# directory with the record alone (an xattr of the directory, or a symlink
+# in it where the file system has no xattrs), the group made in some
+# hierarchies and the init inside. `list` shows it stopped; `delete -f`
+# kills the init and removes the group and the directory.
 t_crash_stateless_create_is_listed_and_deleted() {
 	berth_only "berth's own record"
-	local id cg h pid
-	id=$(new_id stateless)
-	cg="/berth-test-$IT_TOKEN/$id"
-	mkdir -p "$ROOT/$id"
-	ln -s "$cg" "$ROOT/$id/cgroup"
-	sleep 30 </dev/null >/dev/null 2>&1 &
-	pid=$!
-	for h in unified pids; do
-		[ -d "/sys/fs/cgroup/$h" ] || continue
-		mkdir -p "/sys/fs/cgroup/$h$cg"
-		echo "$pid" >"/sys/fs/cgroup/$h$cg/cgroup.procs"
+	local how id cg h pid
+	for how in xattr link; do
+		id=$(new_id "stateless-$how")
+		cg="/berth-test-$IT_TOKEN/$id"
+		mkdir -p "$ROOT/$id"
+		if [ $how = link ]; then
+			ln -s "$cg" "$ROOT/$id/cgroup"
+		else
+			python3 -c 'import os, sys; os.setxattr(sys.argv[1], "trusted.berth.cgroup", sys.argv[2].encode())' \
+				"$ROOT/$id" "$cg" || fail "setxattr on $ROOT/$id"
+		fi
+		sleep 30 </dev/null >/dev/null 2>&1 &
+		pid=$!
+		for h in unified pids; do
+			[ -d "/sys/fs/cgroup/$h" ] || continue
+			mkdir -p "/sys/fs/cgroup/$h$cg"
+			echo "$pid" >"/sys/fs/cgroup/$h$cg/cgroup.procs"
+		done
+		assert_ok rt list
+		assert_match "$OUT" "^$id +0 +stopped" "list of a create killed before its state ($how)"
+		assert_ok rt delete -f "$id"
+		[ -e "$ROOT/$id" ] && fail "delete -f left $ROOT/$id"
+		for h in unified pids; do
+			[ -e "/sys/fs/cgroup/$h$cg" ] && fail "delete -f left /sys/fs/cgroup/$h$cg ($how)"
+		done
+		wait "$pid"
+		assert_eq "$?" 137 "the process in the recorded cgroup ($how)"
 	done
-	assert_ok rt list
-	assert_match "$OUT" "^$id +0 +stopped" "list of a create killed before its state"
-	assert_ok rt delete -f "$id"
-	[ -e "$ROOT/$id" ] && fail "delete -f left $ROOT/$id"
-	for h in unified pids; do
-		[ -e "/sys/fs/cgroup/$h$cg" ] && fail "delete -f left /sys/fs/cgroup/$h$cg"
-	done
-	wait "$pid"
-	assert_eq "$?" 137 "the process in the recorded cgroup"
 }
