@@ -173,14 +173,20 @@ int rt_record_cgroup(struct rt_container *c, const char *path, struct berr *err)
 
 char *rt_recorded_cgroup(int dirfd)
 {
-	char path[PATH_MAX];
-	ssize_t n = fgetxattr(dirfd, RT_CGROUP_XATTR, path, sizeof(path) - 1);
-	if (n <= 0)
-		n = readlinkat(dirfd, RT_CGROUP_LINK, path, sizeof(path) - 1);
+	/* a cgroup path in many hierarchies may exceed PATH_MAX */
+	ssize_t len = fgetxattr(dirfd, RT_CGROUP_XATTR, NULL, 0);
+	if (len > 0) {
+		char *path = base_calloc((size_t)len + 1, 1);
+		if (fgetxattr(dirfd, RT_CGROUP_XATTR, path, (size_t)len) == len)
+			return path;
+		free(path);
+	}
+	char link[PATH_MAX];
+	ssize_t n = readlinkat(dirfd, RT_CGROUP_LINK, link, sizeof(link) - 1);
 	if (n <= 0)
 		return NULL;
-	path[n] = '\0';
-	return base_strdup(path);
+	link[n] = '\0';
+	return base_strdup(link);
 }
 
 int rt_container_remove(struct rt_container *c, struct berr *err)
@@ -306,7 +312,7 @@ int rt_state(const struct rt_ctx *ctx, const char *id, char **json,
 }
 
 /* A container directory without a state that nobody holds locked: a
- * create killed before it wrote its state (maybe with the cgroup link), or
+ * create killed before it wrote its state (maybe with its cgroup record), or
  * a delete killed half way. `delete -f` removes it. A create or delete at
  * work holds the lock. A container's directory holds files alone: one
  * that holds a directory (a pool's own root) is no container. */
