@@ -137,6 +137,13 @@ int rt_record_cgroup(struct rt_container *c, const char *path,
 		     struct berr *err);
 /* The recorded path, NULL where there is none. The caller frees it. */
 char *rt_recorded_cgroup(int dirfd);
+/* True for a container directory without a state that nobody holds
+ * locked: a create killed before it wrote its state (maybe with its cgroup
+ * record), or a delete killed half way; `list` shows it stopped and
+ * `delete` removes it. A create or delete at work holds the lock. A
+ * container's directory holds files alone: one that holds a directory (a
+ * pool's own root) is no container. */
+bool rt_container_dead_dir(const struct rt_ctx *ctx, const char *id);
 /* Removes the directory (state, sockets, config copy). */
 int rt_container_remove(struct rt_container *c, struct berr *err);
 

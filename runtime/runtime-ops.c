@@ -101,7 +101,7 @@ int rt_container_destroy(struct rt_container *c, struct berr *err)
 
 /* A create killed before it wrote any state leaves its directory and, once
  * it recorded its cgroup (rt_record_cgroup()), maybe some of the group's
- * directories, with the init it cloned there: force removes them all. A
+ * directories, with the init it cloned there: delete removes them all. A
  * directory with no state that nobody holds locked belongs to no create
  * at work (rt_container_open() waited for the lock). */
 static int remove_stateless(const struct rt_ctx *ctx, const char *id,
@@ -133,7 +133,7 @@ int rt_delete(const struct rt_ctx *ctx, const char *id, bool force,
 {
 	_cleanup_(rt_container_freep) struct rt_container *c = NULL;
 	int r = rt_container_open(ctx, id, true, &c, err);
-	if (r == -ENOENT && force)
+	if (r == -ENOENT && (force || rt_container_dead_dir(ctx, id)))
 		return remove_stateless(ctx, id, err);
 	if (r < 0)
 		return r;

@@ -311,12 +311,7 @@ int rt_state(const struct rt_ctx *ctx, const char *id, char **json,
 	return 0;
 }
 
-/* A container directory without a state that nobody holds locked: a
- * create killed before it wrote its state (maybe with its cgroup record), or
- * a delete killed half way. `delete -f` removes it. A create or delete at
- * work holds the lock. A container's directory holds files alone: one
- * that holds a directory (a pool's own root) is no container. */
-static bool dead_create(const struct rt_ctx *ctx, const char *id)
+bool rt_container_dead_dir(const struct rt_ctx *ctx, const char *id)
 {
 	if (rt_validate_id(id, NULL) < 0)
 		return false;
@@ -369,7 +364,7 @@ int rt_list(const struct rt_ctx *ctx, struct rt_list_entry **out, size_t *n,
 		_cleanup_(rt_container_freep) struct rt_container *c = NULL;
 		bool dead = false;
 		if (rt_container_open(ctx, de->d_name, false, &c, NULL) < 0 &&
-		    !(dead = dead_create(ctx, de->d_name)))
+		    !(dead = rt_container_dead_dir(ctx, de->d_name)))
 			continue;
 		v = base_realloc(v, cnt + 1, sizeof(*v));
 		struct rt_list_entry *e = &v[cnt++];

@@ -100,8 +100,8 @@ t_crash_kill_anywhere() {
 # What a create killed right after it recorded its cgroup leaves: a state
 # directory with the record alone (an xattr of the directory, or a symlink
 # in it where the file system has no xattrs), the group made in some
-# hierarchies and the init inside. `list` shows it stopped; `delete -f`
-# kills the init and removes the group and the directory.
+# hierarchies and the init inside. `list` shows it stopped; `delete` kills
+# the init and removes the group and the directory.
 t_crash_stateless_create_is_listed_and_deleted() {
 	berth_only "berth's own record"
 	local how id cg h pid
@@ -124,10 +124,11 @@ t_crash_stateless_create_is_listed_and_deleted() {
 		done
 		assert_ok rt list
 		assert_match "$OUT" "^$id +0 +stopped" "list of a create killed before its state ($how)"
-		assert_ok rt delete -f "$id"
-		[ -e "$ROOT/$id" ] && fail "delete -f left $ROOT/$id"
+		# stopped: delete needs no --force
+		assert_ok rt delete "$id"
+		[ -e "$ROOT/$id" ] && fail "delete left $ROOT/$id"
 		for h in unified pids; do
-			[ -e "/sys/fs/cgroup/$h$cg" ] && fail "delete -f left /sys/fs/cgroup/$h$cg ($how)"
+			[ -e "/sys/fs/cgroup/$h$cg" ] && fail "delete left /sys/fs/cgroup/$h$cg ($how)"
 		done
 		wait "$pid"
 		assert_eq "$?" 137 "the process in the recorded cgroup ($how)"
