@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 
 #include "cgroups/cgroups-internal.h"
 
@@ -75,6 +76,23 @@ static int resolve(struct cg_group *g, const char *clean, struct berr *err)
 	return r;
 }
 
+/* A parent directory berth made carries this mark, so that whichever
+ * berth removes the last group below it removes it too, and a parent that
+ * someone else made is never removed. */
+#define MADE_XATTR "trusted.berth.made"
+
+static void mark_made(const char *dir)
+{
+	/* without xattrs (an unprivileged caller), parents=N still counts */
+	(void)setxattr(dir, MADE_XATTR, "1", 1, 0);
+}
+
+static bool marked_made(const char *dir)
+{
+	char v;
+	return getxattr(dir, MADE_XATTR, &v, sizeof(v)) == 1 && v == '1';
+}
+
 /* mkdir of every level of d below the mount point, counting the ones made.
  * Returns 0, -ENOENT when a concurrent removal took a parent away, or the
  * error of the level that failed. */
@@ -91,6 +109,8 @@ static int make_levels(struct cg_dir *d, struct berr *err)
 		if (mkdir(p, 0755) == 0) {
 			if (made_from < 0)
 				made_from = level;
+			if (saved != '\0')
+				mark_made(p);
 		} else if (errno == EEXIST) {
 			made_from = -1;
 		} else {
@@ -106,6 +126,10 @@ static int make_levels(struct cg_dir *d, struct berr *err)
 	return 0;
 }
 
+/* A parent made here, or by another berth, may go between our mkdirs of
+ * the levels when the last group below it is removed: make them again. */
+#define MAKE_TRIES 100
+
 static int make_dir(struct cg_dir *d, struct berr *err)
 {
 	if (mkdir(d->path, 0755) == 0) {
@@ -117,23 +141,28 @@ static int make_dir(struct cg_dir *d, struct berr *err)
 	if (errno != ENOENT)
 		return berr_set(err, errno, "mkdir %s", d->path);
 	int r = -ENOENT;
-	for (int tries = 0; r == -ENOENT && tries < 3; tries++)
+	for (int tries = 0; r == -ENOENT && tries < MAKE_TRIES; tries++)
 		r = make_levels(d, err);
 	return r;
 }
 
-/* Removes what cg_create made in d: the group, then its empty parents. */
+/* Removes what cg_create made in d: the group, then its empty parents that
+ * this group made (parents) or that carry berth's mark. A parent that
+ * still holds a group fails rmdir, which ends the walk: the last group
+ * out removes it, and a group made below it meanwhile makes it again. */
 static void unmake_dir(struct cg_dir *d)
 {
 	if (d->made)
 		rmdir(d->path);
 	_cleanup_free_ char *p = base_strdup(d->path);
 	size_t ml = strlen(d->h->mount);
-	for (int i = 0; i < d->parents; i++) {
+	for (int i = 0;; i++) {
 		char *slash = strrchr(p, '/');
 		if (!slash || (size_t)(slash - p) <= ml)
 			break;
 		*slash = '\0';
+		if (i >= d->parents && !marked_made(p))
+			break;
 		if (rmdir(p) < 0)
 			break;
 	}
@@ -204,20 +233,30 @@ int cg_create_in(const struct cg_layout *lo, const char *cgroups_path,
 	return 0;
 }
 
-/* On a hybrid host, the cgroup2 directory alone: what clone3 can place a
- * process in. The rest waits for cg_create_finish(). */
-int cg_create_begin(const char *cgroups_path, const char *id,
-		    struct cg_group **out, struct berr *err)
+int cg_resolve(const char *cgroups_path, const char *id, struct cg_group **out,
+	       struct berr *err)
 {
 	const struct cg_layout *lo;
 	int r = cg_layout_get(&lo, err);
 	if (r < 0)
 		return r;
-	if (lo->mode == CG_MODE_V2)
-		return cg_create_in(lo, cgroups_path, id, out, err);
 	_cleanup_(cg_group_freep) struct cg_group *g = NULL;
 	if ((r = group_resolve(lo, cgroups_path, id, &g, err)) < 0)
 		return r;
+	g->pending = true;
+	g->resolved = cg_path_format(g);
+	*out = TAKE_PTR(g);
+	return 0;
+}
+
+/* On a hybrid host, the cgroup2 directory alone: what clone3 can place a
+ * process in. The rest waits for cg_create_finish(). */
+int cg_make_begin(struct cg_group *g, struct berr *err)
+{
+	const struct cg_layout *lo = g->lo;
+	if (lo->mode == CG_MODE_V2)
+		return cg_create_finish(g, err);
+	int r;
 	if (lo->v2 >= 0 && (r = make_dir(&g->dirs[lo->v2], err)) < 0)
 		return r;
 	/* now, while the subtree is empty: turning a controller on above a
@@ -226,8 +265,16 @@ int cg_create_begin(const char *cgroups_path, const char *id,
 		unmake_dir(&g->dirs[lo->v2]);
 		return r;
 	}
-	g->pending = true;
-	g->resolved = cg_path_format(g);
+	return 0;
+}
+
+int cg_create_begin(const char *cgroups_path, const char *id,
+		    struct cg_group **out, struct berr *err)
+{
+	_cleanup_(cg_group_freep) struct cg_group *g = NULL;
+	int r = cg_resolve(cgroups_path, id, &g, err);
+	if (r < 0 || (r = cg_make_begin(g, err)) < 0)
+		return r;
 	*out = TAKE_PTR(g);
 	return 0;
 }

@@ -40,8 +40,11 @@ const char *cg_mode_name(enum cg_mode mode);
 
 /* Resolves cgroups_path (see above) for container id and creates the
  * directories in every hierarchy. Parent directories that did not exist
- * are created too and remembered, so that cg_destroy() removes them when
- * they are empty. On v2, parent controllers are enabled in
+ * are created too and marked as berth's (an xattr), so that whichever
+ * cg_destroy() leaves one empty removes it, and a parent someone else
+ * made is never removed. Creates and destroys of groups below one such
+ * parent may run concurrently: a create whose parent vanished under it
+ * makes it again. On v2, parent controllers are enabled in
  * cgroup.subtree_control as needed. On error nothing is left behind. */
 int cg_create(const char *cgroups_path, const char *id, struct cg_group **out,
 	      struct berr *err);
@@ -89,6 +92,14 @@ int cg_open_clone_fd(struct cg_group *g, struct berr *err);
 int cg_create_begin(const char *cgroups_path, const char *id,
 		    struct cg_group **out, struct berr *err);
 int cg_create_finish(struct cg_group *g, struct berr *err);
+/* cg_create_begin() in two steps, for a caller that records the group
+ * before any of its directories exists: cg_resolve() makes nothing, and
+ * cg_path() already names every directory cg_destroy() (or cg_open() of
+ * that path, later) would remove. cg_make_begin() makes what
+ * cg_create_begin() makes. */
+int cg_resolve(const char *cgroups_path, const char *id, struct cg_group **out,
+	       struct berr *err);
+int cg_make_begin(struct cg_group *g, struct berr *err);
 /* An O_DIRECTORY fd of the group's cgroup2 directory (v2 or hybrid), for
  * clone3(CLONE_INTO_CGROUP); -EOPNOTSUPP on a v1 host. */
 int cg_open_v2_clone_fd(struct cg_group *g, struct berr *err);

@@ -348,6 +348,7 @@ static int spawn_init(struct create_job *j, struct berr *err)
 		.rootfs = j->rootfs,
 		.bundle = j->bundle,
 		.sync_fd = sp[1],
+		.parent_sync_fd = sp[0],
 		.start_fd = j->start_fd,
 		.console_fd = j->console_fd,
 		.listener_fd = j->listener_fd,
@@ -396,8 +397,9 @@ static int spawn_init(struct create_job *j, struct berr *err)
 	return 0;
 }
 
-/* The init's early set-up races with the parent's cgroup work. Where the
- * init has already failed, its error is the cause and replaces ours. */
+/* The init's set-up races with the parent's work. Where the init has
+ * already failed, its error is the cause and replaces ours (a handshake
+ * that failed because the init had exited, a reset connection). */
 static int prefer_init_error(struct create_job *j, int r, struct berr *err)
 {
 	if (j->sync_fd >= 0 && rt_sync_take_error(j->sync_fd, err) < 0)
@@ -405,18 +407,31 @@ static int prefer_init_error(struct create_job *j, int r, struct berr *err)
 	return r;
 }
 
-/* Creates the cgroup with its limits and records it before any process
- * is in it, so that a killed create leaves a state `delete` can clean. */
+/* Records the container's cgroup on its directory before any of the
+ * group's directories exists (rt_record_cgroup()), so that `delete -f`
+ * removes what a create killed at any later point made. The state itself
+ * is written while the init sets itself up. The systemd driver learns its
+ * path with the scope, which systemd removes with its processes. */
+static int record_cgroup(struct create_job *j, struct berr *err)
+{
+	if (j->ctx->systemd_cgroup)
+		return 0;
+	int r = cg_resolve(j->config->linux_.cgroups_path, j->id, &j->cg, err);
+	if (r < 0)
+		return r;
+	return rt_record_cgroup(j->c, cg_path(j->cg), err);
+}
+
+/* Creates the cgroup with its limits and records it in the state before
+ * any process is in it. */
 static int make_cgroup(struct create_job *j, struct berr *err)
 {
-	const char *path = j->config->linux_.cgroups_path;
 	int r;
 	if (j->ctx->systemd_cgroup)
-		r = cg_create_systemd(path, j->id, j->pid, &j->cg, err);
-	else if (j->cg)
-		r = cg_create_finish(j->cg, err);
+		r = cg_create_systemd(j->config->linux_.cgroups_path, j->id,
+				      j->pid, &j->cg, err);
 	else
-		r = cg_create(path, j->id, &j->cg, err);
+		r = cg_create_finish(j->cg, err);
 	if (r < 0)
 		return r;
 	free(j->c->state->cgroup_path);
@@ -577,8 +592,7 @@ static int spawn_and_place(struct create_job *j, struct berr *err)
 	if (cg_first && (r = make_cgroup(j, err)) < 0)
 		return r;
 	j->self_join = !cg_first && !j->ctx->systemd_cgroup;
-	if (j->self_join && (r = cg_create_begin(j->config->linux_.cgroups_path,
-						 j->id, &j->cg, err)) < 0)
+	if (j->self_join && (r = cg_make_begin(j->cg, err)) < 0)
 		return r;
 	if ((r = spawn_init(j, err)) < 0)
 		return r;
@@ -601,6 +615,8 @@ static int create_steps(struct create_job *j, struct berr *err)
 	if (r < 0)
 		return r;
 	fill_state(j);
+	if ((r = record_cgroup(j, err)) < 0)
+		return r;
 	if ((r = rt_ns_open_paths(j->config, j->ns_fds, err)) < 0)
 		return r;
 	/* run starts the init itself (rt_handoff): no start.sock */
@@ -623,11 +639,10 @@ static int create_steps(struct create_job *j, struct berr *err)
 	if ((r = spawn_and_place(j, err)) < 0)
 		return r;
 	/* while the init makes its mounts */
-	if ((r = copy_config(j, err)) < 0)
-		return r;
-	if ((r = runtime_hooks(j, err)) < 0)
-		return r;
-	return finish_create(j, err);
+	if ((r = copy_config(j, err)) < 0 || (r = runtime_hooks(j, err)) < 0 ||
+	    (r = finish_create(j, err)) < 0)
+		return prefer_init_error(j, r, err);
+	return 0;
 }
 
 /* Undoes a failed create: the init dies, then its cgroup and state go. */

@@ -3,6 +3,7 @@
  * and never prints; a failure goes to the parent as an RT_SYNC_ERROR
  * message, or after create to `berth start` over start.sock. */
 #include <fcntl.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
@@ -281,20 +282,30 @@ static void leave_parent_cpu(struct rt_init_args *a)
 	a->moved = sched_setaffinity(0, sizeof(one), &one) == 0;
 }
 
+/* Until create releases us (RT_SYNC_FINAL), dying with it leaves no
+ * orphan. The parent-death signal comes first; a parent that died before
+ * it was set (we may first run long after the clone) shows as the hang-up
+ * of the sync socket, whose other end we no longer hold. getppid() cannot
+ * tell: in a new pid namespace it reads 0 whoever the parent is. */
+static void die_with_parent(struct rt_init_args *a)
+{
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	close(a->parent_sync_fd);
+	struct pollfd p = {.fd = a->sync_fd, .events = POLLRDHUP};
+	if (poll(&p, 1, 0) != 0 && (p.revents & (POLLHUP | POLLRDHUP)))
+		_exit(1);
+}
+
 void rt_init_main(struct rt_init_args *a)
 {
 	struct berr err = {0};
+	die_with_parent(a);
 	leave_parent_cpu(a);
 	close(a->lock_fd);
 	/* Its own session and process group, as with runc: what signals the
 	 * caller's group (a shell's job control, Slurm killing the group of
 	 * a command it ran) must not reach the container. */
 	setsid();
-	pid_t parent = getppid();
-	/* until create has recorded us, dying with it leaves no orphan */
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (getppid() != parent)
-		_exit(1);
 	int listener = a->listener_fd;
 	/* no id maps to wait for: not dumpable from the start */
 	if (a->early)

@@ -141,6 +141,24 @@ static inline void rt_container_freep(struct rt_container **c)
 }
 /* Writes c->state to state.json atomically. */
 int rt_container_save(struct rt_container *c, struct berr *err);
+/* The container's resolved cgroup (cg_path()), recorded on its directory
+ * before any of the group's directories exists: what removes them when
+ * create was killed before it wrote any state. An xattr of the directory
+ * (no directory entry to add and remove: a few microseconds on tmpfs or
+ * ext4); where the file system has none, a symlink in it. */
+#define RT_CGROUP_XATTR "trusted.berth.cgroup"
+#define RT_CGROUP_LINK "cgroup"
+int rt_record_cgroup(struct rt_container *c, const char *path,
+		     struct berr *err);
+/* The recorded path, NULL where there is none. The caller frees it. */
+char *rt_recorded_cgroup(int dirfd);
+/* True for a container directory without a state that nobody holds
+ * locked: a create killed before it wrote its state (maybe with its cgroup
+ * record), or a delete killed half way; `list` shows it stopped and
+ * `delete` removes it. A create or delete at work holds the lock. A
+ * container's directory holds files alone: one that holds a directory (a
+ * pool's own root) is no container. */
+bool rt_container_dead_dir(const struct rt_ctx *ctx, const char *id);
 /* Removes the directory (state, sockets, config copy). */
 int rt_container_remove(struct rt_container *c, struct berr *err);
 
@@ -200,6 +218,9 @@ struct rt_init_args {
 	const char *id;
 	const char *rootfs;	   /* absolute */
 	int sync_fd;		   /* SOCK_SEQPACKET to the parent */
+	int parent_sync_fd;	   /* the parent's end: the init closes its
+				    * copy at once, so that the parent's
+				    * death reads as EOF */
 	int start_fd;		   /* listening start.sock */
 	int console_fd;		   /* connected console socket or -1 */
 	int listener_fd;	   /* connected seccomp listener or -1 */
@@ -245,7 +266,9 @@ struct rt_sync_msg {
 };
 int rt_sync_send(int fd, int type, int64_t value, const struct berr *err);
 /* Receives one message; an RT_SYNC_ERROR message is copied into err and
- * returned as its negative code; EOF is -EPIPE. value may be NULL. */
+ * returned as its negative code; EOF is -EPIPE. value may be NULL. A peer
+ * that died with unread messages in its queue makes the first read fail
+ * with ECONNRESET: the message it sent before dying is read after it. */
 int rt_sync_expect(int fd, int type, int64_t *value, struct berr *err);
 /* Without blocking: where the next message is an RT_SYNC_ERROR, copies it
  * into err and returns its negative code; otherwise 0 (and a message that

@@ -100,21 +100,42 @@ int rt_container_destroy(struct rt_container *c, struct berr *err)
 	return r;
 }
 
+/* A create killed before it wrote any state leaves its directory and, once
+ * it recorded its cgroup (rt_record_cgroup()), maybe some of the group's
+ * directories, with the init it cloned there: delete removes them all. A
+ * directory with no state that nobody holds locked belongs to no create
+ * at work (rt_container_open() waited for the lock). */
+static int remove_stateless(const struct rt_ctx *ctx, const char *id,
+			    struct berr *err)
+{
+	_cleanup_free_ char *dir = base_sprintf(
+		"%s/%s", ctx->root ? ctx->root : RT_DEFAULT_ROOT, id);
+	_cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return 0;
+	_cleanup_free_ char *path = rt_recorded_cgroup(dfd);
+	if (path) {
+		_cleanup_(cg_group_freep) struct cg_group *g = NULL;
+		/* kills what is inside (the init), then removes the group */
+		int r = cg_open(path, &g, err);
+		if (r == 0)
+			r = cg_destroy(g, err);
+		if (r < 0)
+			return r;
+	}
+	int r = base_rm_rf_at(AT_FDCWD, dir);
+	if (r < 0)
+		return berr_set(err, -r, "remove %s", dir);
+	return 0;
+}
+
 int rt_delete(const struct rt_ctx *ctx, const char *id, bool force,
 	      struct berr *err)
 {
 	_cleanup_(rt_container_freep) struct rt_container *c = NULL;
 	int r = rt_container_open(ctx, id, true, &c, err);
-	if (r == -ENOENT && force) {
-		/* a create killed before it wrote any state leaves an empty
-		 * directory behind: force removes it too */
-		struct rt_container tmp = {.dirfd = -1};
-		tmp.dir = base_sprintf(
-			"%s/%s", ctx->root ? ctx->root : RT_DEFAULT_ROOT, id);
-		base_rm_rf_at(AT_FDCWD, tmp.dir);
-		free(tmp.dir);
-		return 0;
-	}
+	if (r == -ENOENT && (force || rt_container_dead_dir(ctx, id)))
+		return remove_stateless(ctx, id, err);
 	if (r < 0)
 		return r;
 	enum oci_status st = rt_container_status(c);

@@ -7,6 +7,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/xattr.h>
 
 #include "cgroups/cgroups.h"
 #include "runtime/runtime-internal.h"
@@ -161,6 +162,34 @@ int rt_container_save(struct rt_container *c, struct berr *err)
 	return 0;
 }
 
+int rt_record_cgroup(struct rt_container *c, const char *path, struct berr *err)
+{
+	if (fsetxattr(c->dirfd, RT_CGROUP_XATTR, path, strlen(path), 0) == 0)
+		return 0;
+	if (symlinkat(path, c->dirfd, RT_CGROUP_LINK) < 0)
+		return berr_set(err, errno, "write %s/%s", c->dir,
+				RT_CGROUP_LINK);
+	return 0;
+}
+
+char *rt_recorded_cgroup(int dirfd)
+{
+	/* a cgroup path in many hierarchies may exceed PATH_MAX */
+	ssize_t len = fgetxattr(dirfd, RT_CGROUP_XATTR, NULL, 0);
+	if (len > 0) {
+		char *path = base_calloc((size_t)len + 1, 1);
+		if (fgetxattr(dirfd, RT_CGROUP_XATTR, path, (size_t)len) == len)
+			return path;
+		free(path);
+	}
+	char link[PATH_MAX];
+	ssize_t n = readlinkat(dirfd, RT_CGROUP_LINK, link, sizeof(link) - 1);
+	if (n <= 0)
+		return NULL;
+	link[n] = '\0';
+	return base_strdup(link);
+}
+
 int rt_container_remove(struct rt_container *c, struct berr *err)
 {
 	int r = base_rm_rf_at(AT_FDCWD, c->dir);
@@ -283,6 +312,32 @@ int rt_state(const struct rt_ctx *ctx, const char *id, char **json,
 	return 0;
 }
 
+bool rt_container_dead_dir(const struct rt_ctx *ctx, const char *id)
+{
+	if (rt_validate_id(id, NULL) < 0)
+		return false;
+	_cleanup_(rt_container_freep) struct rt_container *c =
+		container_alloc(ctx, id);
+	c->dirfd = open(c->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (c->dirfd < 0 || flock(c->dirfd, LOCK_EX | LOCK_NB) < 0)
+		return false;
+	_cleanup_closedir_ DIR *d =
+		fdopendir(fcntl(c->dirfd, F_DUPFD_CLOEXEC, 0));
+	struct dirent *de;
+	struct stat st;
+	while (d && (de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (de->d_type == DT_DIR ||
+		    (de->d_type == DT_UNKNOWN &&
+		     fstatat(c->dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) ==
+			     0 &&
+		     S_ISDIR(st.st_mode)))
+			return false;
+	}
+	return d != NULL;
+}
+
 static int cmp_entry(const void *a, const void *b)
 {
 	return strcmp(((const struct rt_list_entry *)a)->id,
@@ -341,11 +396,22 @@ int rt_list(const struct rt_ctx *ctx, struct rt_list_entry **out, size_t *n,
 		if (de->d_name[0] == '.')
 			continue;
 		_cleanup_(rt_container_freep) struct rt_container *c = NULL;
-		/* containers being created or deleted right now are skipped */
-		if (rt_container_open(ctx, de->d_name, false, &c, NULL) < 0)
+		bool dead = false;
+		if (rt_container_open(ctx, de->d_name, false, &c, NULL) < 0 &&
+		    !(dead = rt_container_dead_dir(ctx, de->d_name)))
 			continue;
 		v = base_realloc(v, cnt + 1, sizeof(*v));
 		struct rt_list_entry *e = &v[cnt++];
+		if (dead) {
+			*e = (struct rt_list_entry){
+				.id = base_strdup(de->d_name),
+				.status = OCI_STATUS_STOPPED,
+				.bundle = base_strdup(""),
+				.created = base_strdup(""),
+				.owner = base_strdup(""),
+			};
+			continue;
+		}
 		e->id = base_strdup(c->state->id);
 		e->status = rt_container_status(c);
 		e->pid = e->status == OCI_STATUS_STOPPED ? 0 : c->state->pid;

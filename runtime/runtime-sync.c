@@ -35,6 +35,9 @@ int rt_sync_expect_fds(int fd, int type, int64_t *value, int *fds, size_t max,
 	struct rt_sync_msg m;
 	size_t got = 0;
 	ssize_t n = base_recv_fds(fd, fds, max, &got, &m, sizeof(m));
+	/* the reset is reported once, before what the peer sent (its error) */
+	if (n == -ECONNRESET)
+		n = base_recv_fds(fd, fds, max, &got, &m, sizeof(m));
 	if (nfds)
 		*nfds = got;
 	if (n < 0)
@@ -79,9 +82,10 @@ int rt_sync_take_error(int fd, struct berr *err)
 {
 	struct rt_sync_msg m;
 	ssize_t n;
+	int resets = 0;
 	do
 		n = recv(fd, &m, sizeof(m), MSG_DONTWAIT);
-	while (n < 0 && errno == EINTR);
+	while (n < 0 && (errno == EINTR || (errno == ECONNRESET && !resets++)));
 	if (n != sizeof(m) || m.type != RT_SYNC_ERROR)
 		return 0;
 	m.err.msg[sizeof(m.err.msg) - 1] = '\0';

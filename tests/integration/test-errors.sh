@@ -80,6 +80,25 @@ t_err_missing_executable() {
 	assert_gone "$id"
 }
 
+# The init fails (a 65-character hostname) while the parent still talks
+# to it: its error must reach the user every time, never the reset
+# connection it leaves behind.
+t_err_init_error_always_wins() {
+	local id i b
+	berth_only "the message is berth's"
+	id=$(new_id longhost)
+	mkbundle "$id"
+	b=$(bundle_of "$id")
+	cfg "$id" '.hostname = $h' --arg h "$(printf 'h%.0s' $(seq 65))"
+	for i in $(seq 50); do
+		run rt run --bundle "$b" "$id-$i"
+		assert_eq "$RC" 1 "run $i with a 65-character hostname"
+		assert_contains "$(last_line "$ERR")" "set hostname \`hhh" "run $i"
+		assert_contains "$(last_line "$ERR")" "Invalid argument" "run $i"
+	done
+	assert_gone "$id-50"
+}
+
 t_err_unknown_mount_type() {
 	local id
 	id=$(new_id badmount)

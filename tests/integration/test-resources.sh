@@ -113,3 +113,28 @@ t_device_rules_default_deny() {
 	assert_eq "$RC" 0 "run: $(last_line "$ERR")"
 	assert_eq "$OUT" "$(printf 'ok\nEPERM')" "/dev/null allowed, /dev/kmsg denied"
 }
+
+# 50 containers run at once below adv/, which none of them found: every
+# run succeeds, and the last one out removes adv/ in every hierarchy, the
+# group berth made, without failing a sibling that is being created.
+t_concurrent_runs_remove_the_parent_they_made() {
+	berth_only "runc leaves the parents it made"
+	local i id pids=() left
+	for i in $(seq 50); do
+		id=$(new_id "adv$i")
+		mkbundle "$id"
+		cfg "$id" '.linux.cgroupsPath = $p' --arg p "berth-test-$IT_TOKEN/adv/c$i"
+	done
+	for i in $(seq 50); do
+		id="$IT_TOKEN-adv$i"
+		rt run --bundle "$(bundle_of "$id")" "$id" </dev/null \
+			>"$TDIR/$id.out" 2>"$TDIR/$id.err" &
+		pids+=($!)
+	done
+	for i in $(seq 50); do
+		wait "${pids[$((i - 1))]}" ||
+			fail "run $i: exit $?: $(last_line "$(cat "$TDIR/$IT_TOKEN-adv$i.err")")"
+	done
+	left=$(find /sys/fs/cgroup -type d -path "*/berth-test-$IT_TOKEN/adv" | head -n 3)
+	[ -z "$left" ] || fail "parent left after every run ended: $left"
+}

@@ -640,6 +640,91 @@ CG_TEST(begun_group_removes_only_what_it_made)
 	ASSERT_EQ(rmdir(theirs), 0);
 }
 
+CG_TEST(resolved_group_names_what_it_will_make_before_making_it)
+{
+	need_root_hybrid();
+	struct berr e = {0};
+	char *path = base_sprintf("/%s/r/c", g_top);
+	struct cg_group *g = NULL;
+	ASSERT_EQ(cg_resolve(path, "c", &g, &e), 0);
+	/* the record a killed create leaves: every path, nothing made */
+	char *recorded = base_strdup(cg_path(g));
+	ASSERT_STREQ(recorded, path);
+	ASSERT_TRUE(!exists(base_sprintf("%s/%s", mnt("unified"), g_top)));
+	ASSERT_EQ(cg_make_begin(g, &e), 0);
+	ASSERT_EQ(cg_create_finish(g, &e), 0);
+	assert_dirs(path, true);
+	cg_group_free(g);
+	/* what another berth removes from that record alone */
+	ASSERT_EQ(cg_open(recorded, &g, &e), 0);
+	ASSERT_EQ(cg_destroy(g, &e), 0);
+	assert_dirs(base_sprintf("/%s", g_top), false);
+	cg_group_free(g);
+}
+
+CG_TEST(the_last_group_out_removes_the_parent_berth_made)
+{
+	need_root_hybrid();
+	struct berr e = {0};
+	char *top = base_sprintf("/%s", g_top);
+	struct cg_group *a = NULL, *b = NULL;
+	ASSERT_EQ(cg_create(base_sprintf("%s/adv/a", top), "a", &a, &e), 0);
+	/* b finds adv made: only a made it */
+	ASSERT_EQ(cg_create(base_sprintf("%s/adv/b", top), "b", &b, &e), 0);
+	ASSERT_EQ(cg_destroy(a, &e), 0);
+	assert_dirs(base_sprintf("%s/adv", top), true);
+	ASSERT_EQ(cg_destroy(b, &e), 0);
+	assert_dirs(top, false);
+	cg_group_free(a);
+	cg_group_free(b);
+	/* a parent someone else made stays, empty or not */
+	for (size_t i = 0; i < layout()->n; i++)
+		ASSERT_EQ(mkdir(base_sprintf("%s%s", layout()->hiers[i].mount,
+					     top),
+				0755),
+			  0);
+	ASSERT_EQ(cg_create(base_sprintf("%s/adv/a", top), "a", &a, &e), 0);
+	ASSERT_EQ(cg_destroy(a, &e), 0);
+	assert_dirs(base_sprintf("%s/adv", top), false);
+	assert_dirs(top, true);
+	cg_group_free(a);
+}
+
+/* Creates and destroys racing below one parent none of them made first:
+ * every create succeeds, and the parent goes with the last group. */
+CG_TEST(concurrent_groups_below_one_parent_leave_nothing)
+{
+	need_root_hybrid();
+	enum { PROCS = 8, ROUNDS = 15 };
+	pid_t kids[PROCS];
+	for (int k = 0; k < PROCS; k++) {
+		fflush(NULL);
+		kids[k] = fork();
+		ASSERT_TRUE(kids[k] >= 0);
+		if (kids[k] > 0)
+			continue;
+		for (int i = 0; i < ROUNDS; i++) {
+			struct berr ke = {0};
+			struct cg_group *g = NULL;
+			char *p = base_sprintf("/%s/adv/c%d", g_top, k);
+			if (cg_create(p, "c", &g, &ke) < 0 ||
+			    cg_destroy(g, &ke) < 0) {
+				fprintf(stderr, "round %d: %s\n", i, ke.msg);
+				_exit(1);
+			}
+			cg_group_free(g);
+			free(p);
+		}
+		_exit(0);
+	}
+	for (int k = 0; k < PROCS; k++) {
+		int st = 0;
+		ASSERT_EQ(waitpid(kids[k], &st, 0), kids[k]);
+		ASSERT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	}
+	assert_dirs(base_sprintf("/%s", g_top), false);
+}
+
 CG_TEST(join_self_names_the_file_it_could_not_write)
 {
 	need_root_hybrid();
