@@ -87,10 +87,15 @@ static void mark_made(const char *dir)
 	(void)setxattr(dir, MADE_XATTR, "1", 1, 0);
 }
 
-static bool marked_made(const char *dir)
+/* 1: berth made dir; 0: it did not (the file system keeps xattrs and dir
+ * has no mark); -1: no way to tell (no xattrs here). */
+static int made_mark(const char *dir)
 {
 	char v;
-	return getxattr(dir, MADE_XATTR, &v, sizeof(v)) == 1 && v == '1';
+	ssize_t n = getxattr(dir, MADE_XATTR, &v, sizeof(v));
+	if (n == 1 && v == '1')
+		return 1;
+	return n >= 0 || errno == ENODATA ? 0 : -1;
 }
 
 /* mkdir of every level of d below the mount point, counting the ones made.
@@ -147,9 +152,11 @@ static int make_dir(struct cg_dir *d, struct berr *err)
 }
 
 /* Removes what cg_create made in d: the group, then its empty parents that
- * this group made (parents) or that carry berth's mark. A parent that
- * still holds a group fails rmdir, which ends the walk: the last group
- * out removes it, and a group made below it meanwhile makes it again. */
+ * carry berth's mark or, where the file system keeps no xattrs, that this
+ * group made (parents, one count for every hierarchy in the recorded
+ * path, so never trusted where the mark can tell). A parent that still
+ * holds a group fails rmdir, which ends the walk: the last group out
+ * removes it, and a group made below it meanwhile makes it again. */
 static void unmake_dir(struct cg_dir *d)
 {
 	if (d->made)
@@ -161,7 +168,8 @@ static void unmake_dir(struct cg_dir *d)
 		if (!slash || (size_t)(slash - p) <= ml)
 			break;
 		*slash = '\0';
-		if (i >= d->parents && !marked_made(p))
+		int mark = made_mark(p);
+		if (mark == 0 || (mark < 0 && i >= d->parents))
 			break;
 		if (rmdir(p) < 0)
 			break;

@@ -690,6 +690,31 @@ CG_TEST(the_last_group_out_removes_the_parent_berth_made)
 	cg_group_free(a);
 }
 
+/* A parent that exists in some hierarchies only: berth makes it in the
+ * others, and a later delete (another process, the group reopened from
+ * its recorded path) removes only those, never the ones it found. */
+CG_TEST(a_parent_found_in_some_hierarchies_stays_there)
+{
+	need_root_hybrid();
+	struct berr e = {0};
+	char *top = base_sprintf("/%s", g_top);
+	const struct cg_layout *lo = layout();
+	ASSERT_TRUE(lo->n >= 2);
+	char *found = base_sprintf("%s%s", lo->hiers[0].mount, top);
+	ASSERT_EQ(mkdir(found, 0755), 0);
+	struct cg_group *a = NULL, *reopened = NULL;
+	ASSERT_EQ(cg_create(base_sprintf("%s/x", top), "x", &a, &e), 0);
+	ASSERT_EQ(cg_open(cg_path(a), &reopened, &e), 0);
+	ASSERT_EQ(cg_destroy(reopened, &e), 0);
+	struct stat st;
+	ASSERT_EQ(stat(found, &st), 0);
+	for (size_t i = 1; i < lo->n; i++)
+		ASSERT_TRUE(stat(base_sprintf("%s%s", lo->hiers[i].mount, top),
+				 &st) < 0);
+	cg_group_free(a);
+	cg_group_free(reopened);
+}
+
 /* Creates and destroys racing below one parent none of them made first:
  * every create succeeds, and the parent goes with the last group. */
 CG_TEST(concurrent_groups_below_one_parent_leave_nothing)
