@@ -636,6 +636,11 @@ static int destroy_busy(struct cg_group *g, struct berr *err)
 	return 0;
 }
 
+void cg_unmake(struct cg_group *g)
+{
+	unmake_all(g);
+}
+
 int cg_destroy(struct cg_group *g, struct berr *err)
 {
 	/* begun, never finished: only what was made here, nothing to kill */

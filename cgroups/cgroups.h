@@ -141,6 +141,11 @@ int cg_freeze(struct cg_group *g, bool frozen, struct berr *err);
 /* True when the group is frozen. */
 int cg_is_frozen(struct cg_group *g, bool *frozen, struct berr *err);
 
+/* Removes only the directories cg_create() made in this process (and the
+ * parents it made), killing nothing: a directory that holds processes
+ * stays. For a failed create whose group others' processes share. */
+void cg_unmake(struct cg_group *g);
+
 /* Removes the group from every hierarchy: kills leftover processes
  * (SIGKILL, after thawing), waits for them to go, removes the directories
  * and the parents cg_create() made when they are empty. Idempotent: a

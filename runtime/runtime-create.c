@@ -57,6 +57,8 @@ struct create_job {
 	int pidfd;
 	bool cloned_into; /* clone3 placed the init in its cgroup(2 dir) */
 	bool self_join;	  /* the init joins the rest itself (early, v1) */
+	bool cg_shared;	  /* the cgroup had processes of others: a failed
+			   * create kills none of them */
 };
 
 static int validate_config(struct create_job *j, struct berr *err)
@@ -422,6 +424,33 @@ static int record_cgroup(struct create_job *j, struct berr *err)
 	return rt_record_cgroup(j->c, cg_path(j->cg), err);
 }
 
+/* A frozen cgroup would stop the init as it joins, and create would wait
+ * for it forever: refused, as runc refuses it. Processes already there
+ * are someone else's: a warning, and a failed create leaves them be. */
+static int check_cgroup_free(struct create_job *j, struct berr *err)
+{
+	bool frozen = false;
+	if (cg_is_frozen(j->cg, &frozen, NULL) == 0 && frozen) {
+		j->cg_shared = true;
+		return berr_setx(err, EBUSY,
+				 "cgroup %s is frozen: thaw it, or give "
+				 "another linux.cgroupsPath",
+				 cg_path(j->cg));
+	}
+	_cleanup_free_ pid_t *pids = NULL;
+	size_t n = 0;
+	if (cg_procs(j->cg, &pids, &n, NULL) < 0)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (pids[i] != j->pid)
+			j->cg_shared = true;
+	if (j->cg_shared)
+		blog_warn("cgroup %s already has processes: the container "
+			  "shares it with them",
+			  cg_path(j->cg));
+	return 0;
+}
+
 /* Creates the cgroup with its limits and records it in the state before
  * any process is in it. */
 static int make_cgroup(struct create_job *j, struct berr *err)
@@ -432,7 +461,7 @@ static int make_cgroup(struct create_job *j, struct berr *err)
 				      j->pid, &j->cg, err);
 	else
 		r = cg_create_finish(j->cg, err);
-	if (r < 0)
+	if (r < 0 || (r = check_cgroup_free(j, err)) < 0)
 		return r;
 	free(j->c->state->cgroup_path);
 	j->c->state->cgroup_path = base_strdup(cg_path(j->cg));
@@ -657,7 +686,9 @@ static void abort_create(struct create_job *j)
 		while (waitpid(j->pid, NULL, 0) < 0 && errno == EINTR)
 			;
 	}
-	if (j->cg)
+	if (j->cg && j->cg_shared)
+		cg_unmake(j->cg);
+	else if (j->cg)
 		cg_destroy(j->cg, NULL);
 	if (j->c)
 		rt_container_remove(j->c, NULL);

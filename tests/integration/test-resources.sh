@@ -138,3 +138,71 @@ t_concurrent_runs_remove_the_parent_they_made() {
 	left=$(find /sys/fs/cgroup -type d -path "*/berth-test-$IT_TOKEN/adv" | head -n 3)
 	[ -z "$left" ] || fail "parent left after every run ended: $left"
 }
+
+# A container's cgroup that is already frozen would stop the init as it
+# joins: create refuses it at once, as runc does, and leaves the frozen
+# process and its cgroup alone.
+t_frozen_cgroup_refused() {
+	local id d f sleeper
+	id=$(new_id frozen)
+	mkbundle "$id"
+	d=$(jq -r .linux.cgroupsPath "$(bundle_of "$id")/config.json")
+	if [ -d /sys/fs/cgroup/freezer ]; then
+		f=/sys/fs/cgroup/freezer/$d
+		mkdir -p "$f"
+		sleep 60 &
+		sleeper=$!
+		echo "$sleeper" >"$f/tasks"
+		echo FROZEN >"$f/freezer.state"
+	else
+		f=/sys/fs/cgroup/$d
+		mkdir -p "$f"
+		sleep 60 &
+		sleeper=$!
+		echo "$sleeper" >"$f/cgroup.procs"
+		echo 1 >"$f/cgroup.freeze"
+	fi
+	set_args "$id" /bin/true
+	run timeout 10 "$BERTH" --root "$ROOT" run -d --bundle "$(bundle_of "$id")" "$id"
+	local rc=$RC
+	# thaw and stop the sleeper before judging, so nothing stays frozen
+	echo THAWED >"$f/freezer.state" 2>/dev/null || echo 0 >"$f/cgroup.freeze"
+	kill "$sleeper"
+	wait "$sleeper" 2>/dev/null
+	sleep 0.1
+	rmdir "$f" || fail "the test's own cgroup $f could not be removed"
+	[ "$rc" != 124 ] || fail "run -d in a frozen cgroup hung"
+	[ "$rc" != 0 ] || fail "run -d in a frozen cgroup succeeded"
+	assert_contains "$(last_line "$ERR")" "$(berth_or "is frozen: thaw it" "frozen")" "error"
+	assert_gone "$id"
+	[ -e "$ROOT/$id" ] && fail "state dir of $id left"
+	return 0
+}
+
+# Processes already in the container's cgroup are someone else's: create
+# warns, and a create that fails later kills none of them.
+t_shared_cgroup_survives_a_failed_create() {
+	local id d f sleeper
+	id=$(new_id shared)
+	mkbundle "$id"
+	d=$(jq -r .linux.cgroupsPath "$(bundle_of "$id")/config.json")
+	f=/sys/fs/cgroup/pids/$d
+	[ -d /sys/fs/cgroup/pids ] || f=/sys/fs/cgroup/$d
+	mkdir -p "$f"
+	sleep 60 &
+	sleeper=$!
+	echo "$sleeper" >"$f/cgroup.procs"
+	add_hook "$id" createRuntime "cat >/dev/null; exit 3"
+	set_args "$id" /bin/true
+	run rt create --bundle "$(bundle_of "$id")" "$id"
+	local alive=0
+	kill -0 "$sleeper" 2>/dev/null && alive=1
+	kill "$sleeper" 2>/dev/null
+	wait "$sleeper" 2>/dev/null
+	sleep 0.1
+	rmdir "$f"
+	[ "$RC" != 0 ] || fail "create with a failing hook succeeded"
+	assert_eq "$alive" 1 "the process that was in the cgroup before"
+	assert_contains "$ERR" "$(berth_or "already has processes" "")" "warning"
+	assert_gone "$id"
+}
