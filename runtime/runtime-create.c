@@ -61,6 +61,32 @@ struct create_job {
 			   * create kills none of them */
 };
 
+/* Without a mount entry the container runs in berth's own mount namespace
+ * (the spec's rule for a type not listed), on the host's root, as runc
+ * runs it. Nothing may then be mounted, masked or made read-only: it
+ * would be the host's. */
+static int check_host_mounts(const struct oci_config *cfg, struct berr *err)
+{
+	if (rt_ns_find(cfg, OCI_NS_MOUNT))
+		return 0;
+	const char *what = NULL;
+	if (cfg->n_mounts)
+		what = "mounts";
+	else if (cfg->linux_.masked_paths && cfg->linux_.masked_paths[0])
+		what = "linux.maskedPaths";
+	else if (cfg->linux_.readonly_paths && cfg->linux_.readonly_paths[0])
+		what = "linux.readonlyPaths";
+	else if (cfg->root.readonly)
+		what = "root.readonly";
+	if (!what)
+		return 0;
+	return berr_setx(err, EINVAL,
+			 "config.json: %s needs a mount namespace of the "
+			 "container's own (without a mount entry the "
+			 "container runs in the host's)",
+			 what);
+}
+
 static int validate_config(struct create_job *j, struct berr *err)
 {
 	struct oci_config *cfg = j->config;
@@ -76,19 +102,14 @@ static int validate_config(struct create_job *j, struct berr *err)
 		return berr_setx(err, EOPNOTSUPP,
 				 "config.json: linux.intelRdt "
 				 "is not supported");
-	const struct oci_namespace *mnt = rt_ns_find(cfg, OCI_NS_MOUNT);
-	if (!mnt || mnt->path)
+	int r = check_host_mounts(cfg, err);
+	if (r < 0)
+		return r;
+	/* a UTS namespace joined by path gets the name too, as with runc */
+	if (cfg->hostname && *cfg->hostname && !rt_ns_find(cfg, OCI_NS_UTS))
 		return berr_setx(err, EINVAL,
-				 "config.json: a new mount "
-				 "namespace is required");
-	if (cfg->hostname && *cfg->hostname) {
-		const struct oci_namespace *uts = rt_ns_find(cfg, OCI_NS_UTS);
-		if (!uts || uts->path)
-			return berr_setx(
-				err, EINVAL,
-				"config.json: cannot set "
-				"hostname without a new UTS namespace");
-	}
+				 "config.json: cannot set hostname without a "
+				 "UTS namespace of the container's own");
 	if (cfg->process.terminal && !j->opts->console_socket &&
 	    !(j->handoff && j->handoff->proxy))
 		return berr_setx(err, EINVAL,
@@ -99,7 +120,7 @@ static int validate_config(struct create_job *j, struct berr *err)
 		return berr_wrap(err, "config.json");
 	if (rt_lsm_check(cfg, err) < 0 || rt_personality_check(cfg, err) < 0)
 		return berr_wrap(err, "config.json");
-	int r = rt_sysctl_check(cfg, err);
+	r = rt_sysctl_check(cfg, err);
 	if (r < 0)
 		return r;
 	const struct oci_namespace *user = rt_ns_find(cfg, OCI_NS_USER);

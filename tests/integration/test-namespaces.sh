@@ -136,3 +136,69 @@ t_container_cgroup_path() {
 	assert_match "$(grep ':pids:' <<<"$OUT")" ":pids:.*/berth-test-$IT_TOKEN/$id\$" "pids cgroup"
 	assert_match "$(grep ':memory:' <<<"$OUT")" ":memory:.*/berth-test-$IT_TOKEN/$id\$" "memory cgroup"
 }
+
+# A mount namespace given by path is joined, and the root is built in it,
+# as runc does it. The namespace is a throwaway one the test makes.
+t_join_mount_namespace_by_path() {
+	local id d ino
+	id=$(new_id joinmnt)
+	d=$TDIR/mntns
+	mkdir -p "$d"
+	mount --bind "$d" "$d" && mount --make-private "$d" || fail "private mount $d"
+	defer umount -l "$d"
+	touch "$d/ns"
+	unshare --mount="$d/ns" true || fail "unshare --mount=$d/ns"
+	defer umount "$d/ns"
+	ino=$(stat -L -c %i "$d/ns")
+	mkbundle "$id"
+	cfg "$id" '.linux.namespaces |= map(if .type == "mount" then .path = $p else . end)' \
+		--arg p "$d/ns"
+	set_args "$id" /probe ns
+	run_a "$id"
+	assert_eq "$RC" 0 "run in a joined mount namespace: $(last_line "$ERR")"
+	assert_contains "$OUT" "mnt mnt:[$ino]" "joined mount namespace"
+}
+
+# hostname with a UTS namespace joined by path names that namespace, as
+# runc accepts it.
+t_hostname_in_joined_uts() {
+	local a b
+	a=$(new_id utsa)
+	b=$(new_id utsb)
+	mkbundle "$a"
+	set_args "$a" /probe signal-wait
+	must_run_d "$a"
+	wait_file "$TDIR/$a.out" ready
+	mkbundle "$b"
+	cfg "$b" '.linux.namespaces |= map(if .type == "uts"
+		then .path = "/proc/\($pid)/ns/uts" else . end)
+		| .hostname = "joined-" + $tok' --arg pid "$(pid_of "$a")" --arg tok "$IT_TOKEN"
+	set_args "$b" /probe hostname
+	run_a "$b"
+	assert_eq "$RC" 0 "run: $(last_line "$ERR")"
+	assert_eq "$OUT" "joined-$IT_TOKEN" "hostname in the joined namespace"
+	assert_ne "$(hostname)" "joined-$IT_TOKEN" "host's hostname"
+}
+
+# Without a mount entry the container runs in the runtime's mount
+# namespace (the spec's rule for a type not listed) on the host's root;
+# asking it to mount, mask or make anything read-only is refused.
+t_no_mount_namespace_is_the_hosts() {
+	local id
+	berth_only "runc 1.1 fails there (it cannot close its fds) and writes device nodes into the rootfs"
+	id=$(new_id nomnt)
+	mkbundle "$id" copy
+	cfg "$id" 'del(.linux.namespaces[] | select(.type == "mount"))
+		| .mounts = [] | del(.linux.maskedPaths, .linux.readonlyPaths)
+		| .root.readonly = false'
+	set_args "$id" "$(bundle_of "$id")/rootfs/probe" ns
+	run_a "$id"
+	assert_eq "$RC" 0 "run without a mount namespace: $(last_line "$ERR")"
+	assert_contains "$OUT" "mnt $(host_ns mnt)" "the host's mount namespace"
+	id=$(new_id nomnt2)
+	mkbundle "$id"
+	cfg "$id" 'del(.linux.namespaces[] | select(.type == "mount"))'
+	assert_fail_with "$(berth_or "mounts needs a mount namespace of the container's own" "")" \
+		rt create --bundle "$(bundle_of "$id")" "$id"
+	assert_gone "$id"
+}
