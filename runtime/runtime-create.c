@@ -491,6 +491,49 @@ static int make_cgroup(struct create_job *j, struct berr *err)
 	return rt_container_save(j->c, err);
 }
 
+/* In a new user namespace the init is no longer the host's root: a bind
+ * source below a directory only that root may search would be out of its
+ * reach. So create opens every source, as the host's root, through the
+ * init's root (/proc/PID/root, which resolves in the init's mount
+ * namespace, where the fd must be for the mount), and sends them after
+ * GO, as runc opens them for its init. */
+static int flush_sources(int sync_fd, int *fds, size_t *n, struct berr *err)
+{
+	int r = *n ? rt_sync_send_fds(sync_fd, RT_SYNC_SOURCES, 0, fds, *n) : 0;
+	cg_close_fds(fds, n);
+	return r < 0 ? berr_set(err, -r, "container init handshake") : 0;
+}
+
+static int send_bind_sources(struct create_job *j, struct berr *err)
+{
+	const struct oci_config *c = j->config;
+	int fds[BASE_MAX_FDS];
+	size_t n = 0;
+	for (size_t i = 0; i < c->n_mounts; i++) {
+		const struct oci_mount *m = &c->mounts[i];
+		if (!rt_bind_source_from_parent(c, m))
+			continue;
+		bool rel = m->source[0] != '/';
+		_cleanup_free_ char *p = base_sprintf(
+			"/proc/%d/root%s%s%s", (int)j->pid,
+			rel ? j->bundle : "", rel ? "/" : "", m->source);
+		int fd = open(p, O_PATH | O_CLOEXEC);
+		if (fd < 0) {
+			int e = errno;
+			cg_close_fds(fds, &n);
+			return berr_set(err, e, "mount `%s` on `%s`", m->source,
+					m->destination);
+		}
+		fds[n++] = fd;
+		int r = n == ARRAY_SIZE(fds)
+				? flush_sources(j->sync_fd, fds, &n, err)
+				: 0;
+		if (r < 0)
+			return r;
+	}
+	return flush_sources(j->sync_fd, fds, &n, err);
+}
+
 /* Puts the init in its cgroup, writes its id maps and lets it go on. */
 static int release_init(struct create_job *j, struct berr *err)
 {
@@ -509,6 +552,8 @@ static int release_init(struct create_job *j, struct berr *err)
 	    (r = rt_sync_send_fds(j->sync_fd, RT_SYNC_GO, j->pid, fds, n)) < 0)
 		r = berr_set(err, -r, "container init handshake");
 	cg_close_fds(fds, &n);
+	if (r == 0)
+		r = send_bind_sources(j, err);
 	return r < 0 ? prefer_init_error(j, r, err) : 0;
 }
 

@@ -49,6 +49,44 @@ static int join_namespaces(struct rt_init_args *a, struct berr *err)
 	return 0;
 }
 
+/* The bind sources create opened for us (rt_bind_source_from_parent), in
+ * the order of the mounts, in messages of up to BASE_MAX_FDS. */
+static int receive_sources(struct rt_init_args *a, struct berr *err)
+{
+	const struct oci_config *c = a->config;
+	size_t want = 0, got = 0;
+	for (size_t i = 0; i < c->n_mounts; i++)
+		want += rt_bind_source_from_parent(c, &c->mounts[i]);
+	if (!want)
+		return 0;
+	a->source_fds = base_calloc(c->n_mounts, sizeof(int));
+	size_t next = 0;
+	for (size_t i = 0; i < c->n_mounts; i++)
+		a->source_fds[i] = -1;
+	while (got < want) {
+		int fds[BASE_MAX_FDS];
+		size_t n = 0;
+		int r = rt_sync_expect_fds(a->sync_fd, RT_SYNC_SOURCES, NULL,
+					   fds, ARRAY_SIZE(fds), &n, err);
+		if (r < 0)
+			return r;
+		for (size_t k = 0; k < n; k++, got++) {
+			while (next < c->n_mounts &&
+			       !rt_bind_source_from_parent(c, &c->mounts[next]))
+				next++;
+			if (next < c->n_mounts && got < want)
+				a->source_fds[next++] = fds[k];
+			else
+				close(fds[k]);
+		}
+		if (n == 0)
+			return berr_setx(err, EPROTO,
+					 "container init handshake: no bind "
+					 "source received");
+	}
+	return 0;
+}
+
 /* Waits for GO: the parent has written our id maps and put us in our
  * cgroup. Early, that is as late as the first step that needs the cgroup:
  * a cgroup mount, the hooks, the cgroup namespace (rooted where we sit). */
@@ -70,6 +108,8 @@ static int join_cgroup(void *arg, struct berr *err)
 	/* the hierarchies the parent left to us (see runtime-create.c) */
 	if ((r = cg_join_self(fds, &n, err)) < 0)
 		return berr_wrap(err, "container init");
+	if ((r = receive_sources(a, err)) < 0)
+		return r;
 	a->state->pid = (pid_t)pid;
 	/* Until its execve the init runs berth's binary inside the container:
 	 * non-dumpable, no container process can open it through
@@ -186,6 +226,7 @@ static int build_rootfs(struct rt_init_args *a, struct berr *err)
 		.new_netns = net && !net->path,
 		.join_cgroup = a->early ? join_cgroup : NULL,
 		.join_arg = a,
+		.source_fds = a->source_fds,
 	};
 	if (chdir(a->bundle) < 0)
 		return berr_set(err, errno, "chdir to bundle `%s`", a->bundle);

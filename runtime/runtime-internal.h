@@ -30,6 +30,11 @@ struct rt_rootfs_opts {
 	 * rest of its set-up before it sits in that cgroup. */
 	int (*join_cgroup)(void *arg, struct berr *err);
 	void *join_arg;
+	/* Per config mount, an O_PATH fd of its bind source that create
+	 * opened on the host side (a new user namespace: the source may sit
+	 * below a directory only the host's root can search), or -1; NULL
+	 * when create opened none. */
+	const int *source_fds;
 };
 
 /* Sets the propagation of / (linux.rootfsPropagation, default rslave; "/"
@@ -236,10 +241,16 @@ struct rt_init_args {
 				  * a user namespace by path */
 	struct oci_state *state; /* template for the hooks' state (pid 0) */
 	const char *bundle;	 /* absolute; cwd for relative sources */
+	int *source_fds;	 /* see struct rt_rootfs_opts; the init's */
 	int parent_cpu;		 /* create's CPU at the clone, or -1 */
 	bool moved;		 /* early: the init left parent_cpu ... */
 	cpu_set_t own_mask;	 /* ... and takes this mask back at GO */
 };
+
+/* Whether create opens m's source for the init (a bind mount into a new
+ * user namespace): both sides decide from the config. */
+bool rt_bind_source_from_parent(const struct oci_config *c,
+				const struct oci_mount *m);
 
 /* clone3 (falling back to clone) with a pidfd where pidfd is not NULL,
  * into the cgroup2 directory cgfd where it is >= 0; *placed tells whether
@@ -257,6 +268,8 @@ enum rt_sync_type {
 	RT_SYNC_READY,	    /* init -> parent: blocked before exec */
 	RT_SYNC_FINAL,	    /* parent -> init: state saved, drop pdeathsig */
 	RT_SYNC_FINAL_ACK,  /* init -> parent */
+	RT_SYNC_SOURCES,    /* parent -> init, after GO: bind sources opened
+			     * on the host side (rt_bind_source_from_parent) */
 	RT_SYNC_ERROR,	    /* either way: err holds why */
 };
 struct rt_sync_msg {

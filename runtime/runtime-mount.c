@@ -361,6 +361,7 @@ struct mctx {
 	const struct rt_rootfs_opts *o;
 	struct rt_mntopts op;
 	const char *name; /* what errors call the mount: source or type */
+	int source_fd;	  /* the bind source, opened by create, or -1 */
 	struct berr *err;
 };
 
@@ -568,7 +569,9 @@ static int mount_bind(struct mctx *x)
 	if (!x->m->source || !*x->m->source)
 		return failx(x, EINVAL, "a bind mount needs a source");
 	/* Relative sources are relative to the bundle, our cwd. */
-	_cleanup_close_ int sfd = open(x->m->source, O_PATH | O_CLOEXEC);
+	_cleanup_close_ int sfd =
+		x->source_fd >= 0 ? fcntl(x->source_fd, F_DUPFD_CLOEXEC, 3)
+				  : open(x->m->source, O_PATH | O_CLOEXEC);
 	if (sfd < 0)
 		return fail(x, -errno);
 	struct stat st;
@@ -1217,11 +1220,27 @@ static int mount_dispatch(struct mctx *x)
 	return mount_fresh(x);
 }
 
+bool rt_bind_source_from_parent(const struct oci_config *c,
+				const struct oci_mount *m)
+{
+	const struct oci_namespace *user = NULL;
+	for (size_t i = 0; i < c->linux_.n_namespaces; i++)
+		if (c->linux_.namespaces[i].type == OCI_NS_USER)
+			user = &c->linux_.namespaces[i];
+	return user && !user->path && rt_mount_is_bind(m) && m->source &&
+	       *m->source;
+}
+
 int rt_mount_one(int rootfd, const struct oci_config *c,
 		 const struct oci_mount *m, const struct rt_rootfs_opts *o,
-		 struct berr *err)
+		 int source_fd, struct berr *err)
 {
-	struct mctx x = {.rootfd = rootfd, .c = c, .m = m, .o = o, .err = err};
+	struct mctx x = {.rootfd = rootfd,
+			 .c = c,
+			 .m = m,
+			 .o = o,
+			 .err = err,
+			 .source_fd = source_fd};
 	if (!m->destination || !*m->destination)
 		return berr_setx(err, EINVAL,
 				 "mount: a mount has no destination");

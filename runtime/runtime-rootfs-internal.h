@@ -73,7 +73,7 @@ int rt_mnt_setattr(int mntfd, unsigned long set, unsigned long clear,
  * "mount `tmpfs` on `/dev`: Invalid argument". */
 int rt_mount_one(int rootfd, const struct oci_config *c,
 		 const struct oci_mount *m, const struct rt_rootfs_opts *o,
-		 struct berr *err);
+		 int source_fd, struct berr *err);
 
 /* One line of /proc/self/mountinfo, unescaped. */
 struct rt_mountinfo {

@@ -108,7 +108,8 @@ int rt_rootfs_prepare(const struct oci_config *c,
 				return r;
 			joined = true;
 		}
-		r = rt_mount_one(rootfd, c, &c->mounts[i], o, err);
+		r = rt_mount_one(rootfd, c, &c->mounts[i], o,
+				 o->source_fds ? o->source_fds[i] : -1, err);
 		if (r < 0)
 			return r;
 		/* a bind over "/" replaced what the root shows */

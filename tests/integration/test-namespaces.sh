@@ -202,3 +202,41 @@ t_no_mount_namespace_is_the_hosts() {
 		rt create --bundle "$(bundle_of "$id")" "$id"
 	assert_gone "$id"
 }
+
+# With a user namespace, bind sources are opened on the host side before
+# the init enters it, as runc opens them: a source below a directory only
+# the host's root may search still mounts.
+t_user_namespace_bind_source_behind_root_only_dir() {
+	local id
+	id=$(new_id usernsbind)
+	mkdir -p "$TDIR/rootonly/shared"
+	chmod 0700 "$TDIR/rootonly"
+	echo "from the host" >"$TDIR/rootonly/shared/file"
+	chmod 0755 "$TDIR/rootonly/shared"
+	chmod 0644 "$TDIR/rootonly/shared/file"
+	mkbundle "$id"
+	cfg "$id" '.linux.namespaces += [{type: "user"}]
+		| .linux.uidMappings = [{containerID: 0, hostID: 100000, size: 65536}]
+		| .linux.gidMappings = [{containerID: 0, hostID: 100000, size: 65536}]'
+	add_mount "$id" "$(jq -nc --arg s "$TDIR/rootonly/shared" \
+		'{destination: "/mnt", type: "bind", source: $s, options: ["rbind", "ro"]}')"
+	set_args "$id" cat /mnt/file
+	run_a "$id"
+	assert_eq "$RC" 0 "run: $(last_line "$ERR")"
+	assert_eq "$OUT" "from the host" "the bind-mounted file"
+	# more sources than one message carries, each at its own place
+	local i mounts='[]'
+	for i in $(seq 1 40); do
+		mkdir -p "$TDIR/rootonly/s$i"
+		echo "$i" >"$TDIR/rootonly/s$i/n"
+		mounts=$(jq -c --arg s "$TDIR/rootonly/s$i" --arg d "/tmp/m$i" \
+			'. + [{destination: $d, type: "bind", source: $s, options: ["bind"]}]' <<<"$mounts")
+	done
+	cfg "$id" '.mounts += $m | .mounts += [{destination: "/tmp", type: "tmpfs", source: "tmpfs"}]
+		| .mounts |= (map(select(.destination == "/tmp")) + map(select(.destination != "/tmp")))' \
+		--argjson m "$mounts"
+	set_args "$id" /bin/sh -c 'cat /tmp/m1/n /tmp/m33/n /tmp/m40/n'
+	run_a "$id"
+	assert_eq "$RC" 0 "run with 41 binds: $(last_line "$ERR")"
+	assert_eq "$OUT" "$(printf '1\n33\n40')" "binds past the first message"
+}
