@@ -206,3 +206,28 @@ t_shared_cgroup_survives_a_failed_create() {
 	assert_contains "$ERR" "$(berth_or "already has processes" "")" "warning"
 	assert_gone "$id"
 }
+
+# A limit berth cannot apply on this host (a controller no hierarchy has,
+# a huge page size the kernel lacks) is an error naming the JSON path,
+# never a container started without it.
+t_unappliable_limits_are_errors() {
+	local id res want ctl
+	for res in \
+		'network|{"classID": 1048577}|net_cls|linux.resources.network' \
+		'rdma|{"mlx5_0": {"hcaHandles": 3}}|rdma|linux.resources.rdma' \
+		'hugepageLimits|[{"pageSize": "64KB", "limit": 1048576}]||linux.resources.hugepageLimits[0].pageSize'; do
+		IFS='|' read -r key val ctl want <<<"$res"
+		if [ -n "$ctl" ] && { [ -d "/sys/fs/cgroup/$ctl" ] ||
+			grep -qw "$ctl" /sys/fs/cgroup/unified/cgroup.controllers /sys/fs/cgroup/cgroup.controllers 2>/dev/null; }; then
+			continue # this host has it
+		fi
+		id=$(new_id "lim$key")
+		mkbundle "$id"
+		cfg "$id" ".linux.resources.$key = \$v" --argjson v "$val"
+		set_args "$id" /bin/true
+		run rt run --bundle "$(bundle_of "$id")" "$id"
+		assert_eq "$RC" 1 "run with $key berth cannot apply"
+		assert_contains "$(last_line "$ERR")" "$(berth_or "$want" "")" "error of $key"
+		assert_gone "$id"
+	done
+}
