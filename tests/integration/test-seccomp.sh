@@ -263,6 +263,8 @@ t_seccomp_start_container_hook_under_filter() {
 t_seccomp_privileged_load_needs_the_documented_calls() {
 	local id
 	berth_only "the list is berth's"
+	# a sanitizer's run-time makes calls of its own (mmap) in the init
+	grep -q __asan_init "$BERTH" && skip "berth built with a sanitizer"
 	id=$(new_id scpriv)
 	mkbundle "$id"
 	cfg "$id" '.process.noNewPrivileges = false
