@@ -22,7 +22,7 @@ else
 BUILD     ?= build/sanitize
 endif
 
-PKGS      := libnl-3.0 libnl-route-3.0 libcjson libseccomp libcap
+PKGS      := libnl-3.0 libnl-route-3.0 libcjson libseccomp libcap libnftables
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -36,11 +36,11 @@ LDFLAGS   ?=
 ALL_LDFLAGS := $(LDFLAGS)
 # libnl, libseccomp and libcap are linked statically where Debian ships the
 # archives: fewer shared objects to map makes every berth call start faster
-# and smaller (cJSON has no archive in Debian).
+# and smaller (cJSON and libnftables have no archive in Debian).
 STATIC_LIBS := $(foreach l,nl-route-3 nl-3 seccomp cap,\
 	$(if $(wildcard /usr/lib/$(shell $(CC) -print-multiarch 2>/dev/null)/lib$(l).a),$(l)))
 ifeq ($(words $(STATIC_LIBS)),4)
-LIBS      := -Wl,-Bstatic $(addprefix -l,$(STATIC_LIBS)) -Wl,-Bdynamic -lcjson -lpthread -lm
+LIBS      := -Wl,-Bstatic $(addprefix -l,$(STATIC_LIBS)) -Wl,-Bdynamic -lcjson -lnftables -lpthread -lm
 else
 LIBS      := $(PKG_LIBS)
 endif
@@ -360,7 +360,7 @@ demo-image: $(DEMO_IMAGE)
 -include $(LIBBW_OBJS:.o=.d) $(BUILD)/tests/bench/queue.d $(EXAMPLES:=.d)
 
 DEB_PKGS := build-essential pkg-config libseccomp-dev libcap-dev libnl-3-dev \
-            libnl-route-3-dev libcjson-dev busybox-static clang-format python3 \
+            libnl-route-3-dev libnftables-dev libcjson-dev busybox-static clang-format python3 \
             libarchive-dev libssl-dev libcurl4-openssl-dev iproute2 util-linux \
             jq skopeo docker-registry qemu-system-x86 linux-image-amd64 \
             libsystemd-dev systemd

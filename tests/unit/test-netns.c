@@ -1,12 +1,18 @@
-/* netns/: link state in a fresh network namespace (each test runs in its
- * own process, so unsharing here leaves the host's namespace alone). */
+/* netns/: links, addresses, leases and nftables rules in fresh network
+ * namespaces (each test runs in its own process and unshares its own, so
+ * the host's namespace, routes and firewall are never touched; the other
+ * namespaces a test makes are held by fds and vanish with it). */
+#include <fcntl.h>
 #include <linux/capability.h>
 #include <net/if.h>
+#include <poll.h>
 #include <sched.h>
-#include <sys/syscall.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 
 #include "netns/netns.h"
 #include "tests/unit/test.h"
@@ -71,4 +77,288 @@ TEST(refusal_is_reported_as_errno)
 	struct berr e = {0};
 	ASSERT_EQ(nsn_loopback_up(&e), -EPERM);
 	ASSERT_STREQ(e.msg, "set link `lo` up: Operation not permitted");
+}
+
+/* ---- helpers: namespaces, sockets, topologies -------------------------- */
+
+static int self_netns(void)
+{
+	int fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+	ASSERT_TRUE(fd >= 0);
+	return fd;
+}
+
+/* A further namespace held by an fd alone; the test stays where it was. */
+static int new_netns_fd(void)
+{
+	int self = self_netns();
+	ASSERT_EQ(unshare(CLONE_NEWNET), 0);
+	int fd = self_netns();
+	ASSERT_EQ(setns(self, CLONE_NEWNET), 0);
+	close(self);
+	return fd;
+}
+
+static int socket_cb(void *arg, struct berr *err)
+{
+	int *fd = arg;
+	*fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	return *fd < 0 ? -errno : 0;
+}
+
+/* A TCP socket of namespace nsfd (-1: this one): a socket keeps the
+ * namespace it was made in, wherever it is used afterwards. */
+static int socket_in(int nsfd)
+{
+	int fd = -1;
+	struct berr e = {0};
+	if (nsfd < 0)
+		socket_cb(&fd, &e);
+	else
+		ASSERT_EQ(nsn_run_in_netns(nsfd, socket_cb, &fd, &e), 0);
+	ASSERT_TRUE(fd >= 0);
+	return fd;
+}
+
+static int listen_in(int nsfd, uint16_t port)
+{
+	int fd = socket_in(nsfd), on = 1;
+	ASSERT_EQ(setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)), 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET,
+				 .sin_port = htons(port)};
+	ASSERT_EQ(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ASSERT_EQ(listen(fd, 16), 0);
+	return fd;
+}
+
+/* Connects from namespace nsfd to ip:port within ms: 0 and the socket in
+ * *out, or -errno (-ETIMEDOUT when nothing answered). */
+static int try_connect(int nsfd, const char *ip, uint16_t port, int ms,
+		       int *out)
+{
+	int fd = socket_in(nsfd);
+	struct sockaddr_in sa = {.sin_family = AF_INET,
+				 .sin_port = htons(port)};
+	ASSERT_EQ(inet_pton(AF_INET, ip, &sa.sin_addr), 1);
+	ASSERT_EQ(fcntl(fd, F_SETFL, O_NONBLOCK), 0);
+	int r = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+	if (r < 0 && errno != EINPROGRESS) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	struct pollfd p = {.fd = fd, .events = POLLOUT};
+	if (r < 0 && poll(&p, 1, ms) != 1) {
+		close(fd);
+		return -ETIMEDOUT;
+	}
+	int soerr = 0;
+	socklen_t len = sizeof(soerr);
+	ASSERT_EQ(getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len), 0);
+	if (soerr) {
+		close(fd);
+		return -soerr;
+	}
+	ASSERT_EQ(fcntl(fd, F_SETFL, 0), 0);
+	*out = fd;
+	return 0;
+}
+
+/* A connection from nsfd to ip:port that listener accepts, with bytes
+ * both ways; peer gets the client address the listener saw. */
+static void roundtrip(int listener, int nsfd, const char *ip, uint16_t port,
+		      char *peer)
+{
+	int c = -1;
+	ASSERT_EQ(try_connect(nsfd, ip, port, 3000, &c), 0);
+	struct pollfd p = {.fd = listener, .events = POLLIN};
+	ASSERT_EQ(poll(&p, 1, 3000), 1);
+	struct sockaddr_in sa;
+	socklen_t len = sizeof(sa);
+	int s = accept4(listener, (struct sockaddr *)&sa, &len, SOCK_CLOEXEC);
+	ASSERT_TRUE(s >= 0);
+	char buf[4];
+	ASSERT_EQ(write(c, "ping", 4), 4);
+	ASSERT_EQ(read(s, buf, 4), 4);
+	ASSERT_TRUE(!memcmp(buf, "ping", 4));
+	ASSERT_EQ(write(s, "pong", 4), 4);
+	ASSERT_EQ(read(c, buf, 4), 4);
+	ASSERT_TRUE(!memcmp(buf, "pong", 4));
+	ASSERT_TRUE(inet_ntop(AF_INET, &sa.sin_addr, peer, INET_ADDRSTRLEN));
+	close(s);
+	close(c);
+}
+
+static int has_link_cb(void *arg, struct berr *err)
+{
+	return if_nametoindex(arg) > 0;
+}
+
+static bool has_link_in(int nsfd, const char *name)
+{
+	struct berr e = {0};
+	return nsn_run_in_netns(nsfd, has_link_cb, (void *)name, &e) == 1;
+}
+
+/* A container: namespace with eth0 at addr (CIDR) via gw, its veth host
+ * end `veth` on bridge. Returns the namespace fd. */
+static __attribute__((unused)) int container(const char *bridge,
+					     const char *veth, const char *addr,
+					     const char *gw)
+{
+	int ns = new_netns_fd();
+	struct berr e = {0};
+	struct nsn_veth v = {.host_ifname = veth,
+			     .bridge = bridge,
+			     .netns_fd = ns,
+			     .peer_ifname = "eth0"};
+	ASSERT_EQ(nsn_veth_create(&v, &e), 0);
+	struct nsn_iface i = {.ifname = "eth0", .addr = addr, .gateway = gw};
+	ASSERT_EQ(nsn_iface_configure(ns, &i, &e), 0);
+	return ns;
+}
+
+static void bridge_with(const char *name, const char *cidr)
+{
+	struct berr e = {0};
+	ASSERT_EQ(nsn_bridge_create(name, &e), 0);
+	ASSERT_EQ(nsn_addr_add(name, cidr, &e), 0);
+}
+
+/* ---- links, addresses, routes ------------------------------------------- */
+
+static int mac_cb(void *arg, struct berr *err)
+{
+	unsigned char *mac = arg;
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	struct ifreq ifr;
+	memset(&ifr, 0, sizeof(ifr));
+	strcpy(ifr.ifr_name, "eth0");
+	int r = ioctl(fd, SIOCGIFHWADDR, &ifr) < 0 ? -errno : 0;
+	memcpy(mac, ifr.ifr_hwaddr.sa_data, 6);
+	close(fd);
+	return r;
+}
+
+TEST(bridge_and_veth_carry_tcp_between_namespaces)
+{
+	enter_new_netns();
+	struct berr e = {0};
+	ASSERT_EQ(nsn_loopback_up(&e), 0);
+	bridge_with("br0", "10.88.0.1/24");
+	ASSERT_TRUE(link_flags("br0") & IFF_UP);
+	int ctr = new_netns_fd();
+	struct nsn_veth v = {.host_ifname = "vb0",
+			     .bridge = "br0",
+			     .netns_fd = ctr,
+			     .peer_ifname = "eth0",
+			     .peer_mac = "02:42:0a:58:00:02"};
+	ASSERT_EQ(nsn_veth_create(&v, &e), 0);
+	ASSERT_TRUE(link_flags("vb0") & IFF_UP);
+	ASSERT_TRUE(if_nametoindex("eth0") == 0); /* it went over */
+	ASSERT_TRUE(has_link_in(ctr, "eth0"));
+	unsigned char mac[6];
+	ASSERT_EQ(nsn_run_in_netns(ctr, mac_cb, mac, &e), 0);
+	ASSERT_TRUE(!memcmp(mac, "\x02\x42\x0a\x58\x00\x02", 6));
+	struct nsn_iface i = {.ifname = "eth0",
+			      .addr = "10.88.0.2/24",
+			      .gateway = "10.88.0.1"};
+	ASSERT_EQ(nsn_iface_configure(ctr, &i, &e), 0);
+	/* host -> container on the bridge's subnet */
+	char peer[INET_ADDRSTRLEN];
+	int l = listen_in(ctr, 8000);
+	roundtrip(l, -1, "10.88.0.2", 8000, peer);
+	ASSERT_STREQ(peer, "10.88.0.1");
+	close(l);
+	/* container -> an address of the host off the subnet: the default
+	 * route */
+	ASSERT_EQ(nsn_addr_add("lo", "192.0.2.1/32", &e), 0);
+	l = listen_in(-1, 8001);
+	roundtrip(l, ctr, "192.0.2.1", 8001, peer);
+	ASSERT_STREQ(peer, "10.88.0.2");
+	close(l);
+	/* deleting the host end takes the container's end with it */
+	ASSERT_EQ(nsn_link_delete("vb0", &e), 0);
+	ASSERT_TRUE(!has_link_in(ctr, "eth0"));
+	ASSERT_EQ(nsn_link_delete("br0", &e), 0);
+	ASSERT_EQ(if_nametoindex("br0"), 0);
+	ASSERT_EQ(nsn_link_delete("br0", &e), -ENODEV);
+	ASSERT_STREQ(e.msg, "delete link `br0`: No such device");
+}
+
+TEST(link_errors_name_the_object_and_leave_nothing)
+{
+	enter_new_netns();
+	struct berr e = {0};
+	ASSERT_EQ(nsn_bridge_create("br0", &e), 0);
+	ASSERT_EQ(nsn_bridge_create("br0", &e), -EEXIST);
+	ASSERT_STREQ(e.msg, "create bridge `br0`: File exists");
+	ASSERT_EQ(nsn_bridge_create("a-name-too-long0", &e), -EINVAL);
+	ASSERT_CONTAINS(e.msg, "create bridge `a-name-too-long0`: not an");
+	ASSERT_EQ(nsn_bridge_create("a\"b", &e), -EINVAL);
+	int ctr = new_netns_fd();
+	struct nsn_veth v = {.host_ifname = "vb0",
+			     .bridge = "nobridge",
+			     .netns_fd = ctr,
+			     .peer_ifname = "eth0"};
+	ASSERT_EQ(nsn_veth_create(&v, &e), -ENODEV);
+	ASSERT_STREQ(e.msg, "create veth `vb0` (peer `eth0`): bridge "
+			    "`nobridge`: No such device");
+	v.bridge = "br0";
+	v.peer_mac = "02:42:zz:00:00:01";
+	ASSERT_EQ(nsn_veth_create(&v, &e), -EINVAL);
+	ASSERT_STREQ(e.msg, "create veth `vb0` (peer `eth0`): bad MAC "
+			    "address `02:42:zz:00:00:01`");
+	v.peer_mac = "03:42:00:00:00:01";
+	ASSERT_EQ(nsn_veth_create(&v, &e), -EINVAL);
+	ASSERT_CONTAINS(e.msg, "is a multicast one");
+	ASSERT_EQ(if_nametoindex("vb0"), 0);
+	ASSERT_TRUE(!has_link_in(ctr, "eth0"));
+	/* the peer's name is taken in its namespace: neither end stays */
+	v.peer_mac = NULL;
+	ASSERT_EQ(nsn_veth_create(&v, &e), 0);
+	v.host_ifname = "vb1";
+	ASSERT_EQ(nsn_veth_create(&v, &e), -EEXIST);
+	ASSERT_STREQ(e.msg, "create veth `vb1` (peer `eth0`): File exists");
+	ASSERT_EQ(if_nametoindex("vb1"), 0);
+	/* addresses and routes */
+	ASSERT_EQ(nsn_addr_add("br0", "10.88.0.1/24", &e), 0);
+	ASSERT_EQ(nsn_addr_add("br0", "10.88.0.1/24", &e), -EEXIST);
+	ASSERT_STREQ(e.msg, "add address 10.88.0.1/24 to `br0`: File exists");
+	ASSERT_EQ(nsn_addr_add("br0", "10.88.0.300/24", &e), -EINVAL);
+	ASSERT_STREQ(e.msg, "add address to `br0`: `10.88.0.300/24` is not "
+			    "an IPv4 or IPv6 address with an optional /prefix");
+	ASSERT_EQ(nsn_addr_add("br0", "fd00:88::1/64", &e), 0);
+	ASSERT_EQ(nsn_addr_add("nolink", "10.9.0.1/24", &e), -ENODEV);
+	ASSERT_STREQ(e.msg, "add address 10.9.0.1/24 to `nolink`: No such "
+			    "device");
+	struct nsn_iface i = {.ifname = "eth0",
+			      .addr = "10.88.0.2/24",
+			      .gateway = "10.99.0.1"};
+	ASSERT_EQ(nsn_iface_configure(ctr, &i, &e), -ENETUNREACH);
+	ASSERT_STREQ(e.msg,
+		     "in the container's network namespace: add "
+		     "default route via 10.99.0.1 dev `eth0`: Network is "
+		     "unreachable");
+}
+
+TEST(route_overlap_names_the_route)
+{
+	enter_new_netns();
+	struct berr e = {0};
+	bridge_with("br0", "10.20.0.1/16");
+	ASSERT_EQ(nsn_route_add_default("br0", "10.20.0.254", &e), 0);
+	ASSERT_EQ(nsn_route_check_overlap("10.20.5.0/24", &e), -EADDRINUSE);
+	ASSERT_STREQ(e.msg, "subnet 10.20.5.0/24 overlaps route 10.20.0.0/16 "
+			    "dev br0");
+	ASSERT_EQ(nsn_route_check_overlap("10.0.0.0/8", &e), -EADDRINUSE);
+	/* the default route overlaps everything and counts for nothing */
+	ASSERT_EQ(nsn_route_check_overlap("10.21.0.0/16", &e), 0);
+	ASSERT_EQ(nsn_route_check_overlap("192.168.0.0/24", &e), 0);
+	ASSERT_EQ(nsn_addr_add("br0", "fd00:20::1/64", &e), 0);
+	ASSERT_EQ(nsn_route_check_overlap("fd00:20::/48", &e), -EADDRINUSE);
+	ASSERT_STREQ(e.msg, "subnet fd00:20::/48 overlaps route fd00:20::/64 "
+			    "dev br0");
+	ASSERT_EQ(nsn_route_check_overlap("fd00:21::/64", &e), 0);
+	ASSERT_EQ(nsn_route_check_overlap("10.20.0.0/33", &e), -EINVAL);
 }
