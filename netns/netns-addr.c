@@ -65,8 +65,8 @@ static int broadcast_of(const struct nsn_cidr *c, struct nl_addr **out)
 
 int nsn_addr_add(const char *ifname, const char *cidr, struct berr *err)
 {
-	_cleanup_free_ char *ctx = base_sprintf("add address %s to `%s`", cidr,
-						ifname);
+	_cleanup_free_ char *ctx =
+		base_sprintf("add address %s to `%s`", cidr, ifname);
 	struct nsn_cidr c;
 	int r = nsn_cidr_parse(cidr, &c, err);
 	if (r < 0)
@@ -171,10 +171,9 @@ static int iface_configure(void *arg, struct berr *err)
 int nsn_iface_configure(int netns_fd, const struct nsn_iface *c,
 			struct berr *err)
 {
-	int r = netns_fd < 0
-			? iface_configure((void *)c, err)
-			: nsn_run_in_netns(netns_fd, iface_configure, (void *)c,
-					   err);
+	int r = netns_fd < 0 ? iface_configure((void *)c, err)
+			     : nsn_run_in_netns(netns_fd, iface_configure,
+						(void *)c, err);
 	if (r < 0)
 		return berr_wrap(err, "in the container's network namespace");
 	return 0;
@@ -185,7 +184,8 @@ int nsn_ipv4_conf_set(const char *ifname, const char *key, const char *value,
 {
 	if (!nsn_ifname_ok(ifname) || !key || strchr(key, '/') ||
 	    !strcmp(key, "..") || !strcmp(key, "."))
-		return berr_setx(err, EINVAL, "set net.ipv4.conf.%s.%s: bad name",
+		return berr_setx(err, EINVAL,
+				 "set net.ipv4.conf.%s.%s: bad name",
 				 ifname ? ifname : "", key ? key : "");
 	_cleanup_free_ char *path =
 		base_sprintf("/proc/sys/net/ipv4/conf/%s/%s", ifname, key);

@@ -84,10 +84,11 @@ bool nsn_cidr_overlaps(const struct nsn_cidr *a, const struct nsn_cidr *b)
 bool nsn_id_ok(const char *s)
 {
 	size_t n = s ? strlen(s) : 0;
-	if (n == 0 || n > NSN_ID_MAX || !strchr("abcdefghijklmnopqrstuvwxyz"
-						"ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-						"0123456789",
-						s[0]))
+	if (n == 0 || n > NSN_ID_MAX ||
+	    !strchr("abcdefghijklmnopqrstuvwxyz"
+		    "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		    "0123456789",
+		    s[0]))
 		return false;
 	return strspn(s, "abcdefghijklmnopqrstuvwxyz"
 			 "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.+-") == n;
@@ -143,17 +144,17 @@ static int pool_init(const struct nsn_ipam_net *n, struct pool *p,
 	p->gw = addr_num(gw.addr, gw.family);
 	if (gw.family != family || gw.prefix != max || p->gw < p->first ||
 	    p->gw > p->last)
-		return berr_setx(err, EINVAL,
-				 "gateway %s is not a host address of subnet %s",
-				 n->gateway, p->text);
+		return berr_setx(
+			err, EINVAL,
+			"gateway %s is not a host address of subnet %s",
+			n->gateway, p->text);
 	p->has_gw = true;
 	return 0;
 }
 
 static int lock_dir(const char *dir, struct berr *err)
 {
-	_cleanup_close_ int fd =
-		open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	_cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return berr_set(err, errno, "open address lease directory %s",
 				dir);
@@ -292,7 +293,8 @@ static int wanted(const struct pool *p, const char *want,
 				 want, a == p->net ? "network" : "broadcast",
 				 p->text);
 	if (p->has_gw && a == p->gw)
-		return berr_setx(err, EINVAL, "address %s is the gateway", want);
+		return berr_setx(err, EINVAL, "address %s is the gateway",
+				 want);
 	for (size_t i = 0; i < n; i++) {
 		bool ok;
 		if (lease_num(&v[i], w.family, &ok) == a && ok)

@@ -68,8 +68,7 @@ static int nft_errno(const char *msg)
 static int nft_run(const char *cmds, char **out, const char *what,
 		   struct berr *err)
 {
-	_cleanup_(ctx_freep) struct nft_ctx *ctx =
-		nft_ctx_new(NFT_CTX_DEFAULT);
+	_cleanup_(ctx_freep) struct nft_ctx *ctx = nft_ctx_new(NFT_CTX_DEFAULT);
 	if (!ctx || nft_ctx_buffer_output(ctx) < 0 ||
 	    nft_ctx_buffer_error(ctx) < 0)
 		return berr_set(err, ENOMEM, "%s: nftables context", what);
@@ -104,8 +103,8 @@ int nsn_nft_list(char **out, struct berr *err)
 
 int nsn_nft_delete_table(struct berr *err)
 {
-	int r = nft_run("delete table " TABLE "\n", NULL,
-			"delete table " TABLE, err);
+	int r = nft_run("delete table " TABLE "\n", NULL, "delete table " TABLE,
+			err);
 	if (r == -ENOENT) {
 		berr_clear(err);
 		return 0;

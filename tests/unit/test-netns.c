@@ -362,3 +362,175 @@ TEST(route_overlap_names_the_route)
 	ASSERT_EQ(nsn_route_check_overlap("fd00:21::/64", &e), 0);
 	ASSERT_EQ(nsn_route_check_overlap("10.20.0.0/33", &e), -EINVAL);
 }
+
+/* ---- address leases ----------------------------------------------------- */
+
+static char *lease_dir(void)
+{
+	char tmpl[] = "/tmp/berth-ipam-XXXXXX";
+	ASSERT_TRUE(mkdtemp(tmpl) != NULL);
+	return strdup(tmpl);
+}
+
+static void lease_dir_remove(char *dir)
+{
+	ASSERT_EQ(base_rm_rf_at(AT_FDCWD, dir), 0);
+	free(dir);
+}
+
+static size_t lease_count(const char *dir, const char *net)
+{
+	struct nsn_lease *v = NULL;
+	size_t n = 0;
+	struct berr e = {0};
+	ASSERT_EQ(nsn_ipam_list(dir, net, &v, &n, &e), 0);
+	free(v);
+	return n;
+}
+
+TEST(leases_are_sequential_requested_refused_and_reused)
+{
+	char *dir = lease_dir();
+	struct berr e = {0};
+	struct nsn_ipam_net net = {"n1", "10.88.0.0/29", "10.88.0.1"};
+	char a[INET6_ADDRSTRLEN];
+	ASSERT_EQ(nsn_ipam_alloc(dir, &net, "a", NULL, a, &e), 0);
+	ASSERT_STREQ(a, "10.88.0.2");
+	ASSERT_EQ(nsn_ipam_alloc(dir, &net, "b", NULL, a, &e), 0);
+	ASSERT_STREQ(a, "10.88.0.3");
+	ASSERT_EQ(nsn_ipam_alloc(dir, &net, "c", "10.88.0.6", a, &e), 0);
+	ASSERT_STREQ(a, "10.88.0.6");
+	ASSERT_EQ(nsn_ipam_alloc(dir, &net, "d", NULL, a, &e), 0);
+	ASSERT_STREQ(a, "10.88.0.4");
+	/* refusals, each leaving the leases as they were */
+	ASSERT_EQ(nsn_ipam_alloc(dir, &net, "x", "10.88.0.6", a, &e),
+		  -EADDRINUSE);
+	ASSERT_STREQ(e.msg, "lease an address of network n1 for x: address "
+			    "10.88.0.6 is taken by c");
+	ASSERT_EQ(nsn_ipam_alloc(dir, &net, "x", "10.88.1.5", a, &e), -EINVAL);
+	ASSERT_STREQ(e.msg, "lease an address of network n1 for x: address "
+			    "10.88.1.5 is outside subnet 10.88.0.0/29");
+	ASSERT_EQ(nsn_ipam_alloc(dir, &net, "x", "10.88.0.7", a, &e), -EINVAL);
+	ASSERT_CONTAINS(e.msg, "address 10.88.0.7 is the broadcast address of "
+			       "subnet 10.88.0.0/29");
+	ASSERT_EQ(nsn_ipam_alloc(dir, &net, "x", "10.88.0.0", a, &e), -EINVAL);
+	ASSERT_CONTAINS(e.msg, "is the network address");
+	ASSERT_EQ(nsn_ipam_alloc(dir, &net, "x", "10.88.0.1", a, &e), -EINVAL);
+	ASSERT_CONTAINS(e.msg, "address 10.88.0.1 is the gateway");
+	ASSERT_EQ(nsn_ipam_alloc(dir, &net, "a", NULL, a, &e), -EEXIST);
+	ASSERT_STREQ(e.msg, "lease an address of network n1 for a: it holds "
+			    "10.88.0.2 already");
+	ASSERT_EQ(nsn_ipam_alloc(dir, &net, "x y", NULL, a, &e), -EINVAL);
+	ASSERT_CONTAINS(e.msg, "lease an address: owner id `x y`");
+	ASSERT_EQ(nsn_ipam_alloc(dir, &net, "e", NULL, a, &e), 0);
+	ASSERT_STREQ(a, "10.88.0.5");
+	ASSERT_EQ(nsn_ipam_alloc(dir, &net, "f", NULL, a, &e), -ENOSPC);
+	ASSERT_STREQ(e.msg, "lease an address of network n1 for f: no free "
+			    "address in subnet 10.88.0.0/29");
+	ASSERT_EQ(lease_count(dir, "n1"), 5);
+	/* release and reuse */
+	ASSERT_EQ(nsn_ipam_release(dir, "n1", "b", &e), 1);
+	ASSERT_EQ(nsn_ipam_release(dir, "n1", "b", &e), 0);
+	ASSERT_EQ(nsn_ipam_alloc(dir, &net, "f", NULL, a, &e), 0);
+	ASSERT_STREQ(a, "10.88.0.3");
+	struct nsn_lease *v = NULL;
+	size_t n = 0;
+	ASSERT_EQ(nsn_ipam_list(dir, "n1", &v, &n, &e), 0);
+	ASSERT_EQ(n, 5);
+	ASSERT_STREQ(v[4].addr, "10.88.0.3");
+	ASSERT_STREQ(v[4].owner, "f");
+	free(v);
+	/* another network in the same directory is separate */
+	struct nsn_ipam_net six = {"n6", "fd00:88::/120", "fd00:88::1"};
+	ASSERT_EQ(nsn_ipam_alloc(dir, &six, "a", NULL, a, &e), 0);
+	ASSERT_STREQ(a, "fd00:88::2");
+	ASSERT_EQ(nsn_ipam_alloc(dir, &six, "b", "fd00:88::ff", a, &e), 0);
+	ASSERT_EQ(lease_count(dir, "n1"), 5);
+	ASSERT_EQ(nsn_ipam_remove(dir, "n6", &e), 0);
+	ASSERT_EQ(lease_count(dir, "n6"), 0);
+	lease_dir_remove(dir);
+}
+
+TEST(bad_subnets_and_gateways_are_refused)
+{
+	char *dir = lease_dir();
+	struct berr e = {0};
+	char a[INET6_ADDRSTRLEN];
+	struct nsn_ipam_net net = {"n1", "10.88.0.5/24", NULL};
+	ASSERT_EQ(nsn_ipam_alloc(dir, &net, "a", NULL, a, &e), -EINVAL);
+	ASSERT_STREQ(e.msg, "lease an address of network n1 for a: subnet "
+			    "10.88.0.5/24 has host bits set (the network "
+			    "address ends in zeros)");
+	net.subnet = "10.88.0.0/31";
+	ASSERT_EQ(nsn_ipam_alloc(dir, &net, "a", NULL, a, &e), -EINVAL);
+	ASSERT_CONTAINS(e.msg, "subnet 10.88.0.0/31: the prefix must be /8 to "
+			       "/30");
+	net.subnet = "10.88.0.0/24";
+	net.gateway = "10.88.1.1";
+	ASSERT_EQ(nsn_ipam_alloc(dir, &net, "a", NULL, a, &e), -EINVAL);
+	ASSERT_CONTAINS(e.msg, "gateway 10.88.1.1 is not a host address of "
+			       "subnet 10.88.0.0/24");
+	net.gateway = "10.88.0.1";
+	ASSERT_EQ(nsn_ipam_alloc(dir, &net, "a", "fd00::2", a, &e), -EINVAL);
+	ASSERT_CONTAINS(e.msg, "address fd00::2 is outside subnet");
+	net.name = "../x";
+	ASSERT_EQ(nsn_ipam_alloc(dir, &net, "a", NULL, a, &e), -EINVAL);
+	ASSERT_CONTAINS(e.msg, "network name `../x`");
+	ASSERT_EQ(nsn_ipam_alloc(
+			  "/nonexistent-berth",
+			  &(struct nsn_ipam_net){"n1", "10.88.0.0/24", NULL},
+			  "a", NULL, a, &e),
+		  -ENOENT);
+	ASSERT_CONTAINS(e.msg, "open address lease directory "
+			       "/nonexistent-berth: No such file or directory");
+	/* nothing was written */
+	DIR *d = opendir(dir);
+	int entries = 0;
+	for (struct dirent *de; (de = readdir(d));)
+		entries += de->d_name[0] != '.';
+	closedir(d);
+	ASSERT_EQ(entries, 0);
+	lease_dir_remove(dir);
+}
+
+TEST(concurrent_leases_are_distinct)
+{
+	char *dir = lease_dir();
+	struct nsn_ipam_net net = {"n1", "10.88.0.0/24", "10.88.0.1"};
+	pid_t pids[20];
+	for (int i = 0; i < 20; i++) {
+		pids[i] = fork();
+		ASSERT_TRUE(pids[i] >= 0);
+		if (pids[i] == 0) {
+			char owner[16], a[INET6_ADDRSTRLEN];
+			struct berr e = {0};
+			snprintf(owner, sizeof(owner), "c%d", i);
+			_exit(nsn_ipam_alloc(dir, &net, owner, NULL, a, &e) == 0
+				      ? 0
+				      : 1);
+		}
+	}
+	for (int i = 0; i < 20; i++) {
+		int st = 0;
+		ASSERT_EQ(waitpid(pids[i], &st, 0), pids[i]);
+		ASSERT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	}
+	struct nsn_lease *v = NULL;
+	size_t n = 0;
+	struct berr e = {0};
+	ASSERT_EQ(nsn_ipam_list(dir, "n1", &v, &n, &e), 0);
+	ASSERT_EQ(n, 20);
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = i + 1; j < n; j++) {
+			ASSERT_TRUE(strcmp(v[i].addr, v[j].addr) != 0);
+			ASSERT_TRUE(strcmp(v[i].owner, v[j].owner) != 0);
+		}
+	/* and they are the 20 lowest: .2 to .21 */
+	for (size_t i = 0; i < n; i++) {
+		unsigned last;
+		ASSERT_EQ(sscanf(v[i].addr, "10.88.0.%u", &last), 1);
+		ASSERT_TRUE(last >= 2 && last <= 21);
+	}
+	free(v);
+	lease_dir_remove(dir);
+}
