@@ -16,7 +16,7 @@ static const char nft_skeleton[] =
 	"add table " TABLE "\n"
 	"add set " TABLE " bridges { type ifname; }\n"
 	"add chain " TABLE " published\n"
-	"add chain " TABLE " masquerade\n"
+	"add chain " TABLE " outbound\n"
 	"add chain " TABLE " isolation\n"
 	"add chain " TABLE " prerouting { type nat hook prerouting "
 	"priority dstnat; policy accept; }\n"
@@ -39,7 +39,7 @@ static const char nft_skeleton[] =
 	 * bridge's address instead (route_localnet lets them out) */
 	"add rule " TABLE " postrouting ip saddr 127.0.0.0/8 "
 	"oifname @bridges masquerade\n"
-	"add rule " TABLE " postrouting jump masquerade\n"
+	"add rule " TABLE " postrouting jump outbound\n"
 	"add rule " TABLE " forward jump isolation\n"
 	/* before conntrack's reverse NAT: only replies to a masqueraded
 	 * loopback client may reach 127.0.0.0/8 from a bridge */
@@ -247,7 +247,7 @@ static void network_rules(const struct nsn_nft_net *n, const char *subnet,
 		 "oifname @bridges oifname != \"%s\" drop comment \"%s\"\n",
 		 br, br, tag);
 	cmds_add(c,
-		 "add rule " TABLE " masquerade ip saddr %s "
+		 "add rule " TABLE " outbound ip saddr %s "
 		 "oifname != \"%s\" masquerade comment \"%s\"\n",
 		 subnet, br, tag);
 }

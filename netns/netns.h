@@ -177,9 +177,12 @@ int nsn_ipam_remove(const char *dir, const char *name, struct berr *err);
  * when it first needs it and owns whole:
  *   prerouting, output  (nat)        local destinations jump to published
  *   published           (regular)    one DNAT rule per published port
- *   postrouting         (nat)        masquerade
- *   forward             (filter)     isolation between berth's bridges
- *   guard               (prerouting, raw priority)
+ *   postrouting         (nat)        loopback masquerade, jumps to outbound
+ *   outbound            (regular)    one masquerade per network
+ *   forward             (filter)     jumps to isolation
+ *   isolation           (regular)    drops between bridges, internal networks
+ *   guard               (filter)     prerouting at raw priority: drops
+ *                                    127.0.0.0/8 arriving on a bridge
  *   set bridges         (ifname)     every berth bridge
  * Each rule's comment is its tag: "berth:net=NAME" for a network's rules,
  * "berth:ctr=ID" for a container's published ports, so that a dead

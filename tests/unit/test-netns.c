@@ -17,6 +17,13 @@
 #include "netns/netns.h"
 #include "tests/unit/test.h"
 
+/* call returns 0, or the test fails with the message of the berr e. */
+#define ASSERT_OK(call)                                                        \
+	do {                                                                   \
+		if ((call) != 0)                                               \
+			test_fail(__FILE__, __LINE__, "%s: %s", #call, e.msg); \
+	} while (0)
+
 static void enter_new_netns(void)
 {
 	if (geteuid() != 0)
@@ -42,7 +49,7 @@ TEST(loopback_comes_up_in_a_new_namespace)
 	enter_new_netns();
 	ASSERT_TRUE(!(link_flags("lo") & IFF_UP));
 	struct berr e = {0};
-	ASSERT_EQ(nsn_loopback_up(&e), 0);
+	ASSERT_OK(nsn_loopback_up(&e));
 	ASSERT_TRUE(link_flags("lo") & IFF_UP);
 }
 
@@ -50,10 +57,10 @@ TEST(link_goes_down_and_up)
 {
 	enter_new_netns();
 	struct berr e = {0};
-	ASSERT_EQ(nsn_link_set_up("lo", true, &e), 0);
-	ASSERT_EQ(nsn_link_set_up("lo", false, &e), 0);
+	ASSERT_OK(nsn_link_set_up("lo", true, &e));
+	ASSERT_OK(nsn_link_set_up("lo", false, &e));
 	ASSERT_TRUE(!(link_flags("lo") & IFF_UP));
-	ASSERT_EQ(nsn_link_set_up("lo", true, &e), 0);
+	ASSERT_OK(nsn_link_set_up("lo", true, &e));
 	ASSERT_TRUE(link_flags("lo") & IFF_UP);
 }
 
@@ -115,7 +122,7 @@ static int socket_in(int nsfd)
 	if (nsfd < 0)
 		socket_cb(&fd, &e);
 	else
-		ASSERT_EQ(nsn_run_in_netns(nsfd, socket_cb, &fd, &e), 0);
+		ASSERT_OK(nsn_run_in_netns(nsfd, socket_cb, &fd, &e));
 	ASSERT_TRUE(fd >= 0);
 	return fd;
 }
@@ -202,9 +209,8 @@ static bool has_link_in(int nsfd, const char *name)
 
 /* A container: namespace with eth0 at addr (CIDR) via gw, its veth host
  * end `veth` on bridge. Returns the namespace fd. */
-static __attribute__((unused)) int container(const char *bridge,
-					     const char *veth, const char *addr,
-					     const char *gw)
+static int container(const char *bridge, const char *veth, const char *addr,
+		     const char *gw)
 {
 	int ns = new_netns_fd();
 	struct berr e = {0};
@@ -212,17 +218,17 @@ static __attribute__((unused)) int container(const char *bridge,
 			     .bridge = bridge,
 			     .netns_fd = ns,
 			     .peer_ifname = "eth0"};
-	ASSERT_EQ(nsn_veth_create(&v, &e), 0);
+	ASSERT_OK(nsn_veth_create(&v, &e));
 	struct nsn_iface i = {.ifname = "eth0", .addr = addr, .gateway = gw};
-	ASSERT_EQ(nsn_iface_configure(ns, &i, &e), 0);
+	ASSERT_OK(nsn_iface_configure(ns, &i, &e));
 	return ns;
 }
 
 static void bridge_with(const char *name, const char *cidr)
 {
 	struct berr e = {0};
-	ASSERT_EQ(nsn_bridge_create(name, &e), 0);
-	ASSERT_EQ(nsn_addr_add(name, cidr, &e), 0);
+	ASSERT_OK(nsn_bridge_create(name, &e));
+	ASSERT_OK(nsn_addr_add(name, cidr, &e));
 }
 
 /* ---- links, addresses, routes ------------------------------------------- */
@@ -244,7 +250,7 @@ TEST(bridge_and_veth_carry_tcp_between_namespaces)
 {
 	enter_new_netns();
 	struct berr e = {0};
-	ASSERT_EQ(nsn_loopback_up(&e), 0);
+	ASSERT_OK(nsn_loopback_up(&e));
 	bridge_with("br0", "10.88.0.1/24");
 	ASSERT_TRUE(link_flags("br0") & IFF_UP);
 	int ctr = new_netns_fd();
@@ -253,17 +259,17 @@ TEST(bridge_and_veth_carry_tcp_between_namespaces)
 			     .netns_fd = ctr,
 			     .peer_ifname = "eth0",
 			     .peer_mac = "02:42:0a:58:00:02"};
-	ASSERT_EQ(nsn_veth_create(&v, &e), 0);
+	ASSERT_OK(nsn_veth_create(&v, &e));
 	ASSERT_TRUE(link_flags("vb0") & IFF_UP);
 	ASSERT_TRUE(if_nametoindex("eth0") == 0); /* it went over */
 	ASSERT_TRUE(has_link_in(ctr, "eth0"));
 	unsigned char mac[6];
-	ASSERT_EQ(nsn_run_in_netns(ctr, mac_cb, mac, &e), 0);
+	ASSERT_OK(nsn_run_in_netns(ctr, mac_cb, mac, &e));
 	ASSERT_TRUE(!memcmp(mac, "\x02\x42\x0a\x58\x00\x02", 6));
 	struct nsn_iface i = {.ifname = "eth0",
 			      .addr = "10.88.0.2/24",
 			      .gateway = "10.88.0.1"};
-	ASSERT_EQ(nsn_iface_configure(ctr, &i, &e), 0);
+	ASSERT_OK(nsn_iface_configure(ctr, &i, &e));
 	/* host -> container on the bridge's subnet */
 	char peer[INET_ADDRSTRLEN];
 	int l = listen_in(ctr, 8000);
@@ -272,15 +278,15 @@ TEST(bridge_and_veth_carry_tcp_between_namespaces)
 	close(l);
 	/* container -> an address of the host off the subnet: the default
 	 * route */
-	ASSERT_EQ(nsn_addr_add("lo", "192.0.2.1/32", &e), 0);
+	ASSERT_OK(nsn_addr_add("lo", "192.0.2.1/32", &e));
 	l = listen_in(-1, 8001);
 	roundtrip(l, ctr, "192.0.2.1", 8001, peer);
 	ASSERT_STREQ(peer, "10.88.0.2");
 	close(l);
 	/* deleting the host end takes the container's end with it */
-	ASSERT_EQ(nsn_link_delete("vb0", &e), 0);
+	ASSERT_OK(nsn_link_delete("vb0", &e));
 	ASSERT_TRUE(!has_link_in(ctr, "eth0"));
-	ASSERT_EQ(nsn_link_delete("br0", &e), 0);
+	ASSERT_OK(nsn_link_delete("br0", &e));
 	ASSERT_EQ(if_nametoindex("br0"), 0);
 	ASSERT_EQ(nsn_link_delete("br0", &e), -ENODEV);
 	ASSERT_STREQ(e.msg, "delete link `br0`: No such device");
@@ -290,7 +296,7 @@ TEST(link_errors_name_the_object_and_leave_nothing)
 {
 	enter_new_netns();
 	struct berr e = {0};
-	ASSERT_EQ(nsn_bridge_create("br0", &e), 0);
+	ASSERT_OK(nsn_bridge_create("br0", &e));
 	ASSERT_EQ(nsn_bridge_create("br0", &e), -EEXIST);
 	ASSERT_STREQ(e.msg, "create bridge `br0`: File exists");
 	ASSERT_EQ(nsn_bridge_create("a-name-too-long0", &e), -EINVAL);
@@ -316,19 +322,19 @@ TEST(link_errors_name_the_object_and_leave_nothing)
 	ASSERT_TRUE(!has_link_in(ctr, "eth0"));
 	/* the peer's name is taken in its namespace: neither end stays */
 	v.peer_mac = NULL;
-	ASSERT_EQ(nsn_veth_create(&v, &e), 0);
+	ASSERT_OK(nsn_veth_create(&v, &e));
 	v.host_ifname = "vb1";
 	ASSERT_EQ(nsn_veth_create(&v, &e), -EEXIST);
 	ASSERT_STREQ(e.msg, "create veth `vb1` (peer `eth0`): File exists");
 	ASSERT_EQ(if_nametoindex("vb1"), 0);
 	/* addresses and routes */
-	ASSERT_EQ(nsn_addr_add("br0", "10.88.0.1/24", &e), 0);
+	ASSERT_OK(nsn_addr_add("br0", "10.88.0.1/24", &e));
 	ASSERT_EQ(nsn_addr_add("br0", "10.88.0.1/24", &e), -EEXIST);
 	ASSERT_STREQ(e.msg, "add address 10.88.0.1/24 to `br0`: File exists");
 	ASSERT_EQ(nsn_addr_add("br0", "10.88.0.300/24", &e), -EINVAL);
 	ASSERT_STREQ(e.msg, "add address to `br0`: `10.88.0.300/24` is not "
 			    "an IPv4 or IPv6 address with an optional /prefix");
-	ASSERT_EQ(nsn_addr_add("br0", "fd00:88::1/64", &e), 0);
+	ASSERT_OK(nsn_addr_add("br0", "fd00:88::1/64", &e));
 	ASSERT_EQ(nsn_addr_add("nolink", "10.9.0.1/24", &e), -ENODEV);
 	ASSERT_STREQ(e.msg, "add address 10.9.0.1/24 to `nolink`: No such "
 			    "device");
@@ -347,19 +353,19 @@ TEST(route_overlap_names_the_route)
 	enter_new_netns();
 	struct berr e = {0};
 	bridge_with("br0", "10.20.0.1/16");
-	ASSERT_EQ(nsn_route_add_default("br0", "10.20.0.254", &e), 0);
+	ASSERT_OK(nsn_route_add_default("br0", "10.20.0.254", &e));
 	ASSERT_EQ(nsn_route_check_overlap("10.20.5.0/24", &e), -EADDRINUSE);
 	ASSERT_STREQ(e.msg, "subnet 10.20.5.0/24 overlaps route 10.20.0.0/16 "
 			    "dev br0");
 	ASSERT_EQ(nsn_route_check_overlap("10.0.0.0/8", &e), -EADDRINUSE);
 	/* the default route overlaps everything and counts for nothing */
-	ASSERT_EQ(nsn_route_check_overlap("10.21.0.0/16", &e), 0);
-	ASSERT_EQ(nsn_route_check_overlap("192.168.0.0/24", &e), 0);
-	ASSERT_EQ(nsn_addr_add("br0", "fd00:20::1/64", &e), 0);
+	ASSERT_OK(nsn_route_check_overlap("10.21.0.0/16", &e));
+	ASSERT_OK(nsn_route_check_overlap("192.168.0.0/24", &e));
+	ASSERT_OK(nsn_addr_add("br0", "fd00:20::1/64", &e));
 	ASSERT_EQ(nsn_route_check_overlap("fd00:20::/48", &e), -EADDRINUSE);
 	ASSERT_STREQ(e.msg, "subnet fd00:20::/48 overlaps route fd00:20::/64 "
 			    "dev br0");
-	ASSERT_EQ(nsn_route_check_overlap("fd00:21::/64", &e), 0);
+	ASSERT_OK(nsn_route_check_overlap("fd00:21::/64", &e));
 	ASSERT_EQ(nsn_route_check_overlap("10.20.0.0/33", &e), -EINVAL);
 }
 
@@ -383,7 +389,7 @@ static size_t lease_count(const char *dir, const char *net)
 	struct nsn_lease *v = NULL;
 	size_t n = 0;
 	struct berr e = {0};
-	ASSERT_EQ(nsn_ipam_list(dir, net, &v, &n, &e), 0);
+	ASSERT_OK(nsn_ipam_list(dir, net, &v, &n, &e));
 	free(v);
 	return n;
 }
@@ -394,13 +400,13 @@ TEST(leases_are_sequential_requested_refused_and_reused)
 	struct berr e = {0};
 	struct nsn_ipam_net net = {"n1", "10.88.0.0/29", "10.88.0.1"};
 	char a[INET6_ADDRSTRLEN];
-	ASSERT_EQ(nsn_ipam_alloc(dir, &net, "a", NULL, a, &e), 0);
+	ASSERT_OK(nsn_ipam_alloc(dir, &net, "a", NULL, a, &e));
 	ASSERT_STREQ(a, "10.88.0.2");
-	ASSERT_EQ(nsn_ipam_alloc(dir, &net, "b", NULL, a, &e), 0);
+	ASSERT_OK(nsn_ipam_alloc(dir, &net, "b", NULL, a, &e));
 	ASSERT_STREQ(a, "10.88.0.3");
-	ASSERT_EQ(nsn_ipam_alloc(dir, &net, "c", "10.88.0.6", a, &e), 0);
+	ASSERT_OK(nsn_ipam_alloc(dir, &net, "c", "10.88.0.6", a, &e));
 	ASSERT_STREQ(a, "10.88.0.6");
-	ASSERT_EQ(nsn_ipam_alloc(dir, &net, "d", NULL, a, &e), 0);
+	ASSERT_OK(nsn_ipam_alloc(dir, &net, "d", NULL, a, &e));
 	ASSERT_STREQ(a, "10.88.0.4");
 	/* refusals, each leaving the leases as they were */
 	ASSERT_EQ(nsn_ipam_alloc(dir, &net, "x", "10.88.0.6", a, &e),
@@ -422,7 +428,7 @@ TEST(leases_are_sequential_requested_refused_and_reused)
 			    "10.88.0.2 already");
 	ASSERT_EQ(nsn_ipam_alloc(dir, &net, "x y", NULL, a, &e), -EINVAL);
 	ASSERT_CONTAINS(e.msg, "lease an address: owner id `x y`");
-	ASSERT_EQ(nsn_ipam_alloc(dir, &net, "e", NULL, a, &e), 0);
+	ASSERT_OK(nsn_ipam_alloc(dir, &net, "e", NULL, a, &e));
 	ASSERT_STREQ(a, "10.88.0.5");
 	ASSERT_EQ(nsn_ipam_alloc(dir, &net, "f", NULL, a, &e), -ENOSPC);
 	ASSERT_STREQ(e.msg, "lease an address of network n1 for f: no free "
@@ -430,23 +436,23 @@ TEST(leases_are_sequential_requested_refused_and_reused)
 	ASSERT_EQ(lease_count(dir, "n1"), 5);
 	/* release and reuse */
 	ASSERT_EQ(nsn_ipam_release(dir, "n1", "b", &e), 1);
-	ASSERT_EQ(nsn_ipam_release(dir, "n1", "b", &e), 0);
-	ASSERT_EQ(nsn_ipam_alloc(dir, &net, "f", NULL, a, &e), 0);
+	ASSERT_OK(nsn_ipam_release(dir, "n1", "b", &e));
+	ASSERT_OK(nsn_ipam_alloc(dir, &net, "f", NULL, a, &e));
 	ASSERT_STREQ(a, "10.88.0.3");
 	struct nsn_lease *v = NULL;
 	size_t n = 0;
-	ASSERT_EQ(nsn_ipam_list(dir, "n1", &v, &n, &e), 0);
+	ASSERT_OK(nsn_ipam_list(dir, "n1", &v, &n, &e));
 	ASSERT_EQ(n, 5);
 	ASSERT_STREQ(v[4].addr, "10.88.0.3");
 	ASSERT_STREQ(v[4].owner, "f");
 	free(v);
 	/* another network in the same directory is separate */
 	struct nsn_ipam_net six = {"n6", "fd00:88::/120", "fd00:88::1"};
-	ASSERT_EQ(nsn_ipam_alloc(dir, &six, "a", NULL, a, &e), 0);
+	ASSERT_OK(nsn_ipam_alloc(dir, &six, "a", NULL, a, &e));
 	ASSERT_STREQ(a, "fd00:88::2");
-	ASSERT_EQ(nsn_ipam_alloc(dir, &six, "b", "fd00:88::ff", a, &e), 0);
+	ASSERT_OK(nsn_ipam_alloc(dir, &six, "b", "fd00:88::ff", a, &e));
 	ASSERT_EQ(lease_count(dir, "n1"), 5);
-	ASSERT_EQ(nsn_ipam_remove(dir, "n6", &e), 0);
+	ASSERT_OK(nsn_ipam_remove(dir, "n6", &e));
 	ASSERT_EQ(lease_count(dir, "n6"), 0);
 	lease_dir_remove(dir);
 }
@@ -518,7 +524,7 @@ TEST(concurrent_leases_are_distinct)
 	struct nsn_lease *v = NULL;
 	size_t n = 0;
 	struct berr e = {0};
-	ASSERT_EQ(nsn_ipam_list(dir, "n1", &v, &n, &e), 0);
+	ASSERT_OK(nsn_ipam_list(dir, "n1", &v, &n, &e));
 	ASSERT_EQ(n, 20);
 	for (size_t i = 0; i < n; i++)
 		for (size_t j = i + 1; j < n; j++) {
@@ -533,4 +539,240 @@ TEST(concurrent_leases_are_distinct)
 	}
 	free(v);
 	lease_dir_remove(dir);
+}
+
+/* ---- nftables ------------------------------------------------------------ */
+
+static char *ruleset(void)
+{
+	char *out = NULL;
+	struct berr e = {0};
+	ASSERT_OK(nsn_nft_list(&out, &e));
+	return out;
+}
+
+static bool ruleset_has(const char *needle)
+{
+	char *s = ruleset();
+	bool has = strstr(s, needle) != NULL;
+	free(s);
+	return has;
+}
+
+static void read_conf(const char *path, char *buf, size_t len)
+{
+	FILE *f = fopen(path, "re");
+	ASSERT_TRUE(f != NULL);
+	ASSERT_TRUE(fgets(buf, (int)len, f) != NULL);
+	fclose(f);
+	buf[strcspn(buf, "\n")] = '\0';
+}
+
+TEST(nft_rules_appear_and_go_by_tag)
+{
+	enter_new_netns();
+	struct berr e = {0};
+	char *s = ruleset();
+	ASSERT_STREQ(s, "");
+	free(s);
+	bridge_with("br0", "10.88.0.1/24");
+	struct nsn_nft_net n1 = {"n1", "br0", "10.88.0.0/24", false};
+	ASSERT_OK(nsn_nft_network_add(&n1, &e));
+	ASSERT_TRUE(ruleset_has("ip saddr 10.88.0.0/24 oifname != \"br0\" "
+				"masquerade comment \"berth:net=n1\""));
+	ASSERT_TRUE(ruleset_has("elements = { \"br0\" }"));
+	char v[16];
+	read_conf("/proc/sys/net/ipv4/conf/br0/route_localnet", v, sizeof(v));
+	ASSERT_STREQ(v, "1");
+	ASSERT_EQ(nsn_nft_network_add(&n1, &e), -EEXIST);
+	ASSERT_STREQ(e.msg, "add nftables rules of network n1: it has rules "
+			    "already");
+	struct nsn_port_map maps[] = {
+		{IPPROTO_TCP, NULL, 8080, "10.88.0.2", 80},
+		{IPPROTO_UDP, "10.88.0.1", 5353, "10.88.0.2", 53},
+	};
+	ASSERT_OK(nsn_nft_publish("c1", maps, 2, &e));
+	ASSERT_TRUE(ruleset_has("tcp dport 8080 dnat to 10.88.0.2:80 comment "
+				"\"berth:ctr=c1\""));
+	ASSERT_TRUE(ruleset_has("ip daddr 10.88.0.1 udp dport 5353 dnat to "
+				"10.88.0.2:53 comment \"berth:ctr=c1\""));
+	struct nsn_port_map m3 = {IPPROTO_TCP, NULL, 9090, "10.88.0.3", 90};
+	ASSERT_OK(nsn_nft_publish("c10", &m3, 1, &e));
+	/* bad input: one clear error, no rule */
+	s = ruleset();
+	struct nsn_port_map bad[] = {
+		{IPPROTO_TCP, NULL, 7070, "10.88.0.4", 70},
+		{IPPROTO_TCP, NULL, 7071, "10.88.0", 71},
+	};
+	ASSERT_EQ(nsn_nft_publish("c2", bad, 2, &e), -EINVAL);
+	ASSERT_STREQ(e.msg, "publish ports of container c2: port 1: container "
+			    "address: `10.88.0` is not an IPv4 or IPv6 address "
+			    "with an optional /prefix");
+	bad[1] = (struct nsn_port_map){IPPROTO_SCTP, NULL, 1, "10.88.0.4", 1};
+	ASSERT_EQ(nsn_nft_publish("c2", bad, 2, &e), -EINVAL);
+	ASSERT_CONTAINS(e.msg, "port 1: protocol 132 is not tcp or udp");
+	bad[1] = (struct nsn_port_map){IPPROTO_TCP, "fd00::1", 1, "10.88.0.4",
+				       1};
+	ASSERT_EQ(nsn_nft_publish("c2", bad, 2, &e), -EINVAL);
+	ASSERT_CONTAINS(e.msg, "host address: `fd00::1` is not an IPv4 "
+			       "address");
+	ASSERT_EQ(nsn_nft_publish("c\"2", bad, 1, &e), -EINVAL);
+	char *after = ruleset();
+	ASSERT_STREQ(after, s);
+	free(after);
+	free(s);
+	/* removal by tag, exact: c1's rules go, c10's stay */
+	ASSERT_EQ(nsn_nft_unpublish("c1", &e), 2);
+	ASSERT_TRUE(!ruleset_has("berth:ctr=c1\""));
+	ASSERT_TRUE(ruleset_has("berth:ctr=c10\""));
+	ASSERT_OK(nsn_nft_unpublish("c1", &e));
+	ASSERT_EQ(nsn_nft_unpublish("c10", &e), 1);
+	/* an internal network: no masquerade, no forwarding off its bridge */
+	bridge_with("br1", "10.89.0.1/24");
+	struct nsn_nft_net n2 = {"n2", "br1", "10.89.0.0/24", true};
+	ASSERT_OK(nsn_nft_network_add(&n2, &e));
+	ASSERT_TRUE(!ruleset_has("ip saddr 10.89.0.0/24"));
+	ASSERT_TRUE(ruleset_has("iifname \"br1\" oifname != \"br1\" drop "
+				"comment \"berth:net=n2\""));
+	read_conf("/proc/sys/net/ipv4/conf/br1/route_localnet", v, sizeof(v));
+	ASSERT_STREQ(v, "0");
+	ASSERT_EQ(nsn_nft_network_remove("n1", "br0", &e), 2);
+	ASSERT_TRUE(!ruleset_has("berth:net=n1"));
+	ASSERT_TRUE(ruleset_has("elements = { \"br1\" }"));
+	ASSERT_OK(nsn_nft_network_remove("n1", "br0", &e));
+	ASSERT_EQ(nsn_nft_network_remove("n2", "br1", &e), 2);
+	ASSERT_TRUE(!ruleset_has("berth:"));
+	ASSERT_TRUE(!ruleset_has("elements"));
+	/* a missing bridge: nothing is added */
+	struct nsn_nft_net n3 = {"n3", "br9", "10.90.0.0/24", false};
+	ASSERT_EQ(nsn_nft_network_add(&n3, &e), -ENODEV);
+	ASSERT_STREQ(e.msg, "add nftables rules of network n3: bridge `br9`: "
+			    "No such device");
+	ASSERT_TRUE(!ruleset_has("berth:"));
+	ASSERT_OK(nsn_nft_delete_table(&e));
+	s = ruleset();
+	ASSERT_STREQ(s, "");
+	free(s);
+	ASSERT_OK(nsn_nft_delete_table(&e));
+}
+
+/* The host (this namespace) with br0 10.88.0.1/24 and an uplink up0
+ * 192.0.2.1/24 to an "outside" namespace at 192.0.2.2; a container on br0
+ * at 10.88.0.2 with port 8080 published to its port 80. */
+struct nat_world {
+	int ctr, outside;
+};
+
+static void nat_world(struct nat_world *w)
+{
+	enter_new_netns();
+	struct berr e = {0};
+	ASSERT_OK(nsn_loopback_up(&e));
+	bridge_with("br0", "10.88.0.1/24");
+	w->ctr = container("br0", "vb0", "10.88.0.2/24", "10.88.0.1");
+	w->outside = new_netns_fd();
+	struct nsn_veth up = {.host_ifname = "up0",
+			      .netns_fd = w->outside,
+			      .peer_ifname = "eth0"};
+	ASSERT_OK(nsn_veth_create(&up, &e));
+	ASSERT_OK(nsn_addr_add("up0", "192.0.2.1/24", &e));
+	struct nsn_iface i = {.ifname = "eth0", .addr = "192.0.2.2/24"};
+	ASSERT_OK(nsn_iface_configure(w->outside, &i, &e));
+	/* this namespace's, never the host's: the test unshared it */
+	ASSERT_EQ(base_write_file_at(AT_FDCWD, "/proc/sys/net/ipv4/ip_forward",
+				     "1", 1, 0),
+		  0);
+	struct nsn_nft_net n = {"n1", "br0", "10.88.0.0/24", false};
+	ASSERT_OK(nsn_nft_network_add(&n, &e));
+}
+
+TEST(published_port_reaches_the_container)
+{
+	struct nat_world w;
+	nat_world(&w);
+	struct berr e = {0};
+	char peer[INET_ADDRSTRLEN];
+	int l = listen_in(w.ctr, 80);
+	int c = -1;
+	ASSERT_EQ(try_connect(w.outside, "192.0.2.1", 8080, 3000, &c),
+		  -ECONNREFUSED);
+	struct nsn_port_map m = {IPPROTO_TCP, NULL, 8080, "10.88.0.2", 80};
+	ASSERT_OK(nsn_nft_publish("c1", &m, 1, &e));
+	/* from outside (prerouting), keeping the client's address */
+	roundtrip(l, w.outside, "192.0.2.1", 8080, peer);
+	ASSERT_STREQ(peer, "192.0.2.2");
+	/* from the host itself (output) */
+	roundtrip(l, -1, "192.0.2.1", 8080, peer);
+	ASSERT_STREQ(peer, "192.0.2.1");
+	/* from the host's 127.0.0.1: masqueraded to the bridge's address */
+	roundtrip(l, -1, "127.0.0.1", 8080, peer);
+	ASSERT_STREQ(peer, "10.88.0.1");
+	/* gone with its tag */
+	ASSERT_EQ(nsn_nft_unpublish("c1", &e), 1);
+	ASSERT_EQ(try_connect(w.outside, "192.0.2.1", 8080, 3000, &c),
+		  -ECONNREFUSED);
+	ASSERT_EQ(try_connect(-1, "127.0.0.1", 8080, 3000, &c), -ECONNREFUSED);
+	close(l);
+}
+
+TEST(containers_reach_out_masqueraded)
+{
+	struct nat_world w;
+	nat_world(&w);
+	char peer[INET_ADDRSTRLEN];
+	int l = listen_in(w.outside, 9000);
+	/* the outside has no route to 10.88.0.0/24: only the masquerade
+	 * brings the answer back */
+	roundtrip(l, w.ctr, "192.0.2.2", 9000, peer);
+	ASSERT_STREQ(peer, "192.0.2.1");
+	struct berr e = {0};
+	ASSERT_EQ(nsn_nft_network_remove("n1", "br0", &e), 2);
+	int c = -1;
+	ASSERT_EQ(try_connect(w.ctr, "192.0.2.2", 9000, 300, &c), -ETIMEDOUT);
+	close(l);
+}
+
+static int outside_gw_cb(void *arg, struct berr *err)
+{
+	return nsn_route_add_default("eth0", "192.0.2.1", err);
+}
+
+TEST(bridges_are_isolated_and_internal_networks_stay_inside)
+{
+	struct nat_world w;
+	nat_world(&w);
+	struct berr e = {0};
+	bridge_with("br1", "10.89.0.1/24");
+	int other = container("br1", "vb1", "10.89.0.2/24", "10.89.0.1");
+	/* the outside routes back through the host, so that without rules
+	 * br1's container would reach it */
+	ASSERT_OK(nsn_run_in_netns(w.outside, outside_gw_cb, NULL, &e));
+	char peer[INET_ADDRSTRLEN];
+	int l = listen_in(other, 80);
+	int out = listen_in(w.outside, 9000);
+	/* before br1's rules: forwarded between the bridges (br0's subnet
+	 * masqueraded as it leaves by another interface) and out */
+	roundtrip(l, w.ctr, "10.89.0.2", 80, peer);
+	ASSERT_STREQ(peer, "10.89.0.1");
+	roundtrip(out, other, "192.0.2.2", 9000, peer);
+	ASSERT_STREQ(peer, "10.89.0.2");
+	struct nsn_nft_net n2 = {"n2", "br1", "10.89.0.0/24", true};
+	ASSERT_OK(nsn_nft_network_add(&n2, &e));
+	int c = -1;
+	ASSERT_EQ(try_connect(w.ctr, "10.89.0.2", 80, 300, &c), -ETIMEDOUT);
+	ASSERT_EQ(try_connect(other, "192.0.2.2", 9000, 300, &c), -ETIMEDOUT);
+	ASSERT_EQ(try_connect(other, "10.88.0.2", 80, 300, &c), -ETIMEDOUT);
+	/* the host itself still reaches the internal network, and br0's
+	 * container the outside */
+	roundtrip(l, -1, "10.89.0.2", 80, peer);
+	roundtrip(out, w.ctr, "192.0.2.2", 9000, peer);
+	ASSERT_STREQ(peer, "192.0.2.1");
+	/* a second non-internal network is isolated from br0 all the same */
+	ASSERT_EQ(nsn_nft_network_remove("n2", "br1", &e), 2);
+	roundtrip(l, w.ctr, "10.89.0.2", 80, peer);
+	struct nsn_nft_net n3 = {"n3", "br1", "10.89.0.0/24", false};
+	ASSERT_OK(nsn_nft_network_add(&n3, &e));
+	ASSERT_EQ(try_connect(w.ctr, "10.89.0.2", 80, 300, &c), -ETIMEDOUT);
+	close(l);
+	close(out);
 }
