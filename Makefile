@@ -24,7 +24,9 @@ endif
 
 PKGS      := libnl-3.0 libnl-route-3.0 libcjson libseccomp libcap libnftables
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# libnftables is loaded with dlopen on first use (netns/netns-nft.c says
+# why): its header only.
+PKG_LIBS  := $(shell pkg-config --libs $(filter-out libnftables,$(PKGS)) 2>/dev/null)
 
 WARN      := -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes \
              -Wstrict-prototypes -Wformat=2 -Wno-unused-parameter \
@@ -36,11 +38,11 @@ LDFLAGS   ?=
 ALL_LDFLAGS := $(LDFLAGS)
 # libnl, libseccomp and libcap are linked statically where Debian ships the
 # archives: fewer shared objects to map makes every berth call start faster
-# and smaller (cJSON and libnftables have no archive in Debian).
+# and smaller (cJSON has no archive in Debian).
 STATIC_LIBS := $(foreach l,nl-route-3 nl-3 seccomp cap,\
 	$(if $(wildcard /usr/lib/$(shell $(CC) -print-multiarch 2>/dev/null)/lib$(l).a),$(l)))
 ifeq ($(words $(STATIC_LIBS)),4)
-LIBS      := -Wl,-Bstatic $(addprefix -l,$(STATIC_LIBS)) -Wl,-Bdynamic -lcjson -lnftables -lpthread -lm
+LIBS      := -Wl,-Bstatic $(addprefix -l,$(STATIC_LIBS)) -Wl,-Bdynamic -lcjson -lpthread -lm
 else
 LIBS      := $(PKG_LIBS)
 endif
