@@ -17,12 +17,6 @@
 
 #include "netns/netns-internal.h"
 
-static void msg_freep(struct nl_msg **m)
-{
-	if (*m)
-		nlmsg_free(*m);
-}
-
 static size_t addr_len(int family)
 {
 	return family == AF_INET ? 4 : 16;
@@ -35,16 +29,6 @@ static int link_index(const char *ifname, const char *ctx, struct berr *err)
 		return berr_set(err, errno == ENXIO ? ENODEV : errno, "%s",
 				ctx);
 	return (int)idx;
-}
-
-/* Sends msg (a request with NLM_F_ACK) and waits for the kernel's answer;
- * 0 or -errno. */
-static int request(struct nsn_nl *nl, struct nl_msg *msg)
-{
-	int r = nl_send_auto(nl->sk, msg);
-	if (r >= 0)
-		r = nl_wait_for_ack(nl->sk);
-	return r < 0 ? -nsn_nl_errno(nl, r) : 0;
 }
 
 /* RTM_NEWADDR for c on ifindex, with c's IPv4 broadcast address. */
@@ -92,10 +76,10 @@ int nsn_addr_add(const char *ifname, const char *cidr, struct berr *err)
 	r = nsn_nl_open(&nl, ctx, err);
 	if (r < 0)
 		return r;
-	_cleanup_(msg_freep) struct nl_msg *m = addr_msg(&c, ifindex);
+	_cleanup_(nsn_msg_freep) struct nl_msg *m = addr_msg(&c, ifindex);
 	if (!m)
 		return berr_set(err, ENOMEM, "%s", ctx);
-	r = request(nl, m);
+	r = nsn_nl_request(nl, m);
 	if (r < 0)
 		return berr_set(err, -r, "%s", ctx);
 	return 0;
@@ -117,7 +101,7 @@ int nsn_route_add_default(const char *ifname, const char *gateway,
 	r = nsn_nl_open(&nl, ctx, err);
 	if (r < 0)
 		return r;
-	_cleanup_(msg_freep) struct nl_msg *m = nlmsg_alloc_simple(
+	_cleanup_(nsn_msg_freep) struct nl_msg *m = nlmsg_alloc_simple(
 		RTM_NEWROUTE,
 		NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL);
 	struct rtmsg rtm = {.rtm_family = (uint8_t)gw.family,
@@ -129,7 +113,7 @@ int nsn_route_add_default(const char *ifname, const char *gateway,
 	    nla_put(m, RTA_GATEWAY, (int)addr_len(gw.family), gw.addr) < 0 ||
 	    nla_put_u32(m, RTA_OIF, (uint32_t)ifindex) < 0)
 		return berr_set(err, ENOMEM, "%s", ctx);
-	r = request(nl, m);
+	r = nsn_nl_request(nl, m);
 	if (r < 0)
 		return berr_set(err, -r, "%s", ctx);
 	return 0;

@@ -2,6 +2,7 @@
 #ifndef BERTH_NETNS_INTERNAL_H
 #define BERTH_NETNS_INTERNAL_H
 
+#include <netlink/msg.h>
 #include <netlink/netlink.h>
 #include <netlink/route/link.h>
 
@@ -34,6 +35,16 @@ static inline void nsn_addr_putp(struct nl_addr **a)
 	if (*a)
 		nl_addr_put(*a);
 }
+
+static inline void nsn_msg_freep(struct nl_msg **m)
+{
+	if (*m)
+		nlmsg_free(*m);
+}
+
+/* Sends msg (a request with NLM_F_ACK) and waits for the kernel's answer;
+ * 0 or -errno. */
+int nsn_nl_request(struct nsn_nl *nl, struct nl_msg *msg);
 
 /* True when name is one berth creates or accepts: 1..15 bytes of
  * [A-Za-z0-9_.-], not "." or "..". Such a name is safe inside a quoted

@@ -5,6 +5,8 @@
 #include <netlink/route/link.h>
 #include <netlink/route/link/bridge.h>
 #include <netlink/route/link/veth.h>
+#include <linux/if_link.h>
+#include <netlink/attr.h>
 #include <string.h>
 
 #include "netns/netns-internal.h"
@@ -76,6 +78,14 @@ void nsn_nl_freep(struct nsn_nl **nl)
 int nsn_nl_errno(const struct nsn_nl *nl, int r)
 {
 	return nl->syserr ? nl->syserr : nsn_nlerr_to_errno(r);
+}
+
+int nsn_nl_request(struct nsn_nl *nl, struct nl_msg *msg)
+{
+	int r = nl_send_auto(nl->sk, msg);
+	if (r >= 0)
+		r = nl_wait_for_ack(nl->sk);
+	return r < 0 ? -nsn_nl_errno(nl, r) : 0;
 }
 
 bool nsn_ifname_ok(const char *name)
@@ -198,6 +208,26 @@ static int veth_peer(struct rtnl_link *veth, const struct nsn_veth *v,
 	return 0;
 }
 
+/* Lets the bridge send a frame back out of the port it came in by, so that
+ * a container reaches its own published port through the host's address
+ * (the DNAT turns the packet around on the bridge). */
+static int port_hairpin(struct nsn_nl *nl, const char *ifname)
+{
+	unsigned idx = if_nametoindex(ifname);
+	if (idx == 0)
+		return -errno;
+	_cleanup_(nsn_msg_freep) struct nl_msg *m =
+		nlmsg_alloc_simple(RTM_SETLINK, NLM_F_REQUEST | NLM_F_ACK);
+	struct ifinfomsg ifi = {.ifi_family = AF_BRIDGE, .ifi_index = (int)idx};
+	if (!m || nlmsg_append(m, &ifi, sizeof(ifi), NLMSG_ALIGNTO) < 0)
+		return -ENOMEM;
+	struct nlattr *info = nla_nest_start(m, IFLA_PROTINFO | NLA_F_NESTED);
+	if (!info || nla_put_u8(m, IFLA_BRPORT_MODE, 1) < 0)
+		return -ENOMEM;
+	nla_nest_end(m, info);
+	return nsn_nl_request(nl, m);
+}
+
 int nsn_veth_create(const struct nsn_veth *v, struct berr *err)
 {
 	int r = check_ifname(v->host_ifname, "create veth", err);
@@ -235,5 +265,12 @@ int nsn_veth_create(const struct nsn_veth *v, struct berr *err)
 	r = rtnl_link_add(nl->sk, veth, NLM_F_CREATE | NLM_F_EXCL);
 	if (r < 0)
 		return berr_set(err, nsn_nl_errno(nl, r), "%s", ctx);
-	return 0;
+	if (!v->bridge)
+		return 0;
+	r = port_hairpin(nl, v->host_ifname);
+	if (r < 0) {
+		berr_set(err, -r, "%s: hairpin mode on the bridge port", ctx);
+		rtnl_link_delete(nl->sk, veth); /* by name: both ends */
+	}
+	return r;
 }

@@ -285,6 +285,13 @@ static void network_rules(const struct nsn_nft_net *n, const char *subnet,
 {
 	const char *br = n->bridge;
 	cmds_add(c, "add element " TABLE " bridges { \"%s\" }\n", br);
+	/* a container's connection to a published port of the host that
+	 * comes back to its own bridge: the answer must come back through
+	 * the host, to be un-DNATed */
+	cmds_add(c,
+		 "add rule " TABLE " outbound ip saddr %s ip daddr %s "
+		 "oifname \"%s\" ct status dnat masquerade comment \"%s\"\n",
+		 subnet, subnet, br, tag);
 	if (n->internal) {
 		cmds_add(c,
 			 "add rule " TABLE " isolation iifname \"%s\" "

@@ -56,9 +56,9 @@ struct nsn_veth {
 
 /* Creates the pair in one netlink request: the peer is created directly in
  * v->netns_fd under its final name (down; nsn_iface_configure sets it up),
- * the host end enslaved to v->bridge and up. On any error nothing is left:
- * -ENODEV (no such bridge), -EEXIST (a name is taken on either side),
- * -EINVAL (a refused name or MAC). */
+ * the host end enslaved to v->bridge (in hairpin mode) and up. On any error
+ * nothing is left: -ENODEV (no such bridge), -EEXIST (a name is taken on either
+ * side), -EINVAL (a refused name or MAC). */
 int nsn_veth_create(const struct nsn_veth *v, struct berr *err);
 
 /* ---- addresses and routes (netns-addr.c) -------------------------------- */
@@ -210,11 +210,15 @@ struct nsn_nft_net {
 };
 
 /* Adds the network's rules: the bridge joins the set (no forwarding
- * between two berth bridges); a non-internal network masquerades its
- * subnet leaving by any other interface, masquerades loopback sources
- * going to the bridge and gets route_localnet=1 on it; an internal one
- * drops forwarding into and out of its bridge. -ENODEV when the bridge is
- * missing. On any error nothing is left. */
+ * between two berth bridges); connections from the subnet DNATed back into
+ * it are masqueraded (a container reaching a published port through the
+ * host's address; nsn_veth_create sets hairpin mode on bridge ports); a
+ * non-internal network masquerades its subnet leaving by any other interface,
+ * masquerades loopback sources going to the bridge and gets route_localnet=1 on
+ * it; an internal one drops forwarding into and out of its bridge. -ENODEV when
+ * the bridge is missing, -EEXIST when the network has rules (two processes
+ * adding one network at once are not told apart: the caller serializes that).
+ * On any error nothing is left. */
 int nsn_nft_network_add(const struct nsn_nft_net *n, struct berr *err);
 
 /* Removes every rule tagged for network name and bridge from the set.

@@ -631,16 +631,17 @@ TEST(nft_rules_appear_and_go_by_tag)
 	bridge_with("br1", "10.89.0.1/24");
 	struct nsn_nft_net n2 = {"n2", "br1", "10.89.0.0/24", true};
 	ASSERT_OK(nsn_nft_network_add(&n2, &e));
-	ASSERT_TRUE(!ruleset_has("ip saddr 10.89.0.0/24"));
+	ASSERT_TRUE(!ruleset_has(
+		"ip saddr 10.89.0.0/24 oifname != \"br1\" masquerade"));
 	ASSERT_TRUE(ruleset_has("iifname \"br1\" oifname != \"br1\" drop "
 				"comment \"berth:net=n2\""));
 	read_conf("/proc/sys/net/ipv4/conf/br1/route_localnet", v, sizeof(v));
 	ASSERT_STREQ(v, "0");
-	ASSERT_EQ(nsn_nft_network_remove("n1", "br0", &e), 2);
+	ASSERT_EQ(nsn_nft_network_remove("n1", "br0", &e), 3);
 	ASSERT_TRUE(!ruleset_has("berth:net=n1"));
 	ASSERT_TRUE(ruleset_has("elements = { \"br1\" }"));
 	ASSERT_OK(nsn_nft_network_remove("n1", "br0", &e));
-	ASSERT_EQ(nsn_nft_network_remove("n2", "br1", &e), 2);
+	ASSERT_EQ(nsn_nft_network_remove("n2", "br1", &e), 3);
 	ASSERT_TRUE(!ruleset_has("berth:"));
 	ASSERT_TRUE(!ruleset_has("elements"));
 	/* a missing bridge: nothing is added */
@@ -707,6 +708,14 @@ TEST(published_port_reaches_the_container)
 	/* from the host's 127.0.0.1: masqueraded to the bridge's address */
 	roundtrip(l, -1, "127.0.0.1", 8080, peer);
 	ASSERT_STREQ(peer, "10.88.0.1");
+	/* from the container itself and from its neighbour, through the
+	 * host's address: hairpin, masqueraded so that answers go back the
+	 * same way */
+	roundtrip(l, w.ctr, "192.0.2.1", 8080, peer);
+	ASSERT_STREQ(peer, "10.88.0.1");
+	int next = container("br0", "vb2", "10.88.0.3/24", "10.88.0.1");
+	roundtrip(l, next, "192.0.2.1", 8080, peer);
+	ASSERT_STREQ(peer, "10.88.0.1");
 	/* gone with its tag */
 	ASSERT_EQ(nsn_nft_unpublish("c1", &e), 1);
 	ASSERT_EQ(try_connect(w.outside, "192.0.2.1", 8080, 3000, &c),
@@ -726,7 +735,7 @@ TEST(containers_reach_out_masqueraded)
 	roundtrip(l, w.ctr, "192.0.2.2", 9000, peer);
 	ASSERT_STREQ(peer, "192.0.2.1");
 	struct berr e = {0};
-	ASSERT_EQ(nsn_nft_network_remove("n1", "br0", &e), 2);
+	ASSERT_EQ(nsn_nft_network_remove("n1", "br0", &e), 3);
 	int c = -1;
 	ASSERT_EQ(try_connect(w.ctr, "192.0.2.2", 9000, 300, &c), -ETIMEDOUT);
 	close(l);
@@ -768,7 +777,7 @@ TEST(bridges_are_isolated_and_internal_networks_stay_inside)
 	roundtrip(out, w.ctr, "192.0.2.2", 9000, peer);
 	ASSERT_STREQ(peer, "192.0.2.1");
 	/* a second non-internal network is isolated from br0 all the same */
-	ASSERT_EQ(nsn_nft_network_remove("n2", "br1", &e), 2);
+	ASSERT_EQ(nsn_nft_network_remove("n2", "br1", &e), 3);
 	roundtrip(l, w.ctr, "10.89.0.2", 80, peer);
 	struct nsn_nft_net n3 = {"n3", "br1", "10.89.0.0/24", false};
 	ASSERT_OK(nsn_nft_network_add(&n3, &e));
