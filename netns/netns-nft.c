@@ -371,9 +371,62 @@ int nsn_nft_network_remove(const char *name, const char *bridge,
 	return nft_remove(tag, bridge, ctx, err);
 }
 
-/* One DNAT rule for m. */
+/* True when the published rule `rule` ("[ip daddr H ]P dport N dnat ...
+ * comment \"berth:ctr=ID\"") catches what proto/port on host (NULL: any
+ * local address) would; owner gets its ID. */
+static bool rule_takes(const char *rule, const char *proto, unsigned port,
+		       const char *host, char *owner, size_t len)
+{
+	static const char tag[] = "comment \"berth:ctr=";
+	char ip[INET_ADDRSTRLEN] = "", p[4];
+	unsigned n;
+	if (sscanf(rule, "ip daddr %15s ", ip) == 1) {
+		rule = strchr(rule + strlen("ip daddr "), ' ');
+		if (!rule++)
+			return false;
+	}
+	if (sscanf(rule, "%3s dport %u dnat ", p, &n) != 2 ||
+	    strcmp(p, proto) || n != port ||
+	    (host && ip[0] && strcmp(host, ip)))
+		return false;
+	const char *c = strstr(rule, tag);
+	c = c ? c + strlen(tag) : "?\"";
+	snprintf(owner, len, "%.*s", (int)strcspn(c, "\""), c);
+	return true;
+}
+
+/* The owner of a rule of text (berth's listing, or commands) that
+ * publishes proto/port on host already: 0, or -EADDRINUSE naming it. */
+static int port_free(const char *text, const char *proto, unsigned port,
+		     const char *host, struct berr *err)
+{
+	static const char add[] = "add rule " TABLE " published ";
+	_cleanup_free_ char *copy = base_strdup(text ? text : "");
+	bool in_chain = false;
+	char *save = NULL, owner[NSN_ID_MAX + 1];
+	for (char *line = strtok_r(copy, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		line += strspn(line, "\t ");
+		if (base_str_has_prefix(line, "chain "))
+			in_chain =
+				base_str_has_prefix(line, "chain published {");
+		if (base_str_has_prefix(line, add))
+			line += strlen(add);
+		else if (!in_chain)
+			continue;
+		if (rule_takes(line, proto, port, host, owner, sizeof(owner)))
+			return berr_setx(err, EADDRINUSE,
+					 "%s port %u%s%s is published already "
+					 "by container %s",
+					 proto, port, host ? " on " : "",
+					 host ? host : "", owner);
+	}
+	return 0;
+}
+
+/* One DNAT rule for m, unless listing or c has one for its port. */
 static int port_rule(const struct nsn_port_map *m, const char *tag,
-		     struct cmds *c, struct berr *err)
+		     const char *listing, struct cmds *c, struct berr *err)
 {
 	const char *proto = m->proto == IPPROTO_TCP   ? "tcp"
 			    : m->proto == IPPROTO_UDP ? "udp"
@@ -393,6 +446,12 @@ static int port_rule(const struct nsn_port_map *m, const char *tag,
 	inet_ntop(AF_INET, ctr.addr, k, sizeof(k));
 	if (m->host_ip)
 		inet_ntop(AF_INET, host.addr, h, sizeof(h));
+	const char *hp = m->host_ip ? h : NULL;
+	r = port_free(listing, proto, m->host_port, hp, err);
+	if (r == 0)
+		r = port_free(c->s, proto, m->host_port, hp, err);
+	if (r < 0)
+		return r;
 	cmds_add(c,
 		 "add rule " TABLE " published %s%s%s%s dport %u "
 		 "dnat to %s:%u comment \"%s\"\n",
@@ -410,10 +469,14 @@ int nsn_nft_publish(const char *ctr_id, const struct nsn_port_map *maps,
 	_cleanup_free_ char *ctx =
 		base_sprintf("publish ports of container %s", ctr_id);
 	_cleanup_free_ char *tag = base_sprintf("berth:ctr=%s", ctr_id);
+	_cleanup_free_ char *listing = NULL;
+	r = nsn_nft_list(&listing, err);
+	if (r < 0)
+		return berr_wrap(err, "%s", ctx);
 	_cleanup_(cmds_free) struct cmds c = {0};
 	cmds_add(&c, "%s", nft_skeleton);
 	for (size_t i = 0; i < n; i++) {
-		r = port_rule(&maps[i], tag, &c, err);
+		r = port_rule(&maps[i], tag, listing, &c, err);
 		if (r < 0)
 			return berr_wrap(err, "%s: port %zu", ctx, i);
 	}

@@ -236,7 +236,10 @@ struct nsn_port_map {
 };
 
 /* Adds a DNAT rule tagged "berth:ctr=ctr_id" for each of the n maps, in
- * one transaction (all or none). */
+ * one transaction (all or none). -EADDRINUSE, naming the container, when a
+ * rule publishes the same protocol and port on the same host address or
+ * on any (berth's rules only: a host process listening there is not
+ * seen, and loses the connections that match). */
 int nsn_nft_publish(const char *ctr_id, const struct nsn_port_map *maps,
 		    size_t n, struct berr *err);
 

@@ -598,6 +598,12 @@ TEST(nft_rules_appear_and_go_by_tag)
 				"10.88.0.2:53 comment \"berth:ctr=c1\""));
 	struct nsn_port_map m3 = {IPPROTO_TCP, NULL, 9090, "10.88.0.3", 90};
 	ASSERT_OK(nsn_nft_publish("c10", &m3, 1, &e));
+	/* the same port on another address, or another protocol, is free */
+	struct nsn_port_map m4[] = {
+		{IPPROTO_UDP, "10.88.0.5", 9090, "10.88.0.3", 90},
+		{IPPROTO_UDP, "10.88.0.6", 9090, "10.88.0.3", 91},
+	};
+	ASSERT_OK(nsn_nft_publish("c10", m4, 2, &e));
 	/* bad input: one clear error, no rule */
 	s = ruleset();
 	struct nsn_port_map bad[] = {
@@ -617,6 +623,24 @@ TEST(nft_rules_appear_and_go_by_tag)
 	ASSERT_CONTAINS(e.msg, "host address: `fd00::1` is not an IPv4 "
 			       "address");
 	ASSERT_EQ(nsn_nft_publish("c\"2", bad, 1, &e), -EINVAL);
+	/* a port published already, by another container or in the same
+	 * call, on any address or the same one */
+	bad[1] = (struct nsn_port_map){IPPROTO_TCP, "10.0.0.1", 8080,
+				       "10.88.0.4", 80};
+	ASSERT_EQ(nsn_nft_publish("c2", bad, 2, &e), -EADDRINUSE);
+	ASSERT_STREQ(e.msg, "publish ports of container c2: port 1: tcp port "
+			    "8080 on 10.0.0.1 is published already by "
+			    "container c1");
+	bad[1] =
+		(struct nsn_port_map){IPPROTO_UDP, NULL, 5353, "10.88.0.4", 53};
+	ASSERT_EQ(nsn_nft_publish("c2", bad, 2, &e), -EADDRINUSE);
+	ASSERT_CONTAINS(e.msg, "udp port 5353 is published already by "
+			       "container c1");
+	bad[1] =
+		(struct nsn_port_map){IPPROTO_TCP, NULL, 7070, "10.88.0.4", 71};
+	ASSERT_EQ(nsn_nft_publish("c2", bad, 2, &e), -EADDRINUSE);
+	ASSERT_CONTAINS(e.msg, "port 1: tcp port 7070 is published already by "
+			       "container c2");
 	char *after = ruleset();
 	ASSERT_STREQ(after, s);
 	free(after);
@@ -626,7 +650,7 @@ TEST(nft_rules_appear_and_go_by_tag)
 	ASSERT_TRUE(!ruleset_has("berth:ctr=c1\""));
 	ASSERT_TRUE(ruleset_has("berth:ctr=c10\""));
 	ASSERT_OK(nsn_nft_unpublish("c1", &e));
-	ASSERT_EQ(nsn_nft_unpublish("c10", &e), 1);
+	ASSERT_EQ(nsn_nft_unpublish("c10", &e), 3);
 	/* an internal network: no masquerade, no forwarding off its bridge */
 	bridge_with("br1", "10.89.0.1/24");
 	struct nsn_nft_net n2 = {"n2", "br1", "10.89.0.0/24", true};
