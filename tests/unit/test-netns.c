@@ -4,6 +4,8 @@
  * namespaces a test makes are held by fds and vanish with it). */
 #include <fcntl.h>
 #include <linux/capability.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
 #include <net/if.h>
 #include <poll.h>
 #include <sched.h>
@@ -808,4 +810,91 @@ TEST(bridges_are_isolated_and_internal_networks_stay_inside)
 	ASSERT_EQ(try_connect(w.ctr, "10.89.0.2", 80, 300, &c), -ETIMEDOUT);
 	close(l);
 	close(out);
+}
+
+/* ---- the guard: a container cannot reach the host's 127.0.0.1 ----------- */
+
+static int packet_cb(void *arg, struct berr *err)
+{
+	int *fd_ifindex = arg;
+	fd_ifindex[0] = socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	fd_ifindex[1] = (int)if_nametoindex("eth0");
+	return fd_ifindex[0] < 0 || fd_ifindex[1] == 0 ? -errno : 0;
+}
+
+static uint16_t ip_checksum(const void *p, size_t len)
+{
+	const uint8_t *b = p;
+	uint32_t sum = 0;
+	for (size_t i = 0; i + 1 < len; i += 2)
+		sum += (uint32_t)(b[i] << 8 | b[i + 1]);
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return htons((uint16_t)~sum);
+}
+
+/* From the container's eth0, a UDP datagram to 127.0.0.1:port sent to the
+ * bridge's MAC address, as a hostile container would. */
+static void send_to_host_loopback(int ctr, const unsigned char *br_mac,
+				  uint16_t port)
+{
+	int fi[2];
+	struct berr e = {0};
+	ASSERT_OK(nsn_run_in_netns(ctr, packet_cb, fi, &e));
+	unsigned char pkt[20 + 8 + 4] = {0};
+	pkt[0] = 0x45;				 /* IPv4, 20-byte header */
+	pkt[3] = sizeof(pkt);			 /* total length */
+	pkt[8] = 64;				 /* TTL */
+	pkt[9] = IPPROTO_UDP;			 /* protocol */
+	memcpy(pkt + 12, "\x0a\x58\x00\x02", 4); /* 10.88.0.2 */
+	memcpy(pkt + 16, "\x7f\x00\x00\x01", 4); /* 127.0.0.1 */
+	uint16_t sum = ip_checksum(pkt, 20), p = htons(port), len = htons(12);
+	memcpy(pkt + 10, &sum, 2);
+	memcpy(pkt + 20, &p, 2); /* source port: any */
+	memcpy(pkt + 22, &p, 2);
+	memcpy(pkt + 24, &len, 2); /* UDP checksum 0: none */
+	memcpy(pkt + 28, "evil", 4);
+	struct sockaddr_ll ll = {.sll_family = AF_PACKET,
+				 .sll_protocol = htons(ETH_P_IP),
+				 .sll_ifindex = fi[1],
+				 .sll_halen = 6};
+	memcpy(ll.sll_addr, br_mac, 6);
+	ASSERT_EQ(sendto(fi[0], pkt, sizeof(pkt), 0, (struct sockaddr *)&ll,
+			 sizeof(ll)),
+		  (long)sizeof(pkt));
+	close(fi[0]);
+}
+
+static bool datagram_within(int fd, int ms)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	char buf[8];
+	return poll(&p, 1, ms) == 1 && recv(fd, buf, sizeof(buf), 0) > 0;
+}
+
+TEST(containers_cannot_reach_the_hosts_loopback)
+{
+	struct nat_world w;
+	nat_world(&w);
+	/* a host service on 127.0.0.1 alone */
+	int u = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET,
+				 .sin_port = htons(5300),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	ASSERT_EQ(bind(u, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	struct ifreq ifr;
+	memset(&ifr, 0, sizeof(ifr));
+	strcpy(ifr.ifr_name, "br0");
+	ASSERT_EQ(ioctl(u, SIOCGIFHWADDR, &ifr), 0);
+	unsigned char mac[6];
+	memcpy(mac, ifr.ifr_hwaddr.sa_data, 6);
+	/* route_localnet=1 on br0 lets it through were it not for the
+	 * guard: without it the datagram arrives */
+	send_to_host_loopback(w.ctr, mac, 5300);
+	ASSERT_TRUE(!datagram_within(u, 300));
+	struct berr e = {0};
+	ASSERT_OK(nsn_nft_delete_table(&e));
+	send_to_host_loopback(w.ctr, mac, 5300);
+	ASSERT_TRUE(datagram_within(u, 1000));
+	close(u);
 }
