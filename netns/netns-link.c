@@ -237,6 +237,9 @@ int nsn_veth_create(const struct nsn_veth *v, struct berr *err)
 		return r;
 	_cleanup_free_ char *ctx = base_sprintf("create veth `%s` (peer `%s`)",
 						v->host_ifname, v->peer_ifname);
+	if (v->netns_fd < 0)
+		return berr_setx(err, EBADF, "%s: no network namespace fd",
+				 ctx);
 	_cleanup_(nsn_nl_freep) struct nsn_nl *nl = NULL;
 	r = nsn_nl_open(&nl, ctx, err);
 	if (r < 0)

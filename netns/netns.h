@@ -222,7 +222,8 @@ struct nsn_nft_net {
 int nsn_nft_network_add(const struct nsn_nft_net *n, struct berr *err);
 
 /* Removes every rule tagged for network name and bridge from the set.
- * Returns the number of rules removed (0 when none: safe to repeat). */
+ * Returns the number of rules removed (0 when none: safe to repeat).
+ * route_localnet stays set on the bridge, which goes next. */
 int nsn_nft_network_remove(const char *name, const char *bridge,
 			   struct berr *err);
 
