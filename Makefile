@@ -22,9 +22,11 @@ else
 BUILD     ?= build/sanitize
 endif
 
-PKGS      := libnl-3.0 libnl-route-3.0 libcjson libseccomp libcap
+PKGS      := libnl-3.0 libnl-route-3.0 libcjson libseccomp libcap libnftables
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# libnftables is loaded with dlopen on first use (netns/netns-nft.c says
+# why): its header only.
+PKG_LIBS  := $(shell pkg-config --libs $(filter-out libnftables,$(PKGS)) 2>/dev/null)
 
 WARN      := -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes \
              -Wstrict-prototypes -Wformat=2 -Wno-unused-parameter \
@@ -360,7 +362,7 @@ demo-image: $(DEMO_IMAGE)
 -include $(LIBBW_OBJS:.o=.d) $(BUILD)/tests/bench/queue.d $(EXAMPLES:=.d)
 
 DEB_PKGS := build-essential pkg-config libseccomp-dev libcap-dev libnl-3-dev \
-            libnl-route-3-dev libcjson-dev busybox-static clang-format python3 \
+            libnl-route-3-dev libnftables-dev libcjson-dev busybox-static clang-format python3 \
             libarchive-dev libssl-dev libcurl4-openssl-dev iproute2 util-linux \
             jq skopeo docker-registry qemu-system-x86 linux-image-amd64 \
             libsystemd-dev systemd
