@@ -125,8 +125,11 @@ base=$(counts)
 # Tasks of 0-8 ms: more of them than the time given runs, so that the
 # run ends by ^C (berth finishes the running tasks and stops).
 ntasks=$((par_secs * 5000))
-b par --rootfs "$ROOTFS" --cgroup-parent "$cg" --quiet --retries 1000 \
-	--results "$tmp/r.jsonl" --range "1:$ntasks" -- sh -c 'sleep 0.00$((RANDOM % 9)); echo $1' sh \
+# berth itself in the background (not the function b): the timer's
+# SIGINT must reach it, not a subshell
+"$BERTH" --root "$root" par --rootfs "$ROOTFS" --cgroup-parent "$cg" --quiet \
+	--retries 1000 --results "$tmp/r.jsonl" --range "1:$ntasks" \
+	-- sh -c 'sleep 0.00$((RANDOM % 9)); echo $1' sh \
 	>"$tmp/par.out" 2>"$tmp/par.err" &
 par=$!
 kills=0
