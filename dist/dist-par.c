@@ -425,6 +425,7 @@ static int source_next(struct source *src, const char **arg)
 
 struct outcome {
 	int exit, sig;
+	int error; /* abandoned: the queue's reason (dq_result.error) */
 	uint32_t flags, worker, attempts; /* attempts: of this run */
 	uint32_t deliveries; /* to workers, over every run of the task */
 	int cpu;
@@ -525,6 +526,9 @@ struct par {
 	uint64_t finished, failed, run_us;
 	bool input_done, stopping, halted, closing, out_broken, workers_gone;
 	int halt_status;
+	/* per worker: killed for writing garbage over the queue */
+	bool *corrupted;
+	uint64_t repairs_seen; /* dq_stats.repairs reported */
 	int results_fd, joblog_fd;
 	/* the tasks' stdout, written in large pieces: a million results
 	 * must not cost a million write()s */
@@ -684,6 +688,29 @@ static void write_joblog_line(struct par *p, const struct task *t,
 	dp_buf_free(&b);
 }
 
+/* Why the queue gave a task up, as one line. */
+static void abandoned_why(const struct task *t, const struct outcome *oc,
+			  char *buf, size_t len)
+{
+	unsigned long long seq = t->seq;
+	if (oc->error == -EBADMSG)
+		snprintf(buf, len,
+			 "berth: par: task %llu failed: its worker w%u wrote "
+			 "garbage over the task queue and was killed\n",
+			 seq, oc->worker);
+	else if (oc->error == -EIO)
+		snprintf(buf, len,
+			 "berth: par: task %llu failed: the task queue made "
+			 "no progress (a worker kept writing over its shared "
+			 "memory)\n",
+			 seq);
+	else
+		snprintf(buf, len,
+			 "berth: par: task %llu was abandoned: its worker "
+			 "died %u times\n",
+			 seq, oc->attempts);
+}
+
 static void emit(struct par *p, const struct task *t, const struct outcome *oc)
 {
 	/* the progress bar shares the terminal: clear it first */
@@ -703,11 +730,8 @@ static void emit(struct par *p, const struct task *t, const struct outcome *oc)
 	}
 	if (oc->abandoned) {
 		char msg[256];
-		int n = snprintf(msg, sizeof(msg),
-				 "berth: par: task %llu was abandoned: its "
-				 "worker died %u times\n",
-				 (unsigned long long)t->seq, oc->attempts);
-		write_out(p, p->o->err_fd, msg, (size_t)n);
+		abandoned_why(t, oc, msg, sizeof(msg));
+		write_out(p, p->o->err_fd, msg, strlen(msg));
 	}
 	if (p->results_fd >= 0)
 		write_result_line(p, t, oc);
@@ -746,27 +770,32 @@ static void decode(struct par *p, const struct dq_result *res,
 		.cpu = res->worker < p->nworkers ? p->cpus[res->worker] : -1};
 	if (res->error) {
 		oc->abandoned = true;
+		oc->error = res->error;
 		oc->exit = -1;
 		return;
 	}
-	const struct dp_agent_result *h = res->data;
-	if (p->o->mode == DP_MODE_LIB || res->len < sizeof(*h) ||
-	    (uint64_t)h->out_len + h->err_len > res->len - sizeof(*h)) {
+	/* the result lies in the worker's memory, at any alignment: the
+	 * head is copied once, and only the copy is checked and used */
+	struct dp_agent_result h;
+	if (p->o->mode != DP_MODE_LIB && res->len >= sizeof(h))
+		memcpy(&h, res->data, sizeof(h));
+	if (p->o->mode == DP_MODE_LIB || res->len < sizeof(h) ||
+	    (uint64_t)h.out_len + h.err_len > res->len - sizeof(h)) {
 		oc->exit = res->status;
 		oc->out = res->data;
 		oc->out_len = res->len;
 		return;
 	}
-	oc->exit = h->exit;
-	oc->sig = h->signal;
-	oc->flags = h->flags;
+	oc->exit = h.exit;
+	oc->sig = h.signal;
+	oc->flags = h.flags;
 	oc->timed = true;
-	oc->start_us = h->start_us;
-	oc->run_us = h->run_us;
-	oc->out = (const char *)(h + 1);
-	oc->out_len = h->out_len;
-	oc->err = oc->out + h->out_len;
-	oc->err_len = h->err_len;
+	oc->start_us = h.start_us;
+	oc->run_us = h.run_us;
+	oc->out = (const char *)res->data + sizeof(h);
+	oc->out_len = h.out_len;
+	oc->err = oc->out + h.out_len;
+	oc->err_len = h.err_len;
 }
 
 static void check_halt(struct par *p, const struct outcome *oc)
@@ -950,11 +979,21 @@ static void on_worker_exit(struct par *p, const struct dp_exit *ev)
 		return;
 	}
 	char why[BERR_MSG_MAX];
-	dp_describe_exit(ev, why, sizeof(why));
+	bool corrupted = p->corrupted[ev->index];
+	p->corrupted[ev->index] = false;
+	if (corrupted)
+		snprintf(why, sizeof(why),
+			 "worker w%zu wrote garbage over the task queue (its "
+			 "result ring) and was killed; its tasks failed",
+			 ev->index);
+	else
+		dp_describe_exit(ev, why, sizeof(why));
 	int st = ev->status;
-	bool early = w->tasks == 0;
+	/* a worker that broke the queue is replaced like one that died,
+	 * but does not count as failing to start */
+	bool early = w->tasks == 0 && !corrupted;
 	bool hopeless = ev->start_failed ||
-			(early && st >= 0 && WIFEXITED(st) &&
+			(early && st >= 0 && !corrupted && WIFEXITED(st) &&
 			 (WEXITSTATUS(st) == 126 || WEXITSTATUS(st) == 127));
 	if (early)
 		w->fails++;
@@ -1073,9 +1112,49 @@ static bool loop_done(const struct par *p)
 	return p->stopping || (p->input_done && !p->retry_head && !p->pending);
 }
 
+/* The coordinator found the queue's shared memory overwritten (and
+ * repaired it): say so, at most once a housekeeping round. */
+static void check_repairs(struct par *p)
+{
+	struct dq_stats st;
+	dq_stats(p->q, &st);
+	if (st.repairs == p->repairs_seen)
+		return;
+	p->repairs_seen = st.repairs;
+	char what[160];
+	dq_last_repair(p->q, what, sizeof(what));
+	report(p, DP_REPORT_WARNING,
+	       "berth: par: a worker wrote over the task queue's shared "
+	       "memory (%s); repaired",
+	       what);
+}
+
+/* The queue has nothing in flight while tasks wait for their result: it
+ * lost them (it must not; the tasks fail rather than wait forever). */
+static void fail_lost(struct par *p)
+{
+	for (size_t i = 0; i <= p->by_qid.mask; i++)
+		while (p->by_qid.b[i]) {
+			struct task *t = p->by_qid.b[i];
+			p->by_qid.b[i] = t->qnext;
+			p->inflight--;
+			char msg[160];
+			int n = snprintf(msg, sizeof(msg),
+					 "berth: par: task %llu failed: the "
+					 "task queue lost it\n",
+					 (unsigned long long)t->seq);
+			struct outcome oc = {.exit = -1,
+					     .cpu = -1,
+					     .err = msg,
+					     .err_len = (size_t)n};
+			finish_task(p, t, &oc, true);
+		}
+}
+
 static void housekeeping(struct par *p)
 {
 	flush_out(p);
+	check_repairs(p);
 	struct dp_exit ev;
 	while (!p->fatal.code && dp_pool_reap(p->pool, &ev) == 1)
 		on_worker_exit(p, &ev);
@@ -1104,10 +1183,14 @@ static int run_loop(struct par *p, struct berr *err)
 				struct timespec ts = {0, LIB_BATCH_NAP_NS};
 				nanosleep(&ts, NULL);
 			}
-			if (r == 0)
+			if (r == 0) {
 				on_result(p, &res);
-			else if (r == -EBADMSG && res.worker < p->nworkers)
+			} else if (r == -EBADMSG && res.worker < p->nworkers) {
+				p->corrupted[res.worker] = true;
 				dp_pool_kill_one(p->pool, res.worker);
+			} else if (r == -ENODATA) {
+				fail_lost(p);
+			}
 		} else if (!p->input_done && p->src.kind == SRC_FD) {
 			struct pollfd pf = {.fd = p->src.fd, .events = POLLIN};
 			poll(&pf, 1, 20);
@@ -1167,6 +1250,7 @@ static int pick_cpus(struct par *p, struct berr *err)
 				 o->jobs);
 	p->nworkers = o->jobs ? (size_t)o->jobs : (size_t)ncpu;
 	p->cpus = base_calloc(p->nworkers, sizeof(int));
+	p->corrupted = base_calloc(p->nworkers, sizeof(bool));
 	int c = -1;
 	for (size_t i = 0; i < p->nworkers; i++) {
 		c = dp_cpus_next(&want, c);
@@ -1409,6 +1493,7 @@ static void teardown(struct par *p)
 		close(p->joblog_fd);
 	free(p->src.buf);
 	free(p->cpus);
+	free(p->corrupted);
 	free(p->cpulist);
 }
 
