@@ -148,10 +148,10 @@ static void check_held(struct dq *q, struct audit *a, uint32_t i,
 	}
 	/* attached is no evidence either way (it may be overwritten, and a
 	 * dead worker is the pool's to reclaim); idle is: a worker sleeps
-	 * for a task only when it holds none */
+	 * for a task only when it holds none. (A worker whose flag was
+	 * overwritten sets it again when the audit wakes it: see below.) */
 	const struct bq_worker *wk = &q->workers[holder];
-	bool idle =
-		atomic_load(&wk->attached) && atomic_load(&wk->task_sleeping);
+	bool idle = atomic_load(&wk->task_sleeping);
 	if (!idle || bq_word_state(word) == BQ_DONE) {
 		lp->idle_since_ms = 0;
 		return;
@@ -314,6 +314,14 @@ static void audit_locked(struct dq *q, struct audit *a)
 		     q->stall_ms, a->waiting);
 		dq_ring_reset_locked(q);
 		q->last_progress_ms = a->now;
+	}
+	/* no progress with tasks in flight: every stall_ms, wake the
+	 * workers, so that a sleeper whose flags were overwritten says
+	 * again that it idles (and one that missed a wake looks again) */
+	if (stuck && atomic_load(&q->unresolved) &&
+	    a->now - q->last_stuck_wake_ms >= q->stall_ms) {
+		q->last_stuck_wake_ms = a->now;
+		a->wake = true;
 	}
 	if (a->repairs) {
 		q->last_repair_ms = a->now;

@@ -57,8 +57,12 @@ static void check_result(struct dq *q, const struct dq_result *res,
 static void region(struct dq *q, int which, size_t *off, size_t *len)
 {
 	const struct bq_config *c = &q->cfg;
-	uint64_t starts[7] = {0,	     c->ring_off,   c->lease_off,
-			      c->worker_off, c->result_off, c->arena_off,
+	uint64_t starts[7] = {0,
+			      c->ring_off,
+			      c->lease_off,
+			      c->worker_off,
+			      c->result_off,
+			      c->arena_off,
 			      c->total_size};
 	*off = starts[which];
 	*len = starts[which + 1] - starts[which];

@@ -645,3 +645,32 @@ TEST(result_tail_zeroed_is_not_blamed)
 	dq_destroy(q);
 	alarm(0);
 }
+
+/* A published result is wiped with the whole worker table (its count,
+ * attached and idle flags) before the coordinator read it: the worker
+ * idles holding the lease. The coordinator wakes it, sees it idle and
+ * queues the task again. */
+TEST(result_wiped_with_the_worker_table)
+{
+	alarm(30);
+	struct dq *q = mkq(16, 1);
+	struct regions r = regions(q);
+	struct echo e;
+	echo_start(&e, q, 0);
+	while (!atomic_load(&e.attached))
+		usleep(1000);
+	submit_n(q, 1);
+	long end = now_ms() + BOUND_MS;
+	while (!atomic_load(&r.workers[0].res_tail) && now_ms() < end)
+		usleep(1000);
+	/* wait until it sleeps again, then wipe */
+	while (!atomic_load(&r.workers[0].task_sleeping) && now_ms() < end)
+		usleep(1000);
+	memset(r.workers, 0, sizeof(struct bq_worker));
+	memset(r.base + r.cfg.result_off, 0, r.cfg.result_size);
+	struct tally t = {0};
+	drain(q, 1, &t);
+	ASSERT_EQ(t.ok, 1);
+	finish(q, &e, 1);
+	alarm(0);
+}
