@@ -12,8 +12,9 @@
  *   worker that never took it was named);
  * - a ring that does not hold what the coordinator pushed, or tasks that
  *   wait stall_ms while a worker idles, make the ring start afresh;
- * - when repairs keep being needed and nothing progresses for three times
- *   stall_ms, the tasks in flight are abandoned with -EIO: a collector never
+ * - when repairs keep being needed and no result comes for three times
+ *   stall_ms, the tasks in flight that no worker runs are abandoned with
+ *   -EIO: a collector never
  * waits forever on a queue a worker keeps destroying. */
 #include <limits.h>
 #include <stdarg.h>
@@ -271,13 +272,25 @@ static void look_for_idle(struct dq *q, struct audit *a)
 			a->idle_worker = true;
 }
 
-/* Abandons every task in flight with -EIO. */
+/* True when lease i is held, by the books and the word, by a worker that
+ * does not idle: it runs the task, which may take hours. */
+static bool running(struct dq *q, uint32_t i)
+{
+	const struct dq_lpriv *lp = &q->lp[i];
+	uint32_t holder;
+	return lp->taken &&
+	       dq_word_valid(q, i, atomic_load(&q->leases[i].word), &holder) &&
+	       holder == lp->holder &&
+	       !atomic_load(&q->workers[holder].task_sleeping);
+}
+
+/* Abandons with -EIO every task in flight that no worker runs. */
 static void give_up(struct dq *q)
 {
 	uint32_t n = 0;
 	for (uint32_t i = 0; i < q->cap; i++) {
 		struct dq_lpriv *lp = &q->lp[i];
-		if (lp->state != DQ_LP_QUEUED)
+		if (lp->state != DQ_LP_QUEUED || running(q, i))
 			continue;
 		dq_lease_abandon(q, i, lp->taken ? lp->holder : UINT32_MAX,
 				 -EIO);
@@ -302,6 +315,14 @@ static void audit_locked(struct dq *q, struct audit *a)
 	if (q->progress != q->progress_seen) {
 		q->progress_seen = q->progress;
 		q->last_progress_ms = a->now;
+	}
+	/* results are the progress that counts against giving up: tasks
+	 * taken again and again without a result are none */
+	uint64_t results =
+		atomic_load(&q->st.completed) + atomic_load(&q->st.abandoned);
+	if (results != q->results_seen) {
+		q->results_seen = results;
+		q->last_result_ms = a->now;
 		q->bad_rounds = 0;
 	}
 	bool stuck = a->now - q->last_progress_ms >= q->stall_ms;
@@ -329,8 +350,7 @@ static void audit_locked(struct dq *q, struct audit *a)
 		/* the tasks queued again at stall_ms had stall_ms more to
 		 * make progress */
 		if (++q->bad_rounds >= GIVE_UP_ROUNDS &&
-		    a->now - q->last_progress_ms >=
-			    GIVE_UP_STALLS * q->stall_ms)
+		    a->now - q->last_result_ms >= GIVE_UP_STALLS * q->stall_ms)
 			give_up(q);
 	}
 }

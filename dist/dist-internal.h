@@ -125,7 +125,8 @@ struct dq {
 	_Atomic uint32_t high; /* 1 + highest worker id seen attached */
 	/* the audit (dist-audit.c), under collect_lock */
 	int64_t last_audit_ms, last_progress_ms, last_repair_ms;
-	int64_t last_stuck_wake_ms;
+	int64_t last_stuck_wake_ms, last_result_ms;
+	uint64_t results_seen; /* completed + abandoned at the last audit */
 	uint64_t progress, progress_seen;
 	uint32_t bad_rounds; /* audits that repaired, no progress since */
 	uint64_t *pending;   /* per lease: its ticket waiting in the ring */

@@ -1524,12 +1524,20 @@ int dp_par_run(const struct rt_ctx *ctx, const struct dp_par_opts *o,
 	if (o->tty && !o->quiet && o->report)
 		o->report(DP_REPORT_DONE, "", o->report_data);
 	struct berr cerr = {0};
+	/* tasks the queue gave up may still run in their workers: those are
+	 * not waited for */
+	bool gave_up = false;
+	if (p.q) {
+		struct dq_stats st;
+		dq_stats(p.q, &st);
+		gave_up = st.given_up > 0;
+	}
 	/* the workers end by themselves once the queue is closed and
 	 * drained; after a halt or an interrupt they are told to stop */
 	if (p.pool && (p.stopping || r < 0))
 		dq_destroy(TAKE_PTR(p.q));
 	if (p.pool)
-		dp_pool_wait(p.pool, r < 0 ? 0 : 10000);
+		dp_pool_wait(p.pool, r < 0 || gave_up ? 0 : 10000);
 	if (r == 0)
 		summary(&p);
 	int cr = dp_pool_close(p.pool, 0, &cerr);

@@ -160,7 +160,7 @@ static int init_private(struct dq *q, struct berr *err)
 	q->nfree = q->cap;
 	q->pending_worker = -1;
 	atomic_init(&q->next_id, 1);
-	q->last_progress_ms = dq_now_ms();
+	q->last_progress_ms = q->last_result_ms = dq_now_ms();
 	return 0;
 }
 

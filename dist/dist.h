@@ -45,8 +45,9 @@
  * are queued again (a task may then run twice, its result still counts
  * once), and a queue that makes no progress for stall_ms while tasks wait
  * is started afresh. When repairs keep failing (a worker that scribbles
- * all the time) the tasks in flight are abandoned with -EIO, so that a
- * collector never waits forever (after 3 * stall_ms without progress).
+ * all the time) the tasks in flight that no worker runs are abandoned with
+ * -EIO, so that a collector never waits forever (after 3 * stall_ms
+ * without a result).
  * A worker whose result ring is garbage is
  * named (-EBADMSG); its tasks fail with -EBADMSG once it is reclaimed.
  * What remains: a worker can still spoil tasks of others that it can
