@@ -152,7 +152,7 @@ static void check_held(struct dq *q, struct audit *a, uint32_t i,
 	 * for a task only when it holds none. (A worker whose flag was
 	 * overwritten sets it again when the audit wakes it: see below.) */
 	const struct bq_worker *wk = &q->workers[holder];
-	bool idle = atomic_load(&wk->task_sleeping);
+	bool idle = atomic_load(&wk->task_sleeping) && !atomic_load(&wk->held);
 	if (!idle || bq_word_state(word) == BQ_DONE) {
 		lp->idle_since_ms = 0;
 		return;
@@ -278,10 +278,12 @@ static bool running(struct dq *q, uint32_t i)
 {
 	const struct dq_lpriv *lp = &q->lp[i];
 	uint32_t holder;
-	return lp->taken &&
-	       dq_word_valid(q, i, atomic_load(&q->leases[i].word), &holder) &&
-	       holder == lp->holder &&
-	       !atomic_load(&q->workers[holder].task_sleeping);
+	if (!lp->taken ||
+	    !dq_word_valid(q, i, atomic_load(&q->leases[i].word), &holder) ||
+	    holder != lp->holder)
+		return false;
+	const struct bq_worker *wk = &q->workers[holder];
+	return !atomic_load(&wk->task_sleeping) || atomic_load(&wk->held);
 }
 
 /* Abandons with -EIO every task in flight that no worker runs. */

@@ -209,6 +209,7 @@ int dq_reclaim(struct dq *q, uint32_t w)
 	atomic_store(&q->hdr->wake_pending, 0);
 	bq_futex_bump_wake(&q->hdr->task_futex, INT_MAX);
 	atomic_store(&q->workers[w].space_sleepers, 0);
+	atomic_store(&q->workers[w].held, 0);
 	atomic_store(&q->workers[w].attached, 0);
 	pthread_mutex_unlock(&q->collect_lock);
 	dq_ring_flush(q);

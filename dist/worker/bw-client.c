@@ -312,9 +312,13 @@ static int take_one(struct bw *w)
 			continue; /* a stale ticket: reclaim re-queued it */
 		count(&w->me->tasks);
 		/* fields another worker wrote garbage over: the coordinator
-		 * finds them and queues the task again, restored */
+		 * finds them and, once we idle, queues the task again */
 		if (view_task(w, lease, gen + 1) < 0)
 			continue;
+		uint32_t held = atomic_load_explicit(&w->me->held,
+						     memory_order_relaxed);
+		atomic_store_explicit(&w->me->held, held + 1,
+				      memory_order_relaxed);
 		return 1;
 	}
 	return 0;
@@ -446,6 +450,11 @@ int bw_done(struct bw *w, const struct bw_task *t, int32_t status,
 	if (len)
 		memcpy(w->results + off + sizeof(rec), result, len);
 	w->tail += waste + need;
+	uint32_t held =
+		atomic_load_explicit(&w->me->held, memory_order_relaxed);
+	if (held)
+		atomic_store_explicit(&w->me->held, held - 1,
+				      memory_order_relaxed);
 	/* seq_cst: publish, then look for a sleeping coordinator */
 	atomic_store(&w->me->res_tail, w->tail);
 	if (atomic_load(&w->hdr->result_sleepers))

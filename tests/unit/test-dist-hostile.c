@@ -674,3 +674,42 @@ TEST(result_wiped_with_the_worker_table)
 	finish(q, &e, 1);
 	alarm(0);
 }
+
+/* A worker may hold several tasks at once: one that sleeps for the next
+ * task while it holds one is not idle, and its task is not queued
+ * again. */
+static void *hold_two(void *arg)
+{
+	struct dq *q = arg;
+	struct bw *w = attach(q, 0);
+	struct bw_task a = *take(w);
+	struct bw_task b = *take(w); /* sleeps until the second comes */
+	echo_done(w, &a);
+	echo_done(w, &b);
+	bw_close(w);
+	return NULL;
+}
+
+TEST(worker_holding_a_task_while_it_waits_keeps_it)
+{
+	alarm(30);
+	struct dq *q = mkq(16, 1);
+	submit_n(q, 1);
+	pthread_t th;
+	ASSERT_EQ(pthread_create(&th, NULL, hold_two, q), 0);
+	/* several stall times: nothing comes, nothing is repaired */
+	long end = now_ms() + 1000;
+	struct dq_result res;
+	while (now_ms() < end)
+		ASSERT_EQ(dq_collect(q, &res, 10), -EAGAIN);
+	struct dq_stats st;
+	dq_stats(q, &st);
+	ASSERT_EQ(st.repairs, 0);
+	submit_n(q, 1);
+	struct tally t = {0};
+	drain(q, 2, &t);
+	ASSERT_EQ(t.ok, 2);
+	pthread_join(th, NULL);
+	dq_destroy(q);
+	alarm(0);
+}
