@@ -245,12 +245,17 @@ soak: $(BERTH) $(AGENT) $(ROOTFS)/.stamp $(DEMO_IMAGE)
 # libclang-rt-14-dev. `make fuzz` builds them; FUZZ_SECONDS=N runs each.
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz-*.c)
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
-FUZZ_DEPS := $(wildcard oci/*.c base/*.c oci/*.h base/*.h)
+# The queue's target links the coordinator's queue (not par, pool or job,
+# which pull in the runtime) and the worker library; the others oci/.
+FUZZ_DQ_SRCS := $(addprefix dist/dist-,queue.c ring.c lease.c result.c \
+	arena.c futex.c audit.c) $(wildcard dist/worker/*.c)
+FUZZ_DEPS := $(wildcard oci/*.c base/*.c oci/*.h base/*.h dist/*.h) $(FUZZ_DQ_SRCS)
+fuzz_srcs = $(if $(filter fuzz-queue,$(1)),$(FUZZ_DQ_SRCS),oci/*.c) base/*.c
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_DEPS)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  FUZZ    $@")
 	$(Q)clang -g -O1 -fsanitize=fuzzer,address,undefined -I. -D_GNU_SOURCE \
-		$(PKG_CFLAGS) $< oci/*.c base/*.c -lcjson -o $@
+		$(PKG_CFLAGS) $< $(call fuzz_srcs,$*) -lcjson -lpthread -o $@
 fuzz: $(FUZZ_BINS)
 	$(Q)for f in $(FUZZ_BINS); do \
 		[ -z "$(FUZZ_SECONDS)" ] || $$f -max_total_time=$(FUZZ_SECONDS) || exit 1; \
@@ -283,7 +288,8 @@ LIBBW_SRCS := $(wildcard dist/worker/*.c)
 LIBBW_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(LIBBW_SRCS))
 LIBBW_A   := $(BUILD)/libberthworker.a
 LIBBW_SO  := $(BUILD)/libberthworker.so
-DIST_TESTS := $(BUILD)/tests/test-dist $(BUILD)/tests/test-dist-stress
+DIST_TESTS := $(BUILD)/tests/test-dist $(BUILD)/tests/test-dist-stress \
+              $(BUILD)/tests/test-dist-hostile
 BENCH_QUEUE := $(BUILD)/bench-queue
 
 .PHONY: libberthworker examples bench-dist bench-par check-tsan

@@ -175,7 +175,10 @@ struct bq_worker {
 	_Atomic uint64_t sleeps;	 /* futex waits (statistics) */
 	_Atomic uint32_t task_sleeping;	 /* 1 while counted in task_sleepers:
 					    reclaim uncounts a dead sleeper */
-	uint8_t pad0[BQ_LINE - 36];
+	_Atomic uint32_t held; /* tasks taken, not yet answered: a worker
+				  asleep holding one (several tasks at once)
+				  is not idle */
+	uint8_t pad0[BQ_LINE - 40];
 	/* line 1, the coordinator: */
 	BQ_ALIGNED _Atomic uint64_t res_head; /* bytes ever consumed */
 	_Atomic uint32_t space_futex;	      /* bumped after res_head moves */
@@ -208,6 +211,7 @@ _Static_assert(offsetof(struct bq_header, result_futex) == 6 * BQ_LINE, "rf");
 _Static_assert(sizeof(struct bq_header) == 7 * BQ_LINE, "header: 7 lines");
 _Static_assert(sizeof(struct bq_slot) == BQ_LINE, "slot: one line");
 _Static_assert(sizeof(struct bq_lease) == BQ_LINE, "lease: one line");
+_Static_assert(offsetof(struct bq_worker, held) == 36, "held");
 _Static_assert(offsetof(struct bq_worker, res_head) == BQ_LINE, "res_head");
 _Static_assert(sizeof(struct bq_worker) == 2 * BQ_LINE, "worker: 2 lines");
 _Static_assert(sizeof(struct bq_record) == 32, "record header");

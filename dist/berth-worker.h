@@ -92,8 +92,9 @@ int bw_attach(void *base, size_t size, uint32_t worker_id, struct bw **out,
  * bw_done() for that task.
  * Returns NULL with errno == 0 at the end: the coordinator closed the
  * queue and every task has its result, or the coordinator is gone.
- * Returns NULL with errno == EBADMSG when the queue's shared state is
- * corrupt. A signal does not interrupt the wait. */
+ * A task whose shared entry is out of bounds (another process wrote over
+ * it) is skipped: the coordinator restores it and queues it again. A
+ * signal does not interrupt the wait. */
 const struct bw_task *bw_next(struct bw *w);
 
 /* Reports task t with the caller's status and len result bytes (copied;

@@ -81,7 +81,7 @@ static inline size_t dp_word_decode(const char *word, unsigned slot, char *out)
 #include "dist/dist.h"
 #include "runtime/runtime.h"
 
-/* ---- a growing buffer (dist-par.c) ---- */
+/* ---- a growing buffer (dist-buf.c) ---- */
 
 struct dp_buf {
 	char *p;

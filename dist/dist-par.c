@@ -21,122 +21,6 @@
 
 #include "dist/dist-par-internal.h"
 
-/* ---- buffers and JSON ---------------------------------------------------- */
-
-static void buf_grow(struct dp_buf *b, size_t more)
-{
-	if (b->len + more + 1 <= b->cap)
-		return;
-	size_t cap = b->cap ? b->cap : 64;
-	while (cap < b->len + more + 1)
-		cap *= 2;
-	b->p = base_realloc(b->p, cap, 1);
-	b->cap = cap;
-}
-
-void dp_buf_add(struct dp_buf *b, const void *data, size_t len)
-{
-	buf_grow(b, len);
-	if (len)
-		memcpy(b->p + b->len, data, len);
-	b->len += len;
-	b->p[b->len] = '\0';
-}
-
-void dp_buf_addc(struct dp_buf *b, char c)
-{
-	dp_buf_add(b, &c, 1);
-}
-
-void dp_buf_adds(struct dp_buf *b, const char *s)
-{
-	dp_buf_add(b, s, strlen(s));
-}
-
-void dp_buf_printf(struct dp_buf *b, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return;
-	buf_grow(b, (size_t)n);
-	va_start(ap, fmt);
-	vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
-	va_end(ap);
-	b->len += (size_t)n;
-}
-
-void dp_buf_free(struct dp_buf *b)
-{
-	free(b->p);
-	*b = (struct dp_buf){0};
-}
-
-/* Length of the valid UTF-8 sequence at s (at most n bytes), 0 if none. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-	size_t k;
-	uint32_t c;
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		k = 2, c = s[0] & 0x1f;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef)
-		k = 3, c = s[0] & 0x0f;
-	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-		k = 4, c = s[0] & 0x07;
-	else
-		return 0;
-	if (k > n)
-		return 0;
-	for (size_t i = 1; i < k; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		c = c << 6 | (s[i] & 0x3f);
-	}
-	if ((k == 3 && (c < 0x800 || (c >= 0xd800 && c <= 0xdfff))) ||
-	    (k == 4 && (c < 0x10000 || c > 0x10ffff)))
-		return 0;
-	return k;
-}
-
-void dp_buf_json(struct dp_buf *b, const char *s, size_t len)
-{
-	const unsigned char *u = (const unsigned char *)s;
-	dp_buf_addc(b, '"');
-	for (size_t i = 0; i < len;) {
-		unsigned char c = u[i];
-		if (c == '"' || c == '\\') {
-			dp_buf_addc(b, '\\');
-			dp_buf_addc(b, (char)c);
-		} else if (c == '\n') {
-			dp_buf_adds(b, "\\n");
-		} else if (c == '\t') {
-			dp_buf_adds(b, "\\t");
-		} else if (c == '\r') {
-			dp_buf_adds(b, "\\r");
-		} else if (c < 0x20 || c == 0x7f) {
-			dp_buf_printf(b, "\\u%04x", c);
-		} else if (c >= 0x80) {
-			size_t k = utf8_len(u + i, len - i);
-			if (k == 0) {
-				dp_buf_adds(b, "\\ufffd");
-				i++;
-				continue;
-			}
-			dp_buf_add(b, u + i, k);
-			i += k;
-			continue;
-		} else {
-			dp_buf_addc(b, (char)c);
-		}
-		i++;
-	}
-	dp_buf_addc(b, '"');
-}
-
 /* ---- replacement strings ----------------------------------------------------
  */
 
@@ -425,6 +309,7 @@ static int source_next(struct source *src, const char **arg)
 
 struct outcome {
 	int exit, sig;
+	int error; /* abandoned: the queue's reason (dq_result.error) */
 	uint32_t flags, worker, attempts; /* attempts: of this run */
 	uint32_t deliveries; /* to workers, over every run of the task */
 	int cpu;
@@ -525,6 +410,9 @@ struct par {
 	uint64_t finished, failed, run_us;
 	bool input_done, stopping, halted, closing, out_broken, workers_gone;
 	int halt_status;
+	/* per worker: killed for writing garbage over the queue */
+	bool *corrupted;
+	uint64_t repairs_seen; /* dq_stats.repairs reported */
 	int results_fd, joblog_fd;
 	/* the tasks' stdout, written in large pieces: a million results
 	 * must not cost a million write()s */
@@ -684,6 +572,29 @@ static void write_joblog_line(struct par *p, const struct task *t,
 	dp_buf_free(&b);
 }
 
+/* Why the queue gave a task up, as one line. */
+static void abandoned_why(const struct task *t, const struct outcome *oc,
+			  char *buf, size_t len)
+{
+	unsigned long long seq = t->seq;
+	if (oc->error == -EBADMSG)
+		snprintf(buf, len,
+			 "berth: par: task %llu failed: its worker w%u wrote "
+			 "garbage over the task queue and was killed\n",
+			 seq, oc->worker);
+	else if (oc->error == -EIO)
+		snprintf(buf, len,
+			 "berth: par: task %llu failed: the task queue made "
+			 "no progress (a worker kept writing over its shared "
+			 "memory)\n",
+			 seq);
+	else
+		snprintf(buf, len,
+			 "berth: par: task %llu was abandoned: its worker "
+			 "died %u times\n",
+			 seq, oc->attempts);
+}
+
 static void emit(struct par *p, const struct task *t, const struct outcome *oc)
 {
 	/* the progress bar shares the terminal: clear it first */
@@ -703,11 +614,8 @@ static void emit(struct par *p, const struct task *t, const struct outcome *oc)
 	}
 	if (oc->abandoned) {
 		char msg[256];
-		int n = snprintf(msg, sizeof(msg),
-				 "berth: par: task %llu was abandoned: its "
-				 "worker died %u times\n",
-				 (unsigned long long)t->seq, oc->attempts);
-		write_out(p, p->o->err_fd, msg, (size_t)n);
+		abandoned_why(t, oc, msg, sizeof(msg));
+		write_out(p, p->o->err_fd, msg, strlen(msg));
 	}
 	if (p->results_fd >= 0)
 		write_result_line(p, t, oc);
@@ -746,27 +654,32 @@ static void decode(struct par *p, const struct dq_result *res,
 		.cpu = res->worker < p->nworkers ? p->cpus[res->worker] : -1};
 	if (res->error) {
 		oc->abandoned = true;
+		oc->error = res->error;
 		oc->exit = -1;
 		return;
 	}
-	const struct dp_agent_result *h = res->data;
-	if (p->o->mode == DP_MODE_LIB || res->len < sizeof(*h) ||
-	    (uint64_t)h->out_len + h->err_len > res->len - sizeof(*h)) {
+	/* the result lies in the worker's memory, at any alignment: the
+	 * head is copied once, and only the copy is checked and used */
+	struct dp_agent_result h;
+	if (p->o->mode != DP_MODE_LIB && res->len >= sizeof(h))
+		memcpy(&h, res->data, sizeof(h));
+	if (p->o->mode == DP_MODE_LIB || res->len < sizeof(h) ||
+	    (uint64_t)h.out_len + h.err_len > res->len - sizeof(h)) {
 		oc->exit = res->status;
 		oc->out = res->data;
 		oc->out_len = res->len;
 		return;
 	}
-	oc->exit = h->exit;
-	oc->sig = h->signal;
-	oc->flags = h->flags;
+	oc->exit = h.exit;
+	oc->sig = h.signal;
+	oc->flags = h.flags;
 	oc->timed = true;
-	oc->start_us = h->start_us;
-	oc->run_us = h->run_us;
-	oc->out = (const char *)(h + 1);
-	oc->out_len = h->out_len;
-	oc->err = oc->out + h->out_len;
-	oc->err_len = h->err_len;
+	oc->start_us = h.start_us;
+	oc->run_us = h.run_us;
+	oc->out = (const char *)res->data + sizeof(h);
+	oc->out_len = h.out_len;
+	oc->err = oc->out + h.out_len;
+	oc->err_len = h.err_len;
 }
 
 static void check_halt(struct par *p, const struct outcome *oc)
@@ -950,11 +863,21 @@ static void on_worker_exit(struct par *p, const struct dp_exit *ev)
 		return;
 	}
 	char why[BERR_MSG_MAX];
-	dp_describe_exit(ev, why, sizeof(why));
+	bool corrupted = p->corrupted[ev->index];
+	p->corrupted[ev->index] = false;
+	if (corrupted)
+		snprintf(why, sizeof(why),
+			 "worker w%zu wrote garbage over the task queue (its "
+			 "result ring) and was killed; its tasks failed",
+			 ev->index);
+	else
+		dp_describe_exit(ev, why, sizeof(why));
 	int st = ev->status;
-	bool early = w->tasks == 0;
+	/* a worker that broke the queue is replaced like one that died,
+	 * but does not count as failing to start */
+	bool early = w->tasks == 0 && !corrupted;
 	bool hopeless = ev->start_failed ||
-			(early && st >= 0 && WIFEXITED(st) &&
+			(early && st >= 0 && !corrupted && WIFEXITED(st) &&
 			 (WEXITSTATUS(st) == 126 || WEXITSTATUS(st) == 127));
 	if (early)
 		w->fails++;
@@ -1073,9 +996,49 @@ static bool loop_done(const struct par *p)
 	return p->stopping || (p->input_done && !p->retry_head && !p->pending);
 }
 
+/* The coordinator found the queue's shared memory overwritten (and
+ * repaired it): say so, at most once a housekeeping round. */
+static void check_repairs(struct par *p)
+{
+	struct dq_stats st;
+	dq_stats(p->q, &st);
+	if (st.repairs == p->repairs_seen)
+		return;
+	p->repairs_seen = st.repairs;
+	char what[160];
+	dq_last_repair(p->q, what, sizeof(what));
+	report(p, DP_REPORT_WARNING,
+	       "berth: par: a worker wrote over the task queue's shared "
+	       "memory (%s); repaired",
+	       what);
+}
+
+/* The queue has nothing in flight while tasks wait for their result: it
+ * lost them (it must not; the tasks fail rather than wait forever). */
+static void fail_lost(struct par *p)
+{
+	for (size_t i = 0; i <= p->by_qid.mask; i++)
+		while (p->by_qid.b[i]) {
+			struct task *t = p->by_qid.b[i];
+			p->by_qid.b[i] = t->qnext;
+			p->inflight--;
+			char msg[160];
+			int n = snprintf(msg, sizeof(msg),
+					 "berth: par: task %llu failed: the "
+					 "task queue lost it\n",
+					 (unsigned long long)t->seq);
+			struct outcome oc = {.exit = -1,
+					     .cpu = -1,
+					     .err = msg,
+					     .err_len = (size_t)n};
+			finish_task(p, t, &oc, true);
+		}
+}
+
 static void housekeeping(struct par *p)
 {
 	flush_out(p);
+	check_repairs(p);
 	struct dp_exit ev;
 	while (!p->fatal.code && dp_pool_reap(p->pool, &ev) == 1)
 		on_worker_exit(p, &ev);
@@ -1104,10 +1067,14 @@ static int run_loop(struct par *p, struct berr *err)
 				struct timespec ts = {0, LIB_BATCH_NAP_NS};
 				nanosleep(&ts, NULL);
 			}
-			if (r == 0)
+			if (r == 0) {
 				on_result(p, &res);
-			else if (r == -EBADMSG && res.worker < p->nworkers)
+			} else if (r == -EBADMSG && res.worker < p->nworkers) {
+				p->corrupted[res.worker] = true;
 				dp_pool_kill_one(p->pool, res.worker);
+			} else if (r == -ENODATA) {
+				fail_lost(p);
+			}
 		} else if (!p->input_done && p->src.kind == SRC_FD) {
 			struct pollfd pf = {.fd = p->src.fd, .events = POLLIN};
 			poll(&pf, 1, 20);
@@ -1167,6 +1134,7 @@ static int pick_cpus(struct par *p, struct berr *err)
 				 o->jobs);
 	p->nworkers = o->jobs ? (size_t)o->jobs : (size_t)ncpu;
 	p->cpus = base_calloc(p->nworkers, sizeof(int));
+	p->corrupted = base_calloc(p->nworkers, sizeof(bool));
 	int c = -1;
 	for (size_t i = 0; i < p->nworkers; i++) {
 		c = dp_cpus_next(&want, c);
@@ -1409,6 +1377,7 @@ static void teardown(struct par *p)
 		close(p->joblog_fd);
 	free(p->src.buf);
 	free(p->cpus);
+	free(p->corrupted);
 	free(p->cpulist);
 }
 
@@ -1439,12 +1408,20 @@ int dp_par_run(const struct rt_ctx *ctx, const struct dp_par_opts *o,
 	if (o->tty && !o->quiet && o->report)
 		o->report(DP_REPORT_DONE, "", o->report_data);
 	struct berr cerr = {0};
+	/* tasks the queue gave up may still run in their workers: those are
+	 * not waited for */
+	bool gave_up = false;
+	if (p.q) {
+		struct dq_stats st;
+		dq_stats(p.q, &st);
+		gave_up = st.given_up > 0;
+	}
 	/* the workers end by themselves once the queue is closed and
 	 * drained; after a halt or an interrupt they are told to stop */
 	if (p.pool && (p.stopping || r < 0))
 		dq_destroy(TAKE_PTR(p.q));
 	if (p.pool)
-		dp_pool_wait(p.pool, r < 0 ? 0 : 10000);
+		dp_pool_wait(p.pool, r < 0 || gave_up ? 0 : 10000);
 	if (r == 0)
 		summary(&p);
 	int cr = dp_pool_close(p.pool, 0, &cerr);

@@ -13,6 +13,7 @@
 #define DEF_RESULT (256u << 10)
 #define DEF_ATTEMPTS 3u
 #define DEF_SPIN 2000u
+#define DEF_STALL_MS 2000u
 
 static bool pow2(uint64_t v)
 {
@@ -40,6 +41,8 @@ static int resolve_params(const struct dq_params *in, struct dq_params *p,
 		p->max_attempts = DEF_ATTEMPTS;
 	if (!p->spin)
 		p->spin = DEF_SPIN;
+	if (!p->stall_ms)
+		p->stall_ms = DEF_STALL_MS;
 	if (!pow2(p->capacity) || p->capacity < 2 || p->capacity > (1u << 20))
 		return berr_setx(err, EINVAL,
 				 "task queue: capacity %u is not a power of "
@@ -110,10 +113,12 @@ static int make_memfd(uint64_t size, struct berr *err)
 	return TAKE_FD(fd);
 }
 
-static void init_shared(struct dq *q, const struct bq_config *c)
+static void init_shared(struct dq *q, const struct bq_config *c,
+			uint32_t p_stall_ms)
 {
 	q->hdr = (struct bq_header *)q->base;
 	q->hdr->cfg = *c;
+	q->cfg = *c;
 	q->ring = (struct bq_slot *)(q->base + c->ring_off);
 	q->leases = (struct bq_lease *)(q->base + c->lease_off);
 	q->workers = (struct bq_worker *)(q->base + c->worker_off);
@@ -127,6 +132,7 @@ static void init_shared(struct dq *q, const struct bq_config *c)
 	q->result_size = c->result_size;
 	q->max_attempts = c->max_attempts;
 	q->spin = c->spin;
+	q->stall_ms = p_stall_ms;
 }
 
 static int init_private(struct dq *q, struct berr *err)
@@ -137,9 +143,16 @@ static int init_private(struct dq *q, struct berr *err)
 	q->abandoned = calloc(q->cap, sizeof(*q->abandoned));
 	q->corrupt = calloc(q->max_workers, sizeof(*q->corrupt));
 	q->tail_seen = calloc(q->max_workers, sizeof(*q->tail_seen));
+	q->res_head = calloc(q->max_workers, sizeof(*q->res_head));
+	q->lp = calloc(q->cap, sizeof(*q->lp));
+	q->slot_ticket = calloc(q->cap, sizeof(*q->slot_ticket));
+	q->pending = calloc(q->cap, sizeof(*q->pending));
+	/* untouched pages of the copy cost nothing */
+	q->arena_copy = malloc(q->cfg.arena_size);
 	if (!q->free_leases || !q->lease_blk || !q->retry || !q->abandoned ||
-	    !q->corrupt || !q->tail_seen ||
-	    dq_arena_init(&q->arena, q->hdr->cfg.arena_size, 4ull * q->cap) < 0)
+	    !q->corrupt || !q->tail_seen || !q->res_head || !q->lp ||
+	    !q->slot_ticket || !q->pending || !q->arena_copy ||
+	    dq_arena_init(&q->arena, q->cfg.arena_size, 4ull * q->cap) < 0)
 		return berr_setx(err, ENOMEM, "task queue: out of memory");
 	/* lease 0 on top of the stack: the first tasks use low indices */
 	for (uint32_t i = 0; i < q->cap; i++)
@@ -147,6 +160,7 @@ static int init_private(struct dq *q, struct berr *err)
 	q->nfree = q->cap;
 	q->pending_worker = -1;
 	atomic_init(&q->next_id, 1);
+	q->last_progress_ms = q->last_result_ms = dq_now_ms();
 	return 0;
 }
 
@@ -181,7 +195,7 @@ int dq_create(const struct dq_params *in, struct dq **out, struct berr *err)
 		dq_destroy(q);
 		return r;
 	}
-	init_shared(q, &c);
+	init_shared(q, &c, p.stall_ms);
 	r = init_private(q, err);
 	if (r < 0) {
 		dq_destroy(q);
@@ -218,6 +232,11 @@ void dq_destroy(struct dq *q)
 	free(q->abandoned);
 	free(q->corrupt);
 	free(q->tail_seen);
+	free(q->res_head);
+	free(q->lp);
+	free(q->slot_ticket);
+	free(q->pending);
+	free(q->arena_copy);
 	free(q);
 }
 
@@ -235,13 +254,14 @@ void *dq_mapping(const struct dq *q, size_t *size)
 
 void dq_close(struct dq *q)
 {
-	atomic_fetch_or(&q->hdr->flags, BQ_CLOSED);
-	/* idle workers re-check: they end once nothing is unresolved */
-	dq_wake_workers(q, INT_MAX);
-	/* submitters waiting for room return -EPIPE */
 	pthread_mutex_lock(&q->alloc_lock);
+	q->closed = true;
+	atomic_fetch_or(&q->hdr->flags, BQ_CLOSED);
+	/* submitters waiting for room return -EPIPE */
 	pthread_cond_broadcast(&q->room);
 	pthread_mutex_unlock(&q->alloc_lock);
+	/* idle workers re-check: they end once nothing is unresolved */
+	dq_wake_workers(q, INT_MAX);
 }
 
 enum dq_worker_state dq_worker_state(struct dq *q, uint32_t w)
@@ -264,10 +284,13 @@ void dq_stats(struct dq *q, struct dq_stats *st)
 		.abandoned = atomic_load(&q->st.abandoned),
 		.requeued = atomic_load(&q->st.requeued),
 		.stale = atomic_load(&q->st.stale),
-		.in_flight = atomic_load(&q->hdr->unresolved),
+		.in_flight = atomic_load(&q->unresolved),
 		.ring_busy = atomic_load(&q->st.ring_busy),
 		.collect_sleeps = atomic_load(&q->st.collect_sleeps),
 		.wakes = atomic_load(&q->st.wakes),
+		.repairs = atomic_load(&q->st.repairs),
+		.resets = atomic_load(&q->st.resets),
+		.given_up = atomic_load(&q->st.given_up),
 	};
 	pthread_mutex_lock(&q->alloc_lock);
 	st->arena_used = q->arena.tail - q->arena.head;
@@ -279,4 +302,11 @@ void dq_stats(struct dq *q, struct dq_stats *st)
 		st->worker_sleeps += atomic_load_explicit(&q->workers[i].sleeps,
 							  memory_order_relaxed);
 	}
+}
+
+void dq_last_repair(struct dq *q, char *buf, size_t len)
+{
+	pthread_mutex_lock(&q->collect_lock);
+	snprintf(buf, len, "%s", q->last_repair);
+	pthread_mutex_unlock(&q->collect_lock);
 }

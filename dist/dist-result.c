@@ -15,6 +15,7 @@ static uint8_t *ring_of(struct dq *q, uint32_t w)
 void dq_result_set_head(struct dq *q, uint32_t w, uint64_t head)
 {
 	struct bq_worker *wk = &q->workers[w];
+	atomic_store_explicit(&q->res_head[w], head, memory_order_relaxed);
 	/* seq_cst: publish the space, then look for a worker waiting on it */
 	atomic_store(&wk->res_head, head);
 	if (atomic_load(&wk->space_sleepers)) {
@@ -41,23 +42,26 @@ static bool record_ok(const struct dq *q, const struct bq_record *rec,
 }
 
 /* Reads the record at *head of ring w into *rec (*at: its offset),
- * stepping over wrap markers. Returns 1, 0 when the ring is empty, or
- * -EBADMSG. */
+ * stepping over wrap markers. Returns 1, 0 when the ring is empty,
+ * -EBADMSG when the published count is impossible, or -EPROTO when a
+ * record is. */
 static int peek_record(struct dq *q, uint32_t w, uint64_t *head,
 		       struct bq_record *rec, uint32_t *at)
 {
 	/* the worker's line is read only when the records seen are used up */
 	uint64_t tail = q->tail_seen[w];
-	if (tail == *head) {
+	if ((int64_t)(tail - *head) <= 0) {
 		tail = atomic_load_explicit(&q->workers[w].res_tail,
 					    memory_order_acquire);
 		q->tail_seen[w] = tail;
 	}
 	const uint8_t *ring = ring_of(q, w);
 	for (;;) {
-		uint64_t avail = tail - *head;
-		if (avail == 0)
+		/* a tail behind the head is no publication (the worker
+		 * republishes its own count with its next record) */
+		if ((int64_t)(tail - *head) <= 0)
 			return 0;
+		uint64_t avail = tail - *head;
 		if (avail > q->result_size)
 			return -EBADMSG;
 		uint32_t off = (uint32_t)(*head & (q->result_size - 1));
@@ -66,39 +70,36 @@ static int peek_record(struct dq *q, uint32_t w, uint64_t *head,
 		if (size == BQ_REC_WRAP) {
 			uint32_t skip = q->result_size - off;
 			if (off == 0 || skip > avail)
-				return -EBADMSG;
+				return -EPROTO;
 			*head += skip;
 			continue;
 		}
 		if (q->result_size - off < sizeof(*rec))
-			return -EBADMSG;
+			return -EPROTO;
 		memcpy(rec, ring + off, sizeof(*rec));
 		if (!record_ok(q, rec, off, avail))
-			return -EBADMSG;
+			return -EPROTO;
 		*at = off;
 		return 1;
 	}
 }
 
-/* True when worker w holds the record's lease at the record's gen. */
-static bool holder_matches(struct dq *q, uint32_t w,
-			   const struct bq_record *rec, uint64_t word)
+/* True when the record answers the lease as the coordinator's books have
+ * it (in flight, same task, the gen a worker taking it got) and the shared
+ * word does not name another holder. A word that is no valid state at all
+ * was overwritten: the books decide alone. Caller holds alloc_lock. */
+static bool record_matches(struct dq *q, uint32_t w,
+			   const struct bq_record *rec)
 {
-	uint32_t st = bq_word_state(word);
-	return (st == BQ_LEASED || st == BQ_DONE) &&
-	       bq_word_worker(word) == w && bq_word_gen(word) == rec->gen &&
-	       q->leases[rec->lease].task_id == rec->task_id;
-}
-
-/* The result counts once: the lease leaves LEASED/DONE by this CAS. */
-static bool accept(struct dq *q, uint32_t w, const struct bq_record *rec)
-{
-	struct bq_lease *l = &q->leases[rec->lease];
-	uint64_t word = atomic_load(&l->word);
-	if (!holder_matches(q, w, rec, word))
+	const struct dq_lpriv *lp = &q->lp[rec->lease];
+	if (lp->state != DQ_LP_QUEUED || lp->task_id != rec->task_id ||
+	    rec->gen != lp->gen + 1)
 		return false;
-	return atomic_compare_exchange_strong(
-		&l->word, &word, bq_lease_word(BQ_FREE, 0, rec->gen + 1));
+	uint64_t word = atomic_load(&q->leases[rec->lease].word);
+	uint32_t holder;
+	if (!dq_word_valid(q, rec->lease, word, &holder))
+		return true;
+	return holder == w;
 }
 
 static void fill(struct dq *q, uint32_t w, const struct bq_record *rec,
@@ -108,40 +109,69 @@ static void fill(struct dq *q, uint32_t w, const struct bq_record *rec,
 		.task_id = rec->task_id,
 		.status = rec->status,
 		.worker = w,
-		.attempts = q->leases[rec->lease].attempt,
+		.attempts = q->lp[rec->lease].attempt,
 		.data = rec->len ? ring_of(q, w) + at + sizeof(*rec) : NULL,
 		.len = rec->len,
 	};
+}
+
+/* The result counts once: the lease leaves the books here. */
+static bool accept(struct dq *q, uint32_t w, const struct bq_record *rec,
+		   uint32_t at, struct dq_result *res)
+{
+	pthread_mutex_lock(&q->alloc_lock);
+	bool ok = record_matches(q, w, rec);
+	if (ok) {
+		fill(q, w, rec, at, res);
+		dq_lease_release_locked(q, rec->lease);
+		dq_task_resolved(q);
+		q->progress++;
+	}
+	pthread_mutex_unlock(&q->alloc_lock);
+	return ok;
 }
 
 /* Takes the first acceptable record of ring w. Returns 1, 0 (none), or
  * -EBADMSG (the ring is now ignored). */
 static int take_from(struct dq *q, uint32_t w, struct dq_result *res)
 {
-	uint64_t head = atomic_load_explicit(&q->workers[w].res_head,
-					     memory_order_relaxed);
+	uint64_t head =
+		atomic_load_explicit(&q->res_head[w], memory_order_relaxed);
 	uint64_t start = head;
 	struct bq_record rec;
 	uint32_t at;
 	int r;
 	while ((r = peek_record(q, w, &head, &rec, &at)) > 0) {
-		if (!accept(q, w, &rec)) {
+		if (!accept(q, w, &rec, at, res)) {
+			blog_debug("task queue: worker %u: result for lease %u "
+				   "gen %u task %llu dropped: stale",
+				   w, rec.lease, rec.gen,
+				   (unsigned long long)rec.task_id);
 			dq_count(&q->st.stale);
 			head += rec.size;
 			continue;
 		}
-		fill(q, w, &rec, at, res);
 		/* the bytes stay until the next call releases them */
 		q->pending_worker = w;
 		q->pending_head = head + rec.size;
 		dq_count(&q->st.completed);
-		dq_lease_release(q, rec.lease);
-		dq_task_resolved(q);
 		return 1;
+	}
+	if (r == -EPROTO && dq_audit_found_recently(q)) {
+		/* records overwritten along with the rest of the queue: the
+		 * worker is not to blame. They are skipped; the leases they
+		 * answered stay with it, idle, and are queued again */
+		blog_debug("task queue: worker %u: overwritten records "
+			   "skipped",
+			   w);
+		dq_count(&q->st.stale);
+		head = q->tail_seen[w];
+		r = 0;
 	}
 	if (head != start)
 		dq_result_set_head(q, w, head);
 	if (r < 0) {
+		r = -EBADMSG;
 		blog_debug("task queue: result ring of worker %u is corrupt",
 			   w);
 		q->corrupt[w] = true;
@@ -156,26 +186,38 @@ static int take_abandoned(struct dq *q, struct dq_result *res)
 	uint32_t n = atomic_load(&q->nabandoned);
 	if (!n)
 		return 0;
+	pthread_mutex_lock(&q->alloc_lock);
 	struct dq_abandoned a = q->abandoned[n - 1];
 	atomic_store(&q->nabandoned, n - 1);
-	const struct bq_lease *l = &q->leases[a.lease];
+	const struct dq_lpriv *lp = &q->lp[a.lease];
 	*res = (struct dq_result){
-		.task_id = l->task_id,
-		.error = -EOWNERDEAD,
+		.task_id = lp->task_id,
+		.error = a.error,
 		.worker = a.worker,
-		.attempts = l->attempt,
+		.attempts = lp->attempt,
 	};
 	dq_count(&q->st.abandoned);
-	dq_lease_release(q, a.lease);
+	dq_lease_release_locked(q, a.lease);
 	dq_task_resolved(q);
+	q->progress++;
+	pthread_mutex_unlock(&q->alloc_lock);
 	return 1;
 }
 
+/* The workers to scan: the highest id ever seen attached. The shared
+ * counter only raises the coordinator's own (a worker that zeroes it hides
+ * no ring). */
 static uint32_t worker_span(struct dq *q)
 {
 	uint32_t n = atomic_load_explicit(&q->hdr->worker_high,
 					  memory_order_relaxed);
-	return n < q->max_workers ? n : q->max_workers;
+	uint32_t high = atomic_load_explicit(&q->high, memory_order_relaxed);
+	if (n > q->max_workers)
+		n = q->max_workers;
+	if (n <= high)
+		return high;
+	atomic_store_explicit(&q->high, n, memory_order_relaxed);
+	return n;
 }
 
 static int take_result(struct dq *q, struct dq_result *res)
@@ -204,15 +246,15 @@ static int take_result(struct dq *q, struct dq_result *res)
  * collect_lock. */
 static bool results_ready(struct dq *q)
 {
-	if (atomic_load(&q->nabandoned) ||
-	    atomic_load(&q->hdr->unresolved) == 0)
+	if (atomic_load(&q->nabandoned) || atomic_load(&q->unresolved) == 0)
 		return true;
 	uint32_t n = worker_span(q);
 	for (uint32_t w = 0; w < n; w++)
-		if (!q->corrupt[w] &&
-		    atomic_load(&q->workers[w].res_tail) !=
-			    atomic_load_explicit(&q->workers[w].res_head,
-						 memory_order_relaxed))
+		if (!atomic_load_explicit(&q->corrupt[w],
+					  memory_order_relaxed) &&
+		    (int64_t)(atomic_load(&q->workers[w].res_tail) -
+			      atomic_load_explicit(&q->res_head[w],
+						   memory_order_relaxed)) > 0)
 			return true;
 	return false;
 }
@@ -224,11 +266,13 @@ static void wait_results(struct dq *q, const struct timespec *deadline)
 			return;
 		bq_cpu_relax();
 	}
-	/* deferred tickets must be pushed again soon: sleep 1 ms at most */
+	/* deferred tickets must be pushed again soon: sleep 1 ms at most;
+	 * and the audit runs every few ms while tasks are in flight */
 	struct timespec soon;
 	const struct timespec *dl = deadline;
-	if (atomic_load(&q->nretry)) {
-		dq_deadline(&soon, 1);
+	int nap = atomic_load(&q->nretry) ? 1 : DQ_AUDIT_MS;
+	{
+		dq_deadline(&soon, nap);
 		if (!dl || soon.tv_sec < dl->tv_sec ||
 		    (soon.tv_sec == dl->tv_sec && soon.tv_nsec < dl->tv_nsec))
 			dl = &soon;
@@ -243,12 +287,13 @@ static int collect_locked(struct dq *q, struct dq_result *res, int timeout_ms,
 {
 	for (;;) {
 		dq_ring_flush(q);
+		dq_audit(q);
 		int r = take_result(q, res);
 		if (r > 0)
 			return 0;
 		if (r < 0)
 			return r;
-		if (atomic_load(&q->hdr->unresolved) == 0)
+		if (atomic_load(&q->unresolved) == 0)
 			return -ENODATA;
 		if (timeout_ms == 0 || dq_deadline_passed(deadline))
 			return -EAGAIN;
@@ -268,18 +313,17 @@ int dq_collect(struct dq *q, struct dq_result *res, int timeout_ms)
 
 void dq_result_preaccept(struct dq *q, uint32_t w)
 {
-	uint64_t head = atomic_load_explicit(&q->workers[w].res_head,
-					     memory_order_relaxed);
+	uint64_t head =
+		atomic_load_explicit(&q->res_head[w], memory_order_relaxed);
 	struct bq_record rec;
 	uint32_t at;
+	pthread_mutex_lock(&q->alloc_lock);
 	while (peek_record(q, w, &head, &rec, &at) > 0) {
 		struct bq_lease *l = &q->leases[rec.lease];
-		uint64_t word = atomic_load(&l->word);
-		if (holder_matches(q, w, &rec, word) &&
-		    bq_word_state(word) == BQ_LEASED)
-			atomic_compare_exchange_strong(
-				&l->word, &word,
-				bq_lease_word(BQ_DONE, w, rec.gen));
+		if (record_matches(q, w, &rec))
+			atomic_store(&l->word,
+				     bq_lease_word(BQ_DONE, w, rec.gen));
 		head += rec.size;
 	}
+	pthread_mutex_unlock(&q->alloc_lock);
 }

@@ -35,6 +35,26 @@
  * (its worker died, or was reclaimed while alive), but only one result is
  * recorded.
  *
+ * Hostile workers: a worker maps the whole queue read-write, so it can
+ * write anything anywhere. The coordinator keeps its own books (leases,
+ * task ids, attempts, payload copies, ring positions, result heads, the
+ * header) and reads shared memory only as input to check: every index,
+ * length and offset is bounded before use. dq_collect() audits the
+ * mapping every few milliseconds: what the coordinator wrote and finds
+ * changed is restored, tasks whose shared entry or ticket was destroyed
+ * are queued again (a task may then run twice, its result still counts
+ * once), and a queue that makes no progress for stall_ms while tasks wait
+ * is started afresh. When repairs keep failing (a worker that scribbles
+ * all the time) the tasks in flight that no worker runs are abandoned with
+ * -EIO, so that a collector never waits forever (after 3 * stall_ms
+ * without a result).
+ * A worker whose result ring is garbage is
+ * named (-EBADMSG); its tasks fail with -EBADMSG once it is reclaimed.
+ * What remains: a worker can still spoil tasks of others that it can
+ * reach in the shared mapping (a payload being read, a result not yet
+ * collected); it cannot make the coordinator read out of bounds, hang, or
+ * report a task twice.
+ *
  * Threads: dq_submit() may be called by several threads at once and
  * concurrently with the other calls. dq_collect() and dq_reclaim() are
  * serialized by an internal lock, which dq_collect() lets go of while it
@@ -70,6 +90,9 @@ struct dq_params {
 				  keep dying is abandoned; default 3 */
 	uint32_t spin;	       /* pause iterations before a futex sleep;
 				  default 2000 (1: sleep at once) */
+	uint32_t stall_ms;     /* no progress this long while tasks wait for
+				  a worker (or a worker idles holding one):
+				  the queue is repaired; default 2000 */
 };
 
 /* Creates a queue: memfd_create(MFD_CLOEXEC | MFD_ALLOW_SEALING), sized,
@@ -103,8 +126,11 @@ int dq_submit(struct dq *q, const void *payload, size_t len, int timeout_ms,
 
 struct dq_result {
 	uint64_t task_id;
-	int error;	   /* 0: the worker's result; -EOWNERDEAD: abandoned
-			      after max_attempts deliveries */
+	int error;	   /* 0: the worker's result; abandoned:
+			      -EOWNERDEAD after max_attempts deliveries,
+			      -EBADMSG its worker corrupted the queue,
+			      -EIO the queue made no progress (its shared
+			      memory kept being overwritten) */
 	int32_t status;	   /* the worker's status (bw_done), 0 if abandoned */
 	uint32_t worker;   /* the worker that produced it (last holder) */
 	uint32_t attempts; /* deliveries of this task */
@@ -149,7 +175,14 @@ struct dq_stats {
 	uint64_t worker_sleeps; /* workers' futex sleeps */
 	uint64_t collect_sleeps; /* dq_collect() futex sleeps */
 	uint64_t wakes;		 /* FUTEX_WAKE calls by the coordinator */
+	uint64_t repairs;  /* audits that found shared memory overwritten */
+	uint64_t resets;   /* times the ring was started afresh */
+	uint64_t given_up; /* tasks abandoned with -EIO */
 };
+
+/* What the last repair found ("lease 3: word 0x0 is not QUEUED(0, 7)"),
+ * "" if none; for a warning. */
+void dq_last_repair(struct dq *q, char *buf, size_t len);
 
 /* What worker w is doing, as the queue sees it (for progress displays;
  * a racy snapshot): not attached (not started, ended or dead), asleep

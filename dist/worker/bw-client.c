@@ -287,8 +287,8 @@ static int view_task(struct bw *w, uint32_t lease, uint32_t gen)
 	return 0;
 }
 
-/* Takes the next task from the ring. Returns 1 (w->cur is set), 0 when the
- * ring is empty, or -EBADMSG. */
+/* Takes the next task from the ring. Returns 1 (w->cur is set), or 0 when
+ * the ring is empty. */
 static int take_one(struct bw *w)
 {
 	uint64_t pos, ticket;
@@ -311,8 +311,15 @@ static int take_one(struct bw *w)
 		if (!ok)
 			continue; /* a stale ticket: reclaim re-queued it */
 		count(&w->me->tasks);
-		int r = view_task(w, lease, gen + 1);
-		return r < 0 ? r : 1;
+		/* fields another worker wrote garbage over: the coordinator
+		 * finds them and, once we idle, queues the task again */
+		if (view_task(w, lease, gen + 1) < 0)
+			continue;
+		uint32_t held = atomic_load_explicit(&w->me->held,
+						     memory_order_relaxed);
+		atomic_store_explicit(&w->me->held, held + 1,
+				      memory_order_relaxed);
+		return 1;
 	}
 	return 0;
 }
@@ -362,8 +369,7 @@ static bool wait_for_task(struct bw *w)
 const struct bw_task *bw_next(struct bw *w)
 {
 	for (;;) {
-		int r = take_one(w);
-		if (r > 0) {
+		if (take_one(w)) {
 			/* back from the sleep path: tasks published while
 			 * we were on our way may wait for another sleeper */
 			if (w->woken) {
@@ -374,10 +380,6 @@ const struct bw_task *bw_next(struct bw *w)
 			}
 			errno = 0;
 			return &w->cur;
-		}
-		if (r < 0) {
-			errno = -r;
-			return NULL;
 		}
 		if (!wait_for_task(w)) {
 			errno = 0;
@@ -448,6 +450,11 @@ int bw_done(struct bw *w, const struct bw_task *t, int32_t status,
 	if (len)
 		memcpy(w->results + off + sizeof(rec), result, len);
 	w->tail += waste + need;
+	uint32_t held =
+		atomic_load_explicit(&w->me->held, memory_order_relaxed);
+	if (held)
+		atomic_store_explicit(&w->me->held, held - 1,
+				      memory_order_relaxed);
 	/* seq_cst: publish, then look for a sleeping coordinator */
 	atomic_store(&w->me->res_tail, w->tail);
 	if (atomic_load(&w->hdr->result_sleepers))

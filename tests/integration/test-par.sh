@@ -473,3 +473,108 @@ t_par_progress_on_a_terminal() {
 	assert_contains "$OUT" "berth: par: 8 tasks, 0 failed" "the summary"
 	no_pool_left
 }
+
+# par_bounded SECS ARGS...: par in the background, its stdout and stderr in
+# $TDIR/out and $TDIR/err, its exit status in $RC; fails when it still runs
+# after SECS seconds (and then stops it).
+par_bounded() {
+	local secs=$1 n pid
+	shift
+	par "$@" >"$TDIR/out" 2>"$TDIR/err" &
+	pid=$!
+	for n in $(seq $((secs * 10))); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		kill -TERM "$(pgrep -P "$pid" -x berth)" 2>/dev/null
+		sleep 3
+		kill -KILL "$(pgrep -P "$pid" -x berth)" 2>/dev/null
+		wait "$pid"
+		fail "berth par still ran after ${secs}s: $(tail -n 3 "$TDIR/err")"
+	fi
+	wait "$pid"
+	RC=$?
+}
+
+# The queue's memfd is the agent's fd 3 and a task may open /proc/1/fd/3:
+# task 3 writes garbage over its own worker's published result count
+# (struct bq_worker.res_tail: worker_off is at byte 64 of the header). berth
+# par names that worker, kills and restarts it, fails task 3 with the
+# reason, and runs every other task exactly once.
+t_par_task_scribbles_its_result_ring() {
+	par_only
+	local scr
+	scr='if [ "$1" = 3 ]; then
+		wo=$(od -A n -t u8 -j 64 -N 8 /proc/1/fd/3 | tr -d " ")
+		printf "\377\377\377\377\377\377\377\177" | dd of=/proc/1/fd/3 \
+			bs=1 seek=$((wo + BERTH_WORKER_ID * 128)) conv=notrunc 2>/dev/null
+		sleep 2
+	fi
+	echo "done $1"'
+	par_bounded 25 -j 2 -- sh -c "$scr" sh ::: 1 2 3 4 5 6 7 8
+	assert_eq "$RC" 1 "exit status (one task failed): $(cat "$TDIR/err")"
+	assert_eq "$(sort "$TDIR/out")" "$(printf 'done %s\n' 1 2 4 5 6 7 8)" \
+		"every other task once"
+	assert_match "$(cat "$TDIR/err")" \
+		"task 3 failed: its worker w[01] wrote garbage over the task queue and was killed" \
+		"task 3's error"
+	assert_match "$(cat "$TDIR/err")" \
+		"worker w[01] wrote garbage over the task queue \(its result ring\) and was killed" \
+		"the warning naming the worker"
+	no_pool_left
+}
+
+# Task 3 zeroes the whole queue (header, ring, leases, result counts,
+# payloads) while the other worker runs a task and more wait in the ring:
+# the coordinator restores what it owns, queues again what was lost, and
+# the run ends with every task's output exactly once.
+t_par_task_zeroes_the_queue() {
+	par_only
+	local scr
+	scr='if [ "$1" = 3 ]; then
+		size=$(stat -L -c %s /proc/1/fd/3)
+		dd if=/dev/zero of=/proc/1/fd/3 bs=4096 count=$((size / 4096)) \
+			conv=notrunc 2>/dev/null
+	fi
+	sleep 0.2
+	echo "done $1"'
+	par_bounded 25 -j 2 -- sh -c "$scr" sh ::: 1 2 3 4 5 6 7 8 9 10
+	assert_eq "$RC" 0 "exit status: $(cat "$TDIR/err")"
+	assert_eq "$(sort -V "$TDIR/out")" "$(printf 'done %s\n' $(seq 10))" \
+		"every task once"
+	assert_contains "$(cat "$TDIR/err")" "wrote over the task queue's shared memory" \
+		"the warning"
+	no_pool_left
+}
+
+# SIGTERM while a task scribbles over the ring, the leases and the worker
+# table for 6 s: the run ends soon after that task does (GNU parallel's
+# first SIGTERM waits for the running tasks), not never.
+t_par_sigterm_with_a_vandal() {
+	par_only
+	local scr pid n
+	scr='if [ "$1" = 1 ]; then
+		end=$(($(date +%s) + 6))
+		while [ "$(date +%s)" -lt "$end" ]; do
+			dd if=/dev/urandom of=/proc/1/fd/3 bs=4096 seek=1 count=64 \
+				conv=notrunc 2>/dev/null
+		done
+	fi
+	sleep 0.5; echo "done $1"'
+	par -j 2 -- sh -c "$scr" sh ::: $(seq 20) >"$TDIR/out" 2>"$TDIR/err" &
+	pid=$!
+	sleep 3
+	kill -TERM "$(pgrep -P "$pid" -x berth)"
+	for n in $(seq 150); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		kill -KILL "$(pgrep -P "$pid" -x berth)"
+		wait "$pid"
+		fail "berth par still ran 15 s after SIGTERM: $(tail -n 3 "$TDIR/err")"
+	fi
+	wait "$pid"
+	no_pool_left
+}

@@ -1,0 +1,168 @@
+/* libFuzzer target: the coordinator of a task queue against shared memory
+ * a worker wrote anything over. A small queue gets a few tasks, one taken
+ * and answered by an in-process worker, then the input is written over
+ * the mapping; the coordinator then collects, audits, reclaims and
+ * submits for a bounded number of rounds. It must not crash, hang or read
+ * outside its mapping (ASan), and it must report every task at most once,
+ * with result bytes inside the mapping.
+ *
+ * Input: byte 0 picks how the rest is applied.
+ *   even: the rest is copied over one region (0 header, 1 ring, 2 leases,
+ *         3 workers, 4 result rings, 5 arena), from its start;
+ *   odd:  the rest is a list of patches: offset (2 bytes, little-endian,
+ *         modulo the mapping), length (1 byte), that many bytes. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "dist/berth-worker.h"
+#include "dist/dist-internal.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define TASKS 3
+#define ROUNDS 24
+
+struct seen {
+	uint64_t ids[64];
+	size_t n;
+};
+
+static void check_result(struct dq *q, const struct dq_result *res,
+			 struct seen *s)
+{
+	size_t msize;
+	const uint8_t *base = dq_mapping(q, &msize);
+	if (res->task_id == 0 || res->task_id > s->n + 64)
+		abort();
+	for (size_t i = 0; i < s->n; i++)
+		if (s->ids[i] == res->task_id)
+			abort(); /* reported twice */
+	if (s->n < 64)
+		s->ids[s->n++] = res->task_id;
+	if (res->data) {
+		const uint8_t *d = res->data;
+		if (d < base || res->len > msize ||
+		    (size_t)(d - base) > msize - res->len)
+			abort();
+		/* every byte is readable (ASan checks the mapping's end) */
+		volatile uint8_t sum = 0;
+		for (size_t i = 0; i < res->len; i++)
+			sum ^= d[i];
+		(void)sum;
+	}
+}
+
+static void region(struct dq *q, int which, size_t *off, size_t *len)
+{
+	const struct bq_config *c = &q->cfg;
+	uint64_t starts[7] = {0,
+			      c->ring_off,
+			      c->lease_off,
+			      c->worker_off,
+			      c->result_off,
+			      c->arena_off,
+			      c->total_size};
+	*off = starts[which];
+	*len = starts[which + 1] - starts[which];
+}
+
+static void apply(struct dq *q, const uint8_t *data, size_t size)
+{
+	size_t msize;
+	uint8_t *base = dq_mapping(q, &msize);
+	if (size < 1)
+		return;
+	if (!(data[0] & 1)) {
+		size_t off, len;
+		region(q, (data[0] >> 1) % 6, &off, &len);
+		memcpy(base + off, data + 1, size - 1 < len ? size - 1 : len);
+		return;
+	}
+	for (size_t i = 1; i + 3 <= size;) {
+		size_t off = (data[i] | (size_t)data[i + 1] << 8) % msize;
+		size_t len = data[i + 2];
+		i += 3;
+		if (len > size - i)
+			len = size - i;
+		if (len > msize - off)
+			len = msize - off;
+		memcpy(base + off, data + i, len);
+		i += len;
+	}
+}
+
+/* The audit runs every few milliseconds: here at once. */
+static void audit_now(struct dq *q)
+{
+	pthread_mutex_lock(&q->collect_lock);
+	q->last_audit_ms = 0;
+	dq_audit(q);
+	pthread_mutex_unlock(&q->collect_lock);
+}
+
+static void setup(struct dq *q)
+{
+	size_t msize;
+	void *base = dq_mapping(q, &msize);
+	for (int i = 0; i < TASKS; i++)
+		if (dq_submit(q, "payload", 7, 0, NULL) < 0)
+			abort();
+	/* worker 1 takes the first task and answers it; the result waits */
+	struct bw *w;
+	char err[128];
+	if (bw_attach(base, msize, 1, &w, err, sizeof(err)) < 0)
+		abort();
+	const struct bw_task *t = bw_next(w);
+	if (!t || bw_done(w, t, 0, "result", 6) < 0)
+		abort();
+	/* a second one is taken and held */
+	if (!bw_next(w))
+		abort();
+	bw_close(w);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct dq *q = NULL;
+	struct berr err = {0};
+	struct dq_params p = {.capacity = 4,
+			      .max_workers = 2,
+			      .arena_size = 4096,
+			      .result_size = 4096,
+			      .max_attempts = 2,
+			      .spin = 1,
+			      .stall_ms = 1};
+	if (dq_create(&p, &q, &err) < 0)
+		abort();
+	setup(q);
+	apply(q, data, size);
+	struct seen s = {.n = 0};
+	for (int round = 0; round < ROUNDS; round++) {
+		struct dq_result res;
+		audit_now(q);
+		int r = dq_collect(q, &res, 0);
+		if (r == 0)
+			check_result(q, &res, &s);
+		else if (r == -EBADMSG)
+			dq_reclaim(q, res.worker);
+		else if (r != -EAGAIN && r != -ENODATA)
+			abort();
+		if (round == ROUNDS / 3)
+			dq_reclaim(q, 1);
+		if (round == ROUNDS / 2) {
+			/* past stall_ms: the stall and give-up paths */
+			struct timespec ts = {0, 2000000};
+			nanosleep(&ts, NULL);
+			dq_submit(q, "more", 4, 0, NULL);
+		}
+	}
+	struct dq_stats st;
+	dq_stats(q, &st);
+	if (st.in_flight > st.submitted ||
+	    st.completed + st.abandoned > st.submitted)
+		abort();
+	dq_destroy(q);
+	return 0;
+}
