@@ -62,10 +62,18 @@ dev_of() {
 V2_FILES=(memory.max memory.swap.max memory.low memory.high pids.max cpu.max
 	cpu.weight cpuset.cpus cpuset.mems)
 
+# cgroupns ID: the bundle gets a cgroup namespace of its own.
+cgroupns() {
+	cfg "$1" '.linux.namespaces += [{type: "cgroup"}]'
+}
+
 t_resources_read_back() {
 	local id dir want pid io=""
 	id=$(new_id res)
 	mkbundle "$id"
+	# the container sees its own group as / (berth spec, as runc's, has no
+	# cgroup namespace)
+	cgroupns "$id"
 	[ ! -b /dev/vda ] || io=$(dev_of /dev/vda)
 	cfg "$id" '.linux.resources = {
 		memory: {limit: 67108864, swap: 134217728, reservation: 33554432},
@@ -148,6 +156,9 @@ t_clone_into_cgroup() {
 	local id pid
 	id=$(new_id clone)
 	mkbundle "$id"
+	# the container sees its own group as / (berth spec, as runc's, has no
+	# cgroup namespace)
+	cgroupns "$id"
 	set_args "$id" /probe sleep 30
 	if command -v strace >/dev/null; then
 		# LeakSanitizer refuses to run under ptrace
@@ -270,6 +281,9 @@ t_pids_limit_enforced() {
 	local id
 	id=$(new_id pids)
 	mkbundle "$id"
+	# the container sees its own group as / (berth spec, as runc's, has no
+	# cgroup namespace)
+	cgroupns "$id"
 	cfg "$id" '.linux.resources.pids.limit = 4'
 	# sh, a subshell and two sleepers fit: the subshell's third fork
 	# fails, which ends it (busybox sh); only builtins after that
