@@ -636,6 +636,14 @@ static int destroy_busy(struct cg_group *g, struct berr *err)
 	return 0;
 }
 
+bool cg_is_new(const struct cg_group *g)
+{
+	for (size_t i = 0; i < g->n; i++)
+		if (!g->dirs[i].made)
+			return false;
+	return g->n > 0;
+}
+
 void cg_unmake(struct cg_group *g)
 {
 	unmake_all(g);

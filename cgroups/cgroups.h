@@ -141,6 +141,10 @@ int cg_freeze(struct cg_group *g, bool frozen, struct berr *err);
 /* True when the group is frozen. */
 int cg_is_frozen(struct cg_group *g, bool *frozen, struct berr *err);
 
+/* True when this process made the group's directory in every hierarchy:
+ * nobody else's process can be in it yet. */
+bool cg_is_new(const struct cg_group *g);
+
 /* Removes only the directories cg_create() made in this process (and the
  * parents it made), killing nothing: a directory that holds processes
  * stays. For a failed create whose group others' processes share. */

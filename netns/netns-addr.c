@@ -61,6 +61,17 @@ fail:
 	return NULL;
 }
 
+/* One request on a socket of its own, its error named by ctx. */
+static int send_request(struct nl_msg *m, const char *ctx, struct berr *err)
+{
+	_cleanup_(nsn_nl_freep) struct nsn_nl *nl = NULL;
+	int r = nsn_nl_open(&nl, ctx, err);
+	if (r < 0)
+		return r;
+	r = nsn_nl_request(nl, m);
+	return r < 0 ? berr_set(err, -r, "%s", ctx) : 0;
+}
+
 int nsn_addr_add(const char *ifname, const char *cidr, struct berr *err)
 {
 	_cleanup_free_ char *ctx =
@@ -72,17 +83,10 @@ int nsn_addr_add(const char *ifname, const char *cidr, struct berr *err)
 	int ifindex = link_index(ifname, ctx, err);
 	if (ifindex < 0)
 		return ifindex;
-	_cleanup_(nsn_nl_freep) struct nsn_nl *nl = NULL;
-	r = nsn_nl_open(&nl, ctx, err);
-	if (r < 0)
-		return r;
 	_cleanup_(nsn_msg_freep) struct nl_msg *m = addr_msg(&c, ifindex);
 	if (!m)
 		return berr_set(err, ENOMEM, "%s", ctx);
-	r = nsn_nl_request(nl, m);
-	if (r < 0)
-		return berr_set(err, -r, "%s", ctx);
-	return 0;
+	return send_request(m, ctx, err);
 }
 
 int nsn_route_add_default(const char *ifname, const char *gateway,
@@ -97,10 +101,6 @@ int nsn_route_add_default(const char *ifname, const char *gateway,
 	int ifindex = link_index(ifname, ctx, err);
 	if (ifindex < 0)
 		return ifindex;
-	_cleanup_(nsn_nl_freep) struct nsn_nl *nl = NULL;
-	r = nsn_nl_open(&nl, ctx, err);
-	if (r < 0)
-		return r;
 	_cleanup_(nsn_msg_freep) struct nl_msg *m = nlmsg_alloc_simple(
 		RTM_NEWROUTE,
 		NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL);
@@ -113,10 +113,7 @@ int nsn_route_add_default(const char *ifname, const char *gateway,
 	    nla_put(m, RTA_GATEWAY, (int)addr_len(gw.family), gw.addr) < 0 ||
 	    nla_put_u32(m, RTA_OIF, (uint32_t)ifindex) < 0)
 		return berr_set(err, ENOMEM, "%s", ctx);
-	r = nsn_nl_request(nl, m);
-	if (r < 0)
-		return berr_set(err, -r, "%s", ctx);
-	return 0;
+	return send_request(m, ctx, err);
 }
 
 int nsn_run_in_netns(int netns_fd, int (*fn)(void *arg, struct berr *err),

@@ -458,9 +458,10 @@ static int check_cgroup_free(struct create_job *j, struct berr *err)
 				 "another linux.cgroupsPath",
 				 cg_path(j->cg));
 	}
+	/* a group made here holds nobody else: no read on the start path */
 	_cleanup_free_ pid_t *pids = NULL;
 	size_t n = 0;
-	if (cg_procs(j->cg, &pids, &n, NULL) < 0)
+	if (cg_is_new(j->cg) || cg_procs(j->cg, &pids, &n, NULL) < 0)
 		return 0;
 	for (size_t i = 0; i < n; i++)
 		if (pids[i] != j->pid)

@@ -202,19 +202,6 @@ static int runtime_ns_hooks(struct rt_init_args *a, struct berr *err)
 	return rt_sync_expect(a->sync_fd, RT_SYNC_HOOKS_DONE, NULL, err);
 }
 
-/* No mount namespace: the container stays on the host's root, as runc
- * leaves it (create refused mounts, masks and a read-only root). The
- * steps that do not touch the file system still run. */
-static int host_root(struct rt_init_args *a, struct berr *err)
-{
-	int r = join_cgroup(a, err);
-	if (r < 0 || (r = runtime_ns_hooks(a, err)) < 0)
-		return r;
-	r = hook_in_container(a, &a->config->hooks.create_container,
-			      "createContainer", OCI_STATUS_CREATING, err);
-	return r < 0 ? r : rt_sysctl_apply(a->config, err);
-}
-
 static int build_rootfs(struct rt_init_args *a, struct berr *err)
 {
 	const struct oci_namespace *net = rt_ns_find(a->config, OCI_NS_NETWORK);
@@ -228,19 +215,24 @@ static int build_rootfs(struct rt_init_args *a, struct berr *err)
 		.join_arg = a,
 		.source_fds = a->source_fds,
 	};
+	/* No mount namespace: the container stays on the host's root, as
+	 * runc leaves it (create refused mounts, masks and a read-only
+	 * root); only the steps that touch no file system run. */
+	bool own_root = rt_ns_find(a->config, OCI_NS_MOUNT) != NULL;
 	if (chdir(a->bundle) < 0)
 		return berr_set(err, errno, "chdir to bundle `%s`", a->bundle);
-	if (!rt_ns_find(a->config, OCI_NS_MOUNT))
-		return host_root(a, err);
-	int r = rt_rootfs_prepare(a->config, &o, err);
+	int r = own_root ? rt_rootfs_prepare(a->config, &o, err) : 0;
 	if (r < 0 || (r = join_cgroup(a, err)) < 0)
 		return r;
-	if ((r = make_cwd(a, err)) < 0 || (r = runtime_ns_hooks(a, err)) < 0)
+	if ((own_root && (r = make_cwd(a, err)) < 0) ||
+	    (r = runtime_ns_hooks(a, err)) < 0)
 		return r;
 	r = hook_in_container(a, &a->config->hooks.create_container,
 			      "createContainer", OCI_STATUS_CREATING, err);
 	if (r < 0)
 		return r;
+	if (!own_root)
+		return rt_sysctl_apply(a->config, err);
 	if ((r = rt_rootfs_pivot(a->config, &o, err)) < 0)
 		return r;
 	return rt_rootfs_finalize(a->config, &o, err);

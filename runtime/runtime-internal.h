@@ -67,15 +67,15 @@ int rt_rootfs_finalize(const struct oci_config *c,
  *                       setuid), the five capability sets through libcap, and
  *                       no_new_privs. cwd is entered and checked to be inside
  *                       the root (CVE-2024-21626).
- *   rt_process_exec()   looks up args[0] on the PATH from process.env (or a
- *                       default PATH) and execve()s it. Returns only on
+ *   rt_process_exec_prepare(), rt_process_execve()
+ *                       look up args[0] on the PATH from process.env (or a
+ *                       default PATH), then execve() it. Return only on
  *                       failure, with err such as
  *                       "exec `foo`: executable file not found in $PATH".
  */
 int rt_process_apply(const struct oci_process *p, struct berr *err);
-int rt_process_exec(const struct oci_process *p, struct berr *err);
-/* rt_process_exec() in two steps, so that a seccomp filter loaded between
- * them (with no_new_privs) sees no syscall of berth's but execve: the
+/* The exec in two steps, so that a seccomp filter loaded between them
+ * (with no_new_privs) sees no syscall of berth's but execve: the
  * environment (HOME from /etc/passwd) and the PATH lookup first. */
 struct rt_exec_plan {
 	char *path;

@@ -448,11 +448,33 @@ static int create_node(int rootfd, const char *path, bool dir)
 	return 0;
 }
 
+/* procfs and sysfs go on an ordinary directory or nowhere: a symlink at
+ * the destination would be followed to wherever the image points it, and
+ * procfs there escapes the masks set on /proc (runc refuses it too). So
+ * their destination's last component is not followed, and what is found
+ * there must be a directory. */
+static bool pseudo_fs(const struct mctx *x)
+{
+	return x->m->type && !rt_mount_is_bind(x->m) &&
+	       (!strcmp(x->m->type, "proc") || !strcmp(x->m->type, "sysfs"));
+}
+
+static int pseudo_fs_dest(struct mctx *x, const struct dest *d)
+{
+	if (!pseudo_fs(x) || !d->existed || S_ISDIR(d->mode))
+		return 0;
+	return failx(x, ENOTDIR,
+		     S_ISLNK(d->mode) ? "the destination must be an ordinary "
+					"directory, not a symlink"
+				      : "the destination must be an ordinary "
+					"directory");
+}
+
 static int dest_open(struct mctx *x, bool dir, struct dest *d)
 {
 	*d = (struct dest){.fd = -1};
 	d->path = rt_path_clean(x->m->destination);
-	int r = resolve_last(x->rootfd, &d->path);
+	int r = pseudo_fs(x) ? 0 : resolve_last(x->rootfd, &d->path);
 	if (r < 0)
 		return fail(x, r);
 	if (!strcmp(d->path, "/"))
@@ -478,7 +500,7 @@ static int dest_open(struct mctx *x, bool dir, struct dest *d)
 	if (same_inode(fd, x->rootfd))
 		return failx(x, EINVAL,
 			     "the destination is the container's root");
-	return 0;
+	return pseudo_fs_dest(x, d);
 }
 
 /* The physical path of fd inside the root, from /proc/self/fd (falls back
@@ -779,40 +801,10 @@ static int mount_fresh_at(struct mctx *x, struct dest *d, int *mntfd,
 	return r;
 }
 
-/* procfs and sysfs go on an ordinary directory or nowhere: a symlink at
- * the destination would be followed to wherever the image points it, and
- * procfs there escapes the masks set on /proc (runc refuses it too). */
-static int check_pseudo_fs_dest(struct mctx *x)
-{
-	if (strcmp(x->m->type, "proc") && strcmp(x->m->type, "sysfs"))
-		return 0;
-	_cleanup_free_ char *p = rt_path_clean(x->m->destination);
-	_cleanup_close_ int fd =
-		base_open_in_root(x->rootfd, p, O_PATH | O_NOFOLLOW, 0);
-	if (fd == -ENOENT)
-		return 0;
-	if (fd < 0)
-		return fail(x, fd);
-	struct stat st;
-	if (fstat(fd, &st) < 0)
-		return fail(x, -errno);
-	if (S_ISDIR(st.st_mode))
-		return 0;
-	return failx(x, ENOTDIR,
-		     S_ISLNK(st.st_mode)
-			     ? "the destination must be an ordinary "
-			       "directory, not a symlink"
-			     : "the destination must be an ordinary "
-			       "directory");
-}
-
 static int mount_fresh(struct mctx *x)
 {
 	struct dest d;
-	int r = check_pseudo_fs_dest(x);
-	if (r < 0)
-		return r;
-	r = dest_open(x, true, &d);
+	int r = dest_open(x, true, &d);
 	if (r == 0)
 		r = check_proc_dest(x, &d, !strcmp(x->m->type, "proc"));
 	if (r < 0) {
@@ -1223,10 +1215,7 @@ static int mount_dispatch(struct mctx *x)
 bool rt_bind_source_from_parent(const struct oci_config *c,
 				const struct oci_mount *m)
 {
-	const struct oci_namespace *user = NULL;
-	for (size_t i = 0; i < c->linux_.n_namespaces; i++)
-		if (c->linux_.namespaces[i].type == OCI_NS_USER)
-			user = &c->linux_.namespaces[i];
+	const struct oci_namespace *user = rt_ns_find(c, OCI_NS_USER);
 	return user && !user->path && rt_mount_is_bind(m) && m->source &&
 	       *m->source;
 }

@@ -512,13 +512,3 @@ void rt_exec_plan_free(struct rt_exec_plan *plan)
 	base_strv_free(plan->env);
 	*plan = (struct rt_exec_plan){NULL, NULL};
 }
-
-int rt_process_exec(const struct oci_process *p, struct berr *err)
-{
-	struct rt_exec_plan plan;
-	int r = rt_process_exec_prepare(p, &plan, err);
-	if (r == 0)
-		r = rt_process_execve(p, &plan, err);
-	rt_exec_plan_free(&plan);
-	return r;
-}

@@ -580,14 +580,14 @@ void rt_seccomp_forget(void)
 	compiled.profile = NULL;
 }
 
-static int load_compiled(struct berr *err)
+/* Installs a program; the notify fd with SECCOMP_FILTER_FLAG_NEW_LISTENER,
+ * else 0. */
+static long load_program(struct sock_filter *insns, unsigned short n,
+			 unsigned fl, struct berr *err)
 {
-	struct sock_fprog prog = {.len = compiled.len,
-				  .filter = compiled.insns};
-	if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, compiled.flags,
-		    &prog) < 0)
-		return berr_set(err, errno, "load the seccomp filter");
-	return 0;
+	struct sock_fprog prog = {.len = n, .filter = insns};
+	long fd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, fl, &prog);
+	return fd < 0 ? berr_set(err, errno, "load the seccomp filter") : fd;
 }
 
 /* ---- the listener ----------------------------------------------------- */
@@ -704,12 +704,11 @@ static int build_and_load(const struct rt_seccomp_load *l, bool notify,
 	seccomp_release(ctx);
 	if (r < 0)
 		return berr_set(err, -r, "compile the seccomp filter");
-	struct sock_fprog prog = {.len = n, .filter = insns};
 	if (notify)
 		fl |= SECCOMP_FILTER_FLAG_NEW_LISTENER;
-	long fd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, fl, &prog);
+	long fd = load_program(insns, n, fl, err);
 	if (fd < 0)
-		return berr_set(err, errno, "load the seccomp filter");
+		return (int)fd;
 	return notify ? send_notify_fd((int)fd, l, msg, err) : 0;
 }
 
@@ -722,7 +721,8 @@ static int load(const struct rt_seccomp_load *l, struct berr *err)
 				 "connected listenerPath");
 	/* built before the load: fewer calls run under the filter */
 	if (!notify && compiled.profile == l->seccomp && compiled.insns)
-		return load_compiled(err);
+		return (int)load_program(compiled.insns, compiled.len,
+					 compiled.flags, err);
 	return build_and_load(l, notify, err);
 }
 

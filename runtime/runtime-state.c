@@ -345,20 +345,33 @@ static int cmp_entry(const void *a, const void *b)
 }
 
 /* runc's list names the owner of the state directory, by name where the
- * user database has one. */
-static char *dir_owner(int dirfd)
+ * user database has one. The last answer is kept: a list's directories
+ * nearly all have one owner, and each lookup reads the user database. */
+struct owner_cache {
+	uid_t uid;
+	char *name; /* NULL: nothing looked up yet */
+};
+
+static char *dir_owner(int dirfd, struct owner_cache *oc)
 {
 	struct stat st;
 	if (fstat(dirfd, &st) < 0)
 		return base_strdup("");
-	char buf[1024];
-	struct passwd pw, *res = NULL;
-	if (getpwuid_r(st.st_uid, &pw, buf, sizeof(buf), &res) == 0 && res)
-		return base_strdup(res->pw_name);
-	return base_sprintf("#%u", (unsigned)st.st_uid);
+	if (!oc->name || oc->uid != st.st_uid) {
+		char buf[1024];
+		struct passwd pw, *res = NULL;
+		free(oc->name);
+		oc->uid = st.st_uid;
+		int r = getpwuid_r(st.st_uid, &pw, buf, sizeof(buf), &res);
+		oc->name = r == 0 && res
+				   ? base_strdup(res->pw_name)
+				   : base_sprintf("#%u", (unsigned)st.st_uid);
+	}
+	return base_strdup(oc->name);
 }
 
-static void fill_entry(struct rt_list_entry *e, const struct rt_container *c)
+static void fill_entry(struct rt_list_entry *e, const struct rt_container *c,
+		       struct owner_cache *oc)
 {
 	const struct oci_state *s = c->state;
 	e->oci_version =
@@ -366,7 +379,7 @@ static void fill_entry(struct rt_list_entry *e, const struct rt_container *c)
 	e->bundle = base_strdup(s->bundle);
 	e->rootfs = base_strdup(s->rootfs ? s->rootfs : "");
 	e->created = base_strdup(s->created);
-	e->owner = dir_owner(c->dirfd);
+	e->owner = dir_owner(c->dirfd, oc);
 	e->annotations =
 		base_calloc(s->n_annotations + 1, sizeof(*e->annotations));
 	for (size_t i = 0; i < s->n_annotations; i++) {
@@ -390,6 +403,7 @@ int rt_list(const struct rt_ctx *ctx, struct rt_list_entry **out, size_t *n,
 		return berr_set(err, errno, "open state root %s", root);
 	}
 	struct rt_list_entry *v = NULL;
+	struct owner_cache oc = {.name = NULL};
 	size_t cnt = 0;
 	struct dirent *de;
 	while ((de = readdir(d))) {
@@ -415,8 +429,9 @@ int rt_list(const struct rt_ctx *ctx, struct rt_list_entry **out, size_t *n,
 		e->id = base_strdup(c->state->id);
 		e->status = rt_container_status(c);
 		e->pid = e->status == OCI_STATUS_STOPPED ? 0 : c->state->pid;
-		fill_entry(e, c);
+		fill_entry(e, c, &oc);
 	}
+	free(oc.name);
 	if (cnt)
 		qsort(v, cnt, sizeof(*v), cmp_entry);
 	*out = v;

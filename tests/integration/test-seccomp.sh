@@ -207,6 +207,21 @@ t_seccomp_unknown_syscall_enosys() {
 	assert_eq "$OUT" "1 Operation not permitted" "mount under an allow-list"
 }
 
+# allow_list ID NNP [CALL...]: an errno default that allows the static
+# probe's own calls (execve, its start-up, exit), and the CALLs; no
+# process.env HOME, PATH=/bin:/ for a lookup of `probe`.
+allow_list() {
+	local id=$1 nnp=$2
+	shift 2
+	cfg "$id" '.process.noNewPrivileges = $nnp
+		| .process.env = ["PATH=/bin:/"]
+		| .linux.seccomp = {defaultAction: "SCMP_ACT_ERRNO",
+		syscalls: [{names: (["execve", "mprotect", "brk", "readlink",
+			"arch_prctl", "set_tid_address", "set_robust_list", "prlimit64",
+			"getrandom", "rseq", "exit_group", "rt_sigreturn"] + $ARGS.positional),
+			action: "SCMP_ACT_ALLOW"}]}' --argjson nnp "$nnp" --args "$@"
+}
+
 # With no_new_privs the filter is the last step before execve: a profile
 # that allows the program's own calls and execve, and nothing of berth's
 # (no close_range, stat for the PATH lookup, open for /etc/passwd), runs
@@ -216,13 +231,7 @@ t_seccomp_filter_is_the_last_step() {
 	berth_only "runc 1.1 opens and writes its exec fifo under the filter"
 	id=$(new_id sclast)
 	mkbundle "$id"
-	cfg "$id" '.process.noNewPrivileges = true
-		| .process.env = ["PATH=/bin:/"]
-		| .linux.seccomp = {defaultAction: "SCMP_ACT_ERRNO",
-		syscalls: [{names: ["execve", "mprotect", "brk", "readlink",
-			"arch_prctl", "set_tid_address", "set_robust_list", "prlimit64",
-			"getrandom", "rseq", "exit_group", "rt_sigreturn"],
-			action: "SCMP_ACT_ALLOW"}]}'
+	allow_list "$id" true
 	set_args "$id" probe exit 7
 	run_a "$id"
 	assert_eq "$RC" 7 "run under a strict allow-list: $(last_line "$ERR")"
@@ -267,17 +276,10 @@ t_seccomp_privileged_load_needs_the_documented_calls() {
 	grep -q __asan_init "$BERTH" && skip "berth built with a sanitizer"
 	id=$(new_id scpriv)
 	mkbundle "$id"
-	cfg "$id" '.process.noNewPrivileges = false
-		| .process.env = ["PATH=/bin:/"]
-		| .linux.seccomp = {defaultAction: "SCMP_ACT_ERRNO",
-		syscalls: [{names: ["execve", "mprotect", "brk", "readlink",
-			"arch_prctl", "set_tid_address", "set_robust_list", "prlimit64",
-			"getrandom", "rseq", "exit_group", "rt_sigreturn",
-			"setgroups", "setresgid", "setresuid", "fchown", "chdir", "getcwd",
-			"capget", "capset", "prctl", "sched_setaffinity", "close_range",
-			"sendmsg", "recvmsg", "read", "write", "close", "accept4",
-			"newfstatat", "openat"],
-			action: "SCMP_ACT_ALLOW"}]}'
+	allow_list "$id" false "setgroups" "setresgid" "setresuid" "fchown" \
+		"chdir" "getcwd" "capget" "capset" "prctl" "sched_setaffinity" \
+		"close_range" "sendmsg" "recvmsg" "read" "write" "close" "accept4" \
+		"newfstatat" "openat"
 	set_args "$id" probe exit 7
 	run_a "$id"
 	assert_eq "$RC" 7 "run: $(last_line "$ERR")"

@@ -341,13 +341,24 @@ TEST(cloexec_walk_fallback)
 	ASSERT_TRUE(cloexec(4) && cloexec(7) && cloexec(20));
 }
 
+/* What the init and exec do: the plan, then execve. */
+static int process_exec(const struct oci_process *p, struct berr *err)
+{
+	struct rt_exec_plan plan;
+	int r = rt_process_exec_prepare(p, &plan, err);
+	if (r == 0)
+		r = rt_process_execve(p, &plan, err);
+	rt_exec_plan_free(&plan);
+	return r;
+}
+
 TEST(exec_missing_binary)
 {
 	char *args[] = {"berth-no-such-binary", NULL};
 	char *env[] = {"PATH=/usr/bin:/bin", NULL};
 	struct oci_process p = {.args = args, .env = env};
 	struct berr err = {0};
-	ASSERT_EQ(rt_process_exec(&p, &err), -ENOENT);
+	ASSERT_EQ(process_exec(&p, &err), -ENOENT);
 	ASSERT_STREQ(err.msg, "exec `berth-no-such-binary`: executable file "
 			      "not found in $PATH");
 }
@@ -361,7 +372,7 @@ TEST(exec_not_executable)
 	char *args[] = {tmpl, NULL};
 	struct oci_process p = {.args = args};
 	struct berr err = {0};
-	int r = rt_process_exec(&p, &err);
+	int r = process_exec(&p, &err);
 	unlink(tmpl);
 	ASSERT_EQ(r, -EACCES);
 	_cleanup_free_ char *want =
@@ -376,7 +387,7 @@ static int exec_in_child(char **args, char **env)
 	if (pid == 0) {
 		struct oci_process p = {.args = args, .env = env};
 		struct berr err = {0};
-		rt_process_exec(&p, &err);
+		process_exec(&p, &err);
 		_exit(99);
 	}
 	int st;
