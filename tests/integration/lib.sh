@@ -380,7 +380,7 @@ it_check_cgroups() {
 	done
 	for d in $(find /sys/fs/cgroup -depth -type d -name "berth-test-$IT_TOKEN" 2>/dev/null); do
 		rmdir "$d" 2>/dev/null && continue
-		it_leftover "cgroup $d (not empty)"
+		it_leftover "cgroup $d (not empty: $(cd "$d" && find . -mindepth 1 -type d | head -n 5 | tr '\n' ' ')procs $(cat "$d/cgroup.procs" | tr '\n' ' '))"
 		find "$d" -depth -type d | while read -r c; do it_kill_cgroup "$c"; done
 	done
 }

@@ -104,13 +104,16 @@ podman_teardown() {
 		"$BERTH" --root "$(pm_root)" delete -f "$id" >/dev/null 2>&1
 	done
 	[ -s "$PMD/created" ] && rmdir "$(cat "$PMD/created")" 2>/dev/null
-	# conmon's own cgroup, which podman makes and leaves
-	find /sys/fs/cgroup -depth -type d -path "*/berth-test-$IT_TOKEN/conmon" \
-		-exec rmdir {} + 2>/dev/null
-	# conmon outlives podman by design: ours name our dirs
-	local p
+	# conmon outlives podman by design, and so does the `podman container
+	# cleanup` it starts when a container exits: ours name our dirs.
+	local p c
 	for p in $(grep -ls "$PMD/" /proc/[0-9]*/cmdline 2>/dev/null | cut -d/ -f3); do
 		kill -KILL "$p" 2>/dev/null
+	done
+	# conmon's own cgroup, which podman makes and leaves; only once the
+	# processes above are gone can it go.
+	for c in $(find /sys/fs/cgroup -depth -type d -path "*/berth-test-$IT_TOKEN/conmon"); do
+		it_kill_cgroup "$c"
 	done
 	awk -v d="$PMD/" 'index($5, d) == 1 { print $5 }' /proc/self/mountinfo |
 		sort -r | while read -r m; do umount -l "$m"; done
