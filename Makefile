@@ -73,7 +73,7 @@ else
 Q := @
 endif
 
-LIB_MODULES := base oci cgroups netns runtime dist
+LIB_MODULES := base oci cgroups netns runtime dist engine
 LIB_SRCS  := $(foreach m,$(LIB_MODULES),$(wildcard $(m)/*.c))
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 CLI_SRCS  := $(wildcard cli/*.c)

@@ -2,6 +2,9 @@
  * parsing. */
 #include <limits.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "base/base.h"
 
@@ -123,4 +126,22 @@ int base_parse_int(const char *s, int *out)
 		return -ERANGE;
 	*out = (int)v;
 	return 0;
+}
+
+void base_random_hex(char *out, size_t n)
+{
+	unsigned char b[32];
+	size_t k = (n + 1) / 2 < sizeof(b) ? (n + 1) / 2 : sizeof(b);
+	if (getrandom(b, k, 0) != (ssize_t)k) {
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		for (size_t i = 0; i < k; i++)
+			b[i] = (unsigned char)((ts.tv_nsec >> (i % 4 * 8)) ^
+					       getpid() ^ (int)i);
+	}
+	for (size_t i = 0; i < n; i++)
+		out[i] = "0123456789abcdef"[(b[i / 2 % sizeof(b)] >>
+					     (i % 2 ? 0 : 4)) &
+					    15];
+	out[n] = '\0';
 }

@@ -136,6 +136,10 @@ void *base_calloc(size_t n, size_t sz); /* aborts on ENOMEM */
 void *base_realloc(void *p, size_t n,
 		   size_t sz); /* aborts on ENOMEM/overflow */
 size_t base_strv_len(char *const *v);
+
+/* n random lowercase hex digits and a NUL into out (n + 1 bytes): ids and
+ * nonces, not secrets (the clock when getrandom fails). */
+void base_random_hex(char *out, size_t n);
 /* Appends a copy of s to *v (NULL-terminated), growing it. */
 void base_strv_push(char ***v, const char *s);
 bool base_str_has_prefix(const char *s, const char *prefix);

@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "base/base.h"
+#include "engine/engine.h"
 #include "runtime/runtime.h"
 
 /* berth's DT_FINI (the link's -fini=cli_fini), which does nothing. The

@@ -2,7 +2,7 @@
  * rm NAME
  *
  * A coordinator service and pools of workers from a job file: the file is
- * parsed and the job run by dist/ (dp_job_*); this file parses the flags,
+ * parsed and the job run by dist/ (eng_job_*); this file parses the flags,
  * prints, and turns ^C into a stop. */
 #include <limits.h>
 #include <signal.h>
@@ -11,7 +11,7 @@
 #include <cjson/cJSON.h>
 
 #include "cli/cli.h"
-#include "dist/dist.h"
+#include "engine/engine.h"
 
 struct job_flags {
 	bool detach;
@@ -37,24 +37,24 @@ static int job_run(struct cli *cli, const struct job_flags *f)
 {
 	const char *file = cli->args[0];
 	struct berr err = {0};
-	_cleanup_(dp_job_freep) struct dp_job *j = NULL;
-	int r = dp_job_load(file, &j, &err);
+	_cleanup_(eng_job_freep) struct eng_job *j = NULL;
+	int r = eng_job_load(file, &j, &err);
 	if (r < 0)
 		return cli_fail(r, &err);
 	const char *store = getenv("BERTH_STORE");
 	if (!j->store && store && *store)
 		j->store = base_strdup(store);
 	_cleanup_free_ char *agent = cli_agent_path();
-	struct dp_job_opts o = {.file = file,
-				.agent = agent,
-				.detach = f->detach,
-				.stop = &stop_requests};
+	struct eng_job_opts o = {.file = file,
+				 .agent = agent,
+				 .detach = f->detach,
+				 .stop = &stop_requests};
 	struct sigaction sa = {.sa_handler = on_stop};
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	fflush(stdout);
-	r = dp_job_run(&cli->ctx, j, &o, &err);
+	r = eng_job_run(&cli->ctx, j, &o, &err);
 	if (r == -EINTR) {
 		cli_fail(r, &err);
 		return 128 + (last_signal ? last_signal : SIGTERM);
@@ -72,7 +72,7 @@ static void cJSON_Deletep(cJSON **j)
 	cJSON_Delete(*j);
 }
 
-static int ps_json(const struct dp_job_entry *v, size_t n)
+static int ps_json(const struct eng_job_entry *v, size_t n)
 {
 	_cleanup_(cJSON_Deletep) cJSON *arr = cJSON_CreateArray();
 	for (size_t i = 0; arr && i < n; i++) {
@@ -95,7 +95,7 @@ static int ps_json(const struct dp_job_entry *v, size_t n)
 	return 0;
 }
 
-static void ps_table(const struct dp_job_entry *v, size_t n)
+static void ps_table(const struct eng_job_entry *v, size_t n)
 {
 	size_t wg = strlen("GROUP"), wi = strlen("ID");
 	for (size_t i = 0; i < n; i++) {
@@ -120,16 +120,16 @@ static int job_ps(struct cli *cli, const struct job_flags *f)
 				 "table or json",
 				 f->format);
 	struct berr err = {0};
-	struct dp_job_entry *v = NULL;
+	struct eng_job_entry *v = NULL;
 	size_t n = 0;
-	int r = dp_job_ps(&cli->ctx, cli->args[0], &v, &n, &err);
+	int r = eng_job_ps(&cli->ctx, cli->args[0], &v, &n, &err);
 	if (r < 0)
 		return cli_fail(r, &err);
 	if (json)
 		r = ps_json(v, n);
 	else
 		ps_table(v, n);
-	dp_job_entries_free(v, n);
+	eng_job_entries_free(v, n);
 	return r < 0 ? 1 : r;
 }
 
@@ -144,9 +144,9 @@ static int job_logs(struct cli *cli, const struct job_flags *f)
 {
 	(void)f;
 	struct berr err = {0};
-	int r = dp_job_logs(&cli->ctx, cli->args[0],
-			    cli->nargs > 1 ? cli->args[1] : NULL, print_line,
-			    NULL, &err);
+	int r = eng_job_logs(&cli->ctx, cli->args[0],
+			     cli->nargs > 1 ? cli->args[1] : NULL, print_line,
+			     NULL, &err);
 	return r < 0 ? cli_fail(r, &err) : 0;
 }
 
@@ -154,7 +154,7 @@ static int job_stop(struct cli *cli, const struct job_flags *f)
 {
 	(void)f;
 	struct berr err = {0};
-	int r = dp_job_stop(&cli->ctx, cli->args[0], &err);
+	int r = eng_job_stop(&cli->ctx, cli->args[0], &err);
 	return r < 0 ? cli_fail(r, &err) : 0;
 }
 
@@ -162,7 +162,7 @@ static int job_rm(struct cli *cli, const struct job_flags *f)
 {
 	(void)f;
 	struct berr err = {0};
-	int r = dp_job_rm(&cli->ctx, cli->args[0], &err);
+	int r = eng_job_rm(&cli->ctx, cli->args[0], &err);
 	return r < 0 ? cli_fail(r, &err) : 0;
 }
 

@@ -1,5 +1,5 @@
 /* berth launch [options] IMAGE [COMMAND [ARG...]]: docker run without a
- * daemon. The flags are docker run's; the work is rt_launch(). */
+ * daemon. The flags are docker run's; the work is eng_launch(). */
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,7 +12,7 @@ struct launch_flags {
 		**security_opts;
 	const char *cpus, *memory, *pids_limit, *network, *entrypoint;
 	bool interactive;
-	struct rt_launch_opts o;
+	struct eng_launch_opts o;
 	char **env_all; /* what o.ov.env points at */
 };
 
@@ -97,7 +97,7 @@ static int parse_security_opts(struct launch_flags *f)
 
 static int parse_limits(struct launch_flags *f)
 {
-	struct rt_launch_opts *o = &f->o;
+	struct eng_launch_opts *o = &f->o;
 	if (f->cpus) {
 		char *end;
 		o->cpus = strtod(f->cpus, &end);
@@ -162,7 +162,7 @@ static int detach_stdin(void)
 int cli_cmd_launch(struct cli *cli, int argc, char **argv)
 {
 	struct launch_flags f = {0};
-	struct rt_launch_opts *o = &f.o;
+	struct eng_launch_opts *o = &f.o;
 	const struct cli_opt opts[] = {
 		{"rm", NULL, CLI_BOOL, &o->rm, NULL,
 		 "remove the container when it exits"},
@@ -224,7 +224,7 @@ int cli_cmd_launch(struct cli *cli, int argc, char **argv)
 	struct berr err = {0};
 	int status = 0;
 	_cleanup_free_ char *id = NULL;
-	r = rt_launch(&cli->ctx, o, &id, &status, &err);
+	r = eng_launch(&cli->ctx, o, &id, &status, &err);
 	launch_flags_free(&f);
 	if (r < 0)
 		return cli_fail(r, &err);

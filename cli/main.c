@@ -161,7 +161,8 @@ static int help_command(struct cli *cli)
 
 static int dispatch(int argc, char **argv)
 {
-	struct cli cli = {.ctx.root = RT_DEFAULT_ROOT};
+	struct cli cli = {
+		.ctx = {.root = RT_DEFAULT_ROOT, .release = eng_release}};
 
 	/* The globals before the command; the command name is the first
 	 * positional argument. */

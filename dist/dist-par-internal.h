@@ -120,13 +120,6 @@ int dp_cpuset_dir(const char *self_cgroup, const char *mountinfo, char **dir,
 
 /* ---- the pool of worker containers (dist-pool.c) ---- */
 
-/* fork() of a child that reports to its parent over a pipe (a worker's
- * helper, a job's group). Returns the pid in the parent, with *fd the
- * pipe's read end; 0 in the child, with *fd its write end; or a negative
- * errno with err naming what ("fork worker helper"). Both ends are
- * O_CLOEXEC. */
-pid_t dp_fork_reporting(int *fd, const char *what, struct berr *err);
-
 struct dp_worker {
 	uint32_t id;	 /* the queue's worker id; the container is w<id> */
 	int cpu;	 /* the CPU it is pinned to */

@@ -428,8 +428,9 @@ int dp_pool_open(const struct rt_ctx *ctx, const struct dp_par_opts *o,
 	if (r == 0 && o->image) {
 		_cleanup_free_ char *name =
 			base_sprintf("par-%d", (int)p->coordinator);
-		r = rt_image_mount(o->store, o->image, name, &p->image_dir,
-				   err);
+		struct rt_bundle_opts bo = {
+			.store = o->store, .image = o->image, .name = name};
+		r = rt_bundle_make(&bo, &p->image_dir, NULL, err);
 		if (r < 0)
 			berr_wrap(err, "--image %s", o->image);
 	}
@@ -641,7 +642,7 @@ static void orphan_cleanup(const struct dp_pool *p, size_t i, const char *id)
 	if (p->cg)
 		cg_destroy(p->cg, NULL);
 	if (p->image_dir)
-		rt_image_unmount(p->image_dir, NULL);
+		rt_bundle_remove(p->image_dir, NULL);
 	base_rm_rf_at(AT_FDCWD, p->root);
 }
 
@@ -946,7 +947,7 @@ int dp_pool_close(struct dp_pool *p, int wait_ms, struct berr *err)
 	}
 	if (p->image_dir) {
 		struct berr ierr = {0};
-		int e = rt_image_unmount(p->image_dir, &ierr);
+		int e = rt_bundle_remove(p->image_dir, &ierr);
 		if (e < 0 && r == 0) {
 			r = e;
 			if (err)

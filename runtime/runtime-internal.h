@@ -131,6 +131,8 @@ struct rt_container {
 	int dirfd; /* O_DIRECTORY, -1 when closed */
 	bool locked;
 	struct oci_state *state; /* NULL until loaded or created */
+	/* rt_ctx.release, for rt_container_destroy() */
+	int (*release)(const struct oci_state *st, struct berr *err);
 };
 
 int rt_container_new(const struct rt_ctx *ctx, const char *id,
@@ -480,50 +482,6 @@ int rt_personality_apply(const struct oci_config *c, struct berr *err);
  * flags; O_CLOEXEC is added. Returns the fd or -errno with err naming the
  * path ("/proc/self/attr/exec: not on procfs"). */
 int rt_procfs_open(const char *path, int flags, struct berr *err);
-
-/* The default security profile for a container made from an image (what
- * `berth launch` applies), Docker's defaults:
- *   - process.capabilities: bounding, effective and permitted = the 14
- *     capabilities of rt_profile_default_caps(); inheritable and ambient
- *     present and empty (previous sets are replaced);
- *   - process.noNewPrivileges = true;
- *   - linux.maskedPaths / readonlyPaths: the /proc and /sys paths Docker
- *     masks, added to those already there (none is removed);
- *   - linux.seccomp: replaced by rt_profile_seccomp() for that bounding
- *     set.
- * Sets has_process, has_capabilities, has_linux and has_seccomp. Everything
- * is allocated with base_* and owned by c: oci_config_free() frees it.
- * Aborts only on ENOMEM, like base_*. */
-void rt_profile_default(struct oci_config *c);
-
-/* Replaces *s by a profile with the effect of Docker's default seccomp
- * profile for a container whose bounding set is bounding (NULL: none):
- * defaultAction SCMP_ACT_ERRNO (EPERM), the architectures of this host
- * (x86_64: X86_64, X86, X32; aarch64: AARCH64, ARM), an allow-list of
- * about 350 system calls, argument rules (personality only for the
- * domains Docker allows, socket but not AF_VSOCK, clone without namespace
- * flags and clone3 failing with ENOSYS unless CAP_SYS_ADMIN), and the calls
- * each capability unlocks (mount and unshare with CAP_SYS_ADMIN, chroot
- * with CAP_SYS_CHROOT, ...). The result passes rt_seccomp_validate(). */
-void rt_profile_seccomp(struct oci_seccomp *s,
-			const struct oci_capset *bounding);
-
-/* Docker's default capabilities (CAP_* numbers); returns how many (14). */
-size_t rt_profile_default_caps(const int **caps);
-
-/* ---- launch (runtime-launch.c, runtime-launch-config.c) ------------------ */
-
-/* The annotation that marks a launched container's config; its value is
- * the container id. */
-#define RT_LAUNCH_ANNOTATION "org.berth.launch"
-
-/* The config.json of a launched container: image_json (the image's
- * runtime config) with o's options and the security profile. */
-int rt_launch_config(const struct rt_launch_opts *o, const char *id,
-		     const char *image_json, char **out, struct berr *err);
-/* Unmounts and removes the launch bundle of a container being deleted;
- * nothing for any other container. */
-int rt_launch_release(const struct oci_state *st, struct berr *err);
 
 /* ---- events (runtime-events.c) ------------------------------------------- */
 

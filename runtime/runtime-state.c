@@ -58,6 +58,7 @@ static struct rt_container *container_alloc(const struct rt_ctx *ctx,
 	c->dir = base_sprintf("%s/%s", ctx->root ? ctx->root : RT_DEFAULT_ROOT,
 			      id);
 	c->dirfd = -1;
+	c->release = ctx->release;
 	return c;
 }
 
@@ -310,6 +311,18 @@ int rt_state(const struct rt_ctx *ctx, const char *id, char **json,
 	enum oci_status st = rt_container_status(c);
 	*json = oci_state_to_json(c->state, st);
 	return 0;
+}
+
+int rt_pidfd(const struct rt_ctx *ctx, const char *id, struct berr *err)
+{
+	_cleanup_(rt_container_freep) struct rt_container *c = NULL;
+	int r = rt_container_open(ctx, id, false, &c, err);
+	if (r < 0)
+		return r;
+	int fd = rt_container_pidfd(c);
+	if (fd < 0)
+		return berr_setx(err, ESRCH, "container %s is not running", id);
+	return fd;
 }
 
 bool rt_container_dead_dir(const struct rt_ctx *ctx, const char *id)

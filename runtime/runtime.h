@@ -31,6 +31,11 @@ struct rt_ctx {
 	const char *root;    /* --root, default RT_DEFAULT_ROOT */
 	bool systemd_cgroup; /* --systemd-cgroup */
 	bool debug;
+	/* Called by every delete of a container, once its runtime state is
+	 * gone, with that state: the layer above frees what it attached to
+	 * the container (a launch bundle, a network attachment). NULL:
+	 * nothing. */
+	int (*release)(const struct oci_state *st, struct berr *err);
 };
 
 struct rt_create_opts {
@@ -71,6 +76,10 @@ int rt_run(const struct rt_ctx *ctx, const char *id,
  * frees). */
 int rt_state(const struct rt_ctx *ctx, const char *id, char **json,
 	     struct berr *err);
+
+/* A pidfd (O_CLOEXEC) of the container's init, checked to be that process
+ * and not one that reused its pid; -ESRCH when it is not running. */
+int rt_pidfd(const struct rt_ctx *ctx, const char *id, struct berr *err);
 
 /* kill: sends sig to the init through a pidfd, or with all to every process
  * of the container's cgroup. */
@@ -176,58 +185,67 @@ struct rt_events_opts {
 int rt_events(const struct rt_ctx *ctx, const char *id,
 	      const struct rt_events_opts *opts, struct berr *err);
 
-/* ---- launch: `docker run` without a daemon --------------------------------
+/* ---- image bundles -------------------------------------------------------
  *
- * A container from an image of the store: the image's layers, unpacked
- * once in the store, are the lower layers of an overlayfs whose upper and
- * work directories belong to the container (a full copy where overlayfs
- * is unavailable). The bundle lives in <store>/containers/<id>.<nonce>/
- * (config.json, rootfs/, upper/, work/) and goes with the container: every
- * delete of it, `berth delete` included, unmounts and removes it. The
- * config is the image's, with berth's default security profile (Docker's
- * capabilities, its seccomp allow-list, masked and read-only paths,
- * no_new_privs) unless privileged. */
-struct rt_launch_opts {
-	const char *store; /* the image store; NULL: OCI_STORE_DEFAULT */
+ * A bundle made from an image of the store, in <store>/containers/
+ * <name>.<nonce>/: rootfs/ over the image's layers (unpacked once in the
+ * store), layers (the image's diff ids, which image prune keeps), and
+ * config.json, the image's runtime config with ov applied (entrypoint,
+ * args, env, -w, -u resolved against the image's /etc/passwd). With
+ * writable, rootfs is an overlayfs whose upper and work directories
+ * belong to the bundle; otherwise a read-only view (the workers of a
+ * pool). Where overlayfs is refused, a copy of the layers. */
+struct rt_bundle_opts {
+	const char *store; /* NULL: OCI_STORE_DEFAULT */
 	const char *image; /* a reference, id, or archive/layout path */
-	const char *name;  /* the container id; NULL: 12 random hex digits */
-	struct oci_image_overrides ov; /* entrypoint, args, env, -w, -u */
-	bool rm;		       /* remove the container when it exits */
-	bool detach;		       /* return once it has started */
-	bool tty;		       /* process.terminal */
-	const char *hostname; /* NULL: the first 12 characters of the id */
-	char *const *volumes; /* HOST:CTR[:ro|:rw] */
-	char *const *tmpfs;   /* CTR[:OPTIONS] */
-	bool read_only;	      /* root.readonly */
-	bool privileged;      /* every capability, no seccomp, no masking */
-	bool network_host;    /* no network namespace */
-	double cpus;	      /* CPU quota in CPUs; 0: none */
-	const char *cpuset_cpus;
-	int64_t memory;	      /* bytes; 0: none */
-	int64_t pids_limit;   /* 0: none */
-	char *const *cap_add; /* "NET_ADMIN", "CAP_NET_ADMIN" or "ALL" */
-	char *const *cap_drop;
-	const char *seccomp;	   /* NULL: default; "unconfined"; a file */
-	const char *cgroup_parent; /* cgroupsPath is <parent>/<id>; NULL:
-				      berth-<id> below berth's own cgroup */
+	const char *name;  /* the directory's prefix */
+	bool writable;
+	const struct oci_image_overrides *ov; /* NULL: none */
+	/* The layer above's changes to the config (security profile,
+	 * mounts, namespaces): *out (malloc'd) replaces json. NULL: none. */
+	int (*edit)(const char *json, const char *dir, char **out, void *data,
+		    struct berr *err);
+	void *data;
 };
 
-/* Runs the container. Attached (not detach) it waits, forwarding signals,
- * stores the exit status in *exit_status and, with rm, removes the
- * container; detached with rm a monitor process removes it when it
- * exits. *id (may be NULL) receives the container id. Errors leave no
- * state, mount or directory behind. */
-int rt_launch(const struct rt_ctx *ctx, const struct rt_launch_opts *o,
-	      char **id, int *exit_status, struct berr *err);
+/* Makes the bundle: *dir, and *seccomp_cache (may be NULL), the store's
+ * directory for compiled seccomp programs (rt_create_opts). On failure
+ * nothing of it stays. */
+int rt_bundle_make(const struct rt_bundle_opts *o, char **dir,
+		   char **seccomp_cache, struct berr *err);
+/* Unmounts rootfs and removes the bundle; never descends into a rootfs
+ * that is still a mount point (that would write whiteouts, or worse). */
+int rt_bundle_remove(const char *dir, struct berr *err);
 
-/* For pools of workers from one image: *dir, <store>/containers/
- * <name>.<nonce>, gets rootfs/, a read-only view of the image's layers
- * (overlayfs, or a copy where it is refused), and config.json, the
- * image's runtime config (env, cwd, user resolved): a bundle for
- * read-only containers. rt_image_unmount() unmounts and removes it. */
-int rt_image_mount(const char *store, const char *image, const char *name,
-		   char **dir, struct berr *err);
-int rt_image_unmount(const char *dir, struct berr *err);
+/* The default security profile for a container made from an image (what
+ * `berth launch` applies), Docker's defaults:
+ *   - process.capabilities: bounding, effective and permitted = the 14
+ *     capabilities of rt_profile_default_caps(); inheritable and ambient
+ *     present and empty (previous sets are replaced);
+ *   - process.noNewPrivileges = true;
+ *   - linux.maskedPaths / readonlyPaths: the /proc and /sys paths Docker
+ *     masks, added to those already there (none is removed);
+ *   - linux.seccomp: replaced by rt_profile_seccomp() for that bounding
+ *     set.
+ * Sets has_process, has_capabilities, has_linux and has_seccomp. Everything
+ * is allocated with base_* and owned by c: oci_config_free() frees it.
+ * Aborts only on ENOMEM, like base_*. */
+void rt_profile_default(struct oci_config *c);
+
+/* Replaces *s by a profile with the effect of Docker's default seccomp
+ * profile for a container whose bounding set is bounding (NULL: none):
+ * defaultAction SCMP_ACT_ERRNO (EPERM), the architectures of this host
+ * (x86_64: X86_64, X86, X32; aarch64: AARCH64, ARM), an allow-list of
+ * about 350 system calls, argument rules (personality only for the
+ * domains Docker allows, socket but not AF_VSOCK, clone without namespace
+ * flags and clone3 failing with ENOSYS unless CAP_SYS_ADMIN), and the calls
+ * each capability unlocks (mount and unshare with CAP_SYS_ADMIN, chroot
+ * with CAP_SYS_CHROOT, ...). The result passes rt_seccomp_validate(). */
+void rt_profile_seccomp(struct oci_seccomp *s,
+			const struct oci_capset *bounding);
+
+/* Docker's default capabilities (CAP_* numbers); returns how many (14). */
+size_t rt_profile_default_caps(const int **caps);
 
 /* berth's default seccomp profile (Docker's allow-list) for a container
  * whose bounding set is caps ("CAP_KILL", ...), as the JSON of

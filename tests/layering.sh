@@ -1,5 +1,6 @@
 #!/bin/sh
-# The rule of layers: base <- oci, cgroups, netns <- runtime <- dist <- cli.
+# The rule of layers: base <- oci, cgroups, netns <- runtime <- dist <- engine
+# <- cli.
 # A module may include only its own headers and those of the modules below.
 fail=0
 allowed() {
@@ -8,10 +9,11 @@ allowed() {
 	oci | cgroups | netns) echo "base $1" ;;
 	runtime) echo "base oci cgroups netns runtime" ;;
 	dist) echo "base oci cgroups netns runtime dist" ;;
-	cli) echo "base oci cgroups netns runtime dist cli" ;;
+	engine) echo "base oci cgroups netns runtime dist engine" ;;
+	cli) echo "base oci cgroups netns runtime dist engine cli" ;;
 	esac
 }
-for m in base oci cgroups netns runtime dist cli; do
+for m in base oci cgroups netns runtime dist engine cli; do
 	[ -d "$m" ] || continue
 	ok=$(allowed $m)
 	for inc in $(grep -ho '#include "[a-z]*/' $m/*.[ch] 2>/dev/null | sed 's/#include "//; s|/||' | sort -u); do

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dist/dist.h"
+#include "engine/engine.h"
 #include "tests/unit/test.h"
 
 static const char good[] =
@@ -25,10 +25,10 @@ static const char good[] =
 /* The message of parsing text, or NULL when it parses. */
 static char *parse_msg(const char *text)
 {
-	struct dp_job *j = NULL;
+	struct eng_job *j = NULL;
 	struct berr err = {0};
-	int r = dp_job_parse(text, strlen(text), "dir/job.json", &j, &err);
-	dp_job_free(j);
+	int r = eng_job_parse(text, strlen(text), "dir/job.json", &j, &err);
+	eng_job_free(j);
 	if (r == 0)
 		return NULL;
 	ASSERT_EQ(r, -EINVAL);
@@ -45,17 +45,17 @@ static char *parse_msg(const char *text)
 
 TEST(job_parse_good)
 {
-	struct dp_job *j = NULL;
+	struct eng_job *j = NULL;
 	struct berr err = {0};
-	ASSERT_EQ(dp_job_parse(good, strlen(good), "x.json", &j, &err), 0);
+	ASSERT_EQ(eng_job_parse(good, strlen(good), "x.json", &j, &err), 0);
 	ASSERT_STREQ(j->name, "primes");
 	ASSERT_STREQ(j->store, "/s");
 	ASSERT_EQ(j->ngroups, 4);
 	ASSERT_EQ(j->nqueues, 2);
-	const struct dp_job_group *w = &j->groups[1];
-	ASSERT_EQ(j->groups[0].role, DP_JOB_PRODUCER);
-	ASSERT_EQ(w->role, DP_JOB_CONSUMER);
-	ASSERT_EQ(j->groups[3].role, DP_JOB_SERVICE);
+	const struct eng_job_group *w = &j->groups[1];
+	ASSERT_EQ(j->groups[0].role, ENG_JOB_PRODUCER);
+	ASSERT_EQ(w->role, ENG_JOB_CONSUMER);
+	ASSERT_EQ(j->groups[3].role, ENG_JOB_SERVICE);
 	ASSERT_EQ(w->count, 2);
 	ASSERT_EQ(w->memory, 64 << 20);
 	ASSERT_EQ(w->pids_limit, 64);
@@ -71,20 +71,20 @@ TEST(job_parse_good)
 	ASSERT_EQ(j->queues[t].consumer, 1);
 	ASSERT_STREQ(j->queues[j->groups[2].queue].range, "1:10");
 	ASSERT_EQ(j->text_len, strlen(good));
-	dp_job_free(j);
+	eng_job_free(j);
 }
 
 TEST(job_default_name)
 {
-	struct dp_job *j = NULL;
+	struct eng_job *j = NULL;
 	struct berr err = {0};
 	const char *t = "{\"groups\": [{\"name\": \"a\", \"image\": \"i\"}]}";
-	ASSERT_EQ(dp_job_parse(t, strlen(t), "/tmp/x/my-job.json", &j, &err),
+	ASSERT_EQ(eng_job_parse(t, strlen(t), "/tmp/x/my-job.json", &j, &err),
 		  0);
 	ASSERT_STREQ(j->name, "my-job");
 	ASSERT_EQ(j->groups[0].count, 1);
 	ASSERT_TRUE(j->groups[0].command == NULL);
-	dp_job_free(j);
+	eng_job_free(j);
 }
 
 TEST(job_malformed)
@@ -169,12 +169,12 @@ TEST(job_queue_errors)
 
 TEST(job_file_input_is_relative_to_the_job)
 {
-	struct dp_job *j = NULL;
+	struct eng_job *j = NULL;
 	struct berr err = {0};
 	const char *t = "{\"queues\": {\"q\": {\"file\": \"in.txt\"}}, "
 			"\"groups\": [{\"name\": \"a\", \"image\": \"i\", "
 			"\"command\": [\"x\"], \"consumes\": \"q\"}]}";
-	ASSERT_EQ(dp_job_parse(t, strlen(t), "/tmp/job.json", &j, &err), 0);
+	ASSERT_EQ(eng_job_parse(t, strlen(t), "/tmp/job.json", &j, &err), 0);
 	ASSERT_STREQ(j->queues[0].file, "/tmp/in.txt");
-	dp_job_free(j);
+	eng_job_free(j);
 }

@@ -1,11 +1,11 @@
 /* The runner of `berth job`: starts a job's groups, wires its queues,
  * waits for the job to end, and cleans up.
  *
- *   runner ── kid: service or producer container (rt_launch, attached)
+ *   runner ── kid: service or producer container (eng_launch, attached)
  *          ── kid: the engine of a pool (dp_par_run) ── the pool's helpers
  *
  * Every container and every engine runs in a kid forked from the runner,
- * because rt_launch and dp_par_run block until their work is done. A
+ * because eng_launch and dp_par_run block until their work is done. A
  * producer's kid has the queue's task pipe as its stdout and its result
  * pipe as its stdin; the consumer's engine reads the tasks from the one
  * and writes the results into the other. A kid tells the runner how it
@@ -29,10 +29,10 @@
 #include <time.h>
 
 #include "cgroups/cgroups.h"
-#include "dist/dist-par-internal.h"
+#include "engine/engine-internal.h"
 
 struct kid_msg {
-	int32_t rc;	/* what rt_launch or dp_par_run returned */
+	int32_t rc;	/* what eng_launch or dp_par_run returned */
 	int32_t status; /* the container's exit status, the failed tasks */
 	struct berr err;
 };
@@ -54,8 +54,8 @@ struct qpipes {
 
 struct run {
 	const struct rt_ctx *ctx;
-	const struct dp_job *j;
-	const struct dp_job_opts *o;
+	const struct eng_job *j;
+	const struct eng_job_opts *o;
 	char *dir;     /* <root>/jobs/<name> */
 	int dir_fd;    /* flock()ed while the job runs */
 	int ready_fd;  /* -d: tells the caller how the start went */
@@ -100,7 +100,7 @@ static bool job_running(const char *dir)
 /* ---- the containers of a job: listing and removing -------------------- */
 
 struct found {
-	struct dp_job_entry *v;
+	struct eng_job_entry *v;
 	size_t n;
 };
 
@@ -125,13 +125,13 @@ static void list_root(const struct rt_ctx *ctx, const char *root,
 		return;
 	for (size_t i = 0; i < n; i++) {
 		f->v = base_realloc(f->v, f->n + 1, sizeof(*f->v));
-		f->v[f->n++] =
-			(struct dp_job_entry){.group = base_strdup(group),
-					      .id = base_strdup(v[i].id),
-					      .root = base_strdup(root),
-					      .status = v[i].status,
-					      .pid = v[i].pid,
-					      .cpus = bundle_cpus(v[i].bundle)};
+		f->v[f->n++] = (struct eng_job_entry){
+			.group = base_strdup(group),
+			.id = base_strdup(v[i].id),
+			.root = base_strdup(root),
+			.status = v[i].status,
+			.pid = v[i].pid,
+			.cpus = bundle_cpus(v[i].bundle)};
 	}
 	rt_list_free(v, n);
 }
@@ -154,7 +154,7 @@ static void list_group(const struct rt_ctx *ctx, const char *dir,
 	}
 }
 
-void dp_job_entries_free(struct dp_job_entry *v, size_t n)
+void eng_job_entries_free(struct eng_job_entry *v, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		free(v[i].group);
@@ -194,7 +194,7 @@ static void remove_leftovers(const struct rt_ctx *ctx, const char *dir)
 		c.root = f.v[i].root;
 		rt_delete(&c, f.v[i].id, true, NULL);
 	}
-	dp_job_entries_free(f.v, f.n);
+	eng_job_entries_free(f.v, f.n);
 	base_rm_rf_at(AT_FDCWD, run);
 	remove_job_cgroup(dir);
 }
@@ -341,17 +341,17 @@ static void on_kid_term(int sig)
 	kid_term = 1;
 }
 
-/* rt_launch attached would hold the container's stdio for as long as it
+/* eng_launch attached would hold the container's stdio for as long as it
  * runs: a producer's task pipe would then never end. So the container is
  * started detached, the kid lets go of the pipes, and waits for its init
  * (a child of this process) itself. */
-static int launch_and_wait(const struct rt_ctx *ctx, struct rt_launch_opts *lo,
+static int launch_and_wait(const struct rt_ctx *ctx, struct eng_launch_opts *lo,
 			   int *status, struct berr *err)
 {
 	lo->detach = true;
 	lo->rm = false;
 	int st = 0;
-	int r = rt_launch(ctx, lo, NULL, &st, err);
+	int r = eng_launch(ctx, lo, NULL, &st, err);
 	if (r < 0)
 		return r;
 	place_fd(-1, NULL, 0, NULL);
@@ -383,9 +383,9 @@ struct launch_names {
 __attribute__((noreturn)) static void service_main(const struct run *R,
 						   size_t g, int i, int msg_fd)
 {
-	const struct dp_job_group *G = &R->j->groups[g];
+	const struct eng_job_group *G = &R->j->groups[g];
 	int in = -1, out = -1;
-	if (G->role == DP_JOB_PRODUCER) {
+	if (G->role == ENG_JOB_PRODUCER) {
 		in = R->qp[G->queue].results[0];
 		out = R->qp[G->queue].tasks[1];
 	}
@@ -412,7 +412,7 @@ __attribute__((noreturn)) static void service_main(const struct run *R,
 		close(out);
 	struct rt_ctx ctx = *R->ctx;
 	ctx.root = nm.root;
-	struct rt_launch_opts lo = {
+	struct eng_launch_opts lo = {
 		.store = R->j->store,
 		.image = G->image,
 		.name = nm.id,
@@ -449,10 +449,10 @@ static void engine_report(enum dp_report kind, const char *text, void *data)
 	(void)base_write_all(fd, "\n", 1);
 }
 
-static void engine_opts(const struct run *R, const struct dp_job_group *G,
+static void engine_opts(const struct run *R, const struct eng_job_group *G,
 			struct dp_par_opts *o)
 {
-	const struct dp_job_queue *q = &R->j->queues[G->queue];
+	const struct eng_job_queue *q = &R->j->queues[G->queue];
 	*o = (struct dp_par_opts){
 		.rootfs = G->rootfs,
 		.image = G->image,
@@ -480,8 +480,8 @@ static void engine_opts(const struct run *R, const struct dp_job_group *G,
 __attribute__((noreturn)) static void engine_main(const struct run *R, size_t g,
 						  int msg_fd)
 {
-	const struct dp_job_group *G = &R->j->groups[g];
-	const struct dp_job_queue *q = &R->j->queues[G->queue];
+	const struct eng_job_group *G = &R->j->groups[g];
+	const struct eng_job_queue *q = &R->j->queues[G->queue];
 	struct dp_par_opts o;
 	engine_opts(R, G, &o);
 	int out = q->producer >= 0 ? R->qp[G->queue].results[1] : -1;
@@ -580,18 +580,18 @@ static int spawn_all(struct run *R, struct berr *err)
 {
 	size_t n = 0;
 	for (size_t g = 0; g < R->j->ngroups; g++)
-		n += R->j->groups[g].role == DP_JOB_CONSUMER
+		n += R->j->groups[g].role == ENG_JOB_CONSUMER
 			     ? 1
 			     : (size_t)R->j->groups[g].count;
 	R->kids = base_calloc(n, sizeof(*R->kids));
 	int r = 0;
 	for (size_t g = 0; r == 0 && g < R->j->ngroups; g++)
-		if (R->j->groups[g].role == DP_JOB_CONSUMER)
+		if (R->j->groups[g].role == ENG_JOB_CONSUMER)
 			r = spawn_kid(R, g, -1, err);
 	for (size_t g = 0; r == 0 && g < R->j->ngroups; g++) {
-		const struct dp_job_group *G = &R->j->groups[g];
+		const struct eng_job_group *G = &R->j->groups[g];
 		for (int i = 0;
-		     r == 0 && G->role != DP_JOB_CONSUMER && i < G->count; i++)
+		     r == 0 && G->role != ENG_JOB_CONSUMER && i < G->count; i++)
 			r = spawn_kid(R, g, i, err);
 	}
 	close_pipes(R);
@@ -669,8 +669,8 @@ static void kill_round(struct run *R)
 	R->next_kill = mono_ms() + 200;
 	for (size_t i = 0; i < R->nkids; i++) {
 		struct kid *k = &R->kids[i];
-		const struct dp_job_group *G = &R->j->groups[k->group];
-		if (k->done || (!R->stopping && G->role != DP_JOB_SERVICE))
+		const struct eng_job_group *G = &R->j->groups[k->group];
+		if (k->done || (!R->stopping && G->role != ENG_JOB_SERVICE))
 			continue;
 		if (k->index < 0) {
 			if (!k->told)
@@ -694,7 +694,7 @@ static bool work_done(const struct run *R)
 	bool any = false;
 	for (size_t i = 0; i < R->nkids; i++) {
 		const struct kid *k = &R->kids[i];
-		if (R->j->groups[k->group].role == DP_JOB_SERVICE)
+		if (R->j->groups[k->group].role == ENG_JOB_SERVICE)
 			continue;
 		any = true;
 		if (!k->done)
@@ -849,10 +849,10 @@ static int detach(struct run *R, struct berr *err)
 	return m.rc;
 }
 
-int dp_job_run(const struct rt_ctx *ctx, const struct dp_job *j,
-	       const struct dp_job_opts *o, struct berr *err)
+int eng_job_run(const struct rt_ctx *ctx, const struct eng_job *j,
+		const struct eng_job_opts *o, struct berr *err)
 {
-	int r = dp_job_check(j, o->file ? o->file : j->name, o->agent, err);
+	int r = eng_job_check(j, o->file ? o->file : j->name, o->agent, err);
 	if (r < 0)
 		return r;
 	struct run R = {
@@ -900,7 +900,7 @@ static int wait_unlocked(const char *dir, int ms)
 	return -ETIMEDOUT;
 }
 
-int dp_job_stop(const struct rt_ctx *ctx, const char *name, struct berr *err)
+int eng_job_stop(const struct rt_ctx *ctx, const char *name, struct berr *err)
 {
 	_cleanup_free_ char *dir = job_dir(ctx, name);
 	if (!job_running(dir))
@@ -928,7 +928,7 @@ int dp_job_stop(const struct rt_ctx *ctx, const char *name, struct berr *err)
 	return 0;
 }
 
-int dp_job_rm(const struct rt_ctx *ctx, const char *name, struct berr *err)
+int eng_job_rm(const struct rt_ctx *ctx, const char *name, struct berr *err)
 {
 	_cleanup_free_ char *dir = job_dir(ctx, name);
 	if (access(dir, F_OK) < 0)
@@ -949,22 +949,22 @@ int dp_job_rm(const struct rt_ctx *ctx, const char *name, struct berr *err)
 	return 0;
 }
 
-static int load_copy(const char *dir, const char *name, struct dp_job **j,
+static int load_copy(const char *dir, const char *name, struct eng_job **j,
 		     struct berr *err)
 {
 	_cleanup_free_ char *path = base_sprintf("%s/job.json", dir);
 	if (access(path, F_OK) < 0)
 		return berr_setx(err, ENOENT, "no job %s", name);
-	return dp_job_load(path, j, err);
+	return eng_job_load(path, j, err);
 }
 
-int dp_job_ps(const struct rt_ctx *ctx, const char *name,
-	      struct dp_job_entry **out, size_t *n, struct berr *err)
+int eng_job_ps(const struct rt_ctx *ctx, const char *name,
+	       struct eng_job_entry **out, size_t *n, struct berr *err)
 {
 	*out = NULL;
 	*n = 0;
 	_cleanup_free_ char *dir = job_dir(ctx, name);
-	_cleanup_(dp_job_freep) struct dp_job *j = NULL;
+	_cleanup_(eng_job_freep) struct eng_job *j = NULL;
 	int r = load_copy(dir, name, &j, err);
 	if (r < 0)
 		return r;
@@ -995,19 +995,19 @@ static void emit_file(const char *path, const char *label,
 	}
 }
 
-int dp_job_logs(const struct rt_ctx *ctx, const char *name, const char *group,
-		void (*line)(const char *label, const char *text, size_t len,
-			     void *data),
-		void *data, struct berr *err)
+int eng_job_logs(const struct rt_ctx *ctx, const char *name, const char *group,
+		 void (*line)(const char *label, const char *text, size_t len,
+			      void *data),
+		 void *data, struct berr *err)
 {
 	_cleanup_free_ char *dir = job_dir(ctx, name);
-	_cleanup_(dp_job_freep) struct dp_job *j = NULL;
+	_cleanup_(eng_job_freep) struct eng_job *j = NULL;
 	int r = load_copy(dir, name, &j, err);
 	if (r < 0)
 		return r;
 	bool found = false;
 	for (size_t g = 0; g < j->ngroups; g++) {
-		const struct dp_job_group *G = &j->groups[g];
+		const struct eng_job_group *G = &j->groups[g];
 		if (group && strcmp(group, G->name))
 			continue;
 		found = true;

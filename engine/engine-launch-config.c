@@ -10,7 +10,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 
-#include "runtime/runtime-internal.h"
+#include "engine/engine-internal.h"
 
 static void json_deletep(cJSON **v)
 {
@@ -115,7 +115,7 @@ static int add_tmpfs(cJSON *mounts, const char *spec, struct berr *err)
 	return 0;
 }
 
-static int edit_mounts(cJSON *cfg, const struct rt_launch_opts *o,
+static int edit_mounts(cJSON *cfg, const struct eng_launch_opts *o,
 		       struct berr *err)
 {
 	cJSON *mounts = child_array(cfg, "mounts");
@@ -129,7 +129,7 @@ static int edit_mounts(cJSON *cfg, const struct rt_launch_opts *o,
 
 /* ---- linux: resources, namespaces, cgroup ------------------------------- */
 
-static void edit_resources(cJSON *lnx, const struct rt_launch_opts *o)
+static void edit_resources(cJSON *lnx, const struct eng_launch_opts *o)
 {
 	cJSON *res = child_object(lnx, "resources");
 	if (o->memory > 0)
@@ -160,7 +160,7 @@ static void edit_resources(cJSON *lnx, const struct rt_launch_opts *o)
 	}
 }
 
-static void edit_linux(cJSON *cfg, const struct rt_launch_opts *o,
+static void edit_linux(cJSON *cfg, const struct eng_launch_opts *o,
 		       const char *id)
 {
 	cJSON *lnx = child_object(cfg, "linux");
@@ -223,8 +223,8 @@ static void caps_put(struct oci_capabilities *c, int cap, bool on)
 
 /* docker's order: --cap-add, then --cap-drop; "ALL" stands for every
  * capability. */
-static int edit_caps(struct oci_capabilities *c, const struct rt_launch_opts *o,
-		     struct berr *err)
+static int edit_caps(struct oci_capabilities *c,
+		     const struct eng_launch_opts *o, struct berr *err)
 {
 	for (int pass = 0; pass < 2; pass++) {
 		char *const *v = pass == 0 ? o->cap_add : o->cap_drop;
@@ -262,7 +262,7 @@ static int seccomp_file(const char *path, cJSON **out, struct berr *err)
 	return 0;
 }
 
-static int edit_security(cJSON *cfg, const struct rt_launch_opts *o,
+static int edit_security(cJSON *cfg, const struct eng_launch_opts *o,
 			 struct berr *err)
 {
 	_cleanup_(oci_config_freep) struct oci_config *c =
@@ -305,8 +305,8 @@ static int edit_security(cJSON *cfg, const struct rt_launch_opts *o,
 /* ---- the whole config -----------------------------------------------------
  */
 
-int rt_launch_config(const struct rt_launch_opts *o, const char *id,
-		     const char *image_json, char **out, struct berr *err)
+int eng_launch_config(const struct eng_launch_opts *o, const char *id,
+		      const char *image_json, char **out, struct berr *err)
 {
 	*out = NULL;
 	_cleanup_cjson_ cJSON *cfg = cJSON_Parse(image_json);
@@ -337,7 +337,7 @@ int rt_launch_config(const struct rt_launch_opts *o, const char *id,
 		return r;
 	edit_linux(cfg, o, id);
 	cJSON *ann = child_object(cfg, "annotations");
-	set(ann, RT_LAUNCH_ANNOTATION, cJSON_CreateString(id));
+	set(ann, ENG_LAUNCH_ANNOTATION, cJSON_CreateString(id));
 	if (o->image)
 		set(ann, "org.opencontainers.image.ref.name",
 		    cJSON_CreateString(o->image));

@@ -1,8 +1,8 @@
 /* The job file of `berth job`: parsing and checking.
  *
- * Parsing (dp_job_parse) needs nothing but the text, so that the unit
+ * Parsing (eng_job_parse) needs nothing but the text, so that the unit
  * tests see every message; what depends on the host (images, directories,
- * CPUs) is dp_job_check's. Every message names the file and the JSON path
+ * CPUs) is eng_job_check's. Every message names the file and the JSON path
  * of the value at fault, because a job file is edited by hand and the path
  * is what finds the typo. Unknown fields are refused for the same reason. */
 #include <fcntl.h>
@@ -12,7 +12,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "dist/dist-par-internal.h"
+#include "engine/engine-internal.h"
 
 struct parse {
 	const char *file;
@@ -146,7 +146,7 @@ static int parse_size(const cJSON *v, int64_t *out)
 }
 
 static int get_limits(const struct parse *ps, const cJSON *obj,
-		      const char *path, struct dp_job_group *g)
+		      const char *path, struct eng_job_group *g)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, "memory");
 	_cleanup_free_ char *mem = base_sprintf("%s.memory", path);
@@ -171,7 +171,7 @@ static int get_limits(const struct parse *ps, const cJSON *obj,
 }
 
 static int get_mode(const struct parse *ps, const cJSON *obj, const char *path,
-		    struct dp_job_group *g)
+		    struct eng_job_group *g)
 {
 	_cleanup_free_ char *mode = NULL;
 	int r = get_str(ps, obj, "mode", path, &mode);
@@ -189,7 +189,7 @@ static int get_mode(const struct parse *ps, const cJSON *obj, const char *path,
 }
 
 static int get_count(const struct parse *ps, const cJSON *obj, const char *path,
-		     struct dp_job_group *g)
+		     struct eng_job_group *g)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, "count");
 	g->count = 1;
@@ -206,7 +206,8 @@ static int get_count(const struct parse *ps, const cJSON *obj, const char *path,
 }
 
 static int parse_group(const struct parse *ps, const cJSON *obj, size_t idx,
-		       struct dp_job_group *g, char **produces, char **consumes)
+		       struct eng_job_group *g, char **produces,
+		       char **consumes)
 {
 	static const char *const known[] = {
 		"name",	    "image",	"rootfs",     "command", "count",
@@ -268,7 +269,7 @@ static int check_range(const char *s)
 }
 
 static int parse_queue(const struct parse *ps, const cJSON *obj,
-		       const char *dir, struct dp_job_queue *q)
+		       const char *dir, struct eng_job_queue *q)
 {
 	static const char *const known[] = {"range", "args", "file", NULL};
 	_cleanup_free_ char *path = base_sprintf("queues.%s", obj->string);
@@ -304,7 +305,7 @@ static int parse_queue(const struct parse *ps, const cJSON *obj,
 	return r;
 }
 
-static int find_queue(const struct dp_job *j, const char *name)
+static int find_queue(const struct eng_job *j, const char *name)
 {
 	for (size_t i = 0; i < j->nqueues; i++)
 		if (!strcmp(j->queues[i].name, name))
@@ -313,15 +314,15 @@ static int find_queue(const struct dp_job *j, const char *name)
 }
 
 /* Ties a group to the queue it produces or consumes. */
-static int link_group(const struct parse *ps, struct dp_job *j, size_t gi,
+static int link_group(const struct parse *ps, struct eng_job *j, size_t gi,
 		      const char *produces, const char *consumes)
 {
-	struct dp_job_group *g = &j->groups[gi];
+	struct eng_job_group *g = &j->groups[gi];
 	_cleanup_free_ char *path = base_sprintf("groups[%zu]", gi);
 	g->queue = -1;
-	g->role = produces   ? DP_JOB_PRODUCER
-		  : consumes ? DP_JOB_CONSUMER
-			     : DP_JOB_SERVICE;
+	g->role = produces   ? ENG_JOB_PRODUCER
+		  : consumes ? ENG_JOB_CONSUMER
+			     : ENG_JOB_SERVICE;
 	if (produces && consumes)
 		return bad(ps, path,
 			   "a group either produces or consumes a queue, not "
@@ -333,7 +334,7 @@ static int link_group(const struct parse *ps, struct dp_job *j, size_t gi,
 	int qi = find_queue(j, qname);
 	if (qi < 0)
 		return bad(ps, path, "%s: unknown queue `%s`", key, qname);
-	struct dp_job_queue *q = &j->queues[qi];
+	struct eng_job_queue *q = &j->queues[qi];
 	int *slot = produces ? &q->producer : &q->consumer;
 	if (*slot >= 0)
 		return bad(ps, path,
@@ -354,10 +355,10 @@ static int link_group(const struct parse *ps, struct dp_job *j, size_t gi,
 	return 0;
 }
 
-static int check_queues(const struct parse *ps, const struct dp_job *j)
+static int check_queues(const struct parse *ps, const struct eng_job *j)
 {
 	for (size_t i = 0; i < j->nqueues; i++) {
-		const struct dp_job_queue *q = &j->queues[i];
+		const struct eng_job_queue *q = &j->queues[i];
 		_cleanup_free_ char *path = base_sprintf("queues.%s", q->name);
 		bool input = q->range || q->args || q->file;
 		if (q->producer >= 0 && input)
@@ -374,7 +375,7 @@ static int check_queues(const struct parse *ps, const struct dp_job *j)
 	return 0;
 }
 
-static int check_names(const struct parse *ps, const struct dp_job *j)
+static int check_names(const struct parse *ps, const struct eng_job *j)
 {
 	for (size_t i = 0; i < j->ngroups; i++)
 		for (size_t k = 0; k < i; k++)
@@ -390,7 +391,7 @@ static int check_names(const struct parse *ps, const struct dp_job *j)
 }
 
 static int parse_groups(const struct parse *ps, const cJSON *arr,
-			struct dp_job *j)
+			struct eng_job *j)
 {
 	if (!cJSON_IsArray(arr) || !arr->child)
 		return bad(ps, "groups", "expected a non-empty array");
@@ -411,7 +412,7 @@ static int parse_groups(const struct parse *ps, const cJSON *arr,
 }
 
 static int parse_queues(const struct parse *ps, const cJSON *obj,
-			const char *dir, struct dp_job *j)
+			const char *dir, struct eng_job *j)
 {
 	if (!obj)
 		return 0;
@@ -430,7 +431,7 @@ static int parse_queues(const struct parse *ps, const cJSON *obj,
 }
 
 /* The name, or the file's basename without .json. */
-static int job_name(const struct parse *ps, const cJSON *doc, struct dp_job *j)
+static int job_name(const struct parse *ps, const cJSON *doc, struct eng_job *j)
 {
 	int r = get_str(ps, doc, "name", "", &j->name);
 	if (r < 0)
@@ -463,7 +464,8 @@ static char *dir_of(const char *file)
 	return abs ? abs : base_strdup(dir ? dir : ".");
 }
 
-static int parse_doc(const struct parse *ps, const cJSON *doc, struct dp_job *j)
+static int parse_doc(const struct parse *ps, const cJSON *doc,
+		     struct eng_job *j)
 {
 	static const char *const known[] = {"name",   "store",	       "queues",
 					    "groups", "cgroup_parent", NULL};
@@ -506,8 +508,8 @@ static void where(const char *text, const char *at, int *line, int *col)
 	}
 }
 
-int dp_job_parse(const char *text, size_t len, const char *file,
-		 struct dp_job **out, struct berr *err)
+int eng_job_parse(const char *text, size_t len, const char *file,
+		  struct eng_job **out, struct berr *err)
 {
 	*out = NULL;
 	struct parse ps = {.file = file, .err = err};
@@ -521,10 +523,10 @@ int dp_job_parse(const char *text, size_t len, const char *file,
 				 "%s: malformed JSON at line %d, column %d",
 				 file, line, col);
 	}
-	struct dp_job *j = base_calloc(1, sizeof(*j));
+	struct eng_job *j = base_calloc(1, sizeof(*j));
 	int r = parse_doc(&ps, doc, j);
 	if (r < 0) {
-		dp_job_free(j);
+		eng_job_free(j);
 		return r;
 	}
 	j->text = base_calloc(len + 1, 1);
@@ -534,22 +536,22 @@ int dp_job_parse(const char *text, size_t len, const char *file,
 	return 0;
 }
 
-int dp_job_load(const char *path, struct dp_job **out, struct berr *err)
+int eng_job_load(const char *path, struct eng_job **out, struct berr *err)
 {
 	_cleanup_free_ char *text = NULL;
 	size_t len = 0;
 	int r = base_read_file_at(AT_FDCWD, path, &text, &len, 1 << 20);
 	if (r < 0)
 		return berr_set(err, -r, "job file %s", path);
-	return dp_job_parse(text, len, path, out, err);
+	return eng_job_parse(text, len, path, out, err);
 }
 
-void dp_job_free(struct dp_job *j)
+void eng_job_free(struct eng_job *j)
 {
 	if (!j)
 		return;
 	for (size_t i = 0; j->groups && i < j->ngroups; i++) {
-		struct dp_job_group *g = &j->groups[i];
+		struct eng_job_group *g = &j->groups[i];
 		free(g->name);
 		free(g->image);
 		free(g->rootfs);
@@ -576,7 +578,7 @@ void dp_job_free(struct dp_job *j)
 /* ---- what needs the host -------------------------------------------------
  */
 
-static int check_cpus(const struct dp_job_group *g, const char *at,
+static int check_cpus(const struct eng_job_group *g, const char *at,
 		      const struct dp_cpus *allowed, struct berr *err)
 {
 	struct dp_cpus want;
@@ -595,14 +597,14 @@ static int check_cpus(const struct dp_job_group *g, const char *at,
 	return 0;
 }
 
-static int check_group(const struct dp_job *j, size_t i, const char *file,
+static int check_group(const struct eng_job *j, size_t i, const char *file,
 		       const char *agent, const struct dp_cpus *allowed,
 		       struct berr *err)
 {
-	const struct dp_job_group *g = &j->groups[i];
+	const struct eng_job_group *g = &j->groups[i];
 	_cleanup_free_ char *at = base_sprintf("%s: groups[%zu]", file, i);
 	int r = check_cpus(g, at, allowed, err);
-	if (r == 0 && g->rootfs && g->role != DP_JOB_CONSUMER)
+	if (r == 0 && g->rootfs && g->role != ENG_JOB_CONSUMER)
 		return berr_setx(err, EINVAL,
 				 "%s.rootfs: only a group that consumes a "
 				 "queue runs from a root filesystem; give "
@@ -635,7 +637,7 @@ static int check_group(const struct dp_job *j, size_t i, const char *file,
 			return berr_set(err, errno, "%s.volumes[%zu]: %s", at,
 					k, host);
 	}
-	if (r == 0 && g->role == DP_JOB_CONSUMER && g->mode != DP_MODE_LIB &&
+	if (r == 0 && g->role == ENG_JOB_CONSUMER && g->mode != DP_MODE_LIB &&
 	    (!agent || access(agent, X_OK) < 0))
 		return berr_setx(err, ENOENT,
 				 "%s: the worker agent `%s` is missing (build "
@@ -644,15 +646,15 @@ static int check_group(const struct dp_job *j, size_t i, const char *file,
 	return r;
 }
 
-int dp_job_check(const struct dp_job *j, const char *file, const char *agent,
-		 struct berr *err)
+int eng_job_check(const struct eng_job *j, const char *file, const char *agent,
+		  struct berr *err)
 {
 	struct dp_cpus allowed;
 	int r = dp_cpus_allowed(&allowed, err);
 	for (size_t i = 0; r == 0 && i < j->ngroups; i++)
 		r = check_group(j, i, file, agent, &allowed, err);
 	for (size_t i = 0; r == 0 && i < j->nqueues; i++) {
-		const struct dp_job_queue *q = &j->queues[i];
+		const struct eng_job_queue *q = &j->queues[i];
 		if (q->file && access(q->file, R_OK) < 0)
 			return berr_set(err, errno, "%s: queues.%s.file: %s",
 					file, q->name, q->file);
