@@ -255,4 +255,70 @@ int nsn_nft_list(char **out, struct berr *err);
 /* Deletes berth's table with every rule in it (0 when there is none). */
 int nsn_nft_delete_table(struct berr *err);
 
+/* ---- CNI plugins (netns-cni.c) ------------------------------------------- */
+
+/* A CNI 1.0 runner, as libcni: the network's conflist is the first file
+ * whose "name" matches, in each of conf_dirs in turn, among its *.conflist
+ * files and then its *.conf and *.json files (single plugins), each set in
+ * byte order. Every plugin's type must be an executable in plugin_dirs
+ * before any runs. ADD runs the plugins in order, each given the previous
+ * one's result as prevResult, the list's name and cniVersion, and the
+ * capability arguments it declares ("portMappings"); the last result is
+ * kept in cache_dir with the conflist and arguments used, so that DEL and
+ * CHECK run what ADD ran even after the conflist changed or went.
+ *
+ * Plugins run with posix_spawn: berth's environment without CNI_* plus
+ * CNI_COMMAND, CNI_CONTAINERID, CNI_NETNS, CNI_IFNAME, CNI_PATH (=
+ * plugin_dirs) and CNI_ARGS, no other fds, default signals. A plugin's
+ * stdout is read up to 1 MiB, its stderr's last 1 KiB kept; one that runs
+ * longer than timeout_ms is killed. A plugin's error becomes
+ * "CNI network NAME: plugin TYPE: MSG[: DETAILS]" (-EIO; -EAGAIN for CNI's
+ * "try again later" code 11), else the end of its stderr.
+ *
+ * Calls for different containers may run at once (the plugins lock what
+ * they share); calls for one container are serialized by the caller. */
+struct nsn_cni_opts {
+	const char *conf_dirs; /* colon list; NULL: "/etc/cni/net.d" */
+	const char *
+		plugin_dirs; /* colon list; NULL: "/usr/lib/cni:/opt/cni/bin" */
+	const char *cache_dir;	  /* the ADD results (created 0700); required */
+	const char *network;	  /* the conflist's "name" (an id, see above) */
+	const char *container_id; /* an id (see above) */
+	const char *netns_path; /* the container's netns file; NULL: "" (DEL) */
+	const char *ifname;	/* NULL: "eth0" */
+	const char *args;	/* CNI_ARGS ("K=V;K2=V2"); NULL: none */
+	const struct nsn_port_map *ports; /* runtimeConfig.portMappings: */
+	size_t n_ports;			  /* proto, host_ip/port, ctr_port */
+	unsigned timeout_ms;		  /* per plugin run; 0: 60 s */
+};
+
+/* The container's side of an ADD's final result ("" where absent). */
+struct nsn_cni_result {
+	char ip4[64]; /* "10.88.0.2/16" */
+	char gw4[48]; /* "10.88.0.1" */
+	char ip6[96]; /* "fd00::2/64" */
+	char gw6[64];
+	char mac[18]; /* of ifname inside the container */
+};
+
+/* Attaches the container (res may be NULL). When a plugin fails, the
+ * plugins run so far (and the failing one) are given DEL in reverse order,
+ * so that nothing is left; the error is the plugin's. -ENOENT: no such
+ * network or plugin (nothing ran), -EEXIST: the container is attached as
+ * ifname already (a cached result exists). */
+int nsn_cni_add(const struct nsn_cni_opts *o, struct nsn_cni_result *res,
+		struct berr *err);
+
+/* Detaches it: DEL of each plugin in reverse order with the cached result,
+ * then the cache entry goes. Idempotent: without a cache entry the
+ * conflist's plugins get DEL anyway (as libcni does), and without either
+ * it returns 0. When a plugin fails the others still run, the entry stays
+ * (a later DEL retries) and the first error is returned. */
+int nsn_cni_del(const struct nsn_cni_opts *o, struct berr *err);
+
+/* CHECK of each plugin in order with the cached result: 0 when the
+ * attachment is as ADD left it (or the conflist says disableCheck),
+ * -ENOENT when not attached, -ENOTSUP for a cniVersion before 0.4.0. */
+int nsn_cni_check(const struct nsn_cni_opts *o, struct berr *err);
+
 #endif

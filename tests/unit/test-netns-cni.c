@@ -1,0 +1,570 @@
+/* netns/: the CNI runner with Debian's plugins and small script plugins,
+ * and the per-network dnsmasq. Each test runs in its own process, unshares
+ * its own network namespace and works in its own temp dir (conflists,
+ * cache, host-local's dataDir), so neither the host's namespace nor
+ * /etc/cni or /var/lib/cni is touched; what a test starts it stops by pid. */
+#include <arpa/nameser.h>
+#include <fcntl.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <resolv.h>
+#include <sched.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <cjson/cJSON.h>
+
+#include "netns/netns.h"
+#include "tests/unit/test.h"
+
+#define ASSERT_OK(call)                                                        \
+	do {                                                                   \
+		if ((call) != 0)                                               \
+			test_fail(__FILE__, __LINE__, "%s: %s", #call, e.msg); \
+	} while (0)
+
+#define CNI_PLUGINS "/usr/lib/cni"
+
+static void enter_new_netns(void)
+{
+	if (geteuid() != 0)
+		test_skip("needs root");
+	if (unshare(CLONE_NEWNET) < 0)
+		test_skip("unshare(CLONE_NEWNET): %s", strerror(errno));
+	struct berr e = {0};
+	ASSERT_OK(nsn_loopback_up(&e));
+}
+
+static int self_netns(void)
+{
+	int fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+	ASSERT_TRUE(fd >= 0);
+	return fd;
+}
+
+/* A further namespace held by an fd alone; the test stays where it was. */
+static int new_netns_fd(void)
+{
+	int self = self_netns();
+	ASSERT_EQ(unshare(CLONE_NEWNET), 0);
+	int fd = self_netns();
+	ASSERT_EQ(setns(self, CLONE_NEWNET), 0);
+	close(self);
+	return fd;
+}
+
+/* The path a plugin opens for namespace fd: this process's fd. */
+static char *netns_path(int fd)
+{
+	return base_sprintf("/proc/%d/fd/%d", (int)getpid(), fd);
+}
+
+/* A temp dir removed when the test process ends (its own child waits). */
+static char *temp_dir(void)
+{
+	char tmpl[] = "/tmp/berth-cni-XXXXXX";
+	ASSERT_TRUE(mkdtemp(tmpl) != NULL);
+	int p[2];
+	ASSERT_EQ(pipe2(p, O_CLOEXEC), 0);
+	pid_t pid = fork();
+	ASSERT_TRUE(pid >= 0);
+	if (pid == 0) {
+		char c;
+		close(p[1]);
+		/* EOF when the test process is gone */
+		while (read(p[0], &c, 1) > 0)
+			;
+		base_rm_rf_at(AT_FDCWD, tmpl);
+		_exit(0);
+	}
+	close(p[0]);
+	/* p[1] stays open until the test process ends (O_CLOEXEC: no plugin
+	 * or server holds it) */
+	return base_strdup(tmpl);
+}
+
+static void write_text(const char *path, const char *text, mode_t mode)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	ASSERT_TRUE(fd >= 0);
+	ASSERT_EQ(base_write_all(fd, text, strlen(text)), 0);
+	close(fd);
+}
+
+static bool exists(const char *path)
+{
+	struct stat st;
+	return lstat(path, &st) == 0;
+}
+
+/* How many entries of dir have a name starting with prefix. */
+static int count_prefix(const char *dir, const char *prefix)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return 0;
+	int n = 0;
+	struct dirent *de;
+	while ((de = readdir(d)))
+		n += base_str_has_prefix(de->d_name, prefix);
+	closedir(d);
+	return n;
+}
+
+/* ---- a bridge network of Debian's plugins ------------------------------ */
+
+struct fixture {
+	char *dir, *conf, *cache, *data, *plugins, *plugin_dirs;
+	int ctr_fd;
+	char *ctr_path;
+};
+
+static void fixture_free(struct fixture *f)
+{
+	free(f->dir);
+	free(f->conf);
+	free(f->cache);
+	free(f->data);
+	free(f->plugins);
+	free(f->plugin_dirs);
+	free(f->ctr_path);
+	if (f->ctr_fd >= 0)
+		close(f->ctr_fd);
+}
+#define _cleanup_fixture_ _cleanup_(fixture_free)
+
+static struct fixture fixture_new(void)
+{
+	enter_new_netns();
+	struct fixture f = {.dir = temp_dir()};
+	f.conf = base_sprintf("%s/conf", f.dir);
+	f.cache = base_sprintf("%s/cache", f.dir);
+	f.data = base_sprintf("%s/data", f.dir);
+	f.plugins = base_sprintf("%s/plugins", f.dir);
+	f.plugin_dirs = base_sprintf("%s:%s", f.plugins, CNI_PLUGINS);
+	ASSERT_EQ(mkdir(f.conf, 0700), 0);
+	ASSERT_EQ(mkdir(f.plugins, 0700), 0);
+	f.ctr_fd = new_netns_fd();
+	f.ctr_path = netns_path(f.ctr_fd);
+	if (access(CNI_PLUGINS "/bridge", X_OK) < 0)
+		test_skip("no CNI plugins in " CNI_PLUGINS);
+	return f;
+}
+
+/* conflist "testnet": bridge + host-local, then the plugins in extra
+ * (JSON objects, each followed by a comma). */
+static void write_bridge_conf(const struct fixture *f, const char *extra)
+{
+	_cleanup_free_ char *path =
+		base_sprintf("%s/50-testnet.conflist", f->conf);
+	_cleanup_free_ char *text = base_sprintf(
+		"{\"cniVersion\": \"1.0.0\", \"name\": \"testnet\", "
+		"\"plugins\": [{\"type\": \"bridge\", \"bridge\": "
+		"\"cnitest0\", "
+		"\"isGateway\": true, \"hairpinMode\": true, "
+		"\"ipam\": {\"type\": \"host-local\", \"dataDir\": \"%s\", "
+		"\"ranges\": [[{\"subnet\": \"10.89.0.0/24\", "
+		"\"gateway\": \"10.89.0.1\"}]], "
+		"\"routes\": [{\"dst\": \"0.0.0.0/0\"}]}}%s]}",
+		f->data, extra);
+	write_text(path, text, 0600);
+}
+
+static struct nsn_cni_opts opts(const struct fixture *f, const char *ctr)
+{
+	return (struct nsn_cni_opts){.conf_dirs = f->conf,
+				     .plugin_dirs = f->plugin_dirs,
+				     .cache_dir = f->cache,
+				     .network = "testnet",
+				     .container_id = ctr,
+				     .netns_path = f->ctr_path};
+}
+
+struct ctr_view {
+	char addr[INET6_ADDRSTRLEN];
+	unsigned prefix;
+	bool has_eth0;
+	char route[256]; /* the default route's line of /proc/net/route */
+};
+
+static int ctr_view_cb(void *arg, struct berr *err)
+{
+	struct ctr_view *v = arg;
+	struct ifaddrs *ifa = NULL;
+	v->has_eth0 = if_nametoindex("eth0") != 0;
+	if (getifaddrs(&ifa) < 0)
+		return -errno;
+	for (struct ifaddrs *i = ifa; i; i = i->ifa_next) {
+		if (strcmp(i->ifa_name, "eth0") || !i->ifa_addr ||
+		    i->ifa_addr->sa_family != AF_INET)
+			continue;
+		struct sockaddr_in *a = (struct sockaddr_in *)i->ifa_addr;
+		struct sockaddr_in *m = (struct sockaddr_in *)i->ifa_netmask;
+		inet_ntop(AF_INET, &a->sin_addr, v->addr, sizeof(v->addr));
+		v->prefix = (unsigned)__builtin_popcount(m->sin_addr.s_addr);
+	}
+	freeifaddrs(ifa);
+	FILE *r = fopen("/proc/thread-self/net/route", "re");
+	char line[256];
+	while (r && fgets(line, sizeof(line), r))
+		if (strstr(line, "\t00000000\t") == strchr(line, '\t'))
+			snprintf(v->route, sizeof(v->route), "%s", line);
+	if (r)
+		fclose(r);
+	return 0;
+}
+
+/* What the container's namespace holds. */
+static struct ctr_view ctr_view(int fd)
+{
+	struct ctr_view v = {0};
+	struct berr e = {0};
+	ASSERT_OK(nsn_run_in_netns(fd, ctr_view_cb, &v, &e));
+	return v;
+}
+
+/* Links of this namespace other than lo and the bridge. */
+static int host_links(void)
+{
+	struct if_nameindex *ni = if_nameindex();
+	ASSERT_TRUE(ni != NULL);
+	int n = 0;
+	for (struct if_nameindex *i = ni; i->if_index; i++)
+		n += strcmp(i->if_name, "lo") && strcmp(i->if_name, "cnitest0");
+	if_freenameindex(ni);
+	return n;
+}
+
+TEST(cni_add_attaches_with_address_and_route_and_del_detaches)
+{
+	_cleanup_fixture_ struct fixture f = fixture_new();
+	write_bridge_conf(&f, "");
+	struct nsn_cni_opts o = opts(&f, "ctr1");
+	struct nsn_cni_result res;
+	struct berr e = {0};
+	ASSERT_OK(nsn_cni_add(&o, &res, &e));
+	ASSERT_STREQ(res.ip4, "10.89.0.2/24");
+	ASSERT_STREQ(res.gw4, "10.89.0.1");
+	ASSERT_STREQ(res.ip6, "");
+	ASSERT_EQ(strlen(res.mac), 17);
+
+	struct ctr_view v = ctr_view(f.ctr_fd);
+	ASSERT_TRUE(v.has_eth0);
+	ASSERT_STREQ(v.addr, "10.89.0.2");
+	ASSERT_EQ(v.prefix, 24);
+	ASSERT_CONTAINS(v.route, "eth0\t00000000\t0100590A");
+	ASSERT_EQ(host_links(), 1);
+	_cleanup_free_ char *lease =
+		base_sprintf("%s/testnet/10.89.0.2", f.data);
+	ASSERT_TRUE(exists(lease));
+	ASSERT_EQ(count_prefix(f.cache, "testnet@ctr1@eth0"), 1);
+	ASSERT_OK(nsn_cni_check(&o, &e));
+
+	/* attached twice is refused, the first attachment stays */
+	ASSERT_EQ(nsn_cni_add(&o, &res, &e), -EEXIST);
+	ASSERT_CONTAINS(e.msg, "container ctr1 is attached as eth0 already");
+	ASSERT_TRUE(ctr_view(f.ctr_fd).has_eth0);
+
+	ASSERT_OK(nsn_cni_del(&o, &e));
+	v = ctr_view(f.ctr_fd);
+	ASSERT_TRUE(!v.has_eth0);
+	ASSERT_EQ(host_links(), 0);
+	ASSERT_TRUE(!exists(lease));
+	ASSERT_EQ(count_prefix(f.cache, "testnet@"), 0);
+	ASSERT_EQ(nsn_cni_check(&o, &e), -ENOENT);
+	/* DEL again, and DEL with the conflist gone: nothing to do */
+	ASSERT_OK(nsn_cni_del(&o, &e));
+	_cleanup_free_ char *conf =
+		base_sprintf("%s/50-testnet.conflist", f.conf);
+	ASSERT_EQ(unlink(conf), 0);
+	ASSERT_OK(nsn_cni_del(&o, &e));
+}
+
+TEST(cni_del_uses_the_cached_conflist_when_the_file_is_gone)
+{
+	_cleanup_fixture_ struct fixture f = fixture_new();
+	write_bridge_conf(&f, "");
+	struct nsn_cni_opts o = opts(&f, "ctr1");
+	struct berr e = {0};
+	ASSERT_OK(nsn_cni_add(&o, NULL, &e));
+	_cleanup_free_ char *conf =
+		base_sprintf("%s/50-testnet.conflist", f.conf);
+	ASSERT_EQ(unlink(conf), 0);
+	ASSERT_OK(nsn_cni_del(&o, &e));
+	ASSERT_TRUE(!ctr_view(f.ctr_fd).has_eth0);
+	ASSERT_EQ(host_links(), 0);
+	_cleanup_free_ char *lease =
+		base_sprintf("%s/testnet/10.89.0.2", f.data);
+	ASSERT_TRUE(!exists(lease));
+}
+
+TEST(cni_second_container_gets_another_address)
+{
+	_cleanup_fixture_ struct fixture f = fixture_new();
+	write_bridge_conf(&f, "");
+	int fd2 = new_netns_fd();
+	_cleanup_free_ char *path2 = netns_path(fd2);
+	struct nsn_cni_opts o1 = opts(&f, "ctr1"), o2 = opts(&f, "ctr2");
+	o2.netns_path = path2;
+	struct nsn_cni_result r1, r2;
+	struct berr e = {0};
+	ASSERT_OK(nsn_cni_add(&o1, &r1, &e));
+	ASSERT_OK(nsn_cni_add(&o2, &r2, &e));
+	ASSERT_STREQ(r1.ip4, "10.89.0.2/24");
+	ASSERT_STREQ(r2.ip4, "10.89.0.3/24");
+	ASSERT_TRUE(strcmp(r1.mac, r2.mac) != 0);
+	ASSERT_STREQ(ctr_view(fd2).addr, "10.89.0.3");
+	ASSERT_EQ(host_links(), 2);
+	ASSERT_OK(nsn_cni_del(&o1, &e));
+	ASSERT_TRUE(ctr_view(fd2).has_eth0);
+	ASSERT_OK(nsn_cni_del(&o2, &e));
+	ASSERT_EQ(host_links(), 0);
+	ASSERT_EQ(count_prefix(f.cache, "testnet@"), 0);
+}
+
+TEST(cni_unknown_plugin_type_is_refused_before_anything_runs)
+{
+	_cleanup_fixture_ struct fixture f = fixture_new();
+	write_bridge_conf(&f, ", {\"type\": \"nosuch\"}");
+	struct nsn_cni_opts o = opts(&f, "ctr1");
+	struct berr e = {0};
+	ASSERT_EQ(nsn_cni_add(&o, NULL, &e), -ENOENT);
+	_cleanup_free_ char *want = base_sprintf(
+		"CNI network testnet: plugin nosuch not found in %s",
+		f.plugin_dirs);
+	ASSERT_STREQ(e.msg, want);
+	ASSERT_EQ(if_nametoindex("cnitest0"), 0);
+	ASSERT_TRUE(!ctr_view(f.ctr_fd).has_eth0);
+	ASSERT_TRUE(!exists(f.data));
+	ASSERT_TRUE(!exists(f.cache));
+
+	o.network = "othernet";
+	ASSERT_EQ(nsn_cni_add(&o, NULL, &e), -ENOENT);
+	ASSERT_CONTAINS(e.msg, "CNI network othernet: no configuration");
+	o.network = "../x";
+	ASSERT_EQ(nsn_cni_add(&o, NULL, &e), -EINVAL);
+}
+
+/* A script plugin in the fixture's plugin dir. */
+static void write_plugin(const struct fixture *f, const char *name,
+			 const char *body)
+{
+	_cleanup_free_ char *path = base_sprintf("%s/%s", f->plugins, name);
+	_cleanup_free_ char *text = base_sprintf("#!/bin/sh\n%s\n", body);
+	write_text(path, text, 0755);
+}
+
+TEST(cni_failing_plugin_midway_leaves_nothing)
+{
+	_cleanup_fixture_ struct fixture f = fixture_new();
+	write_plugin(&f, "failer",
+		     "cat >/dev/null\n"
+		     "[ \"$CNI_COMMAND\" = ADD ] || exit 0\n"
+		     "echo '{\"cniVersion\": \"1.0.0\", \"code\": 100, "
+		     "\"msg\": \"no luck\", \"details\": \"line1\nline2\"}'\n"
+		     "exit 1");
+	write_bridge_conf(&f, ", {\"type\": \"failer\"}");
+	struct nsn_cni_opts o = opts(&f, "ctr1");
+	struct berr e = {0};
+	ASSERT_EQ(nsn_cni_add(&o, NULL, &e), -EIO);
+	ASSERT_STREQ(
+		e.msg,
+		"CNI network testnet: plugin failer: no luck: line1?line2");
+	ASSERT_TRUE(!ctr_view(f.ctr_fd).has_eth0);
+	ASSERT_EQ(host_links(), 0);
+	_cleanup_free_ char *leases = base_sprintf("%s/testnet", f.data);
+	ASSERT_EQ(count_prefix(leases, "10.89."), 0);
+	ASSERT_EQ(count_prefix(f.cache, "testnet@"), 0);
+	/* the same container attaches afterwards */
+	write_bridge_conf(&f, "");
+	ASSERT_OK(nsn_cni_add(&o, NULL, &e));
+	ASSERT_EQ(count_prefix(leases, "10.89."), 1);
+	ASSERT_OK(nsn_cni_del(&o, &e));
+}
+
+TEST(cni_plugin_without_error_json_bad_output_hang_and_flood)
+{
+	_cleanup_fixture_ struct fixture f = fixture_new();
+	write_plugin(&f, "noisy", "echo 'something broke' >&2; exit 3");
+	write_plugin(&f, "liar", "cat >/dev/null; echo 'not json'");
+	write_plugin(&f, "sleeper", "exec sleep 30");
+	write_plugin(&f, "flood", "exec cat /dev/zero");
+	static const struct {
+		const char *type;
+		int ret;
+		const char *msg;
+	} cases[] = {
+		{"noisy", -EIO, "plugin noisy: something broke"},
+		{"liar", -EPROTO,
+		 "plugin liar: its result is not a JSON object"},
+		{"sleeper", -ETIMEDOUT, "plugin sleeper: no answer"},
+		{"flood", -EFBIG, "plugin flood: output"},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		_cleanup_free_ char *path =
+			base_sprintf("%s/t.conflist", f.conf);
+		_cleanup_free_ char *text = base_sprintf(
+			"{\"cniVersion\": \"1.0.0\", \"name\": \"t%zu\", "
+			"\"plugins\": [{\"type\": \"%s\"}]}",
+			i, cases[i].type);
+		write_text(path, text, 0600);
+		_cleanup_free_ char *net = base_sprintf("t%zu", i);
+		struct nsn_cni_opts o = opts(&f, "ctr1");
+		o.network = net;
+		o.timeout_ms = 500;
+		struct berr e = {0};
+		ASSERT_EQ(nsn_cni_add(&o, NULL, &e), cases[i].ret);
+		ASSERT_CONTAINS(e.msg, cases[i].msg);
+	}
+}
+
+/* A plugin that keeps its stdin and environment in rec/ and answers ADD
+ * with a fixed result (or its prevResult when it has one). */
+static const char recorder[] =
+	"d=$(dirname \"$0\")/../rec; mkdir -p \"$d\"\n"
+	"n=$(ls \"$d\" | grep -c 'json$')\n"
+	"f=\"$d/$n-$CNI_COMMAND-$(basename \"$0\")\"\n"
+	"cat >\"$f.json\"\n"
+	"env | grep '^CNI_' | sort >\"$f.env\"\n"
+	"[ \"$CNI_COMMAND\" = ADD ] || exit 0\n"
+	"echo '{\"cniVersion\": \"1.0.0\", \"interfaces\": [{\"name\": "
+	"\"eth0\", \"mac\": \"02:00:00:00:00:01\", \"sandbox\": \"/x\"}], "
+	"\"ips\": [{\"address\": \"10.1.2.3/24\", \"gateway\": \"10.1.2.1\", "
+	"\"interface\": 0}, {\"address\": \"fd00::3/64\", \"interface\": 0}]}'";
+
+static cJSON *recorded(const struct fixture *f, const char *name)
+{
+	_cleanup_free_ char *path = base_sprintf("%s/rec/%s", f->dir, name);
+	_cleanup_free_ char *text = NULL;
+	size_t len = 0;
+	ASSERT_EQ(base_read_file_at(AT_FDCWD, path, &text, &len, 0), 0);
+	cJSON *j = cJSON_Parse(text);
+	ASSERT_TRUE(j != NULL);
+	return j;
+}
+
+static char *recorded_text(const struct fixture *f, const char *name)
+{
+	_cleanup_free_ char *path = base_sprintf("%s/rec/%s", f->dir, name);
+	char *text = NULL;
+	size_t len = 0;
+	ASSERT_EQ(base_read_file_at(AT_FDCWD, path, &text, &len, 0), 0);
+	return text;
+}
+
+TEST(cni_plugins_get_chained_results_and_only_their_capabilities)
+{
+	_cleanup_fixture_ struct fixture f = fixture_new();
+	write_plugin(&f, "rec1", recorder);
+	write_plugin(&f, "rec2", recorder);
+	/* a .conf of another name, a broken file, then the list: conflists
+	 * are searched before single .conf files */
+	_cleanup_free_ char *p1 = base_sprintf("%s/10-a.conf", f.conf);
+	write_text(p1,
+		   "{\"cniVersion\": \"1.0.0\", \"name\": \"chain\", "
+		   "\"type\": \"nosuch\"}",
+		   0600);
+	_cleanup_free_ char *p2 = base_sprintf("%s/20-b.conflist", f.conf);
+	write_text(p2, "{not json", 0600);
+	_cleanup_free_ char *p3 = base_sprintf("%s/30-c.conflist", f.conf);
+	write_text(p3,
+		   "{\"cniVersion\": \"1.0.0\", \"name\": \"chain\", "
+		   "\"plugins\": [{\"type\": \"rec1\", \"capabilities\": "
+		   "{\"portMappings\": true}, \"x\": 1}, {\"type\": \"rec2\", "
+		   "\"name\": \"ignored\"}]}",
+		   0600);
+	struct nsn_port_map pm = {
+		.proto = IPPROTO_UDP, .host_port = 5353, .ctr_port = 53};
+	struct nsn_cni_opts o = opts(&f, "ctr9");
+	o.network = "chain";
+	o.ports = &pm;
+	o.n_ports = 1;
+	o.args = "IgnoreUnknown=1;K=V";
+	o.ifname = "net1";
+	struct nsn_cni_result res;
+	struct berr e = {0};
+	ASSERT_OK(nsn_cni_add(&o, &res, &e));
+	ASSERT_STREQ(res.ip4, "10.1.2.3/24");
+	ASSERT_STREQ(res.gw4, "10.1.2.1");
+	ASSERT_STREQ(res.ip6, "fd00::3/64");
+	ASSERT_STREQ(res.mac, ""); /* the result names eth0, not net1 */
+
+	cJSON *a1 = recorded(&f, "0-ADD-rec1.json");
+	cJSON *a2 = recorded(&f, "1-ADD-rec2.json");
+	ASSERT_STREQ(cJSON_GetObjectItem(a1, "name")->valuestring, "chain");
+	ASSERT_STREQ(cJSON_GetObjectItem(a2, "name")->valuestring, "chain");
+	ASSERT_STREQ(cJSON_GetObjectItem(a2, "cniVersion")->valuestring,
+		     "1.0.0");
+	ASSERT_TRUE(!cJSON_GetObjectItem(a1, "prevResult"));
+	cJSON *rt = cJSON_GetObjectItem(a1, "runtimeConfig");
+	cJSON *m =
+		cJSON_GetArrayItem(cJSON_GetObjectItem(rt, "portMappings"), 0);
+	ASSERT_EQ(cJSON_GetObjectItem(m, "hostPort")->valueint, 5353);
+	ASSERT_EQ(cJSON_GetObjectItem(m, "containerPort")->valueint, 53);
+	ASSERT_STREQ(cJSON_GetObjectItem(m, "protocol")->valuestring, "udp");
+	ASSERT_TRUE(!cJSON_GetObjectItem(a2, "runtimeConfig"));
+	cJSON *prev = cJSON_GetObjectItem(a2, "prevResult");
+	ASSERT_STREQ(cJSON_GetArrayItem(cJSON_GetObjectItem(prev, "ips"), 0)
+			     ->child->valuestring,
+		     "10.1.2.3/24");
+	cJSON_Delete(a1);
+	cJSON_Delete(a2);
+	_cleanup_free_ char *env = recorded_text(&f, "0-ADD-rec1.env");
+	_cleanup_free_ char *want = base_sprintf(
+		"CNI_ARGS=IgnoreUnknown=1;K=V\nCNI_COMMAND=ADD\n"
+		"CNI_CONTAINERID=ctr9\nCNI_IFNAME=net1\nCNI_NETNS=%s\n"
+		"CNI_PATH=%s\n",
+		f.ctr_path, f.plugin_dirs);
+	ASSERT_STREQ(env, want);
+
+	ASSERT_OK(nsn_cni_check(&o, &e));
+	ASSERT_OK(nsn_cni_del(&o, &e));
+	/* CHECK in order, DEL in reverse, both with the final result */
+	_cleanup_free_ char *rec = base_sprintf("%s/rec", f.dir);
+	ASSERT_EQ(count_prefix(rec, "2-CHECK-rec1.json"), 1);
+	ASSERT_EQ(count_prefix(rec, "3-CHECK-rec2.json"), 1);
+	ASSERT_EQ(count_prefix(rec, "4-DEL-rec2.json"), 1);
+	ASSERT_EQ(count_prefix(rec, "5-DEL-rec1.json"), 1);
+	cJSON *d1 = recorded(&f, "5-DEL-rec1.json");
+	ASSERT_TRUE(cJSON_GetObjectItem(d1, "prevResult") != NULL);
+	ASSERT_TRUE(cJSON_GetObjectItem(d1, "runtimeConfig") != NULL);
+	cJSON_Delete(d1);
+}
+
+/* `iptables -t nat -S` of this namespace. */
+static char *nat_rules(void)
+{
+	FILE *p = popen("iptables -w -t nat -S 2>&1", "re");
+	ASSERT_TRUE(p != NULL);
+	char *buf = base_calloc(1, 65536);
+	size_t n = fread(buf, 1, 65535, p);
+	buf[n] = '\0';
+	pclose(p);
+	return buf;
+}
+
+TEST(cni_portmap_publishes_a_port_through_iptables)
+{
+	_cleanup_fixture_ struct fixture f = fixture_new();
+	if (system("iptables -w -t nat -S >/dev/null 2>&1") != 0)
+		test_skip("iptables does not run here");
+	write_bridge_conf(&f, ", {\"type\": \"portmap\", \"capabilities\": "
+			      "{\"portMappings\": true}}");
+	struct nsn_port_map pm = {
+		.proto = IPPROTO_TCP, .host_port = 8080, .ctr_port = 80};
+	struct nsn_cni_opts o = opts(&f, "ctr1");
+	o.ports = &pm;
+	o.n_ports = 1;
+	struct berr e = {0};
+	ASSERT_OK(nsn_cni_add(&o, NULL, &e));
+	_cleanup_free_ char *rules = nat_rules();
+	ASSERT_CONTAINS(rules, "-A CNI-HOSTPORT-DNAT");
+	ASSERT_CONTAINS(rules, "--dport 8080");
+	ASSERT_CONTAINS(rules, "--to-destination 10.89.0.2:80");
+	ASSERT_OK(nsn_cni_del(&o, &e));
+	_cleanup_free_ char *after = nat_rules();
+	ASSERT_TRUE(!strstr(after, "--dport 8080"));
+	ASSERT_TRUE(!strstr(after, "10.89.0.2:80"));
+}
