@@ -321,4 +321,66 @@ int nsn_cni_del(const struct nsn_cni_opts *o, struct berr *err);
  * -ENOENT when not attached, -ENOTSUP for a cniVersion before 0.4.0. */
 int nsn_cni_check(const struct nsn_cni_opts *o, struct berr *err);
 
+/* ---- a DNS server per network (netns-dns.c) -------------------------------
+ */
+
+/* Containers of a network find each other by name through a dnsmasq
+ * (Debian's dnsmasq-base) of that network: started on demand in the
+ * calling thread's network namespace, listening on the network's gateway
+ * address and bridge alone (port 53, UDP and TCP; never lo), answering
+ * from a hosts file the caller writes (several entries of one name: all
+ * their addresses), forwarding other dotted names to the upstream servers
+ * given (none: it answers them with "refused"). No DHCP, no /etc/hosts,
+ * no /etc/resolv.conf, no syslog. It runs as root: it rereads the hosts
+ * file on SIGHUP as its user, and state_dir need not be open to others.
+ *
+ * The server is a daemon that outlives the berth process that starts it:
+ * its own session, default signals, stdin and stdout on /dev/null and its
+ * stderr in state_dir/dnsmasq.err (none of the caller's fds or pipes), its
+ * log in state_dir/dnsmasq.log. It stays in the caller's cgroup. A pid file
+ * state_dir/dnsmasq.pid names it; a pid counts as the server only while
+ * /proc shows a dnsmasq started with that pid file, and it is signalled
+ * through a pidfd, so that a stale pid file (a SIGKILLed berth, a reboot)
+ * or a reused pid is never mistaken for it. Calls on one state_dir are
+ * serialized by a lock file there (dnsmasq.lock); processes may call at
+ * once. state_dir must be an absolute path without spaces or commas. */
+
+#define NSN_DNS_NAME_MAX 253
+
+struct nsn_dns_host {
+	char name[NSN_DNS_NAME_MAX + 1]; /* "web", "web.berth" */
+	char ip[INET6_ADDRSTRLEN];	 /* IPv4 or IPv6 */
+};
+
+struct nsn_dns {
+	const char *state_dir; /* the network's dir: pid, hosts, log files */
+	const char *bridge;    /* the interface to listen on */
+	const char *listen_ip; /* the gateway's address on it */
+	const char *const *upstream; /* forwarders (IPv4/IPv6 addresses) */
+	size_t n_upstream;	     /* may be 0 */
+};
+
+/* Replaces state_dir/hosts with the n entries (one "IP NAME" line each)
+ * through a rename, so that the server never reads half a file; the
+ * server sees it at the next nsn_dns_ensure. -EINVAL (nothing written)
+ * for a name that is not labels of [A-Za-z0-9_-] joined by dots, or an
+ * address that is not one. */
+int nsn_dns_hosts_write(const char *state_dir, const struct nsn_dns_host *hosts,
+			size_t n, struct berr *err);
+
+/* Starts the server when none runs (an empty hosts file first if there is
+ * none) and returns once it listens; when one runs with the same options,
+ * sends it SIGHUP to reread the hosts file (it has reread it shortly
+ * after); one running with other options (bridge, address, upstream) is
+ * stopped and started anew. -EIO with dnsmasq's own message when it cannot
+ * start (e.g. the address is not on the bridge or is taken). */
+int nsn_dns_ensure(const struct nsn_dns *d, struct berr *err);
+
+/* Stops the server (SIGTERM, SIGKILL after 5 s) and removes its pid file;
+ * 0 when none runs. The hosts file stays. */
+int nsn_dns_stop(const char *state_dir, struct berr *err);
+
+/* True when the server of state_dir runs. */
+bool nsn_dns_running(const char *state_dir);
+
 #endif

@@ -7,10 +7,12 @@
 #include <fcntl.h>
 #include <ifaddrs.h>
 #include <net/if.h>
+#include <poll.h>
 #include <resolv.h>
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/pidfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -76,6 +78,13 @@ static char *temp_dir(void)
 		/* EOF when the test process is gone */
 		while (read(p[0], &c, 1) > 0)
 			;
+		/* DNS servers a failed test left, by their pid files */
+		static const char *const dns_dirs[] = {"dns", "up"};
+		for (size_t i = 0; i < ARRAY_SIZE(dns_dirs); i++) {
+			_cleanup_free_ char *d =
+				base_sprintf("%s/%s", tmpl, dns_dirs[i]);
+			nsn_dns_stop(d, NULL);
+		}
 		base_rm_rf_at(AT_FDCWD, tmpl);
 		_exit(0);
 	}
@@ -567,4 +576,301 @@ TEST(cni_portmap_publishes_a_port_through_iptables)
 	_cleanup_free_ char *after = nat_rules();
 	ASSERT_TRUE(!strstr(after, "--dport 8080"));
 	ASSERT_TRUE(!strstr(after, "10.89.0.2:80"));
+}
+
+/* ---- the DNS server ------------------------------------------------------ */
+
+/* A bridge with a gateway address in this namespace, and a state dir. */
+struct dns_fixture {
+	char *dir, *state;
+	struct nsn_dns d;
+};
+
+static void dns_fixture_free(struct dns_fixture *f)
+{
+	free(f->dir);
+	free(f->state);
+}
+
+static void bridge_with(const char *name, const char *cidr)
+{
+	struct berr e = {0};
+	ASSERT_OK(nsn_bridge_create(name, &e));
+	ASSERT_OK(nsn_addr_add(name, cidr, &e));
+}
+
+static struct dns_fixture dns_fixture_new(void)
+{
+	enter_new_netns();
+	if (access("/usr/sbin/dnsmasq", X_OK) < 0)
+		test_skip("no /usr/sbin/dnsmasq (dnsmasq-base)");
+	struct dns_fixture f = {.dir = temp_dir()};
+	f.state = base_sprintf("%s/dns", f.dir);
+	ASSERT_EQ(mkdir(f.state, 0700), 0);
+	bridge_with("dnstest0", "10.90.0.1/24");
+	f.d = (struct nsn_dns){.state_dir = f.state,
+			       .bridge = "dnstest0",
+			       .listen_ip = "10.90.0.1"};
+	return f;
+}
+
+static void write_hosts(const char *dir, const char *const *pairs, size_t n)
+{
+	struct nsn_dns_host h[8];
+	ASSERT_TRUE(n <= ARRAY_SIZE(h));
+	for (size_t i = 0; i < n; i++) {
+		snprintf(h[i].name, sizeof(h[i].name), "%s", pairs[2 * i]);
+		snprintf(h[i].ip, sizeof(h[i].ip), "%s", pairs[2 * i + 1]);
+	}
+	struct berr e = {0};
+	ASSERT_OK(nsn_dns_hosts_write(dir, h, n, &e));
+}
+
+/* The A records for name from server (port 53), sorted, joined by
+ * spaces; "" when there is no answer. */
+static char *query_a(const char *server, const char *name)
+{
+	struct __res_state st;
+	memset(&st, 0, sizeof(st));
+	ASSERT_EQ(res_ninit(&st), 0);
+	st.options = RES_INIT | RES_RECURSE;
+	st.nscount = 1;
+	st.retrans = 1;
+	st.retry = 1;
+	st.nsaddr_list[0].sin_family = AF_INET;
+	st.nsaddr_list[0].sin_port = htons(53);
+	ASSERT_EQ(inet_pton(AF_INET, server, &st.nsaddr_list[0].sin_addr), 1);
+	unsigned char ans[4096];
+	int len = res_nquery(&st, name, ns_c_in, ns_t_a, ans, sizeof(ans));
+	res_nclose(&st);
+	char out[256] = "";
+	ns_msg msg;
+	if (len > 0 && ns_initparse(ans, len, &msg) == 0) {
+		char ips[8][INET_ADDRSTRLEN];
+		int n = 0;
+		for (int i = 0; i < ns_msg_count(msg, ns_s_an) && n < 8; i++) {
+			ns_rr rr;
+			if (ns_parserr(&msg, ns_s_an, i, &rr) == 0 &&
+			    ns_rr_type(rr) == ns_t_a && ns_rr_rdlen(rr) == 4)
+				inet_ntop(AF_INET, ns_rr_rdata(rr), ips[n++],
+					  INET_ADDRSTRLEN);
+		}
+		qsort(ips, (size_t)n, sizeof(ips[0]),
+		      (int (*)(const void *, const void *))strcmp);
+		for (int i = 0; i < n; i++)
+			snprintf(out + strlen(out), sizeof(out) - strlen(out),
+				 "%s%s", i ? " " : "", ips[i]);
+	}
+	return base_strdup(out);
+}
+
+/* query_a until it gives want, for up to 2 s (a reload is asynchronous). */
+static char *query_until(const char *server, const char *name, const char *want)
+{
+	for (int i = 0;; i++) {
+		char *got = query_a(server, name);
+		if (!strcmp(got, want) || i == 40)
+			return got;
+		free(got);
+		usleep(50000);
+	}
+}
+
+static pid_t dns_pid(const char *dir)
+{
+	_cleanup_free_ char *path = base_sprintf("%s/dnsmasq.pid", dir);
+	_cleanup_free_ char *text = NULL;
+	size_t len = 0;
+	int pid = 0;
+	if (base_read_file_at(AT_FDCWD, path, &text, &len, 64) < 0)
+		return 0;
+	text[strcspn(text, "\n")] = '\0';
+	ASSERT_EQ(base_parse_int(text, &pid), 0);
+	return pid;
+}
+
+TEST(dns_answers_names_of_the_hosts_file_and_groups)
+{
+	_cleanup_(dns_fixture_free) struct dns_fixture f = dns_fixture_new();
+	static const char *const hosts[] = {
+		"web", "10.90.0.5", "svc", "10.90.0.7", "svc", "10.90.0.6"};
+	write_hosts(f.state, hosts, 3);
+	struct berr e = {0};
+	ASSERT_TRUE(!nsn_dns_running(f.state));
+	ASSERT_OK(nsn_dns_ensure(&f.d, &e));
+	ASSERT_TRUE(nsn_dns_running(f.state));
+	pid_t pid = dns_pid(f.state);
+	ASSERT_TRUE(pid > 1);
+	int pfd = pidfd_open(pid, 0);
+	ASSERT_TRUE(pfd >= 0);
+	_cleanup_free_ char *web = query_a("10.90.0.1", "web");
+	ASSERT_STREQ(web, "10.90.0.5");
+	_cleanup_free_ char *svc = query_a("10.90.0.1", "svc");
+	ASSERT_STREQ(svc, "10.90.0.6 10.90.0.7");
+	_cleanup_free_ char *none = query_a("10.90.0.1", "nosuch");
+	ASSERT_STREQ(none, "");
+	/* nothing on this namespace's 127.0.0.1 */
+	_cleanup_free_ char *lo = query_a("127.0.0.1", "web");
+	ASSERT_STREQ(lo, "");
+	ASSERT_OK(nsn_dns_stop(f.state, &e));
+	struct pollfd p = {.fd = pfd, .events = POLLIN};
+	ASSERT_EQ(poll(&p, 1, 0), 1); /* it has exited */
+	close(pfd);
+}
+
+TEST(dns_ensure_again_reloads_the_hosts_file)
+{
+	_cleanup_(dns_fixture_free) struct dns_fixture f = dns_fixture_new();
+	static const char *const h1[] = {"web", "10.90.0.5"};
+	static const char *const h2[] = {"web", "10.90.0.5", "db", "10.90.0.8"};
+	write_hosts(f.state, h1, 1);
+	struct berr e = {0};
+	ASSERT_OK(nsn_dns_ensure(&f.d, &e));
+	pid_t pid = dns_pid(f.state);
+	_cleanup_free_ char *before = query_a("10.90.0.1", "db");
+	ASSERT_STREQ(before, "");
+	write_hosts(f.state, h2, 2);
+	ASSERT_OK(nsn_dns_ensure(&f.d, &e));
+	ASSERT_EQ(dns_pid(f.state), pid);
+	_cleanup_free_ char *after =
+		query_until("10.90.0.1", "db", "10.90.0.8");
+	ASSERT_STREQ(after, "10.90.0.8");
+	ASSERT_OK(nsn_dns_stop(f.state, &e));
+}
+
+TEST(dns_stop_ends_the_server_and_removes_its_pid_file)
+{
+	_cleanup_(dns_fixture_free) struct dns_fixture f = dns_fixture_new();
+	struct berr e = {0};
+	ASSERT_OK(nsn_dns_ensure(&f.d, &e)); /* no hosts file yet: empty */
+	pid_t pid = dns_pid(f.state);
+	int pfd = pidfd_open(pid, 0);
+	ASSERT_TRUE(pfd >= 0);
+	ASSERT_OK(nsn_dns_stop(f.state, &e));
+	struct pollfd p = {.fd = pfd, .events = POLLIN};
+	ASSERT_EQ(poll(&p, 1, 0), 1); /* it has exited */
+	close(pfd);
+	ASSERT_EQ(dns_pid(f.state), 0);
+	ASSERT_TRUE(!nsn_dns_running(f.state));
+	ASSERT_OK(nsn_dns_stop(f.state, &e));
+}
+
+static void write_pid_file(const char *dir, pid_t pid)
+{
+	_cleanup_free_ char *path = base_sprintf("%s/dnsmasq.pid", dir);
+	_cleanup_free_ char *text = base_sprintf("%d\n", (int)pid);
+	write_text(path, text, 0644);
+}
+
+TEST(dns_stale_pid_file_is_not_the_server)
+{
+	_cleanup_(dns_fixture_free) struct dns_fixture f = dns_fixture_new();
+	static const char *const h[] = {"web", "10.90.0.5"};
+	write_hosts(f.state, h, 1);
+	/* a pid that ended, then a live process that is no dnsmasq (this
+	 * test: a signal to it would end the test) */
+	pid_t dead = fork();
+	if (dead == 0)
+		_exit(0);
+	ASSERT_EQ(waitpid(dead, NULL, 0), dead);
+	pid_t stale[] = {dead, getpid()};
+	struct berr e = {0};
+	for (size_t i = 0; i < ARRAY_SIZE(stale); i++) {
+		write_pid_file(f.state, stale[i]);
+		ASSERT_TRUE(!nsn_dns_running(f.state));
+		ASSERT_OK(nsn_dns_ensure(&f.d, &e));
+		pid_t pid = dns_pid(f.state);
+		ASSERT_TRUE(pid != stale[i] && pid > 1);
+		_cleanup_free_ char *web = query_a("10.90.0.1", "web");
+		ASSERT_STREQ(web, "10.90.0.5");
+		ASSERT_OK(nsn_dns_stop(f.state, &e));
+	}
+	/* stop with a stale pid file signals nothing, removes the file */
+	write_pid_file(f.state, getpid());
+	ASSERT_OK(nsn_dns_stop(f.state, &e));
+	ASSERT_EQ(dns_pid(f.state), 0);
+}
+
+TEST(dns_server_holds_none_of_the_callers_pipes)
+{
+	_cleanup_(dns_fixture_free) struct dns_fixture f = dns_fixture_new();
+	int p[2];
+	ASSERT_EQ(pipe(p), 0); /* no O_CLOEXEC: as a shell's capture */
+	pid_t pid = fork();
+	if (pid == 0) {
+		dup2(p[1], 1);
+		dup2(p[1], 2);
+		struct berr e = {0};
+		_exit(nsn_dns_ensure(&f.d, &e) == 0 ? 0 : 1);
+	}
+	close(p[1]);
+	int st = 0;
+	ASSERT_EQ(waitpid(pid, &st, 0), pid);
+	ASSERT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	ASSERT_TRUE(nsn_dns_running(f.state));
+	struct pollfd pf = {.fd = p[0], .events = POLLIN};
+	ASSERT_EQ(poll(&pf, 1, 2000), 1);
+	char c;
+	ASSERT_EQ(read(p[0], &c, 1), 0); /* EOF: no one else holds it */
+	close(p[0]);
+	struct berr e = {0};
+	ASSERT_OK(nsn_dns_stop(f.state, &e));
+}
+
+TEST(dns_forwards_dotted_names_upstream_and_restarts_on_new_options)
+{
+	_cleanup_(dns_fixture_free) struct dns_fixture f = dns_fixture_new();
+	/* the upstream: a second server on a second bridge */
+	bridge_with("dnsup0", "10.91.0.1/24");
+	_cleanup_free_ char *up_dir = base_sprintf("%s/up", f.dir);
+	ASSERT_EQ(mkdir(up_dir, 0700), 0);
+	static const char *const uh[] = {"ext.example.org", "10.91.0.9",
+					 "plain", "10.91.0.10"};
+	write_hosts(up_dir, uh, 2);
+	struct nsn_dns up = {.state_dir = up_dir,
+			     .bridge = "dnsup0",
+			     .listen_ip = "10.91.0.1"};
+	struct berr e = {0};
+	ASSERT_OK(nsn_dns_ensure(&up, &e));
+
+	ASSERT_OK(nsn_dns_ensure(&f.d, &e));
+	pid_t first = dns_pid(f.state);
+	_cleanup_free_ char *none = query_a("10.90.0.1", "ext.example.org");
+	ASSERT_STREQ(none, "");
+	const char *const servers[] = {"10.91.0.1"};
+	f.d.upstream = servers;
+	f.d.n_upstream = 1;
+	ASSERT_OK(nsn_dns_ensure(&f.d, &e));
+	ASSERT_TRUE(dns_pid(f.state) != first);
+	_cleanup_free_ char *ext = query_a("10.90.0.1", "ext.example.org");
+	ASSERT_STREQ(ext, "10.91.0.9");
+	/* a name without a dot is never forwarded */
+	_cleanup_free_ char *plain = query_a("10.90.0.1", "plain");
+	ASSERT_STREQ(plain, "");
+	ASSERT_OK(nsn_dns_stop(f.state, &e));
+	ASSERT_OK(nsn_dns_stop(up_dir, &e));
+}
+
+TEST(dns_refuses_bad_names_and_reports_a_failed_start)
+{
+	_cleanup_(dns_fixture_free) struct dns_fixture f = dns_fixture_new();
+	static const char *const bad[][2] = {{"a b", "10.90.0.5"},
+					     {"x\n10.0.0.1 y", "10.90.0.5"},
+					     {"ok", "10.90.0.300"},
+					     {"", "10.90.0.5"},
+					     {"a..b", "10.90.0.5"}};
+	struct berr e = {0};
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		struct nsn_dns_host h = {0};
+		snprintf(h.name, sizeof(h.name), "%s", bad[i][0]);
+		snprintf(h.ip, sizeof(h.ip), "%s", bad[i][1]);
+		ASSERT_EQ(nsn_dns_hosts_write(f.state, &h, 1, &e), -EINVAL);
+	}
+	_cleanup_free_ char *hosts = base_sprintf("%s/hosts", f.state);
+	ASSERT_TRUE(!exists(hosts));
+	/* an address that is not on the bridge */
+	f.d.listen_ip = "10.90.5.1";
+	ASSERT_EQ(nsn_dns_ensure(&f.d, &e), -EIO);
+	ASSERT_CONTAINS(e.msg, "DNS server on 10.90.5.1 (dnstest0): dnsmasq:");
+	ASSERT_TRUE(!nsn_dns_running(f.state));
 }
