@@ -767,6 +767,11 @@ static int cni_add(struct cni_run *r, struct nsn_cni_result *res,
 				 path);
 	if (ret != -ENOENT)
 		return ret;
+	if (!*r->netns)
+		return berr_setx(err, EINVAL,
+				 "CNI network %s: no network namespace for "
+				 "container %s",
+				 r->o->network, r->o->container_id);
 	if ((ret = conflist_load(r, err)) < 0 ||
 	    (ret = plugins_resolve(r, err)) < 0)
 		return ret;

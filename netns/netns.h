@@ -279,14 +279,15 @@ int nsn_nft_delete_table(struct berr *err);
  * they share); calls for one container are serialized by the caller. */
 struct nsn_cni_opts {
 	const char *conf_dirs; /* colon list; NULL: "/etc/cni/net.d" */
-	const char *
-		plugin_dirs; /* colon list; NULL: "/usr/lib/cni:/opt/cni/bin" */
+	/* colon list; NULL: "/usr/lib/cni:/opt/cni/bin" */
+	const char *plugin_dirs;
 	const char *cache_dir;	  /* the ADD results (created 0700); required */
 	const char *network;	  /* the conflist's "name" (an id, see above) */
 	const char *container_id; /* an id (see above) */
-	const char *netns_path; /* the container's netns file; NULL: "" (DEL) */
-	const char *ifname;	/* NULL: "eth0" */
-	const char *args;	/* CNI_ARGS ("K=V;K2=V2"); NULL: none */
+	const char *netns_path;	  /* the container's netns file; NULL only
+				   * for DEL (the namespace is gone) */
+	const char *ifname;	  /* NULL: "eth0" */
+	const char *args;	  /* CNI_ARGS ("K=V;K2=V2"); NULL: none */
 	const struct nsn_port_map *ports; /* runtimeConfig.portMappings: */
 	size_t n_ports;			  /* proto, host_ip/port, ctr_port */
 	unsigned timeout_ms;		  /* per plugin run; 0: 60 s */

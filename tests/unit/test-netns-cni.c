@@ -309,6 +309,27 @@ TEST(cni_del_uses_the_cached_conflist_when_the_file_is_gone)
 	ASSERT_TRUE(!exists(lease));
 }
 
+TEST(cni_del_after_the_container_namespace_is_gone)
+{
+	_cleanup_fixture_ struct fixture f = fixture_new();
+	write_bridge_conf(&f, "");
+	struct nsn_cni_opts o = opts(&f, "ctr1");
+	struct berr e = {0};
+	ASSERT_OK(nsn_cni_add(&o, NULL, &e));
+	ASSERT_EQ(host_links(), 1);
+	/* the container ended: its namespace goes with the veth pair */
+	close(f.ctr_fd);
+	f.ctr_fd = -1;
+	for (int i = 0; i < 100 && host_links(); i++)
+		usleep(10000);
+	ASSERT_EQ(host_links(), 0);
+	o.netns_path = NULL;
+	ASSERT_OK(nsn_cni_del(&o, &e));
+	_cleanup_free_ char *leases = base_sprintf("%s/testnet", f.data);
+	ASSERT_EQ(count_prefix(leases, "10.89."), 0);
+	ASSERT_EQ(count_prefix(f.cache, "testnet@"), 0);
+}
+
 TEST(cni_second_container_gets_another_address)
 {
 	_cleanup_fixture_ struct fixture f = fixture_new();
@@ -354,6 +375,11 @@ TEST(cni_unknown_plugin_type_is_refused_before_anything_runs)
 	ASSERT_CONTAINS(e.msg, "CNI network othernet: no configuration");
 	o.network = "../x";
 	ASSERT_EQ(nsn_cni_add(&o, NULL, &e), -EINVAL);
+	o.network = "testnet";
+	o.netns_path = NULL;
+	ASSERT_EQ(nsn_cni_add(&o, NULL, &e), -EINVAL);
+	ASSERT_STREQ(e.msg, "CNI network testnet: no network namespace for "
+			    "container ctr1");
 }
 
 /* A script plugin in the fixture's plugin dir. */
