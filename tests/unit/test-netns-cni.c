@@ -354,6 +354,72 @@ TEST(cni_second_container_gets_another_address)
 	ASSERT_EQ(count_prefix(f.cache, "testnet@"), 0);
 }
 
+TEST(cni_concurrent_adds_get_distinct_addresses)
+{
+	_cleanup_fixture_ struct fixture f = fixture_new();
+	write_bridge_conf(&f, "");
+	enum { N = 4 };
+	int fds[N];
+	pid_t pids[N];
+	for (int i = 0; i < N; i++)
+		fds[i] = new_netns_fd();
+	for (int i = 0; i < N; i++) {
+		pids[i] = fork();
+		ASSERT_TRUE(pids[i] >= 0);
+		if (pids[i] == 0) {
+			_cleanup_free_ char *ctr = base_sprintf("ctr%d", i);
+			_cleanup_free_ char *path = netns_path(fds[i]);
+			struct nsn_cni_opts o = opts(&f, ctr);
+			o.netns_path = path;
+			struct berr e = {0};
+			_exit(nsn_cni_add(&o, NULL, &e) == 0 ? 0 : 1);
+		}
+	}
+	for (int i = 0; i < N; i++) {
+		int st = 0;
+		ASSERT_EQ(waitpid(pids[i], &st, 0), pids[i]);
+		ASSERT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	}
+	char seen[N][INET6_ADDRSTRLEN];
+	for (int i = 0; i < N; i++) {
+		snprintf(seen[i], sizeof(seen[i]), "%s", ctr_view(fds[i]).addr);
+		ASSERT_CONTAINS(seen[i], "10.89.0.");
+		for (int j = 0; j < i; j++)
+			ASSERT_TRUE(strcmp(seen[i], seen[j]) != 0);
+	}
+	ASSERT_EQ(host_links(), N);
+	for (int i = 0; i < N; i++) {
+		_cleanup_free_ char *ctr = base_sprintf("ctr%d", i);
+		_cleanup_free_ char *path = netns_path(fds[i]);
+		struct nsn_cni_opts o = opts(&f, ctr);
+		o.netns_path = path;
+		struct berr e = {0};
+		ASSERT_OK(nsn_cni_del(&o, &e));
+		close(fds[i]);
+	}
+	ASSERT_EQ(host_links(), 0);
+}
+
+static int delete_eth0(void *arg, struct berr *err)
+{
+	return nsn_link_delete("eth0", err);
+}
+
+TEST(cni_check_reports_what_changed_since_add)
+{
+	_cleanup_fixture_ struct fixture f = fixture_new();
+	write_bridge_conf(&f, "");
+	struct nsn_cni_opts o = opts(&f, "ctr1");
+	struct berr e = {0};
+	ASSERT_OK(nsn_cni_add(&o, NULL, &e));
+	ASSERT_OK(nsn_cni_check(&o, &e));
+	ASSERT_OK(nsn_run_in_netns(f.ctr_fd, delete_eth0, NULL, &e));
+	ASSERT_EQ(nsn_cni_check(&o, &e), -EIO);
+	ASSERT_CONTAINS(e.msg, "CNI network testnet: plugin bridge: ");
+	ASSERT_OK(nsn_cni_del(&o, &e));
+	ASSERT_EQ(host_links(), 0);
+}
+
 TEST(cni_unknown_plugin_type_is_refused_before_anything_runs)
 {
 	_cleanup_fixture_ struct fixture f = fixture_new();
@@ -875,6 +941,37 @@ TEST(dns_forwards_dotted_names_upstream_and_restarts_on_new_options)
 	ASSERT_STREQ(plain, "");
 	ASSERT_OK(nsn_dns_stop(f.state, &e));
 	ASSERT_OK(nsn_dns_stop(up_dir, &e));
+}
+
+TEST(dns_concurrent_ensures_start_one_server)
+{
+	_cleanup_(dns_fixture_free) struct dns_fixture f = dns_fixture_new();
+	static const char *const h[] = {"web", "10.90.0.5"};
+	write_hosts(f.state, h, 1);
+	enum { N = 4 };
+	pid_t pids[N];
+	for (int i = 0; i < N; i++) {
+		pids[i] = fork();
+		ASSERT_TRUE(pids[i] >= 0);
+		if (pids[i] == 0) {
+			struct berr e = {0};
+			_exit(nsn_dns_ensure(&f.d, &e) == 0 ? 0 : 1);
+		}
+	}
+	for (int i = 0; i < N; i++) {
+		int st = 0;
+		ASSERT_EQ(waitpid(pids[i], &st, 0), pids[i]);
+		ASSERT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	}
+	/* one server: every other start would have failed to bind */
+	pid_t pid = dns_pid(f.state);
+	ASSERT_TRUE(nsn_dns_running(f.state));
+	_cleanup_free_ char *web = query_a("10.90.0.1", "web");
+	ASSERT_STREQ(web, "10.90.0.5");
+	struct berr e = {0};
+	ASSERT_OK(nsn_dns_ensure(&f.d, &e));
+	ASSERT_EQ(dns_pid(f.state), pid);
+	ASSERT_OK(nsn_dns_stop(f.state, &e));
 }
 
 TEST(dns_refuses_bad_names_and_reports_a_failed_start)
