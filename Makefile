@@ -167,6 +167,9 @@ profile-order: $(BERTH) $(ROOTFS)/.stamp $(HOT_TRACE)
 		HOT_TRACE=$(abspath $(HOT_TRACE)) BUILD=$(abspath $(BUILD)) \
 		bash tests/bench/order.sh
 
+# The DNS tests ask their server with libresolv.
+$(BUILD)/tests/test-netns-cni: LIBS += -lresolv
+
 $(BUILD)/tests/test-%: $(BUILD)/tests/unit/test-%.o $(UNIT_MAIN) $(LIBBERTH)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $< $(UNIT_MAIN) $(LIBBERTH) $(LIBS)
@@ -368,7 +371,8 @@ demo-image: $(DEMO_IMAGE)
 -include $(LIBBW_OBJS:.o=.d) $(BUILD)/tests/bench/queue.d $(EXAMPLES:=.d)
 
 DEB_PKGS := build-essential pkg-config libseccomp-dev libcap-dev libnl-3-dev \
-            libnl-route-3-dev libnftables-dev libcjson-dev busybox-static clang-format python3 \
+            libnl-route-3-dev libnftables-dev containernetworking-plugins iptables \
+            dnsmasq-base libcjson-dev busybox-static clang-format python3 \
             libarchive-dev libssl-dev libcurl4-openssl-dev iproute2 util-linux \
             jq skopeo docker-registry qemu-system-x86 linux-image-amd64 \
             libsystemd-dev systemd

@@ -255,4 +255,133 @@ int nsn_nft_list(char **out, struct berr *err);
 /* Deletes berth's table with every rule in it (0 when there is none). */
 int nsn_nft_delete_table(struct berr *err);
 
+/* ---- CNI plugins (netns-cni.c) ------------------------------------------- */
+
+/* A CNI 1.0 runner, as libcni: the network's conflist is the first file
+ * whose "name" matches, in each of conf_dirs in turn, among its *.conflist
+ * files and then its *.conf and *.json files (single plugins), each set in
+ * byte order. Every plugin's type must be an executable in plugin_dirs
+ * before any runs. ADD runs the plugins in order, each given the previous
+ * one's result as prevResult, the list's name and cniVersion, and the
+ * capability arguments it declares ("portMappings"); the last result is
+ * kept in cache_dir with the conflist and arguments used, so that DEL and
+ * CHECK run what ADD ran even after the conflist changed or went.
+ *
+ * Plugins run with posix_spawn: berth's environment without CNI_* plus
+ * CNI_COMMAND, CNI_CONTAINERID, CNI_NETNS, CNI_IFNAME, CNI_PATH (=
+ * plugin_dirs) and CNI_ARGS, no other fds, default signals. A plugin's
+ * stdout is read up to 1 MiB, its stderr's last 1 KiB kept; one that runs
+ * longer than timeout_ms is killed. A plugin's error becomes
+ * "CNI network NAME: plugin TYPE: MSG[: DETAILS]" (-EIO; -EAGAIN for CNI's
+ * "try again later" code 11), else the end of its stderr.
+ *
+ * Calls for different containers may run at once (the plugins lock what
+ * they share); calls for one container are serialized by the caller. */
+struct nsn_cni_opts {
+	const char *conf_dirs; /* colon list; NULL: "/etc/cni/net.d" */
+	/* colon list; NULL: "/usr/lib/cni:/opt/cni/bin" */
+	const char *plugin_dirs;
+	const char *cache_dir;	  /* the ADD results (created 0700); required */
+	const char *network;	  /* the conflist's "name" (an id, see above) */
+	const char *container_id; /* an id (see above) */
+	const char *netns_path;	  /* the container's netns file; NULL only
+				   * for DEL (the namespace is gone) */
+	const char *ifname;	  /* NULL: "eth0" */
+	const char *args;	  /* CNI_ARGS ("K=V;K2=V2"); NULL: none */
+	const struct nsn_port_map *ports; /* runtimeConfig.portMappings: */
+	size_t n_ports;			  /* proto, host_ip/port, ctr_port */
+	unsigned timeout_ms;		  /* per plugin run; 0: 60 s */
+};
+
+/* The container's side of an ADD's final result ("" where absent). */
+struct nsn_cni_result {
+	char ip4[64]; /* "10.88.0.2/16" */
+	char gw4[48]; /* "10.88.0.1" */
+	char ip6[96]; /* "fd00::2/64" */
+	char gw6[64];
+	char mac[18]; /* of ifname inside the container */
+};
+
+/* Attaches the container (res may be NULL). When a plugin fails, the
+ * plugins run so far (and the failing one) are given DEL in reverse order,
+ * so that nothing is left; the error is the plugin's. -ENOENT: no such
+ * network or plugin (nothing ran), -EEXIST: the container is attached as
+ * ifname already (a cached result exists). */
+int nsn_cni_add(const struct nsn_cni_opts *o, struct nsn_cni_result *res,
+		struct berr *err);
+
+/* Detaches it: DEL of each plugin in reverse order with the cached result,
+ * then the cache entry goes. Idempotent: without a cache entry the
+ * conflist's plugins get DEL anyway (as libcni does), and without either
+ * it returns 0. When a plugin fails the others still run, the entry stays
+ * (a later DEL retries) and the first error is returned. */
+int nsn_cni_del(const struct nsn_cni_opts *o, struct berr *err);
+
+/* CHECK of each plugin in order with the cached result: 0 when the
+ * attachment is as ADD left it (or the conflist says disableCheck),
+ * -ENOENT when not attached, -ENOTSUP for a cniVersion before 0.4.0. */
+int nsn_cni_check(const struct nsn_cni_opts *o, struct berr *err);
+
+/* ---- a DNS server per network (netns-dns.c) -------------------------------
+ */
+
+/* Containers of a network find each other by name through a dnsmasq
+ * (Debian's dnsmasq-base) of that network: started on demand in the
+ * calling thread's network namespace, listening on the network's gateway
+ * address and bridge alone (port 53, UDP and TCP; never lo), answering
+ * from a hosts file the caller writes (several entries of one name: all
+ * their addresses), forwarding other dotted names to the upstream servers
+ * given (none: it answers them with "refused"). No DHCP, no /etc/hosts,
+ * no /etc/resolv.conf, no syslog. It runs as root: it rereads the hosts
+ * file on SIGHUP as its user, and state_dir need not be open to others.
+ *
+ * The server is a daemon that outlives the berth process that starts it:
+ * its own session, default signals, stdin and stdout on /dev/null and its
+ * stderr in state_dir/dnsmasq.err (none of the caller's fds or pipes), its
+ * log in state_dir/dnsmasq.log. It stays in the caller's cgroup. A pid file
+ * state_dir/dnsmasq.pid names it; a pid counts as the server only while
+ * /proc shows a dnsmasq started with that pid file, and it is signalled
+ * through a pidfd, so that a stale pid file (a SIGKILLed berth, a reboot)
+ * or a reused pid is never mistaken for it. Calls on one state_dir are
+ * serialized by a lock file there (dnsmasq.lock); processes may call at
+ * once. state_dir must be an absolute path without spaces or commas. */
+
+#define NSN_DNS_NAME_MAX 253
+
+struct nsn_dns_host {
+	char name[NSN_DNS_NAME_MAX + 1]; /* "web", "web.berth" */
+	char ip[INET6_ADDRSTRLEN];	 /* IPv4 or IPv6 */
+};
+
+struct nsn_dns {
+	const char *state_dir; /* the network's dir: pid, hosts, log files */
+	const char *bridge;    /* the interface to listen on */
+	const char *listen_ip; /* the gateway's address on it */
+	const char *const *upstream; /* forwarders (IPv4/IPv6 addresses) */
+	size_t n_upstream;	     /* may be 0 */
+};
+
+/* Replaces state_dir/hosts with the n entries (one "IP NAME" line each)
+ * through a rename, so that the server never reads half a file; the
+ * server sees it at the next nsn_dns_ensure. -EINVAL (nothing written)
+ * for a name that is not labels of [A-Za-z0-9_-] joined by dots, or an
+ * address that is not one. */
+int nsn_dns_hosts_write(const char *state_dir, const struct nsn_dns_host *hosts,
+			size_t n, struct berr *err);
+
+/* Starts the server when none runs (an empty hosts file first if there is
+ * none) and returns once it listens; when one runs with the same options,
+ * sends it SIGHUP to reread the hosts file (it has reread it shortly
+ * after); one running with other options (bridge, address, upstream) is
+ * stopped and started anew. -EIO with dnsmasq's own message when it cannot
+ * start (e.g. the address is not on the bridge or is taken). */
+int nsn_dns_ensure(const struct nsn_dns *d, struct berr *err);
+
+/* Stops the server (SIGTERM, SIGKILL after 5 s) and removes its pid file;
+ * 0 when none runs. The hosts file stays. */
+int nsn_dns_stop(const char *state_dir, struct berr *err);
+
+/* True when the server of state_dir runs. */
+bool nsn_dns_running(const char *state_dir);
+
 #endif
