@@ -85,7 +85,8 @@ static int ps_json(const struct eng_job_entry *v, size_t n)
 		    !cJSON_AddNumberToObject(o, "pid", v[i].pid) ||
 		    !(v[i].cpus ? cJSON_AddStringToObject(o, "cpus", v[i].cpus)
 				: cJSON_AddNullToObject(o, "cpus")) ||
-		    !cJSON_AddStringToObject(o, "root", v[i].root))
+		    !cJSON_AddStringToObject(o, "root", v[i].root) ||
+		    !cJSON_AddStringToObject(o, "address", v[i].ip))
 			return cli_error("job ps: %s", strerror(ENOMEM));
 	}
 	_cleanup_free_ char *s = arr ? cJSON_PrintUnformatted(arr) : NULL;
@@ -104,12 +105,13 @@ static void ps_table(const struct eng_job_entry *v, size_t n)
 		if (strlen(v[i].id) > wi)
 			wi = strlen(v[i].id);
 	}
-	printf("%-*s   %-*s   %-9s %-9s %s\n", (int)wg, "GROUP", (int)wi, "ID",
-	       "STATUS", "PID", "CPU");
+	printf("%-*s   %-*s   %-9s %-9s %-6s %s\n", (int)wg, "GROUP", (int)wi,
+	       "ID", "STATUS", "PID", "CPU", "ADDRESS");
 	for (size_t i = 0; i < n; i++)
-		printf("%-*s   %-*s   %-9s %-9d %s\n", (int)wg, v[i].group,
+		printf("%-*s   %-*s   %-9s %-9d %-6s %s\n", (int)wg, v[i].group,
 		       (int)wi, v[i].id, oci_status_name(v[i].status),
-		       (int)v[i].pid, v[i].cpus ? v[i].cpus : "-");
+		       (int)v[i].pid, v[i].cpus ? v[i].cpus : "-",
+		       v[i].ip[0] ? v[i].ip : "-");
 }
 
 static int job_ps(struct cli *cli, const struct job_flags *f)

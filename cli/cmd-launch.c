@@ -9,7 +9,9 @@
 
 struct launch_flags {
 	char **env, **env_files, **volumes, **tmpfs, **cap_add, **cap_drop,
-		**security_opts;
+		**security_opts, **publish, **aliases, **add_hosts, **dns,
+		**dns_search;
+	struct eng_port *ports;
 	const char *cpus, *memory, *pids_limit, *network, *entrypoint;
 	bool interactive;
 	struct eng_launch_opts o;
@@ -26,6 +28,12 @@ static void launch_flags_free(struct launch_flags *f)
 	base_strv_free(f->cap_drop);
 	base_strv_free(f->security_opts);
 	base_strv_free(f->env_all);
+	base_strv_free(f->publish);
+	base_strv_free(f->aliases);
+	base_strv_free(f->add_hosts);
+	base_strv_free(f->dns);
+	base_strv_free(f->dns_search);
+	free(f->ports);
 }
 
 /* K=V as it is; K alone takes the caller's value, or nothing when the
@@ -118,11 +126,24 @@ static int parse_limits(struct launch_flags *f)
 					 f->pids_limit);
 		o->pids_limit = v;
 	}
-	if (f->network && strcmp(f->network, "none") &&
-	    strcmp(f->network, "host"))
-		return cli_error("launch: --network `%s`: none or host",
-				 f->network);
-	o->network_host = f->network && !strcmp(f->network, "host");
+	return CLI_CONTINUE;
+}
+
+static int parse_network(struct launch_flags *f)
+{
+	struct eng_net_opts *n = &f->o.net;
+	n->mode = f->network;
+	n->aliases = f->aliases;
+	n->add_hosts = f->add_hosts;
+	n->dns = f->dns;
+	n->dns_search = f->dns_search;
+	for (size_t i = 0; f->publish && f->publish[i]; i++) {
+		struct berr err = {0};
+		if (eng_port_parse(f->publish[i], &f->ports, &n->n_ports,
+				   &err) < 0)
+			return cli_error("launch: %s", err.msg);
+	}
+	n->ports = f->ports;
 	return CLI_CONTINUE;
 }
 
@@ -145,6 +166,8 @@ static int finish_flags(struct cli *cli, struct launch_flags *f)
 		r = parse_security_opts(f);
 	if (r == CLI_CONTINUE)
 		r = parse_limits(f);
+	if (r == CLI_CONTINUE)
+		r = parse_network(f);
 	return r;
 }
 
@@ -189,8 +212,24 @@ int cli_cmd_launch(struct cli *cli, int argc, char **argv)
 		{"memory", "m", CLI_STR, &f.memory, "SIZE", "memory limit"},
 		{"pids-limit", NULL, CLI_STR, &f.pids_limit, "N",
 		 "process limit"},
-		{"network", NULL, CLI_STR, &f.network, "none|host",
-		 "network namespace (default none: loopback only)"},
+		{"network", NULL, CLI_STR, &f.network,
+		 "none|host|bridge|NAME|container:ID|ns:PATH",
+		 "the container's network (default none: loopback only)"},
+		{"publish", "p", CLI_STRV, &f.publish, "[IP:]HOST:CTR[/udp]",
+		 "publish a container port on the host"},
+		{"ip", NULL, CLI_STR, &o->net.ip, "IP",
+		 "the container's IPv4 address on its network"},
+		{"ip6", NULL, CLI_STR, &o->net.ip6, "IP",
+		 "the container's IPv6 address on its network"},
+		{"mac-address", NULL, CLI_STR, &o->net.mac, "MAC",
+		 "the container's MAC address"},
+		{"network-alias", NULL, CLI_STRV, &f.aliases, "NAME",
+		 "another name of the container on its network"},
+		{"add-host", NULL, CLI_STRV, &f.add_hosts, "NAME:IP",
+		 "a line of /etc/hosts"},
+		{"dns", NULL, CLI_STRV, &f.dns, "IP", "a nameserver"},
+		{"dns-search", NULL, CLI_STRV, &f.dns_search, "DOMAIN",
+		 "a search domain"},
 		{"cap-add", NULL, CLI_STRV, &f.cap_add, "CAP",
 		 "add a capability (or ALL)"},
 		{"cap-drop", NULL, CLI_STRV, &f.cap_drop, "CAP",
@@ -199,7 +238,7 @@ int cli_cmd_launch(struct cli *cli, int argc, char **argv)
 		 "seccomp=unconfined|FILE"},
 		{"privileged", NULL, CLI_BOOL, &o->privileged, NULL,
 		 "every capability, no seccomp, no masked paths"},
-		{"hostname", NULL, CLI_STR, &o->hostname, "NAME",
+		{"hostname", NULL, CLI_STR, &o->net.hostname, "NAME",
 		 "the container's host name"},
 		{"interactive", "i", CLI_BOOL, &f.interactive, NULL,
 		 "keep stdin open"},

@@ -17,6 +17,7 @@ struct par_flags {
 	char **env, **volumes;
 	int retries;
 	struct dp_par_opts o;
+	struct eng_par_net net; /* --network NAME */
 };
 
 static volatile int stop_requests;
@@ -128,11 +129,14 @@ static int apply_flags(struct par_flags *f)
 	    (base_parse_i64(f->pids, &o->pids_limit) < 0 || o->pids_limit < 1))
 		return cli_error("par: invalid value \"%s\" for --pids-limit",
 				 f->pids);
-	if (f->network && strcmp(f->network, "none") &&
-	    strcmp(f->network, "host"))
-		return cli_error("par: --network %s: expected none or host",
-				 f->network);
 	o->network_host = f->network && !strcmp(f->network, "host");
+	if (f->network && strcmp(f->network, "none") && !o->network_host) {
+		/* every worker on a network, through the engine's endpoints */
+		f->net.o.mode = f->network;
+		o->net_attach = eng_par_net_attach;
+		o->net_detach = eng_par_net_detach;
+		o->net_data = &f->net;
+	}
 	static const char *const modes[] = {"exec", "line", "lib"};
 	for (size_t i = 0; f->mode && i <= ARRAY_SIZE(modes); i++) {
 		if (i == ARRAY_SIZE(modes))
@@ -199,6 +203,7 @@ static int run_par(struct cli *cli, struct par_flags *f)
 
 	struct berr err = {0};
 	int status = 0;
+	f->net.ctx = &cli->ctx;
 	r = dp_par_run(&cli->ctx, &f->o, &status, &err);
 	if (r < 0)
 		return cli_error("par: %s",
@@ -232,8 +237,9 @@ int cli_cmd_par(struct cli *cli, int argc, char **argv)
 		    "memory limit of each worker (512m, 2g)"),
 		OPT("pids-limit", NULL, CLI_STR, &f.pids, "N",
 		    "process limit of each worker"),
-		OPT("network", NULL, CLI_STR, &f.network, "none|host",
-		    "a private network namespace (default) or the host's"),
+		OPT("network", NULL, CLI_STR, &f.network, "none|host|NAME",
+		    "each worker's network: a private namespace with loopback "
+		    "alone (default), the host's, or a bridge network"),
 		OPT("mode", NULL, CLI_STR, &f.mode, "exec|line|lib",
 		    "run COMMAND per task (default), feed it lines, or run "
 		    "it as a libberthworker program"),

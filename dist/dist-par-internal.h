@@ -176,7 +176,8 @@ int dp_pool_close(struct dp_pool *p, int wait_ms, struct berr *err);
 
 /* The config.json of worker i (for dp_pool and its tests). Caller
  * frees. */
-char *dp_pool_config(const struct dp_pool *p, size_t i);
+char *dp_pool_config(const struct dp_pool *p, size_t i,
+		     const struct dp_net *net);
 
 #endif /* DP_AGENT_ONLY */
 #endif

@@ -188,7 +188,21 @@ static void mount_obj(struct dp_buf *b, const char *dst, const char *type,
 	dp_buf_adds(b, "]}");
 }
 
-static void config_mounts(const struct dp_pool *p, struct dp_buf *b)
+void dp_net_clear(struct dp_net *n)
+{
+	free(n->netns);
+	free(n->hosts);
+	free(n->hostname);
+	free(n->resolv);
+	free(n->annotation_key);
+	free(n->annotation_value);
+	if (n->lock_fd >= 0)
+		close(n->lock_fd);
+	*n = (struct dp_net){.lock_fd = -1};
+}
+
+static void config_mounts(const struct dp_pool *p, const struct dp_net *net,
+			  struct dp_buf *b)
 {
 	dp_buf_adds(b, "\"mounts\":[{\"destination\":\"/proc\",\"type\":"
 		       "\"proc\",\"source\":\"proc\"}");
@@ -220,10 +234,18 @@ static void config_mounts(const struct dp_pool *p, struct dp_buf *b)
 			  mode && !strcmp(mode, "ro") ? "rbind,ro"
 						      : "rbind,rw");
 	}
+	const char *dst[] = {"/etc/hosts", "/etc/hostname", "/etc/resolv.conf"};
+	const char *src[] = {net ? net->hosts : NULL,
+			     net ? net->hostname : NULL,
+			     net ? net->resolv : NULL};
+	for (size_t k = 0; k < 3; k++)
+		if (src[k])
+			mount_obj(b, dst[k], "bind", src[k], "rbind,rprivate");
 	dp_buf_addc(b, ']');
 }
 
-static void config_linux(const struct dp_pool *p, size_t i, struct dp_buf *b)
+static void config_linux(const struct dp_pool *p, size_t i,
+			 const struct dp_net *net, struct dp_buf *b)
 {
 	const struct dp_par_opts *o = p->o;
 	dp_buf_adds(b, "\"linux\":{");
@@ -248,8 +270,13 @@ static void config_linux(const struct dp_pool *p, size_t i, struct dp_buf *b)
 		    "},\"namespaces\":[{\"type\":\"pid\"},{\"type\":\"ipc\"},"
 		    "{\"type\":\"uts\"},{\"type\":\"mount\"},"
 		    "{\"type\":\"cgroup\"}");
-	if (!o->network_host)
+	if (net && net->netns) {
+		dp_buf_adds(b, ",{\"type\":\"network\",");
+		json_kv(b, "path", net->netns);
+		dp_buf_addc(b, '}');
+	} else if (!o->network_host) {
 		dp_buf_adds(b, ",{\"type\":\"network\"}");
+	}
 	dp_buf_adds(b,
 		    "],\"maskedPaths\":[\"/proc/acpi\",\"/proc/asound\","
 		    "\"/proc/kcore\",\"/proc/keys\",\"/proc/latency_stats\","
@@ -264,7 +291,8 @@ static void config_linux(const struct dp_pool *p, size_t i, struct dp_buf *b)
 
 /* berth's security defaults (those of `berth spec`), read-only root,
  * pinned to the worker's CPU by its cpuset and by execCPUAffinity. */
-char *dp_pool_config(const struct dp_pool *p, size_t i)
+char *dp_pool_config(const struct dp_pool *p, size_t i,
+		     const struct dp_net *net)
 {
 	struct dp_buf b = {0};
 	dp_buf_printf(&b, "{\"ociVersion\":\"%s\",", OCI_SPEC_VERSION);
@@ -272,9 +300,14 @@ char *dp_pool_config(const struct dp_pool *p, size_t i)
 	dp_buf_adds(&b, ",\"root\":{");
 	json_kv(&b, "path", p->rootfs);
 	dp_buf_printf(&b, ",\"readonly\":true},\"hostname\":\"w%zu\",", i);
-	config_mounts(p, &b);
+	config_mounts(p, net, &b);
 	dp_buf_addc(&b, ',');
-	config_linux(p, i, &b);
+	config_linux(p, i, net, &b);
+	if (net && net->annotation_key) {
+		dp_buf_adds(&b, ",\"annotations\":{");
+		json_kv(&b, net->annotation_key, net->annotation_value);
+		dp_buf_addc(&b, '}');
+	}
 	dp_buf_adds(&b, "}\n");
 	return b.p;
 }
@@ -485,13 +518,14 @@ static void helper_send(int fd, struct helper_msg *m)
 	sigprocmask(SIG_SETMASK, &old, NULL);
 }
 
-static int write_bundle(const struct dp_pool *p, size_t i, char **bundle,
+static int write_bundle(const struct dp_pool *p, size_t i,
+			const struct dp_net *net, char **bundle,
 			struct berr *err)
 {
 	*bundle = base_sprintf("%s/.bundles/w%zu", p->root, i);
 	if (mkdir(*bundle, 0700) < 0 && errno != EEXIST)
 		return berr_set(err, errno, "mkdir %s", *bundle);
-	_cleanup_free_ char *json = dp_pool_config(p, i);
+	_cleanup_free_ char *json = dp_pool_config(p, i, net);
 	_cleanup_close_ int dfd =
 		open(*bundle, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	int r = dfd < 0 ? -errno
@@ -559,15 +593,26 @@ static int read_pid(const char *bundle, pid_t *pid)
 	return r;
 }
 
+/* The helper holds the worker's network (and its lock) until it exits. */
+static struct dp_net helper_net = {.lock_fd = -1};
+
 static int helper_start(const struct dp_pool *p, size_t i, const char *id,
 			int *msg_fd, pid_t *pid, struct berr *err)
 {
 	_cleanup_free_ char *bundle = NULL;
-	int r = write_bundle(p, i, &bundle, err);
+	int r = 0;
+	if (p->o->net_attach)
+		r = p->o->net_attach(p->o->net_data, id, p->root, i,
+				     &helper_net, err);
+	if (r == 0)
+		r = write_bundle(p, i, p->o->net_attach ? &helper_net : NULL,
+				 &bundle, err);
 	if (r == 0)
 		r = helper_fds(p, msg_fd, err);
 	if (r == 0 && p->o->log_dir)
 		r = worker_logs(p, i, err);
+	if (r < 0 && p->o->net_detach)
+		p->o->net_detach(p->o->net_data, &helper_net);
 	if (r < 0)
 		return r;
 	_cleanup_free_ char *pidf = base_sprintf("%s/init.pid", bundle);
@@ -584,6 +629,8 @@ static int helper_start(const struct dp_pool *p, size_t i, const char *id,
 		berr_wrap(err, "start worker %s", id);
 	if (r < 0)
 		rt_delete(&p->ctx, id, true, NULL);
+	if (r < 0 && p->o->net_detach)
+		p->o->net_detach(p->o->net_data, &helper_net);
 	return r;
 }
 

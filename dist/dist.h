@@ -253,6 +253,18 @@ enum dp_report {
 	DP_REPORT_WARNING,  /* something the user should know */
 };
 
+/* A worker's network, from the layer above (`par --network NAME`). */
+struct dp_net {
+	char *netns; /* the network namespace the worker joins */
+	/* bind-mounted on /etc/hosts, /etc/hostname, /etc/resolv.conf */
+	char *hosts, *hostname, *resolv;
+	/* carried by the container's config ("KEY" and "VALUE"), so that
+	 * every delete of it frees the network (rt_ctx.release) */
+	char *annotation_key, *annotation_value;
+	int lock_fd; /* held while the worker lives; -1: none */
+};
+void dp_net_clear(struct dp_net *n);
+
 struct dp_par_opts {
 	/* the workers: a root filesystem, or a bundle whose root, env, cwd
 	 * and user they take */
@@ -270,6 +282,15 @@ struct dp_par_opts {
 	int64_t memory;		   /* bytes a worker; 0: no limit */
 	int64_t pids_limit;	   /* a worker; 0: no limit */
 	bool network_host;
+	/* a network for each worker: called by the worker's helper before it
+	 * creates the worker's container id (w<i>) in the pool's state root
+	 * root, and again for a replacement; NULL: a private namespace with
+	 * loopback alone (or the host's, with network_host) */
+	int (*net_attach)(void *data, const char *id, const char *root,
+			  size_t index, struct dp_net *out, struct berr *err);
+	/* undoes net_attach when the worker could not be created */
+	void (*net_detach)(void *data, struct dp_net *n);
+	void *net_data;
 	char *const *env;     /* K=V (K alone: the caller's value) */
 	char *const *volumes; /* HOST:CTR[:ro] */
 	enum dp_mode mode;

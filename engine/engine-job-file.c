@@ -205,6 +205,43 @@ static int get_count(const struct parse *ps, const cJSON *obj, const char *path,
 	return 0;
 }
 
+/* network, ports, hostname, aliases: what the group's containers get of
+ * the job's network (or of the one it names). */
+static int get_network(const struct parse *ps, const cJSON *obj,
+		       const char *path, struct eng_job_group *g)
+{
+	int r = get_str(ps, obj, "network", path, &g->network);
+	_cleanup_free_ char *at = base_sprintf("%s.network", path);
+	if (r == 0 && g->network && strcmp(g->network, "none") &&
+	    strcmp(g->network, "host") && eng_net_name_check(g->network, NULL))
+		return bad(ps, at,
+			   "`%s`: expected none, host or a network's name",
+			   g->network);
+	if (r == 0)
+		r = get_str(ps, obj, "hostname", path, &g->hostname);
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, "aliases");
+	_cleanup_free_ char *al = base_sprintf("%s.aliases", path);
+	if (r == 0 && v)
+		r = get_strv(ps, v, al, &g->aliases);
+	for (size_t i = 0; r == 0 && g->aliases && g->aliases[i]; i++)
+		if (!valid_name(g->aliases[i]))
+			return bad(ps, al,
+				   "`%s`: expected a name matching "
+				   "[A-Za-z0-9][A-Za-z0-9_.-]*",
+				   g->aliases[i]);
+	v = cJSON_GetObjectItemCaseSensitive(obj, "ports");
+	_cleanup_free_ char *pp = base_sprintf("%s.ports", path);
+	_cleanup_strv_ char **ports = NULL;
+	if (r == 0 && v)
+		r = get_strv(ps, v, pp, &ports);
+	for (size_t i = 0; r == 0 && ports && ports[i]; i++) {
+		struct berr e = {0};
+		if (eng_port_parse(ports[i], &g->ports, &g->n_ports, &e) < 0)
+			return bad(ps, pp, "%s", e.msg);
+	}
+	return r;
+}
+
 static int parse_group(const struct parse *ps, const cJSON *obj, size_t idx,
 		       struct eng_job_group *g, char **produces,
 		       char **consumes)
@@ -212,7 +249,8 @@ static int parse_group(const struct parse *ps, const cJSON *obj, size_t idx,
 	static const char *const known[] = {
 		"name",	    "image",	"rootfs",     "command", "count",
 		"cpus",	    "memory",	"env",	      "volumes", "mode",
-		"produces", "consumes", "pids_limit", NULL};
+		"produces", "consumes", "pids_limit", "network", "ports",
+		"hostname", "aliases",	NULL};
 	_cleanup_free_ char *path = base_sprintf("groups[%zu]", idx);
 	if (!cJSON_IsObject(obj))
 		return bad(ps, path, "expected an object");
@@ -248,6 +286,8 @@ static int parse_group(const struct parse *ps, const cJSON *obj, size_t idx,
 		r = get_strv(ps, v, vol, &g->volumes);
 	if (r == 0)
 		r = get_mode(ps, obj, path, g);
+	if (r == 0)
+		r = get_network(ps, obj, path, g);
 	if (r == 0)
 		r = get_str(ps, obj, "produces", path, produces);
 	if (r == 0)
@@ -559,6 +599,10 @@ void eng_job_free(struct eng_job *j)
 		base_strv_free(g->command);
 		base_strv_free(g->env);
 		base_strv_free(g->volumes);
+		free(g->network);
+		free(g->hostname);
+		base_strv_free(g->aliases);
+		free(g->ports);
 	}
 	for (size_t i = 0; j->queues && i < j->nqueues; i++) {
 		free(j->queues[i].name);
@@ -604,6 +648,12 @@ static int check_group(const struct eng_job *j, size_t i, const char *file,
 	const struct eng_job_group *g = &j->groups[i];
 	_cleanup_free_ char *at = base_sprintf("%s: groups[%zu]", file, i);
 	int r = check_cpus(g, at, allowed, err);
+	if (r == 0 && g->role == ENG_JOB_CONSUMER &&
+	    (g->n_ports || g->hostname))
+		return berr_setx(err, EINVAL,
+				 "%s: a pool's workers take neither \"ports\" "
+				 "nor \"hostname\" (they are w0, w1, ...)",
+				 at);
 	if (r == 0 && g->rootfs && g->role != ENG_JOB_CONSUMER)
 		return berr_setx(err, EINVAL,
 				 "%s.rootfs: only a group that consumes a "

@@ -67,7 +67,15 @@ struct run {
 	bool ending, stopping;
 	int64_t next_kill;
 	struct berr fail; /* the first group that failed */
+	char *net;	  /* the job's own network, once made here */
 };
+
+/* The network group G's containers join: its own, or the job's. */
+static const char *group_network(const struct run *R,
+				 const struct eng_job_group *G)
+{
+	return G->network ? G->network : R->net;
+}
 
 static int64_t mono_ms(void)
 {
@@ -132,6 +140,8 @@ static void list_root(const struct rt_ctx *ctx, const char *root,
 			.status = v[i].status,
 			.pid = v[i].pid,
 			.cpus = bundle_cpus(v[i].bundle)};
+		eng_endpoint_ip(ctx, root, v[i].id, f->v[f->n - 1].ip,
+				sizeof(f->v[f->n - 1].ip));
 	}
 	rt_list_free(v, n);
 }
@@ -412,10 +422,24 @@ __attribute__((noreturn)) static void service_main(const struct run *R,
 		close(out);
 	struct rt_ctx ctx = *R->ctx;
 	ctx.root = nm.root;
+	_cleanup_strv_ char **names = NULL;
+	_cleanup_free_ char *one = base_sprintf("%s.%d", G->name, i);
+	base_strv_push(&names, G->name);
+	base_strv_push(&names, one);
+	for (size_t k = 0; G->aliases && G->aliases[k]; k++)
+		base_strv_push(&names, G->aliases[k]);
+	const char *net = group_network(R, G);
+	bool named = net && strcmp(net, "none") && strcmp(net, "host");
 	struct eng_launch_opts lo = {
 		.store = R->j->store,
 		.image = G->image,
 		.name = nm.id,
+		.net = {.mode = net,
+			.hostname = G->hostname,
+			.aliases = named ? names : NULL,
+			.ports = G->ports,
+			.n_ports = G->n_ports},
+		.net_root = R->ctx->root,
 		.ov = {.args = G->command, .env = G->env},
 		.rm = true,
 		.volumes = G->volumes,
@@ -521,6 +545,16 @@ __attribute__((noreturn)) static void engine_main(const struct run *R, size_t g,
 	o.cgroup_parent = cg;
 	struct rt_ctx ctx = *R->ctx;
 	ctx.root = root;
+	const char *net = group_network(R, G);
+	struct eng_par_net pn = {.ctx = R->ctx,
+				 .o = {.mode = net, .aliases = G->aliases},
+				 .group = G->name};
+	o.network_host = net && !strcmp(net, "host");
+	if (net && strcmp(net, "none") && !o.network_host) {
+		o.net_attach = eng_par_net_attach;
+		o.net_detach = eng_par_net_detach;
+		o.net_data = &pn;
+	}
 	int status = 0;
 	m.rc = dp_par_run(&ctx, &o, &status, &m.err);
 	m.status = status;
@@ -734,6 +768,28 @@ static void wait_loop(struct run *R)
 
 /* ---- running ------------------------------------------------------------ */
 
+/* The job's own network, <job>_default, when a group has no "network":
+ * made here (or left from a runner that was killed) and removed at the
+ * end. */
+static int job_network(struct run *R, struct berr *err)
+{
+	bool wanted = false;
+	for (size_t g = 0; g < R->j->ngroups; g++)
+		wanted |= !R->j->groups[g].network;
+	if (!wanted)
+		return 0;
+	_cleanup_free_ char *name = base_sprintf("%s_default", R->j->name);
+	struct eng_network_opts no = {.name = name};
+	struct berr e = {0};
+	int r = eng_network_create(R->ctx, &no, NULL, &e);
+	if (r < 0 && r != -EEXIST) {
+		*err = e;
+		return berr_wrap(err, "job %s", R->j->name);
+	}
+	R->net = TAKE_PTR(name);
+	return 0;
+}
+
 static int start_job(struct run *R, struct berr *err)
 {
 	_cleanup_free_ char *pid = base_sprintf("%d\n", (int)getpid());
@@ -754,6 +810,8 @@ static int start_job(struct run *R, struct berr *err)
 				   strlen(resolved), 0644);
 	if (r < 0)
 		return berr_set(err, -r, "write %s/cgroup", R->dir);
+	if ((r = job_network(R, err)) < 0)
+		return r;
 	if ((r = open_pipes(R, err)) < 0)
 		return r;
 	return spawn_all(R, err);
@@ -768,6 +826,9 @@ static void finish(struct run *R)
 	if (R->cg && cg_destroy(R->cg, NULL) < 0)
 		set_fail(R, "job %s: its cgroup %s could not be removed",
 			 R->j->name, R->cg_path);
+	struct berr e = {0};
+	if (R->net && eng_network_rm(R->ctx, R->net, &e) < 0)
+		set_fail(R, "job %s: %s", R->j->name, e.msg);
 	if (R->dir_fd >= 0)
 		unlinkat(R->dir_fd, "runner.pid", 0);
 }
@@ -779,6 +840,7 @@ static void run_free(struct run *R)
 	free(R->qp);
 	free(R->kids);
 	free(R->dir);
+	free(R->net);
 	if (R->dir_fd >= 0)
 		close(R->dir_fd);
 }

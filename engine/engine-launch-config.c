@@ -12,12 +12,6 @@
 
 #include "engine/engine-internal.h"
 
-static void json_deletep(cJSON **v)
-{
-	cJSON_Delete(*v);
-}
-#define _cleanup_cjson_ _cleanup_(json_deletep)
-
 /* obj[key], made an array or an object when missing or of another
  * type. */
 static cJSON *child(cJSON *obj, const char *key, bool array)
@@ -115,8 +109,33 @@ static int add_tmpfs(cJSON *mounts, const char *spec, struct berr *err)
 	return 0;
 }
 
+static bool mounted_at(const cJSON *mounts, const char *dst)
+{
+	const cJSON *m;
+	cJSON_ArrayForEach(m, mounts)
+	{
+		const char *d = cJSON_GetStringValue(
+			cJSON_GetObjectItemCaseSensitive(m, "destination"));
+		if (d && !strcmp(d, dst))
+			return true;
+	}
+	return false;
+}
+
+/* The endpoint's /etc/hosts, /etc/hostname and /etc/resolv.conf, each
+ * unless a volume of the caller's is mounted there already. */
+static void add_net_files(cJSON *mounts, const struct eng_endpoint *ep)
+{
+	const char *dst[] = {"/etc/hosts", "/etc/hostname", "/etc/resolv.conf"};
+	const char *src[] = {ep->hosts, ep->hostname_file, ep->resolv};
+	char *opts[] = {"rbind", "rprivate", NULL};
+	for (size_t i = 0; i < ARRAY_SIZE(dst); i++)
+		if (src[i] && !mounted_at(mounts, dst[i]))
+			add_mount(mounts, dst[i], "bind", src[i], opts);
+}
+
 static int edit_mounts(cJSON *cfg, const struct eng_launch_opts *o,
-		       struct berr *err)
+		       const struct eng_endpoint *ep, struct berr *err)
 {
 	cJSON *mounts = child_array(cfg, "mounts");
 	int r = 0;
@@ -124,6 +143,8 @@ static int edit_mounts(cJSON *cfg, const struct eng_launch_opts *o,
 		r = add_tmpfs(mounts, o->tmpfs[i], err);
 	for (size_t i = 0; r == 0 && o->volumes && o->volumes[i]; i++)
 		r = add_volume(mounts, o->volumes[i], err);
+	if (r == 0 && ep)
+		add_net_files(mounts, ep);
 	return r;
 }
 
@@ -161,7 +182,7 @@ static void edit_resources(cJSON *lnx, const struct eng_launch_opts *o)
 }
 
 static void edit_linux(cJSON *cfg, const struct eng_launch_opts *o,
-		       const char *id)
+		       const char *id, const struct eng_endpoint *ep)
 {
 	cJSON *lnx = child_object(cfg, "linux");
 	edit_resources(lnx, o);
@@ -170,8 +191,10 @@ static void edit_linux(cJSON *cfg, const struct eng_launch_opts *o,
 		next = n->next;
 		const char *t = cJSON_GetStringValue(
 			cJSON_GetObjectItemCaseSensitive(n, "type"));
-		if (o->network_host && t && !strcmp(t, "network"))
+		if (ep && t && !strcmp(t, "network") && ep->host)
 			cJSON_Delete(cJSON_DetachItemViaPointer(ns, n));
+		else if (ep && t && !strcmp(t, "network") && ep->netns)
+			set(n, "path", cJSON_CreateString(ep->netns));
 	}
 	_cleanup_free_ char *cg =
 		o->cgroup_parent ? base_sprintf("%s/%s", o->cgroup_parent, id)
@@ -306,7 +329,8 @@ static int edit_security(cJSON *cfg, const struct eng_launch_opts *o,
  */
 
 int eng_launch_config(const struct eng_launch_opts *o, const char *id,
-		      const char *image_json, char **out, struct berr *err)
+		      const struct eng_endpoint *ep, const char *image_json,
+		      char **out, struct berr *err)
 {
 	*out = NULL;
 	_cleanup_cjson_ cJSON *cfg = cJSON_Parse(image_json);
@@ -325,19 +349,23 @@ int eng_launch_config(const struct eng_launch_opts *o, const char *id,
 			cJSON_AddItemToArray(env,
 					     cJSON_CreateString("TERM=xterm"));
 	}
-	_cleanup_free_ char *host =
-		o->hostname ? base_strdup(o->hostname) : strndup(id, 12);
+	_cleanup_free_ char *host = ep ? base_strdup(ep->hostname)
+				    : o->net.hostname
+					    ? base_strdup(o->net.hostname)
+					    : strndup(id, 12);
 	set(cfg, "hostname", cJSON_CreateString(host));
 	set(child_object(cfg, "root"), "readonly",
 	    cJSON_CreateBool(o->read_only));
-	int r = edit_mounts(cfg, o, err);
+	int r = edit_mounts(cfg, o, ep, err);
 	if (r == 0)
 		r = edit_security(cfg, o, err);
 	if (r < 0)
 		return r;
-	edit_linux(cfg, o, id);
+	edit_linux(cfg, o, id, ep);
 	cJSON *ann = child_object(cfg, "annotations");
 	set(ann, ENG_LAUNCH_ANNOTATION, cJSON_CreateString(id));
+	if (ep)
+		set(ann, ENG_ENDPOINT_ANNOTATION, cJSON_CreateString(ep->dir));
 	if (o->image)
 		set(ann, "org.opencontainers.image.ref.name",
 		    cJSON_CreateString(o->image));

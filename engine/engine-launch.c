@@ -6,7 +6,10 @@
  * keeps two state roots that use one id apart. The bundle goes with the
  * container (eng_release, called by every delete through rt_ctx.release),
  * so `berth delete NAME` cleans up a detached one. */
+#include <dirent.h>
 #include <fcntl.h>
+#include <sys/file.h>
+#include <sys/xattr.h>
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
@@ -15,12 +18,18 @@
 
 #include "engine/engine-internal.h"
 
-int eng_release(const struct oci_state *st, struct berr *err)
+static const char *annotation(const struct oci_state *st, const char *key)
 {
-	const char *owner = NULL;
 	for (size_t i = 0; i < st->n_annotations; i++)
-		if (!strcmp(st->annotations[i].key, ENG_LAUNCH_ANNOTATION))
-			owner = st->annotations[i].value;
+		if (!strcmp(st->annotations[i].key, key))
+			return st->annotations[i].value;
+	return NULL;
+}
+
+/* The bundle, when st's says it is a launch bundle of this container. */
+static int release_bundle(const struct oci_state *st, struct berr *err)
+{
+	const char *owner = annotation(st, ENG_LAUNCH_ANNOTATION);
 	if (!owner || strcmp(owner, st->id) || !st->bundle)
 		return 0;
 	const char *base = strrchr(st->bundle, '/');
@@ -35,19 +44,115 @@ int eng_release(const struct oci_state *st, struct berr *err)
 	return rt_bundle_remove(st->bundle, err);
 }
 
-/* ---- the bundle ----------------------------------------------------------- */
+/* The endpoint, when the annotation names a directory of endpoints and
+ * its record says it belongs to this container of this state root. */
+static int release_endpoint(const char *root, const struct oci_state *st,
+			    struct berr *err)
+{
+	const char *dir = annotation(st, ENG_ENDPOINT_ANNOTATION);
+	if (!dir || dir[0] != '/')
+		return 0;
+	const char *last = strrchr(dir, '/');
+	if (!strstr(dir, "/.net/endpoints/") || strstr(dir, "/../") ||
+	    strchr(strstr(dir, "/.net/endpoints/") + 16, '/') != NULL ||
+	    !last[1])
+		return 0;
+	_cleanup_free_ char *json = base_sprintf("%s/endpoint.json", dir);
+	_cleanup_free_ char *text = NULL;
+	if (base_read_file_at(AT_FDCWD, json, &text, NULL, 1 << 20) < 0)
+		return 0;
+	_cleanup_cjson_ cJSON *o = cJSON_Parse(text);
+	const char *id =
+		cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "id"));
+	const char *owner = cJSON_GetStringValue(
+		cJSON_GetObjectItemCaseSensitive(o, "ctr_root"));
+	if (!id || !owner || strcmp(id, st->id) || strcmp(owner, root))
+		return 0;
+	return eng_endpoint_release(dir, err);
+}
+
+int eng_release(const char *root, const struct oci_state *st, struct berr *err)
+{
+	int r = release_endpoint(root, st, err);
+	struct berr e2 = {0};
+	int r2 = release_bundle(st, r < 0 ? &e2 : err);
+	return r < 0 ? r : r2;
+}
+
+/* ---- the bundle -----------------------------------------------------------
+ */
 
 struct edit {
 	const struct eng_launch_opts *o;
 	const char *id;
+	const char *root; /* the container's state root */
+	const struct eng_endpoint *ep;
+	int lock_fd; /* the bundle, locked until the container exists */
 };
+
+/* A launch killed before its container's state exists leaves a bundle
+ * that no delete finds. The bundle's directory names the id (<id>.<nonce>)
+ * and carries the state root in this attribute, and the launch holds a
+ * lock on it for as long as it runs: a bundle whose lock is free and whose
+ * container does not exist is dead, and the next launch removes it. */
+#define BUNDLE_XATTR "trusted.berth.launch"
+
+/* rt_bundle_opts.prepare */
+static int mark_bundle(const char *dir, void *data, struct berr *err)
+{
+	struct edit *e = data;
+	e->lock_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (e->lock_fd < 0 || flock(e->lock_fd, LOCK_EX | LOCK_NB) < 0)
+		return berr_set(err, errno, "lock %s", dir);
+	/* without xattrs (rare for a store) a dead bundle stays for `image
+	 * prune`: nothing else depends on it */
+	(void)fsetxattr(e->lock_fd, BUNDLE_XATTR, e->root, strlen(e->root), 0);
+	return 0;
+}
+
+static void gc_one(int cfd, const char *name)
+{
+	_cleanup_close_ int fd = openat(
+		cfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	char root[4096];
+	ssize_t n =
+		fd < 0 ? -1
+		       : fgetxattr(fd, BUNDLE_XATTR, root, sizeof(root) - 1);
+	const char *dot = strrchr(name, '.');
+	if (n <= 0 || !dot || flock(fd, LOCK_EX | LOCK_NB) < 0)
+		return;
+	root[n] = '\0';
+	_cleanup_free_ char *state =
+		base_sprintf("%s/%.*s", root, (int)(dot - name), name);
+	if (access(state, F_OK) == 0 || errno != ENOENT)
+		return;
+	_cleanup_free_ char *path = NULL;
+	char proc[64];
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	path = realpath(proc, NULL);
+	if (path)
+		rt_bundle_remove(path, NULL);
+}
+
+/* Removes the bundles of launches that died before their container
+ * existed. */
+static void bundle_gc(const char *store)
+{
+	_cleanup_free_ char *dir = base_sprintf(
+		"%s/containers", store ? store : OCI_STORE_DEFAULT);
+	_cleanup_closedir_ DIR *d = opendir(dir);
+	struct dirent *de;
+	while (d && (de = readdir(d)))
+		if (de->d_name[0] != '.')
+			gc_one(dirfd(d), de->d_name);
+}
 
 /* rt_bundle_opts.edit: launch's options and the profile, and launch.id. */
 static int edit_config(const char *json, const char *dir, char **out,
 		       void *data, struct berr *err)
 {
 	const struct edit *e = data;
-	int r = eng_launch_config(e->o, e->id, json, out, err);
+	int r = eng_launch_config(e->o, e->id, e->ep, json, out, err);
 	if (r < 0)
 		return r;
 	_cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -119,25 +224,40 @@ int eng_launch(const struct rt_ctx *ctx, const struct eng_launch_opts *o,
 	int r = check_new_id(ctx, id, err);
 	if (r < 0)
 		return r;
-	struct edit e = {.o = o, .id = id};
+	const char *root = ctx->root ? ctx->root : RT_DEFAULT_ROOT;
+	struct rt_ctx nctx = {.root = o->net_root ? o->net_root : root};
+	_cleanup_(eng_endpoint_freep) struct eng_endpoint *ep = NULL;
+	r = eng_endpoint_attach(&nctx, id, id, root, &o->net, &ep, err);
+	if (r < 0)
+		return r;
+	struct edit e = {
+		.o = o, .id = id, .root = root, .ep = ep, .lock_fd = -1};
 	struct rt_bundle_opts bo = {.store = o->store,
 				    .image = o->image,
 				    .name = id,
 				    .writable = true,
 				    .ov = &o->ov,
 				    .edit = edit_config,
+				    .prepare = mark_bundle,
 				    .data = &e};
 	_cleanup_free_ char *dir = NULL, *cache = NULL;
-	if ((r = rt_bundle_make(&bo, &dir, &cache, err)) < 0)
+	bundle_gc(o->store);
+	r = rt_bundle_make(&bo, &dir, &cache, err);
+	/* held until the container exists: until this returns */
+	_cleanup_close_ int lock = e.lock_fd;
+	if (r < 0) {
+		eng_endpoint_release(ep->dir, NULL);
 		return r;
+	}
 	struct rt_create_opts co = {.bundle = dir,
 				    .detach = o->detach,
 				    .keep = !o->rm,
 				    .seccomp_cache = cache};
 	r = rt_run(ctx, id, &co, exit_status, err);
 	if (r < 0) {
-		/* a create that failed made no container to release it */
+		/* a create that failed made no container to release them */
 		rt_bundle_remove(dir, NULL);
+		eng_endpoint_release(ep->dir, NULL);
 		return r;
 	}
 	if (o->detach && o->rm)

@@ -13,12 +13,159 @@
 
 #include "base/base.h"
 #include "dist/dist.h"
+#include "netns/netns.h"
 #include "oci/oci.h"
 #include "runtime/runtime.h"
 
 /* rt_ctx.release for every context the CLI makes: removes what launch
- * made for the container st names (nothing for any other container). */
-int eng_release(const struct oci_state *st, struct berr *err);
+ * made for the container st names in state root root (its bundle, its
+ * network endpoint); nothing for any other container. */
+int eng_release(const char *root, const struct oci_state *st, struct berr *err);
+
+/* ---- networks (engine-network.c, engine-endpoint.c) ---------------------
+ *
+ * Named bridge networks as docker's: a bridge, an IPv4 subnet (and an IPv6
+ * one on request) with a gateway on the bridge, NAT for traffic that
+ * leaves, published ports, and names that containers on one network
+ * resolve (a DNS server per network, started with its first named
+ * container and stopped with its last). Everything lives in the network
+ * namespace of the berth process that makes it (the host's), and under
+ * <root>/.net/ (root: the state root):
+ *   lock                     held while networks or their names change
+ *   networks/NAME.json       a network (what `network inspect` shows)
+ *   networks/NAME.leases     its IPv4 leases (nsn_ipam); leases6/ IPv6
+ *   dns/NAME/                its DNS server's hosts file and pid file
+ *   endpoints/ID/            a container's: endpoint.json, netns (the
+ *                            network namespace it joins, a bind mount),
+ *                            hosts, hostname, resolv.conf
+ * The network `berth` (bridge berth0) is made on first use; `bridge`
+ * names it too, as docker users write it. Bridges are made when the first
+ * container attaches and go with the network. */
+
+#define ENG_NET_DEFAULT "berth"
+
+struct eng_network {
+	char name[NSN_ID_MAX + 1];
+	char id[65]; /* 64 hex digits */
+	char bridge[16];
+	char subnet[NSN_CIDR_STRLEN];
+	char gateway[INET6_ADDRSTRLEN];
+	char subnet6[NSN_CIDR_STRLEN]; /* "" without IPv6 */
+	char gateway6[INET6_ADDRSTRLEN];
+	bool internal;
+	char created[40];   /* RFC 3339 */
+	size_t n_endpoints; /* eng_network_list only */
+};
+
+struct eng_network_opts {
+	const char *name;
+	const char *subnet;  /* IPv4 CIDR; NULL: the first free /24 of
+				10.89.0.0/16 */
+	const char *gateway; /* NULL: the subnet's first address */
+	const char *subnet6; /* IPv6 CIDR; NULL: no IPv6 */
+	bool internal;	     /* no way out: no NAT, no forwarding */
+};
+
+/* Creates the network (state only; the bridge comes with its first
+ * container). Errors name the network: -EEXIST (the name is taken),
+ * -EINVAL (a bad name, subnet or gateway), -EADDRINUSE (the subnet
+ * overlaps another network's, naming it, or a route of the host, naming
+ * the route). */
+int eng_network_create(const struct rt_ctx *ctx,
+		       const struct eng_network_opts *o,
+		       struct eng_network *out, struct berr *err);
+
+/* Every network, by name, with its live endpoints counted (what dead
+ * containers left is removed first). */
+int eng_network_list(const struct rt_ctx *ctx, struct eng_network **out,
+		     size_t *n, struct berr *err);
+
+/* docker network inspect's JSON object for the network: Name, Id, Created,
+ * Driver, Internal, EnableIPv6, IPAM.Config, Options, Containers (each
+ * endpoint's Name, IPv4Address, IPv6Address, MacAddress). -ENOENT. */
+int eng_network_inspect(const struct rt_ctx *ctx, const char *name, char **json,
+			struct berr *err);
+
+/* Removes the network: its bridge, rules, leases, DNS server and state.
+ * -EBUSY naming the containers that are still attached. */
+int eng_network_rm(const struct rt_ctx *ctx, const char *name,
+		   struct berr *err);
+
+/* Removes what dead containers left on every network, then every network
+ * no container uses; *removed (may be NULL) gets their names. */
+int eng_network_prune(const struct rt_ctx *ctx, char ***removed,
+		      struct berr *err);
+
+/* A published port as -p writes it: [IP:]HOST[-HOST]:CTR[-CTR][/PROTO];
+ * -P's come from the image's ExposedPorts with host_port 0 (any free). */
+struct eng_port {
+	int proto;		       /* IPPROTO_TCP or IPPROTO_UDP */
+	char host_ip[INET_ADDRSTRLEN]; /* "" any */
+	uint16_t host_port;	       /* 0: a free one */
+	uint16_t ctr_port;
+};
+
+/* Parses one -p value into *v (appending; a range gives one entry a
+ * port). -EINVAL naming the text. */
+int eng_port_parse(const char *s, struct eng_port **v, size_t *n,
+		   struct berr *err);
+
+/* What a container asks of the network (launch's flags). */
+struct eng_net_opts {
+	/* none (default) | host | NAME | bridge | container:ID | ns:PATH */
+	const char *mode;
+	const char *hostname;	 /* NULL: the id's first 12 characters */
+	const char *ip, *ip6;	 /* wanted addresses; NULL: the next free */
+	const char *mac;	 /* NULL: derived from the IPv4 address */
+	char *const *aliases;	 /* more names on the network */
+	char *const *add_hosts;	 /* NAME:IP lines for /etc/hosts */
+	char *const *dns;	 /* nameservers; NULL: the network's */
+	char *const *dns_search; /* search domains; NULL: the host's */
+	const struct eng_port *ports;
+	size_t n_ports;
+};
+
+/* What the container's config gets from an endpoint. */
+struct eng_endpoint {
+	char *dir;	/* <root>/.net/endpoints/ID */
+	char *netns;	/* the namespace to join; NULL: a new one (none),
+			   or none at all (host) */
+	bool host;	/* the host's network: no network namespace */
+	char *hostname; /* /etc/hostname's */
+	char *hosts, *hostname_file, *resolv; /* files to bind-mount */
+	char ip[INET6_ADDRSTRLEN];	      /* "" when none */
+	char ip6[INET6_ADDRSTRLEN];
+	int lock_fd; /* held until the container exists (see the .c) */
+};
+
+/* Makes endpoint id (unique under the networks' root ctx) for container
+ * ctr_id of state root ctr_root (for launch, id = ctr_id), as o asks. On
+ * failure nothing of it is left. Attaching to a network first removes
+ * what dead containers left there. */
+int eng_endpoint_attach(const struct rt_ctx *ctx, const char *id,
+			const char *ctr_id, const char *ctr_root,
+			const struct eng_net_opts *o, struct eng_endpoint **out,
+			struct berr *err);
+void eng_endpoint_free(struct eng_endpoint *ep);
+static inline void eng_endpoint_freep(struct eng_endpoint **ep)
+{
+	eng_endpoint_free(*ep);
+}
+/* Removes the endpoint in dir (veth, lease, rules, name, namespace,
+ * files). Safe to repeat. */
+int eng_endpoint_release(const char *dir, struct berr *err);
+
+/* dp_par_opts.net_attach and net_detach with net_data a struct
+ * eng_par_net: every worker of the pool gets an endpoint as o asks, with
+ * the names GROUP and GROUP.I when group is set (a job's pool). */
+struct eng_par_net {
+	const struct rt_ctx *ctx; /* the state root of the networks */
+	struct eng_net_opts o;
+	const char *group;
+};
+int eng_par_net_attach(void *data, const char *id, const char *root,
+		       size_t index, struct dp_net *out, struct berr *err);
+void eng_par_net_detach(void *data, struct dp_net *n);
 
 /* ---- launch: `docker run` without a daemon --------------------------------
  *
@@ -40,13 +187,14 @@ struct eng_launch_opts {
 	bool rm;		       /* remove the container when it exits */
 	bool detach;		       /* return once it has started */
 	bool tty;		       /* process.terminal */
-	const char *hostname; /* NULL: the first 12 characters of the id */
-	char *const *volumes; /* HOST:CTR[:ro|:rw] */
-	char *const *tmpfs;   /* CTR[:OPTIONS] */
-	bool read_only;	      /* root.readonly */
-	bool privileged;      /* every capability, no seccomp, no masking */
-	bool network_host;    /* no network namespace */
-	double cpus;	      /* CPU quota in CPUs; 0: none */
+	char *const *volumes;	       /* HOST:CTR[:ro|:rw] */
+	char *const *tmpfs;	       /* CTR[:OPTIONS] */
+	bool read_only;		       /* root.readonly */
+	bool privileged;	 /* every capability, no seccomp, no masking */
+	struct eng_net_opts net; /* network, hostname, ports, names */
+	const char *net_root;	 /* the state root whose networks it joins;
+				    NULL: the container's */
+	double cpus;		 /* CPU quota in CPUs; 0: none */
 	const char *cpuset_cpus;
 	int64_t memory;	      /* bytes; 0: none */
 	int64_t pids_limit;   /* 0: none */
@@ -63,7 +211,7 @@ struct eng_launch_opts {
  * exits. *id (may be NULL) receives the container id. Errors leave no
  * state, mount or directory behind. */
 int eng_launch(const struct rt_ctx *ctx, const struct eng_launch_opts *o,
-	      char **id, int *exit_status, struct berr *err);
+	       char **id, int *exit_status, struct berr *err);
 
 /* ---- job: services and worker pools from a job file (prefix eng_job_) ---
  *
@@ -86,7 +234,7 @@ int eng_launch(const struct rt_ctx *ctx, const struct eng_launch_opts *o,
  * berth's own), removed at the end. */
 
 enum eng_job_role {
-	ENG_JOB_SERVICE,	 /* neither produces nor consumes */
+	ENG_JOB_SERVICE,  /* neither produces nor consumes */
 	ENG_JOB_PRODUCER, /* stdout: the queue's tasks; stdin: its results */
 	ENG_JOB_CONSUMER, /* a worker pool on the queue */
 };
@@ -102,6 +250,14 @@ struct eng_job_group {
 	char **env;	      /* K=V */
 	char **volumes;	      /* HOST:CTR[:ro|:rw] */
 	enum dp_mode mode;    /* consumers */
+	/* the job's own network (<job>_default) unless network says none,
+	 * host or another network's name; the containers answer to the
+	 * group's name, to GROUP.I and to aliases there */
+	char *network;
+	char *hostname; /* services: the host name */
+	char **aliases;
+	struct eng_port *ports; /* services: -p's */
+	size_t n_ports;
 	enum eng_job_role role;
 	int queue; /* the queue produced or consumed, -1 */
 };
@@ -134,7 +290,7 @@ struct eng_job {
  * everything that needs no system: see eng_job_check() for the rest.
  * Returns 0 and *out (eng_job_free), or -EINVAL. */
 int eng_job_parse(const char *text, size_t len, const char *file,
-		 struct eng_job **out, struct berr *err);
+		  struct eng_job **out, struct berr *err);
 /* Reads the file and eng_job_parse()s it. */
 int eng_job_load(const char *path, struct eng_job **out, struct berr *err);
 void eng_job_free(struct eng_job *j);
@@ -148,7 +304,7 @@ static inline void eng_job_freep(struct eng_job **j)
  * the agent is there for exec and line mode. file names the job file in
  * messages. */
 int eng_job_check(const struct eng_job *j, const char *file, const char *agent,
-		 struct berr *err);
+		  struct berr *err);
 
 struct eng_job_opts {
 	const char *file;  /* the job file, for messages */
@@ -170,7 +326,7 @@ struct eng_job_opts {
  * every container has been started by the runner, a grandchild in its own
  * session. */
 int eng_job_run(const struct rt_ctx *ctx, const struct eng_job *j,
-	       const struct eng_job_opts *o, struct berr *err);
+		const struct eng_job_opts *o, struct berr *err);
 
 /* Signals the job's runner to stop (SIGTERM through a pidfd) and waits
  * until it has removed everything. -ESRCH when the job does not run. */
@@ -186,13 +342,14 @@ struct eng_job_entry {
 	char *root; /* its state root (for `berth --root ROOT ...`) */
 	enum oci_status status;
 	pid_t pid;
-	char *cpus; /* its cpuset, NULL when not pinned */
+	char *cpus;		   /* its cpuset, NULL when not pinned */
+	char ip[INET6_ADDRSTRLEN]; /* its address on its network, or "" */
 };
 
 /* The containers of a running job, group by group in the file's order.
  * -ESRCH when it does not run. */
 int eng_job_ps(const struct rt_ctx *ctx, const char *name,
-	      struct eng_job_entry **out, size_t *n, struct berr *err);
+	       struct eng_job_entry **out, size_t *n, struct berr *err);
 void eng_job_entries_free(struct eng_job_entry *v, size_t n);
 
 /* Reads the job's logs (GROUP only, when not NULL) and hands them over a
@@ -200,8 +357,8 @@ void eng_job_entries_free(struct eng_job_entry *v, size_t n);
  * pool ("workers"), in the order of the groups and of their containers,
  * each file from its start. A line is passed without its newline. */
 int eng_job_logs(const struct rt_ctx *ctx, const char *name, const char *group,
-		void (*line)(const char *label, const char *text, size_t len,
-			     void *data),
-		void *data, struct berr *err);
+		 void (*line)(const char *label, const char *text, size_t len,
+			      void *data),
+		 void *data, struct berr *err);
 
 #endif

@@ -37,8 +37,13 @@ static struct nl_msg *addr_msg(const struct nsn_cidr *c, int ifindex)
 	struct nl_msg *m = nlmsg_alloc_simple(
 		RTM_NEWADDR,
 		NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL);
+	/* no duplicate address detection for IPv6: the address is the
+	 * lease's, and a tentative one would fail a container's first
+	 * connections for about a second */
 	struct ifaddrmsg ifa = {.ifa_family = (uint8_t)c->family,
 				.ifa_prefixlen = (uint8_t)c->prefix,
+				.ifa_flags =
+					c->family == AF_INET6 ? IFA_F_NODAD : 0,
 				.ifa_scope = RT_SCOPE_UNIVERSE,
 				.ifa_index = (uint32_t)ifindex};
 	size_t len = addr_len(c->family);
@@ -145,6 +150,8 @@ static int iface_configure(void *arg, struct berr *err)
 		r = nsn_link_set_up(c->ifname, true, err);
 	if (r == 0 && c->gateway)
 		r = nsn_route_add_default(c->ifname, c->gateway, err);
+	if (r == 0 && c->gateway6)
+		r = nsn_route_add_default(c->ifname, c->gateway6, err);
 	return r;
 }
 

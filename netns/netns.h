@@ -85,10 +85,11 @@ int nsn_run_in_netns(int netns_fd, int (*fn)(void *arg, struct berr *err),
 
 /* The container's side of a veth pair, configured from inside. */
 struct nsn_iface {
-	const char *ifname;  /* e.g. "eth0" */
-	const char *addr;    /* CIDR ("10.88.0.2/16"); NULL: none */
-	const char *addr6;   /* IPv6 CIDR; NULL: none */
-	const char *gateway; /* default route via it; NULL: none */
+	const char *ifname;   /* e.g. "eth0" */
+	const char *addr;     /* CIDR ("10.88.0.2/16"); NULL: none */
+	const char *addr6;    /* IPv6 CIDR; NULL: none */
+	const char *gateway;  /* default route via it; NULL: none */
+	const char *gateway6; /* the IPv6 default route's; NULL: none */
 };
 
 /* In the namespace netns_fd (-1: the current one): lo up, the addresses

@@ -212,6 +212,10 @@ int rt_bundle_make(const struct rt_bundle_opts *o, char **dirp,
 	_cleanup_free_ char *dir = NULL;
 	if ((r = new_bundle_dir(s, o->name, &dir, err)) < 0)
 		return r;
+	if (o->prepare && (r = o->prepare(dir, o->data, err)) < 0) {
+		remove_bundle(dir, NULL);
+		return r;
+	}
 	/* the copy fallback wants an empty directory; prune waits for the
 	 * store's lock, which the caller holds */
 	_cleanup_free_ char *layers = layer_list(img);

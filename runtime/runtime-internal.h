@@ -132,7 +132,9 @@ struct rt_container {
 	bool locked;
 	struct oci_state *state; /* NULL until loaded or created */
 	/* rt_ctx.release, for rt_container_destroy() */
-	int (*release)(const struct oci_state *st, struct berr *err);
+	int (*release)(const char *root, const struct oci_state *st,
+		       struct berr *err);
+	char *root; /* the state root */
 };
 
 int rt_container_new(const struct rt_ctx *ctx, const char *id,

@@ -96,7 +96,7 @@ int rt_container_destroy(struct rt_container *c, struct berr *err)
 		run_poststop(c);
 	int r = rt_container_remove(c, err);
 	if (r == 0)
-		r = c->release ? c->release(c->state, err) : 0;
+		r = c->release ? c->release(c->root, c->state, err) : 0;
 	return r;
 }
 

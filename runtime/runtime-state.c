@@ -59,6 +59,7 @@ static struct rt_container *container_alloc(const struct rt_ctx *ctx,
 			      id);
 	c->dirfd = -1;
 	c->release = ctx->release;
+	c->root = base_strdup(ctx->root ? ctx->root : RT_DEFAULT_ROOT);
 	return c;
 }
 
@@ -150,6 +151,7 @@ void rt_container_free(struct rt_container *c)
 		close(c->dirfd); /* also drops the flock */
 	oci_state_free(c->state);
 	free(c->dir);
+	free(c->root);
 	free(c);
 }
 

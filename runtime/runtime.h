@@ -33,9 +33,10 @@ struct rt_ctx {
 	bool debug;
 	/* Called by every delete of a container, once its runtime state is
 	 * gone, with that state: the layer above frees what it attached to
-	 * the container (a launch bundle, a network attachment). NULL:
-	 * nothing. */
-	int (*release)(const struct oci_state *st, struct berr *err);
+	 * the container (a launch bundle, a network attachment). root is
+	 * the container's state root. NULL: nothing. */
+	int (*release)(const char *root, const struct oci_state *st,
+		       struct berr *err);
 };
 
 struct rt_create_opts {
@@ -205,6 +206,10 @@ struct rt_bundle_opts {
 	 * mounts, namespaces): *out (malloc'd) replaces json. NULL: none. */
 	int (*edit)(const char *json, const char *dir, char **out, void *data,
 		    struct berr *err);
+	/* Called once the bundle's directory exists, still empty, before
+	 * anything is mounted there: the layer above marks it as its own.
+	 * NULL: nothing. */
+	int (*prepare)(const char *dir, void *data, struct berr *err);
 	void *data;
 };
 

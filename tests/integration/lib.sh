@@ -341,12 +341,26 @@ it_cleanup() {
 	[ $IT_LEFT = 0 ]
 }
 
+# state_left: what the state root holds besides .cache (compiled seccomp
+# programs shared by par pools) and an empty .net (its lock and empty
+# directories stay for the next network command): containers, networks,
+# endpoints, leases, DNS servers' files.
+state_left() {
+	local e
+	for e in $(ls -A "$ROOT" 2>/dev/null); do
+		case "$e" in
+		.cache) ;;
+		.net) (cd "$ROOT/.net" && find . -mindepth 1 ! -path ./lock \
+			! -path ./networks ! -path ./leases6 ! -path ./dns \
+			! -path ./endpoints | sed "s|^\.|.net|") ;;
+		*) echo "$e" ;;
+		esac
+	done
+}
+
 it_check_state() {
 	local e
-	# .cache holds compiled seccomp programs shared by par pools: not a
-	# container's state
-	for e in $(ls -A "$ROOT" 2>/dev/null); do
-		[ "$e" = .cache ] && continue
+	for e in $(state_left); do
 		it_leftover "state $ROOT/$e"
 		timeout -k 2 20 "$BERTH" --root "$ROOT" delete -f -- "$e" \
 			>/dev/null 2>&1 </dev/null

@@ -22,11 +22,13 @@ job_image() {
 }
 
 # mkjob FILE JSON: the job file, with the test's store, cgroup parent and
-# BERTH_IT in every group; `job rm` of it is deferred.
+# BERTH_IT in every group, and no network unless a group names one (these
+# tests run in the machine's network namespace: test-network.sh has the
+# jobs with networks); `job rm` of it is deferred.
 mkjob() {
 	jq --arg tok "$IT_TOKEN" --arg store "$TDIR/store" '
 		.cgroup_parent = "berth-test-" + $tok | .store = $store
-		| .groups |= map(.env += {BERTH_IT: $tok})' <<<"$2" >"$1" ||
+		| .groups |= map(.env += {BERTH_IT: $tok} | .network //= "none")' <<<"$2" >"$1" ||
 		fail "mkjob $1: jq failed"
 	local name
 	name=$(jq -r '.name // empty' "$1")
@@ -114,7 +116,7 @@ t_job_ps_logs_stop() {
 		sleep 0.1
 		n=$((n + 1))
 	done
-	assert_eq "$(head -n 1 <<<"$OUT" | tr -s ' ')" "GROUP ID STATUS PID CPU" "ps header"
+	assert_eq "$(head -n 1 <<<"$OUT" | tr -s ' ')" "GROUP ID STATUS PID CPU ADDRESS" "ps header"
 	assert_eq "$(awk 'NR > 1 { print $1, $2, $3 }' <<<"$OUT" | tr '\n' '|')" \
 		"coordinator coordinator.0 running|workers w0 running|workers w1 running|svc svc.0 running|" \
 		"one line a container"

@@ -32,7 +32,7 @@ base_image() {
 nothing_left() {
 	assert_eq "$(ls -A "$TDIR/store/containers" 2>/dev/null)" "" "launch bundles left"
 	assert_eq "$(grep -c "$TDIR/store/containers" /proc/self/mountinfo)" 0 "overlay mounts left"
-	assert_eq "$(ls -A "$ROOT")" "" "state left"
+	assert_eq "$(state_left)" "" "state left"
 }
 
 t_launch_runs_the_image() {
@@ -197,7 +197,7 @@ t_launch_detached_and_runtime_commands() {
 	auto=$(new_id auto)
 	assert_ok la -d --rm --name "$auto" det:1 sleep 0.5
 	for n in $(seq 100); do
-		[ -z "$(ls -A "$ROOT")" ] && [ -z "$(ls -A "$TDIR/store/containers")" ] && break
+		[ -z "$(state_left)" ] && [ -z "$(ls -A "$TDIR/store/containers")" ] && break
 		sleep 0.05
 	done
 	nothing_left
@@ -258,7 +258,9 @@ t_launch_bad_input() {
 	assert_fail_with "the container path \`rel\` is not absolute" la --rm -v "$TDIR:rel" bad:1
 	assert_fail_with "--cpus \`-1\`" la --rm --cpus -1 bad:1
 	assert_fail_with "--memory \`lots\`" la --rm -m lots bad:1
-	assert_fail_with "--network \`bridge\`: none or host" la --rm --network bridge bad:1
+	assert_fail_with "--network container:$IT_TOKEN-nope: container does not exist" \
+		la --rm --network "container:$IT_TOKEN-nope" bad:1
+	assert_fail_with "--network ns:$TDIR: not a namespace file" la --rm --network "ns:$TDIR" bad:1
 	assert_fail_with "unknown capability \`NOPE\`" la --rm --cap-add NOPE bad:1
 	assert_fail_with "seccomp profile" la --rm --security-opt seccomp=/nonexistent-profile bad:1
 	assert_fail_with "--security-opt \`label=x\`" la --rm --security-opt label=x bad:1
@@ -310,7 +312,7 @@ t_launch_copies_where_overlayfs_is_refused() {
 	assert_eq "$OUT" "copied" "the copied layers"
 	assert_contains "$ERR" "copying the image's layers" "it says it copies"
 	assert_eq "$(ls -A "$st/containers")" "" "the copy is removed"
-	assert_eq "$(ls -A "$ROOT")" "" "state left"
+	assert_eq "$(state_left)" "" "state left"
 	umount "$TDIR/om"
 }
 

@@ -17,7 +17,7 @@ par_only() {
 # compiled seccomp programs every pool of the root shares) stays.
 no_pool_left() {
 	local left
-	left=$(ls -A "$ROOT" 2>/dev/null | grep -vx .cache)
+	left=$(state_left)
 	[ -z "$left" ] || fail "left in the state root: $left"
 	left=$(find /sys/fs/cgroup -type d -path "*berth-test-$IT_TOKEN/*" 2>/dev/null | head -3)
 	[ -z "$left" ] || fail "cgroups left: $left"

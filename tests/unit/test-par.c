@@ -255,7 +255,7 @@ TEST(pool_config_parses)
 	struct dp_pool *p = NULL;
 	struct berr err = {0};
 	ASSERT_EQ(dp_pool_open(&ctx, &o, cpus, 2, 0, &p, &err), 0);
-	char *json = dp_pool_config(p, 0);
+	char *json = dp_pool_config(p, 0, NULL);
 	struct oci_config *cfg = NULL;
 	int r = oci_config_parse(json, strlen(json), &cfg, &err);
 	if (r < 0)
