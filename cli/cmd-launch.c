@@ -213,7 +213,7 @@ int cli_cmd_launch(struct cli *cli, int argc, char **argv)
 		{"pids-limit", NULL, CLI_STR, &f.pids_limit, "N",
 		 "process limit"},
 		{"network", NULL, CLI_STR, &f.network,
-		 "none|host|bridge|NAME|container:ID|ns:PATH",
+		 "none|host|bridge|NAME|container:ID|ns:PATH|cni:NAME",
 		 "the container's network (default none: loopback only)"},
 		{"publish", "p", CLI_STRV, &f.publish, "[IP:]HOST:CTR[/udp]",
 		 "publish a container port on the host"},

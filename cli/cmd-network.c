@@ -105,7 +105,8 @@ static int net_prune(struct cli *cli, const struct net_flags *f)
 }
 
 static const struct net_cmd net_cmds[] = {
-	{"create", "[--subnet CIDR] [--gateway IP] [--ipv6 CIDR] [--internal] NAME",
+	{"create",
+	 "[--subnet CIDR] [--gateway IP] [--ipv6 CIDR] [--internal] NAME",
 	 "create a bridge network", 1, 1, net_create},
 	{"ls", "[-q]", "list the networks", 0, 0, net_ls},
 	{"inspect", "NAME...", "print networks as JSON", 1, 64, net_inspect},

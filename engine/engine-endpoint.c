@@ -35,6 +35,7 @@ struct record {
 	char id[NSN_ID_MAX + 1];     /* the endpoint's: directory, lease, tag */
 	char ctr_id[NSN_ID_MAX + 1]; /* its container's, in ctr_root */
 	char network[NSN_ID_MAX + 1]; /* "" when on no named network */
+	char cni[NSN_ID_MAX + 1];     /* a CNI network's name, or "" */
 	char ctr_root[4096];
 	char veth[16];
 	char mac[18];
@@ -58,11 +59,12 @@ static const char *jget(const cJSON *o, const char *k)
 static int record_write(int dfd, const struct record *r, struct berr *err)
 {
 	_cleanup_cjson_ cJSON *o = cJSON_CreateObject();
-	const char *keys[] = {"id",	"ctr_id", "network", "ctr_root", "veth",
-			      "mac",	"ip",	  "ip6",     "prefix",	 "prefix6"};
-	const char *vals[] = {r->id,  r->ctr_id, r->network, r->ctr_root,
-			      r->veth, r->mac,	  r->ip,      r->ip6,
-			      r->prefix, r->prefix6};
+	const char *keys[] = {"id",	  "ctr_id", "network", "cni",
+			      "ctr_root", "veth",   "mac",     "ip",
+			      "ip6",	  "prefix", "prefix6"};
+	const char *vals[] = {r->id,	   r->ctr_id, r->network, r->cni,
+			      r->ctr_root, r->veth,   r->mac,	  r->ip,
+			      r->ip6,	   r->prefix, r->prefix6};
 	for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
 		cJSON_AddItemToObject(o, keys[i], cJSON_CreateString(vals[i]));
 	cJSON *names = cJSON_AddArrayToObject(o, "names");
@@ -90,6 +92,7 @@ static int record_read(int dfd, struct record *r)
 	COPY(r->id, jget(o, "id"));
 	COPY(r->ctr_id, jget(o, "ctr_id"));
 	COPY(r->network, jget(o, "network"));
+	COPY(r->cni, jget(o, "cni"));
 	COPY(r->ctr_root, jget(o, "ctr_root"));
 	COPY(r->veth, jget(o, "veth"));
 	COPY(r->mac, jget(o, "mac"));
@@ -98,9 +101,9 @@ static int record_read(int dfd, struct record *r)
 	COPY(r->prefix, jget(o, "prefix"));
 	COPY(r->prefix6, jget(o, "prefix6"));
 	cJSON *n;
-	cJSON_ArrayForEach(n, cJSON_GetObjectItemCaseSensitive(o, "names"))
-		if (cJSON_GetStringValue(n))
-			base_strv_push(&r->names, cJSON_GetStringValue(n));
+	cJSON_ArrayForEach(n, cJSON_GetObjectItemCaseSensitive(
+				      o, "names")) if (cJSON_GetStringValue(n))
+		base_strv_push(&r->names, cJSON_GetStringValue(n));
 	return r->id[0] ? 0 : -EINVAL;
 }
 
@@ -119,9 +122,9 @@ static void each_record(const struct rt_ctx *ctx, const char *network,
 	while (d && (de = readdir(d))) {
 		if (de->d_name[0] == '.')
 			continue;
-		_cleanup_close_ int dfd = openat(dirfd(d), de->d_name,
-						 O_RDONLY | O_DIRECTORY |
-							 O_CLOEXEC | O_NOFOLLOW);
+		_cleanup_close_ int dfd =
+			openat(dirfd(d), de->d_name,
+			       O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
 		struct record r;
 		if (dfd < 0)
 			continue;
@@ -200,6 +203,70 @@ static int ok_if(int r, int tolerated)
 	return r == tolerated ? 0 : r;
 }
 
+/* ---- CNI ----------------------------------------------------------------- */
+
+/* Where the plugins and conflists are: cnitool's variables, else the
+ * CNI defaults. */
+static void cni_opts(const struct rt_ctx *ctx, const struct record *rec,
+		     const char *netns, struct nsn_cni_opts *o, char **cache)
+{
+	*cache = eng_net_path(ctx, "cni");
+	*o = (struct nsn_cni_opts){.conf_dirs = getenv("NETCONFPATH"),
+				   .plugin_dirs = getenv("CNI_PATH"),
+				   .cache_dir = *cache,
+				   .network = rec->cni,
+				   .container_id = rec->id,
+				   .netns_path = netns};
+}
+
+static int cni_del(const struct rt_ctx *ctx, const char *dir,
+		   const struct record *rec, struct berr *err)
+{
+	_cleanup_free_ char *ns = base_sprintf("%s/netns", dir), *cache = NULL;
+	struct nsn_cni_opts o;
+	cni_opts(ctx, rec, access(ns, F_OK) == 0 ? ns : NULL, &o, &cache);
+	return nsn_cni_del(&o, err);
+}
+
+static int make_netns(const char *path, struct berr *err);
+
+/* cni:NAME: the conflist's plugins wire a namespace of the endpoint's. */
+static int attach_cni(const struct rt_ctx *ctx, int dfd, const char *dir,
+		      const struct eng_net_opts *o, struct record *rec,
+		      struct eng_endpoint *ep, struct berr *err)
+{
+	COPY(rec->cni, o->mode + 4);
+	int r = eng_net_name_check(rec->cni, err);
+	if (r == 0)
+		r = record_write(dfd, rec, err);
+	_cleanup_free_ char *ns = base_sprintf("%s/netns", dir), *cache = NULL;
+	if (r == 0)
+		r = make_netns(ns, err);
+	_cleanup_free_ struct nsn_port_map *maps =
+		o->n_ports ? base_calloc(o->n_ports, sizeof(*maps)) : NULL;
+	if (r == 0)
+		r = eng_ports_resolve(rec->id, o->ports, o->n_ports, maps, err);
+	struct nsn_cni_opts co;
+	cni_opts(ctx, rec, ns, &co, &cache);
+	co.ports = maps;
+	co.n_ports = o->n_ports;
+	struct nsn_cni_result res = {0};
+	if (r == 0 && (r = nsn_cni_add(&co, &res, err)) < 0)
+		rec->cni[0] = '\0'; /* a failed ADD undid itself */
+	if (r < 0)
+		return r;
+	/* the plugins' addresses, without their prefixes */
+	snprintf(rec->ip, sizeof(rec->ip), "%.*s", (int)strcspn(res.ip4, "/"),
+		 res.ip4);
+	snprintf(rec->ip6, sizeof(rec->ip6), "%.*s", (int)strcspn(res.ip6, "/"),
+		 res.ip6);
+	COPY(rec->mac, res.mac);
+	ep->netns = TAKE_PTR(ns);
+	COPY(ep->ip, rec->ip);
+	COPY(ep->ip6, rec->ip6);
+	return record_write(dfd, rec, err);
+}
+
 /* Everything the record names, then the directory. Lock held. */
 static int release_locked(const struct rt_ctx *ctx, int dfd, const char *dir,
 			  const struct record *rec, struct berr *err)
@@ -217,6 +284,10 @@ static int release_locked(const struct rt_ctx *ctx, int dfd, const char *dir,
 			r = nsn_ipam_release(l6, rec->network, rec->id, err);
 	}
 	_cleanup_free_ char *ns = base_sprintf("%s/netns", dir);
+	/* a DEL that fails (a plugin gone since) is reported, but the rest
+	 * goes: kept, the endpoint could only fail the same way again */
+	struct berr cerr = {0};
+	int cr = r >= 0 && rec->cni[0] ? cni_del(ctx, dir, rec, &cerr) : 0;
 	if (r >= 0 && umount2(ns, MNT_DETACH) < 0 && errno != EINVAL &&
 	    errno != ENOENT)
 		r = berr_set(err, errno, "unmount %s", ns);
@@ -232,7 +303,9 @@ static int release_locked(const struct rt_ctx *ctx, int dfd, const char *dir,
 	struct eng_network n;
 	if (rec->network[0] && eng_net_load(ctx, rec->network, &n, NULL) == 0)
 		return dns_update(ctx, &n, err);
-	return 0;
+	if (cr < 0 && err)
+		*err = cerr;
+	return cr;
 }
 
 /* The context whose state root holds the endpoint directory dir
@@ -258,7 +331,8 @@ int eng_endpoint_release(const char *dir, struct berr *err)
 	_cleanup_close_ int dfd =
 		open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
 	if (dfd < 0)
-		return errno == ENOENT ? 0 : berr_set(err, errno, "open %s", dir);
+		return errno == ENOENT ? 0
+				       : berr_set(err, errno, "open %s", dir);
 	struct record rec;
 	if (record_read(dfd, &rec) < 0) {
 		rec = (struct record){0};
@@ -358,7 +432,8 @@ void eng_endpoint_ip(const struct rt_ctx *ctx, const char *ctr_root,
 		     const char *ctr_id, char *ip, size_t len)
 {
 	ip[0] = '\0';
-	struct find_ip f = {.root = ctr_root, .id = ctr_id, .ip = ip, .len = len};
+	struct find_ip f = {
+		.root = ctr_root, .id = ctr_id, .ip = ip, .len = len};
 	each_record(ctx, NULL, find_ip_one, &f);
 }
 
@@ -468,8 +543,8 @@ static int plumb(const struct eng_network *n, const char *dir,
 			      .addr = a,
 			      .addr6 = a6,
 			      .gateway = n->internal ? NULL : n->gateway,
-			      .gateway6 = n->internal || !a6 ? NULL
-							    : n->gateway6};
+			      .gateway6 =
+				      n->internal || !a6 ? NULL : n->gateway6};
 	return nsn_iface_configure(nsfd, &c, err);
 }
 
@@ -537,7 +612,8 @@ static int container_netns(const struct rt_ctx *ctx, const char *other,
 	if (pidfd < 0)
 		return berr_wrap(err, "--network container:%s", other);
 	_cleanup_free_ char *fdinfo =
-		base_sprintf("/proc/self/fdinfo/%d", pidfd), *text = NULL;
+				    base_sprintf("/proc/self/fdinfo/%d", pidfd),
+			    *text = NULL;
 	int r = base_read_file_at(AT_FDCWD, fdinfo, &text, NULL, 4096);
 	const char *p = r == 0 ? strstr(text, "\nPid:") : NULL;
 	int pid = p ? atoi(p + 5) : 0;
@@ -569,6 +645,8 @@ static int attach_mode(const struct rt_ctx *ctx, int dfd, const char *dir,
 	}
 	if (base_str_has_prefix(mode, "container:"))
 		return container_netns(ctx, mode + 10, ep, err);
+	if (base_str_has_prefix(mode, "cni:"))
+		return attach_cni(ctx, dfd, dir, o, rec, ep, err);
 	int r = eng_net_get(ctx, mode, n, err);
 	if (r == 0) {
 		COPY(rec->network, n->name);
@@ -587,7 +665,8 @@ static bool on_named_network(const char *mode)
 {
 	return mode && strcmp(mode, "none") && strcmp(mode, "host") &&
 	       !base_str_has_prefix(mode, "ns:") &&
-	       !base_str_has_prefix(mode, "container:");
+	       !base_str_has_prefix(mode, "container:") &&
+	       !base_str_has_prefix(mode, "cni:");
 }
 
 static int check_opts(const char *id, const struct eng_net_opts *o,
@@ -597,7 +676,14 @@ static int check_opts(const char *id, const struct eng_net_opts *o,
 	if (r < 0)
 		return r;
 	bool named = on_named_network(o->mode);
-	if (!named && (o->n_ports || o->ip || o->ip6 || o->aliases || o->mac))
+	bool cni = o->mode && base_str_has_prefix(o->mode, "cni:");
+	if (cni && (o->ip || o->ip6 || o->aliases || o->mac))
+		return berr_setx(err, EINVAL,
+				 "--network %s: the CNI plugins choose the "
+				 "address and MAC; no names but /etc/hosts'",
+				 o->mode);
+	if (!named && !cni &&
+	    (o->n_ports || o->ip || o->ip6 || o->aliases || o->mac))
 		return berr_setx(
 			err, EINVAL,
 			"--network %s: -p, --ip, --ip6, --mac-address and "
@@ -655,8 +741,8 @@ int eng_endpoint_attach(const struct rt_ctx *ctx, const char *id,
 	_cleanup_(eng_endpoint_freep) struct eng_endpoint *ep =
 		base_calloc(1, sizeof(*ep));
 	ep->lock_fd = -1;
-	ep->hostname = o->hostname ? base_strdup(o->hostname)
-				   : strndup(ctr_id, 12);
+	ep->hostname =
+		o->hostname ? base_strdup(o->hostname) : strndup(ctr_id, 12);
 	int dfd = new_dir(ctx, id, &ep->dir, err);
 	if (dfd < 0)
 		return dfd;
@@ -673,7 +759,8 @@ int eng_endpoint_attach(const struct rt_ctx *ctx, const char *id,
 	if (r == 0)
 		r = attach_mode(ctx, dfd, ep->dir, o, &rec, ep, &n, err);
 	if (r == 0)
-		r = eng_files_write(ctx, dfd, o, n.name[0] ? &n : NULL, ep, err);
+		r = eng_files_write(ctx, dfd, o, n.name[0] ? &n : NULL, ep,
+				    err);
 	if (r < 0)
 		release_locked(ctx, dfd, ep->dir, &rec, NULL);
 	record_clear(&rec);

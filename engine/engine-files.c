@@ -52,10 +52,10 @@ static void resolv_read(const char *path, struct resolv *r)
 	for (char *line = strtok_r(text, "\n", &save); line;
 	     line = strtok_r(NULL, "\n", &save)) {
 		char *k = strtok(line, " \t");
-		char ***to = !k			      ? NULL
+		char ***to = !k				? NULL
 			     : !strcmp(k, "nameserver") ? &r->servers
-			     : !strcmp(k, "search")	      ? &r->search
-			     : !strcmp(k, "options")    ? &r->options
+			     : !strcmp(k, "search")	? &r->search
+			     : !strcmp(k, "options")	? &r->options
 							: NULL;
 		if (to == &r->search) /* the last search line wins */
 			base_strv_free(TAKE_PTR(r->search));
@@ -131,12 +131,13 @@ static char *resolv_text(const struct eng_net_opts *o,
 		append(&text, base_sprintf("nameserver %s\n", r.servers[i]));
 	char *const *search = o->dns_search ? o->dns_search : r.search;
 	for (size_t i = 0; search && search[i]; i++)
-		append(&text, base_sprintf("%s%s", i ? " " : "search ", search[i]));
+		append(&text,
+		       base_sprintf("%s%s", i ? " " : "search ", search[i]));
 	if (search && search[0])
 		append(&text, base_strdup("\n"));
 	for (size_t i = 0; r.options && r.options[i]; i++)
-		append(&text,
-		       base_sprintf("%s%s", i ? " " : "options ", r.options[i]));
+		append(&text, base_sprintf("%s%s", i ? " " : "options ",
+					   r.options[i]));
 	if (r.options && r.options[0])
 		append(&text, base_strdup("\n"));
 	resolv_free(&r);
@@ -157,7 +158,8 @@ static int add_host_lines(const struct eng_net_opts *o, char **text,
 		    (inet_pton(AF_INET, ip, &a) != 1 &&
 		     inet_pton(AF_INET6, ip, &a) != 1))
 			return berr_setx(err, EINVAL,
-					 "--add-host `%s`: expected NAME:IP", s);
+					 "--add-host `%s`: expected NAME:IP",
+					 s);
 		append(text, base_sprintf("%s\t%s\n", ip, name));
 	}
 	return 0;
@@ -167,8 +169,8 @@ static char *hosts_text(const struct eng_endpoint *ep)
 {
 	if (ep->host) {
 		char *t = NULL;
-		if (base_read_file_at(AT_FDCWD, "/etc/hosts", &t, NULL, 1 << 20) ==
-		    0)
+		if (base_read_file_at(AT_FDCWD, "/etc/hosts", &t, NULL,
+				      1 << 20) == 0)
 			return t;
 	}
 	char *text = base_strdup(localhost);

@@ -60,6 +60,10 @@ int eng_files_write(const struct rt_ctx *ctx, int dfd,
 		    struct eng_endpoint *ep, struct berr *err);
 /* The host's nameservers, for a network's DNS server. */
 int eng_resolv_upstream(char ***out, struct berr *err);
+/* Checks that the host ports are free (0: picks one) into maps (n of
+ * them; ctr_ip unset). */
+int eng_ports_resolve(const char *id, const struct eng_port *ports, size_t n,
+		      struct nsn_port_map *maps, struct berr *err);
 /* Checks the host ports and adds the rules (all or none). */
 int eng_ports_publish(const char *id, const char *ctr_ip,
 		      const struct eng_port *ports, size_t n, struct berr *err);

@@ -89,10 +89,10 @@ static int net_save(const struct rt_ctx *ctx, const struct eng_network *n,
 	_cleanup_free_ char *dir = eng_net_path(ctx, "networks");
 	_cleanup_free_ char *name = base_sprintf("%s.json", n->name);
 	_cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int r = !text ? -ENOMEM
-	    : dfd < 0 ? -errno
-		      : base_write_file_atomic(dfd, name, text, strlen(text),
-					       0600);
+	int r = !text	  ? -ENOMEM
+		: dfd < 0 ? -errno
+			  : base_write_file_atomic(dfd, name, text,
+						   strlen(text), 0600);
 	if (r < 0)
 		return berr_set(err, -r, "write %s/%s", dir, name);
 	return 0;
@@ -104,9 +104,8 @@ int eng_net_load(const struct rt_ctx *ctx, const char *name,
 	*n = (struct eng_network){0};
 	if (eng_net_name_check(name, err) < 0)
 		return -EINVAL;
-	_cleanup_free_ char *path =
-		eng_net_path(ctx, NULL), *file = base_sprintf(
-						 "%s/networks/%s.json", path,
+	_cleanup_free_ char *path = eng_net_path(ctx, NULL),
+			    *file = base_sprintf("%s/networks/%s.json", path,
 						 name);
 	_cleanup_free_ char *text = NULL;
 	int r = base_read_file_at(AT_FDCWD, file, &text, NULL, 65536);
@@ -126,7 +125,8 @@ int eng_net_load(const struct rt_ctx *ctx, const char *name,
 	copy(n->subnet6, sizeof(n->subnet6), get(o, "subnet6"));
 	copy(n->gateway6, sizeof(n->gateway6), get(o, "gateway6"));
 	copy(n->created, sizeof(n->created), get(o, "created"));
-	n->internal = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "internal"));
+	n->internal =
+		cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "internal"));
 	return 0;
 }
 
@@ -138,7 +138,8 @@ int eng_net_name_check(const char *name, struct berr *err)
 		   (name[0] >= 'A' && name[0] <= 'Z') ||
 		   (name[0] >= '0' && name[0] <= '9'));
 	for (size_t i = 0; ok && i < n; i++)
-		ok = strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		ok = strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWX"
+			    "YZ"
 			    "0123456789_.-",
 			    name[i]) != NULL;
 	if (!ok)
@@ -201,7 +202,8 @@ static int check_overlap(const struct rt_ctx *ctx, const char *cidr,
 			continue;
 		const char *subs[] = {o.subnet, o.subnet6};
 		for (size_t k = 0; k < 2; k++)
-			if (subs[k][0] && nsn_cidr_parse(subs[k], &c, NULL) == 0 &&
+			if (subs[k][0] &&
+			    nsn_cidr_parse(subs[k], &c, NULL) == 0 &&
 			    nsn_cidr_overlaps(&want, &c))
 				return berr_setx(err, EADDRINUSE,
 						 "subnet %s overlaps %s of "
@@ -260,7 +262,8 @@ static int pick_gateway(const char *subnet, const char *want, char *out,
 		g.prefix = s.family == AF_INET ? 32 : 128;
 		struct nsn_cidr bcast = net;
 		for (unsigned bit = s.prefix; bit < alen * 8; bit++)
-			bcast.addr[bit / 8] |= (unsigned char)(0x80u >> (bit % 8));
+			bcast.addr[bit / 8] |=
+				(unsigned char)(0x80u >> (bit % 8));
 		if (g.family != s.family || !nsn_cidr_overlaps(&s, &g) ||
 		    !memcmp(g.addr, net.addr, alen) ||
 		    (s.family == AF_INET && !memcmp(g.addr, bcast.addr, alen)))
@@ -308,7 +311,8 @@ static int fill_network(const struct rt_ctx *ctx,
 			return r;
 		if (c.family != AF_INET6)
 			return berr_setx(err, EINVAL,
-					 "--ipv6 %s: an IPv6 subnet", o->subnet6);
+					 "--ipv6 %s: an IPv6 subnet",
+					 o->subnet6);
 		copy(n->subnet6, sizeof(n->subnet6), o->subnet6);
 		r = check_overlap(ctx, n->subnet6, err);
 		if (r == 0)
@@ -352,8 +356,8 @@ static int create_locked(const struct rt_ctx *ctx,
 }
 
 int eng_network_create(const struct rt_ctx *ctx,
-		       const struct eng_network_opts *o, struct eng_network *out,
-		       struct berr *err)
+		       const struct eng_network_opts *o,
+		       struct eng_network *out, struct berr *err)
 {
 	_cleanup_close_ int lock = eng_net_lock(ctx, err);
 	if (lock < 0)
@@ -401,8 +405,8 @@ static int forward_on(struct berr *err)
 int eng_net_up(const struct eng_network *n, struct berr *err)
 {
 	int r = ok_if(nsn_bridge_create(n->bridge, err), -EEXIST);
-	_cleanup_free_ char *gw = base_sprintf(
-		"%s/%s", n->gateway, strchr(n->subnet, '/') + 1);
+	_cleanup_free_ char *gw =
+		base_sprintf("%s/%s", n->gateway, strchr(n->subnet, '/') + 1);
 	if (r == 0)
 		r = ok_if(nsn_addr_add(n->bridge, gw, err), -EEXIST);
 	if (r == 0 && n->subnet6[0]) {
@@ -485,8 +489,8 @@ int eng_network_list(const struct rt_ctx *ctx, struct eng_network **out,
 	return 0;
 }
 
-int eng_network_inspect(const struct rt_ctx *ctx, const char *name,
-			char **json, struct berr *err)
+int eng_network_inspect(const struct rt_ctx *ctx, const char *name, char **json,
+			struct berr *err)
 {
 	*json = NULL;
 	_cleanup_close_ int lock = eng_net_lock(ctx, err);
@@ -538,9 +542,8 @@ static int rm_locked(const struct rt_ctx *ctx, const char *name,
 	if (eng_endpoint_count(ctx, name, ctrs) > 0) {
 		_cleanup_free_ char *list = base_strdup("");
 		for (cJSON *c = ctrs->child; c; c = c->next) {
-			char *next = base_sprintf("%s%s%s", list,
-						  list[0] ? ", " : "",
-						  c->string);
+			char *next = base_sprintf(
+				"%s%s%s", list, list[0] ? ", " : "", c->string);
 			free(list);
 			list = next;
 		}
@@ -551,8 +554,7 @@ static int rm_locked(const struct rt_ctx *ctx, const char *name,
 	return net_down(ctx, &n, err);
 }
 
-int eng_network_rm(const struct rt_ctx *ctx, const char *name,
-		   struct berr *err)
+int eng_network_rm(const struct rt_ctx *ctx, const char *name, struct berr *err)
 {
 	_cleanup_close_ int lock = eng_net_lock(ctx, err);
 	if (lock < 0)

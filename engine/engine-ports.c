@@ -109,9 +109,10 @@ int eng_port_parse(const char *s, struct eng_port **v, size_t *n,
 	for (unsigned p = clo; p <= chi; p++) {
 		*v = base_realloc(*v, *n + 1, sizeof(**v));
 		struct eng_port *e = &(*v)[(*n)++];
-		*e = (struct eng_port){.proto = proto,
-				       .host_port = (uint16_t)(hostlen ? hlo + (p - clo) : 0),
-				       .ctr_port = (uint16_t)p};
+		*e = (struct eng_port){
+			.proto = proto,
+			.host_port = (uint16_t)(hostlen ? hlo + (p - clo) : 0),
+			.ctr_port = (uint16_t)p};
 		snprintf(e->host_ip, sizeof(e->host_ip), "%s", ip);
 	}
 	return 0;
@@ -138,13 +139,9 @@ static int try_bind(int proto, const char *ip, uint16_t port)
 	return ntohs(a.sin_port);
 }
 
-int eng_ports_publish(const char *id, const char *ctr_ip,
-		      const struct eng_port *ports, size_t n, struct berr *err)
+int eng_ports_resolve(const char *id, const struct eng_port *ports, size_t n,
+		      struct nsn_port_map *maps, struct berr *err)
 {
-	if (n == 0)
-		return 0;
-	_cleanup_free_ struct nsn_port_map *maps =
-		base_calloc(n, sizeof(*maps));
 	for (size_t i = 0; i < n; i++) {
 		const struct eng_port *p = &ports[i];
 		const char *pname = p->proto == IPPROTO_UDP ? "udp" : "tcp";
@@ -159,8 +156,20 @@ int eng_ports_publish(const char *id, const char *ctr_ip,
 			.proto = p->proto,
 			.host_ip = p->host_ip[0] ? p->host_ip : NULL,
 			.host_port = (uint16_t)r,
-			.ctr_ip = ctr_ip,
 			.ctr_port = p->ctr_port};
 	}
-	return nsn_nft_publish(id, maps, n, err);
+	return 0;
+}
+
+int eng_ports_publish(const char *id, const char *ctr_ip,
+		      const struct eng_port *ports, size_t n, struct berr *err)
+{
+	if (n == 0)
+		return 0;
+	_cleanup_free_ struct nsn_port_map *maps =
+		base_calloc(n, sizeof(*maps));
+	int r = eng_ports_resolve(id, ports, n, maps, err);
+	for (size_t i = 0; r == 0 && i < n; i++)
+		maps[i].ctr_ip = ctr_ip;
+	return r < 0 ? r : nsn_nft_publish(id, maps, n, err);
 }

@@ -342,17 +342,16 @@ it_cleanup() {
 }
 
 # state_left: what the state root holds besides .cache (compiled seccomp
-# programs shared by par pools) and an empty .net (its lock and empty
-# directories stay for the next network command): containers, networks,
+# programs shared by par pools) and .net's lock and empty directories
+# (they stay for the next network command): containers, networks,
 # endpoints, leases, DNS servers' files.
 state_left() {
 	local e
 	for e in $(ls -A "$ROOT" 2>/dev/null); do
 		case "$e" in
 		.cache) ;;
-		.net) (cd "$ROOT/.net" && find . -mindepth 1 ! -path ./lock \
-			! -path ./networks ! -path ./leases6 ! -path ./dns \
-			! -path ./endpoints | sed "s|^\.|.net|") ;;
+		.net) (cd "$ROOT/.net" && find . -mindepth 1 ! -type d \
+			! -path ./lock | sed "s|^\.|.net|") ;;
 		*) echo "$e" ;;
 		esac
 	done

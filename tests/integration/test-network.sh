@@ -363,3 +363,37 @@ t_network_job_groups_reach_each_other() {
 	assert_ok wb job rm "$name"
 	world_clean
 }
+
+t_network_cni() {
+	world_setup
+	[ -x /usr/lib/cni/bridge ] || sh "$IT_LIB_DIR/../deps.sh" containernetworking-plugins \
+		>/dev/null 2>&1 || skip "containernetworking-plugins cannot be installed"
+	mkdir -p "$TDIR/cni"
+	jq -n --arg data "$TDIR/cni-data" '{cniVersion: "1.0.0", name: "cninet", plugins: [
+		{type: "bridge", bridge: "cnibr0", isGateway: true, ipMasq: true,
+		 ipam: {type: "host-local", ranges: [[{subnet: "10.44.0.0/24"}]],
+			routes: [{dst: "0.0.0.0/0"}], dataDir: $data}},
+		{type: "portmap", capabilities: {portMappings: true}}]}' >"$TDIR/cni/10-cninet.conflist"
+	jq -n '{cniVersion: "1.0.0", name: "odd", plugins: [{type: "no-such-plugin"}]}' \
+		>"$TDIR/cni/20-odd.conflist"
+	export NETCONFPATH=$TDIR/cni
+	local s
+	s=$(ctr_id cs)
+	assert_ok wl -d --name "$s" --network cni:cninet -p 9200:7000 net:1 \
+		nc -ll -p 7000 -e echo hi over cni
+	assert_ok wl --rm --network cni:cninet net:1 sh -c \
+		'ip -4 -o addr show eth0; nc -w 3 10.44.0.2 7000 </dev/null'
+	assert_match "$OUT" "inet 10\.44\.0\.[0-9]+/24" "an address from host-local"
+	assert_contains "$OUT" "hi over cni" "two containers on a CNI network"
+	run w "$BUSYBOX" nc -w 3 198.51.100.1 9200 </dev/null
+	assert_eq "$OUT" "hi over cni" "a port published by the portmap plugin"
+	assert_eq "$(ls "$TDIR/cni-data/cninet" | grep -c '^10\.44')" 1 "one lease while one runs"
+	assert_ok wb delete -f "$s"
+	assert_eq "$(ls "$TDIR/cni-data/cninet" | grep -c '^10\.44')" 0 "DEL freed the lease"
+	assert_eq "$(w ip -o link show type veth | grep -vc ' wan0@')" 0 "DEL removed the veth"
+	assert_fail_with "no-such-plugin" wl --rm --network cni:odd net:1 true
+	assert_fail_with "CNI network nothere: no configuration of that name in $TDIR/cni" \
+		wl --rm --network cni:nothere net:1 true
+	w ip link del cnibr0 2>/dev/null
+	world_clean
+}
