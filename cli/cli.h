@@ -109,6 +109,23 @@ void cli_enter_subcommand(struct cli *cli, struct cli_command *cmd, char *name,
 			  const char *summary);
 /* Go's strconv.ParseBool. */
 int cli_parse_bool(const char *s, bool *out);
+
+/* A subcommand (`berth job run`, `berth network ls`). */
+struct cli_sub {
+	const char *name, *synopsis, *summary;
+	size_t min_args, max_args; /* arguments after SUB */
+	const void *impl;	   /* the command's own: what runs it */
+};
+#define CLI_ANY_ARGS ((size_t)-1)
+
+/* Parses `berth CMD SUB [options] [ARG...]` (SUB may also follow the
+ * options) for the n subcommands of subs: `CMD SUB --help` shows SUB's
+ * usage, `CMD --help`, a missing SUB or an unknown one list them all
+ * (then note, when not NULL). Checks SUB's number of arguments. Returns
+ * CLI_CONTINUE with *sub set, or the exit status. */
+int cli_parse_sub(struct cli *cli, const struct cli_sub *subs, size_t n,
+		  const char *note, const struct cli_opt *opts, int argc,
+		  char **argv, const struct cli_sub **sub);
 /* The --help of a command (cli->cmd) or, with no command, of berth. */
 void cli_usage(const struct cli *cli, const struct cli_opt *opts, FILE *out);
 void cli_main_usage(FILE *out);

@@ -24,11 +24,8 @@ struct image_opts {
 	uint64_t max_size; /* parsed; 0: the library's default */
 };
 
-struct image_cmd {
-	const char *name;
-	const char *synopsis;
-	const char *summary;
-	size_t min_args, max_args; /* max 0: no limit */
+/* what runs a subcommand (cli_sub.impl) */
+struct image_impl {
 	enum oci_store_mode mode;
 	int (*fn)(struct cli *cli, struct oci_store *s,
 		  const struct image_opts *o);
@@ -261,58 +258,36 @@ static int do_unpack(struct cli *cli, struct oci_store *s,
 	return r < 0 ? cli_fail(r, &err) : 0;
 }
 
-static const struct image_cmd image_cmds[] = {
+#define IMPL(m, f) (&(const struct image_impl){m, f})
+static const struct cli_sub image_cmds[] = {
 	{"load", "FILE|-", "load a Docker archive or an OCI layout (- = stdin)",
-	 1, 1, OCI_STORE_WRITE, do_load},
-	{"pull", "REF", "pull an image from a registry", 1, 1, OCI_STORE_READ,
-	 do_pull},
-	{"ls", "", "list the images", 0, 0, OCI_STORE_READ, do_ls},
+	 1, 1, IMPL(OCI_STORE_WRITE, do_load)},
+	{"pull", "REF", "pull an image from a registry", 1, 1,
+	 IMPL(OCI_STORE_READ, do_pull)},
+	{"ls", "", "list the images", 0, 0, IMPL(OCI_STORE_READ, do_ls)},
 	{"inspect", "IMAGE", "print an image's details as JSON", 1, 1,
-	 OCI_STORE_READ, do_inspect},
-	{"rm", "IMAGE...", "remove references (and untagged images)", 1, 0,
-	 OCI_STORE_WRITE, do_rm},
+	 IMPL(OCI_STORE_READ, do_inspect)},
+	{"rm", "IMAGE...", "remove references (and untagged images)", 1,
+	 CLI_ANY_ARGS, IMPL(OCI_STORE_WRITE, do_rm)},
 	{"prune", "", "remove untagged images and unused blobs and layers", 0,
-	 0, OCI_STORE_WRITE, do_prune},
+	 0, IMPL(OCI_STORE_WRITE, do_prune)},
 	{"tag", "IMAGE NAME[:TAG]", "give an image another name", 2, 2,
-	 OCI_STORE_WRITE, do_tag},
+	 IMPL(OCI_STORE_WRITE, do_tag)},
 	{"unpack", "IMAGE DIR", "write a runtime bundle (config.json, rootfs)",
-	 2, 2, OCI_STORE_READ, do_unpack},
+	 2, 2, IMPL(OCI_STORE_READ, do_unpack)},
 };
 
-static const struct image_cmd *find_image_cmd(const char *name)
-{
-	for (size_t i = 0; i < ARRAY_SIZE(image_cmds); i++)
-		if (!strcmp(image_cmds[i].name, name))
-			return &image_cmds[i];
-	return NULL;
-}
-
-static void list_image_cmds(FILE *out)
-{
-	fprintf(out, "\nCommands:\n");
-	for (size_t i = 0; i < ARRAY_SIZE(image_cmds); i++)
-		fprintf(out, "  %-8s %-18s %s\n", image_cmds[i].name,
-			image_cmds[i].synopsis, image_cmds[i].summary);
-	fprintf(out, "\nIMAGE is a name (busybox:latest), an id or digest "
-		     "(prefix), or the path of an archive or layout.\n");
-}
-
 /* Runs sub once the arguments are parsed. */
-static int run_image_cmd(struct cli *cli, const struct image_cmd *sub,
+static int run_image_cmd(struct cli *cli, const struct cli_sub *sub,
 			 struct image_opts *o)
 {
+	const struct image_impl *impl = sub->impl;
 	int64_t max = 0;
 	if (o->max_size_arg && cli_parse_size(o->max_size_arg, &max) < 0)
 		return cli_error("image %s: invalid --max-size \"%s\" (bytes, "
 				 "or with k, m, g, t: 64g)",
 				 sub->name, o->max_size_arg);
 	o->max_size = (uint64_t)max;
-	if (cli->nargs < sub->min_args ||
-	    (sub->max_args && cli->nargs > sub->max_args) ||
-	    (!sub->max_args && !sub->min_args && cli->nargs > 0))
-		return cli_error("image %s: wrong number of arguments (usage: "
-				 "berth image %s [options] %s)",
-				 sub->name, sub->name, sub->synopsis);
 	const char *dir = o->store;
 	if (!dir || !dir[0])
 		dir = getenv("BERTH_STORE");
@@ -320,10 +295,10 @@ static int run_image_cmd(struct cli *cli, const struct image_cmd *sub,
 		dir = OCI_STORE_DEFAULT;
 	struct berr err = {0};
 	_cleanup_(oci_store_closep) struct oci_store *s = NULL;
-	int r = oci_store_open(dir, sub->mode, &s, &err);
+	int r = oci_store_open(dir, impl->mode, &s, &err);
 	if (r < 0)
 		return cli_fail(r, &err);
-	return sub->fn(cli, s, o);
+	return impl->fn(cli, s, o);
 }
 
 int cli_cmd_image(struct cli *cli, int argc, char **argv)
@@ -347,36 +322,11 @@ int cli_cmd_image(struct cli *cli, int argc, char **argv)
 		 "more than SIZE (64k, 2g, 1TiB; default 64GiB)"},
 		CLI_OPT_END,
 	};
-	/* `image load --help` shows the usage of load itself */
-	const struct image_cmd *sub =
-		argc > 0 && argv[0][0] != '-' ? find_image_cmd(argv[0]) : NULL;
-	char name[32];
-	struct cli_command cmd;
-	if (sub) {
-		cli_enter_subcommand(cli, &cmd, name, sizeof(name), sub->name,
-				     sub->synopsis, sub->summary);
-		argc--;
-		argv++;
-	}
-	int r = cli_parse(cli, opts, 0, argc, argv);
-	if (r != CLI_CONTINUE) {
-		if (cli->help && !sub)
-			list_image_cmds(stdout);
-		return r;
-	}
-	if (!sub && cli->nargs == 0) {
-		cli_usage(cli, opts, stderr);
-		list_image_cmds(stderr);
-		return 1;
-	}
-	if (!sub) {
-		sub = find_image_cmd(cli->args[0]);
-		if (!sub)
-			return cli_error("image: unknown command \"%s\" (see "
-					 "'berth image --help')",
-					 cli->args[0]);
-		cli->args++;
-		cli->nargs--;
-	}
-	return run_image_cmd(cli, sub, &o);
+	const struct cli_sub *sub;
+	int r = cli_parse_sub(
+		cli, image_cmds, ARRAY_SIZE(image_cmds),
+		"IMAGE is a name (busybox:latest), an id or digest "
+		"(prefix), or the path of an archive or layout.",
+		opts, argc, argv, &sub);
+	return r != CLI_CONTINUE ? r : run_image_cmd(cli, sub, &o);
 }

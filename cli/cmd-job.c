@@ -18,11 +18,7 @@ struct job_flags {
 	const char *format;
 };
 
-struct job_cmd {
-	const char *name, *synopsis, *summary;
-	size_t min_args, max_args;
-	int (*fn)(struct cli *cli, const struct job_flags *f);
-};
+typedef int job_fn(struct cli *cli, const struct job_flags *f);
 
 static volatile int stop_requests;
 static volatile sig_atomic_t last_signal;
@@ -168,7 +164,7 @@ static int job_rm(struct cli *cli, const struct job_flags *f)
 	return r < 0 ? cli_fail(r, &err) : 0;
 }
 
-static const struct job_cmd job_cmds[] = {
+static const struct cli_sub job_cmds[] = {
 	{"run", "[-d] FILE.json", "run the job a file describes", 1, 1,
 	 job_run},
 	{"ps", "[-f table|json] NAME", "list the containers of a running job",
@@ -178,36 +174,7 @@ static const struct job_cmd job_cmds[] = {
 	{"stop", "NAME", "stop a running job and remove its containers", 1, 1,
 	 job_stop},
 	{"rm", "NAME", "remove the logs of a job that ended", 1, 1, job_rm},
-	{NULL, NULL, NULL, 0, 0, NULL},
 };
-
-static void list_job_cmds(FILE *out)
-{
-	fprintf(out, "\nCommands:\n");
-	for (const struct job_cmd *c = job_cmds; c->name; c++)
-		fprintf(out, "  %-6s %-22s %s\n", c->name, c->synopsis,
-			c->summary);
-}
-
-static const struct job_cmd *find_job_cmd(const char *name)
-{
-	for (const struct job_cmd *c = job_cmds; c->name; c++)
-		if (!strcmp(c->name, name))
-			return c;
-	return NULL;
-}
-
-static int check_args(const struct cli *cli, const struct job_cmd *sub)
-{
-	if (cli->nargs < sub->min_args)
-		return cli_error("job %s: expected %s (see 'berth job %s "
-				 "--help')",
-				 sub->name, sub->synopsis, sub->name);
-	if (cli->nargs > sub->max_args)
-		return cli_error("job %s: unexpected argument \"%s\"",
-				 sub->name, cli->args[sub->max_args]);
-	return CLI_CONTINUE;
-}
 
 int cli_cmd_job(struct cli *cli, int argc, char **argv)
 {
@@ -219,31 +186,8 @@ int cli_cmd_job(struct cli *cli, int argc, char **argv)
 		 "ps: table or json (default table)"},
 		CLI_OPT_END,
 	};
-	const struct job_cmd *sub =
-		argc > 0 && argv[0][0] != '-' ? find_job_cmd(argv[0]) : NULL;
-	char name[32];
-	struct cli_command cmd;
-	if (sub) {
-		cli_enter_subcommand(cli, &cmd, name, sizeof(name), sub->name,
-				     sub->synopsis, sub->summary);
-		argc--;
-		argv++;
-	}
-	int r = cli_parse(cli, opts, 0, argc, argv);
-	if (r != CLI_CONTINUE) {
-		if (cli->help && !sub)
-			list_job_cmds(stdout);
-		return r;
-	}
-	if (!sub) {
-		if (cli->nargs)
-			return cli_error("job: unknown command \"%s\" (run, "
-					 "ps, logs, stop, rm)",
-					 cli->args[0]);
-		cli_usage(cli, opts, stderr);
-		list_job_cmds(stderr);
-		return 1;
-	}
-	r = check_args(cli, sub);
-	return r != CLI_CONTINUE ? r : sub->fn(cli, &f);
+	const struct cli_sub *sub;
+	int r = cli_parse_sub(cli, job_cmds, ARRAY_SIZE(job_cmds), NULL, opts,
+			      argc, argv, &sub);
+	return r != CLI_CONTINUE ? r : ((job_fn *)sub->impl)(cli, &f);
 }

@@ -217,6 +217,8 @@ int cli_cmd_launch(struct cli *cli, int argc, char **argv)
 		 "the container's network (default none: loopback only)"},
 		{"publish", "p", CLI_STRV, &f.publish, "[IP:]HOST:CTR[/udp]",
 		 "publish a container port on the host"},
+		{"publish-all", "P", CLI_BOOL, &o->publish_all, NULL,
+		 "publish the image's exposed ports on free host ports"},
 		{"ip", NULL, CLI_STR, &o->net.ip, "IP",
 		 "the container's IPv4 address on its network"},
 		{"ip6", NULL, CLI_STR, &o->net.ip6, "IP",

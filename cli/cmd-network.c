@@ -10,11 +10,7 @@ struct net_flags {
 	bool internal, quiet;
 };
 
-struct net_cmd {
-	const char *name, *synopsis, *summary;
-	size_t min_args, max_args;
-	int (*fn)(struct cli *cli, const struct net_flags *f);
-};
+typedef int net_fn(struct cli *cli, const struct net_flags *f);
 
 static int net_create(struct cli *cli, const struct net_flags *f)
 {
@@ -104,48 +100,17 @@ static int net_prune(struct cli *cli, const struct net_flags *f)
 	return r < 0 ? cli_fail(r, &err) : 0;
 }
 
-static const struct net_cmd net_cmds[] = {
-	{"create",
-	 "[--subnet CIDR] [--gateway IP] [--ipv6 CIDR] [--internal] NAME",
+static const struct cli_sub net_cmds[] = {
+	{"create", "[--subnet CIDR] [--internal] NAME",
 	 "create a bridge network", 1, 1, net_create},
 	{"ls", "[-q]", "list the networks", 0, 0, net_ls},
-	{"inspect", "NAME...", "print networks as JSON", 1, 64, net_inspect},
-	{"rm", "NAME...", "remove networks no container uses", 1, 64, net_rm},
+	{"inspect", "NAME...", "print networks as JSON", 1, CLI_ANY_ARGS,
+	 net_inspect},
+	{"rm", "NAME...", "remove networks no container uses", 1, CLI_ANY_ARGS,
+	 net_rm},
 	{"prune", "", "remove every network no container uses", 0, 0,
 	 net_prune},
-	{NULL, NULL, NULL, 0, 0, NULL},
 };
-
-static void list_net_cmds(FILE *out)
-{
-	fprintf(out, "\nCommands:\n");
-	for (const struct net_cmd *c = net_cmds; c->name; c++)
-		fprintf(out, "  %-8s %s\n", c->name, c->summary);
-}
-
-static const struct net_cmd *find_net_cmd(const char *name)
-{
-	if (!strcmp(name, "list"))
-		name = "ls";
-	if (!strcmp(name, "remove"))
-		name = "rm";
-	for (const struct net_cmd *c = net_cmds; c->name; c++)
-		if (!strcmp(c->name, name))
-			return c;
-	return NULL;
-}
-
-static int check_args(const struct cli *cli, const struct net_cmd *sub)
-{
-	if (cli->nargs < sub->min_args)
-		return cli_error("network %s: expected %s (see 'berth network "
-				 "%s --help')",
-				 sub->name, sub->synopsis, sub->name);
-	if (cli->nargs > sub->max_args)
-		return cli_error("network %s: unexpected argument \"%s\"",
-				 sub->name, cli->args[sub->max_args]);
-	return CLI_CONTINUE;
-}
 
 int cli_cmd_network(struct cli *cli, int argc, char **argv)
 {
@@ -163,31 +128,8 @@ int cli_cmd_network(struct cli *cli, int argc, char **argv)
 		{"quiet", "q", CLI_BOOL, &f.quiet, NULL, "ls: ids only"},
 		CLI_OPT_END,
 	};
-	const struct net_cmd *sub =
-		argc > 0 && argv[0][0] != '-' ? find_net_cmd(argv[0]) : NULL;
-	char name[32];
-	struct cli_command cmd;
-	if (sub) {
-		cli_enter_subcommand(cli, &cmd, name, sizeof(name), sub->name,
-				     sub->synopsis, sub->summary);
-		argc--;
-		argv++;
-	}
-	int r = cli_parse(cli, opts, 0, argc, argv);
-	if (r != CLI_CONTINUE) {
-		if (cli->help && !sub)
-			list_net_cmds(stdout);
-		return r;
-	}
-	if (!sub) {
-		if (cli->nargs)
-			return cli_error("network: unknown command \"%s\" "
-					 "(create, ls, inspect, rm, prune)",
-					 cli->args[0]);
-		cli_usage(cli, opts, stderr);
-		list_net_cmds(stderr);
-		return 1;
-	}
-	r = check_args(cli, sub);
-	return r != CLI_CONTINUE ? r : sub->fn(cli, &f);
+	const struct cli_sub *sub;
+	int r = cli_parse_sub(cli, net_cmds, ARRAY_SIZE(net_cmds), NULL, opts,
+			      argc, argv, &sub);
+	return r != CLI_CONTINUE ? r : ((net_fn *)sub->impl)(cli, &f);
 }

@@ -42,12 +42,29 @@ struct record {
 	char ip[INET6_ADDRSTRLEN], ip6[INET6_ADDRSTRLEN];
 	char prefix[4], prefix6[4];
 	char **names; /* DNS names: id, hostname, aliases */
+	char **ports; /* published: "0.0.0.0:8000->80/tcp" */
 };
 
 static void record_clear(struct record *r)
 {
 	base_strv_free(r->names);
-	r->names = NULL;
+	base_strv_free(r->ports);
+	r->names = r->ports = NULL;
+}
+
+static void put_strv(cJSON *o, const char *key, char *const *v)
+{
+	cJSON *a = cJSON_AddArrayToObject(o, key);
+	for (size_t i = 0; v && v[i]; i++)
+		cJSON_AddItemToArray(a, cJSON_CreateString(v[i]));
+}
+
+static void get_strv(const cJSON *o, const char *key, char ***v)
+{
+	const cJSON *n;
+	cJSON_ArrayForEach(n, cJSON_GetObjectItemCaseSensitive(
+				      o, key)) if (cJSON_GetStringValue(n))
+		base_strv_push(v, cJSON_GetStringValue(n));
 }
 
 static const char *jget(const cJSON *o, const char *k)
@@ -67,9 +84,8 @@ static int record_write(int dfd, const struct record *r, struct berr *err)
 			      r->ip6,	   r->prefix, r->prefix6};
 	for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
 		cJSON_AddItemToObject(o, keys[i], cJSON_CreateString(vals[i]));
-	cJSON *names = cJSON_AddArrayToObject(o, "names");
-	for (size_t i = 0; r->names && r->names[i]; i++)
-		cJSON_AddItemToArray(names, cJSON_CreateString(r->names[i]));
+	put_strv(o, "names", r->names);
+	put_strv(o, "ports", r->ports);
 	_cleanup_free_ char *text = cJSON_Print(o);
 	int e = text ? base_write_file_atomic(dfd, "endpoint.json", text,
 					      strlen(text), 0600)
@@ -100,10 +116,8 @@ static int record_read(int dfd, struct record *r)
 	COPY(r->ip6, jget(o, "ip6"));
 	COPY(r->prefix, jget(o, "prefix"));
 	COPY(r->prefix6, jget(o, "prefix6"));
-	cJSON *n;
-	cJSON_ArrayForEach(n, cJSON_GetObjectItemCaseSensitive(
-				      o, "names")) if (cJSON_GetStringValue(n))
-		base_strv_push(&r->names, cJSON_GetStringValue(n));
+	get_strv(o, "names", &r->names);
+	get_strv(o, "ports", &r->ports);
 	return r->id[0] ? 0 : -EINVAL;
 }
 
@@ -402,6 +416,7 @@ static void count_one(int dfd, const char *name, const struct record *r,
 			  : base_strdup("");
 	cJSON_AddStringToObject(e, "IPv4Address", a);
 	cJSON_AddStringToObject(e, "IPv6Address", a6);
+	put_strv(e, "Ports", r->ports);
 }
 
 size_t eng_endpoint_count(const struct rt_ctx *ctx, const char *network,
@@ -559,6 +574,37 @@ static void names_of(const char *id, const char *hostname,
 		base_strv_push(names, o->aliases[i]);
 }
 
+struct taken {
+	const char *name, *self;
+	char owner[NSN_ID_MAX + 1];
+};
+
+static void taken_one(int dfd, const char *dname, const struct record *r,
+		      void *data)
+{
+	(void)dfd;
+	(void)dname;
+	struct taken *t = data;
+	for (size_t i = 0; !t->owner[0] && r->names && r->names[i]; i++)
+		if (!strcmp(r->names[i], t->name) && strcmp(r->id, t->self))
+			COPY(t->owner, r->ctr_id[0] ? r->ctr_id : r->id);
+}
+
+/* A container's own name is one no other container answers to there
+ * (aliases may be shared: a group's name answers with all of them). */
+static int check_name(const struct rt_ctx *ctx, const struct eng_network *n,
+		      const char *id, struct berr *err)
+{
+	struct taken t = {.name = id, .self = id};
+	each_record(ctx, n->name, taken_one, &t);
+	if (t.owner[0])
+		return berr_setx(err, EEXIST,
+				 "name %s is taken on network %s by container "
+				 "%s",
+				 id, n->name, t.owner);
+	return 0;
+}
+
 /* On a named network: lease, namespace, veth, ports, name. Lock held, the
  * record written. */
 static int attach_network(const struct rt_ctx *ctx, int dfd, const char *dir,
@@ -566,7 +612,9 @@ static int attach_network(const struct rt_ctx *ctx, int dfd, const char *dir,
 			  const struct eng_network *n, struct record *rec,
 			  struct eng_endpoint *ep, struct berr *err)
 {
-	int r = lease(ctx, n, o, rec, err);
+	int r = check_name(ctx, n, rec->id, err);
+	if (r == 0)
+		r = lease(ctx, n, o, rec, err);
 	if (r == 0) {
 		if (o->mac)
 			COPY(rec->mac, o->mac);
@@ -579,7 +627,9 @@ static int attach_network(const struct rt_ctx *ctx, int dfd, const char *dir,
 		r = plumb(n, dir, rec, err);
 	if (r == 0)
 		r = eng_ports_publish(rec->id, rec->ip, o->ports, o->n_ports,
-				      err);
+				      &rec->ports, err);
+	if (r == 0 && rec->ports)
+		r = record_write(dfd, rec, err);
 	if (r == 0)
 		r = dns_update(ctx, n, err);
 	if (r < 0)

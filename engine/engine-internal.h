@@ -64,8 +64,10 @@ int eng_resolv_upstream(char ***out, struct berr *err);
  * them; ctr_ip unset). */
 int eng_ports_resolve(const char *id, const struct eng_port *ports, size_t n,
 		      struct nsn_port_map *maps, struct berr *err);
-/* Checks the host ports and adds the rules (all or none). */
+/* Checks the host ports and adds the rules (all or none); *published
+ * gets each as docker ps shows it ("0.0.0.0:8000->80/tcp"). */
 int eng_ports_publish(const char *id, const char *ctr_ip,
-		      const struct eng_port *ports, size_t n, struct berr *err);
+		      const struct eng_port *ports, size_t n, char ***published,
+		      struct berr *err);
 
 #endif

@@ -198,6 +198,38 @@ static int spawn_monitor(const struct rt_ctx *ctx, const char *id,
 	return 0;
 }
 
+/* ---- -P: the image's ExposedPorts -------------------------------------- */
+
+/* Appends each "PORT/PROTO" key of the image's config.ExposedPorts to
+ * *v, with any free host port. */
+static int exposed_ports(const struct eng_launch_opts *o, struct eng_port **v,
+			 size_t *n, struct berr *err)
+{
+	_cleanup_(oci_store_closep) struct oci_store *s = NULL;
+	int r = oci_store_open(o->store, OCI_STORE_READ, &s, err);
+	_cleanup_(oci_image_freep) struct oci_image *img = NULL;
+	if (r == 0)
+		r = oci_image_find(s, o->image, &img, err);
+	_cleanup_free_ char *cfg = NULL;
+	size_t len;
+	if (r == 0)
+		r = oci_image_read_config(s, img, &cfg, &len, err);
+	if (r < 0)
+		return r;
+	_cleanup_cjson_ cJSON *doc = cJSON_ParseWithLength(cfg, len);
+	const cJSON *ports = cJSON_GetObjectItemCaseSensitive(
+		cJSON_GetObjectItemCaseSensitive(doc, "config"),
+		"ExposedPorts");
+	const cJSON *p;
+	cJSON_ArrayForEach(p, ports)
+	{
+		/* "80/tcp" or "80": the container port alone, as -p 80 */
+		if ((r = eng_port_parse(p->string, v, n, err)) < 0)
+			return berr_wrap(err, "-P: the image's ExposedPorts");
+	}
+	return 0;
+}
+
 /* ---- launch ----------------------------------------------------------- */
 
 static int check_new_id(const struct rt_ctx *ctx, const char *id,
@@ -226,8 +258,20 @@ int eng_launch(const struct rt_ctx *ctx, const struct eng_launch_opts *o,
 		return r;
 	const char *root = ctx->root ? ctx->root : RT_DEFAULT_ROOT;
 	struct rt_ctx nctx = {.root = o->net_root ? o->net_root : root};
+	struct eng_net_opts net = o->net;
+	_cleanup_free_ struct eng_port *ports = NULL;
+	size_t nports = net.n_ports;
+	if (o->publish_all) {
+		ports = nports ? base_calloc(nports, sizeof(*ports)) : NULL;
+		if (nports)
+			memcpy(ports, net.ports, nports * sizeof(*ports));
+		if ((r = exposed_ports(o, &ports, &nports, err)) < 0)
+			return r;
+		net.ports = ports;
+		net.n_ports = nports;
+	}
 	_cleanup_(eng_endpoint_freep) struct eng_endpoint *ep = NULL;
-	r = eng_endpoint_attach(&nctx, id, id, root, &o->net, &ep, err);
+	r = eng_endpoint_attach(&nctx, id, id, root, &net, &ep, err);
 	if (r < 0)
 		return r;
 	struct edit e = {

@@ -498,7 +498,8 @@ int eng_network_inspect(const struct rt_ctx *ctx, const char *name, char **json,
 		return lock;
 	eng_endpoint_gc(ctx, NULL);
 	struct eng_network n;
-	int r = eng_net_load(ctx, name, &n, err);
+	int r = eng_net_load(
+		ctx, strcmp(name, "bridge") ? name : ENG_NET_DEFAULT, &n, err);
 	if (r < 0)
 		return r;
 	_cleanup_cjson_ cJSON *o = cJSON_CreateObject();

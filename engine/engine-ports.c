@@ -162,7 +162,8 @@ int eng_ports_resolve(const char *id, const struct eng_port *ports, size_t n,
 }
 
 int eng_ports_publish(const char *id, const char *ctr_ip,
-		      const struct eng_port *ports, size_t n, struct berr *err)
+		      const struct eng_port *ports, size_t n, char ***published,
+		      struct berr *err)
 {
 	if (n == 0)
 		return 0;
@@ -171,5 +172,16 @@ int eng_ports_publish(const char *id, const char *ctr_ip,
 	int r = eng_ports_resolve(id, ports, n, maps, err);
 	for (size_t i = 0; r == 0 && i < n; i++)
 		maps[i].ctr_ip = ctr_ip;
-	return r < 0 ? r : nsn_nft_publish(id, maps, n, err);
+	if (r == 0)
+		r = nsn_nft_publish(id, maps, n, err);
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		/* docker ps's form: 0.0.0.0:8000->80/tcp */
+		_cleanup_free_ char *s = base_sprintf(
+			"%s:%u->%u/%s",
+			maps[i].host_ip ? maps[i].host_ip : "0.0.0.0",
+			maps[i].host_port, maps[i].ctr_port,
+			maps[i].proto == IPPROTO_UDP ? "udp" : "tcp");
+		base_strv_push(published, s);
+	}
+	return r;
 }

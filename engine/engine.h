@@ -192,6 +192,7 @@ struct eng_launch_opts {
 	bool read_only;		       /* root.readonly */
 	bool privileged;	 /* every capability, no seccomp, no masking */
 	struct eng_net_opts net; /* network, hostname, ports, names */
+	bool publish_all;	 /* -P: the image's ExposedPorts too */
 	const char *net_root;	 /* the state root whose networks it joins;
 				    NULL: the container's */
 	double cpus;		 /* CPU quota in CPUs; 0: none */

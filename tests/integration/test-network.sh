@@ -137,7 +137,9 @@ s.bind(("0.0.0.0", 5000)); s.settimeout(10); print(s.recv(512).decode())' \
 	wait $rpid
 	assert_contains "$OUT" "hi from $db" "TCP by name"
 	assert_contains "$(cat "$TDIR/udp.out")" "t: ping-udp" "UDP to an alias"
-	assert_match "$OUT" "10\.89\.0\.[0-9]+	${cli:0:12} $cli" \
+	local names="${cli:0:12} $cli"
+	[ "${cli:0:12}" = "$cli" ] && names=$cli
+	assert_match "$OUT" "10\.89\.0\.[0-9]+	$names\$" \
 		"/etc/hosts has the container's own address, host name and name"
 	assert_contains "$OUT" "nameserver 10.89.0.1" "the network's DNS server"
 	# a container that joins later is resolved by one that started before
@@ -185,6 +187,22 @@ t_network_published_ports() {
 	assert_fail_with "-p \`8000-8002:80-81\`" wl --rm --network bridge -p 8000-8002:80-81 net:1 true
 	assert_fail_with "need a bridge network" wl --rm -p 80:90 net:1 true
 	assert_eq "$(w ip -o link show type veth | grep -c ' vb')" 1 "only web's veth"
+	# -P: the image's ExposedPorts on free host ports
+	echo '{"tags": ["exposed:1"], "config": {"ExposedPorts": {"7000/tcp": {}}},
+		"layers": [{"dir": "'"$ROOTFS"'"}]}' |
+		python3 "$MKIMAGE" docker "$TDIR/exposed.tar" || fail "mkimage.py"
+	assert_ok "$BERTH" image --store "$TDIR/store" load "$TDIR/exposed.tar"
+	local all
+	all=$(ctr_id all)
+	assert_ok wl -d --name "$all" --network bridge -P exposed:1 nc -ll -p 7000 -e echo hi from all
+	assert_ok wb network inspect bridge
+	local port
+	port=$(jq -r ".[0].Containers[\"$all\"].Ports[0]" <<<"$OUT")
+	assert_match "$port" '^0\.0\.0\.0:[0-9]+->7000/tcp$' "inspect shows -P's port"
+	port=${port#0.0.0.0:}
+	run w "$BUSYBOX" nc -w 3 198.51.100.1 "${port%%-*}" </dev/null
+	assert_eq "$OUT" "hi from all" "-P's port answers"
+	assert_ok wb delete -f "$all"
 	assert_ok wb delete -f "$web"
 	assert_eq "$(w nft list table ip berth | grep -c 'dnat to')" 0 "web's rules go with it"
 	assert_ok wb network prune
@@ -293,6 +311,15 @@ t_network_bad_addresses() {
 	assert_fail_with "network nope not found" wl --rm --network nope net:1 true
 	assert_fail_with "container with id exists: $a" \
 		wl --rm --name "$a" --network tiny net:1 true
+	# a name another container answers to on the network
+	assert_ok wb network create other
+	local b
+	b=$(ctr_id b)
+	assert_ok wl -d --name "$b" --network other --network-alias "$IT_TOKEN-dup" net:1 sleep 30
+	assert_fail_with "name $IT_TOKEN-dup is taken on network other by container $b" \
+		wl --rm --name "$IT_TOKEN-dup" --network other net:1 true
+	assert_ok wb delete -f "$b"
+	assert_ok wb network rm other
 	assert_eq "$(w ip -o link show type veth | grep -c ' vb')" 1 "only a's veth"
 	assert_ok wb delete -f "$a"
 	assert_ok wb network rm tiny
