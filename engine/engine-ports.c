@@ -96,7 +96,9 @@ int eng_port_parse(const char *s, struct eng_port **v, size_t *n,
 	const char *host, *ctr;
 	size_t hostlen;
 	unsigned clo, chi, hlo = 0, hhi = 0;
+	/* IP::CTR is any host port of IP; :CTR alone is a typo */
 	if (split(spec, ip, sizeof(ip), &host, &hostlen, &ctr) < 0 ||
+	    (host == spec && hostlen == 0) ||
 	    parse_range(ctr, strlen(ctr), &clo, &chi) < 0 || clo == 0 ||
 	    (hostlen && parse_range(host, hostlen, &hlo, &hhi) < 0) ||
 	    (hostlen && hlo == 0))

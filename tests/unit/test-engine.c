@@ -1,0 +1,161 @@
+/* engine/: -p parsing, named networks and endpoints. The network tests
+ * run in a fresh network namespace each (the host's namespace, routes and
+ * firewall are never touched) with a private state root. */
+#include <fcntl.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "engine/engine.h"
+#include "tests/unit/test.h"
+
+static struct eng_port *parse(const char *s, size_t *n, int *r, char *msg)
+{
+	struct eng_port *v = NULL;
+	struct berr e = {0};
+	*n = 0;
+	*r = eng_port_parse(s, &v, n, &e);
+	snprintf(msg, 256, "%s", e.msg);
+	return v;
+}
+
+TEST(port_forms_docker_accepts)
+{
+	size_t n;
+	int r;
+	char msg[256];
+	_cleanup_free_ struct eng_port *a = parse("8000:80", &n, &r, msg);
+	ASSERT_EQ(r, 0);
+	ASSERT_EQ(n, 1);
+	ASSERT_EQ(a[0].host_port, 8000);
+	ASSERT_EQ(a[0].ctr_port, 80);
+	ASSERT_EQ(a[0].proto, IPPROTO_TCP);
+	ASSERT_STREQ(a[0].host_ip, "");
+	_cleanup_free_ struct eng_port *b =
+		parse("127.0.0.1:5353:53/udp", &n, &r, msg);
+	ASSERT_EQ(r, 0);
+	ASSERT_STREQ(b[0].host_ip, "127.0.0.1");
+	ASSERT_EQ(b[0].proto, IPPROTO_UDP);
+	_cleanup_free_ struct eng_port *c = parse("9000-9002:80-82", &n, &r, msg);
+	ASSERT_EQ(r, 0);
+	ASSERT_EQ(n, 3);
+	ASSERT_EQ(c[2].host_port, 9002);
+	ASSERT_EQ(c[2].ctr_port, 82);
+	/* the container port alone: any free host port */
+	_cleanup_free_ struct eng_port *d = parse("7000", &n, &r, msg);
+	ASSERT_EQ(r, 0);
+	ASSERT_EQ(d[0].host_port, 0);
+	/* IP::CTR: any host port of IP */
+	_cleanup_free_ struct eng_port *f = parse("127.0.0.1::80", &n, &r, msg);
+	ASSERT_EQ(r, 0);
+	ASSERT_EQ(f[0].host_port, 0);
+	ASSERT_STREQ(f[0].host_ip, "127.0.0.1");
+	/* 0.0.0.0 is every address */
+	_cleanup_free_ struct eng_port *e = parse("0.0.0.0:1:2", &n, &r, msg);
+	ASSERT_EQ(r, 0);
+	ASSERT_STREQ(e[0].host_ip, "");
+}
+
+TEST(port_forms_refused_name_the_text)
+{
+	const char *bad[] = {"80:90:100:5", "0:80",	 "80:0",     "70000:80",
+			     "a:80",	    "8000-8002:80-81", "80/sctp",
+			     "1.2.3:80:80", ":80",	 "80-79:1-2", ""};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		size_t n;
+		int r;
+		char msg[256];
+		_cleanup_free_ struct eng_port *v = parse(bad[i], &n, &r, msg);
+		if (r != -EINVAL)
+			test_fail(__FILE__, __LINE__, "`%s` accepted", bad[i]);
+		ASSERT_CONTAINS(msg, "-p `");
+	}
+}
+
+/* A fresh network namespace and state root for a network test. */
+static struct rt_ctx world(char *root, size_t len)
+{
+	if (geteuid() != 0)
+		test_skip("needs root");
+	if (unshare(CLONE_NEWNET) < 0)
+		test_skip("unshare(CLONE_NEWNET): %s", strerror(errno));
+	snprintf(root, len, "/tmp/berth-test-engine.XXXXXX");
+	ASSERT_TRUE(mkdtemp(root) != NULL);
+	return (struct rt_ctx){.root = root};
+}
+
+static void rm_root(const char *root)
+{
+	_cleanup_free_ char *cmd = base_sprintf("rm -rf '%s'", root);
+	ASSERT_EQ(system(cmd), 0);
+}
+
+TEST(network_create_picks_free_subnets_and_refuses_overlaps)
+{
+	char root[64];
+	struct rt_ctx ctx = world(root, sizeof(root));
+	struct berr e = {0};
+	struct eng_network a, b;
+	struct eng_network_opts o = {.name = "a"};
+	ASSERT_EQ(eng_network_create(&ctx, &o, &a, &e), 0);
+	ASSERT_STREQ(a.subnet, "10.89.0.0/24");
+	ASSERT_STREQ(a.gateway, "10.89.0.1");
+	ASSERT_EQ(strlen(a.id), 64);
+	o.name = "b";
+	ASSERT_EQ(eng_network_create(&ctx, &o, &b, &e), 0);
+	ASSERT_STREQ(b.subnet, "10.89.1.0/24");
+	o = (struct eng_network_opts){.name = "c", .subnet = "10.89.0.0/16"};
+	ASSERT_EQ(eng_network_create(&ctx, &o, NULL, &e), -EADDRINUSE);
+	ASSERT_CONTAINS(e.msg, "overlaps 10.89.0.0/24 of network a");
+	o = (struct eng_network_opts){.name = "a", .subnet = "10.1.0.0/24"};
+	ASSERT_EQ(eng_network_create(&ctx, &o, NULL, &e), -EEXIST);
+	o = (struct eng_network_opts){.name = "d", .subnet = "10.2.0.0/24",
+				      .subnet6 = "10.3.0.0/24"};
+	ASSERT_EQ(eng_network_create(&ctx, &o, NULL, &e), -EINVAL);
+	ASSERT_CONTAINS(e.msg, "--ipv6 10.3.0.0/24: an IPv6 subnet");
+	o = (struct eng_network_opts){.name = "d", .subnet = "10.2.0.0/24",
+				      .gateway = "10.2.0.255"};
+	ASSERT_EQ(eng_network_create(&ctx, &o, NULL, &e), -EINVAL);
+	ASSERT_CONTAINS(e.msg, "not a host address of subnet 10.2.0.0/24");
+	struct eng_network *v = NULL;
+	size_t n = 0;
+	ASSERT_EQ(eng_network_list(&ctx, &v, &n, &e), 0);
+	ASSERT_EQ(n, 2);
+	ASSERT_STREQ(v[0].name, "a");
+	free(v);
+	_cleanup_strv_ char **gone = NULL;
+	ASSERT_EQ(eng_network_prune(&ctx, &gone, &e), 0);
+	ASSERT_EQ(base_strv_len(gone), 2);
+	rm_root(root);
+}
+
+TEST(endpoint_attach_and_release_leave_nothing)
+{
+	char root[64];
+	struct rt_ctx ctx = world(root, sizeof(root));
+	struct berr e = {0};
+	struct eng_network_opts no = {.name = "n", .subnet = "10.5.0.0/29"};
+	ASSERT_EQ(eng_network_create(&ctx, &no, NULL, &e), 0);
+	struct eng_net_opts o = {.mode = "n", .hostname = "h1"};
+	struct eng_endpoint *ep = NULL;
+	if (eng_endpoint_attach(&ctx, "c1", "c1", root, &o, &ep, &e) < 0)
+		test_fail(__FILE__, __LINE__, "attach: %s", e.msg);
+	ASSERT_STREQ(ep->ip, "10.5.0.2");
+	ASSERT_TRUE(ep->netns != NULL);
+	_cleanup_free_ char *hosts = NULL;
+	ASSERT_EQ(base_read_file_at(AT_FDCWD, ep->hosts, &hosts, NULL, 0), 0);
+	ASSERT_CONTAINS(hosts, "10.5.0.2\th1 c1\n");
+	_cleanup_free_ char *dir = base_strdup(ep->dir);
+	eng_endpoint_free(ep);
+	/* c1 has no state in root: once its lock went, it is dead */
+	struct eng_network *v = NULL;
+	size_t n = 0;
+	ASSERT_EQ(eng_network_list(&ctx, &v, &n, &e), 0);
+	ASSERT_EQ(v[0].n_endpoints, 0);
+	free(v);
+	ASSERT_TRUE(access(dir, F_OK) < 0);
+	ASSERT_EQ(eng_network_rm(&ctx, "n", &e), 0);
+	rm_root(root);
+}
