@@ -28,6 +28,79 @@ int eng_launch_config(const struct eng_launch_opts *o, const char *id,
 /* The annotation that names a container's endpoint directory. */
 #define ENG_ENDPOINT_ANNOTATION "org.berth.endpoint"
 
+/* ---- Dockerfiles (engine-dockerfile.c) ----------------------------------- */
+
+enum eng_df_kind {
+	ENG_DF_FROM,
+	ENG_DF_RUN,
+	ENG_DF_CMD,
+	ENG_DF_LABEL,
+	ENG_DF_MAINTAINER,
+	ENG_DF_EXPOSE,
+	ENG_DF_ENV,
+	ENG_DF_ADD,
+	ENG_DF_COPY,
+	ENG_DF_ENTRYPOINT,
+	ENG_DF_VOLUME,
+	ENG_DF_USER,
+	ENG_DF_WORKDIR,
+	ENG_DF_ARG,
+	ENG_DF_ONBUILD,
+	ENG_DF_STOPSIGNAL,
+	ENG_DF_HEALTHCHECK,
+	ENG_DF_SHELL,
+};
+
+struct eng_df_instr {
+	enum eng_df_kind kind;
+	unsigned line; /* its first line in the file */
+	char *text;    /* "RUN make", continuations joined: history, output */
+	char **flags;  /* "from=build", "chown=1:1": the --flags, unexpanded */
+	char *raw;     /* the arguments after the flags, unexpanded */
+	char **args;   /* the exec form's array (json), else NULL */
+	bool json;
+};
+
+struct eng_df_stage {
+	struct eng_df_instr from;
+	char *base; /* FROM's image, unexpanded */
+	char *name; /* AS name, or NULL */
+	unsigned line;
+	struct eng_df_instr *v;
+	size_t n;
+};
+
+struct eng_dockerfile {
+	struct eng_df_instr *global; /* ARGs before the first FROM */
+	size_t n_global;
+	struct eng_df_stage *stages;
+	size_t n_stages;
+	char escape; /* '\\' or '`' */
+};
+
+/* Reads a Dockerfile; errors name file and line ("Dockerfile:7: unknown
+ * instruction: FOO"). */
+int eng_dockerfile_parse(const char *text, size_t len, const char *file,
+			 struct eng_dockerfile **out, struct berr *err);
+void eng_dockerfile_free(struct eng_dockerfile *df);
+static inline void eng_dockerfile_freep(struct eng_dockerfile **df)
+{
+	eng_dockerfile_free(*df);
+}
+void eng_df_instr_clear(struct eng_df_instr *in);
+const char *eng_df_kind_name(enum eng_df_kind k);
+/* The value of --name=value, or NULL. */
+const char *eng_df_flag(const struct eng_df_instr *in, const char *name);
+
+/* env for eng_df_lex that leaves $ alone */
+#define ENG_DF_NO_EXPAND ((char *const *)(uintptr_t)1)
+
+/* The words of s as a shell reads them (quotes removed, the escape
+ * character escaping, $VAR ${VAR} ${VAR:-w} ${VAR:+w} expanded from env,
+ * K=V strings); split false: one word, blanks kept. */
+int eng_df_lex(const char *s, char *const *env, char esc, bool split,
+	       const char *file, unsigned line, char ***out, struct berr *err);
+
 /* ---- networks (engine-network.c) ----------------------------------------- */
 
 /* <root>/.net, or <root>/.net/sub */

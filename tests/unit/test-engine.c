@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "engine/engine.h"
+#include "engine/engine-internal.h"
 #include "tests/unit/test.h"
 
 static struct eng_port *parse(const char *s, size_t *n, int *r, char *msg)
@@ -38,7 +38,8 @@ TEST(port_forms_docker_accepts)
 	ASSERT_EQ(r, 0);
 	ASSERT_STREQ(b[0].host_ip, "127.0.0.1");
 	ASSERT_EQ(b[0].proto, IPPROTO_UDP);
-	_cleanup_free_ struct eng_port *c = parse("9000-9002:80-82", &n, &r, msg);
+	_cleanup_free_ struct eng_port *c =
+		parse("9000-9002:80-82", &n, &r, msg);
 	ASSERT_EQ(r, 0);
 	ASSERT_EQ(n, 3);
 	ASSERT_EQ(c[2].host_port, 9002);
@@ -60,9 +61,17 @@ TEST(port_forms_docker_accepts)
 
 TEST(port_forms_refused_name_the_text)
 {
-	const char *bad[] = {"80:90:100:5", "0:80",	 "80:0",     "70000:80",
-			     "a:80",	    "8000-8002:80-81", "80/sctp",
-			     "1.2.3:80:80", ":80",	 "80-79:1-2", ""};
+	const char *bad[] = {"80:90:100:5",
+			     "0:80",
+			     "80:0",
+			     "70000:80",
+			     "a:80",
+			     "8000-8002:80-81",
+			     "80/sctp",
+			     "1.2.3:80:80",
+			     ":80",
+			     "80-79:1-2",
+			     ""};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		size_t n;
 		int r;
@@ -111,12 +120,12 @@ TEST(network_create_picks_free_subnets_and_refuses_overlaps)
 	ASSERT_CONTAINS(e.msg, "overlaps 10.89.0.0/24 of network a");
 	o = (struct eng_network_opts){.name = "a", .subnet = "10.1.0.0/24"};
 	ASSERT_EQ(eng_network_create(&ctx, &o, NULL, &e), -EEXIST);
-	o = (struct eng_network_opts){.name = "d", .subnet = "10.2.0.0/24",
-				      .subnet6 = "10.3.0.0/24"};
+	o = (struct eng_network_opts){
+		.name = "d", .subnet = "10.2.0.0/24", .subnet6 = "10.3.0.0/24"};
 	ASSERT_EQ(eng_network_create(&ctx, &o, NULL, &e), -EINVAL);
 	ASSERT_CONTAINS(e.msg, "--ipv6 10.3.0.0/24: an IPv6 subnet");
-	o = (struct eng_network_opts){.name = "d", .subnet = "10.2.0.0/24",
-				      .gateway = "10.2.0.255"};
+	o = (struct eng_network_opts){
+		.name = "d", .subnet = "10.2.0.0/24", .gateway = "10.2.0.255"};
 	ASSERT_EQ(eng_network_create(&ctx, &o, NULL, &e), -EINVAL);
 	ASSERT_CONTAINS(e.msg, "not a host address of subnet 10.2.0.0/24");
 	struct eng_network *v = NULL;
@@ -158,4 +167,117 @@ TEST(endpoint_attach_and_release_leave_nothing)
 	ASSERT_TRUE(access(dir, F_OK) < 0);
 	ASSERT_EQ(eng_network_rm(&ctx, "n", &e), 0);
 	rm_root(root);
+}
+
+/* ---- Dockerfiles ----------------------------------------------------------
+ */
+
+static struct eng_dockerfile *df_parse(const char *text, int *r, char *msg)
+{
+	struct eng_dockerfile *df = NULL;
+	struct berr e = {0};
+	*r = eng_dockerfile_parse(text, strlen(text), "Dockerfile", &df, &e);
+	snprintf(msg, 256, "%s", e.msg);
+	return df;
+}
+
+TEST(dockerfile_stages_forms_continuations_and_comments)
+{
+	int r;
+	char msg[256];
+	_cleanup_(eng_dockerfile_freep) struct eng_dockerfile *df =
+		df_parse("# syntax=docker/dockerfile:1\n"
+			 "ARG BASE=busybox\n"
+			 "FROM ${BASE} AS build\n"
+			 "# a comment\n"
+			 "run echo one \\\n"
+			 "  # dropped inside the continuation\n"
+			 "  two\n"
+			 "COPY --chown=1:2 --from=x a b /dst/\n"
+			 "CMD [\"sh\", \"-c\", \"echo hi\"]\n"
+			 "ENTRYPOINT [not json\n"
+			 "\n"
+			 "from scratch\n"
+			 "COPY --from=build /x /y\n",
+			 &r, msg);
+	ASSERT_EQ(r, 0);
+	ASSERT_EQ(df->n_global, 1);
+	ASSERT_EQ(df->n_stages, 2);
+	struct eng_df_stage *s = &df->stages[0];
+	ASSERT_STREQ(s->base, "${BASE}");
+	ASSERT_STREQ(s->name, "build");
+	ASSERT_EQ(s->n, 4);
+	ASSERT_EQ(s->v[0].kind, ENG_DF_RUN);
+	ASSERT_EQ(s->v[0].line, 5);
+	ASSERT_STREQ(s->v[0].raw, "echo one   two");
+	ASSERT_STREQ(eng_df_flag(&s->v[1], "chown"), "1:2");
+	ASSERT_STREQ(eng_df_flag(&s->v[1], "from"), "x");
+	ASSERT_STREQ(s->v[1].raw, "a b /dst/");
+	ASSERT_TRUE(s->v[2].json);
+	ASSERT_STREQ(s->v[2].args[2], "echo hi");
+	ASSERT_TRUE(!s->v[3].json); /* not JSON: the shell form */
+	ASSERT_STREQ(df->stages[1].base, "scratch");
+	ASSERT_EQ(df->stages[1].v[0].line, 13);
+}
+
+TEST(dockerfile_escape_directive_and_errors_name_the_line)
+{
+	int r;
+	char msg[256];
+	_cleanup_(eng_dockerfile_freep) struct eng_dockerfile *df = df_parse(
+		"# escape=`\nFROM x\nRUN dir c:\\ `\n  && echo\n", &r, msg);
+	ASSERT_EQ(r, 0);
+	ASSERT_EQ(df->escape, '`');
+	ASSERT_STREQ(df->stages[0].v[0].raw, "dir c:\\   && echo");
+	struct eng_dockerfile *bad1 = df_parse("FROM x\n\nFOO bar\n", &r, msg);
+	ASSERT_EQ(r, -EINVAL);
+	ASSERT_TRUE(bad1 == NULL);
+	ASSERT_STREQ(msg, "Dockerfile:3: unknown instruction: FOO");
+	df_parse("RUN x\nFROM y\n", &r, msg);
+	ASSERT_CONTAINS(msg, "Dockerfile:1: RUN before FROM");
+	df_parse("# just a comment\n", &r, msg);
+	ASSERT_CONTAINS(msg, "no FROM instruction");
+	df_parse("FROM a AS one\nFROM b AS one\n", &r, msg);
+	ASSERT_CONTAINS(msg, "Dockerfile:2: FROM: a stage named `one`");
+	df_parse("FROM a b\n", &r, msg);
+	ASSERT_CONTAINS(msg, "expected IMAGE [AS NAME]");
+}
+
+static char *lex1(const char *s, char *const *env, int *r, char *msg)
+{
+	char **w = NULL;
+	struct berr e = {0};
+	*r = eng_df_lex(s, env, '\\', false, "Dockerfile", 1, &w, &e);
+	snprintf(msg, 256, "%s", e.msg);
+	char *one = w && w[0] ? base_strdup(w[0]) : NULL;
+	base_strv_free(w);
+	return one;
+}
+
+TEST(dockerfile_words_quotes_and_variables)
+{
+	char *env[] = {"A=1", "B=two words", "E=", "A=3", NULL};
+	int r;
+	char msg[256];
+	_cleanup_free_ char *a = lex1("x$A${B}y", env, &r, msg);
+	ASSERT_STREQ(a, "x3two wordsy"); /* the last A wins */
+	_cleanup_free_ char *b =
+		lex1("${E:-dflt} ${A:+set} ${NONE:+no}|", env, &r, msg);
+	ASSERT_STREQ(b, "dflt set |");
+	_cleanup_free_ char *c = lex1("'$A' \"$A\" \\$A", env, &r, msg);
+	ASSERT_STREQ(c, "$A 3 $A");
+	_cleanup_free_ char *d = lex1("${A", env, &r, msg);
+	ASSERT_EQ(r, -EINVAL);
+	ASSERT_CONTAINS(msg, "missing '}'");
+	_cleanup_free_ char *e2 = lex1("\"open", env, &r, msg);
+	ASSERT_CONTAINS(msg, "unterminated quote");
+	char **w = NULL;
+	struct berr e = {0};
+	ASSERT_EQ(eng_df_lex("K=\"v 1\" L=$A  M", env, '\\', true, "D", 1, &w,
+			     &e),
+		  0);
+	ASSERT_EQ(base_strv_len(w), 3);
+	ASSERT_STREQ(w[0], "K=v 1");
+	ASSERT_STREQ(w[1], "L=3");
+	base_strv_free(w);
 }
