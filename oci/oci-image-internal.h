@@ -48,7 +48,38 @@
 	X(entry_rdevmajor)                                                     \
 	X(entry_rdevminor)                                                     \
 	X(entry_xattr_reset)                                                   \
-	X(entry_xattr_next)
+	X(entry_xattr_next)                                                    \
+	X(read_support_format_all)                                             \
+	X(write_new)                                                           \
+	X(write_free)                                                          \
+	X(write_set_format_pax_restricted)                                     \
+	X(write_set_format_raw)                                                \
+	X(write_set_format_ustar)                                              \
+	X(write_add_filter_gzip)                                               \
+	X(write_set_filter_option)                                             \
+	X(write_set_bytes_in_last_block)                                       \
+	X(write_open)                                                          \
+	X(write_open_fd)                                                       \
+	X(write_header)                                                        \
+	X(write_data)                                                          \
+	X(write_close)                                                         \
+	X(entry_new)                                                           \
+	X(entry_free)                                                          \
+	X(entry_set_pathname)                                                  \
+	X(entry_set_filetype)                                                  \
+	X(entry_set_perm)                                                      \
+	X(entry_set_uid)                                                       \
+	X(entry_set_gid)                                                       \
+	X(entry_set_mtime)                                                     \
+	X(entry_set_size)                                                      \
+	X(entry_set_symlink)                                                   \
+	X(entry_set_hardlink)                                                  \
+	X(entry_xattr_add_entry)                                               \
+	X(entry_unset_atime)                                                   \
+	X(entry_unset_ctime)                                                   \
+	X(entry_unset_birthtime)                                               \
+	X(entry_set_uname)                                                     \
+	X(entry_set_gname)
 
 struct oci_la {
 #define OCI_LA_FIELD(f) __typeof__(&archive_##f) f;
@@ -101,7 +132,6 @@ const struct oci_curl *oci_dl_curl(struct berr *err);
 /* ---- oci-digest.c: sha256 -------------------------------------------------
  */
 
-#define OCI_DIGEST_LEN 72 /* "sha256:" + 64 hex + NUL */
 #define OCI_HEX_LEN 64
 
 struct oci_sha256 {

@@ -658,6 +658,85 @@ int oci_image_pull(struct oci_store *s, const char *ref,
 		   const struct oci_pull_opts *o, struct oci_image ***out,
 		   struct berr *err);
 
+/* ---- making images ------------------------------------------------------
+ *
+ * What `berth image import` and `berth build` make images with: a layer
+ * from a directory or a tar stream, written as a gzip'd tar blob into the
+ * store's tmp/, then oci_image_create() on top of a base image. The layer
+ * tar is written by libarchive (pax, entries in sorted order, no atime or
+ * ctime, no gzip timestamp): the same tree with clamped mtimes gives the
+ * same digest. The store must be open; both calls take its write lock. */
+
+#define OCI_DIGEST_LEN 72 /* "sha256:" + 64 hex + NUL */
+
+struct oci_new_layer {
+	char *path; /* the compressed blob, in the store's tmp/ (absolute);
+		       oci_new_layer_clear() removes it and frees the string */
+	char digest[OCI_DIGEST_LEN];  /* "sha256:..." of the blob */
+	char diff_id[OCI_DIGEST_LEN]; /* of the uncompressed tar */
+	uint64_t size;		      /* blob bytes */
+	bool empty; /* no entry at all (a step that changed nothing) */
+	/* Device nodes and sockets left out (a layer holds no device:
+	 * loading one needs --allow-devices), and the first one's path
+	 * (may be NULL), for a note. */
+	size_t skipped;
+	char *skipped_first;
+};
+
+struct oci_layer_opts {
+	/* dir is an overlayfs upper dir: 0:0 character devices are
+	 * whiteouts -> ".wh.NAME"; trusted.overlay.opaque="y" (or
+	 * user.overlay.opaque) directories -> ".wh..wh..opq" */
+	bool overlay_upper;
+	/* < 0: keep each file's mtime; else clamp every mtime to it
+	 * (reproducible layers, SOURCE_DATE_EPOCH style) */
+	int64_t mtime;
+};
+
+/* A gzip'd tar of dir (sorted entries, uid/gid/mode/xattrs kept except
+ * overlayfs' own and security.selinux, hard links as links; device nodes
+ * other than whiteouts and sockets skipped and counted), written into the
+ * store's tmp/. Never follows a symlink, never leaves dir (openat,
+ * O_NOFOLLOW); dir may be written by a container: symlink targets,
+ * depth (OCI_LAYER_MAX_DEPTH), path length (PATH_MAX) and the bytes
+ * read (OCI_IMAGE_MAX_SIZE_DEFAULT) are bounded, a file is read up to the
+ * size it had when it was stat'ed. o may be NULL (keep mtimes, plain
+ * directory). On failure nothing is left in tmp/ and *out is cleared. */
+#define OCI_LAYER_MAX_DEPTH 512
+int oci_layer_from_dir(struct oci_store *s, const char *dir,
+		       const struct oci_layer_opts *o,
+		       struct oci_new_layer *out, struct berr *err);
+/* The same from a tar stream (fd: plain or compressed, any format
+ * libarchive reads), as `docker import` takes it: names are cleaned as a
+ * loaded layer's are (leading "/" and "./" dropped, a ".." component
+ * refused, hard link targets too), device nodes and sockets skipped and
+ * counted, at most OCI_IMAGE_MAX_SIZE_DEFAULT bytes expanded (-EFBIG). */
+int oci_layer_from_tar(struct oci_store *s, int fd, struct oci_new_layer *out,
+		       struct berr *err);
+void oci_new_layer_clear(struct oci_new_layer *l);
+
+/* A new image: base's layers (base may be NULL: FROM scratch), then the n
+ * new layers (an `empty` one adds a history entry with "empty_layer":
+ * true and no layer), with config_json as the image config: the caller's
+ * architecture, os (the host's when absent), created (now when absent),
+ * config{...} and history. This call sets rootfs.type and rootfs.diff_ids
+ * and merges the history: config_json's history holds the entries of the
+ * new steps, optionally preceded by base's own entries; base's entries
+ * (from its config) come first, then one entry per new layer in order,
+ * the caller's where there is one ("empty_layer" set to match the layer),
+ * a blank one past them, and the caller's left-over entries as empty
+ * ones. Written as an OCI image (manifest, config and layer blobs with OCI
+ * media types) and committed as oci_image_load() commits a layout: every
+ * blob verified, each new layer unpacked into layers/<diffid>/, then
+ * renamed into place, tagged tag (normalized; NULL: dangling). *out (may
+ * be NULL) gets the image. Nothing is left on failure: no blob, layer,
+ * record or temporary file. The layers' blobs stay where they are (the
+ * caller clears them). */
+int oci_image_create(struct oci_store *s, const struct oci_image *base,
+		     const struct oci_new_layer *layers, size_t n,
+		     const char *config_json, const char *tag,
+		     struct oci_image **out, struct berr *err);
+
 /* Finds an image by reference ("busybox", "busybox:1.36",
  * "name@sha256:..."), by id or digest ("sha256:<hex>" or a hex prefix of at
  * least 4 digits), or by the path of an archive or layout, which is loaded
