@@ -46,6 +46,8 @@ const struct cli_command cli_commands[] = {
 	 cli_cmd_par},
 	{"job", "run|ps|logs|stop|rm [ARG...]",
 	 "run a coordinator and worker pools from a job file", cli_cmd_job},
+	{"build", "[options] CONTEXT",
+	 "build an image from a Dockerfile, like docker build", cli_cmd_build},
 	{"network", "create|ls|inspect|rm|prune [ARG...]",
 	 "manage bridge networks, like docker network", cli_cmd_network},
 	{NULL, NULL, NULL, NULL},

@@ -30,15 +30,24 @@
 #define DF_MAX_LEN (4u << 20)
 
 static const char *const kinds[] = {
-	[ENG_DF_FROM] = "FROM",		  [ENG_DF_RUN] = "RUN",
-	[ENG_DF_CMD] = "CMD",		  [ENG_DF_LABEL] = "LABEL",
-	[ENG_DF_MAINTAINER] = "MAINTAINER", [ENG_DF_EXPOSE] = "EXPOSE",
-	[ENG_DF_ENV] = "ENV",		  [ENG_DF_ADD] = "ADD",
-	[ENG_DF_COPY] = "COPY",		  [ENG_DF_ENTRYPOINT] = "ENTRYPOINT",
-	[ENG_DF_VOLUME] = "VOLUME",	  [ENG_DF_USER] = "USER",
-	[ENG_DF_WORKDIR] = "WORKDIR",	  [ENG_DF_ARG] = "ARG",
-	[ENG_DF_ONBUILD] = "ONBUILD",	  [ENG_DF_STOPSIGNAL] = "STOPSIGNAL",
-	[ENG_DF_HEALTHCHECK] = "HEALTHCHECK", [ENG_DF_SHELL] = "SHELL",
+	[ENG_DF_FROM] = "FROM",
+	[ENG_DF_RUN] = "RUN",
+	[ENG_DF_CMD] = "CMD",
+	[ENG_DF_LABEL] = "LABEL",
+	[ENG_DF_MAINTAINER] = "MAINTAINER",
+	[ENG_DF_EXPOSE] = "EXPOSE",
+	[ENG_DF_ENV] = "ENV",
+	[ENG_DF_ADD] = "ADD",
+	[ENG_DF_COPY] = "COPY",
+	[ENG_DF_ENTRYPOINT] = "ENTRYPOINT",
+	[ENG_DF_VOLUME] = "VOLUME",
+	[ENG_DF_USER] = "USER",
+	[ENG_DF_WORKDIR] = "WORKDIR",
+	[ENG_DF_ARG] = "ARG",
+	[ENG_DF_ONBUILD] = "ONBUILD",
+	[ENG_DF_STOPSIGNAL] = "STOPSIGNAL",
+	[ENG_DF_HEALTHCHECK] = "HEALTHCHECK",
+	[ENG_DF_SHELL] = "SHELL",
 };
 
 const char *eng_df_kind_name(enum eng_df_kind k)
@@ -132,7 +141,7 @@ static int lex_var(struct lex *L, char **w, size_t *len)
 	L->i++;
 	if (r == 0) {
 		bool set = val && val[0];
-		const char *out = mod == '-' ? (set ? val : word)
+		const char *out = mod == '-'   ? (set ? val : word)
 				  : mod == '+' ? (set ? word : "")
 					       : (val ? val : "");
 		put(w, len, out, strlen(out));
@@ -170,8 +179,8 @@ static int lex_word(struct lex *L, char **w, size_t *len, char stop)
 		}
 	}
 	if (quote)
-		return bad(L->err, L->file, L->line, "unterminated quote in `%s`",
-			   s);
+		return bad(L->err, L->file, L->line,
+			   "unterminated quote in `%s`", s);
 	return 0;
 }
 
@@ -179,8 +188,12 @@ int eng_df_lex(const char *s, char *const *env, char esc, bool split,
 	       const char *file, unsigned line, char ***out, struct berr *err)
 {
 	*out = NULL;
-	struct lex L = {.s = s, .esc = esc, .env = env, .file = file,
-			.line = line, .err = err};
+	struct lex L = {.s = s,
+			.esc = esc,
+			.env = env,
+			.file = file,
+			.line = line,
+			.err = err};
 	while (s[L.i]) {
 		while (split && isspace((unsigned char)s[L.i]))
 			L.i++;
@@ -208,7 +221,7 @@ int eng_df_lex(const char *s, char *const *env, char esc, bool split,
 /* ---- instructions ------------------------------------------------------ */
 
 /* A JSON array of strings, as the exec form is; NULL when it is not one. */
-static char **json_strings(const char *s)
+char **eng_df_json_strings(const char *s)
 {
 	_cleanup_cjson_ cJSON *a = cJSON_Parse(s);
 	if (!cJSON_IsArray(a))
@@ -270,23 +283,24 @@ static int add_stage(struct eng_dockerfile *df, struct eng_df_instr *in,
 	for (size_t i = 0; r == 0 && i < df->n_stages && n == 3; i++)
 		if (df->stages[i].name && !strcasecmp(df->stages[i].name, w[2]))
 			r = bad(err, file, in->line,
-				"FROM: a stage named `%s` exists already", w[2]);
+				"FROM: a stage named `%s` exists already",
+				w[2]);
 	if (r < 0) {
 		eng_df_instr_clear(in);
 		return r;
 	}
-	df->stages = base_realloc(df->stages, df->n_stages + 1,
-				  sizeof(*df->stages));
-	df->stages[df->n_stages++] = (struct eng_df_stage){
-		.from = *in,
-		.base = base_strdup(w[0]),
-		.name = n == 3 ? base_strdup(w[2]) : NULL,
-		.line = in->line};
+	df->stages =
+		base_realloc(df->stages, df->n_stages + 1, sizeof(*df->stages));
+	df->stages[df->n_stages++] =
+		(struct eng_df_stage){.from = *in,
+				      .base = base_strdup(w[0]),
+				      .name = n == 3 ? base_strdup(w[2]) : NULL,
+				      .line = in->line};
 	return 0;
 }
 
-static int add_instr(struct eng_dockerfile *df, const char *text,
-		     unsigned line, const char *file, struct berr *err)
+static int add_instr(struct eng_dockerfile *df, const char *text, unsigned line,
+		     const char *file, struct berr *err)
 {
 	size_t kn = strcspn(text, " \t");
 	int k = kind_of(text, kn);
@@ -301,17 +315,17 @@ static int add_instr(struct eng_dockerfile *df, const char *text,
 	if (takes_flags(in.kind))
 		rest = take_flags(rest, &in.flags);
 	in.raw = base_strdup(rest);
-	if (takes_json(in.kind) && rest[0] == '[' && (in.args = json_strings(rest)))
+	if (takes_json(in.kind) && rest[0] == '[' &&
+	    (in.args = eng_df_json_strings(rest)))
 		in.json = true;
-	struct eng_df_stage *st = df->n_stages ? &df->stages[df->n_stages - 1]
-					       : NULL;
+	struct eng_df_stage *st =
+		df->n_stages ? &df->stages[df->n_stages - 1] : NULL;
 	if (in.kind == ENG_DF_FROM)
 		return add_stage(df, &in, file, err);
 	if (!st && in.kind != ENG_DF_ARG) {
 		eng_df_instr_clear(&in);
 		return bad(err, file, line,
-			   "%s before FROM: only ARG may come first",
-			   kinds[k]);
+			   "%s before FROM: only ARG may come first", kinds[k]);
 	}
 	struct eng_df_instr **v = st ? &st->v : &df->global;
 	size_t *n = st ? &st->n : &df->n_global;
@@ -404,7 +418,8 @@ int eng_dockerfile_parse(const char *text, size_t len, const char *file,
 		char *instr = NULL;
 		size_t n = 0;
 		bool more = continues(l, df->escape);
-		put(&instr, &n, l + strspn(l, " \t"), strlen(l + strspn(l, " \t")));
+		put(&instr, &n, l + strspn(l, " \t"),
+		    strlen(l + strspn(l, " \t")));
 		while (more && (l = next_line(&R))) {
 			if (blank_or_comment(l) && l[strspn(l, " \t")] == '#')
 				continue; /* comments inside are dropped */

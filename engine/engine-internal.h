@@ -89,6 +89,8 @@ static inline void eng_dockerfile_freep(struct eng_dockerfile **df)
 }
 void eng_df_instr_clear(struct eng_df_instr *in);
 const char *eng_df_kind_name(enum eng_df_kind k);
+/* A JSON array of strings (the exec form), or NULL. */
+char **eng_df_json_strings(const char *s);
 /* The value of --name=value, or NULL. */
 const char *eng_df_flag(const struct eng_df_instr *in, const char *name);
 
@@ -100,6 +102,34 @@ const char *eng_df_flag(const struct eng_df_instr *in, const char *name);
  * K=V strings); split false: one word, blanks kept. */
 int eng_df_lex(const char *s, char *const *env, char esc, bool split,
 	       const char *file, unsigned line, char ***out, struct berr *err);
+
+/* ---- COPY and ADD (engine-build-copy.c) ---------------------------------- */
+
+struct eng_copy {
+	int ctxfd;	     /* the build context */
+	int rootfd;	     /* where sources are: the context, or --from's */
+	char **sources;	     /* relative to rootfd, globs resolved */
+	char *const *ignore; /* .dockerignore */
+	bool apply_ignore;   /* sources from the context */
+	int dstfd;	     /* the staging directory */
+	const char *dst;     /* relative to it */
+	bool dst_is_dir;     /* dst ends in '/', or several sources */
+	bool chown;
+	uid_t uid;
+	gid_t gid;
+	mode_t chmod; /* 0: keep */
+};
+
+int eng_strcmpp(const void *a, const void *b);
+int eng_ignore_load(int ctxfd, char ***out);
+bool eng_ignored(char *const *pats, const char *rel);
+int eng_copy_sources(int rootfd, char *const *srcs, char *const *ignore,
+		     char ***out, struct berr *err);
+int eng_copy_hash(int rootfd, char *const *sources, char *const *ignore,
+		  bool apply_ignore, char out[OCI_HASH_LEN], struct berr *err);
+int eng_copy_into(const struct eng_copy *c, struct berr *err);
+/* As COPY, but a local tar archive is extracted into the destination. */
+int eng_add_into(const struct eng_copy *c, struct berr *err);
 
 /* ---- networks (engine-network.c) ----------------------------------------- */
 

@@ -151,11 +151,6 @@ int eng_net_name_check(const char *name, struct berr *err)
 	return 0;
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* The names of every network, sorted. */
 static int net_names(const struct rt_ctx *ctx, char ***out, struct berr *err)
 {
@@ -177,7 +172,7 @@ static int net_names(const struct rt_ctx *ctx, char ***out, struct berr *err)
 	}
 	size_t n = base_strv_len(*out);
 	if (n > 1)
-		qsort(*out, n, sizeof(char *), cmp_str);
+		qsort(*out, n, sizeof(char *), eng_strcmpp);
 	return 0;
 }
 

@@ -214,6 +214,31 @@ struct eng_launch_opts {
 int eng_launch(const struct rt_ctx *ctx, const struct eng_launch_opts *o,
 	       char **id, int *exit_status, struct berr *err);
 
+/* ---- build: images from Dockerfiles (engine-build*.c) -------------------- */
+
+struct eng_build_opts {
+	const char *store;	 /* NULL: OCI_STORE_DEFAULT */
+	const char *context;	 /* the build context, a directory */
+	const char *file;	 /* NULL: CONTEXT/Dockerfile */
+	const char *tag;	 /* NAME[:TAG]; NULL: untagged */
+	char *const *build_args; /* K=V (K alone: the caller's value) */
+	const char *target;	 /* a stage's name; NULL: the last */
+	bool no_cache;
+	const char *network;	   /* RUN's: none, host (default) or NAME */
+	const char *cgroup_parent; /* RUN containers go below it */
+	/* docker's plain progress lines ("#3 [2/5] RUN make", "#3 CACHED",
+	 * "#3 DONE 1.2s"); RUN's own output goes to berth's stdout and
+	 * stderr */
+	void (*progress)(const char *line, void *data);
+	void *data;
+};
+
+/* Builds the Dockerfile's stages up to the target into images of the
+ * store and tags the target's; *image_id gets its id. Errors name the
+ * Dockerfile's line ("Dockerfile:7: RUN: exit status 2"). */
+int eng_build(const struct rt_ctx *ctx, const struct eng_build_opts *o,
+	      char **image_id, struct berr *err);
+
 /* ---- job: services and worker pools from a job file (prefix eng_job_) ---
  *
  * `berth job` is docker-compose for `berth par`: a job file names groups of

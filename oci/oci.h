@@ -829,4 +829,29 @@ int oci_image_ref_normalize(const char *ref, char **out, struct berr *err);
 /* The host's architecture in GOARCH terms ("amd64", "arm64", ...). */
 const char *oci_image_host_arch(void);
 
+/* ---- for builders (oci-hash.c) -----------------------------------------
+ *
+ * sha256 as the store computes it, and a tar (plain or compressed)
+ * extracted as a layer is: nothing outside dirfd, no device nodes,
+ * ownership and modes kept, holes kept. */
+
+#define OCI_HASH_LEN 72 /* "sha256:" + 64 hex + NUL */
+struct oci_hash;
+int oci_hash_new(struct oci_hash **out, struct berr *err);
+void oci_hash_update(struct oci_hash *h, const void *p, size_t n);
+/* The digest of what went in, "sha256:<hex>". */
+void oci_hash_finish(struct oci_hash *h, char out[OCI_HASH_LEN]);
+/* The hex digits of a digest from oci_hash_finish. */
+static inline const char *oci_hash_hex(const char *digest)
+{
+	return digest + 7;
+}
+void oci_hash_free(struct oci_hash *h);
+static inline void oci_hash_freep(struct oci_hash **h)
+{
+	oci_hash_free(*h);
+}
+/* what names the archive in messages. */
+int oci_archive_extract(int fd, int dirfd, const char *what, struct berr *err);
+
 #endif

@@ -1,0 +1,422 @@
+/* COPY and ADD for berth build: the build context (with .dockerignore),
+ * the sources of an instruction (globs in the last component), the hash of
+ * their content for the cache, and the files written into a layer's
+ * staging directory with --chown and --chmod.
+ *
+ * Every source is opened beneath its root (the context, or the root of a
+ * stage or image for --from) with openat2(RESOLVE_IN_ROOT), so that
+ * neither `..` nor a symlink leaves it: a symlink inside is copied as a
+ * symlink. Destinations are made beneath the staging directory the same
+ * way. */
+#include <dirent.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <linux/openat2.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "engine/engine-internal.h"
+
+static int open_in(int rootfd, const char *path, int flags)
+{
+	struct open_how how = {.flags = (uint64_t)(flags | O_CLOEXEC),
+			       .resolve =
+				       RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS};
+	while (*path == '/')
+		path++;
+	return (int)syscall(SYS_openat2, rootfd, *path ? path : ".", &how,
+			    sizeof(how));
+}
+
+/* ---- .dockerignore ---------------------------------------------------- */
+
+int eng_ignore_load(int ctxfd, char ***out)
+{
+	*out = NULL;
+	_cleanup_free_ char *text = NULL;
+	int r = base_read_file_at(ctxfd, ".dockerignore", &text, NULL, 1 << 20);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return r;
+	char *save = NULL;
+	for (char *l = strtok_r(text, "\n", &save); l;
+	     l = strtok_r(NULL, "\n", &save)) {
+		l += strspn(l, " \t");
+		size_t n = strlen(l);
+		while (n && (l[n - 1] == ' ' || l[n - 1] == '\t' ||
+			     l[n - 1] == '\r'))
+			l[--n] = '\0';
+		if (!n || l[0] == '#')
+			continue;
+		bool neg = l[0] == '!';
+		char *p = l + neg;
+		while (*p == '/')
+			p++;
+		while (!strncmp(p, "./", 2))
+			p += 2;
+		_cleanup_free_ char *pat =
+			base_sprintf("%s%s", neg ? "!" : "", p);
+		base_strv_push(out, pat);
+	}
+	return 0;
+}
+
+/* rel (no leading "/") is excluded: the last pattern that matches it or a
+ * directory above it decides, as docker's matcher does. "**" matches any
+ * number of directories. */
+bool eng_ignored(char *const *pats, const char *rel)
+{
+	bool out = false;
+	for (size_t i = 0; pats && pats[i]; i++) {
+		bool neg = pats[i][0] == '!';
+		const char *p = pats[i] + neg;
+		_cleanup_free_ char *path = base_strdup(rel);
+		bool hit = false;
+		for (;;) {
+			hit = fnmatch(p, path, FNM_PATHNAME | FNM_PERIOD) ==
+				      0 ||
+			      (strstr(p, "**") &&
+			       fnmatch(p, path, FNM_PERIOD) == 0);
+			char *slash = strrchr(path, '/');
+			if (hit || !slash)
+				break;
+			*slash = '\0';
+		}
+		if (hit)
+			out = !neg;
+	}
+	return out;
+}
+
+/* ---- sources ------------------------------------------------------------ */
+
+/* The sources a COPY names: each glob's matches (in its directory), or the
+ * path itself. Paths are relative to the root, without a leading '/'. */
+int eng_copy_sources(int rootfd, char *const *srcs, char *const *ignore,
+		     char ***out, struct berr *err)
+{
+	*out = NULL;
+	for (size_t i = 0; srcs && srcs[i]; i++) {
+		const char *s = srcs[i];
+		while (*s == '/')
+			s++;
+		if (!strpbrk(s, "*?[")) {
+			base_strv_push(out, *s ? s : ".");
+			continue;
+		}
+		const char *slash = strrchr(s, '/');
+		_cleanup_free_ char *dir =
+			slash ? strndup(s, slash - s) : base_strdup(".");
+		const char *pat = slash ? slash + 1 : s;
+		if (strpbrk(dir, "*?["))
+			return berr_setx(err, EINVAL,
+					 "`%s`: wildcards only in the last "
+					 "part of a path",
+					 srcs[i]);
+		int dfd = open_in(rootfd, dir, O_RDONLY | O_DIRECTORY);
+		_cleanup_closedir_ DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+		if (!d && dfd >= 0)
+			close(dfd);
+		struct dirent *de;
+		size_t before = base_strv_len(*out);
+		while (d && (de = readdir(d))) {
+			if (!strcmp(de->d_name, ".") ||
+			    !strcmp(de->d_name, "..") ||
+			    fnmatch(pat, de->d_name, FNM_PERIOD))
+				continue;
+			_cleanup_free_ char *rel =
+				slash ? base_sprintf("%s/%s", dir, de->d_name)
+				      : base_strdup(de->d_name);
+			if (!eng_ignored(ignore, rel))
+				base_strv_push(out, rel);
+		}
+		if (base_strv_len(*out) == before)
+			return berr_setx(err, ENOENT,
+					 "no source files were "
+					 "specified by `%s`",
+					 srcs[i]);
+	}
+	size_t n = base_strv_len(*out);
+	if (n > 1)
+		qsort(*out, n, sizeof(char *), eng_strcmpp);
+	return 0;
+}
+
+/* ---- hashing: what the cache compares -------------------------------- */
+
+struct walk {
+	int rootfd;
+	char *const *ignore;
+	bool apply_ignore;
+	struct oci_hash *h;
+	/* copy: the destination */
+	int dstfd;
+	uid_t uid;
+	gid_t gid;
+	bool chown;
+	mode_t chmod; /* 0: keep */
+	struct berr *err;
+};
+
+static void hash_str(struct oci_hash *h, const char *s)
+{
+	oci_hash_update(h, s, strlen(s) + 1);
+}
+
+static int hash_file(struct walk *W, int fd)
+{
+	char buf[65536];
+	ssize_t n;
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		oci_hash_update(W->h, buf, (size_t)n);
+	return n < 0 ? -errno : 0;
+}
+
+static int walk_one(struct walk *W, const char *rel, const char *dst);
+
+static int walk_dir(struct walk *W, int fd, const char *rel, const char *dst)
+{
+	_cleanup_closedir_ DIR *d = fdopendir(fcntl(fd, F_DUPFD_CLOEXEC, 0));
+	if (!d)
+		return berr_set(W->err, errno, "read `%s`", rel);
+	char **names = NULL;
+	struct dirent *de;
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			base_strv_push(&names, de->d_name);
+	size_t n = base_strv_len(names);
+	if (n > 1)
+		qsort(names, n, sizeof(char *), eng_strcmpp);
+	int r = 0;
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		_cleanup_free_ char *sub =
+			strcmp(rel, ".") ? base_sprintf("%s/%s", rel, names[i])
+					 : base_strdup(names[i]);
+		if (W->apply_ignore && eng_ignored(W->ignore, sub))
+			continue;
+		_cleanup_free_ char *sdst =
+			dst ? base_sprintf("%s/%s", dst, names[i]) : NULL;
+		r = walk_one(W, sub, sdst);
+	}
+	base_strv_free(names);
+	return r;
+}
+
+static int put_node(struct walk *W, int fd, const struct stat *st,
+		    const char *rel, const char *dst);
+
+/* Hashes (and with dst set, copies) rel: its name, type, mode, owner,
+ * a link's target and a file's content, and what a directory holds. */
+static int walk_one(struct walk *W, const char *rel, const char *dst)
+{
+	_cleanup_close_ int fd = open_in(W->rootfd, rel, O_PATH | O_NOFOLLOW);
+	if (fd < 0)
+		return berr_set(W->err, errno, "`%s`", rel);
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return berr_set(W->err, errno, "stat `%s`", rel);
+	char meta[96];
+	snprintf(meta, sizeof(meta), "%o %u %u %lld", (unsigned)st.st_mode,
+		 (unsigned)st.st_uid, (unsigned)st.st_gid,
+		 S_ISREG(st.st_mode) ? (long long)st.st_size : 0ll);
+	hash_str(W->h, rel);
+	hash_str(W->h, meta);
+	int r = 0;
+	if (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)) {
+		_cleanup_close_ int rfd = open_in(
+			W->rootfd, rel, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+		if (rfd < 0)
+			return berr_set(W->err, errno, "open `%s`", rel);
+		if (S_ISREG(st.st_mode) && (r = hash_file(W, rfd)) < 0)
+			return berr_set(W->err, -r, "read `%s`", rel);
+		if (dst && (r = put_node(W, rfd, &st, rel, dst)) < 0)
+			return r;
+		if (S_ISDIR(st.st_mode))
+			r = walk_dir(W, rfd, rel, dst);
+		return r;
+	}
+	if (S_ISLNK(st.st_mode)) {
+		char target[4096];
+		ssize_t n = readlinkat(fd, "", target, sizeof(target) - 1);
+		if (n < 0)
+			return berr_set(W->err, errno, "readlink `%s`", rel);
+		target[n] = '\0';
+		hash_str(W->h, target);
+		if (dst)
+			return put_node(W, -1, &st, target, dst);
+		return 0;
+	}
+	return 0; /* sockets, fifos, devices: not build inputs */
+}
+
+int eng_copy_hash(int rootfd, char *const *sources, char *const *ignore,
+		  bool apply_ignore, char out[OCI_HASH_LEN], struct berr *err)
+{
+	struct walk W = {.rootfd = rootfd,
+			 .ignore = ignore,
+			 .apply_ignore = apply_ignore,
+			 .dstfd = -1,
+			 .err = err};
+	int r = oci_hash_new(&W.h, err);
+	for (size_t i = 0; r == 0 && sources && sources[i]; i++)
+		r = walk_one(&W, sources[i], NULL);
+	if (r < 0) {
+		oci_hash_free(W.h);
+		return r;
+	}
+	oci_hash_finish(W.h, out);
+	oci_hash_free(W.h);
+	return 0;
+}
+
+/* ---- copying into the staging directory --------------------------------- */
+
+/* dst is relative to the staging root; its parents exist. */
+static int put_node(struct walk *W, int fd, const struct stat *st,
+		    const char *what, const char *dst)
+{
+	uid_t uid = W->chown ? W->uid : st->st_uid;
+	gid_t gid = W->chown ? W->gid : st->st_gid;
+	mode_t mode = W->chmod ? W->chmod : (st->st_mode & 07777);
+	int r = 0;
+	if (S_ISDIR(st->st_mode)) {
+		if (mkdirat(W->dstfd, dst, 0700) < 0 && errno != EEXIST)
+			return berr_set(W->err, errno, "create `%s`", dst);
+	} else if (S_ISLNK(st->st_mode)) {
+		if (symlinkat(what, W->dstfd, dst) < 0)
+			return berr_set(W->err, errno, "symlink `%s`", dst);
+		if (fchownat(W->dstfd, dst, uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
+			return berr_set(W->err, errno, "chown `%s`", dst);
+		return 0;
+	} else {
+		_cleanup_close_ int out = openat(W->dstfd, dst,
+						 O_WRONLY | O_CREAT | O_TRUNC |
+							 O_NOFOLLOW | O_CLOEXEC,
+						 0600);
+		if (out < 0)
+			return berr_set(W->err, errno, "create `%s`", dst);
+		off_t off = 0;
+		ssize_t n;
+		while ((n = copy_file_range(fd, &off, out, NULL, 1 << 30, 0)) >
+		       0)
+			;
+		if (n < 0 &&
+		    (errno == EXDEV || errno == EINVAL || errno == ENOSYS)) {
+			char buf[65536];
+			lseek(fd, off, SEEK_SET);
+			while ((n = read(fd, buf, sizeof(buf))) > 0)
+				if (base_write_all(out, buf, (size_t)n) < 0)
+					break;
+		}
+		if (n < 0)
+			return berr_set(W->err, errno, "copy `%s`", what);
+	}
+	if (fchownat(W->dstfd, dst, uid, gid, AT_SYMLINK_NOFOLLOW) < 0 ||
+	    fchmodat(W->dstfd, dst, mode, 0) < 0)
+		r = berr_set(W->err, errno, "owner and mode of `%s`", dst);
+	return r;
+}
+
+int eng_copy_into(const struct eng_copy *c, struct berr *err)
+{
+	struct walk W = {.rootfd = c->rootfd,
+			 .ignore = c->ignore,
+			 .apply_ignore = c->apply_ignore,
+			 .dstfd = c->dstfd,
+			 .uid = c->uid,
+			 .gid = c->gid,
+			 .chown = c->chown,
+			 .chmod = c->chmod,
+			 .err = err};
+	int r = oci_hash_new(&W.h, err);
+	size_t n = base_strv_len(c->sources);
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		const char *src = c->sources[i];
+		const char *base = strrchr(src, '/');
+		base = base ? base + 1 : src;
+		_cleanup_close_ int fd =
+			open_in(c->rootfd, src, O_PATH | O_NOFOLLOW);
+		struct stat st;
+		if (fd < 0 || fstat(fd, &st) < 0) {
+			r = berr_set(err, errno, "`%s`", src);
+			break;
+		}
+		/* a directory's content goes into dst; a file goes to dst, or
+		 * into it when dst is a directory (ends in '/', or several
+		 * sources) */
+		_cleanup_free_ char *dst =
+			S_ISDIR(st.st_mode) || !c->dst_is_dir
+				? base_strdup(c->dst)
+				: base_sprintf("%s/%s", c->dst, base);
+		if (S_ISDIR(st.st_mode)) {
+			_cleanup_close_ int rfd =
+				open_in(c->rootfd, src, O_RDONLY | O_DIRECTORY);
+			r = rfd < 0 ? berr_set(err, errno, "open `%s`", src)
+				    : put_node(&W, rfd, &st, src, dst);
+			if (r == 0)
+				r = walk_dir(&W, rfd, src, dst);
+		} else {
+			r = walk_one(&W, src, dst);
+		}
+	}
+	oci_hash_free(W.h);
+	return r;
+}
+
+int eng_strcmpp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* ADD's archives: a local tar, plain or compressed, by its name. */
+static bool is_archive(const char *name)
+{
+	static const char *const ext[] = {".tar",     ".tar.gz",  ".tgz",
+					  ".tar.bz2", ".tbz2",	  ".tar.xz",
+					  ".txz",     ".tar.zst", ".tzst"};
+	size_t n = strlen(name);
+	for (size_t i = 0; i < ARRAY_SIZE(ext); i++) {
+		size_t e = strlen(ext[i]);
+		if (n > e && !strcmp(name + n - e, ext[i]))
+			return true;
+	}
+	return false;
+}
+
+int eng_add_into(const struct eng_copy *c, struct berr *err)
+{
+	struct eng_copy rest = *c;
+	char **plain = NULL;
+	int r = 0;
+	for (size_t i = 0; r == 0 && c->sources && c->sources[i]; i++) {
+		const char *src = c->sources[i];
+		struct stat st;
+		_cleanup_close_ int fd =
+			is_archive(src)
+				? open_in(c->rootfd, src,
+					  O_RDONLY | O_NOFOLLOW | O_NONBLOCK)
+				: -1;
+		if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+			base_strv_push(&plain, src);
+			continue;
+		}
+		/* into the destination directory, made as COPY makes it */
+		if ((r = base_mkdir_p(c->dstfd, c->dst, 0755)) < 0) {
+			r = berr_set(err, -r, "create `%s`", c->dst);
+			break;
+		}
+		_cleanup_close_ int dfd =
+			openat(c->dstfd, c->dst,
+			       O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		r = dfd < 0 ? berr_set(err, errno, "open `%s`", c->dst)
+			    : oci_archive_extract(fd, dfd, src, err);
+	}
+	rest.sources = plain;
+	if (r == 0 && plain)
+		r = eng_copy_into(&rest, err);
+	base_strv_free(plain);
+	return r;
+}

@@ -1,0 +1,159 @@
+# berth build: Dockerfiles into images of the store, run with berth launch.
+# The base image is made at test time from the busybox rootfs; nothing is
+# downloaded (RUN steps use --network none).
+
+MKIMAGE=$IT_LIB_DIR/mkimage.py
+
+# bb ARGS...: berth build with the test's store, state root and cgroup
+# parent.
+bb() {
+	"$BERTH" --root "$ROOT" build --store "$TDIR/store" --network none \
+		--cgroup-parent "berth-test-$IT_TOKEN" "$@"
+}
+
+bl() {
+	"$BERTH" --root "$ROOT" launch --store "$TDIR/store" \
+		--cgroup-parent "berth-test-$IT_TOKEN" -e "BERTH_IT=$IT_TOKEN" "$@"
+}
+
+build_setup() {
+	berth_only "build is berth's own command"
+	echo '{"tags": ["base:1"], "config": {"Env": ["PATH=/bin:/sbin:/usr/bin"], "Cmd": ["sh"]},
+		"layers": [{"dir": "'"$ROOTFS"'"}]}' |
+		python3 "$MKIMAGE" docker "$TDIR/base.tar" || fail "mkimage.py"
+	assert_ok "$BERTH" image --store "$TDIR/store" load "$TDIR/base.tar"
+	mkdir -p "$TDIR/ctx/app/sub" "$TDIR/ctx/skip" "$TDIR/arch"
+	echo one >"$TDIR/ctx/app/a.txt"
+	echo two >"$TDIR/ctx/app/sub/b.txt"
+	echo secret >"$TDIR/ctx/app/secret.key"
+	echo never >"$TDIR/ctx/skip/x"
+	echo inside >"$TDIR/arch/in.txt"
+	tar -C "$TDIR/arch" -czf "$TDIR/ctx/bundle.tar.gz" in.txt
+	printf 'skip\n**/*.key\n' >"$TDIR/ctx/.dockerignore"
+}
+
+# nothing_left: no build container, mount, staging directory or state.
+nothing_left() {
+	assert_eq "$(state_left)" "" "state left"
+	assert_eq "$(ls -A "$TDIR/store/containers" 2>/dev/null)" "" "bundles left"
+	assert_eq "$(grep -c "$TDIR" /proc/self/mountinfo)" 0 "mounts left"
+}
+
+t_build_dockerfile_runs_with_launch() {
+	build_setup
+	cat >"$TDIR/ctx/Dockerfile" <<-'EOF'
+	# syntax=docker/dockerfile:1
+	ARG GREETING=hello
+	FROM base:1
+	ARG GREETING
+	ARG WHO=world
+	ENV MSG="$GREETING $WHO" \
+	    EMPTY=
+	LABEL org.example.name="demo app" version=1
+	WORKDIR /app
+	COPY app/ ./
+	COPY --chmod=600 app/a.txt /etc/a-copy
+	ADD bundle.tar.gz /opt/
+	COPY . /ctx/
+	RUN echo "built: $MSG" > built.txt && \
+	    # a comment inside the continuation
+	    mkdir -p /var/data && chown 1234:1234 /var/data
+	RUN ["sh", "-c", "echo exec form > /exec.txt"]
+	EXPOSE 8080/tcp 53/udp
+	USER 1234
+	CMD cat /app/built.txt /app/a.txt /app/sub/b.txt /opt/in.txt /exec.txt; ls /app; id -u; stat -c %a /etc/a-copy
+	EOF
+	assert_ok bb -t app:1 --build-arg WHO=berth "$TDIR/ctx"
+	assert_match "$OUT" '^sha256:[0-9a-f]{64}$' "the image id"
+	assert_contains "$ERR" "#1 [1/15] FROM base:1" "plain progress"
+	assert_contains "$ERR" "RUN echo \"built: \$MSG\"" "the step as written"
+	assert_ok bl --rm app:1
+	assert_eq "$OUT" "built: hello berth
+one
+two
+inside
+exec form
+a.txt
+built.txt
+sub
+1234
+600" "the image runs as built"
+	assert_ok "$BERTH" image --store "$TDIR/store" inspect app:1
+	run bl --rm --entrypoint sh app:1 -c 'echo "$MSG|$EMPTY|$(pwd)"; ls /ctx; ls /app/secret.key 2>&1'
+	assert_contains "$OUT" "hello berth||/app" "ENV and WORKDIR"
+	assert_eq "$(sed -n 2,10p <<<"$OUT" | grep -v No | tr '\n' ' ')" "Dockerfile app bundle.tar.gz " \
+		".dockerignore keeps skip/ out"
+	assert_contains "$OUT" "secret.key: No such file" ".dockerignore keeps **/*.key out"
+	nothing_left
+}
+
+t_build_cache_and_changes() {
+	build_setup
+	printf 'FROM base:1\nCOPY app/a.txt /a\nRUN cat /a > /b\nRUN date +%%s%%N > /stamp\n' \
+		>"$TDIR/ctx/Dockerfile"
+	assert_ok bb -t c:1 "$TDIR/ctx"
+	assert_not_contains "$ERR" "CACHED" "a first build"
+	assert_ok bl --rm c:1 cat /stamp
+	local stamp=$OUT
+	assert_ok bb -t c:1 "$TDIR/ctx"
+	assert_eq "$(grep -c CACHED <<<"$ERR")" 3 "every step cached"
+	assert_ok bl --rm c:1 cat /stamp
+	assert_eq "$OUT" "$stamp" "the cached RUN's result"
+	# an ignored file changes nothing; a source that changes reruns from it
+	echo other >"$TDIR/ctx/skip/x"
+	echo changed >"$TDIR/ctx/app/a.txt"
+	assert_ok bb -t c:1 "$TDIR/ctx"
+	assert_eq "$(grep -c CACHED <<<"$ERR")" 0 "COPY's content changed"
+	assert_ok bl --rm c:1 cat /b
+	assert_eq "$OUT" changed "the new content"
+	assert_ok bb -t c:1 --no-cache "$TDIR/ctx"
+	assert_eq "$(grep -c CACHED <<<"$ERR")" 0 "--no-cache"
+	nothing_left
+}
+
+t_build_multi_stage_and_target() {
+	build_setup
+	cat >"$TDIR/ctx/Dockerfile" <<-'EOF'
+	FROM base:1 AS build
+	RUN mkdir /out && echo compiled > /out/bin.txt
+	FROM base:1 AS test
+	RUN false
+	FROM scratch
+	COPY --from=build /out/bin.txt /bin.txt
+	COPY --from=base:1 /bin/busybox /bin/busybox
+	CMD ["/bin/busybox", "cat", "/bin.txt"]
+	EOF
+	assert_fail_with "Dockerfile:4: RUN: exit status 1" bb -t m:1 "$TDIR/ctx"
+	nothing_left
+	assert_ok bb -t m:build --target build "$TDIR/ctx"
+	assert_ok bl --rm m:build cat /out/bin.txt
+	assert_eq "$OUT" compiled "--target build"
+	sed -i 's/RUN false/RUN true/' "$TDIR/ctx/Dockerfile"
+	assert_ok bb -t m:1 "$TDIR/ctx"
+	assert_ok bl --rm m:1
+	assert_eq "$OUT" compiled "COPY --from a stage and an image onto scratch"
+	nothing_left
+}
+
+t_build_bad_input() {
+	build_setup
+	printf 'FROM base:1\nRUN true\nFROBNICATE x\n' >"$TDIR/ctx/Dockerfile"
+	assert_fail_with "Dockerfile:3: unknown instruction: FROBNICATE" bb "$TDIR/ctx"
+	printf 'FROM base:1\nRUN exit 3\n' >"$TDIR/ctx/Dockerfile"
+	assert_fail_with "Dockerfile:2: RUN: exit status 3" bb "$TDIR/ctx"
+	printf 'FROM base:1\nONBUILD RUN true\n' >"$TDIR/ctx/Dockerfile"
+	assert_fail_with "Dockerfile:2: ONBUILD: ONBUILD is not supported" bb "$TDIR/ctx"
+	printf 'FROM base:1\nCOPY nothere /x\n' >"$TDIR/ctx/Dockerfile"
+	assert_fail_with "Dockerfile:2: COPY: \`nothere\`" bb "$TDIR/ctx"
+	printf 'FROM base:1\nCOPY ../escape /x\n' >"$TDIR/ctx/Dockerfile"
+	assert_fail_with "Dockerfile:2: COPY" bb "$TDIR/ctx"
+	printf 'FROM base:1\nADD http://example.invalid/x /x\n' >"$TDIR/ctx/Dockerfile"
+	assert_fail_with "remote sources are not supported" bb "$TDIR/ctx"
+	printf 'FROM scratch\nRUN true\n' >"$TDIR/ctx/Dockerfile"
+	assert_fail_with "Dockerfile:2: RUN: the stage has no filesystem" bb "$TDIR/ctx"
+	assert_fail_with "--target nope: no stage of that name" bb --target nope "$TDIR/ctx"
+	assert_fail_with "build context $TDIR/none" bb "$TDIR/none"
+	run "$BERTH" image --store "$TDIR/store" ls
+	assert_not_contains "$OUT" "latest" "no image named by a failed build"
+	nothing_left
+}
