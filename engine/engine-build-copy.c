@@ -93,10 +93,32 @@ bool eng_ignored(char *const *pats, const char *rel)
 
 /* ---- sources ------------------------------------------------------------ */
 
+/* A source of the context must be in it, through its symlinks too (a
+ * symlink inside what is copied stays a symlink). */
+static int beneath(int rootfd, const char *src, struct berr *err)
+{
+	const char *p = src;
+	while (*p == '/')
+		p++;
+	struct open_how how = {.flags = O_PATH | O_CLOEXEC,
+			       .resolve =
+				       RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS};
+	int fd = (int)syscall(SYS_openat2, rootfd, *p ? p : ".", &how,
+			      sizeof(how));
+	if (fd >= 0) {
+		close(fd);
+		return 0;
+	}
+	if (errno == EXDEV)
+		return berr_setx(err, EPERM, "`%s`: outside the build context",
+				 src);
+	return berr_set(err, errno, "`%s`", src);
+}
+
 /* The sources a COPY names: each glob's matches (in its directory), or the
  * path itself. Paths are relative to the root, without a leading '/'. */
-int eng_copy_sources(int rootfd, char *const *srcs, char *const *ignore,
-		     char ***out, struct berr *err)
+int eng_copy_sources(int rootfd, bool context, char *const *srcs,
+		     char *const *ignore, char ***out, struct berr *err)
 {
 	*out = NULL;
 	for (size_t i = 0; srcs && srcs[i]; i++) {
@@ -104,6 +126,9 @@ int eng_copy_sources(int rootfd, char *const *srcs, char *const *ignore,
 		while (*s == '/')
 			s++;
 		if (!strpbrk(s, "*?[")) {
+			int r = context ? beneath(rootfd, srcs[i], err) : 0;
+			if (r < 0)
+				return r;
 			base_strv_push(out, *s ? s : ".");
 			continue;
 		}

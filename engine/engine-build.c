@@ -510,7 +510,7 @@ static int copy_prepare(struct stage *S, const struct eng_df_instr *in,
 	cs->c.dst_is_dir = n > 2 || last[strlen(last) - 1] == '/';
 	free(last);
 	if (r == 0)
-		r = eng_copy_sources(cs->c.rootfd, cs->words,
+		r = eng_copy_sources(cs->c.rootfd, !from, cs->words,
 				     from ? NULL : B->ignore, &cs->c.sources,
 				     err);
 	if (r == 0)
@@ -929,7 +929,7 @@ static int stage_from(struct stage *S, struct berr *err)
 	r = base_image(B, base, &S->image, &S->cfg, err);
 	if (r == 0)
 		chain(S, S->image);
-	return r < 0 ? berr_wrap(err, "FROM %s", base) : 0;
+	return r < 0 ? berr_wrap(err, "%s", base) : 0;
 }
 
 static int step(struct stage *S, const struct eng_df_instr *in, unsigned seq,
@@ -1091,6 +1091,9 @@ static int build_open(struct build *B, struct berr *err)
 	_cleanup_free_ char *text = NULL;
 	size_t len;
 	int r = base_read_file_at(AT_FDCWD, path, &text, &len, 4u << 20);
+	if (r == -EFBIG)
+		return berr_setx(err, EFBIG, "%s: over 4 MiB: not a Dockerfile",
+				 path);
 	if (r < 0)
 		return berr_set(err, -r, "read %s", path);
 	if ((r = eng_dockerfile_parse(text, len, B->file, &B->df, err)) < 0)

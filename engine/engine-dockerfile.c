@@ -394,6 +394,29 @@ static bool blank_or_comment(const char *l)
 	return !*l || *l == '#';
 }
 
+/* The line of the first byte that is not UTF-8, or 0. */
+static unsigned bad_utf8(const unsigned char *p, size_t len)
+{
+	unsigned line = 1;
+	for (size_t i = 0; i < len;) {
+		unsigned char c = p[i];
+		size_t n = c < 0x80		? 1
+			   : (c & 0xe0) == 0xc0 ? 2
+			   : (c & 0xf0) == 0xe0 ? 3
+			   : (c & 0xf8) == 0xf0 ? 4
+						: 0;
+		if (n == 0 || i + n > len || (n == 2 && c < 0xc2) ||
+		    (n == 4 && c > 0xf4))
+			return line;
+		for (size_t k = 1; k < n; k++)
+			if ((p[i + k] & 0xc0) != 0x80)
+				return line;
+		line += c == '\n';
+		i += n;
+	}
+	return 0;
+}
+
 int eng_dockerfile_parse(const char *text, size_t len, const char *file,
 			 struct eng_dockerfile **out, struct berr *err)
 {
@@ -401,6 +424,10 @@ int eng_dockerfile_parse(const char *text, size_t len, const char *file,
 	if (len > DF_MAX_LEN || memchr(text, '\0', len))
 		return berr_setx(err, EINVAL, "%s: not a Dockerfile (%s)", file,
 				 len > DF_MAX_LEN ? "over 4 MiB" : "NUL bytes");
+	unsigned bad_line = bad_utf8((const unsigned char *)text, len);
+	if (bad_line)
+		return berr_setx(err, EINVAL, "%s:%u: not UTF-8", file,
+				 bad_line);
 	struct eng_dockerfile *df = base_calloc(1, sizeof(*df));
 	df->escape = '\\';
 	struct reader R = {.text = strndup(text, len)};

@@ -123,8 +123,10 @@ struct eng_copy {
 int eng_strcmpp(const void *a, const void *b);
 int eng_ignore_load(int ctxfd, char ***out);
 bool eng_ignored(char *const *pats, const char *rel);
-int eng_copy_sources(int rootfd, char *const *srcs, char *const *ignore,
-		     char ***out, struct berr *err);
+/* The sources COPY names, globs resolved; from the context (context
+ * true), each must stay inside it. */
+int eng_copy_sources(int rootfd, bool context, char *const *srcs,
+		     char *const *ignore, char ***out, struct berr *err);
 int eng_copy_hash(int rootfd, char *const *sources, char *const *ignore,
 		  bool apply_ignore, char out[OCI_HASH_LEN], struct berr *err);
 int eng_copy_into(const struct eng_copy *c, struct berr *err);

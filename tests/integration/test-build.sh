@@ -146,7 +146,24 @@ t_build_bad_input() {
 	printf 'FROM base:1\nCOPY nothere /x\n' >"$TDIR/ctx/Dockerfile"
 	assert_fail_with "Dockerfile:2: COPY: \`nothere\`" bb "$TDIR/ctx"
 	printf 'FROM base:1\nCOPY ../escape /x\n' >"$TDIR/ctx/Dockerfile"
-	assert_fail_with "Dockerfile:2: COPY" bb "$TDIR/ctx"
+	assert_fail_with "Dockerfile:2: COPY: \`../escape\`: outside the build context" bb "$TDIR/ctx"
+	ln -s /etc/passwd "$TDIR/ctx/out"
+	printf 'FROM base:1\nCOPY out /x\n' >"$TDIR/ctx/Dockerfile"
+	assert_fail_with "Dockerfile:2: COPY: \`out\`: outside the build context" bb "$TDIR/ctx"
+	rm "$TDIR/ctx/out"
+	printf 'FROM 127.0.0.1:1/nope:1\n' >"$TDIR/ctx/Dockerfile"
+	assert_fail_with "Dockerfile:1: FROM: 127.0.0.1:1/nope:1" bb "$TDIR/ctx"
+	printf 'FROM base:1\nRUN echo \xff\xfe\n' >"$TDIR/ctx/Dockerfile"
+	assert_fail_with "Dockerfile:2: not UTF-8" bb "$TDIR/ctx"
+	{ printf 'FROM base:1\nRUN echo '; head -c 10000000 /dev/zero | tr '\0' a; echo; } \
+		>"$TDIR/ctx/Dockerfile"
+	assert_fail_with "over 4 MiB" bb "$TDIR/ctx"
+	# ARGs that name each other expand once, in order: no loop
+	printf 'FROM base:1\nARG A=$B\nARG B=x$A\nRUN echo "[$A][$B]" > /r\nCMD cat /r\n' \
+		>"$TDIR/ctx/Dockerfile"
+	assert_ok bb -t loop:1 "$TDIR/ctx"
+	assert_ok bl --rm loop:1
+	assert_eq "$OUT" "[][x]" "ARGs naming each other"
 	printf 'FROM base:1\nADD http://example.invalid/x /x\n' >"$TDIR/ctx/Dockerfile"
 	assert_fail_with "remote sources are not supported" bb "$TDIR/ctx"
 	printf 'FROM scratch\nRUN true\n' >"$TDIR/ctx/Dockerfile"
