@@ -345,6 +345,51 @@ static int put_node(struct walk *W, int fd, const struct stat *st,
 	return r;
 }
 
+/* The mode and owner of directory path in the image (layers, lowest
+ * first), as its topmost layer has it; false when the image lacks it. */
+static bool image_dir(char *const *layers, const char *path, struct stat *st)
+{
+	for (size_t i = base_strv_len(layers); i-- > 0;) {
+		_cleanup_free_ char *p = base_sprintf("%s/%s", layers[i], path);
+		if (fstatat(AT_FDCWD, p, st, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		return S_ISDIR(st->st_mode); /* a whiteout or a file: none */
+	}
+	return false;
+}
+
+int eng_stage_dirs(const struct eng_copy *c, const char *rel, struct berr *err)
+{
+	_cleanup_free_ char *path = base_strdup(rel);
+	for (char *p = path; *p;) {
+		char *slash = strchr(p, '/');
+		if (slash)
+			*slash = '\0';
+		struct stat st;
+		if (fstatat(c->dstfd, path, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			struct stat img;
+			bool have = image_dir(c->layers, path, &img);
+			uid_t u = have ? img.st_uid : c->chown ? c->uid : 0;
+			gid_t g = have ? img.st_gid : c->chown ? c->gid : 0;
+			mode_t m = have ? img.st_mode & 07777 : 0755;
+			if (mkdirat(c->dstfd, path, 0700) < 0 ||
+			    fchownat(c->dstfd, path, u, g,
+				     AT_SYMLINK_NOFOLLOW) < 0 ||
+			    fchmodat(c->dstfd, path, m, 0) < 0)
+				return berr_set(err, errno, "create `%s`",
+						path);
+		} else if (!S_ISDIR(st.st_mode)) {
+			return berr_setx(err, ENOTDIR, "`%s`: not a directory",
+					 path);
+		}
+		if (!slash)
+			break;
+		*slash = '/';
+		p = slash + 1;
+	}
+	return 0;
+}
+
 int eng_copy_into(const struct eng_copy *c, struct berr *err)
 {
 	struct walk W = {.rootfd = c->rootfd,
@@ -377,10 +422,12 @@ int eng_copy_into(const struct eng_copy *c, struct berr *err)
 				? base_strdup(c->dst)
 				: base_sprintf("%s/%s", c->dst, base);
 		if (S_ISDIR(st.st_mode)) {
+			/* its content goes in: the directory itself is the
+			 * image's, or a new one */
 			_cleanup_close_ int rfd =
 				open_in(c->rootfd, src, O_RDONLY | O_DIRECTORY);
 			r = rfd < 0 ? berr_set(err, errno, "open `%s`", src)
-				    : put_node(&W, rfd, &st, src, dst);
+				    : eng_stage_dirs(c, dst, err);
 			if (r == 0)
 				r = walk_dir(&W, rfd, src, dst);
 		} else {
@@ -429,10 +476,8 @@ int eng_add_into(const struct eng_copy *c, struct berr *err)
 			continue;
 		}
 		/* into the destination directory, made as COPY makes it */
-		if ((r = base_mkdir_p(c->dstfd, c->dst, 0755)) < 0) {
-			r = berr_set(err, -r, "create `%s`", c->dst);
+		if ((r = eng_stage_dirs(c, c->dst, err)) < 0)
 			break;
-		}
 		_cleanup_close_ int dfd =
 			openat(c->dstfd, c->dst,
 			       O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);

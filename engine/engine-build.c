@@ -145,17 +145,22 @@ static char **stage_env(struct stage *S)
 	return v;
 }
 
-/* Sets K=V in Env, replacing K. */
+/* Sets K=V in Env: in K's place when it is there (as docker does), else
+ * at the end. */
 static void env_set(struct stage *S, const char *kv)
 {
 	size_t k = strcspn(kv, "=");
 	char **env = json_strv(
 		cJSON_GetObjectItemCaseSensitive(cfg_section(S), "Env"));
 	char **out = NULL;
-	for (size_t i = 0; env && env[i]; i++)
-		if (strncmp(env[i], kv, k) || env[i][k] != '=')
-			base_strv_push(&out, env[i]);
-	base_strv_push(&out, kv);
+	bool put = false;
+	for (size_t i = 0; env && env[i]; i++) {
+		bool same = !strncmp(env[i], kv, k) && env[i][k] == '=';
+		base_strv_push(&out, same ? kv : env[i]);
+		put |= same;
+	}
+	if (!put)
+		base_strv_push(&out, kv);
 	cfg_set(S, "Env", strv_json(out));
 	base_strv_free(env);
 	base_strv_free(out);
@@ -460,6 +465,7 @@ static void copy_step_clear(struct copy_step *cs)
 		base_rm_rf_at(AT_FDCWD, cs->stage);
 	free(cs->stage);
 	free((char *)cs->c.dst);
+	base_strv_free(cs->c.layers);
 }
 
 static int copy_prepare(struct stage *S, const struct eng_df_instr *in,
@@ -519,6 +525,22 @@ static int copy_prepare(struct stage *S, const struct eng_df_instr *in,
 	return r;
 }
 
+/* The layer directories of the stage's image (none for scratch). */
+static int layer_dirs(struct stage *S, char ***out, struct berr *err)
+{
+	*out = NULL;
+	if (!S->image)
+		return 0;
+	_cleanup_(oci_store_closep) struct oci_store *s = NULL;
+	int r = oci_store_open(S->B->o->store, OCI_STORE_READ, &s, err);
+	_cleanup_(oci_image_freep) struct oci_image *img = NULL;
+	if (r == 0)
+		r = oci_image_find(s, S->image, &img, err);
+	if (r == 0)
+		r = oci_image_layer_dirs(s, img, out, err);
+	return r;
+}
+
 /* The staging directory with dst's parents, and the files. */
 static int copy_stage(struct stage *S, struct copy_step *cs, bool add,
 		      struct berr *err)
@@ -527,22 +549,24 @@ static int copy_stage(struct stage *S, struct copy_step *cs, bool add,
 	base_random_hex(hex, 12);
 	cs->stage = base_sprintf("%s/%s", S->B->scratch, hex);
 	int r = base_mkdir_p(AT_FDCWD, cs->stage, 0755);
+	if (r < 0)
+		return berr_set(err, -r, "create %s", cs->stage);
+	cs->c.dstfd = open(cs->stage, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (cs->c.dstfd < 0)
+		return berr_set(err, errno, "open %s", cs->stage);
+	/* dst relative to the staging root, its parents as the image has
+	 * them */
+	while (*cs->c.dst == '/')
+		memmove((char *)cs->c.dst, cs->c.dst + 1, strlen(cs->c.dst));
 	_cleanup_free_ char *parent = base_strdup(cs->c.dst);
 	char *slash = strrchr(parent, '/');
 	if (slash)
 		*slash = '\0';
-	_cleanup_free_ char *full = base_sprintf(
-		"%s/%s", cs->stage, cs->c.dst_is_dir ? cs->c.dst : parent);
-	if (r == 0)
-		r = base_mkdir_p(AT_FDCWD, full, 0755);
-	if (r < 0)
-		return berr_set(err, -r, "create %s", full);
-	cs->c.dstfd = open(cs->stage, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (cs->c.dstfd < 0)
-		return berr_set(err, errno, "open %s", cs->stage);
-	/* dst relative to the staging root */
-	while (*cs->c.dst == '/')
-		memmove((char *)cs->c.dst, cs->c.dst + 1, strlen(cs->c.dst));
+	const char *dirs = cs->c.dst_is_dir ? cs->c.dst : slash ? parent : "";
+	if ((r = layer_dirs(S, &cs->c.layers, err)) < 0)
+		return r;
+	if (dirs[0] && (r = eng_stage_dirs(&cs->c, dirs, err)) < 0)
+		return r;
 	if (add)
 		return eng_add_into(&cs->c, err);
 	return eng_copy_into(&cs->c, err);
@@ -932,6 +956,61 @@ static int stage_from(struct stage *S, struct berr *err)
 	return r < 0 ? berr_wrap(err, "%s", base) : 0;
 }
 
+/* WORKDIR: the config, and the directory when the image lacks it (as
+ * docker makes it: root's, 0755). */
+static int workdir_step(struct stage *S, const struct eng_df_instr *in,
+			unsigned seq, struct berr *err)
+{
+	int r = meta(S, in, err);
+	chain(S, in->text);
+	struct copy_step cs = {.c = {.rootfd = -1, .dstfd = -1}};
+	const char *wd = cfg_str(S, "WorkingDir");
+	struct stat st;
+	if (r == 0)
+		r = layer_dirs(S, &cs.c.layers, err);
+	_cleanup_free_ char *rel = base_strdup(wd + strspn(wd, "/"));
+	bool have = !rel[0];
+	for (size_t i = base_strv_len(cs.c.layers);
+	     r == 0 && !have && i-- > 0;) {
+		_cleanup_free_ char *p =
+			base_sprintf("%s/%s", cs.c.layers[i], rel);
+		if (fstatat(AT_FDCWD, p, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+			have = S_ISDIR(st.st_mode);
+			break;
+		}
+	}
+	if (r == 0 && have)
+		history(S, in->text, true);
+	else if (r == 0 && !from_cache(S, in->text, seq)) {
+		char hex[13];
+		base_random_hex(hex, 12);
+		cs.stage = base_sprintf("%s/%s", S->B->scratch, hex);
+		r = base_mkdir_p(AT_FDCWD, cs.stage, 0755);
+		cs.c.dstfd = r < 0 ? -1
+				   : open(cs.stage,
+					  O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		r = cs.c.dstfd < 0 ? berr_set(err, errno, "create %s", cs.stage)
+				   : eng_stage_dirs(&cs.c, rel, err);
+		if (r == 0)
+			r = commit(S, cs.stage, false, in->text, err);
+	}
+	copy_step_clear(&cs);
+	return r;
+}
+
+/* A base without PATH gets docker's default, as docker's builder gives
+ * it: RUN steps find their programs, and configs agree. */
+static void default_path(struct stage *S)
+{
+	_cleanup_strv_ char **env = json_strv(
+		cJSON_GetObjectItemCaseSensitive(cfg_section(S), "Env"));
+	for (size_t i = 0; env && env[i]; i++)
+		if (!strncmp(env[i], "PATH=", 5))
+			return;
+	env_set(S, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:"
+		   "/sbin:/bin");
+}
+
 static int step(struct stage *S, const struct eng_df_instr *in, unsigned seq,
 		struct berr *err)
 {
@@ -956,6 +1035,8 @@ static int step(struct stage *S, const struct eng_df_instr *in, unsigned seq,
 	}
 	if (in->kind == ENG_DF_COPY || in->kind == ENG_DF_ADD)
 		return copy_step(S, in, seq, err);
+	if (in->kind == ENG_DF_WORKDIR)
+		return workdir_step(S, in, seq, err);
 	if (in->kind != ENG_DF_RUN) {
 		int r = meta(S, in, err);
 		chain(S, in->text);
@@ -1029,6 +1110,8 @@ static int run_stage(struct build *B, size_t index, const char *tag, char **id,
 	int r = stage_from(&S, err);
 	if (r < 0)
 		r = at_line(B, &st->from, r, err);
+	else
+		default_path(&S);
 	for (size_t i = 0; r == 0 && i < st->n; i++) {
 		const struct eng_df_instr *in = &st->v[i];
 		seq = ++B->seq;

@@ -117,7 +117,8 @@ struct eng_copy {
 	bool chown;
 	uid_t uid;
 	gid_t gid;
-	mode_t chmod; /* 0: keep */
+	mode_t chmod;  /* 0: keep */
+	char **layers; /* the stage image's layer directories, lowest first */
 };
 
 int eng_strcmpp(const void *a, const void *b);
@@ -130,6 +131,11 @@ int eng_copy_sources(int rootfd, bool context, char *const *srcs,
 int eng_copy_hash(int rootfd, char *const *sources, char *const *ignore,
 		  bool apply_ignore, char out[OCI_HASH_LEN], struct berr *err);
 int eng_copy_into(const struct eng_copy *c, struct berr *err);
+/* rel and its parents in the staging directory: each a directory as the
+ * image has it (mode and owner), else a new one, 0755 and owned by
+ * --chown's owner or root, so that the layer changes no directory the
+ * image has. */
+int eng_stage_dirs(const struct eng_copy *c, const char *rel, struct berr *err);
 /* As COPY, but a local tar archive is extracted into the destination. */
 int eng_add_into(const struct eng_copy *c, struct berr *err);
 

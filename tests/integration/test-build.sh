@@ -3,6 +3,8 @@
 # downloaded (RUN steps use --network none).
 
 MKIMAGE=$IT_LIB_DIR/mkimage.py
+# shellcheck source=docker.sh
+. "$IT_LIB_DIR/docker.sh"
 
 # bb ARGS...: berth build with the test's store, state root and cgroup
 # parent.
@@ -172,5 +174,52 @@ t_build_bad_input() {
 	assert_fail_with "build context $TDIR/none" bb "$TDIR/none"
 	run "$BERTH" image --store "$TDIR/store" ls
 	assert_not_contains "$OUT" "latest" "no image named by a failed build"
+	nothing_left
+}
+
+# listing ROOT: "MODE UID:GID PATH" of what the Dockerfile below made.
+listing() {
+	(cd "$1" && find app data etc/motd -printf '%m %U:%G %p\n' 2>/dev/null | sort)
+}
+
+t_build_agrees_with_docker() {
+	build_setup
+	IT_TIMEOUT=240
+	trap docker_teardown EXIT
+	docker_setup
+	# one base for both: docker's, loaded into berth's store
+	dk save berth-mini:latest -o "$TDIR/mini.tar" || fail "docker save"
+	assert_ok "$BERTH" image --store "$TDIR/store" load "$TDIR/mini.tar"
+	cat >"$TDIR/ctx/Dockerfile" <<-'EOF'
+	FROM berth-mini:latest
+	ENV APP_HOME=/app PATH=/bin:/sbin
+	WORKDIR $APP_HOME
+	COPY --chown=1234:2345 app/ ./
+	COPY app/a.txt /etc/motd
+	RUN mkdir -m 750 /data && echo x > /data/f && chmod 640 /data/f && chown 7:8 /data/f
+	USER 1234:2345
+	EXPOSE 8080 53/udp
+	LABEL org.example.role=web version="1.0"
+	ENTRYPOINT ["/bin/sh", "-c"]
+	CMD ["echo $APP_HOME"]
+	EOF
+	run env DOCKER_BUILDKIT=0 timeout -k 5 120 "$DOCKER" build --network none -t cmp:1 "$TDIR/ctx"
+	[ "$RC" = 0 ] || skip "docker build failed here: $(last_line "$ERR")"
+	assert_ok bb -t cmp:1 "$TDIR/ctx"
+	local field d b
+	for field in Entrypoint Cmd Env WorkingDir User ExposedPorts Labels; do
+		d=$(dk image inspect cmp:1 | jq -cS ".[0].Config.$field")
+		b=$("$BERTH" image --store "$TDIR/store" inspect cmp:1 | jq -cS ".config.$field")
+		assert_eq "$b" "$d" "config.$field: berth and docker"
+	done
+	dk create --name "$IT_TOKEN-cmp" cmp:1 >/dev/null || fail "docker create"
+	mkdir -p "$TDIR/d-root"
+	dk export "$IT_TOKEN-cmp" | tar -C "$TDIR/d-root" --numeric-owner -xf - ||
+		fail "docker export"
+	dk rm "$IT_TOKEN-cmp" >/dev/null
+	assert_ok "$BERTH" image --store "$TDIR/store" unpack cmp:1 "$TDIR/b-bundle"
+	assert_eq "$(listing "$TDIR/b-bundle/rootfs")" "$(listing "$TDIR/d-root")" \
+		"files, modes and owners: berth and docker"
+	docker_teardown
 	nothing_left
 }
