@@ -737,6 +737,24 @@ int oci_image_create(struct oci_store *s, const struct oci_image *base,
 		     const char *config_json, const char *tag,
 		     struct oci_image **out, struct berr *err);
 
+/* The image config JSON of `berth image import`: os linux, the host's
+ * architecture, created now, one history entry (created_by "berth image
+ * import", comment when given) and a config{} made from changes
+ * (NULL-terminated, may be NULL), each "KEY value" as `docker import
+ * --change` takes it: CMD and ENTRYPOINT (a JSON array, else the shell
+ * form ["/bin/sh","-c",value]), ENV K=V... or ENV K V, EXPOSE
+ * PORT[/proto]..., LABEL k=v..., USER, VOLUME (JSON array or words),
+ * WORKDIR. Any other instruction: -EINVAL naming it. Caller frees *out. */
+int oci_image_import_config(char *const *changes, const char *comment,
+			    char **out, struct berr *err);
+
+/* Writes images (found by oci_image_find()) to fd as a Docker archive
+ * (manifest.json, repositories, and the OCI index.json and oci-layout
+ * that Docker 25+ writes too) or, with oci, as an OCI image layout; a
+ * plain tar either way. Errors name the image. */
+int oci_image_save(struct oci_store *s, char *const *names, bool oci, int fd,
+		   struct berr *err);
+
 /* Finds an image by reference ("busybox", "busybox:1.36",
  * "name@sha256:..."), by id or digest ("sha256:<hex>" or a hex prefix of at
  * least 4 digits), or by the path of an archive or layout, which is loaded

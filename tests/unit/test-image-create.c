@@ -330,3 +330,60 @@ TEST(image_create_failure_leaves_nothing)
 	ASSERT_EQ(oci_image_find(s, "bad", &none, &err), -ENOENT);
 	rmdir_all(d);
 }
+
+static cJSON *import_cfg(const char *const *changes, struct berr *err, int *r)
+{
+	_cleanup_free_ char *json = NULL;
+	*r = oci_image_import_config((char *const *)changes, "msg", &json, err);
+	return json ? cJSON_Parse(json) : NULL;
+}
+
+TEST(import_changes)
+{
+	const char *ok[] = {"CMD echo $A",
+			    "entrypoint [\"/bin/tini\", \"--\"]",
+			    "ENV A=1 B=\"two words\"",
+			    "ENV C three words",
+			    "ENV A=replaced",
+			    "EXPOSE 80 53/udp",
+			    "LABEL k=v",
+			    "USER app:app",
+			    "VOLUME /data /cache",
+			    "WORKDIR /srv",
+			    NULL};
+	struct berr err = {0};
+	int r;
+	_cleanup_json_ cJSON *doc = import_cfg(ok, &err, &r);
+	ASSERT_EQ(r, 0);
+	_cleanup_free_ char *cfg =
+		oj_print(cJSON_GetObjectItem(doc, "config"), NULL);
+	ASSERT_STREQ(cfg, "{\"Cmd\":[\"/bin/sh\",\"-c\",\"echo $A\"],"
+			  "\"Entrypoint\":[\"/bin/tini\",\"--\"],"
+			  "\"Env\":[\"A=replaced\",\"B=two words\","
+			  "\"C=three words\"],"
+			  "\"ExposedPorts\":{\"80/tcp\":{},\"53/udp\":{}},"
+			  "\"Labels\":{\"k\":\"v\"},\"User\":\"app:app\","
+			  "\"Volumes\":{\"/data\":{},\"/cache\":{}},"
+			  "\"WorkingDir\":\"/srv\"}");
+	cJSON *h = cJSON_GetArrayItem(cJSON_GetObjectItem(doc, "history"), 0);
+	ASSERT_STREQ(cJSON_GetObjectItem(h, "created_by")->valuestring,
+		     "berth image import");
+	ASSERT_STREQ(cJSON_GetObjectItem(h, "comment")->valuestring, "msg");
+	ASSERT_STREQ(cJSON_GetObjectItem(doc, "os")->valuestring, "linux");
+
+	const char *bad[][2] = {
+		{"RUN true", "RUN cannot be changed by image import"},
+		{"ONBUILD RUN x", "ONBUILD cannot be changed"},
+		{"EXPOSE 80/xyz", "invalid port \"80/xyz\""},
+		{"ENV A=1 B", "expected KEY=VALUE, got \"B\""},
+		{"CMD", "CMD needs a value"},
+		{"", "not an instruction"},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		const char *v[] = {bad[i][0], NULL};
+		_cleanup_json_ cJSON *d = import_cfg(v, &err, &r);
+		ASSERT_EQ(r, -EINVAL);
+		ASSERT_TRUE(d == NULL);
+		ASSERT_CONTAINS(err.msg, bad[i][1]);
+	}
+}
