@@ -170,8 +170,11 @@ static int do_import(struct cli *cli, struct oci_store *s,
 		     const struct image_opts *o)
 {
 	struct berr err = {0};
-	_cleanup_free_ char *cfg = NULL;
-	int r = oci_image_import_config(o->changes, o->message, &cfg, &err);
+	_cleanup_free_ char *cfg = NULL, *ref = NULL;
+	/* the name and the changes first: the source may be large */
+	int r = oci_image_ref_normalize(cli->args[1], &ref, &err);
+	if (r == 0)
+		r = oci_image_import_config(o->changes, o->message, &cfg, &err);
 	if (r < 0)
 		return cli_fail(r, &err);
 	struct oci_new_layer l = {0};

@@ -665,7 +665,9 @@ int oci_image_pull(struct oci_store *s, const char *ref,
  * store's tmp/, then oci_image_create() on top of a base image. The layer
  * tar is written by libarchive (pax, entries in sorted order, no atime or
  * ctime, no gzip timestamp): the same tree with clamped mtimes gives the
- * same digest. The store must be open; both calls take its write lock. */
+ * same digest. The store must be open; both calls take its write lock.
+ * A layer's blob lasts while the store stays open: the next writer to
+ * open it removes what tmp/ holds, as it does after a crash. */
 
 #define OCI_DIGEST_LEN 72 /* "sha256:" + 64 hex + NUL */
 

@@ -404,7 +404,7 @@ t_image_refuses_device_nodes() {
 	refusal_setup
 	refuse 'entry `dev/sda`: device nodes are not allowed in this image (block 8:0)' oci-tar \
 		"$(bad_layer '[{"path": "dev", "type": "dir"}, {"path": "dev/sda", "type": "blk", "major": 8, "minor": 0}]')"
-	refuse 'entry `mem`: device nodes are not allowed in this image (character 1:1)' docker \
+	refuse 'entry `mem`: device nodes are not allowed in this image (character 1:1): --allow-devices loads them' docker \
 		"$(bad_layer '[{"path": "mem", "type": "chr", "major": 1, "minor": 1}]')"
 	# a privileged image may have them when the caller says so
 	mkimg oci-tar "$TDIR/dev.tar" "$(bad_layer '[{"path": "null", "type": "chr", "major": 1, "minor": 3, "mode": 438}]')"
@@ -771,6 +771,7 @@ t_image_import_save_refusals() {
 		bi import -c 'RUN rm -rf /' "$ROOTFS" x:1
 	assert_fail_with '--change "EXPOSE 99999": invalid port' \
 		bi import -c 'EXPOSE 99999' "$ROOTFS" x:1
+	assert_fail_with 'invalid reference "Bad Name"' bi import "$TDIR/nope" 'Bad Name'
 	echo 'not a tar' >"$TDIR/junk"
 	assert_fail_with "image import: $TDIR/junk" bi import "$TDIR/junk" x:1
 	assert_fail_with 'image save: image nosuch:1: not found' bi save -o "$TDIR/s.tar" keep:1 nosuch:1
