@@ -704,7 +704,7 @@ struct oci_layer_opts {
  * read (OCI_IMAGE_MAX_SIZE_DEFAULT) are bounded, a file is read up to the
  * size it had when it was stat'ed. o may be NULL (keep mtimes, plain
  * directory). On failure nothing is left in tmp/ and *out is cleared. */
-#define OCI_LAYER_MAX_DEPTH 512
+#define OCI_LAYER_MAX_DEPTH 256 /* one descriptor open per level */
 int oci_layer_from_dir(struct oci_store *s, const char *dir,
 		       const struct oci_layer_opts *o,
 		       struct oci_new_layer *out, struct berr *err);

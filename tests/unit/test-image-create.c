@@ -142,6 +142,30 @@ TEST(layer_from_dir_entries)
 	rmdir_all(d);
 }
 
+TEST(layer_from_dir_bounds_depth)
+{
+	char *d = tmpdir();
+	_cleanup_(oci_store_closep) struct oci_store *s = store(d);
+	_cleanup_free_ char *up = base_sprintf("%s/up", d);
+	ASSERT_EQ(mkdir(up, 0755), 0);
+	int fd = open(up, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	for (int i = 0; i < OCI_LAYER_MAX_DEPTH + 1; i++) {
+		ASSERT_EQ(mkdirat(fd, "a", 0755), 0);
+		int next = openat(fd, "a", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		ASSERT_TRUE(next >= 0);
+		close(fd);
+		fd = next;
+	}
+	close(fd);
+	struct oci_new_layer l;
+	struct berr err = {0};
+	ASSERT_EQ(oci_layer_from_dir(s, up, NULL, &l, &err), -ELOOP);
+	ASSERT_CONTAINS(err.msg, "deeper than 256 directories");
+	ASSERT_TRUE(l.path == NULL);
+	ASSERT_EQ(count(d, "store/tmp"), 0);
+	rmdir_all(d);
+}
+
 TEST(layer_from_dir_is_reproducible)
 {
 	char *d = tmpdir();
