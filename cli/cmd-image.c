@@ -1,9 +1,12 @@
-/* berth image COMMAND: load, pull, ls, inspect, rm, prune, tag, unpack.
+/* berth image COMMAND: load, import, save, pull, ls, inspect, rm, prune,
+ * tag, unpack.
  *
  * Images live in a store (--store DIR, else $BERTH_STORE, else
  * /var/lib/berth); no daemon is involved. Each subcommand parses its
  * arguments and makes one library call (oci_image_*). */
+#include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "cli/cli.h"
@@ -22,6 +25,10 @@ struct image_opts {
 	bool force;
 	const char *max_size_arg;
 	uint64_t max_size; /* parsed; 0: the library's default */
+	char **changes;	   /* import --change */
+	const char *message;
+	const char *output; /* save -o */
+	const char *format; /* save --format */
 };
 
 /* what runs a subcommand (cli_sub.impl) */
@@ -143,6 +150,80 @@ static int do_load(struct cli *cli, struct oci_store *s,
 	return 0;
 }
 
+/* The layer of `image import`: a directory, a tar file, or stdin. */
+static int import_layer(struct oci_store *s, const char *src,
+			struct oci_new_layer *l, struct berr *err)
+{
+	if (!strcmp(src, "-"))
+		return oci_layer_from_tar(s, STDIN_FILENO, l, err);
+	_cleanup_close_ int fd = open(src, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0)
+		return berr_set(err, errno, "image import: open %s", src);
+	if (S_ISDIR(st.st_mode))
+		return oci_layer_from_dir(s, src, NULL, l, err);
+	int r = oci_layer_from_tar(s, fd, l, err);
+	return r < 0 ? berr_wrap(err, "image import: %s", src) : r;
+}
+
+static int do_import(struct cli *cli, struct oci_store *s,
+		     const struct image_opts *o)
+{
+	struct berr err = {0};
+	_cleanup_free_ char *cfg = NULL, *ref = NULL;
+	/* the name and the changes first: the source may be large */
+	int r = oci_image_ref_normalize(cli->args[1], &ref, &err);
+	if (r == 0)
+		r = oci_image_import_config(o->changes, o->message, &cfg, &err);
+	if (r < 0)
+		return cli_fail(r, &err);
+	struct oci_new_layer l = {0};
+	_cleanup_(oci_image_freep) struct oci_image *img = NULL;
+	r = import_layer(s, cli->args[0], &l, &err);
+	if (r == 0)
+		r = oci_image_create(s, NULL, &l, 1, cfg, cli->args[1], &img,
+				     &err);
+	if (r == 0 && l.skipped)
+		fprintf(stderr,
+			"note: %zu device node%s or socket%s left out (%s%s): "
+			"a container gets its /dev from berth\n",
+			l.skipped, l.skipped == 1 ? "" : "s",
+			l.skipped == 1 ? "" : "s", l.skipped_first,
+			l.skipped == 1 ? "" : ", ...");
+	oci_new_layer_clear(&l);
+	if (r < 0)
+		return cli_fail(r, &err);
+	printf("%s\n", img->id);
+	return 0;
+}
+
+static int do_save(struct cli *cli, struct oci_store *s,
+		   const struct image_opts *o)
+{
+	const char *fmt = o->format ? o->format : "docker";
+	if (strcmp(fmt, "docker") && strcmp(fmt, "oci"))
+		return cli_error("image save: unknown --format \"%s\" (docker "
+				 "or oci)",
+				 fmt);
+	if (!o->output && isatty(STDOUT_FILENO))
+		return cli_error("image save: refusing to write an archive to "
+				 "a terminal: use -o FILE or a redirection");
+	_cleanup_close_ int fd = -1;
+	if (o->output) {
+		fd = open(o->output, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+			  0644);
+		if (fd < 0)
+			return cli_error("image save: create %s: %s", o->output,
+					 strerror(errno));
+	}
+	struct berr err = {0};
+	int r = oci_image_save(s, cli->args, !strcmp(fmt, "oci"),
+			       o->output ? fd : STDOUT_FILENO, &err);
+	if (r < 0 && o->output)
+		(void)unlink(o->output);
+	return r < 0 ? cli_fail(r, &err) : 0;
+}
+
 static int do_pull(struct cli *cli, struct oci_store *s,
 		   const struct image_opts *o)
 {
@@ -262,6 +343,14 @@ static int do_unpack(struct cli *cli, struct oci_store *s,
 static const struct cli_sub image_cmds[] = {
 	{"load", "FILE|-", "load a Docker archive or an OCI layout (- = stdin)",
 	 1, 1, IMPL(OCI_STORE_WRITE, do_load)},
+	{"import", "SOURCE NAME[:TAG]",
+	 "make an image of one layer from a root filesystem: a tar (plain "
+	 "or compressed), a directory, or - (stdin)",
+	 2, 2, IMPL(OCI_STORE_WRITE, do_import)},
+	{"save", "IMAGE...",
+	 "write images as a Docker archive (or --format oci: an OCI layout "
+	 "tar) to -o FILE or stdout",
+	 1, CLI_ANY_ARGS, IMPL(OCI_STORE_READ, do_save)},
 	{"pull", "REF", "pull an image from a registry", 1, 1,
 	 IMPL(OCI_STORE_READ, do_pull)},
 	{"ls", "", "list the images", 0, 0, IMPL(OCI_STORE_READ, do_ls)},
@@ -320,6 +409,15 @@ int cli_cmd_image(struct cli *cli, int argc, char **argv)
 		{"max-size", NULL, CLI_STR, &o.max_size_arg, "SIZE",
 		 "load, pull: refuse an archive or an image that expands to "
 		 "more than SIZE (64k, 2g, 1TiB; default 64GiB)"},
+		{"change", "c", CLI_STRV, &o.changes, "'INSTR ...'",
+		 "import: CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, USER, VOLUME or "
+		 "WORKDIR for the image config (repeatable)"},
+		{"message", "m", CLI_STR, &o.message, "MSG",
+		 "import: the history entry's comment"},
+		{"output", "o", CLI_STR, &o.output, "FILE",
+		 "save: write to FILE instead of stdout"},
+		{"format", NULL, CLI_STR, &o.format, "docker|oci",
+		 "save: a Docker archive (default) or an OCI layout tar"},
 		CLI_OPT_END,
 	};
 	const struct cli_sub *sub;
@@ -328,5 +426,8 @@ int cli_cmd_image(struct cli *cli, int argc, char **argv)
 		"IMAGE is a name (busybox:latest), an id or digest "
 		"(prefix), or the path of an archive or layout.",
 		opts, argc, argv, &sub);
-	return r != CLI_CONTINUE ? r : run_image_cmd(cli, sub, &o);
+	if (r == CLI_CONTINUE)
+		r = run_image_cmd(cli, sub, &o);
+	base_strv_free(o.changes);
+	return r;
 }

@@ -255,6 +255,8 @@ static int add_xattrs(struct lw *w, int fd, struct archive_entry *e,
 	if (n < 0)
 		return berr_set(w->err, errno, "%s: list xattrs of %s", w->what,
 				path);
+	if (n <= 0)
+		return 0;
 	_cleanup_free_ char *val = base_calloc(1, XATTR_SIZE_MAX);
 	for (char *p = names; p < names + n; p += strlen(p) + 1) {
 		ssize_t v = fgetxattr(fd, p, val, XATTR_SIZE_MAX);
@@ -273,6 +275,7 @@ static int add_xattrs(struct lw *w, int fd, struct archive_entry *e,
 	return 0;
 }
 
+/* Takes dfd (closed on return): one descriptor per level of depth. */
 static int walk_dir(struct lw *w, int dfd, const char *rel, int depth);
 
 static int add_whiteout(struct lw *w, const char *parent, const char *name,
@@ -388,7 +391,7 @@ static int add_dir(struct lw *w, int dfd, const char *name, const char *path,
 	if (opaque && w->o->overlay_upper &&
 	    (r = add_whiteout(w, path, ".wh..opq", st)) < 0)
 		return r;
-	return walk_dir(w, fd, path, depth + 1);
+	return walk_dir(w, TAKE_FD(fd), path, depth + 1);
 }
 
 static int add_symlink(struct lw *w, int dfd, const char *name,
@@ -457,20 +460,28 @@ static int cmp_names(const void *a, const void *b)
 
 static int walk_dir(struct lw *w, int dfd, const char *rel, int depth)
 {
-	int dup = fcntl(dfd, F_DUPFD_CLOEXEC, 3);
-	if (dup < 0)
-		return berr_set(w->err, errno, "%s: %s", w->what, rel);
-	_cleanup_closedir_ DIR *d = fdopendir(dup);
+	_cleanup_closedir_ DIR *d = fdopendir(dfd);
 	if (!d) {
-		close(dup);
-		return berr_set(w->err, errno, "%s: %s", w->what, rel);
+		int e = errno;
+		close(dfd);
+		return berr_set(w->err, e, "%s: %s", w->what, rel);
 	}
 	_cleanup_strv_ char **names = NULL;
+	size_t n = 0, cap = 0;
 	struct dirent *de;
-	while ((de = readdir(d)))
-		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-			base_strv_push(&names, de->d_name);
-	size_t n = base_strv_len(names);
+	while ((errno = 0, de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (n + 1 >= cap) {
+			cap = cap ? 2 * cap : 64;
+			names = base_realloc(names, cap, sizeof(*names));
+		}
+		names[n++] = base_strdup(de->d_name);
+		names[n] = NULL;
+	}
+	if (errno)
+		return berr_set(w->err, errno, "%s: read %s", w->what,
+				rel[0] ? rel : ".");
 	if (n)
 		qsort(names, n, sizeof(*names), cmp_names);
 	for (size_t i = 0; i < n; i++) {
@@ -510,8 +521,7 @@ int oci_layer_from_dir(struct oci_store *s, const char *dir,
 	int r = lw_start(s, what, o ? o : &defaults, out, err, &w);
 	if (r < 0)
 		return r;
-	_cleanup_close_ int dfd =
-		open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (dfd < 0)
 		return berr_set(err, errno, "open %s", dir);
 	if ((r = walk_dir(w, dfd, "", 0)) < 0)

@@ -1103,7 +1103,8 @@ static int load_source(struct loader *ld)
 		return load_docker(ld);
 	return berr_setx(ld->err, EINVAL,
 			 "%s: neither an OCI layout (index.json) nor a Docker "
-			 "archive (manifest.json)",
+			 "archive (manifest.json) (a root filesystem? use "
+			 "`berth image import`)",
 			 ld->what);
 }
 

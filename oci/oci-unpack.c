@@ -582,7 +582,8 @@ static int make_node(struct unpack *u, struct archive_entry *e, int parent,
 		if (!u->o->allow_devices)
 			return entry_fail(u, EPERM,
 					  "device nodes are not allowed in "
-					  "this image (%s %u:%u)",
+					  "this image (%s %u:%u): "
+					  "--allow-devices loads them",
 					  type == AE_IFCHR ? "character"
 							   : "block",
 					  maj, min);

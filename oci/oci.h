@@ -665,7 +665,9 @@ int oci_image_pull(struct oci_store *s, const char *ref,
  * store's tmp/, then oci_image_create() on top of a base image. The layer
  * tar is written by libarchive (pax, entries in sorted order, no atime or
  * ctime, no gzip timestamp): the same tree with clamped mtimes gives the
- * same digest. The store must be open; both calls take its write lock. */
+ * same digest. The store must be open; both calls take its write lock.
+ * A layer's blob lasts while the store stays open: the next writer to
+ * open it removes what tmp/ holds, as it does after a crash. */
 
 #define OCI_DIGEST_LEN 72 /* "sha256:" + 64 hex + NUL */
 
@@ -702,7 +704,7 @@ struct oci_layer_opts {
  * read (OCI_IMAGE_MAX_SIZE_DEFAULT) are bounded, a file is read up to the
  * size it had when it was stat'ed. o may be NULL (keep mtimes, plain
  * directory). On failure nothing is left in tmp/ and *out is cleared. */
-#define OCI_LAYER_MAX_DEPTH 512
+#define OCI_LAYER_MAX_DEPTH 256 /* one descriptor open per level */
 int oci_layer_from_dir(struct oci_store *s, const char *dir,
 		       const struct oci_layer_opts *o,
 		       struct oci_new_layer *out, struct berr *err);
@@ -736,6 +738,24 @@ int oci_image_create(struct oci_store *s, const struct oci_image *base,
 		     const struct oci_new_layer *layers, size_t n,
 		     const char *config_json, const char *tag,
 		     struct oci_image **out, struct berr *err);
+
+/* The image config JSON of `berth image import`: os linux, the host's
+ * architecture, created now, one history entry (created_by "berth image
+ * import", comment when given) and a config{} made from changes
+ * (NULL-terminated, may be NULL), each "KEY value" as `docker import
+ * --change` takes it: CMD and ENTRYPOINT (a JSON array, else the shell
+ * form ["/bin/sh","-c",value]), ENV K=V... or ENV K V, EXPOSE
+ * PORT[/proto]..., LABEL k=v..., USER, VOLUME (JSON array or words),
+ * WORKDIR. Any other instruction: -EINVAL naming it. Caller frees *out. */
+int oci_image_import_config(char *const *changes, const char *comment,
+			    char **out, struct berr *err);
+
+/* Writes images (found by oci_image_find()) to fd as a Docker archive
+ * (manifest.json, repositories, and the OCI index.json and oci-layout
+ * that Docker 25+ writes too) or, with oci, as an OCI image layout; a
+ * plain tar either way. Errors name the image. */
+int oci_image_save(struct oci_store *s, char *const *names, bool oci, int fd,
+		   struct berr *err);
 
 /* Finds an image by reference ("busybox", "busybox:1.36",
  * "name@sha256:..."), by id or digest ("sha256:<hex>" or a hex prefix of at

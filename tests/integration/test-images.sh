@@ -404,7 +404,7 @@ t_image_refuses_device_nodes() {
 	refusal_setup
 	refuse 'entry `dev/sda`: device nodes are not allowed in this image (block 8:0)' oci-tar \
 		"$(bad_layer '[{"path": "dev", "type": "dir"}, {"path": "dev/sda", "type": "blk", "major": 8, "minor": 0}]')"
-	refuse 'entry `mem`: device nodes are not allowed in this image (character 1:1)' docker \
+	refuse 'entry `mem`: device nodes are not allowed in this image (character 1:1): --allow-devices loads them' docker \
 		"$(bad_layer '[{"path": "mem", "type": "chr", "major": 1, "minor": 1}]')"
 	# a privileged image may have them when the caller says so
 	mkimg oci-tar "$TDIR/dev.tar" "$(bad_layer '[{"path": "null", "type": "chr", "major": 1, "minor": 3, "mode": 438}]')"
@@ -618,5 +618,164 @@ t_image_concurrent_loads() {
 	assert_ok bi ls
 	assert_eq "$(tail -n +2 <<<"$OUT" | wc -l)" 3
 	assert_eq "$(ls "$TDIR/store/layers" | wc -l)" 4 "one shared layer, three own ones"
+	assert_store_consistent
+}
+
+# ---- making images: import, save ------------------------------------------
+
+# launch_img ARGS...: berth launch on the test's store, the container
+# removed when it exits.
+launch_img() {
+	"$BERTH" --root "$ROOT" launch --store "$TDIR/store" --rm \
+		--cgroup-parent "berth-test-$IT_TOKEN" -e "BERTH_IT=$IT_TOKEN" "$@"
+}
+
+# rootfs_tar OUT [TAR-OPTIONS...]: the busybox rootfs as a tar, names
+# starting with ./ as mmdebstrap writes them.
+rootfs_tar() {
+	local out=$1
+	shift
+	tar -C "$ROOTFS" "$@" -cf "$out" . || fail "tar of the rootfs"
+}
+
+t_image_import_tar_dir_stdin() {
+	berth_only "image import is berth's own command"
+	local id
+	rootfs_tar "$TDIR/root.tar"
+	assert_ok bi import -m "from a tar" -c 'CMD ["echo", "imported tar"]' \
+		"$TDIR/root.tar" imp:tar
+	assert_match "$OUT" '^sha256:[0-9a-f]{64}$'
+	id=$OUT
+	assert_ok bi inspect imp:tar
+	assert_eq "$(jq -r .id <<<"$OUT")" "$id"
+	assert_eq "$(jq -r '.os + "/" + .architecture' <<<"$OUT")" \
+		"linux/$(uname -m | sed 's/x86_64/amd64/; s/aarch64/arm64/')"
+	assert_eq "$(jq '.layers | length' <<<"$OUT")" 1
+	assert_ok launch_img imp:tar
+	assert_eq "$OUT" "imported tar"
+	# the history entry carries the comment
+	local cfg
+	cfg=$(jq -r .id "$TDIR"/store/images/*.json | head -1)
+	assert_eq "$(jq -r '.history[0].comment + "|" + .history[0].created_by' \
+		"$TDIR/store/blobs/sha256/${cfg#sha256:}")" "from a tar|berth image import"
+
+	# a directory, with ENTRYPOINT in shell form and a label
+	assert_ok bi import -c 'ENTRYPOINT echo from a directory' \
+		-c 'LABEL a=1 b=2' -c 'EXPOSE 80 53/udp' "$ROOTFS" imp:dir
+	assert_ok bi inspect imp:dir
+	assert_eq "$(jq -c '[.config.Entrypoint, .config.Labels, .config.ExposedPorts]' <<<"$OUT")" \
+		'[["/bin/sh","-c","echo from a directory"],{"a":"1","b":"2"},{"80/tcp":{},"53/udp":{}}]'
+	assert_ok launch_img imp:dir
+	assert_eq "$OUT" "from a directory"
+
+	# stdin, compressed, with CMD, ENV and WORKDIR
+	gzip -c "$TDIR/root.tar" >"$TDIR/root.tar.gz"
+	run bi import -c 'ENV GREETING=hello' -c 'ENV OTHER two words' \
+		-c 'WORKDIR /tmp' -c 'CMD echo $GREETING $OTHER from $(pwd)' \
+		- imp:stdin <"$TDIR/root.tar.gz"
+	assert_eq "$RC" 0 "import - ($(last_line "$ERR"))"
+	assert_ok launch_img imp:stdin
+	assert_eq "$OUT" "hello two words from /tmp"
+	# the tar's two imports make one layer (a directory's is sorted)
+	assert_eq "$(ls "$TDIR/store/layers" | wc -l)" 2 "layers in the store"
+	assert_store_consistent
+}
+
+t_image_import_rootfs_with_device_nodes() {
+	berth_only "image import is berth's own command"
+	mkdir "$TDIR/r"
+	cp -a "$ROOTFS/." "$TDIR/r/" || fail "copy the rootfs"
+	mkdir -p "$TDIR/r/dev"
+	mknod "$TDIR/r/dev/console" c 5 1 && mknod "$TDIR/r/dev/null" c 1 3 ||
+		fail "mknod"
+	tar -C "$TDIR/r" -czf "$TDIR/deb.tar.gz" . || fail tar
+	assert_ok bi import -c 'CMD ["ls", "/dev/null"]' "$TDIR/deb.tar.gz" deb:1
+	assert_match "$ERR" 'note: 2 device nodes or sockets left out \(dev/(console|null), \.\.\.\)'
+	# `image load` of a rootfs tar says what to do instead
+	assert_fail_with 'a root filesystem? use `berth image import`' bi load "$TDIR/deb.tar.gz"
+	assert_ok bi unpack deb:1 "$TDIR/b"
+	[ -e "$TDIR/b/rootfs/dev/console" ] && fail "dev/console was kept"
+	[ -x "$TDIR/b/rootfs/bin/sh" ] || fail "bin/sh is missing"
+	assert_ok launch_img deb:1
+	assert_eq "$OUT" /dev/null "the container's own /dev"
+	assert_store_consistent
+}
+
+t_image_save_load_round_trip() {
+	berth_only "image save is berth's own command"
+	local id digest
+	mkimg docker "$TDIR/bb.tar" "$(busybox_desc bb:1 '["echo", "saved"]' gzip)"
+	assert_ok bi load "$TDIR/bb.tar"
+	assert_ok bi import -c 'CMD ["echo", "imported"]' "$ROOTFS" imp:1
+	assert_ok bi inspect bb:1
+	id=$(jq -r .id <<<"$OUT")
+	digest=$(jq -r .digest <<<"$OUT")
+	assert_ok bi save -o "$TDIR/out.tar" bb:1 imp:1
+	assert_eq "$(tar -tf "$TDIR/out.tar" | grep -v '^blobs/' | sort | tr '\n' ' ')" \
+		"index.json manifest.json oci-layout repositories "
+	assert_eq "$(tar -xOf "$TDIR/out.tar" manifest.json | jq -c '[.[].RepoTags[]]')" '["bb:1","imp:1"]'
+	"$BERTH" image --store "$TDIR/store2" load "$TDIR/out.tar" >"$TDIR/load.out" ||
+		fail "load of the saved archive"
+	assert_eq "$(sort "$TDIR/load.out" | tr '\n' ' ')" "Loaded image: bb:1 Loaded image: imp:1 "
+	run "$BERTH" image --store "$TDIR/store2" inspect bb:1
+	assert_eq "$(jq -r '.id + " " + .digest' <<<"$OUT")" "$id $digest" "id and digest after the round trip"
+	"$BERTH" --root "$ROOT" launch --store "$TDIR/store2" --rm \
+		--cgroup-parent "berth-test-$IT_TOKEN" -e "BERTH_IT=$IT_TOKEN" imp:1 >"$TDIR/run.out" ||
+		fail "launch of the reloaded image"
+	assert_eq "$(cat "$TDIR/run.out")" imported
+	# an OCI layout on stdout, loaded from stdin
+	bi save --format oci imp:1 >"$TDIR/oci.tar" || fail "save --format oci"
+	assert_eq "$(tar -tf "$TDIR/oci.tar" | grep -c manifest.json)" 0
+	run bash -c "'$BERTH' image --store '$TDIR/store3' load - <'$TDIR/oci.tar'"
+	assert_eq "$OUT" "Loaded image: imp:1"
+	assert_eq "$(jq -r .id "$TDIR"/store3/images/*.json)" "$(jq -r .id "$TDIR"/store/images/*.json |
+		grep -Fx "$(bi inspect imp:1 | jq -r .id)")"
+	rm -rf "$TDIR/store2" "$TDIR/store3"
+}
+
+t_image_save_skopeo_inspect() {
+	berth_only "image save is berth's own command"
+	command -v skopeo >/dev/null || skip "skopeo is not installed"
+	assert_ok bi import "$ROOTFS" sk:1
+	assert_ok bi save -o "$TDIR/d.tar" sk:1
+	assert_ok bi save --format oci -o "$TDIR/o.tar" sk:1
+	assert_ok skopeo inspect "docker-archive:$TDIR/d.tar"
+	assert_eq "$(jq -c '[.Os, (.Layers | length)]' <<<"$OUT")" '["linux",1]'
+	assert_ok skopeo inspect "oci-archive:$TDIR/o.tar"
+	assert_eq "$(jq -c '[.Os, (.Layers | length)]' <<<"$OUT")" '["linux",1]'
+}
+
+t_image_save_docker_load() {
+	berth_only "image save is berth's own command"
+	source "$IT_LIB_DIR/docker.sh"
+	trap docker_teardown EXIT
+	trap 'exit 143' TERM
+	docker_setup
+	assert_ok bi import -c 'CMD ["echo", "in docker"]' "$ROOTFS" fordocker:1
+	assert_ok bi save -o "$TDIR/d.tar" fordocker:1
+	local id=$(bi inspect fordocker:1 | jq -r .id)
+	assert_ok dk load -i "$TDIR/d.tar"
+	assert_match "$OUT" "Loaded image: fordocker:1"
+	assert_ok dk image inspect --format '{{.Id}}' fordocker:1
+	assert_eq "$OUT" "$id" "docker's image id"
+}
+
+t_image_import_save_refusals() {
+	berth_only "image import and save are berth's own commands"
+	assert_ok bi import "$ROOTFS" keep:1
+	local before
+	before=$(store_list)
+	assert_fail_with "image import: open $TDIR/nope: No such file or directory" \
+		bi import "$TDIR/nope" x:1
+	assert_fail_with '--change "RUN rm -rf /": RUN cannot be changed by image import' \
+		bi import -c 'RUN rm -rf /' "$ROOTFS" x:1
+	assert_fail_with '--change "EXPOSE 99999": invalid port' \
+		bi import -c 'EXPOSE 99999' "$ROOTFS" x:1
+	assert_fail_with 'invalid reference "Bad Name"' bi import "$TDIR/nope" 'Bad Name'
+	echo 'not a tar' >"$TDIR/junk"
+	assert_fail_with "image import: $TDIR/junk" bi import "$TDIR/junk" x:1
+	assert_fail_with 'image save: image nosuch:1: not found' bi save -o "$TDIR/s.tar" keep:1 nosuch:1
+	[ -e "$TDIR/s.tar" ] && fail "a failed save left its file"
+	assert_eq "$(store_list)" "$before" "the store after the refusals"
 	assert_store_consistent
 }

@@ -3,7 +3,10 @@
  * oci_image_create() on scratch and on a base, and what a failure leaves
  * (nothing). */
 #include <fcntl.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 
@@ -135,6 +138,30 @@ TEST(layer_from_dir_entries)
 	ASSERT_TRUE(!strstr(got2, ".wh."));
 	oci_new_layer_clear(&plain);
 	oci_new_layer_clear(&nl);
+	ASSERT_EQ(count(d, "store/tmp"), 0);
+	rmdir_all(d);
+}
+
+TEST(layer_from_dir_bounds_depth)
+{
+	char *d = tmpdir();
+	_cleanup_(oci_store_closep) struct oci_store *s = store(d);
+	_cleanup_free_ char *up = base_sprintf("%s/up", d);
+	ASSERT_EQ(mkdir(up, 0755), 0);
+	int fd = open(up, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	for (int i = 0; i < OCI_LAYER_MAX_DEPTH + 1; i++) {
+		ASSERT_EQ(mkdirat(fd, "a", 0755), 0);
+		int next = openat(fd, "a", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		ASSERT_TRUE(next >= 0);
+		close(fd);
+		fd = next;
+	}
+	close(fd);
+	struct oci_new_layer l;
+	struct berr err = {0};
+	ASSERT_EQ(oci_layer_from_dir(s, up, NULL, &l, &err), -ELOOP);
+	ASSERT_CONTAINS(err.msg, "deeper than 256 directories");
+	ASSERT_TRUE(l.path == NULL);
 	ASSERT_EQ(count(d, "store/tmp"), 0);
 	rmdir_all(d);
 }
@@ -328,5 +355,141 @@ TEST(image_create_failure_leaves_nothing)
 	ASSERT_EQ(count(d, "store/tmp"), 0);
 	_cleanup_(oci_image_freep) struct oci_image *none = NULL;
 	ASSERT_EQ(oci_image_find(s, "bad", &none, &err), -ENOENT);
+	rmdir_all(d);
+}
+
+static cJSON *import_cfg(const char *const *changes, struct berr *err, int *r)
+{
+	_cleanup_free_ char *json = NULL;
+	*r = oci_image_import_config((char *const *)changes, "msg", &json, err);
+	return json ? cJSON_Parse(json) : NULL;
+}
+
+TEST(import_changes)
+{
+	const char *ok[] = {"CMD echo $A",
+			    "entrypoint [\"/bin/tini\", \"--\"]",
+			    "ENV A=1 B=\"two words\"",
+			    "ENV C three words",
+			    "ENV A=replaced",
+			    "EXPOSE 80 53/udp",
+			    "LABEL k=v",
+			    "USER app:app",
+			    "VOLUME /data /cache",
+			    "WORKDIR /srv",
+			    NULL};
+	struct berr err = {0};
+	int r;
+	_cleanup_json_ cJSON *doc = import_cfg(ok, &err, &r);
+	ASSERT_EQ(r, 0);
+	_cleanup_free_ char *cfg =
+		oj_print(cJSON_GetObjectItem(doc, "config"), NULL);
+	ASSERT_STREQ(cfg, "{\"Cmd\":[\"/bin/sh\",\"-c\",\"echo $A\"],"
+			  "\"Entrypoint\":[\"/bin/tini\",\"--\"],"
+			  "\"Env\":[\"A=replaced\",\"B=two words\","
+			  "\"C=three words\"],"
+			  "\"ExposedPorts\":{\"80/tcp\":{},\"53/udp\":{}},"
+			  "\"Labels\":{\"k\":\"v\"},\"User\":\"app:app\","
+			  "\"Volumes\":{\"/data\":{},\"/cache\":{}},"
+			  "\"WorkingDir\":\"/srv\"}");
+	cJSON *h = cJSON_GetArrayItem(cJSON_GetObjectItem(doc, "history"), 0);
+	ASSERT_STREQ(cJSON_GetObjectItem(h, "created_by")->valuestring,
+		     "berth image import");
+	ASSERT_STREQ(cJSON_GetObjectItem(h, "comment")->valuestring, "msg");
+	ASSERT_STREQ(cJSON_GetObjectItem(doc, "os")->valuestring, "linux");
+
+	const char *bad[][2] = {
+		{"RUN true", "RUN cannot be changed by image import"},
+		{"ONBUILD RUN x", "ONBUILD cannot be changed"},
+		{"EXPOSE 80/xyz", "invalid port \"80/xyz\""},
+		{"ENV A=1 B", "expected KEY=VALUE, got \"B\""},
+		{"CMD", "CMD needs a value"},
+		{"", "not an instruction"},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		const char *v[] = {bad[i][0], NULL};
+		_cleanup_json_ cJSON *d = import_cfg(v, &err, &r);
+		ASSERT_EQ(r, -EINVAL);
+		ASSERT_TRUE(d == NULL);
+		ASSERT_CONTAINS(err.msg, bad[i][1]);
+	}
+}
+
+/* In a mount namespace of its own: an overlay of lower and upper, then
+ * what a build step does in it: a file removed, a directory replaced, a
+ * file added. Exits 77 when overlayfs cannot be mounted here. */
+static void overlay_step(const char *d)
+{
+	_cleanup_free_ char *opts = base_sprintf(
+		"lowerdir=%s/lower,upperdir=%s/upper,workdir=%s/work", d, d, d);
+	_cleanup_free_ char *merged = base_sprintf("%s/merged", d);
+	if (unshare(CLONE_NEWNS) < 0 ||
+	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+	    mount("overlay", merged, "overlay", 0, opts) < 0)
+		_exit(77);
+	_cleanup_free_ char *gone = base_sprintf("%s/gone", merged);
+	_cleanup_free_ char *dir = base_sprintf("%s/dir", merged);
+	_cleanup_free_ char *old = base_sprintf("%s/dir/old", merged);
+	if (unlink(gone) < 0 || unlink(old) < 0 || rmdir(dir) < 0 ||
+	    mkdir(dir, 0750) < 0)
+		_exit(1);
+	put(merged, "dir/new", "new");
+	put(merged, "added", "added");
+	_exit(0);
+}
+
+TEST(layer_from_overlay_upper_applies_on_its_base)
+{
+	if (geteuid() != 0)
+		test_skip("overlayfs needs root");
+	char *d = tmpdir();
+	_cleanup_(oci_store_closep) struct oci_store *s = store(d);
+	static const char *const dirs[] = {"lower", "lower/dir", "upper",
+					   "work", "merged"};
+	for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
+		_cleanup_free_ char *p = base_sprintf("%s/%s", d, dirs[i]);
+		ASSERT_EQ(mkdir(p, 0755), 0);
+	}
+	put(d, "lower/gone", "gone");
+	put(d, "lower/keep", "keep");
+	put(d, "lower/dir/old", "old");
+	pid_t pid = fork();
+	if (pid == 0)
+		overlay_step(d);
+	int status = 0;
+	ASSERT_EQ(waitpid(pid, &status, 0), pid);
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 77) {
+		rmdir_all(d);
+		test_skip("overlayfs cannot be mounted here");
+	}
+	ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+
+	struct oci_new_layer l[2];
+	struct berr err = {0};
+	_cleanup_free_ char *lower = base_sprintf("%s/lower", d);
+	_cleanup_free_ char *upper = base_sprintf("%s/upper", d);
+	ASSERT_EQ(oci_layer_from_dir(s, lower, NULL, &l[0], &err), 0);
+	struct oci_layer_opts o = {.overlay_upper = true, .mtime = -1};
+	ASSERT_EQ(oci_layer_from_dir(s, upper, &o, &l[1], &err), 0);
+	_cleanup_free_ char *got = entries(l[1].path);
+	/* a whiteout sorts by the name it hides */
+	ASSERT_STREQ(got, "added file;dir/ dir;dir/.wh..wh..opq file;"
+			  "dir/new file;.wh.gone file;");
+	_cleanup_(oci_image_freep) struct oci_image *base =
+		made(s, NULL, &l[0], 1, "{}", "base");
+	_cleanup_(oci_image_freep) struct oci_image *top =
+		made(s, base, &l[1], 1, "{}", "top");
+	_cleanup_free_ char *bundle = base_sprintf("%s/bundle", d);
+	ASSERT_EQ(oci_image_unpack(s, top, bundle, &err), 0);
+	_cleanup_free_ char *root = base_sprintf("%s/rootfs", bundle);
+	_cleanup_free_ char *cmd = base_sprintf(
+		"cd %s && find . -mindepth 1 | sort | tr '\\n' ' '", root);
+	FILE *f = popen(cmd, "r");
+	char buf[256] = "";
+	ASSERT_TRUE(f && fgets(buf, sizeof(buf), f));
+	pclose(f);
+	ASSERT_STREQ(buf, "./added ./dir ./dir/new ./keep ");
+	oci_new_layer_clear(&l[0]);
+	oci_new_layer_clear(&l[1]);
 	rmdir_all(d);
 }
