@@ -48,6 +48,8 @@ const struct cli_command cli_commands[] = {
 	 "run a coordinator and worker pools from a job file", cli_cmd_job},
 	{"build", "[options] CONTEXT",
 	 "build an image from a Dockerfile, like docker build", cli_cmd_build},
+	{"compose", "[-f FILE]... [-p NAME] up|down|ps|logs|config",
+	 "run a Compose project, like docker compose", cli_cmd_compose},
 	{"network", "create|ls|inspect|rm|prune [ARG...]",
 	 "manage bridge networks, like docker network", cli_cmd_network},
 	{NULL, NULL, NULL, NULL},

@@ -139,6 +139,26 @@ int eng_stage_dirs(const struct eng_copy *c, const char *rel, struct berr *err);
 /* As COPY, but a local tar archive is extracted into the destination. */
 int eng_add_into(const struct eng_copy *c, struct berr *err);
 
+/* ---- YAML (engine-yaml.c) --------------------------------------------------
+ */
+
+/* A YAML document as a cJSON tree: mappings, sequences, every scalar a
+ * string, plain nulls null; anchors, aliases and `<<` merges resolved.
+ * Errors: "FILE:LINE:COLUMN: problem". */
+int eng_yaml_parse(const char *text, size_t len, const char *file, cJSON **out,
+		   struct berr *err);
+/* The tree as a YAML document (caller frees). */
+int eng_yaml_print(const cJSON *doc, char **out, struct berr *err);
+
+/* ---- compose's job (engine-compose-job.c) ------------------------------- */
+
+int eng_compose_up_doc(const struct rt_ctx *ctx, const cJSON *doc,
+		       const char *name, const char *dir, const char *file,
+		       char *const *order, const struct eng_compose_up *o,
+		       struct berr *err);
+int eng_compose_down_doc(const struct rt_ctx *ctx, const cJSON *doc,
+			 const char *name, bool volumes, struct berr *err);
+
 /* ---- networks (engine-network.c) ----------------------------------------- */
 
 /* <root>/.net, or <root>/.net/sub */

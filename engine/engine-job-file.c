@@ -205,6 +205,33 @@ static int get_count(const struct parse *ps, const cJSON *obj, const char *path,
 	return 0;
 }
 
+/* entrypoint (an array; [] clears the image's), workdir, user, tmpfs. */
+static int get_process(const struct parse *ps, const cJSON *obj,
+		       const char *path, struct eng_job_group *g)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, "entrypoint");
+	_cleanup_free_ char *ep = base_sprintf("%s.entrypoint", path);
+	if (v && !cJSON_IsArray(v))
+		return bad(ps, ep, "expected an array of strings");
+	int r = 0;
+	if (v && v->child)
+		r = get_strv(ps, v, ep, &g->entrypoint);
+	else if (v)
+		g->entrypoint = base_calloc(1, sizeof(char *));
+	if (r == 0)
+		r = get_str(ps, obj, "workdir", path, &g->workdir);
+	if (r == 0 && g->workdir && g->workdir[0] != '/')
+		return bad(ps, path, "workdir: `%s` is not absolute",
+			   g->workdir);
+	if (r == 0)
+		r = get_str(ps, obj, "user", path, &g->user);
+	v = cJSON_GetObjectItemCaseSensitive(obj, "tmpfs");
+	_cleanup_free_ char *tm = base_sprintf("%s.tmpfs", path);
+	if (r == 0 && v)
+		r = get_strv(ps, v, tm, &g->tmpfs);
+	return r;
+}
+
 /* network, ports, hostname, aliases: what the group's containers get of
  * the job's network (or of the one it names). */
 static int get_network(const struct parse *ps, const cJSON *obj,
@@ -288,6 +315,8 @@ static int parse_group(const struct parse *ps, const cJSON *obj, size_t idx,
 		r = get_mode(ps, obj, path, g);
 	if (r == 0)
 		r = get_network(ps, obj, path, g);
+	if (r == 0)
+		r = get_process(ps, obj, path, g);
 	if (r == 0)
 		r = get_str(ps, obj, "produces", path, produces);
 	if (r == 0)
@@ -601,6 +630,10 @@ void eng_job_free(struct eng_job *j)
 		base_strv_free(g->volumes);
 		free(g->network);
 		free(g->hostname);
+		base_strv_free(g->entrypoint);
+		free(g->workdir);
+		free(g->user);
+		base_strv_free(g->tmpfs);
 		base_strv_free(g->aliases);
 		free(g->ports);
 	}

@@ -430,6 +430,13 @@ __attribute__((noreturn)) static void service_main(const struct run *R,
 		base_strv_push(&names, G->aliases[k]);
 	const char *net = group_network(R, G);
 	bool named = net && strcmp(net, "none") && strcmp(net, "host");
+	/* compose's entrypoint: the image's is cleared and the command
+	 * follows it */
+	_cleanup_strv_ char **argv = NULL;
+	for (size_t k = 0; G->entrypoint && G->entrypoint[k]; k++)
+		base_strv_push(&argv, G->entrypoint[k]);
+	for (size_t k = 0; G->entrypoint && G->command && G->command[k]; k++)
+		base_strv_push(&argv, G->command[k]);
 	struct eng_launch_opts lo = {
 		.store = R->j->store,
 		.image = G->image,
@@ -440,7 +447,12 @@ __attribute__((noreturn)) static void service_main(const struct run *R,
 			.ports = G->ports,
 			.n_ports = G->n_ports},
 		.net_root = R->ctx->root,
-		.ov = {.args = G->command, .env = G->env},
+		.ov = {.args = G->entrypoint ? argv : G->command,
+		       .env = G->env,
+		       .entrypoint = G->entrypoint ? "" : NULL,
+		       .workdir = G->workdir,
+		       .user = G->user},
+		.tmpfs = G->tmpfs,
 		.rm = true,
 		.volumes = G->volumes,
 		.cpuset_cpus = G->cpus,

@@ -239,6 +239,52 @@ struct eng_build_opts {
 int eng_build(const struct rt_ctx *ctx, const struct eng_build_opts *o,
 	      char **image_id, struct berr *err);
 
+/* ---- compose (engine-compose*.c, engine-yaml.c) ---------------------------
+ */
+
+struct eng_compose_opts {
+	char *const *files;	/* -f, merged in order; NULL: compose.yaml, ...
+				   of the current directory */
+	const char *project;	/* -p; NULL: COMPOSE_PROJECT_NAME, name:, or
+				   the directory's name */
+	char *const *env_files; /* --env-file, after the project's .env */
+};
+
+struct eng_compose;
+/* Reads, merges, interpolates and checks the project's files. Errors name
+ * the file and the key path ("compose.yaml: services.web.privileged: not
+ * supported by berth compose"), or line and column for YAML. */
+int eng_compose_load(const struct eng_compose_opts *o, struct eng_compose **out,
+		     struct berr *err);
+void eng_compose_free(struct eng_compose *c);
+static inline void eng_compose_freep(struct eng_compose **c)
+{
+	eng_compose_free(*c);
+}
+const char *eng_compose_name(const struct eng_compose *c);
+/* Keys read but not applied, one line each. */
+char *const *eng_compose_warnings(const struct eng_compose *c);
+/* The project as YAML, merged and interpolated (compose config). */
+int eng_compose_config(const struct eng_compose *c, char **yaml,
+		       struct berr *err);
+
+struct eng_compose_up {
+	char *const *scale; /* SVC=N */
+	bool build;	    /* build every service with `build` first */
+	bool detach;
+	const char *store, *cgroup_parent, *agent;
+	volatile int *stop; /* attached: set by a signal handler */
+};
+/* Builds the services that need it, makes the project's networks and
+ * named volumes, and runs the project as the job <project> (its network
+ * <project>_default; service containers SVC.I answer to SVC). */
+int eng_compose_up(const struct rt_ctx *ctx, const struct eng_compose *c,
+		   const struct eng_compose_up *o, struct berr *err);
+/* Stops the project and removes its containers, its job's state and
+ * logs, its networks, and with volumes its named volumes. */
+int eng_compose_down(const struct rt_ctx *ctx, const struct eng_compose *c,
+		     bool volumes, struct berr *err);
+
 /* ---- job: services and worker pools from a job file (prefix eng_job_) ---
  *
  * `berth job` is docker-compose for `berth par`: a job file names groups of
@@ -284,6 +330,11 @@ struct eng_job_group {
 	char **aliases;
 	struct eng_port *ports; /* services: -p's */
 	size_t n_ports;
+	/* services: the process; entrypoint NULL: the image's, else it
+	 * (maybe empty) and command after it, as compose runs them */
+	char **entrypoint;
+	char *workdir, *user;
+	char **tmpfs; /* CTR[:OPTIONS] */
 	enum eng_job_role role;
 	int queue; /* the queue produced or consumed, -1 */
 };

@@ -9,78 +9,8 @@
 # routes and firewall are never touched. Images are made from the shared
 # busybox rootfs; nothing is downloaded.
 
-MKIMAGE=$IT_LIB_DIR/mkimage.py
-BUSYBOX=$ROOTFS/bin/busybox
-
-# world_setup: the world (198.51.100.1/24 on wan0) and outside (198.51.100.2
-# on wan1), an image `net:1` in the test's store, and the clean-up: every
-# container the test names with ctr_id is deleted and every network
-# removed inside the world, then both namespaces go.
-world_setup() {
-	berth_only "networks are berth's own"
-	command -v nft >/dev/null || sh "$IT_LIB_DIR/../deps.sh" nftables >/dev/null 2>&1 ||
-		skip "nftables cannot be installed"
-	WORLD=$TDIR/world.ns OUTSIDE=$TDIR/outside.ns
-	local ns
-	for ns in "$WORLD" "$OUTSIDE"; do
-		touch "$ns"
-		unshare --net="$ns" true || fail "unshare --net=$ns"
-		defer "umount -l $ns"
-	done
-	w ip link set lo up
-	o ip link set lo up
-	# the peer is made in the world directly (a path names the
-	# namespace): a veth is never in the machine's namespace, even for
-	# an instant
-	o ip link add wan1 type veth peer name wan0 netns "$WORLD" ||
-		fail "veth wan0/wan1"
-	w ip addr add 198.51.100.1/24 dev wan0
-	w ip link set wan0 up
-	o ip addr add 198.51.100.2/24 dev wan1
-	o ip link set wan1 up
-	defer "nsenter --net=$WORLD $BERTH --root $ROOT network prune"
-	echo '{"tags": ["net:1"], "config": {"Cmd": ["sh"]},
-		"layers": [{"dir": "'"$ROOTFS"'"}]}' |
-		python3 "$MKIMAGE" docker "$TDIR/net.tar" || fail "mkimage.py"
-	assert_ok "$BERTH" image --store "$TDIR/store" load "$TDIR/net.tar"
-}
-
-w() { nsenter --net="$WORLD" "$@"; }
-o() { nsenter --net="$OUTSIDE" "$@"; }
-# wb ARGS...: berth in the world with the test's state root.
-wb() { nsenter --net="$WORLD" "$BERTH" --root "$ROOT" "$@"; }
-# wl ARGS...: berth launch in the world.
-wl() {
-	wb launch --store "$TDIR/store" --cgroup-parent "berth-test-$IT_TOKEN" \
-		-e "BERTH_IT=$IT_TOKEN" "$@"
-}
-
-# ctr_id NAME: a container id, deleted inside the world at the end.
-ctr_id() {
-	local id="$IT_TOKEN-$1"
-	defer "nsenter --net=$WORLD $BERTH --root $ROOT delete -f $id"
-	echo "$id"
-}
-
-# server ID NET PORT [udp]: a detached container answering "hi from ID"
-# on PORT, over and over.
-server() {
-	local u=
-	[ "${4:-}" = udp ] && u=-u
-	assert_ok wl -d --name "$1" --network "$2" net:1 sh -c \
-		"while true; do echo hi from $1 | nc $u -l -p $3; done"
-}
-
-# world_clean: no veth, berth bridge, berth rule or DNS server is left in
-# the world, and no network or endpoint in the state.
-world_clean() {
-	assert_eq "$(w ip -o link show type veth | grep -c ' vb')" 0 "veths left"
-	assert_eq "$(w ip -o link show type bridge | wc -l)" 0 "bridges left"
-	assert_eq "$(w nft list table ip berth 2>/dev/null | grep -c 'comment "berth:')" 0 \
-		"nft rules left"
-	assert_eq "$(pgrep -f "[d]nsmasq.*$TDIR" | wc -l)" 0 "DNS servers left"
-	assert_eq "$(state_left)" "" "state left"
-}
+# shellcheck source=world.sh
+. "$IT_LIB_DIR/world.sh"
 
 t_network_create_ls_inspect_rm() {
 	world_setup

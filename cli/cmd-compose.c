@@ -1,0 +1,206 @@
+/* berth compose [-f FILE]... [-p NAME] [--env-file F] COMMAND [ARGS]:
+ * docker compose's commands for a compose project, which berth runs as a
+ * job (eng_compose_*). Options before COMMAND are the project's, those
+ * after it the command's (so that `logs -f` follows while `-f` before
+ * names a file, as in docker compose). */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+struct compose_flags {
+	char **files, **env_files, **scale;
+	const char *project, *format, *tail, *timeout;
+	bool detach, build, volumes, all, follow, timestamps, orphans, no_start;
+};
+
+static volatile int stop_requests;
+
+static void on_stop(int sig)
+{
+	(void)sig;
+	stop_requests++;
+}
+
+static void print_line(const char *label, const char *text, size_t len,
+		       void *data)
+{
+	(void)data;
+	printf("%s | %.*s\n", label, (int)len, text);
+}
+
+static int c_up(struct cli *cli, struct eng_compose *c, struct compose_flags *f)
+{
+	if (f->no_start)
+		return cli_error("compose up: --no-start is not supported yet");
+	_cleanup_free_ char *agent = cli_agent_path();
+	struct eng_compose_up o = {.scale = f->scale,
+				   .build = f->build,
+				   .detach = f->detach,
+				   .store = getenv("BERTH_STORE"),
+				   .agent = agent,
+				   .stop = &stop_requests};
+	struct sigaction sa = {.sa_handler = on_stop};
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	struct berr err = {0};
+	int r = eng_compose_up(&cli->ctx, c, &o, &err);
+	if (r == -EINTR)
+		return 130;
+	return r < 0 ? cli_fail(r, &err) : 0;
+}
+
+static int c_down(struct cli *cli, struct eng_compose *c,
+		  struct compose_flags *f)
+{
+	struct berr err = {0};
+	int r = eng_compose_down(&cli->ctx, c, f->volumes, &err);
+	return r < 0 ? cli_fail(r, &err) : 0;
+}
+
+static int c_ps(struct cli *cli, struct eng_compose *c, struct compose_flags *f)
+{
+	struct eng_job_entry *v = NULL;
+	size_t n = 0;
+	struct berr err = {0};
+	int r = eng_job_ps(&cli->ctx, eng_compose_name(c), &v, &n, &err);
+	if (r == -ESRCH || r == -ENOENT) /* not up: nothing runs */
+		r = 0;
+	if (r < 0)
+		return cli_fail(r, &err);
+	bool json = f->format && !strcmp(f->format, "json");
+	if (!json)
+		printf("%-24s %-12s %-9s %s\n", "NAME", "SERVICE", "STATUS",
+		       "ADDRESS");
+	for (size_t i = 0; i < n; i++)
+		printf(json ? "{\"Name\":\"%s\",\"Service\":\"%s\","
+			      "\"State\":\"%s\",\"Address\":\"%s\"}\n"
+			    : "%-24s %-12s %-9s %s\n",
+		       v[i].id, v[i].group, oci_status_name(v[i].status),
+		       v[i].ip[0] ? v[i].ip : "-");
+	eng_job_entries_free(v, n);
+	return 0;
+}
+
+static int c_logs(struct cli *cli, struct eng_compose *c,
+		  struct compose_flags *f)
+{
+	if (f->follow)
+		return cli_error("compose logs: -f is not supported yet");
+	int rc = 0;
+	size_t n = cli->nargs ? cli->nargs : 1;
+	for (size_t i = 0; i < n; i++) {
+		struct berr err = {0};
+		int r = eng_job_logs(&cli->ctx, eng_compose_name(c),
+				     cli->nargs ? cli->args[i] : NULL,
+				     print_line, NULL, &err);
+		if (r < 0)
+			rc = cli_fail(r, &err);
+	}
+	return rc;
+}
+
+static int c_config(struct cli *cli, struct eng_compose *c,
+		    struct compose_flags *f)
+{
+	(void)cli;
+	(void)f;
+	_cleanup_free_ char *yaml = NULL;
+	struct berr err = {0};
+	int r = eng_compose_config(c, &yaml, &err);
+	if (r < 0)
+		return cli_fail(r, &err);
+	fputs(yaml, stdout);
+	return 0;
+}
+
+typedef int compose_fn(struct cli *cli, struct eng_compose *c,
+		       struct compose_flags *f);
+
+static const struct cli_sub compose_cmds[] = {
+	{"up", "[-d] [--scale SVC=N] [--build]",
+	 "create and start the project's containers", 0, 0, c_up},
+	{"down", "[-v]", "stop and remove them, and the networks", 0, 0,
+	 c_down},
+	{"ps", "[--format json]", "list the project's containers", 0, 0, c_ps},
+	{"logs", "[SERVICE...]", "print the containers' output", 0,
+	 CLI_ANY_ARGS, c_logs},
+	{"config", "", "print the project as berth reads it", 0, 0, c_config},
+};
+
+/* The index of COMMAND: the first argument that is no project option's. */
+static int find_command(int argc, char **argv)
+{
+	for (int i = 0; i < argc; i++) {
+		const char *a = argv[i];
+		if (a[0] != '-')
+			return i;
+		if (!strcmp(a, "-f") || !strcmp(a, "-p") ||
+		    !strcmp(a, "--file") || !strcmp(a, "--project-name") ||
+		    !strcmp(a, "--env-file"))
+			i++;
+	}
+	return argc;
+}
+
+static int run(struct cli *cli, struct compose_flags *f, int argc, char **argv)
+{
+	const struct cli_opt proj[] = {
+		{"file", "f", CLI_STRV, &f->files, "FILE", "a compose file"},
+		{"project-name", "p", CLI_STR, &f->project, "NAME",
+		 "the project's name"},
+		{"env-file", NULL, CLI_STRV, &f->env_files, "FILE",
+		 "variables, after the project's .env"},
+		CLI_OPT_END,
+	};
+	const struct cli_opt cmd[] = {
+		{"detach", "d", CLI_BOOL, &f->detach, NULL,
+		 "up: in the background"},
+		{"scale", NULL, CLI_STRV, &f->scale, "SVC=N",
+		 "up: containers of a service"},
+		{"build", NULL, CLI_BOOL, &f->build, NULL,
+		 "up: build the images first"},
+		{"no-start", NULL, CLI_BOOL, &f->no_start, NULL, "up: not yet"},
+		{"volumes", "v", CLI_BOOL, &f->volumes, NULL,
+		 "down: remove the named volumes"},
+		{"remove-orphans", NULL, CLI_BOOL, &f->orphans, NULL,
+		 "down: (every container of the project goes anyway)"},
+		{"format", NULL, CLI_STR, &f->format, "table|json", "ps"},
+		{"all", "a", CLI_BOOL, &f->all, NULL, "ps: (all are shown)"},
+		{"follow", "f", CLI_BOOL, &f->follow, NULL, "logs: not yet"},
+		CLI_OPT_END,
+	};
+	int k = find_command(argc, argv);
+	/* the parser ends what it parses with a NULL: the project's options
+	 * get an array of their own */
+	_cleanup_free_ char **head = base_calloc((size_t)k + 1, sizeof(char *));
+	memcpy(head, argv, (size_t)k * sizeof(char *));
+	int r = cli_parse(cli, proj, 0, k, head);
+	const struct cli_sub *sub = NULL;
+	if (r == CLI_CONTINUE)
+		r = cli_parse_sub(cli, compose_cmds, ARRAY_SIZE(compose_cmds),
+				  NULL, cmd, argc - k, argv + k, &sub);
+	if (r != CLI_CONTINUE)
+		return r;
+	struct eng_compose_opts o = {.files = f->files,
+				     .project = f->project,
+				     .env_files = f->env_files};
+	struct berr err = {0};
+	_cleanup_(eng_compose_freep) struct eng_compose *c = NULL;
+	if ((r = eng_compose_load(&o, &c, &err)) < 0)
+		return cli_fail(r, &err);
+	for (char *const *w = eng_compose_warnings(c); w && *w; w++)
+		fprintf(stderr, "berth: warning: %s\n", *w);
+	return ((compose_fn *)sub->impl)(cli, c, f);
+}
+
+int cli_cmd_compose(struct cli *cli, int argc, char **argv)
+{
+	struct compose_flags f = {0};
+	int r = run(cli, &f, argc, argv);
+	base_strv_free(f.files);
+	base_strv_free(f.env_files);
+	base_strv_free(f.scale);
+	return r;
+}

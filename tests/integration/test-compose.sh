@@ -1,0 +1,127 @@
+# berth compose: Compose projects run as jobs. Every test builds its own
+# network world (world.sh: a private namespace plays the host; the
+# machine's own network is never touched) and makes its image from the
+# busybox rootfs; nothing is downloaded.
+
+# shellcheck source=world.sh
+. "$IT_LIB_DIR/world.sh"
+
+# wc_ ARGS...: berth compose in the world, in the project directory.
+wcomp() {
+	(cd "$TDIR/proj" && BERTH_STORE=$TDIR/store nsenter --net="$WORLD" \
+		"$BERTH" --root "$ROOT" compose "$@")
+}
+
+compose_setup() {
+	world_setup
+	mkdir -p "$TDIR/proj"
+	defer "cd $TDIR/proj && BERTH_STORE=$TDIR/store nsenter --net=$WORLD $BERTH --root $ROOT compose down -v"
+}
+
+t_compose_up_ps_logs_down() {
+	compose_setup
+	printf 'WHO=from-dotenv\n' >"$TDIR/proj/.env"
+	cat >"$TDIR/proj/compose.yaml" <<-EOF
+	name: app$IT_TOKEN
+	x-common: &common
+	  image: net:1
+	  environment:
+	    BERTH_IT: $IT_TOKEN
+	    WHO: \${WHO}
+	    DEFAULTED: \${NOT_SET:-dflt}
+	services:
+	  db:
+	    <<: *common
+	    command: nc -ll -p 7000 -e echo db-answers
+	    ports:
+	      - "9300:7000"
+	  worker:
+	    <<: *common
+	    depends_on: [db]
+	    deploy:
+	      replicas: 3
+	    command: ["sh", "-c", "sleep 0.5; echo \$\$WHO \$\$DEFAULTED \$\$(nc -w 3 db 7000 </dev/null); sleep 30"]
+	EOF
+	assert_ok wcomp config
+	assert_contains "$OUT" "WHO: from-dotenv" "config interpolates from .env"
+	assert_contains "$OUT" "DEFAULTED: dflt" "\${VAR:-default}"
+	assert_ok wcomp up -d
+	local n
+	for n in $(seq 50); do
+		run wcomp ps
+		[ "$(grep -c ' running ' <<<"$OUT")" = 4 ] && break
+		sleep 0.1
+	done
+	assert_eq "$(grep -c ' running .*10\.89\.0\.' <<<"$OUT")" 4 "ps: db and 3 workers with addresses"
+	run w "$BUSYBOX" nc -w 3 198.51.100.1 9300 </dev/null
+	assert_eq "$OUT" db-answers "a published port of a service"
+	for n in $(seq 50); do
+		run wcomp logs worker
+		[ "$(grep -c 'from-dotenv dflt db-answers' <<<"$OUT")" = 3 ] && break
+		sleep 0.1
+	done
+	assert_eq "$(grep -c 'from-dotenv dflt db-answers' <<<"$OUT")" 3 \
+		"every worker reached db by its service name"
+	assert_ok wcomp down
+	assert_ok wcomp ps
+	assert_eq "$(grep -c running <<<"$OUT")" 0 "down stops everything"
+	# --scale
+	assert_ok wcomp up -d --scale worker=1
+	for n in $(seq 50); do
+		run wcomp ps
+		[ "$(grep -c ' running ' <<<"$OUT")" = 2 ] && break
+		sleep 0.1
+	done
+	assert_eq "$(grep -c ' running ' <<<"$OUT")" 2 "--scale worker=1"
+	assert_ok wcomp down -v
+	world_clean
+}
+
+t_compose_x_berth_pool() {
+	compose_setup
+	cat >"$TDIR/proj/compose.yaml" <<-EOF
+	name: pool$IT_TOKEN
+	services:
+	  coordinator:
+	    image: net:1
+	    environment: [BERTH_IT=$IT_TOKEN]
+	    network_mode: none
+	    command: ["sh", "-c", "seq 1 100; exec >&-; awk '{ s += \$\$1 } END { print \"total\", s > \"/dev/stderr\" }'"]
+	    x-berth: {produces: tasks}
+	  workers:
+	    image: net:1
+	    environment: [BERTH_IT=$IT_TOKEN]
+	    network_mode: none
+	    deploy: {replicas: 2}
+	    command: ["sh", "-c", "echo \$\$(( {} * 2 ))"]
+	    x-berth: {consumes: tasks}
+	EOF
+	assert_ok wcomp up
+	assert_ok wcomp logs coordinator
+	assert_contains "$OUT" "total 10100" "the pool doubled 1..100 through the queue"
+	assert_ok wcomp down
+	world_clean
+}
+
+t_compose_bad_input() {
+	compose_setup
+	printf 'services:\n  a:\n    image: x\n   bad: indent\n' >"$TDIR/proj/compose.yaml"
+	assert_fail_with "compose.yaml:4:" wcomp config
+	printf 'services:\n  a:\n    image: x\n    depends_on: [a]\n' >"$TDIR/proj/compose.yaml"
+	assert_fail_with "depends_on makes a cycle" wcomp up -d
+	printf 'services:\n  a:\n    image: x\n    depends_on: [nope]\n' >"$TDIR/proj/compose.yaml"
+	assert_fail_with "services.a.depends_on: unknown service \`nope\`" wcomp up -d
+	printf 'services:\n  a:\n    image: ${MUST:?set MUST first}\n' >"$TDIR/proj/compose.yaml"
+	assert_fail_with "MUST: set MUST first" wcomp up -d
+	printf 'services:\n  a:\n    image: x\n    privileged: true\n' >"$TDIR/proj/compose.yaml"
+	assert_fail_with "services.a.privileged: not supported by berth compose" wcomp up -d
+	printf 'services:\n  a:\n    image: net:1\n    ports: ["9400:1"]\n  b:\n    image: net:1\n    ports: ["9400:2"]\n' \
+		>"$TDIR/proj/compose.yaml"
+	assert_fail_with "services.b.ports: host port 9400 is published by services.a too" wcomp up -d
+	printf 'services:\n  a:\n    image: x\n    healthcheck: {test: ["CMD", "true"]}\n' \
+		>"$TDIR/proj/compose.yaml"
+	run wcomp config
+	assert_contains "$ERR" "services.a.healthcheck is not applied by berth compose yet" \
+		"a key read but not applied is named"
+	world_clean
+}
