@@ -300,6 +300,34 @@ static int network(const struct view *V, const char *svc, const cJSON *s,
 	return 0;
 }
 
+/* depends_on {svc: {condition}} and healthcheck as the job's. */
+static void deps_and_health(const cJSON *s, cJSON *g)
+{
+	const cJSON *d;
+	cJSON *deps = NULL;
+	cJSON_ArrayForEach(d, child(s, "depends_on"))
+	{
+		if (!deps)
+			deps = cJSON_AddObjectToObject(g, "depends_on");
+		const char *cond = str(d, "condition");
+		cJSON_AddStringToObject(deps, d->string,
+					cond ? cond : "service_started");
+	}
+	const cJSON *h = child(s, "healthcheck");
+	if (!h || cJSON_IsTrue(child(h, "disable")) ||
+	    (str(h, "disable") && !strcmp(str(h, "disable"), "true")))
+		return;
+	cJSON *hc = cJSON_AddObjectToObject(g, "healthcheck");
+	if (child(h, "test"))
+		cJSON_AddItemToObject(hc, "test",
+				      cJSON_Duplicate(child(h, "test"), true));
+	if (str(h, "interval"))
+		cJSON_AddStringToObject(hc, "interval", str(h, "interval"));
+	int n;
+	if (str(h, "retries") && base_parse_int(str(h, "retries"), &n) == 0)
+		cJSON_AddNumberToObject(hc, "retries", n);
+}
+
 /* x-berth: {consumes|produces: QUEUE, mode}: the service is a pool of
  * pinned workers on the queue, or its producer. */
 static void berth_ext(const cJSON *s, cJSON *g, cJSON *queues)
@@ -349,6 +377,8 @@ static int group(const struct view *V, const char *svc, cJSON *groups,
 			r = volume(V, svc, v, vols, err);
 	}
 	berth_ext(s, g, queues);
+	if (r == 0)
+		deps_and_health(s, g);
 	return r;
 }
 

@@ -372,13 +372,29 @@ static int load_file(struct compose *c, const char *path, cJSON **out,
  * everything else an error: never silently ignored. */
 static const char *const top_keys[] = {"version",  "name",    "services",
 				       "networks", "volumes", NULL};
-static const char *const svc_keys[] = {
-	"image",       "build",	      "command",      "entrypoint",
-	"environment", "env_file",    "ports",	      "volumes",
-	"tmpfs",       "working_dir", "user",	      "hostname",
-	"depends_on",  "deploy",      "cpuset",	      "mem_limit",
-	"pids_limit",  "networks",    "network_mode", "container_name",
-	"x-berth",     NULL};
+static const char *const svc_keys[] = {"image",
+				       "build",
+				       "command",
+				       "entrypoint",
+				       "environment",
+				       "env_file",
+				       "ports",
+				       "volumes",
+				       "tmpfs",
+				       "working_dir",
+				       "user",
+				       "hostname",
+				       "depends_on",
+				       "deploy",
+				       "cpuset",
+				       "mem_limit",
+				       "pids_limit",
+				       "networks",
+				       "network_mode",
+				       "container_name",
+				       "x-berth",
+				       "healthcheck",
+				       NULL};
 static const char *const svc_warn[] = {
 	"expose",      "healthcheck",	    "restart", "ulimits", "labels",
 	"stop_signal", "stop_grace_period", "init",    "cpus",	  NULL};
@@ -458,14 +474,6 @@ static int order_services(struct compose *c, char ***order, struct berr *err)
 						   "services.%s.depends_on: "
 						   "unknown service `%s`",
 						   s->string, d->string);
-				const char *cond = str(d, "condition");
-				if (cond && strcmp(cond, "service_started"))
-					return bad(err, c->file,
-						   "services.%s.depends_on.%s: "
-						   "condition %s is not "
-						   "supported by berth compose "
-						   "yet (service_started is)",
-						   s->string, d->string, cond);
 			}
 			if (!ready)
 				continue;

@@ -16,6 +16,7 @@
  * eng_endpoint_gc() removes it, by its record, on the next attach, `network
  * ls/inspect/rm/prune`. Every removal step may be repeated. */
 #include <cjson/cJSON.h>
+#include <ctype.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/magic.h>
@@ -158,6 +159,29 @@ struct hosts {
 	size_t n;
 };
 
+/* What the DNS server answers for: labels of [A-Za-z0-9_-] joined by
+ * dots. A container id may be none (`a..b`): it is then left out of the
+ * names rather than failing the container. */
+static bool dns_name_ok(const char *n)
+{
+	size_t len = strlen(n), label = 0;
+	if (!len || len > NSN_DNS_NAME_MAX)
+		return false;
+	for (size_t i = 0; i <= len; i++) {
+		if (n[i] == '.' || !n[i]) {
+			if (label == 0 || label > 63)
+				return false;
+			label = 0;
+		} else if (isalnum((unsigned char)n[i]) || n[i] == '_' ||
+			   n[i] == '-') {
+			label++;
+		} else {
+			return false;
+		}
+	}
+	return true;
+}
+
 static void add_names(int dfd, const char *name, const struct record *r,
 		      void *data)
 {
@@ -165,7 +189,7 @@ static void add_names(int dfd, const char *name, const struct record *r,
 	(void)name;
 	struct hosts *h = data;
 	for (size_t i = 0; r->names && r->names[i]; i++)
-		for (int k = 0; k < 2; k++) {
+		for (int k = 0; k < 2 && dns_name_ok(r->names[i]); k++) {
 			const char *ip = k ? r->ip6 : r->ip;
 			if (!ip[0])
 				continue;
@@ -792,7 +816,7 @@ int eng_endpoint_attach(const struct rt_ctx *ctx, const char *id,
 		base_calloc(1, sizeof(*ep));
 	ep->lock_fd = -1;
 	ep->hostname =
-		o->hostname ? base_strdup(o->hostname) : strndup(ctr_id, 12);
+		o->hostname ? base_strdup(o->hostname) : eng_short_name(ctr_id);
 	int dfd = new_dir(ctx, id, &ep->dir, err);
 	if (dfd < 0)
 		return dfd;

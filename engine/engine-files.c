@@ -220,3 +220,14 @@ int eng_files_write(const struct rt_ctx *ctx, int dfd,
 			     err);
 	return r;
 }
+
+char *eng_short_name(const char *id)
+{
+	/* docker's: the id's first 12 characters; a name cut there may end
+	 * in a dot or a dash, which no host name does */
+	char *s = strndup(id, 12);
+	size_t n = strlen(s);
+	while (n > 1 && (s[n - 1] == '.' || s[n - 1] == '-'))
+		s[--n] = '\0';
+	return s;
+}

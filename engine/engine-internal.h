@@ -150,6 +150,15 @@ int eng_yaml_parse(const char *text, size_t len, const char *file, cJSON **out,
 /* The tree as a YAML document (caller frees). */
 int eng_yaml_print(const cJSON *doc, char **out, struct berr *err);
 
+/* ---- a job's dependencies (engine-job-deps.c) --------------------------- */
+
+int eng_job_parse_deps(const cJSON *obj, const char *path,
+		       struct eng_job_group *g, struct berr *err);
+int eng_job_link_deps(struct eng_job *j, const char *file, struct berr *err);
+void eng_job_deps_free(struct eng_job_group *g);
+/* "500ms", "2s", "1m30s", "3" (seconds) -> milliseconds. */
+int eng_duration_ms(const char *s, int *ms);
+
 /* ---- compose's job (engine-compose-job.c) ------------------------------- */
 
 int eng_compose_up_doc(const struct rt_ctx *ctx, const cJSON *doc,
@@ -189,6 +198,9 @@ size_t eng_endpoint_count(const struct rt_ctx *ctx, const char *network,
 int eng_files_write(const struct rt_ctx *ctx, int dfd,
 		    const struct eng_net_opts *o, const struct eng_network *n,
 		    struct eng_endpoint *ep, struct berr *err);
+/* A container's default host name: its id's first 12 characters, without
+ * a trailing dot or dash. */
+char *eng_short_name(const char *id);
 /* The host's nameservers, for a network's DNS server. */
 int eng_resolv_upstream(char ***out, struct berr *err);
 /* Checks that the host ports are free (0: picks one) into maps (n of

@@ -274,10 +274,11 @@ static int parse_group(const struct parse *ps, const cJSON *obj, size_t idx,
 		       char **consumes)
 {
 	static const char *const known[] = {
-		"name",	    "image",	"rootfs",     "command", "count",
-		"cpus",	    "memory",	"env",	      "volumes", "mode",
-		"produces", "consumes", "pids_limit", "network", "ports",
-		"hostname", "aliases",	NULL};
+		"name",	    "image",	  "rootfs",	 "command", "count",
+		"cpus",	    "memory",	  "env",	 "volumes", "mode",
+		"produces", "consumes",	  "pids_limit",	 "network", "ports",
+		"hostname", "aliases",	  "entrypoint",	 "workdir", "user",
+		"tmpfs",    "depends_on", "healthcheck", NULL};
 	_cleanup_free_ char *path = base_sprintf("groups[%zu]", idx);
 	if (!cJSON_IsObject(obj))
 		return bad(ps, path, "expected an object");
@@ -317,6 +318,8 @@ static int parse_group(const struct parse *ps, const cJSON *obj, size_t idx,
 		r = get_network(ps, obj, path, g);
 	if (r == 0)
 		r = get_process(ps, obj, path, g);
+	if (r == 0 && eng_job_parse_deps(obj, path, g, ps->err) < 0)
+		r = berr_wrap(ps->err, "%s", ps->file);
 	if (r == 0)
 		r = get_str(ps, obj, "produces", path, produces);
 	if (r == 0)
@@ -477,6 +480,8 @@ static int parse_groups(const struct parse *ps, const cJSON *arr,
 	}
 	if (r == 0)
 		r = check_names(ps, j);
+	if (r == 0)
+		r = eng_job_link_deps(j, ps->file, ps->err);
 	return r;
 }
 
@@ -634,6 +639,7 @@ void eng_job_free(struct eng_job *j)
 		free(g->workdir);
 		free(g->user);
 		base_strv_free(g->tmpfs);
+		eng_job_deps_free(g);
 		base_strv_free(g->aliases);
 		free(g->ports);
 	}

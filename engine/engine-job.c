@@ -66,8 +66,19 @@ struct run {
 	size_t nkids;
 	bool ending, stopping;
 	int64_t next_kill;
-	struct berr fail; /* the first group that failed */
-	char *net;	  /* the job's own network, once made here */
+	struct berr fail;  /* the first group that failed */
+	char *net;	   /* the job's own network, once made here */
+	struct gstate *gs; /* each group's start and health */
+};
+
+/* A group's start (it waits for its dependencies) and health: one
+ * checker process at a time runs the check in each of its containers. */
+struct gstate {
+	bool spawned;
+	int health;	    /* 0 unknown, 1 healthy, -1 unhealthy */
+	int fails;	    /* checks failed in a row */
+	pid_t checker;	    /* running, or 0 */
+	int64_t next_check; /* monotonic ms */
 };
 
 /* The network group G's containers join: its own, or the job's. */
@@ -622,6 +633,81 @@ static int open_pipes(struct run *R, struct berr *err)
 }
 
 /* The engines first: a pool takes longest to start. */
+static void set_fail(struct run *R, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static int spawn_group(struct run *R, size_t g, struct berr *err)
+{
+	const struct eng_job_group *G = &R->j->groups[g];
+	R->gs[g].spawned = true;
+	if (G->role == ENG_JOB_CONSUMER)
+		return spawn_kid(R, g, -1, err);
+	int r = 0;
+	for (int i = 0; r == 0 && i < G->count; i++)
+		r = spawn_kid(R, g, i, err);
+	return r;
+}
+
+/* 1: every container of group d exited 0; -1: one exited otherwise; 0:
+ * not yet. */
+static int completed(const struct run *R, size_t d)
+{
+	bool all = R->gs[d].spawned;
+	for (size_t i = 0; i < R->nkids; i++) {
+		const struct kid *k = &R->kids[i];
+		if (k->group != d)
+			continue;
+		if (k->done && (!k->said || k->m.rc < 0 || k->m.status))
+			return -1;
+		all &= k->done;
+	}
+	return all ? 1 : 0;
+}
+
+/* 1: g may start; 0: not yet; -1: never (the reason is the job's). */
+static int deps_ready(struct run *R, size_t g)
+{
+	const struct eng_job_group *G = &R->j->groups[g];
+	for (size_t k = 0; k < G->n_deps; k++) {
+		size_t d = (size_t)G->deps[k].index;
+		int st = G->deps[k].cond == ENG_DEP_STARTED   ? R->gs[d].spawned
+			 : G->deps[k].cond == ENG_DEP_HEALTHY ? R->gs[d].health
+							      : completed(R, d);
+		if (st < 0) {
+			set_fail(R, "group %s: its dependency %s %s", G->name,
+				 G->deps[k].group,
+				 G->deps[k].cond == ENG_DEP_HEALTHY
+					 ? "is unhealthy"
+					 : "did not complete successfully");
+			return -1;
+		}
+		if (st == 0)
+			return 0;
+	}
+	return 1;
+}
+
+/* Starts every group whose dependencies are met; the queues' pipes close
+ * once every group has its ends. */
+static int spawn_ready(struct run *R, struct berr *err)
+{
+	bool all = true;
+	int r = 0;
+	for (size_t g = 0; r == 0 && g < R->j->ngroups; g++) {
+		if (R->gs[g].spawned)
+			continue;
+		int ready = R->stopping ? -1 : deps_ready(R, g);
+		if (ready > 0)
+			r = spawn_group(R, g, err);
+		else if (ready < 0)
+			R->stopping = true;
+		all &= ready > 0;
+	}
+	if (all || R->stopping)
+		close_pipes(R);
+	return r;
+}
+
 static int spawn_all(struct run *R, struct berr *err)
 {
 	size_t n = 0;
@@ -630,18 +716,56 @@ static int spawn_all(struct run *R, struct berr *err)
 			     ? 1
 			     : (size_t)R->j->groups[g].count;
 	R->kids = base_calloc(n, sizeof(*R->kids));
-	int r = 0;
-	for (size_t g = 0; r == 0 && g < R->j->ngroups; g++)
-		if (R->j->groups[g].role == ENG_JOB_CONSUMER)
-			r = spawn_kid(R, g, -1, err);
-	for (size_t g = 0; r == 0 && g < R->j->ngroups; g++) {
-		const struct eng_job_group *G = &R->j->groups[g];
-		for (int i = 0;
-		     r == 0 && G->role != ENG_JOB_CONSUMER && i < G->count; i++)
-			r = spawn_kid(R, g, i, err);
+	R->gs = base_calloc(R->j->ngroups, sizeof(*R->gs));
+	return spawn_ready(R, err);
+}
+
+/* The check in every container of group g, from a child whose stdio is
+ * /dev/null: it exits 0 when each passed. */
+static pid_t start_check(struct run *R, size_t g)
+{
+	const struct eng_job_group *G = &R->j->groups[g];
+	pid_t pid = fork();
+	if (pid != 0)
+		return pid < 0 ? 0 : pid;
+	for (int fd = 0; fd < 3; fd++)
+		place_fd(-1, NULL, fd, NULL);
+	_cleanup_free_ char *root = group_root(R->dir, G->name);
+	struct rt_ctx ctx = *R->ctx;
+	ctx.root = root;
+	for (int i = 0; i < G->count; i++) {
+		char id[96];
+		snprintf(id, sizeof(id), "%s.%d", G->name, i);
+		struct rt_exec_opts eo = {.args = G->health};
+		int status = 1;
+		if (rt_exec(&ctx, id, &eo, &status, NULL) < 0 || status != 0)
+			_exit(1);
 	}
-	close_pipes(R);
-	return r;
+	_exit(0);
+}
+
+/* Runs the health checks that are due and reads those that ended. */
+static void health_tick(struct run *R)
+{
+	int64_t now = mono_ms();
+	for (size_t g = 0; g < R->j->ngroups; g++) {
+		struct gstate *st = &R->gs[g];
+		const struct eng_job_group *G = &R->j->groups[g];
+		if (!G->health || !st->spawned || st->health != 0)
+			continue;
+		int ws;
+		if (st->checker &&
+		    waitpid(st->checker, &ws, WNOHANG) == st->checker) {
+			st->checker = 0;
+			bool ok = WIFEXITED(ws) && WEXITSTATUS(ws) == 0;
+			st->health = ok					? 1
+				     : ++st->fails >= G->health_retries ? -1
+									: 0;
+			st->next_check = now + G->health_interval_ms;
+		}
+		if (!st->checker && st->health == 0 && now >= st->next_check)
+			st->checker = start_check(R, g);
+	}
 }
 
 /* ---- waiting for the end ------------------------------------------------ */
@@ -737,6 +861,9 @@ static void kill_round(struct run *R)
 /* Every producer and every pool has ended (and there was one). */
 static bool work_done(const struct run *R)
 {
+	for (size_t g = 0; R->gs && g < R->j->ngroups; g++)
+		if (!R->gs[g].spawned)
+			return false; /* still waiting for its dependencies */
 	bool any = false;
 	for (size_t i = 0; i < R->nkids; i++) {
 		const struct kid *k = &R->kids[i];
@@ -763,7 +890,10 @@ static void wait_loop(struct run *R)
 							.events = POLLIN};
 				idx[n++] = i;
 			}
-		if (n == 0)
+		bool waiting = false;
+		for (size_t g = 0; R->gs && g < R->j->ngroups; g++)
+			waiting |= !R->gs[g].spawned && !R->stopping;
+		if (n == 0 && !waiting)
 			return;
 		int r = poll(pf, n, 100);
 		for (nfds_t k = 0; r > 0 && k < n; k++)
@@ -771,6 +901,14 @@ static void wait_loop(struct run *R)
 				reap(R, &R->kids[idx[k]]);
 		if (R->o->stop && *R->o->stop)
 			R->stopping = true;
+		if (R->gs) {
+			health_tick(R);
+			struct berr e = {0};
+			if (spawn_ready(R, &e) < 0) {
+				set_fail(R, "%s", e.msg);
+				R->stopping = true;
+			}
+		}
 		if (!R->ending && work_done(R))
 			R->ending = true;
 		if (R->ending || R->stopping)
@@ -853,6 +991,12 @@ static void run_free(struct run *R)
 	free(R->kids);
 	free(R->dir);
 	free(R->net);
+	for (size_t g = 0; R->gs && g < R->j->ngroups; g++)
+		if (R->gs[g].checker > 0) {
+			kill(R->gs[g].checker, SIGKILL);
+			waitpid(R->gs[g].checker, NULL, 0);
+		}
+	free(R->gs);
 	if (R->dir_fd >= 0)
 		close(R->dir_fd);
 }

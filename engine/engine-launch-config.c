@@ -352,7 +352,7 @@ int eng_launch_config(const struct eng_launch_opts *o, const char *id,
 	_cleanup_free_ char *host = ep ? base_strdup(ep->hostname)
 				    : o->net.hostname
 					    ? base_strdup(o->net.hostname)
-					    : strndup(id, 12);
+					    : eng_short_name(id);
 	set(cfg, "hostname", cJSON_CreateString(host));
 	set(child_object(cfg, "root"), "readonly",
 	    cJSON_CreateBool(o->read_only));

@@ -305,6 +305,19 @@ int eng_compose_down(const struct rt_ctx *ctx, const struct eng_compose *c,
  * the cgroup <cgroup_parent>/berth-job-<name> (cgroup_parent empty: below
  * berth's own), removed at the end. */
 
+/* What a group waits for before it starts (compose's depends_on). */
+enum eng_job_cond {
+	ENG_DEP_STARTED,   /* the other group's containers were started */
+	ENG_DEP_HEALTHY,   /* its health check passed in each of them */
+	ENG_DEP_COMPLETED, /* each of them exited 0 */
+};
+
+struct eng_job_dep {
+	char *group;
+	enum eng_job_cond cond;
+	int index; /* the group's, once linked */
+};
+
 enum eng_job_role {
 	ENG_JOB_SERVICE,  /* neither produces nor consumes */
 	ENG_JOB_PRODUCER, /* stdout: the queue's tasks; stdin: its results */
@@ -335,6 +348,10 @@ struct eng_job_group {
 	char **entrypoint;
 	char *workdir, *user;
 	char **tmpfs; /* CTR[:OPTIONS] */
+	struct eng_job_dep *deps;
+	size_t n_deps;
+	char **health; /* the health check's command in each container */
+	int health_interval_ms, health_retries;
 	enum eng_job_role role;
 	int queue; /* the queue produced or consumed, -1 */
 };

@@ -118,10 +118,54 @@ t_compose_bad_input() {
 	printf 'services:\n  a:\n    image: net:1\n    ports: ["9400:1"]\n  b:\n    image: net:1\n    ports: ["9400:2"]\n' \
 		>"$TDIR/proj/compose.yaml"
 	assert_fail_with "services.b.ports: host port 9400 is published by services.a too" wcomp up -d
-	printf 'services:\n  a:\n    image: x\n    healthcheck: {test: ["CMD", "true"]}\n' \
+	printf 'services:\n  a:\n    image: x\n    restart: always\n' \
 		>"$TDIR/proj/compose.yaml"
 	run wcomp config
-	assert_contains "$ERR" "services.a.healthcheck is not applied by berth compose yet" \
+	assert_contains "$ERR" "services.a.restart is not applied by berth compose yet" \
 		"a key read but not applied is named"
+	printf 'services:\n  a:\n    image: x\n  b:\n    image: x\n    depends_on: {a: {condition: service_healthy}}\n' \
+		>"$TDIR/proj/compose.yaml"
+	assert_fail_with "service_healthy, but \`a\` has no healthcheck" wcomp up -d
+	world_clean
+}
+
+t_compose_depends_on_healthy_and_completed() {
+	compose_setup
+	cat >"$TDIR/proj/compose.yaml" <<-EOF
+	name: seed$IT_TOKEN
+	services:
+	  init:
+	    image: net:1
+	    environment: [BERTH_IT=$IT_TOKEN]
+	    command: ["sh", "-c", "sleep 0.3; echo init done"]
+	  db:
+	    image: net:1
+	    environment: [BERTH_IT=$IT_TOKEN]
+	    depends_on:
+	      init: {condition: service_completed_successfully}
+	    # listens only after a second: started is not ready
+	    command: ["sh", "-c", "sleep 1; touch /tmp/ready; exec nc -ll -p 7000 -e echo db-answers"]
+	    healthcheck:
+	      test: ["CMD-SHELL", "test -f /tmp/ready"]
+	      interval: 200ms
+	      retries: 50
+	  coordinator:
+	    image: net:1
+	    environment: [BERTH_IT=$IT_TOKEN]
+	    depends_on:
+	      db: {condition: service_healthy}
+	    command: ["sh", "-c", "nc -w 3 db 7000 </dev/null; sleep 30"]
+	EOF
+	assert_ok wcomp up -d
+	local n
+	for n in $(seq 80); do
+		run wcomp logs coordinator
+		[ -n "$OUT" ] && break
+		sleep 0.1
+	done
+	assert_eq "$OUT" "coordinator.0 | db-answers" "the coordinator started once db was healthy"
+	run wcomp logs init
+	assert_eq "$OUT" "init.0 | init done" "init ran to completion first"
+	assert_ok wcomp down
 	world_clean
 }
