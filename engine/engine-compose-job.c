@@ -382,6 +382,25 @@ static int group(const struct view *V, const char *svc, cJSON *groups,
 	return r;
 }
 
+/* $$ is compose's literal $: what the containers get. */
+static void unescape(cJSON *v)
+{
+	if (cJSON_IsString(v) && strstr(v->valuestring, "$$")) {
+		_cleanup_free_ char *s = base_strdup(v->valuestring);
+		char *w = s;
+		for (const char *r = s; *r; r++) {
+			*w++ = *r;
+			if (r[0] == '$' && r[1] == '$')
+				r++;
+		}
+		*w = '\0';
+		cJSON_SetValuestring(v, s);
+		return;
+	}
+	cJSON *e;
+	cJSON_ArrayForEach(e, v) unescape(e);
+}
+
 /* The job document of the project. */
 static int job_doc(const struct view *V, char **text, struct berr *err)
 {
@@ -399,6 +418,7 @@ static int job_doc(const struct view *V, char **text, struct berr *err)
 		r = group(V, V->order[i], groups, queues, err);
 	if (r < 0)
 		return r;
+	unescape(groups);
 	*text = cJSON_Print(j);
 	return *text ? 0 : berr_setx(err, ENOMEM, "the project's job");
 }

@@ -111,8 +111,8 @@ static const char *var(const struct compose *c, const char *k, size_t n)
 	return v;
 }
 
-/* ${VAR}, ${VAR:-d}, ${VAR-d}, ${VAR:+r}, ${VAR+r}, ${VAR:?e}, ${VAR?e},
- * $VAR and $$ in one string; *out is new. */
+/* ${VAR}, ${VAR:-d}, ${VAR-d}, ${VAR:+r}, ${VAR+r}, ${VAR:?e}, ${VAR?e}
+ * and $VAR in one string ($$ stays); *out is new. */
 static int interpolate(const struct compose *c, const char *s,
 		       const char *where, char **out, struct berr *err)
 {
@@ -123,7 +123,9 @@ static int interpolate(const struct compose *c, const char *s,
 		size_t n = 1;
 		_cleanup_free_ char *tmp = NULL;
 		if (p[0] == '$' && p[1] == '$') {
-			n = 1;
+			/* stays escaped, as compose config prints it; the job
+			 * gets one '$' (eng_compose_unescape) */
+			n = 2;
 			p += 2;
 		} else if (p[0] == '$' && p[1] == '{') {
 			const char *end = strchr(p, '}');
@@ -490,6 +492,51 @@ static int order_services(struct compose *c, char ***order, struct berr *err)
 	return 0;
 }
 
+/* Relative bind sources made absolute, as compose config prints them (the
+ * project's directory; ~ the home directory). */
+static char *resolve(const struct compose *c, const char *p)
+{
+	if (p[0] == '~' && (p[1] == '/' || !p[1]) && getenv("HOME"))
+		return base_sprintf("%s%s", getenv("HOME"), p + 1);
+	if (p[0] != '.')
+		return NULL;
+	if (!strcmp(p, "."))
+		return base_strdup(c->dir);
+	return base_sprintf("%s/%s", c->dir,
+			    p + (!strncmp(p, "./", 2) ? 2 : 0));
+}
+
+static void absolute_binds(struct compose *c)
+{
+	const cJSON *svc;
+	cJSON_ArrayForEach(svc, child(c->doc, "services"))
+	{
+		cJSON *v;
+		cJSON_ArrayForEach(v, child((cJSON *)svc, "volumes"))
+		{
+			if (cJSON_IsObject(v)) {
+				const char *src = str(v, "source");
+				_cleanup_free_ char *abs =
+					src ? resolve(c, src) : NULL;
+				if (abs)
+					set(v, "source",
+					    cJSON_CreateString(abs));
+				continue;
+			}
+			const char *s = cJSON_GetStringValue(v);
+			const char *colon = s ? strchr(s, ':') : NULL;
+			_cleanup_free_ char *src =
+				colon ? strndup(s, (size_t)(colon - s)) : NULL;
+			_cleanup_free_ char *abs = src ? resolve(c, src) : NULL;
+			if (!abs)
+				continue;
+			_cleanup_free_ char *spec =
+				base_sprintf("%s%s", abs, colon);
+			cJSON_SetValuestring(v, spec);
+		}
+	}
+}
+
 /* Two services (or two replicas of one) cannot publish one host port:
  * refused before anything starts. */
 static int check_ports(struct compose *c, struct berr *err)
@@ -642,6 +689,8 @@ int eng_compose_load(const struct eng_compose_opts *o, struct eng_compose **out,
 		r = order_services(c, &p->order, err);
 	if (r == 0)
 		r = check_ports(c, err);
+	if (r == 0)
+		absolute_binds(c);
 	if (r < 0)
 		return r;
 	c->name = project_name(o, c->doc, c->dir);

@@ -169,3 +169,96 @@ t_compose_depends_on_healthy_and_completed() {
 	assert_ok wcomp down
 	world_clean
 }
+
+# compare_configs A B: the services of two `config` outputs, reduced to
+# what both must agree on: image, command, entrypoint, environment, ports
+# (as host ip, published, target, protocol) and volumes (source, target,
+# read-only).
+compare_configs() {
+	python3 - "$1" "$2" <<-'PY'
+	import sys, yaml
+	def ports(v):
+	    out = []
+	    for p in v or []:
+	        if isinstance(p, dict):
+	            out.append((str(p.get("host_ip", "")), str(p.get("published", "")),
+	                        str(p["target"]), p.get("protocol", "tcp")))
+	            continue
+	        s, proto = (str(p).split("/") + ["tcp"])[:2]
+	        parts = s.split(":")
+	        ip = parts[0] if len(parts) == 3 else ""
+	        pub = parts[-2] if len(parts) >= 2 else ""
+	        out.append((ip, pub, parts[-1], proto))
+	    return sorted(out)
+	def vols(v, base):
+	    out = []
+	    for x in v or []:
+	        if isinstance(x, dict):
+	            out.append((x.get("source"), x["target"], bool(x.get("read_only"))))
+	            continue
+	        f = x.split(":")
+	        src = f[0]
+	        if src.startswith("./"):
+	            src = base + src[1:]
+	        out.append((src, f[1], len(f) > 2 and f[2] == "ro"))
+	    return sorted(out)
+	def norm(path):
+	    doc = yaml.safe_load(open(path))
+	    out = {}
+	    for name, s in doc["services"].items():
+	        out[name] = {k: s.get(k) for k in ("image", "command", "entrypoint")}
+	        out[name]["environment"] = {k: str(v) for k, v in (s.get("environment") or {}).items()}
+	        out[name]["ports"] = ports(s.get("ports"))
+	        out[name]["volumes"] = vols(s.get("volumes"), sys.argv[3] if len(sys.argv) > 3 else "")
+	    return out
+	a, b = norm(sys.argv[1]), norm(sys.argv[2])
+	if a != b:
+	    for n in sorted(set(a) | set(b)):
+	        if a.get(n) != b.get(n):
+	            print("service", n, "berth:", a.get(n), "docker-compose:", b.get(n))
+	    sys.exit(1)
+	PY
+}
+
+t_compose_config_agrees_with_docker_compose() {
+	berth_only "compose is berth's own command"
+	command -v docker-compose >/dev/null ||
+		sh "$IT_LIB_DIR/../deps.sh" docker-compose >/dev/null 2>&1 ||
+		skip "docker-compose cannot be installed"
+	mkdir -p "$TDIR/proj/data"
+	printf 'TAG=1.2\n' >"$TDIR/proj/.env"
+	cat >"$TDIR/proj/compose.yaml" <<-'EOF'
+	version: "3.9"
+	x-base: &base
+	  image: "registry.example/app:${TAG}"
+	  environment:
+	    - MODE=${MODE:-prod}
+	    - LITERAL=$$HOME
+	services:
+	  web:
+	    <<: *base
+	    command: python -m http.server 8000 --bind 0.0.0.0
+	    ports:
+	      - "8000:8000"
+	      - "127.0.0.1:9000:9000/udp"
+	    volumes:
+	      - ./data:/data:ro
+	      - cache:/cache
+	  worker:
+	    <<: *base
+	    entrypoint: ["/bin/sh", "-c"]
+	    command: ["echo $$MODE"]
+	    environment:
+	      ROLE: worker
+	    depends_on: [web]
+	volumes:
+	  cache: {}
+	EOF
+	assert_ok sh -c "cd '$TDIR/proj' && '$BERTH' --root '$ROOT' compose config" 
+	printf '%s\n' "$OUT" >"$TDIR/berth.yaml"
+	run sh -c "cd '$TDIR/proj' && docker-compose config"
+	[ "$RC" = 0 ] || skip "docker-compose config: $(last_line "$ERR")"
+	printf '%s\n' "$OUT" >"$TDIR/dc.yaml"
+	run compare_configs "$TDIR/berth.yaml" "$TDIR/dc.yaml"
+	assert_eq "$RC" 0 "berth and docker-compose config: $OUT"
+}
