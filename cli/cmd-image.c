@@ -1,4 +1,4 @@
-/* berth image COMMAND: load, pull, ls, inspect, rm, prune, tag, unpack.
+/* berth image COMMAND: load, pull, push, ls, inspect, rm, prune, tag, unpack.
  *
  * Images live in a store (--store DIR, else $BERTH_STORE, else
  * /var/lib/berth); no daemon is involved. Each subcommand parses its
@@ -13,6 +13,8 @@
 int cli_cmd_image(struct cli *cli, int argc, char **argv);
 int cli_image_pull(struct oci_store *s, const char *ref, bool insecure,
 		   bool quiet, uint64_t max_size); /* cmd-pull.c */
+int cli_image_push(struct oci_store *s, const char *image, const char *dst,
+		   bool insecure, bool quiet); /* cmd-push.c */
 
 struct image_opts {
 	const char *store;
@@ -150,6 +152,14 @@ static int do_pull(struct cli *cli, struct oci_store *s,
 			      o->max_size);
 }
 
+static int do_push(struct cli *cli, struct oci_store *s,
+		   const struct image_opts *o)
+{
+	return cli_image_push(s, cli->args[0],
+			      cli->nargs > 1 ? cli->args[1] : NULL, o->insecure,
+			      o->quiet);
+}
+
 static int do_ls(struct cli *cli, struct oci_store *s,
 		 const struct image_opts *o)
 {
@@ -264,6 +274,8 @@ static const struct cli_sub image_cmds[] = {
 	 1, 1, IMPL(OCI_STORE_WRITE, do_load)},
 	{"pull", "REF", "pull an image from a registry", 1, 1,
 	 IMPL(OCI_STORE_READ, do_pull)},
+	{"push", "IMAGE [REF]", "push an image to a registry", 1, 2,
+	 IMPL(OCI_STORE_READ, do_push)},
 	{"ls", "", "list the images", 0, 0, IMPL(OCI_STORE_READ, do_ls)},
 	{"inspect", "IMAGE", "print an image's details as JSON", 1, 1,
 	 IMPL(OCI_STORE_READ, do_inspect)},
@@ -308,12 +320,12 @@ int cli_cmd_image(struct cli *cli, int argc, char **argv)
 		{"store", NULL, CLI_STR, &o.store, "DIR",
 		 "image store (default $BERTH_STORE or " OCI_STORE_DEFAULT ")"},
 		{"quiet", "q", CLI_BOOL, &o.quiet, NULL,
-		 "ls: only the ids; load, prune: print nothing; pull: only "
-		 "the name"},
+		 "ls: only the ids; load, prune: print nothing; pull, push: "
+		 "only the name"},
 		{"allow-devices", NULL, CLI_BOOL, &o.allow_devices, NULL,
 		 "load: accept device nodes in layers (privileged images)"},
 		{"insecure", NULL, CLI_BOOL, &o.insecure, NULL,
-		 "pull: plain http, to a loopback registry only"},
+		 "pull, push: plain http, to a loopback registry only"},
 		{"force", "f", CLI_BOOL, &o.force, NULL,
 		 "rm: remove an image by id even when names in several "
 		 "repositories share it"},

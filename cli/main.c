@@ -5,6 +5,7 @@
 
 int cli_cmd_image(struct cli *cli, int argc, char **argv); /* cmd-image.c */
 int cli_cmd_pull(struct cli *cli, int argc, char **argv);  /* cmd-pull.c */
+int cli_cmd_push(struct cli *cli, int argc, char **argv);  /* cmd-push.c */
 
 const struct cli_command cli_commands[] = {
 	{"create", "<container-id>", "create a container", cli_cmd_create},
@@ -33,10 +34,13 @@ const struct cli_command cli_commands[] = {
 	{"restore", "<container-id>",
 	 "not supported: berth has no CRIU support", cli_cmd_restore},
 	{"image", "COMMAND [ARG...]",
-	 "manage images: load, pull, ls, inspect, rm, prune, tag, unpack",
+	 "manage images: load, pull, push, ls, inspect, rm, prune, tag, "
+	 "unpack",
 	 cli_cmd_image},
 	{"pull", "REF", "pull an image from a registry (berth image pull)",
 	 cli_cmd_pull},
+	{"push", "IMAGE [REF]",
+	 "push an image to a registry (berth image push)", cli_cmd_push},
 	{"events", "<container-id>",
 	 "print a container's resource usage and OOM events", cli_cmd_events},
 	{"launch", "IMAGE [COMMAND [ARG...]]",

@@ -478,6 +478,17 @@ int oci_pull_ref_parse(const char *ref, struct oci_pull_ref *out,
 		       struct berr *err);
 void oci_pull_ref_clear(struct oci_pull_ref *r);
 
+/* ---- oci-push.c: the parts of an upload
+ * ------------------------------------------------ */
+
+#define OCI_PUSH_RANGE_LEN 48
+/* A chunk's Content-Range: "<off>-<off+len-1>" (len > 0). */
+void oci_push_content_range(uint64_t off, uint64_t len,
+			    char buf[OCI_PUSH_RANGE_LEN]);
+/* The closing PUT's URL: url with digest=sha256%3A<hex> added to its
+ * query (url may have one: a Location often does). Caller frees. */
+char *oci_push_digest_url(const char *url, const char *digest);
+
 /* ---- oci-imgconfig.c
  * --------------------------------------------------------- */
 
