@@ -115,6 +115,86 @@ t_push_basic_auth() {
 	assert_store_consistent
 }
 
+# A token server in front of the registry, as Docker Hub has, for every
+# method: requests without the token get a challenge for a pull scope (as
+# a registry answers a HEAD), the others go to the registry with their
+# bodies, and upload Locations are turned back to the proxy.
+PUSH_TOKEN_PROXY='
+import http.server, json, os, sys, urllib.error, urllib.request
+port_file, upstream, log = sys.argv[1:4]
+TOKEN = "tok-push-0123456789"
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_message(self, *a):
+        pass
+    def note(self, line):
+        with open(log, "a") as f:
+            f.write(line + "\n")
+    def reply(self, code, headers=(), body=b""):
+        self.send_response(code)
+        for k, v in headers:
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+    def handle_any(self):
+        me = "http://127.0.0.1:%d" % self.server.server_port
+        n = int(self.headers.get("Content-Length") or 0)
+        data = self.rfile.read(n) if n else None
+        auth = self.headers.get("Authorization", "")
+        if self.path.startswith("/token"):
+            self.note("token %s %s" % (self.path, auth))
+            return self.reply(200, body=json.dumps({"token": TOKEN}).encode())
+        if auth != "Bearer " + TOKEN:
+            self.note("401 %s %s" % (self.command, self.path))
+            ch = "Bearer realm=\"%s/token\",service=\"berth-test\",scope=\"repository:mini:pull\"" % me
+            return self.reply(401, [("WWW-Authenticate", ch)])
+        self.note("%s %s" % (self.command, self.path))
+        hs = {k: self.headers[k] for k in ("Accept", "Content-Type", "Content-Range") if self.headers.get(k)}
+        req = urllib.request.Request(upstream + self.path, data=data, headers=hs, method=self.command)
+        try:
+            r = urllib.request.urlopen(req)
+        except urllib.error.HTTPError as e:
+            r = e
+        out = [(k, r.headers[k].replace(upstream, me)) for k in
+               ("Content-Type", "Docker-Content-Digest", "Location", "Range") if r.headers.get(k)]
+        self.reply(r.getcode(), out, r.read())
+    do_GET = do_HEAD = do_POST = do_PATCH = do_PUT = handle_any
+s = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+with open(port_file + ".tmp", "w") as f:
+    f.write(str(s.server_port))
+os.rename(port_file + ".tmp", port_file)
+s.serve_forever()
+'
+
+t_push_bearer_token() {
+	local n=100 port
+	start_registry
+	mini_image mini:1
+	python3 -c "$PUSH_TOKEN_PROXY" "$TDIR/proxy.port" "http://$REG" "$TDIR/proxy.log" \
+		>"$TDIR/proxy.out" 2>&1 &
+	stop_later $!
+	while ! [ -s "$TDIR/proxy.port" ] && [ $n -gt 0 ]; do
+		sleep 0.05
+		n=$((n - 1))
+	done
+	port=$(cat "$TDIR/proxy.port") || fail "the token proxy did not start: $(cat "$TDIR/proxy.out")"
+	docker_config "$TDIR/cfg" "127.0.0.1:$port" tester:s3cret
+	DOCKER_CONFIG=$TDIR/cfg assert_ok bpush --insecure mini:1 "127.0.0.1:$port/mini:1"
+	assert_eq "$(grep -c ': Pushed$' <<<"$OUT")" 2 "blobs pushed"
+	# one token, for pull and push whatever the challenge said, with the
+	# login; every upload went through the proxy with it
+	assert_eq "$(grep -c '^token ' "$TDIR/proxy.log")" 1 "token requests"
+	assert_match "$(grep '^token ' "$TDIR/proxy.log")" \
+		'^token /token\?scope=repository%3Amini%3Apull%2Cpush&service=berth-test Basic dGVzdGVyOnMzY3JldA==$'
+	assert_eq "$(grep -c '^POST /v2/mini/blobs/uploads/' "$TDIR/proxy.log")" 2 "uploads through the proxy"
+	assert_eq "$(grep -c '^PUT /v2/mini/blobs/uploads/.*digest=sha256%3A' "$TDIR/proxy.log")" 2 \
+		"closing PUTs through the proxy"
+	assert_eq "$(grep -c '^PUT /v2/mini/manifests/1$' "$TDIR/proxy.log")" 1 "manifest PUT"
+	assert_eq "$(remote_digest mini:1)" "$(local_field mini:1 digest)"
+}
+
 t_push_pulled_by_docker() {
 	start_registry
 	mini_image mini:1
