@@ -3,8 +3,8 @@
  *
  * `image` parses the flags and opens the store for both spellings; this
  * file prints what docker push prints: a line per blob on stdout ("Pushed",
- * "Layer already exists"), a bar while a large blob goes up (on a terminal
- * only), and the manifest's digest at the end. */
+ * "Mounted from REPO", "Layer already exists"), a bar while a large blob goes
+ * up (on a terminal only), and the manifest's digest at the end. */
 #include <string.h>
 
 #include "cli/cli.h"
@@ -25,12 +25,15 @@ static void on_event(const struct oci_push_event *ev, void *arg)
 	/* 12 hex digits, as docker names blobs */
 	const char *hex = strchr(ev->digest, ':');
 	hex = hex ? hex + 1 : ev->digest;
-	if (ev->phase == OCI_PUSH_EXISTS || ev->phase == OCI_PUSH_DONE) {
+	if (ev->phase == OCI_PUSH_EXISTS || ev->phase == OCI_PUSH_DONE ||
+	    ev->phase == OCI_PUSH_MOUNTED) {
 		if (po->tty)
 			fprintf(stderr, "\r\033[K");
-		printf("%.12s: %s\n", hex,
-		       ev->phase == OCI_PUSH_DONE ? "Pushed"
-						  : "Layer already exists");
+		printf("%.12s: %s%s\n", hex,
+		       ev->phase == OCI_PUSH_DONE      ? "Pushed"
+		       : ev->phase == OCI_PUSH_MOUNTED ? "Mounted from "
+						       : "Layer already exists",
+		       ev->phase == OCI_PUSH_MOUNTED ? ev->from : "");
 		fflush(stdout);
 		return;
 	}

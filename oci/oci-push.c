@@ -56,6 +56,8 @@ struct pusher {
 	struct oci_pull_ref ref;
 	struct oci_registry *reg;
 	uint64_t chunk;
+	char *mount_from; /* a repository of the registry the image has a
+			     name in: blobs are mounted from it */
 };
 
 static void pusher_freep(struct pusher **pp)
@@ -65,6 +67,7 @@ static void pusher_freep(struct pusher **pp)
 		return;
 	oci_registry_close(p->reg);
 	oci_pull_ref_clear(&p->ref);
+	free(p->mount_from);
 	free(p);
 }
 
@@ -105,22 +108,35 @@ static int next_url(struct pusher *p, const char *what, const char *req,
 	return 0;
 }
 
-static int upload_start(struct pusher *p, const char *what, char **url)
+/* Opens an upload session, or mounts the blob from p->mount_from: 201
+ * (*mounted) when the registry linked it, else 202 and a session, as
+ * when a registry does not mount. */
+static int upload_start(struct pusher *p, const char *what, const char *digest,
+			char **url, bool *mounted)
 {
-	const struct oci_registry_req q = {.method = "POST",
-					   .path = "blobs/uploads/"};
+	/* repository names need no escaping: [a-z0-9._/-] */
+	_cleanup_free_ char *path =
+		p->mount_from
+			? base_sprintf("blobs/uploads/?mount=sha256%%3A%s"
+				       "&from=%s",
+				       oci_digest_hex(digest), p->mount_from)
+			: base_strdup("blobs/uploads/");
+	const struct oci_registry_req q = {.method = "POST", .path = path};
 	struct oci_registry_resp resp;
 	int r = oci_registry_request(p->reg, what, &q, &resp, p->err);
-	return r < 0 ? r : next_url(p, what, "POST", &resp, url);
+	*mounted = r == 0 && p->mount_from && resp.status == 201;
+	if (r < 0 || *mounted)
+		return r;
+	return next_url(p, what, "POST", &resp, url);
 }
 
 /* PATCHes of p->chunk bytes from fd until fewer than ... none are left. */
-static int upload_chunks(struct pusher *p, const char *what, int fd,
-			 char **url, struct oci_push_event *ev)
+static int upload_chunks(struct pusher *p, const char *what, int fd, char **url,
+			 struct oci_push_event *ev)
 {
 	for (uint64_t off = 0; off < ev->total; off += p->chunk) {
-		uint64_t n = ev->total - off < p->chunk ? ev->total - off
-							: p->chunk;
+		uint64_t n =
+			ev->total - off < p->chunk ? ev->total - off : p->chunk;
 		char range[OCI_PUSH_RANGE_LEN];
 		oci_push_content_range(off, n, range);
 		const struct oci_registry_req q = {
@@ -148,12 +164,12 @@ static int upload_finish(struct pusher *p, const char *what, const char *url,
 			 const char *digest, int fd, uint64_t len)
 {
 	_cleanup_free_ char *put = oci_push_digest_url(url, digest);
-	const struct oci_registry_req q = {
-		.method = "PUT",
-		.url = put,
-		.content_type = "application/octet-stream",
-		.fd = fd,
-		.len = len};
+	const struct oci_registry_req q = {.method = "PUT",
+					   .url = put,
+					   .content_type =
+						   "application/octet-stream",
+					   .fd = fd,
+					   .len = len};
 	struct oci_registry_resp resp;
 	int r = oci_registry_request(p->reg, what, &q, &resp, p->err);
 	if (r == 0 && resp.digest[0] && strcmp(resp.digest, digest))
@@ -185,7 +201,15 @@ static int push_blob(struct pusher *p, const char *role,
 	report(p, &ev);
 	ev.phase = OCI_PUSH_BYTES;
 	_cleanup_free_ char *url = NULL;
-	r = upload_start(p, what, &url);
+	bool mounted;
+	r = upload_start(p, what, d->digest, &url, &mounted);
+	if (r == 0 && mounted) {
+		ev.phase = OCI_PUSH_MOUNTED;
+		ev.from = p->mount_from;
+		ev.done = ev.total;
+		report(p, &ev);
+		return 0;
+	}
 	bool chunked = ev.total > p->chunk;
 	if (r == 0 && chunked)
 		r = upload_chunks(p, what, fd, &url, &ev);
@@ -251,6 +275,19 @@ static int push_image(struct pusher *p, const struct oci_image *img,
 	return r;
 }
 
+/* Another repository of the destination registry that img is named in. */
+static void pick_mount_source(struct pusher *p, const struct oci_image *img)
+{
+	for (char **t = img->repo_tags; t && *t && !p->mount_from; t++) {
+		struct oci_pull_ref ref;
+		if (oci_pull_ref_parse(*t, &ref, NULL) == 0 &&
+		    !strcmp(ref.registry, p->ref.registry) &&
+		    strcmp(ref.repo, p->ref.repo))
+			p->mount_from = base_strdup(ref.repo);
+		oci_pull_ref_clear(&ref);
+	}
+}
+
 static int push(struct pusher *p, const char *image,
 		struct oci_push_result *res)
 {
@@ -264,6 +301,8 @@ static int push(struct pusher *p, const char *image,
 		return -ENOENT;
 	_cleanup_(oci_image_freep) struct oci_image *img = NULL;
 	int r = oci_image_find(p->s, image, &img, p->err);
+	if (r == 0)
+		pick_mount_source(p, img);
 	if (r == 0)
 		r = oci_registry_open(p->ref.registry, p->ref.endpoint,
 				      p->ref.repo, p->o->insecure, true,

@@ -661,15 +661,19 @@ int oci_image_pull(struct oci_store *s, const char *ref,
 /* ---- pushing to a registry --------------------------------------------------
  *
  * oci_image_push() is the way back: each blob of an image the registry
- * does not have (a HEAD asks) goes up in one PUT, or in PATCHes of
- * chunk_size bytes when it is larger, then the stored manifest, with its
- * media type, under the tag. Nothing in the store changes. */
+ * does not have (a HEAD asks) is mounted from another repository of the
+ * registry that the image is named in, or else goes up in one PUT, or in
+ * PATCHes of chunk_size bytes when it is larger; then the stored
+ * manifest, with its media type, under the tag. Nothing in the store
+ * changes. */
 
 enum oci_push_phase {
-	OCI_PUSH_START,	 /* an upload begins */
-	OCI_PUSH_BYTES,	 /* done of total bytes have gone (per chunk) */
-	OCI_PUSH_EXISTS, /* the registry has the blob: not sent */
-	OCI_PUSH_DONE,	 /* sent, and the registry has its digest */
+	OCI_PUSH_START,	  /* an upload begins */
+	OCI_PUSH_BYTES,	  /* done of total bytes have gone (per chunk) */
+	OCI_PUSH_EXISTS,  /* the registry has the blob: not sent */
+	OCI_PUSH_DONE,	  /* sent, and the registry has its digest */
+	OCI_PUSH_MOUNTED, /* linked from another repository of the
+			     registry (from): not sent */
 };
 
 struct oci_push_event {
@@ -677,6 +681,7 @@ struct oci_push_event {
 	const char *role;   /* "config" or "layer" */
 	const char *digest; /* the blob's */
 	uint64_t done, total;
+	const char *from; /* OCI_PUSH_MOUNTED: the repository */
 };
 
 struct oci_push_opts {

@@ -89,6 +89,27 @@ t_push_large_blob_in_chunks() {
 	assert_eq "$(stat -c %s "$TDIR/b/rootfs/big")" 20000000
 }
 
+# An image named in one repository of the registry goes to another one by
+# mounts: the registry links the blobs, nothing is uploaded again.
+t_push_mounts_from_another_repo() {
+	start_registry
+	mini_image mini:1
+	assert_ok bi tag mini:1 "$REG/mini:1"
+	assert_ok bpush --insecure "$REG/mini:1"
+	assert_ok bpush --insecure "$REG/mini:1" "$REG/team/other:2"
+	assert_eq "$(grep -c ': Mounted from mini$' <<<"$OUT")" 2 "blobs mounted"
+	assert_eq "$(reqs POST 'team/other/blobs/uploads/?mount=sha256%3A[0-9a-f]*&from=mini ')" 2 \
+		"mount requests"
+	assert_eq "$(reqs PATCH team/other/)" 0 "PATCHes to the new repository"
+	assert_eq "$(reqs PUT team/other/blobs/)" 0 "blob PUTs to the new repository"
+	assert_eq "$(remote_digest team/other:2)" "$(local_field mini:1 digest)"
+	# a registry that does not mount answers 202: the blob goes up
+	rm -rf "$TDIR/reg/docker/registry/v2/repositories/mini"
+	assert_ok bpush --insecure "$REG/mini:1" "$REG/third:1"
+	assert_eq "$(grep -c ': Pushed$' <<<"$OUT")" 2 "blobs pushed when the mount fails"
+	assert_eq "$(remote_digest third:1)" "$(local_field mini:1 digest)"
+}
+
 t_push_basic_auth() {
 	local pw=$TDIR/htpasswd config before
 	command -v htpasswd >/dev/null || sh "$IT_LIB_DIR/../deps.sh" apache2-utils >/dev/null 2>&1

@@ -71,8 +71,9 @@ static void check_location(const char *loc, const char *want)
 
 TEST(push_location)
 {
-	check_location("/v2/mini/blobs/uploads/u?_state=s",
-		       "http://127.0.0.1:5000/v2/mini/blobs/uploads/u?_state=s");
+	check_location(
+		"/v2/mini/blobs/uploads/u?_state=s",
+		"http://127.0.0.1:5000/v2/mini/blobs/uploads/u?_state=s");
 	check_location("http://127.0.0.1:5000/v2/mini/blobs/uploads/u",
 		       "http://127.0.0.1:5000/v2/mini/blobs/uploads/u");
 	check_location("https://storage.example/up?x=1",
