@@ -1,4 +1,4 @@
-/* berth image COMMAND: load, pull, push, ls, inspect, rm, prune, tag, unpack.
+/* berth image COMMAND: load, pull, ls, inspect, rm, prune, tag, unpack.
  *
  * Images live in a store (--store DIR, else $BERTH_STORE, else
  * /var/lib/berth); no daemon is involved. Each subcommand parses its
@@ -274,8 +274,10 @@ static const struct cli_sub image_cmds[] = {
 	 1, 1, IMPL(OCI_STORE_WRITE, do_load)},
 	{"pull", "REF", "pull an image from a registry", 1, 1,
 	 IMPL(OCI_STORE_READ, do_pull)},
-	{"push", "IMAGE [REF]", "push an image to a registry", 1, 2,
-	 IMPL(OCI_STORE_READ, do_push)},
+	{"push", "IMAGE [REF]",
+	 "push an image to a registry (REF: IMAGE when absent; --insecure, -q "
+	 "as for pull)",
+	 1, 2, IMPL(OCI_STORE_READ, do_push)},
 	{"ls", "", "list the images", 0, 0, IMPL(OCI_STORE_READ, do_ls)},
 	{"inspect", "IMAGE", "print an image's details as JSON", 1, 1,
 	 IMPL(OCI_STORE_READ, do_inspect)},
@@ -320,12 +322,12 @@ int cli_cmd_image(struct cli *cli, int argc, char **argv)
 		{"store", NULL, CLI_STR, &o.store, "DIR",
 		 "image store (default $BERTH_STORE or " OCI_STORE_DEFAULT ")"},
 		{"quiet", "q", CLI_BOOL, &o.quiet, NULL,
-		 "ls: only the ids; load, prune: print nothing; pull, push: "
-		 "only the name"},
+		 "ls: only the ids; load, prune: print nothing; pull: only "
+		 "the name"},
 		{"allow-devices", NULL, CLI_BOOL, &o.allow_devices, NULL,
 		 "load: accept device nodes in layers (privileged images)"},
 		{"insecure", NULL, CLI_BOOL, &o.insecure, NULL,
-		 "pull, push: plain http, to a loopback registry only"},
+		 "pull: plain http, to a loopback registry only"},
 		{"force", "f", CLI_BOOL, &o.force, NULL,
 		 "rm: remove an image by id even when names in several "
 		 "repositories share it"},

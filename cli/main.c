@@ -34,8 +34,7 @@ const struct cli_command cli_commands[] = {
 	{"restore", "<container-id>",
 	 "not supported: berth has no CRIU support", cli_cmd_restore},
 	{"image", "COMMAND [ARG...]",
-	 "manage images: load, pull, push, ls, inspect, rm, prune, tag, "
-	 "unpack",
+	 "manage images: load, pull, ls, inspect, rm, prune, tag, unpack",
 	 cli_cmd_image},
 	{"pull", "REF", "pull an image from a registry (berth image pull)",
 	 cli_cmd_pull},
