@@ -396,6 +396,9 @@ char *oci_registry_scope(const char *repo, bool push, const char *challenge);
  * -EINVAL for anything else (empty, relative, control characters).
  * Caller frees *out. */
 int oci_registry_location(const char *base, const char *location, char **out);
+/* Whether url is on base ("http://host:port"): the only URLs a request
+ * sends credentials to. */
+bool oci_registry_same_origin(const char *base, const char *url);
 
 struct oci_registry;
 /* A client for repo on the registry at endpoint (host[:port]); registry

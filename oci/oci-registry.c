@@ -308,6 +308,13 @@ char *oci_registry_scope(const char *repo, bool push, const char *challenge)
 			 : base_sprintf("repository:%s:pull", repo);
 }
 
+bool oci_registry_same_origin(const char *base, const char *url)
+{
+	size_t n = strlen(base);
+	return !strncmp(url, base, n) &&
+	       (url[n] == '/' || url[n] == '?' || url[n] == '\0');
+}
+
 int oci_registry_location(const char *base, const char *location, char **out)
 {
 	*out = NULL;
@@ -820,15 +827,19 @@ int oci_registry_request(struct oci_registry *r, const char *what,
 	_cleanup_free_ char *url =
 		q->url ? base_strdup(q->url)
 		       : base_sprintf("%s/v2/%s/%s", r->base, r->repo, q->path);
+	/* credentials go to the registry alone, not to wherever its
+	 * Location sends an upload (a storage service) */
+	bool own = oci_registry_same_origin(r->base, url);
 	for (int round = 0;; round++) {
 		_cleanup_free_ char *auth =
-			r->bearer      ? base_sprintf("Bearer %s", r->bearer)
+			!own	       ? NULL
+			: r->bearer    ? base_sprintf("Bearer %s", r->bearer)
 			: r->use_basic ? base_sprintf("Basic %s", r->basic)
 				       : NULL;
 		int rr = perform(r, q, url, auth, err);
 		if (rr < 0)
 			return rr;
-		if (r->status != 401 || round > 0)
+		if (r->status != 401 || round > 0 || !own)
 			break;
 		if ((rr = authenticate(r, what, err)) < 0)
 			return rr;

@@ -87,6 +87,25 @@ TEST(push_location)
 	check_location("/v2/a\r\nX-Injected: 1", NULL);
 }
 
+TEST(push_credentials_stay_on_the_registry)
+{
+	const char *base = "http://127.0.0.1:5000";
+	ASSERT_TRUE(oci_registry_same_origin(base, "http://127.0.0.1:5000/v2/"
+						   "x/blobs/uploads/u"));
+	ASSERT_TRUE(oci_registry_same_origin(base, "http://127.0.0.1:5000"));
+	ASSERT_TRUE(
+		oci_registry_same_origin(base, "http://127.0.0.1:5000?x=1"));
+	/* another port, host or scheme, or a longer host name */
+	ASSERT_TRUE(!oci_registry_same_origin(base, "http://127.0.0.1:50001/"
+						    "v2/"));
+	ASSERT_TRUE(!oci_registry_same_origin(base, "http://127.0.0.1:5000."
+						    "evil.example/v2/"));
+	ASSERT_TRUE(!oci_registry_same_origin(base, "http://127.0.0.1:5000@"
+						    "evil.example/v2/"));
+	ASSERT_TRUE(!oci_registry_same_origin(base, "https://127.0.0.1:5000/"));
+	ASSERT_TRUE(!oci_registry_same_origin(base, "http://127.0.0.2:5000/"));
+}
+
 TEST(push_insecure_check)
 {
 	struct berr err = {0};
