@@ -16,6 +16,8 @@
 int cli_cmd_image(struct cli *cli, int argc, char **argv);
 int cli_image_pull(struct oci_store *s, const char *ref, bool insecure,
 		   bool quiet, uint64_t max_size); /* cmd-pull.c */
+int cli_image_push(struct oci_store *s, const char *image, const char *dst,
+		   bool insecure, bool quiet); /* cmd-push.c */
 
 struct image_opts {
 	const char *store;
@@ -231,6 +233,14 @@ static int do_pull(struct cli *cli, struct oci_store *s,
 			      o->max_size);
 }
 
+static int do_push(struct cli *cli, struct oci_store *s,
+		   const struct image_opts *o)
+{
+	return cli_image_push(s, cli->args[0],
+			      cli->nargs > 1 ? cli->args[1] : NULL, o->insecure,
+			      o->quiet);
+}
+
 static int do_ls(struct cli *cli, struct oci_store *s,
 		 const struct image_opts *o)
 {
@@ -353,6 +363,10 @@ static const struct cli_sub image_cmds[] = {
 	 1, CLI_ANY_ARGS, IMPL(OCI_STORE_READ, do_save)},
 	{"pull", "REF", "pull an image from a registry", 1, 1,
 	 IMPL(OCI_STORE_READ, do_pull)},
+	{"push", "IMAGE [REF]",
+	 "push an image to a registry (REF: IMAGE when absent; --insecure, -q "
+	 "as for pull)",
+	 1, 2, IMPL(OCI_STORE_READ, do_push)},
 	{"ls", "", "list the images", 0, 0, IMPL(OCI_STORE_READ, do_ls)},
 	{"inspect", "IMAGE", "print an image's details as JSON", 1, 1,
 	 IMPL(OCI_STORE_READ, do_inspect)},

@@ -5,6 +5,7 @@
 
 int cli_cmd_image(struct cli *cli, int argc, char **argv); /* cmd-image.c */
 int cli_cmd_pull(struct cli *cli, int argc, char **argv);  /* cmd-pull.c */
+int cli_cmd_push(struct cli *cli, int argc, char **argv);  /* cmd-push.c */
 
 const struct cli_command cli_commands[] = {
 	{"create", "<container-id>", "create a container", cli_cmd_create},
@@ -37,6 +38,8 @@ const struct cli_command cli_commands[] = {
 	 cli_cmd_image},
 	{"pull", "REF", "pull an image from a registry (berth image pull)",
 	 cli_cmd_pull},
+	{"push", "IMAGE [REF]",
+	 "push an image to a registry (berth image push)", cli_cmd_push},
 	{"events", "<container-id>",
 	 "print a container's resource usage and OOM events", cli_cmd_events},
 	{"launch", "IMAGE [COMMAND [ARG...]]",

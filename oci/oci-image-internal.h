@@ -384,15 +384,31 @@ int oci_registry_token_parse(const char *json, size_t len, char **out,
 /* Whether host (host[:port], IPv6 in brackets) is a loopback name or
  * address: localhost, 127.0.0.0/8, ::1. */
 bool oci_registry_host_loopback(const char *host);
+/* 0 when registry is a loopback one, as --insecure needs; else -EPERM
+ * with err saying so. */
+int oci_registry_check_insecure(const char *registry, struct berr *err);
+/* The scope to ask a token server for: "repository:<repo>:pull,push" for
+ * a push, else the challenge's scope, else "repository:<repo>:pull".
+ * Caller frees. */
+char *oci_registry_scope(const char *repo, bool push, const char *challenge);
+/* A Location header as an absolute URL: kept when it is one (http or
+ * https), else a path ("/v2/...") put after base ("http://host:port").
+ * -EINVAL for anything else (empty, relative, control characters).
+ * Caller frees *out. */
+int oci_registry_location(const char *base, const char *location, char **out);
+/* Whether url is on base ("http://host:port"): the only URLs a request
+ * sends credentials to. */
+bool oci_registry_same_origin(const char *base, const char *url);
 
 struct oci_registry;
 /* A client for repo on the registry at endpoint (host[:port]); registry
  * names it in config.json. https, or plain http with insecure (the caller
  * checks that the registry is a loopback one; every connection is checked
  * again). Credentials come from $DOCKER_CONFIG/config.json or
- * ~/.docker/config.json and are sent only when the registry asks. */
+ * ~/.docker/config.json and are sent only when the registry asks; push
+ * asks token servers for the push scope too. */
 int oci_registry_open(const char *registry, const char *endpoint,
-		      const char *repo, bool insecure,
+		      const char *repo, bool insecure, bool push,
 		      struct oci_registry **out, struct berr *err);
 void oci_registry_close(struct oci_registry *r);
 static inline void oci_registry_closep(struct oci_registry **r)
@@ -413,14 +429,35 @@ struct oci_membuf {
 };
 int oci_membuf_sink(const void *p, size_t n, void *arg);
 struct oci_registry_resp {
+	long status;
 	char content_type[128];
 	char digest[OCI_DIGEST_LEN]; /* Docker-Content-Digest, "" if none */
+	char location[2048];	     /* as sent; "" if none or longer */
 };
-/* GET /v2/<repo>/<path> (following redirects), answering a 401 with the
- * token or the credentials it asks for. A status other than 2xx is an
- * error naming what ("manifest: 404 Not Found (manifest unknown)"):
- * -ENOENT for 404, -EACCES for 401 and 403, -EIO otherwise. resp may be
- * NULL. */
+/* A request of oci_registry_request(). */
+struct oci_registry_req {
+	const char *method; /* "GET", "HEAD", "POST", "PATCH", "PUT" */
+	const char *path;   /* under /v2/<repo>/, unless ... */
+	const char *url;    /* ... an absolute URL is given (a Location) */
+	const char *accept, *content_type, *content_range; /* may be NULL */
+	/* the body of a POST, PATCH or PUT: len bytes of buf, else of fd
+	 * from off (read again when a 401 makes the request go again) */
+	const void *buf;
+	int fd;
+	uint64_t off, len;
+	oci_registry_sink sink; /* a 2xx answer's body; may be NULL */
+	void *arg;
+};
+/* One request, answering a 401 with the token or the credentials it asks
+ * for; a GET or a HEAD follows redirects. resp (may be NULL) gets the
+ * answer's status and headers even on an error. A status other than 2xx
+ * is an error naming what ("blob sha256:ab..: 404 Not Found"): -ENOENT
+ * for 404, -EACCES for 401 and 403, -EIO otherwise. */
+int oci_registry_request(struct oci_registry *r, const char *what,
+			 const struct oci_registry_req *q,
+			 struct oci_registry_resp *resp, struct berr *err);
+/* GET /v2/<repo>/<path>, as oci_registry_request() ("manifest: 404 Not
+ * Found (manifest unknown)"). */
 int oci_registry_get(struct oci_registry *r, const char *what, const char *path,
 		     const char *accept, oci_registry_sink sink, void *arg,
 		     struct oci_registry_resp *resp, struct berr *err);
@@ -443,6 +480,17 @@ struct oci_pull_ref {
 int oci_pull_ref_parse(const char *ref, struct oci_pull_ref *out,
 		       struct berr *err);
 void oci_pull_ref_clear(struct oci_pull_ref *r);
+
+/* ---- oci-push.c: the parts of an upload
+ * ------------------------------------------------ */
+
+#define OCI_PUSH_RANGE_LEN 48
+/* A chunk's Content-Range: "<off>-<off+len-1>" (len > 0). */
+void oci_push_content_range(uint64_t off, uint64_t len,
+			    char buf[OCI_PUSH_RANGE_LEN]);
+/* The closing PUT's URL: url with digest=sha256%3A<hex> added to its
+ * query (url may have one: a Location often does). Caller frees. */
+char *oci_push_digest_url(const char *url, const char *digest);
 
 /* ---- oci-imgconfig.c
  * --------------------------------------------------------- */

@@ -450,12 +450,9 @@ static int fetch_image(struct puller *p)
 
 static int pull(struct puller *p, struct oci_image ***out)
 {
-	if (p->o->insecure && !oci_registry_host_loopback(p->ref.registry))
-		return berr_setx(p->err, EPERM,
-				 "--insecure: %s is not a loopback registry "
-				 "(plain http goes only to 127.0.0.0/8, ::1 "
-				 "and localhost)",
-				 p->ref.registry);
+	if (p->o->insecure &&
+	    oci_registry_check_insecure(p->ref.registry, p->err) < 0)
+		return -EPERM;
 	/* fail early, with the package to install */
 	if (!oci_dl_curl(p->err) || !oci_dl_crypto(p->err) ||
 	    !oci_dl_archive(p->err))
@@ -465,8 +462,8 @@ static int pull(struct puller *p, struct oci_image ***out)
 	int r = stage_layout_dirs(p);
 	if (r == 0)
 		r = oci_registry_open(p->ref.registry, p->ref.endpoint,
-				      p->ref.repo, p->o->insecure, &p->reg,
-				      p->err);
+				      p->ref.repo, p->o->insecure, false,
+				      &p->reg, p->err);
 	if (r == 0)
 		r = fetch_image(p);
 	if (r == 0)

@@ -1,5 +1,6 @@
-/* The distribution spec's HTTP side: one libcurl easy handle per pull,
- * GET requests that answer a registry's 401 with an anonymous (or
+/* The distribution spec's HTTP side: one libcurl easy handle per pull or
+ * push, requests (GET, HEAD, and a push's POST, PATCH and PUT with their
+ * bodies) that answer a registry's 401 with an anonymous (or
  * credentialed) Bearer token or with Basic credentials, and the parsers
  * for what a registry and the user's config.json say.
  *
@@ -17,6 +18,7 @@
 
 #define TOKEN_MAX 16384
 #define ERRBODY_MAX 1024
+#define HEADERS_MAX 4
 
 /* ---- WWW-Authenticate
  * ---------------------------------------------------------- */
@@ -286,6 +288,48 @@ bool oci_registry_host_loopback(const char *host)
 	return !strcasecmp(h, "localhost");
 }
 
+int oci_registry_check_insecure(const char *registry, struct berr *err)
+{
+	if (oci_registry_host_loopback(registry))
+		return 0;
+	return berr_setx(err, EPERM,
+			 "--insecure: %s is not a loopback registry (plain "
+			 "http goes only to 127.0.0.0/8, ::1 and localhost)",
+			 registry);
+}
+
+char *oci_registry_scope(const char *repo, bool push, const char *challenge)
+{
+	/* a push asks for what it needs whatever the first challenge
+	 * named: a HEAD is answered with a pull scope */
+	if (push)
+		return base_sprintf("repository:%s:pull,push", repo);
+	return challenge ? base_strdup(challenge)
+			 : base_sprintf("repository:%s:pull", repo);
+}
+
+bool oci_registry_same_origin(const char *base, const char *url)
+{
+	size_t n = strlen(base);
+	return !strncmp(url, base, n) &&
+	       (url[n] == '/' || url[n] == '?' || url[n] == '\0');
+}
+
+int oci_registry_location(const char *base, const char *location, char **out)
+{
+	*out = NULL;
+	if (!location[0] || !header_safe(location))
+		return -EINVAL;
+	if (base_str_has_prefix(location, "https://") ||
+	    base_str_has_prefix(location, "http://"))
+		*out = base_strdup(location);
+	else if (location[0] == '/' && location[1] != '/')
+		*out = base_sprintf("%s%s", base, location);
+	else
+		return -EINVAL;
+	return 0;
+}
+
 /* ---- the client
  * -------------------------------------------------------------------- */
 
@@ -300,6 +344,7 @@ struct oci_registry {
 	char *bearer; /* the token, once fetched */
 	bool use_basic;
 	bool insecure;
+	bool push;	     /* tokens with the push scope */
 	char refused_ip[64]; /* a non-loopback peer --insecure refused */
 	char errbuf[CURL_ERROR_SIZE];
 	/* the response being read */
@@ -309,8 +354,8 @@ struct oci_registry {
 	struct oci_registry_resp resp;
 	char errbody[ERRBODY_MAX + 1];
 	size_t n_errbody;
-	oci_registry_sink sink;
-	void *sink_arg;
+	const struct oci_registry_req *req;
+	uint64_t sent; /* of req's body, in this attempt */
 	int sink_r;
 };
 
@@ -340,7 +385,7 @@ static int load_credentials(struct oci_registry *r, struct berr *err)
 }
 
 int oci_registry_open(const char *registry, const char *endpoint,
-		      const char *repo, bool insecure,
+		      const char *repo, bool insecure, bool push,
 		      struct oci_registry **out, struct berr *err)
 {
 	*out = NULL;
@@ -354,6 +399,7 @@ int oci_registry_open(const char *registry, const char *endpoint,
 	r->registry = base_strdup(registry);
 	r->repo = base_strdup(repo);
 	r->insecure = insecure;
+	r->push = push;
 	int rr = load_credentials(r, err);
 	if (rr == 0 && !(r->h = cu->easy_init()))
 		rr = berr_setx(err, ENOMEM, "libcurl: cannot start a session");
@@ -446,6 +492,11 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *arg)
 		if (oci_digest_valid(v))
 			snprintf(r->resp.digest, sizeof(r->resp.digest), "%s",
 				 v);
+	} else if ((v = header_value(line, "Location"))) {
+		/* cut short is no URL: left empty, the caller refuses it */
+		size_t lv = strlen(v);
+		if (lv < sizeof(r->resp.location))
+			memcpy(r->resp.location, v, lv + 1);
 	}
 	return len;
 }
@@ -463,10 +514,29 @@ static size_t on_body(char *p, size_t size, size_t nmemb, void *arg)
 		r->errbody[r->n_errbody] = '\0';
 		return len;
 	}
-	if (!r->sink)
+	if (!r->req->sink)
 		return len;
-	r->sink_r = r->sink(p, len, r->sink_arg);
+	r->sink_r = r->req->sink(p, len, r->req->arg);
 	return r->sink_r < 0 ? 0 : len; /* a short count stops curl */
+}
+
+/* The request's body: from its buffer, else pread from its fd. */
+static size_t on_read(char *p, size_t size, size_t nmemb, void *arg)
+{
+	struct oci_registry *r = arg;
+	const struct oci_registry_req *q = r->req;
+	uint64_t left = q->len - r->sent;
+	size_t n = size * nmemb < left ? size * nmemb : (size_t)left;
+	if (q->buf) {
+		memcpy(p, (const char *)q->buf + r->sent, n);
+	} else if (n > 0) {
+		ssize_t got = pread(q->fd, p, n, (off_t)(q->off + r->sent));
+		if (got <= 0) /* a blob shorter than its size: stop */
+			return CURL_READFUNC_ABORT;
+		n = (size_t)got;
+	}
+	r->sent += n;
+	return n;
 }
 
 static int on_prereq(void *arg, char *ip, char *local_ip, int port,
@@ -479,21 +549,42 @@ static int on_prereq(void *arg, char *ip, char *local_ip, int port,
 	return CURL_PREREQFUNC_ABORT;
 }
 
+/* stop at the first option libcurl refuses */
+#define SET(opt, val)                                                          \
+	if (c == CURLE_OK)                                                     \
+	c = cu->easy_setopt(h, opt, val)
+
+/* The method, and the body of a POST, PATCH or PUT. Only a GET or a HEAD
+ * follows redirects: an upload's Location is the next request's URL. */
+static CURLcode set_method(struct oci_registry *r, const char *method)
+{
+	const struct oci_curl *cu = r->cu;
+	CURL *h = r->h;
+	CURLcode c = CURLE_OK;
+	bool get = !strcmp(method, "GET"), head = !strcmp(method, "HEAD");
+	SET(CURLOPT_FOLLOWLOCATION, get || head ? 1L : 0L);
+	if (head) {
+		SET(CURLOPT_NOBODY, 1L);
+	} else if (!get) {
+		SET(CURLOPT_UPLOAD, 1L);
+		SET(CURLOPT_CUSTOMREQUEST, method);
+		SET(CURLOPT_INFILESIZE_LARGE, (curl_off_t)r->req->len);
+		SET(CURLOPT_READFUNCTION, on_read);
+		SET(CURLOPT_READDATA, r);
+	}
+	return c;
+}
+
 static int set_options(struct oci_registry *r, const char *url)
 {
 	const struct oci_curl *cu = r->cu;
 	CURL *h = r->h;
 	const char *protos = r->insecure ? "http,https" : "https";
-	CURLcode c = CURLE_OK;
-	/* stop at the first option libcurl refuses */
-#define SET(opt, val)                                                          \
-	if (c == CURLE_OK)                                                     \
-	c = cu->easy_setopt(h, opt, val)
+	CURLcode c = set_method(r, r->req->method);
 	SET(CURLOPT_URL, url);
 	SET(CURLOPT_HTTPHEADER, r->hdrs);
 	SET(CURLOPT_PROTOCOLS_STR, protos);
 	SET(CURLOPT_REDIR_PROTOCOLS_STR, protos);
-	SET(CURLOPT_FOLLOWLOCATION, 1L);
 	SET(CURLOPT_MAXREDIRS, 8L);
 	SET(CURLOPT_USERAGENT, "berth");
 	SET(CURLOPT_NOSIGNAL, 1L);
@@ -512,44 +603,45 @@ static int set_options(struct oci_registry *r, const char *url)
 		SET(CURLOPT_PREREQFUNCTION, on_prereq);
 		SET(CURLOPT_PREREQDATA, r);
 	}
-#undef SET
 	return c;
 }
+#undef SET
 
-/* The headers of the next request: Accept, and what authenticates it. */
-static void set_headers(struct oci_registry *r, const char *accept,
-			const char *auth)
+/* The headers of the next request: Accept, what authenticates it, and
+ * what its body is. */
+static void set_headers(struct oci_registry *r, const char *auth)
 {
+	const struct oci_registry_req *q = r->req;
 	if (r->hdrs)
 		r->cu->slist_free_all(r->hdrs);
 	r->hdrs = NULL;
-	_cleanup_free_ char *a =
-		accept ? base_sprintf("Accept: %s", accept) : NULL;
-	_cleanup_free_ char *z =
-		auth ? base_sprintf("Authorization: %s", auth) : NULL;
-	const char *lines[] = {a, z};
-	for (size_t i = 0; i < ARRAY_SIZE(lines); i++) {
-		struct curl_slist *l =
-			lines[i] ? r->cu->slist_append(r->hdrs, lines[i])
-				 : NULL;
-		if (lines[i] && !l)
+	static const char *const names[HEADERS_MAX] = {
+		"Accept", "Authorization", "Content-Type", "Content-Range"};
+	const char *values[HEADERS_MAX] = {q->accept, auth, q->content_type,
+					   q->content_range};
+	for (size_t i = 0; i < HEADERS_MAX; i++) {
+		if (!values[i])
+			continue;
+		_cleanup_free_ char *line =
+			base_sprintf("%s: %s", names[i], values[i]);
+		struct curl_slist *l = r->cu->slist_append(r->hdrs, line);
+		if (!l)
 			abort(); /* out of memory, as base_* treat it */
-		if (l)
-			r->hdrs = l;
+		r->hdrs = l;
 	}
 }
 
-/* One GET of url; r->status and the response fields tell how it went. */
-static int perform(struct oci_registry *r, const char *url, const char *accept,
-		   const char *auth, oci_registry_sink sink, void *arg,
-		   struct berr *err)
+/* One request q to url; r->status and the response fields tell how it
+ * went. */
+static int perform(struct oci_registry *r, const struct oci_registry_req *q,
+		   const char *url, const char *auth, struct berr *err)
 {
 	const struct oci_curl *cu = r->cu;
 	cu->easy_reset(r->h);
 	reset_response(r);
-	set_headers(r, accept, auth);
-	r->sink = sink;
-	r->sink_arg = arg;
+	r->req = q;
+	r->sent = 0;
+	set_headers(r, auth);
 	r->sink_r = 0;
 	r->errbuf[0] = r->refused_ip[0] = '\0';
 	CURLcode c = set_options(r, url);
@@ -561,15 +653,15 @@ static int perform(struct oci_registry *r, const char *url, const char *accept,
 		return r->sink_r;
 	if (r->refused_ip[0])
 		return berr_setx(err, EPERM,
-				 "GET %s: %s is not a loopback address "
+				 "%s %s: %s is not a loopback address "
 				 "(--insecure allows plain http to a loopback "
 				 "registry only)",
-				 url, r->refused_ip);
+				 q->method, url, r->refused_ip);
 	if (c == CURLE_OK)
 		return 0;
 	/* the usual answer of a plain-http registry to a TLS handshake */
 	bool plain = c == CURLE_SSL_CONNECT_ERROR && !r->insecure;
-	return berr_setx(err, EIO, "GET %s: %s%s%s%s%s", url,
+	return berr_setx(err, EIO, "%s %s: %s%s%s%s%s", q->method, url,
 			 cu->easy_strerror(c), r->errbuf[0] ? " (" : "",
 			 r->errbuf, r->errbuf[0] ? ")" : "",
 			 plain ? "; a plain-http registry needs --insecure, "
@@ -659,10 +751,11 @@ static int status_error(struct oci_registry *r, const char *what,
 static int fetch_token(struct oci_registry *r, const struct oci_wwwauth *a,
 		       struct berr *err)
 {
-	_cleanup_free_ char *dflt = base_sprintf("repository:%s:pull", r->repo);
+	_cleanup_free_ char *want =
+		oci_registry_scope(r->repo, r->push, a->scope);
 	char *service =
 		a->service ? r->cu->easy_escape(r->h, a->service, 0) : NULL;
-	char *scope = r->cu->easy_escape(r->h, a->scope ? a->scope : dflt, 0);
+	char *scope = r->cu->easy_escape(r->h, want, 0);
 	_cleanup_free_ char *url = base_sprintf(
 		"%s%sscope=%s%s%s", a->realm, strchr(a->realm, '?') ? "&" : "?",
 		scope ? scope : "", service ? "&service=" : "",
@@ -672,8 +765,14 @@ static int fetch_token(struct oci_registry *r, const struct oci_wwwauth *a,
 	_cleanup_free_ char *basic =
 		r->basic ? base_sprintf("Basic %s", r->basic) : NULL;
 	struct oci_membuf m = {.max = 1 << 20, .what = "token", .err = err};
-	int rr = perform(r, url, "application/json", basic, oci_membuf_sink, &m,
-			 err);
+	const struct oci_registry_req q = {.method = "GET",
+					   .accept = "application/json",
+					   .sink = oci_membuf_sink,
+					   .arg = &m};
+	/* the request being answered is the caller's: keep it */
+	const struct oci_registry_req *outer = r->req;
+	int rr = perform(r, &q, url, basic, err);
+	r->req = outer;
 	_cleanup_free_ char *what = base_sprintf("token from %s", a->realm);
 	if (rr == 0 && r->status / 100 != 2)
 		rr = status_error(r, what, err);
@@ -708,28 +807,60 @@ static int authenticate(struct oci_registry *r, const char *what,
 	return 0;
 }
 
-int oci_registry_get(struct oci_registry *r, const char *what, const char *path,
-		     const char *accept, oci_registry_sink sink, void *arg,
-		     struct oci_registry_resp *resp, struct berr *err)
+/* An upload's Location as the absolute URL to go on with; "" when it
+ * is none or does not fit. */
+static void absolute_location(struct oci_registry *r)
+{
+	char *loc = r->resp.location;
+	_cleanup_free_ char *abs = NULL;
+	if (loc[0] && oci_registry_location(r->base, loc, &abs) == 0 &&
+	    strlen(abs) < sizeof(r->resp.location))
+		memcpy(loc, abs, strlen(abs) + 1);
+	else
+		loc[0] = '\0';
+}
+
+int oci_registry_request(struct oci_registry *r, const char *what,
+			 const struct oci_registry_req *q,
+			 struct oci_registry_resp *resp, struct berr *err)
 {
 	_cleanup_free_ char *url =
-		base_sprintf("%s/v2/%s/%s", r->base, r->repo, path);
+		q->url ? base_strdup(q->url)
+		       : base_sprintf("%s/v2/%s/%s", r->base, r->repo, q->path);
+	/* credentials go to the registry alone, not to wherever its
+	 * Location sends an upload (a storage service) */
+	bool own = oci_registry_same_origin(r->base, url);
 	for (int round = 0;; round++) {
 		_cleanup_free_ char *auth =
-			r->bearer      ? base_sprintf("Bearer %s", r->bearer)
+			!own	       ? NULL
+			: r->bearer    ? base_sprintf("Bearer %s", r->bearer)
 			: r->use_basic ? base_sprintf("Basic %s", r->basic)
 				       : NULL;
-		int rr = perform(r, url, accept, auth, sink, arg, err);
+		int rr = perform(r, q, url, auth, err);
 		if (rr < 0)
 			return rr;
-		if (r->status != 401 || round > 0)
+		if (r->status != 401 || round > 0 || !own)
 			break;
 		if ((rr = authenticate(r, what, err)) < 0)
 			return rr;
 	}
-	if (r->status / 100 != 2)
-		return status_error(r, what, err);
+	r->resp.status = r->status;
+	absolute_location(r);
 	if (resp)
 		*resp = r->resp;
+	if (r->status / 100 != 2)
+		return status_error(r, what, err);
 	return 0;
+}
+
+int oci_registry_get(struct oci_registry *r, const char *what, const char *path,
+		     const char *accept, oci_registry_sink sink, void *arg,
+		     struct oci_registry_resp *resp, struct berr *err)
+{
+	const struct oci_registry_req q = {.method = "GET",
+					   .path = path,
+					   .accept = accept,
+					   .sink = sink,
+					   .arg = arg};
+	return oci_registry_request(r, what, &q, resp, err);
 }

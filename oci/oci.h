@@ -658,6 +658,57 @@ int oci_image_pull(struct oci_store *s, const char *ref,
 		   const struct oci_pull_opts *o, struct oci_image ***out,
 		   struct berr *err);
 
+/* ---- pushing to a registry --------------------------------------------------
+ *
+ * oci_image_push() is the way back: each blob of an image the registry
+ * does not have (a HEAD asks) is mounted from another repository of the
+ * registry that the image is named in, or else goes up in one PUT, or in
+ * PATCHes of chunk_size bytes when it is larger; then the stored
+ * manifest, with its media type, under the tag. Nothing in the store
+ * changes. */
+
+enum oci_push_phase {
+	OCI_PUSH_START,	  /* an upload begins */
+	OCI_PUSH_BYTES,	  /* done of total bytes have gone (per chunk) */
+	OCI_PUSH_EXISTS,  /* the registry has the blob: not sent */
+	OCI_PUSH_DONE,	  /* sent, and the registry has its digest */
+	OCI_PUSH_MOUNTED, /* linked from another repository of the
+			     registry (from): not sent */
+};
+
+struct oci_push_event {
+	enum oci_push_phase phase;
+	const char *role;   /* "config" or "layer" */
+	const char *digest; /* the blob's */
+	uint64_t done, total;
+	const char *from; /* OCI_PUSH_MOUNTED: the repository */
+};
+
+struct oci_push_opts {
+	bool insecure; /* as oci_pull_opts.insecure */
+	void (*progress)(const struct oci_push_event *ev, void *arg);
+	void *progress_arg;
+	/* Larger blobs go in chunks of this size; 0: 8 MiB. */
+	uint64_t chunk_size;
+};
+
+struct oci_push_result {
+	char *name;    /* the reference pushed: "127.0.0.1:5000/mini:1" */
+	char *tag;     /* "1" */
+	char *digest;  /* the manifest's "sha256:..." */
+	uint64_t size; /* its bytes */
+};
+void oci_push_result_clear(struct oci_push_result *res);
+
+/* Pushes the image named image (a reference or an id of the store) to
+ * dst ([registry[:port]/]repo[:tag]; NULL: image itself), under the
+ * store's shared lock; res (may be NULL) gets what was pushed (caller
+ * clears it). Errors name the reference and the blob ("push
+ * 127.0.0.1:5000/mini:1: blob sha256:ab..: 401 Unauthorized"). */
+int oci_image_push(struct oci_store *s, const char *image, const char *dst,
+		   const struct oci_push_opts *o, struct oci_push_result *res,
+		   struct berr *err);
+
 /* ---- making images ------------------------------------------------------
  *
  * What `berth image import` and `berth build` make images with: a layer

@@ -1,10 +1,11 @@
-/* libFuzzer target: what a registry and the user's files say to a pull —
- * WWW-Authenticate challenges, token answers, a Docker config.json — and
- * image references. Each must succeed or fail cleanly and free everything.
- * What goes on into a request must be safe there: a token or a login that
- * is accepted never holds a byte that could end a header line, a Bearer
- * challenge always has a realm, and the stored name of a reference, pulled
- * again, names the same registry and repository.
+/* libFuzzer target: what a registry and the user's files say to a pull or
+ * a push — WWW-Authenticate challenges, token answers, a Docker
+ * config.json, an upload's Location — and image references. Each must succeed
+ *or fail cleanly and free everything. What goes on into a request must be safe
+ *there: a token or a login that is accepted never holds a byte that could end a
+ *header line, a Bearer challenge always has a realm, a Location taken is an
+ *http(s) URL fit for a header, and the stored name of a reference, pulled
+ *again, names the same registry and repository.
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -I. -D_GNU_SOURCE \
  *	tests/fuzz/fuzz-wwwauth.c oci/[a-z]*.c base/[a-z]*.c -lcjson \
@@ -25,6 +26,19 @@ static void check_header_safe(const char *s)
 	for (; *s; s++)
 		if (*s <= ' ' || *s > '~')
 			abort();
+}
+
+static void check_location(const char *loc)
+{
+	char *url = NULL;
+	if (oci_registry_location("http://127.0.0.1:5000", loc, &url) == 0) {
+		check_header_safe(url);
+		if (strncmp(url, "http://", 7) && strncmp(url, "https://", 8))
+			abort();
+	} else if (url) {
+		abort();
+	}
+	free(url);
 }
 
 static void check_ref(const char *in)
@@ -79,6 +93,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < 512) {
 		check_ref(s);
+		check_location(s);
 		(void)oci_registry_host_loopback(s);
 	}
 	free(s);
