@@ -272,6 +272,8 @@ static int network(const struct view *V, const char *svc, const cJSON *s,
 		const cJSON *first = nets->child;
 		const char *name = cJSON_IsString(first) ? first->valuestring
 							 : first->string;
+		if (!name)
+			return bad(V, err, svc, "networks: a network's name");
 		if (!child(child(V->doc, "networks"), name) &&
 		    strcmp(name, "default"))
 			return bad(V, err, svc,
