@@ -412,7 +412,7 @@ struct par {
 	int halt_status;
 	/* per worker: killed for writing garbage over the queue */
 	bool *corrupted;
-	uint64_t repairs_seen; /* dq_stats.repairs reported */
+	uint64_t corrupt_seen; /* dq_stats.corrupt reported */
 	int results_fd, joblog_fd;
 	/* the tasks' stdout, written in large pieces: a million results
 	 * must not cost a million write()s */
@@ -580,7 +580,7 @@ static void abandoned_why(const struct task *t, const struct outcome *oc,
 	if (oc->error == -EBADMSG)
 		snprintf(buf, len,
 			 "berth: par: task %llu failed: its worker w%u wrote "
-			 "garbage over the task queue and was killed\n",
+			 "garbage over its own queue region and was killed\n",
 			 seq, oc->worker);
 	else if (oc->error == -EIO)
 		snprintf(buf, len,
@@ -996,20 +996,19 @@ static bool loop_done(const struct par *p)
 	return p->stopping || (p->input_done && !p->retry_head && !p->pending);
 }
 
-/* The coordinator found the queue's shared memory overwritten (and
- * repaired it): say so, at most once a housekeeping round. */
+/* The coordinator found a worker writing garbage over its own region:
+ * say why, at most once a housekeeping round. */
 static void check_repairs(struct par *p)
 {
 	struct dq_stats st;
 	dq_stats(p->q, &st);
-	if (st.repairs == p->repairs_seen)
+	if (st.corrupt == p->corrupt_seen)
 		return;
-	p->repairs_seen = st.repairs;
+	p->corrupt_seen = st.corrupt;
 	char what[160];
 	dq_last_repair(p->q, what, sizeof(what));
 	report(p, DP_REPORT_WARNING,
-	       "berth: par: a worker wrote over the task queue's shared "
-	       "memory (%s); repaired",
+	       "berth: par: %s; that worker is killed and its tasks fail",
 	       what);
 }
 
@@ -1276,6 +1275,9 @@ static int setup(struct par *p, struct berr *err)
 		/* a task of exec and line mode costs a fork or a pipe round
 		 * trip: sleeping at once leaves the CPUs to the tasks */
 		.spin = o->mode == DP_MODE_LIB ? 200 : 1,
+		/* a task that costs a fork needs just the next one ready in
+		 * its worker's ring; fewer tasks wait behind a long one */
+		.depth = o->mode == DP_MODE_LIB ? 0 : 2,
 		.max_attempts = o->retries > 1 ? (uint32_t)o->retries : 1,
 	};
 	tmap_init(&p->by_qid, cap);
@@ -1392,8 +1394,7 @@ int dp_par_run(const struct rt_ctx *ctx, const struct dp_par_opts *o,
 	*exit_status = 0;
 	int r = setup(&p, err);
 	if (r == 0)
-		r = dp_pool_open(ctx, o, p.cpus, p.nworkers, dq_fd(p.q),
-				 &p.pool, err);
+		r = dp_pool_open(ctx, o, p.cpus, p.nworkers, p.q, &p.pool, err);
 	if (r == 0 && (r = dp_pool_start_all(p.pool, err)) < 0)
 		berr_wrap(err, "start the workers");
 	p.t_up = mono_ms();
@@ -1408,20 +1409,12 @@ int dp_par_run(const struct rt_ctx *ctx, const struct dp_par_opts *o,
 	if (o->tty && !o->quiet && o->report)
 		o->report(DP_REPORT_DONE, "", o->report_data);
 	struct berr cerr = {0};
-	/* tasks the queue gave up may still run in their workers: those are
-	 * not waited for */
-	bool gave_up = false;
-	if (p.q) {
-		struct dq_stats st;
-		dq_stats(p.q, &st);
-		gave_up = st.given_up > 0;
-	}
 	/* the workers end by themselves once the queue is closed and
 	 * drained; after a halt or an interrupt they are told to stop */
 	if (p.pool && (p.stopping || r < 0))
 		dq_destroy(TAKE_PTR(p.q));
 	if (p.pool)
-		dp_pool_wait(p.pool, r < 0 || gave_up ? 0 : 10000);
+		dp_pool_wait(p.pool, r < 0 ? 0 : 10000);
 	if (r == 0)
 		summary(&p);
 	int cr = dp_pool_close(p.pool, 0, &cerr);

@@ -78,7 +78,8 @@ static void spawn_process(struct run *r, uint32_t id)
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		struct bw *w;
 		char err[256];
-		if (bw_open_fd(dq_fd(r->q), id, &w, err, sizeof(err)) < 0) {
+		if (bw_open_fds(dq_fd(r->q), dq_worker_fd(r->q, id), id, &w,
+				err, sizeof(err)) < 0) {
 			fprintf(stderr, "worker %u: %s\n", id, err);
 			_exit(100);
 		}
