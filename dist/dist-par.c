@@ -412,7 +412,6 @@ struct par {
 	int halt_status;
 	/* per worker: killed for writing garbage over the queue */
 	bool *corrupted;
-	uint64_t corrupt_seen; /* dq_stats.corrupt reported */
 	int results_fd, joblog_fd;
 	/* the tasks' stdout, written in large pieces: a million results
 	 * must not cost a million write()s */
@@ -865,12 +864,14 @@ static void on_worker_exit(struct par *p, const struct dp_exit *ev)
 	char why[BERR_MSG_MAX];
 	bool corrupted = p->corrupted[ev->index];
 	p->corrupted[ev->index] = false;
-	if (corrupted)
+	if (corrupted) {
+		char what[128];
+		dq_corrupt_reason(p->q, w->id, what, sizeof(what));
 		snprintf(why, sizeof(why),
-			 "worker w%zu wrote garbage over the task queue (its "
-			 "result ring) and was killed; its tasks failed",
-			 ev->index);
-	else
+			 "worker w%zu wrote garbage over its own queue region "
+			 "(%s) and was killed; the tasks it had taken failed",
+			 ev->index, what);
+	} else
 		dp_describe_exit(ev, why, sizeof(why));
 	int st = ev->status;
 	/* a worker that broke the queue is replaced like one that died,
@@ -996,22 +997,6 @@ static bool loop_done(const struct par *p)
 	return p->stopping || (p->input_done && !p->retry_head && !p->pending);
 }
 
-/* The coordinator found a worker writing garbage over its own region:
- * say why, at most once a housekeeping round. */
-static void check_repairs(struct par *p)
-{
-	struct dq_stats st;
-	dq_stats(p->q, &st);
-	if (st.corrupt == p->corrupt_seen)
-		return;
-	p->corrupt_seen = st.corrupt;
-	char what[160];
-	dq_last_repair(p->q, what, sizeof(what));
-	report(p, DP_REPORT_WARNING,
-	       "berth: par: %s; that worker is killed and its tasks fail",
-	       what);
-}
-
 /* The queue has nothing in flight while tasks wait for their result: it
  * lost them (it must not; the tasks fail rather than wait forever). */
 static void fail_lost(struct par *p)
@@ -1037,7 +1022,6 @@ static void fail_lost(struct par *p)
 static void housekeeping(struct par *p)
 {
 	flush_out(p);
-	check_repairs(p);
 	struct dp_exit ev;
 	while (!p->fatal.code && dp_pool_reap(p->pool, &ev) == 1)
 		on_worker_exit(p, &ev);

@@ -401,14 +401,9 @@ void dq_stats(struct dq *q, struct dq_stats *st)
 	}
 }
 
-void dq_last_repair(struct dq *q, char *buf, size_t len)
+void dq_corrupt_reason(struct dq *q, uint32_t w, char *buf, size_t len)
 {
 	pthread_mutex_lock(&q->collect_lock);
-	snprintf(buf, len, "%s", "");
-	for (uint32_t i = 0; i < q->max_workers; i++)
-		if (q->wp[i].why[0]) {
-			snprintf(buf, len, "worker %u: %s", i, q->wp[i].why);
-			break;
-		}
+	snprintf(buf, len, "%s", w < q->max_workers ? q->wp[w].why : "");
 	pthread_mutex_unlock(&q->collect_lock);
 }

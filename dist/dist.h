@@ -181,9 +181,9 @@ struct dq_stats {
 	uint64_t corrupt;	 /* workers found corrupting their region */
 };
 
-/* Why a worker was last found corrupt ("worker 3: a result record does
- * not parse"), "" if none; for a warning. */
-void dq_last_repair(struct dq *q, char *buf, size_t len);
+/* Why worker w was last found corrupting its region ("a result record
+ * does not parse"), "" if never; for a message. */
+void dq_corrupt_reason(struct dq *q, uint32_t w, char *buf, size_t len);
 
 /* What worker w is doing, as the queue sees it (for progress displays;
  * a racy snapshot): not attached (not started, ended or dead), asleep
