@@ -1259,9 +1259,12 @@ static int setup(struct par *p, struct berr *err)
 		/* a task of exec and line mode costs a fork or a pipe round
 		 * trip: sleeping at once leaves the CPUs to the tasks */
 		.spin = o->mode == DP_MODE_LIB ? 200 : 1,
-		/* a task that costs a fork needs just the next one ready in
-		 * its worker's ring; fewer tasks wait behind a long one */
-		.depth = o->mode == DP_MODE_LIB ? 0 : 2,
+		/* each worker's ring holds its share of the window (the
+		 * guided limit shrinks it as the tasks run out); a task that
+		 * costs a fork needs just the next one ready */
+		.depth = o->mode == DP_MODE_LIB	   ? LIB_WINDOW
+			 : o->mode == DP_MODE_LINE ? LINE_WINDOW
+						   : 2,
 		.max_attempts = o->retries > 1 ? (uint32_t)o->retries : 1,
 	};
 	tmap_init(&p->by_qid, cap);

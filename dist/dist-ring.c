@@ -92,6 +92,7 @@ void dq_dispatch_locked(struct dq *q)
 	pick(q, 0, &usable);
 	if (!usable)
 		return; /* no worker attached yet: the tasks wait */
+	uint32_t first = UINT32_MAX, last = 0;
 	while (q->nwaiting) {
 		/* guided: a ring holds at most its worker's share of what
 		 * is left, between 2 (the next task is there when one
@@ -103,15 +104,20 @@ void dq_dispatch_locked(struct dq *q)
 						    : (uint32_t)share;
 		uint32_t w = pick(q, limit, NULL);
 		if (w == UINT32_MAX)
-			return;
+			break;
 		uint32_t lease = q->waiting[q->wait_head];
 		q->wait_head = (q->wait_head + 1) % q->cap;
 		q->nwaiting--;
 		atomic_store_explicit(&q->waiting_hint, q->nwaiting,
 				      memory_order_relaxed);
 		give(q, w, lease);
-		dq_wake_worker(q, w, false);
+		first = w < first ? w : first;
+		last = w > last ? w : last;
 	}
+	/* one look at each sleep flag after the whole batch: the flag is
+	 * on the worker's own line, which it writes for every task */
+	for (uint32_t w = first; w <= last && first != UINT32_MAX; w++)
+		dq_wake_worker(q, w, false);
 }
 
 int dq_submit(struct dq *q, const void *payload, size_t len, int timeout_ms,
