@@ -95,6 +95,12 @@ int bw_open_fds(int queue_fd, int worker_fd, uint32_t worker_id,
 int bw_attach(void *base, size_t size, uint32_t worker_id, struct bw **out,
 	      char *err, size_t errlen);
 
+/* The same with the worker's region mapped already, at wbase (wsize
+ * bytes): an in-process worker then shares the coordinator's mappings of
+ * both. Neither is unmapped by bw_close(). */
+int bw_attach_region(void *base, size_t size, void *wbase, size_t wsize,
+		     uint32_t worker_id, struct bw **out, char *err,
+		     size_t errlen);
 /* Waits for the next task (spinning briefly, then sleeping in the kernel)
  * and returns a view of it. The struct is owned by w and overwritten by
  * the next bw_next(); the payload it points to stays valid until

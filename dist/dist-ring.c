@@ -40,14 +40,14 @@ static void give(struct dq *q, uint32_t w, uint32_t lease)
 	lp->gen++;
 	lp->done = false;
 	struct bq_task *t = &q->tasks[lease];
-	/* the entry's gen moved on when the lease was last freed: a reader
-	 * that still checks it against an older ticket sees the change */
-	atomic_thread_fence(memory_order_release);
+	/* rewritten only once its last holder answered it or was reclaimed:
+	 * a reader still holding an older ticket finds gen moved on, and a
+	 * result it sends is stale */
 	t->task_id = lp->task_id;
 	t->payload_off = lp->payload_off;
 	t->payload_len = lp->payload_len;
 	t->attempt = lp->attempt;
-	atomic_store_explicit(&t->gen, lp->gen, memory_order_relaxed);
+	atomic_store_explicit(&t->gen, lp->gen, memory_order_release);
 	struct bq_entry *e =
 		&q->rings[(uint64_t)w * q->depth + (pos & (q->depth - 1))];
 	atomic_store_explicit(&e->ticket, bq_ticket(lease, lp->gen),

@@ -21,7 +21,8 @@ struct bw {
 	size_t size;
 	uint8_t *wbase; /* this worker's region */
 	size_t wsize;
-	bool unmap;
+	bool unmap;  /* the queue region is ours to unmap */
+	bool wunmap; /* the worker region is */
 	uint32_t id;
 	uint32_t tid;
 	const struct bq_header *hdr;
@@ -158,8 +159,8 @@ static int claim_id(struct bw *w, const char *what, char *err, size_t errlen)
 }
 
 static int attach(const void *base, size_t size, void *wbase, size_t wsize,
-		  bool unmap, uint32_t id, const char *what, struct bw **out,
-		  char *err, size_t errlen)
+		  bool unmap, bool wunmap, uint32_t id, const char *what,
+		  struct bw **out, char *err, size_t errlen)
 {
 	const struct bq_header *hdr = base;
 	int r = check_config(&hdr->cfg, size, id, what, err, errlen);
@@ -184,6 +185,7 @@ static int attach(const void *base, size_t size, void *wbase, size_t wsize,
 		return r;
 	}
 	w->unmap = unmap;
+	w->wunmap = wunmap;
 	*out = w;
 	return 0;
 }
@@ -235,11 +237,22 @@ int bw_attach(void *base, size_t size, uint32_t worker_id, struct bw **out,
 		   &wbase, &wsize, err, errlen);
 	if (r < 0)
 		return r;
-	r = attach(base, size, wbase, wsize, false, worker_id, "queue mapping",
-		   out, err, errlen);
+	r = attach(base, size, wbase, wsize, false, true, worker_id,
+		   "queue mapping", out, err, errlen);
 	if (r < 0)
 		munmap(wbase, wsize);
 	return r;
+}
+
+int bw_attach_region(void *base, size_t size, void *wbase, size_t wsize,
+		     uint32_t worker_id, struct bw **out, char *err,
+		     size_t errlen)
+{
+	if (!base || !wbase || !out)
+		return fail(err, errlen, EINVAL,
+			    "bw_attach_region: NULL argument");
+	return attach(base, size, wbase, wsize, false, false, worker_id,
+		      "queue mapping", out, err, errlen);
 }
 
 int bw_open_fds(int queue_fd, int worker_fd, uint32_t worker_id,
@@ -262,8 +275,8 @@ int bw_open_fds(int queue_fd, int worker_fd, uint32_t worker_id,
 		munmap(base, size);
 		return r;
 	}
-	r = attach(base, size, wbase, wsize, true, worker_id, what, out, err,
-		   errlen);
+	r = attach(base, size, wbase, wsize, true, true, worker_id, what, out,
+		   err, errlen);
 	if (r < 0) {
 		munmap(base, size);
 		munmap(wbase, wsize);
@@ -349,7 +362,8 @@ void bw_close(struct bw *w)
 	atomic_compare_exchange_strong(&w->me->attached, &tid, 0);
 	if (w->unmap)
 		munmap((void *)w->base, w->size);
-	munmap(w->wbase, w->wsize);
+	if (w->wunmap)
+		munmap(w->wbase, w->wsize);
 	free(w);
 }
 
@@ -381,9 +395,9 @@ static int view_task(struct bw *w, const struct bq_entry *e, uint64_t pos)
 		.payload_len = t->payload_len,
 		.attempt = t->attempt,
 	};
-	/* the coordinator moves gen on before it rewrites an entry */
-	atomic_thread_fence(memory_order_acquire);
-	if (atomic_load_explicit(&t->gen, memory_order_relaxed) != gen ||
+	/* the coordinator moves gen on before it rewrites an entry: a copy
+	 * taken across a rewrite answers an old gen, and is dropped */
+	if (atomic_load_explicit(&t->gen, memory_order_acquire) != gen ||
 	    atomic_load_explicit(&e->pos, memory_order_relaxed) != pos ||
 	    !region_ok(copy.payload_off, copy.payload_len, w->arena_size))
 		return 0;

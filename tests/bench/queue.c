@@ -279,7 +279,10 @@ static void pool_start(struct pool *p)
 	void *base = dq_mapping(p->q, &size);
 	for (uint32_t i = 0; i < p->nworkers; i++) {
 		if (p->threads) {
-			if (bw_attach(base, size, i, &p->bws[i], NULL, 0) < 0 ||
+			size_t wsize;
+			void *wbase = dq_worker_mapping(p->q, i, &wsize);
+			if (bw_attach_region(base, size, wbase, wsize, i,
+					     &p->bws[i], NULL, 0) < 0 ||
 			    pthread_create(&p->th[i], NULL, serve_thread,
 					   p->bws[i]))
 				die("worker thread", EIO);

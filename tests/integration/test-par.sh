@@ -574,6 +574,19 @@ t_par_task_zeroes_the_queue() {
 	no_pool_left
 }
 
+# Each worker holds the task memfd and one worker region, its own: no
+# worker (nor a task) can reach another worker's.
+t_par_worker_gets_only_its_own_region() {
+	par_only
+	run par -j 2 -- sh -c 'sleep 0.3; echo "{%} $(ls -l /proc/1/fd | grep -c memfd:berth-worker) $(stat -L -c %i /proc/1/fd/4)"' ::: 1 2 3 4
+	assert_eq "$RC" 0 "exit status: $ERR"
+	assert_eq "$(awk '{print $2}' <<<"$OUT" | sort -u)" 1 "one worker region a worker"
+	assert_eq "$(sort -u <<<"$OUT" | awk '{print $1}' | sort -u | wc -l)" 2 "both workers ran tasks: $OUT"
+	assert_eq "$(sort -u <<<"$OUT" | wc -l)" 2 "one region for each worker: $OUT"
+	assert_eq "$(awk '{print $3}' <<<"$OUT" | sort -u | wc -l)" 2 "each worker its own region: $OUT"
+	no_pool_left
+}
+
 # SIGTERM while a task scribbles over its worker's own region (and tries
 # the queue's) for 6 s: the run ends soon after that task does (GNU
 # parallel's first SIGTERM waits for the running tasks), not never.

@@ -139,7 +139,11 @@ static void start(struct run *r, struct wargs *args)
 			spawn_process(r, i);
 			continue;
 		}
-		ASSERT_EQ(bw_attach(base, size, i, &r->bws[i], NULL, 0), 0);
+		size_t wsize;
+		void *wbase = dq_worker_mapping(r->q, i, &wsize);
+		ASSERT_EQ(bw_attach_region(base, size, wbase, wsize, i,
+					   &r->bws[i], NULL, 0),
+			  0);
 		ASSERT_EQ(pthread_create(&r->wth[i], NULL, worker_thread,
 					 &args[i]),
 			  0);

@@ -23,14 +23,16 @@ static struct dq *mkq(const struct dq_params *p)
 	return q;
 }
 
-/* A worker in this process, sharing the coordinator's mapping. */
+/* A worker in this process, sharing the coordinator's mappings. */
 static struct bw *attach(struct dq *q, uint32_t id)
 {
-	size_t size;
+	size_t size, wsize;
 	void *base = dq_mapping(q, &size);
+	void *wbase = dq_worker_mapping(q, id, &wsize);
 	struct bw *w = NULL;
 	char err[256] = "";
-	int r = bw_attach(base, size, id, &w, err, sizeof(err));
+	int r = bw_attach_region(base, size, wbase, wsize, id, &w, err,
+				 sizeof(err));
 	if (r < 0)
 		test_fail(__FILE__, __LINE__, "bw_attach %u: %s", id, err);
 	return w;
