@@ -160,7 +160,7 @@ struct bq_task {
 };
 
 /* The head of a worker region. Line 0 is written by the coordinator when
- * it creates (or resets) the region; lines 1-2 by the worker. The worker
+ * it creates (or resets) the region; lines 1-3 by the worker. The worker
  * may write anything anywhere in its region: the coordinator reads it
  * only as input to check. */
 struct bq_worker {
@@ -170,17 +170,22 @@ struct bq_worker {
 	uint64_t size;	      /* bytes of the region */
 	uint32_t result_off;  /* BQ_PAGE */
 	uint32_t result_size; /* bytes of the result ring */
-	uint8_t pad0[BQ_LINE - 32];
-	/* line 1, the worker: its consumer position and result count */
+	uint32_t head_size;   /* sizeof(struct bq_worker) */
+	uint8_t pad0[BQ_LINE - 36];
+	/* line 1, the worker, every task: its consumer position and result
+	 * count (the coordinator reads res_tail to collect) */
 	BQ_ALIGNED _Atomic uint64_t deq; /* entries ever taken */
 	_Atomic uint64_t res_tail;	 /* result bytes ever published */
-	_Atomic uint32_t attached;	 /* owner's tid, 0 when free */
-	_Atomic uint32_t sleeping;	 /* 1 while waiting for a task */
-	_Atomic uint32_t result_futex;	 /* bumped after res_tail moves */
-	_Atomic uint32_t space_sleepers; /* waiting for result ring space */
 	_Atomic uint32_t held;		 /* tasks taken, not yet answered */
-	uint8_t pad1[BQ_LINE - 36];
-	/* line 2, the worker: statistics */
+	uint8_t pad1[BQ_LINE - 20];
+	/* line 2, the worker, rarely (attach, sleep): what the coordinator
+	 * reads for every task it gives, kept off the line above */
+	BQ_ALIGNED _Atomic uint32_t attached; /* owner's tid, 0 when free */
+	_Atomic uint32_t sleeping;	      /* 1 while waiting for a task */
+	_Atomic uint32_t result_futex;	      /* bumped after res_tail moves */
+	_Atomic uint32_t space_sleepers; /* waiting for result ring space */
+	uint8_t pad2[BQ_LINE - 16];
+	/* line 3, the worker: statistics */
 	BQ_ALIGNED _Atomic uint64_t tasks;
 	_Atomic uint64_t sleeps;
 };
@@ -209,8 +214,9 @@ _Static_assert(sizeof(struct bq_wctl) == BQ_LINE, "wctl: one line");
 _Static_assert(sizeof(struct bq_entry) == 16, "entry: 16 bytes");
 _Static_assert(sizeof(struct bq_task) == 32, "task: 32 bytes");
 _Static_assert(offsetof(struct bq_worker, deq) == BQ_LINE, "deq");
-_Static_assert(offsetof(struct bq_worker, tasks) == 2 * BQ_LINE, "tasks");
-_Static_assert(sizeof(struct bq_worker) == 3 * BQ_LINE, "worker: 3 lines");
+_Static_assert(offsetof(struct bq_worker, attached) == 2 * BQ_LINE, "att");
+_Static_assert(offsetof(struct bq_worker, tasks) == 3 * BQ_LINE, "tasks");
+_Static_assert(sizeof(struct bq_worker) == 4 * BQ_LINE, "worker: 4 lines");
 _Static_assert(sizeof(struct bq_worker) <= BQ_PAGE, "worker head: a page");
 _Static_assert(sizeof(struct bq_record) == 32, "record header");
 _Static_assert(__atomic_always_lock_free(8, 0),

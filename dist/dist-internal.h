@@ -79,6 +79,7 @@ struct dq_wpriv {
 	uint32_t *slot;	       /* per ring entry: its lease, or UINT32_MAX */
 	uint32_t outstanding;  /* leases given, not resolved */
 	int64_t idle_since_ms; /* seen asleep with tasks waiting; 0 not */
+	bool wake_due;	       /* given tasks, not woken yet */
 	char why[96];	       /* why it was marked corrupt */
 };
 
@@ -172,6 +173,12 @@ void dq_wait_add_locked(struct dq *q, uint32_t lease);
 /* Gives waiting tasks to workers with room in their rings. Caller holds
  * alloc_lock. */
 void dq_dispatch_locked(struct dq *q);
+/* Tasks given to a sleeping worker wake it at once from this many on;
+ * fewer wait for dq_wake_due_locked(). */
+#define DQ_WAKE_BATCH 8
+/* Wakes the workers given tasks since they were last woken. Caller holds
+ * alloc_lock. */
+void dq_wake_due_locked(struct dq *q);
 /* True when waiting tasks could go to a worker now (one attached since
  * the last dispatch). Caller holds no lock. */
 bool dq_dispatch_possible(struct dq *q);

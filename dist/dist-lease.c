@@ -204,6 +204,7 @@ static void reset_region(struct dq *q, uint32_t w, bool lost)
 	r->size = q->wregion_size;
 	r->result_off = BQ_PAGE;
 	r->result_size = q->result_size;
+	r->head_size = sizeof(*r);
 }
 
 int dq_reclaim(struct dq *q, uint32_t w)

@@ -14,7 +14,7 @@
 #define DEF_ATTEMPTS 3u
 #define DEF_SPIN 2000u
 #define DEF_STALL_MS 2000u
-#define DEF_DEPTH 8u
+#define DEF_DEPTH 256u
 
 static bool pow2(uint64_t v)
 {
@@ -195,6 +195,7 @@ static void region_head(struct dq *q, uint32_t w)
 	r->size = q->wregion_size;
 	r->result_off = BQ_PAGE;
 	r->result_size = q->result_size;
+	r->head_size = sizeof(*r);
 }
 
 int dq_region_create(struct dq *q, uint32_t w, struct berr *err)

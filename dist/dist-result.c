@@ -280,6 +280,11 @@ static int collect_locked(struct dq *q, struct dq_result *res, int timeout_ms,
 			return 0;
 		if (r < 0)
 			return r;
+		/* nothing to take: the workers given a few tasks since they
+		 * slept must run them now */
+		pthread_mutex_lock(&q->alloc_lock);
+		dq_wake_due_locked(q);
+		pthread_mutex_unlock(&q->alloc_lock);
 		if (atomic_load(&q->unresolved) == 0)
 			return -ENODATA;
 		if (timeout_ms == 0 || dq_deadline_passed(deadline))

@@ -92,16 +92,16 @@ void dq_dispatch_locked(struct dq *q)
 	pick(q, 0, &usable);
 	if (!usable)
 		return; /* no worker attached yet: the tasks wait */
-	uint32_t first = UINT32_MAX, last = 0;
+	uint32_t first = UINT32_MAX, last = 0, limit = 0;
 	while (q->nwaiting) {
 		/* guided: a ring holds at most its worker's share of what
 		 * is left, between 2 (the next task is there when one
 		 * ends) and depth; pick() spreads them evenly */
 		uint64_t left = q->nwaiting + q->given;
 		uint64_t share = (left + usable - 1) / usable;
-		uint32_t limit = share < 2	    ? 2
-				 : share > q->depth ? q->depth
-						    : (uint32_t)share;
+		limit = share < 2	   ? 2
+			: share > q->depth ? q->depth
+					   : (uint32_t)share;
 		uint32_t w = pick(q, limit, NULL);
 		if (w == UINT32_MAX)
 			break;
@@ -114,10 +114,27 @@ void dq_dispatch_locked(struct dq *q)
 		first = w < first ? w : first;
 		last = w > last ? w : last;
 	}
-	/* one look at each sleep flag after the whole batch: the flag is
-	 * on the worker's own line, which it writes for every task */
-	for (uint32_t w = first; w <= last && first != UINT32_MAX; w++)
-		dq_wake_worker(q, w, false);
+	/* one look at each sleep flag after the whole batch (the flag is on
+	 * a line the worker writes rarely); a sleeping worker is woken at
+	 * once for a full batch, else when the collector is about to wait:
+	 * a wake-up a task costs more than the task */
+	for (uint32_t w = first; w <= last && first != UINT32_MAX; w++) {
+		struct dq_wpriv *wp = &q->wp[w];
+		if (wp->outstanding >= DQ_WAKE_BATCH ||
+		    wp->outstanding >= limit)
+			dq_wake_worker(q, w, false);
+		else
+			wp->wake_due = true;
+	}
+}
+
+void dq_wake_due_locked(struct dq *q)
+{
+	for (uint32_t w = 0; w < q->max_workers; w++)
+		if (q->wp[w].wake_due) {
+			q->wp[w].wake_due = false;
+			dq_wake_worker(q, w, false);
+		}
 }
 
 int dq_submit(struct dq *q, const void *payload, size_t len, int timeout_ms,

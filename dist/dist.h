@@ -30,7 +30,10 @@
  *
  * Idle costs nothing: workers with no task and a collector with no result
  * spin briefly, then sleep in the kernel (futex) until woken; a busy
- * queue makes no system call.
+ * queue makes no system call. Tasks go to attached workers only; a worker
+ * asleep is woken by dq_submit() once its ring holds a few tasks, else by
+ * the next dq_collect() that finds no result (so a program that submits
+ * then collects never waits for that).
  *
  * Guarantees: every submitted task yields exactly one result from
  * dq_collect(): either the result of the worker that was given the task

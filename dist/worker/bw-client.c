@@ -113,8 +113,9 @@ static int check_region(const struct bq_worker *r, size_t wsize,
 	if (wsize < sizeof(*r) || r->magic != BQ_WMAGIC)
 		return fail(err, errlen, EPROTO,
 			    "worker region: not a berth worker region");
-	if (r->version != BQ_VERSION || r->worker_id != id ||
-	    r->result_size != c->result_size || r->result_off != BQ_PAGE ||
+	if (r->version != BQ_VERSION || r->head_size != sizeof(*r) ||
+	    r->worker_id != id || r->result_size != c->result_size ||
+	    r->result_off != BQ_PAGE ||
 	    !region_ok(r->result_off, r->result_size, wsize))
 		return fail(err, errlen, EINVAL,
 			    "worker region: made for worker %u (version %u, "
