@@ -330,7 +330,8 @@ bench-dist: $(BENCH_QUEUE) $(BERTH) $(AGENT) $(ROOTFS)/.stamp $(BENCH_WORKER)
 		ROOTFS=$(abspath $(ROOTFS)) BENCH_WORKER=$(abspath $(BENCH_WORKER)) \
 		bash tests/bench/dist.sh
 
-$(BENCH_WORKER): tests/bench/bw-empty.c $(LIBBW_SRCS) dist/berth-worker.h
+$(BENCH_WORKER): tests/bench/bw-empty.c $(LIBBW_SRCS) dist/berth-worker.h \
+		dist/berth-queue-layout.h
 	@$(if $(Q),echo "  CC      $@ (static)")
 	$(Q)$(CC) -std=gnu11 -O2 $(WARN) -D_GNU_SOURCE -I. -static -o $@ $< $(LIBBW_SRCS)
 
@@ -355,7 +356,8 @@ check-tsan:
 # image writer. Nothing is downloaded.
 # Static programs for containers are built from the worker library's
 # source, without the sanitizers (which cannot link statically).
-$(DEMO_WORKER): examples/worker-primes.c $(LIBBW_SRCS) dist/berth-worker.h
+$(DEMO_WORKER): examples/worker-primes.c $(LIBBW_SRCS) dist/berth-worker.h \
+		dist/berth-queue-layout.h
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $@ (static)")
 	$(Q)$(CC) -std=gnu11 -O2 $(WARN) -D_GNU_SOURCE -I. -static -o $@ $< $(LIBBW_SRCS)

@@ -21,7 +21,10 @@
  * (futex) only when the queue is empty.
  *
  * Environment (set by the coordinator for each worker):
- *   BERTH_QUEUE_FD   decimal number of the queue's memfd, inherited
+ *   BERTH_QUEUE_FD   decimal number of the queue's memfd, inherited: the
+ *                    tasks, shared by all workers, read-only (sealed)
+ *   BERTH_WORKER_FD  decimal number of this worker's own memfd: its
+ *                    results and position, which no other worker has
  *   BERTH_WORKER_ID  this worker's id, 0 .. max_workers - 1
  *
  * Errors: functions returning int return 0 or a negative errno. bw_open
@@ -42,6 +45,7 @@ extern "C" {
 
 #define BW_ENV_FD "BERTH_QUEUE_FD"
 #define BW_ENV_WORKER "BERTH_WORKER_ID"
+#define BW_ENV_WORKER_FD "BERTH_WORKER_FD"
 
 struct bw;
 
@@ -60,9 +64,10 @@ struct bw_task {
 };
 
 /* Attaches to the queue named by BERTH_QUEUE_FD as worker
- * BERTH_WORKER_ID: maps it, checks its magic number, layout version, size
- * and seals, and marks the worker id as taken. Sets FD_CLOEXEC on the
- * inherited fd so that programs the worker runs do not inherit the queue.
+ * BERTH_WORKER_ID, with its own region BERTH_WORKER_FD: maps them, checks
+ * their magic numbers, layout version, sizes and seals, and marks the
+ * worker id as taken. Sets FD_CLOEXEC on both inherited fds so that
+ * programs the worker runs do not inherit the queue.
  * On success *out holds a handle to release with bw_close().
  * Errors (err gets a message, errlen may be 0):
  *   -ENOENT   a variable is not set (not started as a berth worker)
@@ -75,26 +80,34 @@ struct bw_task {
  *   -ENOMEM, or mmap's errno */
 int bw_open(struct bw **out, char *err, size_t errlen);
 
-/* The same with an explicit fd and worker id (the environment is not
- * read; the fd is left as it is). */
+/* The same with an explicit queue fd and worker id; the worker's own fd
+ * is still named by BERTH_WORKER_FD. The fds are left as they are. */
 int bw_open_fd(int fd, uint32_t worker_id, struct bw **out, char *err,
 	       size_t errlen);
+/* The same with both fds explicit (the environment is not read). */
+int bw_open_fds(int queue_fd, int worker_fd, uint32_t worker_id,
+		struct bw **out, char *err, size_t errlen);
 
 /* Attaches to a queue already mapped in this process at base (size bytes),
- * for workers that are threads of the coordinator's process ("lib mode").
- * bw_close() does not unmap it. Errors as bw_open_fd(). */
+ * for workers that are threads of the coordinator's process: maps the
+ * worker's region through the coordinator's own fd of it. bw_close() does
+ * not unmap the queue. Errors as bw_open_fd(). */
 int bw_attach(void *base, size_t size, uint32_t worker_id, struct bw **out,
 	      char *err, size_t errlen);
 
+/* The same with the worker's region mapped already, at wbase (wsize
+ * bytes): an in-process worker then shares the coordinator's mappings of
+ * both. Neither is unmapped by bw_close(). */
+int bw_attach_region(void *base, size_t size, void *wbase, size_t wsize,
+		     uint32_t worker_id, struct bw **out, char *err,
+		     size_t errlen);
 /* Waits for the next task (spinning briefly, then sleeping in the kernel)
  * and returns a view of it. The struct is owned by w and overwritten by
  * the next bw_next(); the payload it points to stays valid until
  * bw_done() for that task.
  * Returns NULL with errno == 0 at the end: the coordinator closed the
  * queue and every task has its result, or the coordinator is gone.
- * A task whose shared entry is out of bounds (another process wrote over
- * it) is skipped: the coordinator restores it and queues it again. A
- * signal does not interrupt the wait. */
+ * A signal does not interrupt the wait. */
 const struct bw_task *bw_next(struct bw *w);
 
 /* Reports task t with the caller's status and len result bytes (copied;

@@ -1,23 +1,28 @@
-/* Sleeping and waking on the coordinator's side. Workers sleep on
- * task_futex, the coordinator on result_futex; the protocol (count
- * yourself in, re-check, FUTEX_WAIT; publish, then wake only if someone is
- * counted) is described in dist/berth-queue-layout.h. */
+/* Sleeping and waking on the coordinator's side. A worker sleeps on its
+ * own wake word of the queue region; the coordinator sleeps on every
+ * worker's result word at once (futex_waitv(2)). The protocol (announce,
+ * re-check, FUTEX_WAIT; publish, then wake only if announced) is described
+ * in dist/berth-queue-layout.h.
+ *
+ * Why futex_waitv: the words are already there, in memory the waker owns
+ * (a worker bumps a word of its own region), so waking the coordinator
+ * costs the worker no fd and no extra system call, and a worker can wake
+ * it only as often as it publishes. An eventfd per worker in an epoll set
+ * would need a second fd passed to each worker and a write(2) per wake.
+ * futex_waitv takes at most 128 words: with more workers the coordinator
+ * waits on the first 127 and wakes every millisecond to look at the rest. */
+#include <linux/futex.h>
 #include <time.h>
 
 #include "dist/dist-internal.h"
 
-void dq_wake_workers(struct dq *q, int n)
+void dq_wake_worker(struct dq *q, uint32_t w, bool force)
 {
-	if (n == 1) {
-		if (bq_wake_one_worker(q->hdr))
-			atomic_fetch_add_explicit(&q->st.wakes, 1,
-						  memory_order_relaxed);
-		return;
-	}
+	const struct bq_worker *r = q->wp[w].reg;
 	/* seq_cst load after the caller's seq_cst publication */
-	if (!atomic_load(&q->hdr->task_sleepers))
+	if (!r || (!force && !atomic_load(&r->sleeping)))
 		return;
-	bq_futex_bump_wake(&q->hdr->task_futex, n);
+	bq_futex_bump_wake(&q->ctl[w].wake, INT_MAX);
 	atomic_fetch_add_explicit(&q->st.wakes, 1, memory_order_relaxed);
 }
 
@@ -55,25 +60,62 @@ bool dq_deadline_passed(const struct timespec *deadline)
 	return deadline && !time_left(deadline, &rel);
 }
 
+/* The words to wait on: the collector's own, then each worker's result
+ * word with the value it has now. Returns how many; *more when some
+ * workers did not fit. */
+static unsigned wait_words(struct dq *q, struct futex_waitv *v, bool *more)
+{
+	unsigned n = 0;
+	v[n++] = (struct futex_waitv){
+		.val = atomic_load(&q->hdr->collect_futex),
+		.uaddr = (uintptr_t)&q->hdr->collect_futex,
+		.flags = FUTEX_32,
+	};
+	*more = false;
+	for (uint32_t w = 0; w < q->max_workers; w++) {
+		struct bq_worker *r = q->wp[w].reg;
+		if (!r ||
+		    atomic_load_explicit(&q->corrupt[w], memory_order_relaxed))
+			continue;
+		if (n == FUTEX_WAITV_MAX) {
+			*more = true;
+			break;
+		}
+		v[n++] = (struct futex_waitv){
+			.val = atomic_load(&r->result_futex),
+			.uaddr = (uintptr_t)&r->result_futex,
+			.flags = FUTEX_32,
+		};
+	}
+	return n;
+}
+
 int dq_sleep_results(struct dq *q, const struct timespec *deadline,
 		     bool (*ready)(struct dq *q))
 {
-	struct bq_header *h = q->hdr;
-	struct timespec rel;
+	struct futex_waitv v[FUTEX_WAITV_MAX];
+	struct timespec soon;
+	const struct timespec *dl = deadline;
+	bool more;
 	int r = 0;
-	uint32_t seq = atomic_load(&h->result_futex);
-	atomic_fetch_add(&h->result_sleepers, 1);
+	atomic_store(&q->hdr->collecting, 1);
+	unsigned n = wait_words(q, v, &more);
+	if (more) {
+		dq_deadline(&soon, 1);
+		if (!dl || soon.tv_sec < dl->tv_sec ||
+		    (soon.tv_sec == dl->tv_sec && soon.tv_nsec < dl->tv_nsec))
+			dl = &soon;
+	}
 	if (!ready(q)) {
-		if (deadline && !time_left(deadline, &rel)) {
+		if (dq_deadline_passed(dl)) {
 			r = -ETIMEDOUT;
 		} else {
 			atomic_fetch_add_explicit(&q->st.collect_sleeps, 1,
 						  memory_order_relaxed);
-			if (bq_futex_wait(&h->result_futex, seq,
-					  deadline ? &rel : NULL) == -ETIMEDOUT)
+			if (bq_futex_waitv(v, n, dl) == -ETIMEDOUT)
 				r = -ETIMEDOUT;
 		}
 	}
-	atomic_fetch_sub(&h->result_sleepers, 1);
+	atomic_store(&q->hdr->collecting, 0);
 	return r;
 }

@@ -1,11 +1,10 @@
-/* The lease table: one entry per task in flight, saying who holds it.
- * Here the coordinator hands leases out at submission, takes them back
- * when a result is collected, and takes back those of a dead worker.
+/* Leases: one per task in flight. The coordinator hands them out at
+ * submission, gives them to a worker's ring, takes them back when a
+ * result is collected or its worker died.
  *
- * The shared entries are what workers see and CAS; the coordinator's own
- * records (q->lp) are the truth they are checked against: a worker can
- * write any word into any entry, and the worst it achieves is that a task
- * runs again. */
+ * The coordinator's records (q->lp) are the truth; the shared entries
+ * (struct bq_task) are their read-only copy for workers, which no worker
+ * can write. */
 #include <limits.h>
 #include <string.h>
 
@@ -45,16 +44,32 @@ int dq_lease_alloc(struct dq *q, uint64_t len, int timeout_ms, uint32_t *lease,
 	return r;
 }
 
+/* Takes lease out of its worker's ring (the entry may be reused). */
+static void ungive(struct dq *q, struct dq_lpriv *lp, uint32_t lease)
+{
+	if (lp->state != DQ_LP_GIVEN || lp->holder >= q->max_workers)
+		return;
+	struct dq_wpriv *wp = &q->wp[lp->holder];
+	uint32_t *slot = &wp->slot[lp->pos & (q->depth - 1)];
+	if (*slot == lease)
+		*slot = UINT32_MAX;
+	wp->outstanding--;
+	q->given--;
+	lp->holder = DQ_NO_WORKER;
+}
+
 void dq_lease_release_locked(struct dq *q, uint32_t lease)
 {
 	struct dq_lpriv *lp = &q->lp[lease];
 	if (lp->state == DQ_LP_FREE)
 		return; /* never twice: the free stack holds cap entries */
+	ungive(q, lp, lease);
 	lp->state = DQ_LP_FREE;
-	lp->gen += 2;
+	lp->done = false;
 	/* a new gen no ticket or record names */
-	atomic_store(&q->leases[lease].word,
-		     bq_lease_word(BQ_FREE, 0, lp->gen));
+	lp->gen++;
+	atomic_store_explicit(&q->tasks[lease].gen, lp->gen,
+			      memory_order_relaxed);
 	dq_arena_free(&q->arena, q->lease_blk[lease]);
 	q->lease_blk[lease] = DQ_NO_BLOCK;
 	q->free_leases[q->nfree++] = lease;
@@ -65,66 +80,29 @@ void dq_lease_release_locked(struct dq *q, uint32_t lease)
 void dq_task_resolved(struct dq *q)
 {
 	uint64_t left = atomic_fetch_sub(&q->unresolved, 1) - 1;
-	/* the shared count is the workers' copy: rewritten, not trusted */
 	atomic_store(&q->hdr->unresolved, left);
 	/* the last one after dq_close(): idle workers may end now */
 	if (left == 0 && q->closed)
-		dq_wake_workers(q, INT_MAX);
+		for (uint32_t i = 0; i < q->max_workers; i++)
+			dq_wake_worker(q, i, true);
 }
 
-bool dq_word_valid(const struct dq *q, uint32_t lease, uint64_t w,
-		   uint32_t *holder)
+void dq_wake_collector(struct dq *q)
 {
-	const struct dq_lpriv *lp = &q->lp[lease];
-	uint32_t st = bq_word_state(w), who = bq_word_worker(w);
-	*holder = UINT32_MAX;
-	if (w == bq_lease_word(BQ_QUEUED, 0, lp->gen))
-		return true;
-	if ((st == BQ_LEASED || st == BQ_DONE) && who < q->max_workers &&
-	    bq_word_gen(w) == lp->gen + 1) {
-		*holder = who;
-		return true;
-	}
-	return false;
-}
-
-void dq_lease_requeue_locked(struct dq *q, uint32_t lease)
-{
-	struct dq_lpriv *lp = &q->lp[lease];
-	struct bq_lease *l = &q->leases[lease];
-	lp->gen += 2;
-	lp->taken = false;
-	lp->holder = UINT32_MAX;
-	lp->idle_since_ms = 0;
-	/* the worker reads these after its CAS: rewritten from the books,
-	 * whatever was written over them */
-	l->task_id = lp->task_id;
-	l->payload_off = lp->payload_off;
-	l->payload_len = lp->payload_len;
-	l->attempt = lp->attempt;
-	if (lp->payload_len &&
-	    memcmp(q->arena_mem + lp->payload_off,
-		   q->arena_copy + lp->payload_off, lp->payload_len))
-		memcpy(q->arena_mem + lp->payload_off,
-		       q->arena_copy + lp->payload_off, lp->payload_len);
-	/* release: the fields and the payload are visible to the worker
-	 * whose CAS reads this word */
-	atomic_store_explicit(&l->word, bq_lease_word(BQ_QUEUED, 0, lp->gen),
-			      memory_order_release);
-	dq_ring_enqueue_locked(q, lease);
+	if (atomic_load(&q->hdr->collecting))
+		bq_futex_bump_wake(&q->hdr->collect_futex, INT_MAX);
 }
 
 void dq_lease_abandon(struct dq *q, uint32_t lease, uint32_t worker, int error)
 {
 	struct dq_lpriv *lp = &q->lp[lease];
-	if (lp->state != DQ_LP_QUEUED)
+	if (lp->state != DQ_LP_GIVEN && lp->state != DQ_LP_WAITING)
 		return;
+	ungive(q, lp, lease);
 	lp->state = DQ_LP_ABANDONED;
-	lp->gen += 2;
-	/* FREE with a new gen: no ticket or record matches it; the entry is
-	 * recycled once the abandoned result is collected */
-	atomic_store(&q->leases[lease].word,
-		     bq_lease_word(BQ_FREE, 0, lp->gen));
+	lp->gen++;
+	atomic_store_explicit(&q->tasks[lease].gen, lp->gen,
+			      memory_order_relaxed);
 	uint32_t n = atomic_load(&q->nabandoned);
 	q->abandoned[n] = (struct dq_abandoned){
 		.lease = lease, .worker = worker, .error = error};
@@ -134,85 +112,122 @@ void dq_lease_abandon(struct dq *q, uint32_t lease, uint32_t worker, int error)
 		   strerror(-error));
 }
 
-/* Takes lease back from its dead holder w: into the queue again, or
- * abandoned after max_attempts deliveries (at once when w corrupted the
- * queue). Caller holds both locks. */
-static void take_back(struct dq *q, uint32_t lease, uint32_t w, bool corrupt)
+/* Takes lease back from its dead holder w: to the waiting list again, or
+ * abandoned after max_attempts deliveries. A task w never took (by its
+ * own position) is no delivery. A task of a worker that corrupted its
+ * region fails with it (-EBADMSG), unless that worker had not taken it:
+ * it then runs elsewhere, once at most (the position may be a lie: the
+ * task then runs twice, a task of the vandal's own, never another's).
+ * Caller holds both locks. */
+static void take_back(struct dq *q, uint32_t lease, uint32_t w, bool corrupt,
+		      uint64_t deq)
 {
 	struct dq_lpriv *lp = &q->lp[lease];
-	if (corrupt) {
+	bool taken = (int64_t)(deq - lp->pos) > 0;
+	if (corrupt && (taken || lp->moved)) {
 		dq_lease_abandon(q, lease, w, -EBADMSG);
 		return;
 	}
-	if (lp->attempt >= q->max_attempts) {
+	if (taken && lp->attempt >= q->max_attempts) {
 		dq_lease_abandon(q, lease, w, -EOWNERDEAD);
 		return;
 	}
-	lp->attempt++;
-	atomic_fetch_add(&q->st.requeued, 1);
-	dq_lease_requeue_locked(q, lease);
+	ungive(q, lp, lease);
+	if (corrupt)
+		lp->moved = true;
+	if (taken) {
+		lp->attempt++;
+		atomic_fetch_add(&q->st.requeued, 1);
+	}
+	dq_wait_add_locked(q, lease);
+}
+
+/* Worker w's position as far as the coordinator can believe it: between
+ * its oldest task still given and what was produced. */
+static uint64_t believed_position(struct dq *q, uint32_t w)
+{
+	struct dq_wpriv *wp = &q->wp[w];
+	uint64_t deq = atomic_load(&wp->reg->deq), oldest = wp->prod;
+	for (uint32_t i = 0; i < q->depth; i++) {
+		uint32_t l = wp->slot[i];
+		if (l != UINT32_MAX && (int64_t)(q->lp[l].pos - oldest) < 0)
+			oldest = q->lp[l].pos;
+	}
+	if ((int64_t)(deq - oldest) < 0)
+		return oldest;
+	if ((int64_t)(deq - wp->prod) > 0)
+		return wp->prod;
+	return deq;
 }
 
 static uint32_t take_back_all(struct dq *q, uint32_t w, bool lost_results)
 {
 	uint32_t n = 0;
+	uint64_t deq = believed_position(q, w);
 	for (uint32_t i = 0; i < q->cap; i++) {
-		if (q->lp[i].state != DQ_LP_QUEUED)
-			continue; /* not in flight: whatever the word says */
-		uint64_t word = atomic_load(&q->leases[i].word);
-		uint32_t holder;
-		if (!dq_word_valid(q, i, word, &holder) || holder != w)
+		struct dq_lpriv *lp = &q->lp[i];
+		if (lp->state != DQ_LP_GIVEN || lp->holder != w)
 			continue;
-		/* DONE leases keep their result, unless the records of a
-		 * corrupt ring were dropped */
-		if (bq_word_state(word) == BQ_LEASED ||
-		    (bq_word_state(word) == BQ_DONE && lost_results)) {
-			take_back(q, i, w, lost_results);
-			n++;
-		}
+		/* a result published before it died counts, unless the
+		 * records of a corrupt ring were dropped */
+		if (lp->done && !lost_results)
+			continue;
+		take_back(q, i, w, lost_results, deq);
+		n++;
 	}
 	return n;
+}
+
+/* The region starts afresh for a successor with the same id: its ring
+ * position where the coordinator's is, nothing held, not attached. */
+static void reset_region(struct dq *q, uint32_t w, bool lost)
+{
+	struct dq_wpriv *wp = &q->wp[w];
+	struct bq_worker *r = wp->reg;
+	if (lost) {
+		atomic_store(&r->res_tail, 0);
+		q->tail_seen[w] = 0;
+		dq_result_set_head(q, w, 0);
+		atomic_store(&q->corrupt[w], false);
+		atomic_store(&q->reported[w], false);
+	}
+	atomic_store(&r->deq, wp->prod);
+	atomic_store(&r->sleeping, 0);
+	atomic_store(&r->space_sleepers, 0);
+	atomic_store(&r->held, 0);
+	atomic_store(&r->attached, 0);
+	wp->idle_since_ms = 0;
+	/* the coordinator's line, whatever was written over it */
+	r->magic = BQ_WMAGIC;
+	r->version = BQ_VERSION;
+	r->worker_id = w;
+	r->size = q->wregion_size;
+	r->result_off = BQ_PAGE;
+	r->result_size = q->result_size;
+	r->head_size = sizeof(*r);
 }
 
 int dq_reclaim(struct dq *q, uint32_t w)
 {
 	if (w >= q->max_workers)
 		return -EINVAL;
+	if (!q->wp[w].reg)
+		return 0;
 	pthread_mutex_lock(&q->collect_lock);
 	dq_result_release_pending(q);
-	bool lost = q->corrupt[w];
-	if (lost) {
-		/* the ring starts empty for a successor: the dead worker
-		 * writes no more */
-		atomic_store(&q->workers[w].res_tail, 0);
-		q->tail_seen[w] = 0;
-		dq_result_set_head(q, w, 0);
-		q->corrupt[w] = false;
-	} else {
+	bool lost = atomic_load(&q->corrupt[w]);
+	if (!lost)
 		dq_result_preaccept(q, w);
-	}
 	pthread_mutex_lock(&q->alloc_lock);
 	uint32_t abandoned = atomic_load(&q->nabandoned);
 	uint32_t n = take_back_all(q, w, lost);
-	n += dq_ring_unstick_locked(q);
+	reset_region(q, w, lost);
+	dq_dispatch_locked(q);
 	pthread_mutex_unlock(&q->alloc_lock);
 	/* a collector asleep in dq_collect() has results to return now */
-	if (atomic_load(&q->nabandoned) != abandoned &&
-	    atomic_load(&q->hdr->result_sleepers))
-		bq_futex_bump_wake(&q->hdr->result_futex, INT_MAX);
-	/* a worker killed in its sleep is still counted as a sleeper */
-	if (atomic_exchange(&q->workers[w].task_sleeping, 0))
-		atomic_fetch_sub(&q->hdr->task_sleepers, 1);
-	/* ... or was the one woken, and will never pass the wake on. Wake
-	 * everyone: sleepers re-count themselves, and the tasks taken back
-	 * find a worker */
-	atomic_store(&q->hdr->wake_pending, 0);
-	bq_futex_bump_wake(&q->hdr->task_futex, INT_MAX);
-	atomic_store(&q->workers[w].space_sleepers, 0);
-	atomic_store(&q->workers[w].held, 0);
-	atomic_store(&q->workers[w].attached, 0);
+	if (atomic_load(&q->nabandoned) != abandoned)
+		dq_wake_collector(q);
 	pthread_mutex_unlock(&q->collect_lock);
-	dq_ring_flush(q);
 	blog_debug("task queue: reclaimed worker %u: %u tasks taken back", w,
 		   n);
 	return (int)n;

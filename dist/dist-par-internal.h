@@ -152,7 +152,7 @@ void dp_describe_exit(const struct dp_exit *ev, char *buf, size_t len);
 /* Makes the pool's state root (<root>/par-<pid>), its cgroup and the
  * workers' table: worker i gets cpus[i]. Nothing is started. */
 int dp_pool_open(const struct rt_ctx *ctx, const struct dp_par_opts *o,
-		 const int *cpus, size_t n, int queue_fd, struct dp_pool **out,
+		 const int *cpus, size_t n, struct dq *q, struct dp_pool **out,
 		 struct berr *err);
 /* Starts every worker at once and waits until each runs or fails. On
  * error dp_pool_close() stops and removes the ones that run. */

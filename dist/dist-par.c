@@ -412,7 +412,6 @@ struct par {
 	int halt_status;
 	/* per worker: killed for writing garbage over the queue */
 	bool *corrupted;
-	uint64_t repairs_seen; /* dq_stats.repairs reported */
 	int results_fd, joblog_fd;
 	/* the tasks' stdout, written in large pieces: a million results
 	 * must not cost a million write()s */
@@ -580,7 +579,7 @@ static void abandoned_why(const struct task *t, const struct outcome *oc,
 	if (oc->error == -EBADMSG)
 		snprintf(buf, len,
 			 "berth: par: task %llu failed: its worker w%u wrote "
-			 "garbage over the task queue and was killed\n",
+			 "garbage over its own queue region and was killed\n",
 			 seq, oc->worker);
 	else if (oc->error == -EIO)
 		snprintf(buf, len,
@@ -865,12 +864,14 @@ static void on_worker_exit(struct par *p, const struct dp_exit *ev)
 	char why[BERR_MSG_MAX];
 	bool corrupted = p->corrupted[ev->index];
 	p->corrupted[ev->index] = false;
-	if (corrupted)
+	if (corrupted) {
+		char what[128];
+		dq_corrupt_reason(p->q, w->id, what, sizeof(what));
 		snprintf(why, sizeof(why),
-			 "worker w%zu wrote garbage over the task queue (its "
-			 "result ring) and was killed; its tasks failed",
-			 ev->index);
-	else
+			 "worker w%zu wrote garbage over its own queue region "
+			 "(%s) and was killed; the tasks it had taken failed",
+			 ev->index, what);
+	} else
 		dp_describe_exit(ev, why, sizeof(why));
 	int st = ev->status;
 	/* a worker that broke the queue is replaced like one that died,
@@ -996,23 +997,6 @@ static bool loop_done(const struct par *p)
 	return p->stopping || (p->input_done && !p->retry_head && !p->pending);
 }
 
-/* The coordinator found the queue's shared memory overwritten (and
- * repaired it): say so, at most once a housekeeping round. */
-static void check_repairs(struct par *p)
-{
-	struct dq_stats st;
-	dq_stats(p->q, &st);
-	if (st.repairs == p->repairs_seen)
-		return;
-	p->repairs_seen = st.repairs;
-	char what[160];
-	dq_last_repair(p->q, what, sizeof(what));
-	report(p, DP_REPORT_WARNING,
-	       "berth: par: a worker wrote over the task queue's shared "
-	       "memory (%s); repaired",
-	       what);
-}
-
 /* The queue has nothing in flight while tasks wait for their result: it
  * lost them (it must not; the tasks fail rather than wait forever). */
 static void fail_lost(struct par *p)
@@ -1038,7 +1022,6 @@ static void fail_lost(struct par *p)
 static void housekeeping(struct par *p)
 {
 	flush_out(p);
-	check_repairs(p);
 	struct dp_exit ev;
 	while (!p->fatal.code && dp_pool_reap(p->pool, &ev) == 1)
 		on_worker_exit(p, &ev);
@@ -1276,6 +1259,12 @@ static int setup(struct par *p, struct berr *err)
 		/* a task of exec and line mode costs a fork or a pipe round
 		 * trip: sleeping at once leaves the CPUs to the tasks */
 		.spin = o->mode == DP_MODE_LIB ? 200 : 1,
+		/* each worker's ring holds its share of the window (the
+		 * guided limit shrinks it as the tasks run out); a task that
+		 * costs a fork needs just the next one ready */
+		.depth = o->mode == DP_MODE_LIB	   ? LIB_WINDOW
+			 : o->mode == DP_MODE_LINE ? LINE_WINDOW
+						   : 2,
 		.max_attempts = o->retries > 1 ? (uint32_t)o->retries : 1,
 	};
 	tmap_init(&p->by_qid, cap);
@@ -1392,8 +1381,7 @@ int dp_par_run(const struct rt_ctx *ctx, const struct dp_par_opts *o,
 	*exit_status = 0;
 	int r = setup(&p, err);
 	if (r == 0)
-		r = dp_pool_open(ctx, o, p.cpus, p.nworkers, dq_fd(p.q),
-				 &p.pool, err);
+		r = dp_pool_open(ctx, o, p.cpus, p.nworkers, p.q, &p.pool, err);
 	if (r == 0 && (r = dp_pool_start_all(p.pool, err)) < 0)
 		berr_wrap(err, "start the workers");
 	p.t_up = mono_ms();
@@ -1408,20 +1396,12 @@ int dp_par_run(const struct rt_ctx *ctx, const struct dp_par_opts *o,
 	if (o->tty && !o->quiet && o->report)
 		o->report(DP_REPORT_DONE, "", o->report_data);
 	struct berr cerr = {0};
-	/* tasks the queue gave up may still run in their workers: those are
-	 * not waited for */
-	bool gave_up = false;
-	if (p.q) {
-		struct dq_stats st;
-		dq_stats(p.q, &st);
-		gave_up = st.given_up > 0;
-	}
 	/* the workers end by themselves once the queue is closed and
 	 * drained; after a halt or an interrupt they are told to stop */
 	if (p.pool && (p.stopping || r < 0))
 		dq_destroy(TAKE_PTR(p.q));
 	if (p.pool)
-		dp_pool_wait(p.pool, r < 0 || gave_up ? 0 : 10000);
+		dp_pool_wait(p.pool, r < 0 ? 0 : 10000);
 	if (r == 0)
 		summary(&p);
 	int cr = dp_pool_close(p.pool, 0, &cerr);

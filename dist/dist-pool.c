@@ -66,7 +66,7 @@ struct dp_pool {
 	uint32_t uid, gid;
 	bool has_tmp; /* the rootfs has /tmp: mount a tmpfs there */
 	struct rlimit nofile;
-	int queue_fd;
+	struct dq *q; /* the queue: its fd and each worker's own */
 	pid_t coordinator;
 	struct dp_worker *w;
 	size_t n;
@@ -142,8 +142,10 @@ static void config_process(const struct dp_pool *p, size_t i, struct dp_buf *b)
 	for (size_t k = 0; p->env && p->env[k]; k++)
 		base_strv_push(&env, p->env[k]);
 	_cleanup_free_ char *fd = base_sprintf("%s=3", DQ_ENV_FD);
+	_cleanup_free_ char *wfd = base_sprintf("%s=4", DQ_ENV_WORKER_FD);
 	_cleanup_free_ char *id = base_sprintf("%s=%zu", DQ_ENV_WORKER, i);
 	base_strv_push(&env, fd);
+	base_strv_push(&env, wfd);
 	base_strv_push(&env, id);
 
 	dp_buf_printf(b,
@@ -439,12 +441,12 @@ static int make_dirs(struct dp_pool *p, const struct rt_ctx *ctx,
 }
 
 int dp_pool_open(const struct rt_ctx *ctx, const struct dp_par_opts *o,
-		 const int *cpus, size_t n, int queue_fd, struct dp_pool **out,
+		 const int *cpus, size_t n, struct dq *q, struct dp_pool **out,
 		 struct berr *err)
 {
 	struct dp_pool *p = base_calloc(1, sizeof(*p));
 	p->o = o;
-	p->queue_fd = queue_fd;
+	p->q = q;
 	p->coordinator = getpid();
 	p->n = n;
 	p->w = base_calloc(n, sizeof(*p->w));
@@ -536,15 +538,25 @@ static int write_bundle(const struct dp_pool *p, size_t i,
 	return 0;
 }
 
-/* stdin from /dev/null, the queue as fd 3 without O_CLOEXEC; *msg_fd is
- * moved out of the way first. */
-static int helper_fds(const struct dp_pool *p, int *msg_fd, struct berr *err)
+/* Puts fd on target without O_CLOEXEC. */
+static int fd_to(int fd, int target)
 {
-	/* the --log file may sit on 3: it must not get the queue's writes */
-	if (blog_vacate_fd(3) < 0)
-		return berr_set(err, errno, "move the log file off fd 3");
-	if (*msg_fd == 3) {
-		int fd = fcntl(3, F_DUPFD_CLOEXEC, 4);
+	if (fd == target)
+		return fcntl(target, F_SETFD, 0);
+	return dup2(fd, target) < 0 ? -1 : 0;
+}
+
+/* stdin from /dev/null, the queue as fd 3 and worker i's own region as
+ * fd 4, without O_CLOEXEC; *msg_fd is moved out of the way first. No
+ * other worker's region is passed: those fds are O_CLOEXEC. */
+static int helper_fds(const struct dp_pool *p, size_t i, int *msg_fd,
+		      struct berr *err)
+{
+	/* the --log file may sit on 3 or 4: it must not get the queue */
+	if (blog_vacate_fd(3) < 0 || blog_vacate_fd(4) < 0)
+		return berr_set(err, errno, "move the log file off fd 3 and 4");
+	if (*msg_fd == 3 || *msg_fd == 4) {
+		int fd = fcntl(*msg_fd, F_DUPFD_CLOEXEC, 5);
 		if (fd < 0)
 			return berr_set(err, errno, "dup message pipe");
 		*msg_fd = fd;
@@ -554,12 +566,17 @@ static int helper_fds(const struct dp_pool *p, int *msg_fd, struct berr *err)
 		return berr_set(err, errno, "open /dev/null");
 	if (null != 0)
 		close(null);
-	if (p->queue_fd == 3) {
-		if (fcntl(3, F_SETFD, 0) < 0)
-			return berr_set(err, errno, "queue fd");
-	} else if (dup2(p->queue_fd, 3) < 0) {
-		return berr_set(err, errno, "dup2 queue fd to 3");
+	int qfd = dq_fd(p->q), wfd = dq_worker_fd(p->q, (uint32_t)i);
+	if (wfd == 3) {
+		/* the queue's fd goes there: move this one first */
+		wfd = fcntl(3, F_DUPFD_CLOEXEC, 5);
+		if (wfd < 0)
+			return berr_set(err, errno, "dup worker fd");
 	}
+	if (fd_to(qfd, 3) < 0)
+		return berr_set(err, errno, "queue fd to 3");
+	if (fd_to(wfd, 4) < 0)
+		return berr_set(err, errno, "worker %zu region fd to 4", i);
 	return 0;
 }
 
@@ -608,7 +625,7 @@ static int helper_start(const struct dp_pool *p, size_t i, const char *id,
 		r = write_bundle(p, i, p->o->net_attach ? &helper_net : NULL,
 				 &bundle, err);
 	if (r == 0)
-		r = helper_fds(p, msg_fd, err);
+		r = helper_fds(p, i, msg_fd, err);
 	if (r == 0 && p->o->log_dir)
 		r = worker_logs(p, i, err);
 	if (r < 0 && p->o->net_detach)
@@ -618,7 +635,7 @@ static int helper_start(const struct dp_pool *p, size_t i, const char *id,
 	_cleanup_free_ char *pidf = base_sprintf("%s/init.pid", bundle);
 	struct rt_create_opts co = {.bundle = bundle,
 				    .pid_file = pidf,
-				    .preserve_fds = 1,
+				    .preserve_fds = 2,
 				    .seccomp_cache = p->seccomp_cache};
 	r = rt_create(&p->ctx, id, &co, err);
 	if (r < 0)

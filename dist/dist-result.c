@@ -9,17 +9,18 @@
 
 static uint8_t *ring_of(struct dq *q, uint32_t w)
 {
-	return q->results + (uint64_t)w * q->result_size;
+	return q->wp[w].results;
 }
 
 void dq_result_set_head(struct dq *q, uint32_t w, uint64_t head)
 {
-	struct bq_worker *wk = &q->workers[w];
+	struct bq_wctl *c = &q->ctl[w];
 	atomic_store_explicit(&q->res_head[w], head, memory_order_relaxed);
-	/* seq_cst: publish the space, then look for a worker waiting on it */
-	atomic_store(&wk->res_head, head);
-	if (atomic_load(&wk->space_sleepers)) {
-		bq_futex_bump_wake(&wk->space_futex, 1);
+	/* seq_cst: publish the space, then look for a worker waiting on it
+	 * (its own flag: a worker that lies gets woken, or not, itself) */
+	atomic_store(&c->res_head, head);
+	if (atomic_load(&q->wp[w].reg->space_sleepers)) {
+		bq_futex_bump_wake(&c->space_futex, 1);
 		atomic_fetch_add_explicit(&q->st.wakes, 1,
 					  memory_order_relaxed);
 	}
@@ -51,7 +52,7 @@ static int peek_record(struct dq *q, uint32_t w, uint64_t *head,
 	/* the worker's line is read only when the records seen are used up */
 	uint64_t tail = q->tail_seen[w];
 	if ((int64_t)(tail - *head) <= 0) {
-		tail = atomic_load_explicit(&q->workers[w].res_tail,
+		tail = atomic_load_explicit(&q->wp[w].reg->res_tail,
 					    memory_order_acquire);
 		q->tail_seen[w] = tail;
 	}
@@ -84,22 +85,15 @@ static int peek_record(struct dq *q, uint32_t w, uint64_t *head,
 	}
 }
 
-/* True when the record answers the lease as the coordinator's books have
- * it (in flight, same task, the gen a worker taking it got) and the shared
- * word does not name another holder. A word that is no valid state at all
- * was overwritten: the books decide alone. Caller holds alloc_lock. */
+/* True when the record answers a task the coordinator gave worker w, as
+ * its books have it (same task, the gen of the ticket it got). Caller
+ * holds alloc_lock. */
 static bool record_matches(struct dq *q, uint32_t w,
 			   const struct bq_record *rec)
 {
 	const struct dq_lpriv *lp = &q->lp[rec->lease];
-	if (lp->state != DQ_LP_QUEUED || lp->task_id != rec->task_id ||
-	    rec->gen != lp->gen + 1)
-		return false;
-	uint64_t word = atomic_load(&q->leases[rec->lease].word);
-	uint32_t holder;
-	if (!dq_word_valid(q, rec->lease, word, &holder))
-		return true;
-	return holder == w;
+	return lp->state == DQ_LP_GIVEN && lp->holder == w &&
+	       lp->task_id == rec->task_id && rec->gen == lp->gen;
 }
 
 static void fill(struct dq *q, uint32_t w, const struct bq_record *rec,
@@ -125,7 +119,8 @@ static bool accept(struct dq *q, uint32_t w, const struct bq_record *rec,
 		fill(q, w, rec, at, res);
 		dq_lease_release_locked(q, rec->lease);
 		dq_task_resolved(q);
-		q->progress++;
+		/* its ring has room again */
+		dq_dispatch_locked(q);
 	}
 	pthread_mutex_unlock(&q->alloc_lock);
 	return ok;
@@ -157,26 +152,15 @@ static int take_from(struct dq *q, uint32_t w, struct dq_result *res)
 		dq_count(&q->st.completed);
 		return 1;
 	}
-	if (r == -EPROTO && dq_audit_found_recently(q)) {
-		/* records overwritten along with the rest of the queue: the
-		 * worker is not to blame. They are skipped; the leases they
-		 * answered stay with it, idle, and are queued again */
-		blog_debug("task queue: worker %u: overwritten records "
-			   "skipped",
-			   w);
-		dq_count(&q->st.stale);
-		head = q->tail_seen[w];
-		r = 0;
-	}
 	if (head != start)
 		dq_result_set_head(q, w, head);
 	if (r < 0) {
-		r = -EBADMSG;
-		blog_debug("task queue: result ring of worker %u is corrupt",
-			   w);
-		q->corrupt[w] = true;
-		*res = (struct dq_result){.worker = w};
-		return r;
+		/* only the worker writes its ring: it is to blame */
+		dq_mark_corrupt(q, w,
+				r == -EBADMSG
+					? "result count out of its ring"
+					: "a result record does not parse");
+		return 0;
 	}
 	return 0;
 }
@@ -199,39 +183,39 @@ static int take_abandoned(struct dq *q, struct dq_result *res)
 	dq_count(&q->st.abandoned);
 	dq_lease_release_locked(q, a.lease);
 	dq_task_resolved(q);
-	q->progress++;
 	pthread_mutex_unlock(&q->alloc_lock);
 	return 1;
 }
 
-/* The workers to scan: the highest id ever seen attached. The shared
- * counter only raises the coordinator's own (a worker that zeroes it hides
- * no ring). */
-static uint32_t worker_span(struct dq *q)
+/* A corrupt worker is reported once (-EBADMSG), so that its caller kills
+ * and reclaims it. */
+static int take_corrupt(struct dq *q, struct dq_result *res)
 {
-	uint32_t n = atomic_load_explicit(&q->hdr->worker_high,
-					  memory_order_relaxed);
-	uint32_t high = atomic_load_explicit(&q->high, memory_order_relaxed);
-	if (n > q->max_workers)
-		n = q->max_workers;
-	if (n <= high)
-		return high;
-	atomic_store_explicit(&q->high, n, memory_order_relaxed);
-	return n;
+	for (uint32_t w = 0; w < q->max_workers; w++)
+		if (atomic_load(&q->corrupt[w]) &&
+		    !atomic_load(&q->reported[w])) {
+			atomic_store(&q->reported[w], true);
+			*res = (struct dq_result){.worker = w};
+			return -EBADMSG;
+		}
+	return 0;
 }
 
 static int take_result(struct dq *q, struct dq_result *res)
 {
 	if (take_abandoned(q, res))
 		return 1;
-	uint32_t n = worker_span(q);
+	int r = take_corrupt(q, res);
+	if (r < 0)
+		return r;
+	uint32_t n = q->max_workers;
 	for (uint32_t k = 0; k < n; k++) {
 		uint32_t w = q->next_worker + k;
 		if (w >= n)
 			w -= n;
-		if (q->corrupt[w])
+		if (atomic_load_explicit(&q->corrupt[w], memory_order_relaxed))
 			continue;
-		int r = take_from(q, w, res);
+		r = take_from(q, w, res);
 		if (r != 0) {
 			/* round robin: the next call starts after w */
 			q->next_worker = w + 1 < n ? w + 1 : 0;
@@ -248,15 +232,15 @@ static bool results_ready(struct dq *q)
 {
 	if (atomic_load(&q->nabandoned) || atomic_load(&q->unresolved) == 0)
 		return true;
-	uint32_t n = worker_span(q);
-	for (uint32_t w = 0; w < n; w++)
-		if (!atomic_load_explicit(&q->corrupt[w],
-					  memory_order_relaxed) &&
-		    (int64_t)(atomic_load(&q->workers[w].res_tail) -
+	for (uint32_t w = 0; w < q->max_workers; w++) {
+		if (atomic_load_explicit(&q->corrupt[w], memory_order_relaxed))
+			return !atomic_load(&q->reported[w]);
+		if ((int64_t)(atomic_load(&q->wp[w].reg->res_tail) -
 			      atomic_load_explicit(&q->res_head[w],
 						   memory_order_relaxed)) > 0)
 			return true;
-	return false;
+	}
+	return dq_dispatch_possible(q);
 }
 
 static void wait_results(struct dq *q, const struct timespec *deadline)
@@ -266,13 +250,11 @@ static void wait_results(struct dq *q, const struct timespec *deadline)
 			return;
 		bq_cpu_relax();
 	}
-	/* deferred tickets must be pushed again soon: sleep 1 ms at most;
-	 * and the audit runs every few ms while tasks are in flight */
+	/* the audit runs every few ms while tasks are in flight */
 	struct timespec soon;
 	const struct timespec *dl = deadline;
-	int nap = atomic_load(&q->nretry) ? 1 : DQ_AUDIT_MS;
 	{
-		dq_deadline(&soon, nap);
+		dq_deadline(&soon, DQ_AUDIT_MS);
 		if (!dl || soon.tv_sec < dl->tv_sec ||
 		    (soon.tv_sec == dl->tv_sec && soon.tv_nsec < dl->tv_nsec))
 			dl = &soon;
@@ -286,13 +268,23 @@ static int collect_locked(struct dq *q, struct dq_result *res, int timeout_ms,
 			  const struct timespec *deadline)
 {
 	for (;;) {
-		dq_ring_flush(q);
+		if (atomic_load_explicit(&q->waiting_hint,
+					 memory_order_relaxed)) {
+			pthread_mutex_lock(&q->alloc_lock);
+			dq_dispatch_locked(q);
+			pthread_mutex_unlock(&q->alloc_lock);
+		}
 		dq_audit(q);
 		int r = take_result(q, res);
 		if (r > 0)
 			return 0;
 		if (r < 0)
 			return r;
+		/* nothing to take: the workers given a few tasks since they
+		 * slept must run them now */
+		pthread_mutex_lock(&q->alloc_lock);
+		dq_wake_due_locked(q);
+		pthread_mutex_unlock(&q->alloc_lock);
 		if (atomic_load(&q->unresolved) == 0)
 			return -ENODATA;
 		if (timeout_ms == 0 || dq_deadline_passed(deadline))
@@ -319,10 +311,8 @@ void dq_result_preaccept(struct dq *q, uint32_t w)
 	uint32_t at;
 	pthread_mutex_lock(&q->alloc_lock);
 	while (peek_record(q, w, &head, &rec, &at) > 0) {
-		struct bq_lease *l = &q->leases[rec.lease];
 		if (record_matches(q, w, &rec))
-			atomic_store(&l->word,
-				     bq_lease_word(BQ_DONE, w, rec.gen));
+			q->lp[rec.lease].done = true;
 		head += rec.size;
 	}
 	pthread_mutex_unlock(&q->alloc_lock);

@@ -5,14 +5,17 @@
  * of tickets for tasks, one SPSC ring per worker for results, a lease per
  * task in flight, payloads in a shared arena, futex sleeps.
  *
- * A queue is one sealed memfd. The coordinator creates it, starts workers
- * with the fd inherited and named by BERTH_QUEUE_FD and their id in
- * BERTH_WORKER_ID (DQ_ENV_FD, DQ_ENV_WORKER), submits tasks and collects
- * their results:
+ * A queue is a memfd of tasks that only the coordinator writes (sealed
+ * read-only for everyone else) and one small memfd per worker (its
+ * results and its ring position). The coordinator creates them, starts
+ * workers with the queue's fd named by BERTH_QUEUE_FD, the worker's own fd
+ * by BERTH_WORKER_FD and their id by BERTH_WORKER_ID (DQ_ENV_FD,
+ * DQ_ENV_WORKER_FD, DQ_ENV_WORKER), submits tasks and collects their
+ * results:
  *
  *     struct dq *q;
  *     dq_create(&(struct dq_params){.max_workers = n}, &q, &err);
- *     ... start workers 0 .. n-1 with dq_fd(q) ...
+ *     ... start worker i with dq_fd(q) and dq_worker_fd(q, i) ...
  *     for each task:
  *             while (dq_submit(q, buf, len, 0, &id) == -EAGAIN)
  *                     dq_collect(q, &res, -1) ... handle res ...
@@ -23,37 +26,33 @@
  *
  * and, whenever a worker process exits (whatever its status), calls
  * dq_reclaim(q, id) before starting a successor with the same id.
+ * A worker never gets another worker's fd.
  *
  * Idle costs nothing: workers with no task and a collector with no result
  * spin briefly, then sleep in the kernel (futex) until woken; a busy
- * queue makes no system call.
+ * queue makes no system call. Tasks go to attached workers only; a worker
+ * asleep is woken by dq_submit() once its ring holds a few tasks, else by
+ * the next dq_collect() that finds no result (so a program that submits
+ * then collects never waits for that).
  *
  * Guarantees: every submitted task yields exactly one result from
- * dq_collect(): either the result of the worker that held the task's
- * current lease, or, after max_attempts deliveries to workers that died,
- * an abandoned result (error -EOWNERDEAD). A task may run more than once
+ * dq_collect(): either the result of the worker that was given the task
+ * last, or, after max_attempts deliveries to workers that died, an
+ * abandoned result (error -EOWNERDEAD). A task may run more than once
  * (its worker died, or was reclaimed while alive), but only one result is
  * recorded.
  *
- * Hostile workers: a worker maps the whole queue read-write, so it can
- * write anything anywhere. The coordinator keeps its own books (leases,
- * task ids, attempts, payload copies, ring positions, result heads, the
- * header) and reads shared memory only as input to check: every index,
- * length and offset is bounded before use. dq_collect() audits the
- * mapping every few milliseconds: what the coordinator wrote and finds
- * changed is restored, tasks whose shared entry or ticket was destroyed
- * are queued again (a task may then run twice, its result still counts
- * once), and a queue that makes no progress for stall_ms while tasks wait
- * is started afresh. When repairs keep failing (a worker that scribbles
- * all the time) the tasks in flight that no worker runs are abandoned with
- * -EIO, so that a collector never waits forever (after 3 * stall_ms
- * without a result).
- * A worker whose result ring is garbage is
- * named (-EBADMSG); its tasks fail with -EBADMSG once it is reclaimed.
- * What remains: a worker can still spoil tasks of others that it can
- * reach in the shared mapping (a payload being read, a result not yet
- * collected); it cannot make the coordinator read out of bounds, hang, or
- * report a task twice.
+ * Hostile workers: a worker can at worst spoil its own tasks. The queue's
+ * memfd (configuration, tasks, payloads, every worker's task ring, the
+ * words workers sleep on) is sealed with F_SEAL_FUTURE_WRITE once the
+ * coordinator mapped it: no one else can map it writable or write() it,
+ * even through /proc/<pid>/fd. What a worker can write is its own region:
+ * its ring position, its state, its result ring. The coordinator reads it
+ * as input to check: a result that does not answer a task given to that
+ * worker is dropped, and a region that makes no sense marks the worker
+ * corrupt: dq_collect() names it once (-EBADMSG), its caller kills and
+ * reclaims it, and the tasks given to it fail with -EBADMSG. No other
+ * worker's task fails or runs again.
  *
  * Threads: dq_submit() may be called by several threads at once and
  * concurrently with the other calls. dq_collect() and dq_reclaim() are
@@ -73,6 +72,7 @@
 
 #define DQ_ENV_FD "BERTH_QUEUE_FD"
 #define DQ_ENV_WORKER "BERTH_WORKER_ID"
+#define DQ_ENV_WORKER_FD "BERTH_WORKER_FD"
 
 struct dq;
 
@@ -90,13 +90,16 @@ struct dq_params {
 				  keep dying is abandoned; default 3 */
 	uint32_t spin;	       /* pause iterations before a futex sleep;
 				  default 2000 (1: sleep at once) */
-	uint32_t stall_ms;     /* no progress this long while tasks wait for
-				  a worker (or a worker idles holding one):
-				  the queue is repaired; default 2000 */
+	uint32_t stall_ms;     /* a worker that says it sleeps while tasks
+				  wait in its ring this long is corrupt;
+				  default 2000 */
+	uint32_t depth;	       /* entries of each worker's task ring, power
+				  of two up to capacity; default 8 */
 };
 
 /* Creates a queue: memfd_create(MFD_CLOEXEC | MFD_ALLOW_SEALING), sized,
- * sealed against shrinking and growing, mapped MAP_SHARED. Returns 0 and
+ * sealed against shrinking and growing, mapped MAP_SHARED, then sealed
+ * with F_SEAL_FUTURE_WRITE; and a region for each of max_workers. Returns 0 and
  * *out, or -EINVAL (a size out of range) or the failing call's errno, with
  * err filled. */
 int dq_create(const struct dq_params *p, struct dq **out, struct berr *err);
@@ -112,6 +115,12 @@ int dq_fd(const struct dq *q);
 
 /* The coordinator's mapping (for bw_attach() by in-process workers). */
 void *dq_mapping(const struct dq *q, size_t *size);
+/* The memfd of worker w's own region (O_CLOEXEC, owned by the queue), to
+ * pass to that worker alone, named by DQ_ENV_WORKER_FD; -EINVAL when w is
+ * out of range. */
+int dq_worker_fd(const struct dq *q, uint32_t w);
+/* The coordinator's mapping of worker w's region (NULL: out of range). */
+void *dq_worker_mapping(const struct dq *q, uint32_t w, size_t *size);
 
 /* Copies len bytes of payload into the shared arena and queues the task.
  * *id (if not NULL) receives its id: 1, 2, 3, ... in submission order.
@@ -128,9 +137,7 @@ struct dq_result {
 	uint64_t task_id;
 	int error;	   /* 0: the worker's result; abandoned:
 			      -EOWNERDEAD after max_attempts deliveries,
-			      -EBADMSG its worker corrupted the queue,
-			      -EIO the queue made no progress (its shared
-			      memory kept being overwritten) */
+			      -EBADMSG its worker corrupted its region */
 	int32_t status;	   /* the worker's status (bw_done), 0 if abandoned */
 	uint32_t worker;   /* the worker that produced it (last holder) */
 	uint32_t attempts; /* deliveries of this task */
@@ -144,8 +151,8 @@ struct dq_result {
  * a short spin. Returns 0 and *res, or
  *   -ENODATA   no task is in flight (nothing to wait for)
  *   -EAGAIN    none arrived within the timeout
- *   -EBADMSG   the result ring of worker res->worker is corrupt: it is
- *              ignored from now on; kill that worker and dq_reclaim() it */
+ *   -EBADMSG   worker res->worker corrupted its region (reported once):
+ *              it is ignored from now on; kill it and dq_reclaim() it */
 int dq_collect(struct dq *q, struct dq_result *res, int timeout_ms);
 
 /* Takes back the tasks of worker id, which must be dead (waited for) or
@@ -169,20 +176,17 @@ struct dq_stats {
 	uint64_t in_flight;	/* submitted, result not collected yet */
 	uint64_t arena_used;	/* payload bytes reserved now */
 	uint64_t arena_wraps;	/* times the arena restarted at offset 0 */
-	uint64_t ring_busy;	/* submissions deferred: a ring slot was
-				   still being released by a worker */
+	uint64_t dispatched;	/* ring entries given to workers */
 	uint64_t worker_tasks;	/* tasks taken, summed over workers */
 	uint64_t worker_sleeps; /* workers' futex sleeps */
 	uint64_t collect_sleeps; /* dq_collect() futex sleeps */
 	uint64_t wakes;		 /* FUTEX_WAKE calls by the coordinator */
-	uint64_t repairs;  /* audits that found shared memory overwritten */
-	uint64_t resets;   /* times the ring was started afresh */
-	uint64_t given_up; /* tasks abandoned with -EIO */
+	uint64_t corrupt;	 /* workers found corrupting their region */
 };
 
-/* What the last repair found ("lease 3: word 0x0 is not QUEUED(0, 7)"),
- * "" if none; for a warning. */
-void dq_last_repair(struct dq *q, char *buf, size_t len);
+/* Why worker w was last found corrupting its region ("a result record
+ * does not parse"), "" if never; for a message. */
+void dq_corrupt_reason(struct dq *q, uint32_t w, char *buf, size_t len);
 
 /* What worker w is doing, as the queue sees it (for progress displays;
  * a racy snapshot): not attached (not started, ended or dead), asleep

@@ -6,7 +6,7 @@
  * `berth par --range 0:999999` counts the primes below 10,000,000 in a
  * million tasks. The result is the count in decimal with status 0, or an
  * error text with status 1. Run it as the program of `berth par --mode
- * lib`, which sets BERTH_QUEUE_FD and BERTH_WORKER_ID.
+ * lib`, which sets BERTH_QUEUE_FD, BERTH_WORKER_FD and BERTH_WORKER_ID.
  *
  * `worker-primes --local FIRST END` does blocks FIRST..END-1 itself, with
  * no queue and no container, and prints their sum: the same work on the

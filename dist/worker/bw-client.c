@@ -17,25 +17,29 @@
 #include "dist/berth-worker.h"
 
 struct bw {
-	uint8_t *base;
+	const uint8_t *base; /* the queue region, read-only */
 	size_t size;
-	bool unmap;
+	uint8_t *wbase; /* this worker's region */
+	size_t wsize;
+	bool unmap;  /* the queue region is ours to unmap */
+	bool wunmap; /* the worker region is */
 	uint32_t id;
 	uint32_t tid;
-	struct bq_header *hdr;
-	struct bq_slot *ring;
-	struct bq_lease *leases;
+	const struct bq_header *hdr;
+	const struct bq_wctl *ctl;   /* this worker's line */
+	const struct bq_entry *ring; /* this worker's task ring */
+	const struct bq_task *tasks;
 	struct bq_worker *me;
 	uint8_t *results; /* this worker's result ring */
 	const uint8_t *arena;
 	uint64_t arena_size;
 	uint32_t cap;
-	uint32_t mask;
+	uint32_t depth;
 	uint32_t result_size;
 	uint32_t spin;
-	uint64_t tail; /* our copy of me->res_tail: we are its only writer */
-	uint64_t head; /* me->res_head when last read: room known to exist */
-	bool woken;    /* back from a futex sleep: pass the wake on */
+	uint64_t deq;  /* our copy of me->deq: we are its only writer */
+	uint64_t tail; /* our copy of me->res_tail */
+	uint64_t head; /* ctl->res_head when last read: room known to exist */
 	struct bw_task cur;
 };
 
@@ -56,7 +60,7 @@ static bool region_ok(uint64_t off, uint64_t len, uint64_t size)
 	return off <= size && len <= size - off;
 }
 
-/* Checks the header of a mapping of size bytes; what names the queue in
+/* Checks the header of the queue region (size bytes); what names it in
  * messages. */
 static int check_config(const struct bq_config *c, size_t size, uint32_t id,
 			const char *what, char *err, size_t errlen)
@@ -74,19 +78,20 @@ static int check_config(const struct bq_config *c, size_t size, uint32_t id,
 			    "%s: queue layout version %u, this worker library "
 			    "speaks version %u",
 			    what, c->version, BQ_VERSION);
-	uint64_t cap = c->capacity, nw = c->max_workers;
+	uint64_t cap = c->capacity, nw = c->max_workers, d = c->depth;
 	bool ok = c->header_size == sizeof(struct bq_header) &&
-		  c->slot_size == sizeof(struct bq_slot) &&
-		  c->lease_size == sizeof(struct bq_lease) &&
-		  c->worker_size == sizeof(struct bq_worker) && cap >= 2 &&
-		  (cap & (cap - 1)) == 0 && cap <= (1u << 30) && nw >= 1 &&
-		  nw <= 0xffffff && c->result_size >= 256 &&
+		  c->ctl_size == sizeof(struct bq_wctl) &&
+		  c->entry_size == sizeof(struct bq_entry) &&
+		  c->task_size == sizeof(struct bq_task) && cap >= 1 &&
+		  cap <= (1u << 30) && d >= 1 && (d & (d - 1)) == 0 &&
+		  d <= (1u << 20) && nw >= 1 && nw <= 0xffffff &&
+		  c->result_size >= 256 &&
 		  (c->result_size & (c->result_size - 1)) == 0 &&
 		  c->total_size <= size &&
-		  region_ok(c->ring_off, cap * BQ_LINE, size) &&
-		  region_ok(c->lease_off, cap * BQ_LINE, size) &&
-		  region_ok(c->worker_off, nw * 2 * BQ_LINE, size) &&
-		  region_ok(c->result_off, nw * c->result_size, size) &&
+		  region_ok(c->ctl_off, nw * sizeof(struct bq_wctl), size) &&
+		  region_ok(c->ring_off, nw * d * sizeof(struct bq_entry),
+			    size) &&
+		  region_ok(c->task_off, cap * sizeof(struct bq_task), size) &&
 		  region_ok(c->arena_off, c->arena_size, size);
 	if (!ok)
 		return fail(err, errlen, EINVAL,
@@ -100,22 +105,44 @@ static int check_config(const struct bq_config *c, size_t size, uint32_t id,
 	return 0;
 }
 
+/* Checks the head of this worker's region (wsize bytes). */
+static int check_region(const struct bq_worker *r, size_t wsize,
+			const struct bq_config *c, uint32_t id, char *err,
+			size_t errlen)
+{
+	if (wsize < sizeof(*r) || r->magic != BQ_WMAGIC)
+		return fail(err, errlen, EPROTO,
+			    "worker region: not a berth worker region");
+	if (r->version != BQ_VERSION || r->head_size != sizeof(*r) ||
+	    r->worker_id != id || r->result_size != c->result_size ||
+	    r->result_off != BQ_PAGE ||
+	    !region_ok(r->result_off, r->result_size, wsize))
+		return fail(err, errlen, EINVAL,
+			    "worker region: made for worker %u (version %u, "
+			    "%u result bytes), not for worker %u",
+			    r->worker_id, r->version, r->result_size, id);
+	return 0;
+}
+
 static void set_pointers(struct bw *w)
 {
 	const struct bq_config *c = &w->hdr->cfg;
-	w->ring = (struct bq_slot *)(w->base + c->ring_off);
-	w->leases = (struct bq_lease *)(w->base + c->lease_off);
-	w->me = (struct bq_worker *)(w->base + c->worker_off) + w->id;
-	w->results = w->base + c->result_off + (uint64_t)w->id * c->result_size;
+	w->ctl = (const struct bq_wctl *)(w->base + c->ctl_off) + w->id;
+	w->ring = (const struct bq_entry *)(w->base + c->ring_off) +
+		  (uint64_t)w->id * c->depth;
+	w->tasks = (const struct bq_task *)(w->base + c->task_off);
+	w->me = (struct bq_worker *)w->wbase;
+	w->results = w->wbase + w->me->result_off;
 	w->arena = w->base + c->arena_off;
 	w->arena_size = c->arena_size;
 	w->cap = c->capacity;
-	w->mask = c->capacity - 1;
+	w->depth = c->depth;
 	w->result_size = c->result_size;
 	w->spin = c->spin;
 }
 
-/* Takes the worker id (one live handle per id) and publishes it. */
+/* Takes the worker id (one live handle per id) and tells a sleeping
+ * coordinator, which gives tasks to attached workers only. */
 static int claim_id(struct bw *w, const char *what, char *err, size_t errlen)
 {
 	uint32_t tid = (uint32_t)syscall(SYS_gettid), none = 0;
@@ -124,21 +151,23 @@ static int claim_id(struct bw *w, const char *what, char *err, size_t errlen)
 			    "%s: worker id %u is already attached (thread %u)",
 			    what, w->id, none);
 	w->tid = tid;
+	w->deq = atomic_load(&w->me->deq);
 	w->tail = atomic_load(&w->me->res_tail);
-	w->head = atomic_load(&w->me->res_head);
-	uint32_t high = atomic_load(&w->hdr->worker_high);
-	while (high < w->id + 1 &&
-	       !atomic_compare_exchange_weak(&w->hdr->worker_high, &high,
-					     w->id + 1))
-		;
+	w->head = atomic_load(&w->ctl->res_head);
+	if (atomic_load(&w->hdr->collecting))
+		bq_futex_bump_wake(&w->me->result_futex, 1);
 	return 0;
 }
 
-static int attach(void *base, size_t size, bool unmap, uint32_t id,
-		  const char *what, struct bw **out, char *err, size_t errlen)
+static int attach(const void *base, size_t size, void *wbase, size_t wsize,
+		  bool unmap, bool wunmap, uint32_t id, const char *what,
+		  struct bw **out, char *err, size_t errlen)
 {
-	struct bq_header *hdr = base;
+	const struct bq_header *hdr = base;
 	int r = check_config(&hdr->cfg, size, id, what, err, errlen);
+	if (r < 0)
+		return r;
+	r = check_region(wbase, wsize, &hdr->cfg, id, err, errlen);
 	if (r < 0)
 		return r;
 	struct bw *w = calloc(1, sizeof(*w));
@@ -146,6 +175,8 @@ static int attach(void *base, size_t size, bool unmap, uint32_t id,
 		return fail(err, errlen, ENOMEM, "%s: out of memory", what);
 	w->base = base;
 	w->size = size;
+	w->wbase = wbase;
+	w->wsize = wsize;
 	w->id = id;
 	w->hdr = hdr;
 	set_pointers(w);
@@ -155,7 +186,34 @@ static int attach(void *base, size_t size, bool unmap, uint32_t id,
 		return r;
 	}
 	w->unmap = unmap;
+	w->wunmap = wunmap;
 	*out = w;
+	return 0;
+}
+
+/* Maps fd (a sealed memfd of at least min bytes); writable or not. */
+static int map_fd(int fd, bool writable, size_t min, const char *what,
+		  void **base, size_t *size, char *err, size_t errlen)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return fail(err, errlen, errno, "%s: %s", what,
+			    strerror(errno));
+	/* a region that can shrink could fault us with SIGBUS */
+	int seals = fcntl(fd, F_GET_SEALS);
+	if (seals < 0 || !(seals & F_SEAL_SHRINK))
+		return fail(err, errlen, EINVAL,
+			    "%s: not a sealed memfd: not a berth queue", what);
+	if (st.st_size < (off_t)min)
+		return fail(err, errlen, EINVAL,
+			    "%s: %lld bytes, too small for a berth queue", what,
+			    (long long)st.st_size);
+	*size = (size_t)st.st_size;
+	int prot = PROT_READ | (writable ? PROT_WRITE : 0);
+	*base = mmap(NULL, *size, prot, MAP_SHARED, fd, 0);
+	if (*base == MAP_FAILED)
+		return fail(err, errlen, errno, "%s: mmap: %s", what,
+			    strerror(errno));
 	return 0;
 }
 
@@ -164,39 +222,66 @@ int bw_attach(void *base, size_t size, uint32_t worker_id, struct bw **out,
 {
 	if (!base || !out)
 		return fail(err, errlen, EINVAL, "bw_attach: NULL argument");
-	return attach(base, size, false, worker_id, "queue mapping", out, err,
-		      errlen);
+	const struct bq_header *hdr = base;
+	int r = check_config(&hdr->cfg, size, worker_id, "queue mapping", err,
+			     errlen);
+	if (r < 0)
+		return r;
+	/* in the coordinator's own process: its fd of our region */
+	const struct bq_wctl *ctl =
+		(const struct bq_wctl *)((const uint8_t *)base +
+					 hdr->cfg.ctl_off) +
+		worker_id;
+	void *wbase;
+	size_t wsize;
+	r = map_fd(ctl->wfd, true, sizeof(struct bq_worker), "worker region",
+		   &wbase, &wsize, err, errlen);
+	if (r < 0)
+		return r;
+	r = attach(base, size, wbase, wsize, false, true, worker_id,
+		   "queue mapping", out, err, errlen);
+	if (r < 0)
+		munmap(wbase, wsize);
+	return r;
 }
 
-int bw_open_fd(int fd, uint32_t worker_id, struct bw **out, char *err,
-	       size_t errlen)
+int bw_attach_region(void *base, size_t size, void *wbase, size_t wsize,
+		     uint32_t worker_id, struct bw **out, char *err,
+		     size_t errlen)
+{
+	if (!base || !wbase || !out)
+		return fail(err, errlen, EINVAL,
+			    "bw_attach_region: NULL argument");
+	return attach(base, size, wbase, wsize, false, false, worker_id,
+		      "queue mapping", out, err, errlen);
+}
+
+int bw_open_fds(int queue_fd, int worker_fd, uint32_t worker_id,
+		struct bw **out, char *err, size_t errlen)
 {
 	char what[32];
-	struct stat st;
-	snprintf(what, sizeof(what), "queue fd %d", fd);
+	snprintf(what, sizeof(what), "queue fd %d", queue_fd);
 	if (!out)
 		return fail(err, errlen, EINVAL, "bw_open_fd: NULL argument");
-	if (fstat(fd, &st) < 0)
-		return fail(err, errlen, errno, "%s: %s", what,
-			    strerror(errno));
-	/* a queue that can shrink could fault us with SIGBUS */
-	int seals = fcntl(fd, F_GET_SEALS);
-	if (seals < 0 || !(seals & F_SEAL_SHRINK))
-		return fail(err, errlen, EINVAL,
-			    "%s: not a sealed memfd: not a berth queue", what);
-	if (st.st_size < (off_t)sizeof(struct bq_header))
-		return fail(err, errlen, EINVAL,
-			    "%s: %lld bytes, too small for a berth queue", what,
-			    (long long)st.st_size);
-	size_t size = (size_t)st.st_size;
-	void *base =
-		mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (base == MAP_FAILED)
-		return fail(err, errlen, errno, "%s: mmap: %s", what,
-			    strerror(errno));
-	int r = attach(base, size, true, worker_id, what, out, err, errlen);
+	void *base, *wbase;
+	size_t size, wsize;
+	/* read-only: the kernel refuses a writable mapping anyway */
+	int r = map_fd(queue_fd, false, sizeof(struct bq_header), what, &base,
+		       &size, err, errlen);
 	if (r < 0)
+		return r;
+	r = map_fd(worker_fd, true, sizeof(struct bq_worker), "worker region",
+		   &wbase, &wsize, err, errlen);
+	if (r < 0) {
 		munmap(base, size);
+		return r;
+	}
+	r = attach(base, size, wbase, wsize, true, true, worker_id, what, out,
+		   err, errlen);
+	if (r < 0) {
+		munmap(base, size);
+		munmap(wbase, wsize);
+	}
 	return r;
 }
 
@@ -220,10 +305,23 @@ static int parse_env(const char *name, long max, long *out, char *err,
 	return 0;
 }
 
+int bw_open_fd(int fd, uint32_t worker_id, struct bw **out, char *err,
+	       size_t errlen)
+{
+	long wfd;
+	int r = parse_env(BW_ENV_WORKER_FD, INT_MAX, &wfd, err, errlen);
+	if (r < 0)
+		return r;
+	return bw_open_fds(fd, (int)wfd, worker_id, out, err, errlen);
+}
+
 int bw_open(struct bw **out, char *err, size_t errlen)
 {
-	long fd, id;
+	long fd, wfd, id;
 	int r = parse_env(BW_ENV_FD, INT_MAX, &fd, err, errlen);
+	if (r < 0)
+		return r;
+	r = parse_env(BW_ENV_WORKER_FD, INT_MAX, &wfd, err, errlen);
 	if (r < 0)
 		return r;
 	r = parse_env(BW_ENV_WORKER, 0xffffff, &id, err, errlen);
@@ -233,9 +331,17 @@ int bw_open(struct bw **out, char *err, size_t errlen)
 	if (fl < 0)
 		return fail(err, errlen, EBADF,
 			    "%s=%ld: file descriptor not open", BW_ENV_FD, fd);
-	r = bw_open_fd((int)fd, (uint32_t)id, out, err, errlen);
-	if (r == 0)
+	int wfl = fcntl((int)wfd, F_GETFD);
+	if (wfl < 0)
+		return fail(err, errlen, EBADF,
+			    "%s=%ld: file descriptor not open",
+			    BW_ENV_WORKER_FD, wfd);
+	r = bw_open_fds((int)fd, (int)wfd, (uint32_t)id, out, err, errlen);
+	if (r == 0) {
+		/* programs the worker runs do not inherit the queue */
 		fcntl((int)fd, F_SETFD, fl | FD_CLOEXEC);
+		fcntl((int)wfd, F_SETFD, wfl | FD_CLOEXEC);
+	}
 	return r;
 }
 
@@ -256,7 +362,9 @@ void bw_close(struct bw *w)
 	uint32_t tid = w->tid;
 	atomic_compare_exchange_strong(&w->me->attached, &tid, 0);
 	if (w->unmap)
-		munmap(w->base, w->size);
+		munmap((void *)w->base, w->size);
+	if (w->wunmap)
+		munmap(w->wbase, w->wsize);
 	free(w);
 }
 
@@ -270,51 +378,65 @@ static void count(_Atomic uint64_t *c)
 			      memory_order_relaxed);
 }
 
-/* Fills w->cur from lease l, which this worker now holds. */
-static int view_task(struct bw *w, uint32_t lease, uint32_t gen)
+/* Fills w->cur from the ticket at ring position pos. Returns 1, or 0
+ * when the entry is not (or no longer) that position's: skipped. */
+static int view_task(struct bw *w, const struct bq_entry *e, uint64_t pos)
 {
-	const struct bq_lease *l = &w->leases[lease];
-	if (!region_ok(l->payload_off, l->payload_len, w->arena_size))
-		return -EBADMSG;
+	uint64_t ticket =
+		atomic_load_explicit(&e->ticket, memory_order_relaxed);
+	uint32_t lease = bq_ticket_lease(ticket), gen = bq_ticket_gen(ticket);
+	if (lease >= w->cap)
+		return 0;
+	const struct bq_task *t = &w->tasks[lease];
+	if (atomic_load_explicit(&t->gen, memory_order_acquire) != gen)
+		return 0;
+	struct bq_task copy = {
+		.task_id = t->task_id,
+		.payload_off = t->payload_off,
+		.payload_len = t->payload_len,
+		.attempt = t->attempt,
+	};
+	/* the coordinator moves gen on before it rewrites an entry: a copy
+	 * taken across a rewrite answers an old gen, and is dropped */
+	if (atomic_load_explicit(&t->gen, memory_order_acquire) != gen ||
+	    atomic_load_explicit(&e->pos, memory_order_relaxed) != pos ||
+	    !region_ok(copy.payload_off, copy.payload_len, w->arena_size))
+		return 0;
 	w->cur = (struct bw_task){
-		.id = l->task_id,
-		.data = l->payload_len ? w->arena + l->payload_off : NULL,
-		.len = l->payload_len,
-		.attempt = l->attempt,
+		.id = copy.task_id,
+		.data = copy.payload_len ? w->arena + copy.payload_off : NULL,
+		.len = copy.payload_len,
+		.attempt = copy.attempt,
 		.priv_lease = lease,
 		.priv_gen = gen,
 	};
-	return 0;
+	return 1;
 }
 
-/* Takes the next task from the ring. Returns 1 (w->cur is set), or 0 when
+static bool ring_ready(const struct bw *w)
+{
+	return (int64_t)(atomic_load(&w->ctl->prod) - w->deq) > 0;
+}
+
+/* Takes the next task from our ring. Returns 1 (w->cur is set), or 0 when
  * the ring is empty. */
 static int take_one(struct bw *w)
 {
-	uint64_t pos, ticket;
-	while (bq_ring_take(w->ring, w->mask, &w->hdr->deq_pos, &pos,
-			    &ticket)) {
-		uint32_t lease = bq_ticket_lease(ticket);
-		uint32_t gen = bq_ticket_gen(ticket);
-		bool ok = false;
-		if (lease < w->cap) {
-			/* the lease moves first: dying after this line
-			 * leaves the task LEASED to us, where reclaim
-			 * finds it; dying before it leaves a claimed slot,
-			 * which reclaim finds as well */
-			uint64_t expect = bq_lease_word(BQ_QUEUED, 0, gen);
-			ok = atomic_compare_exchange_strong(
-				&w->leases[lease].word, &expect,
-				bq_lease_word(BQ_LEASED, w->id, gen + 1));
-		}
-		bq_ring_release(w->ring, w->mask, pos);
+	while ((int64_t)(atomic_load_explicit(&w->ctl->prod,
+					      memory_order_acquire) -
+			 w->deq) > 0) {
+		uint64_t pos = w->deq;
+		const struct bq_entry *e = &w->ring[pos & (w->depth - 1)];
+		int ok = atomic_load_explicit(&e->pos, memory_order_acquire) ==
+				 pos &&
+			 view_task(w, e, pos);
+		w->deq = pos + 1;
+		/* release: the coordinator may read how far we got */
+		atomic_store_explicit(&w->me->deq, w->deq,
+				      memory_order_release);
 		if (!ok)
-			continue; /* a stale ticket: reclaim re-queued it */
+			continue; /* taken back meanwhile */
 		count(&w->me->tasks);
-		/* fields another worker wrote garbage over: the coordinator
-		 * finds them and, once we idle, queues the task again */
-		if (view_task(w, lease, gen + 1) < 0)
-			continue;
 		uint32_t held = atomic_load_explicit(&w->me->held,
 						     memory_order_relaxed);
 		atomic_store_explicit(&w->me->held, held + 1,
@@ -335,34 +457,26 @@ static bool at_end(const struct bw *w)
 /* Waits until the ring may hold a task. Returns false at the end. */
 static bool wait_for_task(struct bw *w)
 {
-	struct bq_header *h = w->hdr;
 	for (uint32_t i = 0; i < w->spin; i++) {
-		if (bq_ring_ready(w->ring, w->mask, &h->deq_pos))
+		if (ring_ready(w))
 			return true;
 		if ((i & 63) == 0 && at_end(w))
 			return false;
 		bq_cpu_relax();
 	}
-	uint32_t seq = atomic_load(&h->task_futex);
-	/* counted first, flagged second: dying in between leaves one extra
-	 * count (spurious wakes), never a missing one (lost wakes) */
-	atomic_fetch_add(&h->task_sleepers, 1);
-	atomic_store(&w->me->task_sleeping, 1);
-	/* see bq_header.wake_pending */
-	atomic_store(&h->wake_pending, 0);
-	w->woken = true;
+	uint32_t seq = atomic_load(&w->ctl->wake);
+	/* seq_cst: announce, then re-check (see the layout's comment) */
+	atomic_store(&w->me->sleeping, 1);
 	bool end = false;
-	if (!bq_ring_ready(w->ring, w->mask, &h->deq_pos)) {
+	if (!ring_ready(w)) {
 		end = at_end(w);
 		if (!end) {
 			count(&w->me->sleeps);
-			bq_futex_wait(&h->task_futex, seq, NULL);
-			atomic_store(&h->wake_pending, 0);
+			bq_futex_wait((_Atomic uint32_t *)&w->ctl->wake, seq,
+				      NULL);
 		}
 	}
-	/* reclaim may have uncounted us already (it thought us dead) */
-	if (atomic_exchange(&w->me->task_sleeping, 0))
-		atomic_fetch_sub(&h->task_sleepers, 1);
+	atomic_store(&w->me->sleeping, 0);
 	return !end;
 }
 
@@ -370,14 +484,6 @@ const struct bw_task *bw_next(struct bw *w)
 {
 	for (;;) {
 		if (take_one(w)) {
-			/* back from the sleep path: tasks published while
-			 * we were on our way may wait for another sleeper */
-			if (w->woken) {
-				w->woken = false;
-				if (bq_ring_ready(w->ring, w->mask,
-						  &w->hdr->deq_pos))
-					bq_wake_one_worker(w->hdr);
-			}
 			errno = 0;
 			return &w->cur;
 		}
@@ -394,13 +500,14 @@ const struct bw_task *bw_next(struct bw *w)
 static int wait_space(struct bw *w, uint64_t end)
 {
 	struct bq_worker *me = w->me;
+	const struct bq_wctl *c = w->ctl;
 	uint32_t spins = 0;
 	/* res_head is the coordinator's line: read it only when the room
 	 * seen last time does not suffice */
 	if (end - w->head <= w->result_size)
 		return 0;
 	for (;;) {
-		w->head = atomic_load(&me->res_head);
+		w->head = atomic_load(&c->res_head);
 		if (end - w->head <= w->result_size)
 			return 0;
 		if (atomic_load(&w->hdr->flags) & BQ_SHUTDOWN)
@@ -409,12 +516,13 @@ static int wait_space(struct bw *w, uint64_t end)
 			bq_cpu_relax();
 			continue;
 		}
-		uint32_t seq = atomic_load(&me->space_futex);
+		uint32_t seq = atomic_load(&c->space_futex);
 		atomic_store(&me->space_sleepers, 1);
-		if (end - atomic_load(&me->res_head) > w->result_size &&
+		if (end - atomic_load(&c->res_head) > w->result_size &&
 		    !(atomic_load(&w->hdr->flags) & BQ_SHUTDOWN)) {
 			count(&me->sleeps);
-			bq_futex_wait(&me->space_futex, seq, NULL);
+			bq_futex_wait((_Atomic uint32_t *)&c->space_futex, seq,
+				      NULL);
 		}
 		atomic_store(&me->space_sleepers, 0);
 	}
@@ -457,7 +565,7 @@ int bw_done(struct bw *w, const struct bw_task *t, int32_t status,
 				      memory_order_relaxed);
 	/* seq_cst: publish, then look for a sleeping coordinator */
 	atomic_store(&w->me->res_tail, w->tail);
-	if (atomic_load(&w->hdr->result_sleepers))
-		bq_futex_bump_wake(&w->hdr->result_futex, 1);
+	if (atomic_load(&w->hdr->collecting))
+		bq_futex_bump_wake(&w->me->result_futex, 1);
 	return 0;
 }

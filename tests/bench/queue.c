@@ -132,31 +132,43 @@ static double pingpong(uint64_t rounds)
 
 #define RING_CAP 1024u
 
+/* A worker's task ring: entries the producer writes, its position on the
+ * producer's line, the consumer's on its own line (in berth the two lines
+ * are in different memfds). */
 struct raw_ring {
-	struct bq_header h; /* enq_pos and deq_pos on their own lines */
-	struct bq_slot slots[RING_CAP];
+	BQ_ALIGNED _Atomic uint64_t prod;
+	BQ_ALIGNED _Atomic uint64_t cons;
+	BQ_ALIGNED struct bq_entry e[RING_CAP];
 };
 
 static struct raw_ring *raw_ring_new(void)
 {
 	struct raw_ring *r = shared_map(sizeof(*r));
 	for (uint32_t i = 0; i < RING_CAP; i++)
-		atomic_init(&r->slots[i].seq, i);
+		atomic_init(&r->e[i].pos, UINT64_MAX);
 	return r;
 }
 
 static void raw_push(struct raw_ring *r, uint64_t t)
 {
-	while (bq_ring_push(r->slots, RING_CAP - 1, &r->h.enq_pos, t) < 0)
+	uint64_t pos = atomic_load_explicit(&r->prod, memory_order_relaxed);
+	while (pos - atomic_load_explicit(&r->cons, memory_order_acquire) >=
+	       RING_CAP)
 		bq_cpu_relax();
+	struct bq_entry *e = &r->e[pos & (RING_CAP - 1)];
+	atomic_store_explicit(&e->ticket, t, memory_order_relaxed);
+	atomic_store_explicit(&e->pos, pos, memory_order_release);
+	atomic_store_explicit(&r->prod, pos + 1, memory_order_release);
 }
 
 static uint64_t raw_take(struct raw_ring *r)
 {
-	uint64_t pos, t;
-	while (!bq_ring_take(r->slots, RING_CAP - 1, &r->h.deq_pos, &pos, &t))
+	uint64_t pos = atomic_load_explicit(&r->cons, memory_order_relaxed);
+	while (atomic_load_explicit(&r->prod, memory_order_acquire) == pos)
 		bq_cpu_relax();
-	bq_ring_release(r->slots, RING_CAP - 1, pos);
+	struct bq_entry *e = &r->e[pos & (RING_CAP - 1)];
+	uint64_t t = atomic_load_explicit(&e->ticket, memory_order_relaxed);
+	atomic_store_explicit(&r->cons, pos + 1, memory_order_release);
 	return t;
 }
 
@@ -267,7 +279,10 @@ static void pool_start(struct pool *p)
 	void *base = dq_mapping(p->q, &size);
 	for (uint32_t i = 0; i < p->nworkers; i++) {
 		if (p->threads) {
-			if (bw_attach(base, size, i, &p->bws[i], NULL, 0) < 0 ||
+			size_t wsize;
+			void *wbase = dq_worker_mapping(p->q, i, &wsize);
+			if (bw_attach_region(base, size, wbase, wsize, i,
+					     &p->bws[i], NULL, 0) < 0 ||
 			    pthread_create(&p->th[i], NULL, serve_thread,
 					   p->bws[i]))
 				die("worker thread", EIO);
@@ -277,8 +292,8 @@ static void pool_start(struct pool *p)
 		if (p->pids[i] == 0) {
 			struct bw *w;
 			char msg[256];
-			if (bw_open_fd(dq_fd(p->q), i, &w, msg, sizeof(msg)) <
-			    0) {
+			if (bw_open_fds(dq_fd(p->q), dq_worker_fd(p->q, i), i,
+					&w, msg, sizeof(msg)) < 0) {
 				fprintf(stderr, "worker: %s\n", msg);
 				_exit(1);
 			}

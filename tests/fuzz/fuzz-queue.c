@@ -1,16 +1,18 @@
-/* libFuzzer target: the coordinator of a task queue against shared memory
- * a worker wrote anything over. A small queue gets a few tasks, one taken
- * and answered by an in-process worker, then the input is written over
- * the mapping; the coordinator then collects, audits, reclaims and
- * submits for a bounded number of rounds. It must not crash, hang or read
- * outside its mapping (ASan), and it must report every task at most once,
- * with result bytes inside the mapping.
+/* libFuzzer target: the coordinator of a task queue against a worker that
+ * wrote anything over its own region (the only memory a worker can write:
+ * the queue region is sealed read-only). A small queue gets a few tasks,
+ * given to worker 1, which answers one and holds another; then the input
+ * is written over worker 1's region; the coordinator then collects,
+ * audits, reclaims and submits for a bounded number of rounds. It must not
+ * crash, hang or read outside its mappings (ASan), it must report every
+ * task at most once, with result bytes inside the worker's region, and the
+ * queue region's configuration stays as it was.
  *
  * Input: byte 0 picks how the rest is applied.
- *   even: the rest is copied over one region (0 header, 1 ring, 2 leases,
- *         3 workers, 4 result rings, 5 arena), from its start;
+ *   even: the rest is copied over one part of the region (0 its head
+ *         page, 1 its result ring), from its start;
  *   odd:  the rest is a list of patches: offset (2 bytes, little-endian,
- *         modulo the mapping), length (1 byte), that many bytes. */
+ *         modulo the region), length (1 byte), that many bytes. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,7 +35,9 @@ static void check_result(struct dq *q, const struct dq_result *res,
 			 struct seen *s)
 {
 	size_t msize;
-	const uint8_t *base = dq_mapping(q, &msize);
+	const uint8_t *base = dq_worker_mapping(q, res->worker, &msize);
+	if (!base)
+		abort();
 	if (res->task_id == 0 || res->task_id > s->n + 64)
 		abort();
 	for (size_t i = 0; i < s->n; i++)
@@ -54,29 +58,15 @@ static void check_result(struct dq *q, const struct dq_result *res,
 	}
 }
 
-static void region(struct dq *q, int which, size_t *off, size_t *len)
-{
-	const struct bq_config *c = &q->cfg;
-	uint64_t starts[7] = {0,
-			      c->ring_off,
-			      c->lease_off,
-			      c->worker_off,
-			      c->result_off,
-			      c->arena_off,
-			      c->total_size};
-	*off = starts[which];
-	*len = starts[which + 1] - starts[which];
-}
-
 static void apply(struct dq *q, const uint8_t *data, size_t size)
 {
 	size_t msize;
-	uint8_t *base = dq_mapping(q, &msize);
+	uint8_t *base = dq_worker_mapping(q, 1, &msize);
 	if (size < 1)
 		return;
 	if (!(data[0] & 1)) {
-		size_t off, len;
-		region(q, (data[0] >> 1) % 6, &off, &len);
+		size_t off = (data[0] >> 1) % 2 ? BQ_PAGE : 0;
+		size_t len = off ? msize - BQ_PAGE : BQ_PAGE;
 		memcpy(base + off, data + 1, size - 1 < len ? size - 1 : len);
 		return;
 	}
@@ -106,14 +96,15 @@ static void setup(struct dq *q)
 {
 	size_t msize;
 	void *base = dq_mapping(q, &msize);
-	for (int i = 0; i < TASKS; i++)
-		if (dq_submit(q, "payload", 7, 0, NULL) < 0)
-			abort();
-	/* worker 1 takes the first task and answers it; the result waits */
+	/* tasks go to attached workers: worker 1 gets them all */
 	struct bw *w;
 	char err[128];
 	if (bw_attach(base, msize, 1, &w, err, sizeof(err)) < 0)
 		abort();
+	for (int i = 0; i < TASKS; i++)
+		if (dq_submit(q, "payload", 7, 0, NULL) < 0)
+			abort();
+	/* it takes the first task and answers it; the result waits */
 	const struct bw_task *t = bw_next(w);
 	if (!t || bw_done(w, t, 0, "result", 6) < 0)
 		abort();
@@ -137,6 +128,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (dq_create(&p, &q, &err) < 0)
 		abort();
 	setup(q);
+	struct bq_config cfg = *(struct bq_config *)dq_mapping(q, NULL);
 	apply(q, data, size);
 	struct seen s = {.n = 0};
 	for (int round = 0; round < ROUNDS; round++) {
@@ -152,7 +144,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (round == ROUNDS / 3)
 			dq_reclaim(q, 1);
 		if (round == ROUNDS / 2) {
-			/* past stall_ms: the stall and give-up paths */
+			/* past stall_ms: a worker asleep on its tasks */
 			struct timespec ts = {0, 2000000};
 			nanosleep(&ts, NULL);
 			dq_submit(q, "more", 4, 0, NULL);
@@ -162,6 +154,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	dq_stats(q, &st);
 	if (st.in_flight > st.submitted ||
 	    st.completed + st.abandoned > st.submitted)
+		abort();
+	if (memcmp(&cfg, dq_mapping(q, NULL), sizeof(cfg)))
 		abort();
 	dq_destroy(q);
 	return 0;

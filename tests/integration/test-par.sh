@@ -497,66 +497,107 @@ par_bounded() {
 	RC=$?
 }
 
-# The queue's memfd is the agent's fd 3 and a task may open /proc/1/fd/3:
-# task 3 writes garbage over its own worker's published result count
-# (struct bq_worker.res_tail: worker_off is at byte 64 of the header). berth
-# par names that worker, kills and restarts it, fails task 3 with the
-# reason, and runs every other task exactly once.
+# Every task notes each run of it in $TDIR/runs/log (a volume on /mnt): each
+# task number once there means that no task ran twice.
+runs_once() {
+	assert_eq "$(sort -n "$TDIR/runs/log")" "$(seq "$1")" "$2"
+}
+
+# The worker's own region is the agent's fd 4 and a task may open
+# /proc/1/fd/4: task 3 writes garbage over its worker's published result
+# count (struct bq_worker.res_tail, byte 72). berth par names that worker,
+# kills and restarts it, fails task 3 with the reason; no other task
+# fails, and none runs twice (a task waiting behind task 3 in that
+# worker's ring runs elsewhere, once).
 t_par_task_scribbles_its_result_ring() {
 	par_only
 	local scr
-	scr='if [ "$1" = 3 ]; then
-		wo=$(od -A n -t u8 -j 64 -N 8 /proc/1/fd/3 | tr -d " ")
-		printf "\377\377\377\377\377\377\377\177" | dd of=/proc/1/fd/3 \
-			bs=1 seek=$((wo + BERTH_WORKER_ID * 128)) conv=notrunc 2>/dev/null
+	mkdir "$TDIR/runs"
+	scr='echo "$1" >>/mnt/log
+	if [ "$1" = 3 ]; then
+		printf "\377\377\377\377\377\377\377\177" | dd of=/proc/1/fd/4 \
+			bs=1 seek=72 conv=notrunc 2>/dev/null
 		sleep 2
 	fi
 	echo "done $1"'
-	par_bounded 25 -j 2 -- sh -c "$scr" sh ::: 1 2 3 4 5 6 7 8
+	par_bounded 25 -j 2 -v "$TDIR/runs:/mnt" -- sh -c "$scr" sh ::: 1 2 3 4 5 6 7 8
 	assert_eq "$RC" 1 "exit status (one task failed): $(cat "$TDIR/err")"
 	assert_eq "$(sort "$TDIR/out")" "$(printf 'done %s\n' 1 2 4 5 6 7 8)" \
 		"every other task once"
 	assert_match "$(cat "$TDIR/err")" \
-		"task 3 failed: its worker w[01] wrote garbage over the task queue and was killed" \
+		"task 3 failed: its worker w[01] wrote garbage over its own queue region and was killed" \
 		"task 3's error"
+	assert_eq "$(grep -c 'par: task .* failed' "$TDIR/err")" 1 "no other task failed: $(cat "$TDIR/err")"
 	assert_match "$(cat "$TDIR/err")" \
-		"worker w[01] wrote garbage over the task queue \(its result ring\) and was killed" \
+		"worker w[01] wrote garbage over its own queue region \(result count out of its ring\) and was killed" \
 		"the warning naming the worker"
+	runs_once 8 "no task ran twice"
 	no_pool_left
 }
 
-# Task 3 zeroes the whole queue (header, ring, leases, result counts,
-# payloads) while the other worker runs a task and more wait in the ring:
-# the coordinator restores what it owns, queues again what was lost, and
-# the run ends with every task's output exactly once.
+# Task 3 tries to write the queue's memfd (fd 3): the kernel refuses
+# (sealed read-only), whether reopened for writing or not. It then zeroes
+# its own worker's region (fd 4), its own business: every other task runs
+# once and succeeds.
 t_par_task_zeroes_the_queue() {
 	par_only
 	local scr
-	scr='if [ "$1" = 3 ]; then
+	mkdir "$TDIR/runs"
+	scr='echo "$1" >>/mnt/log
+	if [ "$1" = 3 ]; then
 		size=$(stat -L -c %s /proc/1/fd/3)
-		dd if=/dev/zero of=/proc/1/fd/3 bs=4096 count=$((size / 4096)) \
-			conv=notrunc 2>/dev/null
+		if dd if=/dev/zero of=/proc/1/fd/3 bs=4096 count=$((size / 4096)) \
+			conv=notrunc 2>/dev/null; then echo "queue written"; fi
+		if printf x >>/proc/1/fd/3 2>/dev/null; then echo "queue appended"; fi
+		size=$(stat -L -c %s /proc/1/fd/4)
+		dd if=/dev/zero of=/proc/1/fd/4 bs=4096 count=$((size / 4096)) \
+			conv=notrunc 2>/dev/null || echo "own region refused"
 	fi
 	sleep 0.2
 	echo "done $1"'
-	par_bounded 25 -j 2 -- sh -c "$scr" sh ::: 1 2 3 4 5 6 7 8 9 10
-	assert_eq "$RC" 0 "exit status: $(cat "$TDIR/err")"
-	assert_eq "$(sort -V "$TDIR/out")" "$(printf 'done %s\n' $(seq 10))" \
-		"every task once"
-	assert_contains "$(cat "$TDIR/err")" "wrote over the task queue's shared memory" \
-		"the warning"
+	par_bounded 25 -j 2 -v "$TDIR/runs:/mnt" -- sh -c "$scr" sh ::: 1 2 3 4 5 6 7 8 9 10
+	assert_not_contains "$(cat "$TDIR/out")" "written" "the queue is read-only"
+	assert_not_contains "$(cat "$TDIR/out")" "appended" "the queue is read-only"
+	assert_not_contains "$(cat "$TDIR/out")" "refused" "its own region is its own"
+	assert_eq "$(grep '^done' "$TDIR/out" | grep -v '^done 3$' | sort -V)" \
+		"$(printf 'done %s\n' 1 2 4 5 6 7 8 9 10)" "every other task once"
+	if [ "$RC" != 0 ]; then
+		# zeroed positions may or may not be past what the coordinator
+		# can believe: if they are, task 3 (and only it) fails
+		assert_eq "$(grep -c 'par: task .* failed' "$TDIR/err")" 1 "only task 3 fails: $(cat "$TDIR/err")"
+		assert_contains "$(cat "$TDIR/err")" "task 3 failed: its worker" "task 3's error"
+	fi
+	# task 3 may have run twice (its own region said it had not taken
+	# it); no other task did
+	assert_eq "$(grep -v '^3$' "$TDIR/runs/log" | sort -n)" \
+		"$(printf '%s\n' 1 2 4 5 6 7 8 9 10)" "no other task ran twice"
 	no_pool_left
 }
 
-# SIGTERM while a task scribbles over the ring, the leases and the worker
-# table for 6 s: the run ends soon after that task does (GNU parallel's
-# first SIGTERM waits for the running tasks), not never.
+# Each worker holds the task memfd and one worker region, its own: no
+# worker (nor a task) can reach another worker's.
+t_par_worker_gets_only_its_own_region() {
+	par_only
+	run par -j 2 -- sh -c 'sleep 0.3; echo "{%} $(ls -l /proc/1/fd | grep -c memfd:berth-worker) $(stat -L -c %i /proc/1/fd/4)"' ::: 1 2 3 4
+	assert_eq "$RC" 0 "exit status: $ERR"
+	assert_eq "$(awk '{print $2}' <<<"$OUT" | sort -u)" 1 "one worker region a worker"
+	assert_eq "$(sort -u <<<"$OUT" | awk '{print $1}' | sort -u | wc -l)" 2 "both workers ran tasks: $OUT"
+	assert_eq "$(sort -u <<<"$OUT" | wc -l)" 2 "one region for each worker: $OUT"
+	assert_eq "$(awk '{print $3}' <<<"$OUT" | sort -u | wc -l)" 2 "each worker its own region: $OUT"
+	no_pool_left
+}
+
+# SIGTERM while a task scribbles over its worker's own region (and tries
+# the queue's) for 6 s: the run ends soon after that task does (GNU
+# parallel's first SIGTERM waits for the running tasks), not never.
 t_par_sigterm_with_a_vandal() {
 	par_only
 	local scr pid n
 	scr='if [ "$1" = 1 ]; then
 		end=$(($(date +%s) + 6))
 		while [ "$(date +%s)" -lt "$end" ]; do
+			dd if=/dev/urandom of=/proc/1/fd/4 bs=4096 count=64 \
+				conv=notrunc 2>/dev/null
 			dd if=/dev/urandom of=/proc/1/fd/3 bs=4096 seek=1 count=64 \
 				conv=notrunc 2>/dev/null
 		done

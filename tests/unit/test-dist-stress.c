@@ -78,7 +78,8 @@ static void spawn_process(struct run *r, uint32_t id)
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		struct bw *w;
 		char err[256];
-		if (bw_open_fd(dq_fd(r->q), id, &w, err, sizeof(err)) < 0) {
+		if (bw_open_fds(dq_fd(r->q), dq_worker_fd(r->q, id), id, &w,
+				err, sizeof(err)) < 0) {
 			fprintf(stderr, "worker %u: %s\n", id, err);
 			_exit(100);
 		}
@@ -138,7 +139,11 @@ static void start(struct run *r, struct wargs *args)
 			spawn_process(r, i);
 			continue;
 		}
-		ASSERT_EQ(bw_attach(base, size, i, &r->bws[i], NULL, 0), 0);
+		size_t wsize;
+		void *wbase = dq_worker_mapping(r->q, i, &wsize);
+		ASSERT_EQ(bw_attach_region(base, size, wbase, wsize, i,
+					   &r->bws[i], NULL, 0),
+			  0);
 		ASSERT_EQ(pthread_create(&r->wth[i], NULL, worker_thread,
 					 &args[i]),
 			  0);

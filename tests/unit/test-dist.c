@@ -23,14 +23,16 @@ static struct dq *mkq(const struct dq_params *p)
 	return q;
 }
 
-/* A worker in this process, sharing the coordinator's mapping. */
+/* A worker in this process, sharing the coordinator's mappings. */
 static struct bw *attach(struct dq *q, uint32_t id)
 {
-	size_t size;
+	size_t size, wsize;
 	void *base = dq_mapping(q, &size);
+	void *wbase = dq_worker_mapping(q, id, &wsize);
 	struct bw *w = NULL;
 	char err[256] = "";
-	int r = bw_attach(base, size, id, &w, err, sizeof(err));
+	int r = bw_attach_region(base, size, wbase, wsize, id, &w, err,
+				 sizeof(err));
 	if (r < 0)
 		test_fail(__FILE__, __LINE__, "bw_attach %u: %s", id, err);
 	return w;
@@ -41,6 +43,9 @@ static void set_env(struct dq *q, uint32_t id)
 	char buf[32];
 	snprintf(buf, sizeof(buf), "%d", dq_fd(q));
 	setenv(BW_ENV_FD, buf, 1);
+	int wfd = dq_worker_fd(q, id);
+	snprintf(buf, sizeof(buf), "%d", wfd < 0 ? dq_worker_fd(q, 0) : wfd);
+	setenv(BW_ENV_WORKER_FD, buf, 1);
 	snprintf(buf, sizeof(buf), "%u", id);
 	setenv(BW_ENV_WORKER, buf, 1);
 }
@@ -321,8 +326,12 @@ TEST(reclaim_after_worker_death)
 	struct dq *q = mkq(NULL);
 	uint64_t id;
 	ASSERT_EQ(dq_submit(q, "job", 3, 0, &id), 0);
-	ASSERT_EQ(exit_status(spawn(q, 0, take_and_die)), 0);
+	pid_t pid = spawn(q, 0, take_and_die);
 	struct dq_result res;
+	/* the task goes to the worker once it is attached: the collector
+	 * gives it */
+	ASSERT_EQ(dq_collect(q, &res, 300), -EAGAIN);
+	ASSERT_EQ(exit_status(pid), 0);
 	ASSERT_EQ(dq_collect(q, &res, 0), -EAGAIN);
 	/* the dead worker still holds its id until reclaimed */
 	size_t size;
@@ -331,9 +340,10 @@ TEST(reclaim_after_worker_death)
 	char err[256];
 	ASSERT_EQ(bw_attach(base, size, 0, &w0, err, sizeof(err)), -EBUSY);
 	ASSERT_CONTAINS(err, "already attached");
+	/* tasks go to attached workers: reclaim gives it to this one */
+	struct bw *w1 = attach(q, 1);
 	ASSERT_EQ(dq_reclaim(q, 0), 1);
 	ASSERT_EQ(stats(q).requeued, 1);
-	struct bw *w1 = attach(q, 1);
 	const struct bw_task *t = bw_next(w1);
 	ASSERT_TRUE(t);
 	ASSERT_EQ(t->id, id);
@@ -372,7 +382,11 @@ TEST(reclaim_while_collect_waits)
 	struct dq *q = mkq(&(struct dq_params){.max_attempts = 1});
 	uint64_t id;
 	ASSERT_EQ(dq_submit(q, "job", 3, 0, &id), 0);
-	ASSERT_EQ(exit_status(spawn(q, 0, take_and_die)), 0);
+	pid_t pid = spawn(q, 0, take_and_die);
+	struct dq_result res;
+	/* the collector gives the task to the worker once it attached */
+	ASSERT_EQ(dq_collect(q, &res, 300), -EAGAIN);
+	ASSERT_EQ(exit_status(pid), 0);
 	struct waiting_collect c = {.q = q};
 	pthread_t th;
 	ASSERT_EQ(pthread_create(&th, NULL, collect_5s, &c), 0);
@@ -424,8 +438,13 @@ TEST(only_the_current_lease_counts)
 	uint64_t id;
 	ASSERT_EQ(dq_submit(q, "t", 1, 0, &id), 0);
 	struct bw_task first = *bw_next(w);
-	/* taken back, then delivered to the same worker id again */
+	/* taken back, then delivered to the same worker id again (a
+	 * successor: tasks go to attached workers, the collector gives it) */
 	ASSERT_EQ(dq_reclaim(q, 0), 1);
+	bw_close(w);
+	w = attach(q, 0);
+	struct dq_result res;
+	ASSERT_EQ(dq_collect(q, &res, 0), -EAGAIN);
 	struct bw_task second = *bw_next(w);
 	ASSERT_EQ(second.id, id);
 	ASSERT_EQ(second.attempt, 2);
@@ -433,7 +452,6 @@ TEST(only_the_current_lease_counts)
 	ASSERT_EQ(bw_done(w, &second, 2, NULL, 0), 0);
 	/* and a task reported twice counts once */
 	ASSERT_EQ(bw_done(w, &second, 3, NULL, 0), 0);
-	struct dq_result res;
 	ASSERT_EQ(dq_collect(q, &res, 0), 0);
 	ASSERT_EQ(res.status, 2);
 	ASSERT_EQ(res.attempts, 2);
@@ -461,6 +479,7 @@ TEST(reclaim_keeps_published_results)
 	ASSERT_EQ(res.attempts, 1);
 	bw_close(w);
 	w = attach(q, 0);
+	ASSERT_EQ(dq_collect(q, &res, 0), -EAGAIN);
 	t = bw_next(w);
 	ASSERT_TRUE(t && t->id == 2 && t->attempt == 2);
 	bw_close(w);
@@ -498,39 +517,36 @@ TEST(abandoned_after_max_attempts)
 	dq_destroy(q);
 }
 
-TEST(claimed_slot_of_dead_worker_is_released)
+TEST(untaken_task_of_dead_worker_is_not_a_delivery)
 {
 	struct dq *q = mkq(&(struct dq_params){.capacity = 4});
-	struct bq_header *h = dq_mapping(q, NULL);
-	struct bq_slot *ring =
-		(struct bq_slot *)((uint8_t *)h + h->cfg.ring_off);
+	struct bw *w0 = attach(q, 0);
 	uint64_t id;
+	/* given to worker 0 (the only one attached), which dies before it
+	 * takes it */
 	ASSERT_EQ(dq_submit(q, "t", 1, 0, &id), 0);
-	/* a worker claims the ring position and dies before its lease CAS */
-	uint64_t pos, ticket;
-	ASSERT_EQ(bq_ring_take(ring, 3, &h->deq_pos, &pos, &ticket), 1);
+	bw_close(w0);
 	ASSERT_EQ(dq_reclaim(q, 0), 1);
+	ASSERT_EQ(stats(q).requeued, 0);
 	struct bw *w = attach(q, 1);
+	struct dq_result res;
+	/* the collector gives it to the worker attached since */
+	ASSERT_EQ(dq_collect(q, &res, 0), -EAGAIN);
 	const struct bw_task *t = bw_next(w);
 	ASSERT_TRUE(t && t->id == id && t->attempt == 1);
 	ASSERT_EQ(bw_done(w, t, 0, NULL, 0), 0);
-	/* the old ticket is dead: its slot is free, its lease moved on */
-	uint64_t expect = bq_lease_word(BQ_QUEUED, 0, bq_ticket_gen(ticket));
-	ASSERT_TRUE(expect !=
-		    atomic_load(&((struct bq_lease *)((uint8_t *)h +
-						      h->cfg.lease_off))[0]
-					 .word));
-	/* and the ring keeps going for several laps */
-	struct dq_result res;
 	ASSERT_EQ(dq_collect(q, &res, 0), 0);
-	for (int i = 0; i < 12; i++) {
+	ASSERT_EQ(res.task_id, id);
+	ASSERT_EQ(res.attempts, 1);
+	/* and the ring keeps going for several laps */
+	for (int i = 0; i < 40; i++) {
 		ASSERT_EQ(dq_submit(q, "x", 1, 0, NULL), 0);
 		t = bw_next(w);
 		ASSERT_TRUE(t);
 		ASSERT_EQ(bw_done(w, t, 0, NULL, 0), 0);
 		ASSERT_EQ(dq_collect(q, &res, 0), 0);
 	}
-	ASSERT_EQ(stats(q).ring_busy, 0);
+	ASSERT_EQ(stats(q).dispatched, 42);
 	bw_close(w);
 	dq_destroy(q);
 }

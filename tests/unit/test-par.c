@@ -254,7 +254,7 @@ TEST(pool_config_parses)
 	int cpus[2] = {1, 0};
 	struct dp_pool *p = NULL;
 	struct berr err = {0};
-	ASSERT_EQ(dp_pool_open(&ctx, &o, cpus, 2, 0, &p, &err), 0);
+	ASSERT_EQ(dp_pool_open(&ctx, &o, cpus, 2, NULL, &p, &err), 0);
 	char *json = dp_pool_config(p, 0, NULL);
 	struct oci_config *cfg = NULL;
 	int r = oci_config_parse(json, strlen(json), &cfg, &err);
@@ -269,9 +269,11 @@ TEST(pool_config_parses)
 	ASSERT_STREQ(cfg->linux_.resources.cpu.cpus, "1");
 	ASSERT_EQ(cfg->linux_.resources.memory.limit, 64 << 20);
 	ASSERT_EQ(cfg->linux_.resources.pids_limit, 50);
-	bool fd = false, id = false, a = false, agent = false, tmpfs = false;
+	bool fd = false, wfd = false, id = false, a = false, agent = false,
+	     tmpfs = false;
 	for (size_t i = 0; cfg->process.env[i]; i++) {
 		fd |= !strcmp(cfg->process.env[i], "BERTH_QUEUE_FD=3");
+		wfd |= !strcmp(cfg->process.env[i], "BERTH_WORKER_FD=4");
 		id |= !strcmp(cfg->process.env[i], "BERTH_WORKER_ID=0");
 		a |= !strcmp(cfg->process.env[i], "A=1");
 	}
@@ -279,7 +281,7 @@ TEST(pool_config_parses)
 		agent |= !strcmp(cfg->mounts[i].destination, DP_AGENT_PATH);
 		tmpfs |= !strcmp(cfg->mounts[i].destination, "/tmp");
 	}
-	ASSERT_TRUE(fd && id && a && agent && tmpfs);
+	ASSERT_TRUE(fd && wfd && id && a && agent && tmpfs);
 	oci_config_free(cfg);
 	free(json);
 
