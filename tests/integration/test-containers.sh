@@ -1,0 +1,301 @@
+# Launched containers as docker manages them: launch -d's log (berth logs),
+# stop, restart, rm, the listing (berth containers) and restart policies.
+# Everything runs with --network none (launch's default).
+
+MKIMAGE=$IT_LIB_DIR/mkimage.py
+
+lc() {
+	"$BERTH" --root "$ROOT" launch --store "$TDIR/store" \
+		--cgroup-parent "berth-test-$IT_TOKEN" -e "BERTH_IT=$IT_TOKEN" "$@"
+}
+
+ctr_image() {
+	berth_only "launch and its containers are berth's own commands"
+	jq -nc --arg root "$ROOTFS" '{tags: ["ctr:1"],
+		config: {Cmd: ["echo", "hello"]}, layers: [{dir: $root}]}' |
+		python3 "$MKIMAGE" docker "$TDIR/ctr.tar" || fail "mkimage.py failed"
+	assert_ok "$BERTH" image --store "$TDIR/store" load "$TDIR/ctr.tar"
+}
+
+# wait_exited ID: until the container has stopped and its monitor is gone.
+wait_exited() {
+	local n
+	for n in $(seq 200); do
+		[ "$(status_of "$1")" = stopped ] &&
+			flock -n "$ROOT/.containers/$1/monitor.lock" true && return 0
+		sleep 0.05
+	done
+	fail "$1 did not stop"
+}
+
+ctr_nothing_left() {
+	assert_eq "$(ls -A "$TDIR/store/containers" 2>/dev/null)" "" "launch bundles left"
+	assert_eq "$(state_left)" "" "state left"
+}
+
+t_ctr_logs_both_streams() {
+	local id
+	ctr_image
+	id=$(new_id logs)
+	assert_ok lc -d --name "$id" ctr:1 sh -c 'echo out1; echo err1 >&2; printf "no newline"'
+	assert_eq "$OUT" "$id" "-d prints the id alone"
+	wait_exited "$id"
+	assert_ok rt logs "$id"
+	assert_eq "$OUT" $'out1\nno newline' "stdout's lines on stdout"
+	assert_eq "$ERR" "err1" "stderr's on stderr"
+	assert_eq "$(jq -r .stream "$ROOT/.containers/$id/container.log" | tr '\n' ' ')" \
+		"stdout stderr stdout " "json-file records"
+	assert_eq "$(head -n 1 "$ROOT/.containers/$id/container.log" | jq -r .log)" "out1" \
+		"the record's log"
+	assert_ok rt logs -t "$id"
+	assert_match "$OUT" '^20[0-9-]+T[0-9:]+\.[0-9]{9}Z out1$' "-t: RFC 3339 nano first"
+	assert_ok rt containers -a --format json
+	assert_eq "$(jq -r '.[0].ExitCode' <<<"$OUT")" 0 "the exit code is recorded"
+	assert_ok rt rm "$id"
+	ctr_nothing_left
+}
+
+t_ctr_logs_tail_since() {
+	local id
+	ctr_image
+	id=$(new_id tail)
+	assert_ok lc -d --name "$id" ctr:1 sh -c 'for i in 1 2 3 4 5; do echo l$i; done'
+	wait_exited "$id"
+	assert_ok rt logs --tail 2 "$id"
+	assert_eq "$OUT" $'l4\nl5' "--tail 2"
+	assert_ok rt logs --tail 0 "$id"
+	assert_eq "$OUT" "" "--tail 0"
+	assert_ok rt logs --since 1h "$id"
+	assert_eq "$(wc -l <<<"$OUT")" 5 "--since 1h: all"
+	assert_ok rt logs --since "$(($(date +%s) + 60))" "$id"
+	assert_eq "$OUT" "" "--since the future: none"
+	assert_fail_with "--since \`yesterday\`" rt logs --since yesterday "$id"
+	assert_ok rt rm "$id"
+	ctr_nothing_left
+}
+
+t_ctr_logs_follow() {
+	local id pid start end n
+	ctr_image
+	id=$(new_id follow)
+	assert_ok lc -d --name "$id" ctr:1 sh -c 'echo first; while [ ! -e /tmp/go ]; do sleep 0.02; done; echo second; sleep 0.5; echo third'
+	"$BERTH" --root "$ROOT" logs -f "$id" >"$TDIR/follow.out" 2>&1 &
+	pid=$!
+	wait_file "$TDIR/follow.out" first
+	start=$(date +%s%N)
+	assert_ok rt exec "$id" touch /tmp/go
+	wait_file "$TDIR/follow.out" second
+	end=$(date +%s%N)
+	echo "logs -f: a line shown $(((end - start) / 1000000)) ms after the exec that made it" >&2
+	# the exec itself takes part of that; the log's own part is bounded below
+	wait "$pid"
+	assert_eq "$?" 0 "logs -f ends when the container has exited"
+	assert_eq "$(cat "$TDIR/follow.out")" $'first\nsecond\nthird' "everything, once"
+	assert_ok rt rm "$id"
+	ctr_nothing_left
+}
+
+# The time between a line reaching the log file and logs -f printing it.
+t_ctr_logs_follow_latency() {
+	local id pid n t0 t1 worst=0 d
+	ctr_image
+	id=$(new_id lat)
+	assert_ok lc -d --name "$id" ctr:1 sh -c 'i=0; while [ $i -lt 10 ]; do sleep 0.2; echo "line $i"; i=$((i+1)); done'
+	"$BERTH" --root "$ROOT" logs -f "$id" >"$TDIR/lat.out" 2>&1 &
+	pid=$!
+	for n in 0 1 2 3 4 5 6 7 8 9; do
+		while ! grep -q "line $n" "$ROOT/.containers/$id/container.log" 2>/dev/null; do sleep 0.002; done
+		t0=$(date +%s%N)
+		while ! grep -q "^line $n\$" "$TDIR/lat.out"; do sleep 0.002; done
+		t1=$(date +%s%N)
+		d=$(((t1 - t0) / 1000000))
+		[ "$d" -gt "$worst" ] && worst=$d
+	done
+	wait "$pid"
+	echo "logs -f latency: worst $worst ms over 10 lines" >&2
+	[ "$worst" -le 50 ] || fail "logs -f showed a line $worst ms after it was logged"
+	assert_ok rt rm "$id"
+	ctr_nothing_left
+}
+
+t_ctr_log_rotates() {
+	local id files
+	ctr_image
+	id=$(new_id chatty)
+	assert_ok lc -d --name "$id" --log-opt max-size=4k --log-opt max-file=3 ctr:1 \
+		sh -c 'i=0; while [ $i -lt 400 ]; do echo "chatty line $i"; i=$((i+1)); done'
+	wait_exited "$id"
+	files=$(cd "$ROOT/.containers/$id" && ls container.log* | tr '\n' ' ')
+	assert_eq "$files" "container.log container.log.1 container.log.2 " "3 files at most"
+	for f in "$ROOT/.containers/$id"/container.log*; do
+		[ "$(stat -c %s "$f")" -le 4096 ] || fail "$f is past max-size: $(stat -c %s "$f")"
+	done
+	assert_ok rt logs "$id"
+	assert_eq "$(tail -n 1 <<<"$OUT")" "chatty line 399" "the newest line"
+	assert_eq "$(head -n 1 <<<"$OUT" | cut -d' ' -f1-2)" "chatty line" "whole lines"
+	# consecutive lines, the oldest ones rotated away
+	local first last
+	first=$(head -n 1 <<<"$OUT" | cut -d' ' -f3)
+	last=$(wc -l <<<"$OUT")
+	assert_eq "$((first + last - 1))" 399 "no gap across the files"
+	[ "$first" -gt 0 ] || fail "nothing was rotated away"
+	assert_ok rt rm "$id"
+	ctr_nothing_left
+}
+
+t_ctr_stop_times_out_then_kills() {
+	local id t0 t1
+	ctr_image
+	id=$(new_id stubborn)
+	assert_ok lc -d --name "$id" ctr:1 sh -c 'trap "echo ignored TERM" TERM; while :; do sleep 0.1; done'
+	sleep 0.3
+	t0=$(date +%s%N)
+	assert_ok rt stop -t 1 "$id"
+	t1=$(date +%s%N)
+	assert_eq "$OUT" "$id" "stop prints the name"
+	assert_eq "$(status_of "$id")" stopped "stopped when stop returns"
+	[ $(((t1 - t0) / 1000000)) -ge 1000 ] || fail "stop took $(((t1 - t0) / 1000000)) ms, less than -t"
+	[ $(((t1 - t0) / 1000000)) -lt 4000 ] || fail "stop took $(((t1 - t0) / 1000000)) ms"
+	assert_ok rt logs "$id"
+	assert_contains "$OUT" "ignored TERM" "SIGTERM came first"
+	assert_ok rt containers -a --format json
+	assert_eq "$(jq -r '.[0].ExitCode' <<<"$OUT")" 137 "then SIGKILL"
+	assert_ok rt stop "$id"
+	assert_ok rt rm "$id"
+	ctr_nothing_left
+}
+
+t_ctr_stop_quick_and_stop_signal() {
+	local id t0 t1
+	ctr_image
+	id=$(new_id quick)
+	assert_ok lc -d --name "$id" ctr:1 sh -c 'trap "exit 3" TERM; while :; do sleep 0.1; done'
+	sleep 0.3
+	t0=$(date +%s%N)
+	assert_ok rt stop "$id"
+	t1=$(date +%s%N)
+	[ $(((t1 - t0) / 1000000)) -lt 2000 ] || fail "stop of a willing container took $(((t1 - t0) / 1000000)) ms"
+	assert_ok rt containers -a
+	assert_match "$(sed -n 2p <<<"$OUT")" "Exited \(3\) (Less than a second|[0-9]+ seconds?) ago" "STATUS"
+	assert_ok rt rm "$id"
+	ctr_nothing_left
+}
+
+t_ctr_restart_keeps_files() {
+	local id
+	ctr_image
+	id=$(new_id keep)
+	assert_ok lc -d --name "$id" ctr:1 sh -c 'date +%s%N >>/data.txt; echo run; exec sleep 30'
+	sleep 0.3
+	assert_ok rt restart -t 1 "$id"
+	assert_eq "$(status_of "$id")" running "running again"
+	assert_ok rt exec "$id" sh -c 'wc -l </data.txt'
+	assert_eq "$OUT" 2 "the file written by the first run stays"
+	assert_ok rt logs "$id"
+	assert_eq "$OUT" $'run\nrun' "one log across runs"
+	assert_fail_with "is running: stop it first" rt rm "$id"
+	assert_ok rt rm -f "$id"
+	ctr_nothing_left
+}
+
+t_ctr_listing() {
+	local a b
+	ctr_image
+	a=$(new_id up)
+	b=$(new_id done)
+	assert_ok lc -d --name "$a" ctr:1 sleep 30
+	assert_ok lc -d --name "$b" ctr:1 sh -c 'exit 3'
+	wait_exited "$b"
+	assert_ok rt containers
+	assert_eq "$(head -n 1 <<<"$OUT" | tr -s ' ')" "CONTAINER ID IMAGE COMMAND CREATED STATUS PORTS NAMES" "the header"
+	assert_eq "$(wc -l <<<"$OUT")" 2 "running ones only"
+	assert_match "$(sed -n 2p <<<"$OUT")" "ctr:1 +\"sleep 30\" +(Less than a second|[0-9]+ seconds?) ago +Up (Less than a second|[0-9]+ seconds?) +$a\$" "a running row"
+	assert_ok rt containers -a --format json
+	assert_eq "$(jq -r '.[] | "\(.Names) \(.State) \(.ExitCode)"' <<<"$OUT" | tr '\n' ' ')" \
+		"$b stopped 3 $a running null " "-a, sorted by name: states and exit codes"
+	assert_ok rt containers -a -q
+	assert_eq "$(tr '\n' ' ' <<<"$OUT")" "$b $a " "-q"
+	# containers of the runtime itself are not launch's
+	assert_ok rt rm -f "$a" "$b"
+	assert_ok rt containers -a -q
+	assert_eq "$OUT" "" "none after rm"
+	ctr_nothing_left
+}
+
+t_ctr_bad_input() {
+	ctr_image
+	assert_fail_with "no such container: nosuch" rt logs nosuch
+	assert_fail_with "no such container: nosuch" rt stop nosuch
+	assert_fail_with "no such container: nosuch" rt restart nosuch
+	assert_fail_with "no such container: nosuch" rt rm nosuch
+	assert_fail_with "--restart \`sometimes\`: expected no, on-failure[:N], always or unless-stopped" \
+		lc -d --restart sometimes ctr:1
+	assert_fail_with "--restart \`on-failure:x\`" lc -d --restart on-failure:x ctr:1
+	assert_fail_with "--log-opt \`max-size=lots\`" lc -d --log-opt max-size=lots ctr:1
+	assert_fail_with "--tail \`x\`" rt logs --tail x nosuch
+	assert_fail_with "--format \`yaml\`" rt containers --format yaml
+	ctr_nothing_left
+}
+
+t_ctr_restart_policy_on_failure() {
+	local id n
+	ctr_image
+	id=$(new_id crash)
+	assert_ok lc -d --restart on-failure:2 --name "$id" ctr:1 sh -c 'echo try; exit 4'
+	for n in $(seq 100); do
+		[ "$(grep -c try "$ROOT/.containers/$id/container.log" 2>/dev/null)" = 3 ] && break
+		sleep 0.05
+	done
+	wait_exited "$id"
+	sleep 0.5 # a fourth run would have started by now
+	assert_ok rt logs "$id"
+	assert_eq "$OUT" $'try\ntry\ntry' "the first run and 2 restarts"
+	assert_ok rt containers -a --format json
+	assert_eq "$(jq -r '.[0] | "\(.RestartPolicy) \(.RestartCount) \(.ExitCode)"' <<<"$OUT")" \
+		"on-failure:2 2 4" "policy, restarts, exit code"
+	assert_ok rt rm "$id"
+	# success is no failure
+	id=$(new_id fine)
+	assert_ok lc -d --restart on-failure --name "$id" ctr:1 sh -c 'echo once'
+	wait_exited "$id"
+	sleep 0.3
+	assert_ok rt logs "$id"
+	assert_eq "$OUT" once "on-failure does not restart after exit 0"
+	assert_ok rt rm "$id"
+	ctr_nothing_left
+}
+
+t_ctr_restart_policy_always_and_stop() {
+	local id n
+	ctr_image
+	id=$(new_id always)
+	assert_ok lc -d --restart always --name "$id" ctr:1 sh -c 'echo up; sleep 0.2'
+	for n in $(seq 100); do
+		[ "$(grep -c up "$ROOT/.containers/$id/container.log" 2>/dev/null)" -ge 3 ] && break
+		sleep 0.05
+	done
+	assert_ok rt stop -t 1 "$id"
+	n=$(grep -c up "$ROOT/.containers/$id/container.log")
+	[ "$n" -ge 3 ] || fail "always restarted it $((n - 1)) times"
+	sleep 1
+	assert_eq "$(status_of "$id")" stopped "stop keeps it stopped"
+	assert_eq "$(grep -c up "$ROOT/.containers/$id/container.log")" "$n" "no run after stop"
+	# restart starts it again, with its policy
+	assert_ok rt restart "$id"
+	assert_eq "$(status_of "$id")" running "restarted"
+	assert_ok rt rm -f "$id"
+	ctr_nothing_left
+}
+
+t_ctr_attached_launch_is_listed() {
+	local id
+	ctr_image
+	id=$(new_id att)
+	run lc --name "$id" ctr:1 sh -c 'echo to the terminal; exit 5'
+	assert_eq "$RC" 5 "the status"
+	assert_eq "$OUT" "to the terminal" "attached output stays the caller's"
+	assert_ok rt containers -a --format json
+	assert_eq "$(jq -r '.[0] | "\(.Names) \(.ExitCode)"' <<<"$OUT")" "$id 5" "listed with its exit code"
+	assert_ok rt rm "$id"
+	ctr_nothing_left
+}
