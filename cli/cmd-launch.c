@@ -13,7 +13,8 @@ struct launch_flags {
 		**dns_search;
 	struct eng_port *ports;
 	const char *cpus, *memory, *pids_limit, *network, *entrypoint, *restart;
-	char **log_opts;
+	char **log_opts, **ulimit_strs;
+	struct eng_ulimit *ulimits;
 	bool interactive;
 	struct eng_launch_opts o;
 	char **env_all; /* what o.ov.env points at */
@@ -35,6 +36,8 @@ static void launch_flags_free(struct launch_flags *f)
 	base_strv_free(f->dns);
 	base_strv_free(f->dns_search);
 	base_strv_free(f->log_opts);
+	base_strv_free(f->ulimit_strs);
+	free(f->ulimits);
 	free(f->ports);
 }
 
@@ -177,6 +180,27 @@ static int parse_keeping(struct launch_flags *f)
 	return CLI_CONTINUE;
 }
 
+static void print_note(const char *line, void *data)
+{
+	fprintf(stderr, "berth: note: %s\n", line);
+}
+
+static int parse_ulimits(struct launch_flags *f)
+{
+	size_t n = base_strv_len(f->ulimit_strs);
+	f->ulimits = n ? base_calloc(n, sizeof(*f->ulimits)) : NULL;
+	for (size_t i = 0; i < n; i++) {
+		struct berr err = {0};
+		if (eng_ulimit_parse(f->ulimit_strs[i], &f->ulimits[i], &err) <
+		    0)
+			return cli_error("launch: %s", err.msg);
+	}
+	f->o.ulimits = f->ulimits;
+	f->o.n_ulimits = n;
+	f->o.note = print_note;
+	return CLI_CONTINUE;
+}
+
 static int finish_flags(struct cli *cli, struct launch_flags *f)
 {
 	if (cli->nargs < 1)
@@ -200,6 +224,8 @@ static int finish_flags(struct cli *cli, struct launch_flags *f)
 		r = parse_network(f);
 	if (r == CLI_CONTINUE)
 		r = parse_keeping(f);
+	if (r == CLI_CONTINUE)
+		r = parse_ulimits(f);
 	return r;
 }
 
@@ -290,6 +316,9 @@ int cli_cmd_launch(struct cli *cli, int argc, char **argv)
 		 "max-size=S|max-file=N",
 		 "the detached container's log: rotate at S (default 10m), "
 		 "keep N files (default 3)"},
+		{"ulimit", NULL, CLI_STRV, &f.ulimit_strs, "NAME=SOFT[:HARD]",
+		 "a resource limit (default nofile=1048576, or berth's hard "
+		 "limit)"},
 		CLI_OPT_END,
 	};
 	int r = cli_parse(cli, opts, CLI_STOP_AT_ARG, argc, argv);

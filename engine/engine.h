@@ -345,9 +345,31 @@ struct eng_launch_opts {
 	bool unmonitored;
 	/* detached: kept by its monitor (see "containers" above) */
 	struct eng_restart restart;
-	int64_t log_max_size; /* 0: ENG_LOG_MAX_SIZE_DEFAULT */
-	int log_max_file;     /* 0: ENG_LOG_MAX_FILE_DEFAULT */
+	int64_t log_max_size;		  /* 0: ENG_LOG_MAX_SIZE_DEFAULT */
+	int log_max_file;		  /* 0: ENG_LOG_MAX_FILE_DEFAULT */
+	const struct eng_ulimit *ulimits; /* process.rlimits; nofile
+					     defaults to ENG_NOFILE_DEFAULT */
+	size_t n_ulimits;
+	/* a limit lowered to what berth can set: one line for the user;
+	 * NULL: none */
+	void (*note)(const char *line, void *data);
+	void *note_data;
 };
+
+/* --ulimit NAME=SOFT[:HARD] (docker's names: nofile, nproc, core, ...;
+ * -1 is unlimited). */
+struct eng_ulimit {
+	int resource; /* RLIMIT_* */
+	char name[16];
+	uint64_t soft, hard; /* RLIM_INFINITY for -1 */
+};
+/* -EINVAL naming s: an unknown name, a bad number, soft above hard. */
+int eng_ulimit_parse(const char *s, struct eng_ulimit *out, struct berr *err);
+/* Lowers u to the hard limit have (berth's own) when it is above and
+ * berth cannot raise it (no CAP_SYS_RESOURCE); true when it did. */
+bool eng_ulimit_fit(struct eng_ulimit *u, uint64_t have, bool can_raise);
+/* docker's nofile for a container: 1048576, soft and hard */
+#define ENG_NOFILE_DEFAULT 1048576
 
 /* Runs the container. Attached (not detach) it waits, forwarding signals,
  * stores the exit status in *exit_status and, with rm, removes the

@@ -299,3 +299,49 @@ t_ctr_attached_launch_is_listed() {
 	assert_ok rt rm "$id"
 	ctr_nothing_left
 }
+
+t_ctr_ulimit_nofile() {
+	local hard bnd
+	ctr_image
+	hard=$(ulimit -Hn)
+	bnd=$((16#$(awk '/^CapBnd/ {print $2}' /proc/self/status)))
+	run lc --rm ctr:1 sh -c 'ulimit -Sn; ulimit -Hn'
+	assert_eq "$RC" 0 "docker's default nofile never fails the launch"
+	# CAP_SYS_RESOURCE is capability 24
+	if [ "$hard" != unlimited ] && [ "$hard" -lt 1048576 ] && [ $((bnd >> 24 & 1)) = 0 ]; then
+		assert_eq "$OUT" "$hard"$'\n'"$hard" "berth's hard limit instead of 1048576"
+		assert_contains "$ERR" "note: docker's default nofile 1048576 is above berth's hard limit" "one note"
+		assert_eq "$(grep -c note <<<"$ERR")" 1 "one line"
+	else
+		assert_eq "$OUT" $'1048576\n1048576' "docker's default nofile"
+	fi
+	run lc --rm --ulimit nofile=512:1024 ctr:1 sh -c 'ulimit -Sn; ulimit -Hn'
+	assert_eq "$OUT" $'512\n1024' "--ulimit nofile=SOFT:HARD"
+	assert_eq "$ERR" "" "no note when it fits"
+	run lc --rm --ulimit nproc=77 ctr:1 sh -c 'ulimit -u'
+	assert_eq "$OUT" 77 "--ulimit nproc=N"
+	assert_fail_with "--ulimit \`nofile=2:1\`: the soft limit is above the hard one" lc --rm --ulimit nofile=2:1 ctr:1
+	assert_fail_with "--ulimit \`bogus=1\`: unknown limit bogus" lc --rm --ulimit bogus=1 ctr:1
+	assert_fail_with "--ulimit \`nofile=many\`" lc --rm --ulimit nofile=many ctr:1
+	ctr_nothing_left
+}
+
+t_ctr_bundled_short_flags() {
+	local id
+	ctr_image
+	command -v script >/dev/null || skip "script(1) is not installed"
+	run script -qec "$BERTH --root $ROOT launch --store $TDIR/store --cgroup-parent berth-test-$IT_TOKEN \
+		-e BERTH_IT=$IT_TOKEN --rm -it ctr:1 sh -c 'tty; read x; echo got \$x'" /dev/null <<<"hi"
+	assert_eq "$RC" 0 "launch -it"
+	assert_match "$(tr -d '\r' <<<"$OUT" | grep /dev/)" '^/dev/pts/[0-9]+$' "-t in -it"
+	assert_contains "$(tr -d '\r' <<<"$OUT")" "got hi" "-i in -it"
+	id=$(new_id dp)
+	assert_ok lc --name "$id" -dw /etc ctr:1 pwd
+	assert_eq "$OUT" "$id" "-d in -dw"
+	wait_exited "$id"
+	assert_ok rt logs "$id"
+	assert_eq "$OUT" /etc "-dw DIR: the value-taking flag last takes the next argument"
+	assert_ok rt rm "$id"
+	assert_fail_with "unknown flag: -dz (no flag -z)" lc -dz ctr:1
+	ctr_nothing_left
+}

@@ -5,6 +5,7 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -401,4 +402,36 @@ TEST(human_durations_and_since)
 	ASSERT_EQ(eng_parse_since("2023-11-14T23:13:20.5+01:00", &now, &ns), 0);
 	ASSERT_EQ(ns, 1700000000LL * 1000000000LL + 500000000);
 	ASSERT_TRUE(eng_parse_since("yesterday", &now, &ns) < 0);
+}
+
+TEST(ulimit_parse_and_fit)
+{
+	struct eng_ulimit u;
+	struct berr e = {0};
+	ASSERT_EQ(eng_ulimit_parse("nofile=1024:2048", &u, &e), 0);
+	ASSERT_EQ(u.resource, RLIMIT_NOFILE);
+	ASSERT_STREQ(u.name, "nofile");
+	ASSERT_EQ(u.soft, 1024);
+	ASSERT_EQ(u.hard, 2048);
+	ASSERT_EQ(eng_ulimit_parse("nproc=50", &u, &e), 0);
+	ASSERT_EQ(u.soft, 50);
+	ASSERT_EQ(u.hard, 50);
+	ASSERT_EQ(eng_ulimit_parse("core=-1", &u, &e), 0);
+	ASSERT_TRUE(u.hard == RLIM_INFINITY);
+	ASSERT_EQ(eng_ulimit_parse("nofile=2:1", &u, &e), -EINVAL);
+	ASSERT_CONTAINS(e.msg, "soft limit is above");
+	ASSERT_EQ(eng_ulimit_parse("bogus=1", &u, &e), -EINVAL);
+	ASSERT_EQ(eng_ulimit_parse("nofile", &u, &e), -EINVAL);
+	ASSERT_EQ(eng_ulimit_parse("nofile=x", &u, &e), -EINVAL);
+	/* 1048576 where berth's hard limit is 20000 and it cannot raise */
+	u = (struct eng_ulimit){RLIMIT_NOFILE, "nofile", 1048576, 1048576};
+	ASSERT_TRUE(!eng_ulimit_fit(&u, 20000, true));
+	ASSERT_EQ(u.hard, 1048576);
+	ASSERT_TRUE(eng_ulimit_fit(&u, 20000, false));
+	ASSERT_EQ(u.hard, 20000);
+	ASSERT_EQ(u.soft, 20000);
+	u = (struct eng_ulimit){RLIMIT_NOFILE, "nofile", 100, 30000};
+	ASSERT_TRUE(eng_ulimit_fit(&u, 20000, false));
+	ASSERT_EQ(u.soft, 100); /* a soft limit below stays */
+	ASSERT_TRUE(!eng_ulimit_fit(&u, 20000, false));
 }
