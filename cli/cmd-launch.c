@@ -15,7 +15,8 @@ struct launch_flags {
 	const char *cpus, *memory, *pids_limit, *network, *entrypoint, *restart;
 	char **log_opts, **ulimit_strs;
 	struct eng_ulimit *ulimits;
-	bool interactive;
+	bool interactive, init;
+	char *agent; /* --init's */
 	struct eng_launch_opts o;
 	char **env_all; /* what o.ov.env points at */
 };
@@ -38,6 +39,7 @@ static void launch_flags_free(struct launch_flags *f)
 	base_strv_free(f->log_opts);
 	base_strv_free(f->ulimit_strs);
 	free(f->ulimits);
+	free(f->agent);
 	free(f->ports);
 }
 
@@ -226,6 +228,8 @@ static int finish_flags(struct cli *cli, struct launch_flags *f)
 		r = parse_keeping(f);
 	if (r == CLI_CONTINUE)
 		r = parse_ulimits(f);
+	if (f->init)
+		f->o.init = f->agent = cli_agent_path();
 	return r;
 }
 
@@ -316,6 +320,9 @@ int cli_cmd_launch(struct cli *cli, int argc, char **argv)
 		 "max-size=S|max-file=N",
 		 "the detached container's log: rotate at S (default 10m), "
 		 "keep N files (default 3)"},
+		{"init", NULL, CLI_BOOL, &f.init, NULL,
+		 "run a tiny init (berth-agent, as " ENG_INIT_PATH
+		 ") as PID 1: it forwards signals and reaps orphans"},
 		{"ulimit", NULL, CLI_STRV, &f.ulimit_strs, "NAME=SOFT[:HARD]",
 		 "a resource limit (default nofile=1048576, or berth's hard "
 		 "limit)"},

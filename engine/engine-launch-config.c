@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include "engine/engine-internal.h"
 
@@ -135,6 +136,32 @@ static void add_net_files(cJSON *mounts, const struct eng_endpoint *ep)
 			add_mount(mounts, dst[i], "bind", src[i], opts);
 }
 
+/* --init: the binary, read-only, and the args run under it. */
+static int add_init(cJSON *cfg, cJSON *mounts, const char *bin,
+		    struct berr *err)
+{
+	if (bin[0] != '/' || access(bin, X_OK) < 0)
+		return berr_setx(
+			err, ENOENT,
+			"--init: %s is not an executable (berth-agent "
+			"is looked for next to berth, or $BERTH_AGENT)",
+			bin);
+	cJSON *m = cJSON_CreateObject();
+	cJSON_AddStringToObject(m, "destination", ENG_INIT_PATH);
+	cJSON_AddStringToObject(m, "type", "bind");
+	cJSON_AddStringToObject(m, "source", bin);
+	cJSON *opts = cJSON_AddArrayToObject(m, "options");
+	static const char *const o[] = {"bind", "ro", "nosuid", "nodev"};
+	for (size_t i = 0; i < ARRAY_SIZE(o); i++)
+		cJSON_AddItemToArray(opts, cJSON_CreateString(o[i]));
+	cJSON_AddItemToArray(mounts, m);
+	cJSON *args = child_array(child_object(cfg, "process"), "args");
+	cJSON_InsertItemInArray(args, 0, cJSON_CreateString("--"));
+	cJSON_InsertItemInArray(args, 0, cJSON_CreateString("init"));
+	cJSON_InsertItemInArray(args, 0, cJSON_CreateString(ENG_INIT_PATH));
+	return 0;
+}
+
 static int edit_mounts(cJSON *cfg, const struct eng_launch_opts *o,
 		       const struct eng_endpoint *ep, struct berr *err)
 {
@@ -146,6 +173,8 @@ static int edit_mounts(cJSON *cfg, const struct eng_launch_opts *o,
 		r = add_volume(mounts, o->volumes[i], err);
 	if (r == 0 && ep)
 		add_net_files(mounts, ep);
+	if (r == 0 && o->init)
+		r = add_init(cfg, mounts, o->init, err);
 	return r;
 }
 

@@ -345,8 +345,12 @@ struct eng_launch_opts {
 	bool unmonitored;
 	/* detached: kept by its monitor (see "containers" above) */
 	struct eng_restart restart;
-	int64_t log_max_size;		  /* 0: ENG_LOG_MAX_SIZE_DEFAULT */
-	int log_max_file;		  /* 0: ENG_LOG_MAX_FILE_DEFAULT */
+	int64_t log_max_size; /* 0: ENG_LOG_MAX_SIZE_DEFAULT */
+	int log_max_file;     /* 0: ENG_LOG_MAX_FILE_DEFAULT */
+	/* --init: this static binary (berth-agent) is bind-mounted
+	 * read-only as ENG_INIT_PATH and runs as PID 1: `berth-agent init
+	 * -- ARGS`, forwarding signals and reaping orphans; NULL: none */
+	const char *init;
 	const struct eng_ulimit *ulimits; /* process.rlimits; nofile
 					     defaults to ENG_NOFILE_DEFAULT */
 	size_t n_ulimits;
@@ -370,6 +374,8 @@ int eng_ulimit_parse(const char *s, struct eng_ulimit *out, struct berr *err);
 bool eng_ulimit_fit(struct eng_ulimit *u, uint64_t have, bool can_raise);
 /* docker's nofile for a container: 1048576, soft and hard */
 #define ENG_NOFILE_DEFAULT 1048576
+/* where --init's binary is in the container (docker's /sbin/docker-init) */
+#define ENG_INIT_PATH "/sbin/berth-init"
 
 /* Runs the container. Attached (not detach) it waits, forwarding signals,
  * stores the exit status in *exit_status and, with rm, removes the

@@ -345,3 +345,28 @@ t_ctr_bundled_short_flags() {
 	assert_fail_with "unknown flag: -dz (no flag -z)" lc -dz ctr:1
 	ctr_nothing_left
 }
+
+t_ctr_init() {
+	local id t0 t1
+	ctr_image
+	[ -x "$(dirname "$BERTH")/berth-agent" ] || skip "berth-agent is not built next to berth"
+	id=$(new_id init)
+	# the orphan sleep's parent is PID 1: sleep 30 would never reap it
+	assert_ok lc -d --init --name "$id" ctr:1 sh -c '(sleep 0.2 &); exec sleep 30'
+	sleep 0.8
+	assert_ok rt exec "$id" sh -c "tr '\\0' ' ' </proc/1/cmdline"
+	assert_eq "$OUT" "/sbin/berth-init init -- sh -c (sleep 0.2 &); exec sleep 30 " "PID 1"
+	assert_ok rt exec "$id" sh -c 'grep -l "^State:.*Z" /proc/[0-9]*/status || true'
+	assert_eq "$OUT" "" "no zombie: the init reaped the orphan"
+	# sleep as PID 1 would ignore SIGTERM; under the init it gets it
+	t0=$(date +%s%N)
+	assert_ok rt stop -t 5 "$id"
+	t1=$(date +%s%N)
+	[ $(((t1 - t0) / 1000000)) -lt 2500 ] || fail "stop took $(((t1 - t0) / 1000000)) ms: SIGTERM was not forwarded"
+	assert_ok rt containers -a --format json
+	assert_eq "$(jq -r '.[0].ExitCode' <<<"$OUT")" 143 "the command's status (SIGTERM)"
+	assert_ok rt rm "$id"
+	run lc --rm --init --read-only ctr:1 sh -c 'exit 6'
+	assert_eq "$RC" 6 "the exit status through the init, on a read-only root"
+	ctr_nothing_left
+}
