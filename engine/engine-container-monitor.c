@@ -42,6 +42,7 @@ struct mon {
 	const struct eng_ctr_record *rec;
 	int dirfd, lockfd, null;
 	int report; /* -1 once reported */
+	int go;	    /* closed once the monitor outlives the launcher */
 	struct eng_log_writer w;
 };
 
@@ -111,6 +112,11 @@ static void send_report(struct mon *m, int r, const struct berr *err, int out,
 {
 	if (m->report < 0)
 		return;
+	/* from here on the monitor outlives the launcher: its middle
+	 * process may go */
+	prctl(PR_SET_PDEATHSIG, 0);
+	close(m->go);
+	m->go = -1;
 	struct report rep = {.r = r};
 	if (r < 0)
 		rep.err = *err;
@@ -249,6 +255,7 @@ static void run(struct mon *m)
 		int out = -1, errfd = -1, pidfd = -1;
 		struct berr err = {0};
 		int r = start(m, &out, &errfd, &pidfd, &err);
+		flock(m->dirfd, LOCK_UN);
 		send_report(m, r, &err, out, errfd, pidfd);
 		if (r < 0) {
 			eng_log_write(&m->w, "stderr", err.msg, strlen(err.msg),
@@ -266,20 +273,26 @@ static void run(struct mon *m)
 		    !wait_backoff(m, restarts))
 			return;
 		restarts++;
+		/* no launch takes the record for a dead one's meanwhile */
+		flock(m->dirfd, LOCK_EX);
 		if (rt_delete(&m->keep, m->rec->id, true, NULL) < 0)
 			return;
 	}
 }
 
 static void monitor_main(const struct rt_ctx *ctx,
-			 const struct eng_ctr_record *rec, int report)
+			 const struct eng_ctr_record *rec, int report, int go)
 {
 	prctl(PR_SET_NAME, "berth-monitor");
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
 	signal(SIGINT, SIG_IGN);
 	const char *root = ctx->root ? ctx->root : RT_DEFAULT_ROOT;
-	struct mon m = {.ctx = ctx, .keep = *ctx, .rec = rec, .report = report};
+	struct mon m = {.ctx = ctx,
+			.keep = *ctx,
+			.rec = rec,
+			.report = report,
+			.go = go};
 	m.keep.release = NULL;
 	m.null = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (m.null >= 0)
@@ -308,12 +321,45 @@ static void monitor_main(const struct rt_ctx *ctx,
 	_exit(0);
 }
 
+/* Between the launcher and the monitor, in a session of its own: until
+ * the container has started, a launcher killed takes this process with
+ * it (PR_SET_PDEATHSIG) and this one the monitor, as a killed `berth
+ * launch` took its container's creation with it before; then it goes and
+ * the monitor, no longer anybody's child but init's, outlives berth. */
+static _Noreturn void middle(const struct rt_ctx *ctx,
+			     const struct eng_ctr_record *rec, int report,
+			     pid_t launcher)
+{
+	setsid();
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	int go[2];
+	if (getppid() != launcher || pipe2(go, O_CLOEXEC) < 0)
+		_exit(1);
+	pid_t self = getpid();
+	pid_t pid = fork();
+	if (pid == 0) {
+		close(go[0]);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != self)
+			_exit(1);
+		monitor_main(ctx, rec, report, go[1]);
+		_exit(0);
+	}
+	close(go[1]);
+	close(report);
+	char c;
+	while (pid > 0 && read(go[0], &c, 1) < 0 && errno == EINTR)
+		;
+	_exit(0);
+}
+
 int eng_ctr_monitor_spawn(const struct rt_ctx *ctx,
 			  const struct eng_ctr_record *rec, struct berr *err)
 {
 	int p[2];
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return berr_set(err, errno, "pipe");
+	pid_t launcher = getpid();
 	pid_t pid = fork();
 	if (pid < 0) {
 		close(p[0]);
@@ -322,11 +368,7 @@ int eng_ctr_monitor_spawn(const struct rt_ctx *ctx,
 	}
 	if (pid == 0) {
 		close(p[0]);
-		setsid();
-		if (fork() != 0)
-			_exit(0);
-		monitor_main(ctx, rec, p[1]);
-		_exit(0);
+		middle(ctx, rec, p[1], launcher);
 	}
 	close(p[1]);
 	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)

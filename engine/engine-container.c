@@ -1,6 +1,7 @@
 /* Launched containers as docker manages them: their records under
  * <root>/.containers/<id>/ (engine.h says what is there), restart
  * policies, logs, stop, restart, rm and the listing. */
+#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -151,7 +152,30 @@ int eng_ctr_dir_make(const char *root, const struct eng_ctr_record *rec,
 	r = base_write_file_atomic(fd, "config.json", text, strlen(text), 0600);
 	if (r < 0)
 		return berr_set(err, -r, "write %s/config.json", dir);
+	/* held until the container exists (eng_ctr_gc) */
+	if (flock(fd, LOCK_EX) < 0)
+		return berr_set(err, errno, "lock %s", dir);
 	return TAKE_FD(fd);
+}
+
+void eng_ctr_gc(const char *root)
+{
+	_cleanup_free_ char *dir = base_sprintf("%s/%s", root, ENG_CTR_DIR);
+	_cleanup_closedir_ DIR *d = opendir(dir);
+	struct dirent *de;
+	while (d && (de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		_cleanup_close_ int fd =
+			openat(dirfd(d), de->d_name,
+			       O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) < 0)
+			continue;
+		_cleanup_free_ char *state =
+			base_sprintf("%s/%s", root, de->d_name);
+		if (access(state, F_OK) < 0 && errno == ENOENT)
+			base_rm_rf_at(dirfd(d), de->d_name);
+	}
 }
 
 void eng_ctr_state_write(int dirfd, int64_t started, int64_t finished,
@@ -323,8 +347,11 @@ int eng_ctr_restart(const struct rt_ctx *ctx, const char *id, int timeout,
 		r = stop_in(ctx, id, fd, timeout, err);
 	if (r < 0)
 		return r;
-	/* the bundle stays (no release) and is locked against a launch's
-	 * collection of dead bundles while no container names it */
+	/* the bundle and the record stay (no release) and are locked
+	 * against a launch's collection of dead ones while no container
+	 * names them */
+	if (flock(fd, LOCK_EX) < 0)
+		return berr_set(err, errno, "lock the record of %s", id);
 	_cleanup_close_ int bfd =
 		open(rec.bundle, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (bfd < 0 || flock(bfd, LOCK_EX) < 0)

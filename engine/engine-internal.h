@@ -49,9 +49,14 @@ struct eng_ctr_record {
 };
 
 /* <root>/.containers/<id>: made (empty of logs) with config.json; returns
- * an O_DIRECTORY fd. */
+ * an O_DIRECTORY fd, locked (see eng_ctr_gc): keep it until the container
+ * exists. */
 int eng_ctr_dir_make(const char *root, const struct eng_ctr_record *rec,
 		     struct berr *err);
+/* Removes the records of containers that are gone without a delete (a
+ * launch killed before its container existed): a record is locked
+ * (flock of its directory) from its making until its container exists. */
+void eng_ctr_gc(const char *root);
 /* Opens <root>/.containers/<id>; -ENOENT. */
 int eng_ctr_dir_open(const char *root, const char *id);
 /* Removes <root>/.containers/<id> (eng_release). */
