@@ -316,6 +316,8 @@ static void monitor_main(const struct rt_ctx *ctx,
 		_exit(1);
 	}
 	run(&m);
+	eng_log_writer_close(&m.w);
+	close(m.lockfd); /* the delete below waits for no monitor */
 	if (rec->rm)
 		rt_delete(ctx, rec->id, true, NULL);
 	_exit(0);

@@ -102,13 +102,37 @@ int eng_ctr_dir_open(const char *root, const char *id)
 	return fd < 0 ? -errno : fd;
 }
 
+/* Whether a monitor holds the record's lock (dfd: its parent). */
+static bool monitor_holds(int dfd, const char *name)
+{
+	_cleanup_free_ char *lock =
+		base_sprintf("%s/%s", name, ENG_MONITOR_LOCK);
+	_cleanup_close_ int fd = openat(dfd, lock, O_RDONLY | O_CLOEXEC);
+	return fd >= 0 && flock(fd, LOCK_SH | LOCK_NB) < 0 &&
+	       errno == EWOULDBLOCK;
+}
+
+/* A monitor may still write into the record (the exit of a container a
+ * delete just killed): the record is moved aside under a name no launch
+ * takes, and removed once its monitor has gone (3 s at most; a later
+ * launch's eng_ctr_gc removes what stays). */
 void eng_ctr_dir_remove(const char *root, const char *id)
 {
 	_cleanup_free_ char *dir = base_sprintf("%s/%s", root, ENG_CTR_DIR);
 	_cleanup_close_ int fd =
 		open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd >= 0)
-		base_rm_rf_at(fd, id);
+	if (fd < 0)
+		return;
+	char hex[9];
+	base_random_hex(hex, 8);
+	_cleanup_free_ char *gone = base_sprintf(".gone-%s-%s", id, hex);
+	if (renameat(fd, id, fd, gone) < 0)
+		return;
+	for (int i = 0; i < 300 && monitor_holds(fd, gone); i++) {
+		struct timespec ts = {0, 10 * 1000000};
+		nanosleep(&ts, NULL);
+	}
+	base_rm_rf_at(fd, gone);
 }
 
 static cJSON *strv_json(char *const *v)
@@ -164,6 +188,11 @@ void eng_ctr_gc(const char *root)
 	_cleanup_closedir_ DIR *d = opendir(dir);
 	struct dirent *de;
 	while (d && (de = readdir(d))) {
+		if (!strncmp(de->d_name, ".gone-", 6) &&
+		    !monitor_holds(dirfd(d), de->d_name)) {
+			base_rm_rf_at(dirfd(d), de->d_name);
+			continue;
+		}
 		if (de->d_name[0] == '.')
 			continue;
 		_cleanup_close_ int fd =
