@@ -163,6 +163,9 @@ static int parse_keeping(struct launch_flags *f)
 	if (f->restart && f->o.restart.kind != ENG_RESTART_NO && !f->o.detach)
 		return cli_error("launch: --restart needs -d (a detached "
 				 "container is kept by its monitor)");
+	if (f->o.restart.kind != ENG_RESTART_NO && f->o.rm)
+		return cli_error("launch: --restart and --rm conflict (as "
+				 "docker's do)");
 	for (size_t i = 0; f->log_opts && f->log_opts[i]; i++) {
 		const char *s = f->log_opts[i];
 		int n;

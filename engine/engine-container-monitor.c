@@ -18,6 +18,8 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -71,11 +73,73 @@ static int cmp_int(const void *a, const void *b)
 	return *(const int *)a - *(const int *)b;
 }
 
+#define CONSOLE_SOCK "console.sock"
+
+/* -t: the runtime hands the terminal's master over to a socket of the
+ * record (connecting before rt_run returns: the connection waits in the
+ * backlog). */
+static int console_listen(struct mon *m, char **path, struct berr *err)
+{
+	const char *root = m->ctx->root ? m->ctx->root : RT_DEFAULT_ROOT;
+	*path = base_sprintf("%s/%s/%s/%s", root, ENG_CTR_DIR, m->rec->id,
+			     CONSOLE_SOCK);
+	unlinkat(m->dirfd, CONSOLE_SOCK, 0);
+	_cleanup_close_ int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	/* short whatever the state root's length */
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d/%s",
+		 m->dirfd, CONSOLE_SOCK);
+	if (s < 0 || bind(s, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    listen(s, 1) < 0)
+		return berr_set(err, errno, "console socket %s", *path);
+	return TAKE_FD(s);
+}
+
+static int console_take(struct mon *m, int s, struct berr *err)
+{
+	struct pollfd p = {.fd = s, .events = POLLIN};
+	_cleanup_close_ int c = poll(&p, 1, 5000) == 1
+					? accept4(s, NULL, NULL, SOCK_CLOEXEC)
+					: -1;
+	int fd = -1;
+	char buf[64];
+	int r = c < 0 ? -ETIMEDOUT : base_recv_fd(c, &fd, buf, sizeof(buf));
+	unlinkat(m->dirfd, CONSOLE_SOCK, 0);
+	if (r < 0 || fd < 0)
+		return berr_set(err, r < 0 ? -r : EIO,
+				"receive the terminal of %s", m->rec->id);
+	return fd;
+}
+
+/* -t: the container's terminal is its stdout (docker logs it so). */
+static int start_tty(struct mon *m, int *out, int *pidfd, struct berr *err)
+{
+	_cleanup_free_ char *path = NULL;
+	_cleanup_close_ int s = console_listen(m, &path, err);
+	if (s < 0)
+		return s;
+	struct rt_create_opts co = {.bundle = m->rec->bundle,
+				    .console_socket = path,
+				    .detach = true,
+				    .keep = true,
+				    .seccomp_cache = m->rec->seccomp_cache};
+	int status = 0;
+	int r = rt_run(m->ctx, m->rec->id, &co, &status, err);
+	if (r == 0 && (*out = console_take(m, s, err)) < 0) {
+		r = *out;
+		rt_delete(&m->keep, m->rec->id, true, NULL);
+	}
+	*pidfd = r < 0 ? -1 : rt_pidfd(m->ctx, m->rec->id, NULL);
+	return r;
+}
+
 /* Runs the container with its stdout and stderr on new pipes; *out and
  * *errfd get the read ends, *pidfd the init's. */
 static int start(struct mon *m, int *out, int *errfd, int *pidfd,
 		 struct berr *err)
 {
+	if (m->rec->tty)
+		return start_tty(m, out, pidfd, err);
 	int po[2], pe[2];
 	if (pipe2(po, O_CLOEXEC) < 0)
 		return berr_set(err, errno, "pipe");

@@ -172,6 +172,7 @@ int eng_ctr_dir_make(const char *root, const struct eng_ctr_record *rec,
 	cJSON_AddNumberToObject(o, "log_max_size", (double)rec->log_max_size);
 	cJSON_AddNumberToObject(o, "log_max_file", rec->log_max_file);
 	cJSON_AddBoolToObject(o, "rm", rec->rm);
+	cJSON_AddBoolToObject(o, "tty", rec->tty);
 	_cleanup_free_ char *text = cJSON_PrintUnformatted(o);
 	r = base_write_file_atomic(fd, "config.json", text, strlen(text), 0600);
 	if (r < 0)
@@ -274,7 +275,8 @@ static int load_record(int dirfd, const char *id, struct eng_ctr_record *rec,
 		.seccomp_cache = jstr(*doc, "seccomp_cache"),
 		.log_max_size = (int64_t)jnum(*doc, "log_max_size", 0),
 		.log_max_file = (int)jnum(*doc, "log_max_file", 0),
-		.rm = cJSON_IsTrue(cJSON_GetObjectItem(*doc, "rm"))};
+		.rm = cJSON_IsTrue(cJSON_GetObjectItem(*doc, "rm")),
+		.tty = cJSON_IsTrue(cJSON_GetObjectItem(*doc, "tty"))};
 	return eng_restart_parse(jstr(*doc, "restart"), &rec->restart, err);
 }
 

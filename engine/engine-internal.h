@@ -46,6 +46,7 @@ struct eng_ctr_record {
 	int64_t log_max_size;
 	int log_max_file;
 	bool rm;
+	bool tty; /* process.terminal: the log is the terminal's output */
 };
 
 /* <root>/.containers/<id>: made (empty of logs) with config.json; returns

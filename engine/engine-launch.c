@@ -229,7 +229,8 @@ static int run(const struct rt_ctx *ctx, const struct eng_launch_opts *o,
 				     .restart = o->restart,
 				     .log_max_size = o->log_max_size,
 				     .log_max_file = o->log_max_file,
-				     .rm = o->rm};
+				     .rm = o->rm,
+				     .tty = o->tty};
 	eng_ctr_gc(root);
 	_cleanup_close_ int cfd = eng_ctr_dir_make(root, &rec, err);
 	if (cfd < 0)

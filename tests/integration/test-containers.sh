@@ -242,6 +242,8 @@ t_ctr_bad_input() {
 	assert_fail_with "--restart \`sometimes\`: expected no, on-failure[:N], always or unless-stopped" \
 		lc -d --restart sometimes ctr:1
 	assert_fail_with "--restart \`on-failure:x\`" lc -d --restart on-failure:x ctr:1
+	assert_fail_with "--restart and --rm conflict" lc -d --rm --restart always ctr:1
+	assert_fail_with "--restart needs -d" lc --restart always ctr:1
 	assert_fail_with "--log-opt \`max-size=lots\`" lc -d --log-opt max-size=lots ctr:1
 	assert_fail_with "--tail \`x\`" rt logs --tail x nosuch
 	assert_fail_with "--format \`yaml\`" rt containers --format yaml
@@ -353,6 +355,15 @@ t_ctr_bundled_short_flags() {
 	assert_ok rt logs "$id"
 	assert_eq "$OUT" /etc "-dw DIR: the value-taking flag last takes the next argument"
 	assert_ok rt rm "$id"
+	# -dit: a terminal whose output is the log; a shell on it waits for
+	# input rather than ending, as under docker
+	id=$(new_id dit)
+	assert_ok lc -dit --name "$id" ctr:1 sh -c 'tty; exec sh'
+	sleep 0.5
+	assert_eq "$(status_of "$id")" running "sh on a kept terminal waits"
+	assert_ok rt logs "$id"
+	assert_match "$(tr -d '\r' <<<"$OUT")" '^/dev/pts/[0-9]+$' "the terminal's output is logged"
+	assert_ok rt rm -f "$id"
 	assert_fail_with "unknown flag: -dz (no flag -z)" lc -dz ctr:1
 	ctr_nothing_left
 }
