@@ -384,11 +384,15 @@ static int follow(struct reader *rd, int dirfd, struct tailfd *cur)
 	}
 }
 
+#define TAIL_MAX (4L << 20)
+
 int eng_ctr_read_log(int dirfd, const struct eng_logs_opts *o)
 {
 	struct reader rd = {.o = o, .replay = true};
 	if (o->tail > 0) {
-		rd.nring = (size_t)o->tail;
+		/* the ring is bounded (4M records, more than the default
+		 * 3 x 10 MiB of records of 60 bytes at least can hold) */
+		rd.nring = (size_t)(o->tail < TAIL_MAX ? o->tail : TAIL_MAX);
 		rd.ring = base_calloc(rd.nring, sizeof(*rd.ring));
 	}
 	struct tailfd *cur = base_calloc(1, sizeof(*cur));
