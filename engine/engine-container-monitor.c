@@ -281,6 +281,11 @@ static int pump(struct mon *m, int out, int errfd, int pidfd)
 	free(s);
 	if (pidfd >= 0)
 		close(pidfd);
+	/* no pidfd (the init had exited when it was asked for one): the
+	 * init is the monitor's only child */
+	int st;
+	if (code < 0 && waitpid(-1, &st, 0) > 0)
+		code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 	return code;
 }
 
