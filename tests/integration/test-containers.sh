@@ -411,3 +411,18 @@ t_ctr_dead_record_collected() {
 	rmdir "$ROOT/.containers/$IT_TOKEN-busy"
 	ctr_nothing_left
 }
+
+t_ctr_long_lines_in_pieces() {
+	local id
+	ctr_image
+	id=$(new_id long)
+	assert_ok lc -d --name "$id" ctr:1 sh -c 'head -c 40000 /dev/zero | tr "\0" a; echo; printf "\001\033[1m\"x\"\n"'
+	wait_exited "$id"
+	assert_eq "$(wc -l <"$ROOT/.containers/$id/container.log")" 4 "40000 bytes in 16 KiB pieces, then a line"
+	assert_eq "$(head -n 1 "$ROOT/.containers/$id/container.log" | jq -r .log | tr -d '\n' | wc -c)" 16384 "a piece"
+	assert_ok rt logs "$id"
+	assert_eq "$(head -n 1 <<<"$OUT" | wc -c)" 40001 "the pieces make the line again"
+	assert_eq "$(tail -n 1 <<<"$OUT" | od -An -c | tr -s ' ')" " 001 033 [ 1 m \" x \" \\n" "control bytes kept"
+	assert_ok rt rm "$id"
+	ctr_nothing_left
+}
