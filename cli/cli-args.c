@@ -117,6 +117,47 @@ static int set_opt(const struct cli_opt *o, const char *flag, const char *value)
 	return -EINVAL;
 }
 
+/* docker's bundled short flags, for a single-dash word that names no
+ * flag: -it is -i -t, -dit is -d -i -t. Each letter is a one-letter
+ * flag; one that takes a value takes the rest of the word (-p80:80) or,
+ * last in the word, the next argument (-dp 80:80). */
+static int parse_bundle(const struct cli_opt *opts,
+			const struct cli_opt *globals, int argc, char **argv,
+			int *i)
+{
+	const char *word = argv[*i];
+	for (const char *c = word + 1; *c; c++) {
+		const struct cli_opt *o = find_opt(opts, c, 1);
+		if (!o)
+			o = find_opt(globals, c, 1);
+		if (!o) {
+			fprintf(stderr,
+				"berth: unknown flag: %s (no flag -%c)\n", word,
+				*c);
+			return -EINVAL;
+		}
+		char flag[4] = {'-', *c, '\0'};
+		if (o->kind == CLI_BOOL) {
+			if (set_opt(o, flag, NULL) < 0)
+				return -EINVAL;
+			continue;
+		}
+		const char *value = c[1] ? c + 1 : NULL;
+		if (!value) {
+			if (*i + 1 >= argc) {
+				fprintf(stderr,
+					"berth: flag needs an argument: -%c "
+					"(in %s)\n",
+					*c, word);
+				return -EINVAL;
+			}
+			value = argv[++*i];
+		}
+		return set_opt(o, flag, value);
+	}
+	return 0;
+}
+
 /* One flag at argv[*i]; advances *i past a separate value. */
 static int parse_flag(struct cli *cli, const struct cli_opt *opts,
 		      const struct cli_opt *globals, int argc, char **argv,
@@ -134,6 +175,8 @@ static int parse_flag(struct cli *cli, const struct cli_opt *opts,
 		if (!o)
 			o = find_opt(globals, name, len);
 	}
+	if (!o && name == arg + 1 && !eq && len > 1)
+		return parse_bundle(opts, globals, argc, argv, i);
 	if (!o) {
 		fprintf(stderr, "berth: unknown flag: %.*s\n", flen, arg);
 		usage_hint(cli);

@@ -173,6 +173,11 @@ int cli_cmd_job(struct cli *cli, int argc, char **argv);
 int cli_cmd_network(struct cli *cli, int argc, char **argv);
 int cli_cmd_build(struct cli *cli, int argc, char **argv);
 int cli_cmd_compose(struct cli *cli, int argc, char **argv);
+int cli_cmd_logs(struct cli *cli, int argc, char **argv);
+int cli_cmd_stop(struct cli *cli, int argc, char **argv);
+int cli_cmd_restart(struct cli *cli, int argc, char **argv);
+int cli_cmd_rm(struct cli *cli, int argc, char **argv);
+int cli_cmd_containers(struct cli *cli, int argc, char **argv);
 
 /* Writes the flags `create` and `run` share, pointing into o, to
  * tab[0 .. CLI_CREATE_NOPTS) and returns CLI_CREATE_NOPTS. */

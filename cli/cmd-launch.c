@@ -12,8 +12,11 @@ struct launch_flags {
 		**security_opts, **publish, **aliases, **add_hosts, **dns,
 		**dns_search;
 	struct eng_port *ports;
-	const char *cpus, *memory, *pids_limit, *network, *entrypoint;
-	bool interactive;
+	const char *cpus, *memory, *pids_limit, *network, *entrypoint, *restart;
+	char **log_opts, **ulimit_strs;
+	struct eng_ulimit *ulimits;
+	bool interactive, init;
+	char *agent; /* --init's */
 	struct eng_launch_opts o;
 	char **env_all; /* what o.ov.env points at */
 };
@@ -33,6 +36,10 @@ static void launch_flags_free(struct launch_flags *f)
 	base_strv_free(f->add_hosts);
 	base_strv_free(f->dns);
 	base_strv_free(f->dns_search);
+	base_strv_free(f->log_opts);
+	base_strv_free(f->ulimit_strs);
+	free(f->ulimits);
+	free(f->agent);
 	free(f->ports);
 }
 
@@ -147,6 +154,58 @@ static int parse_network(struct launch_flags *f)
 	return CLI_CONTINUE;
 }
 
+/* --restart and --log-opt max-size=SIZE|max-file=N (json-file's). */
+static int parse_keeping(struct launch_flags *f)
+{
+	struct berr err = {0};
+	if (eng_restart_parse(f->restart, &f->o.restart, &err) < 0)
+		return cli_error("launch: %s", err.msg);
+	if (f->restart && f->o.restart.kind != ENG_RESTART_NO && !f->o.detach)
+		return cli_error("launch: --restart needs -d (a detached "
+				 "container is kept by its monitor)");
+	if (f->o.restart.kind != ENG_RESTART_NO && f->o.rm)
+		return cli_error("launch: --restart and --rm conflict (as "
+				 "docker's do)");
+	for (size_t i = 0; f->log_opts && f->log_opts[i]; i++) {
+		const char *s = f->log_opts[i];
+		int n;
+		if (!strncmp(s, "max-size=", 9) &&
+		    cli_parse_size(s + 9, &f->o.log_max_size) == 0)
+			continue;
+		if (!strncmp(s, "max-file=", 9) &&
+		    base_parse_int(s + 9, &n) == 0 && n >= 1 &&
+		    n <= ENG_LOG_MAX_FILES_LIMIT) {
+			f->o.log_max_file = n;
+			continue;
+		}
+		return cli_error("launch: --log-opt `%s`: expected "
+				 "max-size=SIZE or max-file=N (1..%d)",
+				 s, ENG_LOG_MAX_FILES_LIMIT);
+	}
+	return CLI_CONTINUE;
+}
+
+static void print_note(const char *line, void *data)
+{
+	fprintf(stderr, "berth: note: %s\n", line);
+}
+
+static int parse_ulimits(struct launch_flags *f)
+{
+	size_t n = base_strv_len(f->ulimit_strs);
+	f->ulimits = n ? base_calloc(n, sizeof(*f->ulimits)) : NULL;
+	for (size_t i = 0; i < n; i++) {
+		struct berr err = {0};
+		if (eng_ulimit_parse(f->ulimit_strs[i], &f->ulimits[i], &err) <
+		    0)
+			return cli_error("launch: %s", err.msg);
+	}
+	f->o.ulimits = f->ulimits;
+	f->o.n_ulimits = n;
+	f->o.note = print_note;
+	return CLI_CONTINUE;
+}
+
 static int finish_flags(struct cli *cli, struct launch_flags *f)
 {
 	if (cli->nargs < 1)
@@ -168,6 +227,12 @@ static int finish_flags(struct cli *cli, struct launch_flags *f)
 		r = parse_limits(f);
 	if (r == CLI_CONTINUE)
 		r = parse_network(f);
+	if (r == CLI_CONTINUE)
+		r = parse_keeping(f);
+	if (r == CLI_CONTINUE)
+		r = parse_ulimits(f);
+	if (f->init)
+		f->o.init = f->agent = cli_agent_path();
 	return r;
 }
 
@@ -251,6 +316,19 @@ int cli_cmd_launch(struct cli *cli, int argc, char **argv)
 		 "image store (default $BERTH_STORE or " OCI_STORE_DEFAULT ")"},
 		{"cgroup-parent", NULL, CLI_STR, &o->cgroup_parent, "PATH",
 		 "cgroup the container's goes below"},
+		{"restart", NULL, CLI_STR, &f.restart,
+		 "no|on-failure[:N]|always|unless-stopped",
+		 "restart the detached container when it exits"},
+		{"log-opt", NULL, CLI_STRV, &f.log_opts,
+		 "max-size=S|max-file=N",
+		 "the detached container's log: rotate at S (default 10m), "
+		 "keep N files (default 3)"},
+		{"init", NULL, CLI_BOOL, &f.init, NULL,
+		 "run a tiny init (berth-agent, as " ENG_INIT_PATH
+		 ") as PID 1: it forwards signals and reaps orphans"},
+		{"ulimit", NULL, CLI_STRV, &f.ulimit_strs, "NAME=SOFT[:HARD]",
+		 "a resource limit (default nofile=1048576, or berth's hard "
+		 "limit)"},
 		CLI_OPT_END,
 	};
 	int r = cli_parse(cli, opts, CLI_STOP_AT_ARG, argc, argv);

@@ -55,6 +55,17 @@ const struct cli_command cli_commands[] = {
 	 "run a Compose project, like docker compose", cli_cmd_compose},
 	{"network", "create|ls|inspect|rm|prune [ARG...]",
 	 "manage bridge networks, like docker network", cli_cmd_network},
+	{"logs", "NAME", "print a launched container's log, like docker logs",
+	 cli_cmd_logs},
+	{"stop", "NAME...", "stop launched containers, like docker stop",
+	 cli_cmd_stop},
+	{"restart", "NAME...",
+	 "stop and start launched containers again, like docker restart",
+	 cli_cmd_restart},
+	{"rm", "NAME...", "remove launched containers, like docker rm",
+	 cli_cmd_rm},
+	{"containers", "", "list launched containers, like docker ps",
+	 cli_cmd_containers},
 	{NULL, NULL, NULL, NULL},
 };
 

@@ -28,6 +28,52 @@ int eng_launch_config(const struct eng_launch_opts *o, const char *id,
 /* The annotation that names a container's endpoint directory. */
 #define ENG_ENDPOINT_ANNOTATION "org.berth.endpoint"
 
+/* ---- containers (engine-container*.c) ------------------------------------ */
+
+#define ENG_CTR_DIR ".containers" /* under the state root */
+#define ENG_LOG_FILE "container.log"
+#define ENG_MONITOR_LOCK "monitor.lock"
+#define ENG_STOPPED_FILE "stopped"
+
+/* What launch records of a container (config.json of its directory). */
+struct eng_ctr_record {
+	const char *id;
+	const char *image;
+	char *const *args;
+	const char *bundle;
+	const char *seccomp_cache;
+	struct eng_restart restart;
+	int64_t log_max_size;
+	int log_max_file;
+	bool rm;
+	bool tty; /* process.terminal: the log is the terminal's output */
+};
+
+/* <root>/.containers/<id>: made (empty of logs) with config.json; returns
+ * an O_DIRECTORY fd, locked (see eng_ctr_gc): keep it until the container
+ * exists. */
+int eng_ctr_dir_make(const char *root, const struct eng_ctr_record *rec,
+		     struct berr *err);
+/* Removes the records of containers that are gone without a delete (a
+ * launch killed before its container existed): a record is locked
+ * (flock of its directory) from its making until its container exists. */
+void eng_ctr_gc(const char *root);
+/* Opens <root>/.containers/<id>; -ENOENT. */
+int eng_ctr_dir_open(const char *root, const char *id);
+/* Removes <root>/.containers/<id> (eng_release). */
+void eng_ctr_dir_remove(const char *root, const char *id);
+/* state.json's fields; a negative exit code or 0 times are left out. */
+void eng_ctr_state_write(int dirfd, int64_t started, int64_t finished,
+			 int exit_code, int restarts);
+/* Reads the log in dirfd as o asks. */
+int eng_ctr_read_log(int dirfd, const struct eng_logs_opts *o);
+
+/* Runs the container from rec's bundle under a new monitor (see
+ * engine.h): returns once it runs (or failed to start: err then says
+ * why, and nothing ran). */
+int eng_ctr_monitor_spawn(const struct rt_ctx *ctx,
+			  const struct eng_ctr_record *rec, struct berr *err);
+
 /* ---- Dockerfiles (engine-dockerfile.c) ----------------------------------- */
 
 enum eng_df_kind {

@@ -370,6 +370,7 @@ static int launch_and_wait(const struct rt_ctx *ctx, struct eng_launch_opts *lo,
 			   int *status, struct berr *err)
 {
 	lo->detach = true;
+	lo->unmonitored = true;
 	lo->rm = false;
 	int st = 0;
 	int r = eng_launch(ctx, lo, NULL, &st, err);

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "engine/engine-internal.h"
 
@@ -134,6 +136,32 @@ static void add_net_files(cJSON *mounts, const struct eng_endpoint *ep)
 			add_mount(mounts, dst[i], "bind", src[i], opts);
 }
 
+/* --init: the binary, read-only, and the args run under it. */
+static int add_init(cJSON *cfg, cJSON *mounts, const char *bin,
+		    struct berr *err)
+{
+	if (bin[0] != '/' || access(bin, X_OK) < 0)
+		return berr_setx(
+			err, ENOENT,
+			"--init: %s is not an executable (berth-agent "
+			"is looked for next to berth, or $BERTH_AGENT)",
+			bin);
+	cJSON *m = cJSON_CreateObject();
+	cJSON_AddStringToObject(m, "destination", ENG_INIT_PATH);
+	cJSON_AddStringToObject(m, "type", "bind");
+	cJSON_AddStringToObject(m, "source", bin);
+	cJSON *opts = cJSON_AddArrayToObject(m, "options");
+	static const char *const o[] = {"bind", "ro", "nosuid", "nodev"};
+	for (size_t i = 0; i < ARRAY_SIZE(o); i++)
+		cJSON_AddItemToArray(opts, cJSON_CreateString(o[i]));
+	cJSON_AddItemToArray(mounts, m);
+	cJSON *args = child_array(child_object(cfg, "process"), "args");
+	cJSON_InsertItemInArray(args, 0, cJSON_CreateString("--"));
+	cJSON_InsertItemInArray(args, 0, cJSON_CreateString("init"));
+	cJSON_InsertItemInArray(args, 0, cJSON_CreateString(ENG_INIT_PATH));
+	return 0;
+}
+
 static int edit_mounts(cJSON *cfg, const struct eng_launch_opts *o,
 		       const struct eng_endpoint *ep, struct berr *err)
 {
@@ -145,6 +173,8 @@ static int edit_mounts(cJSON *cfg, const struct eng_launch_opts *o,
 		r = add_volume(mounts, o->volumes[i], err);
 	if (r == 0 && ep)
 		add_net_files(mounts, ep);
+	if (r == 0 && o->init)
+		r = add_init(cfg, mounts, o->init, err);
 	return r;
 }
 
@@ -325,6 +355,126 @@ static int edit_security(cJSON *cfg, const struct eng_launch_opts *o,
 	return 0;
 }
 
+/* ---- --ulimit ------------------------------------------------------------
+ */
+
+static int ulimit_value(const char *s, uint64_t *v)
+{
+	if (!strcmp(s, "-1")) {
+		*v = RLIM_INFINITY;
+		return 0;
+	}
+	return base_parse_u64(s, v);
+}
+
+int eng_ulimit_parse(const char *s, struct eng_ulimit *out, struct berr *err)
+{
+	*out = (struct eng_ulimit){0};
+	const char *eq = strchr(s, '=');
+	size_t n = eq ? (size_t)(eq - s) : 0;
+	char type[32] = "RLIMIT_";
+	if (!eq || n == 0 || n >= sizeof(out->name))
+		return berr_setx(err, EINVAL,
+				 "--ulimit `%s`: expected NAME=SOFT[:HARD]", s);
+	for (size_t i = 0; i < n; i++)
+		type[7 + i] =
+			(char)(s[i] >= 'a' && s[i] <= 'z' ? s[i] - 32 : s[i]);
+	out->resource = oci_rlimit_from_name(type);
+	if (out->resource < 0)
+		return berr_setx(err, EINVAL,
+				 "--ulimit `%s`: unknown limit %.*s", s, (int)n,
+				 s);
+	memcpy(out->name, s, n);
+	_cleanup_free_ char *v = base_strdup(eq + 1);
+	char *colon = strchr(v, ':');
+	if (colon)
+		*colon++ = '\0';
+	if (ulimit_value(v, &out->soft) < 0 ||
+	    ulimit_value(colon ? colon : v, &out->hard) < 0)
+		return berr_setx(err, EINVAL,
+				 "--ulimit `%s`: expected numbers (or -1)", s);
+	if (out->soft > out->hard)
+		return berr_setx(err, EINVAL,
+				 "--ulimit `%s`: the soft limit is above the "
+				 "hard one",
+				 s);
+	return 0;
+}
+
+bool eng_ulimit_fit(struct eng_ulimit *u, uint64_t have, bool can_raise)
+{
+	if (can_raise || u->hard <= have)
+		return false;
+	u->hard = have;
+	if (u->soft > have)
+		u->soft = have;
+	return true;
+}
+
+static void note(const struct eng_launch_opts *o, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void note(const struct eng_launch_opts *o, const char *fmt, ...)
+{
+	if (!o->note)
+		return;
+	char line[256];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	o->note(line, o->note_data);
+}
+
+/* Sets u in process.rlimits, lowered to berth's own hard limit where
+ * berth cannot raise that (the runtime would fail the start). */
+static void put_rlimit(cJSON *rl, const struct eng_launch_opts *o,
+		       struct eng_ulimit u, bool dflt)
+{
+	struct rlimit have;
+	uint64_t want = u.hard;
+	if (getrlimit(u.resource, &have) == 0 &&
+	    eng_ulimit_fit(&u, have.rlim_max, cap_held(CAP_SYS_RESOURCE)))
+		note(o,
+		     "%s %s %llu is above berth's hard limit and "
+		     "CAP_SYS_RESOURCE is not held: the container gets %llu",
+		     dflt ? "docker's default" : "--ulimit", u.name,
+		     (unsigned long long)want, (unsigned long long)u.hard);
+	char type[32];
+	int n = snprintf(type, sizeof(type), "RLIMIT_%s", u.name);
+	for (int i = 7; i < n && type[i]; i++)
+		if (type[i] >= 'a' && type[i] <= 'z')
+			type[i] = (char)(type[i] - 32);
+	cJSON *e;
+	for (int i = cJSON_GetArraySize(rl) - 1; i >= 0; i--) {
+		e = cJSON_GetArrayItem(rl, i);
+		const char *t = cJSON_GetStringValue(
+			cJSON_GetObjectItemCaseSensitive(e, "type"));
+		if (t && !strcmp(t, type))
+			cJSON_DeleteItemFromArray(rl, i);
+	}
+	e = cJSON_CreateObject();
+	cJSON_AddStringToObject(e, "type", type);
+	cJSON_AddNumberToObject(e, "hard", (double)u.hard);
+	cJSON_AddNumberToObject(e, "soft", (double)u.soft);
+	cJSON_AddItemToArray(rl, e);
+}
+
+static void edit_rlimits(cJSON *cfg, const struct eng_launch_opts *o)
+{
+	cJSON *rl = child_array(child_object(cfg, "process"), "rlimits");
+	bool nofile = false;
+	for (size_t i = 0; i < o->n_ulimits; i++) {
+		put_rlimit(rl, o, o->ulimits[i], false);
+		nofile |= o->ulimits[i].resource == RLIMIT_NOFILE;
+	}
+	if (!nofile)
+		put_rlimit(rl, o,
+			   (struct eng_ulimit){RLIMIT_NOFILE, "nofile",
+					       ENG_NOFILE_DEFAULT,
+					       ENG_NOFILE_DEFAULT},
+			   true);
+}
+
 /* ---- the whole config -----------------------------------------------------
  */
 
@@ -362,6 +512,7 @@ int eng_launch_config(const struct eng_launch_opts *o, const char *id,
 	if (r < 0)
 		return r;
 	edit_linux(cfg, o, id, ep);
+	edit_rlimits(cfg, o);
 	cJSON *ann = child_object(cfg, "annotations");
 	set(ann, ENG_LAUNCH_ANNOTATION, cJSON_CreateString(id));
 	if (ep)

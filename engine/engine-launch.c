@@ -10,10 +10,8 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/xattr.h>
-#include <poll.h>
-#include <signal.h>
 #include <string.h>
-#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "engine/engine-internal.h"
@@ -73,6 +71,9 @@ static int release_endpoint(const char *root, const struct oci_state *st,
 
 int eng_release(const char *root, const struct oci_state *st, struct berr *err)
 {
+	const char *owner = annotation(st, ENG_LAUNCH_ANNOTATION);
+	if (owner && !strcmp(owner, st->id))
+		eng_ctr_dir_remove(root, st->id);
 	int r = release_endpoint(root, st, err);
 	struct berr e2 = {0};
 	int r2 = release_bundle(st, r < 0 ? &e2 : err);
@@ -164,40 +165,6 @@ static int edit_config(const char *json, const char *dir, char **out,
 	return 0;
 }
 
-/* ---- detached with --rm: a monitor deletes the container --------------- */
-
-/* A grandchild in its own session, so that it outlives berth and no
- * terminal signal reaches it; it holds a pidfd of the init, not its pid. */
-static int spawn_monitor(const struct rt_ctx *ctx, const char *id,
-			 struct berr *err)
-{
-	int pidfd = rt_pidfd(ctx, id, NULL);
-	if (pidfd < 0)
-		return 0; /* gone already: delete below */
-	pid_t pid = fork();
-	if (pid < 0) {
-		close(pidfd);
-		return berr_set(err, errno, "fork the --rm monitor");
-	}
-	if (pid == 0) {
-		setsid();
-		if (fork() != 0)
-			_exit(0);
-		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-		for (int fd = 0; null >= 0 && fd < 3; fd++)
-			dup2(null, fd);
-		struct pollfd pf = {.fd = pidfd, .events = POLLIN};
-		while (poll(&pf, 1, -1) < 0 && errno == EINTR)
-			;
-		rt_delete(ctx, id, true, NULL);
-		_exit(0);
-	}
-	close(pidfd);
-	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-		;
-	return 0;
-}
-
 /* ---- -P: the image's ExposedPorts -------------------------------------- */
 
 /* Appends each "PORT/PROTO" key of the image's config.ExposedPorts to
@@ -244,6 +211,43 @@ static int check_new_id(const struct rt_ctx *ctx, const char *id,
 		return berr_setx(err, EEXIST, "container with id exists: %s",
 				 id);
 	return 0;
+}
+
+/* Detached, a monitor runs the container and logs its output (see
+ * engine-container-monitor.c); attached, the container's output is the
+ * caller's and its exit status is recorded here. */
+static int run(const struct rt_ctx *ctx, const struct eng_launch_opts *o,
+	       const char *id, const char *dir, const char *cache,
+	       int *exit_status, struct berr *err)
+{
+	const char *root = ctx->root ? ctx->root : RT_DEFAULT_ROOT;
+	struct eng_ctr_record rec = {.id = id,
+				     .image = o->image,
+				     .args = o->ov.args,
+				     .bundle = dir,
+				     .seccomp_cache = cache,
+				     .restart = o->restart,
+				     .log_max_size = o->log_max_size,
+				     .log_max_file = o->log_max_file,
+				     .rm = o->rm,
+				     .tty = o->tty};
+	eng_ctr_gc(root);
+	_cleanup_close_ int cfd = eng_ctr_dir_make(root, &rec, err);
+	if (cfd < 0)
+		return cfd;
+	if (o->detach && !o->unmonitored)
+		return eng_ctr_monitor_spawn(ctx, &rec, err);
+	struct rt_create_opts co = {.bundle = dir,
+				    .detach = o->detach,
+				    .keep = !o->rm,
+				    .seccomp_cache = cache};
+	int64_t started = (int64_t)time(NULL);
+	eng_ctr_state_write(cfd, started, 0, -1, 0);
+	int r = rt_run(ctx, id, &co, exit_status, err);
+	if (r == 0 && !o->detach)
+		eng_ctr_state_write(cfd, started, (int64_t)time(NULL),
+				    *exit_status, 0);
+	return r;
 }
 
 int eng_launch(const struct rt_ctx *ctx, const struct eng_launch_opts *o,
@@ -293,19 +297,14 @@ int eng_launch(const struct rt_ctx *ctx, const struct eng_launch_opts *o,
 		eng_endpoint_release(ep->dir, NULL);
 		return r;
 	}
-	struct rt_create_opts co = {.bundle = dir,
-				    .detach = o->detach,
-				    .keep = !o->rm,
-				    .seccomp_cache = cache};
-	r = rt_run(ctx, id, &co, exit_status, err);
+	r = run(ctx, o, id, dir, cache, exit_status, err);
 	if (r < 0) {
 		/* a create that failed made no container to release them */
 		rt_bundle_remove(dir, NULL);
 		eng_endpoint_release(ep->dir, NULL);
+		eng_ctr_dir_remove(root, id);
 		return r;
 	}
-	if (o->detach && o->rm)
-		r = spawn_monitor(ctx, id, err);
 	if (id_out)
 		*id_out = TAKE_PTR(id);
 	return r;

@@ -167,6 +167,141 @@ int eng_par_net_attach(void *data, const char *id, const char *root,
 		       size_t index, struct dp_net *out, struct berr *err);
 void eng_par_net_detach(void *data, struct dp_net *n);
 
+/* ---- containers: docker's management of launched containers -------------
+ * (engine-container.c, engine-container-log.c, engine-container-monitor.c)
+ *
+ * Every launched container has a directory of the engine's in its state
+ * root, <root>/.containers/<id>/, removed with the container (eng_release):
+ *   config.json   what launch was asked (image, command, created, restart
+ *                 policy, log options, bundle); written once by launch
+ *   state.json    {"started","finished","exit_code","restarts"}: written
+ *                 by the monitor (or by an attached launch) atomically
+ *   stopped       present once `stop` asked it to stop: no restart policy
+ *                 brings it back
+ *   monitor.lock  flock()ed by the monitor for as long as it lives
+ *   container.log, container.log.1, ...: the log, JSON lines as docker's
+ *                 json-file driver writes them, newest first by number
+ * launch -d starts a monitor, a grandchild of berth in its own session
+ * that outlives it (no daemon): it runs the container (so that the init
+ * is its child and its exit status is known), holds the read ends of the
+ * container's stdout and stderr pipes and writes the log, records the exit
+ * status and applies the restart policy. */
+
+#define ENG_LOG_MAX_SIZE_DEFAULT ((int64_t)10 << 20) /* docker's 10m */
+#define ENG_LOG_MAX_FILE_DEFAULT 3
+#define ENG_LOG_MAX_FILES_LIMIT 20 /* the most --log-opt max-file takes */
+/* A longer line is logged in pieces of this size, the last one carrying
+ * the newline, as docker's json-file driver does. */
+#define ENG_LOG_LINE_MAX 16384
+
+enum eng_restart_kind {
+	ENG_RESTART_NO,
+	ENG_RESTART_ON_FAILURE,
+	ENG_RESTART_ALWAYS,
+	ENG_RESTART_UNLESS_STOPPED,
+};
+
+struct eng_restart {
+	enum eng_restart_kind kind;
+	int max; /* on-failure:N; 0: no limit */
+};
+
+/* no | on-failure[:N] | always | unless-stopped. -EINVAL naming s. */
+int eng_restart_parse(const char *s, struct eng_restart *out, struct berr *err);
+/* The text eng_restart_parse() reads back. */
+void eng_restart_format(const struct eng_restart *p, char *buf, size_t len);
+/* Whether a container that exited with code after restarts restarts
+ * (stopped: `stop` asked for it). */
+bool eng_restart_wanted(const struct eng_restart *p, int code, int restarts,
+			bool stopped);
+
+/* One log record, as JSON without the newline: {"log":TEXT,"stream":
+ * STREAM,"time":RFC3339Nano}. Caller frees. */
+char *eng_log_record(const char *stream, const char *text, size_t len,
+		     const struct timespec *ts);
+/* The name of log file n: 0 is "container.log", n "container.log.N". */
+void eng_log_file_name(unsigned n, char *buf, size_t len);
+
+/* The log writer: appends records to container.log in dirfd and rotates
+ * it (.1 becomes .2, ..., up to max_file files) before a record would
+ * take it past max_size. Used by one process at a time. */
+struct eng_log_writer {
+	int dirfd; /* borrowed */
+	int fd;
+	int64_t size, max_size;
+	int max_file;
+};
+int eng_log_writer_open(struct eng_log_writer *w, int dirfd, int64_t max_size,
+			int max_file, struct berr *err);
+int eng_log_write(struct eng_log_writer *w, const char *stream,
+		  const char *text, size_t len, struct berr *err);
+void eng_log_writer_close(struct eng_log_writer *w);
+
+struct eng_logs_opts {
+	bool follow;	  /* until the container has exited and all is read */
+	long tail;	  /* the last N lines; < 0: all */
+	int64_t since_ns; /* records from this time on (ns since the epoch);
+			     0: all */
+	/* each record: stream "stdout" or "stderr", the text as logged
+	 * (its newline included), time as logged; a negative return
+	 * ends it */
+	int (*record)(const char *stream, const char *text, size_t len,
+		      const char *time, void *data);
+	void *data;
+};
+
+/* Reads the log of launched container id. -ENOENT ("no such container:
+ * ID") when root has no launched container of that name. */
+int eng_ctr_logs(const struct rt_ctx *ctx, const char *id,
+		 const struct eng_logs_opts *o, struct berr *err);
+
+/* docker's --since: RFC 3339 ("2024-01-02T03:04:05Z", fractions and
+ * offsets allowed), Unix seconds ("1700000000.5") or a duration before
+ * now ("10s", "5m", "2h", "1h30m"). -EINVAL. */
+int eng_parse_since(const char *s, const struct timespec *now, int64_t *ns);
+
+/* Stops the container: marks it stopped (no restart), sends its stop
+ * signal (the image's StopSignal, else SIGTERM) through a pidfd, then
+ * SIGKILL after timeout seconds, and waits until it has exited and its
+ * monitor has recorded it. Stopping a stopped container is no error.
+ * -ENOENT for a name that is no launched container. */
+int eng_ctr_stop(const struct rt_ctx *ctx, const char *id, int timeout,
+		 struct berr *err);
+/* Stops it (as eng_ctr_stop) and starts it again from its bundle, with a
+ * new monitor: its upper layer, thus the files it wrote, stays. */
+int eng_ctr_restart(const struct rt_ctx *ctx, const char *id, int timeout,
+		    struct berr *err);
+/* Removes it (with force a running one too, killed first): the runtime's
+ * delete, then the bundle, endpoint and log (eng_release). */
+int eng_ctr_rm(const struct rt_ctx *ctx, const char *id, bool force,
+	       struct berr *err);
+
+/* A launched container as `berth containers` shows it. */
+struct eng_ctr_info {
+	char *id;
+	char *image;
+	char *command; /* the args joined by spaces, as docker quotes it */
+	char *created; /* RFC 3339 */
+	int64_t created_s;
+	enum oci_status status;
+	int exit_code;	    /* stopped: as recorded; -1 unknown */
+	int64_t started_s;  /* running: since when; 0 unknown */
+	int64_t finished_s; /* stopped: when; 0 unknown */
+	int restarts;
+	char *restart;	      /* the policy, "no" ... */
+	char **ports;	      /* "0.0.0.0:8000->80/tcp" */
+	char status_text[64]; /* "Up 5 seconds", "Exited (3) 2 minutes ago" */
+};
+/* The launched containers of the state root, sorted by id; with all the
+ * stopped ones too. now: for status_text. */
+int eng_ctr_list(const struct rt_ctx *ctx, bool all, struct eng_ctr_info **out,
+		 size_t *n, struct berr *err);
+void eng_ctr_info_free(struct eng_ctr_info *v, size_t n);
+/* docker's human durations: "Less than a second", "1 second", "5 seconds",
+ * "About a minute", "3 minutes", "About an hour", "5 hours", "3 days",
+ * "2 weeks", "3 months", "2 years". */
+void eng_human_duration(int64_t seconds, char *buf, size_t len);
+
 /* ---- launch: `docker run` without a daemon --------------------------------
  *
  * A container from an image of the store: the image's layers, unpacked
@@ -204,13 +339,50 @@ struct eng_launch_opts {
 	const char *seccomp;	   /* NULL: default; "unconfined"; a file */
 	const char *cgroup_parent; /* cgroupsPath is <parent>/<id>; NULL:
 				      berth-<id> below berth's own cgroup */
+	/* detached without a monitor: the container's stdio are the
+	 * caller's and its init the caller's child, no log, no restart
+	 * (job's containers, whose runner waits for them) */
+	bool unmonitored;
+	/* detached: kept by its monitor (see "containers" above) */
+	struct eng_restart restart;
+	int64_t log_max_size; /* 0: ENG_LOG_MAX_SIZE_DEFAULT */
+	int log_max_file;     /* 0: ENG_LOG_MAX_FILE_DEFAULT */
+	/* --init: this static binary (berth-agent) is bind-mounted
+	 * read-only as ENG_INIT_PATH and runs as PID 1: `berth-agent init
+	 * -- ARGS`, forwarding signals and reaping orphans; NULL: none */
+	const char *init;
+	const struct eng_ulimit *ulimits; /* process.rlimits; nofile
+					     defaults to ENG_NOFILE_DEFAULT */
+	size_t n_ulimits;
+	/* a limit lowered to what berth can set: one line for the user;
+	 * NULL: none */
+	void (*note)(const char *line, void *data);
+	void *note_data;
 };
+
+/* --ulimit NAME=SOFT[:HARD] (docker's names: nofile, nproc, core, ...;
+ * -1 is unlimited). */
+struct eng_ulimit {
+	int resource; /* RLIMIT_* */
+	char name[16];
+	uint64_t soft, hard; /* RLIM_INFINITY for -1 */
+};
+/* -EINVAL naming s: an unknown name, a bad number, soft above hard. */
+int eng_ulimit_parse(const char *s, struct eng_ulimit *out, struct berr *err);
+/* Lowers u to the hard limit have (berth's own) when it is above and
+ * berth cannot raise it (no CAP_SYS_RESOURCE); true when it did. */
+bool eng_ulimit_fit(struct eng_ulimit *u, uint64_t have, bool can_raise);
+/* docker's nofile for a container: 1048576, soft and hard */
+#define ENG_NOFILE_DEFAULT 1048576
+/* where --init's binary is in the container (docker's /sbin/docker-init) */
+#define ENG_INIT_PATH "/sbin/berth-init"
 
 /* Runs the container. Attached (not detach) it waits, forwarding signals,
  * stores the exit status in *exit_status and, with rm, removes the
- * container; detached with rm a monitor process removes it when it
- * exits. *id (may be NULL) receives the container id. Errors leave no
- * state, mount or directory behind. */
+ * container; detached, a monitor process runs it, logs its output,
+ * applies the restart policy and, with rm, removes it when it exits. *id (may
+ * be NULL) receives the container id. Errors leave no state, mount or directory
+ * behind. */
 int eng_launch(const struct rt_ctx *ctx, const struct eng_launch_opts *o,
 	       char **id, int *exit_status, struct berr *err);
 

@@ -13,6 +13,11 @@
  *       one line to its stdin and reports the line it answers. A command
  *       that dies or times out fails its task and is started again.
  *
+ *   berth-agent init -- COMMAND [ARG...]
+ *       `berth launch --init`'s PID 1 (bind-mounted as /sbin/berth-init):
+ *       runs COMMAND, forwards every signal it gets to it, reaps every
+ *       orphan, and exits with COMMAND's status (128+N for a signal).
+ *
  * The agent is PID 1 of the container: it reaps whatever the tasks leave
  * behind, and it dies with its parent (the helper berth forked), which
  * dies with berth. Exit statuses: 0 at the end of the queue, 1 when the
@@ -499,6 +504,50 @@ static void run_line(struct agent *a, const struct bw_task *t)
 	bw_done(a->w, t, status, a->res, pack(a, &h, &out, &err));
 }
 
+/* ---- init: launch --init's PID 1 -------------------------------------- */
+
+static int status_code(int st)
+{
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* Every signal is blocked and taken with sigwaitinfo: SIGCHLD reaps,
+ * anything else goes to the command (PID 1 of a namespace gets no
+ * default action, so SIGTERM would otherwise do nothing). */
+static int init_main(char **cmd)
+{
+	sigset_t all, old;
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, &old);
+	pid_t child = fork();
+	if (child < 0) {
+		perror("berth-init: fork");
+		return 1;
+	}
+	if (child == 0) {
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		execvp(cmd[0], cmd);
+		fprintf(stderr, "berth-init: %s: %s\n", cmd[0],
+			strerror(errno));
+		_exit(errno == ENOENT ? 127 : 126);
+	}
+	for (;;) {
+		siginfo_t si;
+		int sig = sigwaitinfo(&all, &si);
+		if (sig < 0)
+			continue;
+		if (sig != SIGCHLD) {
+			kill(child, sig);
+			continue;
+		}
+		int st;
+		pid_t p;
+		while ((p = waitpid(-1, &st, WNOHANG)) > 0)
+			if (p == child)
+				return status_code(st);
+	}
+}
+
 /* ---- main
  * -------------------------------------------------------------------- */
 
@@ -507,6 +556,7 @@ static int usage(void)
 	fprintf(stderr, "usage: berth-agent exec [--timeout-ms MS]\n"
 			"       berth-agent line [--timeout-ms MS] -- COMMAND "
 			"[ARG...]\n"
+			"       berth-agent init -- COMMAND [ARG...]\n"
 			"(run by `berth par` inside its worker containers)\n");
 	return 2;
 }
@@ -539,6 +589,9 @@ int main(int argc, char **argv)
 {
 	struct agent a = {0};
 	bool line = false;
+	/* the init lives as long as its command, whatever its parent does */
+	if (argc > 3 && !strcmp(argv[1], "init") && !strcmp(argv[2], "--"))
+		return init_main(argv + 3);
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	signal(SIGPIPE, SIG_IGN);
 	if (parse_args(&a, argc, argv, &line) < 0)

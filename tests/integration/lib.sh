@@ -342,9 +342,10 @@ it_cleanup() {
 }
 
 # state_left: what the state root holds besides .cache (compiled seccomp
-# programs shared by par pools) and .net's lock and empty directories
-# (they stay for the next network command): containers, networks,
-# endpoints, leases, DNS servers' files.
+# programs shared by par pools), .net's lock and empty directories
+# (they stay for the next network command) and .containers when empty
+# (launched containers' records and logs): containers, networks,
+# endpoints, leases, DNS servers' files, containers' records.
 state_left() {
 	local e
 	for e in $(ls -A "$ROOT" 2>/dev/null); do
@@ -352,6 +353,8 @@ state_left() {
 		.cache) ;;
 		.net) (cd "$ROOT/.net" && find . -mindepth 1 ! -type d \
 			! -path ./lock | sed "s|^\.|.net|") ;;
+		.containers) (cd "$ROOT/.containers" && find . -mindepth 1 \
+			-maxdepth 1 | sed "s|^\.|.containers|") ;;
 		*) echo "$e" ;;
 		esac
 	done

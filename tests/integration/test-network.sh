@@ -92,6 +92,9 @@ t_network_published_ports() {
 	assert_ok wl -d --name "$web" --network bridge -p 8000:7000 -p 127.0.0.1:8001:7000 \
 		net:1 sh -c "while true; do echo hi from web | nc -l -p 7000; done"
 	sleep 0.2
+	assert_ok wb containers
+	assert_contains "$(grep "$web" <<<"$OUT")" "0.0.0.0:8000->7000/tcp, 127.0.0.1:8001->7000/tcp" \
+		"containers' PORTS"
 	run w "$BUSYBOX" nc -w 3 198.51.100.1 8000 </dev/null
 	assert_eq "$OUT" "hi from web" "the host's address"
 	run w "$BUSYBOX" nc -w 3 127.0.0.1 8000 </dev/null

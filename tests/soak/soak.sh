@@ -53,7 +53,10 @@ counts() {
 	procs=$(grep -l "$cg" /proc/[0-9]*/cgroup 2>/dev/null | wc -l)
 	cgroups=$(find /sys/fs/cgroup -type d -path "*/$cg*" 2>/dev/null | wc -l)
 	mounts=$(grep -c "$tmp" /proc/self/mountinfo)
-	states=$(find "$root" -mindepth 1 -maxdepth 1 ! -name .cache 2>/dev/null | wc -l)
+	# .containers stays, empty, once launched containers' records went
+	states=$(($(find "$root" -mindepth 1 -maxdepth 1 ! -name .cache \
+		! -name .containers 2>/dev/null | wc -l) +
+		$(find "$root/.containers" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)))
 	ctrs=$(find "$store/containers" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)
 	fh=$(cut -f 1 /proc/sys/fs/file-nr)
 	netns=$(lsns -n -t net 2>/dev/null | wc -l)

@@ -115,3 +115,73 @@ TEST(parse_bool_matches_go)
 	ASSERT_TRUE(!b);
 	ASSERT_EQ(cli_parse_bool("yes", &b), -EINVAL);
 }
+
+struct short_flags {
+	bool i, t, d;
+	char **publish;
+	const char *name;
+};
+
+static int parse_short(struct cli *cli, struct short_flags *f, char **args)
+{
+	const struct cli_opt opts[] = {
+		{"interactive", "i", CLI_BOOL, &f->i, NULL, ""},
+		{"tty", "t", CLI_BOOL, &f->t, NULL, ""},
+		{"detach", "d", CLI_BOOL, &f->d, NULL, ""},
+		{"publish", "p", CLI_STRV, &f->publish, "P", ""},
+		{"name", "n", CLI_STR, &f->name, "N", ""},
+		/* a long flag spelt like a bundle wins over the bundle */
+		{"dt", NULL, CLI_STR, &f->name, "N", ""},
+		CLI_OPT_END,
+	};
+	return cli_args_parse(cli, opts, CLI_STOP_AT_ARG,
+			      (int)base_strv_len(args), args);
+}
+
+TEST(short_flags_bundle_as_docker_s)
+{
+	char *a[] = {"-it", "img", "-dit", NULL};
+	struct cli cli = {0};
+	struct short_flags f = {0};
+	ASSERT_EQ(parse_short(&cli, &f, a), 0);
+	ASSERT_TRUE(f.i && f.t && !f.d);
+	ASSERT_EQ(cli.nargs, 2); /* -dit after the image is its argument */
+	ASSERT_STREQ(cli.args[1], "-dit");
+
+	char *b[] = {"-dit", "-ti", "img", NULL};
+	struct short_flags g = {0};
+	ASSERT_EQ(parse_short(&cli, &g, b), 0);
+	ASSERT_TRUE(g.i && g.t && g.d);
+}
+
+TEST(short_flag_bundle_value_last_takes_next_argument)
+{
+	char *a[] = {"-dp", "80:80", "-ip8080:80", "-dn", "web", "img", NULL};
+	struct cli cli = {0};
+	struct short_flags f = {0};
+	ASSERT_EQ(parse_short(&cli, &f, a), 0);
+	ASSERT_TRUE(f.d && f.i);
+	ASSERT_EQ(base_strv_len(f.publish), 2);
+	ASSERT_STREQ(f.publish[0], "80:80");
+	ASSERT_STREQ(f.publish[1], "8080:80"); /* the rest of the word */
+	ASSERT_STREQ(f.name, "web");
+	ASSERT_EQ(cli.nargs, 1);
+	base_strv_free(f.publish);
+
+	char *b[] = {"-dt", "x", "img", NULL}; /* the long flag -dt */
+	struct short_flags g = {0};
+	ASSERT_EQ(parse_short(&cli, &g, b), 0);
+	ASSERT_STREQ(g.name, "x");
+	ASSERT_TRUE(!g.d && !g.t);
+}
+
+TEST(short_flag_bundle_errors)
+{
+	char *a[] = {"-ix", "img", NULL};
+	struct cli cli = {0};
+	struct short_flags f = {0};
+	ASSERT_EQ(parse_short(&cli, &f, a), -1);
+	char *b[] = {"-dp", NULL};
+	struct short_flags g = {0};
+	ASSERT_EQ(parse_short(&cli, &g, b), -1);
+}

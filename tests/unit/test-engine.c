@@ -5,6 +5,7 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -280,4 +281,157 @@ TEST(dockerfile_words_quotes_and_variables)
 	ASSERT_STREQ(w[0], "K=v 1");
 	ASSERT_STREQ(w[1], "L=3");
 	base_strv_free(w);
+}
+
+/* ---- containers: log records, rotation, restart policies ---------------- */
+
+TEST(log_record_is_docker_json_file)
+{
+	struct timespec ts = {1700000000, 123456789};
+	_cleanup_free_ char *r =
+		eng_log_record("stderr", "a \"q\"\tb\n", 8, &ts);
+	ASSERT_STREQ(r, "{\"log\":\"a \\\"q\\\"\\tb\\n\",\"stream\":\"stderr\","
+			"\"time\":\"2023-11-14T22:13:20.123456789Z\"}");
+	/* a NUL byte does not cut the record short */
+	_cleanup_free_ char *n = eng_log_record("stdout", "x\0y\n", 4, &ts);
+	ASSERT_CONTAINS(n, "\"log\":\"x y\\n\"");
+}
+
+TEST(log_file_names)
+{
+	char b[64];
+	eng_log_file_name(0, b, sizeof(b));
+	ASSERT_STREQ(b, "container.log");
+	eng_log_file_name(2, b, sizeof(b));
+	ASSERT_STREQ(b, "container.log.2");
+}
+
+static int count_rec(const char *stream, const char *text, size_t len,
+		     const char *time, void *data)
+{
+	char **out = data;
+	char *n = base_sprintf("%s%c%.*s", *out ? *out : "", stream[3],
+			       (int)len, text);
+	free(*out);
+	*out = n;
+	return 0;
+}
+
+TEST(log_writer_rotates_and_reader_reads_in_order)
+{
+	char dir[] = "/tmp/berth-test-log-XXXXXX";
+	ASSERT_TRUE(mkdtemp(dir));
+	_cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY);
+	struct eng_log_writer w;
+	struct berr e = {0};
+	ASSERT_EQ(eng_log_writer_open(&w, dfd, 300, 3, &e), 0);
+	for (int i = 0; i < 20; i++) {
+		char line[32];
+		int n = snprintf(line, sizeof(line), "line %02d\n", i);
+		ASSERT_EQ(eng_log_write(&w, i % 2 ? "stderr" : "stdout", line,
+					(size_t)n, &e),
+			  0);
+	}
+	eng_log_writer_close(&w);
+	struct stat st;
+	ASSERT_EQ(fstatat(dfd, "container.log.2", &st, 0), 0);
+	ASSERT_TRUE(st.st_size <= 300);
+	ASSERT_TRUE(fstatat(dfd, "container.log.3", &st, 0) < 0);
+	/* oldest first, the newest last, consecutive; --tail 2 */
+	_cleanup_free_ char *all = NULL, *tail = NULL;
+	struct eng_logs_opts o = {
+		.tail = -1, .record = count_rec, .data = &all};
+	ASSERT_EQ(eng_ctr_read_log(dfd, &o), 0);
+	ASSERT_CONTAINS(all, "eline 19\n");
+	ASSERT_TRUE(strstr(all, "line 00") == NULL); /* rotated away */
+	o = (struct eng_logs_opts){
+		.tail = 2, .record = count_rec, .data = &tail};
+	ASSERT_EQ(eng_ctr_read_log(dfd, &o), 0);
+	ASSERT_STREQ(tail, "oline 18\neline 19\n");
+	base_rm_rf_at(AT_FDCWD, dir);
+}
+
+TEST(restart_policies)
+{
+	struct eng_restart p;
+	struct berr e = {0};
+	char b[32];
+	ASSERT_EQ(eng_restart_parse("on-failure:3", &p, &e), 0);
+	ASSERT_EQ(p.kind, ENG_RESTART_ON_FAILURE);
+	ASSERT_EQ(p.max, 3);
+	eng_restart_format(&p, b, sizeof(b));
+	ASSERT_STREQ(b, "on-failure:3");
+	ASSERT_TRUE(eng_restart_wanted(&p, 1, 2, false));
+	ASSERT_TRUE(!eng_restart_wanted(&p, 1, 3, false)); /* N restarts */
+	ASSERT_TRUE(!eng_restart_wanted(&p, 0, 0, false)); /* success */
+	ASSERT_EQ(eng_restart_parse("always", &p, &e), 0);
+	ASSERT_TRUE(eng_restart_wanted(&p, 0, 100, false));
+	ASSERT_TRUE(!eng_restart_wanted(&p, 1, 0, true)); /* stop said so */
+	ASSERT_EQ(eng_restart_parse("unless-stopped", &p, &e), 0);
+	ASSERT_EQ(p.kind, ENG_RESTART_UNLESS_STOPPED);
+	ASSERT_EQ(eng_restart_parse("no", &p, &e), 0);
+	ASSERT_TRUE(!eng_restart_wanted(&p, 1, 0, false));
+	ASSERT_EQ(eng_restart_parse("on-failure:-1", &p, &e), -EINVAL);
+	ASSERT_EQ(eng_restart_parse("sometimes", &p, &e), -EINVAL);
+	ASSERT_CONTAINS(e.msg, "--restart `sometimes`");
+}
+
+TEST(human_durations_and_since)
+{
+	char b[48];
+	eng_human_duration(0, b, sizeof(b));
+	ASSERT_STREQ(b, "Less than a second");
+	eng_human_duration(5, b, sizeof(b));
+	ASSERT_STREQ(b, "5 seconds");
+	eng_human_duration(90, b, sizeof(b));
+	ASSERT_STREQ(b, "About a minute");
+	eng_human_duration(150, b, sizeof(b));
+	ASSERT_STREQ(b, "2 minutes");
+	eng_human_duration(3 * 3600, b, sizeof(b));
+	ASSERT_STREQ(b, "3 hours");
+	struct timespec now = {1700000000, 0};
+	int64_t ns;
+	ASSERT_EQ(eng_parse_since("10m", &now, &ns), 0);
+	ASSERT_EQ(ns, (1700000000LL - 600) * 1000000000LL);
+	ASSERT_EQ(eng_parse_since("1h30m", &now, &ns), 0);
+	ASSERT_EQ(ns, (1700000000LL - 5400) * 1000000000LL);
+	ASSERT_EQ(eng_parse_since("1699999999.5", &now, &ns), 0);
+	ASSERT_EQ(ns, 1699999999500000000LL);
+	ASSERT_EQ(eng_parse_since("2023-11-14T22:13:20Z", &now, &ns), 0);
+	ASSERT_EQ(ns, 1700000000LL * 1000000000LL);
+	ASSERT_EQ(eng_parse_since("2023-11-14T23:13:20.5+01:00", &now, &ns), 0);
+	ASSERT_EQ(ns, 1700000000LL * 1000000000LL + 500000000);
+	ASSERT_TRUE(eng_parse_since("yesterday", &now, &ns) < 0);
+}
+
+TEST(ulimit_parse_and_fit)
+{
+	struct eng_ulimit u;
+	struct berr e = {0};
+	ASSERT_EQ(eng_ulimit_parse("nofile=1024:2048", &u, &e), 0);
+	ASSERT_EQ(u.resource, RLIMIT_NOFILE);
+	ASSERT_STREQ(u.name, "nofile");
+	ASSERT_EQ(u.soft, 1024);
+	ASSERT_EQ(u.hard, 2048);
+	ASSERT_EQ(eng_ulimit_parse("nproc=50", &u, &e), 0);
+	ASSERT_EQ(u.soft, 50);
+	ASSERT_EQ(u.hard, 50);
+	ASSERT_EQ(eng_ulimit_parse("core=-1", &u, &e), 0);
+	ASSERT_TRUE(u.hard == RLIM_INFINITY);
+	ASSERT_EQ(eng_ulimit_parse("nofile=2:1", &u, &e), -EINVAL);
+	ASSERT_CONTAINS(e.msg, "soft limit is above");
+	ASSERT_EQ(eng_ulimit_parse("bogus=1", &u, &e), -EINVAL);
+	ASSERT_EQ(eng_ulimit_parse("nofile", &u, &e), -EINVAL);
+	ASSERT_EQ(eng_ulimit_parse("nofile=x", &u, &e), -EINVAL);
+	/* 1048576 where berth's hard limit is 20000 and it cannot raise */
+	u = (struct eng_ulimit){RLIMIT_NOFILE, "nofile", 1048576, 1048576};
+	ASSERT_TRUE(!eng_ulimit_fit(&u, 20000, true));
+	ASSERT_EQ(u.hard, 1048576);
+	ASSERT_TRUE(eng_ulimit_fit(&u, 20000, false));
+	ASSERT_EQ(u.hard, 20000);
+	ASSERT_EQ(u.soft, 20000);
+	u = (struct eng_ulimit){RLIMIT_NOFILE, "nofile", 100, 30000};
+	ASSERT_TRUE(eng_ulimit_fit(&u, 20000, false));
+	ASSERT_EQ(u.soft, 100); /* a soft limit below stays */
+	ASSERT_TRUE(!eng_ulimit_fit(&u, 20000, false));
 }
