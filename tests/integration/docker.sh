@@ -32,10 +32,18 @@ docker_setup() {
 		[ -e "$p" ] || echo "$p" >>"$D/created"
 	done
 	defer docker_teardown
-	setsid "$DOCKERD" --data-root "$D/data" --exec-root "$D/exec" \
+	# Without a network namespace of its own dockerd makes no bridge and
+	# no iptables rule, as it would in the machine's namespace. With
+	# DOCKERD_NETNS (a namespace file the caller made) it runs there with
+	# its default bridge, whose rules stay in that namespace.
+	local pre=() net=(--iptables=false --ip6tables=false --ip-masq=false --bridge=none)
+	if [ -n "${DOCKERD_NETNS:-}" ]; then
+		pre=(nsenter --net="$DOCKERD_NETNS")
+		net=(--ip6tables=false)
+	fi
+	setsid "${pre[@]}" "$DOCKERD" --data-root "$D/data" --exec-root "$D/exec" \
 		--pidfile "$D/docker.pid" -H "$DOCKER_HOST" \
-		--storage-driver overlay2 --iptables=false --ip6tables=false \
-		--ip-masq=false --bridge=none \
+		--storage-driver overlay2 "${net[@]}" \
 		--exec-opt native.cgroupdriver=cgroupfs \
 		--cgroup-parent "/berth-test-$IT_TOKEN" \
 		--add-runtime "berth=$BERTH" \
