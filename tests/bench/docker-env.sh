@@ -21,7 +21,7 @@ bench_docker_start() {
 		sh "$here_bench/deps.sh" docker.io >/dev/null 2>&1
 	docker_setup 2>"$TDIR/.docker-why" || DOCKER_OK=0
 	# why it could not be had, for the report
-	DOCKER_WHY=$(tail -n 1 "$TDIR/.docker-why")
+	DOCKER_WHY=$(tail -n 1 "$TDIR/.docker-why" | sed "s/^docker: \(skipped: \)\{0,1\}//")
 }
 
 bench_docker_stop() {
