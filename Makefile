@@ -92,7 +92,7 @@ BENCH_WORKER := $(BUILD)/bench-bw-empty
 DEMO_WORKER := $(BUILD)/images/layer/usr/bin/worker-primes
 
 .PHONY: all check check-all demo-run check-unit check-integration check-vm demo deps format format-check \
-        install clean soak bench bench-cgroups bench-images test-rootfs layering demo-image fuzz \
+        install clean soak bench bench-cgroups bench-images bench-network test-rootfs layering demo-image fuzz \
         fuzz-deps fuzz-ci fuzz-run fuzz-merge \
         profile-order
 
@@ -280,6 +280,11 @@ fuzz-merge: $(FUZZ_BINS)
 
 bench-images: $(BERTH) $(ROOTFS)/.stamp
 	$(Q)BERTH=$(abspath $(BERTH)) ROOTFS=$(abspath $(ROOTFS)) bash tests/bench/images.sh
+
+# bridge networks against none, Docker's bridge and a plain veth pair, in
+# network namespaces of its own (tests/bench/network.sh, about 2 minutes)
+bench-network: $(BERTH) $(ROOTFS)/.stamp
+	$(Q)BERTH=$(abspath $(BERTH)) ROOTFS=$(abspath $(ROOTFS)) bash tests/bench/network.sh
 
 bench-cgroups: $(LIBBERTH)
 	$(Q)BUILD=$(BUILD) bash tests/bench/cgroups.sh

@@ -1,7 +1,8 @@
 # docker-env.sh: a private dockerd for the benchmarks, through the
 # integration tests' docker.sh. Source it with TDIR set (a scratch dir the
 # caller removes); then bench_docker_start imports the busybox rootfs as
-# berth-mini:latest and sets DOCKER_OK=1 when the daemon runs, and
+# berth-mini:latest and sets DOCKER_OK=1 when the daemon runs (else
+# DOCKER_WHY says why; DOCKERD_NETNS: see docker.sh), and
 # bench_docker_stop stops it by its pid.
 here_bench=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export IT_TOKEN=bench$$ IT_LIB_DIR=$here_bench/integration
@@ -18,7 +19,9 @@ bench_docker_start() {
 	DOCKER_OK=1
 	dpkg-query -W -f='${Status}' docker.io 2>/dev/null | grep -q "install ok installed" ||
 		sh "$here_bench/deps.sh" docker.io >/dev/null 2>&1
-	docker_setup 2>/dev/null || DOCKER_OK=0
+	docker_setup 2>"$TDIR/.docker-why" || DOCKER_OK=0
+	# why it could not be had, for the report
+	DOCKER_WHY=$(tail -n 1 "$TDIR/.docker-why" | sed "s/^docker: \(skipped: \)\{0,1\}//")
 }
 
 bench_docker_stop() {

@@ -22,8 +22,11 @@ docker_setup() {
 	export DOCKER_HOST=unix://$D/docker.sock
 	mkdir -p "$D"
 	if ! [ -x "$DOCKERD" ] || ! [ -x "$DOCKER" ]; then
-		sh "$IT_LIB_DIR/../deps.sh" docker.io >"$D/apt.log" 2>&1 ||
+		# skip ends a test; the benchmarks' skip returns
+		sh "$IT_LIB_DIR/../deps.sh" docker.io >"$D/apt.log" 2>&1 || {
 			skip "docker.io cannot be installed: $(tail -n 1 "$D/apt.log")"
+			return 1
+		}
 	fi
 	# What dockerd creates outside its own dirs; removed unless it was
 	# there before.
@@ -32,10 +35,18 @@ docker_setup() {
 		[ -e "$p" ] || echo "$p" >>"$D/created"
 	done
 	defer docker_teardown
-	setsid "$DOCKERD" --data-root "$D/data" --exec-root "$D/exec" \
+	# Without a network namespace of its own dockerd makes no bridge and
+	# no iptables rule, as it would in the machine's namespace. With
+	# DOCKERD_NETNS (a namespace file the caller made) it runs there with
+	# its default bridge, whose rules stay in that namespace.
+	local pre=() net=(--iptables=false --ip6tables=false --ip-masq=false --bridge=none)
+	if [ -n "${DOCKERD_NETNS:-}" ]; then
+		pre=(nsenter --net="$DOCKERD_NETNS")
+		net=(--ip6tables=false)
+	fi
+	setsid "${pre[@]}" "$DOCKERD" --data-root "$D/data" --exec-root "$D/exec" \
 		--pidfile "$D/docker.pid" -H "$DOCKER_HOST" \
-		--storage-driver overlay2 --iptables=false --ip6tables=false \
-		--ip-masq=false --bridge=none \
+		--storage-driver overlay2 "${net[@]}" \
 		--exec-opt native.cgroupdriver=cgroupfs \
 		--cgroup-parent "/berth-test-$IT_TOKEN" \
 		--add-runtime "berth=$BERTH" \
@@ -43,17 +54,27 @@ docker_setup() {
 	echo $! >"$D/dockerd.started"
 	local n=0
 	until dk info >/dev/null 2>&1; do
-		if ! kill -0 "$(cat "$D/dockerd.started")" 2>/dev/null || [ $n -ge 200 ]; then
+		if ! dockerd_running "$(cat "$D/dockerd.started")" || [ $n -ge 200 ]; then
 			local why
 			why=$(grep -i 'level=\(error\|fatal\)' "$D/dockerd.log" | tail -n 1)
+			why=${why:-$(tail -n 1 "$D/dockerd.log")}
 			docker_teardown
-			skip "dockerd does not start: ${why:-$(tail -n 1 "$D/dockerd.log")}"
+			skip "dockerd does not start: $why"
+			return 1
 		fi
 		sleep 0.1
 		n=$((n + 1))
 	done
 	tar -C "$ROOTFS" -c . | dk import - berth-mini:latest >/dev/null ||
 		fail "docker import of the busybox rootfs"
+}
+
+# dockerd_running PID: alive, and not a zombie that the shell which
+# started it in the background has yet to reap
+dockerd_running() {
+	local st=
+	{ read -r _ _ st _ <"/proc/$1/stat"; } 2>/dev/null
+	[ -n "$st" ] && [ "$st" != Z ]
 }
 
 docker_teardown() {
