@@ -71,7 +71,6 @@ EOF
 # until_running CMD...: polls CMD (a ps) until 9 lines say running; fails
 # after 60 s.
 until_running() {
-
 	for _ in $(seq 6000); do
 		[ "$("$@" 2>/dev/null | grep -c running)" -ge 9 ] && return 0
 		sleep 0.01
