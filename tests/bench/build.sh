@@ -81,6 +81,16 @@ ms[berth_cold]=$(cat "$TDIR/v")
 for i in $(seq "$NCACHED"); do timed bb -t bench-build:1 "$TDIR/ctx" || break; done |
 	median_ms >"$TDIR/v"
 ms[berth_cached]=$(cat "$TDIR/v")
+# Does a rebuild with every step cached give the same image? (docker's
+# does; the second build is a second later, so a fresh "created" shows.)
+same_id() {
+	local a b
+	a=$("$@" 2>/dev/null)
+	sleep 1.1
+	b=$("$@" 2>/dev/null)
+	if [ -z "$a" ]; then echo "?"; elif [ "$a" = "$b" ]; then echo same; else echo "differs"; fi
+}
+berth_same=$(same_id bb -t bench-build:1 "$TDIR/ctx")
 "$BERTH" --root "$TDIR/state" launch --store "$TDIR/store" --rm \
 	--cgroup-parent "berth-test-$IT_TOKEN" bench-build:1 >"$TDIR/out" 2>&1
 berth_runs=$(cat "$TDIR/out")
@@ -118,6 +128,7 @@ if [ "$DOCKER_OK" = 1 ]; then
 	ms[docker_cold]=$(cat "$TDIR/v")
 	for i in $(seq "$NCACHED"); do timed dbuild || break; done | median_ms >"$TDIR/v"
 	ms[docker_cached]=$(cat "$TDIR/v")
+	docker_same=$(same_id dbuild)
 	docker_runs=$(dk run --rm --network none bench-build:1 2>&1)
 
 	# save + load: each image leaves docker before it is loaded again;
@@ -165,6 +176,7 @@ row "  the save alone" "${ms[berth_save]:-}" "${ms[docker_save]:-}"
 row "image import of a ${import_mb} MB tar (docker import)" "${ms[berth_import]}" \
 	"${ms[docker_import]:-}"
 [ "$DOCKER_OK" = 1 ] && echo "archives saved: ${save_kib} KiB (berth / docker)"
+echo "image id of two cached rebuilds a second apart: berth ${berth_same:-?}, docker ${docker_same:-?}"
 echo "the built image runs: berth: ${berth_runs:-?}; docker: ${docker_runs:-?}"
 [ "$DOCKER_OK" = 1 ] || echo "(docker: no dockerd could be started here)"
 [ -s "$TDIR/err" ] && { echo "errors of timed commands:"; sort -u "$TDIR/err" | tail -n 5; }
