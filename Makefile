@@ -92,7 +92,7 @@ BENCH_WORKER := $(BUILD)/bench-bw-empty
 DEMO_WORKER := $(BUILD)/images/layer/usr/bin/worker-primes
 
 .PHONY: all check check-all demo-run check-unit check-integration check-vm demo deps format format-check \
-        install clean soak bench bench-cgroups bench-images bench-network test-rootfs layering demo-image fuzz \
+        install clean soak bench bench-cgroups bench-images bench-network bench-build bench-compose test-rootfs layering demo-image fuzz \
         fuzz-deps fuzz-ci fuzz-run fuzz-merge \
         profile-order
 
@@ -285,6 +285,14 @@ bench-images: $(BERTH) $(ROOTFS)/.stamp
 # network namespaces of its own (tests/bench/network.sh, about 2 minutes)
 bench-network: $(BERTH) $(ROOTFS)/.stamp
 	$(Q)BERTH=$(abspath $(BERTH)) ROOTFS=$(abspath $(ROOTFS)) bash tests/bench/network.sh
+
+bench-build: $(BERTH) $(ROOTFS)/.stamp $(DEMO_IMAGE)
+	$(Q)BERTH=$(abspath $(BERTH)) ROOTFS=$(abspath $(ROOTFS)) \
+		DEMO_IMAGE=$(abspath $(DEMO_IMAGE)) bash tests/bench/build.sh
+
+bench-compose: $(BERTH) $(AGENT) $(ROOTFS)/.stamp $(DEMO_IMAGE)
+	$(Q)BERTH=$(abspath $(BERTH)) ROOTFS=$(abspath $(ROOTFS)) \
+		DEMO_IMAGE=$(abspath $(DEMO_IMAGE)) bash tests/bench/compose.sh
 
 bench-cgroups: $(LIBBERTH)
 	$(Q)BUILD=$(BUILD) bash tests/bench/cgroups.sh
