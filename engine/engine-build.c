@@ -222,17 +222,27 @@ static char *cache_path(struct stage *S)
 
 /* The image a step with this key made, when it is still in the store;
  * *empty: whether the step added no layer. */
-static char *cache_get(struct stage *S, bool *empty)
+/* The digest the cache holds for the key (not checked against a store). */
+static char *cache_lookup(struct stage *S, bool *empty)
 {
 	if (S->B->o->no_cache)
 		return NULL;
-	_cleanup_free_ char *p = cache_path(S), *d = NULL;
+	_cleanup_free_ char *p = cache_path(S);
+	char *d = NULL;
 	if (base_read_file_at(AT_FDCWD, p, &d, NULL, 256) < 0)
 		return NULL;
 	char *nl = strchr(d, '\n');
 	*empty = nl && nl[1] == '1';
 	if (nl)
 		*nl = '\0';
+	return d;
+}
+
+static char *cache_get(struct stage *S, bool *empty)
+{
+	_cleanup_free_ char *d = cache_lookup(S, empty);
+	if (!d)
+		return NULL;
 	_cleanup_(oci_store_closep) struct oci_store *s = NULL;
 	_cleanup_(oci_image_freep) struct oci_image *img = NULL;
 	if (oci_store_open(S->B->o->store, OCI_STORE_READ, &s, NULL) < 0 ||
@@ -1073,20 +1083,46 @@ static double now_s(void)
 }
 
 /* The stage's config committed over its last image: its result. */
+/* The stage's result, when a build with the same key made it: the same
+ * image again (its id stays, as docker's does for a cached build), named
+ * tag. */
+static int stage_cached(struct stage *S, struct oci_store *s, const char *tag,
+			struct oci_image **img, char **json, struct berr *err)
+{
+	bool empty;
+	_cleanup_free_ char *d = cache_lookup(S, &empty);
+	if (!d || oci_image_find(s, d, img, NULL) < 0)
+		return 0;
+	size_t len;
+	int r = oci_image_read_config(s, *img, json, &len, err);
+	if (r == 0 && tag)
+		r = oci_image_tag(s, d, tag, err);
+	return r < 0 ? r : 1;
+}
+
 static int stage_commit(struct stage *S, const char *tag, char **id,
 			struct berr *err)
 {
 	struct build *B = S->B;
 	_cleanup_(oci_store_closep) struct oci_store *s = NULL;
 	int r = oci_store_open(B->o->store, OCI_STORE_WRITE, &s, err);
-	_cleanup_(oci_image_freep) struct oci_image *base = NULL;
-	if (r == 0 && S->image)
-		r = oci_image_find(s, S->image, &base, err);
-	set_created(S);
-	_cleanup_free_ char *json = cJSON_PrintUnformatted(S->cfg);
 	_cleanup_(oci_image_freep) struct oci_image *img = NULL;
+	_cleanup_free_ char *json = NULL;
+	chain(S, "commit");
 	if (r == 0)
-		r = oci_image_create(s, base, NULL, 0, json, tag, &img, err);
+		r = stage_cached(S, s, tag, &img, &json, err);
+	if (r == 0) {
+		_cleanup_(oci_image_freep) struct oci_image *base = NULL;
+		if (S->image)
+			r = oci_image_find(s, S->image, &base, err);
+		set_created(S);
+		json = cJSON_PrintUnformatted(S->cfg);
+		if (r == 0)
+			r = oci_image_create(s, base, NULL, 0, json, tag, &img,
+					     err);
+		if (r == 0)
+			cache_put(S, img->digest, false);
+	}
 	if (r < 0)
 		return r;
 	B->stage_images[S->index] = base_strdup(img->digest);

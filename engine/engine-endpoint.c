@@ -587,7 +587,9 @@ static int plumb(const struct eng_network *n, const char *dir,
 	return nsn_iface_configure(nsfd, &c, err);
 }
 
-/* The names a container answers to on its network. */
+/* The names a container answers to on its network: its id, the host name
+ * it was given (not the default one, a prefix of its id that another
+ * container's id may be) and its aliases. */
 static void names_of(const char *id, const char *hostname,
 		     const struct eng_net_opts *o, char ***names)
 {
@@ -644,7 +646,7 @@ static int attach_network(const struct rt_ctx *ctx, int dfd, const char *dir,
 			COPY(rec->mac, o->mac);
 		else
 			mac_from_ip(rec->ip, rec->mac, sizeof(rec->mac));
-		names_of(rec->id, ep->hostname, o, &rec->names);
+		names_of(rec->id, o->hostname, o, &rec->names);
 		r = record_write(dfd, rec, err);
 	}
 	if (r == 0)

@@ -60,8 +60,9 @@ static int release_endpoint(const char *root, const struct oci_state *st,
 	if (base_read_file_at(AT_FDCWD, json, &text, NULL, 1 << 20) < 0)
 		return 0;
 	_cleanup_cjson_ cJSON *o = cJSON_Parse(text);
-	const char *id =
-		cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "id"));
+	/* the container's id: an endpoint's own (par-PID.wN) may differ */
+	const char *id = cJSON_GetStringValue(
+		cJSON_GetObjectItemCaseSensitive(o, "ctr_id"));
 	const char *owner = cJSON_GetStringValue(
 		cJSON_GetObjectItemCaseSensitive(o, "ctr_root"));
 	if (!id || !owner || strcmp(id, st->id) || strcmp(owner, root))

@@ -95,10 +95,12 @@ t_build_cache_and_changes() {
 		>"$TDIR/ctx/Dockerfile"
 	assert_ok bb -t c:1 "$TDIR/ctx"
 	assert_not_contains "$ERR" "CACHED" "a first build"
+	local id1=$OUT
 	assert_ok bl --rm c:1 cat /stamp
 	local stamp=$OUT
 	assert_ok bb -t c:1 "$TDIR/ctx"
 	assert_eq "$(grep -c CACHED <<<"$ERR")" 3 "every step cached"
+	assert_eq "$OUT" "$id1" "a cached build gives the same image"
 	assert_ok bl --rm c:1 cat /stamp
 	assert_eq "$OUT" "$stamp" "the cached RUN's result"
 	# an ignored file changes nothing; a source that changes reruns from it

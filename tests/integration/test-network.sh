@@ -301,9 +301,9 @@ t_network_job_groups_reach_each_other() {
 	defer "nsenter --net=$WORLD $BERTH --root $ROOT job stop $name; nsenter --net=$WORLD $BERTH --root $ROOT job rm $name"
 	assert_ok wb job run -d "$TDIR/j.json"
 	local n
-	for n in $(seq 50); do
+	for n in $(seq 100); do
 		run wb job ps "$name"
-		[ "$(grep -c ' 10\.89\.0\.' <<<"$OUT")" = 3 ] && break
+		[ "$(grep -c ' running .* 10\.89\.0\.' <<<"$OUT")" = 3 ] && break
 		sleep 0.1
 	done
 	assert_match "$OUT" "db +db\.0 +running .* 10\.89\.0\.[0-9]+" "job ps shows the service's address"
@@ -355,5 +355,23 @@ t_network_cni() {
 	assert_fail_with "CNI network nothere: no configuration of that name in $TDIR/cni" \
 		wl --rm --network cni:nothere net:1 true
 	w ip link del cnibr0 2>/dev/null
+	world_clean
+}
+
+t_network_par_workers_leave_nothing() {
+	world_setup
+	assert_ok wb network create pn
+	local s
+	s=$(ctr_id psrv)
+	assert_ok wl -d --name "$s" --network pn --network-alias svc net:1 \
+		nc -ll -p 7000 -e echo from-svc
+	assert_ok wb par --quiet --rootfs "$ROOTFS" --cgroup-parent "berth-test-$IT_TOKEN" \
+		-e "BERTH_IT=$IT_TOKEN" -j 2 --network pn -- sh -c 'echo {} $(nc -w 3 svc 7000 </dev/null)' ::: 1 2 3
+	assert_eq "$(sort <<<"$OUT" | tr '\n' ' ')" "1 from-svc 2 from-svc 3 from-svc " \
+		"par's workers reach a service by its alias"
+	assert_eq "$(ls "$ROOT/.net/endpoints" | grep -c par-)" 0 "the workers' endpoints went with them"
+	assert_eq "$(w ip -o link show type veth | grep -c ' vb')" 1 "only the service's veth"
+	assert_ok wb delete -f "$s"
+	assert_ok wb network rm pn
 	world_clean
 }
