@@ -42,7 +42,7 @@ int cli_parse_sub(struct cli *cli, const struct cli_sub *subs, size_t n,
 		argc--;
 		argv++;
 	}
-	int r = cli_parse(cli, opts, 0, argc, argv);
+	int r = cli_parse(cli, opts, *sub ? (*sub)->flags : 0, argc, argv);
 	if (r != CLI_CONTINUE) {
 		if (cli->help && !*sub)
 			list_subs(subs, n, note, stdout);

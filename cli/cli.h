@@ -115,6 +115,7 @@ struct cli_sub {
 	const char *name, *synopsis, *summary;
 	size_t min_args, max_args; /* arguments after SUB */
 	const void *impl;	   /* the command's own: what runs it */
+	unsigned flags;		   /* cli_parse's (CLI_STOP_AT_ARG) */
 };
 #define CLI_ANY_ARGS ((size_t)-1)
 

@@ -3,6 +3,7 @@
  * job (eng_compose_*). Options before COMMAND are the project's, those
  * after it the command's (so that `logs -f` follows while `-f` before
  * names a file, as in docker compose). */
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -11,7 +12,7 @@
 
 struct compose_flags {
 	char **files, **env_files, **scale;
-	const char *project, *format, *tail, *timeout;
+	const char *project, *format, *tail, *timeout, *signal, *index;
 	bool detach, build, volumes, all, follow, timestamps, orphans, no_start;
 };
 
@@ -115,18 +116,155 @@ static int c_config(struct cli *cli, struct eng_compose *c,
 	return 0;
 }
 
+/* The project's containers (of service svc, NULL: all), as the job
+ * lists them; -ESRCH and -ENOENT (not up) are an empty list. */
+static int containers(struct cli *cli, struct eng_compose *c, const char *svc,
+		      struct eng_job_entry **v, size_t *n)
+{
+	struct berr err = {0};
+	*v = NULL;
+	*n = 0;
+	int r = eng_job_ps(&cli->ctx, eng_compose_name(c), v, n, &err);
+	if (r == -ESRCH || r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return cli_fail(r, &err);
+	size_t k = 0;
+	for (size_t i = 0; i < *n; i++) {
+		if (svc && strcmp((*v)[i].group, svc)) {
+			eng_job_entries_free(&(*v)[i], 1);
+			continue;
+		}
+		(*v)[k++] = (*v)[i];
+	}
+	*n = k;
+	return 0;
+}
+
+/* exec SVC CMD...: in the service's container --index (default 0). */
+static int c_exec(struct cli *cli, struct eng_compose *c,
+		  struct compose_flags *f)
+{
+	int index = 0;
+	if (f->index && (base_parse_int(f->index, &index) < 0 || index < 0))
+		return cli_error("compose exec: --index %s: a number",
+				 f->index);
+	struct eng_job_entry *v;
+	size_t n;
+	int r = containers(cli, c, cli->args[0], &v, &n);
+	if (r != 0)
+		return r;
+	_cleanup_free_ char *id = base_sprintf("%s.%d", cli->args[0], index);
+	const struct eng_job_entry *e = NULL;
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(v[i].id, id))
+			e = &v[i];
+	if (!e) {
+		eng_job_entries_free(v, n);
+		return cli_error("compose exec: service %s has no running "
+				 "container %s",
+				 cli->args[0], id);
+	}
+	struct rt_ctx ctx = cli->ctx;
+	ctx.root = e->root;
+	struct rt_exec_opts eo = {.args = cli->args + 1};
+	struct berr err = {0};
+	int status = 0;
+	r = rt_exec(&ctx, id, &eo, &status, &err);
+	eng_job_entries_free(v, n);
+	if (r < 0) {
+		cli_fail(r, &err);
+		return 255;
+	}
+	return status;
+}
+
+/* kill [-s SIGNAL] [SERVICE...] */
+static int c_kill(struct cli *cli, struct eng_compose *c,
+		  struct compose_flags *f)
+{
+	int sig = SIGKILL;
+	if (f->signal && rt_parse_signal(f->signal, &sig) < 0)
+		return cli_error("compose kill: -s %s: not a signal",
+				 f->signal);
+	struct eng_job_entry *v;
+	size_t n;
+	int rc = containers(cli, c, NULL, &v, &n);
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		bool want = cli->nargs == 0;
+		for (size_t k = 0; k < cli->nargs; k++)
+			want |= !strcmp(cli->args[k], v[i].group);
+		if (!want)
+			continue;
+		struct rt_ctx ctx = cli->ctx;
+		ctx.root = v[i].root;
+		struct berr err = {0};
+		if (rt_kill(&ctx, v[i].id, sig, false, &err) < 0)
+			rc = cli_fail(-ESRCH, &err);
+	}
+	eng_job_entries_free(v, n);
+	return rc;
+}
+
+/* top [SERVICE...]: each container's processes, as host pids. */
+static int c_top(struct cli *cli, struct eng_compose *c,
+		 struct compose_flags *f)
+{
+	(void)f;
+	struct eng_job_entry *v;
+	size_t n;
+	int rc = containers(cli, c, NULL, &v, &n);
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		bool want = cli->nargs == 0;
+		for (size_t k = 0; k < cli->nargs; k++)
+			want |= !strcmp(cli->args[k], v[i].group);
+		struct rt_ctx ctx = cli->ctx;
+		ctx.root = v[i].root;
+		_cleanup_free_ pid_t *pids = NULL;
+		size_t np = 0;
+		if (!want || rt_ps(&ctx, v[i].id, &pids, &np, NULL) < 0)
+			continue;
+		printf("%s\n%-8s %s\n", v[i].id, "PID", "CMD");
+		for (size_t p = 0; p < np; p++) {
+			_cleanup_free_ char *path =
+				base_sprintf("/proc/%d/cmdline", (int)pids[p]);
+			_cleanup_free_ char *cmd = NULL;
+			size_t len = 0;
+			if (base_read_file_at(AT_FDCWD, path, &cmd, &len,
+					      4096) < 0)
+				continue;
+			for (size_t k = 0; k + 1 < len; k++)
+				if (!cmd[k])
+					cmd[k] = ' ';
+			printf("%-8d %s\n", (int)pids[p], cmd);
+		}
+		printf("\n");
+	}
+	eng_job_entries_free(v, n);
+	return rc;
+}
+
 typedef int compose_fn(struct cli *cli, struct eng_compose *c,
 		       struct compose_flags *f);
 
 static const struct cli_sub compose_cmds[] = {
 	{"up", "[-d] [--scale SVC=N] [--build]",
-	 "create and start the project's containers", 0, 0, c_up},
-	{"down", "[-v]", "stop and remove them, and the networks", 0, 0,
-	 c_down},
-	{"ps", "[--format json]", "list the project's containers", 0, 0, c_ps},
+	 "create and start the project's containers", 0, 0, c_up, 0},
+	{"down", "[-v]", "stop and remove them, and the networks", 0, 0, c_down,
+	 0},
+	{"ps", "[--format json]", "list the project's containers", 0, 0, c_ps,
+	 0},
 	{"logs", "[SERVICE...]", "print the containers' output", 0,
-	 CLI_ANY_ARGS, c_logs},
-	{"config", "", "print the project as berth reads it", 0, 0, c_config},
+	 CLI_ANY_ARGS, c_logs, 0},
+	{"config", "", "print the project as berth reads it", 0, 0, c_config,
+	 0},
+	{"exec", "[--index N] SERVICE CMD [ARG...]",
+	 "run a command in a service's container", 2, CLI_ANY_ARGS, c_exec,
+	 CLI_STOP_AT_ARG},
+	{"kill", "[-s SIGNAL] [SERVICE...]", "signal the containers", 0,
+	 CLI_ANY_ARGS, c_kill, 0},
+	{"top", "[SERVICE...]", "the containers' processes", 0, CLI_ANY_ARGS,
+	 c_top, 0},
 };
 
 /* The index of COMMAND: the first argument that is no project option's. */
@@ -169,6 +307,10 @@ static int run(struct cli *cli, struct compose_flags *f, int argc, char **argv)
 		{"format", NULL, CLI_STR, &f->format, "table|json", "ps"},
 		{"all", "a", CLI_BOOL, &f->all, NULL, "ps: (all are shown)"},
 		{"follow", "f", CLI_BOOL, &f->follow, NULL, "logs: not yet"},
+		{"index", NULL, CLI_STR, &f->index, "N",
+		 "exec: the service's container N (default 0)"},
+		{"signal", "s", CLI_STR, &f->signal, "SIGNAL",
+		 "kill: the signal (default KILL)"},
 		CLI_OPT_END,
 	};
 	int k = find_command(argc, argv);

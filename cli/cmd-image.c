@@ -352,32 +352,32 @@ static int do_unpack(struct cli *cli, struct oci_store *s,
 #define IMPL(m, f) (&(const struct image_impl){m, f})
 static const struct cli_sub image_cmds[] = {
 	{"load", "FILE|-", "load a Docker archive or an OCI layout (- = stdin)",
-	 1, 1, IMPL(OCI_STORE_WRITE, do_load)},
+	 1, 1, IMPL(OCI_STORE_WRITE, do_load), 0},
 	{"import", "SOURCE NAME[:TAG]",
 	 "make an image of one layer from a root filesystem: a tar (plain "
 	 "or compressed), a directory, or - (stdin)",
-	 2, 2, IMPL(OCI_STORE_WRITE, do_import)},
+	 2, 2, IMPL(OCI_STORE_WRITE, do_import), 0},
 	{"save", "IMAGE...",
 	 "write images as a Docker archive (or --format oci: an OCI layout "
 	 "tar) to -o FILE or stdout",
-	 1, CLI_ANY_ARGS, IMPL(OCI_STORE_READ, do_save)},
+	 1, CLI_ANY_ARGS, IMPL(OCI_STORE_READ, do_save), 0},
 	{"pull", "REF", "pull an image from a registry", 1, 1,
-	 IMPL(OCI_STORE_READ, do_pull)},
+	 IMPL(OCI_STORE_READ, do_pull), 0},
 	{"push", "IMAGE [REF]",
 	 "push an image to a registry (REF: IMAGE when absent; --insecure, -q "
 	 "as for pull)",
-	 1, 2, IMPL(OCI_STORE_READ, do_push)},
-	{"ls", "", "list the images", 0, 0, IMPL(OCI_STORE_READ, do_ls)},
+	 1, 2, IMPL(OCI_STORE_READ, do_push), 0},
+	{"ls", "", "list the images", 0, 0, IMPL(OCI_STORE_READ, do_ls), 0},
 	{"inspect", "IMAGE", "print an image's details as JSON", 1, 1,
-	 IMPL(OCI_STORE_READ, do_inspect)},
+	 IMPL(OCI_STORE_READ, do_inspect), 0},
 	{"rm", "IMAGE...", "remove references (and untagged images)", 1,
-	 CLI_ANY_ARGS, IMPL(OCI_STORE_WRITE, do_rm)},
+	 CLI_ANY_ARGS, IMPL(OCI_STORE_WRITE, do_rm), 0},
 	{"prune", "", "remove untagged images and unused blobs and layers", 0,
-	 0, IMPL(OCI_STORE_WRITE, do_prune)},
+	 0, IMPL(OCI_STORE_WRITE, do_prune), 0},
 	{"tag", "IMAGE NAME[:TAG]", "give an image another name", 2, 2,
-	 IMPL(OCI_STORE_WRITE, do_tag)},
+	 IMPL(OCI_STORE_WRITE, do_tag), 0},
 	{"unpack", "IMAGE DIR", "write a runtime bundle (config.json, rootfs)",
-	 2, 2, IMPL(OCI_STORE_READ, do_unpack)},
+	 2, 2, IMPL(OCI_STORE_READ, do_unpack), 0},
 };
 
 /* Runs sub once the arguments are parsed. */

@@ -165,15 +165,15 @@ static int job_rm(struct cli *cli, const struct job_flags *f)
 }
 
 static const struct cli_sub job_cmds[] = {
-	{"run", "[-d] FILE.json", "run the job a file describes", 1, 1,
-	 job_run},
+	{"run", "[-d] FILE.json", "run the job a file describes", 1, 1, job_run,
+	 0},
 	{"ps", "[-f table|json] NAME", "list the containers of a running job",
-	 1, 1, job_ps},
+	 1, 1, job_ps, 0},
 	{"logs", "NAME [GROUP]", "print the logs of a job's containers", 1, 2,
-	 job_logs},
+	 job_logs, 0},
 	{"stop", "NAME", "stop a running job and remove its containers", 1, 1,
-	 job_stop},
-	{"rm", "NAME", "remove the logs of a job that ended", 1, 1, job_rm},
+	 job_stop, 0},
+	{"rm", "NAME", "remove the logs of a job that ended", 1, 1, job_rm, 0},
 };
 
 int cli_cmd_job(struct cli *cli, int argc, char **argv)

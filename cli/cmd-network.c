@@ -102,14 +102,14 @@ static int net_prune(struct cli *cli, const struct net_flags *f)
 
 static const struct cli_sub net_cmds[] = {
 	{"create", "[--subnet CIDR] [--internal] NAME",
-	 "create a bridge network", 1, 1, net_create},
-	{"ls", "[-q]", "list the networks", 0, 0, net_ls},
+	 "create a bridge network", 1, 1, net_create, 0},
+	{"ls", "[-q]", "list the networks", 0, 0, net_ls, 0},
 	{"inspect", "NAME...", "print networks as JSON", 1, CLI_ANY_ARGS,
-	 net_inspect},
+	 net_inspect, 0},
 	{"rm", "NAME...", "remove networks no container uses", 1, CLI_ANY_ARGS,
-	 net_rm},
-	{"prune", "", "remove every network no container uses", 0, 0,
-	 net_prune},
+	 net_rm, 0},
+	{"prune", "", "remove every network no container uses", 0, 0, net_prune,
+	 0},
 };
 
 int cli_cmd_network(struct cli *cli, int argc, char **argv)

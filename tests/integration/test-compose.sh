@@ -62,6 +62,14 @@ t_compose_up_ps_logs_down() {
 	done
 	assert_eq "$(grep -c 'from-dotenv dflt db-answers' <<<"$OUT")" 3 \
 		"every worker reached db by its service name"
+	run wcomp exec --index 1 worker sh -c 'echo $WHO from $(hostname); exit 3'
+	assert_eq "$RC" 3 "compose exec gives the command's status"
+	assert_eq "$OUT" "from-dotenv from worker.1" "compose exec in worker.1"
+	assert_fail_with "service worker has no running container worker.7" \
+		wcomp exec --index 7 worker true
+	assert_ok wcomp top db
+	assert_contains "$OUT" "nc -ll -p 7000" "compose top"
+	assert_ok wcomp kill -s TERM worker
 	assert_ok wcomp down
 	assert_ok wcomp ps
 	assert_eq "$(grep -c running <<<"$OUT")" 0 "down stops everything"
