@@ -148,12 +148,26 @@ int eng_ctr_dir_make(const char *root, const struct eng_ctr_record *rec,
 {
 	_cleanup_free_ char *dir = ctr_path(root, rec->id);
 	eng_ctr_dir_remove(root, rec->id); /* a dead container's */
-	int r = base_mkdir_p(AT_FDCWD, dir, 0700);
+	/* made under a name a collection skips, locked, then renamed: a
+	 * concurrent launch's eng_ctr_gc never sees it unlocked */
+	_cleanup_free_ char *parent = base_sprintf("%s/%s", root, ENG_CTR_DIR);
+	int r = base_mkdir_p(AT_FDCWD, parent, 0700);
 	if (r < 0)
-		return berr_set(err, -r, "mkdir %s", dir);
-	_cleanup_close_ int fd = eng_ctr_dir_open(root, rec->id);
-	if (fd < 0)
-		return berr_set(err, -fd, "open %s", dir);
+		return berr_set(err, -r, "mkdir %s", parent);
+	_cleanup_close_ int pfd =
+		open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	char hex[9];
+	base_random_hex(hex, 8);
+	_cleanup_free_ char *tmp = base_sprintf(".new-%s-%s", rec->id, hex);
+	if (pfd < 0 || mkdirat(pfd, tmp, 0700) < 0)
+		return berr_set(err, errno, "mkdir %s/%s", parent, tmp);
+	_cleanup_close_ int fd = openat(
+		pfd, tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0 || flock(fd, LOCK_EX) < 0) {
+		int e = errno;
+		base_rm_rf_at(pfd, tmp);
+		return berr_set(err, e, "open %s/%s", parent, tmp);
+	}
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	char created[64], restart[32];
@@ -175,11 +189,13 @@ int eng_ctr_dir_make(const char *root, const struct eng_ctr_record *rec,
 	cJSON_AddBoolToObject(o, "tty", rec->tty);
 	_cleanup_free_ char *text = cJSON_PrintUnformatted(o);
 	r = base_write_file_atomic(fd, "config.json", text, strlen(text), 0600);
-	if (r < 0)
-		return berr_set(err, -r, "write %s/config.json", dir);
-	/* held until the container exists (eng_ctr_gc) */
-	if (flock(fd, LOCK_EX) < 0)
-		return berr_set(err, errno, "lock %s", dir);
+	if (r == 0 && renameat(pfd, tmp, pfd, rec->id) < 0)
+		r = -errno;
+	if (r < 0) {
+		base_rm_rf_at(pfd, tmp);
+		return berr_set(err, -r, "write %s", dir);
+	}
+	/* the lock is held until the container exists (eng_ctr_gc) */
 	return TAKE_FD(fd);
 }
 
@@ -192,6 +208,20 @@ void eng_ctr_gc(const char *root)
 		if (!strncmp(de->d_name, ".gone-", 6) &&
 		    !monitor_holds(dirfd(d), de->d_name)) {
 			base_rm_rf_at(dirfd(d), de->d_name);
+			continue;
+		}
+		if (!strncmp(de->d_name, ".new-", 5)) {
+			/* a launch killed while it made its record; one at work
+			 * may not hold its lock yet, but is seconds younger */
+			_cleanup_close_ int nfd =
+				openat(dirfd(d), de->d_name,
+				       O_RDONLY | O_DIRECTORY | O_CLOEXEC |
+					       O_NOFOLLOW);
+			struct stat st;
+			if (nfd >= 0 && fstat(nfd, &st) == 0 &&
+			    time(NULL) - st.st_mtime > 60 &&
+			    flock(nfd, LOCK_EX | LOCK_NB) == 0)
+				base_rm_rf_at(dirfd(d), de->d_name);
 			continue;
 		}
 		if (de->d_name[0] == '.')

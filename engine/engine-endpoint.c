@@ -21,6 +21,7 @@
 #include <fcntl.h>
 #include <linux/magic.h>
 #include <sched.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/mount.h>
@@ -406,10 +407,30 @@ static void gc_one(int dfd, const char *name, const struct record *r,
 		g->removed++;
 }
 
+/* The temporary files (".NAME.tmp.PID") of writers killed before their
+ * rename: a lease file's, a network's. */
+static void gc_tmp(const struct rt_ctx *ctx, const char *sub)
+{
+	_cleanup_free_ char *dir = eng_net_path(ctx, sub);
+	_cleanup_closedir_ DIR *d = opendir(dir);
+	struct dirent *de;
+	while (d && (de = readdir(d))) {
+		const char *t = strstr(de->d_name, ".tmp.");
+		int pid;
+		if (de->d_name[0] != '.' || !t ||
+		    base_parse_int(t + 5, &pid) < 0 || pid <= 0 ||
+		    kill(pid, 0) == 0 || errno != ESRCH)
+			continue;
+		unlinkat(dirfd(d), de->d_name, 0);
+	}
+}
+
 int eng_endpoint_gc(const struct rt_ctx *ctx, const char *network)
 {
 	struct gc g = {.ctx = ctx};
 	each_record(ctx, network, gc_one, &g);
+	gc_tmp(ctx, "networks");
+	gc_tmp(ctx, "leases6");
 	return g.removed;
 }
 
@@ -636,7 +657,7 @@ static int check_name(const struct rt_ctx *ctx, const struct eng_network *n,
 static int attach_network(const struct rt_ctx *ctx, int dfd, const char *dir,
 			  const struct eng_net_opts *o,
 			  const struct eng_network *n, struct record *rec,
-			  struct eng_endpoint *ep, struct berr *err)
+			  struct eng_endpoint *ep, int *lock, struct berr *err)
 {
 	int r = check_name(ctx, n, rec->id, err);
 	if (r == 0)
@@ -649,8 +670,21 @@ static int attach_network(const struct rt_ctx *ctx, int dfd, const char *dir,
 		names_of(rec->id, o->hostname, o, &rec->names);
 		r = record_write(dfd, rec, err);
 	}
-	if (r == 0)
+	/* The namespace, the veth and its addresses take most of an attach
+	 * and touch nothing other endpoints share: done without the
+	 * network lock, so that concurrent starts overlap there. The record
+	 * (with the name and the lease) is written and the endpoint's own
+	 * directory locked, so neither a collection nor `network rm` takes
+	 * it for dead meanwhile. */
+	if (r == 0) {
+		close(*lock);
+		*lock = -1;
 		r = plumb(n, dir, rec, err);
+		int l = eng_net_lock(ctx, r < 0 ? NULL : err);
+		*lock = l;
+		if (r == 0 && l < 0)
+			r = l;
+	}
 	if (r == 0)
 		r = eng_ports_publish(rec->id, rec->ip, o->ports, o->n_ports,
 				      &rec->ports, err);
@@ -704,7 +738,7 @@ static int container_netns(const struct rt_ctx *ctx, const char *other,
 static int attach_mode(const struct rt_ctx *ctx, int dfd, const char *dir,
 		       const struct eng_net_opts *o, struct record *rec,
 		       struct eng_endpoint *ep, struct eng_network *n,
-		       struct berr *err)
+		       int *lock, struct berr *err)
 {
 	const char *mode = o->mode ? o->mode : "none";
 	if (!strcmp(mode, "none"))
@@ -733,7 +767,7 @@ static int attach_mode(const struct rt_ctx *ctx, int dfd, const char *dir,
 	if (r == 0)
 		eng_endpoint_gc(ctx, n->name);
 	if (r == 0)
-		r = attach_network(ctx, dfd, dir, o, n, rec, ep, err);
+		r = attach_network(ctx, dfd, dir, o, n, rec, ep, lock, err);
 	return r;
 }
 
@@ -811,6 +845,8 @@ int eng_endpoint_attach(const struct rt_ctx *ctx, const char *id,
 	int r = check_opts(id, o, err);
 	if (r < 0)
 		return r;
+	/* may be dropped and taken again around the slow part (see
+	 * attach_network()) */
 	_cleanup_close_ int lock = eng_net_lock(ctx, err);
 	if (lock < 0)
 		return lock;
@@ -833,7 +869,7 @@ int eng_endpoint_attach(const struct rt_ctx *ctx, const char *id,
 	struct eng_network n = {0};
 	r = record_write(dfd, &rec, err);
 	if (r == 0)
-		r = attach_mode(ctx, dfd, ep->dir, o, &rec, ep, &n, err);
+		r = attach_mode(ctx, dfd, ep->dir, o, &rec, ep, &n, &lock, err);
 	if (r == 0)
 		r = eng_files_write(ctx, dfd, o, n.name[0] ? &n : NULL, ep,
 				    err);
