@@ -132,7 +132,11 @@ static int containers(struct cli *cli, struct eng_compose *c, const char *svc,
 	size_t k = 0;
 	for (size_t i = 0; i < *n; i++) {
 		if (svc && strcmp((*v)[i].group, svc)) {
-			eng_job_entries_free(&(*v)[i], 1);
+			/* dropped: its strings freed, the array kept */
+			free((*v)[i].group);
+			free((*v)[i].id);
+			free((*v)[i].root);
+			free((*v)[i].cpus);
 			continue;
 		}
 		(*v)[k++] = (*v)[i];

@@ -63,7 +63,7 @@ t_compose_up_ps_logs_down() {
 	assert_eq "$(grep -c 'from-dotenv dflt db-answers' <<<"$OUT")" 3 \
 		"every worker reached db by its service name"
 	run wcomp exec --index 1 worker sh -c 'echo $WHO from $(hostname); exit 3'
-	assert_eq "$RC" 3 "compose exec gives the command's status"
+	assert_eq "$RC" 3 "compose exec gives the command's status ($(last_line "$ERR"))"
 	assert_eq "$OUT" "from-dotenv from worker.1" "compose exec in worker.1"
 	assert_fail_with "service worker has no running container worker.7" \
 		wcomp exec --index 7 worker true
