@@ -382,6 +382,19 @@ int eng_endpoint_release(const char *dir, struct berr *err)
 	return r;
 }
 
+bool eng_endpoint_of(const char *dir, const char *ctr_id, const char *ctr_root)
+{
+	_cleanup_close_ int dfd =
+		open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	struct record rec;
+	if (dfd < 0 || record_read(dfd, &rec) < 0)
+		return false;
+	bool mine =
+		!strcmp(rec.ctr_id, ctr_id) && !strcmp(rec.ctr_root, ctr_root);
+	record_clear(&rec);
+	return mine;
+}
+
 /* ---- dead endpoints --------------------------------------------------- */
 
 struct gc {

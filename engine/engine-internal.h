@@ -231,6 +231,9 @@ int eng_net_up(const struct eng_network *n, struct berr *err);
 
 /* ---- endpoints (engine-endpoint.c, engine-files.c, engine-ports.c) ------ */
 
+/* Whether the endpoint in dir belongs to container ctr_id of state root
+ * ctr_root (its record says so). */
+bool eng_endpoint_of(const char *dir, const char *ctr_id, const char *ctr_root);
 /* Removes dead endpoints (of network; NULL: all); returns how many. */
 int eng_endpoint_gc(const struct rt_ctx *ctx, const char *network);
 /* The address of container ctr_id of state root ctr_root on its network

@@ -55,17 +55,7 @@ static int release_endpoint(const char *root, const struct oci_state *st,
 	    strchr(strstr(dir, "/.net/endpoints/") + 16, '/') != NULL ||
 	    !last[1])
 		return 0;
-	_cleanup_free_ char *json = base_sprintf("%s/endpoint.json", dir);
-	_cleanup_free_ char *text = NULL;
-	if (base_read_file_at(AT_FDCWD, json, &text, NULL, 1 << 20) < 0)
-		return 0;
-	_cleanup_cjson_ cJSON *o = cJSON_Parse(text);
-	/* the container's id: an endpoint's own (par-PID.wN) may differ */
-	const char *id = cJSON_GetStringValue(
-		cJSON_GetObjectItemCaseSensitive(o, "ctr_id"));
-	const char *owner = cJSON_GetStringValue(
-		cJSON_GetObjectItemCaseSensitive(o, "ctr_root"));
-	if (!id || !owner || strcmp(id, st->id) || strcmp(owner, root))
+	if (!eng_endpoint_of(dir, st->id, root))
 		return 0;
 	return eng_endpoint_release(dir, err);
 }
