@@ -113,7 +113,7 @@ t_network_published_ports() {
 	# nothing of the refused container is left
 	assert_fail_with "tcp port 8000 is published already by container $web" \
 		wl --rm --network bridge -p 8000:80 net:1 true
-	w "$BUSYBOX" nc -l -p 8005 </dev/null >/dev/null &
+	nsenter --net="$WORLD" "$BUSYBOX" nc -l -p 8005 </dev/null >/dev/null &
 	local ncpid=$!
 	defer "kill $ncpid"
 	sleep 0.1
@@ -154,7 +154,7 @@ t_network_internal_and_isolation() {
 	a=$(ctr_id a)
 	b=$(ctr_id b)
 	server "$a" other 7000
-	o "$BUSYBOX" nc -l -p 9000 -e echo hi from outside </dev/null >/dev/null 2>&1 &
+	nsenter --net="$OUTSIDE" "$BUSYBOX" nc -l -p 9000 -e echo hi from outside </dev/null >/dev/null 2>&1 &
 	defer "kill $!"
 	sleep 0.1
 	# a bridge network reaches outside through the host (masquerade)
