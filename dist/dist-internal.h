@@ -81,6 +81,11 @@ struct dq_wpriv {
 	int64_t idle_since_ms; /* seen asleep with tasks waiting; 0 not */
 	bool wake_due;	       /* given tasks, not woken yet */
 	char why[96];	       /* why it was marked corrupt */
+	/* collect_lock: once corrupt, the sound records it published are
+	 * still delivered, up to salvage_end (one ring past where
+	 * collection stood); salvage says how far that went */
+	uint64_t salvage_end;
+	enum { DQ_SALVAGE_NONE, DQ_SALVAGE_ON, DQ_SALVAGE_DONE } salvage;
 };
 
 struct dq {

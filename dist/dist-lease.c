@@ -190,6 +190,7 @@ static void reset_region(struct dq *q, uint32_t w, bool lost)
 		dq_result_set_head(q, w, 0);
 		atomic_store(&q->corrupt[w], false);
 		atomic_store(&q->reported[w], false);
+		wp->salvage = DQ_SALVAGE_NONE;
 	}
 	atomic_store(&r->deq, wp->prod);
 	atomic_store(&r->sleeping, 0);

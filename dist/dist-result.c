@@ -46,16 +46,9 @@ static bool record_ok(const struct dq *q, const struct bq_record *rec,
  * stepping over wrap markers. Returns 1, 0 when the ring is empty,
  * -EBADMSG when the published count is impossible, or -EPROTO when a
  * record is. */
-static int peek_record(struct dq *q, uint32_t w, uint64_t *head,
+static int peek_record(struct dq *q, uint32_t w, uint64_t *head, uint64_t tail,
 		       struct bq_record *rec, uint32_t *at)
 {
-	/* the worker's line is read only when the records seen are used up */
-	uint64_t tail = q->tail_seen[w];
-	if ((int64_t)(tail - *head) <= 0) {
-		tail = atomic_load_explicit(&q->wp[w].reg->res_tail,
-					    memory_order_acquire);
-		q->tail_seen[w] = tail;
-	}
 	const uint8_t *ring = ring_of(q, w);
 	for (;;) {
 		/* a tail behind the head is no publication (the worker
@@ -83,6 +76,19 @@ static int peek_record(struct dq *q, uint32_t w, uint64_t *head,
 		*at = off;
 		return 1;
 	}
+}
+
+/* Worker w's published result count. Its line is read only when the
+ * records seen are used up. */
+static uint64_t published(struct dq *q, uint32_t w, uint64_t head)
+{
+	uint64_t tail = q->tail_seen[w];
+	if ((int64_t)(tail - head) <= 0) {
+		tail = atomic_load_explicit(&q->wp[w].reg->res_tail,
+					    memory_order_acquire);
+		q->tail_seen[w] = tail;
+	}
+	return tail;
 }
 
 /* True when the record answers a task the coordinator gave worker w, as
@@ -136,7 +142,8 @@ static int take_from(struct dq *q, uint32_t w, struct dq_result *res)
 	struct bq_record rec;
 	uint32_t at;
 	int r;
-	while ((r = peek_record(q, w, &head, &rec, &at)) > 0) {
+	while ((r = peek_record(q, w, &head, published(q, w, head), &rec,
+				&at)) > 0) {
 		if (!accept(q, w, &rec, at, res)) {
 			blog_debug("task queue: worker %u: result for lease %u "
 				   "gen %u task %llu dropped: stale",
@@ -165,6 +172,36 @@ static int take_from(struct dq *q, uint32_t w, struct dq_result *res)
 	return 0;
 }
 
+/* A corrupt worker's count is worthless, but the records it published
+ * before may be sound, each the result of a task that ran: up to one ring
+ * past where collection stood, each record that parses and answers a task
+ * the worker was given is delivered (a lie there concerns its own tasks
+ * only, and accepting one ends its lease, so none counts twice). The
+ * first record that does not ends the salvage. Returns 1 or 0 (done). */
+static int salvage(struct dq *q, uint32_t w, struct dq_result *res)
+{
+	struct dq_wpriv *wp = &q->wp[w];
+	uint64_t head =
+		atomic_load_explicit(&q->res_head[w], memory_order_relaxed);
+	if (wp->salvage == DQ_SALVAGE_DONE)
+		return 0;
+	if (wp->salvage == DQ_SALVAGE_NONE) {
+		wp->salvage = DQ_SALVAGE_ON;
+		wp->salvage_end = head + q->result_size;
+	}
+	struct bq_record rec;
+	uint32_t at;
+	if (peek_record(q, w, &head, wp->salvage_end, &rec, &at) > 0 &&
+	    accept(q, w, &rec, at, res)) {
+		q->pending_worker = w;
+		q->pending_head = head + rec.size;
+		dq_count(&q->st.completed);
+		return 1;
+	}
+	wp->salvage = DQ_SALVAGE_DONE;
+	return 0;
+}
+
 static int take_abandoned(struct dq *q, struct dq_result *res)
 {
 	uint32_t n = atomic_load(&q->nabandoned);
@@ -188,12 +225,14 @@ static int take_abandoned(struct dq *q, struct dq_result *res)
 }
 
 /* A corrupt worker is reported once (-EBADMSG), so that its caller kills
- * and reclaims it. */
+ * and reclaims it, after the sound results it published. */
 static int take_corrupt(struct dq *q, struct dq_result *res)
 {
 	for (uint32_t w = 0; w < q->max_workers; w++)
 		if (atomic_load(&q->corrupt[w]) &&
 		    !atomic_load(&q->reported[w])) {
+			if (salvage(q, w, res))
+				return 1;
 			atomic_store(&q->reported[w], true);
 			*res = (struct dq_result){.worker = w};
 			return -EBADMSG;
@@ -206,7 +245,7 @@ static int take_result(struct dq *q, struct dq_result *res)
 	if (take_abandoned(q, res))
 		return 1;
 	int r = take_corrupt(q, res);
-	if (r < 0)
+	if (r != 0)
 		return r;
 	uint32_t n = q->max_workers;
 	for (uint32_t k = 0; k < n; k++) {
@@ -310,7 +349,7 @@ void dq_result_preaccept(struct dq *q, uint32_t w)
 	struct bq_record rec;
 	uint32_t at;
 	pthread_mutex_lock(&q->alloc_lock);
-	while (peek_record(q, w, &head, &rec, &at) > 0) {
+	while (peek_record(q, w, &head, published(q, w, head), &rec, &at) > 0) {
 		if (record_matches(q, w, &rec))
 			q->lp[rec.lease].done = true;
 		head += rec.size;

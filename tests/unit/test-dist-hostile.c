@@ -230,6 +230,35 @@ static int tail_out_of_ring(struct wctx *c)
 	return 0;
 }
 
+/* Answers its first task with a sound record, then, in the same store
+ * that would publish it, says its count is one no ring holds: the record
+ * is still a result (salvaged), and the tasks it had not taken run
+ * elsewhere, so none fails. */
+static int answers_then_lies(struct wctx *c)
+{
+	const struct bw_task *t = bw_next(c->w);
+	if (!t)
+		return 1;
+	size_t size;
+	uint8_t *m = own_region(c, &size);
+	struct bq_worker *r = (struct bq_worker *)m;
+	char buf[32];
+	int n = snprintf(buf, sizeof(buf), "task-%llu",
+			 (unsigned long long)t->id);
+	struct bq_record rec = {.size = (uint32_t)(sizeof(rec) + 32),
+				.lease = t->priv_lease,
+				.gen = t->priv_gen,
+				.task_id = t->id,
+				.len = (uint32_t)n};
+	uint64_t tail = atomic_load(&r->res_tail);
+	uint8_t *at = m + r->result_off + (tail & (r->result_size - 1));
+	memcpy(at, &rec, sizeof(rec));
+	memcpy(at + sizeof(rec), buf, (size_t)n);
+	atomic_store(&r->res_tail, tail + (1ull << 40));
+	hang();
+	return 0;
+}
+
 /* Says it sleeps while its ring holds tasks. */
 static int sleeps_on_its_tasks(struct wctx *c)
 {
@@ -371,11 +400,18 @@ static int run_with(worker_fn vandal, bool expect_corrupt)
 	return failed;
 }
 
+TEST(vandal_lying_about_its_count_keeps_the_result_it_wrote)
+{
+	ASSERT_EQ(run_with(answers_then_lies, true), 0);
+}
+
 TEST(vandal_scribbling_everything_spoils_only_its_own_tasks)
 {
-	/* the tasks in its ring at most (those it had not taken, by its
-	 * own word, run elsewhere) */
-	ASSERT_TRUE(run_with(scribble_all, true) <= 8);
+	/* the tasks in its ring at most: its share of the tasks, the
+	 * deepest ring the queue gives (those it had not taken, by its own
+	 * word, run elsewhere) */
+	ASSERT_TRUE(run_with(scribble_all, true) <=
+		    (NTASKS + NWORKERS - 1) / NWORKERS);
 }
 
 TEST(vandal_position_past_the_ring)
