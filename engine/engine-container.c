@@ -149,7 +149,9 @@ int eng_ctr_dir_make(const char *root, const struct eng_ctr_record *rec,
 	_cleanup_free_ char *dir = ctr_path(root, rec->id);
 	eng_ctr_dir_remove(root, rec->id); /* a dead container's */
 	/* made under a name a collection skips, locked, then renamed: a
-	 * concurrent launch's eng_ctr_gc never sees it unlocked */
+	 * concurrent launch's eng_ctr_gc never sees it unlocked. Between
+	 * mkdir and flock, the parent is held shared: a collection that
+	 * holds it exclusively knows every unlocked .new- is a dead one's */
 	_cleanup_free_ char *parent = base_sprintf("%s/%s", root, ENG_CTR_DIR);
 	int r = base_mkdir_p(AT_FDCWD, parent, 0700);
 	if (r < 0)
@@ -159,7 +161,7 @@ int eng_ctr_dir_make(const char *root, const struct eng_ctr_record *rec,
 	char hex[9];
 	base_random_hex(hex, 8);
 	_cleanup_free_ char *tmp = base_sprintf(".new-%s-%s", rec->id, hex);
-	if (pfd < 0 || mkdirat(pfd, tmp, 0700) < 0)
+	if (pfd < 0 || flock(pfd, LOCK_SH) < 0 || mkdirat(pfd, tmp, 0700) < 0)
 		return berr_set(err, errno, "mkdir %s/%s", parent, tmp);
 	_cleanup_close_ int fd = openat(
 		pfd, tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
@@ -168,6 +170,7 @@ int eng_ctr_dir_make(const char *root, const struct eng_ctr_record *rec,
 		base_rm_rf_at(pfd, tmp);
 		return berr_set(err, e, "open %s/%s", parent, tmp);
 	}
+	flock(pfd, LOCK_UN);
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	char created[64], restart[32];
@@ -204,6 +207,9 @@ void eng_ctr_gc(const char *root)
 	_cleanup_free_ char *dir = base_sprintf("%s/%s", root, ENG_CTR_DIR);
 	_cleanup_closedir_ DIR *d = opendir(dir);
 	struct dirent *de;
+	/* no launch between mkdir and flock of its record (see
+	 * eng_ctr_dir_make): an unlocked .new- is a killed launch's */
+	bool quiet = d && flock(dirfd(d), LOCK_EX | LOCK_NB) == 0;
 	while (d && (de = readdir(d))) {
 		if (!strncmp(de->d_name, ".gone-", 6) &&
 		    !monitor_holds(dirfd(d), de->d_name)) {
@@ -211,15 +217,12 @@ void eng_ctr_gc(const char *root)
 			continue;
 		}
 		if (!strncmp(de->d_name, ".new-", 5)) {
-			/* a launch killed while it made its record; one at work
-			 * may not hold its lock yet, but is seconds younger */
+			/* a launch killed while it made its record */
 			_cleanup_close_ int nfd =
 				openat(dirfd(d), de->d_name,
 				       O_RDONLY | O_DIRECTORY | O_CLOEXEC |
 					       O_NOFOLLOW);
-			struct stat st;
-			if (nfd >= 0 && fstat(nfd, &st) == 0 &&
-			    time(NULL) - st.st_mtime > 60 &&
+			if (quiet && nfd >= 0 &&
 			    flock(nfd, LOCK_EX | LOCK_NB) == 0)
 				base_rm_rf_at(dirfd(d), de->d_name);
 			continue;

@@ -409,6 +409,17 @@ t_ctr_dead_record_collected() {
 	assert_eq "$(ls -A "$ROOT/.containers")" "$IT_TOKEN-busy" "a locked one stays"
 	wait
 	rmdir "$ROOT/.containers/$IT_TOKEN-busy"
+	# a launch killed while it made its record under a temporary name,
+	# however young: the next launch removes it, unless still locked
+	mkdir "$ROOT/.containers/.new-$IT_TOKEN-dead-0badf00d"
+	mkdir "$ROOT/.containers/.new-$IT_TOKEN-live-600dcafe"
+	flock "$ROOT/.containers/.new-$IT_TOKEN-live-600dcafe" sleep 2 &
+	sleep 0.2
+	assert_ok lc --rm ctr:1 true
+	assert_eq "$(ls -A "$ROOT/.containers")" ".new-$IT_TOKEN-live-600dcafe" \
+		"a killed launch's temporary record is removed, a locked one stays"
+	wait
+	rmdir "$ROOT/.containers/.new-$IT_TOKEN-live-600dcafe"
 	ctr_nothing_left
 }
 
