@@ -313,8 +313,13 @@ static int release_locked(const struct rt_ctx *ctx, int dfd, const char *dir,
 	/* only an endpoint on a named network made anything in the host's
 	 * network namespace */
 	int r = rec->network[0] ? nsn_nft_unpublish(rec->id, err) : 0;
+	/* Deleting the veth waits for RCU grace periods (16-24 ms here).
+	 * Taken down, it leaves the bridge's forwarding at once (the bridge
+	 * forgets the addresses learnt on it, so a successor with the same
+	 * address and MAC is reached), and the kernel removes the pair in
+	 * the background when the namespace goes, unmounted below. */
 	if (r >= 0 && rec->network[0] && rec->veth[0])
-		r = ok_if(nsn_link_delete(rec->veth, err), -ENODEV);
+		r = ok_if(nsn_link_set_up(rec->veth, false, err), -ENODEV);
 	if (r >= 0 && rec->network[0]) {
 		_cleanup_free_ char *l4 = eng_net_path(ctx, "networks");
 		_cleanup_free_ char *l6 = eng_net_path(ctx, "leases6");

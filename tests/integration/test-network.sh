@@ -87,6 +87,38 @@ s.bind(("0.0.0.0", 5000)); s.settimeout(10); print(s.recv(512).decode())' \
 	world_clean
 }
 
+# A deleted container's veth leaves the bridge at once (taken down; the
+# kernel removes it with the container's namespace): a successor given the
+# same address, hence the same MAC, is reached at once by a container that
+# knew the first.
+t_network_address_reused_at_once() {
+	world_setup
+	assert_ok wb network create re --subnet 10.89.7.0/24
+	local a b c
+	a=$(ctr_id ra)
+	b=$(ctr_id rb)
+	c=$(ctr_id rc)
+	assert_ok wl -d --name "$a" --network re --ip 10.89.7.10 net:1 \
+		nc -ll -p 7000 -e echo from-a
+	assert_ok wl -d --name "$c" --network re net:1 sleep 30
+	sleep 0.2
+	assert_ok wb exec "$c" nc -w 3 10.89.7.10 7000
+	assert_eq "$OUT" "from-a" "the first container answers"
+	assert_ok wb delete -f "$a"
+	assert_eq "$(w ip -o link show type veth up | grep -c ' vb')" 1 \
+		"the deleted container's veth is down at once"
+	assert_ok wl -d --name "$b" --network re --ip 10.89.7.10 net:1 \
+		nc -ll -p 7000 -e echo from-b
+	sleep 0.2
+	assert_ok wb exec "$c" nc -w 3 10.89.7.10 7000
+	assert_eq "$OUT" "from-b" "its successor at the same address answers"
+	assert_eq "$(vb_veths 2)" 2 "the first veth went with its namespace"
+	assert_ok wb delete -f "$b"
+	assert_ok wb delete -f "$c"
+	assert_ok wb network rm re
+	world_clean
+}
+
 t_network_published_ports() {
 	world_setup
 	local web
@@ -123,7 +155,7 @@ t_network_published_ports() {
 	assert_fail_with "-p \`80:90:100:5\`" wl --rm --network bridge -p 80:90:100:5 net:1 true
 	assert_fail_with "-p \`8000-8002:80-81\`" wl --rm --network bridge -p 8000-8002:80-81 net:1 true
 	assert_fail_with "need a bridge network" wl --rm -p 80:90 net:1 true
-	assert_eq "$(w ip -o link show type veth | grep -c ' vb')" 1 "only web's veth"
+	assert_eq "$(vb_veths 1)" 1 "only web's veth"
 	# -P: the image's ExposedPorts on free host ports
 	echo '{"tags": ["exposed:1"], "config": {"ExposedPorts": {"7000/tcp": {}}},
 		"layers": [{"dir": "'"$ROOTFS"'"}]}' |
@@ -257,7 +289,7 @@ t_network_bad_addresses() {
 		wl --rm --name "$IT_TOKEN-dup" --network other net:1 true
 	assert_ok wb delete -f "$b"
 	assert_ok wb network rm other
-	assert_eq "$(w ip -o link show type veth | grep -c ' vb')" 1 "only a's veth"
+	assert_eq "$(vb_veths 1)" 1 "only a's veth"
 	assert_ok wb delete -f "$a"
 	assert_ok wb network rm tiny
 	world_clean
@@ -290,7 +322,7 @@ t_network_sigkill_mid_create_is_cleaned_up() {
 	assert_eq "$(grep -c "$TDIR/store/containers" /proc/self/mountinfo)" 0 "bundle mounts left"
 	assert_ok wb network ls
 	assert_match "$OUT" 'k +br-[0-9a-f]{12} +10\.89\.0\.0/24 +0 ' "no endpoint left on k"
-	assert_eq "$(w ip -o link show type veth | grep -c ' vb')" 0 "no veth left"
+	assert_eq "$(vb_veths 0)" 0 "no veth left"
 	assert_eq "$(w nft list table ip berth | grep -c 'berth:ctr=')" 0 "no port rule left"
 	assert_ok wb network rm k
 	world_clean
@@ -380,7 +412,7 @@ t_network_par_workers_leave_nothing() {
 	assert_eq "$(sort <<<"$OUT" | tr '\n' ' ')" "1 from-svc 2 from-svc 3 from-svc " \
 		"par's workers reach a service by its alias"
 	assert_eq "$(ls "$ROOT/.net/endpoints" | grep -c par-)" 0 "the workers' endpoints went with them"
-	assert_eq "$(w ip -o link show type veth | grep -c ' vb')" 1 "only the service's veth"
+	assert_eq "$(vb_veths 1)" 1 "only the service's veth"
 	assert_ok wb delete -f "$s"
 	assert_ok wb network rm pn
 	world_clean

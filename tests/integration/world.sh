@@ -70,10 +70,23 @@ server() {
 		"while true; do echo hi from $1 | nc $u -l -p $3; done"
 }
 
+# vb_veths N: how many of berth's veths the world holds, once it is N or
+# after 5 s. A released endpoint's veth is taken down at once and goes with
+# its container's namespace, which the kernel removes in the background.
+vb_veths() {
+	local i n
+	for i in $(seq 50); do
+		n=$(w ip -o link show type veth | grep -c ' vb')
+		[ "$n" = "$1" ] && break
+		sleep 0.1
+	done
+	echo "$n"
+}
+
 # world_clean: no veth, berth bridge, berth rule or DNS server is left in
 # the world, and no network or endpoint in the state.
 world_clean() {
-	assert_eq "$(w ip -o link show type veth | grep -c ' vb')" 0 "veths left"
+	assert_eq "$(vb_veths 0)" 0 "veths left"
 	assert_eq "$(w ip -o link show type bridge | wc -l)" 0 "bridges left"
 	assert_eq "$(w nft list table ip berth 2>/dev/null | grep -c 'comment "berth:')" 0 \
 		"nft rules left"
