@@ -226,8 +226,10 @@ int eng_net_load(const struct rt_ctx *ctx, const char *name,
 /* The network name ("bridge": the default one, made on first use). */
 int eng_net_get(const struct rt_ctx *ctx, const char *name,
 		struct eng_network *n, struct berr *err);
-/* Bridge, addresses, rules, forwarding: each step repeatable. */
-int eng_net_up(const struct eng_network *n, struct berr *err);
+/* Bridge, addresses, rules, forwarding: each step repeatable; nothing
+ * when the bridge is the one they were made with, and up. */
+int eng_net_up(const struct rt_ctx *ctx, const struct eng_network *n,
+	       struct berr *err);
 
 /* ---- endpoints (engine-endpoint.c, engine-files.c, engine-ports.c) ------ */
 

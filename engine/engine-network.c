@@ -397,7 +397,7 @@ static int forward_on(struct berr *err)
 	return r < 0 ? berr_set(err, -r, "write 1 to %s", p) : 0;
 }
 
-int eng_net_up(const struct eng_network *n, struct berr *err)
+static int set_up(const struct eng_network *n, struct berr *err)
 {
 	int r = ok_if(nsn_bridge_create(n->bridge, err), -EEXIST);
 	_cleanup_free_ char *gw =
@@ -424,6 +424,64 @@ int eng_net_up(const struct eng_network *n, struct berr *err)
 	return 0;
 }
 
+/* What names the bridge eng_net_up() set up in full: the boot, the network
+ * namespace, and the bridge's index there. "" when there is no bridge. */
+static void bridge_stamp(const struct eng_network *n, char *buf, size_t len)
+{
+	buf[0] = '\0';
+	bool up = false;
+	int index = nsn_link_index(n->bridge, &up, NULL);
+	_cleanup_free_ char *boot = NULL;
+	struct stat st;
+	if (index <= 0 || !up ||
+	    base_read_file_at(AT_FDCWD, "/proc/sys/kernel/random/boot_id",
+			      &boot, NULL, 64) < 0 ||
+	    stat("/proc/thread-self/ns/net", &st) < 0)
+		return;
+	snprintf(buf, len, "%.*s %llu %d\n", (int)strcspn(boot, "\n"), boot,
+		 (unsigned long long)st.st_ino, index);
+}
+
+static char *stamp_path(const struct rt_ctx *ctx, const char *name)
+{
+	_cleanup_free_ char *dir = eng_net_path(ctx, "networks");
+	return base_sprintf("%s/%s.up", dir, name);
+}
+
+/* Whether the network's bridge is the one set up in full before, and up:
+ * its address, nftables rules and forwarding were made with it, so an
+ * attach checks one link rather than making them again (the nftables
+ * check alone took 1.2-1.4 ms). As docker, berth does not remake rules
+ * that someone else flushed. */
+static bool net_is_up(const struct rt_ctx *ctx, const struct eng_network *n,
+		      char *stamp, size_t len)
+{
+	bridge_stamp(n, stamp, len);
+	_cleanup_free_ char *path = stamp_path(ctx, n->name), *was = NULL;
+	return stamp[0] &&
+	       base_read_file_at(AT_FDCWD, path, &was, NULL, 256) == 0 &&
+	       !strcmp(was, stamp);
+}
+
+int eng_net_up(const struct rt_ctx *ctx, const struct eng_network *n,
+	       struct berr *err)
+{
+	char stamp[128];
+	if (net_is_up(ctx, n, stamp, sizeof(stamp)))
+		return 0;
+	int r = set_up(n, err);
+	if (r < 0)
+		return r;
+	bridge_stamp(n, stamp, sizeof(stamp));
+	_cleanup_free_ char *dir = eng_net_path(ctx, "networks");
+	_cleanup_free_ char *name = base_sprintf("%s.up", n->name);
+	_cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	/* without it, the next attach sets up again: slower, not wrong */
+	if (stamp[0] && dfd >= 0)
+		base_write_file_atomic(dfd, name, stamp, strlen(stamp), 0600);
+	return 0;
+}
+
 static int net_down(const struct rt_ctx *ctx, const struct eng_network *n,
 		    struct berr *err)
 {
@@ -446,6 +504,9 @@ static int net_down(const struct rt_ctx *ctx, const struct eng_network *n,
 		r = nsn_ipam_remove(leases, n->name, err);
 	if (r >= 0)
 		r = nsn_ipam_remove(leases6, n->name, err);
+	_cleanup_free_ char *stamp = stamp_path(ctx, n->name);
+	if (r >= 0 && unlink(stamp) < 0 && errno != ENOENT)
+		r = berr_set(err, errno, "remove %s", stamp);
 	if (r >= 0) {
 		_cleanup_free_ char *f =
 			base_sprintf("%s/%s.json", leases, n->name);

@@ -134,6 +134,21 @@ int nsn_link_set_up(const char *ifname, bool up, struct berr *err)
 	return 0;
 }
 
+int nsn_link_index(const char *ifname, bool *up, struct berr *err)
+{
+	_cleanup_(nsn_nl_freep) struct nsn_nl *nl = NULL;
+	_cleanup_free_ char *ctx = base_sprintf("find link `%s`", ifname);
+	int r = nsn_nl_open(&nl, ctx, err);
+	if (r < 0)
+		return r;
+	_cleanup_(nsn_link_putp) struct rtnl_link *link = NULL;
+	r = rtnl_link_get_kernel(nl->sk, 0, ifname, &link);
+	if (r < 0)
+		return berr_set(err, nsn_nl_errno(nl, r), "%s", ctx);
+	*up = rtnl_link_get_flags(link) & IFF_UP;
+	return rtnl_link_get_ifindex(link);
+}
+
 int nsn_loopback_up(struct berr *err)
 {
 	return nsn_link_set_up("lo", true, err);

@@ -36,6 +36,10 @@ int nsn_loopback_up(struct berr *err);
 /* Sets the link named ifname up or down. -ENODEV when there is none. */
 int nsn_link_set_up(const char *ifname, bool up, struct berr *err);
 
+/* The index of the link named ifname (> 0), and in *up whether it is up.
+ * -ENODEV when there is none. */
+int nsn_link_index(const char *ifname, bool *up, struct berr *err);
+
 /* Creates a bridge named name and sets it up. -EEXIST when a link of that
  * name exists (it is left alone), -EINVAL for a name berth refuses. */
 int nsn_bridge_create(const char *name, struct berr *err);

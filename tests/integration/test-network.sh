@@ -87,6 +87,28 @@ s.bind(("0.0.0.0", 5000)); s.settimeout(10); print(s.recv(512).decode())' \
 	world_clean
 }
 
+# A network's bridge, addresses and rules are made once: a later start only
+# checks that the bridge is the same one, up. One removed behind berth's
+# back is made again, in full, by the next start.
+t_network_bridge_remade_when_gone() {
+	world_setup
+	assert_ok wb network create --subnet 10.89.9.0/24 gone
+	assert_ok wl --rm --network gone net:1 true
+	local br
+	br=$(wb network ls | awk '$2 == "gone" {print $3}')
+	assert_match "$br" '^br-[0-9a-f]{12}$' "the bridge's name"
+	assert_ok w ip link del "$br"
+	assert_ok wl --rm --network gone -p 9309:80 net:1 ip -o -4 addr show eth0
+	assert_contains "$OUT" "10.89.9." "an address on the network made again"
+	assert_contains "$(w ip -o -4 addr show dev "$br")" "10.89.9.1/24" \
+		"the bridge is back with its gateway"
+	assert_ok w nft list table ip berth
+	assert_contains "$OUT" "berth:net=gone" "the network's rules are there"
+	assert_not_contains "$OUT" "dport 9309" "the port's rule went with its container"
+	assert_ok wb network rm gone
+	world_clean
+}
+
 # A deleted container's veth leaves the bridge at once (taken down; the
 # kernel removes it with the container's namespace): a successor given the
 # same address, hence the same MAC, is reached at once by a container that
@@ -300,7 +322,8 @@ t_network_sigkill_mid_create_is_cleaned_up() {
 	assert_ok wb network create k
 	local i n=0
 	for i in $(seq 16); do
-		wl -d --name "$(ctr_id k$i)" --network k net:1 sleep 30 >/dev/null 2>&1 &
+		wl -d --name "$(ctr_id k$i)" --network k -p "$((9400 + i)):80" \
+			net:1 sleep 30 >/dev/null 2>&1 &
 		local pid=$!
 		sleep "0.0$((RANDOM % 10))$((RANDOM % 10))"
 		pkill -KILL -P "$pid" 2>/dev/null
