@@ -108,19 +108,26 @@ static int check_ifname(const char *name, const char *what, struct berr *err)
 			 what, name ? name : "");
 }
 
-int nsn_link_set_up(const char *ifname, bool up, struct berr *err)
+/* A netlink socket and the link named ifname, as the kernel has it now. */
+static int get_link(const char *ifname, const char *ctx, struct nsn_nl **nl,
+		    struct rtnl_link **link, struct berr *err)
 {
-	const char *what = up ? "up" : "down";
-	_cleanup_(nsn_nl_freep) struct nsn_nl *nl = NULL;
-	_cleanup_free_ char *ctx =
-		base_sprintf("set link `%s` %s", ifname, what);
-	int r = nsn_nl_open(&nl, ctx, err);
+	int r = nsn_nl_open(nl, ctx, err);
 	if (r < 0)
 		return r;
+	r = rtnl_link_get_kernel((*nl)->sk, 0, ifname, link);
+	return r < 0 ? berr_set(err, nsn_nl_errno(*nl, r), "%s", ctx) : 0;
+}
+
+int nsn_link_set_up(const char *ifname, bool up, struct berr *err)
+{
+	_cleanup_(nsn_nl_freep) struct nsn_nl *nl = NULL;
 	_cleanup_(nsn_link_putp) struct rtnl_link *link = NULL;
-	r = rtnl_link_get_kernel(nl->sk, 0, ifname, &link);
+	_cleanup_free_ char *ctx =
+		base_sprintf("set link `%s` %s", ifname, up ? "up" : "down");
+	int r = get_link(ifname, ctx, &nl, &link, err);
 	if (r < 0)
-		return berr_set(err, nsn_nl_errno(nl, r), "%s", ctx);
+		return r;
 	_cleanup_(nsn_link_putp) struct rtnl_link *change = rtnl_link_alloc();
 	if (!change)
 		return berr_set(err, ENOMEM, "%s", ctx);
@@ -137,14 +144,11 @@ int nsn_link_set_up(const char *ifname, bool up, struct berr *err)
 int nsn_link_index(const char *ifname, bool *up, struct berr *err)
 {
 	_cleanup_(nsn_nl_freep) struct nsn_nl *nl = NULL;
+	_cleanup_(nsn_link_putp) struct rtnl_link *link = NULL;
 	_cleanup_free_ char *ctx = base_sprintf("find link `%s`", ifname);
-	int r = nsn_nl_open(&nl, ctx, err);
+	int r = get_link(ifname, ctx, &nl, &link, err);
 	if (r < 0)
 		return r;
-	_cleanup_(nsn_link_putp) struct rtnl_link *link = NULL;
-	r = rtnl_link_get_kernel(nl->sk, 0, ifname, &link);
-	if (r < 0)
-		return berr_set(err, nsn_nl_errno(nl, r), "%s", ctx);
 	*up = rtnl_link_get_flags(link) & IFF_UP;
 	return rtnl_link_get_ifindex(link);
 }
