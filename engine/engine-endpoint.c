@@ -206,36 +206,86 @@ static void add_names(int dfd, const char *name, const struct record *r,
 		}
 }
 
-/* Rewrites the network's hosts file from its endpoints and starts or
- * reloads its DNS server; stops it when no name is left. Lock held. */
-static int dns_update(const struct rt_ctx *ctx, const struct eng_network *n,
-		      struct berr *err)
+static char *dns_dir(const struct rt_ctx *ctx, const struct eng_network *n)
 {
-	struct hosts h = {0};
-	each_record(ctx, n->name, add_names, &h);
 	_cleanup_free_ char *dns = eng_net_path(ctx, "dns");
-	_cleanup_free_ char *dir = base_sprintf("%s/%s", dns, n->name);
-	int r = 0;
-	if (h.n == 0) {
-		r = nsn_dns_stop(dir, err);
-	} else {
-		r = base_mkdir_p(AT_FDCWD, dir, 0700);
-		if (r < 0)
-			r = berr_set(err, -r, "create %s", dir);
-		if (r == 0)
-			r = nsn_dns_hosts_write(dir, h.v, h.n, err);
-		_cleanup_strv_ char **up = NULL;
-		if (r == 0)
-			r = eng_resolv_upstream(&up, err);
-		struct nsn_dns d = {.state_dir = dir,
-				    .bridge = n->bridge,
-				    .listen_ip = n->gateway,
-				    .upstream = (const char *const *)up,
-				    .n_upstream = base_strv_len(up)};
-		if (r == 0)
-			r = nsn_dns_ensure(&d, err);
-	}
+	return base_sprintf("%s/%s", dns, n->name);
+}
+
+struct put {
+	const char *dir;
+	struct berr *err;
+	int r;
+};
+
+/* Writes the names of endpoint r to its own file of the DNS server. */
+static void put_names(int dfd, const char *name, const struct record *r,
+		      void *data)
+{
+	struct put *p = data;
+	struct hosts h = {0};
+	add_names(dfd, name, r, &h);
+	int ret = nsn_dns_hosts_put(p->dir, r->id, h.v, h.n,
+				    p->r < 0 ? NULL : p->err);
+	if (p->r == 0)
+		p->r = ret;
 	free(h.v);
+}
+
+/* Gives rec's names (none: nobody's new) to the network's DNS server,
+ * which is started when none runs, or stopped when no name is left. Where
+ * the server's files are new (a network from before they were kept per
+ * endpoint, or one made anew), every endpoint's names go first. Lock
+ * held. */
+static int dns_sync(const struct rt_ctx *ctx, const struct eng_network *n,
+		    const struct record *rec, struct berr *err)
+{
+	_cleanup_free_ char *dir = dns_dir(ctx, n);
+	_cleanup_free_ char *hosts = base_sprintf("%s/hosts.d", dir);
+	int r = base_mkdir_p(AT_FDCWD, dir, 0700);
+	if (r < 0)
+		return berr_set(err, -r, "create %s", dir);
+	struct put p = {.dir = dir, .err = err};
+	if (access(hosts, F_OK) < 0) {
+		/* a server that runs watches no such directory */
+		r = nsn_dns_stop(dir, err);
+		if (r < 0)
+			return berr_wrap(err, "DNS of network %s", n->name);
+		each_record(ctx, n->name, put_names, &p);
+	} else if (rec) {
+		put_names(-1, rec->id, rec, &p);
+	}
+	r = p.r;
+	size_t names = r == 0 ? nsn_dns_hosts_count(dir) : 0;
+	_cleanup_strv_ char **up = NULL;
+	if (r == 0 && !names)
+		r = nsn_dns_stop(dir, err);
+	if (r == 0 && names)
+		r = eng_resolv_upstream(&up, err);
+	struct nsn_dns d = {.state_dir = dir,
+			    .bridge = n->bridge,
+			    .listen_ip = n->gateway,
+			    .upstream = (const char *const *)up,
+			    .n_upstream = base_strv_len(up)};
+	if (r == 0 && names)
+		r = nsn_dns_ensure(&d, err);
+	return r < 0 ? berr_wrap(err, "DNS of network %s", n->name) : 0;
+}
+
+/* Takes the names of endpoint id from the network's DNS server, which
+ * stops with the last. Lock held. */
+static int dns_remove(const struct rt_ctx *ctx, const struct eng_network *n,
+		      const char *id, struct berr *err)
+{
+	_cleanup_free_ char *dir = dns_dir(ctx, n);
+	_cleanup_free_ char *hosts = base_sprintf("%s/hosts.d", dir);
+	if (access(dir, F_OK) < 0)
+		return 0;
+	if (access(hosts, F_OK) < 0)
+		return dns_sync(ctx, n, NULL, err);
+	int r = nsn_dns_hosts_drop(dir, id, err);
+	if (r == 0 && nsn_dns_hosts_count(dir) == 0)
+		r = nsn_dns_stop(dir, err);
 	return r < 0 ? berr_wrap(err, "DNS of network %s", n->name) : 0;
 }
 
@@ -355,7 +405,7 @@ static int release_locked(const struct rt_ctx *ctx, int dfd, const char *dir,
 	if (r < 0 && r != -ENOENT)
 		return berr_set(err, -r, "remove %s", dir);
 	if (known)
-		return dns_update(ctx, &n, err);
+		return dns_remove(ctx, &n, rec->id, err);
 	if (cr < 0 && err)
 		*err = cerr;
 	return cr;
@@ -724,7 +774,7 @@ static int attach_network(const struct rt_ctx *ctx, int dfd, const char *dir,
 	if (r == 0 && rec->ports)
 		r = record_write(dfd, rec, err);
 	if (r == 0)
-		r = dns_update(ctx, n, err);
+		r = dns_sync(ctx, n, rec, err);
 	if (r < 0)
 		return r;
 	ep->netns = base_sprintf("%s/netns", dir);

@@ -1,6 +1,11 @@
 /* One dnsmasq per network, answering the network's container names from a
- * hosts file: started on demand, told to reread the file with SIGHUP,
- * found again by its pid file and checked through /proc and a pidfd. */
+ * hosts directory, one file per container: started on demand, found again
+ * by its pid file and checked through /proc and a pidfd. dnsmasq watches
+ * the directory (inotify): a file renamed in is read, one removed is
+ * forgotten, dot files (the temporary names) are skipped, so a container
+ * that comes or goes costs one small file, not a rewrite of every name and
+ * a reload. */
+#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -16,7 +21,7 @@
 
 #define DNSMASQ "/usr/sbin/dnsmasq"
 #define DNS_PID_FILE "dnsmasq.pid"
-#define DNS_HOSTS_FILE "hosts"
+#define DNS_HOSTS_DIR "hosts.d"
 #define DNS_LOG_FILE "dnsmasq.log"
 #define DNS_ERR_FILE "dnsmasq.err" /* its stderr: startup errors */
 #define DNS_LOCK_FILE "dnsmasq.lock"
@@ -82,18 +87,37 @@ static char *dir_file(const char *dir, const char *name)
 	return base_sprintf("%s/%s", dir, name);
 }
 
-/* ---- the hosts file -------------------------------------------------------
+/* ---- the hosts directory ------------------------------------------------
  */
 
-int nsn_dns_hosts_write(const char *state_dir, const struct nsn_dns_host *hosts,
-			size_t n, struct berr *err)
+/* state_dir/hosts.d, made when missing; an open fd of it. */
+static int hosts_dir(const char *state_dir, struct berr *err)
+{
+	_cleanup_free_ char *path = dir_file(state_dir, DNS_HOSTS_DIR);
+	if (mkdir(path, 0755) < 0 && errno != EEXIST)
+		return berr_set(err, errno, "create %s", path);
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	return fd < 0 ? berr_set(err, errno, "open %s", path) : fd;
+}
+
+/* The file of key: a name of its own, never a dot file (dnsmasq skips
+ * those) nor a path. */
+static int check_key(const char *state_dir, const char *key, struct berr *err)
 {
 	int ret = check_dir(state_dir, err);
-	if (ret < 0)
-		return ret;
-	char *text = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&text, &len);
+	if (ret == 0 && (!key || !nsn_id_ok(key)))
+		ret = berr_setx(err, EINVAL,
+				"DNS hosts of %s: `%s` is not a container "
+				"name",
+				state_dir, key ? key : "");
+	return ret;
+}
+
+/* "IP NAME" lines of hosts into *text; -EINVAL for a bad entry. */
+static int hosts_text(const char *state_dir, const struct nsn_dns_host *hosts,
+		      size_t n, char **text, size_t *len, struct berr *err)
+{
+	FILE *f = open_memstream(text, len);
 	if (!f)
 		return berr_set(err, errno, "DNS hosts of %s", state_dir);
 	for (size_t i = 0; i < n; i++) {
@@ -103,7 +127,8 @@ int nsn_dns_hosts_write(const char *state_dir, const struct nsn_dns_host *hosts,
 		    !memchr(hosts[i].ip, '\0', sizeof(hosts[i].ip)) ||
 		    !ip_canon(hosts[i].ip, ip, sizeof(ip))) {
 			fclose(f);
-			free(text);
+			free(*text);
+			*text = NULL;
 			return berr_setx(err, EINVAL,
 					 "DNS hosts of %s: entry %zu is not "
 					 "a host name and an address",
@@ -112,18 +137,55 @@ int nsn_dns_hosts_write(const char *state_dir, const struct nsn_dns_host *hosts,
 		fprintf(f, "%s %s\n", ip, hosts[i].name);
 	}
 	fclose(f);
-	_cleanup_free_ char *buf = text;
-	_cleanup_close_ int dfd =
-		open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0)
-		return berr_set(err, errno, "open DNS state directory %s",
-				state_dir);
-	/* 0644: dnsmasq may read it as another user */
-	ret = base_write_file_atomic(dfd, DNS_HOSTS_FILE, buf, len, 0644);
-	if (ret < 0)
-		return berr_set(err, -ret, "write %s/" DNS_HOSTS_FILE,
-				state_dir);
 	return 0;
+}
+
+int nsn_dns_hosts_put(const char *state_dir, const char *key,
+		      const struct nsn_dns_host *hosts, size_t n,
+		      struct berr *err)
+{
+	int ret = check_key(state_dir, key, err);
+	if (ret < 0)
+		return ret;
+	if (n == 0)
+		return nsn_dns_hosts_drop(state_dir, key, err);
+	_cleanup_free_ char *text = NULL;
+	size_t len = 0;
+	ret = hosts_text(state_dir, hosts, n, &text, &len, err);
+	if (ret < 0)
+		return ret;
+	_cleanup_close_ int dfd = hosts_dir(state_dir, err);
+	if (dfd < 0)
+		return dfd;
+	/* 0644: dnsmasq may read it as another user */
+	ret = base_write_file_atomic(dfd, key, text, len, 0644);
+	if (ret < 0)
+		return berr_set(err, -ret, "write %s/" DNS_HOSTS_DIR "/%s",
+				state_dir, key);
+	return 0;
+}
+
+int nsn_dns_hosts_drop(const char *state_dir, const char *key, struct berr *err)
+{
+	int ret = check_key(state_dir, key, err);
+	if (ret < 0)
+		return ret;
+	_cleanup_free_ char *path =
+		base_sprintf("%s/" DNS_HOSTS_DIR "/%s", state_dir, key);
+	if (unlink(path) < 0 && errno != ENOENT)
+		return berr_set(err, errno, "remove %s", path);
+	return 0;
+}
+
+size_t nsn_dns_hosts_count(const char *state_dir)
+{
+	_cleanup_free_ char *path = dir_file(state_dir, DNS_HOSTS_DIR);
+	_cleanup_closedir_ DIR *d = opendir(path);
+	struct dirent *de;
+	size_t n = 0;
+	while (d && (de = readdir(d)))
+		n += de->d_name[0] != '.';
+	return n;
 }
 
 /* ---- finding the server ------------------------------------------------- */
@@ -138,11 +200,11 @@ static char **dns_argv(const struct nsn_dns *d)
 		base_strdup("--conf-file=/dev/null"),
 		base_sprintf("--pid-file=%s/" DNS_PID_FILE, dir),
 		base_sprintf("--log-facility=%s/" DNS_LOG_FILE, dir),
-		/* root: the hosts file is reread on SIGHUP as this user,
-		 * and the caller's state dir need not be open to others */
+		/* root: the hosts files are read as this user, and the
+		 * caller's state dir need not be open to others */
 		base_strdup("--user=root"),
 		base_strdup("--no-hosts"),
-		base_sprintf("--addn-hosts=%s/" DNS_HOSTS_FILE, dir),
+		base_sprintf("--hostsdir=%s/" DNS_HOSTS_DIR, dir),
 		base_strdup("--no-resolv"),
 		base_strdup("--domain-needed"),
 		base_strdup("--bind-interfaces"),
@@ -404,9 +466,9 @@ static int dns_spawn(char **argv, const char *dir, int *status)
 static int dns_start(const struct nsn_dns *d, char **argv, struct berr *err)
 {
 	const char *dir = d->state_dir;
-	_cleanup_free_ char *hosts = dir_file(dir, DNS_HOSTS_FILE);
-	if (access(hosts, F_OK) < 0 && nsn_dns_hosts_write(dir, NULL, 0, err))
-		return -err->code;
+	_cleanup_close_ int hfd = hosts_dir(dir, err);
+	if (hfd < 0)
+		return hfd;
 	int status = 0;
 	int ret = dns_spawn(argv, dir, &status);
 	if (ret < 0)
@@ -438,13 +500,9 @@ int nsn_dns_ensure(const struct nsn_dns *d, struct berr *err)
 	_cleanup_strv_ char **argv = dns_argv(d);
 	bool same = false;
 	_cleanup_close_ int pfd = dns_find(d->state_dir, argv, &same);
-	if (pfd >= 0 && same) {
-		if (pidfd_send_signal(pfd, SIGHUP, NULL, 0) == 0)
-			return 0;
-		if (errno != ESRCH)
-			return berr_set(err, errno, "reload dnsmasq of %s",
-					d->state_dir);
-	}
+	/* it watches its hosts directory itself */
+	if (pfd >= 0 && same)
+		return 0;
 	/* not running, running with other options, or a stale pid file */
 	ret = dns_stop_locked(d->state_dir, err);
 	if (ret < 0)

@@ -334,11 +334,12 @@ int nsn_cni_check(const struct nsn_cni_opts *o, struct berr *err);
  * (Debian's dnsmasq-base) of that network: started on demand in the
  * calling thread's network namespace, listening on the network's gateway
  * address and bridge alone (port 53, UDP and TCP; never lo), answering
- * from a hosts file the caller writes (several entries of one name: all
- * their addresses), forwarding other dotted names to the upstream servers
- * given (none: it answers them with "refused"). No DHCP, no /etc/hosts,
- * no /etc/resolv.conf, no syslog. It runs as root: it rereads the hosts
- * file on SIGHUP as its user, and state_dir need not be open to others.
+ * from the hosts files the caller writes, one per container, which it
+ * watches (several entries of one name: all their addresses), forwarding
+ * other dotted names to the upstream servers given (none: it answers them
+ * with "refused"). No DHCP, no /etc/hosts, no /etc/resolv.conf, no
+ * syslog. It runs as root: it reads the hosts files as its user, and
+ * state_dir need not be open to others.
  *
  * The server is a daemon that outlives the berth process that starts it:
  * its own session, default signals, stdin and stdout on /dev/null and its
@@ -366,24 +367,32 @@ struct nsn_dns {
 	size_t n_upstream;	     /* may be 0 */
 };
 
-/* Replaces state_dir/hosts with the n entries (one "IP NAME" line each)
- * through a rename, so that the server never reads half a file; the
- * server sees it at the next nsn_dns_ensure. -EINVAL (nothing written)
- * for a name that is not labels of [A-Za-z0-9_-] joined by dots, or an
- * address that is not one. */
-int nsn_dns_hosts_write(const char *state_dir, const struct nsn_dns_host *hosts,
-			size_t n, struct berr *err);
+/* Writes the n entries (one "IP NAME" line each) of one container, key,
+ * as state_dir/hosts.d/KEY through a rename, so that the server never
+ * reads half a file; a running server reads it by itself (inotify), and n
+ * == 0 drops it. -EINVAL (nothing written) for a key that is not a
+ * container name, a name that is not labels of [A-Za-z0-9_-] joined by
+ * dots, or an address that is not one. */
+int nsn_dns_hosts_put(const char *state_dir, const char *key,
+		      const struct nsn_dns_host *hosts, size_t n,
+		      struct berr *err);
 
-/* Starts the server when none runs (an empty hosts file first if there is
- * none) and returns once it listens; when one runs with the same options,
- * sends it SIGHUP to reread the hosts file (it has reread it shortly
- * after); one running with other options (bridge, address, upstream) is
- * stopped and started anew. -EIO with dnsmasq's own message when it cannot
- * start (e.g. the address is not on the bridge or is taken). */
+/* Removes the entries of key; a running server forgets them by itself. */
+int nsn_dns_hosts_drop(const char *state_dir, const char *key,
+		       struct berr *err);
+
+/* How many containers have entries. */
+size_t nsn_dns_hosts_count(const char *state_dir);
+
+/* Starts the server when none runs (its hosts directory first if there is
+ * none) and returns once it listens; one running with other options
+ * (bridge, address, upstream) is stopped and started anew. -EIO with
+ * dnsmasq's own message when it cannot start (e.g. the address is not on
+ * the bridge or is taken). */
 int nsn_dns_ensure(const struct nsn_dns *d, struct berr *err);
 
 /* Stops the server (SIGTERM, SIGKILL after 5 s) and removes its pid file;
- * 0 when none runs. The hosts file stays. */
+ * 0 when none runs. The hosts files stay. */
 int nsn_dns_stop(const char *state_dir, struct berr *err);
 
 /* True when the server of state_dir runs. */

@@ -706,16 +706,18 @@ static struct dns_fixture dns_fixture_new(void)
 	return f;
 }
 
+/* One file per pair, as one container each: keys c0, c1... */
 static void write_hosts(const char *dir, const char *const *pairs, size_t n)
 {
-	struct nsn_dns_host h[8];
-	ASSERT_TRUE(n <= ARRAY_SIZE(h));
 	for (size_t i = 0; i < n; i++) {
-		snprintf(h[i].name, sizeof(h[i].name), "%s", pairs[2 * i]);
-		snprintf(h[i].ip, sizeof(h[i].ip), "%s", pairs[2 * i + 1]);
+		struct nsn_dns_host h = {0};
+		snprintf(h.name, sizeof(h.name), "%s", pairs[2 * i]);
+		snprintf(h.ip, sizeof(h.ip), "%s", pairs[2 * i + 1]);
+		char key[16];
+		snprintf(key, sizeof(key), "c%zu", i);
+		struct berr e = {0};
+		ASSERT_OK(nsn_dns_hosts_put(dir, key, &h, 1, &e));
 	}
-	struct berr e = {0};
-	ASSERT_OK(nsn_dns_hosts_write(dir, h, n, &e));
 }
 
 /* The A records for name from server (port 53), sorted, joined by
@@ -810,7 +812,7 @@ TEST(dns_answers_names_of_the_hosts_file_and_groups)
 	close(pfd);
 }
 
-TEST(dns_ensure_again_reloads_the_hosts_file)
+TEST(dns_server_reads_a_new_file_and_forgets_a_dropped_one)
 {
 	_cleanup_(dns_fixture_free) struct dns_fixture f = dns_fixture_new();
 	static const char *const h1[] = {"web", "10.90.0.5"};
@@ -821,12 +823,24 @@ TEST(dns_ensure_again_reloads_the_hosts_file)
 	pid_t pid = dns_pid(f.state);
 	_cleanup_free_ char *before = query_a("10.90.0.1", "db");
 	ASSERT_STREQ(before, "");
+	/* no call to the server: it watches its directory */
 	write_hosts(f.state, h2, 2);
-	ASSERT_OK(nsn_dns_ensure(&f.d, &e));
-	ASSERT_EQ(dns_pid(f.state), pid);
 	_cleanup_free_ char *after =
 		query_until("10.90.0.1", "db", "10.90.0.8");
 	ASSERT_STREQ(after, "10.90.0.8");
+	ASSERT_EQ(nsn_dns_hosts_count(f.state), 2);
+	ASSERT_OK(nsn_dns_hosts_drop(f.state, "c1", &e));
+	ASSERT_EQ(nsn_dns_hosts_count(f.state), 1);
+	_cleanup_free_ char *gone = query_until("10.90.0.1", "db", "");
+	ASSERT_STREQ(gone, "");
+	_cleanup_free_ char *web = query_a("10.90.0.1", "web");
+	ASSERT_STREQ(web, "10.90.0.5");
+	/* ensure again: the same server */
+	ASSERT_OK(nsn_dns_ensure(&f.d, &e));
+	ASSERT_EQ(dns_pid(f.state), pid);
+	/* no entries is no file */
+	ASSERT_OK(nsn_dns_hosts_put(f.state, "c0", NULL, 0, &e));
+	ASSERT_EQ(nsn_dns_hosts_count(f.state), 0);
 	ASSERT_OK(nsn_dns_stop(f.state, &e));
 }
 
@@ -987,10 +1001,14 @@ TEST(dns_refuses_bad_names_and_reports_a_failed_start)
 		struct nsn_dns_host h = {0};
 		snprintf(h.name, sizeof(h.name), "%s", bad[i][0]);
 		snprintf(h.ip, sizeof(h.ip), "%s", bad[i][1]);
-		ASSERT_EQ(nsn_dns_hosts_write(f.state, &h, 1, &e), -EINVAL);
+		ASSERT_EQ(nsn_dns_hosts_put(f.state, "c0", &h, 1, &e), -EINVAL);
 	}
-	_cleanup_free_ char *hosts = base_sprintf("%s/hosts", f.state);
-	ASSERT_TRUE(!exists(hosts));
+	/* a key that is no container name: a dot file or a path */
+	struct nsn_dns_host ok = {.name = "ok", .ip = "10.90.0.5"};
+	ASSERT_EQ(nsn_dns_hosts_put(f.state, ".hidden", &ok, 1, &e), -EINVAL);
+	ASSERT_EQ(nsn_dns_hosts_put(f.state, "../x", &ok, 1, &e), -EINVAL);
+	ASSERT_EQ(nsn_dns_hosts_drop(f.state, "../x", &e), -EINVAL);
+	ASSERT_EQ(nsn_dns_hosts_count(f.state), 0);
 	/* an address that is not on the bridge */
 	f.d.listen_ip = "10.90.5.1";
 	ASSERT_EQ(nsn_dns_ensure(&f.d, &e), -EIO);
