@@ -102,7 +102,25 @@ static int mark_bundle(const char *dir, void *data, struct berr *err)
 	return 0;
 }
 
-static void gc_one(int cfd, const char *name)
+/* Whether the directory of fd has no entry. */
+static bool dir_empty(int fd)
+{
+	_cleanup_close_ int dup =
+		openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	_cleanup_closedir_ DIR *d = dup < 0 ? NULL : fdopendir(dup);
+	if (!d)
+		return false;
+	dup = -1; /* the stream owns it */
+	struct dirent *de;
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			return false;
+	return true;
+}
+
+/* quiet: no bundle is being made (rt_bundle_make), so an empty one that
+ * nobody marked is a killed launch's, killed before it could mark it. */
+static void gc_one(int cfd, const char *name, bool quiet)
 {
 	_cleanup_close_ int fd = openat(
 		cfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
@@ -110,6 +128,11 @@ static void gc_one(int cfd, const char *name)
 	ssize_t n =
 		fd < 0 ? -1
 		       : fgetxattr(fd, BUNDLE_XATTR, root, sizeof(root) - 1);
+	if (n < 0 && errno == ENODATA && quiet && dir_empty(fd) &&
+	    flock(fd, LOCK_EX | LOCK_NB) == 0) {
+		unlinkat(cfd, name, AT_REMOVEDIR);
+		return;
+	}
 	const char *dot = strrchr(name, '.');
 	if (n <= 0 || !dot || flock(fd, LOCK_EX | LOCK_NB) < 0)
 		return;
@@ -133,10 +156,11 @@ static void bundle_gc(const char *store)
 	_cleanup_free_ char *dir = base_sprintf(
 		"%s/containers", store ? store : OCI_STORE_DEFAULT);
 	_cleanup_closedir_ DIR *d = opendir(dir);
+	bool quiet = d && flock(dirfd(d), LOCK_EX | LOCK_NB) == 0;
 	struct dirent *de;
 	while (d && (de = readdir(d)))
 		if (de->d_name[0] != '.')
-			gc_one(dirfd(d), de->d_name);
+			gc_one(dirfd(d), de->d_name, quiet);
 }
 
 /* rt_bundle_opts.edit: launch's options and the profile, and launch.id. */

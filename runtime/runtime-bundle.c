@@ -11,6 +11,7 @@
  *                prune` keeps what a container still stands on
  * The nonce keeps two state roots that use one name apart. */
 #include <fcntl.h>
+#include <sys/file.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mount.h>
@@ -179,15 +180,19 @@ static char *layer_list(const struct oci_image *img)
 	return text;
 }
 
-/* <store>/containers/<name>.<nonce>, made empty. */
+/* <store>/containers/<name>.<nonce>, made empty; *plock: the parent, held
+ * shared (rt_bundle_make). */
 static int new_bundle_dir(struct oci_store *s, const char *name, char **dir,
-			  struct berr *err)
+			  int *plock, struct berr *err)
 {
 	_cleanup_free_ char *parent =
 		base_sprintf("%s/containers", oci_store_path(s));
 	int r = base_mkdir_p(AT_FDCWD, parent, 0700);
 	if (r < 0)
 		return berr_set(err, -r, "create %s", parent);
+	*plock = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (*plock < 0 || flock(*plock, LOCK_SH) < 0)
+		return berr_set(err, errno, "lock %s", parent);
 	char nonce[9];
 	base_random_hex(nonce, 8);
 	*dir = base_sprintf("%s/%s.%s", parent, name, nonce);
@@ -210,7 +215,8 @@ int rt_bundle_make(const struct rt_bundle_opts *o, char **dirp,
 	if ((r = oci_image_find(s, o->image, &img, err)) < 0)
 		return r;
 	_cleanup_free_ char *dir = NULL;
-	if ((r = new_bundle_dir(s, o->name, &dir, err)) < 0)
+	_cleanup_close_ int plock = -1;
+	if ((r = new_bundle_dir(s, o->name, &dir, &plock, err)) < 0)
 		return r;
 	if (o->prepare && (r = o->prepare(dir, o->data, err)) < 0) {
 		remove_bundle(dir, NULL);

@@ -215,7 +215,10 @@ struct rt_bundle_opts {
 
 /* Makes the bundle: *dir, and *seccomp_cache (may be NULL), the store's
  * directory for compiled seccomp programs (rt_create_opts). On failure
- * nothing of it stays. */
+ * nothing of it stays. While it makes one, it holds a shared flock on the
+ * store's containers directory: a collector that holds it exclusively
+ * knows that an empty bundle directory without its owner's mark is what
+ * a killed maker left. */
 int rt_bundle_make(const struct rt_bundle_opts *o, char **dir,
 		   char **seccomp_cache, struct berr *err);
 /* Unmounts rootfs and removes the bundle; never descends into a rootfs

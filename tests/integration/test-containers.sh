@@ -420,6 +420,16 @@ t_ctr_dead_record_collected() {
 		"a killed launch's temporary record is removed, a locked one stays"
 	wait
 	rmdir "$ROOT/.containers/.new-$IT_TOKEN-live-600dcafe"
+	# a bundle directory of a launch killed before it marked it as its
+	# own: empty, it is removed; one with something in it is not known to
+	# be a launch's, and stays
+	mkdir -p "$TDIR/store/containers/$IT_TOKEN-e.0badf00d" \
+		"$TDIR/store/containers/$IT_TOKEN-f.600dcafe"
+	touch "$TDIR/store/containers/$IT_TOKEN-f.600dcafe/config.json"
+	assert_ok lc --rm ctr:1 true
+	assert_eq "$(ls -A "$TDIR/store/containers")" "$IT_TOKEN-f.600dcafe" \
+		"an empty unmarked bundle is removed, another kept"
+	rm -r "$TDIR/store/containers/$IT_TOKEN-f.600dcafe"
 	ctr_nothing_left
 }
 

@@ -87,6 +87,27 @@ s.bind(("0.0.0.0", 5000)); s.settimeout(10); print(s.recv(512).decode())' \
 	world_clean
 }
 
+# Each container's names are a file of the network's DNS server, which
+# reads new files and forgets removed ones by itself. Where the files are
+# gone (a network from before they were kept so), the next container
+# writes every container's names again.
+t_network_names_rewritten_when_files_gone() {
+	world_setup
+	assert_ok wb network create nf
+	local a
+	a=$(ctr_id na)
+	assert_ok wl -d --name "$a" --network nf --network-alias first net:1 sleep 30
+	assert_eq "$(ls "$ROOT/.net/dns/nf/hosts.d")" "$a" "one file per container"
+	rm -rf "$ROOT/.net/dns/nf/hosts.d"
+	assert_ok wl --rm --name "$(ctr_id nb)" --network nf net:1 nslookup first
+	assert_match "$OUT" "Address: 10\.89\.0\.[0-9]+" "an earlier container's alias, written again"
+	assert_eq "$(ls "$ROOT/.net/dns/nf/hosts.d")" "$a" "the later one's file went with it"
+	assert_ok wb delete -f "$a"
+	assert_eq "$(ls -A "$ROOT/.net/dns/nf/hosts.d")" "" "no file left"
+	assert_ok wb network rm nf
+	world_clean
+}
+
 # A network's bridge, addresses and rules are made once: a later start only
 # checks that the bridge is the same one, up. One removed behind berth's
 # back is made again, in full, by the next start.
@@ -333,10 +354,20 @@ t_network_sigkill_mid_create_is_cleaned_up() {
 		n=$((n + 1))
 	done
 	# a launch killed after its monitor took over still starts its
-	# container, maybe after the delete above: deleted again
-	sleep 1
-	for i in $(seq 16); do
-		wb delete -f "$IT_TOKEN-k$i" >/dev/null 2>&1
+	# container, maybe after the delete above (seconds later on a busy
+	# machine): deleted again until none has come for a second
+	local t quiet=0
+	for t in $(seq 50); do
+		sleep 0.1
+		if [ -n "$(ls -d "$ROOT/$IT_TOKEN-k"* 2>/dev/null)" ]; then
+			quiet=0
+			for i in $(seq 16); do
+				wb delete -f "$IT_TOKEN-k$i" >/dev/null 2>&1
+			done
+		else
+			quiet=$((quiet + 1))
+			[ "$quiet" -ge 10 ] && break
+		fi
 	done
 	# the next command on the network finds what the dead ones left, and
 	# the next launch the bundles of those killed before their state
