@@ -491,7 +491,7 @@ static int net_down(const struct rt_ctx *ctx, const struct eng_network *n,
 	_cleanup_free_ char *dns = eng_net_path(ctx, "dns");
 	_cleanup_free_ char *dnsdir = base_sprintf("%s/%s", dns, n->name);
 	if (r >= 0)
-		r = nsn_dns_stop(dnsdir, err);
+		r = nsn_dns_stop_wait(dnsdir, err);
 	if (r >= 0) {
 		_cleanup_close_ int dfd =
 			open(dns, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -21,6 +21,7 @@
 
 #define DNSMASQ "/usr/sbin/dnsmasq"
 #define DNS_PID_FILE "dnsmasq.pid"
+#define DNS_STOPPING_FILE "dnsmasq.pid.stopping" /* told to stop */
 #define DNS_HOSTS_DIR "hosts.d"
 #define DNS_LOG_FILE "dnsmasq.log"
 #define DNS_ERR_FILE "dnsmasq.err" /* its stderr: startup errors */
@@ -260,25 +261,50 @@ static bool cmdline_is(const char *buf, size_t len, char **argv)
 	return off == len;
 }
 
-/* A pidfd of the dnsmasq whose pid file is in dir, when that process is
- * alive and is a dnsmasq started with that pid file (a pid reused by any
- * other process is not it); -ESRCH otherwise. *same tells whether it runs
- * with exactly argv (when argv is given). */
-static int dns_find(const char *dir, char **argv, bool *same)
+/* The pid of pid file name in dir, or 0. */
+static int pid_of(const char *dir, const char *name)
 {
-	_cleanup_free_ char *pidf = dir_file(dir, DNS_PID_FILE);
+	_cleanup_free_ char *pidf = dir_file(dir, name);
 	_cleanup_free_ char *text = NULL;
 	size_t len = 0;
 	int pid = 0;
 	if (base_read_file_at(AT_FDCWD, pidf, &text, &len, 64) < 0)
-		return -ESRCH;
+		return 0;
 	text[strcspn(text, "\n")] = '\0';
-	if (base_parse_int(text, &pid) < 0 || pid <= 1)
+	return base_parse_int(text, &pid) == 0 && pid > 1 ? pid : 0;
+}
+
+/* Whether pid is a process on its way out (PF_EXITING, in the flags of
+ * /proc/PID/stat: the ninth field). */
+static bool exiting(int pid)
+{
+	_cleanup_free_ char *path = base_sprintf("/proc/%d/stat", pid);
+	_cleanup_free_ char *text = NULL;
+	unsigned long flags = 0;
+	if (base_read_file_at(AT_FDCWD, path, &text, NULL, 4096) < 0)
+		return false;
+	const char *p = strrchr(text, ')');
+	return p &&
+	       sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %lu", &flags) == 1 &&
+	       (flags & 0x4); /* PF_EXITING */
+}
+
+/* A pidfd of the dnsmasq whose pid file is in dir, when that process is
+ * alive and is a dnsmasq started with that pid file (a pid reused by any
+ * other process is not it; one on its way out is not either); -ESRCH
+ * otherwise. *same tells whether it runs with exactly argv (when argv is
+ * given). */
+static int dns_find(const char *dir, char **argv, bool *same)
+{
+	_cleanup_free_ char *pidf = dir_file(dir, DNS_PID_FILE);
+	size_t len = 0;
+	int pid = pid_of(dir, DNS_PID_FILE);
+	if (!pid)
 		return -ESRCH;
 	/* the pidfd first: what is checked below is then the process it
 	 * names, or a dead one that signals cannot reach */
 	_cleanup_close_ int pfd = pidfd_open(pid, 0);
-	if (pfd < 0)
+	if (pfd < 0 || exiting(pid))
 		return -ESRCH;
 	_cleanup_free_ char *exe_link = base_sprintf("/proc/%d/exe", pid);
 	char exe[256];
@@ -341,12 +367,54 @@ static int dns_kill(int pfd, const char *dir, struct berr *err)
 	return 0;
 }
 
-/* Stops what runs, removes the pid file; under the lock. */
-static int dns_stop_locked(const char *dir, struct berr *err)
+/* Waits for the end of a server told to stop before (its sockets close
+ * last), by the pid its stop left: while that process is on its way out
+ * or still a dnsmasq of dir (a pid reused by another is not waited for). */
+static int wait_stopping(const char *dir, struct berr *err)
 {
-	_cleanup_close_ int pfd = dns_find(dir, NULL, NULL);
-	if (pfd >= 0) {
+	int pid = pid_of(dir, DNS_STOPPING_FILE);
+	_cleanup_free_ char *stopping = dir_file(dir, DNS_STOPPING_FILE);
+	_cleanup_close_ int pfd = pid ? pidfd_open(pid, 0) : -1;
+	_cleanup_free_ char *want =
+		base_sprintf("--pid-file=%s/" DNS_PID_FILE, dir);
+	size_t len = 0;
+	_cleanup_free_ char *cmd = pfd >= 0 ? proc_cmdline(pid, &len) : NULL;
+	if (pfd >= 0 &&
+	    (exiting(pid) || (cmd && cmdline_has(cmd, len, want)))) {
 		int ret = dns_kill(pfd, dir, err);
+		if (ret < 0)
+			return ret;
+	}
+	if (unlink(stopping) < 0 && errno != ENOENT)
+		return berr_set(err, errno, "remove %s", stopping);
+	return 0;
+}
+
+/* Stops what runs: SIGTERM, and with wait its end (SIGKILL after
+ * DNS_STOP_MS), then the pid file goes. Without wait, the pid file
+ * becomes the stopping file, so that a start waits for its end (a dnsmasq
+ * takes 9-12 ms to exit here, most of it the kernel's teardown of its
+ * directory watch). Under the lock. */
+static int dns_stop_locked(const char *dir, bool wait, struct berr *err)
+{
+	int ret = wait ? wait_stopping(dir, err) : 0;
+	if (ret < 0)
+		return ret;
+	_cleanup_close_ int pfd = dns_find(dir, NULL, NULL);
+	if (pfd >= 0 && !wait) {
+		_cleanup_free_ char *pidf = dir_file(dir, DNS_PID_FILE);
+		_cleanup_free_ char *stopping =
+			dir_file(dir, DNS_STOPPING_FILE);
+		/* renamed first: dnsmasq removes its pid file as it ends */
+		if (rename(pidf, stopping) < 0)
+			return berr_set(err, errno, "rename %s", pidf);
+		if (pidfd_send_signal(pfd, SIGTERM, NULL, 0) < 0 &&
+		    errno != ESRCH)
+			return berr_set(err, errno, "stop dnsmasq of %s", dir);
+		return 0;
+	}
+	if (pfd >= 0) {
+		ret = dns_kill(pfd, dir, err);
 		if (ret < 0)
 			return ret;
 	}
@@ -356,18 +424,30 @@ static int dns_stop_locked(const char *dir, struct berr *err)
 	return 0;
 }
 
-int nsn_dns_stop(const char *state_dir, struct berr *err)
+static int dns_stop(const char *state_dir, bool wait, struct berr *err)
 {
 	int ret = check_dir(state_dir, err);
 	if (ret < 0)
 		return ret;
 	_cleanup_free_ char *pidf = dir_file(state_dir, DNS_PID_FILE);
-	if (access(pidf, F_OK) < 0 && errno == ENOENT)
+	_cleanup_free_ char *stopping = dir_file(state_dir, DNS_STOPPING_FILE);
+	if (access(pidf, F_OK) < 0 && errno == ENOENT &&
+	    (!wait || (access(stopping, F_OK) < 0 && errno == ENOENT)))
 		return 0;
 	_cleanup_close_ int lock = lock_open(state_dir, err);
 	if (lock < 0)
 		return lock;
-	return dns_stop_locked(state_dir, err);
+	return dns_stop_locked(state_dir, wait, err);
+}
+
+int nsn_dns_stop(const char *state_dir, struct berr *err)
+{
+	return dns_stop(state_dir, false, err);
+}
+
+int nsn_dns_stop_wait(const char *state_dir, struct berr *err)
+{
+	return dns_stop(state_dir, true, err);
 }
 
 /* ---- starting --------------------------------------------------------- */
@@ -504,7 +584,7 @@ int nsn_dns_ensure(const struct nsn_dns *d, struct berr *err)
 	if (pfd >= 0 && same)
 		return 0;
 	/* not running, running with other options, or a stale pid file */
-	ret = dns_stop_locked(d->state_dir, err);
+	ret = dns_stop_locked(d->state_dir, true, err);
 	if (ret < 0)
 		return ret;
 	return dns_start(d, argv, err);

@@ -391,9 +391,14 @@ size_t nsn_dns_hosts_count(const char *state_dir);
  * the bridge or is taken). */
 int nsn_dns_ensure(const struct nsn_dns *d, struct berr *err);
 
-/* Stops the server (SIGTERM, SIGKILL after 5 s) and removes its pid file;
- * 0 when none runs. The hosts files stay. */
+/* Stops the server: SIGTERM, without waiting for its end (the next start
+ * waits, and sends SIGKILL after 5 s); 0 when none runs. The hosts files
+ * and the pid file stay (the pid file goes once the server has ended). */
 int nsn_dns_stop(const char *state_dir, struct berr *err);
+
+/* The same, and waits for the server's end (and for one stopped before):
+ * for a network that goes. */
+int nsn_dns_stop_wait(const char *state_dir, struct berr *err);
 
 /* True when the server of state_dir runs. */
 bool nsn_dns_running(const char *state_dir);

@@ -83,7 +83,7 @@ static char *temp_dir(void)
 		for (size_t i = 0; i < ARRAY_SIZE(dns_dirs); i++) {
 			_cleanup_free_ char *d =
 				base_sprintf("%s/%s", tmpl, dns_dirs[i]);
-			nsn_dns_stop(d, NULL);
+			nsn_dns_stop_wait(d, NULL);
 		}
 		base_rm_rf_at(AT_FDCWD, tmpl);
 		_exit(0);
@@ -807,8 +807,9 @@ TEST(dns_answers_names_of_the_hosts_file_and_groups)
 	_cleanup_free_ char *lo = query_a("127.0.0.1", "web");
 	ASSERT_STREQ(lo, "");
 	ASSERT_OK(nsn_dns_stop(f.state, &e));
+	ASSERT_TRUE(!nsn_dns_running(f.state));
 	struct pollfd p = {.fd = pfd, .events = POLLIN};
-	ASSERT_EQ(poll(&p, 1, 0), 1); /* it has exited */
+	ASSERT_EQ(poll(&p, 1, 5000), 1); /* it ends */
 	close(pfd);
 }
 
@@ -844,7 +845,7 @@ TEST(dns_server_reads_a_new_file_and_forgets_a_dropped_one)
 	ASSERT_OK(nsn_dns_stop(f.state, &e));
 }
 
-TEST(dns_stop_ends_the_server_and_removes_its_pid_file)
+TEST(dns_stop_tells_the_server_to_end_and_a_start_waits_for_it)
 {
 	_cleanup_(dns_fixture_free) struct dns_fixture f = dns_fixture_new();
 	struct berr e = {0};
@@ -852,12 +853,24 @@ TEST(dns_stop_ends_the_server_and_removes_its_pid_file)
 	pid_t pid = dns_pid(f.state);
 	int pfd = pidfd_open(pid, 0);
 	ASSERT_TRUE(pfd >= 0);
+	/* it is told to stop, and not waited for */
 	ASSERT_OK(nsn_dns_stop(f.state, &e));
-	struct pollfd p = {.fd = pfd, .events = POLLIN};
-	ASSERT_EQ(poll(&p, 1, 0), 1); /* it has exited */
-	close(pfd);
-	ASSERT_EQ(dns_pid(f.state), 0);
 	ASSERT_TRUE(!nsn_dns_running(f.state));
+	ASSERT_EQ(dns_pid(f.state), 0);
+	/* a start right after waits for its end: the address is free */
+	ASSERT_OK(nsn_dns_ensure(&f.d, &e));
+	struct pollfd p = {.fd = pfd, .events = POLLIN};
+	ASSERT_EQ(poll(&p, 1, 0), 1); /* the first has ended */
+	close(pfd);
+	ASSERT_TRUE(nsn_dns_running(f.state));
+	pid_t second = dns_pid(f.state);
+	ASSERT_TRUE(second > 1 && second != pid);
+	pfd = pidfd_open(second, 0);
+	ASSERT_TRUE(pfd >= 0);
+	ASSERT_OK(nsn_dns_stop(f.state, &e));
+	p.fd = pfd;
+	ASSERT_EQ(poll(&p, 1, 5000), 1); /* it ends by itself */
+	close(pfd);
 	ASSERT_OK(nsn_dns_stop(f.state, &e));
 }
 
