@@ -238,11 +238,6 @@ bool oci_layer_media_type_ok(const char *mt);
  * absolute path and any ".." component: -EINVAL with *why set. Caller
  * frees *out. */
 int oci_tar_clean_path(const char *name, char **out, const char **why);
-/* Whether a symlink at the clean path entry with this target stays in the
- * layer when resolved lexically: absolute targets resolve against the
- * container's root and always do; a relative one must not climb above
- * the root. */
-bool oci_tar_link_inside(const char *entry, const char *target);
 
 /* Opens the directory dir (a clean relative path, "" for the root) under
  * rootfd, never following a symlink. create makes missing components

@@ -73,31 +73,6 @@ int oci_tar_clean_path(const char *name, char **out, const char **why)
 	return 0;
 }
 
-bool oci_tar_link_inside(const char *entry, const char *target)
-{
-	if (!target || !target[0])
-		return false;
-	if (target[0] == '/')
-		return true;
-	/* depth of the directory holding the link */
-	long depth = 0;
-	for (const char *p = entry; *p; p++)
-		if (*p == '/')
-			depth++;
-	for (const char *p = target; *p;) {
-		const char *end = strchrnul(p, '/');
-		size_t n = (size_t)(end - p);
-		if (n == 2 && p[0] == '.' && p[1] == '.') {
-			if (--depth < 0)
-				return false;
-		} else if (n > 0 && !(n == 1 && p[0] == '.')) {
-			depth++;
-		}
-		p = *end ? end + 1 : end;
-	}
-	return true;
-}
-
 int oci_open_dir_nofollow(int rootfd, const char *dir, bool create, size_t *bad)
 {
 	int cur = fcntl(rootfd, F_DUPFD_CLOEXEC, 3);
@@ -446,16 +421,15 @@ static int make_dir(struct unpack *u, struct archive_entry *e, int parent,
 }
 
 static int make_symlink(struct unpack *u, struct archive_entry *e, int parent,
-			const char *name, const char *path)
+			const char *name)
 {
 	const char *target = u->la->entry_symlink(e);
 	if (!target || !target[0])
 		return entry_fail(u, EINVAL, "symbolic link without a target");
-	if (!oci_tar_link_inside(path, target))
-		return entry_fail(u, EPERM,
-				  "symbolic link to `%.200s` points outside "
-				  "the layer",
-				  target);
+	/* any target, as docker stores it: a link is never followed on the
+	 * host (entries are written through no link, and berth resolves
+	 * paths in a root with RESOLVE_IN_ROOT), and in the container a
+	 * `..` past its root stays at its root, as an absolute target does */
 	int r = clear_name(u, parent, name, false);
 	if (r < 0)
 		return r;
@@ -642,7 +616,7 @@ static int dispatch(struct unpack *u, struct archive_entry *e, int parent,
 	case AE_IFDIR:
 		return make_dir(u, e, parent, name, path);
 	case AE_IFLNK:
-		return make_symlink(u, e, parent, name, path);
+		return make_symlink(u, e, parent, name);
 	case AE_IFCHR:
 	case AE_IFBLK:
 	case AE_IFIFO:

@@ -163,18 +163,6 @@ TEST(tar_clean_path_refuses_escapes)
 	ASSERT_EQ(oci_tar_clean_path("", &out, &why), -EINVAL);
 }
 
-TEST(link_targets_inside_and_out)
-{
-	ASSERT_TRUE(oci_tar_link_inside("a/b", "../c"));
-	ASSERT_TRUE(oci_tar_link_inside("a/b/c", "../../x"));
-	ASSERT_TRUE(oci_tar_link_inside("a", "/etc/passwd"));
-	ASSERT_TRUE(oci_tar_link_inside("a", "b/../c"));
-	ASSERT_TRUE(!oci_tar_link_inside("a/b", "../../c"));
-	ASSERT_TRUE(!oci_tar_link_inside("a", "./../x"));
-	ASSERT_TRUE(!oci_tar_link_inside("a/b/c", "../../../.."));
-	ASSERT_TRUE(!oci_tar_link_inside("a", ""));
-}
-
 TEST(open_dir_nofollow_refuses_symlinks)
 {
 	char *d = tmpdir();
@@ -471,6 +459,9 @@ TEST(unpack_files_links_and_diffid)
 		{"./bin/sh", '2', "/bin/busybox", 0777, 0, 0},
 		{"./run/fifo", '6', NULL, 0600, 0, 0},
 		{"./etc/hosts.bak", '0', "", 0600, 0, 0},
+		/* a relative link that climbs past the root, as docker
+		 * stores them: kept as written */
+		{"./bin/up", '2', "../../../../usr/bin", 0777, 0, 0},
 	};
 	struct berr err = {0};
 	ASSERT_EQ(unpack(d, e, ARRAY_SIZE(e), false, &err), 0);
@@ -487,6 +478,9 @@ TEST(unpack_files_links_and_diffid)
 	char target[64] = "";
 	ASSERT_TRUE(readlinkat(rfd, "bin/sh", target, sizeof(target)) > 0);
 	ASSERT_STREQ(target, "/bin/busybox");
+	char up[64] = "";
+	ASSERT_TRUE(readlinkat(rfd, "bin/up", up, sizeof(up)) > 0);
+	ASSERT_STREQ(up, "../../../../usr/bin");
 	ASSERT_EQ(fstatat(rfd, "run/fifo", &a, AT_SYMLINK_NOFOLLOW), 0);
 	ASSERT_TRUE(S_ISFIFO(a.st_mode));
 	ASSERT_EQ(a.st_mode & 07777, 0600);
@@ -548,7 +542,8 @@ TEST(unpack_refuses_escapes)
 		{"l", '2', "..", 0, 0, 0},
 		{"l/escaped", '0', "x", 0, 0, 0},
 	};
-	refused(through, 2, "entry `l`: symbolic link to `..` points outside");
+	/* the link is stored as docker stores it; nothing goes through it */
+	refused(through, 2, "entry `l/escaped`: `l` is a symbolic link");
 	const struct tent via_abs[] = {
 		{"l", '2', "/", 0, 0, 0},
 		{"l/escaped", '0', "x", 0, 0, 0},
