@@ -208,6 +208,80 @@ static int scale_of(const struct view *V, const char *svc, const cJSON *s,
 	return 0;
 }
 
+static bool yes(const cJSON *o, const char *k)
+{
+	return cJSON_IsTrue(child(o, k)) ||
+	       (str(o, k) && !strcmp(str(o, k), "true"));
+}
+
+/* A number of a scalar the YAML reader gives as a string or a number. */
+static bool number(const cJSON *v, double *out)
+{
+	if (cJSON_IsNumber(v)) {
+		*out = v->valuedouble;
+		return true;
+	}
+	const char *t = cJSON_GetStringValue(v);
+	char *end = NULL;
+	if (!t || !*t)
+		return false;
+	*out = strtod(t, &end);
+	return *end == '\0';
+}
+
+/* ulimits: NAME: N, or NAME: {soft: N, hard: M}, as the job file's
+ * "NAME=SOFT:HARD". */
+static int ulimits(const struct view *V, const char *svc, const cJSON *s,
+		   cJSON *g, struct berr *err)
+{
+	const cJSON *u = child(s, "ulimits");
+	if (!u)
+		return 0;
+	if (!cJSON_IsObject(u))
+		return bad(V, err, svc, "ulimits: a mapping of limits");
+	cJSON *a = cJSON_AddArrayToObject(g, "ulimits");
+	const cJSON *kv;
+	cJSON_ArrayForEach(kv, u)
+	{
+		double soft, hard;
+		bool one = number(kv, &soft);
+		bool two = !one && number(child(kv, "soft"), &soft) &&
+			   number(child(kv, "hard"), &hard);
+		if (!one && !two) {
+			_cleanup_free_ char *w = base_sprintf(
+				"ulimits.%s: a number, or soft and hard",
+				kv->string);
+			return bad(V, err, svc, w);
+		}
+		_cleanup_free_ char *t =
+			one ? base_sprintf("%s=%.0f", kv->string, soft)
+			    : base_sprintf("%s=%.0f:%.0f", kv->string, soft,
+					   hard);
+		cJSON_AddItemToArray(a, cJSON_CreateString(t));
+	}
+	return 0;
+}
+
+/* init, ulimits, cpus (or deploy.resources.limits.cpus). */
+static int extras(const struct view *V, const char *svc, const cJSON *s,
+		  cJSON *g, struct berr *err)
+{
+	if (yes(s, "init"))
+		cJSON_AddBoolToObject(g, "init", true);
+	int r = ulimits(V, svc, s, g, err);
+	const cJSON *lim =
+		child(child(child(s, "deploy"), "resources"), "limits");
+	const cJSON *c =
+		child(s, "cpus") ? child(s, "cpus") : child(lim, "cpus");
+	double cpus = 0;
+	if (r == 0 && c && (!number(c, &cpus) || !(cpus >= 0)))
+		return bad(V, err, svc, "cpus: a number of CPUs");
+	/* 0 is compose's "no limit" */
+	if (r == 0 && cpus > 0)
+		cJSON_AddNumberToObject(g, "cpu_quota", cpus);
+	return r;
+}
+
 /* The process and its limits. */
 static int process(const struct view *V, const char *svc, const cJSON *s,
 		   cJSON *g, struct berr *err)
@@ -242,6 +316,8 @@ static int process(const struct view *V, const char *svc, const cJSON *s,
 		r = bad(V, err, svc, "pids_limit: a positive number");
 	if (r == 0 && pids)
 		cJSON_AddNumberToObject(g, "pids_limit", n);
+	if (r == 0)
+		r = extras(V, svc, s, g, err);
 	const cJSON *t = child(s, "tmpfs");
 	if (r == 0 && t) {
 		cJSON *a = cJSON_IsArray(t) ? cJSON_Duplicate(t, true)

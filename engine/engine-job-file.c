@@ -232,6 +232,38 @@ static int get_process(const struct parse *ps, const cJSON *obj,
 	return r;
 }
 
+/* init, ulimits ("NAME=SOFT[:HARD]", as --ulimit), cpu_quota (CPUs, as
+ * --cpus): a service's container's. */
+static int get_extras(const struct parse *ps, const cJSON *obj,
+		      const char *path, struct eng_job_group *g)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, "init");
+	_cleanup_free_ char *in = base_sprintf("%s.init", path);
+	if (v && !cJSON_IsBool(v))
+		return bad(ps, in, "expected true or false");
+	g->init = cJSON_IsTrue(v);
+	v = cJSON_GetObjectItemCaseSensitive(obj, "cpu_quota");
+	_cleanup_free_ char *cq = base_sprintf("%s.cpu_quota", path);
+	if (v && (!cJSON_IsNumber(v) || !(v->valuedouble > 0) ||
+		  v->valuedouble > 4096))
+		return bad(ps, cq, "expected a number of CPUs above 0");
+	g->cpu_quota = v ? v->valuedouble : 0;
+	v = cJSON_GetObjectItemCaseSensitive(obj, "ulimits");
+	_cleanup_free_ char *ul = base_sprintf("%s.ulimits", path);
+	_cleanup_strv_ char **strs = NULL;
+	int r = v ? get_strv(ps, v, ul, &strs) : 0;
+	g->n_ulimits = base_strv_len(strs);
+	g->ulimits = g->n_ulimits
+			     ? base_calloc(g->n_ulimits, sizeof(*g->ulimits))
+			     : NULL;
+	for (size_t i = 0; r == 0 && i < g->n_ulimits; i++) {
+		struct berr e = {0};
+		if (eng_ulimit_parse(strs[i], &g->ulimits[i], &e) < 0)
+			return bad(ps, ul, "%s", e.msg);
+	}
+	return r;
+}
+
 /* network, ports, hostname, aliases: what the group's containers get of
  * the job's network (or of the one it names). */
 static int get_network(const struct parse *ps, const cJSON *obj,
@@ -274,11 +306,12 @@ static int parse_group(const struct parse *ps, const cJSON *obj, size_t idx,
 		       char **consumes)
 {
 	static const char *const known[] = {
-		"name",	    "image",	  "rootfs",	 "command", "count",
-		"cpus",	    "memory",	  "env",	 "volumes", "mode",
-		"produces", "consumes",	  "pids_limit",	 "network", "ports",
-		"hostname", "aliases",	  "entrypoint",	 "workdir", "user",
-		"tmpfs",    "depends_on", "healthcheck", NULL};
+		"name",	     "image",	   "rootfs",	  "command", "count",
+		"cpus",	     "memory",	   "env",	  "volumes", "mode",
+		"produces",  "consumes",   "pids_limit",  "network", "ports",
+		"hostname",  "aliases",	   "entrypoint",  "workdir", "user",
+		"tmpfs",     "depends_on", "healthcheck", "init",    "ulimits",
+		"cpu_quota", NULL};
 	_cleanup_free_ char *path = base_sprintf("groups[%zu]", idx);
 	if (!cJSON_IsObject(obj))
 		return bad(ps, path, "expected an object");
@@ -318,6 +351,8 @@ static int parse_group(const struct parse *ps, const cJSON *obj, size_t idx,
 		r = get_network(ps, obj, path, g);
 	if (r == 0)
 		r = get_process(ps, obj, path, g);
+	if (r == 0)
+		r = get_extras(ps, obj, path, g);
 	if (r == 0 && eng_job_parse_deps(obj, path, g, ps->err) < 0)
 		r = berr_wrap(ps->err, "%s", ps->file);
 	if (r == 0)
@@ -639,6 +674,7 @@ void eng_job_free(struct eng_job *j)
 		free(g->workdir);
 		free(g->user);
 		base_strv_free(g->tmpfs);
+		free(g->ulimits);
 		eng_job_deps_free(g);
 		base_strv_free(g->aliases);
 		free(g->ports);
@@ -687,6 +723,13 @@ static int check_group(const struct eng_job *j, size_t i, const char *file,
 	const struct eng_job_group *g = &j->groups[i];
 	_cleanup_free_ char *at = base_sprintf("%s: groups[%zu]", file, i);
 	int r = check_cpus(g, at, allowed, err);
+	if (r == 0 && g->role != ENG_JOB_SERVICE &&
+	    (g->init || g->n_ulimits || g->cpu_quota))
+		return berr_setx(err, EINVAL,
+				 "%s: \"init\", \"ulimits\" and \"cpu_quota\" "
+				 "apply to a service's container, not to a "
+				 "queue's producer or workers",
+				 at);
 	if (r == 0 && g->role == ENG_JOB_CONSUMER &&
 	    (g->n_ports || g->hostname))
 		return berr_setx(err, EINVAL,

@@ -471,6 +471,10 @@ __attribute__((noreturn)) static void service_main(const struct run *R,
 		.memory = G->memory,
 		.pids_limit = G->pids_limit,
 		.cgroup_parent = nm.cg,
+		.init = G->init ? R->o->agent : NULL,
+		.ulimits = G->ulimits,
+		.n_ulimits = G->n_ulimits,
+		.cpus = G->cpu_quota,
 	};
 	/* no SA_RESTART: the wait for the init returns to look at it */
 	struct sigaction sa = {.sa_handler = on_kid_term};

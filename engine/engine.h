@@ -524,6 +524,11 @@ struct eng_job_group {
 	size_t n_deps;
 	char **health; /* the health check's command in each container */
 	int health_interval_ms, health_retries;
+	/* services: launch's --init, --ulimit and --cpus */
+	bool init;
+	struct eng_ulimit *ulimits;
+	size_t n_ulimits;
+	double cpu_quota; /* CPUs; 0: none */
 	enum eng_job_role role;
 	int queue; /* the queue produced or consumed, -1 */
 };

@@ -178,6 +178,62 @@ t_compose_depends_on_healthy_and_completed() {
 	world_clean
 }
 
+# init, ulimits and cpus reach the service's container, as docker-compose
+# applies them (launch's --init, --ulimit, --cpus).
+t_compose_init_ulimits_cpus() {
+	compose_setup
+	cat >"$TDIR/proj/compose.yaml" <<-EOF
+	name: lim$IT_TOKEN
+	services:
+	  app:
+	    image: net:1
+	    environment: [BERTH_IT=$IT_TOKEN]
+	    init: true
+	    cpus: 0.5
+	    ulimits:
+	      nproc: 512
+	      nofile: {soft: 1000, hard: 2000}
+	    command:
+	      - sh
+	      - -c
+	      - >-
+	        echo "pid1=\$\$(tr '\\0' ' ' </proc/1/cmdline)";
+	        echo "nofile=\$\$(ulimit -Sn):\$\$(ulimit -Hn) nproc=\$\$(ulimit -Su)";
+	        echo "quota=\$\$(cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us 2>/dev/null || cut -d' ' -f1 /sys/fs/cgroup/cpu.max)"
+	EOF
+	assert_ok wcomp up -d
+	assert_not_contains "$ERR$OUT" "not applied" "no warning for these keys"
+	local n
+	for n in $(seq 50); do
+		run wcomp logs app
+		[[ "$OUT" == *quota=* ]] && break
+		sleep 0.1
+	done
+	assert_contains "$OUT" "app.0 | pid1=/sbin/berth-init init -- sh -c" "the tiny init is PID 1"
+	assert_contains "$OUT" "app.0 | nofile=1000:2000 nproc=512" "ulimits"
+	assert_contains "$OUT" "app.0 | quota=50000" "cpus: 0.5"
+	assert_ok wcomp down
+	# a queue's workers take none of them
+	cat >"$TDIR/proj/compose.yaml" <<-EOF
+	name: limp$IT_TOKEN
+	services:
+	  coordinator:
+	    image: net:1
+	    network_mode: none
+	    command: ["seq", "1", "3"]
+	    x-berth: {produces: tasks}
+	  workers:
+	    image: net:1
+	    network_mode: none
+	    init: true
+	    command: ["true"]
+	    x-berth: {consumes: tasks}
+	EOF
+	assert_fail_with "apply to a service's container" wcomp up
+	assert_ok wcomp down
+	world_clean
+}
+
 # compare_configs A B: the services of two `config` outputs, reduced to
 # what both must agree on: image, command, entrypoint, environment, ports
 # (as host ip, published, target, protocol) and volumes (source, target,

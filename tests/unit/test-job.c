@@ -139,6 +139,39 @@ TEST(job_group_errors)
 		   "expected exec, line or lib");
 }
 
+TEST(job_service_init_ulimits_cpu_quota)
+{
+	static const char text[] =
+		"{\"groups\": [{\"name\": \"a\", \"image\": \"i\", "
+		"\"init\": true, \"cpu_quota\": 0.5, \"ulimits\": "
+		"[\"nofile=1000:2000\", \"nproc=512\"]}]}";
+	struct eng_job *j = NULL;
+	struct berr err = {0};
+	ASSERT_EQ(eng_job_parse(text, strlen(text), "job.json", &j, &err), 0);
+	const struct eng_job_group *g = &j->groups[0];
+	ASSERT_TRUE(g->init);
+	ASSERT_TRUE(g->cpu_quota == 0.5);
+	ASSERT_EQ(g->n_ulimits, 2u);
+	ASSERT_STREQ(g->ulimits[0].name, "nofile");
+	ASSERT_EQ(g->ulimits[0].soft, 1000u);
+	ASSERT_EQ(g->ulimits[0].hard, 2000u);
+	ASSERT_STREQ(g->ulimits[1].name, "nproc");
+	eng_job_free(j);
+	ASSERT_MSG("{\"groups\": [{\"name\": \"a\", \"image\": \"i\", "
+		   "\"init\": \"yes\"}]}",
+		   "dir/job.json: groups[0].init: expected true or false");
+	ASSERT_MSG("{\"groups\": [{\"name\": \"a\", \"image\": \"i\", "
+		   "\"cpu_quota\": 0}]}",
+		   "dir/job.json: groups[0].cpu_quota: expected a number of "
+		   "CPUs above 0");
+	char *m = parse_msg("{\"groups\": [{\"name\": \"a\", \"image\": "
+			    "\"i\", \"ulimits\": [\"bogus=1\"]}]}");
+	ASSERT_TRUE(m != NULL);
+	ASSERT_CONTAINS(m, "dir/job.json: groups[0].ulimits: ");
+	ASSERT_CONTAINS(m, "bogus");
+	free(m);
+}
+
 TEST(job_queue_errors)
 {
 	ASSERT_MSG("{\"groups\": [{\"name\": \"a\", \"image\": \"i\", "
