@@ -262,12 +262,21 @@ static int ulimits(const struct view *V, const char *svc, const cJSON *s,
 	return 0;
 }
 
-/* init, ulimits, cpus (or deploy.resources.limits.cpus). */
+/* init, ulimits, cpus (or deploy.resources.limits.cpus), stop_signal,
+ * stop_grace_period (docker's 10s when not given). A pool's workers take
+ * none of them. */
 static int extras(const struct view *V, const char *svc, const cJSON *s,
 		  cJSON *g, struct berr *err)
 {
 	if (yes(s, "init"))
 		cJSON_AddBoolToObject(g, "init", true);
+	if (str(s, "stop_signal"))
+		cJSON_AddStringToObject(g, "stop_signal",
+					str(s, "stop_signal"));
+	const char *grace = str(s, "stop_grace_period");
+	if (grace || !child(s, "x-berth"))
+		cJSON_AddStringToObject(g, "stop_grace_period",
+					grace ? grace : "10s");
 	int r = ulimits(V, svc, s, g, err);
 	const cJSON *lim =
 		child(child(child(s, "deploy"), "resources"), "limits");

@@ -374,17 +374,35 @@ static int load_file(struct compose *c, const char *path, cJSON **out,
  * everything else an error: never silently ignored. */
 static const char *const top_keys[] = {"version",  "name",    "services",
 				       "networks", "volumes", NULL};
-static const char *const svc_keys[] = {
-	"image",       "build",	      "command",      "entrypoint",
-	"environment", "env_file",    "ports",	      "volumes",
-	"tmpfs",       "working_dir", "user",	      "hostname",
-	"depends_on",  "deploy",      "cpuset",	      "mem_limit",
-	"pids_limit",  "networks",    "network_mode", "container_name",
-	"x-berth",     "healthcheck", "init",	      "ulimits",
-	"cpus",	       NULL};
-static const char *const svc_warn[] = {
-	"expose",      "restart",	    "labels",
-	"stop_signal", "stop_grace_period", NULL};
+static const char *const svc_keys[] = {"image",
+				       "build",
+				       "command",
+				       "entrypoint",
+				       "environment",
+				       "env_file",
+				       "ports",
+				       "volumes",
+				       "tmpfs",
+				       "working_dir",
+				       "user",
+				       "hostname",
+				       "depends_on",
+				       "deploy",
+				       "cpuset",
+				       "mem_limit",
+				       "pids_limit",
+				       "networks",
+				       "network_mode",
+				       "container_name",
+				       "x-berth",
+				       "healthcheck",
+				       "init",
+				       "ulimits",
+				       "cpus",
+				       "stop_signal",
+				       "stop_grace_period",
+				       NULL};
+static const char *const svc_warn[] = {"expose", "restart", "labels", NULL};
 
 static bool in(const char *const *v, const char *k)
 {

@@ -233,7 +233,7 @@ static int get_process(const struct parse *ps, const cJSON *obj,
 }
 
 /* init, ulimits ("NAME=SOFT[:HARD]", as --ulimit), cpu_quota (CPUs, as
- * --cpus): a service's container's. */
+ * --cpus), stop_signal and stop_grace_period: a service's container's. */
 static int get_extras(const struct parse *ps, const cJSON *obj,
 		      const char *path, struct eng_job_group *g)
 {
@@ -248,10 +248,22 @@ static int get_extras(const struct parse *ps, const cJSON *obj,
 		  v->valuedouble > 4096))
 		return bad(ps, cq, "expected a number of CPUs above 0");
 	g->cpu_quota = v ? v->valuedouble : 0;
+	_cleanup_free_ char *sig = NULL, *grace = NULL;
+	int r = get_str(ps, obj, "stop_signal", path, &sig);
+	if (r == 0 && sig && rt_parse_signal(sig, &g->stop_signal) < 0)
+		return bad(ps, path, "stop_signal: `%s` is not a signal", sig);
+	if (r == 0)
+		r = get_str(ps, obj, "stop_grace_period", path, &grace);
+	if (r == 0 && grace && eng_duration_ms(grace, &g->stop_grace_ms) < 0)
+		return bad(ps, path,
+			   "stop_grace_period: `%s`: a duration like 10s",
+			   grace);
+	if (r < 0)
+		return r;
 	v = cJSON_GetObjectItemCaseSensitive(obj, "ulimits");
 	_cleanup_free_ char *ul = base_sprintf("%s.ulimits", path);
 	_cleanup_strv_ char **strs = NULL;
-	int r = v ? get_strv(ps, v, ul, &strs) : 0;
+	r = v ? get_strv(ps, v, ul, &strs) : 0;
 	g->n_ulimits = base_strv_len(strs);
 	g->ulimits = g->n_ulimits
 			     ? base_calloc(g->n_ulimits, sizeof(*g->ulimits))
@@ -306,12 +318,14 @@ static int parse_group(const struct parse *ps, const cJSON *obj, size_t idx,
 		       char **consumes)
 {
 	static const char *const known[] = {
-		"name",	     "image",	   "rootfs",	  "command", "count",
-		"cpus",	     "memory",	   "env",	  "volumes", "mode",
-		"produces",  "consumes",   "pids_limit",  "network", "ports",
-		"hostname",  "aliases",	   "entrypoint",  "workdir", "user",
-		"tmpfs",     "depends_on", "healthcheck", "init",    "ulimits",
-		"cpu_quota", NULL};
+		"name",	      "image",	    "rootfs",	   "command",
+		"count",      "cpus",	    "memory",	   "env",
+		"volumes",    "mode",	    "produces",	   "consumes",
+		"pids_limit", "network",    "ports",	   "hostname",
+		"aliases",    "entrypoint", "workdir",	   "user",
+		"tmpfs",      "depends_on", "healthcheck", "init",
+		"ulimits",    "cpu_quota",  "stop_signal", "stop_grace_period",
+		NULL};
 	_cleanup_free_ char *path = base_sprintf("groups[%zu]", idx);
 	if (!cJSON_IsObject(obj))
 		return bad(ps, path, "expected an object");
@@ -724,9 +738,11 @@ static int check_group(const struct eng_job *j, size_t i, const char *file,
 	_cleanup_free_ char *at = base_sprintf("%s: groups[%zu]", file, i);
 	int r = check_cpus(g, at, allowed, err);
 	if (r == 0 && g->role != ENG_JOB_SERVICE &&
-	    (g->init || g->n_ulimits || g->cpu_quota))
+	    (g->init || g->n_ulimits || g->cpu_quota || g->stop_signal ||
+	     g->stop_grace_ms))
 		return berr_setx(err, EINVAL,
-				 "%s: \"init\", \"ulimits\" and \"cpu_quota\" "
+				 "%s: \"init\", \"ulimits\", \"cpu_quota\", "
+				 "\"stop_signal\" and \"stop_grace_period\" "
 				 "apply to a service's container, not to a "
 				 "queue's producer or workers",
 				 at);

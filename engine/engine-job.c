@@ -43,7 +43,8 @@ struct kid {
 	pid_t pid;
 	int fd; /* read end of its message pipe; -1 once it ended */
 	bool done, killed, told;
-	bool said; /* m holds its message */
+	int64_t kill_at; /* a service told to stop: SIGKILL from then on */
+	bool said;	 /* m holds its message */
 	struct kid_msg m;
 };
 
@@ -853,13 +854,25 @@ static void kill_round(struct run *R)
 			k->told = true;
 			continue;
 		}
-		k->killed = true;
 		_cleanup_free_ char *root = group_root(R->dir, G->name);
 		char id[96];
 		snprintf(id, sizeof(id), "%s.%d", G->name, k->index);
 		struct rt_ctx c = *R->ctx;
 		c.root = root;
-		rt_kill(&c, id, SIGKILL, false, NULL);
+		/* as docker stops one: its stop signal, then SIGKILL after
+		 * the grace period (a status it exits with then is no
+		 * failure: killed) */
+		if (G->stop_grace_ms > 0 && !k->killed) {
+			k->kill_at = mono_ms() + G->stop_grace_ms;
+			k->killed = true;
+			rt_kill(&c, id,
+				G->stop_signal ? G->stop_signal : SIGTERM,
+				false, NULL);
+			continue;
+		}
+		k->killed = true;
+		if (mono_ms() >= k->kill_at)
+			rt_kill(&c, id, SIGKILL, false, NULL);
 	}
 }
 

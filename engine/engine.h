@@ -529,6 +529,10 @@ struct eng_job_group {
 	struct eng_ulimit *ulimits;
 	size_t n_ulimits;
 	double cpu_quota; /* CPUs; 0: none */
+	/* services: at the end or a stop, stop_signal (0: SIGTERM) first,
+	 * SIGKILL stop_grace_ms later; stop_grace_ms 0: SIGKILL at once */
+	int stop_signal;
+	int stop_grace_ms;
 	enum eng_job_role role;
 	int queue; /* the queue produced or consumed, -1 */
 };

@@ -25,6 +25,8 @@ t_compose_up_ps_logs_down() {
 	name: app$IT_TOKEN
 	x-common: &common
 	  image: net:1
+	  # the init forwards down's SIGTERM: no 10 s of grace for sleep
+	  init: true
 	  environment:
 	    BERTH_IT: $IT_TOKEN
 	    WHO: \${WHO}
@@ -148,6 +150,7 @@ t_compose_depends_on_healthy_and_completed() {
 	    command: ["sh", "-c", "sleep 0.3; echo init done"]
 	  db:
 	    image: net:1
+	    init: true
 	    environment: [BERTH_IT=$IT_TOKEN]
 	    depends_on:
 	      init: {condition: service_completed_successfully}
@@ -159,6 +162,7 @@ t_compose_depends_on_healthy_and_completed() {
 	      retries: 50
 	  coordinator:
 	    image: net:1
+	    init: true
 	    environment: [BERTH_IT=$IT_TOKEN]
 	    depends_on:
 	      db: {condition: service_healthy}
@@ -231,6 +235,46 @@ t_compose_init_ulimits_cpus() {
 	EOF
 	assert_fail_with "apply to a service's container" wcomp up
 	assert_ok wcomp down
+	world_clean
+}
+
+# down stops a service as docker-compose does: its stop_signal, then
+# SIGKILL after stop_grace_period.
+t_compose_stop_signal_and_grace() {
+	compose_setup
+	mkdir "$TDIR/proj/out"
+	cat >"$TDIR/proj/compose.yaml" <<-EOF
+	name: stop$IT_TOKEN
+	services:
+	  gentle:
+	    image: net:1
+	    environment: [BERTH_IT=$IT_TOKEN]
+	    stop_signal: SIGUSR1
+	    stop_grace_period: 20s
+	    volumes: ["./out:/out"]
+	    command: ["sh", "-c", "trap 'echo got USR1 >/out/gentle; exit 0' USR1; touch /out/up; while :; do sleep 0.1; done"]
+	  stubborn:
+	    image: net:1
+	    environment: [BERTH_IT=$IT_TOKEN]
+	    stop_grace_period: 1s
+	    command: ["sleep", "300"]
+	EOF
+	assert_ok wcomp up -d
+	local n
+	for n in $(seq 50); do
+		[ -e "$TDIR/proj/out/up" ] && break
+		sleep 0.1
+	done
+	sleep 0.3
+	local t0 t1
+	t0=$(date +%s%N)
+	assert_ok wcomp down
+	t1=$(date +%s%N)
+	assert_eq "$(cat "$TDIR/proj/out/gentle" 2>/dev/null)" "got USR1" \
+		"the service got its stop signal and ended by itself"
+	local ms=$(((t1 - t0) / 1000000))
+	[ "$ms" -ge 900 ] || fail "down took $ms ms: the stubborn one's 1 s of grace was not given"
+	[ "$ms" -lt 15000 ] || fail "down took $ms ms: the gentle one was waited for its whole grace"
 	world_clean
 }
 

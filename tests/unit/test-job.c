@@ -1,4 +1,5 @@
 /* dist/ job: the job file's parser and its messages. */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -144,7 +145,8 @@ TEST(job_service_init_ulimits_cpu_quota)
 	static const char text[] =
 		"{\"groups\": [{\"name\": \"a\", \"image\": \"i\", "
 		"\"init\": true, \"cpu_quota\": 0.5, \"ulimits\": "
-		"[\"nofile=1000:2000\", \"nproc=512\"]}]}";
+		"[\"nofile=1000:2000\", \"nproc=512\"], \"stop_signal\": "
+		"\"SIGUSR1\", \"stop_grace_period\": \"1m30s\"}]}";
 	struct eng_job *j = NULL;
 	struct berr err = {0};
 	ASSERT_EQ(eng_job_parse(text, strlen(text), "job.json", &j, &err), 0);
@@ -156,7 +158,17 @@ TEST(job_service_init_ulimits_cpu_quota)
 	ASSERT_EQ(g->ulimits[0].soft, 1000u);
 	ASSERT_EQ(g->ulimits[0].hard, 2000u);
 	ASSERT_STREQ(g->ulimits[1].name, "nproc");
+	ASSERT_EQ(g->stop_signal, SIGUSR1);
+	ASSERT_EQ(g->stop_grace_ms, 90000);
 	eng_job_free(j);
+	ASSERT_MSG("{\"groups\": [{\"name\": \"a\", \"image\": \"i\", "
+		   "\"stop_signal\": \"SIGNOPE\"}]}",
+		   "dir/job.json: groups[0]: stop_signal: `SIGNOPE` is not a "
+		   "signal");
+	ASSERT_MSG("{\"groups\": [{\"name\": \"a\", \"image\": \"i\", "
+		   "\"stop_grace_period\": \"soon\"}]}",
+		   "dir/job.json: groups[0]: stop_grace_period: `soon`: a "
+		   "duration like 10s");
 	ASSERT_MSG("{\"groups\": [{\"name\": \"a\", \"image\": \"i\", "
 		   "\"init\": \"yes\"}]}",
 		   "dir/job.json: groups[0].init: expected true or false");
