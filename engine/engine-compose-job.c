@@ -263,8 +263,8 @@ static int ulimits(const struct view *V, const char *svc, const cJSON *s,
 }
 
 /* init, ulimits, cpus (or deploy.resources.limits.cpus), stop_signal,
- * stop_grace_period (docker's 10s when not given). A pool's workers take
- * none of them. */
+ * stop_grace_period (docker's 10s when not given), restart. A pool's
+ * workers take none of them. */
 static int extras(const struct view *V, const char *svc, const cJSON *s,
 		  cJSON *g, struct berr *err)
 {
@@ -273,6 +273,11 @@ static int extras(const struct view *V, const char *svc, const cJSON *s,
 	if (str(s, "stop_signal"))
 		cJSON_AddStringToObject(g, "stop_signal",
 					str(s, "stop_signal"));
+	/* YAML 1.1 reads a bare `no` as false */
+	if (cJSON_IsFalse(child(s, "restart")) || str(s, "restart"))
+		cJSON_AddStringToObject(g, "restart",
+					str(s, "restart") ? str(s, "restart")
+							  : "no");
 	const char *grace = str(s, "stop_grace_period");
 	if (grace || !child(s, "x-berth"))
 		cJSON_AddStringToObject(g, "stop_grace_period",

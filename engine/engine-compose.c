@@ -401,8 +401,9 @@ static const char *const svc_keys[] = {"image",
 				       "cpus",
 				       "stop_signal",
 				       "stop_grace_period",
+				       "restart",
 				       NULL};
-static const char *const svc_warn[] = {"expose", "restart", "labels", NULL};
+static const char *const svc_warn[] = {"expose", "labels", NULL};
 
 static bool in(const char *const *v, const char *k)
 {

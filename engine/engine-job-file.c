@@ -233,7 +233,8 @@ static int get_process(const struct parse *ps, const cJSON *obj,
 }
 
 /* init, ulimits ("NAME=SOFT[:HARD]", as --ulimit), cpu_quota (CPUs, as
- * --cpus), stop_signal and stop_grace_period: a service's container's. */
+ * --cpus), stop_signal, stop_grace_period and restart: a service's
+ * container's. */
 static int get_extras(const struct parse *ps, const cJSON *obj,
 		      const char *path, struct eng_job_group *g)
 {
@@ -258,6 +259,12 @@ static int get_extras(const struct parse *ps, const cJSON *obj,
 		return bad(ps, path,
 			   "stop_grace_period: `%s`: a duration like 10s",
 			   grace);
+	_cleanup_free_ char *restart = NULL;
+	if (r == 0)
+		r = get_str(ps, obj, "restart", path, &restart);
+	struct berr e = {0};
+	if (r == 0 && restart && eng_restart_parse(restart, &g->restart, &e))
+		return bad(ps, path, "%s", e.msg);
 	if (r < 0)
 		return r;
 	v = cJSON_GetObjectItemCaseSensitive(obj, "ulimits");
@@ -269,7 +276,6 @@ static int get_extras(const struct parse *ps, const cJSON *obj,
 			     ? base_calloc(g->n_ulimits, sizeof(*g->ulimits))
 			     : NULL;
 	for (size_t i = 0; r == 0 && i < g->n_ulimits; i++) {
-		struct berr e = {0};
 		if (eng_ulimit_parse(strs[i], &g->ulimits[i], &e) < 0)
 			return bad(ps, ul, "%s", e.msg);
 	}
@@ -325,7 +331,7 @@ static int parse_group(const struct parse *ps, const cJSON *obj, size_t idx,
 		"aliases",    "entrypoint", "workdir",	   "user",
 		"tmpfs",      "depends_on", "healthcheck", "init",
 		"ulimits",    "cpu_quota",  "stop_signal", "stop_grace_period",
-		NULL};
+		"restart",    NULL};
 	_cleanup_free_ char *path = base_sprintf("groups[%zu]", idx);
 	if (!cJSON_IsObject(obj))
 		return bad(ps, path, "expected an object");
@@ -739,12 +745,12 @@ static int check_group(const struct eng_job *j, size_t i, const char *file,
 	int r = check_cpus(g, at, allowed, err);
 	if (r == 0 && g->role != ENG_JOB_SERVICE &&
 	    (g->init || g->n_ulimits || g->cpu_quota || g->stop_signal ||
-	     g->stop_grace_ms))
+	     g->stop_grace_ms || g->restart.kind != ENG_RESTART_NO))
 		return berr_setx(err, EINVAL,
 				 "%s: \"init\", \"ulimits\", \"cpu_quota\", "
-				 "\"stop_signal\" and \"stop_grace_period\" "
-				 "apply to a service's container, not to a "
-				 "queue's producer or workers",
+				 "\"stop_signal\", \"stop_grace_period\" and "
+				 "\"restart\" apply to a service's container, "
+				 "not to a queue's producer or workers",
 				 at);
 	if (r == 0 && g->role == ENG_JOB_CONSUMER &&
 	    (g->n_ports || g->hostname))

@@ -43,8 +43,10 @@ struct kid {
 	pid_t pid;
 	int fd; /* read end of its message pipe; -1 once it ended */
 	bool done, killed, told;
-	int64_t kill_at; /* a service told to stop: SIGKILL from then on */
-	bool said;	 /* m holds its message */
+	int64_t kill_at;    /* a service told to stop: SIGKILL from then on */
+	int restarts;	    /* by its restart policy */
+	int64_t restart_at; /* ended, to be started again then; 0: not */
+	bool said;	    /* m holds its message */
 	struct kid_msg m;
 };
 
@@ -591,7 +593,10 @@ __attribute__((noreturn)) static void engine_main(const struct run *R, size_t g,
 	kid_exit(msg_fd, &m);
 }
 
-static int spawn_kid(struct run *R, size_t g, int index, struct berr *err)
+/* Forks the runner of group g's container index (-1: its pool's engine)
+ * into *k. */
+static int fork_kid(struct run *R, size_t g, int index, struct kid *k,
+		    struct berr *err)
 {
 	_cleanup_free_ char *what =
 		base_sprintf("fork for group %s", R->j->groups[g].name);
@@ -604,9 +609,16 @@ static int spawn_kid(struct run *R, size_t g, int index, struct berr *err)
 			engine_main(R, g, fd);
 		service_main(R, g, index, fd);
 	}
-	R->kids[R->nkids++] =
-		(struct kid){.group = g, .index = index, .pid = pid, .fd = fd};
+	*k = (struct kid){.group = g, .index = index, .pid = pid, .fd = fd};
 	return 0;
+}
+
+static int spawn_kid(struct run *R, size_t g, int index, struct berr *err)
+{
+	int r = fork_kid(R, g, index, &R->kids[R->nkids], err);
+	if (r == 0)
+		R->nkids++;
+	return r;
 }
 
 static void close_pipes(struct run *R)
@@ -791,6 +803,55 @@ static void set_fail(struct run *R, const char *fmt, ...)
 }
 
 /* How a kid's end counts for the job. */
+/* docker's delay before a restart: 100 ms, doubled each time, at most
+ * 10 s here. */
+static int64_t restart_delay(int restarts)
+{
+	return restarts >= 7 ? 10000 : 100ll << restarts;
+}
+
+/* Whether service container k, which ended by itself with status, is to
+ * start again by its group's policy. */
+static bool restart_wanted(const struct run *R, const struct kid *k)
+{
+	const struct eng_restart *p = &R->j->groups[k->group].restart;
+	if (k->index < 0 || k->killed || R->stopping || R->ending || !k->said ||
+	    k->m.rc < 0)
+		return false;
+	switch (p->kind) {
+	case ENG_RESTART_ALWAYS:
+	case ENG_RESTART_UNLESS_STOPPED:
+		return true;
+	case ENG_RESTART_ON_FAILURE:
+		return k->m.status && (!p->max || k->restarts < p->max);
+	default:
+		return false;
+	}
+}
+
+/* The containers whose restart is due; a failed fork fails the job. */
+static void restart_due(struct run *R)
+{
+	for (size_t i = 0; i < R->nkids; i++) {
+		struct kid *k = &R->kids[i];
+		if (!k->restart_at || mono_ms() < k->restart_at)
+			continue;
+		if (R->stopping || R->ending) {
+			k->restart_at = 0;
+			continue;
+		}
+		int restarts = k->restarts + 1;
+		struct berr e = {0};
+		if (fork_kid(R, k->group, k->index, k, &e) < 0) {
+			k->restart_at = 0;
+			set_fail(R, "%s", e.msg);
+			R->stopping = true;
+			continue;
+		}
+		k->restarts = restarts;
+	}
+}
+
 static void judge(struct run *R, struct kid *k, int wstatus)
 {
 	const char *g = R->j->groups[k->group].name;
@@ -815,6 +876,8 @@ static void judge(struct run *R, struct kid *k, int wstatus)
 	} else if (k->index < 0 && k->m.status && !R->stopping) {
 		set_fail(R, "%s: %d task%s failed (see %s/logs/%s.err)", who,
 			 k->m.status, k->m.status == 1 ? "" : "s", R->dir, g);
+	} else if (restart_wanted(R, k)) {
+		k->restart_at = mono_ms() + restart_delay(k->restarts);
 	} else if (k->index >= 0 && k->m.status && !k->killed && !R->stopping) {
 		set_fail(R, "%s exited with status %d", who, k->m.status);
 	}
@@ -911,6 +974,8 @@ static void wait_loop(struct run *R)
 		bool waiting = false;
 		for (size_t g = 0; R->gs && g < R->j->ngroups; g++)
 			waiting |= !R->gs[g].spawned && !R->stopping;
+		for (size_t i = 0; i < R->nkids; i++)
+			waiting |= R->kids[i].restart_at != 0;
 		if (n == 0 && !waiting)
 			return;
 		int r = poll(pf, n, 100);
@@ -919,6 +984,7 @@ static void wait_loop(struct run *R)
 				reap(R, &R->kids[idx[k]]);
 		if (R->o->stop && *R->o->stop)
 			R->stopping = true;
+		restart_due(R);
 		if (R->gs) {
 			health_tick(R);
 			struct berr e = {0};

@@ -533,6 +533,9 @@ struct eng_job_group {
 	 * SIGKILL stop_grace_ms later; stop_grace_ms 0: SIGKILL at once */
 	int stop_signal;
 	int stop_grace_ms;
+	/* services: a container that ends by itself before the job does
+	 * is started again as docker's policy says (kind NO: never) */
+	struct eng_restart restart;
 	enum eng_job_role role;
 	int queue; /* the queue produced or consumed, -1 */
 };

@@ -128,10 +128,10 @@ t_compose_bad_input() {
 	printf 'services:\n  a:\n    image: net:1\n    ports: ["9400:1"]\n  b:\n    image: net:1\n    ports: ["9400:2"]\n' \
 		>"$TDIR/proj/compose.yaml"
 	assert_fail_with "services.b.ports: host port 9400 is published by services.a too" wcomp up -d
-	printf 'services:\n  a:\n    image: x\n    restart: always\n' \
+	printf 'services:\n  a:\n    image: x\n    labels: {a: b}\n' \
 		>"$TDIR/proj/compose.yaml"
 	run wcomp config
-	assert_contains "$ERR" "services.a.restart is not applied by berth compose yet" \
+	assert_contains "$ERR" "services.a.labels is not applied by berth compose yet" \
 		"a key read but not applied is named"
 	printf 'services:\n  a:\n    image: x\n  b:\n    image: x\n    depends_on: {a: {condition: service_healthy}}\n' \
 		>"$TDIR/proj/compose.yaml"
@@ -275,6 +275,65 @@ t_compose_stop_signal_and_grace() {
 	local ms=$(((t1 - t0) / 1000000))
 	[ "$ms" -ge 900 ] || fail "down took $ms ms: the stubborn one's 1 s of grace was not given"
 	[ "$ms" -lt 15000 ] || fail "down took $ms ms: the gentle one was waited for its whole grace"
+	world_clean
+}
+
+# restart: a container that ends by itself starts again as docker's policy
+# says, until down.
+t_compose_restart_policies() {
+	compose_setup
+	mkdir "$TDIR/proj/out"
+	cat >"$TDIR/proj/compose.yaml" <<-EOF
+	name: rs$IT_TOKEN
+	services:
+	  always:
+	    image: net:1
+	    environment: [BERTH_IT=$IT_TOKEN]
+	    restart: always
+	    volumes: ["./out:/out"]
+	    command: ["sh", "-c", "echo run >>/out/always"]
+	  never:
+	    image: net:1
+	    environment: [BERTH_IT=$IT_TOKEN]
+	    restart: no
+	    volumes: ["./out:/out"]
+	    command: ["sh", "-c", "echo run >>/out/never"]
+	  keep:
+	    image: net:1
+	    init: true
+	    environment: [BERTH_IT=$IT_TOKEN]
+	    command: ["sleep", "60"]
+	EOF
+	assert_ok wcomp up -d
+	local n
+	for n in $(seq 60); do
+		[ "$(wc -l <"$TDIR/proj/out/always" 2>/dev/null)" -ge 4 ] && break
+		sleep 0.1
+	done
+	assert_match "$(wc -l <"$TDIR/proj/out/always")" '^[4-9]|[1-9][0-9]+$' \
+		"always: started again and again"
+	assert_eq "$(wc -l <"$TDIR/proj/out/never")" 1 "no: once"
+	assert_ok wcomp down
+	local after
+	after=$(wc -l <"$TDIR/proj/out/always")
+	sleep 0.5
+	assert_eq "$(wc -l <"$TDIR/proj/out/always")" "$after" "no restart after down"
+	# on-failure:N: N restarts of a failing container, then its failure
+	# is the project's, as a service's failure is
+	cat >"$TDIR/proj/compose.yaml" <<-EOF
+	name: rf$IT_TOKEN
+	services:
+	  twice:
+	    image: net:1
+	    environment: [BERTH_IT=$IT_TOKEN]
+	    restart: on-failure:2
+	    volumes: ["./out:/out"]
+	    command: ["sh", "-c", "echo run >>/out/twice; exit 3"]
+	EOF
+	run wcomp up
+	assert_eq "$(wc -l <"$TDIR/proj/out/twice")" 3 "on-failure:2: once and two restarts"
+	assert_contains "$ERR" "container twice.0 exited with status 3" "then the failure"
+	assert_ok wcomp down
 	world_clean
 }
 

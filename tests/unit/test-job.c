@@ -146,9 +146,11 @@ TEST(job_service_init_ulimits_cpu_quota)
 		"{\"groups\": [{\"name\": \"a\", \"image\": \"i\", "
 		"\"init\": true, \"cpu_quota\": 0.5, \"ulimits\": "
 		"[\"nofile=1000:2000\", \"nproc=512\"], \"stop_signal\": "
-		"\"SIGUSR1\", \"stop_grace_period\": \"1m30s\"}]}";
+		"\"SIGUSR1\", \"stop_grace_period\": \"1m30s\", \"restart\": "
+		"\"on-failure:3\"}]}";
 	struct eng_job *j = NULL;
 	struct berr err = {0};
+	char *m0 = NULL;
 	ASSERT_EQ(eng_job_parse(text, strlen(text), "job.json", &j, &err), 0);
 	const struct eng_job_group *g = &j->groups[0];
 	ASSERT_TRUE(g->init);
@@ -160,7 +162,15 @@ TEST(job_service_init_ulimits_cpu_quota)
 	ASSERT_STREQ(g->ulimits[1].name, "nproc");
 	ASSERT_EQ(g->stop_signal, SIGUSR1);
 	ASSERT_EQ(g->stop_grace_ms, 90000);
+	ASSERT_EQ(g->restart.kind, ENG_RESTART_ON_FAILURE);
+	ASSERT_EQ(g->restart.max, 3);
 	eng_job_free(j);
+	m0 = parse_msg("{\"groups\": [{\"name\": \"a\", \"image\": \"i\", "
+		       "\"restart\": \"sometimes\"}]}");
+	ASSERT_TRUE(m0 != NULL);
+	ASSERT_CONTAINS(m0, "dir/job.json: groups[0]: ");
+	ASSERT_CONTAINS(m0, "sometimes");
+	free(m0);
 	ASSERT_MSG("{\"groups\": [{\"name\": \"a\", \"image\": \"i\", "
 		   "\"stop_signal\": \"SIGNOPE\"}]}",
 		   "dir/job.json: groups[0]: stop_signal: `SIGNOPE` is not a "
