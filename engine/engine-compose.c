@@ -374,36 +374,18 @@ static int load_file(struct compose *c, const char *path, cJSON **out,
  * everything else an error: never silently ignored. */
 static const char *const top_keys[] = {"version",  "name",    "services",
 				       "networks", "volumes", NULL};
-static const char *const svc_keys[] = {"image",
-				       "build",
-				       "command",
-				       "entrypoint",
-				       "environment",
-				       "env_file",
-				       "ports",
-				       "volumes",
-				       "tmpfs",
-				       "working_dir",
-				       "user",
-				       "hostname",
-				       "depends_on",
-				       "deploy",
-				       "cpuset",
-				       "mem_limit",
-				       "pids_limit",
-				       "networks",
-				       "network_mode",
-				       "container_name",
-				       "x-berth",
-				       "healthcheck",
-				       "init",
-				       "ulimits",
-				       "cpus",
-				       "stop_signal",
-				       "stop_grace_period",
-				       "restart",
-				       NULL};
-static const char *const svc_warn[] = {"expose", "labels", NULL};
+static const char *const svc_keys[] = {
+	"image",	"build",	  "command",
+	"entrypoint",	"environment",	  "env_file",
+	"ports",	"volumes",	  "tmpfs",
+	"working_dir",	"user",		  "hostname",
+	"depends_on",	"deploy",	  "cpuset",
+	"mem_limit",	"pids_limit",	  "networks",
+	"network_mode", "container_name", "x-berth",
+	"healthcheck",	"init",		  "ulimits",
+	"cpus",		"stop_signal",	  "stop_grace_period",
+	"restart",	"expose",	  NULL};
+static const char *const svc_warn[] = {"labels", NULL};
 
 static bool in(const char *const *v, const char *k)
 {
@@ -411,6 +393,42 @@ static bool in(const char *const *v, const char *k)
 		if (!strcmp(v[i], k))
 			return true;
 	return false;
+}
+
+/* expose: ports other services may reach, as docker takes them (PORT,
+ * PORT-PORT, with /tcp or /udp). On a berth network every port of a
+ * container is reachable by the others already, as on docker's, so
+ * nothing more is made of it. */
+static int check_expose(const struct compose *c, const cJSON *svc,
+			struct berr *err)
+{
+	const cJSON *e = cJSON_GetObjectItemCaseSensitive(svc, "expose");
+	const cJSON *p;
+	if (e && !cJSON_IsArray(e))
+		return bad(err, c->file, "services.%s.expose: a list of ports",
+			   svc->string);
+	cJSON_ArrayForEach(p, e)
+	{
+		char buf[32];
+		const char *t = cJSON_GetStringValue(p);
+		if (cJSON_IsNumber(p))
+			t = (snprintf(buf, sizeof(buf), "%d", p->valueint),
+			     buf);
+		unsigned a = 0, b = 0;
+		char proto[8] = "tcp";
+		int n = t ? sscanf(t, "%u-%u/%7s", &a, &b, proto) : 0;
+		if (n < 2 && t)
+			n = sscanf(t, "%u/%7s", &a, proto) > 0 ? 1 : 0;
+		if (!b)
+			b = a;
+		if (!t || n < 1 || !a || a > 65535 || b < a || b > 65535 ||
+		    (strcmp(proto, "tcp") && strcmp(proto, "udp")))
+			return bad(err, c->file,
+				   "services.%s.expose: `%s`: expected "
+				   "PORT[-PORT][/tcp|/udp]",
+				   svc->string, t ? t : "?");
+	}
+	return 0;
 }
 
 static int check_keys(struct compose *c, struct berr *err)
@@ -425,6 +443,9 @@ static int check_keys(struct compose *c, struct berr *err)
 	const cJSON *svc;
 	cJSON_ArrayForEach(svc, child(c->doc, "services"))
 	{
+		int r = check_expose(c, svc, err);
+		if (r < 0)
+			return r;
 		cJSON_ArrayForEach(kv, svc)
 		{
 			if (in(svc_keys, kv->string))

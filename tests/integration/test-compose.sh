@@ -128,6 +128,13 @@ t_compose_bad_input() {
 	printf 'services:\n  a:\n    image: net:1\n    ports: ["9400:1"]\n  b:\n    image: net:1\n    ports: ["9400:2"]\n' \
 		>"$TDIR/proj/compose.yaml"
 	assert_fail_with "services.b.ports: host port 9400 is published by services.a too" wcomp up -d
+	printf 'services:\n  a:\n    image: x\n    expose: ["80", 81, "9000-9001/udp"]\n' \
+		>"$TDIR/proj/compose.yaml"
+	run wcomp config
+	assert_eq "$RC" 0 "expose is taken ($(last_line "$ERR"))"
+	assert_not_contains "$ERR" "expose" "and not warned of: every port is reachable on the network"
+	printf 'services:\n  a:\n    image: x\n    expose: ["70000"]\n' >"$TDIR/proj/compose.yaml"
+	assert_fail_with 'services.a.expose: `70000`: expected PORT[-PORT][/tcp|/udp]' wcomp config
 	printf 'services:\n  a:\n    image: x\n    labels: {a: b}\n' \
 		>"$TDIR/proj/compose.yaml"
 	run wcomp config
