@@ -13,7 +13,7 @@ struct launch_flags {
 		**dns_search;
 	struct eng_port *ports;
 	const char *cpus, *memory, *pids_limit, *network, *entrypoint, *restart;
-	char **log_opts, **ulimit_strs;
+	char **log_opts, **ulimit_strs, **labels;
 	struct eng_ulimit *ulimits;
 	bool interactive, init;
 	char *agent; /* --init's */
@@ -38,6 +38,7 @@ static void launch_flags_free(struct launch_flags *f)
 	base_strv_free(f->dns_search);
 	base_strv_free(f->log_opts);
 	base_strv_free(f->ulimit_strs);
+	base_strv_free(f->labels);
 	free(f->ulimits);
 	free(f->agent);
 	free(f->ports);
@@ -233,6 +234,7 @@ static int finish_flags(struct cli *cli, struct launch_flags *f)
 		r = parse_ulimits(f);
 	if (f->init)
 		f->o.init = f->agent = cli_agent_path();
+	f->o.labels = f->labels;
 	return r;
 }
 
@@ -329,6 +331,8 @@ int cli_cmd_launch(struct cli *cli, int argc, char **argv)
 		{"ulimit", NULL, CLI_STRV, &f.ulimit_strs, "NAME=SOFT[:HARD]",
 		 "a resource limit (default nofile=1048576, or berth's hard "
 		 "limit)"},
+		{"label", "l", CLI_STRV, &f.labels, "KEY=VALUE",
+		 "a label (an annotation of config.json, shown by state)"},
 		CLI_OPT_END,
 	};
 	int r = cli_parse(cli, opts, CLI_STOP_AT_ARG, argc, argv);

@@ -262,6 +262,35 @@ static int ulimits(const struct view *V, const char *svc, const cJSON *s,
 	return 0;
 }
 
+/* labels: a mapping, or a list of KEY=VALUE, as the job file's object. */
+static int labels(const struct view *V, const char *svc, const cJSON *s,
+		  cJSON *g, struct berr *err)
+{
+	const cJSON *l = child(s, "labels");
+	if (!l)
+		return 0;
+	if (!cJSON_IsObject(l) && !cJSON_IsArray(l))
+		return bad(V, err, svc, "labels: a mapping or a list");
+	cJSON *o = cJSON_AddObjectToObject(g, "labels");
+	const cJSON *it;
+	cJSON_ArrayForEach(it, l)
+	{
+		const char *t = cJSON_GetStringValue(it);
+		if (!t)
+			return bad(V, err, svc, "labels: strings");
+		const char *eq = cJSON_IsArray(l) ? strchr(t, '=') : NULL;
+		_cleanup_free_ char *k = cJSON_IsObject(l)
+						 ? base_strdup(it->string)
+					 : eq ? strndup(t, eq - t)
+					      : base_strdup(t);
+		cJSON_AddStringToObject(o, k,
+					cJSON_IsObject(l) ? t
+					: eq		  ? eq + 1
+							  : "");
+	}
+	return 0;
+}
+
 /* init, ulimits, cpus (or deploy.resources.limits.cpus), stop_signal,
  * stop_grace_period (docker's 10s when not given), restart. A pool's
  * workers take none of them. */
@@ -283,6 +312,8 @@ static int extras(const struct view *V, const char *svc, const cJSON *s,
 		cJSON_AddStringToObject(g, "stop_grace_period",
 					grace ? grace : "10s");
 	int r = ulimits(V, svc, s, g, err);
+	if (r == 0)
+		r = labels(V, svc, s, g, err);
 	const cJSON *lim =
 		child(child(child(s, "deploy"), "resources"), "limits");
 	const cJSON *c =

@@ -374,18 +374,39 @@ static int load_file(struct compose *c, const char *path, cJSON **out,
  * everything else an error: never silently ignored. */
 static const char *const top_keys[] = {"version",  "name",    "services",
 				       "networks", "volumes", NULL};
-static const char *const svc_keys[] = {
-	"image",	"build",	  "command",
-	"entrypoint",	"environment",	  "env_file",
-	"ports",	"volumes",	  "tmpfs",
-	"working_dir",	"user",		  "hostname",
-	"depends_on",	"deploy",	  "cpuset",
-	"mem_limit",	"pids_limit",	  "networks",
-	"network_mode", "container_name", "x-berth",
-	"healthcheck",	"init",		  "ulimits",
-	"cpus",		"stop_signal",	  "stop_grace_period",
-	"restart",	"expose",	  NULL};
-static const char *const svc_warn[] = {"labels", NULL};
+static const char *const svc_keys[] = {"image",
+				       "build",
+				       "command",
+				       "entrypoint",
+				       "environment",
+				       "env_file",
+				       "ports",
+				       "volumes",
+				       "tmpfs",
+				       "working_dir",
+				       "user",
+				       "hostname",
+				       "depends_on",
+				       "deploy",
+				       "cpuset",
+				       "mem_limit",
+				       "pids_limit",
+				       "networks",
+				       "network_mode",
+				       "container_name",
+				       "x-berth",
+				       "healthcheck",
+				       "init",
+				       "ulimits",
+				       "cpus",
+				       "stop_signal",
+				       "stop_grace_period",
+				       "restart",
+				       "expose",
+				       "labels",
+				       NULL};
+/* berth keeps each container's output in the job's logs/ */
+static const char *const svc_warn[] = {"logging", NULL};
 
 static bool in(const char *const *v, const char *k)
 {

@@ -233,8 +233,8 @@ static int get_process(const struct parse *ps, const cJSON *obj,
 }
 
 /* init, ulimits ("NAME=SOFT[:HARD]", as --ulimit), cpu_quota (CPUs, as
- * --cpus), stop_signal, stop_grace_period and restart: a service's
- * container's. */
+ * --cpus), stop_signal, stop_grace_period, restart and labels (an
+ * object, as env): a service's container's. */
 static int get_extras(const struct parse *ps, const cJSON *obj,
 		      const char *path, struct eng_job_group *g)
 {
@@ -259,6 +259,14 @@ static int get_extras(const struct parse *ps, const cJSON *obj,
 		return bad(ps, path,
 			   "stop_grace_period: `%s`: a duration like 10s",
 			   grace);
+	v = cJSON_GetObjectItemCaseSensitive(obj, "labels");
+	_cleanup_free_ char *lb = base_sprintf("%s.labels", path);
+	if (r == 0 && v)
+		r = get_env(ps, v, lb, &g->labels);
+	for (size_t i = 0; r == 0 && g->labels && g->labels[i]; i++)
+		if (base_str_has_prefix(g->labels[i], "org.berth."))
+			return bad(ps, lb, "`%s`: org.berth.* is berth's own",
+				   g->labels[i]);
 	_cleanup_free_ char *restart = NULL;
 	if (r == 0)
 		r = get_str(ps, obj, "restart", path, &restart);
@@ -331,7 +339,7 @@ static int parse_group(const struct parse *ps, const cJSON *obj, size_t idx,
 		"aliases",    "entrypoint", "workdir",	   "user",
 		"tmpfs",      "depends_on", "healthcheck", "init",
 		"ulimits",    "cpu_quota",  "stop_signal", "stop_grace_period",
-		"restart",    NULL};
+		"restart",    "labels",	    NULL};
 	_cleanup_free_ char *path = base_sprintf("groups[%zu]", idx);
 	if (!cJSON_IsObject(obj))
 		return bad(ps, path, "expected an object");
@@ -695,6 +703,7 @@ void eng_job_free(struct eng_job *j)
 		free(g->user);
 		base_strv_free(g->tmpfs);
 		free(g->ulimits);
+		base_strv_free(g->labels);
 		eng_job_deps_free(g);
 		base_strv_free(g->aliases);
 		free(g->ports);
@@ -745,13 +754,16 @@ static int check_group(const struct eng_job *j, size_t i, const char *file,
 	int r = check_cpus(g, at, allowed, err);
 	if (r == 0 && g->role != ENG_JOB_SERVICE &&
 	    (g->init || g->n_ulimits || g->cpu_quota || g->stop_signal ||
-	     g->stop_grace_ms || g->restart.kind != ENG_RESTART_NO))
-		return berr_setx(err, EINVAL,
-				 "%s: \"init\", \"ulimits\", \"cpu_quota\", "
-				 "\"stop_signal\", \"stop_grace_period\" and "
-				 "\"restart\" apply to a service's container, "
-				 "not to a queue's producer or workers",
-				 at);
+	     g->stop_grace_ms || g->restart.kind != ENG_RESTART_NO ||
+	     g->labels))
+		return berr_setx(
+			err, EINVAL,
+			"%s: \"init\", \"ulimits\", \"cpu_quota\", "
+			"\"stop_signal\", \"stop_grace_period\", "
+			"\"restart\" and \"labels\" apply to a service's "
+			"container, not to a queue's producer or "
+			"workers",
+			at);
 	if (r == 0 && g->role == ENG_JOB_CONSUMER &&
 	    (g->n_ports || g->hostname))
 		return berr_setx(err, EINVAL,

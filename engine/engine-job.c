@@ -478,6 +478,7 @@ __attribute__((noreturn)) static void service_main(const struct run *R,
 		.ulimits = G->ulimits,
 		.n_ulimits = G->n_ulimits,
 		.cpus = G->cpu_quota,
+		.labels = G->labels,
 	};
 	/* no SA_RESTART: the wait for the init returns to look at it */
 	struct sigaction sa = {.sa_handler = on_kid_term};

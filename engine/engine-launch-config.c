@@ -514,6 +514,18 @@ int eng_launch_config(const struct eng_launch_opts *o, const char *id,
 	edit_linux(cfg, o, id, ep);
 	edit_rlimits(cfg, o);
 	cJSON *ann = child_object(cfg, "annotations");
+	for (size_t i = 0; o->labels && o->labels[i]; i++) {
+		const char *eq = strchr(o->labels[i], '=');
+		_cleanup_free_ char *k =
+			eq ? strndup(o->labels[i], eq - o->labels[i])
+			   : base_strdup(o->labels[i]);
+		if (!k || !k[0] || base_str_has_prefix(k, "org.berth."))
+			return berr_setx(err, EINVAL,
+					 "--label `%s`: expected KEY=VALUE, "
+					 "KEY not org.berth.*",
+					 o->labels[i]);
+		set(ann, k, cJSON_CreateString(eq ? eq + 1 : ""));
+	}
 	set(ann, ENG_LAUNCH_ANNOTATION, cJSON_CreateString(id));
 	if (ep)
 		set(ann, ENG_ENDPOINT_ANNOTATION, cJSON_CreateString(ep->dir));

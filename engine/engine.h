@@ -354,6 +354,9 @@ struct eng_launch_opts {
 	const struct eng_ulimit *ulimits; /* process.rlimits; nofile
 					     defaults to ENG_NOFILE_DEFAULT */
 	size_t n_ulimits;
+	/* --label K=V: annotations of config.json (docker's labels); a K of
+	 * berth's own (org.berth.) is refused */
+	char *const *labels;
 	/* a limit lowered to what berth can set: one line for the user;
 	 * NULL: none */
 	void (*note)(const char *line, void *data);
@@ -536,6 +539,7 @@ struct eng_job_group {
 	/* services: a container that ends by itself before the job does
 	 * is started again as docker's policy says (kind NO: never) */
 	struct eng_restart restart;
+	char **labels; /* services: K=V, launch's --label */
 	enum eng_job_role role;
 	int queue; /* the queue produced or consumed, -1 */
 };

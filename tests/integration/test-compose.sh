@@ -135,10 +135,10 @@ t_compose_bad_input() {
 	assert_not_contains "$ERR" "expose" "and not warned of: every port is reachable on the network"
 	printf 'services:\n  a:\n    image: x\n    expose: ["70000"]\n' >"$TDIR/proj/compose.yaml"
 	assert_fail_with 'services.a.expose: `70000`: expected PORT[-PORT][/tcp|/udp]' wcomp config
-	printf 'services:\n  a:\n    image: x\n    labels: {a: b}\n' \
+	printf 'services:\n  a:\n    image: x\n    logging: {driver: syslog}\n' \
 		>"$TDIR/proj/compose.yaml"
 	run wcomp config
-	assert_contains "$ERR" "services.a.labels is not applied by berth compose yet" \
+	assert_contains "$ERR" "services.a.logging is not applied by berth compose yet" \
 		"a key read but not applied is named"
 	printf 'services:\n  a:\n    image: x\n  b:\n    image: x\n    depends_on: {a: {condition: service_healthy}}\n' \
 		>"$TDIR/proj/compose.yaml"
@@ -211,6 +211,12 @@ t_compose_init_ulimits_cpus() {
 	        echo "pid1=\$\$(tr '\\0' ' ' </proc/1/cmdline)";
 	        echo "nofile=\$\$(ulimit -Sn):\$\$(ulimit -Hn) nproc=\$\$(ulimit -Su)";
 	        echo "quota=\$\$(cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us 2>/dev/null || cut -d' ' -f1 /sys/fs/cgroup/cpu.max)"
+	  lab:
+	    image: net:1
+	    init: true
+	    environment: [BERTH_IT=$IT_TOKEN]
+	    labels: {com.example.tier: backend}
+	    command: ["sleep", "60"]
 	EOF
 	assert_ok wcomp up -d
 	assert_not_contains "$ERR$OUT" "not applied" "no warning for these keys"
@@ -223,6 +229,8 @@ t_compose_init_ulimits_cpus() {
 	assert_contains "$OUT" "app.0 | pid1=/sbin/berth-init init -- sh -c" "the tiny init is PID 1"
 	assert_contains "$OUT" "app.0 | nofile=1000:2000 nproc=512" "ulimits"
 	assert_contains "$OUT" "app.0 | quota=50000" "cpus: 0.5"
+	assert_ok nsenter --net="$WORLD" "$BERTH" --root "$ROOT/jobs/lim$IT_TOKEN/run/lab" state lab.0
+	assert_eq "$(jq -r '.annotations["com.example.tier"]' <<<"$OUT")" backend "labels: annotations of the container"
 	assert_ok wcomp down
 	# a queue's workers take none of them
 	cat >"$TDIR/proj/compose.yaml" <<-EOF

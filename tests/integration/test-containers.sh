@@ -368,6 +368,21 @@ t_ctr_bundled_short_flags() {
 	ctr_nothing_left
 }
 
+# --label: docker's labels, as annotations of the container's config.
+t_ctr_labels() {
+	local id
+	ctr_image
+	id=$(new_id lab)
+	assert_ok lc -d --name "$id" -l tier=web --label com.example.empty= ctr:1 sleep 30
+	assert_ok rt state "$id"
+	assert_eq "$(jq -r '.annotations.tier' <<<"$OUT")" web "-l KEY=VALUE"
+	assert_eq "$(jq -r '.annotations["com.example.empty"]' <<<"$OUT")" "" "an empty value"
+	assert_ok rt rm -f "$id"
+	assert_fail_with '--label `org.berth.launch=x`: expected KEY=VALUE, KEY not org.berth.*' \
+		lc --rm -l org.berth.launch=x ctr:1 true
+	ctr_nothing_left
+}
+
 t_ctr_init() {
 	local id t0 t1
 	ctr_image
