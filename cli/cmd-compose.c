@@ -183,6 +183,15 @@ static int c_exec(struct cli *cli, struct eng_compose *c,
 	return status;
 }
 
+/* Whether the command's SERVICE... arguments take group (none: all). */
+static bool named(const struct cli *cli, const char *group)
+{
+	bool want = cli->nargs == 0;
+	for (size_t k = 0; k < cli->nargs; k++)
+		want |= !strcmp(cli->args[k], group);
+	return want;
+}
+
 /* kill [-s SIGNAL] [SERVICE...] */
 static int c_kill(struct cli *cli, struct eng_compose *c,
 		  struct compose_flags *f)
@@ -195,10 +204,7 @@ static int c_kill(struct cli *cli, struct eng_compose *c,
 	size_t n;
 	int rc = containers(cli, c, NULL, &v, &n);
 	for (size_t i = 0; rc == 0 && i < n; i++) {
-		bool want = cli->nargs == 0;
-		for (size_t k = 0; k < cli->nargs; k++)
-			want |= !strcmp(cli->args[k], v[i].group);
-		if (!want)
+		if (!named(cli, v[i].group))
 			continue;
 		struct rt_ctx ctx = cli->ctx;
 		ctx.root = v[i].root;
@@ -219,14 +225,12 @@ static int c_top(struct cli *cli, struct eng_compose *c,
 	size_t n;
 	int rc = containers(cli, c, NULL, &v, &n);
 	for (size_t i = 0; rc == 0 && i < n; i++) {
-		bool want = cli->nargs == 0;
-		for (size_t k = 0; k < cli->nargs; k++)
-			want |= !strcmp(cli->args[k], v[i].group);
 		struct rt_ctx ctx = cli->ctx;
 		ctx.root = v[i].root;
 		_cleanup_free_ pid_t *pids = NULL;
 		size_t np = 0;
-		if (!want || rt_ps(&ctx, v[i].id, &pids, &np, NULL) < 0)
+		if (!named(cli, v[i].group) ||
+		    rt_ps(&ctx, v[i].id, &pids, &np, NULL) < 0)
 			continue;
 		printf("%s\n%-8s %s\n", v[i].id, "PID", "CMD");
 		for (size_t p = 0; p < np; p++) {

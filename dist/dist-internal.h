@@ -191,6 +191,10 @@ bool dq_dispatch_possible(struct dq *q);
  * attached and not corrupt). */
 bool dq_worker_usable(struct dq *q, uint32_t w);
 
+/* Writes the coordinator's line of worker w's region (magic, version, id,
+ * sizes): what the worker checks when it attaches (dist-queue.c). */
+void dq_region_head(struct dq *q, uint32_t w);
+
 /* dist-audit.c */
 /* How often dq_collect() audits while tasks are in flight, and the
  * longest it sleeps between two audits. */

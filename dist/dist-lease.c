@@ -199,13 +199,7 @@ static void reset_region(struct dq *q, uint32_t w, bool lost)
 	atomic_store(&r->attached, 0);
 	wp->idle_since_ms = 0;
 	/* the coordinator's line, whatever was written over it */
-	r->magic = BQ_WMAGIC;
-	r->version = BQ_VERSION;
-	r->worker_id = w;
-	r->size = q->wregion_size;
-	r->result_off = BQ_PAGE;
-	r->result_size = q->result_size;
-	r->head_size = sizeof(*r);
+	dq_region_head(q, w);
 }
 
 int dq_reclaim(struct dq *q, uint32_t w)

@@ -186,7 +186,7 @@ static int init_private(struct dq *q, struct berr *err)
 
 /* Writes the coordinator's line of a worker region: what the worker
  * checks when it attaches. */
-static void region_head(struct dq *q, uint32_t w)
+void dq_region_head(struct dq *q, uint32_t w)
 {
 	struct bq_worker *r = q->wp[w].reg;
 	r->magic = BQ_WMAGIC;
@@ -221,7 +221,7 @@ int dq_region_create(struct dq *q, uint32_t w, struct berr *err)
 	wp->slot = slot;
 	wp->reg = m;
 	wp->results = (uint8_t *)m + BQ_PAGE;
-	region_head(q, w);
+	dq_region_head(q, w);
 	wp->fd = TAKE_FD(fd);
 	q->ctl[w].wfd = wp->fd;
 	return 0;

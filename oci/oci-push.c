@@ -159,6 +159,20 @@ static int upload_chunks(struct pusher *p, const char *what, int fd, char **url,
 	return 0;
 }
 
+/* A PUT whose answer must name what was sent by digest, when it names
+ * anything. */
+static int put_checked(struct pusher *p, const char *what,
+		       const struct oci_registry_req *q, const char *digest)
+{
+	struct oci_registry_resp resp;
+	int r = oci_registry_request(p->reg, what, q, &resp, p->err);
+	if (r == 0 && resp.digest[0] && strcmp(resp.digest, digest))
+		return berr_setx(p->err, EPROTO,
+				 "%s: the registry stored it as %s", what,
+				 resp.digest);
+	return r;
+}
+
 /* The closing PUT ?digest=, with the body the session still lacks. */
 static int upload_finish(struct pusher *p, const char *what, const char *url,
 			 const char *digest, int fd, uint64_t len)
@@ -170,13 +184,7 @@ static int upload_finish(struct pusher *p, const char *what, const char *url,
 						   "application/octet-stream",
 					   .fd = fd,
 					   .len = len};
-	struct oci_registry_resp resp;
-	int r = oci_registry_request(p->reg, what, &q, &resp, p->err);
-	if (r == 0 && resp.digest[0] && strcmp(resp.digest, digest))
-		return berr_setx(p->err, EPROTO,
-				 "%s: the registry stored it as %s", what,
-				 resp.digest);
-	return r;
+	return put_checked(p, what, &q, digest);
 }
 
 /* blobs/<digest> onto the registry, unless it has it. */
@@ -237,13 +245,7 @@ static int put_manifest(struct pusher *p, const struct oci_manifest_doc *m,
 		.content_type = m->media_type ? m->media_type : OCI_MT_MANIFEST,
 		.buf = buf,
 		.len = len};
-	struct oci_registry_resp resp;
-	int r = oci_registry_request(p->reg, what, &q, &resp, p->err);
-	if (r == 0 && resp.digest[0] && strcmp(resp.digest, digest))
-		return berr_setx(p->err, EPROTO,
-				 "%s: the registry stored it as %s", what,
-				 resp.digest);
-	return r;
+	return put_checked(p, what, &q, digest);
 }
 
 static int push_image(struct pusher *p, const struct oci_image *img,

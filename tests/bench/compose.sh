@@ -37,13 +37,8 @@ dc_() {
 }
 cleanup() {
 	bc_ down >/dev/null 2>&1
-	for id in $("$BERTH" --root "$TDIR/state" list -q 2>/dev/null); do
-		"$BERTH" --root "$TDIR/state" delete -f "$id" >/dev/null 2>&1
-	done
 	[ "${DOCKER_OK:-0}" = 1 ] && dc_ down -t 1 >/dev/null 2>&1
-	bench_docker_stop
-	rm -rf "$TDIR"
-	return 0
+	bench_berth_clean
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM

@@ -24,6 +24,19 @@ bench_docker_start() {
 	DOCKER_WHY=$(tail -n 1 "$TDIR/.docker-why" | sed "s/^docker: \(skipped: \)\{0,1\}//")
 }
 
+# bench_berth_clean: deletes every berth container of the bench's state
+# root ($TDIR/state), then stops the private dockerd and removes $TDIR:
+# what each bench's EXIT trap does.
+bench_berth_clean() {
+	local id
+	for id in $("$BERTH" --root "$TDIR/state" list -q 2>/dev/null); do
+		"$BERTH" --root "$TDIR/state" delete -f "$id" >/dev/null 2>&1
+	done
+	bench_docker_stop
+	rm -rf "$TDIR"
+	return 0
+}
+
 bench_docker_stop() {
 	docker_teardown >/dev/null 2>&1
 	find /sys/fs/cgroup -depth -type d -name "berth-test-$IT_TOKEN" \

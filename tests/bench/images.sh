@@ -30,12 +30,7 @@ TDIR=$(mktemp -d /tmp/berth-bench-img.XXXXXX)
 # shellcheck source=docker-env.sh
 . "$here/bench/docker-env.sh"
 cleanup() {
-	for id in $("$BERTH" --root "$TDIR/state" list -q 2>/dev/null); do
-		"$BERTH" --root "$TDIR/state" delete -f "$id" >/dev/null 2>&1
-	done
-	bench_docker_stop
-	rm -rf "$TDIR"
-	return 0
+	bench_berth_clean
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
