@@ -131,6 +131,12 @@ int cli_parse_sub(struct cli *cli, const struct cli_sub *subs, size_t n,
 void cli_usage(const struct cli *cli, const struct cli_opt *opts, FILE *out);
 void cli_main_usage(FILE *out);
 
+/* The --tail (a number or "all"; *tail_out kept for "all" and NULL)
+ * and --since of a logs command, as `berth logs` takes them. Returns
+ * CLI_CONTINUE or the exit status. */
+int cli_logs_window(const char *tail, const char *since, long *tail_out,
+		    int64_t *since_ns);
+
 /* ---- main.c: commands, set-up, errors ------------------------------------ */
 
 extern const struct cli_command cli_commands[];

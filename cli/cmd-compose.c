@@ -12,7 +12,7 @@
 
 struct compose_flags {
 	char **files, **env_files, **scale;
-	const char *project, *format, *tail, *timeout, *signal, *index;
+	const char *project, *format, *tail, *since, *timeout, *signal, *index;
 	bool detach, build, volumes, all, follow, timestamps, orphans, no_start;
 };
 
@@ -24,21 +24,48 @@ static void on_stop(int sig)
 	stop_requests++;
 }
 
-static void print_line(const char *label, const char *text, size_t len,
-		       void *data)
+/* up on a project that runs: its --scale applies to the running job,
+ * and nothing else changes. 1: it runs; 0: it does not; or the exit
+ * status. */
+static int up_running(struct cli *cli, struct eng_compose *c,
+		      struct compose_flags *f)
 {
-	(void)data;
-	printf("%s | %.*s\n", label, (int)len, text);
+	struct eng_job_entry *v = NULL;
+	size_t n = 0;
+	struct berr err = {0};
+	int r = eng_job_ps(&cli->ctx, eng_compose_name(c), false, &v, &n, &err);
+	eng_job_entries_free(v, n);
+	if (r < 0)
+		return 0;
+	for (char **s = f->scale; s && *s; s++) {
+		_cleanup_free_ char *svc = base_strdup(*s);
+		char *eq = strchr(svc, '=');
+		int count;
+		if (!eq || base_parse_int(eq + 1, &count) < 0)
+			return cli_error("compose up: --scale %s: SVC=N", *s);
+		*eq = '\0';
+		if ((r = eng_job_scale(&cli->ctx, eng_compose_name(c), svc,
+				       count, &err)) < 0)
+			return cli_fail(r, &err);
+	}
+	return 1;
 }
 
 static int c_up(struct cli *cli, struct eng_compose *c, struct compose_flags *f)
 {
-	if (f->no_start)
-		return cli_error("compose up: --no-start is not supported yet");
+	if (f->no_start && !f->detach)
+		return cli_error("compose up: --no-start goes with -d (the "
+				 "services wait for `compose start`)");
+	if (f->detach && !f->build) {
+		int up = up_running(cli, c, f);
+		if (up != 0)
+			return up == 1 ? 0 : up;
+	}
 	_cleanup_free_ char *agent = cli_agent_path();
 	struct eng_compose_up o = {.scale = f->scale,
 				   .build = f->build,
 				   .detach = f->detach,
+				   .no_start = f->no_start,
 				   .store = getenv("BERTH_STORE"),
 				   .agent = agent,
 				   .stop = &stop_requests};
@@ -65,41 +92,126 @@ static int c_ps(struct cli *cli, struct eng_compose *c, struct compose_flags *f)
 	struct eng_job_entry *v = NULL;
 	size_t n = 0;
 	struct berr err = {0};
-	int r = eng_job_ps(&cli->ctx, eng_compose_name(c), &v, &n, &err);
+	int r = eng_job_ps(&cli->ctx, eng_compose_name(c), f->all, &v, &n,
+			   &err);
 	if (r == -ESRCH || r == -ENOENT) /* not up: nothing runs */
 		r = 0;
 	if (r < 0)
 		return cli_fail(r, &err);
 	bool json = f->format && !strcmp(f->format, "json");
 	if (!json)
-		printf("%-24s %-12s %-9s %s\n", "NAME", "SERVICE", "STATUS",
+		printf("%-24s %-12s %-12s %s\n", "NAME", "SERVICE", "STATUS",
 		       "ADDRESS");
-	for (size_t i = 0; i < n; i++)
-		printf(json ? "{\"Name\":\"%s\",\"Service\":\"%s\","
-			      "\"State\":\"%s\",\"Address\":\"%s\"}\n"
-			    : "%-24s %-12s %-9s %s\n",
-		       v[i].id, v[i].group, oci_status_name(v[i].status),
-		       v[i].ip[0] ? v[i].ip : "-");
+	for (size_t i = 0; i < n; i++) {
+		char status[32];
+		if (v[i].exit_code >= 0)
+			snprintf(status, sizeof(status), "exited(%d)",
+				 v[i].exit_code);
+		else
+			snprintf(status, sizeof(status), "%s",
+				 oci_status_name(v[i].status));
+		if (json)
+			printf("{\"Name\":\"%s\",\"Service\":\"%s\","
+			       "\"State\":\"%s\",\"ExitCode\":%d,"
+			       "\"Address\":\"%s\"}\n",
+			       v[i].id, v[i].group,
+			       v[i].exit_code >= 0
+				       ? "exited"
+				       : oci_status_name(v[i].status),
+			       v[i].exit_code >= 0 ? v[i].exit_code : 0,
+			       v[i].ip);
+		else
+			printf("%-24s %-12s %-12s %s\n", v[i].id, v[i].group,
+			       status, v[i].ip[0] ? v[i].ip : "-");
+	}
 	eng_job_entries_free(v, n);
 	return 0;
 }
 
+static int print_record(const char *label, const char *stream, const char *text,
+			size_t len, const char *time, void *data)
+{
+	(void)stream;
+	const struct compose_flags *f = data;
+	if (len && text[len - 1] == '\n')
+		len--;
+	if (f->timestamps && *time)
+		printf("%s | %s %.*s\n", label, time, (int)len, text);
+	else
+		printf("%s | %.*s\n", label, (int)len, text);
+	if (f->follow)
+		fflush(stdout);
+	return ferror(stdout) ? -EPIPE : 0;
+}
+
+/* logs [-f] [--tail N] [-t] [SERVICE...] */
 static int c_logs(struct cli *cli, struct eng_compose *c,
 		  struct compose_flags *f)
 {
-	if (f->follow)
-		return cli_error("compose logs: -f is not supported yet");
-	int rc = 0;
-	size_t n = cli->nargs ? cli->nargs : 1;
-	for (size_t i = 0; i < n; i++) {
+	struct eng_job_logs_opts o = {.groups = cli->args,
+				      .follow = f->follow,
+				      .tail = -1,
+				      .record = print_record,
+				      .data = f};
+	int r = cli_logs_window(f->tail, f->since, &o.tail, &o.since_ns);
+	if (r != CLI_CONTINUE)
+		return r;
+	signal(SIGPIPE, SIG_IGN);
+	struct berr err = {0};
+	r = eng_job_logs(&cli->ctx, eng_compose_name(c), &o, &err);
+	if (r == -ENOENT && !cli->nargs) /* never up: no logs */
+		return 0;
+	return r < 0 ? cli_fail(r, &err) : 0;
+}
+
+/* stop|start|restart [SERVICE...]: through the runner, which keeps the
+ * project (its network, its stopped containers' logs and exit codes)
+ * until `down`. */
+static int c_stop(struct cli *cli, struct eng_compose *c,
+		  struct compose_flags *f)
+{
+	int grace = -1;
+	if (f->timeout && (base_parse_int(f->timeout, &grace) < 0 || grace < 0))
+		return cli_error("compose: -t %s: expected seconds",
+				 f->timeout);
+	for (size_t i = 0; i < cli->nargs || i == 0; i++) {
 		struct berr err = {0};
-		int r = eng_job_logs(&cli->ctx, eng_compose_name(c),
-				     cli->nargs ? cli->args[i] : NULL,
-				     print_line, NULL, &err);
+		int r = eng_job_stop_group(&cli->ctx, eng_compose_name(c),
+					   cli->nargs ? cli->args[i] : NULL,
+					   grace, &err);
+		if (r == -ESRCH) /* not up: nothing to stop */
+			return 0;
 		if (r < 0)
-			rc = cli_fail(r, &err);
+			return cli_fail(r, &err);
 	}
-	return rc;
+	return 0;
+}
+
+static int c_start(struct cli *cli, struct eng_compose *c,
+		   struct compose_flags *f)
+{
+	(void)f;
+	for (size_t i = 0; i < cli->nargs || i == 0; i++) {
+		struct berr err = {0};
+		int r = eng_job_start_group(&cli->ctx, eng_compose_name(c),
+					    cli->nargs ? cli->args[i] : NULL,
+					    &err);
+		if (r == -ESRCH)
+			return cli_error("compose start: project %s is not up "
+					 "(start it with `berth compose up "
+					 "-d`)",
+					 eng_compose_name(c));
+		if (r < 0)
+			return cli_fail(r, &err);
+	}
+	return 0;
+}
+
+static int c_restart(struct cli *cli, struct eng_compose *c,
+		     struct compose_flags *f)
+{
+	int r = c_stop(cli, c, f);
+	return r ? r : c_start(cli, c, f);
 }
 
 static int c_config(struct cli *cli, struct eng_compose *c,
@@ -124,7 +236,7 @@ static int containers(struct cli *cli, struct eng_compose *c, const char *svc,
 	struct berr err = {0};
 	*v = NULL;
 	*n = 0;
-	int r = eng_job_ps(&cli->ctx, eng_compose_name(c), v, n, &err);
+	int r = eng_job_ps(&cli->ctx, eng_compose_name(c), false, v, n, &err);
 	if (r == -ESRCH || r == -ENOENT)
 		return 0;
 	if (r < 0)
@@ -256,14 +368,23 @@ typedef int compose_fn(struct cli *cli, struct eng_compose *c,
 		       struct compose_flags *f);
 
 static const struct cli_sub compose_cmds[] = {
-	{"up", "[-d] [--scale SVC=N] [--build]",
-	 "create and start the project's containers", 0, 0, c_up, 0},
+	{"up", "[-d] [--scale SVC=N] [--build] [--no-start]",
+	 "create and start the project's containers (up: scale them)", 0, 0,
+	 c_up, 0},
 	{"down", "[-v]", "stop and remove them, and the networks", 0, 0, c_down,
 	 0},
-	{"ps", "[--format json]", "list the project's containers", 0, 0, c_ps,
+	{"stop", "[-t S] [SERVICE...]",
+	 "stop the containers, kept until start or down", 0, CLI_ANY_ARGS,
+	 c_stop, 0},
+	{"start", "[SERVICE...]", "start what stop stopped", 0, CLI_ANY_ARGS,
+	 c_start, 0},
+	{"restart", "[-t S] [SERVICE...]", "stop and start", 0, CLI_ANY_ARGS,
+	 c_restart, 0},
+	{"ps", "[-a] [--format json]",
+	 "list the project's containers (-a: those that ended too)", 0, 0, c_ps,
 	 0},
-	{"logs", "[SERVICE...]", "print the containers' output", 0,
-	 CLI_ANY_ARGS, c_logs, 0},
+	{"logs", "[-f] [--tail N] [-t] [SERVICE...]",
+	 "print the containers' output", 0, CLI_ANY_ARGS, c_logs, 0},
 	{"config", "", "print the project as berth reads it", 0, 0, c_config,
 	 0},
 	{"exec", "[--index N] SERVICE CMD [ARG...]",
@@ -292,6 +413,9 @@ static int find_command(int argc, char **argv)
 
 static int run(struct cli *cli, struct compose_flags *f, int argc, char **argv)
 {
+	int k = find_command(argc, argv);
+	/* -t: logs' timestamps, the others' timeout, as in docker compose */
+	bool logs = k < argc && !strcmp(argv[k], "logs");
 	const struct cli_opt proj[] = {
 		{"file", "f", CLI_STRV, &f->files, "FILE", "a compose file"},
 		{"project-name", "p", CLI_STR, &f->project, "NAME",
@@ -307,21 +431,31 @@ static int run(struct cli *cli, struct compose_flags *f, int argc, char **argv)
 		 "up: containers of a service"},
 		{"build", NULL, CLI_BOOL, &f->build, NULL,
 		 "up: build the images first"},
-		{"no-start", NULL, CLI_BOOL, &f->no_start, NULL, "up: not yet"},
+		{"no-start", NULL, CLI_BOOL, &f->no_start, NULL,
+		 "up -d: the services wait for `compose start`"},
 		{"volumes", "v", CLI_BOOL, &f->volumes, NULL,
 		 "down: remove the named volumes"},
 		{"remove-orphans", NULL, CLI_BOOL, &f->orphans, NULL,
 		 "down: (every container of the project goes anyway)"},
 		{"format", NULL, CLI_STR, &f->format, "table|json", "ps"},
-		{"all", "a", CLI_BOOL, &f->all, NULL, "ps: (all are shown)"},
-		{"follow", "f", CLI_BOOL, &f->follow, NULL, "logs: not yet"},
+		{"all", "a", CLI_BOOL, &f->all, NULL,
+		 "ps: the containers that ended too"},
+		{"follow", "f", CLI_BOOL, &f->follow, NULL,
+		 "logs: follow until the project is down"},
+		{"tail", "n", CLI_STR, &f->tail, "N",
+		 "logs: the last N lines of each container"},
+		{"since", NULL, CLI_STR, &f->since, "TIME",
+		 "logs: lines since TIME"},
+		{"timestamps", logs ? "t" : NULL, CLI_BOOL, &f->timestamps,
+		 NULL, "logs: show each line's time"},
+		{"timeout", logs ? NULL : "t", CLI_STR, &f->timeout, "S",
+		 "stop, restart: seconds before SIGKILL"},
 		{"index", NULL, CLI_STR, &f->index, "N",
 		 "exec: the service's container N (default 0)"},
 		{"signal", "s", CLI_STR, &f->signal, "SIGNAL",
 		 "kill: the signal (default KILL)"},
 		CLI_OPT_END,
 	};
-	int k = find_command(argc, argv);
 	/* the parser ends what it parses with a NULL: the project's options
 	 * get an array of their own */
 	_cleanup_free_ char **head = base_calloc((size_t)k + 1, sizeof(char *));

@@ -1,5 +1,6 @@
-/* berth job run [-d] FILE.json | ps NAME | logs NAME [GROUP] | stop NAME |
- * rm NAME
+/* berth job run [-d] FILE.json | ps [-a] NAME | logs [-f] NAME [GROUP...] |
+ * scale NAME GROUP=N... | stop [-t S] NAME [GROUP...] | start NAME
+ * [GROUP...] | rm NAME
  *
  * A coordinator service and pools of workers from a job file: the file is
  * parsed and the job run by dist/ (eng_job_*); this file parses the flags,
@@ -14,8 +15,8 @@
 #include "engine/engine.h"
 
 struct job_flags {
-	bool detach;
-	const char *format;
+	bool detach, all, follow, timestamps;
+	const char *format, *tail, *since, *timeout;
 };
 
 typedef int job_fn(struct cli *cli, const struct job_flags *f);
@@ -82,7 +83,11 @@ static int ps_json(const struct eng_job_entry *v, size_t n)
 		    !(v[i].cpus ? cJSON_AddStringToObject(o, "cpus", v[i].cpus)
 				: cJSON_AddNullToObject(o, "cpus")) ||
 		    !cJSON_AddStringToObject(o, "root", v[i].root) ||
-		    !cJSON_AddStringToObject(o, "address", v[i].ip))
+		    !cJSON_AddStringToObject(o, "address", v[i].ip) ||
+		    !(v[i].exit_code >= 0
+			      ? cJSON_AddNumberToObject(o, "exit_code",
+							v[i].exit_code)
+			      : cJSON_AddNullToObject(o, "exit_code")))
 			return cli_error("job ps: %s", strerror(ENOMEM));
 	}
 	_cleanup_free_ char *s = arr ? cJSON_PrintUnformatted(arr) : NULL;
@@ -101,13 +106,20 @@ static void ps_table(const struct eng_job_entry *v, size_t n)
 		if (strlen(v[i].id) > wi)
 			wi = strlen(v[i].id);
 	}
-	printf("%-*s   %-*s   %-9s %-9s %-6s %s\n", (int)wg, "GROUP", (int)wi,
+	printf("%-*s   %-*s   %-12s %-9s %-6s %s\n", (int)wg, "GROUP", (int)wi,
 	       "ID", "STATUS", "PID", "CPU", "ADDRESS");
-	for (size_t i = 0; i < n; i++)
-		printf("%-*s   %-*s   %-9s %-9d %-6s %s\n", (int)wg, v[i].group,
-		       (int)wi, v[i].id, oci_status_name(v[i].status),
-		       (int)v[i].pid, v[i].cpus ? v[i].cpus : "-",
-		       v[i].ip[0] ? v[i].ip : "-");
+	for (size_t i = 0; i < n; i++) {
+		char status[32];
+		if (v[i].exit_code >= 0)
+			snprintf(status, sizeof(status), "exited(%d)",
+				 v[i].exit_code);
+		else
+			snprintf(status, sizeof(status), "%s",
+				 oci_status_name(v[i].status));
+		printf("%-*s   %-*s   %-12s %-9d %-6s %s\n", (int)wg,
+		       v[i].group, (int)wi, v[i].id, status, (int)v[i].pid,
+		       v[i].cpus ? v[i].cpus : "-", v[i].ip[0] ? v[i].ip : "-");
+	}
 }
 
 static int job_ps(struct cli *cli, const struct job_flags *f)
@@ -120,7 +132,7 @@ static int job_ps(struct cli *cli, const struct job_flags *f)
 	struct berr err = {0};
 	struct eng_job_entry *v = NULL;
 	size_t n = 0;
-	int r = eng_job_ps(&cli->ctx, cli->args[0], &v, &n, &err);
+	int r = eng_job_ps(&cli->ctx, cli->args[0], f->all, &v, &n, &err);
 	if (r < 0)
 		return cli_fail(r, &err);
 	if (json)
@@ -131,29 +143,97 @@ static int job_ps(struct cli *cli, const struct job_flags *f)
 	return r < 0 ? 1 : r;
 }
 
-static void print_line(const char *label, const char *text, size_t len,
-		       void *data)
+static int print_record(const char *label, const char *stream, const char *text,
+			size_t len, const char *time, void *data)
 {
-	(void)data;
-	printf("%s| %.*s\n", label, (int)len, text);
+	(void)stream;
+	const struct job_flags *f = data;
+	if (len && text[len - 1] == '\n')
+		len--;
+	if (f->timestamps && *time)
+		printf("%s| %s %.*s\n", label, time, (int)len, text);
+	else
+		printf("%s| %.*s\n", label, (int)len, text);
+	/* a follower sees each line as it comes */
+	if (f->follow)
+		fflush(stdout);
+	return ferror(stdout) ? -EPIPE : 0;
 }
 
 static int job_logs(struct cli *cli, const struct job_flags *f)
 {
-	(void)f;
+	struct eng_job_logs_opts o = {.groups = cli->args + 1,
+				      .follow = f->follow,
+				      .tail = -1,
+				      .record = print_record,
+				      .data = (void *)f};
+	int r = cli_logs_window(f->tail, f->since, &o.tail, &o.since_ns);
+	if (r != CLI_CONTINUE)
+		return r;
+	signal(SIGPIPE, SIG_IGN);
 	struct berr err = {0};
-	int r = eng_job_logs(&cli->ctx, cli->args[0],
-			     cli->nargs > 1 ? cli->args[1] : NULL, print_line,
-			     NULL, &err);
+	r = eng_job_logs(&cli->ctx, cli->args[0], &o, &err);
 	return r < 0 ? cli_fail(r, &err) : 0;
 }
 
-static int job_stop(struct cli *cli, const struct job_flags *f)
+/* scale NAME GROUP=N... */
+static int job_scale(struct cli *cli, const struct job_flags *f)
 {
 	(void)f;
+	for (size_t i = 1; i < cli->nargs; i++) {
+		_cleanup_free_ char *group = base_strdup(cli->args[i]);
+		char *eq = strchr(group, '=');
+		int n;
+		if (!eq || eq == group || base_parse_int(eq + 1, &n) < 0 ||
+		    n < 0)
+			return cli_error("job scale: `%s`: expected GROUP=N",
+					 cli->args[i]);
+		*eq = '\0';
+		struct berr err = {0};
+		int r = eng_job_scale(&cli->ctx, cli->args[0], group, n, &err);
+		if (r < 0)
+			return cli_fail(r, &err);
+	}
+	return 0;
+}
+
+static int job_start(struct cli *cli, const struct job_flags *f)
+{
+	(void)f;
+	int r = 0;
+	for (size_t i = 1; r >= 0 && (i < cli->nargs || i == 1); i++) {
+		struct berr err = {0};
+		const char *g = i < cli->nargs ? cli->args[i] : NULL;
+		r = eng_job_start_group(&cli->ctx, cli->args[0], g, &err);
+		if (r < 0)
+			return cli_fail(r, &err);
+	}
+	return 0;
+}
+
+/* stop NAME: the whole job; stop NAME GROUP...: those groups, kept
+ * stopped until `job start`. */
+static int job_stop(struct cli *cli, const struct job_flags *f)
+{
+	int grace = -1;
+	if (f->timeout && (base_parse_int(f->timeout, &grace) < 0 || grace < 0))
+		return cli_error("job stop: -t %s: expected seconds",
+				 f->timeout);
 	struct berr err = {0};
-	int r = eng_job_stop(&cli->ctx, cli->args[0], &err);
-	return r < 0 ? cli_fail(r, &err) : 0;
+	if (cli->nargs == 1) {
+		if (f->timeout)
+			return cli_error("job stop: -t goes with GROUP (a "
+					 "whole job stops at once)");
+		int r = eng_job_stop(&cli->ctx, cli->args[0], &err);
+		return r < 0 ? cli_fail(r, &err) : 0;
+	}
+	for (size_t i = 1; i < cli->nargs; i++) {
+		int r = eng_job_stop_group(&cli->ctx, cli->args[0],
+					   cli->args[i], grace, &err);
+		if (r < 0)
+			return cli_fail(r, &err);
+	}
+	return 0;
 }
 
 static int job_rm(struct cli *cli, const struct job_flags *f)
@@ -167,23 +247,53 @@ static int job_rm(struct cli *cli, const struct job_flags *f)
 static const struct cli_sub job_cmds[] = {
 	{"run", "[-d] FILE.json", "run the job a file describes", 1, 1, job_run,
 	 0},
-	{"ps", "[-f table|json] NAME", "list the containers of a running job",
-	 1, 1, job_ps, 0},
-	{"logs", "NAME [GROUP]", "print the logs of a job's containers", 1, 2,
-	 job_logs, 0},
-	{"stop", "NAME", "stop a running job and remove its containers", 1, 1,
-	 job_stop, 0},
+	{"ps", "[-a] [-f table|json] NAME",
+	 "list the containers of a running job (-a: and those that ended)", 1,
+	 1, job_ps, 0},
+	{"logs", "[-f] [--tail N] [-t] [--since T] NAME [GROUP...]",
+	 "print the logs of a job's containers", 1, CLI_ANY_ARGS, job_logs, 0},
+	{"scale", "NAME GROUP=N...", "run N containers of a service group", 2,
+	 CLI_ANY_ARGS, job_scale, 0},
+	{"stop", "[-t S] NAME [GROUP...]",
+	 "stop a running job and remove its containers, or stop its service "
+	 "groups",
+	 1, CLI_ANY_ARGS, job_stop, 0},
+	{"start", "NAME [GROUP...]", "start the service groups stopped", 1,
+	 CLI_ANY_ARGS, job_start, 0},
 	{"rm", "NAME", "remove the logs of a job that ended", 1, 1, job_rm, 0},
 };
+
+/* Whether SUB is logs: there -f is --follow, as in docker, and
+ * elsewhere --format. */
+static bool is_logs(int argc, char **argv)
+{
+	for (int i = 0; i < argc; i++)
+		if (argv[i][0] != '-')
+			return !strcmp(argv[i], "logs");
+	return false;
+}
 
 int cli_cmd_job(struct cli *cli, int argc, char **argv)
 {
 	struct job_flags f = {.format = "table"};
+	bool logs = is_logs(argc, argv);
 	const struct cli_opt opts[] = {
 		{"detach", "d", CLI_BOOL, &f.detach, NULL,
 		 "run: start the job in the background and print its name"},
-		{"format", "f", CLI_STR, &f.format, "FORMAT",
+		{"format", logs ? NULL : "f", CLI_STR, &f.format, "FORMAT",
 		 "ps: table or json (default table)"},
+		{"all", "a", CLI_BOOL, &f.all, NULL,
+		 "ps: the containers that ended too"},
+		{"follow", logs ? "f" : NULL, CLI_BOOL, &f.follow, NULL,
+		 "logs: follow until the job has ended"},
+		{"tail", "n", CLI_STR, &f.tail, "N",
+		 "logs: the last N lines of each container"},
+		{"timestamps", logs ? "t" : NULL, CLI_BOOL, &f.timestamps, NULL,
+		 "logs: show each line's time"},
+		{"since", NULL, CLI_STR, &f.since, "TIME",
+		 "logs: lines since TIME"},
+		{"timeout", logs ? NULL : "t", CLI_STR, &f.timeout, "S",
+		 "stop: seconds before SIGKILL"},
 		CLI_OPT_END,
 	};
 	const struct cli_sub *sub;

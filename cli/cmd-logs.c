@@ -51,20 +51,9 @@ int cli_cmd_logs(struct cli *cli, int argc, char **argv)
 				  .tail = -1,
 				  .record = print_record,
 				  .data = &p};
-	int n;
-	if (tail && strcmp(tail, "all")) {
-		if (base_parse_int(tail, &n) < 0 || n < 0)
-			return cli_error("logs: --tail `%s`: expected a number "
-					 "or all",
-					 tail);
-		o.tail = n;
-	}
-	struct timespec now;
-	clock_gettime(CLOCK_REALTIME, &now);
-	if (since && eng_parse_since(since, &now, &o.since_ns) < 0)
-		return cli_error("logs: --since `%s`: expected RFC 3339, Unix "
-				 "seconds or a duration such as 10m",
-				 since);
+	r = cli_logs_window(tail, since, &o.tail, &o.since_ns);
+	if (r != CLI_CONTINUE)
+		return r;
 	struct berr err = {0};
 	r = eng_ctr_logs(&cli->ctx, id, &o, &err);
 	return r < 0 ? cli_fail(r, &err) : 0;

@@ -463,8 +463,14 @@ int dp_pool_open(const struct rt_ctx *ctx, const struct dp_par_opts *o,
 	if (r == 0 && o->image) {
 		_cleanup_free_ char *name =
 			base_sprintf("par-%d", (int)p->coordinator);
-		struct rt_bundle_opts bo = {
-			.store = o->store, .image = o->image, .name = name};
+		/* a volume's mount point that the image lacks is made in
+		 * the overlay's upper directory, as launch makes it; the
+		 * workers still get the root read-only */
+		struct rt_bundle_opts bo = {.store = o->store,
+					    .image = o->image,
+					    .name = name,
+					    .writable =
+						    o->volumes && *o->volumes};
 		r = rt_bundle_make(&bo, &p->image_dir, NULL, err);
 		if (r < 0)
 			berr_wrap(err, "--image %s", o->image);

@@ -634,6 +634,7 @@ int eng_compose_up_doc(const struct rt_ctx *ctx, const cJSON *doc,
 	struct eng_job_opts jo = {.file = file,
 				  .agent = o->agent,
 				  .detach = o->detach,
+				  .no_start = o->no_start,
 				  .stop = o->stop};
 	return eng_job_run(ctx, j, &jo, err);
 }

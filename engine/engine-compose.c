@@ -2,7 +2,8 @@
  *
  * A compose file and a job file are two front ends of one engine: the
  * project's files are read (libyaml, engine-yaml.c), merged in the order
- * given, interpolated from the environment and .env, checked against the
+ * given, interpolated from the environment and .env, their services'
+ * `extends` followed (into other files too), checked against the
  * keys berth supports, and written as a job document that eng_job_parse()
  * reads like any job file. `up` runs that job (its runner, its network
  * <project>_default, its logs), `down` stops it, `ps` and `logs` are the
@@ -341,8 +342,10 @@ static void merge(cJSON *base, const cJSON *over)
 	}
 }
 
-static int load_file(struct compose *c, const char *path, cJSON **out,
-		     struct berr *err)
+/* A compose file read, its services in one form, interpolated; messages
+ * name it as shown. */
+static int load_file(struct compose *c, const char *path, const char *shown,
+		     cJSON **out, struct berr *err)
 {
 	_cleanup_free_ char *text = NULL;
 	size_t len;
@@ -361,7 +364,7 @@ static int load_file(struct compose *c, const char *path, cJSON **out,
 	{
 		_cleanup_free_ char *at =
 			base_sprintf("services.%s", svc->string);
-		if ((r = normalize_service(svc, c->file, at, err)) < 0)
+		if ((r = normalize_service(svc, shown, at, err)) < 0)
 			return r;
 	}
 	return interpolate_tree(c, *out, "", err);
@@ -538,49 +541,425 @@ static int order_services(struct compose *c, char ***order, struct berr *err)
 	return 0;
 }
 
-/* Relative bind sources made absolute, as compose config prints them (the
- * project's directory; ~ the home directory). */
-static char *resolve(const struct compose *c, const char *p)
+/* An absolute path with its "." and ".." steps and repeated '/' folded,
+ * as compose prints paths (new string). */
+static char *clean_path(const char *p)
 {
-	if (p[0] == '~' && (p[1] == '/' || !p[1]) && getenv("HOME"))
-		return base_sprintf("%s%s", getenv("HOME"), p + 1);
-	if (p[0] != '.')
-		return NULL;
-	if (!strcmp(p, "."))
-		return base_strdup(c->dir);
-	return base_sprintf("%s/%s", c->dir,
-			    p + (!strncmp(p, "./", 2) ? 2 : 0));
+	char *out = base_calloc(strlen(p) + 2, 1);
+	size_t n = 0;
+	for (const char *s = p; *s;) {
+		s += strspn(s, "/");
+		size_t k = strcspn(s, "/");
+		if (k == 2 && !strncmp(s, "..", 2)) {
+			while (n && out[n - 1] != '/')
+				n--;
+			n -= n ? 1 : 0;
+		} else if (k && (k != 1 || s[0] != '.')) {
+			out[n++] = '/';
+			memcpy(out + n, s, k);
+			n += k;
+		}
+		s += k;
+	}
+	if (!n)
+		out[n++] = '/';
+	out[n] = '\0';
+	return out;
 }
 
+/* p made absolute against dir (~ the home directory), as compose resolves a
+ * relative path; NULL when p is absolute already. */
+static char *path_at(const char *dir, const char *p)
+{
+	if (p[0] == '~' && (p[1] == '/' || !p[1]))
+		return getenv("HOME")
+			       ? base_sprintf("%s%s", getenv("HOME"), p + 1)
+			       : NULL;
+	if (p[0] == '/')
+		return NULL;
+	_cleanup_free_ char *joined = base_sprintf("%s/%s", dir, p);
+	return clean_path(joined);
+}
+
+/* A bind's source made absolute (., .. and ~ start one; anything else is a
+ * named volume or absolute): NULL when it stays. */
+static char *bind_source_at(const char *dir, const char *p)
+{
+	bool home = p[0] == '~' && (p[1] == '/' || !p[1]);
+	return home || p[0] == '.' ? path_at(dir, p) : NULL;
+}
+
+/* Relative bind sources of svc made absolute against dir, as compose config
+ * prints them. */
+static void binds_at(const char *dir, cJSON *svc)
+{
+	cJSON *v;
+	cJSON_ArrayForEach(v, child(svc, "volumes"))
+	{
+		if (cJSON_IsObject(v)) {
+			const char *src = str(v, "source");
+			_cleanup_free_ char *abs =
+				src ? bind_source_at(dir, src) : NULL;
+			if (abs)
+				set(v, "source", cJSON_CreateString(abs));
+			continue;
+		}
+		const char *s = cJSON_GetStringValue(v);
+		const char *colon = s ? strchr(s, ':') : NULL;
+		_cleanup_free_ char *src =
+			colon ? strndup(s, (size_t)(colon - s)) : NULL;
+		_cleanup_free_ char *abs =
+			src ? bind_source_at(dir, src) : NULL;
+		if (!abs)
+			continue;
+		_cleanup_free_ char *spec = base_sprintf("%s%s", abs, colon);
+		cJSON_SetValuestring(v, spec);
+	}
+}
+
+/* The project's binds, from its directory. */
 static void absolute_binds(struct compose *c)
 {
-	const cJSON *svc;
+	cJSON *svc;
 	cJSON_ArrayForEach(svc, child(c->doc, "services"))
-	{
-		cJSON *v;
-		cJSON_ArrayForEach(v, child((cJSON *)svc, "volumes"))
-		{
-			if (cJSON_IsObject(v)) {
-				const char *src = str(v, "source");
-				_cleanup_free_ char *abs =
-					src ? resolve(c, src) : NULL;
-				if (abs)
-					set(v, "source",
-					    cJSON_CreateString(abs));
-				continue;
-			}
-			const char *s = cJSON_GetStringValue(v);
-			const char *colon = s ? strchr(s, ':') : NULL;
-			_cleanup_free_ char *src =
-				colon ? strndup(s, (size_t)(colon - s)) : NULL;
-			_cleanup_free_ char *abs = src ? resolve(c, src) : NULL;
-			if (!abs)
-				continue;
-			_cleanup_free_ char *spec =
-				base_sprintf("%s%s", abs, colon);
-			cJSON_SetValuestring(v, spec);
-		}
+		binds_at(c->dir, svc);
+}
+
+/* ---- extends ------------------------------------------------------------ */
+
+/* A file services are extended from: its document, its absolute path,
+ * the directory its relative paths (and extends.file) start from (the
+ * project's for the project's files), and its name in messages. */
+struct ext_src {
+	cJSON *doc;
+	cJSON *own; /* doc, when read for extends */
+	char *path;
+	char *dir;
+	const char *shown;
+};
+
+static void ext_src_clear(struct ext_src *s)
+{
+	cJSON_Delete(s->own);
+	free(s->path);
+	free(s->dir);
+}
+
+/* A service on the way of an extends chain (newest first): cycles. */
+struct ext_hop {
+	const char *path;
+	const char *shown;
+	const char *svc;
+	const struct ext_hop *up;
+};
+
+static const char *shown_path(const struct compose *c, const char *path)
+{
+	size_t n = strlen(c->dir);
+	if (!strncmp(path, c->dir, n) && path[n] == '/')
+		return path + n + 1;
+	return path;
+}
+
+/* The file at path as a source (s's own document when it is s's file). */
+static int ext_open(struct compose *c, const struct ext_src *s,
+		    const char *path, struct ext_src *out, struct berr *err)
+{
+	out->path = base_strdup(path);
+	if (!strcmp(path, s->path)) {
+		out->doc = s->doc;
+		out->dir = base_strdup(s->dir);
+		out->shown = s->shown;
+		return 0;
 	}
+	out->shown = shown_path(c, out->path);
+	out->dir = strndup(path, (size_t)(strrchr(path, '/') - path));
+	int r = load_file(c, path, out->shown, &out->own, err);
+	out->doc = out->own;
+	return r;
+}
+
+/* extends: SERVICE or {service: SERVICE, file: FILE}: the service's name
+ * (in ext) and its file's absolute path (*file, new; FILE from s's
+ * directory). */
+static int ext_ref(const struct ext_src *s, const char *svc, const cJSON *ext,
+		   const char **name, char **file, struct berr *err)
+{
+	const cJSON *kv, *f = child((cJSON *)ext, "file");
+	if (!cJSON_IsString(ext) && !cJSON_IsObject(ext))
+		return bad(err, s->shown,
+			   "services.%s.extends: expected a service's name or "
+			   "{service: NAME, file: FILE}",
+			   svc);
+	cJSON_ArrayForEach(kv, ext)
+	{
+		if (strcmp(kv->string, "service") && strcmp(kv->string, "file"))
+			return bad(err, s->shown,
+				   "services.%s.extends.%s: not supported "
+				   "(service and file are)",
+				   svc, kv->string);
+	}
+	*name = cJSON_IsObject(ext) ? str(ext, "service") : ext->valuestring;
+	if (!*name || !**name)
+		return bad(err, s->shown,
+			   "services.%s.extends: the name of a service to "
+			   "extend is missing",
+			   svc);
+	if (f && !cJSON_GetStringValue(f))
+		return bad(err, s->shown,
+			   "services.%s.extends.file: expected a path", svc);
+	if (!f) {
+		*file = base_strdup(s->path);
+		return 0;
+	}
+	_cleanup_free_ char *p =
+		f->valuestring[0] == '/'
+			? base_strdup(f->valuestring)
+			: base_sprintf("%s/%s", s->dir, f->valuestring);
+	*file = realpath(p, NULL);
+	if (!*file)
+		return berr_set(err, errno, "%s: services.%s.extends: file %s",
+				s->shown, svc, f->valuestring);
+	return 0;
+}
+
+/* The hops from `from` (older) to h, as "a -> b (other.yml) -> a". */
+static void ext_chain(char *buf, size_t len, const struct ext_hop *h,
+		      const struct ext_hop *from)
+{
+	if (h != from)
+		ext_chain(buf, len, h->up, from);
+	size_t n = strlen(buf);
+	bool other = strcmp(h->path, from->path);
+	snprintf(buf + n, len - n, "%s%s%s%s%s", n ? " -> " : "", h->svc,
+		 other ? " (" : "", other ? h->shown : "", other ? ")" : "");
+}
+
+static int ext_cycle(const struct ext_hop *me, struct berr *err)
+{
+	const struct ext_hop *h = me->up;
+	while (h && (strcmp(h->path, me->path) || strcmp(h->svc, me->svc)))
+		h = h->up;
+	if (!h)
+		return 0;
+	char chain[256] = "";
+	ext_chain(chain, sizeof(chain), me, h);
+	return bad(err, h->shown, "services.%s.extends: a cycle: %s", h->svc,
+		   chain);
+}
+
+/* What docker-compose does not extend (a dependency stays visible where
+ * it is declared): a service with one of these. */
+static int ext_check_base(const struct ext_src *s, const char *svc,
+			  const struct ext_src *b, const char *name,
+			  const cJSON *base, struct berr *err)
+{
+	static const char *const keys[] = {"depends_on", "links",
+					   "volumes_from"};
+	const char *has = NULL, *mode = str(base, "network_mode");
+	for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
+		if (child((cJSON *)base, keys[i]))
+			has = keys[i];
+	if (mode &&
+	    (!strncmp(mode, "service:", 8) || !strncmp(mode, "container:", 10)))
+		has = "network_mode";
+	if (!has)
+		return 0;
+	return bad(err, s->shown,
+		   "services.%s.extends: services.%s of %s cannot be "
+		   "extended: it has %s (as in docker-compose; declare it in "
+		   "services.%s)",
+		   svc, name, b->shown, has, svc);
+}
+
+/* Relative paths of a service read from another directory made absolute:
+ * its build context, env files and bind sources. */
+static void ext_paths_at(const char *dir, cJSON *svc)
+{
+	cJSON *b = child(svc, "build");
+	const char *ctx = str(b, "context");
+	if (cJSON_IsObject(b) && !ctx)
+		set(b, "context", cJSON_CreateString(dir));
+	_cleanup_free_ char *abs =
+		ctx && !strstr(ctx, "://") ? path_at(dir, ctx) : NULL;
+	if (abs)
+		set(b, "context", cJSON_CreateString(abs));
+	cJSON *f = child(svc, "env_file"), *e;
+	cJSON *files = cJSON_IsArray(f) ? f : NULL;
+	cJSON_ArrayForEach(e, files)
+	{
+		_cleanup_free_ char *p = cJSON_GetStringValue(e)
+						 ? path_at(dir, e->valuestring)
+						 : NULL;
+		if (p)
+			cJSON_SetValuestring(e, p);
+	}
+	_cleanup_free_ char *p =
+		cJSON_IsString(f) ? path_at(dir, f->valuestring) : NULL;
+	if (p)
+		cJSON_SetValuestring(f, p);
+	binds_at(dir, svc);
+}
+
+/* The container path of a volume, short or long form (new string). */
+static char *vol_target(const cJSON *v)
+{
+	if (cJSON_IsObject(v))
+		return base_strdup(str(v, "target"));
+	const char *s = cJSON_GetStringValue(v);
+	const char *c1 = s ? strchr(s, ':') : NULL;
+	if (!c1)
+		return base_strdup(s);
+	const char *c2 = strchr(c1 + 1, ':');
+	return c2 ? strndup(c1 + 1, (size_t)(c2 - c1 - 1))
+		  : base_strdup(c1 + 1);
+}
+
+/* local's volumes onto base's, one a container path: local's wins. */
+static void ext_merge_volumes(cJSON *base, cJSON *local)
+{
+	_cleanup_cjson_ cJSON *over =
+		cJSON_DetachItemFromObjectCaseSensitive(local, "volumes");
+	cJSON *have = child(base, "volumes"), *v, *next, *x;
+	if (over && (!cJSON_IsArray(have) || !cJSON_IsArray(over))) {
+		set(base, "volumes", TAKE_PTR(over));
+		return;
+	}
+	for (v = over ? over->child : NULL; v; v = next) {
+		next = v->next;
+		_cleanup_free_ char *t = vol_target(v);
+		cJSON *same = NULL;
+		cJSON_ArrayForEach(x, have)
+		{
+			_cleanup_free_ char *u = vol_target(x);
+			if (t && u && !strcmp(t, u))
+				same = x;
+		}
+		cJSON *item = cJSON_DetachItemViaPointer(over, v);
+		if (same)
+			cJSON_ReplaceItemViaPointer(have, same, item);
+		else
+			cJSON_AddItemToArray(have, item);
+	}
+}
+
+/* A key compose takes as a string or a list, as a list. */
+static void as_list(cJSON *svc, const char *key)
+{
+	cJSON *v = child(svc, key);
+	if (!cJSON_IsString(v))
+		return;
+	cJSON *a = cJSON_CreateArray();
+	cJSON_AddItemToArray(a, cJSON_CreateString(v->valuestring));
+	set(svc, key, a);
+}
+
+/* networks: [a, b] as {a: null, b: null}. */
+static void networks_as_map(cJSON *svc)
+{
+	cJSON *n = child(svc, "networks"), *e;
+	if (!cJSON_IsArray(n))
+		return;
+	cJSON *m = cJSON_CreateObject();
+	cJSON_ArrayForEach(e, n)
+	{
+		if (cJSON_GetStringValue(e) && !child(m, e->valuestring))
+			cJSON_AddItemToObject(m, e->valuestring,
+					      cJSON_CreateNull());
+	}
+	set(svc, "networks", m);
+}
+
+/* local (the extending service) onto base (the extended one), as the
+ * Compose Specification merges them: mappings (environment, labels,
+ * healthcheck, deploy, ulimits...) key by key with local's keys winning;
+ * ports, expose, dns, env_file, tmpfs appended; volumes one a container
+ * path; networks as a mapping; anything else (command, entrypoint,
+ * image...) local's. */
+static void ext_merge(cJSON *base, cJSON *local)
+{
+	static const char *const lists[] = {"dns", "dns_search", "env_file",
+					    "tmpfs"};
+	for (size_t i = 0; i < ARRAY_SIZE(lists); i++) {
+		as_list(base, lists[i]);
+		as_list(local, lists[i]);
+	}
+	if (child(base, "networks") && child(local, "networks")) {
+		networks_as_map(base);
+		networks_as_map(local);
+	}
+	ext_merge_volumes(base, local);
+	merge(base, local);
+}
+
+/* Service name of s with its extends followed (up: the services that
+ * extend it, for cycles): *out is new, has no extends, and its relative
+ * paths start from s's directory. */
+static int ext_resolve(struct compose *c, const struct ext_src *s,
+		       const char *name, const struct ext_hop *up, cJSON **out,
+		       struct berr *err)
+{
+	struct ext_hop me = {s->path, s->shown, name, up};
+	int r = ext_cycle(&me, err);
+	if (r < 0)
+		return r;
+	_cleanup_cjson_ cJSON *local =
+		cJSON_Duplicate(child(child(s->doc, "services"), name), true);
+	_cleanup_cjson_ cJSON *ext =
+		cJSON_DetachItemFromObjectCaseSensitive(local, "extends");
+	if (strcmp(s->dir, c->dir))
+		ext_paths_at(s->dir, local);
+	if (!ext) {
+		*out = TAKE_PTR(local);
+		return 0;
+	}
+	const char *bname = NULL;
+	_cleanup_free_ char *file = NULL;
+	_cleanup_(ext_src_clear) struct ext_src b = {0};
+	_cleanup_cjson_ cJSON *base = NULL;
+	r = ext_ref(s, name, ext, &bname, &file, err);
+	if (r == 0)
+		r = ext_open(c, s, file, &b, err);
+	if (r == 0 && !cJSON_IsObject(child(child(b.doc, "services"), bname)))
+		r = bad(err, s->shown,
+			"services.%s.extends: no service `%s` in %s", name,
+			bname, b.shown);
+	if (r == 0)
+		r = ext_resolve(c, &b, bname, &me, &base, err);
+	if (r == 0)
+		r = ext_check_base(s, name, &b, bname, base, err);
+	if (r < 0)
+		return r;
+	ext_merge(base, local);
+	*out = TAKE_PTR(base);
+	return 0;
+}
+
+/* Every service's extends followed in doc, one of the project's files (as
+ * compose does, before they are merged): a service without extends.file
+ * extends one of the same file, and paths start from the project's
+ * directory. */
+static int resolve_extends(struct compose *c, cJSON *doc, const char *path,
+			   struct berr *err)
+{
+	_cleanup_free_ char *abs = realpath(path, NULL);
+	if (!abs)
+		return berr_set(err, errno, "compose file %s", path);
+	struct ext_src top = {.doc = doc, .path = abs, .dir = c->dir};
+	top.shown = shown_path(c, abs);
+	cJSON *svcs = child(doc, "services"), *s, *next;
+	int r = 0;
+	for (s = cJSON_IsObject(svcs) ? svcs->child : NULL; r == 0 && s;
+	     s = next) {
+		next = s->next;
+		cJSON *done = NULL;
+		if (cJSON_IsObject(s) && child(s, "extends"))
+			r = ext_resolve(c, &top, s->string, NULL, &done, err);
+		if (done)
+			cJSON_ReplaceItemInObjectCaseSensitive(svcs, s->string,
+							       done);
+	}
+	return r;
 }
 
 /* Two services (or two replicas of one) cannot publish one host port:
@@ -720,7 +1099,10 @@ int eng_compose_load(const struct eng_compose_opts *o, struct eng_compose **out,
 	size_t nf = o->files && o->files[0] ? base_strv_len(o->files) : 1;
 	for (size_t i = 0; r == 0 && i < nf; i++) {
 		cJSON *doc = NULL;
-		r = load_file(c, i ? o->files[i] : abs, &doc, err);
+		const char *path = i ? o->files[i] : abs;
+		r = load_file(c, path, c->file, &doc, err);
+		if (r == 0)
+			r = resolve_extends(c, doc, path, err);
 		if (r == 0 && c->doc)
 			merge(c->doc, doc);
 		if (r == 0 && !c->doc)

@@ -15,10 +15,15 @@
 #include <sys/file.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "engine/engine-internal.h"
+
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
 
 char *eng_log_record(const char *stream, const char *text, size_t len,
 		     const struct timespec *ts)
@@ -194,6 +199,101 @@ int eng_parse_since(const char *s, const struct timespec *now, int64_t *ns)
 	return parse_rfc3339(s, ns);
 }
 
+/* ---- the pump ------------------------------------------------------------ */
+
+/* A stream's bytes not yet logged (a line in the making). */
+struct stream {
+	const char *name;
+	int fd;
+	char buf[ENG_LOG_LINE_MAX];
+	size_t len;
+};
+
+/* Logs the complete lines of s (and, with all, the rest); a full buffer
+ * is logged as a piece without a newline. */
+static void emit(struct eng_log_writer *w, struct stream *s, bool all)
+{
+	size_t start = 0;
+	for (size_t i = 0; i < s->len; i++)
+		if (s->buf[i] == '\n') {
+			eng_log_write(w, s->name, s->buf + start, i + 1 - start,
+				      NULL);
+			start = i + 1;
+		}
+	if (start < s->len &&
+	    (all || (start == 0 && s->len == sizeof(s->buf)))) {
+		eng_log_write(w, s->name, s->buf + start, s->len - start, NULL);
+		start = s->len;
+	}
+	memmove(s->buf, s->buf + start, s->len - start);
+	s->len -= start;
+}
+
+static void read_stream(struct eng_log_writer *w, struct stream *s)
+{
+	ssize_t n = read(s->fd, s->buf + s->len, sizeof(s->buf) - s->len);
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return;
+	if (n <= 0) {
+		emit(w, s, true);
+		close(s->fd);
+		s->fd = -1;
+		return;
+	}
+	s->len += (size_t)n;
+	emit(w, s, false);
+}
+
+static int exit_code(const siginfo_t *si)
+{
+	if (si->si_code == CLD_EXITED)
+		return si->si_status;
+	return 128 + si->si_status;
+}
+
+int eng_log_pump(struct eng_log_writer *w, int out, int errfd, int pidfd)
+{
+	struct stream *s = base_calloc(2, sizeof(*s));
+	s[0] = (struct stream){.name = "stdout", .fd = out};
+	s[1] = (struct stream){.name = "stderr", .fd = errfd};
+	int code = -1;
+	bool exited = pidfd < 0;
+	while (s[0].fd >= 0 || s[1].fd >= 0 || !exited) {
+		struct pollfd p[3] = {
+			{.fd = s[0].fd, .events = POLLIN},
+			{.fd = s[1].fd, .events = POLLIN},
+			{.fd = exited ? -1 : pidfd, .events = POLLIN}};
+		int n = poll(p, 3, exited ? 2000 : -1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		for (int i = 0; i < 2; i++)
+			if (p[i].revents)
+				read_stream(w, &s[i]);
+		siginfo_t si = {0};
+		if (p[2].revents &&
+		    waitid((idtype_t)P_PIDFD, (id_t)pidfd, &si, WEXITED) == 0) {
+			code = exit_code(&si);
+			exited = true;
+		}
+	}
+	for (int i = 0; i < 2; i++)
+		if (s[i].fd >= 0) {
+			emit(w, &s[i], true);
+			close(s[i].fd);
+		}
+	free(s);
+	if (pidfd >= 0)
+		close(pidfd);
+	/* no pidfd (the init had exited when it was asked for one): the
+	 * init is the monitor's only child */
+	int st;
+	if (code < 0 && waitpid(-1, &st, 0) > 0)
+		code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+	return code;
+}
+
 /* ---- the reader ---------------------------------------------------------- */
 
 struct rec {
@@ -355,6 +455,50 @@ static int follow_step(struct reader *rd, int dirfd, struct tailfd *cur)
 	return cur->fd < 0 ? 0 : drain(rd, cur);
 }
 
+#define TAIL_MAX (4L << 20)
+
+struct eng_log_follower {
+	struct reader rd;
+	struct tailfd cur;
+	int dirfd;
+};
+
+struct eng_log_follower *
+eng_log_follow_open(int dirfd, const struct eng_logs_opts *o, int *r)
+{
+	struct eng_log_follower *f = base_calloc(1, sizeof(*f));
+	f->rd = (struct reader){.o = o, .replay = true};
+	f->dirfd = dirfd;
+	if (o->tail > 0) {
+		/* the ring is bounded (4M records, more than the default
+		 * 3 x 10 MiB of records of 60 bytes at least can hold) */
+		f->rd.nring = (size_t)(o->tail < TAIL_MAX ? o->tail : TAIL_MAX);
+		f->rd.ring = base_calloc(f->rd.nring, sizeof(*f->rd.ring));
+	}
+	f->cur.fd = -1;
+	*r = read_all(&f->rd, dirfd, &f->cur);
+	int r2 = flush_ring(&f->rd);
+	if (*r == 0)
+		*r = r2;
+	free(f->rd.ring);
+	f->rd.ring = NULL;
+	return f;
+}
+
+int eng_log_follow_step(struct eng_log_follower *f)
+{
+	return follow_step(&f->rd, f->dirfd, &f->cur);
+}
+
+void eng_log_follow_close(struct eng_log_follower *f)
+{
+	if (!f)
+		return;
+	if (f->cur.fd >= 0)
+		close(f->cur.fd);
+	free(f);
+}
+
 static int follow(struct reader *rd, int dirfd, struct tailfd *cur)
 {
 	_cleanup_close_ int in = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
@@ -384,28 +528,12 @@ static int follow(struct reader *rd, int dirfd, struct tailfd *cur)
 	}
 }
 
-#define TAIL_MAX (4L << 20)
-
 int eng_ctr_read_log(int dirfd, const struct eng_logs_opts *o)
 {
-	struct reader rd = {.o = o, .replay = true};
-	if (o->tail > 0) {
-		/* the ring is bounded (4M records, more than the default
-		 * 3 x 10 MiB of records of 60 bytes at least can hold) */
-		rd.nring = (size_t)(o->tail < TAIL_MAX ? o->tail : TAIL_MAX);
-		rd.ring = base_calloc(rd.nring, sizeof(*rd.ring));
-	}
-	struct tailfd *cur = base_calloc(1, sizeof(*cur));
-	cur->fd = -1;
-	int r = read_all(&rd, dirfd, cur);
-	int r2 = flush_ring(&rd);
-	if (r == 0)
-		r = r2;
-	free(rd.ring);
+	int r;
+	struct eng_log_follower *f = eng_log_follow_open(dirfd, o, &r);
 	if (r == 0 && o->follow)
-		r = follow(&rd, dirfd, cur);
-	if (cur->fd >= 0)
-		close(cur->fd);
-	free(cur);
+		r = follow(&f->rd, dirfd, &f->cur);
+	eng_log_follow_close(f);
 	return r;
 }

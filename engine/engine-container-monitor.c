@@ -192,103 +192,6 @@ static void send_report(struct mon *m, int r, const struct berr *err, int out,
 	close_others(keep, ARRAY_SIZE(keep));
 }
 
-/* A stream's bytes not yet logged (a line in the making). */
-struct stream {
-	const char *name;
-	int fd;
-	char buf[ENG_LOG_LINE_MAX];
-	size_t len;
-};
-
-/* Logs the complete lines of s (and, with all, the rest); a full buffer
- * is logged as a piece without a newline. */
-static void emit(struct mon *m, struct stream *s, bool all)
-{
-	size_t start = 0;
-	for (size_t i = 0; i < s->len; i++)
-		if (s->buf[i] == '\n') {
-			eng_log_write(&m->w, s->name, s->buf + start,
-				      i + 1 - start, NULL);
-			start = i + 1;
-		}
-	if (start < s->len &&
-	    (all || (start == 0 && s->len == sizeof(s->buf)))) {
-		eng_log_write(&m->w, s->name, s->buf + start, s->len - start,
-			      NULL);
-		start = s->len;
-	}
-	memmove(s->buf, s->buf + start, s->len - start);
-	s->len -= start;
-}
-
-static void read_stream(struct mon *m, struct stream *s)
-{
-	ssize_t n = read(s->fd, s->buf + s->len, sizeof(s->buf) - s->len);
-	if (n < 0 && (errno == EINTR || errno == EAGAIN))
-		return;
-	if (n <= 0) {
-		emit(m, s, true);
-		close(s->fd);
-		s->fd = -1;
-		return;
-	}
-	s->len += (size_t)n;
-	emit(m, s, false);
-}
-
-static int exit_code(const siginfo_t *si)
-{
-	if (si->si_code == CLD_EXITED)
-		return si->si_status;
-	return 128 + si->si_status;
-}
-
-/* Logs the container's output until it has exited and the pipes are
- * drained (2 s at most after the exit: a process that escaped with the
- * pipe does not keep the monitor). Returns the exit code. */
-static int pump(struct mon *m, int out, int errfd, int pidfd)
-{
-	struct stream *s = base_calloc(2, sizeof(*s));
-	s[0] = (struct stream){.name = "stdout", .fd = out};
-	s[1] = (struct stream){.name = "stderr", .fd = errfd};
-	int code = -1;
-	bool exited = pidfd < 0;
-	while (s[0].fd >= 0 || s[1].fd >= 0 || !exited) {
-		struct pollfd p[3] = {
-			{.fd = s[0].fd, .events = POLLIN},
-			{.fd = s[1].fd, .events = POLLIN},
-			{.fd = exited ? -1 : pidfd, .events = POLLIN}};
-		int n = poll(p, 3, exited ? 2000 : -1);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		for (int i = 0; i < 2; i++)
-			if (p[i].revents)
-				read_stream(m, &s[i]);
-		siginfo_t si = {0};
-		if (p[2].revents &&
-		    waitid((idtype_t)P_PIDFD, (id_t)pidfd, &si, WEXITED) == 0) {
-			code = exit_code(&si);
-			exited = true;
-		}
-	}
-	for (int i = 0; i < 2; i++)
-		if (s[i].fd >= 0) {
-			emit(m, &s[i], true);
-			close(s[i].fd);
-		}
-	free(s);
-	if (pidfd >= 0)
-		close(pidfd);
-	/* no pidfd (the init had exited when it was asked for one): the
-	 * init is the monitor's only child */
-	int st;
-	if (code < 0 && waitpid(-1, &st, 0) > 0)
-		code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-	return code;
-}
-
 /* stop asked for it, or the container (or its directory) is gone. */
 static bool stopped(struct mon *m)
 {
@@ -335,7 +238,7 @@ static void run(struct mon *m)
 		}
 		int64_t started = now_s();
 		eng_ctr_state_write(m->dirfd, started, 0, -1, restarts);
-		int code = pump(m, out, errfd, pidfd);
+		int code = eng_log_pump(&m->w, out, errfd, pidfd);
 		eng_ctr_state_write(m->dirfd, started, now_s(), code, restarts);
 		if (!eng_restart_wanted(&m->rec->restart, code, restarts,
 					stopped(m)) ||

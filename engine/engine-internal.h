@@ -35,6 +35,16 @@ int eng_launch_config(const struct eng_launch_opts *o, const char *id,
 #define ENG_MONITOR_LOCK "monitor.lock"
 #define ENG_STOPPED_FILE "stopped"
 
+/* A job runner's control socket, in its job directory. */
+#define ENG_JOB_CTL "control.sock"
+/* <root>/jobs/<name>: a job's directory. */
+char *eng_job_dir(const struct rt_ctx *ctx, const char *name);
+/* <dir>/run/<group>: the state root of a group's containers. */
+char *eng_job_group_root(const char *dir, const char *group);
+/* Removes what a runner killed by SIGKILL left in run/ (its containers)
+ * and its cgroup. */
+void eng_job_remove_leftovers(const struct rt_ctx *ctx, const char *dir);
+
 /* What launch records of a container (config.json of its directory). */
 struct eng_ctr_record {
 	const char *id;
@@ -67,6 +77,14 @@ void eng_ctr_state_write(int dirfd, int64_t started, int64_t finished,
 			 int exit_code, int restarts);
 /* Reads the log in dirfd as o asks. */
 int eng_ctr_read_log(int dirfd, const struct eng_logs_opts *o);
+/* A log read in steps, for a reader of several (`job logs -f`): open
+ * hands over what is there as o asks (*r: 0 or -errno), each step what
+ * came since; o and dirfd are borrowed. */
+struct eng_log_follower;
+struct eng_log_follower *
+eng_log_follow_open(int dirfd, const struct eng_logs_opts *o, int *r);
+int eng_log_follow_step(struct eng_log_follower *f);
+void eng_log_follow_close(struct eng_log_follower *f);
 
 /* Runs the container from rec's bundle under a new monitor (see
  * engine.h): returns once it runs (or failed to start: err then says

@@ -19,12 +19,15 @@
  * the job's cgroup and its run/ directory last. */
 #include <fcntl.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -47,6 +50,9 @@ struct kid {
 	int restarts;	    /* by its restart policy */
 	int64_t restart_at; /* ended, to be started again then; 0: not */
 	bool said;	    /* m holds its message */
+	bool stop_req;	    /* stopped by request: no failure, no restart */
+	bool removed;	    /* scaled away: its log goes when it ends */
+	int grace_ms;	    /* a requested stop's, or -1: the group's */
 	struct kid_msg m;
 };
 
@@ -69,27 +75,32 @@ struct run {
 	size_t nkids;
 	bool ending, stopping;
 	int64_t next_kill;
-	struct berr fail;  /* the first group that failed */
-	char *net;	   /* the job's own network, once made here */
-	struct gstate *gs; /* each group's start and health */
+	struct berr fail;     /* the first group that failed */
+	char *net;	      /* the job's own network, once made here */
+	struct gstate *gs;    /* each group's start and health */
+	int ctl;	      /* the control socket, listening; -1: none */
+	struct pending *pend; /* requests answered once their kids ended */
+	size_t npend;
+};
+
+/* A stop or a scale waits for the containers it stopped in its group
+ * (SIZE_MAX: in every service) to end before its answer. */
+struct pending {
+	int fd;
+	size_t group;
 };
 
 /* A group's start (it waits for its dependencies) and health: one
  * checker process at a time runs the check in each of its containers. */
 struct gstate {
 	bool spawned;
+	bool held;	    /* stopped by `job stop GROUP`: not (re)started */
+	int count;	    /* its containers, as scaled */
 	int health;	    /* 0 unknown, 1 healthy, -1 unhealthy */
 	int fails;	    /* checks failed in a row */
 	pid_t checker;	    /* running, or 0 */
 	int64_t next_check; /* monotonic ms */
 };
-
-/* The network group G's containers join: its own, or the job's. */
-static const char *group_network(const struct run *R,
-				 const struct eng_job_group *G)
-{
-	return G->network ? G->network : R->net;
-}
 
 static int64_t mono_ms(void)
 {
@@ -98,129 +109,11 @@ static int64_t mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static char *job_dir(const struct rt_ctx *ctx, const char *name)
+/* The network group G's containers join: its own, or the job's. */
+static const char *group_network(const struct run *R,
+				 const struct eng_job_group *G)
 {
-	return base_sprintf("%s/jobs/%s",
-			    ctx->root ? ctx->root : RT_DEFAULT_ROOT, name);
-}
-
-/* The state root of a group's containers. */
-static char *group_root(const char *dir, const char *group)
-{
-	return base_sprintf("%s/run/%s", dir, group);
-}
-
-/* True while a runner holds the job directory's lock. */
-static bool job_running(const char *dir)
-{
-	_cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return false;
-	return flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK;
-}
-
-/* ---- the containers of a job: listing and removing -------------------- */
-
-struct found {
-	struct eng_job_entry *v;
-	size_t n;
-};
-
-static char *bundle_cpus(const char *bundle)
-{
-	_cleanup_(oci_config_freep) struct oci_config *cfg = NULL;
-	if (!bundle || oci_config_load(bundle, &cfg, NULL) < 0 ||
-	    !cfg->has_linux || !cfg->linux_.resources.has_cpu ||
-	    !cfg->linux_.resources.cpu.cpus)
-		return NULL;
-	return base_strdup(cfg->linux_.resources.cpu.cpus);
-}
-
-static void list_root(const struct rt_ctx *ctx, const char *root,
-		      const char *group, struct found *f)
-{
-	struct rt_ctx c = *ctx;
-	c.root = root;
-	struct rt_list_entry *v = NULL;
-	size_t n = 0;
-	if (rt_list(&c, &v, &n, NULL) < 0)
-		return;
-	for (size_t i = 0; i < n; i++) {
-		f->v = base_realloc(f->v, f->n + 1, sizeof(*f->v));
-		f->v[f->n++] = (struct eng_job_entry){
-			.group = base_strdup(group),
-			.id = base_strdup(v[i].id),
-			.root = base_strdup(root),
-			.status = v[i].status,
-			.pid = v[i].pid,
-			.cpus = bundle_cpus(v[i].bundle)};
-		eng_endpoint_ip(ctx, root, v[i].id, f->v[f->n - 1].ip,
-				sizeof(f->v[f->n - 1].ip));
-	}
-	rt_list_free(v, n);
-}
-
-/* A group's containers: in its root, and in the roots of its pools
- * (par-<pid>/). */
-static void list_group(const struct rt_ctx *ctx, const char *dir,
-		       const char *group, struct found *f)
-{
-	_cleanup_free_ char *root = group_root(dir, group);
-	list_root(ctx, root, group, f);
-	_cleanup_closedir_ DIR *d = opendir(root);
-	struct dirent *de;
-	while (d && (de = readdir(d))) {
-		if (strncmp(de->d_name, "par-", 4))
-			continue;
-		_cleanup_free_ char *pool =
-			base_sprintf("%s/%s", root, de->d_name);
-		list_root(ctx, pool, group, f);
-	}
-}
-
-void eng_job_entries_free(struct eng_job_entry *v, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		free(v[i].group);
-		free(v[i].id);
-		free(v[i].root);
-		free(v[i].cpus);
-	}
-	free(v);
-}
-
-/* The cgroup of a run whose runner died: what its kids left below it
- * goes with it. */
-static void remove_job_cgroup(const char *dir)
-{
-	_cleanup_free_ char *path = base_sprintf("%s/cgroup", dir);
-	_cleanup_free_ char *resolved = NULL;
-	if (base_read_file_at(AT_FDCWD, path, &resolved, NULL, 65536) < 0)
-		return;
-	_cleanup_(cg_group_freep) struct cg_group *g = NULL;
-	if (cg_open(resolved, &g, NULL) == 0 && cg_destroy(g, NULL) == 0)
-		unlink(path);
-}
-
-/* What a runner killed by SIGKILL left in run/: its containers, and its
- * cgroup. */
-static void remove_leftovers(const struct rt_ctx *ctx, const char *dir)
-{
-	_cleanup_free_ char *run = base_sprintf("%s/run", dir);
-	_cleanup_closedir_ DIR *d = opendir(run);
-	struct found f = {0};
-	struct dirent *de;
-	while (d && (de = readdir(d)))
-		if (de->d_name[0] != '.')
-			list_group(ctx, dir, de->d_name, &f);
-	for (size_t i = 0; i < f.n; i++) {
-		struct rt_ctx c = *ctx;
-		c.root = f.v[i].root;
-		rt_delete(&c, f.v[i].id, true, NULL);
-	}
-	eng_job_entries_free(f.v, f.n);
-	base_rm_rf_at(AT_FDCWD, run);
-	remove_job_cgroup(dir);
+	return G->network ? G->network : R->net;
 }
 
 /* ---- the job directory ------------------------------------------------- */
@@ -253,7 +146,7 @@ static int prepare_dir(struct run *R, struct berr *err)
 					   "with `berth job stop %s`)",
 					   R->j->name, R->j->name)
 			       : berr_set(err, errno, "lock %s", R->dir);
-	remove_leftovers(R->ctx, R->dir);
+	eng_job_remove_leftovers(R->ctx, R->dir);
 	unlinkat(R->dir_fd, "runner.pid", 0);
 	static const char *const subs[] = {"logs", "results", "run"};
 	for (size_t i = 0; r == 0 && i < ARRAY_SIZE(subs); i++)
@@ -264,7 +157,7 @@ static int prepare_dir(struct run *R, struct berr *err)
 		berr_set(err, -r, "write %s/job.json", R->dir);
 	for (size_t g = 0; r == 0 && g < R->j->ngroups; g++) {
 		_cleanup_free_ char *root =
-			group_root(R->dir, R->j->groups[g].name);
+			eng_job_group_root(R->dir, R->j->groups[g].name);
 		if (mkdir(root, 0700) < 0)
 			r = berr_set(err, errno, "mkdir %s", root);
 	}
@@ -294,6 +187,10 @@ static void kid_close_others(const struct run *R, const int *keep, size_t n)
 			close(R->kids[i].fd);
 	if (R->ready_fd >= 0)
 		close(R->ready_fd);
+	if (R->ctl >= 0)
+		close(R->ctl);
+	for (size_t p = 0; p < R->npend; p++)
+		close(R->pend[p].fd);
 	/* the job's lock is the runner's: a kid that outlives it (its
 	 * runner was killed) must not keep the job "running" */
 	if (R->dir_fd >= 0)
@@ -356,21 +253,33 @@ static pid_t init_pid(const struct rt_ctx *ctx, const char *id)
 
 /* A service kid's SIGTERM (the runner stops the job, or died: the kid's
  * PR_SET_PDEATHSIG) kills its container before the kid goes, so that a
- * SIGKILLed runner leaves no container running. */
+ * SIGKILLed runner leaves no container running: the handler kills the
+ * init once it is known (kill() is safe there), the kid after the launch
+ * one that came before. */
 static volatile sig_atomic_t kid_term;
+static volatile pid_t kid_init;
 
 static void on_kid_term(int sig)
 {
 	(void)sig;
 	kid_term = 1;
+	if (kid_init > 0)
+		kill(kid_init, SIGKILL);
 }
+
+/* The read ends of a service's stdout and stderr (-1: not logged) and
+ * its log, <job>/logs/<id>/ (the json-file format of `berth logs`). */
+struct kid_log {
+	int out, err, dirfd;
+	struct eng_log_writer w;
+};
 
 /* eng_launch attached would hold the container's stdio for as long as it
  * runs: a producer's task pipe would then never end. So the container is
- * started detached, the kid lets go of the pipes, and waits for its init
- * (a child of this process) itself. */
+ * started detached, the kid lets go of the pipes and logs the output
+ * until the init (a child of this process) has exited. */
 static int launch_and_wait(const struct rt_ctx *ctx, struct eng_launch_opts *lo,
-			   int *status, struct berr *err)
+			   struct kid_log *kl, int *status, struct berr *err)
 {
 	lo->detach = true;
 	lo->unmonitored = true;
@@ -379,30 +288,52 @@ static int launch_and_wait(const struct rt_ctx *ctx, struct eng_launch_opts *lo,
 	int r = eng_launch(ctx, lo, NULL, &st, err);
 	if (r < 0)
 		return r;
-	place_fd(-1, NULL, 0, NULL);
-	place_fd(-1, NULL, 1, NULL);
-	pid_t pid = init_pid(ctx, lo->name);
-	int ws = 0;
-	bool killed = false;
-	if (kid_term && pid > 0) {
+	for (int fd = 0; fd < 3; fd++)
+		place_fd(-1, NULL, fd, NULL);
+	int64_t started = (int64_t)time(NULL);
+	eng_ctr_state_write(kl->dirfd, started, 0, -1, 0);
+	kid_init = init_pid(ctx, lo->name);
+	if (kid_term && kid_init > 0)
 		rt_kill(ctx, lo->name, SIGKILL, true, NULL);
-		killed = true;
-	}
-	while (pid > 0 && waitpid(pid, &ws, 0) < 0 && errno == EINTR) {
-		if (kid_term && !killed) {
-			rt_kill(ctx, lo->name, SIGKILL, true, NULL);
-			killed = true;
-		}
-	}
-	*status = WIFEXITED(ws)	    ? WEXITSTATUS(ws)
-		  : WIFSIGNALED(ws) ? 128 + WTERMSIG(ws)
-				    : 255;
+	int pidfd =
+		kid_init > 0 ? (int)syscall(SYS_pidfd_open, kid_init, 0) : -1;
+	*status = eng_log_pump(&kl->w, kl->out, kl->err, pidfd);
+	kl->out = kl->err = -1;
+	if (*status < 0)
+		*status = 255;
+	eng_ctr_state_write(kl->dirfd, started, (int64_t)time(NULL), *status,
+			    0);
 	return rt_delete(ctx, lo->name, true, err);
+}
+
+/* The log of container id and the pipes that feed it, placed on the
+ * kid's stdout (unless it is a producer's task pipe) and stderr, where
+ * the container finds them. */
+static int open_kid_log(const struct run *R, const char *id, bool out,
+			struct kid_log *kl, struct berr *err)
+{
+	*kl = (struct kid_log){.out = -1, .err = -1, .dirfd = -1};
+	_cleanup_free_ char *dir = base_sprintf("%s/logs/%s", R->dir, id);
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return berr_set(err, errno, "mkdir %s", dir);
+	kl->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (kl->dirfd < 0)
+		return berr_set(err, errno, "open %s", dir);
+	int r = eng_log_writer_open(&kl->w, kl->dirfd, 0, 0, err);
+	for (int i = out ? 1 : 2; r == 0 && i <= 2; i++) {
+		int p[2];
+		if (pipe2(p, O_CLOEXEC) < 0)
+			return berr_set(err, errno, "pipe");
+		*(i == 1 ? &kl->out : &kl->err) = p[0];
+		r = place_fd(p[1], NULL, i, err);
+		close(p[1]);
+	}
+	return r;
 }
 
 struct launch_names {
 	char id[96];
-	char *root, *cg, *out, *errf;
+	char *root, *cg;
 };
 
 __attribute__((noreturn)) static void service_main(const struct run *R,
@@ -420,15 +351,14 @@ __attribute__((noreturn)) static void service_main(const struct run *R,
 	struct kid_msg m = {0};
 	struct launch_names nm;
 	snprintf(nm.id, sizeof(nm.id), "%s.%d", G->name, i);
-	nm.root = group_root(R->dir, G->name);
+	nm.root = eng_job_group_root(R->dir, G->name);
 	nm.cg = base_sprintf("%s/%s", R->cg_path, G->name);
-	nm.out = base_sprintf("%s/logs/%s.out", R->dir, nm.id);
-	nm.errf = base_sprintf("%s/logs/%s.err", R->dir, nm.id);
+	struct kid_log kl;
 	m.rc = place_fd(in, NULL, 0, &m.err);
+	if (m.rc == 0 && out >= 0)
+		m.rc = place_fd(out, NULL, 1, &m.err);
 	if (m.rc == 0)
-		m.rc = place_fd(out, nm.out, 1, &m.err);
-	if (m.rc == 0)
-		m.rc = place_fd(-1, nm.errf, 2, &m.err);
+		m.rc = open_kid_log(R, nm.id, out < 0, &kl, &m.err);
 	if (m.rc < 0)
 		kid_exit(msg_fd, &m);
 	if (in > 2)
@@ -483,7 +413,7 @@ __attribute__((noreturn)) static void service_main(const struct run *R,
 	/* no SA_RESTART: the wait for the init returns to look at it */
 	struct sigaction sa = {.sa_handler = on_kid_term};
 	sigaction(SIGTERM, &sa, NULL);
-	m.rc = launch_and_wait(&ctx, &lo, &m.status, &m.err);
+	m.rc = launch_and_wait(&ctx, &lo, &kl, &m.status, &m.err);
 	kid_exit(msg_fd, &m);
 }
 
@@ -553,7 +483,7 @@ __attribute__((noreturn)) static void engine_main(const struct run *R, size_t g,
 	_cleanup_free_ char *res =
 		base_sprintf("%s/results/%s.out", R->dir, q->name);
 	_cleanup_free_ char *cg = base_sprintf("%s/%s", R->cg_path, G->name);
-	_cleanup_free_ char *root = group_root(R->dir, G->name);
+	_cleanup_free_ char *root = eng_job_group_root(R->dir, G->name);
 	int err_fd =
 		open(errf, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 	if (out < 0)
@@ -610,12 +540,17 @@ static int fork_kid(struct run *R, size_t g, int index, struct kid *k,
 			engine_main(R, g, fd);
 		service_main(R, g, index, fd);
 	}
-	*k = (struct kid){.group = g, .index = index, .pid = pid, .fd = fd};
+	*k = (struct kid){.group = g,
+			  .index = index,
+			  .pid = pid,
+			  .fd = fd,
+			  .grace_ms = -1};
 	return 0;
 }
 
 static int spawn_kid(struct run *R, size_t g, int index, struct berr *err)
 {
+	R->kids = base_realloc(R->kids, R->nkids + 1, sizeof(*R->kids));
 	int r = fork_kid(R, g, index, &R->kids[R->nkids], err);
 	if (r == 0)
 		R->nkids++;
@@ -662,7 +597,7 @@ static int spawn_group(struct run *R, size_t g, struct berr *err)
 	if (G->role == ENG_JOB_CONSUMER)
 		return spawn_kid(R, g, -1, err);
 	int r = 0;
-	for (int i = 0; r == 0 && i < G->count; i++)
+	for (int i = 0; r == 0 && i < R->gs[g].count; i++)
 		r = spawn_kid(R, g, i, err);
 	return r;
 }
@@ -715,6 +650,9 @@ static int spawn_ready(struct run *R, struct berr *err)
 	for (size_t g = 0; r == 0 && g < R->j->ngroups; g++) {
 		if (R->gs[g].spawned)
 			continue;
+		/* a held service has no queue: its pipes need not wait */
+		if (R->gs[g].held && !R->stopping)
+			continue;
 		int ready = R->stopping ? -1 : deps_ready(R, g);
 		if (ready > 0)
 			r = spawn_group(R, g, err);
@@ -727,15 +665,15 @@ static int spawn_ready(struct run *R, struct berr *err)
 	return r;
 }
 
+/* --no-start: the services are held until `job start`. */
 static int spawn_all(struct run *R, struct berr *err)
 {
-	size_t n = 0;
-	for (size_t g = 0; g < R->j->ngroups; g++)
-		n += R->j->groups[g].role == ENG_JOB_CONSUMER
-			     ? 1
-			     : (size_t)R->j->groups[g].count;
-	R->kids = base_calloc(n, sizeof(*R->kids));
 	R->gs = base_calloc(R->j->ngroups, sizeof(*R->gs));
+	for (size_t g = 0; g < R->j->ngroups; g++) {
+		R->gs[g].count = R->j->groups[g].count;
+		R->gs[g].held = R->o->no_start &&
+				R->j->groups[g].role == ENG_JOB_SERVICE;
+	}
 	return spawn_ready(R, err);
 }
 
@@ -749,10 +687,10 @@ static pid_t start_check(struct run *R, size_t g)
 		return pid < 0 ? 0 : pid;
 	for (int fd = 0; fd < 3; fd++)
 		place_fd(-1, NULL, fd, NULL);
-	_cleanup_free_ char *root = group_root(R->dir, G->name);
+	_cleanup_free_ char *root = eng_job_group_root(R->dir, G->name);
 	struct rt_ctx ctx = *R->ctx;
 	ctx.root = root;
-	for (int i = 0; i < G->count; i++) {
+	for (int i = 0; i < R->gs[g].count; i++) {
 		char id[96];
 		snprintf(id, sizeof(id), "%s.%d", G->name, i);
 		struct rt_exec_opts eo = {.args = G->health};
@@ -788,9 +726,6 @@ static void health_tick(struct run *R)
 }
 
 /* ---- waiting for the end ------------------------------------------------ */
-
-static void set_fail(struct run *R, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
 
 static void set_fail(struct run *R, const char *fmt, ...)
 {
@@ -897,11 +832,48 @@ static void reap(struct run *R, struct kid *k)
 		;
 	k->done = true;
 	judge(R, k, wstatus);
+	if (k->removed) {
+		/* scaled away: gone, with its log, as docker removes it */
+		_cleanup_free_ char *log =
+			base_sprintf("%s/logs/%s.%d", R->dir,
+				     R->j->groups[k->group].name, k->index);
+		base_rm_rf_at(AT_FDCWD, log);
+	}
 }
 
-/* The services at the end, everything at a stop: containers get SIGKILL
- * (again and again, for one that was still being created), engines a
- * SIGTERM that makes them kill their tasks. */
+/* Stops kid k: a container gets its stop signal, then SIGKILL after the
+ * grace period (again and again, for one that was still being created;
+ * a status it exits with then is no failure: killed), an engine a
+ * SIGTERM that makes it kill its tasks. */
+static void stop_kid(struct run *R, struct kid *k)
+{
+	const struct eng_job_group *G = &R->j->groups[k->group];
+	if (k->index < 0) {
+		if (!k->told)
+			kill(k->pid, SIGTERM);
+		k->told = true;
+		return;
+	}
+	_cleanup_free_ char *root = eng_job_group_root(R->dir, G->name);
+	char id[96];
+	snprintf(id, sizeof(id), "%s.%d", G->name, k->index);
+	struct rt_ctx c = *R->ctx;
+	c.root = root;
+	int grace = k->grace_ms >= 0 ? k->grace_ms : G->stop_grace_ms;
+	if (grace > 0 && !k->killed) {
+		k->kill_at = mono_ms() + grace;
+		k->killed = true;
+		rt_kill(&c, id, G->stop_signal ? G->stop_signal : SIGTERM,
+			false, NULL);
+		return;
+	}
+	k->killed = true;
+	if (mono_ms() >= k->kill_at)
+		rt_kill(&c, id, SIGKILL, false, NULL);
+}
+
+/* The services at the end, everything at a stop, and what a request
+ * stopped, every 200 ms. */
 static void kill_round(struct run *R)
 {
 	if (mono_ms() < R->next_kill)
@@ -909,34 +881,10 @@ static void kill_round(struct run *R)
 	R->next_kill = mono_ms() + 200;
 	for (size_t i = 0; i < R->nkids; i++) {
 		struct kid *k = &R->kids[i];
-		const struct eng_job_group *G = &R->j->groups[k->group];
-		if (k->done || (!R->stopping && G->role != ENG_JOB_SERVICE))
-			continue;
-		if (k->index < 0) {
-			if (!k->told)
-				kill(k->pid, SIGTERM);
-			k->told = true;
-			continue;
-		}
-		_cleanup_free_ char *root = group_root(R->dir, G->name);
-		char id[96];
-		snprintf(id, sizeof(id), "%s.%d", G->name, k->index);
-		struct rt_ctx c = *R->ctx;
-		c.root = root;
-		/* as docker stops one: its stop signal, then SIGKILL after
-		 * the grace period (a status it exits with then is no
-		 * failure: killed) */
-		if (G->stop_grace_ms > 0 && !k->killed) {
-			k->kill_at = mono_ms() + G->stop_grace_ms;
-			k->killed = true;
-			rt_kill(&c, id,
-				G->stop_signal ? G->stop_signal : SIGTERM,
-				false, NULL);
-			continue;
-		}
-		k->killed = true;
-		if (mono_ms() >= k->kill_at)
-			rt_kill(&c, id, SIGKILL, false, NULL);
+		bool service = R->j->groups[k->group].role == ENG_JOB_SERVICE;
+		if (!k->done &&
+		    (k->stop_req || R->stopping || (R->ending && service)))
+			stop_kid(R, k);
 	}
 }
 
@@ -944,7 +892,7 @@ static void kill_round(struct run *R)
 static bool work_done(const struct run *R)
 {
 	for (size_t g = 0; R->gs && g < R->j->ngroups; g++)
-		if (!R->gs[g].spawned)
+		if (!R->gs[g].spawned && !R->gs[g].held)
 			return false; /* still waiting for its dependencies */
 	bool any = false;
 	for (size_t i = 0; i < R->nkids; i++) {
@@ -956,6 +904,241 @@ static bool work_done(const struct run *R)
 			return false;
 	}
 	return any;
+}
+
+/* ---- requests: `berth job scale|stop|start` ---------------------------- */
+
+/* The runner listens on <job>/control.sock (SOCK_SEQPACKET, root's
+ * alone). A request is one message, "scale GROUP N", "stop GROUP|*
+ * GRACE_MS" or "start GROUP|*"; the answer is "0" or "ERRNO message".
+ * Stops are answered once their containers have ended. */
+static int ctl_listen(struct run *R, struct berr *err)
+{
+	R->ctl = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK,
+			0);
+	if (R->ctl < 0)
+		return berr_set(err, errno, "socket");
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	/* through the directory's fd: a state root's path may be longer
+	 * than sun_path */
+	snprintf(a.sun_path, sizeof(a.sun_path), "/proc/self/fd/%d/%s",
+		 R->dir_fd, ENG_JOB_CTL);
+	unlinkat(R->dir_fd, ENG_JOB_CTL, 0);
+	mode_t old = umask(0077);
+	int r = bind(R->ctl, (struct sockaddr *)&a, sizeof(a));
+	umask(old);
+	if (r < 0 || listen(R->ctl, 16) < 0)
+		return berr_set(err, errno, "listen on %s/%s", R->dir,
+				ENG_JOB_CTL);
+	return 0;
+}
+
+static void answer(int fd, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void answer(int fd, int code, const char *fmt, ...)
+{
+	char buf[sizeof(((struct berr *)0)->msg) + 16];
+	int n = snprintf(buf, sizeof(buf), "%d ", code);
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(buf + n, sizeof(buf) - (size_t)n, fmt, ap);
+	va_end(ap);
+	(void)send(fd, buf, strlen(buf), MSG_NOSIGNAL);
+	close(fd);
+}
+
+/* The slot of group g's container index, or NULL. */
+static struct kid *kid_slot(struct run *R, size_t g, int index)
+{
+	for (size_t i = 0; i < R->nkids; i++)
+		if (R->kids[i].group == g && R->kids[i].index == index)
+			return &R->kids[i];
+	return NULL;
+}
+
+/* Starts group g's container index unless it runs. */
+static int start_index(struct run *R, size_t g, int index, struct berr *err)
+{
+	struct kid *k = kid_slot(R, g, index);
+	if (k && !k->done)
+		return 0;
+	return k ? fork_kid(R, g, index, k, err) : spawn_kid(R, g, index, err);
+}
+
+static void request_stop(struct run *R, struct kid *k, int grace_ms)
+{
+	k->stop_req = true;
+	k->grace_ms = grace_ms;
+	k->restart_at = 0;
+	if (!k->done)
+		stop_kid(R, k);
+}
+
+static void ctl_scale(struct run *R, int fd, size_t g, int n)
+{
+	struct gstate *st = &R->gs[g];
+	for (size_t i = 0; i < R->nkids; i++) {
+		struct kid *k = &R->kids[i];
+		if (k->group != g || k->index < n || k->removed)
+			continue;
+		k->removed = true;
+		if (k->done)
+			k->restart_at = 0;
+		else
+			request_stop(R, k, -1);
+	}
+	int was = st->count;
+	st->count = n;
+	for (int i = was; st->spawned && !st->held && i < n; i++) {
+		struct berr e = {0};
+		if (start_index(R, g, i, &e) < 0) {
+			st->count = i;
+			return answer(fd, e.code, "%s", e.msg);
+		}
+	}
+	/* answered once the containers scaled away are gone */
+	R->pend = base_realloc(R->pend, R->npend + 1, sizeof(*R->pend));
+	R->pend[R->npend++] = (struct pending){.fd = fd, .group = g};
+}
+
+/* Group g (SIZE_MAX: every service) held and its containers stopped;
+ * the answer waits in R->pend. */
+static void ctl_stop(struct run *R, int fd, size_t g, int grace_ms)
+{
+	for (size_t x = 0; x < R->j->ngroups; x++)
+		if (g == x ||
+		    (g == SIZE_MAX && R->j->groups[x].role == ENG_JOB_SERVICE))
+			R->gs[x].held = true;
+	for (size_t i = 0; i < R->nkids; i++) {
+		struct kid *k = &R->kids[i];
+		if (R->gs[k->group].held && (g == SIZE_MAX || k->group == g))
+			request_stop(R, k, grace_ms);
+	}
+	R->pend = base_realloc(R->pend, R->npend + 1, sizeof(*R->pend));
+	R->pend[R->npend++] = (struct pending){.fd = fd, .group = g};
+}
+
+static void ctl_start(struct run *R, int fd, size_t g)
+{
+	for (size_t x = 0; x < R->j->ngroups; x++) {
+		struct gstate *st = &R->gs[x];
+		if (!(g == x || (g == SIZE_MAX && st->held)))
+			continue;
+		st->held = false;
+		/* one not spawned yet starts with its dependencies */
+		for (int i = 0; st->spawned && i < st->count; i++) {
+			struct berr e = {0};
+			if (start_index(R, x, i, &e) < 0)
+				return answer(fd, e.code, "%s", e.msg);
+		}
+	}
+	answer(fd, 0, "started");
+}
+
+/* The stops whose containers have all ended are answered. */
+static void ctl_pending(struct run *R, bool all)
+{
+	size_t keep = 0;
+	for (size_t p = 0; p < R->npend; p++) {
+		bool busy = false;
+		for (size_t i = 0; !all && i < R->nkids; i++) {
+			const struct kid *k = &R->kids[i];
+			busy |= !k->done && k->stop_req &&
+				(R->pend[p].group == SIZE_MAX ||
+				 R->pend[p].group == k->group);
+		}
+		if (busy)
+			R->pend[keep++] = R->pend[p];
+		else
+			answer(R->pend[p].fd, 0, "stopped");
+	}
+	R->npend = keep;
+}
+
+/* The service group named (SIZE_MAX for "*" where star is allowed), or
+ * an answer given and false. */
+static bool ctl_group(struct run *R, int fd, const char *name, bool star,
+		      size_t *g)
+{
+	*g = SIZE_MAX;
+	for (size_t x = 0; name && x < R->j->ngroups; x++)
+		if (!strcmp(R->j->groups[x].name, name))
+			*g = x;
+	if (star && name && !strcmp(name, "*"))
+		return true;
+	if (*g == SIZE_MAX) {
+		answer(fd, ENOENT, "job %s has no group %s", R->j->name,
+		       name ? name : "");
+		return false;
+	}
+	if (R->j->groups[*g].role != ENG_JOB_SERVICE) {
+		answer(fd, EINVAL,
+		       "group %s %s a queue: it runs as long as the job does",
+		       name,
+		       R->j->groups[*g].role == ENG_JOB_PRODUCER ? "produces"
+								 : "consumes");
+		return false;
+	}
+	return true;
+}
+
+static void ctl_request(struct run *R, int fd, char *req)
+{
+	char *save = NULL;
+	const char *op = strtok_r(req, " ", &save);
+	const char *name = strtok_r(NULL, " ", &save);
+	const char *num = strtok_r(NULL, " ", &save);
+	int n = 0;
+	size_t g;
+	if (R->stopping || R->ending)
+		return answer(fd, EBUSY, "job %s is ending", R->j->name);
+	if (!op || (num && base_parse_int(num, &n) < 0))
+		return answer(fd, EINVAL, "a malformed request");
+	if (!strcmp(op, "scale") && num) {
+		if (n < 0 || n > 4096)
+			return answer(fd, EINVAL, "scale %s=%d: 0 to 4096",
+				      name, n);
+		if (ctl_group(R, fd, name, false, &g))
+			ctl_scale(R, fd, g, n);
+	} else if (!strcmp(op, "stop") && num) {
+		bool queues = false;
+		for (size_t x = 0; x < R->j->ngroups; x++)
+			queues |= R->j->groups[x].role != ENG_JOB_SERVICE;
+		if (!ctl_group(R, fd, name, true, &g))
+			return;
+		if (g == SIZE_MAX && queues)
+			return answer(fd, EINVAL,
+				      "job %s has queues: it stops as a whole "
+				      "(berth job stop %s)",
+				      R->j->name, R->j->name);
+		ctl_stop(R, fd, g, n);
+	} else if (!strcmp(op, "start") && !num) {
+		if (ctl_group(R, fd, name, true, &g))
+			ctl_start(R, fd, g);
+	} else {
+		answer(fd, EINVAL, "a malformed request");
+	}
+}
+
+/* Takes the requests waiting on the socket; a client that connected
+ * says what it wants at once (1 s at most). */
+static void ctl_accept(struct run *R)
+{
+	int fd;
+	while ((fd = accept4(R->ctl, NULL, NULL, SOCK_CLOEXEC)) >= 0) {
+		char req[256];
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		ssize_t len = poll(&p, 1, 1000) == 1
+				      ? recv(fd, req, sizeof(req) - 1, 0)
+				      : -1;
+		if (len <= 0) {
+			close(fd);
+			continue;
+		}
+		req[len] = '\0';
+		ctl_request(R, fd, req);
+	}
 }
 
 static void wait_loop(struct run *R)
@@ -972,17 +1155,23 @@ static void wait_loop(struct run *R)
 							.events = POLLIN};
 				idx[n++] = i;
 			}
+		/* held services wait for a start */
 		bool waiting = false;
 		for (size_t g = 0; R->gs && g < R->j->ngroups; g++)
-			waiting |= !R->gs[g].spawned && !R->stopping;
+			waiting |= (!R->gs[g].spawned || R->gs[g].held) &&
+				   !R->stopping;
 		for (size_t i = 0; i < R->nkids; i++)
 			waiting |= R->kids[i].restart_at != 0;
 		if (n == 0 && !waiting)
 			return;
-		int r = poll(pf, n, 100);
+		pf[n] = (struct pollfd){.fd = R->ctl, .events = POLLIN};
+		int r = poll(pf, n + 1, 100);
 		for (nfds_t k = 0; r > 0 && k < n; k++)
 			if (pf[k].revents)
 				reap(R, &R->kids[idx[k]]);
+		if (r > 0 && pf[n].revents)
+			ctl_accept(R);
+		ctl_pending(R, false);
 		if (R->o->stop && *R->o->stop)
 			R->stopping = true;
 		restart_due(R);
@@ -996,8 +1185,7 @@ static void wait_loop(struct run *R)
 		}
 		if (!R->ending && work_done(R))
 			R->ending = true;
-		if (R->ending || R->stopping)
-			kill_round(R);
+		kill_round(R);
 	}
 }
 
@@ -1047,6 +1235,8 @@ static int start_job(struct run *R, struct berr *err)
 		return berr_set(err, -r, "write %s/cgroup", R->dir);
 	if ((r = job_network(R, err)) < 0)
 		return r;
+	if ((r = ctl_listen(R, err)) < 0)
+		return r;
 	if ((r = open_pipes(R, err)) < 0)
 		return r;
 	return spawn_all(R, err);
@@ -1056,8 +1246,14 @@ static int start_job(struct run *R, struct berr *err)
  * logs, the results and job.json stay. */
 static void finish(struct run *R)
 {
+	ctl_pending(R, true);
+	if (R->ctl >= 0) {
+		close(R->ctl);
+		R->ctl = -1;
+		unlinkat(R->dir_fd, ENG_JOB_CTL, 0);
+	}
 	close_pipes(R);
-	remove_leftovers(R->ctx, R->dir);
+	eng_job_remove_leftovers(R->ctx, R->dir);
 	if (R->cg && cg_destroy(R->cg, NULL) < 0)
 		set_fail(R, "job %s: its cgroup %s could not be removed",
 			 R->j->name, R->cg_path);
@@ -1082,6 +1278,7 @@ static void run_free(struct run *R)
 			waitpid(R->gs[g].checker, NULL, 0);
 		}
 	free(R->gs);
+	free(R->pend);
 	if (R->dir_fd >= 0)
 		close(R->dir_fd);
 }
@@ -1158,178 +1355,16 @@ int eng_job_run(const struct rt_ctx *ctx, const struct eng_job *j,
 	int r = eng_job_check(j, o->file ? o->file : j->name, o->agent, err);
 	if (r < 0)
 		return r;
-	struct run R = {
-		.ctx = ctx, .j = j, .o = o, .dir_fd = -1, .ready_fd = -1};
-	R.dir = job_dir(ctx, j->name);
+	struct run R = {.ctx = ctx,
+			.j = j,
+			.o = o,
+			.dir_fd = -1,
+			.ready_fd = -1,
+			.ctl = -1};
+	R.dir = eng_job_dir(ctx, j->name);
 	r = prepare_dir(&R, err);
 	if (r == 0)
 		r = o->detach ? detach(&R, err) : run_job(&R, -1, err);
 	run_free(&R);
 	return r;
-}
-
-/* ---- stop, rm, ps, logs -------------------------------------------------- */
-
-static int read_runner(const char *dir, pid_t *pid)
-{
-	_cleanup_free_ char *path = base_sprintf("%s/runner.pid", dir);
-	_cleanup_free_ char *s = NULL;
-	int v = 0, r = -ENOENT;
-	/* a runner that just started may not have written it yet */
-	for (int tries = 0; tries < 50; tries++) {
-		r = base_read_file_at(AT_FDCWD, path, &s, NULL, 64);
-		if (r != -ENOENT)
-			break;
-		struct timespec ts = {0, 20000000};
-		nanosleep(&ts, NULL);
-	}
-	if (r == 0) {
-		s[strcspn(s, "\n")] = '\0';
-		r = base_parse_int(s, &v);
-	}
-	*pid = v;
-	return r;
-}
-
-/* Waits up to ms for the runner to let go of the job's lock. */
-static int wait_unlocked(const char *dir, int ms)
-{
-	for (int64_t end = mono_ms() + ms; mono_ms() < end;) {
-		if (!job_running(dir))
-			return 0;
-		struct timespec ts = {0, 20000000};
-		nanosleep(&ts, NULL);
-	}
-	return -ETIMEDOUT;
-}
-
-int eng_job_stop(const struct rt_ctx *ctx, const char *name, struct berr *err)
-{
-	_cleanup_free_ char *dir = job_dir(ctx, name);
-	if (!job_running(dir))
-		return berr_setx(err, ESRCH, "job %s is not running", name);
-	pid_t pid;
-	int r = read_runner(dir, &pid);
-	if (r < 0)
-		return berr_set(err, -r, "job %s: read %s/runner.pid", name,
-				dir);
-	_cleanup_close_ int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
-	if (pfd >= 0 &&
-	    syscall(SYS_pidfd_send_signal, pfd, SIGTERM, NULL, 0) < 0 &&
-	    errno != ESRCH)
-		return berr_set(err, errno, "job %s: signal its runner %d",
-				name, (int)pid);
-	struct pollfd pf = {.fd = pfd, .events = POLLIN};
-	while (pfd >= 0 && poll(&pf, 1, 60000) < 0 && errno == EINTR)
-		;
-	/* its kids hold the lock too until they are gone */
-	if (wait_unlocked(dir, 30000) < 0)
-		return berr_setx(err, ETIMEDOUT,
-				 "job %s: its runner %d did not stop within "
-				 "90 s",
-				 name, (int)pid);
-	return 0;
-}
-
-int eng_job_rm(const struct rt_ctx *ctx, const char *name, struct berr *err)
-{
-	_cleanup_free_ char *dir = job_dir(ctx, name);
-	if (access(dir, F_OK) < 0)
-		return berr_set(err, errno, "job %s", name);
-	if (job_running(dir))
-		return berr_setx(err, EBUSY,
-				 "job %s is running (stop it with `berth job "
-				 "stop %s`)",
-				 name, name);
-	remove_leftovers(ctx, dir);
-	int r = base_rm_rf_at(AT_FDCWD, dir);
-	if (r < 0)
-		return berr_set(err, -r, "remove %s", dir);
-	/* the last job takes <root>/jobs with it */
-	_cleanup_free_ char *jobs = base_sprintf(
-		"%s/jobs", ctx->root ? ctx->root : RT_DEFAULT_ROOT);
-	rmdir(jobs);
-	return 0;
-}
-
-static int load_copy(const char *dir, const char *name, struct eng_job **j,
-		     struct berr *err)
-{
-	_cleanup_free_ char *path = base_sprintf("%s/job.json", dir);
-	if (access(path, F_OK) < 0)
-		return berr_setx(err, ENOENT, "no job %s", name);
-	return eng_job_load(path, j, err);
-}
-
-int eng_job_ps(const struct rt_ctx *ctx, const char *name,
-	       struct eng_job_entry **out, size_t *n, struct berr *err)
-{
-	*out = NULL;
-	*n = 0;
-	_cleanup_free_ char *dir = job_dir(ctx, name);
-	_cleanup_(eng_job_freep) struct eng_job *j = NULL;
-	int r = load_copy(dir, name, &j, err);
-	if (r < 0)
-		return r;
-	if (!job_running(dir))
-		return berr_setx(err, ESRCH, "job %s is not running", name);
-	struct found f = {0};
-	for (size_t g = 0; g < j->ngroups; g++)
-		list_group(ctx, dir, j->groups[g].name, &f);
-	*out = f.v;
-	*n = f.n;
-	return 0;
-}
-
-static void emit_file(const char *path, const char *label,
-		      void (*line)(const char *, const char *, size_t, void *),
-		      void *data)
-{
-	_cleanup_free_ char *text = NULL;
-	size_t len = 0;
-	if (base_read_file_at(AT_FDCWD, path, &text, &len, (size_t)1 << 30) < 0)
-		return;
-	for (size_t off = 0; off < len;) {
-		const char *s = text + off;
-		const char *nl = memchr(s, '\n', len - off);
-		size_t k = nl ? (size_t)(nl - s) : len - off;
-		line(label, s, k, data);
-		off += k + (nl != NULL);
-	}
-}
-
-int eng_job_logs(const struct rt_ctx *ctx, const char *name, const char *group,
-		 void (*line)(const char *label, const char *text, size_t len,
-			      void *data),
-		 void *data, struct berr *err)
-{
-	_cleanup_free_ char *dir = job_dir(ctx, name);
-	_cleanup_(eng_job_freep) struct eng_job *j = NULL;
-	int r = load_copy(dir, name, &j, err);
-	if (r < 0)
-		return r;
-	bool found = false;
-	for (size_t g = 0; g < j->ngroups; g++) {
-		const struct eng_job_group *G = &j->groups[g];
-		if (group && strcmp(group, G->name))
-			continue;
-		found = true;
-		for (int i = 0; i < G->count; i++) {
-			char label[96];
-			snprintf(label, sizeof(label), "%s.%d", G->name, i);
-			static const char *const ext[] = {"out", "err"};
-			for (size_t e = 0; e < 2; e++) {
-				_cleanup_free_ char *p = base_sprintf(
-					"%s/logs/%s.%s", dir, label, ext[e]);
-				emit_file(p, label, line, data);
-			}
-		}
-		_cleanup_free_ char *p =
-			base_sprintf("%s/logs/%s.err", dir, G->name);
-		emit_file(p, G->name, line, data);
-	}
-	if (!found)
-		return berr_setx(err, ENOENT, "job %s has no group %s", name,
-				 group);
-	return 0;
 }

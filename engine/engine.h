@@ -236,6 +236,13 @@ int eng_log_writer_open(struct eng_log_writer *w, int dirfd, int64_t max_size,
 int eng_log_write(struct eng_log_writer *w, const char *stream,
 		  const char *text, size_t len, struct berr *err);
 void eng_log_writer_close(struct eng_log_writer *w);
+/* Logs a container's output (out and errfd: the read ends of its stdout
+ * and stderr, either -1 when not logged) until it has exited (pidfd, a
+ * pidfd of its init, a child of the caller; -1: the caller's only child)
+ * and the pipes are drained, 2 s at most after the exit: a process that
+ * escaped with the pipe does not keep the caller. Closes the fds and
+ * returns the exit code (128 + signal for a signal). */
+int eng_log_pump(struct eng_log_writer *w, int out, int errfd, int pidfd);
 
 struct eng_logs_opts {
 	bool follow;	  /* until the container has exited and all is read */
@@ -447,6 +454,7 @@ struct eng_compose_up {
 	char *const *scale; /* SVC=N */
 	bool build;	    /* build every service with `build` first */
 	bool detach;
+	bool no_start; /* the services wait for `compose start` */
 	const char *store, *cgroup_parent, *agent;
 	volatile int *stop; /* attached: set by a signal handler */
 };
@@ -593,6 +601,7 @@ struct eng_job_opts {
 	const char *agent; /* berth-agent, for exec and line mode pools */
 	bool detach;	   /* return once the job runs; the runner goes on
 			      in its own session */
+	bool no_start;	   /* services wait for `job start` */
 	/* set by the caller's signal handler: stop the job */
 	volatile int *stop;
 };
@@ -626,21 +635,47 @@ struct eng_job_entry {
 	pid_t pid;
 	char *cpus;		   /* its cpuset, NULL when not pinned */
 	char ip[INET6_ADDRSTRLEN]; /* its address on its network, or "" */
+	int exit_code;		   /* one that ended (-a): its status; or -1 */
 };
 
-/* The containers of a running job, group by group in the file's order.
+/* The containers of a running job, group by group in the file's order,
+ * with all those that ended too (status stopped, exit_code); without all,
  * -ESRCH when it does not run. */
-int eng_job_ps(const struct rt_ctx *ctx, const char *name,
+int eng_job_ps(const struct rt_ctx *ctx, const char *name, bool all,
 	       struct eng_job_entry **out, size_t *n, struct berr *err);
 void eng_job_entries_free(struct eng_job_entry *v, size_t n);
 
-/* Reads the job's logs (GROUP only, when not NULL) and hands them over a
- * line at a time, with the label of the container ("workers.0") or of the
- * pool ("workers"), in the order of the groups and of their containers,
- * each file from its start. A line is passed without its newline. */
-int eng_job_logs(const struct rt_ctx *ctx, const char *name, const char *group,
-		 void (*line)(const char *label, const char *text, size_t len,
-			      void *data),
-		 void *data, struct berr *err);
+struct eng_job_logs_opts {
+	char *const *groups; /* NULL-terminated; NULL or empty: all */
+	bool follow;	  /* until the runner has ended; containers that start
+			     meanwhile (a scale, a restart) are followed too */
+	long tail;	  /* the last N lines of each container; < 0: all */
+	int64_t since_ns; /* records from this time on; 0: all */
+	/* each record, as eng_logs_opts's, with the label of the container
+	 * ("workers.0"); a pool's lines have no time (""). A negative
+	 * return ends it. */
+	int (*record)(const char *label, const char *stream, const char *text,
+		      size_t len, const char *time, void *data);
+	void *data;
+};
+
+/* Reads the job's logs: a service's container's (logs/<id>/, the format
+ * of `berth logs`), then a pool's workers' and its own, in the order of
+ * the groups and of their containers. */
+int eng_job_logs(const struct rt_ctx *ctx, const char *name,
+		 const struct eng_job_logs_opts *o, struct berr *err);
+
+/* Asks the runner of a job to scale service group to n containers (the
+ * new ones start, the highest numbers stop and go), to stop a service
+ * group (NULL: every service; grace_s < 0: the group's grace period)
+ * and keep it stopped, answered once its containers have ended, or to
+ * start what was stopped (`--no-start` too). -ESRCH when the job does
+ * not run; -EINVAL for a group with a queue. */
+int eng_job_scale(const struct rt_ctx *ctx, const char *name, const char *group,
+		  int n, struct berr *err);
+int eng_job_stop_group(const struct rt_ctx *ctx, const char *name,
+		       const char *group, int grace_s, struct berr *err);
+int eng_job_start_group(const struct rt_ctx *ctx, const char *name,
+			const char *group, struct berr *err);
 
 #endif

@@ -444,3 +444,111 @@ t_compose_config_agrees_with_docker_compose() {
 	run compare_configs "$TDIR/berth.yaml" "$TDIR/dc.yaml"
 	assert_eq "$RC" 0 "berth and docker-compose config: $OUT"
 }
+
+# wait_cps PATTERN COUNT [ps args]: until `compose ps -a` has COUNT lines
+# matching PATTERN (8 s).
+wait_cps() {
+	local n
+	for n in $(seq 80); do
+		run wcomp ps -a
+		[ "$(grep -cE "$1" <<<"$OUT")" = "$2" ] && return 0
+		sleep 0.1
+	done
+	fail "compose ps -a: not $2 lines of $1: $OUT"
+}
+
+# The seed's life cycle: a db with a healthcheck and a published port, a
+# coordinator that waits for it, workers that reach it by name; logs -f
+# while they scale, stop, start and restart; down leaves nothing.
+t_compose_stop_start_scale_logs_follow() {
+	compose_setup
+	cat >"$TDIR/proj/compose.yaml" <<-EOF
+	name: life$IT_TOKEN
+	x-common: &common
+	  image: net:1
+	  init: true
+	  environment: [BERTH_IT=$IT_TOKEN]
+	services:
+	  db:
+	    <<: *common
+	    command: ["sh", "-c", "touch /tmp/ready; exec nc -ll -p 7000 -e echo db-answers"]
+	    ports: ["9301:7000"]
+	    healthcheck:
+	      test: ["CMD-SHELL", "test -f /tmp/ready"]
+	      interval: 100ms
+	      retries: 50
+	  coordinator:
+	    <<: *common
+	    depends_on:
+	      db: {condition: service_healthy}
+	    command: ["sh", "-c", "echo coord \$\$(nc -w 3 db 7000 </dev/null); while sleep 0.2; do :; done"]
+	  worker:
+	    <<: *common
+	    depends_on: [db]
+	    deploy: {replicas: 4}
+	    command: ["sh", "-c", "echo worker \$\$(hostname) \$\$(nc -w 3 db 7000 </dev/null); while sleep 0.2; do :; done"]
+	EOF
+	assert_ok wcomp up -d
+	wait_cps ' running ' 6
+	run w "$BUSYBOX" nc -w 3 198.51.100.1 9301 </dev/null
+	assert_eq "$OUT" db-answers "the published port"
+	: >"$TDIR/follow.out"
+	wcomp logs -f worker >"$TDIR/follow.out" 2>&1 &
+	local follower=$! n
+	defer "kill $follower 2>/dev/null"
+	for n in $(seq 50); do
+		[ "$(grep -c 'db-answers' "$TDIR/follow.out")" -ge 4 ] && break
+		sleep 0.1
+	done
+	assert_eq "$(grep -c '^worker\.[0-3] | worker worker\.[0-3] db-answers$' "$TDIR/follow.out")" 4 \
+		"logs -f: every worker reached db by name"
+	# --scale on the running project
+	assert_ok wcomp up -d --scale worker=2
+	run wcomp ps
+	assert_eq "$(grep -c '^worker\.' <<<"$OUT")" 2 "scaled down to 2 workers"
+	assert_ok wcomp up -d --scale worker=3
+	wait_cps '^worker\.[0-2] .* running ' 3
+	for n in $(seq 50); do
+		[ "$(grep -c '^worker\.2 | worker worker\.2 db-answers$' "$TDIR/follow.out")" = 2 ] && break
+		sleep 0.1
+	done
+	assert_eq "$(grep -c '^worker\.2 | worker worker\.2 db-answers$' "$TDIR/follow.out")" 2 \
+		"logs -f follows the worker that came back"
+	# stop and start a service; restart another
+	assert_ok wcomp stop -t 3 worker
+	wait_cps '^worker\.[0-2] .* exited\(143\)' 3
+	run wcomp ps
+	assert_eq "$(grep -c '^worker\.' <<<"$OUT")" 0 "ps without -a: no stopped worker"
+	assert_eq "$(grep -c '^db\.0 .* running' <<<"$OUT")" 1 "db runs on"
+	assert_ok wcomp start worker
+	wait_cps '^worker\.[0-2] .* running ' 3
+	assert_ok wcomp restart -t 1 coordinator
+	for n in $(seq 50); do
+		run wcomp logs coordinator
+		[ "$(grep -c 'coord db-answers' <<<"$OUT")" = 2 ] && break
+		sleep 0.1
+	done
+	assert_eq "$(grep -c '^coordinator\.0 | coord db-answers$' <<<"$OUT")" 2 "restart ran the coordinator again"
+	assert_ok wcomp logs -t --tail 1 coordinator
+	assert_match "$OUT" '^coordinator\.0 \| 20[0-9-]+T[0-9:.]+Z coord db-answers$' "logs -t --tail 1"
+	# the whole project
+	assert_ok wcomp stop
+	wait_cps ' running ' 0
+	wait_cps ' exited' 5
+	assert_ok wcomp start
+	wait_cps ' running ' 5
+	assert_ok wcomp down
+	wait "$follower"
+	assert_eq "$?" 0 "logs -f ends with down"
+	assert_ok wcomp ps -a
+	assert_eq "$(grep -c '\.' <<<"$OUT")" 0 "ps -a after down: nothing"
+	# --no-start: made, started by start
+	assert_ok wcomp up -d --no-start
+	run wcomp ps -a
+	assert_eq "$(grep -c ' running ' <<<"$OUT")" 0 "--no-start: nothing runs"
+	assert_ok wcomp start
+	wait_cps ' running ' 6
+	assert_ok wcomp down
+	assert_fail_with "project life$IT_TOKEN is not up" wcomp start
+	world_clean
+}

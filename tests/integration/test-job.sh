@@ -60,8 +60,12 @@ t_job_coordinator_and_workers() {
 		{name: "workers", image: "img:1", count: 2, consumes: "tasks",
 		 command: ["sh", "-c", "echo $(( {} * 2 ))"]}]}')"
 	assert_ok jr run "$TDIR/sum.json"
-	assert_eq "$(cat "$ROOT/jobs/sum/logs/coordinator.0.err")" "total 10100" \
-		"the coordinator's sum of the results"
+	assert_eq "$(jq -r .log "$ROOT/jobs/sum/logs/coordinator.0/container.log")" "total 10100" \
+		"the coordinator's sum of the results, in its log"
+	assert_eq "$(jq -r .stream "$ROOT/jobs/sum/logs/coordinator.0/container.log")" stderr \
+		"the log's stream"
+	assert_eq "$(jq -r .exit_code "$ROOT/jobs/sum/logs/coordinator.0/state.json")" 0 \
+		"its exit code recorded"
 	local i
 	for i in 0 1; do
 		[ -e "$ROOT/jobs/sum/logs/workers.$i.out" ] && [ -e "$ROOT/jobs/sum/logs/workers.$i.err" ] ||
@@ -76,7 +80,8 @@ t_job_coordinator_and_workers() {
 		{name: "squares", image: "img:1", count: 2, consumes: "q", mode: "line",
 		 command: ["sh", "-c", "while read n; do echo $((n * n)); done"]}]}')"
 	assert_ok jr run "$TDIR/sq.json"
-	assert_eq "$(cat "$ROOT/jobs/sq/logs/coordinator.0.err")" "total 338350" "sum of squares"
+	assert_ok jr logs sq coordinator
+	assert_eq "$OUT" "coordinator.0| total 338350" "sum of squares"
 	job_gone sq
 }
 
@@ -177,7 +182,8 @@ t_job_lib_mode_demo() {
 	mkjob "$TDIR/primes.json" "$(jq '.groups[0].command[2] |= sub("9999"; "999")' \
 		"$IT_LIB_DIR/../../examples/job-primes.json")"
 	assert_ok jr run "$TDIR/primes.json"
-	assert_eq "$(cat "$ROOT/jobs/primes/logs/coordinator.0.err")" "primes below 100000: 1229" \
+	assert_ok jr logs primes coordinator
+	assert_eq "$OUT" "coordinator.0| primes below 100000: 1229" \
 		"primes below 10000 (the message keeps the example's words)"
 	job_gone primes
 }
@@ -213,4 +219,88 @@ t_job_runner_sigkill_kills_containers() {
 	assert_ok jr rm k
 	[ -e "$ROOT/jobs/k" ] && fail "job rm left $ROOT/jobs/k"
 	return 0
+}
+
+# wait_ps JOB PATTERN COUNT: until `job ps -a JOB` has COUNT lines that
+# match PATTERN (5 s).
+wait_ps() {
+	local n
+	for n in $(seq 50); do
+		run jr ps -a "$1"
+		[ "$(grep -cE "$2" <<<"$OUT")" = "$3" ] && return 0
+		sleep 0.1
+	done
+	fail "job ps -a $1: not $3 lines of $2: $OUT"
+}
+
+# A running job's service groups scale, stop, start; its logs follow the
+# containers that come; ps -a shows those that ended, with exit codes.
+t_job_scale_stop_start_logs_follow() {
+	job_only
+	job_image
+	mkjob "$TDIR/svc.json" "$(jq -nc '{groups: [
+		{name: "web", image: "img:1", count: 2, init: true,
+		 command: ["sh", "-c", "echo up $(hostname); echo oops >&2; while sleep 0.2; do :; done"]},
+		{name: "one", image: "img:1", command: ["sh", "-c", "echo done; exit 3"]}]}')"
+	assert_ok jr run -d "$TDIR/svc.json"
+	wait_ps svc '^web +web\.[01] +running' 2
+	wait_ps svc '^one +one\.0 +exited\(3\)' 1
+	assert_ok jr logs svc web
+	assert_contains "$OUT" "web.0| up web.0" "logs of web.0"
+	assert_contains "$OUT" "web.1| oops" "stderr in the log"
+	assert_ok jr logs --tail 1 svc one
+	assert_eq "$OUT" "one.0| done" "--tail 1"
+	assert_ok jr logs -t svc one
+	assert_match "$OUT" '^one\.0\| 20[0-9-]+T[0-9:.]+Z done$' "-t: the line's time"
+	# a follower sees the containers that come with a scale
+	: >"$TDIR/follow.out"
+	jr logs -f svc web >"$TDIR/follow.out" 2>&1 &
+	local follower=$!
+	defer "kill $follower 2>/dev/null"
+	assert_ok jr scale svc web=3
+	wait_ps svc '^web +web\.[012] +running' 3
+	local n
+	for n in $(seq 50); do
+		grep -q 'web.2| up web.2' "$TDIR/follow.out" && break
+		sleep 0.1
+	done
+	assert_contains "$(cat "$TDIR/follow.out")" "web.2| up web.2" "logs -f: the new container's output"
+	assert_ok jr scale svc web=1
+	run jr ps -a svc
+	assert_eq "$(grep -c '^web ' <<<"$OUT")" 1 "scaled down: web.1 and web.2 are gone"
+	[ -e "$ROOT/jobs/svc/logs/web.2" ] && fail "the log of a container scaled away is left"
+	# stop keeps the job and the exit code; start runs it again
+	assert_ok jr stop -t 5 svc web
+	wait_ps svc '^web +web\.0 +exited\(143\)' 1
+	assert_ok jr start svc web
+	wait_ps svc '^web +web\.0 +running' 1
+	# bad requests: one clear error each
+	assert_fail_with "job svc has no group nope" jr scale svc nope=2
+	assert_fail_with "expected GROUP=N" jr scale svc web
+	assert_fail_with "scale web=5000: 0 to 4096" jr scale svc web=5000
+	assert_fail_with "job nojob is not running" jr scale nojob web=1
+	assert_ok jr stop svc
+	wait "$follower"
+	assert_eq "$?" 0 "logs -f ends with the job"
+	run jr ps svc
+	assert_contains "$ERR" "job svc is not running" "ps of a job that ended"
+	assert_ok jr ps -a svc
+	assert_match "$OUT" 'one\.0 +exited\(3\)' "ps -a after the end keeps the exit codes"
+	job_gone svc
+}
+
+# A queue's groups run as long as the job: no scale or stop of them.
+t_job_queue_groups_refuse_scale_and_stop() {
+	job_only
+	job_image
+	mkjob "$TDIR/q.json" "$(jq -nc '{queues: {tasks: {}}, groups: [
+		{name: "coordinator", image: "img:1", produces: "tasks",
+		 command: ["sh", "-c", "seq 1 3; sleep 30"]},
+		{name: "workers", image: "img:1", count: 1, consumes: "tasks",
+		 command: ["sh", "-c", "echo {}"]}]}')"
+	assert_ok jr run -d "$TDIR/q.json"
+	assert_fail_with "group workers consumes a queue" jr scale q workers=2
+	assert_fail_with "group coordinator produces a queue" jr stop q coordinator
+	assert_ok jr stop q
+	job_gone q
 }

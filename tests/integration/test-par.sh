@@ -402,6 +402,11 @@ t_par_image() {
 		"the image's env, cwd, user and layers"
 	assert_ok ipar --store "$TDIR/store" --image work:1 -- sh -c 'touch /x 2>&1 || echo ro' ::: 1
 	assert_contains "$OUT" "ro" "the image is read-only in the workers"
+	# -v onto a directory the image lacks: made, as launch makes it
+	mkdir -p "$TDIR/vol" && echo shared >"$TDIR/vol/f"
+	assert_ok ipar --store "$TDIR/store" --image work:1 -j 2 -k -v "$TDIR/vol:/app" -- \
+		sh -c 'cat /app/f; touch /x 2>/dev/null || echo ro' ::: 1 2
+	assert_eq "$OUT" $'shared\nro\nshared\nro' "a volume on a new mount point; the root stays read-only"
 	assert_eq "$(ls -A "$TDIR/store/containers")" "" "the image's view is removed"
 	assert_eq "$(grep -c "$TDIR/store" /proc/self/mountinfo)" 0 "no mount left"
 	assert_fail_with "--image nosuch:1" ipar --store "$TDIR/store" --image nosuch:1 -- true ::: 1
