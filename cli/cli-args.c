@@ -367,3 +367,15 @@ int cli_logs_window(const char *tail, const char *since, long *tail_out,
 				 since);
 	return CLI_CONTINUE;
 }
+
+void cli_human_size(uint64_t n, char *buf, size_t len)
+{
+	static const char *const units[] = {"B", "kB", "MB", "GB", "TB", "PB"};
+	double v = (double)n;
+	size_t u = 0;
+	while (v >= 1000 && u + 1 < ARRAY_SIZE(units)) {
+		v /= 1000;
+		u++;
+	}
+	snprintf(buf, len, "%.3g%s", v, units[u]);
+}

@@ -131,6 +131,9 @@ int cli_parse_sub(struct cli *cli, const struct cli_sub *subs, size_t n,
 void cli_usage(const struct cli *cli, const struct cli_opt *opts, FILE *out);
 void cli_main_usage(FILE *out);
 
+/* Docker's sizes: powers of 1000, three significant digits ("4.26MB"). */
+void cli_human_size(uint64_t n, char *buf, size_t len);
+
 /* The --tail (a number or "all"; *tail_out kept for "all" and NULL)
  * and --since of a logs command, as `berth logs` takes them. Returns
  * CLI_CONTINUE or the exit status. */

@@ -7,13 +7,15 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 
 struct compose_flags {
 	char **files, **env_files, **scale;
 	const char *project, *format, *tail, *since, *timeout, *signal, *index;
-	bool detach, build, volumes, all, follow, timestamps, orphans, no_start;
+	bool detach, build, volumes, all, follow, timestamps, orphans, no_start,
+		rm, no_tty;
 };
 
 static volatile int stop_requests;
@@ -364,6 +366,68 @@ static int c_top(struct cli *cli, struct eng_compose *c,
 	return rc;
 }
 
+/* images: each service's image, as the store has it. */
+static int c_images(struct cli *cli, struct eng_compose *c,
+		    struct compose_flags *f)
+{
+	(void)f;
+	const char *dir = getenv("BERTH_STORE");
+	struct berr err = {0};
+	_cleanup_(oci_store_closep) struct oci_store *s = NULL;
+	int r = oci_store_open(dir && *dir ? dir : OCI_STORE_DEFAULT,
+			       OCI_STORE_READ, &s, &err);
+	if (r < 0)
+		return cli_fail(r, &err);
+	_cleanup_strv_ char **v = eng_compose_images(c);
+	printf("%-16s %-32s %-12s %s\n", "SERVICE", "IMAGE", "IMAGE ID",
+	       "SIZE");
+	for (size_t i = 0; v && v[i] && v[i + 1]; i += 2) {
+		if (!named(cli, v[i]))
+			continue;
+		_cleanup_(oci_image_freep) struct oci_image *img = NULL;
+		char id[13] = "-", size[32] = "-";
+		if (oci_image_find(s, v[i + 1], &img, NULL) == 0) {
+			const char *hex = strchr(img->id, ':');
+			snprintf(id, sizeof(id), "%s", hex ? hex + 1 : img->id);
+			cli_human_size(img->size, size, sizeof(size));
+		}
+		printf("%-16s %-32s %-12s %s\n", v[i], v[i + 1], id, size);
+	}
+	return 0;
+}
+
+/* run [--rm] [-T] SERVICE [CMD...]: a one-off container of the service
+ * on the project's network, attached; it goes at its end. */
+static int c_run(struct cli *cli, struct eng_compose *c,
+		 struct compose_flags *f)
+{
+	_cleanup_strv_ char **v = eng_compose_images(c);
+	bool known = false;
+	for (size_t i = 0; v && v[i] && v[i + 1]; i += 2)
+		known |= !strcmp(v[i], cli->args[0]);
+	if (!known)
+		return cli_error("compose run: no such service: %s",
+				 cli->args[0]);
+	_cleanup_free_ char *agent = cli_agent_path();
+	struct eng_job_one o = {.group = cli->args[0],
+				.args = cli->args + 1,
+				.tty = !f->no_tty && isatty(0) && isatty(1),
+				.agent = agent};
+	struct berr err = {0};
+	int status = 0;
+	int r = eng_job_run_one(&cli->ctx, eng_compose_name(c), &o, &status,
+				&err);
+	if (r == -ESRCH)
+		return cli_error("compose run: project %s is not up (start it "
+				 "with `berth compose up -d`)",
+				 eng_compose_name(c));
+	if (r < 0) {
+		cli_fail(r, &err);
+		return 125;
+	}
+	return status;
+}
+
 typedef int compose_fn(struct cli *cli, struct eng_compose *c,
 		       struct compose_flags *f);
 
@@ -394,6 +458,11 @@ static const struct cli_sub compose_cmds[] = {
 	 CLI_ANY_ARGS, c_kill, 0},
 	{"top", "[SERVICE...]", "the containers' processes", 0, CLI_ANY_ARGS,
 	 c_top, 0},
+	{"images", "[SERVICE...]", "the services' images", 0, CLI_ANY_ARGS,
+	 c_images, 0},
+	{"run", "[--rm] [-T] SERVICE [CMD...]",
+	 "a one-off container of a service, removed at its end", 1,
+	 CLI_ANY_ARGS, c_run, CLI_STOP_AT_ARG},
 };
 
 /* The index of COMMAND: the first argument that is no project option's. */
@@ -452,6 +521,10 @@ static int run(struct cli *cli, struct compose_flags *f, int argc, char **argv)
 		 "stop, restart: seconds before SIGKILL"},
 		{"index", NULL, CLI_STR, &f->index, "N",
 		 "exec: the service's container N (default 0)"},
+		{"rm", NULL, CLI_BOOL, &f->rm, NULL,
+		 "run: remove the container at its end (it always is)"},
+		{"no-TTY", "T", CLI_BOOL, &f->no_tty, NULL,
+		 "run: no terminal, even on one"},
 		{"signal", "s", CLI_STR, &f->signal, "SIGNAL",
 		 "kill: the signal (default KILL)"},
 		CLI_OPT_END,

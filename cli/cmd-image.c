@@ -43,19 +43,6 @@ struct image_impl {
 /* ---- printing
  * ---------------------------------------------------------------- */
 
-/* Docker's sizes: powers of 1000, three significant digits ("4.26MB"). */
-static void human_size(uint64_t n, char *buf, size_t len)
-{
-	static const char *const units[] = {"B", "kB", "MB", "GB", "TB", "PB"};
-	double v = (double)n;
-	size_t u = 0;
-	while (v >= 1000 && u + 1 < ARRAY_SIZE(units)) {
-		v /= 1000;
-		u++;
-	}
-	snprintf(buf, len, "%.3g%s", v, units[u]);
-}
-
 /* "3 weeks ago" from an RFC 3339 time, with Docker's steps and rounding
  * (integer division); "N/A" when there is no time. */
 static void human_age(const char *created, char *buf, size_t len)
@@ -124,7 +111,7 @@ static void ls_rows(struct oci_image **v, struct ls_row **rows, size_t *n)
 				      : base_strdup("<none>");
 			r->tag = base_strdup(colon ? colon + 1 : "<none>");
 			short_id(v[i]->id, r->id);
-			human_size(v[i]->size, r->size, sizeof(r->size));
+			cli_human_size(v[i]->size, r->size, sizeof(r->size));
 			human_age(v[i]->created, r->age, sizeof(r->age));
 		} while (v[i]->repo_tags[k] && v[i]->repo_tags[++k]);
 	}
@@ -322,7 +309,7 @@ static int do_prune(struct cli *cli, struct oci_store *s,
 	if (r < 0)
 		return cli_fail(r, &err);
 	char size[32];
-	human_size(rep.bytes, size, sizeof(size));
+	cli_human_size(rep.bytes, size, sizeof(size));
 	if (!o->quiet)
 		printf("Deleted %zu images, %zu blobs, %zu layers\n"
 		       "Total reclaimed space: %s\n",

@@ -474,12 +474,8 @@ static int group(const struct view *V, const char *svc, cJSON *groups,
 	cJSON *g = cJSON_CreateObject();
 	cJSON_AddItemToArray(groups, g);
 	cJSON_AddStringToObject(g, "name", svc);
-	_cleanup_free_ char *built = base_sprintf("%s-%s", V->name, svc);
-	const char *image = str(s, "image");
-	cJSON_AddStringToObject(g, "image",
-				image && !child(s, "build") ? image
-				: image			    ? image
-							    : built);
+	_cleanup_free_ char *image = eng_compose_image_of(V->doc, V->name, svc);
+	cJSON_AddStringToObject(g, "image", image);
 	int count;
 	int r = scale_of(V, svc, s, &count, err);
 	if (r == 0)
@@ -583,9 +579,7 @@ static int build_images(const struct view *V, struct berr *err)
 		if (!b)
 			continue;
 		_cleanup_free_ char *tag =
-			str(s, "image")
-				? base_strdup(str(s, "image"))
-				: base_sprintf("%s-%s", V->name, V->order[i]);
+			eng_compose_image_of(V->doc, V->name, V->order[i]);
 		_cleanup_free_ char *ctxdir = abs_path(
 			V, str(b, "context") ? str(b, "context") : ".");
 		_cleanup_free_ char *file =
@@ -606,6 +600,13 @@ static int build_images(const struct view *V, struct berr *err)
 			return berr_wrap(err, "services.%s.build", V->order[i]);
 	}
 	return 0;
+}
+
+char *eng_compose_image_of(const cJSON *doc, const char *project,
+			   const char *svc)
+{
+	const char *image = str(child(child(doc, "services"), svc), "image");
+	return image ? base_strdup(image) : base_sprintf("%s-%s", project, svc);
 }
 
 int eng_compose_up_doc(const struct rt_ctx *ctx, const cJSON *doc,

@@ -46,6 +46,19 @@ char *const *eng_compose_warnings(const struct eng_compose *p)
 	return p->warnings;
 }
 
+char **eng_compose_images(const struct eng_compose *p)
+{
+	char **v = NULL;
+	for (size_t i = 0; p->order && p->order[i]; i++) {
+		base_strv_push(&v, p->order[i]);
+		char *image =
+			eng_compose_image_of(p->c.doc, p->name, p->order[i]);
+		base_strv_push(&v, image);
+		free(image);
+	}
+	return v;
+}
+
 static int bad(struct berr *err, const char *file, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 static int bad(struct berr *err, const char *file, const char *fmt, ...)

@@ -39,6 +39,8 @@ int eng_launch_config(const struct eng_launch_opts *o, const char *id,
 #define ENG_JOB_CTL "control.sock"
 /* <root>/jobs/<name>: a job's directory. */
 char *eng_job_dir(const struct rt_ctx *ctx, const char *name);
+/* True while a runner holds the job directory's lock. */
+bool eng_job_dir_running(const char *dir);
 /* <dir>/run/<group>: the state root of a group's containers. */
 char *eng_job_group_root(const char *dir, const char *group);
 /* Removes what a runner killed by SIGKILL left in run/ (its containers)
@@ -231,6 +233,10 @@ int eng_compose_up_doc(const struct rt_ctx *ctx, const cJSON *doc,
 		       struct berr *err);
 int eng_compose_down_doc(const struct rt_ctx *ctx, const cJSON *doc,
 			 const char *name, bool volumes, struct berr *err);
+/* The image service svc runs: its image, else the tag `build` gives it
+ * (<project>-<service>). */
+char *eng_compose_image_of(const cJSON *doc, const char *project,
+			   const char *svc);
 
 /* ---- networks (engine-network.c) ----------------------------------------- */
 

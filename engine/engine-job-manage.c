@@ -38,8 +38,7 @@ char *eng_job_group_root(const char *dir, const char *group)
 	return base_sprintf("%s/run/%s", dir, group);
 }
 
-/* True while a runner holds the job directory's lock. */
-static bool job_running(const char *dir)
+bool eng_job_dir_running(const char *dir)
 {
 	_cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
@@ -176,7 +175,7 @@ static int read_runner(const char *dir, pid_t *pid)
 static int wait_unlocked(const char *dir, int ms)
 {
 	for (int64_t end = mono_ms() + ms; mono_ms() < end;) {
-		if (!job_running(dir))
+		if (!eng_job_dir_running(dir))
 			return 0;
 		struct timespec ts = {0, 20000000};
 		nanosleep(&ts, NULL);
@@ -187,7 +186,7 @@ static int wait_unlocked(const char *dir, int ms)
 int eng_job_stop(const struct rt_ctx *ctx, const char *name, struct berr *err)
 {
 	_cleanup_free_ char *dir = eng_job_dir(ctx, name);
-	if (!job_running(dir))
+	if (!eng_job_dir_running(dir))
 		return berr_setx(err, ESRCH, "job %s is not running", name);
 	pid_t pid;
 	int r = read_runner(dir, &pid);
@@ -217,7 +216,7 @@ int eng_job_rm(const struct rt_ctx *ctx, const char *name, struct berr *err)
 	_cleanup_free_ char *dir = eng_job_dir(ctx, name);
 	if (access(dir, F_OK) < 0)
 		return berr_set(err, errno, "job %s", name);
-	if (job_running(dir))
+	if (eng_job_dir_running(dir))
 		return berr_setx(err, EBUSY,
 				 "job %s is running (stop it with `berth job "
 				 "stop %s`)",
@@ -318,7 +317,7 @@ int eng_job_ps(const struct rt_ctx *ctx, const char *name, bool all,
 	int r = load_copy(dir, name, &j, err);
 	if (r < 0)
 		return r;
-	bool running = job_running(dir);
+	bool running = eng_job_dir_running(dir);
 	if (!running && !all)
 		return berr_setx(err, ESRCH, "job %s is not running", name);
 	struct found f = {0};
@@ -495,7 +494,7 @@ static int follow(const char *dir, const struct eng_job *j,
 	inotify_add_watch(in, logs, IN_CREATE | IN_MODIFY);
 	for (;;) {
 		/* the end is seen before the last read, as in `berth logs` */
-		bool alive = job_running(dir);
+		bool alive = eng_job_dir_running(dir);
 		prune_sources(s);
 		int r = open_sources(dir, j, o, -1, s);
 		for (size_t i = 0; i < s->n; i++) {
@@ -558,7 +557,7 @@ static int request(const struct rt_ctx *ctx, const char *name, const char *req,
 		   int timeout_ms, struct berr *err)
 {
 	_cleanup_free_ char *dir = eng_job_dir(ctx, name);
-	if (access(dir, F_OK) < 0 || !job_running(dir))
+	if (access(dir, F_OK) < 0 || !eng_job_dir_running(dir))
 		return berr_setx(err, ESRCH, "job %s is not running", name);
 	_cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	_cleanup_close_ int fd =

@@ -331,10 +331,69 @@ static int open_kid_log(const struct run *R, const char *id, bool out,
 	return r;
 }
 
+/* What a launch of one of group g's containers borrows. */
 struct launch_names {
-	char id[96];
 	char *root, *cg;
+	char **names, **argv;
 };
+
+static void launch_names_free(struct launch_names *nm)
+{
+	free(nm->root);
+	free(nm->cg);
+	base_strv_free(nm->names);
+	base_strv_free(nm->argv);
+}
+
+/* The launch of group g's container id (names: the names it answers to
+ * on its network; NULL: id alone), as the runner starts them; cg_path
+ * is the job's cgroup. */
+static void group_launch(const struct run *R, size_t g, const char *id,
+			 char *const *names, const char *cg_path,
+			 struct launch_names *nm, struct eng_launch_opts *lo)
+{
+	const struct eng_job_group *G = &R->j->groups[g];
+	nm->root = eng_job_group_root(R->dir, G->name);
+	nm->cg = base_sprintf("%s/%s", cg_path, G->name);
+	for (size_t k = 0; names && names[k]; k++)
+		base_strv_push(&nm->names, names[k]);
+	const char *net = group_network(R, G);
+	bool named = net && strcmp(net, "none") && strcmp(net, "host");
+	/* compose's entrypoint: the image's is cleared and the command
+	 * follows it */
+	for (size_t k = 0; G->entrypoint && G->entrypoint[k]; k++)
+		base_strv_push(&nm->argv, G->entrypoint[k]);
+	for (size_t k = 0; G->entrypoint && G->command && G->command[k]; k++)
+		base_strv_push(&nm->argv, G->command[k]);
+	*lo = (struct eng_launch_opts){
+		.store = R->j->store,
+		.image = G->image,
+		.name = id,
+		.net = {.mode = net,
+			.hostname = G->hostname,
+			.aliases = named ? nm->names : NULL,
+			.ports = G->ports,
+			.n_ports = G->n_ports},
+		.net_root = R->ctx->root,
+		.ov = {.args = G->entrypoint ? nm->argv : G->command,
+		       .env = G->env,
+		       .entrypoint = G->entrypoint ? "" : NULL,
+		       .workdir = G->workdir,
+		       .user = G->user},
+		.tmpfs = G->tmpfs,
+		.rm = true,
+		.volumes = G->volumes,
+		.cpuset_cpus = G->cpus,
+		.memory = G->memory,
+		.pids_limit = G->pids_limit,
+		.cgroup_parent = nm->cg,
+		.init = G->init ? R->o->agent : NULL,
+		.ulimits = G->ulimits,
+		.n_ulimits = G->n_ulimits,
+		.cpus = G->cpu_quota,
+		.labels = G->labels,
+	};
+}
 
 __attribute__((noreturn)) static void service_main(const struct run *R,
 						   size_t g, int i, int msg_fd)
@@ -349,67 +408,30 @@ __attribute__((noreturn)) static void service_main(const struct run *R,
 	kid_close_others(R, keep, 2);
 	kid_signals();
 	struct kid_msg m = {0};
-	struct launch_names nm;
-	snprintf(nm.id, sizeof(nm.id), "%s.%d", G->name, i);
-	nm.root = eng_job_group_root(R->dir, G->name);
-	nm.cg = base_sprintf("%s/%s", R->cg_path, G->name);
+	char id[96];
+	snprintf(id, sizeof(id), "%s.%d", G->name, i);
 	struct kid_log kl;
 	m.rc = place_fd(in, NULL, 0, &m.err);
 	if (m.rc == 0 && out >= 0)
 		m.rc = place_fd(out, NULL, 1, &m.err);
 	if (m.rc == 0)
-		m.rc = open_kid_log(R, nm.id, out < 0, &kl, &m.err);
+		m.rc = open_kid_log(R, id, out < 0, &kl, &m.err);
 	if (m.rc < 0)
 		kid_exit(msg_fd, &m);
 	if (in > 2)
 		close(in);
 	if (out > 2)
 		close(out);
-	struct rt_ctx ctx = *R->ctx;
-	ctx.root = nm.root;
 	_cleanup_strv_ char **names = NULL;
-	_cleanup_free_ char *one = base_sprintf("%s.%d", G->name, i);
 	base_strv_push(&names, G->name);
-	base_strv_push(&names, one);
+	base_strv_push(&names, id);
 	for (size_t k = 0; G->aliases && G->aliases[k]; k++)
 		base_strv_push(&names, G->aliases[k]);
-	const char *net = group_network(R, G);
-	bool named = net && strcmp(net, "none") && strcmp(net, "host");
-	/* compose's entrypoint: the image's is cleared and the command
-	 * follows it */
-	_cleanup_strv_ char **argv = NULL;
-	for (size_t k = 0; G->entrypoint && G->entrypoint[k]; k++)
-		base_strv_push(&argv, G->entrypoint[k]);
-	for (size_t k = 0; G->entrypoint && G->command && G->command[k]; k++)
-		base_strv_push(&argv, G->command[k]);
-	struct eng_launch_opts lo = {
-		.store = R->j->store,
-		.image = G->image,
-		.name = nm.id,
-		.net = {.mode = net,
-			.hostname = G->hostname,
-			.aliases = named ? names : NULL,
-			.ports = G->ports,
-			.n_ports = G->n_ports},
-		.net_root = R->ctx->root,
-		.ov = {.args = G->entrypoint ? argv : G->command,
-		       .env = G->env,
-		       .entrypoint = G->entrypoint ? "" : NULL,
-		       .workdir = G->workdir,
-		       .user = G->user},
-		.tmpfs = G->tmpfs,
-		.rm = true,
-		.volumes = G->volumes,
-		.cpuset_cpus = G->cpus,
-		.memory = G->memory,
-		.pids_limit = G->pids_limit,
-		.cgroup_parent = nm.cg,
-		.init = G->init ? R->o->agent : NULL,
-		.ulimits = G->ulimits,
-		.n_ulimits = G->n_ulimits,
-		.cpus = G->cpu_quota,
-		.labels = G->labels,
-	};
+	struct launch_names nm = {0};
+	struct eng_launch_opts lo;
+	group_launch(R, g, id, names, R->cg_path, &nm, &lo);
+	struct rt_ctx ctx = *R->ctx;
+	ctx.root = nm.root;
 	/* no SA_RESTART: the wait for the init returns to look at it */
 	struct sigaction sa = {.sa_handler = on_kid_term};
 	sigaction(SIGTERM, &sa, NULL);
@@ -1213,6 +1235,15 @@ static int job_network(struct run *R, struct berr *err)
 	return 0;
 }
 
+/* The job's cgroupsPath: berth-job-<name> below its cgroup_parent. */
+static char *job_cg_path(const struct eng_job *j)
+{
+	const char *parent = j->cgroup_parent;
+	return parent && *parent
+		       ? base_sprintf("%s/berth-job-%s", parent, j->name)
+		       : base_sprintf("berth-job-%s", j->name);
+}
+
 static int start_job(struct run *R, struct berr *err)
 {
 	_cleanup_free_ char *pid = base_sprintf("%d\n", (int)getpid());
@@ -1220,11 +1251,7 @@ static int start_job(struct run *R, struct berr *err)
 				       strlen(pid), 0644);
 	if (r < 0)
 		return berr_set(err, -r, "write %s/runner.pid", R->dir);
-	const char *parent = R->j->cgroup_parent;
-	R->cg_path =
-		parent && *parent
-			? base_sprintf("%s/berth-job-%s", parent, R->j->name)
-			: base_sprintf("berth-job-%s", R->j->name);
+	R->cg_path = job_cg_path(R->j);
 	if ((r = cg_create(R->cg_path, R->j->name, &R->cg, err)) < 0)
 		return berr_wrap(err, "the job's cgroup");
 	/* resolved: `job rm` after a killed runner finds it from anywhere */
@@ -1366,5 +1393,60 @@ int eng_job_run(const struct rt_ctx *ctx, const struct eng_job *j,
 	if (r == 0)
 		r = o->detach ? detach(&R, err) : run_job(&R, -1, err);
 	run_free(&R);
+	return r;
+}
+
+/* ---- compose run: a one-off container of a group ------------------------ */
+
+int eng_job_run_one(const struct rt_ctx *ctx, const char *name,
+		    const struct eng_job_one *o, int *status, struct berr *err)
+{
+	_cleanup_free_ char *dir = eng_job_dir(ctx, name);
+	if (!eng_job_dir_running(dir))
+		return berr_setx(err, ESRCH, "job %s is not running", name);
+	_cleanup_free_ char *file = base_sprintf("%s/job.json", dir);
+	_cleanup_(eng_job_freep) struct eng_job *j = NULL;
+	int r = eng_job_load(file, &j, err);
+	if (r < 0)
+		return r;
+	size_t g = 0;
+	while (g < j->ngroups && strcmp(j->groups[g].name, o->group))
+		g++;
+	if (g == j->ngroups)
+		return berr_setx(err, ENOENT, "job %s has no group %s", name,
+				 o->group);
+	if (j->groups[g].role != ENG_JOB_SERVICE)
+		return berr_setx(err, EINVAL,
+				 "group %s has a queue: only a service runs "
+				 "one-off",
+				 o->group);
+	_cleanup_free_ char *cg = job_cg_path(j);
+	struct eng_job_opts jo = {.agent = o->agent};
+	_cleanup_free_ char *net = base_sprintf("%s_default", name);
+	struct run R = {.ctx = ctx, .j = j, .o = &jo, .dir = dir, .net = net};
+	char id[96];
+	snprintf(id, sizeof(id), "%s.run-%d", o->group, (int)getpid());
+	struct launch_names nm = {0};
+	struct eng_launch_opts lo;
+	group_launch(&R, g, id, NULL, cg, &nm, &lo);
+	if (o->args && o->args[0]) {
+		/* the command replaces the service's, after its entrypoint */
+		base_strv_free(nm.argv);
+		nm.argv = NULL;
+		for (size_t k = 0;
+		     j->groups[g].entrypoint && j->groups[g].entrypoint[k]; k++)
+			base_strv_push(&nm.argv, j->groups[g].entrypoint[k]);
+		for (size_t k = 0; o->args[k]; k++)
+			base_strv_push(&nm.argv, o->args[k]);
+		lo.ov.args = nm.argv;
+	}
+	lo.tty = o->tty;
+	/* compose run publishes nothing by default */
+	lo.net.ports = NULL;
+	lo.net.n_ports = 0;
+	struct rt_ctx c = *ctx;
+	c.root = nm.root;
+	r = eng_launch(&c, &lo, NULL, status, err);
+	launch_names_free(&nm);
 	return r;
 }

@@ -446,6 +446,9 @@ static inline void eng_compose_freep(struct eng_compose **c)
 const char *eng_compose_name(const struct eng_compose *c);
 /* Keys read but not applied, one line each. */
 char *const *eng_compose_warnings(const struct eng_compose *c);
+/* Each service and the image it runs, in the order they start: SERVICE,
+ * IMAGE, ..., NULL (base_strv_free). */
+char **eng_compose_images(const struct eng_compose *c);
 /* The project as YAML, merged and interpolated (compose config). */
 int eng_compose_config(const struct eng_compose *c, char **yaml,
 		       struct berr *err);
@@ -677,5 +680,17 @@ int eng_job_stop_group(const struct rt_ctx *ctx, const char *name,
 		       const char *group, int grace_s, struct berr *err);
 int eng_job_start_group(const struct rt_ctx *ctx, const char *name,
 			const char *group, struct berr *err);
+
+struct eng_job_one {
+	const char *group;
+	char *const *args; /* NULL or empty: the group's command */
+	bool tty;
+	const char *agent; /* berth-agent, for the group's init */
+};
+/* Runs a one-off container of a running job's service group, as compose
+ * run does: the group's image, settings and network, attached, removed
+ * at its end; *status is its exit status. */
+int eng_job_run_one(const struct rt_ctx *ctx, const char *name,
+		    const struct eng_job_one *o, int *status, struct berr *err);
 
 #endif

@@ -471,10 +471,10 @@ t_compose_stop_start_scale_logs_follow() {
 	services:
 	  db:
 	    <<: *common
-	    command: ["sh", "-c", "touch /tmp/ready; exec nc -ll -p 7000 -e echo db-answers"]
+	    command: ["nc", "-ll", "-p", "7000", "-e", "echo", "db-answers"]
 	    ports: ["9301:7000"]
 	    healthcheck:
-	      test: ["CMD-SHELL", "test -f /tmp/ready"]
+	      test: ["CMD-SHELL", "nc -w 1 127.0.0.1 7000 </dev/null | grep -q db-answers"]
 	      interval: 100ms
 	      retries: 50
 	  coordinator:
@@ -484,7 +484,8 @@ t_compose_stop_start_scale_logs_follow() {
 	    command: ["sh", "-c", "echo coord \$\$(nc -w 3 db 7000 </dev/null); while sleep 0.2; do :; done"]
 	  worker:
 	    <<: *common
-	    depends_on: [db]
+	    depends_on:
+	      db: {condition: service_healthy}
 	    deploy: {replicas: 4}
 	    command: ["sh", "-c", "echo worker \$\$(hostname) \$\$(nc -w 3 db 7000 </dev/null); while sleep 0.2; do :; done"]
 	EOF
@@ -493,7 +494,9 @@ t_compose_stop_start_scale_logs_follow() {
 	run w "$BUSYBOX" nc -w 3 198.51.100.1 9301 </dev/null
 	assert_eq "$OUT" db-answers "the published port"
 	: >"$TDIR/follow.out"
-	wcomp logs -f worker >"$TDIR/follow.out" 2>&1 &
+	# exec: $! is berth itself
+	(cd "$TDIR/proj" && BERTH_STORE=$TDIR/store exec nsenter --net="$WORLD" \
+		"$BERTH" --root "$ROOT" compose logs -f worker) >"$TDIR/follow.out" 2>&1 &
 	local follower=$! n
 	defer "kill $follower 2>/dev/null"
 	for n in $(seq 50); do
@@ -531,6 +534,15 @@ t_compose_stop_start_scale_logs_follow() {
 	assert_eq "$(grep -c '^coordinator\.0 | coord db-answers$' <<<"$OUT")" 2 "restart ran the coordinator again"
 	assert_ok wcomp logs -t --tail 1 coordinator
 	assert_match "$OUT" '^coordinator\.0 \| 20[0-9-]+T[0-9:.]+Z coord db-answers$' "logs -t --tail 1"
+	# a one-off container of a service, on the project's network
+	run wcomp run --rm worker sh -c 'echo $BERTH_IT $(nc -w 3 db 7000 </dev/null); exit 4'
+	assert_eq "$RC" 4 "compose run gives the command's status ($(last_line "$ERR"))"
+	assert_eq "$OUT" "$IT_TOKEN db-answers" "compose run: the service's env and network"
+	assert_fail_with "compose run: no such service: nope" wcomp run nope true
+	run wcomp ps -a
+	assert_not_contains "$OUT" "run-" "the one-off container is gone"
+	assert_ok wcomp images
+	assert_match "$(grep '^worker ' <<<"$OUT")" '^worker +net:1 +[0-9a-f]{12} +[0-9.]+[kMG]?B$' "compose images"
 	# the whole project
 	assert_ok wcomp stop
 	wait_cps ' running ' 0
@@ -550,5 +562,6 @@ t_compose_stop_start_scale_logs_follow() {
 	wait_cps ' running ' 6
 	assert_ok wcomp down
 	assert_fail_with "project life$IT_TOKEN is not up" wcomp start
+	assert_fail_with "project life$IT_TOKEN is not up" wcomp run worker true
 	world_clean
 }

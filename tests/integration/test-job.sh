@@ -254,7 +254,7 @@ t_job_scale_stop_start_logs_follow() {
 	assert_match "$OUT" '^one\.0\| 20[0-9-]+T[0-9:.]+Z done$' "-t: the line's time"
 	# a follower sees the containers that come with a scale
 	: >"$TDIR/follow.out"
-	jr logs -f svc web >"$TDIR/follow.out" 2>&1 &
+	"$BERTH" --root "$ROOT" job logs -f svc web >"$TDIR/follow.out" 2>&1 &
 	local follower=$!
 	defer "kill $follower 2>/dev/null"
 	assert_ok jr scale svc web=3
