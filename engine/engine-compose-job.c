@@ -143,10 +143,10 @@ static char *port(const cJSON *p)
 			    proto ? "/" : "", proto ? proto : "");
 }
 
-static int environment(const struct view *V, const char *svc, const cJSON *s,
-		       cJSON *g, struct berr *err)
+int eng_compose_env_files(const char *dir, const char *file, const char *svc,
+			  const cJSON *s, cJSON *env, struct berr *err)
 {
-	cJSON *env = cJSON_AddObjectToObject(g, "env");
+	struct view V = {.dir = dir};
 	const cJSON *f;
 	const cJSON *files = child(s, "env_file");
 	cJSON *list = cJSON_IsString(files) ? cJSON_CreateArray() : NULL;
@@ -157,13 +157,13 @@ static int environment(const struct view *V, const char *svc, const cJSON *s,
 	cJSON_ArrayForEach(f, all)
 	{
 		_cleanup_free_ char *path =
-			abs_path(V, cJSON_GetStringValue(f) ?: "");
+			abs_path(&V, cJSON_GetStringValue(f) ?: "");
 		_cleanup_free_ char *text = NULL;
 		int r = base_read_file_at(AT_FDCWD, path, &text, NULL, 1 << 20);
 		if (r < 0) {
 			cJSON_Delete(list);
 			return berr_set(err, -r, "%s: services.%s.env_file: %s",
-					V->file, svc, path);
+					file, svc, path);
 		}
 		char *save = NULL;
 		for (char *l = strtok_r(text, "\n", &save); l;
@@ -177,6 +177,16 @@ static int environment(const struct view *V, const char *svc, const cJSON *s,
 		}
 	}
 	cJSON_Delete(list);
+	return 0;
+}
+
+static int environment(const struct view *V, const char *svc, const cJSON *s,
+		       cJSON *g, struct berr *err)
+{
+	cJSON *env = cJSON_AddObjectToObject(g, "env");
+	int r = eng_compose_env_files(V->dir, V->file, svc, s, env, err);
+	if (r < 0)
+		return r;
 	const cJSON *kv;
 	cJSON_ArrayForEach(kv, child(s, "environment"))
 	{

@@ -1148,6 +1148,30 @@ int eng_compose_config(const struct eng_compose *p, char **yaml,
 {
 	_cleanup_cjson_ cJSON *doc = cJSON_Duplicate(p->c.doc, true);
 	set(doc, "name", cJSON_CreateString(p->name));
+	/* env_file folded into environment, as docker-compose prints it */
+	cJSON *svc;
+	cJSON_ArrayForEach(svc, child(doc, "services"))
+	{
+		if (!child(svc, "env_file"))
+			continue;
+		cJSON *env = cJSON_CreateObject();
+		int r = eng_compose_env_files(p->c.dir, p->c.file, svc->string,
+					      svc, env, err);
+		const cJSON *kv;
+		cJSON_ArrayForEach(kv, child(svc, "environment"))
+		{
+			cJSON_DeleteItemFromObjectCaseSensitive(env,
+								kv->string);
+			cJSON_AddItemToObject(env, kv->string,
+					      cJSON_Duplicate(kv, true));
+		}
+		if (r < 0) {
+			cJSON_Delete(env);
+			return r;
+		}
+		set(svc, "environment", env);
+		cJSON_DeleteItemFromObjectCaseSensitive(svc, "env_file");
+	}
 	return eng_yaml_print(doc, yaml, err);
 }
 

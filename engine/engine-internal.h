@@ -233,6 +233,10 @@ int eng_compose_up_doc(const struct rt_ctx *ctx, const cJSON *doc,
 		       struct berr *err);
 int eng_compose_down_doc(const struct rt_ctx *ctx, const cJSON *doc,
 			 const char *name, bool volumes, struct berr *err);
+/* Adds the variables of service s's env_file (relative to dir; a later
+ * file wins) to env. */
+int eng_compose_env_files(const char *dir, const char *file, const char *svc,
+			  const cJSON *s, cJSON *env, struct berr *err);
 /* The image service svc runs: its image, else the tag `build` gives it
  * (<project>-<service>). */
 char *eng_compose_image_of(const cJSON *doc, const char *project,

@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <yaml.h>
 
 #include "engine/engine-internal.h"
@@ -335,11 +336,36 @@ static int write_out(void *data, unsigned char *buf, size_t n)
 
 static int emit_node(yaml_emitter_t *m, const cJSON *v);
 
+/* Whether a reader would take the plain scalar s for something else than
+ * a string (YAML 1.1, as PyYAML and docker-compose read it): a number,
+ * a boolean, a null. Those strings are printed quoted; quoting one more
+ * than needed changes nothing for a reader. */
+static bool looks_typed(const char *s)
+{
+	static const char *const words[] = {"y",    "n",   "yes",  "no",
+					    "on",   "off", "true", "false",
+					    "null", "~",   ".inf", ".nan"};
+	if (!*s)
+		return true;
+	for (size_t i = 0; i < ARRAY_SIZE(words); i++)
+		if (!strcasecmp(s, words[i]) ||
+		    ((*s == '-' || *s == '+') && !strcasecmp(s + 1, ".inf")))
+			return true;
+	if (!strchr("+-.0123456789", *s))
+		return false;
+	/* digits with signs, dots, exponents, bases and sexagesimal
+	 * colons */
+	return s[strspn(s, "+-._:0123456789abcdefABCDEFxXoO")] == '\0';
+}
+
 static int emit_scalar(yaml_emitter_t *m, const char *s, bool plain)
 {
 	yaml_event_t e;
-	Y.ev_scalar(&e, NULL, NULL, (yaml_char_t *)s, (int)strlen(s), plain,
-		    plain, YAML_ANY_SCALAR_STYLE);
+	bool quote = plain && looks_typed(s);
+	Y.ev_scalar(&e, NULL, NULL, (yaml_char_t *)s, (int)strlen(s),
+		    plain && !quote, plain,
+		    quote ? YAML_SINGLE_QUOTED_SCALAR_STYLE
+			  : YAML_ANY_SCALAR_STYLE);
 	return Y.m_emit(m, &e) ? 0 : -EIO;
 }
 
@@ -371,10 +397,12 @@ static int emit_node(yaml_emitter_t *m, const cJSON *v)
 	}
 	if (cJSON_IsString(v))
 		return emit_scalar(m, v->valuestring, true);
-	if (cJSON_IsNull(v))
-		return emit_scalar(m, "null", true);
-	_cleanup_free_ char *s = cJSON_PrintUnformatted(v);
-	return emit_scalar(m, s ? s : "", true);
+	/* null, numbers and booleans (set by berth, not read) as such */
+	_cleanup_free_ char *s = cJSON_IsNull(v) ? base_strdup("null")
+						 : cJSON_PrintUnformatted(v);
+	Y.ev_scalar(&e, NULL, NULL, (yaml_char_t *)(s ? s : ""),
+		    (int)strlen(s ? s : ""), 1, 0, YAML_PLAIN_SCALAR_STYLE);
+	return Y.m_emit(m, &e) ? 0 : -EIO;
 }
 
 int eng_yaml_print(const cJSON *doc, char **out, struct berr *err)

@@ -37,6 +37,8 @@ dc_() {
 }
 cleanup() {
 	bc_ down >/dev/null 2>&1
+	(cd "$TDIR/tick" 2>/dev/null && BERTH_STORE=$TDIR/store "$BERTH" --root "$TDIR/state" \
+		compose -p "t$proj" down >/dev/null 2>&1)
 	[ "${DOCKER_OK:-0}" = 1 ] && dc_ down -t 1 >/dev/null 2>&1
 	bench_berth_clean
 }
@@ -102,6 +104,34 @@ dock && nets=$(dk network ls --format '{{.Name}}' | grep -c "^$proj")
 for f in bu bd du dd; do ms[$f]=$(median_ms <"$TDIR/$f"); done
 links >"$TDIR/links.after"
 
+# logs -f: how long a line takes from the container's write (its
+# $EPOCHREALTIME, in the line) to the follower (bash's, when it reads it).
+mkdir -p "$TDIR/tick"
+cat >"$TDIR/tick/compose.yaml" <<-'EOF'
+	services:
+	  ticker:
+	    image: berth-demo:latest
+	    network_mode: none
+	    init: true
+	    command: ["sh", "-c", "while sleep 0.05; do echo $$EPOCHREALTIME; done"]
+EOF
+bt_() {
+	(cd "$TDIR/tick" && BERTH_STORE=$TDIR/store "$BERTH" --root "$TDIR/state" \
+		compose -p "t$proj" "$@")
+}
+lat=
+if bt_ up -d >/dev/null 2>&1; then
+	lat=$(bt_ logs -f --tail 0 ticker 2>/dev/null | {
+		n=0
+		while [ $n -lt 100 ] && read -r _ _ t; do
+			now=$EPOCHREALTIME
+			awk -v a="$t" -v b="$now" 'BEGIN { printf "%.3f\n", (b - a) * 1000 }'
+			n=$((n + 1))
+		done
+	} | sort -n | awk '{ v[NR] = $1 } END { if (NR) printf "median %.2f ms, 90th %.2f ms, max %.2f ms of %d lines", v[int((NR + 1) / 2)], v[int(NR * 0.9)], v[NR], NR }')
+	bt_ down >/dev/null 2>&1
+fi
+
 echo "compose: 1 service + 8 replicas of a worker on berth-demo, network_mode none; medians of $N"
 row_head | sed 's/docker ms/d-compose/'
 row "up -d until all 9 run" "${ms[bu]:-}" "${ms[du]:-}" "<= 0.1x"
@@ -111,6 +141,7 @@ tot_b=$(awk -v a="${ms[bu]:-}" -v b="${ms[bd]:-}" \
 tot_d=$(awk -v a="${ms[du]:-}" -v b="${ms[dd]:-}" \
 	'BEGIN { if (a != "" && b != "") printf "%.1f", a + b }')
 row "up + down" "$tot_b" "$tot_d"
+echo "logs -f, a line from the container's write to the follower (goal <= 50 ms): ${lat:-not measured}"
 echo "running after up: berth ${running_b:-?}, docker-compose ${running_d:-?};" \
 	"berth's left after down: $left_b; docker networks of the project: ${nets:-?}"
 cmp -s "$TDIR/links.before" "$TDIR/links.after" ||

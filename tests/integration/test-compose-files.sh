@@ -6,20 +6,8 @@
 # started), and an extended service run and stopped. The project runs in
 # its own network world (world.sh); nothing is downloaded.
 
-# shellcheck source=world.sh
-. "$IT_LIB_DIR/world.sh"
-
-# wcomp ARGS...: berth compose in the world, in the project directory.
-wcomp() {
-	(cd "$TDIR/proj" && BERTH_STORE=$TDIR/store nsenter --net="$WORLD" \
-		"$BERTH" --root "$ROOT" compose "$@")
-}
-
-compose_setup() {
-	world_setup
-	mkdir -p "$TDIR/proj"
-	defer "cd $TDIR/proj && BERTH_STORE=$TDIR/store nsenter --net=$WORLD $BERTH --root $ROOT compose down -v"
-}
+# shellcheck source=compose-lib.sh
+. "$IT_LIB_DIR/compose-lib.sh"
 
 # comp ARGS...: berth compose in the project directory, for `config`,
 # which starts nothing and needs no world.
@@ -203,10 +191,11 @@ t_compose_extends_chain_across_files() {
 	local p=$TDIR/proj
 	config_json
 	svc_eq web .image '"net:1"'
+	# the base's env_file (from base/) folded in, as docker-compose prints it
 	svc_eq web .environment \
-		'{"FROM_BASE":"dflt","LEVEL":"web","ROLE":"web","TIER":"common"}'
+		'{"FROM_BASE":"dflt","FROM_FILE":"base-dir","LEVEL":"web","ROLE":"web","TIER":"common"}'
 	svc_eq web .build.context "\"$p/base/ctx\""
-	svc_eq web .env_file "[\"$p/base/base.env\"]"
+	svc_eq web .env_file null
 	svc_eq web .volumes "[\"$p/base/cfg:/cfg:ro\",\"$p/common/data:/data\"]"
 	svc_eq web .command '["sh","-c","echo web"]'
 	svc_eq web '.expose | map(tostring)' '["90"]'
@@ -215,7 +204,7 @@ t_compose_extends_chain_across_files() {
 		"[\"$p/cfg2:/cfg\",\"$p/common/data:/data\",\"$TDIR/shared:/shared\"]"
 	# admin extends worker of the same file, itself extended: 4 levels
 	svc_eq admin .environment \
-		'{"FROM_BASE":"dflt","LEVEL":"web","ROLE":"admin","TIER":"common"}'
+		'{"FROM_BASE":"dflt","FROM_FILE":"base-dir","LEVEL":"web","ROLE":"admin","TIER":"common"}'
 	svc_eq admin .command '"worker"'
 	# interpolated in the extended file, from the project's environment
 	TAG=7 BASEVAR=set config_json
@@ -230,72 +219,6 @@ t_compose_extends_chain_across_files() {
 	svc_eq extra .build.context "\"$p/base/ctx\""
 	svc_eq extra .command '"extra"'
 	svc_eq web .command '["sh","-c","echo web"]'
-}
-
-# compare_extends_configs BERTH DC DIR: the services of the two `config`
-# outputs, reduced to what both must agree on: image, command, entrypoint,
-# environment (berth's with its env_file folded in, as docker-compose
-# prints it), ports, expose, volumes (source, target, read-only; relative
-# sources from DIR) and the build context.
-compare_extends_configs() {
-	python3 - "$1" "$2" "$3" <<-'PY'
-	import os, sys, yaml
-	base = sys.argv[3]
-	def ports(v):
-	    out = []
-	    for p in v or []:
-	        if isinstance(p, dict):
-	            out.append((str(p.get("host_ip", "")), str(p.get("published", "")),
-	                        str(p["target"]), p.get("protocol", "tcp")))
-	            continue
-	        s, proto = (str(p).split("/") + ["tcp"])[:2]
-	        parts = s.split(":")
-	        ip = parts[0] if len(parts) == 3 else ""
-	        pub = parts[-2] if len(parts) >= 2 else ""
-	        out.append((ip, pub, parts[-1], proto))
-	    return sorted(out)
-	def path(p):
-	    return os.path.normpath(os.path.join(base, p))
-	def vols(v):
-	    out = []
-	    for x in v or []:
-	        if isinstance(x, dict):
-	            out.append((x.get("source"), x["target"], bool(x.get("read_only"))))
-	            continue
-	        f = x.split(":")
-	        src = path(f[0]) if f[0].startswith(".") else f[0]
-	        out.append((src, f[1], len(f) > 2 and f[2] == "ro"))
-	    return sorted(out)
-	def env(s):
-	    out = {}
-	    files = s.get("env_file") or []
-	    for f in [files] if isinstance(files, str) else files:
-	        for line in open(path(f)):
-	            k, _, v = line.strip().partition("=")
-	            if k and not k.startswith("#"):
-	                out[k] = v
-	    out.update({k: str(v) for k, v in (s.get("environment") or {}).items()})
-	    return out
-	def norm(file):
-	    doc = yaml.safe_load(open(file))
-	    out = {}
-	    for name, s in doc["services"].items():
-	        o = {k: s.get(k) for k in ("image", "command", "entrypoint")}
-	        o["environment"] = env(s)
-	        o["ports"] = ports(s.get("ports"))
-	        o["expose"] = sorted(str(e) for e in s.get("expose") or [])
-	        o["volumes"] = vols(s.get("volumes"))
-	        b = s.get("build")
-	        o["build"] = path((b if isinstance(b, str) else b.get("context", "."))) if b else None
-	        out[name] = o
-	    return out
-	a, b = norm(sys.argv[1]), norm(sys.argv[2])
-	if a != b:
-	    for n in sorted(set(a) | set(b)):
-	        if a.get(n) != b.get(n):
-	            print("service", n, "berth:", a.get(n), "docker-compose:", b.get(n))
-	    sys.exit(1)
-	PY
 }
 
 t_compose_extends_config_agrees_with_docker_compose() {
@@ -318,7 +241,7 @@ t_compose_extends_config_agrees_with_docker_compose() {
 	run sh -c "cd '$TDIR/proj' && docker-compose config"
 	[ "$RC" = 0 ] || skip "docker-compose config: $(last_line "$ERR")"
 	printf '%s\n' "$OUT" >"$TDIR/dc.yaml"
-	run compare_extends_configs "$TDIR/berth.yaml" "$TDIR/dc.yaml" "$TDIR/proj"
+	run compare_configs "$TDIR/berth.yaml" "$TDIR/dc.yaml" "$TDIR/proj"
 	assert_eq "$RC" 0 "berth and docker-compose config of extends: $OUT$ERR"
 }
 

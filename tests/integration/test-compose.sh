@@ -3,20 +3,8 @@
 # machine's own network is never touched) and makes its image from the
 # busybox rootfs; nothing is downloaded.
 
-# shellcheck source=world.sh
-. "$IT_LIB_DIR/world.sh"
-
-# wc_ ARGS...: berth compose in the world, in the project directory.
-wcomp() {
-	(cd "$TDIR/proj" && BERTH_STORE=$TDIR/store nsenter --net="$WORLD" \
-		"$BERTH" --root "$ROOT" compose "$@")
-}
-
-compose_setup() {
-	world_setup
-	mkdir -p "$TDIR/proj"
-	defer "cd $TDIR/proj && BERTH_STORE=$TDIR/store nsenter --net=$WORLD $BERTH --root $ROOT compose down -v"
-}
+# shellcheck source=compose-lib.sh
+. "$IT_LIB_DIR/compose-lib.sh"
 
 t_compose_up_ps_logs_down() {
 	compose_setup
@@ -310,7 +298,7 @@ t_compose_restart_policies() {
 	  never:
 	    image: net:1
 	    environment: [BERTH_IT=$IT_TOKEN]
-	    restart: no
+	    restart: "no"
 	    volumes: ["./out:/out"]
 	    command: ["sh", "-c", "echo run >>/out/never"]
 	  keep:
@@ -350,56 +338,6 @@ t_compose_restart_policies() {
 	assert_contains "$ERR" "container twice.0 exited with status 3" "then the failure"
 	assert_ok wcomp down
 	world_clean
-}
-
-# compare_configs A B: the services of two `config` outputs, reduced to
-# what both must agree on: image, command, entrypoint, environment, ports
-# (as host ip, published, target, protocol) and volumes (source, target,
-# read-only).
-compare_configs() {
-	python3 - "$1" "$2" <<-'PY'
-	import sys, yaml
-	def ports(v):
-	    out = []
-	    for p in v or []:
-	        if isinstance(p, dict):
-	            out.append((str(p.get("host_ip", "")), str(p.get("published", "")),
-	                        str(p["target"]), p.get("protocol", "tcp")))
-	            continue
-	        s, proto = (str(p).split("/") + ["tcp"])[:2]
-	        parts = s.split(":")
-	        ip = parts[0] if len(parts) == 3 else ""
-	        pub = parts[-2] if len(parts) >= 2 else ""
-	        out.append((ip, pub, parts[-1], proto))
-	    return sorted(out)
-	def vols(v, base):
-	    out = []
-	    for x in v or []:
-	        if isinstance(x, dict):
-	            out.append((x.get("source"), x["target"], bool(x.get("read_only"))))
-	            continue
-	        f = x.split(":")
-	        src = f[0]
-	        if src.startswith("./"):
-	            src = base + src[1:]
-	        out.append((src, f[1], len(f) > 2 and f[2] == "ro"))
-	    return sorted(out)
-	def norm(path):
-	    doc = yaml.safe_load(open(path))
-	    out = {}
-	    for name, s in doc["services"].items():
-	        out[name] = {k: s.get(k) for k in ("image", "command", "entrypoint")}
-	        out[name]["environment"] = {k: str(v) for k, v in (s.get("environment") or {}).items()}
-	        out[name]["ports"] = ports(s.get("ports"))
-	        out[name]["volumes"] = vols(s.get("volumes"), sys.argv[3] if len(sys.argv) > 3 else "")
-	    return out
-	a, b = norm(sys.argv[1]), norm(sys.argv[2])
-	if a != b:
-	    for n in sorted(set(a) | set(b)):
-	        if a.get(n) != b.get(n):
-	            print("service", n, "berth:", a.get(n), "docker-compose:", b.get(n))
-	    sys.exit(1)
-	PY
 }
 
 t_compose_config_agrees_with_docker_compose() {

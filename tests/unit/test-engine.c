@@ -435,3 +435,38 @@ TEST(ulimit_parse_and_fit)
 	ASSERT_EQ(u.soft, 100); /* a soft limit below stays */
 	ASSERT_TRUE(!eng_ulimit_fit(&u, 20000, false));
 }
+
+/* compose config prints what it read: a string that a YAML reader would
+ * take for a number, a boolean or a null is quoted, so that "60" in a
+ * command stays a string for docker-compose and for berth itself. */
+TEST(yaml_print_keeps_strings_strings)
+{
+	static const char in[] = "a:\n"
+				 "  - '60'\n"
+				 "  - \"yes\"\n"
+				 "  - ''\n"
+				 "  - '1.5e3'\n"
+				 "  - '0x1F'\n"
+				 "  - 'null'\n"
+				 "  - hello\n"
+				 "  - 60\n"
+				 "b: ~\n";
+	_cleanup_cjson_ cJSON *doc = NULL;
+	struct berr e = {0};
+	ASSERT_EQ(eng_yaml_parse(in, sizeof(in) - 1, "t.yaml", &doc, &e), 0);
+	_cleanup_free_ char *out = NULL;
+	ASSERT_EQ(eng_yaml_print(doc, &out, &e), 0);
+	static const char *const quoted[] = {"'60'",	"'yes'",  "''",
+					     "'1.5e3'", "'0x1F'", "'null'"};
+	for (size_t i = 0; i < ARRAY_SIZE(quoted); i++)
+		ASSERT_CONTAINS(out, quoted[i]);
+	ASSERT_CONTAINS(out, "- hello\n");
+	ASSERT_CONTAINS(out, "b: null\n");
+	/* read back, every scalar is the string it was */
+	_cleanup_cjson_ cJSON *back = NULL;
+	ASSERT_EQ(eng_yaml_parse(out, strlen(out), "t.yaml", &back, &e), 0);
+	ASSERT_TRUE(cJSON_Compare(doc, back, true));
+	ASSERT_STREQ(cJSON_GetArrayItem(cJSON_GetObjectItem(back, "a"), 7)
+			     ->valuestring,
+		     "60");
+}
