@@ -231,8 +231,9 @@ layering: $(BERTH)
 demo: deps
 	$(Q)$(MAKE) --no-print-directory demo-run
 
-demo-run: $(BERTH) $(AGENT) $(DEMO_IMAGE)
-	$(Q)BERTH=$(abspath $(BERTH)) DEMO_IMAGE=$(abspath $(DEMO_IMAGE)) \
+# The demo builds its image from examples/Dockerfile with berth build.
+demo-run: $(BERTH) $(AGENT) $(ROOTFS)/.stamp $(DEMO_WORKER)
+	$(Q)BERTH=$(abspath $(BERTH)) ROOTFS=$(abspath $(ROOTFS)) \
 		HOST_WORKER=$(abspath $(DEMO_WORKER)) bash tests/demo.sh
 
 bench: $(BERTH) $(ROOTFS)/.stamp

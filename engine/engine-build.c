@@ -14,16 +14,26 @@
  * content of COPY's sources. The last stage (or --target) is committed
  * with its final config and tagged.
  *
+ * Progress goes to the caller's callbacks: plain lines, or events for a
+ * live display, which then gets RUN's output too, through a pipe
+ * (launch_captured).
+ *
  * A failed step leaves no container, mount or staging directory: the
  * container goes with its launch bundle, the staging directory is removed,
  * and images of earlier steps stay as the cache. */
 #include <ctype.h>
+#include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -41,6 +51,8 @@ struct build {
 	char **ignore;	       /* .dockerignore */
 	unsigned step, nsteps; /* for "[3/7]" */
 	unsigned seq;	       /* "#N" */
+	unsigned cur;	       /* the running step's seq */
+	bool cached;	       /* whether its result came from the cache */
 	char *cache_dir;       /* <store>/build-cache */
 	char *scratch;	       /* <root>/.build: staging directories */
 };
@@ -54,6 +66,8 @@ struct stage {
 	char key[OCI_HASH_LEN]; /* the cache chain */
 };
 
+/* ---- progress: plain lines and events ----------------------------------- */
+
 static void say(struct build *B, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 static void say(struct build *B, const char *fmt, ...)
@@ -66,6 +80,36 @@ static void say(struct build *B, const char *fmt, ...)
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
 	B->o->progress(line, B->o->data);
+}
+
+/* The next step, named "[label 2/5] TEXT". */
+static void step_begin(struct build *B, const char *label, const char *text)
+{
+	B->cur = ++B->seq;
+	B->cached = false;
+	_cleanup_free_ char *name =
+		base_sprintf("[%s%u/%u] %s", label, ++B->step, B->nsteps, text);
+	say(B, "#%u %s", B->cur, name);
+	if (B->o->step_start)
+		B->o->step_start(B->cur, name, B->o->data);
+}
+
+/* done_line: whether the plain lines end the step with "#N DONE" (FROM's
+ * never had one, and the plain lines stay as they were). */
+static void step_finish(struct build *B, int r, double secs, bool done_line)
+{
+	if (r == 0 && done_line)
+		say(B, "#%u DONE %.1fs", B->cur, secs);
+	if (B->o->step_end)
+		B->o->step_end(B->cur, r < 0 ? r : B->cached, secs, B->o->data);
+}
+
+/* A line for the plain progress that is also the running step's output. */
+static void note(struct build *B, const char *line)
+{
+	say(B, "%s", line);
+	if (B->o->step_output)
+		B->o->step_output(B->cur, line, B->o->data);
 }
 
 /* "Dockerfile:7: RUN: " before the step's error; returns r. */
@@ -304,6 +348,7 @@ static bool from_cache(struct stage *S, const char *created_by, unsigned seq)
 	free(S->image);
 	S->image = TAKE_PTR(d);
 	say(S->B, "#%u CACHED", seq);
+	S->B->cached = true;
 	return true;
 }
 
@@ -327,6 +372,171 @@ static char **run_argv(struct stage *S, const struct eng_df_instr *in)
 	}
 	base_strv_push(&v, in->raw);
 	return v;
+}
+
+/* RUN's output for step_output: eng_launch runs in a child whose stdout
+ * and stderr are a pipe that this process reads, line by line. (A thread
+ * reading the pipe beside eng_launch would not do: the runtime clones
+ * with a bare clone3, which takes no malloc lock for its child, as fork()
+ * does.) */
+struct launch_result {
+	int r, status;
+	struct berr err;
+};
+
+struct out_lines {
+	char b[4096];
+	size_t n;
+	bool cr; /* the last byte was \r: a \n after it ends no line */
+};
+
+static void out_flush(struct build *B, struct out_lines *L)
+{
+	L->b[L->n] = '\0';
+	L->n = 0;
+	B->o->step_output(B->cur, L->b, B->o->data);
+}
+
+/* Lines end at \n, \r (progress bars redraw a line) or \r\n; a longer
+ * one goes in pieces. */
+static void out_feed(struct build *B, struct out_lines *L, const char *p,
+		     size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		bool crlf = L->cr && p[i] == '\n';
+		L->cr = p[i] == '\r';
+		if (crlf)
+			continue;
+		if (p[i] == '\n' || p[i] == '\r') {
+			out_flush(B, L);
+			continue;
+		}
+		if (L->n == sizeof(L->b) - 1)
+			out_flush(B, L);
+		L->b[L->n++] = p[i];
+	}
+}
+
+/* The signals that eng_launch forwards to the container: here to the
+ * child, which forwards them on. */
+static void forwarded(sigset_t *set)
+{
+	static const int fwd[] = {SIGINT,  SIGTERM, SIGHUP,
+				  SIGQUIT, SIGUSR1, SIGUSR2};
+	sigemptyset(set);
+	for (size_t i = 0; i < ARRAY_SIZE(fwd); i++)
+		sigaddset(set, fwd[i]);
+}
+
+/* Reads the output until the child has exited and the pipe is drained
+ * (a process that kept it open does not hold the build); a NULL line
+ * after 0.1 s without output. A signal that a process sent berth goes to
+ * the child; one from the terminal reached the child too (its process
+ * group's). */
+static void out_pump(struct build *B, int rfd, int pidfd, int sfd, pid_t pid)
+{
+	struct out_lines L = {0};
+	bool exited = false;
+	for (;;) {
+		struct pollfd p[3] = {{.fd = rfd, .events = POLLIN},
+				      {.fd = sfd, .events = POLLIN},
+				      {.fd = pidfd, .events = POLLIN}};
+		int n = poll(p, 3, exited ? 0 : 100);
+		if ((n < 0 && errno != EINTR) || (n == 0 && exited))
+			break;
+		if (n == 0)
+			B->o->step_output(B->cur, NULL, B->o->data);
+		if (n <= 0)
+			continue;
+		if (p[0].revents) {
+			char buf[8192];
+			ssize_t got = read(rfd, buf, sizeof(buf));
+			if (got == 0 ||
+			    (got < 0 && errno != EINTR && errno != EAGAIN))
+				break;
+			if (got > 0)
+				out_feed(B, &L, buf, (size_t)got);
+		}
+		struct signalfd_siginfo si;
+		if (p[1].revents && read(sfd, &si, sizeof(si)) == sizeof(si) &&
+		    (si.ssi_code == SI_USER || si.ssi_code == SI_QUEUE))
+			kill(pid, (int)si.ssi_signo);
+		exited |= p[2].revents != 0;
+	}
+	if (L.n)
+		out_flush(B, &L);
+}
+
+static __attribute__((noreturn)) void
+launch_child(struct build *B, const struct eng_launch_opts *lo, int out,
+	     int res, const sigset_t *mask)
+{
+	struct launch_result R = {0};
+	int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	sigprocmask(SIG_SETMASK, mask, NULL);
+	if (null < 0 || dup2(null, STDIN_FILENO) < 0 ||
+	    dup2(out, STDOUT_FILENO) < 0 || dup2(out, STDERR_FILENO) < 0)
+		R.r = berr_set(&R.err, errno, "RUN's stdio");
+	else
+		R.r = eng_launch(B->ctx, lo, NULL, &R.status, &R.err);
+	fflush(NULL);
+	if (write(res, &R, sizeof(R)) != (ssize_t)sizeof(R))
+		_exit(1);
+	_exit(0);
+}
+
+/* eng_launch, its stdout and stderr handed to step_output. */
+static int launch_captured(struct build *B, const struct eng_launch_opts *lo,
+			   int *status, struct berr *err)
+{
+	int out[2], res[2];
+	if (pipe2(out, O_CLOEXEC) < 0)
+		return berr_set(err, errno, "pipe");
+	_cleanup_close_ int out_r = out[0], out_w = out[1];
+	if (pipe2(res, O_CLOEXEC) < 0)
+		return berr_set(err, errno, "pipe");
+	_cleanup_close_ int res_r = res[0], res_w = res[1];
+	/* read from the signalfd while the child runs; the child takes the
+	 * old mask back, which the container inherits */
+	sigset_t set, old;
+	forwarded(&set);
+	sigprocmask(SIG_BLOCK, &set, &old);
+	_cleanup_close_ int sfd =
+		signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	fflush(NULL); /* or the child's exit writes it again */
+	pid_t pid = fork();
+	if (pid == 0)
+		launch_child(B, lo, out_w, res_w, &old);
+	int r = pid < 0 ? berr_set(err, errno, "fork") : 0;
+	close(TAKE_FD(out_w));
+	close(TAKE_FD(res_w));
+	_cleanup_close_ int pidfd =
+		pid > 0 ? (int)syscall(SYS_pidfd_open, pid, 0) : -1;
+	if (pid > 0)
+		out_pump(B, out_r, pidfd, sfd, pid);
+	int ws = 0;
+	while (pid > 0 && waitpid(pid, &ws, 0) < 0 && errno == EINTR)
+		;
+	/* one that came since the last read acts now, as after eng_launch */
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	struct launch_result R = {0};
+	if (r == 0 && read(res_r, &R, sizeof(R)) != (ssize_t)sizeof(R))
+		return berr_setx(err, EIO,
+				 "the container's launcher ended "
+				 "without a result (wait status %#x)",
+				 ws);
+	if (r == 0 && R.r < 0)
+		*err = R.err;
+	*status = R.status;
+	return r < 0 ? r : R.r;
+}
+
+static int launch(struct build *B, const struct eng_launch_opts *lo,
+		  int *status, struct berr *err)
+{
+	if (!B->o->step_output)
+		return eng_launch(B->ctx, lo, NULL, status, err);
+	return launch_captured(B, lo, status, err);
 }
 
 /* Runs argv in a container on the stage's image and commits its upper
@@ -354,7 +564,7 @@ static int run_container(struct stage *S, char **argv, const char *what,
 		.cgroup_parent = B->o->cgroup_parent,
 	};
 	int status = 0;
-	int r = eng_launch(B->ctx, &lo, NULL, &status, err);
+	int r = launch(B, &lo, &status, err);
 	if (r < 0)
 		return r;
 	_cleanup_free_ char *state = NULL;
@@ -912,7 +1122,8 @@ static int base_image(struct build *B, const char *ref, char **digest,
 	_cleanup_(oci_image_freep) struct oci_image *img = NULL;
 	struct berr e = {0};
 	if (r == 0 && (r = oci_image_find(s, ref, &img, &e)) == -ENOENT) {
-		say(B, "pulling %s", ref);
+		_cleanup_free_ char *line = base_sprintf("pulling %s", ref);
+		note(B, line);
 		struct oci_pull_opts po = {0};
 		_cleanup_(oci_image_list_freep) struct oci_image **v = NULL;
 		r = oci_image_pull(s, ref, &po, &v, err);
@@ -1137,27 +1348,24 @@ static int run_stage(struct build *B, size_t index, const char *tag, char **id,
 {
 	const struct eng_df_stage *st = &B->df->stages[index];
 	struct stage S = {.B = B, .index = index};
-	unsigned seq = ++B->seq;
 	char label[96];
 	snprintf(label, sizeof(label), "%s%s", st->name ? st->name : "",
 		 st->name ? " " : "");
-	say(B, "#%u [%s%u/%u] %s", seq, label, ++B->step, B->nsteps,
-	    st->from.text);
+	step_begin(B, label, st->from.text);
+	double t0 = now_s();
 	int r = stage_from(&S, err);
 	if (r < 0)
 		r = at_line(B, &st->from, r, err);
 	else
 		default_path(&S);
+	step_finish(B, r, now_s() - t0, false);
 	for (size_t i = 0; r == 0 && i < st->n; i++) {
 		const struct eng_df_instr *in = &st->v[i];
-		seq = ++B->seq;
-		say(B, "#%u [%s%u/%u] %s", seq, label, ++B->step, B->nsteps,
-		    in->text);
-		double t0 = now_s();
-		if ((r = step(&S, in, seq, err)) < 0)
+		step_begin(B, label, in->text);
+		t0 = now_s();
+		if ((r = step(&S, in, B->cur, err)) < 0)
 			r = at_line(B, in, r, err);
-		else
-			say(B, "#%u DONE %.1fs", seq, now_s() - t0);
+		step_finish(B, r, now_s() - t0, true);
 	}
 	if (r == 0)
 		r = stage_commit(&S, tag, id, err);

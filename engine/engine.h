@@ -412,6 +412,20 @@ struct eng_build_opts {
 	 * "#3 DONE 1.2s"); RUN's own output goes to berth's stdout and
 	 * stderr */
 	void (*progress)(const char *line, void *data);
+	/* The same progress as events, for a live display; each may be NULL
+	 * and all get data. A step is numbered seq (docker's "#3") and named
+	 * as in the plain lines ("[2/5] RUN make"); its events come in order,
+	 * start, output, end, from the calling thread. */
+	void (*step_start)(unsigned seq, const char *name, void *data);
+	/* result: 0 done, 1 cached, a negative errno: failed (the error
+	 * eng_build returns says why); secs: how long it took */
+	void (*step_end)(unsigned seq, int result, double secs, void *data);
+	/* A line of the step's output, without its end of line: notes such
+	 * as "pulling busybox" and, when set, RUN's stdout and stderr, which
+	 * then go through a pipe instead of being berth's own (and RUN's
+	 * stdin is /dev/null, as docker's is). line NULL: no output for
+	 * 0.1 s, for a clock to go on. */
+	void (*step_output)(unsigned seq, const char *line, void *data);
 	void *data;
 };
 

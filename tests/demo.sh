@@ -1,7 +1,10 @@
 #!/bin/bash
-# demo.sh: berth's main job on the bundled image (make demo).
-#   BERTH, DEMO_IMAGE and HOST_WORKER are set by the Makefile.
+# demo.sh: berth's main job on the demo's image (make demo).
+#   BERTH, ROOTFS and HOST_WORKER are set by the Makefile.
 #
+# 0. `berth build` makes the image, berth-demo:latest, from
+#    examples/Dockerfile: the busybox rootfs (imported as its base, nothing
+#    downloaded) and the worker.
 # 1. `berth launch` runs one container from the image, as docker run would.
 # 2. `berth par` starts one pinned worker container per allowed CPU from
 #    the same image and feeds them a million tasks through shared memory
@@ -14,13 +17,15 @@
 set -euo pipefail
 
 : "${BERTH:?set BERTH to the berth binary}"
-: "${DEMO_IMAGE:?set DEMO_IMAGE to build/images/demo.tar}"
-: "${HOST_WORKER:?set HOST_WORKER to the host build of worker-primes}"
+: "${ROOTFS:?set ROOTFS to the busybox rootfs (build/rootfs)}"
+: "${HOST_WORKER:?set HOST_WORKER to the static build of worker-primes}"
 if [ "$(id -u)" != 0 ]; then
 	echo "demo: run as root (containers need it)" >&2
 	exit 1
 fi
 tasks=${DEMO_TASKS:-1000000}
+dockerfile=$(cd "$(dirname "$0")/../examples" && pwd)/Dockerfile
+image=berth-demo:latest
 
 tmp=$(mktemp -d /tmp/berth-demo.XXXXXX)
 cleanup() {
@@ -40,9 +45,20 @@ secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b - a) / 1e9 }'; }
 
 b() { "$BERTH" --root "$tmp/state" "$@"; }
 
-echo "== berth launch: one container from $(basename "$DEMO_IMAGE"), no daemon"
-echo "\$ berth launch --rm $(basename "$DEMO_IMAGE") sh -c '...'"
-b launch --rm --store "$tmp/store" --cgroup-parent berth-demo "$DEMO_IMAGE" sh -c '
+# A context of its own, the worker alone: berth build reads and hashes
+# what it copies from there.
+echo "== berth build: $image from examples/Dockerfile, no daemon"
+b image import --store "$tmp/store" "$ROOTFS" berth-demo-base:latest >/dev/null
+mkdir "$tmp/context"
+cp "$HOST_WORKER" "$tmp/context/worker-primes"
+echo "\$ berth build -t $image -f examples/Dockerfile CONTEXT"
+b build --store "$tmp/store" --cgroup-parent berth-demo --network none \
+	-t "$image" -f "$dockerfile" "$tmp/context" >/dev/null
+echo
+
+echo "== berth launch: one container from $image, no daemon"
+echo "\$ berth launch --rm $image sh -c '...'"
+b launch --rm --store "$tmp/store" --cgroup-parent berth-demo "$image" sh -c '
 	echo "  hostname:  $(hostname)"
 	echo "  pid:       $$ (pid 1 of its own pid namespace)"
 	echo "  network:   $(ls /sys/class/net | tr "\n" " ")"
@@ -52,9 +68,9 @@ echo
 
 ncpu=$(nproc)
 echo "== berth par: $tasks tasks in lib mode, one pinned worker container per CPU ($ncpu)"
-echo "\$ berth par --image $(basename "$DEMO_IMAGE") --mode lib --range 0:$((tasks - 1)) -- /usr/bin/worker-primes"
+echo "\$ berth par --image $image --mode lib --range 0:$((tasks - 1)) -- /usr/bin/worker-primes"
 t0=$(now_ns)
-b par --image "$DEMO_IMAGE" --store "$tmp/store" --cgroup-parent berth-demo \
+b par --image "$image" --store "$tmp/store" --cgroup-parent berth-demo \
 	--mode lib --range "0:$((tasks - 1))" -- /usr/bin/worker-primes >"$tmp/results"
 t1=$(now_ns)
 par_sum=$(awk '{ s += $1 } END { print s + 0 }' "$tmp/results")

@@ -225,3 +225,86 @@ t_build_agrees_with_docker() {
 	docker_teardown
 	nothing_left
 }
+
+# ---- --progress ------------------------------------------------------------
+
+# bb_tty ARGS...: bb on a terminal (script's pty); OUT is what the terminal
+# got, escape sequences and carriage returns left out.
+bb_tty() {
+	local cmd
+	cmd=$(printf '%q ' "$BERTH" --root "$ROOT" build --store "$TDIR/store" \
+		--network none --cgroup-parent "berth-test-$IT_TOKEN" "$@")
+	run script -qec "$cmd" /dev/null
+	OUT=$(sed 's/\x1b\[[0-9;?]*[A-Za-z]//g; s/\r//g' <<<"$OUT")
+}
+
+t_build_progress_plain() {
+	build_setup
+	printf 'FROM base:1\nRUN echo plain-out\nCOPY app/a.txt /a\nCMD ["sh"]\n' \
+		>"$TDIR/ctx/Dockerfile"
+	assert_ok bb --progress plain -t p:1 "$TDIR/ctx"
+	assert_eq "$(sed 's/DONE [0-9.]*s/DONE/' <<<"$ERR")" "#1 [1/4] FROM base:1
+#2 [2/4] RUN echo plain-out
+#2 DONE
+#3 [3/4] COPY app/a.txt /a
+#3 DONE
+#4 [4/4] CMD [\"sh\"]
+#4 DONE" "plain lines, as docker's"
+	assert_eq "$(head -n 1 <<<"$OUT")" plain-out "RUN's output is berth's own"
+	# auto is plain when stderr is no terminal
+	assert_ok bb -t p:1 "$TDIR/ctx"
+	assert_eq "$(grep -c '^#[23] CACHED$' <<<"$ERR")" 2 "cached steps"
+	assert_not_contains "$ERR" $'\x1b' "no escape sequences"
+	nothing_left
+}
+
+t_build_progress_tty() {
+	build_setup
+	printf 'FROM base:1\nRUN echo tty-out && sleep 0.5\nCOPY app/a.txt /a\nCMD ["sh"]\n' \
+		>"$TDIR/ctx/Dockerfile"
+	bb_tty --progress tty -t t:1 "$TDIR/ctx"
+	assert_eq "$RC" 0 "the exit status ($(last_line "$OUT"))"
+	assert_match "$(last_line "$OUT")" '^sha256:[0-9a-f]{64}$' "the image id"
+	assert_contains "$OUT" " => => # tty-out" "the running step's output"
+	assert_match "$OUT" '=> \[2/4\] RUN echo tty-out && sleep 0\.5 +[0-9]+\.[0-9]s' \
+		"the RUN step collapsed, with its time"
+	assert_match "$OUT" '\(4/4\) FINISHED' "the last frame"
+	assert_not_contains "$OUT" "#2 DONE" "no plain lines"
+	assert_ok "$BERTH" image --store "$TDIR/store" inspect t:1
+	bb_tty --progress tty -t t:1 "$TDIR/ctx"
+	assert_eq "$RC" 0 "the exit status, cached"
+	assert_contains "$OUT" "=> CACHED [2/4] RUN echo tty-out" "a cached step"
+	assert_contains "$OUT" "=> CACHED [3/4] COPY app/a.txt /a" "a cached COPY"
+	# auto is tty on a terminal
+	bb_tty -t t:1 "$TDIR/ctx"
+	assert_contains "$OUT" "=> CACHED [2/4]" "auto on a terminal"
+	nothing_left
+}
+
+t_build_progress_tty_failure() {
+	build_setup
+	printf 'FROM base:1\nCOPY app/a.txt /a\nRUN echo before-fail; echo to-stderr >&2; exit 4\n' \
+		>"$TDIR/ctx/Dockerfile"
+	bb_tty --progress tty -t f:1 "$TDIR/ctx"
+	assert_eq "$RC" 1 "the exit status"
+	assert_contains "$OUT" "=> ERROR [3/3] RUN echo before-fail" "the failed step"
+	assert_contains "$OUT" " > [3/3] RUN echo before-fail; echo to-stderr >&2; exit 4:
+before-fail
+to-stderr
+------" "its whole output, stdout and stderr"
+	assert_contains "$(last_line "$OUT")" "Dockerfile:3: RUN: exit status 4" \
+		"the error names the line"
+	run "$BERTH" image --store "$TDIR/store" inspect f:1
+	assert_ne "$RC" 0 "no image from a failed build"
+	nothing_left
+}
+
+t_build_progress_bad() {
+	build_setup
+	printf 'FROM base:1\n' >"$TDIR/ctx/Dockerfile"
+	assert_fail_with "build: --progress bogus: expected auto, plain or tty" \
+		bb --progress bogus "$TDIR/ctx"
+	assert_fail_with "build: --progress tty: stderr is not a terminal" \
+		bb --progress tty "$TDIR/ctx"
+	nothing_left
+}
