@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -346,26 +345,6 @@ void cli_enter_subcommand(struct cli *cli, struct cli_command *cmd, char *name,
 	snprintf(name, len, "%s %s", cli->cmd->name, sub);
 	*cmd = (struct cli_command){name, synopsis, summary, cli->cmd->fn};
 	cli->cmd = cmd;
-}
-
-int cli_logs_window(const char *tail, const char *since, long *tail_out,
-		    int64_t *since_ns)
-{
-	int n;
-	if (tail && strcmp(tail, "all")) {
-		if (base_parse_int(tail, &n) < 0 || n < 0)
-			return cli_error("logs: --tail `%s`: expected a number "
-					 "or all",
-					 tail);
-		*tail_out = n;
-	}
-	struct timespec now;
-	clock_gettime(CLOCK_REALTIME, &now);
-	if (since && eng_parse_since(since, &now, since_ns) < 0)
-		return cli_error("logs: --since `%s`: expected RFC 3339, Unix "
-				 "seconds or a duration such as 10m",
-				 since);
-	return CLI_CONTINUE;
 }
 
 void cli_human_size(uint64_t n, char *buf, size_t len)

@@ -135,8 +135,9 @@ void cli_main_usage(FILE *out);
 void cli_human_size(uint64_t n, char *buf, size_t len);
 
 /* The --tail (a number or "all"; *tail_out kept for "all" and NULL)
- * and --since of a logs command, as `berth logs` takes them. Returns
- * CLI_CONTINUE or the exit status. */
+ * and --since of a logs command, as `berth logs` takes them (cmd-logs.c,
+ * for job and compose logs too). Returns CLI_CONTINUE or the exit
+ * status. */
 int cli_logs_window(const char *tail, const char *since, long *tail_out,
 		    int64_t *since_ns);
 

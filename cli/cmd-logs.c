@@ -25,6 +25,26 @@ static int print_record(const char *stream, const char *text, size_t len,
 	return ferror(f) ? -EPIPE : 0;
 }
 
+int cli_logs_window(const char *tail, const char *since, long *tail_out,
+		    int64_t *since_ns)
+{
+	int n;
+	if (tail && strcmp(tail, "all")) {
+		if (base_parse_int(tail, &n) < 0 || n < 0)
+			return cli_error("logs: --tail `%s`: expected a number "
+					 "or all",
+					 tail);
+		*tail_out = n;
+	}
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	if (since && eng_parse_since(since, &now, since_ns) < 0)
+		return cli_error("logs: --since `%s`: expected RFC 3339, Unix "
+				 "seconds or a duration such as 10m",
+				 since);
+	return CLI_CONTINUE;
+}
+
 int cli_cmd_logs(struct cli *cli, int argc, char **argv)
 {
 	bool follow = false;

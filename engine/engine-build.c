@@ -55,6 +55,7 @@ struct build {
 	bool cached;	       /* whether its result came from the cache */
 	char *cache_dir;       /* <store>/build-cache */
 	char *scratch;	       /* <root>/.build: staging directories */
+	struct eng_stat_cache *files; /* COPY's content hashes */
 };
 
 struct stage {
@@ -741,7 +742,8 @@ static int copy_prepare(struct stage *S, const struct eng_df_instr *in,
 				     err);
 	if (r == 0)
 		r = eng_copy_hash(cs->c.rootfd, cs->c.sources, cs->c.ignore,
-				  cs->c.apply_ignore, cs->hash, err);
+				  cs->c.apply_ignore, S->B->files, cs->hash,
+				  err);
 	return r;
 }
 
@@ -1436,6 +1438,8 @@ static int build_open(struct build *B, struct berr *err)
 		r = base_mkdir_p(AT_FDCWD, B->scratch, 0700);
 	if (r < 0)
 		return berr_set(err, -r, "create %s", B->scratch);
+	_cleanup_free_ char *files = base_sprintf("%s/files", B->cache_dir);
+	B->files = eng_stat_cache_open(files);
 	B->stage_images = base_calloc(B->df->n_stages, sizeof(char *));
 	B->stage_cfgs = base_calloc(B->df->n_stages, sizeof(char *));
 	return 0;
@@ -1449,6 +1453,7 @@ static void build_close(struct build *B)
 	}
 	free(B->stage_images);
 	free(B->stage_cfgs);
+	eng_stat_cache_close(B->files);
 	eng_dockerfile_free(B->df);
 	base_strv_free(B->global);
 	base_strv_free(B->ignore);

@@ -194,8 +194,17 @@ bool eng_ignored(char *const *pats, const char *rel);
  * true), each must stay inside it. */
 int eng_copy_sources(int rootfd, bool context, char *const *srcs,
 		     char *const *ignore, char ***out, struct berr *err);
+/* The content hashes of files by their inode and times (a build's
+ * <store>/build-cache/files): open reads it (missing or torn lines are
+ * no error), close writes what the build learnt and frees it. */
+struct eng_stat_cache;
+struct eng_stat_cache *eng_stat_cache_open(const char *path);
+void eng_stat_cache_close(struct eng_stat_cache *c);
+/* The hash of sources (names, types, modes, owners, link targets and
+ * contents) for COPY's cache key; cache may be NULL. */
 int eng_copy_hash(int rootfd, char *const *sources, char *const *ignore,
-		  bool apply_ignore, char out[OCI_HASH_LEN], struct berr *err);
+		  bool apply_ignore, struct eng_stat_cache *cache,
+		  char out[OCI_HASH_LEN], struct berr *err);
 int eng_copy_into(const struct eng_copy *c, struct berr *err);
 /* rel and its parents in the staging directory: each a directory as the
  * image has it (mode and owner), else a new one, 0755 and owned by

@@ -115,6 +115,41 @@ t_build_cache_and_changes() {
 	nothing_left
 }
 
+# COPY's sources are known by their inode and times once they are over a
+# second old: a rebuild reads them no more, and a change that keeps the
+# size and the mtime is still seen (its ctime moved).
+t_build_cache_knows_files_by_inode_and_times() {
+	build_setup
+	printf 'FROM base:1\nCOPY app/a.txt /a\n' >"$TDIR/ctx/Dockerfile"
+	echo one >"$TDIR/ctx/app/a.txt"
+	sleep 1.1 # its ctime over a second old
+	assert_ok bb -t k:1 "$TDIR/ctx"
+	local ino files=$TDIR/store/build-cache/files
+	ino=$(stat -c %i "$TDIR/ctx/app/a.txt")
+	assert_eq "$(awk -v i="$ino" '$2 == i' "$files" | wc -l)" 1 "the file's entry"
+	assert_match "$(awk -v i="$ino" '$2 == i { print $7 }' "$files")" '^[0-9a-f]{64}$' "its content hash"
+	assert_ok bb -t k:1 "$TDIR/ctx"
+	assert_eq "$(grep -c CACHED <<<"$ERR")" 1 "cached"
+	# same size, the old mtime put back: the ctime tells
+	echo two >"$TDIR/ctx/app/a.txt"
+	touch -d '-1 minute' "$TDIR/ctx/app/a.txt"
+	assert_ok bb -t k:1 "$TDIR/ctx"
+	assert_eq "$(grep -c CACHED <<<"$ERR")" 0 "a change with the size and mtime kept"
+	assert_ok bl --rm k:1 cat /a
+	assert_eq "$OUT" two "the new content"
+	# a file changed just now is hashed, not entered
+	echo three >"$TDIR/ctx/app/a.txt"
+	assert_ok bb -t k:1 "$TDIR/ctx"
+	assert_eq "$(awk -v i="$ino" '$2 == i' "$files" | grep -c .)" 1 \
+		"one entry of the inode (the one entered before)"
+	assert_ok bl --rm k:1 cat /a
+	assert_eq "$OUT" three "the newest content"
+	# a torn cache file is read as far as it goes
+	printf 'garbage\n1 2\n' >>"$files"
+	assert_ok bb -t k:1 "$TDIR/ctx"
+	nothing_left
+}
+
 t_build_multi_stage_and_target() {
 	build_setup
 	cat >"$TDIR/ctx/Dockerfile" <<-'EOF'
