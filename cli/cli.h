@@ -134,6 +134,16 @@ void cli_main_usage(FILE *out);
 /* Docker's sizes: powers of 1000, three significant digits ("4.26MB"). */
 void cli_human_size(uint64_t n, char *buf, size_t len);
 
+/* The lines of `job logs` and `compose logs`: "LABEL<sep>[TIME ]TEXT",
+ * flushed each when following (eng_job_logs_opts.record, data a struct
+ * cli_log_print). */
+struct cli_log_print {
+	const char *sep;
+	bool timestamps, follow;
+};
+int cli_log_record(const char *label, const char *stream, const char *text,
+		   size_t len, const char *time, void *data);
+
 /* The --tail (a number or "all"; *tail_out kept for "all" and NULL)
  * and --since of a logs command, as `berth logs` takes them (cmd-logs.c,
  * for job and compose logs too). Returns CLI_CONTINUE or the exit

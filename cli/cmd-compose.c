@@ -130,31 +130,17 @@ static int c_ps(struct cli *cli, struct eng_compose *c, struct compose_flags *f)
 	return 0;
 }
 
-static int print_record(const char *label, const char *stream, const char *text,
-			size_t len, const char *time, void *data)
-{
-	(void)stream;
-	const struct compose_flags *f = data;
-	if (len && text[len - 1] == '\n')
-		len--;
-	if (f->timestamps && *time)
-		printf("%s | %s %.*s\n", label, time, (int)len, text);
-	else
-		printf("%s | %.*s\n", label, (int)len, text);
-	if (f->follow)
-		fflush(stdout);
-	return ferror(stdout) ? -EPIPE : 0;
-}
-
 /* logs [-f] [--tail N] [-t] [SERVICE...] */
 static int c_logs(struct cli *cli, struct eng_compose *c,
 		  struct compose_flags *f)
 {
+	struct cli_log_print pr = {
+		.sep = " | ", .timestamps = f->timestamps, .follow = f->follow};
 	struct eng_job_logs_opts o = {.groups = cli->args,
 				      .follow = f->follow,
 				      .tail = -1,
-				      .record = print_record,
-				      .data = f};
+				      .record = cli_log_record,
+				      .data = &pr};
 	int r = cli_logs_window(f->tail, f->since, &o.tail, &o.since_ns);
 	if (r != CLI_CONTINUE)
 		return r;

@@ -143,30 +143,15 @@ static int job_ps(struct cli *cli, const struct job_flags *f)
 	return r < 0 ? 1 : r;
 }
 
-static int print_record(const char *label, const char *stream, const char *text,
-			size_t len, const char *time, void *data)
-{
-	(void)stream;
-	const struct job_flags *f = data;
-	if (len && text[len - 1] == '\n')
-		len--;
-	if (f->timestamps && *time)
-		printf("%s| %s %.*s\n", label, time, (int)len, text);
-	else
-		printf("%s| %.*s\n", label, (int)len, text);
-	/* a follower sees each line as it comes */
-	if (f->follow)
-		fflush(stdout);
-	return ferror(stdout) ? -EPIPE : 0;
-}
-
 static int job_logs(struct cli *cli, const struct job_flags *f)
 {
+	struct cli_log_print pr = {
+		.sep = "| ", .timestamps = f->timestamps, .follow = f->follow};
 	struct eng_job_logs_opts o = {.groups = cli->args + 1,
 				      .follow = f->follow,
 				      .tail = -1,
-				      .record = print_record,
-				      .data = (void *)f};
+				      .record = cli_log_record,
+				      .data = &pr};
 	int r = cli_logs_window(f->tail, f->since, &o.tail, &o.since_ns);
 	if (r != CLI_CONTINUE)
 		return r;

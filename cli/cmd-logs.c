@@ -45,6 +45,23 @@ int cli_logs_window(const char *tail, const char *since, long *tail_out,
 	return CLI_CONTINUE;
 }
 
+int cli_log_record(const char *label, const char *stream, const char *text,
+		   size_t len, const char *time, void *data)
+{
+	(void)stream;
+	const struct cli_log_print *p = data;
+	if (len && text[len - 1] == '\n')
+		len--;
+	if (p->timestamps && *time)
+		printf("%s%s%s %.*s\n", label, p->sep, time, (int)len, text);
+	else
+		printf("%s%s%.*s\n", label, p->sep, (int)len, text);
+	/* a follower sees each line as it comes */
+	if (p->follow)
+		fflush(stdout);
+	return ferror(stdout) ? -EPIPE : 0;
+}
+
 int cli_cmd_logs(struct cli *cli, int argc, char **argv)
 {
 	bool follow = false;

@@ -499,6 +499,17 @@ void eng_log_follow_close(struct eng_log_follower *f)
 	free(f);
 }
 
+int eng_inotify_wait(int in, int ms)
+{
+	struct pollfd p = {.fd = in, .events = POLLIN};
+	if (poll(&p, 1, ms) < 0 && errno != EINTR)
+		return -errno;
+	char ev[4096];
+	while (read(in, ev, sizeof(ev)) > 0)
+		;
+	return 0;
+}
+
 static int follow(struct reader *rd, int dirfd, struct tailfd *cur)
 {
 	_cleanup_close_ int in = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
@@ -516,12 +527,8 @@ static int follow(struct reader *rd, int dirfd, struct tailfd *cur)
 		int r = follow_step(rd, dirfd, cur);
 		if (r < 0 || !alive)
 			return r;
-		struct pollfd p = {.fd = in, .events = POLLIN};
-		if (poll(&p, 1, 250) < 0 && errno != EINTR)
-			return -errno;
-		char ev[4096];
-		while (read(in, ev, sizeof(ev)) > 0)
-			;
+		if ((r = eng_inotify_wait(in, 250)) < 0)
+			return r;
 		struct stat st;
 		if (fstat(dirfd, &st) == 0 && st.st_nlink == 0)
 			return 0; /* removed */

@@ -83,6 +83,9 @@ int eng_ctr_read_log(int dirfd, const struct eng_logs_opts *o);
  * hands over what is there as o asks (*r: 0 or -errno), each step what
  * came since; o and dirfd are borrowed. */
 struct eng_log_follower;
+/* Waits up to ms for an event of the inotify fd in (nonblocking), then
+ * drains its events: a follower's sleep. 0 or -errno. */
+int eng_inotify_wait(int in, int ms);
 struct eng_log_follower *
 eng_log_follow_open(int dirfd, const struct eng_logs_opts *o, int *r);
 int eng_log_follow_step(struct eng_log_follower *f);

@@ -510,12 +510,8 @@ static int follow(const char *dir, const struct eng_job *j,
 			r = eng_log_follow_step(s->v[i]->f);
 		if (r < 0 || !alive)
 			return r;
-		struct pollfd p = {.fd = in, .events = POLLIN};
-		if (poll(&p, 1, 250) < 0 && errno != EINTR)
-			return -errno;
-		char ev[4096];
-		while (read(in, ev, sizeof(ev)) > 0)
-			;
+		if ((r = eng_inotify_wait(in, 250)) < 0)
+			return r;
 	}
 }
 

@@ -15,6 +15,18 @@ wcomp() {
 		"$BERTH" --root "$ROOT" compose "$@")
 }
 
+# wait_cps PATTERN COUNT: until `compose ps -a` has COUNT lines
+# matching PATTERN (8 s).
+wait_cps() {
+	local n
+	for n in $(seq 80); do
+		run wcomp ps -a
+		[ "$(grep -cE "$1" <<<"$OUT")" = "$2" ] && return 0
+		sleep 0.1
+	done
+	fail "compose ps -a: not $2 lines of $1: $OUT"
+}
+
 compose_setup() {
 	world_setup
 	mkdir -p "$TDIR/proj"

@@ -166,13 +166,7 @@ t_compose_extends_other_file_up_down() {
 	    command: ["sleep", "60"]
 	EOF
 	assert_ok wcomp up -d
-	local n
-	for n in $(seq 50); do
-		run wcomp ps
-		[ "$(grep -c ' running ' <<<"$OUT")" = 1 ] && break
-		sleep 0.1
-	done
-	assert_eq "$(grep -c ' running ' <<<"$OUT")" 1 "app runs"
+	wait_cps ' running ' 1
 	assert_ok wcomp exec app sh -c 'echo $WHO $TIER $FROM_FILE; cat /data/hello; cat /proc/1/cmdline | tr "\0" " "'
 	assert_eq "$(sed -n 1p <<<"$OUT")" "app common lib-env" \
 		"the environment: the extending service's, the base's, the base's env_file from lib/"

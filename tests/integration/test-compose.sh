@@ -37,11 +37,8 @@ t_compose_up_ps_logs_down() {
 	assert_contains "$OUT" "DEFAULTED: dflt" "\${VAR:-default}"
 	assert_ok wcomp up -d
 	local n
-	for n in $(seq 50); do
-		run wcomp ps
-		[ "$(grep -c ' running ' <<<"$OUT")" = 4 ] && break
-		sleep 0.1
-	done
+	wait_cps ' running ' 4
+	run wcomp ps
 	assert_eq "$(grep -c ' running .*10\.89\.0\.' <<<"$OUT")" 4 "ps: db and 3 workers with addresses"
 	run w "$BUSYBOX" nc -w 3 198.51.100.1 9300 </dev/null
 	assert_eq "$OUT" db-answers "a published port of a service"
@@ -65,12 +62,7 @@ t_compose_up_ps_logs_down() {
 	assert_eq "$(grep -c running <<<"$OUT")" 0 "down stops everything"
 	# --scale
 	assert_ok wcomp up -d --scale worker=1
-	for n in $(seq 50); do
-		run wcomp ps
-		[ "$(grep -c ' running ' <<<"$OUT")" = 2 ] && break
-		sleep 0.1
-	done
-	assert_eq "$(grep -c ' running ' <<<"$OUT")" 2 "--scale worker=1"
+	wait_cps ' running ' 2
 	assert_ok wcomp down -v
 	world_clean
 }
@@ -381,18 +373,6 @@ t_compose_config_agrees_with_docker_compose() {
 	printf '%s\n' "$OUT" >"$TDIR/dc.yaml"
 	run compare_configs "$TDIR/berth.yaml" "$TDIR/dc.yaml"
 	assert_eq "$RC" 0 "berth and docker-compose config: $OUT"
-}
-
-# wait_cps PATTERN COUNT [ps args]: until `compose ps -a` has COUNT lines
-# matching PATTERN (8 s).
-wait_cps() {
-	local n
-	for n in $(seq 80); do
-		run wcomp ps -a
-		[ "$(grep -cE "$1" <<<"$OUT")" = "$2" ] && return 0
-		sleep 0.1
-	done
-	fail "compose ps -a: not $2 lines of $1: $OUT"
 }
 
 # The seed's life cycle: a db with a healthcheck and a published port, a
