@@ -511,6 +511,33 @@ int eng_endpoint_gc(const struct rt_ctx *ctx, const char *network)
 	return g.removed;
 }
 
+/* ---- veths of no endpoint ------------------------------------------------ */
+
+static void collect_veth(int dfd, const char *name, const struct record *r,
+			 void *data)
+{
+	(void)dfd;
+	(void)name;
+	if (r->veth[0])
+		base_strv_push(data, r->veth);
+}
+
+void eng_endpoint_sweep(const struct rt_ctx *ctx, const struct eng_network *n)
+{
+	_cleanup_strv_ char **down = NULL, **owned = NULL;
+	if (nsn_bridge_down_ports(n->bridge, &down, NULL) < 0 || !down)
+		return;
+	each_record(ctx, n->name, collect_veth, &owned);
+	for (size_t i = 0; down[i]; i++) {
+		bool mine = false;
+		for (size_t k = 0; owned && owned[k] && !mine; k++)
+			mine = !strcmp(owned[k], down[i]);
+		/* berth's names only: another port of the bridge is not its */
+		if (!mine && !strncmp(down[i], "vb", 2))
+			nsn_link_delete(down[i], NULL);
+	}
+}
+
 /* ---- counting, for ls, inspect and rm ----------------------------------- */
 
 struct count {

@@ -278,6 +278,11 @@ int eng_net_up(const struct rt_ctx *ctx, const struct eng_network *n,
 bool eng_endpoint_of(const char *dir, const char *ctr_id, const char *ctr_root);
 /* Removes dead endpoints (of network; NULL: all); returns how many. */
 int eng_endpoint_gc(const struct rt_ctx *ctx, const char *network);
+/* A released veth is only taken down (its namespace takes it away); one
+ * whose namespace something else still holds stays, down, in the bridge:
+ * deletes n's down ports that no endpoint record names. For network rm
+ * and prune, with the networks' lock held. */
+void eng_endpoint_sweep(const struct rt_ctx *ctx, const struct eng_network *n);
 /* The address of container ctr_id of state root ctr_root on its network
  * ("" when it has none). */
 void eng_endpoint_ip(const struct rt_ctx *ctx, const char *ctr_root,

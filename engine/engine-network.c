@@ -608,6 +608,7 @@ static int rm_locked(const struct rt_ctx *ctx, const char *name,
 				 "network %s has active endpoints: %s", name,
 				 list);
 	}
+	eng_endpoint_sweep(ctx, &n);
 	return net_down(ctx, &n, err);
 }
 
@@ -634,8 +635,13 @@ int eng_network_prune(const struct rt_ctx *ctx, char ***removed,
 	_cleanup_strv_ char **names = NULL;
 	int r = net_names(ctx, &names, err);
 	for (size_t i = 0; r == 0 && names && names[i]; i++) {
-		if (eng_endpoint_count(ctx, names[i], NULL) > 0)
+		struct eng_network n;
+		if (eng_endpoint_count(ctx, names[i], NULL) > 0) {
+			/* kept: what its dead endpoints left goes */
+			if (eng_net_load(ctx, names[i], &n, NULL) == 0)
+				eng_endpoint_sweep(ctx, &n);
 			continue;
+		}
 		r = rm_locked(ctx, names[i], err);
 		if (r == 0 && removed)
 			base_strv_push(removed, names[i]);

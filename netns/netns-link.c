@@ -153,6 +153,33 @@ int nsn_link_index(const char *ifname, bool *up, struct berr *err)
 	return rtnl_link_get_ifindex(link);
 }
 
+int nsn_bridge_down_ports(const char *bridge, char ***names, struct berr *err)
+{
+	*names = NULL;
+	int br = (int)if_nametoindex(bridge);
+	if (br == 0)
+		return 0; /* no bridge, no ports */
+	_cleanup_free_ char *ctx =
+		base_sprintf("list the ports of bridge `%s`", bridge);
+	_cleanup_(nsn_nl_freep) struct nsn_nl *nl = NULL;
+	int r = nsn_nl_open(&nl, ctx, err);
+	if (r < 0)
+		return r;
+	struct nl_cache *cache = NULL;
+	int e = rtnl_link_alloc_cache(nl->sk, AF_UNSPEC, &cache);
+	if (e < 0)
+		return berr_set(err, nsn_nlerr_to_errno(e), "%s", ctx);
+	for (struct nl_object *o = nl_cache_get_first(cache); o;
+	     o = nl_cache_get_next(o)) {
+		struct rtnl_link *l = (struct rtnl_link *)o;
+		if (rtnl_link_get_master(l) == br &&
+		    !(rtnl_link_get_flags(l) & IFF_UP) && rtnl_link_get_name(l))
+			base_strv_push(names, rtnl_link_get_name(l));
+	}
+	nl_cache_free(cache);
+	return 0;
+}
+
 int nsn_loopback_up(struct berr *err)
 {
 	return nsn_link_set_up("lo", true, err);

@@ -48,6 +48,10 @@ int nsn_bridge_create(const char *name, struct berr *err);
  * the kernel removes both ends). -ENODEV when there is none. */
 int nsn_link_delete(const char *ifname, struct berr *err);
 
+/* The ports of bridge that are down (base_strv_free); none when there is
+ * no such bridge. */
+int nsn_bridge_down_ports(const char *bridge, char ***names, struct berr *err);
+
 /* A veth pair: one end stays here, the peer goes into another namespace. */
 struct nsn_veth {
 	const char *host_ifname; /* the end that stays, e.g. "vb3f2a9c01" */

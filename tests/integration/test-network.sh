@@ -162,6 +162,40 @@ t_network_address_reused_at_once() {
 	world_clean
 }
 
+# A released veth whose namespace something else holds (here a sleep that
+# entered it) stays, down, in the bridge: network prune (the network kept,
+# in use) and network rm delete such ports, and only those. Without them
+# the veth stays for as long as its holder.
+t_network_held_namespace_veth_swept() {
+	world_setup
+	assert_ok wb network create hold --subnet 10.89.8.0/24
+	local a b pid holder
+	a=$(ctr_id ha)
+	b=$(ctr_id hb)
+	assert_ok wl -d --name "$a" --network hold net:1 sleep 30
+	assert_ok wl -d --name "$b" --network hold net:1 sleep 30
+	pid=$(wb state "$a" | jq .pid)
+	nsenter --net="/proc/$pid/ns/net" sleep 30 &
+	holder=$!
+	defer "kill $holder 2>/dev/null"
+	sleep 0.2
+	assert_ok wb delete -f "$a"
+	assert_eq "$(vb_veths 2)" 2 "the held namespace keeps the first veth, down"
+	assert_ok wb network prune
+	assert_eq "$(vb_veths 1)" 1 "prune deletes the down veth of no endpoint"
+	assert_eq "$(w ip -o link show type veth up | grep -c ' vb')" 1 "b's veth stays, up"
+	assert_ok wb exec "$b" true
+	pid=$(wb state "$b" | jq .pid)
+	nsenter --net="/proc/$pid/ns/net" sleep 30 &
+	defer "kill $! 2>/dev/null"
+	sleep 0.2
+	assert_ok wb delete -f "$b"
+	assert_eq "$(vb_veths 1)" 1 "the held namespace keeps the second veth"
+	assert_ok wb network rm hold
+	assert_eq "$(vb_veths 0)" 0 "network rm deletes it"
+	world_clean
+}
+
 t_network_published_ports() {
 	world_setup
 	local web
