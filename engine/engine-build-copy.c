@@ -246,7 +246,7 @@ static const char *sc_find(const struct eng_stat_cache *c,
 {
 	struct sc_entry k = {.dev = st->st_dev, .ino = st->st_ino};
 	const struct sc_entry *e =
-		c ? bsearch(&k, c->v, c->n, sizeof(k), sc_cmp) : NULL;
+		c && c->n ? bsearch(&k, c->v, c->n, sizeof(k), sc_cmp) : NULL;
 	if (!e || e->size != (uint64_t)st->st_size || e->mode != st->st_mode ||
 	    e->mtime != ts_ns(&st->st_mtim) || e->ctime != ts_ns(&st->st_ctim))
 		return NULL;
