@@ -1,7 +1,9 @@
 /* berth par [options] [--] COMMAND [ARG...] [::: ARG... | :::: FILE]
+ * berth par merge [--joblog F] [--results F] [--shards N] [--tasks T]
  *
  * GNU parallel over a pool of pinned worker containers: the options are
- * parsed here, the pool and the tasks are dist/'s (dp_par_run). */
+ * parsed here, the pool and the tasks are dist/'s (dp_par_run); merge puts
+ * the files of a run's --shard pools together (dp_par_merge). */
 #include <ctype.h>
 #include <limits.h>
 #include <math.h>
@@ -11,9 +13,11 @@
 #include "cli/cli.h"
 #include "dist/dist.h"
 
+extern char **environ;
+
 struct par_flags {
 	const char *image, *jobs, *memory, *pids, *network, *mode, *timeout,
-		*halt;
+		*halt, *shard;
 	char **env, **volumes;
 	int retries;
 	struct dp_par_opts o;
@@ -160,6 +164,11 @@ static int apply_flags(struct par_flags *f)
 		return cli_error("par: --halt %s: expected never, "
 				 "now,fail=N or soon,fail=N",
 				 f->halt);
+	if (f->shard) {
+		struct berr err = {0};
+		if (dp_shard_parse(f->shard, environ, &o->shard, &err) < 0)
+			return cli_error("par: %s", err.msg);
+	}
 	o->retries = f->retries;
 	o->env = f->env;
 	o->volumes = f->volumes;
@@ -213,8 +222,74 @@ static int run_par(struct cli *cli, struct par_flags *f)
 	return status;
 }
 
+/* berth par merge: the files of a run's shards into one. */
+static int par_merge(struct cli *cli, int argc, char **argv)
+{
+	static struct cli_command entered;
+	static char name[32];
+	cli_enter_subcommand(cli, &entered, name, sizeof(name), "merge",
+			     "[--joblog FILE] [--results FILE] [--shards N]",
+			     "write the joblog and results of one run from "
+			     "those of its --shard pools");
+	const char *shards = NULL, *tasks = NULL;
+	bool quiet = false;
+	struct dp_merge_opts o = {0};
+	const struct cli_opt opts[] = {
+		OPT("joblog", NULL, CLI_STR, &o.joblog, "FILE",
+		    "write FILE from FILE.shard-I-of-N, I = 0 .. N-1"),
+		OPT("results", NULL, CLI_STR, &o.results, "FILE",
+		    "write FILE from FILE.shard-I-of-N, I = 0 .. N-1"),
+		OPT("shards", NULL, CLI_STR, &shards, "N",
+		    "the number of shards (default: the N of the files "
+		    "found)"),
+		OPT("tasks", NULL, CLI_STR, &tasks, "T",
+		    "the run had T tasks: check that none of 1..T is "
+		    "missing (default: up to the highest seq found)"),
+		OPT("quiet", NULL, CLI_BOOL, &quiet, NULL, "no summary line"),
+		CLI_OPT_END,
+	};
+	int r = cli_parse(cli, opts, 0, argc, argv);
+	if (r != CLI_CONTINUE)
+		return r;
+	if (cli->nargs)
+		return cli_error("par merge: unexpected argument \"%s\"",
+				 cli->args[0]);
+	uint64_t v;
+	if (shards &&
+	    (base_parse_u64(shards, &v) < 0 || v < 1 || v > DP_SHARDS_MAX))
+		return cli_error("par merge: --shards %s: expected 1 to %u",
+				 shards, DP_SHARDS_MAX);
+	o.shards = shards ? (uint32_t)v : 0;
+	if (tasks && base_parse_u64(tasks, &o.tasks) < 0)
+		return cli_error("par merge: --tasks %s: not a number", tasks);
+	struct dp_merge_stats st;
+	struct berr err = {0};
+	r = dp_par_merge(&o, &st, &err);
+	if (r < 0)
+		return cli_error("par merge: %s",
+				 err.msg[0] ? err.msg : strerror(-r));
+	if (!quiet)
+		fprintf(stderr,
+			"berth: par merge: %llu tasks from %u shards into "
+			"%s%s%s\n",
+			(unsigned long long)st.tasks, st.shards,
+			o.joblog ? o.joblog : "",
+			o.joblog && o.results ? ", " : "",
+			o.results ? o.results : "");
+	if (!quiet && st.replaced)
+		fprintf(stderr,
+			"berth: par merge: %llu results line%s of runs killed "
+			"before they journaled the task, run again by "
+			"--resume, left out\n",
+			(unsigned long long)st.replaced,
+			st.replaced == 1 ? "" : "s");
+	return 0;
+}
+
 int cli_cmd_par(struct cli *cli, int argc, char **argv)
 {
+	if (argc > 0 && !strcmp(argv[0], "merge"))
+		return par_merge(cli, argc - 1, argv + 1);
 	_cleanup_(par_flags_free) struct par_flags f = {.env = NULL};
 	struct dp_par_opts *o = &f.o;
 	const struct cli_opt opts[] = {
@@ -256,6 +331,11 @@ int cli_cmd_par(struct cli *cli, int argc, char **argv)
 		OPT("resume", NULL, CLI_BOOL, &o->resume, NULL,
 		    "skip the jobs --joblog FILE has (an earlier, interrupted "
 		    "run) and append to it"),
+		OPT("shard", NULL, CLI_STR, &f.shard, "I/N|auto|auto/N",
+		    "run only the tasks whose seq s has (s - 1) % N == I, "
+		    "into FILE.shard-I-of-N of --joblog and --results (then "
+		    "'berth par merge'); auto: I and N of the Slurm job "
+		    "step, auto/N: I of it or JOB_COMPLETION_INDEX"),
 		OPT("retries", NULL, CLI_COUNT, &f.retries, "N",
 		    "run a failing task up to N times"),
 		OPT("timeout", NULL, CLI_STR, &f.timeout, "SECONDS",

@@ -97,6 +97,52 @@ void dp_buf_printf(struct dp_buf *b, const char *fmt, ...)
 void dp_buf_json(struct dp_buf *b, const char *s, size_t len);
 void dp_buf_free(struct dp_buf *b);
 
+/* ---- the joblog (dist-par.c, dist-shard.c) ----
+ *
+ * GNU parallel's: this header line, then a line a task, tab-separated,
+ * starting with the task's sequence number. */
+#define DP_JOBLOG_HEAD                                                         \
+	"Seq\tHost\tStarttime\tJobRuntime\tSend\tReceive\tExitval\tSignal\t"   \
+	"Command\n"
+/* Every line of the results file starts so, the seq follows. */
+#define DP_RESULT_HEAD "{\"seq\":"
+
+/* ---- the tasks a run makes (dist-shard.c) ----
+ *
+ * The run makes a task of the input's seq s when s is its shard's and,
+ * with --resume, its joblog does not have s (GNU parallel's --resume: a
+ * task the joblog records, failed or not, is not run again). */
+struct dp_mine {
+	struct dp_shard shard;
+	uint64_t *done; /* the joblog's seqs, sorted */
+	size_t n_done;
+};
+
+/* Adds the seqs of the joblog at path (the shard's own file) to m. The
+ * header, and a last line cut short by a kill, are not tasks; a missing
+ * file is a first run (0). Returns 0 or -errno with err. */
+int dp_mine_read_joblog(struct dp_mine *m, const char *path, struct berr *err);
+/* Whether the joblog has seq. */
+bool dp_mine_done(const struct dp_mine *m, uint64_t seq);
+/* The first seq after seq that the run makes a task of (0: its first):
+ * -k prints in this order. */
+uint64_t dp_mine_next(const struct dp_mine *m, uint64_t seq);
+void dp_mine_free(struct dp_mine *m);
+
+/* A file that --resume appends to: when its last line lacks its newline
+ * (the run before was killed while writing it), that line goes, rather
+ * than have the next one glued to it. fd is open for reading and
+ * writing. Returns 0, or -1 with errno. */
+int dp_drop_cut_line(int fd);
+
+/* The tasks o makes, in order, without starting anything: each(seq, arg)
+ * for each, the input read to its end (stdin too), o's shard and, with
+ * o->resume, its joblog applied. For tests. Returns 0 or -errno with err
+ * (a bad source, an unreadable joblog). */
+int dp_par_tasks(const struct dp_par_opts *o,
+		 void (*each)(uint64_t seq, const char *arg, void *data),
+		 void *data, struct berr *err);
+
 /* ---- replacement strings (dist-par.c) ----
  *
  * Appends the exec-mode payload of one job to out: its sequence number,

@@ -314,6 +314,9 @@ struct outcome {
 	uint32_t deliveries; /* to workers, over every run of the task */
 	int cpu;
 	bool abandoned, timed; /* timed: start_us/run_us are known */
+	/* killed (or its worker lost) after berth was told to stop: not
+	 * journaled, so that --resume runs it again */
+	bool interrupted;
 	uint64_t start_us, run_us;
 	const char *out, *err;
 	size_t out_len, err_len;
@@ -327,8 +330,9 @@ struct task {
 	uint32_t runs, deliveries;
 	struct task *qnext; /* by queue id; the retry list */
 	struct task *snext; /* by sequence number, finished (-k) */
-	struct outcome oc;  /* finished, waiting for its turn (-k) */
+	struct outcome oc;  /* finished, waiting for its turn (-k) or held */
 	char *out_copy;
+	int64_t until; /* held: finished then (mono_ms) */
 };
 
 struct tmap {
@@ -401,11 +405,15 @@ struct par {
 	struct source src;
 	struct tmap by_qid, by_seq;
 	struct task *retry_head, *retry_tail, *pending;
+	/* ended by a signal or lost their worker: see hold_task() */
+	struct task *held_head, *held_tail;
+	uint64_t held;
 	int *cpus; /* of the workers */
 	size_t nworkers;
 	char *cpulist;	     /* the workers' CPUs, for messages */
 	uint64_t next_seq;   /* the last sequence number given out */
 	uint64_t next_print; /* -k: the next one to print */
+	uint64_t made;	     /* tasks made from the input (this run's) */
 	uint64_t inflight, window;
 	uint64_t finished, failed, run_us;
 	bool input_done, stopping, halted, closing, out_broken, workers_gone;
@@ -413,6 +421,8 @@ struct par {
 	/* per worker: killed for writing garbage over the queue */
 	bool *corrupted;
 	int results_fd, joblog_fd;
+	/* --results and --joblog, with the shard's suffix */
+	char *results_path, *joblog_path;
 	/* the tasks' stdout, written in large pieces: a million results
 	 * must not cost a million write()s */
 	struct dp_buf out;
@@ -421,9 +431,7 @@ struct par {
 	 * a journal line whose output was never written (--resume redoes
 	 * the first kind) */
 	struct dp_buf results, joblog;
-	/* --resume: the sequence numbers the joblog has, sorted */
-	uint64_t *done_seqs;
-	size_t n_done_seqs;
+	struct dp_mine mine; /* the input's tasks this run makes */
 	uint64_t skipped;
 	int64_t t0, t_up, t_last_report;
 	uint64_t start_ms; /* how long the pool took to start */
@@ -520,8 +528,8 @@ static void write_result_line(struct par *p, const struct task *t,
 			      const struct outcome *oc)
 {
 	struct dp_buf b = {0};
-	dp_buf_printf(&b,
-		      "{\"seq\":%llu,\"task\":", (unsigned long long)t->seq);
+	dp_buf_printf(&b, DP_RESULT_HEAD "%llu,\"task\":",
+		      (unsigned long long)t->seq);
 	dp_buf_json(&b, t->arg, strlen(t->arg));
 	dp_buf_printf(&b,
 		      ",\"worker\":%u,\"slot\":%u,\"cpu\":%d,\"exit\":%d,"
@@ -611,8 +619,16 @@ static void emit(struct par *p, const struct task *t, const struct outcome *oc)
 				 oc->out_len + oc->err_len);
 		write_out(p, p->o->err_fd, msg, (size_t)n);
 	}
+	char msg[256];
+	if (oc->interrupted) {
+		snprintf(msg, sizeof(msg),
+			 "berth: par: task %llu was interrupted: not "
+			 "journaled, --resume runs it again\n",
+			 (unsigned long long)t->seq);
+		write_out(p, p->o->err_fd, msg, strlen(msg));
+		return;
+	}
 	if (oc->abandoned) {
-		char msg[256];
 		abandoned_why(t, oc, msg, sizeof(msg));
 		write_out(p, p->o->err_fd, msg, strlen(msg));
 	}
@@ -624,20 +640,29 @@ static void emit(struct par *p, const struct task *t, const struct outcome *oc)
 }
 
 /* -k: holds a finished task until every earlier one was printed. */
-static void emit_in_order(struct par *p, struct task *t)
+/* Copies t->oc's output out of the queue's memory, which the next
+ * dq_collect() reuses, into the task (once). */
+static void keep_output(struct task *t)
 {
 	const struct outcome *oc = &t->oc;
+	if (t->out_copy)
+		return;
 	t->out_copy = base_calloc(oc->out_len + oc->err_len + 1, 1);
 	memcpy(t->out_copy, oc->out, oc->out_len);
 	memcpy(t->out_copy + oc->out_len, oc->err, oc->err_len);
 	t->oc.out = t->out_copy;
 	t->oc.err = t->out_copy + oc->out_len;
+}
+
+static void emit_in_order(struct par *p, struct task *t)
+{
+	keep_output(t);
 	tmap_put(&p->by_seq, t, true);
 	struct task *n;
 	while ((n = tmap_take(&p->by_seq, p->next_print, true))) {
 		emit(p, n, &n->oc);
 		task_free(n);
-		p->next_print++;
+		p->next_print = dp_mine_next(&p->mine, p->next_print);
 	}
 }
 
@@ -718,6 +743,48 @@ static void finish_task(struct par *p, struct task *t, const struct outcome *oc,
 		check_halt(p, oc);
 }
 
+/* A task ended by a signal (or that lost its worker) before berth was told
+ * to stop is finished HOLD_MS later, or found interrupted if berth is
+ * stopped meanwhile: scancel signals berth and its tasks at once, in no
+ * set order, and --resume must run what it interrupted. */
+#define HOLD_MS 250
+
+static bool stop_requested(const struct par *p)
+{
+	return p->o->stop && *p->o->stop;
+}
+
+static void hold_task(struct par *p, struct task *t, const struct outcome *oc)
+{
+	t->oc = *oc;
+	keep_output(t);
+	t->until = mono_ms() + HOLD_MS;
+	t->qnext = NULL;
+	if (p->held_tail)
+		p->held_tail->qnext = t;
+	else
+		p->held_head = t;
+	p->held_tail = t;
+	p->held++;
+}
+
+/* Finishes the held tasks whose time came (with all, every one). */
+static void release_held(struct par *p, bool all)
+{
+	bool stop = stop_requested(p);
+	int64_t now = mono_ms();
+	while (p->held_head && (all || stop || p->held_head->until <= now)) {
+		struct task *t = p->held_head;
+		p->held_head = t->qnext;
+		if (!p->held_head)
+			p->held_tail = NULL;
+		p->held--;
+		t->oc.interrupted = stop;
+		struct outcome oc = t->oc; /* t may be freed before halt */
+		finish_task(p, t, &oc, true);
+	}
+}
+
 static void on_result(struct par *p, const struct dq_result *res)
 {
 	struct task *t = tmap_take(&p->by_qid, res->task_id, false);
@@ -736,6 +803,10 @@ static void on_result(struct par *p, const struct dq_result *res)
 	t->deliveries += oc.attempts;
 	oc.deliveries = t->deliveries;
 	bool failed = oc.abandoned || oc.exit != 0 || oc.sig != 0;
+	/* a signal to berth (^C, scancel) that reached the task too, or
+	 * ended its worker: the task did not finish, it was interrupted */
+	bool killed = (oc.abandoned || oc.sig) && !(oc.flags & DP_RES_TIMEOUT);
+	oc.interrupted = killed && stop_requested(p);
 	int retries = p->o->retries > 1 ? p->o->retries : 1;
 	if (failed && (int)t->runs < retries && !p->stopping) {
 		t->qnext = NULL;
@@ -747,25 +818,26 @@ static void on_result(struct par *p, const struct dq_result *res)
 		return;
 	}
 	p->run_us += oc.run_us;
-	finish_task(p, t, &oc, failed);
+	if (killed && !oc.interrupted)
+		hold_task(p, t, &oc);
+	else
+		finish_task(p, t, &oc, failed);
 }
 
 /* ---- feeding the queue
  * --------------------------------------------------------------- */
 
-static bool seq_done(const struct par *p, uint64_t seq)
+/* Whether the input's next argument is not this run's task: another
+ * shard's, or one the joblog has. Its sequence number is used up. */
+static bool not_mine(struct par *p)
 {
-	size_t lo = 0, hi = p->n_done_seqs;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (p->done_seqs[mid] == seq)
-			return true;
-		if (p->done_seqs[mid] < seq)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return false;
+	uint64_t seq = p->next_seq + 1;
+	bool other = !dp_shard_has(&p->mine.shard, seq);
+	if (!other && !dp_mine_done(&p->mine, seq))
+		return false;
+	p->next_seq++;
+	p->skipped += !other;
+	return true;
 }
 
 static struct task *next_task(struct par *p)
@@ -783,17 +855,15 @@ static struct task *next_task(struct par *p)
 		return NULL;
 	const char *arg;
 	int r;
-	while ((r = source_next(&p->src, &arg)) > 0 &&
-	       seq_done(p, p->next_seq + 1)) {
-		p->next_seq++;
-		p->skipped++;
-	}
+	while ((r = source_next(&p->src, &arg)) > 0 && not_mine(p))
+		;
 	if (r < 0)
 		p->input_done = true;
 	if (r <= 0)
 		return NULL;
 	struct task *t = base_calloc(1, sizeof(*t));
 	t->seq = ++p->next_seq;
+	p->made++;
 	t->arg = base_strdup(arg);
 	if (p->o->mode == DP_MODE_EXEC) {
 		struct dp_buf b = {0};
@@ -840,6 +910,32 @@ static void feed(struct par *p)
 		tmap_put(&p->by_qid, t, false);
 		p->inflight++;
 	}
+}
+
+int dp_par_tasks(const struct dp_par_opts *o,
+		 void (*each)(uint64_t seq, const char *arg, void *data),
+		 void *data, struct berr *err)
+{
+	if (!o->command || !o->command[0])
+		return berr_setx(err, EINVAL, "no command given");
+	struct par p = {.o = o, .mine.shard = o->shard};
+	_cleanup_free_ char *joblog = dp_shard_path(o->joblog, &o->shard);
+	int r = source_open(o, &p.src, err);
+	if (r == 0 && o->resume && joblog)
+		r = dp_mine_read_joblog(&p.mine, joblog, err);
+	while (r == 0 && !p.input_done) {
+		struct task *t = next_task(&p);
+		if (t) {
+			each(t->seq, t->arg, data);
+			task_free(t);
+		} else if (!p.input_done) { /* stdin has no line ready */
+			struct pollfd pf = {.fd = p.src.fd, .events = POLLIN};
+			poll(&pf, 1, 100);
+		}
+	}
+	dp_mine_free(&p.mine);
+	free(p.src.buf);
+	return r;
 }
 
 /* ---- workers that end
@@ -919,7 +1015,7 @@ static void progress(struct par *p, bool force)
 	p->t_last_report = now;
 	double secs = (double)(now - p->t_up) / 1000.0;
 	double rate = secs > 0 ? (double)p->finished / secs : 0;
-	uint64_t total = p->src.total;
+	uint64_t total = dp_shard_tasks(&o->shard, p->src.total);
 	char eta[32] = "";
 	if (total && rate > 0 && total >= p->finished) {
 		uint64_t left =
@@ -994,6 +1090,8 @@ static bool loop_done(const struct par *p)
 		return true;
 	if (p->inflight)
 		return p->workers_gone;
+	if (p->held)
+		return false;
 	return p->stopping || (p->input_done && !p->retry_head && !p->pending);
 }
 
@@ -1026,6 +1124,7 @@ static void housekeeping(struct par *p)
 	while (!p->fatal.code && dp_pool_reap(p->pool, &ev) == 1)
 		on_worker_exit(p, &ev);
 	check_signals(p);
+	release_held(p, false);
 	progress(p, false);
 }
 
@@ -1147,6 +1246,10 @@ static int check_opts(const struct dp_par_opts *o, struct berr *err)
 				 "program runs its tasks itself)");
 	if (o->resume && !o->joblog)
 		return berr_setx(err, EINVAL, "--resume needs --joblog FILE");
+	if (o->shard.count && o->shard.index >= o->shard.count)
+		return berr_setx(err, EINVAL,
+				 "--shard %u/%u: I must be below N",
+				 o->shard.index, o->shard.count);
 	if (o->timeout < 0 || o->timeout > 1e7)
 		return berr_setx(err, EINVAL, "--timeout %g: out of range",
 				 o->timeout);
@@ -1170,52 +1273,16 @@ static int open_out(const char *path, const char *what, bool append, int *fd,
 	*fd = -1;
 	if (!path)
 		return 0;
+	/* appending reads the last line first (dp_drop_cut_line) */
 	*fd = open(path,
-		   O_WRONLY | O_CREAT | O_CLOEXEC |
-			   (append ? O_APPEND : O_TRUNC),
+		   O_CREAT | O_CLOEXEC |
+			   (append ? O_RDWR | O_APPEND : O_WRONLY | O_TRUNC),
 		   0644);
 	if (*fd < 0)
 		return berr_set(err, errno, "%s %s", what, path);
-	return 0;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? -1 : x > y;
-}
-
-/* --resume: the jobs the joblog records as finished are not run again,
- * as GNU parallel does. A missing joblog is a first run. A line cut short
- * (the journal of a killed run) is ignored: its task runs again. */
-static int read_joblog(struct par *p, struct berr *err)
-{
-	_cleanup_free_ char *text = NULL;
-	size_t len = 0;
-	int r = base_read_file_at(AT_FDCWD, p->o->joblog, &text, &len, 0);
-	if (r == -ENOENT)
-		return 0;
-	if (r < 0)
-		return berr_set(err, -r, "--resume: read --joblog %s",
-				p->o->joblog);
-	size_t cap = 0;
-	for (char *line = text, *nl;
-	     (nl = memchr(line, '\n', len - (size_t)(line - text)));
-	     line = nl + 1) {
-		char *end;
-		errno = 0;
-		unsigned long long seq = strtoull(line, &end, 10);
-		if (end == line || *end != '\t' || errno || seq == 0)
-			continue; /* the header, or not a job line */
-		if (p->n_done_seqs == cap) {
-			cap = cap ? cap * 2 : 1024;
-			p->done_seqs = base_realloc(p->done_seqs, cap,
-						    sizeof(uint64_t));
-		}
-		p->done_seqs[p->n_done_seqs++] = seq;
-	}
-	if (p->n_done_seqs)
-		qsort(p->done_seqs, p->n_done_seqs, sizeof(uint64_t), cmp_u64);
+	if (append && dp_drop_cut_line(*fd) < 0)
+		return berr_set(err, errno, "%s %s: drop a last line cut short",
+				what, path);
 	return 0;
 }
 
@@ -1271,17 +1338,20 @@ static int setup(struct par *p, struct berr *err)
 	tmap_init(&p->by_seq, cap);
 	if ((r = dq_create(&qp, &p->q, err)) < 0)
 		return r;
-	if (o->resume && (r = read_joblog(p, err)) < 0)
-		return r;
-	if ((r = open_out(o->results, "--results", o->resume, &p->results_fd,
-			  err)) < 0 ||
-	    (r = open_out(o->joblog, "--joblog", o->resume, &p->joblog_fd,
+	p->results_path = dp_shard_path(o->results, &o->shard);
+	p->joblog_path = dp_shard_path(o->joblog, &o->shard);
+	p->mine.shard = o->shard;
+	if (o->resume &&
+	    (r = dp_mine_read_joblog(&p->mine, p->joblog_path, err)) < 0)
+		return berr_wrap(err, "--resume");
+	p->next_print = dp_mine_next(&p->mine, 0);
+	if ((r = open_out(p->results_path, "--results", o->resume,
+			  &p->results_fd, err)) < 0 ||
+	    (r = open_out(p->joblog_path, "--joblog", o->resume, &p->joblog_fd,
 			  err)) < 0)
 		return r;
 	if (p->joblog_fd >= 0 && lseek(p->joblog_fd, 0, SEEK_END) == 0) {
-		static const char head[] = "Seq\tHost\tStarttime\tJobRuntime\t"
-					   "Send\tReceive\tExitval\tSignal\t"
-					   "Command\n";
+		static const char head[] = DP_JOBLOG_HEAD;
 		(void)base_write_all(p->joblog_fd, head, sizeof(head) - 1);
 	}
 	return 0;
@@ -1311,6 +1381,14 @@ static void summary(struct par *p)
 	       (unsigned long long)p->start_ms, (double)wall / 1000.0,
 	       secs > 0 ? (double)p->finished / secs : 0.0,
 	       per > 0 ? per : 0.0);
+	const struct dp_shard *sh = &p->o->shard;
+	if (sh->count)
+		report(p, DP_REPORT_SUMMARY,
+		       "berth: par: shard %u/%u: %llu of the input's %llu "
+		       "tasks",
+		       sh->index, sh->count,
+		       (unsigned long long)dp_shard_tasks(sh, p->next_seq),
+		       (unsigned long long)p->next_seq);
 	if (p->skipped)
 		report(p, DP_REPORT_SUMMARY,
 		       "berth: par: --resume: %llu task%s already in the "
@@ -1334,7 +1412,7 @@ static void summary(struct par *p)
 	}
 	report(p, DP_REPORT_SUMMARY, "%s", b.p);
 	dp_buf_free(&b);
-	uint64_t left = p->next_seq - p->finished;
+	uint64_t left = p->made - p->finished;
 	if (p->stopping && (left || !p->input_done))
 		report(p, DP_REPORT_SUMMARY,
 		       "berth: par: stopped early: %llu task%s in flight did "
@@ -1359,7 +1437,9 @@ static void teardown(struct par *p)
 	dp_buf_free(&p->out);
 	dp_buf_free(&p->results);
 	dp_buf_free(&p->joblog);
-	free(p->done_seqs);
+	dp_mine_free(&p->mine);
+	free(p->results_path);
+	free(p->joblog_path);
 	if (p->results_fd >= 0)
 		close(p->results_fd);
 	if (p->joblog_fd >= 0)
@@ -1373,11 +1453,8 @@ static void teardown(struct par *p)
 int dp_par_run(const struct rt_ctx *ctx, const struct dp_par_opts *o,
 	       int *exit_status, struct berr *err)
 {
-	struct par p = {.o = o,
-			.results_fd = -1,
-			.joblog_fd = -1,
-			.next_print = 1,
-			.t0 = mono_ms()};
+	struct par p = {
+		.o = o, .results_fd = -1, .joblog_fd = -1, .t0 = mono_ms()};
 	*exit_status = 0;
 	int r = setup(&p, err);
 	if (r == 0)
@@ -1389,6 +1466,7 @@ int dp_par_run(const struct rt_ctx *ctx, const struct dp_par_opts *o,
 	p.t_last_report = p.t_up;
 	if (r == 0)
 		r = run_loop(&p, err);
+	release_held(&p, true);
 	p.closing = true;
 	flush_out(&p);
 	if (p.q)

@@ -269,6 +269,50 @@ struct dp_net {
 };
 void dp_net_clear(struct dp_net *n);
 
+/* ---- shards: one run divided between nodes (dist-shard.c) -------------
+ *
+ * `srun -N K berth par --shard auto ...` runs one pool a node, each on its
+ * share of the input. Every shard reads the whole input and numbers it as
+ * a single run would (the joblog's Seq, {#}), then runs only its own
+ * sequence numbers: seq s belongs to shard (s - 1) % N, round-robin.
+ * Round-robin rather than contiguous blocks: a shard needs no total to
+ * know its tasks (stdin has none until its end), its share differs from
+ * another's by one task at most, and inputs sorted by cost (small files
+ * first, growing ranges) spread over every node instead of loading the
+ * last one. The division depends on I, N and the input alone, so a
+ * shard run again with --resume finds its own tasks in its own joblog.
+ *
+ * With a shard, --joblog F and --results F name F.shard-I-of-N (two
+ * shards on a shared filesystem never write one file); dp_par_merge()
+ * puts the N files of each back into the one file that a single run with
+ * -k writes. */
+
+#define DP_SHARDS_MAX 1000000u
+
+struct dp_shard {
+	uint32_t index; /* 0 .. count - 1 */
+	uint32_t count; /* shards in all; 0: the run is not divided */
+};
+
+/* Parses --shard: "I/N" (0 <= I < N <= DP_SHARDS_MAX), "auto" or
+ * "auto/N". auto takes I and N from a Slurm job step (SLURM_PROCID,
+ * SLURM_NTASKS, with SLURM_STEP_ID set: srun started it), else I from a
+ * Kubernetes Indexed Job's JOB_COMPLETION_INDEX with N given as auto/N;
+ * envp is the environment to look in (environ). Returns 0 with *out, or
+ * -EINVAL with err saying what is wrong and how to give it. */
+int dp_shard_parse(const char *spec, char *const *envp, struct dp_shard *out,
+		   struct berr *err);
+/* Whether sequence number seq (1, 2, ...) is the shard's; every seq is
+ * when s->count is 0. */
+bool dp_shard_has(const struct dp_shard *s, uint64_t seq);
+/* The shard's first sequence number after seq (0: its first). */
+uint64_t dp_shard_next(const struct dp_shard *s, uint64_t seq);
+/* How many of the sequence numbers 1..total are the shard's. */
+uint64_t dp_shard_tasks(const struct dp_shard *s, uint64_t total);
+/* The file a shard writes for path: "path.shard-I-of-N", or a copy of
+ * path when s->count is 0; NULL when path is NULL. Caller frees. */
+char *dp_shard_path(const char *path, const struct dp_shard *s);
+
 struct dp_par_opts {
 	/* the workers: a root filesystem, or a bundle whose root, env, cwd
 	 * and user they take */
@@ -305,6 +349,9 @@ struct dp_par_opts {
 	const char *arg_file;
 	const char *range; /* START:END[:STEP], END included */
 	int input_fd;
+	/* run only this shard's tasks; results and joblog get its suffix
+	 * (dp_shard_path) */
+	struct dp_shard shard;
 	/* behaviour, as GNU parallel's options */
 	bool keep_order;
 	int retries;	/* runs of a failing task at most; 0 is 1 */
@@ -322,7 +369,10 @@ struct dp_par_opts {
 	const char *log_prefix; /* NULL: "w" */
 	bool tty;		/* progress bars rather than status lines */
 	bool quiet;		/* no status lines and no summary */
-	/* set by a signal handler: 1 stops dispatching, 2 kills the tasks */
+	/* set by a signal handler: 1 stops dispatching, 2 kills the tasks.
+	 * A task that dies of a signal, or loses its worker, once it is set
+	 * (or up to 250 ms before) was interrupted: it is not journaled, and
+	 * --resume runs it again */
 	volatile int *stop;
 	void (*report)(enum dp_report kind, const char *text, void *data);
 	void *report_data;
@@ -335,6 +385,33 @@ struct dp_par_opts {
  * worker, cgroup or state directory is left behind. */
 int dp_par_run(const struct rt_ctx *ctx, const struct dp_par_opts *o,
 	       int *exit_status, struct berr *err);
+
+/* `berth par merge`: the files of the N shards of one run, F.shard-I-of-N,
+ * into the file F that one run with -k writes: the joblog's header, then
+ * every task's line, by sequence number; the results' lines likewise.
+ * Every shard's file must be there, each sequence number in the file of
+ * its shard, once, and none from 1 to the last missing (to `tasks`, when
+ * given); otherwise nothing is written and err names the file, the seq
+ * and its shard. A results file may hold a seq twice, the earlier line
+ * from a run killed before it journaled that task, which --resume then
+ * ran again: the later line is kept. The files are read whole into
+ * memory; F is written under a temporary name, then renamed. */
+struct dp_merge_opts {
+	const char *joblog;  /* F, or NULL */
+	const char *results; /* F, or NULL */
+	uint32_t shards;     /* N; 0: the N of the F.shard-I-of-N files found
+				(all of one N) */
+	uint64_t tasks;	     /* the run's tasks; 0: the highest seq found */
+};
+
+struct dp_merge_stats {
+	uint32_t shards;   /* N */
+	uint64_t tasks;	   /* lines written to each file */
+	uint64_t replaced; /* results lines of killed runs left out */
+};
+
+int dp_par_merge(const struct dp_merge_opts *o, struct dp_merge_stats *st,
+		 struct berr *err);
 
 /* fork() of a child that reports to its parent over a pipe (a worker's
  * helper, a job's group). Returns the pid in the parent, with *fd the

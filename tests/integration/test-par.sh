@@ -629,3 +629,190 @@ t_par_sigterm_with_a_vandal() {
 	wait "$pid"
 	no_pool_left
 }
+
+# ---- --shard and par merge ----------------------------------------------
+
+# same_as_one_run ONE MERGED: the joblogs (less their Starttime and
+# JobRuntime columns) and the results (less worker, slot, cpu, start and
+# time_ms, which say where and when) of one run and of the merge are the
+# same, line for line.
+same_as_one_run() {
+	assert_eq "$(cut -f1,2,5- "$2.log")" "$(cut -f1,2,5- "$1.log")" "merged joblog"
+	assert_eq "$(jq -c 'del(.worker, .slot, .cpu, .start, .time_ms)' "$2.jsonl")" \
+		"$(jq -c 'del(.worker, .slot, .cpu, .start, .time_ms)' "$1.jsonl")" "merged results"
+	assert_eq "$(wc -l <"$2.log") $(wc -l <"$2.jsonl")" "$(wc -l <"$1.log") $(wc -l <"$1.jsonl")" \
+		"lines of the merged files"
+}
+
+# N shards run one after the other on this node, then merged: the files
+# one run with -k writes, for each input form; the shards' exit statuses
+# add up to the run's; bad --shard values start nothing.
+t_par_shard_merge_equals_one_run() {
+	par_only
+	local i rc sum=0 scr
+	unset SLURM_PROCID SLURM_NTASKS SLURM_STEP_ID JOB_COMPLETION_INDEX
+	seq 20 | sed 's/^/file-/' >"$TDIR/args"
+	scr='echo "out {#} $1"; echo "err $1" >&2; case $1 in *7) exit 3;; esac'
+	run par -k --joblog "$TDIR/one.log" --results "$TDIR/one.jsonl" -a "$TDIR/args" -- \
+		sh -c "$scr" sh {}
+	assert_eq "$RC" 2 "one run: two tasks fail ($(last_line "$ERR"))"
+	printf '%s\n' "$OUT" >"$TDIR/one.out"
+	for i in 0 1 2; do
+		run par --shard $i/3 --joblog "$TDIR/m.log" --results "$TDIR/m.jsonl" \
+			-a "$TDIR/args" -- sh -c "$scr" sh {}
+		sum=$((sum + RC))
+		printf '%s\n' "$OUT" >>"$TDIR/shards.out"
+		[ -s "$TDIR/m.log.shard-$i-of-3" ] || fail "no m.log.shard-$i-of-3"
+	done
+	assert_eq "$sum" 2 "the shards' exit statuses add up to the run's"
+	assert_eq "$(sort -k2n "$TDIR/shards.out")" "$(cat "$TDIR/one.out")" "the shards' output"
+	assert_eq "$(cut -f1 "$TDIR/m.log.shard-1-of-3" | tail -n +2 | sort -n | tr '\n' ' ')" \
+		"2 5 8 11 14 17 20 " "shard 1 ran seq 2, 5, 8, ... with their global numbers"
+	assert_ok rt par merge --joblog "$TDIR/m.log" --results "$TDIR/m.jsonl" --shards 3 --tasks 20
+	assert_contains "$ERR" "berth: par merge: 20 tasks from 3 shards" "merge's summary"
+	same_as_one_run "$TDIR/one" "$TDIR/m"
+	cmp "$TDIR/one.log" "$TDIR/m.log" >/dev/null && fail "the joblogs' times cannot be the same"
+
+	# line mode, --range, four shards, N found from the file names
+	run par -k --mode line --joblog "$TDIR/r1.log" --results "$TDIR/r1.jsonl" --range 1:999 -- cat
+	assert_eq "$RC" 0 "one run of --range: $(last_line "$ERR")"
+	for i in 3 1 0 2; do
+		assert_ok par --shard $i/4 --mode line --joblog "$TDIR/r4.log" --results "$TDIR/r4.jsonl" \
+			--range 1:999 -- cat
+	done
+	assert_ok rt par merge --joblog "$TDIR/r4.log" --results "$TDIR/r4.jsonl"
+	same_as_one_run "$TDIR/r1" "$TDIR/r4"
+	assert_eq "$(wc -l <"$TDIR/r4.jsonl")" 999 "999 results"
+
+	# the merge refuses a division with a shard missing, and writes nothing
+	rm "$TDIR/r4.log.shard-2-of-4" "$TDIR/r4.log"
+	assert_fail_with "r4.log.shard-2-of-4 is missing: shard 2/4 did not run" \
+		rt par merge --joblog "$TDIR/r4.log" --shards 4
+	[ -e "$TDIR/r4.log" ] && fail "merge wrote a joblog with a shard missing"
+
+	for i in "3/3:I must be below N" "1/0:N, the number of shards, must be 1" "x:expected I/N" \
+		"auto:neither a Slurm job step" "auto/2:neither a Slurm job step"; do
+		assert_fail_with "--shard ${i%%:*}: ${i#*:}" par --shard "${i%%:*}" -- echo ::: a
+	done
+	JOB_COMPLETION_INDEX=1 run par --shard auto -- echo ::: a
+	assert_contains "$(last_line "$ERR")" "gives the index but not the number of shards" "auto in a pod"
+	run env SLURM_JOB_ID=1 SLURM_PROCID=0 SLURM_NTASKS=3 "$BERTH" --root "$ROOT" par \
+		--rootfs "$ROOTFS" --shard auto -- echo ::: a
+	assert_contains "$(last_line "$ERR")" "this is a Slurm batch script, not a job step" "auto in sbatch"
+	# auto in a job step, or a pod with N: shard 1 of 2
+	run env SLURM_STEP_ID=0 SLURM_PROCID=1 SLURM_NTASKS=2 "$BERTH" --root "$ROOT" par \
+		--rootfs "$ROOTFS" --cgroup-parent "berth-test-$IT_TOKEN" -e "BERTH_IT=$IT_TOKEN" \
+		--quiet -k --shard auto -- echo ::: a b c d
+	assert_eq "$OUT" $'b\nd' "--shard auto in a job step"
+	JOB_COMPLETION_INDEX=0 run par -k --shard auto/2 -- echo ::: a b c d
+	assert_eq "$OUT" $'a\nc' "--shard auto/2 in a pod"
+	no_pool_left
+}
+
+# Shard 1 of 3 is SIGKILLed mid-run, then run again with --resume: it runs
+# only what its joblog lacks, and the merge of the three is every task
+# once. Every run of a task is noted in $TDIR/runs/log: a task journaled
+# before the kill did not run again; only those in flight at the kill
+# may have run twice.
+t_par_shard_resume_after_kill() {
+	par_only
+	local pid n scr journaled
+	mkdir "$TDIR/runs"
+	scr='echo {} >>/mnt/log; sleep 0.1; echo "done {}"'
+	"$BERTH" --root "$ROOT" par --rootfs "$ROOTFS" --cgroup-parent "berth-test-$IT_TOKEN" \
+		-e "BERTH_IT=$IT_TOKEN" --quiet -j 2 -v "$TDIR/runs:/mnt" --shard 1/3 \
+		--joblog "$TDIR/k.log" --results "$TDIR/k.jsonl" -- sh -c "$scr" ::: $(seq 60) \
+		>"$TDIR/out1" 2>"$TDIR/err1" &
+	pid=$!
+	for n in $(seq 200); do
+		[ "$(cat "$TDIR/k.log.shard-1-of-3" 2>/dev/null | grep -c '^[0-9]')" -ge 4 ] && break
+		sleep 0.05
+	done
+	kill -KILL "$pid"
+	wait "$pid"
+	for n in $(seq 100); do
+		[ -z "$(ls -A "$ROOT")" ] && break
+		sleep 0.05
+	done
+	journaled=$(grep '^[0-9]' "$TDIR/k.log.shard-1-of-3" | cut -f1 | sort -n)
+	n=$(wc -l <<<"$journaled")
+	[ "$n" -ge 4 ] && [ "$n" -lt 20 ] || fail "the killed shard journaled $n of its 20 tasks"
+	for i in 0 2; do
+		assert_ok par -j 2 -v "$TDIR/runs:/mnt" --shard $i/3 --joblog "$TDIR/k.log" \
+			--results "$TDIR/k.jsonl" -- sh -c "$scr" ::: $(seq 60)
+	done
+	assert_fail_with "$((20 - n)) of 60 tasks are in no shard's file: seq " \
+		rt par merge --joblog "$TDIR/k.log" --shards 3 --tasks 60
+	assert_contains "$ERR" "(shard 1/3)" "the merge names the shard to run again"
+	assert_ok par -j 2 -v "$TDIR/runs:/mnt" --shard 1/3 --resume --joblog "$TDIR/k.log" \
+		--results "$TDIR/k.jsonl" -- sh -c "$scr" ::: $(seq 60)
+	assert_eq "$(grep -c '^done' <<<"$OUT")" "$((20 - n))" "the resumed shard ran only the rest"
+	assert_eq "$(grep '^done' <<<"$OUT" | cut -d' ' -f2 | grep -Fxf <(echo "$journaled"))" "" \
+		"the resumed shard ran a task its joblog has"
+	assert_ok rt par merge --joblog "$TDIR/k.log" --results "$TDIR/k.jsonl" --shards 3 --tasks 60
+	assert_eq "$(tail -n +2 "$TDIR/k.log" | cut -f1 | tr '\n' ' ')" "$(seq 60 | tr '\n' ' ')" \
+		"the merged joblog: every task once, in order"
+	assert_eq "$(jq -r .seq "$TDIR/k.jsonl" | tr '\n' ' ')" "$(seq 60 | tr '\n' ' ')" \
+		"the merged results: every task once, in order"
+	assert_eq "$(jq -r .output "$TDIR/k.jsonl" | grep -c '^done')" 60 "every result is the task's"
+	# runs: each task once, but those in flight at the kill (journaled
+	# ones never twice)
+	assert_eq "$(sort -n "$TDIR/runs/log" | uniq -d | grep -Fxf <(echo "$journaled"))" "" \
+		"a journaled task ran again"
+	assert_eq "$(sort -nu "$TDIR/runs/log" | tr '\n' ' ')" "$(seq 60 | tr '\n' ' ')" "every task ran"
+	assert_eq "$(sort -n "$TDIR/runs/log" | uniq -d | awk '($1 - 1) % 3 != 1')" "" \
+		"a task of another shard ran twice"
+	no_pool_left
+}
+
+# task_sleeps: the pids of the tasks' `sleep`s, in this test's workers.
+task_sleeps() {
+	local p
+	for p in $(pgrep -x sleep); do
+		grep -qsF "BERTH_IT=$IT_TOKEN" "/proc/$p/environ" && echo "$p"
+	done
+}
+
+# A task killed from outside while berth runs failed: journaled with its
+# signal, as GNU parallel does. A task killed along with berth itself (what
+# scancel does: SIGTERM to the step's every process, in no set order) was
+# interrupted: not journaled, and --resume runs it again. One worker: task
+# 2 waits for task 1.
+t_par_interrupted_tasks_not_journaled() {
+	par_only
+	local pid n sleeps first scr
+	mkdir "$TDIR/m"
+	scr='echo {} >>/mnt/log; [ -e /mnt/fast ] || exec sleep 30; echo "done {}"'
+	"$BERTH" --root "$ROOT" par --rootfs "$ROOTFS" --cgroup-parent "berth-test-$IT_TOKEN" \
+		-e "BERTH_IT=$IT_TOKEN" --quiet -j 1 -v "$TDIR/m:/mnt" --joblog "$TDIR/log" \
+		-- sh -c "$scr" ::: 1 2 >"$TDIR/out" 2>"$TDIR/err" &
+	pid=$!
+	for n in $(seq 200); do
+		first=$(task_sleeps)
+		[ -n "$first" ] && break
+		sleep 0.05
+	done
+	[ -n "$first" ] || fail "no task runs: $(cat "$TDIR/err")"
+	kill -TERM "$first"
+	for n in $(seq 100); do
+		[ "$(grep -c '^[0-9]' "$TDIR/log")" = 1 ] && [ -n "$(task_sleeps)" ] && break
+		sleep 0.05
+	done
+	assert_eq "$(grep '^[0-9]' "$TDIR/log" | cut -f1,7,8)" "$(printf -- '1\t-1\t15')" \
+		"task 1, killed while berth runs, is journaled with its signal"
+	# the task first, then berth, in one kill(1)
+	sleeps=$(task_sleeps)
+	assert_eq "$(wc -w <<<"$sleeps")" 1 "task 2 runs"
+	kill -TERM $sleeps "$pid"
+	wait "$pid"
+	assert_eq "$?" 143 "berth's exit status after SIGTERM: $(cat "$TDIR/err")"
+	assert_eq "$(grep -c '^[0-9]' "$TDIR/log")" 1 "journaled after the interruption: $(cat "$TDIR/log")"
+	assert_eq "$(grep -c 'was interrupted: not journaled, --resume runs it again' "$TDIR/err")" 1 \
+		"the interrupted task named: $(cat "$TDIR/err")"
+	touch "$TDIR/m/fast"
+	assert_ok par -j 1 -v "$TDIR/m:/mnt" --joblog "$TDIR/log" --resume -- sh -c "$scr" ::: 1 2
+	assert_eq "$OUT" "done 2" "--resume ran the interrupted task, not the failed one"
+	assert_eq "$(grep '^[0-9]' "$TDIR/log" | cut -f1 | sort -n | tr '\n' ' ')" "1 2 " \
+		"each task in the joblog once"
+	no_pool_left
+}
