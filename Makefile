@@ -391,7 +391,7 @@ DEB_PKGS := build-essential pkg-config libseccomp-dev libcap-dev libnl-3-dev \
             dnsmasq-base libcjson-dev busybox-static clang-format python3 \
             libarchive-dev libssl-dev libcurl4-openssl-dev iproute2 util-linux \
             jq skopeo docker-registry qemu-system-x86 linux-image-amd64 \
-            libsystemd-dev systemd nftables libyaml-dev
+            libsystemd-dev systemd nftables libyaml-dev strace
 deps:
 	$(Q)sh tests/deps.sh $(DEB_PKGS)
 

@@ -506,12 +506,16 @@ static void flush_out(struct par *p)
 
 static void write_out(struct par *p, int fd, const char *s, size_t n)
 {
+	/* nothing to write flushes nothing: a task's empty stderr must not
+	 * cost its stdout a write() of its own */
+	if (!n)
+		return;
 	if (fd != p->o->out_fd) {
 		flush_out(p);
 		write_fd(p, fd, s, n);
 		return;
 	}
-	if (!n || p->out_broken)
+	if (p->out_broken)
 		return;
 	dp_buf_add(&p->out, s, n);
 	if (p->out.len >= OUT_FLUSH_AT)

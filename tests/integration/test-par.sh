@@ -816,3 +816,20 @@ t_par_interrupted_tasks_not_journaled() {
 		"each task in the joblog once"
 	no_pool_left
 }
+
+# The tasks' stdout goes out in large pieces: a task with no stderr costs
+# its output no write() of its own (it did, one a task, before).
+t_par_output_is_batched() {
+	par_only
+	command -v strace >/dev/null || skip "no strace (make deps installs it)"
+	strace -f -qq -e trace=write -o "$TDIR/trace" \
+		"$BERTH" --root "$ROOT" par --rootfs "$ROOTFS" --cgroup-parent "berth-test-$IT_TOKEN" \
+		-e "BERTH_IT=$IT_TOKEN" --quiet --mode line --range 1:5000 -- cat >"$TDIR/out" ||
+		fail "par failed: $(tail -n 3 "$TDIR/trace")"
+	assert_eq "$(wc -l <"$TDIR/out")" 5000 "every result"
+	local berth_pid n
+	berth_pid=$(head -n 1 "$TDIR/trace" | awk '{ print $1 }')
+	n=$(awk -v p="$berth_pid" '$1 == p && $2 ~ /^write\(1,/' "$TDIR/trace" | wc -l)
+	[ "$n" -le 50 ] || fail "berth wrote the 5000 results in $n write()s"
+	no_pool_left
+}
