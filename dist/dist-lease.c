@@ -13,7 +13,9 @@
 int dq_lease_alloc(struct dq *q, uint64_t len, int timeout_ms, uint32_t *lease,
 		   uint64_t *off)
 {
-	struct timespec ts, *deadline = dq_deadline(&ts, timeout_ms);
+	/* the clock is read once there is no room, not for every task */
+	struct timespec ts, *deadline = NULL;
+	bool timed = false;
 	int r;
 	pthread_mutex_lock(&q->alloc_lock);
 	for (;;) {
@@ -29,9 +31,14 @@ int dq_lease_alloc(struct dq *q, uint64_t len, int timeout_ms, uint32_t *lease,
 			q->lease_blk[*lease] = blk;
 			return 0; /* alloc_lock stays held */
 		}
-		if (r != -EAGAIN || timeout_ms == 0 ||
-		    dq_deadline_passed(deadline))
+		if (r != -EAGAIN || timeout_ms == 0)
 			break;
+		if (!timed) {
+			deadline = dq_deadline(&ts, timeout_ms);
+			timed = true;
+		} else if (dq_deadline_passed(deadline)) {
+			break;
+		}
 		q->room_waiters++;
 		if (deadline)
 			pthread_cond_timedwait(&q->room, &q->alloc_lock,

@@ -303,9 +303,13 @@ static void wait_results(struct dq *q, const struct timespec *deadline)
 	pthread_mutex_lock(&q->collect_lock);
 }
 
-static int collect_locked(struct dq *q, struct dq_result *res, int timeout_ms,
-			  const struct timespec *deadline)
+static int collect_locked(struct dq *q, struct dq_result *res, int timeout_ms)
 {
+	/* the deadline is read from the clock when there is first nothing
+	 * to take, not on every call (one a result) */
+	struct timespec ts;
+	const struct timespec *deadline = NULL;
+	bool timed = false;
 	for (;;) {
 		if (atomic_load_explicit(&q->waiting_hint,
 					 memory_order_relaxed)) {
@@ -326,18 +330,23 @@ static int collect_locked(struct dq *q, struct dq_result *res, int timeout_ms,
 		pthread_mutex_unlock(&q->alloc_lock);
 		if (atomic_load(&q->unresolved) == 0)
 			return -ENODATA;
-		if (timeout_ms == 0 || dq_deadline_passed(deadline))
+		if (timeout_ms == 0)
 			return -EAGAIN;
+		if (!timed) {
+			deadline = dq_deadline(&ts, timeout_ms);
+			timed = true;
+		} else if (dq_deadline_passed(deadline)) {
+			return -EAGAIN;
+		}
 		wait_results(q, deadline);
 	}
 }
 
 int dq_collect(struct dq *q, struct dq_result *res, int timeout_ms)
 {
-	struct timespec ts, *deadline = dq_deadline(&ts, timeout_ms);
 	pthread_mutex_lock(&q->collect_lock);
 	dq_result_release_pending(q);
-	int r = collect_locked(q, res, timeout_ms, deadline);
+	int r = collect_locked(q, res, timeout_ms);
 	pthread_mutex_unlock(&q->collect_lock);
 	return r;
 }
