@@ -191,6 +191,30 @@ struct dp_exit {
 	struct berr err;
 };
 
+/* The tasks of `berth par`'s input, one argument each (dist-source.c):
+ * `::: args`, a file read whole, a range, or a stream read as it comes. */
+enum dp_src_kind { DP_SRC_ARGS, DP_SRC_RANGE, DP_SRC_BUF, DP_SRC_FD };
+
+struct dp_source {
+	enum dp_src_kind kind;
+	char *const *args;
+	size_t next;
+	int64_t cur, end, step;
+	char *buf; /* DP_SRC_BUF: the whole file; DP_SRC_FD: what was read */
+	size_t len, off;
+	int fd;
+	bool eof;
+	uint64_t total; /* tasks in all, 0 while unknown */
+	char num[32];
+};
+
+/* Opens o's input (args, -a/:::: file, --range, or stdin). */
+int dp_source_open(const struct dp_par_opts *o, struct dp_source *src,
+		   struct berr *err);
+/* The next argument in *arg (valid until the next call): 1; 0: none yet
+ * (a stream has no complete line ready); -1: the input has ended. */
+int dp_source_next(struct dp_source *src, const char **arg);
+
 /* One line on how a worker ended ("worker w3 exited with status 127: its
  * command was not found in the container"). */
 void dp_describe_exit(const struct dp_exit *ev, char *buf, size_t len);

@@ -139,171 +139,6 @@ char *dp_payload_command(const char *payload, size_t len, unsigned slot)
 	return b.p;
 }
 
-/* ---- task sources
- * ------------------------------------------------------------ */
-
-enum src_kind { SRC_ARGS, SRC_RANGE, SRC_BUF, SRC_FD };
-
-struct source {
-	enum src_kind kind;
-	char *const *args;
-	size_t next;
-	int64_t cur, end, step;
-	char *buf; /* SRC_BUF: the whole file; SRC_FD: what was read */
-	size_t len, off;
-	int fd;
-	bool eof;
-	uint64_t total; /* tasks in all, 0 while unknown */
-	char num[32];
-};
-
-static int parse_range(const char *s, struct source *src, struct berr *err)
-{
-	_cleanup_free_ char *copy = base_strdup(s);
-	char *f[4] = {copy, NULL, NULL, NULL};
-	int n = 1;
-	for (char *p = copy; *p && n < 4; p++)
-		if (*p == ':') {
-			*p = '\0';
-			f[n++] = p + 1;
-		}
-	int64_t v[3] = {0, 0, 0};
-	bool ok = n == 2 || n == 3;
-	for (int i = 0; ok && i < n; i++)
-		ok = base_parse_i64(f[i], &v[i]) == 0;
-	if (ok && n == 2)
-		v[2] = v[0] <= v[1] ? 1 : -1;
-	int64_t span;
-	if (ok && __builtin_sub_overflow(v[1], v[0], &span))
-		ok = false;
-	if (!ok || v[2] == 0 || span / v[2] < 0 || (v[2] > 0 && v[0] > v[1]) ||
-	    (v[2] < 0 && v[0] < v[1]))
-		return berr_setx(err, EINVAL,
-				 "--range %s: expected START:END[:STEP] "
-				 "(integers, STEP not 0 and going from START "
-				 "towards END)",
-				 s);
-	src->cur = v[0];
-	src->end = v[1];
-	src->step = v[2];
-	src->total = (uint64_t)(span / v[2]) + 1;
-	return 0;
-}
-
-static uint64_t count_lines(const char *s, size_t len)
-{
-	uint64_t n = 0;
-	for (const char *p = s; (p = memchr(p, '\n', len - (size_t)(p - s)));
-	     p++)
-		n++;
-	return n + (len && s[len - 1] != '\n');
-}
-
-static int source_open(const struct dp_par_opts *o, struct source *src,
-		       struct berr *err)
-{
-	int given = !!o->args + !!o->arg_file + !!o->range;
-	if (given > 1)
-		return berr_setx(err, EINVAL,
-				 "give one source of tasks: ::: ARGS, -a FILE "
-				 "or --range");
-	src->fd = -1;
-	if (o->args) {
-		src->kind = SRC_ARGS;
-		src->args = o->args;
-		src->total = base_strv_len(o->args);
-	} else if (o->range) {
-		src->kind = SRC_RANGE;
-		return parse_range(o->range, src, err);
-	} else if (o->arg_file && strcmp(o->arg_file, "-")) {
-		src->kind = SRC_BUF;
-		int r = base_read_file_at(AT_FDCWD, o->arg_file, &src->buf,
-					  &src->len, (size_t)1 << 34);
-		if (r < 0)
-			return berr_set(err, -r, "-a %s", o->arg_file);
-		src->total = count_lines(src->buf, src->len);
-	} else {
-		src->kind = SRC_FD;
-		src->fd = o->input_fd;
-	}
-	return 0;
-}
-
-/* The next line in buf[off..len); with final, a last line without a
- * newline counts too. */
-static bool take_line(struct source *src, bool final, const char **arg)
-{
-	if (!src->buf)
-		return false;
-	char *s = src->buf + src->off;
-	size_t left = src->len - src->off;
-	char *nl = memchr(s, '\n', left);
-	if (!nl && (!final || !left))
-		return false;
-	if (nl)
-		*nl = '\0';
-	else
-		s[left] = '\0';
-	src->off += nl ? (size_t)(nl - s) + 1 : left;
-	*arg = s;
-	return true;
-}
-
-/* Reads what stdin has now, without blocking. */
-static void source_fill(struct source *src)
-{
-	if (src->off) {
-		memmove(src->buf, src->buf + src->off, src->len - src->off);
-		src->len -= src->off;
-		src->off = 0;
-	}
-	struct pollfd pf = {.fd = src->fd, .events = POLLIN};
-	if (poll(&pf, 1, 0) <= 0)
-		return;
-	src->buf = base_realloc(src->buf, src->len + 65537, 1);
-	ssize_t n = read(src->fd, src->buf + src->len, 65536);
-	if (n < 0 && (errno == EINTR || errno == EAGAIN))
-		return;
-	if (n <= 0)
-		src->eof = true;
-	else
-		src->len += (size_t)n;
-}
-
-/* 1 and *arg (valid until the next call), 0 when nothing is ready yet,
- * -1 at the end. */
-static int source_next(struct source *src, const char **arg)
-{
-	switch (src->kind) {
-	case SRC_ARGS:
-		if (!src->args[src->next])
-			return -1;
-		*arg = src->args[src->next++];
-		return 1;
-	case SRC_RANGE:
-		if (src->next == src->total)
-			return -1;
-		snprintf(
-			src->num, sizeof(src->num), "%lld",
-			(long long)(src->cur + (int64_t)src->next * src->step));
-		src->next++;
-		*arg = src->num;
-		return 1;
-	case SRC_BUF:
-		return take_line(src, true, arg) ? 1 : -1;
-	case SRC_FD:
-		if (take_line(src, src->eof, arg))
-			return 1;
-		if (src->eof)
-			return -1;
-		source_fill(src);
-		if (take_line(src, src->eof, arg))
-			return 1;
-		return src->eof ? -1 : 0;
-	}
-	return -1;
-}
-
 /* ---- tasks and their outcomes
  * -------------------------------------------------- */
 
@@ -402,7 +237,7 @@ struct par {
 	const struct dp_par_opts *o;
 	struct dq *q;
 	struct dp_pool *pool;
-	struct source src;
+	struct dp_source src;
 	struct tmap by_qid, by_seq;
 	struct task *retry_head, *retry_tail, *pending;
 	/* ended by a signal or lost their worker: see hold_task() */
@@ -868,7 +703,7 @@ static struct task *next_task(struct par *p)
 		return NULL;
 	const char *arg;
 	int r;
-	while ((r = source_next(&p->src, &arg)) > 0 && not_mine(p))
+	while ((r = dp_source_next(&p->src, &arg)) > 0 && not_mine(p))
 		;
 	if (r < 0)
 		p->input_done = true;
@@ -933,7 +768,7 @@ int dp_par_tasks(const struct dp_par_opts *o,
 		return berr_setx(err, EINVAL, "no command given");
 	struct par p = {.o = o, .mine.shard = o->shard};
 	_cleanup_free_ char *joblog = dp_shard_path(o->joblog, &o->shard);
-	int r = source_open(o, &p.src, err);
+	int r = dp_source_open(o, &p.src, err);
 	if (r == 0 && o->resume && joblog)
 		r = dp_mine_read_joblog(&p.mine, joblog, err);
 	while (r == 0 && !p.input_done) {
@@ -1150,8 +985,9 @@ static int run_loop(struct par *p, struct berr *err)
 			return 0;
 		struct dq_result res;
 		if (p->inflight) {
-			int wait = p->src.kind == SRC_FD && !p->input_done ? 5
-									   : 20;
+			int wait = p->src.kind == DP_SRC_FD && !p->input_done
+					   ? 5
+					   : 20;
 			/* lib mode with a deep queue: rather than have a
 			 * worker wake us for each result, look again a little
 			 * later, when many are there */
@@ -1170,7 +1006,7 @@ static int run_loop(struct par *p, struct berr *err)
 			} else if (r == -ENODATA) {
 				fail_lost(p);
 			}
-		} else if (!p->input_done && p->src.kind == SRC_FD) {
+		} else if (!p->input_done && p->src.kind == DP_SRC_FD) {
 			struct pollfd pf = {.fd = p->src.fd, .events = POLLIN};
 			poll(&pf, 1, 20);
 		} else {
@@ -1315,7 +1151,7 @@ static int setup(struct par *p, struct berr *err)
 	const struct dp_par_opts *o = p->o;
 	int r = check_opts(o, err);
 	if (r == 0)
-		r = source_open(o, &p->src, err);
+		r = dp_source_open(o, &p->src, err);
 	if (r == 0)
 		r = pick_cpus(p, err);
 	if (r < 0)
