@@ -134,15 +134,19 @@ void cli_main_usage(FILE *out);
 /* Docker's sizes: powers of 1000, three significant digits ("4.26MB"). */
 void cli_human_size(uint64_t n, char *buf, size_t len);
 
-/* The lines of `job logs` and `compose logs`: "LABEL<sep>[TIME ]TEXT",
- * flushed each when following (eng_job_logs_opts.record, data a struct
- * cli_log_print). */
+/* How `job logs` and `compose logs` print: "LABEL<sep>[TIME ]TEXT", each
+ * line flushed when following. */
 struct cli_log_print {
 	const char *sep;
 	bool timestamps, follow;
 };
-int cli_log_record(const char *label, const char *stream, const char *text,
-		   size_t len, const char *time, void *data);
+/* `job logs` and `compose logs`: the logs of job's groups (all when
+ * groups is empty) as pr prints them, with --tail and --since; none_ok:
+ * a job that never ran has no logs, and that is no error. Returns the
+ * exit status. */
+int cli_job_logs(struct cli *cli, const char *job, char *const *groups,
+		 const struct cli_log_print *pr, const char *tail,
+		 const char *since, bool none_ok);
 
 /* The --tail (a number or "all"; *tail_out kept for "all" and NULL)
  * and --since of a logs command, as `berth logs` takes them (cmd-logs.c,

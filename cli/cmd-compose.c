@@ -136,20 +136,8 @@ static int c_logs(struct cli *cli, struct eng_compose *c,
 {
 	struct cli_log_print pr = {
 		.sep = " | ", .timestamps = f->timestamps, .follow = f->follow};
-	struct eng_job_logs_opts o = {.groups = cli->args,
-				      .follow = f->follow,
-				      .tail = -1,
-				      .record = cli_log_record,
-				      .data = &pr};
-	int r = cli_logs_window(f->tail, f->since, &o.tail, &o.since_ns);
-	if (r != CLI_CONTINUE)
-		return r;
-	signal(SIGPIPE, SIG_IGN);
-	struct berr err = {0};
-	r = eng_job_logs(&cli->ctx, eng_compose_name(c), &o, &err);
-	if (r == -ENOENT && !cli->nargs) /* never up: no logs */
-		return 0;
-	return r < 0 ? cli_fail(r, &err) : 0;
+	return cli_job_logs(cli, eng_compose_name(c), cli->args, &pr, f->tail,
+			    f->since, !cli->nargs);
 }
 
 /* stop|start|restart [SERVICE...]: through the runner, which keeps the

@@ -147,18 +147,8 @@ static int job_logs(struct cli *cli, const struct job_flags *f)
 {
 	struct cli_log_print pr = {
 		.sep = "| ", .timestamps = f->timestamps, .follow = f->follow};
-	struct eng_job_logs_opts o = {.groups = cli->args + 1,
-				      .follow = f->follow,
-				      .tail = -1,
-				      .record = cli_log_record,
-				      .data = &pr};
-	int r = cli_logs_window(f->tail, f->since, &o.tail, &o.since_ns);
-	if (r != CLI_CONTINUE)
-		return r;
-	signal(SIGPIPE, SIG_IGN);
-	struct berr err = {0};
-	r = eng_job_logs(&cli->ctx, cli->args[0], &o, &err);
-	return r < 0 ? cli_fail(r, &err) : 0;
+	return cli_job_logs(cli, cli->args[0], cli->args + 1, &pr, f->tail,
+			    f->since, false);
 }
 
 /* scale NAME GROUP=N... */

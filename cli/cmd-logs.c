@@ -1,6 +1,7 @@
 /* berth logs [-f] [--tail N] [-t] [--since T] NAME: a launched container's
  * log, stdout's records to stdout and stderr's to stderr, as docker logs
  * prints them. */
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -45,8 +46,9 @@ int cli_logs_window(const char *tail, const char *since, long *tail_out,
 	return CLI_CONTINUE;
 }
 
-int cli_log_record(const char *label, const char *stream, const char *text,
-		   size_t len, const char *time, void *data)
+static int print_log_record(const char *label, const char *stream,
+			    const char *text, size_t len, const char *time,
+			    void *data)
 {
 	(void)stream;
 	const struct cli_log_print *p = data;
@@ -60,6 +62,26 @@ int cli_log_record(const char *label, const char *stream, const char *text,
 	if (p->follow)
 		fflush(stdout);
 	return ferror(stdout) ? -EPIPE : 0;
+}
+
+int cli_job_logs(struct cli *cli, const char *job, char *const *groups,
+		 const struct cli_log_print *pr, const char *tail,
+		 const char *since, bool none_ok)
+{
+	struct eng_job_logs_opts o = {.groups = groups,
+				      .follow = pr->follow,
+				      .tail = -1,
+				      .record = print_log_record,
+				      .data = (void *)pr};
+	int r = cli_logs_window(tail, since, &o.tail, &o.since_ns);
+	if (r != CLI_CONTINUE)
+		return r;
+	signal(SIGPIPE, SIG_IGN);
+	struct berr err = {0};
+	r = eng_job_logs(&cli->ctx, job, &o, &err);
+	if (r == -ENOENT && none_ok)
+		return 0;
+	return r < 0 ? cli_fail(r, &err) : 0;
 }
 
 int cli_cmd_logs(struct cli *cli, int argc, char **argv)

@@ -415,6 +415,22 @@ t_par_image() {
 	no_pool_left
 }
 
+# kill_after_journal PID JOBLOG N: SIGKILL of berth (PID) once JOBLOG has
+# N tasks (10 s at most), then until its pool's state is gone.
+kill_after_journal() {
+	local n
+	for n in $(seq 200); do
+		[ "$(grep -c '^[0-9]' "$2" 2>/dev/null)" -ge "$3" ] && break
+		sleep 0.05
+	done
+	kill -KILL "$1"
+	wait "$1"
+	for n in $(seq 100); do
+		[ -z "$(ls -A "$ROOT")" ] && break
+		sleep 0.05
+	done
+}
+
 # --resume after berth was SIGKILLed: the second run does only what the
 # joblog does not have; between the two runs every task ran and each is
 # in the joblog once.
@@ -426,16 +442,7 @@ t_par_resume_after_sigkill() {
 		-e "BERTH_IT=$IT_TOKEN" --quiet -j 2 --joblog "$TDIR/log" \
 		-- sh -c 'echo {}; sleep 0.2' ::: $(seq 20) >"$TDIR/out1" 2>"$TDIR/err1" &
 	pid=$!
-	for n in $(seq 200); do
-		[ "$(grep -c '^[0-9]' "$TDIR/log" 2>/dev/null)" -ge 4 ] && break
-		sleep 0.05
-	done
-	kill -KILL "$pid"
-	wait "$pid"
-	for n in $(seq 100); do
-		[ -z "$(ls -A "$ROOT")" ] && break
-		sleep 0.05
-	done
+	kill_after_journal "$pid" "$TDIR/log" 4
 	local first
 	first=$(grep -c '^[0-9]' "$TDIR/log")
 	[ "$first" -ge 4 ] && [ "$first" -lt 20 ] || fail "the first run journaled $first of 20"
@@ -724,16 +731,7 @@ t_par_shard_resume_after_kill() {
 		--joblog "$TDIR/k.log" --results "$TDIR/k.jsonl" -- sh -c "$scr" ::: $(seq 60) \
 		>"$TDIR/out1" 2>"$TDIR/err1" &
 	pid=$!
-	for n in $(seq 200); do
-		[ "$(cat "$TDIR/k.log.shard-1-of-3" 2>/dev/null | grep -c '^[0-9]')" -ge 4 ] && break
-		sleep 0.05
-	done
-	kill -KILL "$pid"
-	wait "$pid"
-	for n in $(seq 100); do
-		[ -z "$(ls -A "$ROOT")" ] && break
-		sleep 0.05
-	done
+	kill_after_journal "$pid" "$TDIR/k.log.shard-1-of-3" 4
 	journaled=$(grep '^[0-9]' "$TDIR/k.log.shard-1-of-3" | cut -f1 | sort -n)
 	n=$(wc -l <<<"$journaled")
 	[ "$n" -ge 4 ] && [ "$n" -lt 20 ] || fail "the killed shard journaled $n of its 20 tasks"
