@@ -140,6 +140,13 @@ struct cli_log_print {
 	const char *sep;
 	bool timestamps, follow;
 };
+/* cmd-job.c, for compose's too: a container's STATUS ("running",
+ * "exited(3)"), and `job scale`'s GROUP=N... of a running job (what: the
+ * command, for messages); the exit status. */
+void cli_job_status(const struct eng_job_entry *e, char *buf, size_t len);
+int cli_job_scale(struct cli *cli, const char *job, char *const *specs,
+		  const char *what);
+
 /* `job logs` and `compose logs`: the logs of job's groups (all when
  * groups is empty) as pr prints them, with --tail and --since; none_ok:
  * a job that never ran has no logs, and that is no error. Returns the

@@ -32,25 +32,11 @@ static void on_stop(int sig)
 static int up_running(struct cli *cli, struct eng_compose *c,
 		      struct compose_flags *f)
 {
-	struct eng_job_entry *v = NULL;
-	size_t n = 0;
-	struct berr err = {0};
-	int r = eng_job_ps(&cli->ctx, eng_compose_name(c), false, &v, &n, &err);
-	eng_job_entries_free(v, n);
-	if (r < 0)
+	if (!eng_job_running(&cli->ctx, eng_compose_name(c)))
 		return 0;
-	for (char **s = f->scale; s && *s; s++) {
-		_cleanup_free_ char *svc = base_strdup(*s);
-		char *eq = strchr(svc, '=');
-		int count;
-		if (!eq || base_parse_int(eq + 1, &count) < 0)
-			return cli_error("compose up: --scale %s: SVC=N", *s);
-		*eq = '\0';
-		if ((r = eng_job_scale(&cli->ctx, eng_compose_name(c), svc,
-				       count, &err)) < 0)
-			return cli_fail(r, &err);
-	}
-	return 1;
+	int r = cli_job_scale(cli, eng_compose_name(c), f->scale,
+			      "compose up --scale");
+	return r ? r : 1;
 }
 
 static int c_up(struct cli *cli, struct eng_compose *c, struct compose_flags *f)
@@ -106,12 +92,7 @@ static int c_ps(struct cli *cli, struct eng_compose *c, struct compose_flags *f)
 		       "ADDRESS");
 	for (size_t i = 0; i < n; i++) {
 		char status[32];
-		if (v[i].exit_code >= 0)
-			snprintf(status, sizeof(status), "exited(%d)",
-				 v[i].exit_code);
-		else
-			snprintf(status, sizeof(status), "%s",
-				 oci_status_name(v[i].status));
+		cli_job_status(&v[i], status, sizeof(status));
 		if (json)
 			printf("{\"Name\":\"%s\",\"Service\":\"%s\","
 			       "\"State\":\"%s\",\"ExitCode\":%d,"

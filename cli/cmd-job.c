@@ -97,6 +97,14 @@ static int ps_json(const struct eng_job_entry *v, size_t n)
 	return 0;
 }
 
+void cli_job_status(const struct eng_job_entry *e, char *buf, size_t len)
+{
+	if (e->exit_code >= 0)
+		snprintf(buf, len, "exited(%d)", e->exit_code);
+	else
+		snprintf(buf, len, "%s", oci_status_name(e->status));
+}
+
 static void ps_table(const struct eng_job_entry *v, size_t n)
 {
 	size_t wg = strlen("GROUP"), wi = strlen("ID");
@@ -110,12 +118,7 @@ static void ps_table(const struct eng_job_entry *v, size_t n)
 	       "ID", "STATUS", "PID", "CPU", "ADDRESS");
 	for (size_t i = 0; i < n; i++) {
 		char status[32];
-		if (v[i].exit_code >= 0)
-			snprintf(status, sizeof(status), "exited(%d)",
-				 v[i].exit_code);
-		else
-			snprintf(status, sizeof(status), "%s",
-				 oci_status_name(v[i].status));
+		cli_job_status(&v[i], status, sizeof(status));
 		printf("%-*s   %-*s   %-12s %-9d %-6s %s\n", (int)wg,
 		       v[i].group, (int)wi, v[i].id, status, (int)v[i].pid,
 		       v[i].cpus ? v[i].cpus : "-", v[i].ip[0] ? v[i].ip : "-");
@@ -151,35 +154,42 @@ static int job_logs(struct cli *cli, const struct job_flags *f)
 			    f->since, false);
 }
 
-/* scale NAME GROUP=N... */
-static int job_scale(struct cli *cli, const struct job_flags *f)
+int cli_job_scale(struct cli *cli, const char *job, char *const *specs,
+		  const char *what)
 {
-	(void)f;
-	for (size_t i = 1; i < cli->nargs; i++) {
-		_cleanup_free_ char *group = base_strdup(cli->args[i]);
+	for (size_t i = 0; specs && specs[i]; i++) {
+		_cleanup_free_ char *group = base_strdup(specs[i]);
 		char *eq = strchr(group, '=');
 		int n;
 		if (!eq || eq == group || base_parse_int(eq + 1, &n) < 0 ||
 		    n < 0)
-			return cli_error("job scale: `%s`: expected GROUP=N",
-					 cli->args[i]);
+			return cli_error("%s: `%s`: expected GROUP=N", what,
+					 specs[i]);
 		*eq = '\0';
 		struct berr err = {0};
-		int r = eng_job_scale(&cli->ctx, cli->args[0], group, n, &err);
+		int r = eng_job_scale(&cli->ctx, job, group, n, &err);
 		if (r < 0)
 			return cli_fail(r, &err);
 	}
 	return 0;
 }
 
+/* scale NAME GROUP=N... */
+static int job_scale(struct cli *cli, const struct job_flags *f)
+{
+	(void)f;
+	return cli_job_scale(cli, cli->args[0], cli->args + 1, "job scale");
+}
+
+/* start NAME [GROUP...]: those groups, or (none named) every one held */
 static int job_start(struct cli *cli, const struct job_flags *f)
 {
 	(void)f;
-	int r = 0;
-	for (size_t i = 1; r >= 0 && (i < cli->nargs || i == 1); i++) {
+	size_t n = cli->nargs > 1 ? cli->nargs - 1 : 1;
+	for (size_t i = 0; i < n; i++) {
 		struct berr err = {0};
-		const char *g = i < cli->nargs ? cli->args[i] : NULL;
-		r = eng_job_start_group(&cli->ctx, cli->args[0], g, &err);
+		const char *g = cli->nargs > 1 ? cli->args[1 + i] : NULL;
+		int r = eng_job_start_group(&cli->ctx, cli->args[0], g, &err);
 		if (r < 0)
 			return cli_fail(r, &err);
 	}

@@ -689,6 +689,18 @@ static void copy_step_clear(struct copy_step *cs)
 	base_strv_free(cs->c.layers);
 }
 
+/* The stat cache, read at the first COPY: a build without one reads
+ * nothing. */
+static struct eng_stat_cache *copy_files(struct build *B)
+{
+	if (!B->files) {
+		_cleanup_free_ char *path =
+			base_sprintf("%s/files", B->cache_dir);
+		B->files = eng_stat_cache_open(path);
+	}
+	return B->files;
+}
+
 static int copy_prepare(struct stage *S, const struct eng_df_instr *in,
 			struct copy_step *cs, struct berr *err)
 {
@@ -742,8 +754,8 @@ static int copy_prepare(struct stage *S, const struct eng_df_instr *in,
 				     err);
 	if (r == 0)
 		r = eng_copy_hash(cs->c.rootfd, cs->c.sources, cs->c.ignore,
-				  cs->c.apply_ignore, S->B->files, cs->hash,
-				  err);
+				  cs->c.apply_ignore, copy_files(S->B),
+				  cs->hash, err);
 	return r;
 }
 
@@ -1438,8 +1450,6 @@ static int build_open(struct build *B, struct berr *err)
 		r = base_mkdir_p(AT_FDCWD, B->scratch, 0700);
 	if (r < 0)
 		return berr_set(err, -r, "create %s", B->scratch);
-	_cleanup_free_ char *files = base_sprintf("%s/files", B->cache_dir);
-	B->files = eng_stat_cache_open(files);
 	B->stage_images = base_calloc(B->df->n_stages, sizeof(char *));
 	B->stage_cfgs = base_calloc(B->df->n_stages, sizeof(char *));
 	return 0;

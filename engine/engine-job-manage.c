@@ -613,3 +613,9 @@ int eng_job_start_group(const struct rt_ctx *ctx, const char *name,
 		base_sprintf("start %s", group ? group : "*");
 	return request(ctx, name, req, 30000, err);
 }
+
+bool eng_job_running(const struct rt_ctx *ctx, const char *name)
+{
+	_cleanup_free_ char *dir = eng_job_dir(ctx, name);
+	return eng_job_dir_running(dir);
+}

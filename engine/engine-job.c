@@ -347,12 +347,14 @@ static void launch_names_free(struct launch_names *nm)
 
 /* The launch of group g's container id (names: the names it answers to
  * on its network; NULL: id alone), as the runner starts them; cg_path
- * is the job's cgroup. */
+ * is the job's cgroup; command, when not NULL, replaces the group's. */
 static void group_launch(const struct run *R, size_t g, const char *id,
 			 char *const *names, const char *cg_path,
-			 struct launch_names *nm, struct eng_launch_opts *lo)
+			 char *const *command, struct launch_names *nm,
+			 struct eng_launch_opts *lo)
 {
 	const struct eng_job_group *G = &R->j->groups[g];
+	char *const *cmd = command ? command : G->command;
 	nm->root = eng_job_group_root(R->dir, G->name);
 	nm->cg = base_sprintf("%s/%s", cg_path, G->name);
 	for (size_t k = 0; names && names[k]; k++)
@@ -363,8 +365,8 @@ static void group_launch(const struct run *R, size_t g, const char *id,
 	 * follows it */
 	for (size_t k = 0; G->entrypoint && G->entrypoint[k]; k++)
 		base_strv_push(&nm->argv, G->entrypoint[k]);
-	for (size_t k = 0; G->entrypoint && G->command && G->command[k]; k++)
-		base_strv_push(&nm->argv, G->command[k]);
+	for (size_t k = 0; G->entrypoint && cmd && cmd[k]; k++)
+		base_strv_push(&nm->argv, cmd[k]);
 	*lo = (struct eng_launch_opts){
 		.store = R->j->store,
 		.image = G->image,
@@ -375,7 +377,7 @@ static void group_launch(const struct run *R, size_t g, const char *id,
 			.ports = G->ports,
 			.n_ports = G->n_ports},
 		.net_root = R->ctx->root,
-		.ov = {.args = G->entrypoint ? nm->argv : G->command,
+		.ov = {.args = G->entrypoint ? nm->argv : cmd,
 		       .env = G->env,
 		       .entrypoint = G->entrypoint ? "" : NULL,
 		       .workdir = G->workdir,
@@ -429,7 +431,7 @@ __attribute__((noreturn)) static void service_main(const struct run *R,
 		base_strv_push(&names, G->aliases[k]);
 	struct launch_names nm = {0};
 	struct eng_launch_opts lo;
-	group_launch(R, g, id, names, R->cg_path, &nm, &lo);
+	group_launch(R, g, id, names, R->cg_path, NULL, &nm, &lo);
 	struct rt_ctx ctx = *R->ctx;
 	ctx.root = nm.root;
 	/* no SA_RESTART: the wait for the init returns to look at it */
@@ -1428,18 +1430,8 @@ int eng_job_run_one(const struct rt_ctx *ctx, const char *name,
 	snprintf(id, sizeof(id), "%s.run-%d", o->group, (int)getpid());
 	struct launch_names nm = {0};
 	struct eng_launch_opts lo;
-	group_launch(&R, g, id, NULL, cg, &nm, &lo);
-	if (o->args && o->args[0]) {
-		/* the command replaces the service's, after its entrypoint */
-		base_strv_free(nm.argv);
-		nm.argv = NULL;
-		for (size_t k = 0;
-		     j->groups[g].entrypoint && j->groups[g].entrypoint[k]; k++)
-			base_strv_push(&nm.argv, j->groups[g].entrypoint[k]);
-		for (size_t k = 0; o->args[k]; k++)
-			base_strv_push(&nm.argv, o->args[k]);
-		lo.ov.args = nm.argv;
-	}
+	group_launch(&R, g, id, NULL, cg,
+		     o->args && o->args[0] ? o->args : NULL, &nm, &lo);
 	lo.tty = o->tty;
 	/* compose run publishes nothing by default */
 	lo.net.ports = NULL;

@@ -682,6 +682,9 @@ struct eng_job_logs_opts {
 int eng_job_logs(const struct rt_ctx *ctx, const char *name,
 		 const struct eng_job_logs_opts *o, struct berr *err);
 
+/* Whether the job's runner runs (holds the job directory's lock). */
+bool eng_job_running(const struct rt_ctx *ctx, const char *name);
+
 /* Asks the runner of a job to scale service group to n containers (the
  * new ones start, the highest numbers stop and go), to stop a service
  * group (NULL: every service; grace_s < 0: the group's grace period)
