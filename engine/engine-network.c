@@ -414,6 +414,7 @@ static int set_up(const struct eng_network *n, struct berr *err)
 	struct nsn_nft_net nn = {.name = n->name,
 				 .bridge = n->bridge,
 				 .subnet = n->subnet,
+				 .gateway = n->gateway,
 				 .internal = n->internal};
 	if (r == 0)
 		r = ok_if(nsn_nft_network_add(&nn, err), -EEXIST);

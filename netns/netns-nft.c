@@ -20,6 +20,7 @@ static const char nft_skeleton[] =
 	"add chain " TABLE " published\n"
 	"add chain " TABLE " outbound\n"
 	"add chain " TABLE " isolation\n"
+	"add chain " TABLE " untracked\n"
 	"add chain " TABLE " prerouting { type nat hook prerouting "
 	"priority dstnat; policy accept; }\n"
 	"add chain " TABLE " output { type nat hook output "
@@ -44,8 +45,12 @@ static const char nft_skeleton[] =
 	"add rule " TABLE " postrouting jump outbound\n"
 	"add rule " TABLE " forward jump isolation\n"
 	/* before conntrack's reverse NAT: only replies to a masqueraded
-	 * loopback client may reach 127.0.0.0/8 from a bridge */
-	"add rule " TABLE " guard iifname @bridges ip daddr 127.0.0.0/8 drop\n";
+	 * loopback client may reach 127.0.0.0/8 from a bridge. Every
+	 * bridged packet passes here (br_netfilter), so the rules of the
+	 * guard and of the isolation chain test what fails fastest first:
+	 * a compare before a set lookup. */
+	"add rule " TABLE " guard ip daddr 127.0.0.0/8 iifname @bridges drop\n"
+	"add rule " TABLE " guard jump untracked\n";
 
 /* libnftables is loaded on first use rather than linked: linked, it and
  * the five libraries it needs would be mapped by every berth call, which
@@ -281,10 +286,19 @@ static int check_v4(const char *s, bool prefix, struct nsn_cidr *c,
 
 /* The network's own rules, after the skeleton. */
 static void network_rules(const struct nsn_nft_net *n, const char *subnet,
-			  const char *tag, struct cmds *c)
+			  const char *gateway, const char *tag, struct cmds *c)
 {
 	const char *br = n->bridge;
 	cmds_add(c, "add element " TABLE " bridges { \"%s\" }\n", br);
+	/* two containers of the network talking to each other: bridged,
+	 * never NATed, so conntrack has nothing to do for them but cost
+	 * (see netns.h). What goes to the gateway, the host's address,
+	 * stays tracked: a masqueraded hairpin's answers come back there
+	 * and must be un-NATed. */
+	cmds_add(c,
+		 "add rule " TABLE " untracked iifname \"%s\" ip saddr %s "
+		 "ip daddr %s ip daddr != %s notrack comment \"%s\"\n",
+		 br, subnet, subnet, gateway, tag);
 	/* a container's connection to a published port of the host that
 	 * comes back to its own bridge: the answer must come back through
 	 * the host, to be un-DNATed */
@@ -306,7 +320,7 @@ static void network_rules(const struct nsn_nft_net *n, const char *subnet,
 	/* the other direction is the other bridge's rule */
 	cmds_add(c,
 		 "add rule " TABLE " isolation iifname \"%s\" "
-		 "oifname @bridges oifname != \"%s\" drop comment \"%s\"\n",
+		 "oifname != \"%s\" oifname @bridges drop comment \"%s\"\n",
 		 br, br, tag);
 	cmds_add(c,
 		 "add rule " TABLE " outbound ip saddr %s "
@@ -321,15 +335,21 @@ int nsn_nft_network_add(const struct nsn_nft_net *n, struct berr *err)
 		return berr_wrap(err, "add nftables rules");
 	_cleanup_free_ char *ctx =
 		base_sprintf("add nftables rules of network %s", n->name);
-	struct nsn_cidr sub;
-	char subnet[NSN_CIDR_STRLEN];
+	struct nsn_cidr sub, gw;
+	char subnet[NSN_CIDR_STRLEN], gateway[INET_ADDRSTRLEN];
 	if (!nsn_ifname_ok(n->bridge))
 		return berr_setx(err, EINVAL, "%s: bad bridge name `%s`", ctx,
 				 n->bridge ? n->bridge : "");
 	r = check_v4(n->subnet, true, &sub, ctx, err);
+	if (r == 0)
+		r = check_v4(n->gateway, false, &gw, ctx, err);
 	if (r < 0)
 		return r;
+	if (!nsn_cidr_overlaps(&sub, &gw))
+		return berr_setx(err, EINVAL, "%s: gateway %s is outside %s",
+				 ctx, n->gateway, n->subnet);
 	nsn_cidr_format(&sub, subnet, sizeof(subnet));
+	inet_ntop(AF_INET, gw.addr, gateway, sizeof(gateway));
 	if (if_nametoindex(n->bridge) == 0)
 		return berr_set(err, errno, "%s: bridge `%s`", ctx, n->bridge);
 	_cleanup_free_ char *tag = base_sprintf("berth:net=%s", n->name);
@@ -340,7 +360,7 @@ int nsn_nft_network_add(const struct nsn_nft_net *n, struct berr *err)
 		return berr_setx(err, EEXIST, "%s: it has rules already", ctx);
 	_cleanup_(cmds_free) struct cmds c = {0};
 	cmds_add(&c, "%s", nft_skeleton);
-	network_rules(n, subnet, tag, &c);
+	network_rules(n, subnet, gateway, tag, &c);
 	if (!n->internal) {
 		r = nsn_ipv4_conf_set(n->bridge, "route_localnet", "1", err);
 		if (r < 0)

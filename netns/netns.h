@@ -191,7 +191,9 @@ int nsn_ipam_remove(const char *dir, const char *name, struct berr *err);
  *   forward             (filter)     jumps to isolation
  *   isolation           (regular)    drops between bridges, internal networks
  *   guard               (filter)     prerouting at raw priority: drops
- *                                    127.0.0.0/8 arriving on a bridge
+ *                                    127.0.0.0/8 arriving on a bridge,
+ *                                    jumps to untracked
+ *   untracked           (regular)    notrack within each network
  *   set bridges         (ifname)     every berth bridge
  * Each rule's comment is its tag: "berth:net=NAME" for a network's rules,
  * "berth:ctr=ID" for a container's published ports, so that a dead
@@ -209,13 +211,24 @@ int nsn_ipam_remove(const char *dir, const char *name, struct berr *err);
  * would also let a container reach the host's 127.0.0.1 services by
  * sending there through the bridge, the guard chain drops packets to
  * 127.0.0.0/8 that arrive on a berth bridge before conntrack's reverse
- * NAT (raw priority), as kube-proxy does since CVE-2020-8558. */
+ * NAT (raw priority), as kube-proxy does since CVE-2020-8558.
+ *
+ * Conntrack: the NAT chains make the kernel track every IPv4 packet of
+ * the namespace, and with br_netfilter loaded (docker loads it, and
+ * bridge-nf-call-iptables=1 is then every namespace's default) that
+ * includes packets bridged between two containers of one network. Those
+ * are never NATed, so the untracked chain marks them notrack before
+ * conntrack sees them (saddr and daddr in the subnet, daddr not the
+ * gateway): a worker talking to a service of its network costs no
+ * conntrack entry and no lookup. Packets to and from the gateway (the
+ * host, and the masqueraded hairpin of a published port) stay tracked. */
 
 struct nsn_nft_net {
-	const char *name;   /* the network's name (tag) */
-	const char *bridge; /* its bridge, which must exist */
-	const char *subnet; /* IPv4 CIDR of its containers */
-	bool internal;	    /* no masquerade, no forwarding off the bridge */
+	const char *name;    /* the network's name (tag) */
+	const char *bridge;  /* its bridge, which must exist */
+	const char *subnet;  /* IPv4 CIDR of its containers */
+	const char *gateway; /* the bridge's IPv4 address, in subnet */
+	bool internal;	     /* no masquerade, no forwarding off the bridge */
 };
 
 /* Adds the network's rules: the bridge joins the set (no forwarding
@@ -224,7 +237,9 @@ struct nsn_nft_net {
  * host's address; nsn_veth_create sets hairpin mode on bridge ports); a
  * non-internal network masquerades its subnet leaving by any other interface,
  * masquerades loopback sources going to the bridge and gets route_localnet=1 on
- * it; an internal one drops forwarding into and out of its bridge. -ENODEV when
+ * it; an internal one drops forwarding into and out of its bridge. Traffic
+ * between two addresses of the subnet other than the gateway is not tracked
+ * (see above). -ENODEV when
  * the bridge is missing, -EEXIST when the network has rules (two processes
  * adding one network at once are not told apart: the caller serializes that).
  * On any error nothing is left. */

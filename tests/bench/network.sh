@@ -30,7 +30,7 @@ N=${N:-50}
 DOCKER_N=${DOCKER_N:-10}
 PAR_RUNS=${PAR_RUNS:-5}
 IPERF_SECONDS=${IPERF_SECONDS:-10}
-IPERF_ROUNDS=${IPERF_ROUNDS:-2}
+IPERF_ROUNDS=${IPERF_ROUNDS:-5}
 here=$(cd "$(dirname "$0")/.." && pwd)
 if [ "$(id -u)" != 0 ]; then
 	echo "bench: run as root" >&2
@@ -264,17 +264,24 @@ echo "endpoints a pool --network NAME left after it ended: $(median "$TDIR/par-l
 # iperf3 is the host's (Debian's, linked dynamically): it runs in each
 # container's network namespace by nsenter --net=/proc/PID/ns/net, in the
 # host's mount namespace; on the plain pair it runs the same way.
+# Server and client are pinned to the first two CPUs this script may use
+# (iperf3 -A), the same two for both setups: left to the scheduler, the
+# two sometimes share a CPU and a run's figure swings by a quarter.
 # iperf NS_FILE_SERVER NS_FILE_CLIENT ADDRESS: Gbit/s received
+read -r cpu_srv cpu_cli < <(taskset -pc $$ | sed 's/.*: //' | tr ',' '\n' |
+	awk -F- '{ for (c = $1; c <= ($2 == "" ? $1 : $2); c++) print c }' |
+	head -n 2 | tr '\n' ' ')
+cpu_cli=${cpu_cli:-$cpu_srv}
 iperf() {
 	local spid n
-	nsenter --net="$1" iperf3 -s -1 -p 5201 >/dev/null 2>&1 &
+	nsenter --net="$1" iperf3 -s -1 -p 5201 -A "$cpu_srv" >/dev/null 2>&1 &
 	spid=$!
 	started_pids="$started_pids $spid"
 	for n in $(seq 50); do
 		nsenter --net="$1" ss -Htln 'sport = :5201' | grep -q . && break
 		sleep 0.1
 	done
-	nsenter --net="$2" iperf3 -c "$3" -p 5201 -t "$IPERF_SECONDS" -J >"$TDIR/iperf.json" 2>&1
+	nsenter --net="$2" iperf3 -c "$3" -p 5201 -A "$cpu_cli" -t "$IPERF_SECONDS" -J >"$TDIR/iperf.json" 2>&1
 	wait "$spid" 2>/dev/null
 	jq -r '.end.sum_received.bits_per_second / 1e9 | . * 100 | round / 100' \
 		"$TDIR/iperf.json" 2>/dev/null ||
@@ -311,7 +318,7 @@ gbit_plain=$(median "$TDIR/plain.gbit" 1)
 gbit_bridge=$(median "$TDIR/bridge.gbit" 1)
 
 echo
-echo "3. TCP throughput, iperf3 -t $IPERF_SECONDS, one stream; medians of $IPERF_ROUNDS interleaved runs"
+echo "3. TCP throughput, iperf3 -t $IPERF_SECONDS, one stream, server and client pinned to CPUs $cpu_srv and $cpu_cli; medians of $IPERF_ROUNDS interleaved runs"
 printf '%-44s %10s   %s\n' "" "Gbit/s" "each run"
 printf '%-44s %10s   %s\n' "two namespaces, one veth pair" "${gbit_plain:--}" "$(tr '\n' ' ' <"$TDIR/plain.gbit")"
 printf '%-44s %10s   %s\n' "two berth containers on one bridge network" "${gbit_bridge:--}" "$(tr '\n' ' ' <"$TDIR/bridge.gbit")"

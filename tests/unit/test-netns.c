@@ -578,11 +578,16 @@ TEST(nft_rules_appear_and_go_by_tag)
 	ASSERT_STREQ(s, "");
 	free(s);
 	bridge_with("br0", "10.88.0.1/24");
-	struct nsn_nft_net n1 = {"n1", "br0", "10.88.0.0/24", false};
+	struct nsn_nft_net n1 = {"n1", "br0", "10.88.0.0/24", "10.88.0.1",
+				 false};
 	ASSERT_OK(nsn_nft_network_add(&n1, &e));
 	ASSERT_TRUE(ruleset_has("ip saddr 10.88.0.0/24 oifname != \"br0\" "
 				"masquerade comment \"berth:net=n1\""));
 	ASSERT_TRUE(ruleset_has("elements = { \"br0\" }"));
+	ASSERT_TRUE(
+		ruleset_has("iifname \"br0\" ip saddr 10.88.0.0/24 ip daddr "
+			    "10.88.0.0/24 ip daddr != 10.88.0.1 notrack "
+			    "comment \"berth:net=n1\""));
 	char v[16];
 	read_conf("/proc/sys/net/ipv4/conf/br0/route_localnet", v, sizeof(v));
 	ASSERT_STREQ(v, "1");
@@ -655,7 +660,8 @@ TEST(nft_rules_appear_and_go_by_tag)
 	ASSERT_EQ(nsn_nft_unpublish("c10", &e), 3);
 	/* an internal network: no masquerade, no forwarding off its bridge */
 	bridge_with("br1", "10.89.0.1/24");
-	struct nsn_nft_net n2 = {"n2", "br1", "10.89.0.0/24", true};
+	struct nsn_nft_net n2 = {"n2", "br1", "10.89.0.0/24", "10.89.0.1",
+				 true};
 	ASSERT_OK(nsn_nft_network_add(&n2, &e));
 	ASSERT_TRUE(!ruleset_has(
 		"ip saddr 10.89.0.0/24 oifname != \"br1\" masquerade"));
@@ -663,15 +669,26 @@ TEST(nft_rules_appear_and_go_by_tag)
 				"comment \"berth:net=n2\""));
 	read_conf("/proc/sys/net/ipv4/conf/br1/route_localnet", v, sizeof(v));
 	ASSERT_STREQ(v, "0");
-	ASSERT_EQ(nsn_nft_network_remove("n1", "br0", &e), 3);
+	ASSERT_EQ(nsn_nft_network_remove("n1", "br0", &e), 4);
 	ASSERT_TRUE(!ruleset_has("berth:net=n1"));
 	ASSERT_TRUE(ruleset_has("elements = { \"br1\" }"));
 	ASSERT_OK(nsn_nft_network_remove("n1", "br0", &e));
-	ASSERT_EQ(nsn_nft_network_remove("n2", "br1", &e), 3);
+	ASSERT_EQ(nsn_nft_network_remove("n2", "br1", &e), 4);
 	ASSERT_TRUE(!ruleset_has("berth:"));
 	ASSERT_TRUE(!ruleset_has("elements"));
+	/* a gateway outside the subnet, or not an address: nothing added */
+	struct nsn_nft_net bad_gw = {"n4", "br0", "10.88.0.0/24", "10.89.0.1",
+				     false};
+	ASSERT_EQ(nsn_nft_network_add(&bad_gw, &e), -EINVAL);
+	ASSERT_STREQ(e.msg, "add nftables rules of network n4: gateway "
+			    "10.89.0.1 is outside 10.88.0.0/24");
+	bad_gw.gateway = "10.88.0.0/24";
+	ASSERT_EQ(nsn_nft_network_add(&bad_gw, &e), -EINVAL);
+	ASSERT_CONTAINS(e.msg, "`10.88.0.0/24` is not an IPv4 address");
+	ASSERT_TRUE(!ruleset_has("berth:"));
 	/* a missing bridge: nothing is added */
-	struct nsn_nft_net n3 = {"n3", "br9", "10.90.0.0/24", false};
+	struct nsn_nft_net n3 = {"n3", "br9", "10.90.0.0/24", "10.90.0.1",
+				 false};
 	ASSERT_EQ(nsn_nft_network_add(&n3, &e), -ENODEV);
 	ASSERT_STREQ(e.msg, "add nftables rules of network n3: bridge `br9`: "
 			    "No such device");
@@ -709,7 +726,8 @@ static void nat_world(struct nat_world *w)
 	ASSERT_EQ(base_write_file_at(AT_FDCWD, "/proc/sys/net/ipv4/ip_forward",
 				     "1", 1, 0),
 		  0);
-	struct nsn_nft_net n = {"n1", "br0", "10.88.0.0/24", false};
+	struct nsn_nft_net n = {"n1", "br0", "10.88.0.0/24", "10.88.0.1",
+				false};
 	ASSERT_OK(nsn_nft_network_add(&n, &e));
 }
 
@@ -761,10 +779,45 @@ TEST(containers_reach_out_masqueraded)
 	roundtrip(l, w.ctr, "192.0.2.2", 9000, peer);
 	ASSERT_STREQ(peer, "192.0.2.1");
 	struct berr e = {0};
-	ASSERT_EQ(nsn_nft_network_remove("n1", "br0", &e), 3);
+	ASSERT_EQ(nsn_nft_network_remove("n1", "br0", &e), 4);
 	int c = -1;
 	ASSERT_EQ(try_connect(w.ctr, "192.0.2.2", 9000, 300, &c), -ETIMEDOUT);
 	close(l);
+}
+
+/* Whether this namespace's conntrack table has an entry with text. */
+static bool tracked(const char *text)
+{
+	_cleanup_free_ char *t = NULL;
+	size_t n = 0;
+	ASSERT_EQ(base_read_file_at(AT_FDCWD, "/proc/net/nf_conntrack", &t, &n,
+				    1 << 24),
+		  0);
+	return t && strstr(t, text);
+}
+
+TEST(traffic_within_a_network_is_not_tracked)
+{
+	struct nat_world w;
+	nat_world(&w);
+	char peer[INET_ADDRSTRLEN];
+	int next = container("br0", "vb2", "10.88.0.3/24", "10.88.0.1");
+	int l = listen_in(next, 81);
+	/* neighbours: bridged, never NATed. Without br_netfilter, bridged
+	 * packets never reach conntrack at all, rule or not. */
+	roundtrip(l, w.ctr, "10.88.0.3", 81, peer);
+	ASSERT_STREQ(peer, "10.88.0.2");
+	ASSERT_TRUE(!tracked("src=10.88.0.2 dst=10.88.0.3"));
+	/* the host (the gateway) and the way out stay tracked */
+	roundtrip(l, -1, "10.88.0.3", 81, peer);
+	ASSERT_STREQ(peer, "10.88.0.1");
+	ASSERT_TRUE(tracked("src=10.88.0.1 dst=10.88.0.3"));
+	int out = listen_in(w.outside, 9000);
+	roundtrip(out, next, "192.0.2.2", 9000, peer);
+	ASSERT_STREQ(peer, "192.0.2.1");
+	ASSERT_TRUE(tracked("src=10.88.0.3 dst=192.0.2.2"));
+	close(l);
+	close(out);
 }
 
 static int outside_gw_cb(void *arg, struct berr *err)
@@ -791,7 +844,8 @@ TEST(bridges_are_isolated_and_internal_networks_stay_inside)
 	ASSERT_STREQ(peer, "10.89.0.1");
 	roundtrip(out, other, "192.0.2.2", 9000, peer);
 	ASSERT_STREQ(peer, "10.89.0.2");
-	struct nsn_nft_net n2 = {"n2", "br1", "10.89.0.0/24", true};
+	struct nsn_nft_net n2 = {"n2", "br1", "10.89.0.0/24", "10.89.0.1",
+				 true};
 	ASSERT_OK(nsn_nft_network_add(&n2, &e));
 	int c = -1;
 	ASSERT_EQ(try_connect(w.ctr, "10.89.0.2", 80, 300, &c), -ETIMEDOUT);
@@ -803,9 +857,10 @@ TEST(bridges_are_isolated_and_internal_networks_stay_inside)
 	roundtrip(out, w.ctr, "192.0.2.2", 9000, peer);
 	ASSERT_STREQ(peer, "192.0.2.1");
 	/* a second non-internal network is isolated from br0 all the same */
-	ASSERT_EQ(nsn_nft_network_remove("n2", "br1", &e), 3);
+	ASSERT_EQ(nsn_nft_network_remove("n2", "br1", &e), 4);
 	roundtrip(l, w.ctr, "10.89.0.2", 80, peer);
-	struct nsn_nft_net n3 = {"n3", "br1", "10.89.0.0/24", false};
+	struct nsn_nft_net n3 = {"n3", "br1", "10.89.0.0/24", "10.89.0.1",
+				 false};
 	ASSERT_OK(nsn_nft_network_add(&n3, &e));
 	ASSERT_EQ(try_connect(w.ctr, "10.89.0.2", 80, 300, &c), -ETIMEDOUT);
 	close(l);
