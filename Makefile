@@ -253,8 +253,17 @@ FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 # which pull in the runtime) and the worker library; the others oci/.
 FUZZ_DQ_SRCS := $(addprefix dist/dist-,queue.c ring.c lease.c result.c \
 	arena.c futex.c audit.c) $(wildcard dist/worker/*.c)
-FUZZ_DEPS := $(wildcard oci/*.c base/*.c oci/*.h base/*.h dist/*.h) $(FUZZ_DQ_SRCS)
-fuzz_srcs = $(if $(filter fuzz-queue,$(1)),$(FUZZ_DQ_SRCS),oci/*.c) base/*.c
+# The Dockerfile's and the YAML's targets link their one engine/ file (the
+# Dockerfile's checks a stage name with the runtime's container-id rule,
+# whose file needs oci/ and cgroups/).
+FUZZ_SRCS_fuzz-queue := $(FUZZ_DQ_SRCS)
+FUZZ_SRCS_fuzz-dockerfile := engine/engine-dockerfile.c runtime/runtime-state.c \
+	$(wildcard oci/*.c cgroups/*.c)
+FUZZ_SRCS_fuzz-yaml := engine/engine-yaml.c
+FUZZ_DEPS := $(wildcard oci/*.c base/*.c oci/*.h base/*.h dist/*.h cgroups/*.[ch]) \
+	$(FUZZ_DQ_SRCS) $(FUZZ_SRCS_fuzz-dockerfile) $(FUZZ_SRCS_fuzz-yaml) \
+	engine/engine-internal.h
+fuzz_srcs = $(or $(FUZZ_SRCS_$(1)),oci/*.c) base/*.c
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_DEPS)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  FUZZ    $@")
