@@ -256,7 +256,8 @@ static int par_merge(struct cli *cli, int argc, char **argv)
 		    "(and its number of tasks)"),
 		OPT("tasks", NULL, CLI_STR, &tasks, "T",
 		    "the run had T tasks: check that none of 1..T is "
-		    "missing (default: up to the highest seq found)"),
+		    "missing (default: the claims file's, else up to the "
+		    "highest seq found)"),
 		OPT("quiet", NULL, CLI_BOOL, &quiet, NULL, "no summary line"),
 		CLI_OPT_END,
 	};
@@ -344,7 +345,8 @@ int cli_cmd_par(struct cli *cli, int argc, char **argv)
 		    "skip the jobs --joblog FILE has (an earlier, interrupted "
 		    "run) and append to it"),
 		OPT("shard", NULL, CLI_STR, &f.shard, "I/N|auto|auto/N",
-		    "run only the tasks whose seq s has (s - 1) % N == I, "
+		    "run only the tasks whose seq s has (s - 1) % N == I "
+		    "(with --claims, the chunks it claims), "
 		    "into FILE.shard-I-of-N of --joblog and --results (then "
 		    "'berth par merge'); auto: I and N of the Slurm job "
 		    "step, auto/N: I of it or JOB_COMPLETION_INDEX"),
