@@ -2,10 +2,12 @@
  * file under a POSIX lock (dist-claim.c), the tasks a shard makes of them
  * (dp_mine, dp_par_tasks) and the merge of such a run. */
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -379,6 +381,85 @@ static void refused(const char *path, const struct dp_claims_run *run,
 	ASSERT_EQ(n, len);
 	ASSERT_TRUE(!memcmp(after, text, len));
 	free(after);
+}
+
+static volatile int lock_stop, lock_signals;
+static bool lock_sets_stop;
+
+static void on_alarm(int sig)
+{
+	lock_signals++;
+	if (lock_sets_stop)
+		lock_stop = 1;
+}
+
+/* A child that holds a write lock on path for hold_ms, then ends; the
+ * call returns once it holds it. */
+static pid_t hold_lock(const char *path, int hold_ms)
+{
+	int fds[2];
+	ASSERT_EQ(pipe(fds), 0);
+	pid_t pid = fork();
+	ASSERT_TRUE(pid >= 0);
+	if (pid == 0) {
+		int fd = open(path, O_RDWR | O_CLOEXEC);
+		struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+		if (fd < 0 || fcntl(fd, F_SETLKW, &fl) < 0)
+			_exit(1);
+		(void)!write(fds[1], "l", 1);
+		usleep((useconds_t)hold_ms * 1000);
+		_exit(0);
+	}
+	char c;
+	close(fds[1]);
+	ASSERT_EQ(read(fds[0], &c, 1), 1);
+	close(fds[0]);
+	return pid;
+}
+
+/* A shard waits for the lock while another process holds it: a signal
+ * with the stop flag set ends the wait (-EINTR, no error); one without
+ * it does not, and the claim goes through once the lock is free. */
+TEST(claims_signal_while_waiting_for_the_lock)
+{
+	char *dir = tmpdir(), *path = base_sprintf("%s/claims", dir);
+	struct dp_claims_run run = run_of(2, 10);
+	struct dp_claims_opts o = {.path = path,
+				   .shard = {0, 2},
+				   .run = run,
+				   .fixed = 1,
+				   .stop = &lock_stop};
+	struct dp_claims *c;
+	struct berr err = {0};
+	ASSERT_EQ(dp_claims_open(&o, &c, &err), 0);
+	struct sigaction sa = {.sa_handler = on_alarm}; /* no SA_RESTART */
+	ASSERT_EQ(sigaction(SIGALRM, &sa, NULL), 0);
+	struct itimerval in100ms = {.it_value = {0, 100000}};
+
+	pid_t holder = hold_lock(path, 5000);
+	lock_sets_stop = true;
+	ASSERT_EQ(setitimer(ITIMER_REAL, &in100ms, NULL), 0);
+	ASSERT_EQ(dp_claims_has(c, 1, &err), -EINTR);
+	ASSERT_EQ(err.code, 0);
+	ASSERT_EQ(lock_signals, 1);
+	kill(holder, SIGKILL);
+	waitpid(holder, NULL, 0);
+	char *text = read_text(path), *h = header(&run);
+	ASSERT_STREQ(text, h); /* nothing claimed */
+	free(text);
+
+	lock_stop = 0;
+	lock_sets_stop = false;
+	holder = hold_lock(path, 300);
+	ASSERT_EQ(setitimer(ITIMER_REAL, &in100ms, NULL), 0);
+	ASSERT_EQ(dp_claims_has(c, 1, &err), 1);
+	ASSERT_EQ(lock_signals, 2);
+	waitpid(holder, NULL, 0);
+	dp_claims_close(c);
+	free(h);
+	base_rm_rf_at(AT_FDCWD, dir);
+	free(path);
+	free(dir);
 }
 
 /* Files that are not the claims of a run, or not claims at all: an error
