@@ -886,6 +886,57 @@ t_par_claims_resume_after_kill() {
 	no_pool_left
 }
 
+# A line that is no chunk appears in the claims file while a shard runs
+# (another writer's): the shard claims no more and stops with the file and
+# the line, its pool removed; once the line is gone, --resume finishes.
+t_par_claims_bad_line_mid_run() {
+	par_only
+	local pid n
+	"$BERTH" --root "$ROOT" par --rootfs "$ROOTFS" --cgroup-parent "berth-test-$IT_TOKEN" \
+		-e "BERTH_IT=$IT_TOKEN" --quiet -j 1 --shard 0/2 --claims "$TDIR/c" --claim-size 2 \
+		--joblog "$TDIR/j" -- sh -c 'sleep 0.2; echo "done {}"' ::: $(seq 12) \
+		>"$TDIR/out" 2>"$TDIR/err" &
+	pid=$!
+	for n in $(seq 100); do
+		[ "$(grep -c '^[0-9]' "$TDIR/j.shard-0-of-2" 2>/dev/null)" -ge 1 ] && break
+		sleep 0.05
+	done
+	echo "13 1 1" >>"$TDIR/c"
+	wait "$pid"
+	assert_eq "$?" 1 "the shard's exit status ($(tail -n 1 "$TDIR/err"))"
+	# its chunks of 2 before the bad line (the last)
+	n=$(($(wc -l <"$TDIR/c") - 2))
+	[ "$n" -ge 1 ] && [ "$n" -le 3 ] || fail "$n chunks before the bad line: $(cat "$TDIR/c")"
+	assert_contains "$(tail -n 1 "$TDIR/err")" \
+		"claims file $TDIR/c, line $((n + 2)): the chunk starts at seq 13, but the chunks before end at $((2 * n)) (\"13 1 1\")" \
+		"the error"
+	assert_eq "$(grep -c '^done' "$TDIR/out")" "$(grep -c '^[0-9]' "$TDIR/j.shard-0-of-2")" \
+		"the tasks that ran were journaled"
+	[ "$(grep -c '^done' "$TDIR/out")" -le $((2 * n)) ] || fail "tasks past its chunks ran: $(cat "$TDIR/out")"
+	no_pool_left
+	sed -i '$d' "$TDIR/c"
+	assert_ok par -j 1 --shard 0/2 --claims "$TDIR/c" --claim-size 2 --resume --joblog "$TDIR/j" \
+		-- sh -c 'sleep 0.2; echo "done {}"' ::: $(seq 12)
+	assert_eq "$(tail -n +2 "$TDIR/j.shard-0-of-2" | cut -f1 | sort -n | tr '\n' ' ')" \
+		"$(seq 12 | tr '\n' ' ')" "the shard alone ran every task once"
+	no_pool_left
+
+	# the bad line before the shard's first claim, with nothing in flight:
+	# it appears once the shard opened the file (its joblog is made just
+	# after), while its pool starts
+	"$BERTH" --root "$ROOT" par --rootfs "$ROOTFS" --cgroup-parent "berth-test-$IT_TOKEN" \
+		-e "BERTH_IT=$IT_TOKEN" --quiet -j 2 --shard 1/2 --claims "$TDIR/c2" --claim-size 100 \
+		--joblog "$TDIR/j2" -- echo ::: $(seq 12) >"$TDIR/out" 2>"$TDIR/err" &
+	pid=$!
+	until [ -e "$TDIR/j2.shard-1-of-2" ] || ! kill -0 "$pid" 2>/dev/null; do :; done
+	echo "1 x 0" >>"$TDIR/c2"
+	wait "$pid"
+	assert_eq "$?" 1 "the shard's exit status ($(tail -n 1 "$TDIR/err"))"
+	assert_contains "$(tail -n 1 "$TDIR/err")" "claims file $TDIR/c2, line 2: not a chunk" "the error"
+	assert_eq "$(cat "$TDIR/out")" "" "the shard ran nothing"
+	no_pool_left
+}
+
 # Bad --claims options and claims files: one error line naming the file
 # (and the line), no joblog, no pool.
 t_par_claims_refused() {
