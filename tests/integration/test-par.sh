@@ -950,6 +950,11 @@ t_par_claims_refused() {
 			par --shard 0/2 --claims "$TDIR/c" --claim-size "$i" -- echo ::: a
 	done
 	[ -e "$TDIR/c" ] && fail "a refused option made the claims file"
+	assert_fail_with "claims file $TDIR/no/c: No such file or directory" \
+		par --shard 0/2 --claims "$TDIR/no/c" --joblog "$TDIR/j" -- echo ::: a
+	assert_fail_with "claims file $TDIR: Is a directory" \
+		par --shard 0/2 --claims "$TDIR" --joblog "$TDIR/j" -- echo ::: a
+	[ -e "$TDIR/j.shard-0-of-2" ] && fail "a refused run wrote its joblog"
 	# another run's file: another range
 	assert_ok par --shard 0/2 --claims "$TDIR/c" --range 1:5 -- echo
 	assert_fail_with "claims file $TDIR/c is another run's: its input has 5 tasks, this run's 6" \
