@@ -1,5 +1,6 @@
 /* berth par [options] [--] COMMAND [ARG...] [::: ARG... | :::: FILE]
  * berth par merge [--joblog F] [--results F] [--shards N] [--tasks T]
+ *                  [--claims FILE]
  *
  * GNU parallel over a pool of pinned worker containers: the options are
  * parsed here, the pool and the tasks are dist/'s (dp_par_run); merge puts
@@ -17,7 +18,7 @@ extern char **environ;
 
 struct par_flags {
 	const char *image, *jobs, *memory, *pids, *network, *mode, *timeout,
-		*halt, *shard;
+		*halt, *shard, *claim_size;
 	char **env, **volumes;
 	int retries;
 	struct dp_par_opts o;
@@ -169,6 +170,13 @@ static int apply_flags(struct par_flags *f)
 		if (dp_shard_parse(f->shard, environ, &o->shard, &err) < 0)
 			return cli_error("par: %s", err.msg);
 	}
+	if (f->claim_size &&
+	    (base_parse_u64(f->claim_size, &o->claim_size) < 0 ||
+	     o->claim_size < 1 || o->claim_size > DP_CLAIM_SIZE_MAX))
+		return cli_error("par: --claim-size %s: expected a number of "
+				 "tasks, 1 to %llu",
+				 f->claim_size,
+				 (unsigned long long)DP_CLAIM_SIZE_MAX);
 	o->retries = f->retries;
 	o->env = f->env;
 	o->volumes = f->volumes;
@@ -228,7 +236,8 @@ static int par_merge(struct cli *cli, int argc, char **argv)
 	static struct cli_command entered;
 	static char name[32];
 	cli_enter_subcommand(cli, &entered, name, sizeof(name), "merge",
-			     "[--joblog FILE] [--results FILE] [--shards N]",
+			     "[--joblog FILE] [--results FILE] [--shards N] "
+			     "[--claims FILE]",
 			     "write the joblog and results of one run from "
 			     "those of its --shard pools");
 	const char *shards = NULL, *tasks = NULL;
@@ -241,10 +250,14 @@ static int par_merge(struct cli *cli, int argc, char **argv)
 		    "write FILE from FILE.shard-I-of-N, I = 0 .. N-1"),
 		OPT("shards", NULL, CLI_STR, &shards, "N",
 		    "the number of shards (default: the N of the files "
-		    "found)"),
+		    "found, or of the claims file)"),
+		OPT("claims", NULL, CLI_STR, &o.claims, "FILE",
+		    "the run's --claims FILE, which says whose each task is "
+		    "(and its number of tasks)"),
 		OPT("tasks", NULL, CLI_STR, &tasks, "T",
 		    "the run had T tasks: check that none of 1..T is "
-		    "missing (default: up to the highest seq found)"),
+		    "missing (default: the claims file's, else up to the "
+		    "highest seq found)"),
 		OPT("quiet", NULL, CLI_BOOL, &quiet, NULL, "no summary line"),
 		CLI_OPT_END,
 	};
@@ -332,10 +345,20 @@ int cli_cmd_par(struct cli *cli, int argc, char **argv)
 		    "skip the jobs --joblog FILE has (an earlier, interrupted "
 		    "run) and append to it"),
 		OPT("shard", NULL, CLI_STR, &f.shard, "I/N|auto|auto/N",
-		    "run only the tasks whose seq s has (s - 1) % N == I, "
+		    "run only the tasks whose seq s has (s - 1) % N == I "
+		    "(with --claims, the chunks it claims), "
 		    "into FILE.shard-I-of-N of --joblog and --results (then "
 		    "'berth par merge'); auto: I and N of the Slurm job "
 		    "step, auto/N: I of it or JOB_COMPLETION_INDEX"),
+		OPT("claims", NULL, CLI_STR, &o->claims, "FILE",
+		    "with --shard: rather than round-robin, claim chunks of "
+		    "the input as the pool has room, from FILE on a "
+		    "filesystem every shard sees (a POSIX lock), so that a "
+		    "faster node takes more; FILE records whose each task is "
+		    "(--resume, 'berth par merge --claims FILE')"),
+		OPT("claim-size", NULL, CLI_STR, &f.claim_size, "N",
+		    "with --claims: N tasks a chunk (default: the tasks left "
+		    "/ 4N, shrinking; for stdin, the pool's window)"),
 		OPT("retries", NULL, CLI_COUNT, &f.retries, "N",
 		    "run a failing task up to N times"),
 		OPT("timeout", NULL, CLI_STR, &f.timeout, "SECONDS",

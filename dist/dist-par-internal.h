@@ -107,16 +107,148 @@ void dp_buf_free(struct dp_buf *b);
 /* Every line of the results file starts so, the seq follows. */
 #define DP_RESULT_HEAD "{\"seq\":"
 
+/* ---- claims: a shard's chunks taken from a shared file (dist-claim.c) ----
+ *
+ * With --claims FILE the shards of a run divide its tasks as they go:
+ * each claims a chunk of consecutive seqs when it needs work, so that a
+ * faster node takes more. FILE, on a filesystem every node mounts, is
+ * the only thing they share. It is text, appended to and never
+ * rewritten, and is also the record of which shard has which task:
+ *
+ *   berth-par-claims 1 shards=N tasks=T input=H    the run (line 1)
+ *   FIRST COUNT SHARD                              a chunk (every line after)
+ *
+ * T is the input's number of tasks and H a digest of the input (FNV-1a,
+ * 16 hex digits); both are "-" for stdin, whose end no shard knows in
+ * advance. A chunk gives seqs FIRST .. FIRST + COUNT - 1 to shard SHARD
+ * (0 .. N - 1). The first chunk starts at seq 1 and each at the end of the
+ * one before, so that the chunks divide 1 .. the next free seq with no
+ * gap and no overlap, and the next free seq is the end of the last one.
+ *
+ * A shard appends a chunk under a POSIX record lock on the whole file
+ * (fcntl F_SETLKW, which NFS carries to the server through lockd or
+ * NFSv4, where flock may stay local to a node), having first read what
+ * the others appended; it reads and writes at offsets, never through
+ * O_APPEND, whose end an NFS client may not know. The file is written by
+ * other nodes, and maybe by a crashed or stale berth: every line is
+ * checked before it is believed (a header of this run, each chunk where
+ * the one before ends, counts and shards in range, numbers of digits
+ * alone, lines of at most 128 bytes with their newline), and a line that
+ * is not so, or cut short, is an error naming the file and the line.
+ *
+ * Chunk sizes: --claim-size N; else, when the input's tasks are known
+ * (arguments, a file, a range), guided: the tasks no chunk has / (4 N),
+ * at least 1, so that the chunks shrink as the run nears its end and no
+ * shard is left with a large one while the others idle; for stdin, a
+ * fixed size (the pool's window of tasks ahead). */
+struct dp_claims;
+
+/* What names a run in line 1. */
+struct dp_claims_run {
+	uint32_t shards; /* N */
+	bool known;	 /* the input's tasks are known (not stdin) */
+	uint64_t tasks;	 /* T, when known */
+	uint64_t input;	 /* H, when known */
+};
+
+/* A chunk of the file. */
+struct dp_chunk {
+	uint64_t first, count;
+	uint32_t shard;
+	size_t line; /* the file's line that gives it */
+};
+
+struct dp_claims_opts {
+	const char *path;
+	struct dp_shard shard; /* the claiming shard (count >= 1) */
+	struct dp_claims_run run;
+	uint64_t size;	/* every chunk's tasks (--claim-size); 0: guided
+			   when the tasks are known, else fixed */
+	uint64_t fixed; /* the chunk for an unknown number of tasks (>= 1) */
+	bool resume;	/* the shard may have chunks there already */
+	/* set by a signal handler: a signal while waiting for the lock
+	 * ends the wait (-EINTR); NULL: waits on */
+	volatile int *stop;
+};
+
+/* Opens the claims file of o->path for shard o->shard, creating it with
+ * line 1 of o->run when it is new or empty, and reads it whole under the
+ * lock: every line checked, line 1 the same run as o->run, and without
+ * o->resume none of the shard's chunks there (the file of an earlier
+ * run). Returns 0 with *out (dp_claims_close), or -errno with err. */
+int dp_claims_open(const struct dp_claims_opts *o, struct dp_claims **out,
+		   struct berr *err);
+/* Opens a claims file to read (`berth par merge`): every chunk of every
+ * shard, checked as above, under a read lock; the run is line 1's. */
+int dp_claims_load(const char *path, struct dp_claims **out, struct berr *err);
+/* Whether seq is the shard's (1) or another's (0), asked for seqs in
+ * increasing order (a shard's input, one by one). A seq past every chunk
+ * read so far takes the lock, reads the chunks the others appended, and
+ * when seq is still free claims the next chunk, which starts at it.
+ * -EINTR: a signal came while waiting for the lock with *o->stop set
+ * (err untouched); other -errno with err: the file cannot be read or
+ * written, or holds a bad line (then every later call fails so too). One
+ * process at a time per dp_claims; any number of processes and nodes on
+ * one file. */
+int dp_claims_has(struct dp_claims *c, uint64_t seq, struct berr *err);
+/* The chunk that has seq, among those read (every shard's when loaded,
+ * the shard's own when opened), or NULL. */
+const struct dp_chunk *dp_claims_chunk(const struct dp_claims *c, uint64_t seq);
+/* The shard's first seq after seq in its chunks so far; 0: none yet. */
+uint64_t dp_claims_next_own(const struct dp_claims *c, uint64_t seq);
+const struct dp_claims_run *dp_claims_run(const struct dp_claims *c);
+const char *dp_claims_path(const struct dp_claims *c);
+/* Of the chunks read: how many (the shard's when opened, every one when
+ * loaded), how many this process claimed, and how many of their seqs
+ * are at most upto. */
+void dp_claims_count(const struct dp_claims *c, uint64_t upto, size_t *chunks,
+		     size_t *taken, uint64_t *tasks);
+/* How many of the chunks read are shard's. */
+size_t dp_claims_chunks_of(const struct dp_claims *c, uint32_t shard);
+/* Closes the file; accepts NULL. */
+void dp_claims_close(struct dp_claims *c);
+static inline void dp_claims_closep(struct dp_claims **c)
+{
+	dp_claims_close(*c);
+}
+/* The text of line 1 for run, its newline included, into buf. */
+void dp_claims_header(const struct dp_claims_run *run, char *buf, size_t len);
+
 /* ---- the tasks a run makes (dist-shard.c) ----
  *
- * The run makes a task of the input's seq s when s is its shard's and,
- * with --resume, its joblog does not have s (GNU parallel's --resume: a
- * task the joblog records, failed or not, is not run again). */
+ * The run makes a task of the input's seq s when s is its shard's (round-
+ * robin, or in one of its chunks with --claims) and, with --resume, its
+ * joblog does not have s (GNU parallel's --resume: a task the joblog
+ * records, failed or not, is not run again). */
 struct dp_mine {
 	struct dp_shard shard;
-	uint64_t *done; /* the joblog's seqs, sorted */
+	struct dp_claims *claims; /* --claims; NULL: round-robin */
+	uint64_t *done;		  /* the joblog's seqs, sorted */
 	size_t n_done;
 };
+
+struct dp_source;
+
+/* Sets m up for o's run, whose input src is open: o's shard; with
+ * o->resume the seqs of joblog (the shard's own file, or NULL); with
+ * o->claims the claims file opened (dp_claims_open; window is the fixed
+ * chunk for stdin), and every seq of the joblog checked to be in one of
+ * the shard's chunks. A claims file is created only when the joblog is
+ * empty. Returns 0 or -errno with err. */
+int dp_mine_open(struct dp_mine *m, const struct dp_par_opts *o,
+		 const struct dp_source *src, const char *joblog,
+		 uint64_t window, struct berr *err);
+/* Whether the input's seq is the shard's (1) or not (0), asked in
+ * increasing order: with claims, dp_claims_has (which may claim a chunk,
+ * and returns its errors). */
+int dp_mine_has(struct dp_mine *m, uint64_t seq, struct berr *err);
+/* How many of the input's total tasks the shard runs; 0: not known (with
+ * claims, or total 0). */
+uint64_t dp_mine_tasks(const struct dp_mine *m, uint64_t total);
+/* The summary line of a divided run, "shard I/N: ...", its tasks among
+ * the input's seqs 1..seqs; false when the run is not divided. */
+bool dp_mine_describe(const struct dp_mine *m, uint64_t seqs, char *buf,
+		      size_t len);
 
 /* Adds the seqs of the joblog at path (the shard's own file) to m. The
  * header, and a last line cut short by a kill, are not tasks; a missing
@@ -125,8 +257,10 @@ int dp_mine_read_joblog(struct dp_mine *m, const char *path, struct berr *err);
 /* Whether the joblog has seq. */
 bool dp_mine_done(const struct dp_mine *m, uint64_t seq);
 /* The first seq after seq that the run makes a task of (0: its first):
- * -k prints in this order. */
+ * -k prints in this order. 0: not known yet (with claims, past the
+ * shard's chunks so far: the next task made is the next to print). */
 uint64_t dp_mine_next(const struct dp_mine *m, uint64_t seq);
+/* Frees the joblog's seqs and closes the claims. */
 void dp_mine_free(struct dp_mine *m);
 
 /* A file that --resume appends to: when its last line lacks its newline
@@ -203,8 +337,10 @@ struct dp_source {
 	char *buf; /* DP_SRC_BUF: the whole file; DP_SRC_FD: what was read */
 	size_t len, off;
 	int fd;
-	bool eof;
-	uint64_t total; /* tasks in all, 0 while unknown */
+	bool eof, ended;
+	uint64_t total;	 /* tasks in all, 0 while unknown */
+	uint64_t digest; /* FNV-1a of the input when known whole (the
+			    arguments, the file, the range), else 0 */
 	char num[32];
 };
 
@@ -214,6 +350,8 @@ int dp_source_open(const struct dp_par_opts *o, struct dp_source *src,
 /* The next argument in *arg (valid until the next call): 1; 0: none yet
  * (a stream has no complete line ready); -1: the input has ended. */
 int dp_source_next(struct dp_source *src, const char **arg);
+/* The input ends here: dp_source_next returns -1 from now on. */
+void dp_source_stop(struct dp_source *src);
 
 /* One line on how a worker ended ("worker w3 exited with status 127: its
  * command was not found in the container"). */

@@ -676,15 +676,24 @@ static void on_result(struct par *p, const struct dq_result *res)
  * --------------------------------------------------------------- */
 
 /* Whether the input's next argument is not this run's task: another
- * shard's, or one the joblog has. Its sequence number is used up. */
+ * shard's, or one the joblog has. Its sequence number is used up. With
+ * --claims, asking may claim a chunk; when that fails (p->fatal), or a
+ * signal stops the wait for the file's lock, the input ends here. */
 static bool not_mine(struct par *p)
 {
 	uint64_t seq = p->next_seq + 1;
-	bool other = !dp_shard_has(&p->mine.shard, seq);
-	if (!other && !dp_mine_done(&p->mine, seq))
+	int has = dp_mine_has(&p->mine, seq, &p->fatal);
+	if (has < 0) {
+		dp_source_stop(&p->src);
+		return true;
+	}
+	if (has && !dp_mine_done(&p->mine, seq)) {
+		if (!p->next_print) /* -k: the first of a chunk just claimed */
+			p->next_print = seq;
 		return false;
+	}
 	p->next_seq++;
-	p->skipped += !other;
+	p->skipped += has;
 	return true;
 }
 
@@ -766,11 +775,12 @@ int dp_par_tasks(const struct dp_par_opts *o,
 {
 	if (!o->command || !o->command[0])
 		return berr_setx(err, EINVAL, "no command given");
-	struct par p = {.o = o, .mine.shard = o->shard};
+	struct par p = {.o = o};
 	_cleanup_free_ char *joblog = dp_shard_path(o->joblog, &o->shard);
 	int r = dp_source_open(o, &p.src, err);
-	if (r == 0 && o->resume && joblog)
-		r = dp_mine_read_joblog(&p.mine, joblog, err);
+	/* claims for stdin: chunks of 8, a small pool's */
+	if (r == 0)
+		r = dp_mine_open(&p.mine, o, &p.src, joblog, 8, err);
 	while (r == 0 && !p.input_done) {
 		struct task *t = next_task(&p);
 		if (t) {
@@ -780,6 +790,10 @@ int dp_par_tasks(const struct dp_par_opts *o,
 			struct pollfd pf = {.fd = p.src.fd, .events = POLLIN};
 			poll(&pf, 1, 100);
 		}
+	}
+	if (r == 0 && p.fatal.code) {
+		*err = p.fatal;
+		r = -p.fatal.code;
 	}
 	dp_mine_free(&p.mine);
 	free(p.src.buf);
@@ -863,7 +877,7 @@ static void progress(struct par *p, bool force)
 	p->t_last_report = now;
 	double secs = (double)(now - p->t_up) / 1000.0;
 	double rate = secs > 0 ? (double)p->finished / secs : 0;
-	uint64_t total = dp_shard_tasks(&o->shard, p->src.total);
+	uint64_t total = dp_mine_tasks(&p->mine, p->src.total);
 	char eta[32] = "";
 	if (total && rate > 0 && total >= p->finished) {
 		uint64_t left =
@@ -1189,10 +1203,9 @@ static int setup(struct par *p, struct berr *err)
 		return r;
 	p->results_path = dp_shard_path(o->results, &o->shard);
 	p->joblog_path = dp_shard_path(o->joblog, &o->shard);
-	p->mine.shard = o->shard;
-	if (o->resume &&
-	    (r = dp_mine_read_joblog(&p->mine, p->joblog_path, err)) < 0)
-		return berr_wrap(err, "--resume");
+	if ((r = dp_mine_open(&p->mine, o, &p->src, p->joblog_path, p->window,
+			      err)) < 0)
+		return r;
 	p->next_print = dp_mine_next(&p->mine, 0);
 	if ((r = open_out(p->results_path, "--results", o->resume,
 			  &p->results_fd, err)) < 0 ||
@@ -1230,14 +1243,9 @@ static void summary(struct par *p)
 	       (unsigned long long)p->start_ms, (double)wall / 1000.0,
 	       secs > 0 ? (double)p->finished / secs : 0.0,
 	       per > 0 ? per : 0.0);
-	const struct dp_shard *sh = &p->o->shard;
-	if (sh->count)
-		report(p, DP_REPORT_SUMMARY,
-		       "berth: par: shard %u/%u: %llu of the input's %llu "
-		       "tasks",
-		       sh->index, sh->count,
-		       (unsigned long long)dp_shard_tasks(sh, p->next_seq),
-		       (unsigned long long)p->next_seq);
+	char shard[BERR_MSG_MAX];
+	if (dp_mine_describe(&p->mine, p->next_seq, shard, sizeof(shard)))
+		report(p, DP_REPORT_SUMMARY, "berth: par: %s", shard);
 	if (p->skipped)
 		report(p, DP_REPORT_SUMMARY,
 		       "berth: par: --resume: %llu task%s already in the "
@@ -1315,6 +1323,10 @@ int dp_par_run(const struct rt_ctx *ctx, const struct dp_par_opts *o,
 	p.t_last_report = p.t_up;
 	if (r == 0)
 		r = run_loop(&p, err);
+	if (r == 0 && p.fatal.code) { /* a claims error ended the input */
+		*err = p.fatal;
+		r = -p.fatal.code;
+	}
 	release_held(&p, true);
 	p.closing = true;
 	flush_out(&p);

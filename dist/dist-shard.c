@@ -6,7 +6,9 @@
  * is shard (s - 1) % N's. A shard reads the whole input and keeps every
  * task's global sequence number, so its joblog and results lines are the
  * very lines a single run writes for those tasks; merging is sorting them
- * back by seq and checking that each is there once. */
+ * back by seq and checking that each is there once. With --claims the
+ * shards take chunks from a shared file instead (dist-claim.c), and whose
+ * each seq is comes from that file, here and in the merge. */
 #include <dirent.h>
 #include <fcntl.h>
 #include <string.h>
@@ -222,8 +224,9 @@ bool dp_mine_done(const struct dp_mine *m, uint64_t seq)
 uint64_t dp_mine_next(const struct dp_mine *m, uint64_t seq)
 {
 	do
-		seq = dp_shard_next(&m->shard, seq);
-	while (dp_mine_done(m, seq));
+		seq = m->claims ? dp_claims_next_own(m->claims, seq)
+				: dp_shard_next(&m->shard, seq);
+	while (seq && dp_mine_done(m, seq));
 	return seq;
 }
 
@@ -232,6 +235,108 @@ void dp_mine_free(struct dp_mine *m)
 	free(m->done);
 	m->done = NULL;
 	m->n_done = 0;
+	dp_claims_close(TAKE_PTR(m->claims));
+}
+
+/* --resume with claims: every seq of the shard's joblog is in one of its
+ * chunks (else the joblog, or the claims file, is another run's). */
+static int check_joblog(const struct dp_mine *m, const char *joblog,
+			struct berr *err)
+{
+	for (size_t i = 0; i < m->n_done; i++)
+		if (!dp_claims_chunk(m->claims, m->done[i]))
+			return berr_setx(
+				err, EINVAL,
+				"--resume: --joblog %s has seq %llu, which is "
+				"in none of shard %u's chunks in claims file "
+				"%s: the joblog or the claims file is another "
+				"run's",
+				joblog, (unsigned long long)m->done[i],
+				m->shard.index, dp_claims_path(m->claims));
+	return 0;
+}
+
+int dp_mine_open(struct dp_mine *m, const struct dp_par_opts *o,
+		 const struct dp_source *src, const char *joblog,
+		 uint64_t window, struct berr *err)
+{
+	*m = (struct dp_mine){.shard = o->shard};
+	if (o->claim_size && !o->claims)
+		return berr_setx(err, EINVAL,
+				 "--claim-size needs --claims FILE");
+	if (o->claims && !o->shard.count)
+		return berr_setx(err, EINVAL,
+				 "--claims %s needs --shard (I/N or auto): "
+				 "the file divides the tasks between the "
+				 "shards of a run",
+				 o->claims);
+	int r = 0;
+	if (o->resume && joblog && (r = dp_mine_read_joblog(m, joblog, err)))
+		return berr_wrap(err, "--resume");
+	if (!o->claims)
+		return 0;
+	if (m->n_done && access(o->claims, F_OK) < 0)
+		return berr_setx(err, ENOENT,
+				 "--resume: --joblog %s has tasks, but the "
+				 "claims file %s that gave them is not there",
+				 joblog, o->claims);
+	struct dp_claims_opts co = {
+		.path = o->claims,
+		.shard = o->shard,
+		.run = {.shards = o->shard.count,
+			.known = src->kind != DP_SRC_FD,
+			.tasks = src->total,
+			.input = src->digest},
+		.size = o->claim_size,
+		.fixed = window ? window : 1,
+		.resume = o->resume,
+		.stop = o->stop,
+	};
+	if ((r = dp_claims_open(&co, &m->claims, err)) < 0)
+		return r;
+	return check_joblog(m, joblog, err);
+}
+
+int dp_mine_has(struct dp_mine *m, uint64_t seq, struct berr *err)
+{
+	if (!m->claims)
+		return dp_shard_has(&m->shard, seq);
+	return dp_claims_has(m->claims, seq, err);
+}
+
+uint64_t dp_mine_tasks(const struct dp_mine *m, uint64_t total)
+{
+	return m->claims ? 0 : dp_shard_tasks(&m->shard, total);
+}
+
+bool dp_mine_describe(const struct dp_mine *m, uint64_t seqs, char *buf,
+		      size_t len)
+{
+	const struct dp_shard *s = &m->shard;
+	if (!s->count)
+		return false;
+	if (!m->claims) {
+		snprintf(buf, len,
+			 "shard %u/%u: %llu of the input's %llu tasks",
+			 s->index, s->count,
+			 (unsigned long long)dp_shard_tasks(s, seqs),
+			 (unsigned long long)seqs);
+		return true;
+	}
+	size_t chunks, taken;
+	uint64_t tasks;
+	dp_claims_count(m->claims, seqs, &chunks, &taken, &tasks);
+	char before[64] = "";
+	if (chunks > taken)
+		snprintf(before, sizeof(before),
+			 " (%zu of them claimed before)", chunks - taken);
+	snprintf(buf, len,
+		 "shard %u/%u: %llu of the input's %llu tasks, in %zu "
+		 "chunk%s of claims file %s%s",
+		 s->index, s->count, (unsigned long long)tasks,
+		 (unsigned long long)seqs, chunks, chunks == 1 ? "" : "s",
+		 dp_claims_path(m->claims), before);
+	return true;
 }
 
 int dp_drop_cut_line(int fd)
@@ -275,7 +380,9 @@ struct mset {
 	const char *path; /* F; NULL: not merged */
 	bool joblog;
 	uint32_t shards;
-	char **texts; /* each shard's file */
+	const struct dp_claims *claims; /* who has which seq; NULL: the
+					   division is round-robin */
+	char **texts;			/* each shard's file */
 	struct mline *v;
 	size_t n, cap;
 	uint64_t max_seq;
@@ -287,6 +394,43 @@ static void mset_free(struct mset *m)
 		free(m->texts[i]);
 	free(m->texts);
 	free(m->v);
+}
+
+/* The shard of seq: its chunk's in the claims file, or round-robin's;
+ * -1 when no chunk has it. */
+static int64_t mset_owner(const struct mset *m, uint64_t seq)
+{
+	if (!m->claims)
+		return (int64_t)((seq - 1) % m->shards);
+	const struct dp_chunk *k = dp_claims_chunk(m->claims, seq);
+	return k ? (int64_t)k->shard : -1;
+}
+
+/* A line of seq in the file of shard s, which is not its shard's. */
+static int misplaced(const struct mset *m, const struct dp_shard *s,
+		     const char *path, size_t lineno, uint64_t seq,
+		     struct berr *err)
+{
+	int64_t owner = mset_owner(m, seq);
+	if (!m->claims)
+		return berr_setx(err, EINVAL,
+				 "%s %s, line %zu: seq %llu is shard %lld's, "
+				 "not %u's (a file of another --shard? a run "
+				 "with --claims needs merge --claims FILE)",
+				 m->what, path, lineno, (unsigned long long)seq,
+				 (long long)owner, s->index);
+	if (owner < 0)
+		return berr_setx(err, EINVAL,
+				 "%s %s, line %zu: seq %llu is in no chunk of "
+				 "claims file %s (a file of another run?)",
+				 m->what, path, lineno, (unsigned long long)seq,
+				 dp_claims_path(m->claims));
+	return berr_setx(err, EINVAL,
+			 "%s %s, line %zu: seq %llu is shard %lld's (claims "
+			 "file %s, line %zu), not %u's",
+			 m->what, path, lineno, (unsigned long long)seq,
+			 (long long)owner, dp_claims_path(m->claims),
+			 dp_claims_chunk(m->claims, seq)->line, s->index);
 }
 
 /* The seq a line starts with: "SEQ\t" in a joblog, {"seq":SEQ, in
@@ -330,15 +474,8 @@ static int mset_lines(struct mset *m, const struct dp_shard *s,
 					 "%s %s, line %zu: not a %s line",
 					 m->what, path, lineno,
 					 m->joblog ? "joblog" : "results");
-		if (!dp_shard_has(s, seq))
-			return berr_setx(
-				err, EINVAL,
-				"%s %s, line %zu: seq %llu is shard "
-				"%llu's, not %u's (a file of another "
-				"--shard?)",
-				m->what, path, lineno, (unsigned long long)seq,
-				(unsigned long long)((seq - 1) % s->count),
-				s->index);
+		if (mset_owner(m, seq) != s->index)
+			return misplaced(m, s, path, lineno, seq, err);
 		if (m->n == m->cap) {
 			m->cap = m->cap ? 2 * m->cap : 4096;
 			m->v = base_realloc(m->v, m->cap, sizeof(*m->v));
@@ -361,6 +498,10 @@ static int mset_load(struct mset *m, uint32_t shards, struct berr *err)
 		size_t len = 0;
 		int r = base_read_file_at(AT_FDCWD, path, &m->texts[i], &len,
 					  MERGE_FILE_MAX);
+		/* with claims, a shard that had no chunk needs no file */
+		if (r == -ENOENT && m->claims &&
+		    !dp_claims_chunks_of(m->claims, i))
+			continue;
 		if (r == -ENOENT)
 			return berr_setx(err, ENOENT,
 					 "%s %s is missing: shard %u/%u did "
@@ -386,18 +527,21 @@ static int cmp_mline(const void *a, const void *b)
  * seq once): how many, and the first few with their shards. */
 static int missing_error(const struct mset *m, uint64_t last, struct berr *err)
 {
-	char list[200] = "";
+	char list[320] = "";
 	size_t len = 0, shown = 0, i = 0;
 	for (uint64_t seq = 1; seq <= last && shown < 5; seq++) {
 		if (i < m->n && m->v[i].seq == seq) {
 			i++;
 			continue;
 		}
-		len += (size_t)snprintf(
-			list + len, sizeof(list) - len,
-			"%s%llu (shard %llu/%u)", shown ? ", " : "",
-			(unsigned long long)seq,
-			(unsigned long long)((seq - 1) % m->shards), m->shards);
+		int64_t owner = mset_owner(m, seq);
+		char whose[48] = "in no chunk";
+		if (owner >= 0)
+			snprintf(whose, sizeof(whose), "shard %lld/%u",
+				 (long long)owner, m->shards);
+		len += (size_t)snprintf(list + len, sizeof(list) - len,
+					"%s%llu (%s)", shown ? ", " : "",
+					(unsigned long long)seq, whose);
 		shown++;
 	}
 	uint64_t lost = last - m->n;
@@ -419,7 +563,7 @@ static int mset_check(struct mset *m, uint64_t last, uint64_t *replaced,
 	for (size_t i = 0; i < m->n; i++) {
 		if (w && m->v[w - 1].seq == m->v[i].seq) {
 			uint64_t seq = m->v[i].seq;
-			struct dp_shard s = {(uint32_t)((seq - 1) % m->shards),
+			struct dp_shard s = {(uint32_t)mset_owner(m, seq),
 					     m->shards};
 			_cleanup_free_ char *path = dp_shard_path(m->path, &s);
 			if (m->joblog)
@@ -516,6 +660,32 @@ static int find_shards(const char *path, uint32_t *shards, struct berr *err)
 	return 0;
 }
 
+/* merge --claims FILE: the file, and N and the run's tasks from its
+ * line 1, which --shards and --tasks must not contradict. */
+static int merge_claims(const struct dp_merge_opts *o, struct dp_claims **c,
+			uint32_t *shards, uint64_t *tasks, struct berr *err)
+{
+	int r = dp_claims_load(o->claims, c, err);
+	if (r < 0)
+		return r;
+	const struct dp_claims_run *run = dp_claims_run(*c);
+	if (o->shards && o->shards != run->shards)
+		return berr_setx(err, EINVAL,
+				 "--shards %u: claims file %s is of a run of "
+				 "%u shards",
+				 o->shards, o->claims, run->shards);
+	if (o->tasks && run->known && o->tasks != run->tasks)
+		return berr_setx(err, EINVAL,
+				 "--tasks %llu: claims file %s is of a run of "
+				 "%llu tasks",
+				 (unsigned long long)o->tasks, o->claims,
+				 (unsigned long long)run->tasks);
+	*shards = run->shards;
+	if (run->known)
+		*tasks = run->tasks;
+	return 0;
+}
+
 int dp_par_merge(const struct dp_merge_opts *o, struct dp_merge_stats *st,
 		 struct berr *err)
 {
@@ -528,18 +698,22 @@ int dp_par_merge(const struct dp_merge_opts *o, struct dp_merge_stats *st,
 				 "--shards %u: the number of shards must be 1 "
 				 "to %u",
 				 o->shards, DP_SHARDS_MAX);
+	_cleanup_(dp_claims_closep) struct dp_claims *claims = NULL;
 	uint32_t n = o->shards;
-	int r = n ? 0
-		  : find_shards(o->joblog ? o->joblog : o->results, &n, err);
+	uint64_t last = o->tasks;
+	int r = o->claims ? merge_claims(o, &claims, &n, &last, err)
+		: n	  ? 0
+		    : find_shards(o->joblog ? o->joblog : o->results, &n, err);
 	struct mset sets[2] = {
 		{.what = "--joblog", .path = o->joblog, .joblog = true},
 		{.what = "--results", .path = o->results},
 	};
 	for (size_t k = 0; k < 2 && r == 0; k++)
-		if (sets[k].path)
+		if (sets[k].path) {
+			sets[k].claims = claims;
 			r = mset_load(&sets[k], n, err);
-	uint64_t last = o->tasks;
-	for (size_t k = 0; k < 2 && !o->tasks; k++)
+		}
+	for (size_t k = 0; k < 2 && !last; k++)
 		if (sets[k].max_seq > last)
 			last = sets[k].max_seq;
 	for (size_t k = 0; k < 2 && r == 0; k++)

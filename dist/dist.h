@@ -285,9 +285,21 @@ void dp_net_clear(struct dp_net *n);
  * With a shard, --joblog F and --results F name F.shard-I-of-N (two
  * shards on a shared filesystem never write one file); dp_par_merge()
  * puts the N files of each back into the one file that a single run with
- * -k writes. */
+ * -k writes.
+ *
+ * A task list too uneven for a fixed division takes --claims FILE
+ * instead: the shards claim chunks of consecutive sequence numbers from
+ * FILE, on a filesystem every node mounts, under a POSIX record lock
+ * (fcntl, which NFS carries between nodes), each when its queue has room,
+ * so that a faster node takes more. There is no coordinator: FILE is
+ * append-only, and its lines ("FIRST COUNT SHARD") record which shard has
+ * which tasks, for --resume (a shard first runs what its chunks have and
+ * its joblog lacks, then claims more) and for dp_par_merge().
+ * dist-par-internal.h describes the file and the chunk sizes. */
 
 #define DP_SHARDS_MAX 1000000u
+/* the most tasks a chunk of --claims may have (--claim-size) */
+#define DP_CLAIM_SIZE_MAX ((uint64_t)1 << 40)
 
 struct dp_shard {
 	uint32_t index; /* 0 .. count - 1 */
@@ -352,6 +364,11 @@ struct dp_par_opts {
 	/* run only this shard's tasks; results and joblog get its suffix
 	 * (dp_shard_path) */
 	struct dp_shard shard;
+	/* with shard: its tasks are the chunks it claims from this file
+	 * (--claims) rather than round-robin; NULL: round-robin */
+	const char *claims;
+	uint64_t claim_size; /* each chunk's tasks; 0: guided, or the
+				pool's window for stdin */
 	/* behaviour, as GNU parallel's options */
 	bool keep_order;
 	int retries;	/* runs of a failing task at most; 0 is 1 */
@@ -392,7 +409,8 @@ int dp_par_run(const struct rt_ctx *ctx, const struct dp_par_opts *o,
  * Every shard's file must be there, each sequence number in the file of
  * its shard, once, and none from 1 to the last missing (to `tasks`, when
  * given); otherwise nothing is written and err names the file, the seq
- * and its shard. A results file may hold a seq twice, the earlier line
+ * and its shard (round-robin's, or with a claims file the shard its
+ * chunk names). A results file may hold a seq twice, the earlier line
  * from a run killed before it journaled that task, which --resume then
  * ran again: the later line is kept. The files are read whole into
  * memory; F is written under a temporary name, then renamed. */
@@ -400,8 +418,11 @@ struct dp_merge_opts {
 	const char *joblog;  /* F, or NULL */
 	const char *results; /* F, or NULL */
 	uint32_t shards;     /* N; 0: the N of the F.shard-I-of-N files found
-				(all of one N) */
-	uint64_t tasks;	     /* the run's tasks; 0: the highest seq found */
+				(all of one N), or the claims file's */
+	uint64_t tasks;	     /* the run's tasks; 0: the claims file's when
+				it knows them, else the highest seq found */
+	const char *claims;  /* the run's --claims FILE, which says whose
+				each seq is; NULL: round-robin */
 };
 
 struct dp_merge_stats {

@@ -763,6 +763,221 @@ t_par_shard_resume_after_kill() {
 	no_pool_left
 }
 
+# ---- --claims ----------------------------------------------------------
+
+# claims_check FILE TASKS: FILE's chunks are 1..TASKS, each where the one
+# before ends; prints each shard's tasks, "I:COUNT" a line.
+claims_check() {
+	local out
+	out=$(awk -v t="$2" 'NR == 1 { next }
+		$1 != at { print "a chunk at " $1 ", expected " at; bad = 1; exit 1 }
+		{ at = $1 + $2; n[$3] += $2 }
+		END { if (bad) exit 1
+			if (at != t + 1) { print "the chunks end at " at - 1; exit 1 }
+			for (s in n) print s ":" n[s] }' at=1 "$1") || { echo "$out"; return 1; }
+	sort <<<"$out"
+}
+
+# Three shards with --claims at once on this node, shard 1's tasks 25
+# times slower: it takes fewer tasks, the others the rest. Every seq is
+# in one chunk of the claims file, each shard prints its own in order
+# with -k, and the merge with the claims file is the files of one run.
+t_par_claims_uneven_shards() {
+	par_only
+	local i scr sum=0 pids=() counts fast slow
+	scr='sleep $SLOW; echo "out {#} $1"; case $1 in *7) exit 3;; esac'
+	run par -k -j 2 -e SLOW=0 --joblog "$TDIR/one.log" --results "$TDIR/one.jsonl" \
+		--range 1:120 -- sh -c "$scr" sh {}
+	assert_eq "$RC" 12 "one run: 12 tasks fail ($(last_line "$ERR"))"
+	printf '%s\n' "$OUT" >"$TDIR/one.out"
+	for i in 0 1 2; do
+		"$BERTH" --root "$ROOT" par --rootfs "$ROOTFS" --cgroup-parent "berth-test-$IT_TOKEN" \
+			-e "BERTH_IT=$IT_TOKEN" -k -j 2 -e "SLOW=$([ $i = 1 ] && echo 0.5 || echo 0.02)" \
+			--shard $i/3 --claims "$TDIR/claims" --joblog "$TDIR/m.log" --results "$TDIR/m.jsonl" \
+			--range 1:120 -- sh -c "$scr" sh {} >"$TDIR/out$i" 2>"$TDIR/err$i" &
+		pids+=($!)
+	done
+	for i in 0 1 2; do
+		wait "${pids[$i]}"
+		sum=$((sum + $?))
+	done
+	assert_eq "$sum" 12 "the shards' exit statuses add up to the run's: $(tail -n 2 "$TDIR"/err*)"
+	counts=$(claims_check "$TDIR/claims" 120) || fail "the claims file: $counts"
+	fast=$(grep -E '^(0|2):' <<<"$counts" | cut -d: -f2 | sort -n | head -n 1)
+	slow=$(grep '^1:' <<<"$counts" | cut -d: -f2)
+	[ -n "$slow" ] && [ "$slow" -ge 1 ] && [ $((2 * slow)) -lt "${fast:-0}" ] ||
+		fail "the slow shard took $slow tasks, a fast one $fast: $(echo $counts)"
+	for i in 0 1 2; do
+		assert_contains "$(cat "$TDIR/err$i")" \
+			"shard $i/3: $(grep "^$i:" <<<"$counts" | cut -d: -f2) of the input's 120 tasks, in " \
+			"shard $i's summary"
+		assert_eq "$(grep -c . "$TDIR/out$i")" "$(grep "^$i:" <<<"$counts" | cut -d: -f2)" \
+			"shard $i's output lines"
+		assert_eq "$(cut -d' ' -f2 "$TDIR/out$i")" "$(cut -d' ' -f2 "$TDIR/out$i" | sort -n)" \
+			"shard $i's -k output in order"
+	done
+	assert_eq "$(cat "$TDIR"/out[012] | sort -k2n)" "$(cat "$TDIR/one.out")" "the shards' output"
+	assert_fail_with "a run with --claims needs merge --claims FILE" \
+		rt par merge --joblog "$TDIR/m.log" --shards 3
+	assert_ok rt par merge --joblog "$TDIR/m.log" --results "$TDIR/m.jsonl" --claims "$TDIR/claims"
+	assert_contains "$ERR" "berth: par merge: 120 tasks from 3 shards" "merge's summary"
+	same_as_one_run "$TDIR/one" "$TDIR/m"
+	echo "tasks a shard: $(echo $counts)"
+	no_pool_left
+}
+
+# Shard 1 of 3 is SIGKILLed mid-run while the others go on and claim
+# what is left; then the three run again with --resume (the same sbatch
+# script, submitted again): shard 1 runs what its chunks have and its
+# joblog lacks, the others nothing. No task is lost; none journaled ran
+# again.
+t_par_claims_resume_after_kill() {
+	par_only
+	local i pid pids=() scr journaled mine n
+	mkdir "$TDIR/runs"
+	scr='echo {} >>/mnt/log; sleep 0.1; echo "done {}"'
+	for i in 0 1 2; do
+		"$BERTH" --root "$ROOT" par --rootfs "$ROOTFS" --cgroup-parent "berth-test-$IT_TOKEN" \
+			-e "BERTH_IT=$IT_TOKEN" --quiet -j 2 -v "$TDIR/runs:/mnt" --shard $i/3 \
+			--claims "$TDIR/c" --joblog "$TDIR/k.log" --results "$TDIR/k.jsonl" \
+			-- sh -c "$scr" ::: $(seq 90) >"$TDIR/out$i" 2>"$TDIR/err$i" &
+		pids+=($!)
+	done
+	kill_after_journal "${pids[1]}" "$TDIR/k.log.shard-1-of-3" 4
+	for i in 0 2; do
+		wait "${pids[$i]}" || fail "shard $i: $(tail -n 1 "$TDIR/err$i")"
+	done
+	journaled=$(grep '^[0-9]' "$TDIR/k.log.shard-1-of-3" | cut -f1 | sort -n)
+	mine=$(awk 'NR > 1 && $3 == 1 { for (s = $1; s < $1 + $2; s++) print s }' "$TDIR/c")
+	n=$(($(wc -l <<<"$mine") - $(wc -l <<<"$journaled")))
+	[ "$n" -ge 1 ] || fail "the killed shard left nothing undone: chunks $(echo $mine)"
+	claims_check "$TDIR/c" 90 >/dev/null || fail "the claims file: $(claims_check "$TDIR/c" 90)"
+	assert_fail_with "$n of 90 tasks are in no shard's file: seq " \
+		rt par merge --joblog "$TDIR/k.log" --claims "$TDIR/c"
+	assert_contains "$ERR" "(shard 1/3)" "the merge names the shard to run again"
+	# without --resume, the file is an earlier run's: refused, nothing runs
+	assert_fail_with "shard 1 has chunks there already" par -j 2 --shard 1/3 --claims "$TDIR/c" \
+		--joblog "$TDIR/k.log" -- sh -c "$scr" ::: $(seq 90)
+	pids=()
+	for i in 0 1 2; do
+		"$BERTH" --root "$ROOT" par --rootfs "$ROOTFS" --cgroup-parent "berth-test-$IT_TOKEN" \
+			-e "BERTH_IT=$IT_TOKEN" --quiet -j 2 -v "$TDIR/runs:/mnt" --shard $i/3 --resume \
+			--claims "$TDIR/c" --joblog "$TDIR/k.log" --results "$TDIR/k.jsonl" \
+			-- sh -c "$scr" ::: $(seq 90) >"$TDIR/again$i" 2>"$TDIR/err$i" &
+		pids+=($!)
+	done
+	for i in 0 1 2; do
+		wait "${pids[$i]}" || fail "shard $i again: $(tail -n 1 "$TDIR/err$i")"
+	done
+	assert_eq "$(grep -c '^done' "$TDIR/again0" "$TDIR/again2" | cut -d: -f2 | tr '\n' ' ')" "0 0 " \
+		"the shards that finished ran nothing again"
+	assert_eq "$(grep -c '^done' "$TDIR/again1")" "$n" "the resumed shard ran only the rest"
+	assert_eq "$(grep '^done' "$TDIR/again1" | cut -d' ' -f2 | grep -Fxf <(echo "$journaled"))" "" \
+		"the resumed shard ran a task its joblog has"
+	assert_ok rt par merge --joblog "$TDIR/k.log" --results "$TDIR/k.jsonl" --claims "$TDIR/c"
+	assert_eq "$(tail -n +2 "$TDIR/k.log" | cut -f1 | tr '\n' ' ')" "$(seq 90 | tr '\n' ' ')" \
+		"the merged joblog: every task once, in order"
+	assert_eq "$(jq -r .output "$TDIR/k.jsonl" | grep -c '^done')" 90 "every result is the task's"
+	assert_eq "$(sort -nu "$TDIR/runs/log" | tr '\n' ' ')" "$(seq 90 | tr '\n' ' ')" "every task ran"
+	assert_eq "$(sort -n "$TDIR/runs/log" | uniq -d | grep -Fxf <(echo "$journaled"))" "" \
+		"a journaled task ran again"
+	assert_eq "$(sort -n "$TDIR/runs/log" | uniq -d | grep -vFxf <(echo "$mine"))" "" \
+		"a task of another shard ran twice"
+	no_pool_left
+}
+
+# A line that is no chunk appears in the claims file while a shard runs
+# (another writer's): the shard claims no more and stops with the file and
+# the line, its pool removed; once the line is gone, --resume finishes.
+t_par_claims_bad_line_mid_run() {
+	par_only
+	local pid n
+	"$BERTH" --root "$ROOT" par --rootfs "$ROOTFS" --cgroup-parent "berth-test-$IT_TOKEN" \
+		-e "BERTH_IT=$IT_TOKEN" --quiet -j 1 --shard 0/2 --claims "$TDIR/c" --claim-size 2 \
+		--joblog "$TDIR/j" -- sh -c 'sleep 0.2; echo "done {}"' ::: $(seq 12) \
+		>"$TDIR/out" 2>"$TDIR/err" &
+	pid=$!
+	for n in $(seq 100); do
+		[ "$(grep -c '^[0-9]' "$TDIR/j.shard-0-of-2" 2>/dev/null)" -ge 1 ] && break
+		sleep 0.05
+	done
+	echo "13 1 1" >>"$TDIR/c"
+	wait "$pid"
+	assert_eq "$?" 1 "the shard's exit status ($(tail -n 1 "$TDIR/err"))"
+	# its chunks of 2 before the bad line (the last)
+	n=$(($(wc -l <"$TDIR/c") - 2))
+	[ "$n" -ge 1 ] && [ "$n" -le 3 ] || fail "$n chunks before the bad line: $(cat "$TDIR/c")"
+	assert_contains "$(tail -n 1 "$TDIR/err")" \
+		"claims file $TDIR/c, line $((n + 2)): the chunk starts at seq 13, but the chunks before end at $((2 * n)) (\"13 1 1\")" \
+		"the error"
+	assert_eq "$(grep -c '^done' "$TDIR/out")" "$(grep -c '^[0-9]' "$TDIR/j.shard-0-of-2")" \
+		"the tasks that ran were journaled"
+	[ "$(grep -c '^done' "$TDIR/out")" -le $((2 * n)) ] || fail "tasks past its chunks ran: $(cat "$TDIR/out")"
+	no_pool_left
+	sed -i '$d' "$TDIR/c"
+	assert_ok par -j 1 --shard 0/2 --claims "$TDIR/c" --claim-size 2 --resume --joblog "$TDIR/j" \
+		-- sh -c 'sleep 0.2; echo "done {}"' ::: $(seq 12)
+	assert_eq "$(tail -n +2 "$TDIR/j.shard-0-of-2" | cut -f1 | sort -n | tr '\n' ' ')" \
+		"$(seq 12 | tr '\n' ' ')" "the shard alone ran every task once"
+	no_pool_left
+
+	# the bad line before the shard's first claim, with nothing in flight:
+	# it appears once the shard opened the file (its joblog is made just
+	# after), while its pool starts
+	"$BERTH" --root "$ROOT" par --rootfs "$ROOTFS" --cgroup-parent "berth-test-$IT_TOKEN" \
+		-e "BERTH_IT=$IT_TOKEN" --quiet -j 2 --shard 1/2 --claims "$TDIR/c2" --claim-size 100 \
+		--joblog "$TDIR/j2" -- echo ::: $(seq 12) >"$TDIR/out" 2>"$TDIR/err" &
+	pid=$!
+	until [ -e "$TDIR/j2.shard-1-of-2" ] || ! kill -0 "$pid" 2>/dev/null; do :; done
+	echo "1 x 0" >>"$TDIR/c2"
+	wait "$pid"
+	assert_eq "$?" 1 "the shard's exit status ($(tail -n 1 "$TDIR/err"))"
+	assert_contains "$(tail -n 1 "$TDIR/err")" "claims file $TDIR/c2, line 2: not a chunk" "the error"
+	assert_eq "$(cat "$TDIR/out")" "" "the shard ran nothing"
+	no_pool_left
+}
+
+# Bad --claims options and claims files: one error line naming the file
+# (and the line), no joblog, no pool.
+t_par_claims_refused() {
+	par_only
+	local h
+	assert_fail_with "--claims $TDIR/c needs --shard (I/N or auto)" \
+		par --claims "$TDIR/c" -- echo ::: a
+	assert_fail_with "--claim-size needs --claims FILE" par --shard 0/2 --claim-size 4 -- echo ::: a
+	for i in 0 x -1 1099511627777; do
+		assert_fail_with "--claim-size $i: expected a number of tasks, 1 to 1099511627776" \
+			par --shard 0/2 --claims "$TDIR/c" --claim-size "$i" -- echo ::: a
+	done
+	[ -e "$TDIR/c" ] && fail "a refused option made the claims file"
+	assert_fail_with "claims file $TDIR/no/c: No such file or directory" \
+		par --shard 0/2 --claims "$TDIR/no/c" --joblog "$TDIR/j" -- echo ::: a
+	assert_fail_with "claims file $TDIR: Is a directory" \
+		par --shard 0/2 --claims "$TDIR" --joblog "$TDIR/j" -- echo ::: a
+	[ -e "$TDIR/j.shard-0-of-2" ] && fail "a refused run wrote its joblog"
+	# another run's file: another range
+	assert_ok par --shard 0/2 --claims "$TDIR/c" --range 1:5 -- echo
+	assert_fail_with "claims file $TDIR/c is another run's: its input has 5 tasks, this run's 6" \
+		par --shard 1/2 --claims "$TDIR/c" --joblog "$TDIR/j" --range 1:6 -- echo
+	assert_fail_with "claims file $TDIR/c is another run's: it divides the tasks between 2 shards, this run between 3" \
+		par --shard 1/3 --claims "$TDIR/c" --joblog "$TDIR/j" --range 1:5 -- echo
+	assert_fail_with "claims file $TDIR/c is another run's: its input of 5 tasks has digest" \
+		par --shard 1/2 --claims "$TDIR/c" --joblog "$TDIR/j" -- echo ::: 1 2 3 4 6
+	# a torn line and a bad one
+	h=$(head -n 1 "$TDIR/c")
+	printf '%s\n1 3 0\n4 2' "$h" >"$TDIR/c"
+	assert_fail_with "claims file $TDIR/c, line 3: a line cut short (no newline at the end of the file)" \
+		par --shard 1/2 --claims "$TDIR/c" --joblog "$TDIR/j" --range 1:5 -- echo
+	printf '%s\n1 3 0\n4 2 7\n' "$h" >"$TDIR/c"
+	assert_fail_with "claims file $TDIR/c, line 3: shard 7 in a run of 2 shards (\"4 2 7\")" \
+		par --shard 1/2 --claims "$TDIR/c" --joblog "$TDIR/j" --range 1:5 -- echo
+	assert_fail_with "claims file $TDIR/c, line 3: shard 7 in a run of 2 shards" \
+		rt par merge --joblog "$TDIR/j" --claims "$TDIR/c"
+	[ -e "$TDIR/j.shard-1-of-2" ] && fail "a refused run wrote its joblog"
+	assert_eq "$(cat "$TDIR/c")" "$(printf '%s\n1 3 0\n4 2 7' "$h")" "the claims file as it was"
+	no_pool_left
+}
+
 # task_sleeps: the pids of the tasks' `sleep`s, in this test's workers.
 task_sleeps() {
 	local p

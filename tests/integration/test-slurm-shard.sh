@@ -23,7 +23,7 @@
 # write their files. Every daemon is started in the foreground by the
 # outer namespace's init (sc_init), which stops them by pid.
 # Skipped where slurm-wlm cannot be installed.
-IT_TIMEOUT=100
+IT_TIMEOUT=160
 IT_KILL_AFTER=20
 
 SC_NET=10.77.0
@@ -299,16 +299,17 @@ sc_same_results() {
 	sc_same "the tasks' outputs" "$s/one.out" <(sort -n "$s/three.out")
 }
 
-# A node fails mid-run; the job is cancelled; the node comes back; the same
-# srun with --resume finishes.
-sc_node_failure() {
-	local s=$TDIR/fail scr n node jid cmd twice
-	mkdir -p "$s/runs"
-	# each run of a task noted in runs/log, which every node sees
-	scr='echo {} >>/mnt/log; sleep 0.3; echo "done {}"'
-	cmd=(--shard auto --range 1:120 -v "$s/runs:/mnt" --joblog "$s/c.log" --results "$s/c.jsonl"
-		-- sh -c "$scr")
-	srun -N 3 sh -c "$SC_NOTE" "$s/nodes" "$BERTH" "${SC_PAR[@]}" "${cmd[@]}" \
+# Each run of a task is noted in DIR/runs/log, which every node sees.
+SC_TASK='echo {} >>/mnt/log; sleep 0.3; echo "done {}"'
+
+# sc_crash_run DIR PAR-ARGS...: srun -N 3 berth par PAR-ARGS (which write
+# DIR/c.log); once shard 1 journaled 3 tasks its node fails (its slurmd,
+# job step and berth killed at once); the job is cancelled; the node comes
+# back. SC_CRASHED is the node.
+sc_crash_run() {
+	local s=$1 n node jid
+	shift
+	srun -N 3 sh -c "$SC_NOTE" "$s/nodes" "$BERTH" "${SC_PAR[@]}" "$@" \
 		>"$s/run1.out" 2>"$s/run1.err" &
 	SC_SRUN=$!
 	for n in $(seq 200); do
@@ -330,34 +331,85 @@ sc_node_failure() {
 	sc_node_start "${node#n}" || fail "$node's slurmd does not start again"
 	sc_wait_gone 300 squeue -h || fail "the job stays: $(squeue -h)"
 	sc_wait_nodes idle 3 || fail "not all nodes idle again: $(sinfo -h | tr '\n' ' ')"
+	SC_CRASHED=$node
+}
 
+# sc_resume_run DIR TASKS MERGE-ARGS -- PAR-ARGS...: after sc_crash_run,
+# the merge (berth par merge MERGE-ARGS) names the tasks missing; the same
+# srun with --resume finishes; the merge is every task once; no task
+# journaled before the rerun ran again. Prints what ran twice.
+sc_resume_run() {
+	local s=$1 tasks=$2 merge=() n twice
+	shift 2
+	while [ "$1" != -- ]; do
+		merge+=("$1")
+		shift
+	done
+	shift
 	cat "$s"/c.log.shard-* | grep '^[0-9]' | cut -f1 | sort -n >"$s/journaled"
 	cp "$s/runs/log" "$s/runs-before"
 	n=$(wc -l <"$s/journaled")
-	[ "$n" -ge 3 ] && [ "$n" -lt 100 ] || fail "$n of 120 tasks journaled before the rerun"
-	run "$BERTH" par merge --joblog "$s/c.log" --shards 3 --tasks 120
-	assert_contains "$(last_line "$ERR")" "$((120 - n)) of 120 tasks are in no shard's file" \
+	[ "$n" -ge 3 ] && [ "$n" -lt $((tasks - 20)) ] || fail "$n of $tasks tasks journaled before the rerun"
+	run "$BERTH" par merge --joblog "$s/c.log" "${merge[@]}" --tasks "$tasks"
+	assert_contains "$(last_line "$ERR")" "$((tasks - n)) of $tasks tasks are in no shard's file" \
 		"merge before the rerun"
 
-	sc_srun -N 3 "$BERTH" "${SC_PAR[@]}" --resume "${cmd[@]}" >"$s/run2.out" 2>"$s/run2.err" ||
+	sc_srun -N 3 "$BERTH" "${SC_PAR[@]}" --resume "$@" >"$s/run2.out" 2>"$s/run2.err" ||
 		fail "srun -N 3 berth par --resume: $(tail -n 2 "$s/run2.err")"
-	run "$BERTH" par merge --joblog "$s/c.log" --results "$s/c.jsonl" --shards 3 --tasks 120
+	run "$BERTH" par merge --joblog "$s/c.log" --results "$s/c.jsonl" "${merge[@]}" --tasks "$tasks"
 	assert_eq "$RC" 0 "par merge after the rerun: $(last_line "$ERR")"
 	# every task has exactly one result
-	sc_same "the merged joblog's seqs and seq 1..120" <(tail -n +2 "$s/c.log" | cut -f1) <(seq 120)
+	sc_same "the merged joblog's seqs and seq 1..$tasks" <(tail -n +2 "$s/c.log" | cut -f1) <(seq "$tasks")
 	sc_same "the merged results and one 'done N' a task" \
 		<(jq -r '"\(.seq) \(.exit) \(.signal) \(.output | rtrimstr("\n"))"' "$s/c.jsonl") \
-		<(seq 120 | sed 's/.*/& 0 0 done &/')
+		<(seq "$tasks" | sed 's/.*/& 0 0 done &/')
 	# no task recorded before the rerun ran again
 	assert_eq "$(grep '^done' "$s/run2.out" | cut -d' ' -f2 | grep -Fxf "$s/journaled")" "" \
 		"the rerun ran tasks the joblogs had"
 	assert_eq "$(tail -n +"$(($(wc -l <"$s/runs-before") + 1))" "$s/runs/log" | grep -Fxf "$s/journaled")" "" \
 		"a journaled task ran again"
-	assert_eq "$(grep -c '^done' "$s/run2.out")" "$((120 - n))" "the rerun ran what was left"
-	assert_eq "$(sort -nu "$s/runs/log" | tr '\n' ' ')" "$(seq 120 | tr '\n' ' ')" "every task ran"
+	assert_eq "$(grep -c '^done' "$s/run2.out")" "$((tasks - n))" "the rerun ran what was left"
+	assert_eq "$(sort -nu "$s/runs/log" | tr '\n' ' ')" "$(seq "$tasks" | tr '\n' ' ')" "every task ran"
 	# only tasks in flight at the crash or the cancel ran twice
 	twice=$(sort -n "$s/runs/log" | uniq -d | tr '\n' ' ')
-	echo "crashed $node (shard 1); journaled before the rerun $n; ran twice: ${twice:-none}"
+	echo "crashed $SC_CRASHED (shard 1); journaled before the rerun $n of $tasks; ran twice: ${twice:-none}"
+}
+
+# A node fails mid-run; the job is cancelled; the node comes back; the same
+# srun with --resume finishes.
+sc_node_failure() {
+	local s=$TDIR/fail cmd
+	mkdir -p "$s/runs"
+	cmd=(--shard auto --range 1:120 -v "$s/runs:/mnt" --joblog "$s/c.log" --results "$s/c.jsonl"
+		-- sh -c "$SC_TASK")
+	sc_crash_run "$s" "${cmd[@]}"
+	sc_resume_run "$s" 120 --shards 3 -- "${cmd[@]}"
+}
+
+# The same with --claims: the shards take chunks from a claims file in
+# the directory all nodes see, under its POSIX lock. Every chunk is in
+# the file once, each where the one before ends; the crashed node's shard
+# runs again what its chunks have and its joblog lacks.
+sc_claims_node_failure() {
+	local s=$TDIR/claims cmd chunks
+	mkdir -p "$s/runs"
+	cmd=(--shard auto --claims "$s/claims" --range 1:150 -v "$s/runs:/mnt" --joblog "$s/c.log"
+		--results "$s/c.jsonl" -- sh -c "$SC_TASK")
+	sc_crash_run "$s" "${cmd[@]}"
+	sc_resume_run "$s" 150 --claims "$s/claims" -- "${cmd[@]}"
+	chunks=$(awk 'NR == 1 { next } $1 != at { print "a chunk at " $1 ", expected " at; exit }
+		{ at = $1 + $2; n[$3] += $2 }
+		END { printf "to %d:", at - 1; for (i = 0; i < 3; i++) printf " %d", n[i] }' at=1 "$s/claims")
+	case $chunks in
+	"to 150: "[1-9]*" "[1-9]*" "[1-9]*) ;;
+	*) fail "the claims file: $chunks" ;;
+	esac
+	# a shard's tasks are its chunks': its joblog has those alone
+	assert_eq "$(for i in 0 1 2; do grep '^[0-9]' "$s/c.log.shard-$i-of-3" | cut -f1 |
+		awk -v i=$i -v f="$s/claims" 'BEGIN { while ((getline l <f) > 0) { split(l, w, " ")
+			if (w[3] == i) for (k = w[1]; k < w[1] + w[2]; k++) own[k] = 1 } }
+			!own[$1] { print "shard " i " ran " $1 }'; done)" "" "the shards ran their own chunks"
+	echo "claims: tasks a shard (0 1 2) $chunks"
 }
 
 # The outer namespace's init.
@@ -376,6 +428,7 @@ sc_init() {
 	sc_par_opts
 	sc_same_results
 	sc_node_failure
+	sc_claims_node_failure
 	exit 0
 }
 
