@@ -72,7 +72,6 @@ void dq_lease_release_locked(struct dq *q, uint32_t lease)
 		return; /* never twice: the free stack holds cap entries */
 	ungive(q, lp, lease);
 	lp->state = DQ_LP_FREE;
-	lp->done = false;
 	/* a new gen no ticket or record names */
 	lp->gen++;
 	atomic_store_explicit(&q->tasks[lease].gen, lp->gen,
@@ -84,9 +83,9 @@ void dq_lease_release_locked(struct dq *q, uint32_t lease)
 		pthread_cond_broadcast(&q->room);
 }
 
-void dq_task_resolved(struct dq *q)
+void dq_tasks_resolved(struct dq *q, uint64_t n)
 {
-	uint64_t left = atomic_fetch_sub(&q->unresolved, 1) - 1;
+	uint64_t left = atomic_fetch_sub(&q->unresolved, n) - n;
 	atomic_store(&q->hdr->unresolved, left);
 	/* the last one after dq_close(): idle workers may end now */
 	if (left == 0 && q->closed)
@@ -120,7 +119,8 @@ void dq_lease_abandon(struct dq *q, uint32_t lease, uint32_t worker, int error)
 }
 
 /* Takes lease back from its dead holder w: to the waiting list again, or
- * abandoned after max_attempts deliveries. A task w never took (by its
+ * abandoned after max_attempts deliveries (a chunk: the tasks of it
+ * without a result). A task w never took (by its
  * own position) is no delivery. A task of a worker that corrupted its
  * region fails with it (-EBADMSG), unless that worker had not taken it:
  * it then runs elsewhere, once at most (the position may be a lie: the
@@ -146,6 +146,9 @@ static void take_back(struct dq *q, uint32_t lease, uint32_t w, bool corrupt,
 		lp->attempt++;
 		atomic_fetch_add(&q->st.requeued, 1);
 	}
+	/* a chunk goes back from its first task without a result */
+	if (lp->count && !dq_chunk_requeue(q, lease))
+		return;
 	dq_wait_add_locked(q, lease);
 }
 
@@ -173,11 +176,9 @@ static uint32_t take_back_all(struct dq *q, uint32_t w, bool lost_results)
 	uint64_t deq = believed_position(q, w);
 	for (uint32_t i = 0; i < q->cap; i++) {
 		struct dq_lpriv *lp = &q->lp[i];
+		/* what it published before it died was taken already
+		 * (dq_result_stash_dead), unless its ring was corrupt */
 		if (lp->state != DQ_LP_GIVEN || lp->holder != w)
-			continue;
-		/* a result published before it died counts, unless the
-		 * records of a corrupt ring were dropped */
-		if (lp->done && !lost_results)
 			continue;
 		take_back(q, i, w, lost_results, deq);
 		n++;
@@ -218,8 +219,9 @@ int dq_reclaim(struct dq *q, uint32_t w)
 	pthread_mutex_lock(&q->collect_lock);
 	dq_result_release_pending(q);
 	bool lost = atomic_load(&q->corrupt[w]);
+	uint32_t stashed = atomic_load(&q->nstash);
 	if (!lost)
-		dq_result_preaccept(q, w);
+		dq_result_stash_dead(q, w);
 	pthread_mutex_lock(&q->alloc_lock);
 	uint32_t abandoned = atomic_load(&q->nabandoned);
 	uint32_t n = take_back_all(q, w, lost);
@@ -227,7 +229,8 @@ int dq_reclaim(struct dq *q, uint32_t w)
 	dq_dispatch_locked(q);
 	pthread_mutex_unlock(&q->alloc_lock);
 	/* a collector asleep in dq_collect() has results to return now */
-	if (atomic_load(&q->nabandoned) != abandoned)
+	if (atomic_load(&q->nabandoned) != abandoned ||
+	    atomic_load(&q->nstash) != stashed)
 		dq_wake_collector(q);
 	pthread_mutex_unlock(&q->collect_lock);
 	blog_debug("task queue: reclaimed worker %u: %u tasks taken back", w,

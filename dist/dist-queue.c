@@ -331,6 +331,8 @@ void dq_destroy(struct dq *q)
 	free(q->tail_seen);
 	free((void *)q->res_head);
 	free(q->lp);
+	free(q->chunk_bits);
+	dq_result_stash_free(q);
 	free(q);
 }
 
@@ -399,6 +401,8 @@ void dq_stats(struct dq *q, struct dq_stats *st)
 			atomic_load_explicit(&r->tasks, memory_order_relaxed);
 		st->worker_sleeps +=
 			atomic_load_explicit(&r->sleeps, memory_order_relaxed);
+		st->worker_wakes +=
+			atomic_load_explicit(&r->wakes, memory_order_relaxed);
 	}
 }
 
