@@ -77,14 +77,38 @@ uint32_t dq_chunk_next_unanswered(struct dq *q, uint32_t lease)
 	return k;
 }
 
-bool dq_chunk_requeue(struct dq *q, uint32_t lease)
+void dq_chunk_take_back(struct dq *q, uint32_t lease, uint32_t w, bool taken)
 {
 	struct dq_lpriv *lp = &q->lp[lease];
-	lp->start = first_clear(bits_of(q, lease), lp->count);
-	if (lp->start < lp->count)
-		return true;
-	dq_lease_release_locked(q, lease);
-	return false;
+	uint64_t *b = bits_of(q, lease);
+	uint32_t k0 = first_clear(b, lp->count);
+	if (taken && k0 < lp->count) {
+		/* its deliveries: this issue's, and the ones before when
+		 * this issue began with it */
+		uint32_t d = k0 == lp->start ? lp->attempt : 1;
+		lp->attempt = d + 1;
+		if (d >= q->max_attempts) {
+			bit_set(b, k0);
+			lp->answered++;
+			dq_abandoned_push(q,
+					  &(struct dq_abandoned){
+						  .lease = lease,
+						  .worker = w,
+						  .error = -EOWNERDEAD,
+						  .index = k0,
+						  .attempts = d,
+						  .task_id = lp->task_id + k0,
+						  .chunk_id = lp->task_id,
+					  });
+			lp->attempt = 1;
+		}
+		atomic_fetch_add(&q->st.requeued, 1);
+	}
+	lp->start = first_clear(b, lp->count);
+	if (lp->start == lp->count)
+		dq_lease_release_locked(q, lease);
+	else
+		dq_wait_add_locked(q, lease);
 }
 
 void dq_chunk_publish(struct dq *q, uint32_t lease, struct bq_task *t)

@@ -48,6 +48,12 @@ struct dq_abandoned {
 	uint32_t worker;
 	int error; /* -EOWNERDEAD, -EBADMSG (its worker corrupted its own
 		      region) */
+	/* DQ_NO_TASK: the lease, every task of it without a result; else
+	 * one task of a chunk that went on without it, its result made
+	 * here (the lease may be gone when it is taken) */
+	uint32_t index;
+	uint32_t attempts;
+	uint64_t task_id, chunk_id;
 };
 
 /* The coordinator's record of a task in flight (a lease). The shared
@@ -109,6 +115,7 @@ struct dq {
 	struct bq_task *tasks;
 	uint8_t *arena_mem;
 	uint32_t cap, depth, max_workers, result_size, max_attempts, spin;
+	uint32_t collect_spin;
 	uint32_t stall_ms;
 	uint64_t wregion_size;
 	struct bq_config cfg;
@@ -138,7 +145,8 @@ struct dq {
 	 * dq_collect() lets go of it while it sleeps, so that dq_reclaim()
 	 * can run; the fields its wake-up test reads are atomic. */
 	pthread_mutex_t collect_lock;
-	struct dq_abandoned *abandoned;
+	struct dq_abandoned *abandoned; /* alloc_lock: grows */
+	uint32_t abandoned_cap;
 	_Atomic uint32_t nabandoned;
 	_Atomic bool *corrupt;	    /* per worker: its region is ignored */
 	_Atomic bool *reported;	    /* per worker: -EBADMSG returned once */
@@ -187,6 +195,8 @@ void dq_lease_release_locked(struct dq *q, uint32_t lease);
 void dq_tasks_resolved(struct dq *q, uint64_t n);
 /* Abandons an in-flight lease with error; caller holds both locks. */
 void dq_lease_abandon(struct dq *q, uint32_t lease, uint32_t worker, int error);
+/* Adds a to the abandoned list; caller holds alloc_lock. */
+void dq_abandoned_push(struct dq *q, const struct dq_abandoned *a);
 /* Wakes the collector (another thread has made a result). */
 void dq_wake_collector(struct dq *q);
 
@@ -204,10 +214,12 @@ bool dq_chunk_answer(struct dq *q, uint32_t lease, uint32_t k);
 /* The next task of lease's chunk without a result, marked answered;
  * DQ_NO_TASK when none is left. */
 uint32_t dq_chunk_next_unanswered(struct dq *q, uint32_t lease);
-/* The chunk lease goes back to the queue: its next issue starts at its
- * first task without a result. Returns false when every task has one
- * (the lease is free). */
-bool dq_chunk_requeue(struct dq *q, uint32_t lease);
+/* The chunk lease goes back to the queue from dead worker w, from its
+ * first task without a result. When w had taken it, that first task is
+ * the one w ran: it counts a delivery, and is abandoned alone after
+ * max_attempts of them; the tasks after it were not delivered. The lease
+ * is released when no task is left. Caller holds both locks. */
+void dq_chunk_take_back(struct dq *q, uint32_t lease, uint32_t w, bool taken);
 /* Writes the shared entry of lease's chunk for its next issue (from its
  * first unanswered task). */
 void dq_chunk_publish(struct dq *q, uint32_t lease, struct bq_task *t);

@@ -99,6 +99,18 @@ void dq_wake_collector(struct dq *q)
 		bq_futex_bump_wake(&q->hdr->collect_futex, INT_MAX);
 }
 
+void dq_abandoned_push(struct dq *q, const struct dq_abandoned *a)
+{
+	uint32_t n = atomic_load(&q->nabandoned);
+	if (n == q->abandoned_cap) {
+		q->abandoned_cap *= 2;
+		q->abandoned = base_realloc(q->abandoned, q->abandoned_cap,
+					    sizeof(*q->abandoned));
+	}
+	q->abandoned[n] = *a;
+	atomic_store(&q->nabandoned, n + 1);
+}
+
 void dq_lease_abandon(struct dq *q, uint32_t lease, uint32_t worker, int error)
 {
 	struct dq_lpriv *lp = &q->lp[lease];
@@ -109,10 +121,10 @@ void dq_lease_abandon(struct dq *q, uint32_t lease, uint32_t worker, int error)
 	lp->gen++;
 	atomic_store_explicit(&q->tasks[lease].gen, lp->gen,
 			      memory_order_relaxed);
-	uint32_t n = atomic_load(&q->nabandoned);
-	q->abandoned[n] = (struct dq_abandoned){
-		.lease = lease, .worker = worker, .error = error};
-	atomic_store(&q->nabandoned, n + 1);
+	dq_abandoned_push(q, &(struct dq_abandoned){.lease = lease,
+						    .worker = worker,
+						    .error = error,
+						    .index = DQ_NO_TASK});
 	blog_debug("task queue: task %llu abandoned after %u attempts (%s)",
 		   (unsigned long long)lp->task_id, lp->attempt,
 		   strerror(-error));
@@ -135,6 +147,12 @@ static void take_back(struct dq *q, uint32_t lease, uint32_t w, bool corrupt,
 		dq_lease_abandon(q, lease, w, -EBADMSG);
 		return;
 	}
+	if (lp->count) {
+		ungive(q, lp, lease);
+		lp->moved |= corrupt;
+		dq_chunk_take_back(q, lease, w, taken);
+		return;
+	}
 	if (taken && lp->attempt >= q->max_attempts) {
 		dq_lease_abandon(q, lease, w, -EOWNERDEAD);
 		return;
@@ -146,9 +164,6 @@ static void take_back(struct dq *q, uint32_t lease, uint32_t w, bool corrupt,
 		lp->attempt++;
 		atomic_fetch_add(&q->st.requeued, 1);
 	}
-	/* a chunk goes back from its first task without a result */
-	if (lp->count && !dq_chunk_requeue(q, lease))
-		return;
 	dq_wait_add_locked(q, lease);
 }
 

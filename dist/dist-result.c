@@ -331,6 +331,20 @@ static int take_abandoned(struct dq *q, struct dq_result *res)
 		return 0;
 	pthread_mutex_lock(&q->alloc_lock);
 	struct dq_abandoned a = q->abandoned[n - 1];
+	if (a.index != DQ_NO_TASK) {
+		/* one task of a chunk: its lease went on without it */
+		*res = (struct dq_result){.task_id = a.task_id,
+					  .chunk_id = a.chunk_id,
+					  .index = a.index,
+					  .error = a.error,
+					  .worker = a.worker,
+					  .attempts = a.attempts};
+		atomic_store(&q->nabandoned, n - 1);
+		dq_count(&q->st.abandoned);
+		dq_tasks_resolved(q, 1);
+		pthread_mutex_unlock(&q->alloc_lock);
+		return 1;
+	}
 	const struct dq_lpriv *lp = &q->lp[a.lease];
 	uint32_t k = lp->count ? dq_chunk_next_unanswered(q, a.lease) : 0;
 	*res = (struct dq_result){
@@ -416,7 +430,7 @@ static bool results_ready(struct dq *q)
 
 static void wait_results(struct dq *q, const struct timespec *deadline)
 {
-	for (uint32_t i = 0; i < q->spin; i++) {
+	for (uint32_t i = 0; i < q->collect_spin; i++) {
 		if (results_ready(q))
 			return;
 		bq_cpu_relax();

@@ -95,6 +95,9 @@ struct dq_params {
 				  default 2000 */
 	uint32_t depth;	       /* entries of each worker's task ring, power
 				  of two up to capacity; default 8 */
+	uint32_t collect_spin; /* the collector's pause iterations before
+				  its futex sleep; default spin (1: sleep
+				  at once, when results come in chunks) */
 };
 
 /* Creates a queue: memfd_create(MFD_CLOEXEC | MFD_ALLOW_SEALING), sized,
