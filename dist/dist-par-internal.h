@@ -143,7 +143,7 @@ int dp_par_tasks(const struct dp_par_opts *o,
 		 void (*each)(uint64_t seq, const char *arg, void *data),
 		 void *data, struct berr *err);
 
-/* ---- replacement strings (dist-par.c) ----
+/* ---- replacement strings (dist-expand.c) ----
  *
  * Appends the exec-mode payload of one job to out: its sequence number,
  * then each template word with {} {.} {/} {//} {/.} {#} replaced and {%}
