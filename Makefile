@@ -251,7 +251,7 @@ FUZZ_SRCS := $(wildcard tests/fuzz/fuzz-*.c)
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 # The queue's target links the coordinator's queue (not par, pool or job,
 # which pull in the runtime) and the worker library; the others oci/.
-FUZZ_DQ_SRCS := $(addprefix dist/dist-,queue.c ring.c lease.c result.c \
+FUZZ_DQ_SRCS := $(addprefix dist/dist-,queue.c ring.c lease.c result.c chunk.c \
 	arena.c futex.c audit.c) $(wildcard dist/worker/*.c)
 # The Dockerfile's and the YAML's targets link their one engine/ file (the
 # Dockerfile's checks a stage name with the runtime's container-id rule,
@@ -315,7 +315,7 @@ LIBBW_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(LIBBW_SRCS))
 LIBBW_A   := $(BUILD)/libberthworker.a
 LIBBW_SO  := $(BUILD)/libberthworker.so
 DIST_TESTS := $(BUILD)/tests/test-dist $(BUILD)/tests/test-dist-stress \
-              $(BUILD)/tests/test-dist-hostile
+              $(BUILD)/tests/test-dist-hostile $(BUILD)/tests/test-dist-chunk
 BENCH_QUEUE := $(BUILD)/bench-queue
 
 .PHONY: libberthworker examples bench-dist bench-par check-tsan
@@ -364,12 +364,15 @@ bench-par: $(BERTH) $(AGENT) $(ROOTFS)/.stamp $(BENCH_WORKER)
 		BENCH_WORKER=$(abspath $(BENCH_WORKER)) bash tests/bench/par.sh
 
 # ThreadSanitizer build of the queue's unit tests; the stress test's
-# threads variant (TSan does not follow processes).
+# threads variant (TSan does not follow processes); the chunks' tests,
+# whose workers are threads.
 TSAN_BUILD := $(BUILD)/tsan
 check-tsan:
 	$(Q)$(MAKE) --no-print-directory SANITIZE=thread BUILD=$(TSAN_BUILD) \
-		$(TSAN_BUILD)/tests/test-dist $(TSAN_BUILD)/tests/test-dist-stress
+		$(TSAN_BUILD)/tests/test-dist $(TSAN_BUILD)/tests/test-dist-stress \
+		$(TSAN_BUILD)/tests/test-dist-chunk
 	$(Q)TSAN_OPTIONS="halt_on_error=1 $(TSAN_OPTIONS)" $(TSAN_BUILD)/tests/test-dist
+	$(Q)TSAN_OPTIONS="halt_on_error=1 $(TSAN_OPTIONS)" $(TSAN_BUILD)/tests/test-dist-chunk
 	$(Q)TSAN_OPTIONS="halt_on_error=1 $(TSAN_OPTIONS)" \
 		$(TSAN_BUILD)/tests/test-dist-stress stress_threads \
 		stress_threads_sleep_at_once

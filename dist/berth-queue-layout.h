@@ -39,6 +39,16 @@
  * ring a few tasks deep (fewer as the queue drains) and refills it as
  * results arrive, so no worker ever writes anything another reads.
  *
+ * Chunks: one entry may stand for a run of tasks (bq_task.count >= 1),
+ * their payloads packed one after the other in the arena, each a 4-byte
+ * length (native order) then its bytes, their ids consecutive from
+ * task_id. The worker library walks the run itself and hands out one
+ * task at a time, so one ticket, one ring slot and one wake-up serve the
+ * whole run; each task still gets its own result record (the record's
+ * task_id names which). A worker that dies mid-run gives back what it
+ * had not answered: the coordinator re-issues the run from its first
+ * unanswered task, and drops a second result for any task.
+ *
  * Results come back through the worker's result ring: the worker is its
  * only writer, so a record is published by a single store of res_tail and
  * a worker that dies mid-write leaves nothing half-visible. The
@@ -60,9 +70,12 @@
  * results sets bq_header.collecting and waits with futex_waitv(2) on the
  * result word of every worker (and its own word in the header): a worker
  * publishes a record, then bumps its word and wakes only when the flag is
- * set. The publish-then-check / announce-then-recheck pairs use
- * sequentially consistent atomics on both sides, so either the sleeper
- * sees the new item or the waker sees the sleeper. */
+ * set, and only when the record ends its ring entry (a single task, or
+ * the last of a chunk) or its ring filled by a quarter since it last
+ * woke the coordinator: a chunk costs one wake-up, not one a task. The
+ * publish-then-check / announce-then-recheck pairs use sequentially consistent
+ * atomics on both sides, so either the sleeper sees the new item or the waker
+ * sees the sleeper. */
 #ifndef BERTH_QUEUE_LAYOUT_H
 #define BERTH_QUEUE_LAYOUT_H
 
@@ -80,7 +93,7 @@
 #define BQ_MAGIC UINT64_C(0x6575716874726562)
 /* 'b','e','r','t','h','w','r','k': a worker region */
 #define BQ_WMAGIC UINT64_C(0x6b72776874726562)
-#define BQ_VERSION 2u
+#define BQ_VERSION 3u
 #define BQ_LINE 64
 #define BQ_PAGE 4096
 #define BQ_ALIGNED __attribute__((aligned(BQ_LINE)))
@@ -151,13 +164,23 @@ struct bq_entry {
  * published. gen grows on every delivery: a ticket or a result record
  * that names another gen is stale. */
 struct bq_task {
-	uint64_t task_id;
+	uint64_t task_id;     /* its id; a chunk: the id of its first task */
 	uint64_t payload_off; /* from arena_off */
-	uint32_t payload_len;
-	uint32_t attempt; /* 1 on the first delivery */
+	uint32_t payload_len; /* a chunk: the bytes of all its records */
+	uint32_t attempt;     /* 1 on the first delivery */
 	_Atomic uint32_t gen;
-	uint32_t reserved;
+	/* 0: one task, its payload as it is; n >= 1: a chunk of n tasks,
+	 * ids task_id .. task_id + n - 1, payloads packed (struct
+	 * bq_packed, then the bytes, for each) */
+	uint32_t count;
 };
+
+/* The head of one payload in a chunk, at any alignment (memcpy it). */
+struct bq_packed {
+	uint32_t len;
+};
+/* Tasks in one chunk at most: the coordinator keeps a bit for each. */
+#define BQ_CHUNK_MAX 1024u
 
 /* The head of a worker region. Line 0 is written by the coordinator when
  * it creates (or resets) the region; lines 1-3 by the worker. The worker
@@ -188,19 +211,20 @@ struct bq_worker {
 	/* line 3, the worker: statistics */
 	BQ_ALIGNED _Atomic uint64_t tasks;
 	_Atomic uint64_t sleeps;
+	_Atomic uint64_t wakes; /* FUTEX_WAKEs of the coordinator */
 };
 
 /* A result record in a worker's ring, 8-byte aligned, followed by len
  * bytes. Written by the worker before it publishes res_tail; the
  * coordinator copies the header and checks every field before use. */
 struct bq_record {
-	uint32_t size;	/* header + len rounded up to 8; BQ_REC_WRAP: the
-			   ring continues at offset 0 */
-	uint32_t lease; /* task index */
-	uint32_t gen;	/* the ticket's gen */
-	int32_t status; /* the worker's status */
-	uint64_t task_id;
-	uint32_t len; /* result bytes */
+	uint32_t size;	  /* header + len rounded up to 8; BQ_REC_WRAP: the
+			     ring continues at offset 0 */
+	uint32_t lease;	  /* task index */
+	uint32_t gen;	  /* the ticket's gen */
+	int32_t status;	  /* the worker's status */
+	uint64_t task_id; /* in a chunk: which of its tasks */
+	uint32_t len;	  /* result bytes */
 	uint32_t reserved;
 };
 #define BQ_REC_WRAP 0u
@@ -213,6 +237,8 @@ _Static_assert(sizeof(struct bq_header) == 4 * BQ_LINE, "header: 4 lines");
 _Static_assert(sizeof(struct bq_wctl) == BQ_LINE, "wctl: one line");
 _Static_assert(sizeof(struct bq_entry) == 16, "entry: 16 bytes");
 _Static_assert(sizeof(struct bq_task) == 32, "task: 32 bytes");
+_Static_assert(offsetof(struct bq_task, count) == 28, "task: count");
+_Static_assert(sizeof(struct bq_packed) == 4, "packed head: 4 bytes");
 _Static_assert(offsetof(struct bq_worker, deq) == BQ_LINE, "deq");
 _Static_assert(offsetof(struct bq_worker, attached) == 2 * BQ_LINE, "att");
 _Static_assert(offsetof(struct bq_worker, tasks) == 3 * BQ_LINE, "tasks");

@@ -40,7 +40,7 @@ struct dp_claims {
 	uint64_t next;	    /* the first seq no chunk read has */
 	uint64_t off;	    /* the bytes read and checked */
 	size_t lines;	    /* the lines read */
-	struct dp_chunk *v; /* ours (every one when loaded), by first */
+	struct dp_claim *v; /* ours (every one when loaded), by first */
 	size_t n, cap;
 	size_t taken;	    /* chunks this process appended */
 	struct berr broken; /* set: every later call fails with it */
@@ -292,7 +292,7 @@ static int take_chunk(struct dp_claims *c, const char *line, size_t len,
 		c->cap = c->cap ? 2 * c->cap : 64;
 		c->v = base_realloc(c->v, c->cap, sizeof(*c->v));
 	}
-	c->v[c->n++] = (struct dp_chunk){first, count, (uint32_t)shard, no};
+	c->v[c->n++] = (struct dp_claim){first, count, (uint32_t)shard, no};
 	return 0;
 }
 
@@ -461,12 +461,12 @@ static int claim_next(struct dp_claims *c, struct berr *err)
 	return r;
 }
 
-const struct dp_chunk *dp_claims_chunk(const struct dp_claims *c, uint64_t seq)
+const struct dp_claim *dp_claims_chunk(const struct dp_claims *c, uint64_t seq)
 {
 	size_t lo = 0, hi = c->n;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		const struct dp_chunk *k = &c->v[mid];
+		const struct dp_claim *k = &c->v[mid];
 		if (seq < k->first)
 			hi = mid;
 		else if (seq - k->first >= k->count)
@@ -606,7 +606,7 @@ int dp_claims_load(const char *path, struct dp_claims **out, struct berr *err)
 
 uint64_t dp_claims_next_own(const struct dp_claims *c, uint64_t seq)
 {
-	const struct dp_chunk *k = dp_claims_chunk(c, seq + 1);
+	const struct dp_claim *k = dp_claims_chunk(c, seq + 1);
 	if (k)
 		return seq + 1;
 	/* the first chunk that starts after seq */

@@ -48,6 +48,12 @@ struct dq_abandoned {
 	uint32_t worker;
 	int error; /* -EOWNERDEAD, -EBADMSG (its worker corrupted its own
 		      region) */
+	/* DQ_NO_TASK: the lease, every task of it without a result; else
+	 * one task of a chunk that went on without it, its result made
+	 * here (the lease may be gone when it is taken) */
+	uint32_t index;
+	uint32_t attempts;
+	uint64_t task_id, chunk_id;
 };
 
 /* The coordinator's record of a task in flight (a lease). The shared
@@ -64,10 +70,21 @@ struct dq_lpriv {
 	uint32_t attempt;
 	uint32_t gen;	 /* the gen of the ticket given out last */
 	uint8_t state;	 /* DQ_LP_* */
-	bool done;	 /* its holder published a result, then died */
 	bool moved;	 /* taken back once from a corrupt worker */
 	uint32_t holder; /* the worker whose ring holds it (GIVEN) */
 	uint64_t pos;	 /* ... at this ring position */
+	/* a chunk (dist-chunk.c): count tasks, ids task_id .. + count - 1,
+	 * a bit each in dq.chunk_bits once answered (or abandoned) */
+	uint32_t count;	   /* 0: a single task */
+	uint32_t answered; /* bits set */
+	uint32_t start;	   /* its last issue began with this task */
+};
+
+/* A result taken from the ring of a worker when it was reclaimed, its
+ * bytes copied: delivered by the next dq_collect(). */
+struct dq_stashed {
+	struct dq_result res;
+	void *data;
 };
 
 /* The coordinator's view of worker w. */
@@ -98,6 +115,7 @@ struct dq {
 	struct bq_task *tasks;
 	uint8_t *arena_mem;
 	uint32_t cap, depth, max_workers, result_size, max_attempts, spin;
+	uint32_t collect_spin;
 	uint32_t stall_ms;
 	uint64_t wregion_size;
 	struct bq_config cfg;
@@ -118,19 +136,28 @@ struct dq {
 	struct dq_wpriv *wp;
 	uint32_t given; /* leases in some worker's ring */
 	bool closed;
+	/* DQ_CHUNK_WORDS a lease: which tasks of its chunk are answered;
+	 * allocated with the first chunk */
+	uint64_t *chunk_bits;
 	_Atomic uint64_t unresolved; /* hdr->unresolved is its copy */
 
 	/* collect_lock: result rings, the abandoned list, pending release.
 	 * dq_collect() lets go of it while it sleeps, so that dq_reclaim()
 	 * can run; the fields its wake-up test reads are atomic. */
 	pthread_mutex_t collect_lock;
-	struct dq_abandoned *abandoned;
+	struct dq_abandoned *abandoned; /* alloc_lock: grows */
+	uint32_t abandoned_cap;
 	_Atomic uint32_t nabandoned;
 	_Atomic bool *corrupt;	    /* per worker: its region is ignored */
 	_Atomic bool *reported;	    /* per worker: -EBADMSG returned once */
 	uint64_t *tail_seen;	    /* per worker: res_tail when last read */
 	_Atomic uint64_t *res_head; /* per worker: bytes consumed */
 	int64_t last_audit_ms;
+	/* results of reclaimed workers, oldest first from stash_head */
+	struct dq_stashed *stash;
+	uint32_t stash_head, stash_cap;
+	_Atomic uint32_t nstash;
+	void *stash_out;	/* the bytes returned last: freed next call */
 	int64_t pending_worker; /* the record last returned by dq_collect */
 	uint64_t pending_head;	/* ... ends here: release on the next call */
 	uint32_t next_worker;	/* round-robin start of the scan */
@@ -163,13 +190,39 @@ int dq_lease_alloc(struct dq *q, uint64_t len, int timeout_ms, uint32_t *lease,
 /* Frees the lease, its payload and its ring entry; caller holds
  * alloc_lock. */
 void dq_lease_release_locked(struct dq *q, uint32_t lease);
-/* A task left the books: one fewer unresolved; wakes workers at the end.
+/* n tasks left the books: n fewer unresolved; wakes workers at the end.
  * Caller holds alloc_lock. */
-void dq_task_resolved(struct dq *q);
+void dq_tasks_resolved(struct dq *q, uint64_t n);
 /* Abandons an in-flight lease with error; caller holds both locks. */
 void dq_lease_abandon(struct dq *q, uint32_t lease, uint32_t worker, int error);
+/* Adds a to the abandoned list; caller holds alloc_lock. */
+void dq_abandoned_push(struct dq *q, const struct dq_abandoned *a);
 /* Wakes the collector (another thread has made a result). */
 void dq_wake_collector(struct dq *q);
+
+/* dist-chunk.c: a lease that stands for a run of tasks. Callers hold
+ * alloc_lock. */
+#define DQ_CHUNK_WORDS (BQ_CHUNK_MAX / 64)
+#define DQ_NO_TASK UINT32_MAX
+_Static_assert(DQ_CHUNK_MAX == BQ_CHUNK_MAX, "one chunk limit");
+/* Which task of its chunk rec answers, when w holds it with that gen;
+ * DQ_NO_TASK when none, or when that task has its result. */
+uint32_t dq_chunk_match(struct dq *q, uint32_t w, const struct bq_record *rec);
+/* Task k of lease's chunk has its result. Returns true when that was its
+ * last: the lease is released. */
+bool dq_chunk_answer(struct dq *q, uint32_t lease, uint32_t k);
+/* The next task of lease's chunk without a result, marked answered;
+ * DQ_NO_TASK when none is left. */
+uint32_t dq_chunk_next_unanswered(struct dq *q, uint32_t lease);
+/* The chunk lease goes back to the queue from dead worker w, from its
+ * first task without a result. When w had taken it, that first task is
+ * the one w ran: it counts a delivery, and is abandoned alone after
+ * max_attempts of them; the tasks after it were not delivered. The lease
+ * is released when no task is left. Caller holds both locks. */
+void dq_chunk_take_back(struct dq *q, uint32_t lease, uint32_t w, bool taken);
+/* Writes the shared entry of lease's chunk for its next issue (from its
+ * first unanswered task). */
+void dq_chunk_publish(struct dq *q, uint32_t lease, struct bq_task *t);
 
 /* dist-ring.c */
 /* Puts lease on the waiting list (its task not in any ring). Caller
@@ -210,9 +263,13 @@ int64_t dq_now_ms(void);
 /* Releases the ring space of the result dq_collect() returned last.
  * Caller holds collect_lock. */
 void dq_result_release_pending(struct dq *q);
-/* Marks the leases whose results worker w published as done, so that
- * reclaim keeps them. Caller holds collect_lock. */
-void dq_result_preaccept(struct dq *q, uint32_t w);
+/* Takes the results that dead worker w published and that count into
+ * the stash (their leases, or their chunks' tasks, leave the books), so
+ * that what goes back to the queue is what has none. Caller holds
+ * collect_lock. */
+void dq_result_stash_dead(struct dq *q, uint32_t w);
+/* Frees the stash. */
+void dq_result_stash_free(struct dq *q);
 void dq_result_set_head(struct dq *q, uint32_t w, uint64_t head);
 
 /* dist-futex.c */

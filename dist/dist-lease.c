@@ -72,7 +72,6 @@ void dq_lease_release_locked(struct dq *q, uint32_t lease)
 		return; /* never twice: the free stack holds cap entries */
 	ungive(q, lp, lease);
 	lp->state = DQ_LP_FREE;
-	lp->done = false;
 	/* a new gen no ticket or record names */
 	lp->gen++;
 	atomic_store_explicit(&q->tasks[lease].gen, lp->gen,
@@ -84,9 +83,9 @@ void dq_lease_release_locked(struct dq *q, uint32_t lease)
 		pthread_cond_broadcast(&q->room);
 }
 
-void dq_task_resolved(struct dq *q)
+void dq_tasks_resolved(struct dq *q, uint64_t n)
 {
-	uint64_t left = atomic_fetch_sub(&q->unresolved, 1) - 1;
+	uint64_t left = atomic_fetch_sub(&q->unresolved, n) - n;
 	atomic_store(&q->hdr->unresolved, left);
 	/* the last one after dq_close(): idle workers may end now */
 	if (left == 0 && q->closed)
@@ -100,6 +99,18 @@ void dq_wake_collector(struct dq *q)
 		bq_futex_bump_wake(&q->hdr->collect_futex, INT_MAX);
 }
 
+void dq_abandoned_push(struct dq *q, const struct dq_abandoned *a)
+{
+	uint32_t n = atomic_load(&q->nabandoned);
+	if (n == q->abandoned_cap) {
+		q->abandoned_cap *= 2;
+		q->abandoned = base_realloc(q->abandoned, q->abandoned_cap,
+					    sizeof(*q->abandoned));
+	}
+	q->abandoned[n] = *a;
+	atomic_store(&q->nabandoned, n + 1);
+}
+
 void dq_lease_abandon(struct dq *q, uint32_t lease, uint32_t worker, int error)
 {
 	struct dq_lpriv *lp = &q->lp[lease];
@@ -110,17 +121,18 @@ void dq_lease_abandon(struct dq *q, uint32_t lease, uint32_t worker, int error)
 	lp->gen++;
 	atomic_store_explicit(&q->tasks[lease].gen, lp->gen,
 			      memory_order_relaxed);
-	uint32_t n = atomic_load(&q->nabandoned);
-	q->abandoned[n] = (struct dq_abandoned){
-		.lease = lease, .worker = worker, .error = error};
-	atomic_store(&q->nabandoned, n + 1);
+	dq_abandoned_push(q, &(struct dq_abandoned){.lease = lease,
+						    .worker = worker,
+						    .error = error,
+						    .index = DQ_NO_TASK});
 	blog_debug("task queue: task %llu abandoned after %u attempts (%s)",
 		   (unsigned long long)lp->task_id, lp->attempt,
 		   strerror(-error));
 }
 
 /* Takes lease back from its dead holder w: to the waiting list again, or
- * abandoned after max_attempts deliveries. A task w never took (by its
+ * abandoned after max_attempts deliveries (a chunk: the tasks of it
+ * without a result). A task w never took (by its
  * own position) is no delivery. A task of a worker that corrupted its
  * region fails with it (-EBADMSG), unless that worker had not taken it:
  * it then runs elsewhere, once at most (the position may be a lie: the
@@ -133,6 +145,12 @@ static void take_back(struct dq *q, uint32_t lease, uint32_t w, bool corrupt,
 	bool taken = (int64_t)(deq - lp->pos) > 0;
 	if (corrupt && (taken || lp->moved)) {
 		dq_lease_abandon(q, lease, w, -EBADMSG);
+		return;
+	}
+	if (lp->count) {
+		ungive(q, lp, lease);
+		lp->moved |= corrupt;
+		dq_chunk_take_back(q, lease, w, taken);
 		return;
 	}
 	if (taken && lp->attempt >= q->max_attempts) {
@@ -173,11 +191,9 @@ static uint32_t take_back_all(struct dq *q, uint32_t w, bool lost_results)
 	uint64_t deq = believed_position(q, w);
 	for (uint32_t i = 0; i < q->cap; i++) {
 		struct dq_lpriv *lp = &q->lp[i];
+		/* what it published before it died was taken already
+		 * (dq_result_stash_dead), unless its ring was corrupt */
 		if (lp->state != DQ_LP_GIVEN || lp->holder != w)
-			continue;
-		/* a result published before it died counts, unless the
-		 * records of a corrupt ring were dropped */
-		if (lp->done && !lost_results)
 			continue;
 		take_back(q, i, w, lost_results, deq);
 		n++;
@@ -218,8 +234,9 @@ int dq_reclaim(struct dq *q, uint32_t w)
 	pthread_mutex_lock(&q->collect_lock);
 	dq_result_release_pending(q);
 	bool lost = atomic_load(&q->corrupt[w]);
+	uint32_t stashed = atomic_load(&q->nstash);
 	if (!lost)
-		dq_result_preaccept(q, w);
+		dq_result_stash_dead(q, w);
 	pthread_mutex_lock(&q->alloc_lock);
 	uint32_t abandoned = atomic_load(&q->nabandoned);
 	uint32_t n = take_back_all(q, w, lost);
@@ -227,7 +244,8 @@ int dq_reclaim(struct dq *q, uint32_t w)
 	dq_dispatch_locked(q);
 	pthread_mutex_unlock(&q->alloc_lock);
 	/* a collector asleep in dq_collect() has results to return now */
-	if (atomic_load(&q->nabandoned) != abandoned)
+	if (atomic_load(&q->nabandoned) != abandoned ||
+	    atomic_load(&q->nstash) != stashed)
 		dq_wake_collector(q);
 	pthread_mutex_unlock(&q->collect_lock);
 	blog_debug("task queue: reclaimed worker %u: %u tasks taken back", w,

@@ -152,7 +152,7 @@ struct dp_claims_run {
 };
 
 /* A chunk of the file. */
-struct dp_chunk {
+struct dp_claim {
 	uint64_t first, count;
 	uint32_t shard;
 	size_t line; /* the file's line that gives it */
@@ -193,7 +193,7 @@ int dp_claims_load(const char *path, struct dp_claims **out, struct berr *err);
 int dp_claims_has(struct dp_claims *c, uint64_t seq, struct berr *err);
 /* The chunk that has seq, among those read (every shard's when loaded,
  * the shard's own when opened), or NULL. */
-const struct dp_chunk *dp_claims_chunk(const struct dp_claims *c, uint64_t seq);
+const struct dp_claim *dp_claims_chunk(const struct dp_claims *c, uint64_t seq);
 /* The shard's first seq after seq in its chunks so far; 0: none yet. */
 uint64_t dp_claims_next_own(const struct dp_claims *c, uint64_t seq);
 const struct dp_claims_run *dp_claims_run(const struct dp_claims *c);
@@ -277,7 +277,7 @@ int dp_par_tasks(const struct dp_par_opts *o,
 		 void (*each)(uint64_t seq, const char *arg, void *data),
 		 void *data, struct berr *err);
 
-/* ---- replacement strings (dist-par.c) ----
+/* ---- replacement strings (dist-expand.c) ----
  *
  * Appends the exec-mode payload of one job to out: its sequence number,
  * then each template word with {} {.} {/} {//} {/.} {#} replaced and {%}
@@ -350,8 +350,61 @@ int dp_source_open(const struct dp_par_opts *o, struct dp_source *src,
 /* The next argument in *arg (valid until the next call): 1; 0: none yet
  * (a stream has no complete line ready); -1: the input has ended. */
 int dp_source_next(struct dp_source *src, const char **arg);
+/* dp_source_next(), with the argument's length in *len. */
+int dp_source_next_len(struct dp_source *src, const char **arg, size_t *len);
 /* The input ends here: dp_source_next returns -1 from now on. */
 void dp_source_stop(struct dp_source *src);
+
+/* ---- chunks of tasks (dist-par-chunk.c) ----
+ *
+ * Line and lib mode send a task's argument as its payload: such tasks go
+ * to the queue a chunk at a time (dq_submit_chunk). */
+
+/* The most work a chunk holds, in one worker's milliseconds, once the
+ * workers' pace is known. */
+#define DP_CHUNK_MS 4
+/* Chunks in flight a worker: one it runs, the next ones ready. */
+#define DP_CHUNKS_AHEAD 3
+
+struct dp_chunk {
+	uint64_t id0;		    /* the queue id of its first task */
+	uint32_t count, left;	    /* tasks, tasks without a result */
+	struct dp_buf text;	    /* the arguments, each NUL-terminated */
+	uint32_t off[DQ_CHUNK_MAX]; /* of each argument in text */
+	uint64_t seq[DQ_CHUNK_MAX]; /* of each task */
+	uint64_t answered[DQ_CHUNK_MAX / 64]; /* a bit a task */
+	struct dp_chunk *next;		      /* in its dp_chunks slot */
+};
+
+struct dp_chunk *dp_chunk_new(void);
+void dp_chunk_free(struct dp_chunk *c);
+/* Appends a task, arg of len bytes (count < DQ_CHUNK_MAX). */
+void dp_chunk_add(struct dp_chunk *c, uint64_t seq, const char *arg,
+		  size_t len);
+const char *dp_chunk_arg(const struct dp_chunk *c, uint32_t k);
+size_t dp_chunk_arg_len(const struct dp_chunk *c, uint32_t k);
+/* Notes task k's result; false when k is out of range or had one. */
+bool dp_chunk_answer(struct dp_chunk *c, uint32_t k);
+bool dp_chunk_answered(const struct dp_chunk *c, uint32_t k);
+/* Submits the chunk without waiting: as dq_submit_chunk(). */
+int dp_chunk_submit(struct dq *q, struct dp_chunk *c);
+/* The next chunk's size: left tasks for workers that each do per_ms
+ * tasks a millisecond (0: not known yet). */
+uint32_t dp_chunk_size(uint64_t left, size_t workers, double per_ms);
+
+/* Chunks in flight by id0 (a chained hash). */
+struct dp_chunks {
+	struct dp_chunk **b;
+	size_t mask, n;
+};
+void dp_chunks_init(struct dp_chunks *m, size_t n);
+void dp_chunks_put(struct dp_chunks *m, struct dp_chunk *c);
+struct dp_chunk *dp_chunks_find(const struct dp_chunks *m, uint64_t id0);
+/* Takes c out and frees it. */
+void dp_chunks_drop(struct dp_chunks *m, struct dp_chunk *c);
+/* One of the chunks, or NULL. */
+struct dp_chunk *dp_chunks_any(const struct dp_chunks *m);
+void dp_chunks_free(struct dp_chunks *m);
 
 /* One line on how a worker ended ("worker w3 exited with status 127: its
  * command was not found in the container"). */

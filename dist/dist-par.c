@@ -21,124 +21,6 @@
 
 #include "dist/dist-par-internal.h"
 
-/* ---- replacement strings ----------------------------------------------------
- */
-
-/* The replacement strings, longest first so that {/.} wins over {/}. */
-static const char *const rstrings[] = {"{//}", "{/.}", "{/}", "{.}",
-				       "{#}",  "{%}",  "{}"};
-
-static const char *find_rstring(const char *s, size_t *which)
-{
-	for (const char *p = strchr(s, '{'); p; p = strchr(p + 1, '{'))
-		for (size_t k = 0; k < ARRAY_SIZE(rstrings); k++)
-			if (!strncmp(p, rstrings[k], strlen(rstrings[k]))) {
-				*which = k;
-				return p;
-			}
-	return NULL;
-}
-
-/* Appends s, quoting the marker bytes. */
-static void add_escaped(struct dp_buf *b, const char *s, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] == DP_MARK_SLOT || s[i] == DP_MARK_ESC)
-			dp_buf_addc(b, DP_MARK_ESC);
-		dp_buf_addc(b, s[i]);
-	}
-}
-
-/* {.}: without the extension of the last path component. */
-static size_t no_ext_len(const char *arg, size_t len)
-{
-	for (size_t i = len; i-- > 0;) {
-		if (arg[i] == '/')
-			break;
-		if (arg[i] == '.')
-			return i;
-	}
-	return len;
-}
-
-static void add_dirname(struct dp_buf *b, const char *arg)
-{
-	size_t len = strlen(arg);
-	while (len > 1 && arg[len - 1] == '/')
-		len--;
-	const char *slash = memrchr(arg, '/', len);
-	if (!slash) {
-		dp_buf_addc(b, '.');
-		return;
-	}
-	size_t n = (size_t)(slash - arg);
-	while (n > 1 && arg[n - 1] == '/')
-		n--;
-	add_escaped(b, arg, n ? n : 1);
-}
-
-static void add_rstring(struct dp_buf *b, size_t which, const char *arg,
-			uint64_t seq)
-{
-	const char *base = strrchr(arg, '/');
-	base = base ? base + 1 : arg;
-	const char *r = rstrings[which];
-	if (!strcmp(r, "{}"))
-		add_escaped(b, arg, strlen(arg));
-	else if (!strcmp(r, "{.}"))
-		add_escaped(b, arg, no_ext_len(arg, strlen(arg)));
-	else if (!strcmp(r, "{/}"))
-		add_escaped(b, base, strlen(base));
-	else if (!strcmp(r, "{/.}"))
-		add_escaped(b, base, no_ext_len(base, strlen(base)));
-	else if (!strcmp(r, "{//}"))
-		add_dirname(b, arg);
-	else if (!strcmp(r, "{#}"))
-		dp_buf_printf(b, "%llu", (unsigned long long)seq);
-	else
-		dp_buf_addc(b, DP_MARK_SLOT);
-}
-
-void dp_expand(char *const *tmpl, const char *arg, uint64_t seq,
-	       struct dp_buf *out)
-{
-	dp_buf_printf(out, "%llu", (unsigned long long)seq);
-	dp_buf_addc(out, '\0');
-	bool used = false;
-	for (size_t i = 0; tmpl[i]; i++) {
-		const char *s = tmpl[i];
-		size_t which;
-		for (const char *p; (p = find_rstring(s, &which));) {
-			add_escaped(out, s, (size_t)(p - s));
-			add_rstring(out, which, arg, seq);
-			s = p + strlen(rstrings[which]);
-			used = true;
-		}
-		add_escaped(out, s, strlen(s));
-		dp_buf_addc(out, '\0');
-	}
-	if (!used) {
-		add_escaped(out, arg, strlen(arg));
-		dp_buf_addc(out, '\0');
-	}
-}
-
-char *dp_payload_command(const char *payload, size_t len, unsigned slot)
-{
-	struct dp_buf b = {0};
-	dp_buf_adds(&b, "");
-	const char *end = payload + len;
-	const char *s = memchr(payload, '\0', len); /* after the seq */
-	for (s = s ? s + 1 : end; s < end; s += strlen(s) + 1) {
-		_cleanup_free_ char *w = base_calloc(strlen(s) * 10 + 20, 1);
-		dp_word_decode(s, slot, w);
-		if (b.len)
-			dp_buf_addc(&b, ' ');
-		dp_buf_adds(&b, w);
-	}
-	return b.p;
-}
-
 /* ---- tasks and their outcomes
  * -------------------------------------------------- */
 
@@ -240,6 +122,10 @@ struct par {
 	struct dp_source src;
 	struct tmap by_qid, by_seq;
 	struct task *retry_head, *retry_tail, *pending;
+	/* line and lib mode: tasks go out a chunk at a time */
+	bool chunked;
+	struct dp_chunks chunks;
+	struct dp_chunk *pending_chunk; /* made, not taken by the queue yet */
 	/* ended by a signal or lost their worker: see hold_task() */
 	struct task *held_head, *held_tail;
 	uint64_t held;
@@ -375,30 +261,28 @@ static void flush_if_big(struct par *p)
 static void write_result_line(struct par *p, const struct task *t,
 			      const struct outcome *oc)
 {
-	struct dp_buf b = {0};
-	dp_buf_printf(&b, DP_RESULT_HEAD "%llu,\"task\":",
-		      (unsigned long long)t->seq);
-	dp_buf_json(&b, t->arg, strlen(t->arg));
-	dp_buf_printf(&b,
+	struct dp_buf *b = &p->results;
+	dp_buf_printf(
+		b, DP_RESULT_HEAD "%llu,\"task\":", (unsigned long long)t->seq);
+	dp_buf_json(b, t->arg, strlen(t->arg));
+	dp_buf_printf(b,
 		      ",\"worker\":%u,\"slot\":%u,\"cpu\":%d,\"exit\":%d,"
 		      "\"signal\":%d,\"attempts\":%u,",
 		      oc->worker, oc->worker + 1, oc->cpu, oc->exit, oc->sig,
 		      oc->deliveries);
 	if (oc->timed)
-		dp_buf_printf(&b, "\"start\":%.6f,\"time_ms\":%.3f,",
+		dp_buf_printf(b, "\"start\":%.6f,\"time_ms\":%.3f,",
 			      (double)oc->start_us / 1e6,
 			      (double)oc->run_us / 1e3);
 	else
-		dp_buf_adds(&b, "\"start\":null,\"time_ms\":null,");
-	dp_buf_printf(&b, "\"timeout\":%s,\"abandoned\":%s,\"output\":",
+		dp_buf_adds(b, "\"start\":null,\"time_ms\":null,");
+	dp_buf_printf(b, "\"timeout\":%s,\"abandoned\":%s,\"output\":",
 		      oc->flags & DP_RES_TIMEOUT ? "true" : "false",
 		      oc->abandoned ? "true" : "false");
-	dp_buf_json(&b, oc->out, oc->out_len);
-	dp_buf_adds(&b, ",\"stderr\":");
-	dp_buf_json(&b, oc->err, oc->err_len);
-	dp_buf_adds(&b, "}\n");
-	dp_buf_add(&p->results, b.p, b.len);
-	dp_buf_free(&b);
+	dp_buf_json(b, oc->out, oc->out_len);
+	dp_buf_adds(b, ",\"stderr\":");
+	dp_buf_json(b, oc->err, oc->err_len);
+	dp_buf_adds(b, "}\n");
 }
 
 /* GNU parallel's joblog: tab-separated, "%10.3f" times, ":" for this
@@ -418,13 +302,11 @@ static void write_joblog_line(struct par *p, const struct task *t,
 		dp_buf_printf(&b, " %s", t->arg);
 		cmd = b.p;
 	}
-	struct dp_buf b = {0};
-	dp_buf_printf(&b, "%llu\t:\t%10.3f\t%10.3f\t%zu\t%zu\t%d\t%d\t%s\n",
+	dp_buf_printf(&p->joblog,
+		      "%llu\t:\t%10.3f\t%10.3f\t%zu\t%zu\t%d\t%d\t%s\n",
 		      (unsigned long long)t->seq, (double)oc->start_us / 1e6,
 		      (double)oc->run_us / 1e6, t->payload_len,
 		      oc->out_len + oc->err_len, oc->exit, oc->sig, cmd);
-	dp_buf_add(&p->joblog, b.p, b.len);
-	dp_buf_free(&b);
 }
 
 /* Why the queue gave a task up, as one line. */
@@ -633,11 +515,8 @@ static void release_held(struct par *p, bool all)
 	}
 }
 
-static void on_result(struct par *p, const struct dq_result *res)
+static void count_result(struct par *p, const struct dq_result *res)
 {
-	struct task *t = tmap_take(&p->by_qid, res->task_id, false);
-	if (!t)
-		return;
 	p->inflight--;
 	if (res->worker < p->nworkers) {
 		struct dp_worker *w = dp_pool_worker(p->pool, res->worker);
@@ -645,8 +524,11 @@ static void on_result(struct par *p, const struct dq_result *res)
 		w->total++;
 		w->fails = 0;
 	}
-	struct outcome oc;
-	decode(p, res, &oc);
+}
+
+/* A task has a result (oc): finished, retried or held. */
+static void settle(struct par *p, struct task *t, struct outcome oc)
+{
 	t->runs++;
 	t->deliveries += oc.attempts;
 	oc.deliveries = t->deliveries;
@@ -670,6 +552,65 @@ static void on_result(struct par *p, const struct dq_result *res)
 		hold_task(p, t, &oc);
 	else
 		finish_task(p, t, &oc, failed);
+}
+
+/* Task k of chunk c as a task of its own (to hold, retry or keep in
+ * order). */
+static struct task *chunk_task(const struct dp_chunk *c, uint32_t k)
+{
+	struct task *t = base_calloc(1, sizeof(*t));
+	t->seq = c->seq[k];
+	t->qid = c->id0 + k;
+	t->arg = base_strdup(dp_chunk_arg(c, k));
+	t->payload = t->arg;
+	t->payload_len = strlen(t->arg);
+	return t;
+}
+
+/* The result of a chunk's task. One that succeeded, without -k, is
+ * printed from the chunk as it is: no allocation a task. */
+static void on_chunk_result(struct par *p, struct dp_chunk *c,
+			    const struct dq_result *res)
+{
+	uint32_t k = res->index;
+	if (!dp_chunk_answer(c, k))
+		return;
+	count_result(p, res);
+	struct outcome oc;
+	decode(p, res, &oc);
+	bool failed = oc.abandoned || oc.exit != 0 || oc.sig != 0;
+	if (!failed && !p->o->keep_order) {
+		/* as settle() would: a first run, finished */
+		const char *arg = dp_chunk_arg(c, k);
+		struct task t = {.seq = c->seq[k],
+				 .arg = (char *)arg,
+				 .payload = (char *)arg,
+				 .payload_len = dp_chunk_arg_len(c, k)};
+		oc.deliveries = oc.attempts;
+		p->finished++;
+		p->run_us += oc.run_us;
+		emit(p, &t, &oc);
+	} else {
+		settle(p, chunk_task(c, k), oc);
+	}
+	if (!c->left)
+		dp_chunks_drop(&p->chunks, c);
+}
+
+static void on_result(struct par *p, const struct dq_result *res)
+{
+	struct dp_chunk *c = dp_chunks_find(&p->chunks, res->chunk_id);
+	if (c) {
+		on_chunk_result(p, c, res);
+		return;
+	}
+	struct task *t = tmap_take(&p->by_qid, res->task_id, false);
+	if (!t)
+		return;
+	count_result(p, res);
+	struct outcome oc;
+	decode(p, res, &oc);
+	settle(p, t, oc);
 }
 
 /* ---- feeding the queue
@@ -747,9 +688,73 @@ static void refuse(struct par *p, struct task *t, int r)
 	finish_task(p, t, &oc, true);
 }
 
+/* The size of the next chunk: guided, and a few milliseconds of a
+ * worker's pace once known. */
+static uint32_t next_chunk_size(struct par *p)
+{
+	/* unknown (a shard that claims its tasks, a stream): as many as
+	 * the pace allows */
+	uint64_t total = dp_mine_tasks(&p->mine, p->src.total);
+	uint64_t left = !total		  ? UINT64_MAX
+			: total > p->made ? total - p->made
+					  : 1;
+	double ms = (double)(mono_ms_coarse() - p->t_up);
+	double per_ms = p->finished >= 64 && ms >= 10
+				? (double)p->finished / ms / (double)p->nworkers
+				: 0;
+	uint32_t n = dp_chunk_size(left, p->nworkers, per_ms);
+	/* before the pace is known: small, so that no worker waits */
+	return per_ms > 0 || n < 16 ? n : 16;
+}
+
+/* Makes the next chunk from the input and submits it. Returns 1 (one went
+ * out, or failed), 0 (no input now) or -EAGAIN (the queue is full). */
+static int feed_chunk(struct par *p)
+{
+	struct dp_chunk *c = TAKE_PTR(p->pending_chunk);
+	if (!c && p->input_done)
+		return 0;
+	if (!c) {
+		c = dp_chunk_new();
+		uint32_t want = next_chunk_size(p);
+		const char *arg;
+		size_t len;
+		int r = 1;
+		while (c->count < want &&
+		       (r = dp_source_next_len(&p->src, &arg, &len)) > 0)
+			if (!not_mine(p)) {
+				dp_chunk_add(c, ++p->next_seq, arg, len);
+				p->made++;
+			}
+		if (r < 0)
+			p->input_done = true;
+	}
+	int r = c->count ? dp_chunk_submit(p->q, c) : 0;
+	if (r == -EAGAIN) {
+		p->pending_chunk = c;
+		return -EAGAIN;
+	}
+	if (r == 0 && c->count) {
+		dp_chunks_put(&p->chunks, c);
+		p->inflight += c->count;
+		return 1;
+	}
+	for (uint32_t k = 0; k < c->count; k++) /* too big for the queue */
+		refuse(p, chunk_task(c, k), r);
+	bool some = c->count;
+	dp_chunk_free(c);
+	return some;
+}
+
 static void feed(struct par *p)
 {
+	while (p->chunked && !p->stopping && !p->pending && !p->retry_head &&
+	       p->chunks.n < DP_CHUNKS_AHEAD * p->nworkers)
+		if (feed_chunk(p) <= 0)
+			break;
 	while (!p->stopping && p->inflight < p->window) {
+		if (p->chunked && !p->pending && !p->retry_head)
+			return;
 		struct task *t = next_task(p);
 		if (!t)
 			return;
@@ -805,8 +810,8 @@ int dp_par_tasks(const struct dp_par_opts *o,
 
 static bool work_left(const struct par *p)
 {
-	return !p->stopping &&
-	       (p->inflight || p->retry_head || p->pending || !p->input_done);
+	return !p->stopping && (p->inflight || p->retry_head || p->pending ||
+				p->pending_chunk || !p->input_done);
 }
 
 static void on_worker_exit(struct par *p, const struct dp_exit *ev)
@@ -954,7 +959,21 @@ static bool loop_done(const struct par *p)
 		return p->workers_gone;
 	if (p->held)
 		return false;
-	return p->stopping || (p->input_done && !p->retry_head && !p->pending);
+	return p->stopping || (p->input_done && !p->retry_head && !p->pending &&
+			       !p->pending_chunk);
+}
+
+static void fail_lost_task(struct par *p, struct task *t)
+{
+	p->inflight--;
+	char msg[160];
+	int n = snprintf(msg, sizeof(msg),
+			 "berth: par: task %llu failed: the task queue lost "
+			 "it\n",
+			 (unsigned long long)t->seq);
+	struct outcome oc = {
+		.exit = -1, .cpu = -1, .err = msg, .err_len = (size_t)n};
+	finish_task(p, t, &oc, true);
 }
 
 /* The queue has nothing in flight while tasks wait for their result: it
@@ -965,18 +984,15 @@ static void fail_lost(struct par *p)
 		while (p->by_qid.b[i]) {
 			struct task *t = p->by_qid.b[i];
 			p->by_qid.b[i] = t->qnext;
-			p->inflight--;
-			char msg[160];
-			int n = snprintf(msg, sizeof(msg),
-					 "berth: par: task %llu failed: the "
-					 "task queue lost it\n",
-					 (unsigned long long)t->seq);
-			struct outcome oc = {.exit = -1,
-					     .cpu = -1,
-					     .err = msg,
-					     .err_len = (size_t)n};
-			finish_task(p, t, &oc, true);
+			fail_lost_task(p, t);
 		}
+	struct dp_chunk *c;
+	while ((c = dp_chunks_any(&p->chunks))) {
+		for (uint32_t k = 0; k < c->count; k++)
+			if (dp_chunk_answer(c, k))
+				fail_lost_task(p, chunk_task(c, k));
+		dp_chunks_drop(&p->chunks, c);
+	}
 }
 
 static void housekeeping(struct par *p)
@@ -990,6 +1006,36 @@ static void housekeeping(struct par *p)
 	progress(p, false);
 }
 
+#define COLLECT_BATCH 64
+
+/* Takes the results there are (a batch), or sleeps until some come: a
+ * worker wakes us at the end of a chunk, or of a task sent alone. */
+static void collect(struct par *p)
+{
+	int wait = p->src.kind == DP_SRC_FD && !p->input_done ? 5
+		   : p->chunked				      ? 10
+							      : 20;
+	/* lib mode with a deep queue of single tasks: rather than have a
+	 * worker wake us for each result, look again a little later, when
+	 * many are there */
+	bool batch = !p->chunked && p->o->mode == DP_MODE_LIB &&
+		     p->inflight > p->nworkers * LIB_BATCH_LOW;
+	struct dq_result res[COLLECT_BATCH];
+	int r = dq_collect_many(p->q, res, COLLECT_BATCH, batch ? 0 : wait);
+	if (r == -EAGAIN && batch) {
+		struct timespec ts = {0, LIB_BATCH_NAP_NS};
+		nanosleep(&ts, NULL);
+	}
+	for (int i = 0; i < r; i++)
+		on_result(p, &res[i]);
+	if (r == -EBADMSG && res[0].worker < p->nworkers) {
+		p->corrupted[res[0].worker] = true;
+		dp_pool_kill_one(p->pool, res[0].worker);
+	} else if (r == -ENODATA) {
+		fail_lost(p);
+	}
+}
+
 static int run_loop(struct par *p, struct berr *err)
 {
 	int64_t next_house = 0;
@@ -997,29 +1043,8 @@ static int run_loop(struct par *p, struct berr *err)
 		feed(p);
 		if (loop_done(p))
 			return 0;
-		struct dq_result res;
 		if (p->inflight) {
-			int wait = p->src.kind == DP_SRC_FD && !p->input_done
-					   ? 5
-					   : 20;
-			/* lib mode with a deep queue: rather than have a
-			 * worker wake us for each result, look again a little
-			 * later, when many are there */
-			bool batch = p->o->mode == DP_MODE_LIB &&
-				     p->inflight > p->nworkers * LIB_BATCH_LOW;
-			int r = dq_collect(p->q, &res, batch ? 0 : wait);
-			if (r == -EAGAIN && batch) {
-				struct timespec ts = {0, LIB_BATCH_NAP_NS};
-				nanosleep(&ts, NULL);
-			}
-			if (r == 0) {
-				on_result(p, &res);
-			} else if (r == -EBADMSG && res.worker < p->nworkers) {
-				p->corrupted[res.worker] = true;
-				dp_pool_kill_one(p->pool, res.worker);
-			} else if (r == -ENODATA) {
-				fail_lost(p);
-			}
+			collect(p);
 		} else if (!p->input_done && p->src.kind == DP_SRC_FD) {
 			struct pollfd pf = {.fd = p->src.fd, .events = POLLIN};
 			poll(&pf, 1, 20);
@@ -1182,6 +1207,9 @@ static int setup(struct par *p, struct berr *err)
 	uint32_t cap = 64;
 	while (cap < p->window)
 		cap *= 2;
+	/* a task whose payload is its argument goes out in a chunk; stdin
+	 * is read as it comes, a task at a time */
+	p->chunked = o->mode != DP_MODE_EXEC && p->src.kind != DP_SRC_FD;
 	struct dq_params qp = {
 		.capacity = cap,
 		.max_workers = (uint32_t)p->nworkers,
@@ -1189,6 +1217,9 @@ static int setup(struct par *p, struct berr *err)
 		/* a task of exec and line mode costs a fork or a pipe round
 		 * trip: sleeping at once leaves the CPUs to the tasks */
 		.spin = o->mode == DP_MODE_LIB ? 200 : 1,
+		/* a chunk's results come in a run, and a worker wakes us at
+		 * its end: spinning for them would only burn a CPU */
+		.collect_spin = p->chunked ? 1 : 0,
 		/* each worker's ring holds its share of the window (the
 		 * guided limit shrinks it as the tasks run out); a task that
 		 * costs a fork needs just the next one ready */
@@ -1199,6 +1230,7 @@ static int setup(struct par *p, struct berr *err)
 	};
 	tmap_init(&p->by_qid, cap);
 	tmap_init(&p->by_seq, cap);
+	dp_chunks_init(&p->chunks, DP_CHUNKS_AHEAD * p->nworkers);
 	if ((r = dq_create(&qp, &p->q, err)) < 0)
 		return r;
 	p->results_path = dp_shard_path(o->results, &o->shard);
@@ -1290,6 +1322,8 @@ static void teardown(struct par *p)
 		task_free(t);
 	}
 	task_free(p->pending);
+	dp_chunk_free(p->pending_chunk);
+	dp_chunks_free(&p->chunks);
 	flush_out(p);
 	dp_buf_free(&p->out);
 	dp_buf_free(&p->results);

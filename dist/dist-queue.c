@@ -42,6 +42,8 @@ static int resolve_params(const struct dq_params *in, struct dq_params *p,
 		p->max_attempts = DEF_ATTEMPTS;
 	if (!p->spin)
 		p->spin = DEF_SPIN;
+	if (!p->collect_spin)
+		p->collect_spin = p->spin;
 	if (!p->stall_ms)
 		p->stall_ms = DEF_STALL_MS;
 	if (!p->depth)
@@ -130,7 +132,7 @@ static int seal_readonly(int fd, struct berr *err)
 }
 
 static void init_shared(struct dq *q, const struct bq_config *c,
-			uint32_t p_stall_ms)
+			const struct dq_params *p)
 {
 	q->hdr = (struct bq_header *)q->base;
 	q->hdr->cfg = *c;
@@ -151,7 +153,8 @@ static void init_shared(struct dq *q, const struct bq_config *c,
 	q->wregion_size = c->wregion_size;
 	q->max_attempts = c->max_attempts;
 	q->spin = c->spin;
-	q->stall_ms = p_stall_ms;
+	q->stall_ms = p->stall_ms;
+	q->collect_spin = p->collect_spin;
 }
 
 static int init_private(struct dq *q, struct berr *err)
@@ -160,6 +163,7 @@ static int init_private(struct dq *q, struct berr *err)
 	q->lease_blk = calloc(q->cap, sizeof(*q->lease_blk));
 	q->waiting = calloc(q->cap, sizeof(*q->waiting));
 	q->abandoned = calloc(q->cap, sizeof(*q->abandoned));
+	q->abandoned_cap = q->cap;
 	q->corrupt = calloc(q->max_workers, sizeof(*q->corrupt));
 	q->reported = calloc(q->max_workers, sizeof(*q->reported));
 	q->tail_seen = calloc(q->max_workers, sizeof(*q->tail_seen));
@@ -272,7 +276,7 @@ int dq_create(const struct dq_params *in, struct dq **out, struct berr *err)
 		dq_destroy(q);
 		return r;
 	}
-	init_shared(q, &c, p.stall_ms);
+	init_shared(q, &c, &p);
 	r = seal_readonly(q->fd, err);
 	if (r == 0)
 		r = init_private(q, err);
@@ -331,6 +335,8 @@ void dq_destroy(struct dq *q)
 	free(q->tail_seen);
 	free((void *)q->res_head);
 	free(q->lp);
+	free(q->chunk_bits);
+	dq_result_stash_free(q);
 	free(q);
 }
 
@@ -399,6 +405,8 @@ void dq_stats(struct dq *q, struct dq_stats *st)
 			atomic_load_explicit(&r->tasks, memory_order_relaxed);
 		st->worker_sleeps +=
 			atomic_load_explicit(&r->sleeps, memory_order_relaxed);
+		st->worker_wakes +=
+			atomic_load_explicit(&r->wakes, memory_order_relaxed);
 	}
 }
 

@@ -28,6 +28,8 @@ void dq_result_set_head(struct dq *q, uint32_t w, uint64_t head)
 
 void dq_result_release_pending(struct dq *q)
 {
+	free(q->stash_out);
+	q->stash_out = NULL;
 	if (q->pending_worker < 0)
 		return;
 	dq_result_set_head(q, (uint32_t)q->pending_worker, q->pending_head);
@@ -98,7 +100,7 @@ static bool record_matches(struct dq *q, uint32_t w,
 			   const struct bq_record *rec)
 {
 	const struct dq_lpriv *lp = &q->lp[rec->lease];
-	return lp->state == DQ_LP_GIVEN && lp->holder == w &&
+	return lp->state == DQ_LP_GIVEN && lp->holder == w && !lp->count &&
 	       lp->task_id == rec->task_id && rec->gen == lp->gen;
 }
 
@@ -107,6 +109,7 @@ static void fill(struct dq *q, uint32_t w, const struct bq_record *rec,
 {
 	*res = (struct dq_result){
 		.task_id = rec->task_id,
+		.chunk_id = rec->task_id,
 		.status = rec->status,
 		.worker = w,
 		.attempts = q->lp[rec->lease].attempt,
@@ -115,60 +118,101 @@ static void fill(struct dq *q, uint32_t w, const struct bq_record *rec,
 	};
 }
 
-/* The result counts once: the lease leaves the books here. */
+/* The result counts once: the task leaves the books here (a single task
+ * with its lease; a chunk's, its bit, and the lease with its last).
+ * *freed tells that a lease was. Caller holds alloc_lock. */
+static bool accept_locked(struct dq *q, uint32_t w, const struct bq_record *rec,
+			  uint32_t at, struct dq_result *res, bool *freed)
+{
+	if (!q->lp[rec->lease].count) {
+		if (!record_matches(q, w, rec))
+			return false;
+		fill(q, w, rec, at, res);
+		dq_lease_release_locked(q, rec->lease);
+		*freed = true;
+		return true;
+	}
+	uint32_t k = dq_chunk_match(q, w, rec);
+	if (k == DQ_NO_TASK)
+		return false;
+	fill(q, w, rec, at, res);
+	res->chunk_id = q->lp[rec->lease].task_id;
+	res->index = k;
+	*freed |= dq_chunk_answer(q, rec->lease, k);
+	return true;
+}
+
+/* Takes the results that count, up to n, and leaves the books. */
 static bool accept(struct dq *q, uint32_t w, const struct bq_record *rec,
 		   uint32_t at, struct dq_result *res)
 {
+	bool freed = false;
 	pthread_mutex_lock(&q->alloc_lock);
-	bool ok = record_matches(q, w, rec);
-	if (ok) {
-		fill(q, w, rec, at, res);
-		dq_lease_release_locked(q, rec->lease);
-		dq_task_resolved(q);
-		/* its ring has room again */
+	bool ok = accept_locked(q, w, rec, at, res, &freed);
+	if (ok)
+		dq_tasks_resolved(q, 1);
+	/* its ring has room again */
+	if (freed)
 		dq_dispatch_locked(q);
-	}
 	pthread_mutex_unlock(&q->alloc_lock);
 	return ok;
 }
 
-/* Takes the first acceptable record of ring w. Returns 1, 0 (none), or
- * -EBADMSG (the ring is now ignored). */
-static int take_from(struct dq *q, uint32_t w, struct dq_result *res)
+static void drop_stale(struct dq *q, uint32_t w, const struct bq_record *rec)
+{
+	blog_debug("task queue: worker %u: result for lease %u gen %u task "
+		   "%llu dropped: stale",
+		   w, rec->lease, rec->gen, (unsigned long long)rec->task_id);
+	dq_count(&q->st.stale);
+}
+
+/* Takes up to n acceptable records of ring w, under one lock. Returns how
+ * many, or 0 (none; the ring may now be ignored). */
+static int take_from(struct dq *q, uint32_t w, struct dq_result *res,
+		     unsigned n)
 {
 	uint64_t head =
 		atomic_load_explicit(&q->res_head[w], memory_order_relaxed);
 	uint64_t start = head;
 	struct bq_record rec;
 	uint32_t at;
-	int r;
-	while ((r = peek_record(q, w, &head, published(q, w, head), &rec,
-				&at)) > 0) {
-		if (!accept(q, w, &rec, at, res)) {
-			blog_debug("task queue: worker %u: result for lease %u "
-				   "gen %u task %llu dropped: stale",
-				   w, rec.lease, rec.gen,
-				   (unsigned long long)rec.task_id);
-			dq_count(&q->st.stale);
-			head += rec.size;
-			continue;
-		}
+	unsigned got = 0;
+	bool freed = false;
+	int r = 0;
+	pthread_mutex_lock(&q->alloc_lock);
+	while (got < n && (r = peek_record(q, w, &head, published(q, w, head),
+					   &rec, &at)) > 0) {
+		if (accept_locked(q, w, &rec, at, &res[got], &freed))
+			got++;
+		else
+			drop_stale(q, w, &rec);
+		head += rec.size;
+	}
+	if (got)
+		dq_tasks_resolved(q, got);
+	if (freed)
+		dq_dispatch_locked(q);
+	pthread_mutex_unlock(&q->alloc_lock);
+	if (got) {
 		/* the bytes stay until the next call releases them */
 		q->pending_worker = w;
-		q->pending_head = head + rec.size;
-		dq_count(&q->st.completed);
-		return 1;
+		q->pending_head = head;
+		atomic_store_explicit(
+			&q->st.completed,
+			atomic_load_explicit(&q->st.completed,
+					     memory_order_relaxed) +
+				got,
+			memory_order_relaxed);
+		return (int)got;
 	}
 	if (head != start)
 		dq_result_set_head(q, w, head);
-	if (r < 0) {
+	if (r < 0)
 		/* only the worker writes its ring: it is to blame */
 		dq_mark_corrupt(q, w,
 				r == -EBADMSG
 					? "result count out of its ring"
 					: "a result record does not parse");
-		return 0;
-	}
 	return 0;
 }
 
@@ -202,6 +246,84 @@ static int salvage(struct dq *q, uint32_t w, struct dq_result *res)
 	return 0;
 }
 
+/* ---- the stash: results of reclaimed workers ---- */
+
+static void stash_push(struct dq *q, const struct dq_result *res)
+{
+	uint32_t n = atomic_load(&q->nstash);
+	if (q->stash_head + n == q->stash_cap) {
+		/* move the live ones down, or grow */
+		if (n && q->stash_head)
+			memmove(q->stash, q->stash + q->stash_head,
+				n * sizeof(*q->stash));
+		q->stash_head = 0;
+		if (n == q->stash_cap) {
+			q->stash_cap = q->stash_cap ? 2 * q->stash_cap : 64;
+			q->stash = base_realloc(q->stash, q->stash_cap,
+						sizeof(*q->stash));
+		}
+	}
+	struct dq_stashed *s = &q->stash[q->stash_head + n];
+	s->res = *res;
+	s->data = NULL;
+	if (res->len) {
+		s->data = base_realloc(NULL, res->len, 1);
+		memcpy(s->data, res->data, res->len);
+	}
+	s->res.data = s->data;
+	atomic_store(&q->nstash, n + 1);
+}
+
+void dq_result_stash_dead(struct dq *q, uint32_t w)
+{
+	uint64_t head =
+		atomic_load_explicit(&q->res_head[w], memory_order_relaxed);
+	struct bq_record rec;
+	struct dq_result res;
+	uint32_t at;
+	bool freed = false;
+	pthread_mutex_lock(&q->alloc_lock);
+	while (peek_record(q, w, &head, published(q, w, head), &rec, &at) > 0) {
+		if (accept_locked(q, w, &rec, at, &res, &freed)) {
+			dq_tasks_resolved(q, 1);
+			dq_count(&q->st.completed);
+			stash_push(q, &res);
+		} else {
+			drop_stale(q, w, &rec);
+		}
+		head += rec.size;
+	}
+	pthread_mutex_unlock(&q->alloc_lock);
+	/* a record that does not parse is left to collection, which finds
+	 * the region corrupt */
+	dq_result_set_head(q, w, head);
+}
+
+/* The oldest stashed result; its bytes are freed by the next call. */
+static int take_stashed(struct dq *q, struct dq_result *res)
+{
+	uint32_t n = atomic_load(&q->nstash);
+	if (!n)
+		return 0;
+	struct dq_stashed *s = &q->stash[q->stash_head++];
+	*res = s->res;
+	q->stash_out = s->data;
+	atomic_store(&q->nstash, n - 1);
+	if (n == 1)
+		q->stash_head = 0;
+	return 1;
+}
+
+void dq_result_stash_free(struct dq *q)
+{
+	for (uint32_t i = 0; i < atomic_load(&q->nstash); i++)
+		free(q->stash[q->stash_head + i].data);
+	free(q->stash);
+	free(q->stash_out);
+}
+
+/* One abandoned task: a single task's lease leaves the abandoned list
+ * with it; a chunk's, with its last task without a result. */
 static int take_abandoned(struct dq *q, struct dq_result *res)
 {
 	uint32_t n = atomic_load(&q->nabandoned);
@@ -209,19 +331,42 @@ static int take_abandoned(struct dq *q, struct dq_result *res)
 		return 0;
 	pthread_mutex_lock(&q->alloc_lock);
 	struct dq_abandoned a = q->abandoned[n - 1];
-	atomic_store(&q->nabandoned, n - 1);
+	if (a.index != DQ_NO_TASK) {
+		/* one task of a chunk: its lease went on without it */
+		*res = (struct dq_result){.task_id = a.task_id,
+					  .chunk_id = a.chunk_id,
+					  .index = a.index,
+					  .error = a.error,
+					  .worker = a.worker,
+					  .attempts = a.attempts};
+		atomic_store(&q->nabandoned, n - 1);
+		dq_count(&q->st.abandoned);
+		dq_tasks_resolved(q, 1);
+		pthread_mutex_unlock(&q->alloc_lock);
+		return 1;
+	}
 	const struct dq_lpriv *lp = &q->lp[a.lease];
+	uint32_t k = lp->count ? dq_chunk_next_unanswered(q, a.lease) : 0;
 	*res = (struct dq_result){
-		.task_id = lp->task_id,
+		.task_id = lp->task_id + (k == DQ_NO_TASK ? 0 : k),
+		.chunk_id = lp->task_id,
+		.index = k == DQ_NO_TASK ? 0 : k,
 		.error = a.error,
 		.worker = a.worker,
 		.attempts = lp->attempt,
 	};
-	dq_count(&q->st.abandoned);
-	dq_lease_release_locked(q, a.lease);
-	dq_task_resolved(q);
+	bool last = !lp->count || lp->answered == lp->count;
+	if (last) {
+		atomic_store(&q->nabandoned, n - 1);
+		dq_lease_release_locked(q, a.lease);
+	}
+	if (k != DQ_NO_TASK) {
+		dq_count(&q->st.abandoned);
+		dq_tasks_resolved(q, 1);
+	}
 	pthread_mutex_unlock(&q->alloc_lock);
-	return 1;
+	/* a chunk whose every task had its result: nothing to return */
+	return k == DQ_NO_TASK ? take_abandoned(q, res) : 1;
 }
 
 /* A corrupt worker is reported once (-EBADMSG), so that its caller kills
@@ -240,24 +385,24 @@ static int take_corrupt(struct dq *q, struct dq_result *res)
 	return 0;
 }
 
-static int take_result(struct dq *q, struct dq_result *res)
+static int take_result(struct dq *q, struct dq_result *res, unsigned n)
 {
-	if (take_abandoned(q, res))
+	if (take_stashed(q, res) || take_abandoned(q, res))
 		return 1;
 	int r = take_corrupt(q, res);
 	if (r != 0)
 		return r;
-	uint32_t n = q->max_workers;
-	for (uint32_t k = 0; k < n; k++) {
+	uint32_t nw = q->max_workers;
+	for (uint32_t k = 0; k < nw; k++) {
 		uint32_t w = q->next_worker + k;
-		if (w >= n)
-			w -= n;
+		if (w >= nw)
+			w -= nw;
 		if (atomic_load_explicit(&q->corrupt[w], memory_order_relaxed))
 			continue;
-		r = take_from(q, w, res);
+		r = take_from(q, w, res, n);
 		if (r != 0) {
 			/* round robin: the next call starts after w */
-			q->next_worker = w + 1 < n ? w + 1 : 0;
+			q->next_worker = w + 1 < nw ? w + 1 : 0;
 			return r;
 		}
 	}
@@ -269,7 +414,8 @@ static int take_result(struct dq *q, struct dq_result *res)
  * collect_lock. */
 static bool results_ready(struct dq *q)
 {
-	if (atomic_load(&q->nabandoned) || atomic_load(&q->unresolved) == 0)
+	if (atomic_load(&q->nabandoned) || atomic_load(&q->nstash) ||
+	    atomic_load(&q->unresolved) == 0)
 		return true;
 	for (uint32_t w = 0; w < q->max_workers; w++) {
 		if (atomic_load_explicit(&q->corrupt[w], memory_order_relaxed))
@@ -284,7 +430,7 @@ static bool results_ready(struct dq *q)
 
 static void wait_results(struct dq *q, const struct timespec *deadline)
 {
-	for (uint32_t i = 0; i < q->spin; i++) {
+	for (uint32_t i = 0; i < q->collect_spin; i++) {
 		if (results_ready(q))
 			return;
 		bq_cpu_relax();
@@ -303,7 +449,8 @@ static void wait_results(struct dq *q, const struct timespec *deadline)
 	pthread_mutex_lock(&q->collect_lock);
 }
 
-static int collect_locked(struct dq *q, struct dq_result *res, int timeout_ms)
+static int collect_locked(struct dq *q, struct dq_result *res, unsigned n,
+			  int timeout_ms)
 {
 	/* the deadline is read from the clock when there is first nothing
 	 * to take, not on every call (one a result) */
@@ -318,10 +465,8 @@ static int collect_locked(struct dq *q, struct dq_result *res, int timeout_ms)
 			pthread_mutex_unlock(&q->alloc_lock);
 		}
 		dq_audit(q);
-		int r = take_result(q, res);
-		if (r > 0)
-			return 0;
-		if (r < 0)
+		int r = take_result(q, res, n);
+		if (r != 0)
 			return r;
 		/* nothing to take: the workers given a few tasks since they
 		 * slept must run them now */
@@ -342,26 +487,20 @@ static int collect_locked(struct dq *q, struct dq_result *res, int timeout_ms)
 	}
 }
 
-int dq_collect(struct dq *q, struct dq_result *res, int timeout_ms)
+int dq_collect_many(struct dq *q, struct dq_result *res, unsigned n,
+		    int timeout_ms)
 {
+	if (!n)
+		return -EINVAL;
 	pthread_mutex_lock(&q->collect_lock);
 	dq_result_release_pending(q);
-	int r = collect_locked(q, res, timeout_ms);
+	int r = collect_locked(q, res, n, timeout_ms);
 	pthread_mutex_unlock(&q->collect_lock);
 	return r;
 }
 
-void dq_result_preaccept(struct dq *q, uint32_t w)
+int dq_collect(struct dq *q, struct dq_result *res, int timeout_ms)
 {
-	uint64_t head =
-		atomic_load_explicit(&q->res_head[w], memory_order_relaxed);
-	struct bq_record rec;
-	uint32_t at;
-	pthread_mutex_lock(&q->alloc_lock);
-	while (peek_record(q, w, &head, published(q, w, head), &rec, &at) > 0) {
-		if (record_matches(q, w, &rec))
-			q->lp[rec.lease].done = true;
-		head += rec.size;
-	}
-	pthread_mutex_unlock(&q->alloc_lock);
+	int r = dq_collect_many(q, res, 1, timeout_ms);
+	return r > 0 ? 0 : r;
 }

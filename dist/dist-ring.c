@@ -38,14 +38,18 @@ static void give(struct dq *q, uint32_t w, uint32_t lease)
 	lp->holder = w;
 	lp->pos = pos;
 	lp->gen++;
-	lp->done = false;
 	struct bq_task *t = &q->tasks[lease];
 	/* rewritten only once its last holder answered it or was reclaimed:
 	 * a reader still holding an older ticket finds gen moved on, and a
 	 * result it sends is stale */
-	t->task_id = lp->task_id;
-	t->payload_off = lp->payload_off;
-	t->payload_len = lp->payload_len;
+	if (lp->count) {
+		dq_chunk_publish(q, lease, t);
+	} else {
+		t->task_id = lp->task_id;
+		t->payload_off = lp->payload_off;
+		t->payload_len = lp->payload_len;
+		t->count = 0;
+	}
 	t->attempt = lp->attempt;
 	atomic_store_explicit(&t->gen, lp->gen, memory_order_release);
 	struct bq_entry *e =
@@ -93,6 +97,7 @@ void dq_dispatch_locked(struct dq *q)
 	if (!usable)
 		return; /* no worker attached yet: the tasks wait */
 	uint32_t first = UINT32_MAX, last = 0, limit = 0;
+	bool chunked = false;
 	while (q->nwaiting) {
 		/* guided: a ring holds at most its worker's share of what
 		 * is left, between 2 (the next task is there when one
@@ -111,6 +116,7 @@ void dq_dispatch_locked(struct dq *q)
 		atomic_store_explicit(&q->waiting_hint, q->nwaiting,
 				      memory_order_relaxed);
 		give(q, w, lease);
+		chunked |= q->lp[lease].count > 1;
 		first = w < first ? w : first;
 		last = w > last ? w : last;
 	}
@@ -121,7 +127,7 @@ void dq_dispatch_locked(struct dq *q)
 	for (uint32_t w = first; w <= last && first != UINT32_MAX; w++) {
 		struct dq_wpriv *wp = &q->wp[w];
 		if (wp->outstanding >= DQ_WAKE_BATCH ||
-		    wp->outstanding >= limit)
+		    wp->outstanding >= limit || chunked)
 			dq_wake_worker(q, w, false);
 		else
 			wp->wake_due = true;

@@ -402,7 +402,7 @@ static int64_t mset_owner(const struct mset *m, uint64_t seq)
 {
 	if (!m->claims)
 		return (int64_t)((seq - 1) % m->shards);
-	const struct dp_chunk *k = dp_claims_chunk(m->claims, seq);
+	const struct dp_claim *k = dp_claims_chunk(m->claims, seq);
 	return k ? (int64_t)k->shard : -1;
 }
 

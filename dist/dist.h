@@ -95,6 +95,9 @@ struct dq_params {
 				  default 2000 */
 	uint32_t depth;	       /* entries of each worker's task ring, power
 				  of two up to capacity; default 8 */
+	uint32_t collect_spin; /* the collector's pause iterations before
+				  its futex sleep; default spin (1: sleep
+				  at once, when results come in chunks) */
 };
 
 /* Creates a queue: memfd_create(MFD_CLOEXEC | MFD_ALLOW_SEALING), sized,
@@ -133,8 +136,27 @@ void *dq_worker_mapping(const struct dq *q, uint32_t w, size_t *size);
 int dq_submit(struct dq *q, const void *payload, size_t len, int timeout_ms,
 	      uint64_t *id);
 
+/* Queues count tasks (1 .. DQ_CHUNK_MAX) as one chunk: their payloads
+ * (payloads[i], copied) go into the arena packed one after the other, and
+ * one entry in one worker's ring stands for them all. The worker library
+ * hands them out one at a time (bw_next() sees the same tasks as from
+ * dq_submit()), each with a result of its own; a worker that dies
+ * mid-chunk gives back the tasks it did not answer, which run elsewhere
+ * (the chunk's whole run counts as one delivery of each). The ids are
+ * consecutive: *first_id (if not NULL), then the next count - 1.
+ * Returns as dq_submit(), or -EINVAL (count out of range, a NULL payload
+ * with a length) or -ENOMEM. */
+#define DQ_CHUNK_MAX 1024u
+struct iovec;
+int dq_submit_chunk(struct dq *q, const struct iovec *payloads, uint32_t count,
+		    int timeout_ms, uint64_t *first_id);
+
 struct dq_result {
 	uint64_t task_id;
+	/* the id of the first task of its chunk, and which of them it is;
+	 * a task submitted alone: task_id and 0 */
+	uint64_t chunk_id;
+	uint32_t index;
 	int error;	   /* 0: the worker's result; abandoned:
 			      -EOWNERDEAD after max_attempts deliveries,
 			      -EBADMSG its worker corrupted its region */
@@ -154,13 +176,19 @@ struct dq_result {
  *   -EBADMSG   worker res->worker corrupted its region (reported once):
  *              it is ignored from now on; kill it and dq_reclaim() it */
 int dq_collect(struct dq *q, struct dq_result *res, int timeout_ms);
+/* The same for up to n results at once (of one worker, under one lock):
+ * returns how many (>= 1) in res[0..], each valid until the next call,
+ * or the errors of dq_collect() (-EBADMSG: res[0].worker). */
+int dq_collect_many(struct dq *q, struct dq_result *res, unsigned n,
+		    int timeout_ms);
 
 /* Takes back the tasks of worker id, which must be dead (waited for) or
- * known never to write to the queue again: results it published are kept,
- * tasks it held go back to the queue (or are abandoned after max_attempts
- * deliveries), a ring slot it was taking is released, and the id is freed
- * for a successor. Returns the number of tasks taken back, or -EINVAL (id
- * out of range). */
+ * known never to write to the queue again: results it published are kept
+ * (copied out of its ring now, returned by the next dq_collect() calls),
+ * tasks it held go back to the queue (a chunk's without a result) (or are
+ * abandoned after max_attempts deliveries), a ring slot it was taking is
+ * released, and the id is freed for a successor. Returns the number of tasks
+ * taken back, or -EINVAL (id out of range). */
 int dq_reclaim(struct dq *q, uint32_t worker_id);
 
 /* No more submissions: dq_submit() returns -EPIPE, and workers' bw_next()
@@ -179,6 +207,7 @@ struct dq_stats {
 	uint64_t dispatched;	/* ring entries given to workers */
 	uint64_t worker_tasks;	/* tasks taken, summed over workers */
 	uint64_t worker_sleeps; /* workers' futex sleeps */
+	uint64_t worker_wakes;	/* workers' FUTEX_WAKEs of the collector */
 	uint64_t collect_sleeps; /* dq_collect() futex sleeps */
 	uint64_t wakes;		 /* FUTEX_WAKE calls by the coordinator */
 	uint64_t corrupt;	 /* workers found corrupting their region */

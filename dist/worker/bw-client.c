@@ -40,6 +40,12 @@ struct bw {
 	uint64_t deq;  /* our copy of me->deq: we are its only writer */
 	uint64_t tail; /* our copy of me->res_tail */
 	uint64_t head; /* ctl->res_head when last read: room known to exist */
+	uint64_t woke; /* tail when we last woke the coordinator */
+	/* the chunk being walked: its tasks not handed out yet, from ck_p */
+	const uint8_t *ck_p, *ck_end;
+	uint32_t ck_left;
+	uint32_t ck_lease, ck_gen, ck_attempt;
+	uint64_t ck_id;
 	struct bw_task cur;
 };
 
@@ -154,6 +160,7 @@ static int claim_id(struct bw *w, const char *what, char *err, size_t errlen)
 	w->deq = atomic_load(&w->me->deq);
 	w->tail = atomic_load(&w->me->res_tail);
 	w->head = atomic_load(&w->ctl->res_head);
+	w->woke = w->tail;
 	if (atomic_load(&w->hdr->collecting))
 		bq_futex_bump_wake(&w->me->result_futex, 1);
 	return 0;
@@ -378,8 +385,52 @@ static void count(_Atomic uint64_t *c)
 			      memory_order_relaxed);
 }
 
-/* Fills w->cur from the ticket at ring position pos. Returns 1, or 0
- * when the entry is not (or no longer) that position's: skipped. */
+/* Counts a task handed out: taken, and held until bw_done(). */
+static void count_taken(struct bw *w)
+{
+	count(&w->me->tasks);
+	uint32_t held =
+		atomic_load_explicit(&w->me->held, memory_order_relaxed);
+	atomic_store_explicit(&w->me->held, held + 1, memory_order_relaxed);
+}
+
+/* Fills w->cur with the next task of the chunk being walked. Returns 1,
+ * or 0 when the chunk is used up. The packed heads are the coordinator's
+ * (the queue region is sealed), but a chunk taken back meanwhile may be
+ * rewritten under us: each length is checked against the chunk's bytes
+ * (a task read across a rewrite answers a stale gen, and is dropped). */
+static int chunk_next(struct bw *w)
+{
+	struct bq_packed h;
+	if (!w->ck_left)
+		return 0;
+	if ((size_t)(w->ck_end - w->ck_p) < sizeof(h)) {
+		w->ck_left = 0;
+		return 0;
+	}
+	memcpy(&h, w->ck_p, sizeof(h));
+	const uint8_t *data = w->ck_p + sizeof(h);
+	if (h.len > (size_t)(w->ck_end - data)) {
+		w->ck_left = 0;
+		return 0;
+	}
+	w->cur = (struct bw_task){
+		.id = w->ck_id++,
+		.data = h.len ? data : NULL,
+		.len = h.len,
+		.attempt = w->ck_attempt,
+		.priv_lease = w->ck_lease,
+		.priv_gen = w->ck_gen,
+	};
+	w->ck_p = data + h.len;
+	w->ck_left--;
+	count_taken(w);
+	return 1;
+}
+
+/* Fills w->cur from the ticket at ring position pos (a chunk: starts
+ * walking it). Returns 1, or 0 when the entry is not (or no longer) that
+ * position's: skipped. */
 static int view_task(struct bw *w, const struct bq_entry *e, uint64_t pos)
 {
 	uint64_t ticket =
@@ -395,6 +446,7 @@ static int view_task(struct bw *w, const struct bq_entry *e, uint64_t pos)
 		.payload_off = t->payload_off,
 		.payload_len = t->payload_len,
 		.attempt = t->attempt,
+		.count = t->count,
 	};
 	/* the coordinator moves gen on before it rewrites an entry: a copy
 	 * taken across a rewrite answers an old gen, and is dropped */
@@ -402,14 +454,26 @@ static int view_task(struct bw *w, const struct bq_entry *e, uint64_t pos)
 	    atomic_load_explicit(&e->pos, memory_order_relaxed) != pos ||
 	    !region_ok(copy.payload_off, copy.payload_len, w->arena_size))
 		return 0;
+	const uint8_t *data = w->arena + copy.payload_off;
+	if (copy.count) {
+		w->ck_p = data;
+		w->ck_end = data + copy.payload_len;
+		w->ck_left = copy.count;
+		w->ck_id = copy.task_id;
+		w->ck_lease = lease;
+		w->ck_gen = gen;
+		w->ck_attempt = copy.attempt;
+		return chunk_next(w);
+	}
 	w->cur = (struct bw_task){
 		.id = copy.task_id,
-		.data = copy.payload_len ? w->arena + copy.payload_off : NULL,
+		.data = copy.payload_len ? data : NULL,
 		.len = copy.payload_len,
 		.attempt = copy.attempt,
 		.priv_lease = lease,
 		.priv_gen = gen,
 	};
+	count_taken(w);
 	return 1;
 }
 
@@ -436,11 +500,6 @@ static int take_one(struct bw *w)
 				      memory_order_release);
 		if (!ok)
 			continue; /* taken back meanwhile */
-		count(&w->me->tasks);
-		uint32_t held = atomic_load_explicit(&w->me->held,
-						     memory_order_relaxed);
-		atomic_store_explicit(&w->me->held, held + 1,
-				      memory_order_relaxed);
 		return 1;
 	}
 	return 0;
@@ -454,9 +513,22 @@ static bool at_end(const struct bw *w)
 	return (fl & BQ_CLOSED) && atomic_load(&w->hdr->unresolved) == 0;
 }
 
+/* Wakes a coordinator asleep for results (seq_cst: after publishing). */
+static void wake_collector(struct bw *w)
+{
+	if (w->woke != w->tail && atomic_load(&w->hdr->collecting)) {
+		w->woke = w->tail;
+		count(&w->me->wakes);
+		bq_futex_bump_wake(&w->me->result_futex, 1);
+	}
+}
+
 /* Waits until the ring may hold a task. Returns false at the end. */
 static bool wait_for_task(struct bw *w)
 {
+	/* idle from now on: what we published must not wait for a chunk's
+	 * end that will not come */
+	wake_collector(w);
 	for (uint32_t i = 0; i < w->spin; i++) {
 		if (ring_ready(w))
 			return true;
@@ -483,7 +555,7 @@ static bool wait_for_task(struct bw *w)
 const struct bw_task *bw_next(struct bw *w)
 {
 	for (;;) {
-		if (take_one(w)) {
+		if (chunk_next(w) || take_one(w)) {
 			errno = 0;
 			return &w->cur;
 		}
@@ -563,9 +635,10 @@ int bw_done(struct bw *w, const struct bw_task *t, int32_t status,
 	if (held)
 		atomic_store_explicit(&w->me->held, held - 1,
 				      memory_order_relaxed);
-	/* seq_cst: publish, then look for a sleeping coordinator */
+	/* seq_cst: publish, then look for a sleeping coordinator: once a
+	 * ring entry (a task, a chunk's last), or a quarter of our ring */
 	atomic_store(&w->me->res_tail, w->tail);
-	if (atomic_load(&w->hdr->collecting))
-		bq_futex_bump_wake(&w->me->result_futex, 1);
+	if (!w->ck_left || w->tail - w->woke >= w->result_size / 4)
+		wake_collector(w);
 	return 0;
 }

@@ -1049,3 +1049,90 @@ t_par_output_is_batched() {
 	[ "$n" -le 50 ] || fail "berth wrote the 5000 results in $n write()s"
 	no_pool_left
 }
+
+# lib_worker NAME: builds $TDIR/lib/NAME, static with the worker library,
+# from the C source on stdin (skips the test without a C compiler).
+lib_worker() {
+	local src=$IT_LIB_DIR/../..
+	command -v cc >/dev/null || skip "no C compiler"
+	mkdir -p "$TDIR/lib"
+	cat >"$TDIR/lib/$1.c"
+	cc -std=gnu11 -D_GNU_SOURCE -O2 -static -I"$src" -o "$TDIR/lib/$1" \
+		"$TDIR/lib/$1.c" "$src/dist/worker/bw-client.c" 2>"$TDIR/cc.err" ||
+		skip "cannot build a static worker: $(last_line "$(cat "$TDIR/cc.err")")"
+}
+
+# A lib worker that echoes its task's payload as its result; with
+# DIE_AT=N in its environment it exits, once, when given task N.
+echo_worker() {
+	lib_worker echo <<-'EOF2'
+	#include <stdio.h>
+	#include <stdlib.h>
+	#include <unistd.h>
+	#include "dist/berth-worker.h"
+	int main(void)
+	{
+		char err[256], out[40];
+		struct bw *w;
+		const struct bw_task *t;
+		const char *die = getenv("DIE_AT");
+		if (bw_open(&w, err, sizeof(err)) < 0)
+			return fprintf(stderr, "echo: %s\n", err), 1;
+		while ((t = bw_next(w))) {
+			int n = snprintf(out, sizeof(out), "%.*s\n", (int)t->len,
+					 (const char *)t->data);
+			if (die && atol(out) == atol(die) && t->attempt == 1 &&
+			    access("/mnt/died", F_OK) < 0)
+				_exit(3);
+			bw_done(w, t, 0, out, (size_t)n);
+		}
+		bw_close(w);
+		return 0;
+	}
+	EOF2
+}
+
+# Tasks of a range go to the workers in chunks: a chunk costs one wake-up
+# of the coordinator, not one a task (a futex call a task, or more,
+# before chunks: about 33,000 for these 200,000).
+t_par_lib_mode_wakes_once_a_chunk() {
+	par_only
+	command -v strace >/dev/null || skip "no strace (make deps installs it)"
+	echo_worker
+	ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
+		strace -f -qq -c -e trace=futex,futex_waitv -o "$TDIR/trace" \
+		"$BERTH" --root "$ROOT" par --rootfs "$ROOTFS" --cgroup-parent "berth-test-$IT_TOKEN" \
+		-e "BERTH_IT=$IT_TOKEN" --quiet --mode lib -v "$TDIR/lib:/mnt:ro" \
+		--range 1:200000 -- /mnt/echo >"$TDIR/out" || fail "par failed"
+	assert_eq "$(sort -n "$TDIR/out" | uniq | wc -l)" 200000 "every task once"
+	assert_eq "$(sort -n "$TDIR/out" | tail -n 1)" 200000 "the last task"
+	local n
+	n=$(awk '$NF == "futex" || $NF == "futex_waitv" { s += $4 } END { print s + 0 }' "$TDIR/trace")
+	[ "$n" -le 4000 ] || fail "$n futex calls for 200000 tasks: $(cat "$TDIR/trace")"
+	no_pool_left
+}
+
+# A worker that dies in the middle of a chunk: the task it ran fails
+# (no --retries), the rest of its chunk runs elsewhere; with --retries 2
+# that task runs again too. The joblog and the results have every task
+# once.
+t_par_lib_worker_dies_mid_chunk() {
+	par_only
+	echo_worker
+	mkdir -p "$TDIR/m"
+	run par --mode lib -j 2 -e DIE_AT=1500 -v "$TDIR/lib:/mnt:ro" --joblog "$TDIR/log" \
+		--results "$TDIR/res.jsonl" --range 1:3000 -- /mnt/echo
+	assert_eq "$RC" 1 "one task failed: $(last_line "$ERR")"
+	assert_contains "$ERR" "task 1500 was abandoned: its worker died" "the task it ran"
+	assert_eq "$(sort -n <<<"$OUT" | tr '\n' ' ')" "$(seq 3000 | grep -vx 1500 | tr '\n' ' ')" \
+		"every other task once"
+	assert_eq "$(tail -n +2 "$TDIR/log" | cut -f1 | sort -n | tr '\n' ' ')" "$(seq 3000 | tr '\n' ' ')" \
+		"the joblog: every task once"
+	assert_eq "$(jq -r .seq "$TDIR/res.jsonl" | sort -n | uniq | wc -l) $(wc -l <"$TDIR/res.jsonl")" \
+		"3000 3000" "the results: every task once"
+	assert_eq "$(jq -r 'select(.seq == 1500) | .abandoned' "$TDIR/res.jsonl")" true "1500 abandoned"
+	run par --mode lib -j 2 -e DIE_AT=1500 --retries 2 -v "$TDIR/lib:/mnt:ro" --range 1:3000 -- /mnt/echo
+	assert_eq "$RC" 0 "with --retries 2: $(last_line "$ERR")"
+	assert_eq "$(sort -n <<<"$OUT" | tr '\n' ' ')" "$(seq 3000 | tr '\n' ' ')" "every task once"
+	no_pool_left
+}

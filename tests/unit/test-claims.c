@@ -268,7 +268,7 @@ static void claim_concurrently(uint64_t total, bool known, uint64_t size,
 					  "seq %llu claimed by %u and %u", seq,
 					  owner[seq] - 1, i);
 			owner[seq] = i + 1;
-			const struct dp_chunk *k = dp_claims_chunk(all, seq);
+			const struct dp_claim *k = dp_claims_chunk(all, seq);
 			ASSERT_TRUE(k != NULL);
 			ASSERT_EQ(k->shard, i);
 		}

@@ -1,0 +1,482 @@
+/* dist/: chunks, one ring entry for a run of tasks (dq_submit_chunk). The
+ * worker library hands their tasks out one at a time; each has one result
+ * however its workers die; a dead worker's chunk goes back from its first
+ * task without a result. Worker threads share the coordinator's mappings
+ * (ThreadSanitizer follows them, not processes). */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <sys/uio.h>
+#include <time.h>
+
+#include "dist/berth-worker.h"
+#include "dist/dist.h"
+#include "tests/unit/test.h"
+
+static struct dq *mkq(const struct dq_params *p)
+{
+	struct dq *q = NULL;
+	struct berr err = {0};
+	if (dq_create(p, &q, &err) < 0)
+		test_fail(__FILE__, __LINE__, "dq_create: %s", err.msg);
+	return q;
+}
+
+static struct bw *attach(struct dq *q, uint32_t id)
+{
+	size_t size, wsize;
+	void *base = dq_mapping(q, &size);
+	void *wbase = dq_worker_mapping(q, id, &wsize);
+	struct bw *w = NULL;
+	char err[256] = "";
+	if (bw_attach_region(base, size, wbase, wsize, id, &w, err,
+			     sizeof(err)) < 0)
+		test_fail(__FILE__, __LINE__, "bw_attach %u: %s", id, err);
+	return w;
+}
+
+static struct dq_stats stats(struct dq *q)
+{
+	struct dq_stats st;
+	dq_stats(q, &st);
+	return st;
+}
+
+/* Submits payloads "0", "1", ... "n-1" (shifted by base) as one chunk. */
+static uint64_t submit_numbers(struct dq *q, uint32_t base, uint32_t n)
+{
+	static char text[DQ_CHUNK_MAX][12];
+	static struct iovec iov[DQ_CHUNK_MAX];
+	for (uint32_t i = 0; i < n; i++) {
+		int len = snprintf(text[i], sizeof(text[i]), "%u", base + i);
+		iov[i] = (struct iovec){text[i], (size_t)len};
+	}
+	uint64_t id = 0;
+	ASSERT_EQ(dq_submit_chunk(q, iov, n, 0, &id), 0);
+	return id;
+}
+
+/* The number a task's payload holds. */
+static uint32_t number(const struct bw_task *t)
+{
+	char buf[16];
+	ASSERT_TRUE(t->len > 0 && t->len < sizeof(buf));
+	memcpy(buf, t->data, t->len);
+	buf[t->len] = '\0';
+	return (uint32_t)strtoul(buf, NULL, 10);
+}
+
+/* Answers the next n tasks of w with their number as the status. */
+static void answer(struct bw *w, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		const struct bw_task *t = bw_next(w);
+		ASSERT_TRUE(t);
+		ASSERT_EQ(bw_done(w, t, (int32_t)number(t), t->data, t->len),
+			  0);
+	}
+}
+
+TEST(chunk_round_trip)
+{
+	struct dq *q = mkq(NULL);
+	struct bw *w = attach(q, 0);
+	const char *words[] = {"a", "bb", "", "dddd", "e"};
+	struct iovec iov[5];
+	for (int i = 0; i < 5; i++)
+		iov[i] = (struct iovec){(void *)words[i], strlen(words[i])};
+	uint64_t id = 0;
+	ASSERT_EQ(dq_submit_chunk(q, iov, 5, 0, &id), 0);
+	ASSERT_EQ(id, 1);
+	ASSERT_EQ(dq_submit(q, "x", 1, 0, &id), 0);
+	ASSERT_EQ(id, 6);
+	for (int i = 0; i < 6; i++) {
+		const struct bw_task *t = bw_next(w);
+		ASSERT_TRUE(t);
+		ASSERT_EQ(t->id, (uint64_t)i + 1);
+		ASSERT_EQ(t->attempt, 1);
+		const char *want = i < 5 ? words[i] : "x";
+		ASSERT_EQ(t->len, strlen(want));
+		ASSERT_TRUE(!t->len || !memcmp(t->data, want, t->len));
+		ASSERT_EQ(bw_done(w, t, i, want, strlen(want)), 0);
+	}
+	struct dq_result res[8];
+	ASSERT_EQ(dq_collect_many(q, res, 8, 0), 6);
+	for (int i = 0; i < 6; i++) {
+		ASSERT_EQ(res[i].task_id, (uint64_t)i + 1);
+		ASSERT_EQ(res[i].status, i);
+		ASSERT_EQ(res[i].chunk_id, i < 5 ? 1 : 6);
+		ASSERT_EQ(res[i].index, i < 5 ? i : 0);
+		ASSERT_EQ(res[i].error, 0);
+	}
+	ASSERT_TRUE(!memcmp(res[3].data, "dddd", 4));
+	ASSERT_EQ(dq_collect_many(q, res, 8, 0), -ENODATA);
+	struct dq_stats st = stats(q);
+	ASSERT_EQ(st.submitted, 6);
+	ASSERT_EQ(st.completed, 6);
+	ASSERT_EQ(st.dispatched, 2); /* one ring entry for the chunk */
+	ASSERT_EQ(st.worker_tasks, 6);
+	ASSERT_EQ(st.in_flight, 0);
+	/* bad chunks */
+	ASSERT_EQ(dq_submit_chunk(q, iov, 0, 0, NULL), -EINVAL);
+	ASSERT_EQ(dq_submit_chunk(q, iov, DQ_CHUNK_MAX + 1, 0, NULL), -EINVAL);
+	iov[0].iov_base = NULL;
+	ASSERT_EQ(dq_submit_chunk(q, iov, 1, 0, NULL), -EINVAL);
+	bw_close(w);
+	dq_destroy(q);
+}
+
+/* A collect that finds nothing: it gives waiting tasks to workers that
+ * attached since (the tests' workers run in this thread). */
+static void kick(struct dq *q)
+{
+	struct dq_result res;
+	ASSERT_EQ(dq_collect(q, &res, 0), -EAGAIN);
+}
+
+/* Collects every result there is; got[index] counts them. */
+static void collect_into(struct dq *q, uint64_t first, uint32_t n,
+			 uint32_t *got, int *errors)
+{
+	struct dq_result res[16];
+	int r;
+	while ((r = dq_collect_many(q, res, 16, 0)) > 0)
+		for (int i = 0; i < r; i++) {
+			uint64_t k = res[i].task_id - first;
+			ASSERT_TRUE(k < n);
+			ASSERT_EQ(res[i].chunk_id, first);
+			ASSERT_EQ(res[i].index, k);
+			got[k]++;
+			if (errors)
+				errors[k] = res[i].error;
+		}
+}
+
+TEST(chunk_of_a_dead_worker_goes_back_from_its_first_unanswered_task)
+{
+	struct dq *q = mkq(&(struct dq_params){.max_workers = 2});
+	struct bw *w0 = attach(q, 0);
+	uint64_t first = submit_numbers(q, 0, 8);
+	uint32_t got[8] = {0};
+	/* three answered and collected, the fourth taken, then death */
+	answer(w0, 3);
+	collect_into(q, first, 8, got, NULL);
+	ASSERT_TRUE(bw_next(w0));
+	bw_close(w0);
+	ASSERT_EQ(dq_reclaim(q, 0), 1);
+	struct bw *w1 = attach(q, 1);
+	kick(q);
+	const struct bw_task *t = bw_next(w1);
+	ASSERT_TRUE(t);
+	ASSERT_EQ(t->id, first + 3);
+	ASSERT_EQ(number(t), 3);
+	ASSERT_EQ(t->attempt, 2);
+	ASSERT_EQ(bw_done(w1, t, 3, NULL, 0), 0);
+	answer(w1, 4);
+	collect_into(q, first, 8, got, NULL);
+	for (int i = 0; i < 8; i++)
+		ASSERT_EQ(got[i], 1);
+	ASSERT_EQ(stats(q).in_flight, 0);
+	ASSERT_EQ(stats(q).requeued, 1);
+	bw_close(w1);
+	dq_destroy(q);
+}
+
+/* Results published by a worker that died before they were collected
+ * count: its chunk goes back from the first task it had not answered. */
+TEST(chunk_results_a_dead_worker_published_count)
+{
+	struct dq *q = mkq(&(struct dq_params){.max_workers = 2});
+	struct bw *w0 = attach(q, 0);
+	uint64_t first = submit_numbers(q, 100, 6);
+	answer(w0, 2);
+	bw_close(w0);
+	ASSERT_EQ(dq_reclaim(q, 0), 1);
+	struct bw *w1 = attach(q, 1);
+	uint32_t got[6] = {0};
+	collect_into(q, first, 6, got, NULL); /* the dead one's, and a kick */
+	ASSERT_EQ(got[0] + got[1], 2);
+	const struct bw_task *t = bw_next(w1);
+	ASSERT_TRUE(t);
+	ASSERT_EQ(number(t), 102);
+	ASSERT_EQ(bw_done(w1, t, 0, NULL, 0), 0);
+	answer(w1, 3);
+	collect_into(q, first, 6, got, NULL);
+	for (int i = 0; i < 6; i++)
+		ASSERT_EQ(got[i], 1);
+	struct dq_stats st = stats(q);
+	ASSERT_EQ(st.completed, 6);
+	ASSERT_EQ(st.stale, 0);
+	ASSERT_EQ(st.in_flight, 0);
+	bw_close(w1);
+	dq_destroy(q);
+}
+
+/* A worker that dies out of attempts fails the task it ran, alone: the
+ * tasks after it in its chunk were not delivered, and run elsewhere. */
+TEST(chunk_task_a_worker_died_on_is_abandoned_alone)
+{
+	struct dq *q =
+		mkq(&(struct dq_params){.max_workers = 2, .max_attempts = 1});
+	struct bw *w = attach(q, 0);
+	uint64_t first = submit_numbers(q, 0, 4);
+	answer(w, 1);
+	ASSERT_TRUE(bw_next(w)); /* task 1: it dies running it */
+	bw_close(w);
+	ASSERT_EQ(dq_reclaim(q, 0), 1);
+	uint32_t got[4] = {0};
+	int errors[4] = {0};
+	collect_into(q, first, 4, got, errors);
+	ASSERT_EQ(got[0] + got[1], 2);
+	ASSERT_EQ(got[2] + got[3], 0);
+	struct bw *w1 = attach(q, 1);
+	kick(q);
+	const struct bw_task *t = bw_next(w1);
+	ASSERT_TRUE(t && number(t) == 2);
+	ASSERT_EQ(t->attempt, 1); /* never delivered before */
+	ASSERT_EQ(bw_done(w1, t, 2, NULL, 0), 0);
+	answer(w1, 1);
+	collect_into(q, first, 4, got, errors);
+	for (int i = 0; i < 4; i++) {
+		ASSERT_EQ(got[i], 1);
+		ASSERT_EQ(errors[i], i == 1 ? -EOWNERDEAD : 0);
+	}
+	ASSERT_EQ(stats(q).abandoned, 1);
+	ASSERT_EQ(stats(q).in_flight, 0);
+	bw_close(w1);
+	dq_destroy(q);
+}
+
+/* A worker answering a task twice, or one its chunk does not have, is
+ * heard once, or not at all. */
+TEST(chunk_second_and_foreign_answers_are_dropped)
+{
+	struct dq *q = mkq(NULL);
+	struct bw *w = attach(q, 0);
+	uint64_t first = submit_numbers(q, 0, 3);
+	const struct bw_task *t = bw_next(w);
+	struct bw_task copy = *t, beyond = *t;
+	ASSERT_EQ(bw_done(w, &copy, 0, NULL, 0), 0);
+	ASSERT_EQ(bw_done(w, &copy, 0, NULL, 0), 0);
+	beyond.id = first + 3;
+	ASSERT_EQ(bw_done(w, &beyond, 0, NULL, 0), 0);
+	beyond.id = first - 1;
+	ASSERT_EQ(bw_done(w, &beyond, 0, NULL, 0), 0);
+	answer(w, 2);
+	uint32_t got[3] = {0};
+	collect_into(q, first, 3, got, NULL);
+	for (int i = 0; i < 3; i++)
+		ASSERT_EQ(got[i], 1);
+	ASSERT_EQ(stats(q).stale, 3);
+	ASSERT_EQ(stats(q).in_flight, 0);
+	bw_close(w);
+	dq_destroy(q);
+}
+
+/* ---- many rounds, eight worker threads that die at random ------------- */
+
+#ifdef __SANITIZE_THREAD__
+#define ROUNDS 10000u
+#define MAX_RUN 12u
+#else
+#define ROUNDS 10000u
+#define MAX_RUN 64u
+#endif
+#define THREADS 8u
+
+struct slot {
+	struct dq *q;
+	uint32_t id;
+	struct bw *w;
+	pthread_t th;
+	uint64_t seed;
+	_Atomic bool dead;
+};
+
+static uint64_t rnd(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+static uint32_t mix(uint32_t v)
+{
+	return v * 2654435761u ^ 0x5bd1e995u;
+}
+
+/* Answers tasks with mix(number); about one task in 300 it dies instead:
+ * stops where it stands, with the rest of its chunk unanswered. */
+static void *chunk_worker(void *arg)
+{
+	struct slot *s = arg;
+	const struct bw_task *t;
+	while ((t = bw_next(s->w)) != NULL) {
+		if (rnd(&s->seed) % 300 == 0)
+			break;
+		uint32_t v = number(t), out = mix(v);
+		if (bw_done(s->w, t, (int32_t)v, &out, sizeof(out)) < 0)
+			break;
+	}
+	atomic_store(&s->dead, true);
+	return NULL;
+}
+
+static void slot_start(struct slot *s)
+{
+	s->w = attach(s->q, s->id);
+	atomic_store(&s->dead, false);
+	ASSERT_EQ(pthread_create(&s->th, NULL, chunk_worker, s), 0);
+}
+
+/* The dead are reclaimed and replaced; returns how many. */
+static uint32_t replace_dead(struct slot *slots, bool restart)
+{
+	uint32_t n = 0;
+	for (uint32_t i = 0; i < THREADS; i++) {
+		if (!slots[i].w || !atomic_load(&slots[i].dead))
+			continue;
+		pthread_join(slots[i].th, NULL);
+		bw_close(slots[i].w);
+		slots[i].w = NULL;
+		ASSERT_TRUE(dq_reclaim(slots[i].q, i) >= 0);
+		if (restart)
+			slot_start(&slots[i]);
+		n++;
+	}
+	return n;
+}
+
+struct tally {
+	uint8_t *seen;	     /* by number: results collected */
+	uint32_t total, got; /* numbers submitted, results */
+};
+
+static void take(struct dq *q, struct tally *ty, int timeout_ms)
+{
+	struct dq_result res[32];
+	int r = dq_collect_many(q, res, 32, timeout_ms);
+	ASSERT_TRUE(r > 0 || r == -EAGAIN || r == -ENODATA);
+	for (int i = 0; i < r; i++) {
+		uint32_t v = (uint32_t)res[i].status, out;
+		ASSERT_EQ(res[i].error, 0);
+		ASSERT_TRUE(v < ty->total);
+		ASSERT_EQ(res[i].len, sizeof(out));
+		memcpy(&out, res[i].data, sizeof(out));
+		ASSERT_EQ(out, mix(v));
+		ASSERT_EQ(ty->seen[v], 0);
+		ty->seen[v] = 1;
+		ty->got++;
+	}
+}
+
+TEST(chunk_stress_every_task_once_with_deaths)
+{
+	struct dq *q = mkq(&(struct dq_params){
+		.max_workers = THREADS, .capacity = 256, .max_attempts = 1000});
+	struct slot slots[THREADS];
+	for (uint32_t i = 0; i < THREADS; i++) {
+		slots[i] = (struct slot){.q = q, .id = i, .seed = 77 + i};
+		slot_start(&slots[i]);
+	}
+	uint64_t seed = 12345;
+	struct tally ty = {.seen = calloc(ROUNDS * MAX_RUN, 1)};
+	uint32_t deaths = 0;
+	time_t deadline = time(NULL) + 120;
+	alarm(180);
+	for (uint32_t round = 0; round < ROUNDS; round++) {
+		uint32_t n = 1 + (uint32_t)(rnd(&seed) % MAX_RUN);
+		static char text[MAX_RUN][12];
+		struct iovec iov[MAX_RUN];
+		for (uint32_t i = 0; i < n; i++) {
+			int len = snprintf(text[i], sizeof(text[i]), "%u",
+					   ty.total + i);
+			iov[i] = (struct iovec){text[i], (size_t)len};
+		}
+		while (dq_submit_chunk(q, iov, n, 0, NULL) == -EAGAIN) {
+			take(q, &ty, 5);
+			deaths += replace_dead(slots, true);
+			ASSERT_TRUE(time(NULL) < deadline);
+		}
+		ty.total += n;
+		if (round % 8 == 0) {
+			take(q, &ty, 0);
+			deaths += replace_dead(slots, true);
+		}
+	}
+	while (ty.got < ty.total) {
+		take(q, &ty, 5);
+		deaths += replace_dead(slots, true);
+		ASSERT_TRUE(time(NULL) < deadline);
+	}
+	dq_close(q);
+	for (uint32_t i = 0; i < THREADS; i++) {
+		if (!slots[i].w)
+			continue;
+		pthread_join(slots[i].th, NULL);
+		bw_close(slots[i].w);
+	}
+	struct dq_stats st = stats(q);
+	ASSERT_EQ(st.completed, ty.total);
+	ASSERT_EQ(st.abandoned, 0);
+	ASSERT_EQ(st.in_flight, 0);
+	ASSERT_TRUE(deaths > 10);
+	printf("    %u chunks, %u tasks, %u deaths, %llu requeued, %llu "
+	       "stale\n",
+	       ROUNDS, ty.total, deaths, (unsigned long long)st.requeued,
+	       (unsigned long long)st.stale);
+	free(ty.seen);
+	dq_destroy(q);
+}
+
+/* ---- wake-ups: one a chunk, not one a task --------------------------- */
+
+static void *answer_all(void *arg)
+{
+	struct bw *w = arg;
+	const struct bw_task *t;
+	while ((t = bw_next(w)) != NULL)
+		if (bw_done(w, t, 0, NULL, 0) < 0)
+			break;
+	return NULL;
+}
+
+TEST(chunk_wakes_the_collector_once_a_chunk)
+{
+	enum { TASKS = 200000, RUN = 500 };
+	struct dq *q = mkq(&(struct dq_params){.max_workers = 2});
+	struct bw *w[2] = {attach(q, 0), attach(q, 1)};
+	pthread_t th[2];
+	for (int i = 0; i < 2; i++)
+		ASSERT_EQ(pthread_create(&th[i], NULL, answer_all, w[i]), 0);
+	static struct iovec iov[RUN];
+	uint32_t sent = 0, got = 0;
+	struct dq_result res[64];
+	while (got < TASKS) {
+		/* a few chunks ahead, then sleep for results */
+		while (sent < TASKS && sent - got < 4 * RUN &&
+		       dq_submit_chunk(q, iov, RUN, 0, NULL) == 0)
+			sent += RUN;
+		int r = dq_collect_many(q, res, 64, 1000);
+		ASSERT_TRUE(r > 0);
+		got += (uint32_t)r;
+	}
+	dq_close(q);
+	for (int i = 0; i < 2; i++) {
+		pthread_join(th[i], NULL);
+		bw_close(w[i]);
+	}
+	struct dq_stats st = stats(q);
+	printf("    %d tasks: %llu collector wakes by workers, %llu collect "
+	       "sleeps, %llu worker sleeps, %llu wakes of workers\n",
+	       TASKS, (unsigned long long)st.worker_wakes,
+	       (unsigned long long)st.collect_sleeps,
+	       (unsigned long long)st.worker_sleeps,
+	       (unsigned long long)st.wakes);
+	/* a wake-up a chunk at most, each way, and a few at the end */
+	ASSERT_TRUE(st.worker_wakes <= TASKS / RUN + 8);
+	ASSERT_TRUE(st.wakes <= TASKS / RUN + 8);
+	ASSERT_TRUE(st.collect_sleeps <= TASKS / RUN + 8);
+	dq_destroy(q);
+}
