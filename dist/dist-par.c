@@ -703,8 +703,10 @@ static uint32_t next_chunk_size(struct par *p)
 				? (double)p->finished / ms / (double)p->nworkers
 				: 0;
 	uint32_t n = dp_chunk_size(left, p->nworkers, per_ms);
-	/* before the pace is known: small, so that no worker waits */
-	return per_ms > 0 || n < 16 ? n : 16;
+	/* before the pace is known, one task a chunk: the tasks may take
+	 * seconds each, and with --claims a chunk's tasks are claimed from
+	 * the shared file as it is made, away from the other shards */
+	return per_ms > 0 ? n : 1;
 }
 
 /* Makes the next chunk from the input and submits it. Returns 1 (one went

@@ -826,6 +826,35 @@ t_par_claims_uneven_shards() {
 	no_pool_left
 }
 
+# The same in line mode, where tasks go to the workers in chunks of the
+# queue: a chunk must not claim more of the file than the pool has room
+# for, or the slow shard would hold tasks the others could run.
+t_par_claims_uneven_shards_line_mode() {
+	par_only
+	local i pids=() counts fast slow
+	for i in 0 1 2; do
+		"$BERTH" --root "$ROOT" par --rootfs "$ROOTFS" --cgroup-parent "berth-test-$IT_TOKEN" \
+			-e "BERTH_IT=$IT_TOKEN" -j 2 --mode line \
+			-e "SLOW=$([ $i = 1 ] && echo 0.5 || echo 0.02)" \
+			--shard $i/3 --claims "$TDIR/claims" --range 1:120 \
+			-- sh -c 'while read -r x; do sleep $SLOW; echo "out $x"; done' \
+			>"$TDIR/out$i" 2>"$TDIR/err$i" &
+		pids+=($!)
+	done
+	for i in 0 1 2; do
+		wait "${pids[$i]}" || fail "shard $i: $(tail -n 1 "$TDIR/err$i")"
+	done
+	counts=$(claims_check "$TDIR/claims" 120) || fail "the claims file: $counts"
+	fast=$(grep -E '^(0|2):' <<<"$counts" | cut -d: -f2 | sort -n | head -n 1)
+	slow=$(grep '^1:' <<<"$counts" | cut -d: -f2)
+	[ -n "$slow" ] && [ "$slow" -ge 1 ] && [ $((2 * slow)) -lt "${fast:-0}" ] ||
+		fail "the slow shard took $slow tasks, a fast one $fast: $(echo $counts)"
+	assert_eq "$(cat "$TDIR"/out[012] | cut -d' ' -f2 | sort -n | tr '\n' ' ')" \
+		"$(seq 120 | tr '\n' ' ')" "every task's output, once"
+	echo "tasks a shard: $(echo $counts)"
+	no_pool_left
+}
+
 # Shard 1 of 3 is SIGKILLed mid-run while the others go on and claim
 # what is left; then the three run again with --resume (the same sbatch
 # script, submitted again): shard 1 runs what its chunks have and its
