@@ -9,34 +9,7 @@
 #include <time.h>
 
 #include "dist/berth-queue-layout.h"
-#include "dist/berth-worker.h"
-#include "dist/dist.h"
-#include "tests/unit/test.h"
-
-static struct dq *mkq(const struct dq_params *p)
-{
-	struct dq *q = NULL;
-	struct berr err = {0};
-	int r = dq_create(p, &q, &err);
-	if (r < 0)
-		test_fail(__FILE__, __LINE__, "dq_create: %s", err.msg);
-	return q;
-}
-
-/* A worker in this process, sharing the coordinator's mappings. */
-static struct bw *attach(struct dq *q, uint32_t id)
-{
-	size_t size, wsize;
-	void *base = dq_mapping(q, &size);
-	void *wbase = dq_worker_mapping(q, id, &wsize);
-	struct bw *w = NULL;
-	char err[256] = "";
-	int r = bw_attach_region(base, size, wbase, wsize, id, &w, err,
-				 sizeof(err));
-	if (r < 0)
-		test_fail(__FILE__, __LINE__, "bw_attach %u: %s", id, err);
-	return w;
-}
+#include "tests/unit/test-dist.h"
 
 static void set_env(struct dq *q, uint32_t id)
 {
