@@ -71,13 +71,30 @@ echo "== berth par: $tasks tasks in lib mode, one pinned worker container per CP
 echo "\$ berth par --image $image --mode lib --range 0:$((tasks - 1)) -- /usr/bin/worker-primes"
 t0=$(now_ns)
 b par --image "$image" --store "$tmp/store" --cgroup-parent berth-demo \
-	--mode lib --range "0:$((tasks - 1))" -- /usr/bin/worker-primes >"$tmp/results"
+	--mode lib --range "0:$((tasks - 1))" -- /usr/bin/worker-primes \
+	>"$tmp/results" 2>"$tmp/par.err" || { cat "$tmp/par.err" >&2; exit 1; }
 t1=$(now_ns)
+cat "$tmp/par.err"
+# par's summary: "CPU time: berth Xs; per worker: w0@CPU Ys/TASKS ...",
+# berth's own (the coordinator) and each worker container's
+berth_cpu=$(sed -n 's/.*CPU time: berth \([0-9.]*\)s;.*/\1/p' "$tmp/par.err")
+work_cpu=$(sed -n 's/.*per worker://p' "$tmp/par.err" | tr ' ' '\n' |
+	sed -n 's/^\([0-9.]*\)s\/[0-9]*$/\1/p' | awk '{ s += $1 } END { printf "%.2f", s }')
 par_sum=$(awk '{ s += $1 } END { print s + 0 }' "$tmp/results")
 par_n=$(wc -l <"$tmp/results")
 echo
 
 echo "== the same work on the host: $ncpu plain processes, no container, no queue"
+# kids_cpu VAR: the CPU of the processes this shell has waited for, in s,
+# into VAR (the second line of `times`, which a subshell would not see)
+kids_cpu() {
+	times >"$tmp/times"
+	printf -v "$1" '%s' "$(awk 'NR == 2 { for (i = 1; i <= 2; i++) {
+		split($i, a, "m"); sub("s", "", a[2]); s += a[1] * 60 + a[2] }
+		printf "%.2f", s }' "$tmp/times")"
+}
+c2='' c3=''
+kids_cpu c2
 t2=$(now_ns)
 per=$(((tasks + ncpu - 1) / ncpu))
 for ((i = 0; i < ncpu; i++)); do
@@ -87,17 +104,25 @@ for ((i = 0; i < ncpu; i++)); do
 done
 wait
 t3=$(now_ns)
+kids_cpu c3
 host_sum=$(cat "$tmp"/host.* | awk '{ s += $1 } END { print s + 0 }')
 
 par_s=$(secs "$t0" "$t1")
 host_s=$(secs "$t2" "$t3")
+host_cpu=$(awk -v a="$c2" -v b="$c3" 'BEGIN { printf "%.2f", b - a }')
 echo
-printf '%-34s %12s %10s\n' "" "primes" "wall (s)"
-printf '%-34s %12s %10s\n' "berth par ($par_n tasks)" "$par_sum" "$par_s"
-printf '%-34s %12s %10s\n' "host ($ncpu processes)" "$host_sum" "$host_s"
+printf '%-34s %12s %10s %12s %12s\n' "" "primes" "wall (s)" "workers' CPU" "berth's CPU"
+printf '%-34s %12s %10s %12s %12s\n' "berth par ($par_n tasks)" "$par_sum" "$par_s" \
+	"${work_cpu:-?} s" "${berth_cpu:-?} s"
+printf '%-34s %12s %10s %12s %12s\n' "host ($ncpu processes)" "$host_sum" "$host_s" \
+	"$host_cpu s" "-"
 awk -v p="$par_s" -v h="$host_s" -v n="$tasks" 'BEGIN {
-	printf "berth costs %.2fx the host: %.2f us a task for %d isolated workers\n",
+	printf "berth costs %.2fx the host (goal: at most 1.05x): %.2f us a task for %d isolated workers\n",
 		p / h, (p - h) * 1e6 / n, '"$ncpu"' }'
+if [ -n "${berth_cpu:-}" ] && [ -n "${work_cpu:-}" ]; then
+	share=$(awk -v b="$berth_cpu" -v w="$work_cpu" 'BEGIN { if (w > 0) printf "%.1f", 100 * b / w; else print "-" }')
+	echo "berth's own CPU is $share% of its workers' (goal: at most 5%)"
+fi
 if [ "$par_sum" != "$host_sum" ] || [ "$par_n" != "$tasks" ]; then
 	echo "demo: berth par and the host disagree" >&2
 	exit 1
