@@ -15,7 +15,8 @@
 # Then the demo's workload (make demo: the primes below 10^7 in 10^6
 # lib-mode tasks of examples/worker-primes.c, here from the test rootfs
 # with the worker mounted rather than from the demo's image) in berth par
-# and in one plain host process a CPU, alternately, and the ratio of the
+# and in one plain host process a CPU (on equal ranges, as make demo, and
+# on ranges of equal measured cost), alternately, and the ratios of the
 # walls' medians.
 #
 # For every row: the median wall time of RUNS runs (its range), in ns a
@@ -192,32 +193,70 @@ done
 row xargs "xargs -P $ncpu (/bin/true)" "$EXEC_N"
 
 # The demo's workload, berth and the host alternately. The host's
-# processes are those of tests/demo.sh: one a CPU, equal shares, started
-# by a shell (its own CPU is the coordinator's).
+# processes are started by a shell (its own CPU is the coordinator's),
+# one a CPU, each on a range of blocks: equal ranges, as tests/demo.sh
+# runs them; and ranges of equal cost. A block of high numbers costs more
+# than one of low numbers (trial division up to the square root), so
+# equal ranges leave the first process idle at the end; the cuts of equal
+# cost come from the time of each of DEMO_SLICES slices of the blocks,
+# run one after the other before the runs.
 # shellcheck disable=SC2016 # expanded by the bash that runs it
 host_split='
-	per=$(((tasks + ncpu - 1) / ncpu))
-	for ((i = 0; i < ncpu; i++)); do
-		lo=$((i * per))
-		hi=$((lo + per > tasks ? tasks : lo + per))
-		"$worker" --local "$lo" "$hi" >"$out.$i" &
+	set -- $bounds
+	i=0
+	while [ $# -ge 2 ]; do
+		"$worker" --local "$1" "$2" >"$out.$i" &
+		i=$((i + 1))
+		shift
 	done
 	wait'
+equal="0"
+per_cpu=$(((DEMO_TASKS + ncpu - 1) / ncpu))
+for ((i = 1; i <= ncpu; i++)); do
+	equal="$equal $((per_cpu * i > DEMO_TASKS ? DEMO_TASKS : per_cpu * i))"
+done
+DEMO_SLICES=${DEMO_SLICES:-40}
+for ((s = 0; s < DEMO_SLICES; s++)); do
+	lo=$((s * DEMO_TASKS / DEMO_SLICES))
+	hi=$(((s + 1) * DEMO_TASKS / DEMO_SLICES))
+	t0=$(now)
+	"$tmp/bin/worker-primes" --local "$lo" "$hi" >/dev/null
+	t1=$(now)
+	echo "$lo $hi $((t1 - t0))"
+done >"$tmp/profile"
+balanced=$(awk -v n="$ncpu" -v end="$DEMO_TASKS" '
+	{ lo[NR] = $1; hi[NR] = $2; c[NR] = $3; tot += $3 }
+	END {
+		printf "0"
+		k = 1
+		for (p = 1; p < n; p++) {
+			target = tot * p / n
+			while (acc + c[k] < target) acc += c[k++]
+			printf " %d", lo[k] + (hi[k] - lo[k]) * (target - acc) / c[k]
+		}
+		printf " %d\n", end
+	}' "$tmp/profile")
 demo_sum=
 for ((i = 0; i < DEMO_RUNS; i++)); do
 	measure demo berth "${bp[@]}" --mode lib -v "$tmp/bin:/mnt:ro" \
 		--range "0:$((DEMO_TASKS - 1))" -- /mnt/worker-primes >"$tmp/demo.out"
-	measure host host env tasks="$DEMO_TASKS" ncpu="$ncpu" \
-		worker="$tmp/bin/worker-primes" out="$tmp/split" bash -c "$host_split"
 	b=$(awk '{ s += $1 } END { print s + 0 }' "$tmp/demo.out")
-	h=$(cat "$tmp"/split.* | awk '{ s += $1 } END { print s + 0 }')
-	if [ "$b" != "$h" ]; then
-		echo "bench: the demo's sums differ: berth $b, host $h" >&2
-	fi
+	for split in host host_cost; do
+		bounds=$equal
+		[ "$split" = host_cost ] && bounds=$balanced
+		rm -f "$tmp"/split.*
+		measure "$split" host env bounds="$bounds" \
+			worker="$tmp/bin/worker-primes" out="$tmp/split" bash -c "$host_split"
+		h=$(cat "$tmp"/split.* | awk '{ s += $1 } END { print s + 0 }')
+		if [ "$b" != "$h" ]; then
+			echo "bench: the demo's sums differ: berth $b, $split $h" >&2
+		fi
+	done
 	demo_sum=$b
 done
 row demo "demo: berth par, lib mode" "$DEMO_TASKS"
-row host "demo: host, $ncpu processes" "$DEMO_TASKS"
+row host "demo: host, equal ranges" "$DEMO_TASKS"
+row host_cost "demo: host, ranges of equal cost" "$DEMO_TASKS"
 
 DOCKER_OK=0
 [ "${PAR_DOCKER:-1}" = 1 ] && bench_docker_start
@@ -229,7 +268,7 @@ if [ "$DOCKER_OK" = 1 ]; then
 	printf '%-34s %9s %10s\n' "docker run --rm per task" 20 \
 		"$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", (b - a) * 1000 / 20 }')"
 	bench_docker_stop
-else
+elif [ "${PAR_DOCKER:-1}" = 1 ]; then
 	printf '%-34s %s\n' "docker run --rm per task" "(no dockerd could be started here)"
 fi
 
@@ -256,5 +295,7 @@ echo "line mode: $(awk -v n="${nsper[line]}" 'BEGIN { printf "%.2f", n / 1000 }'
 echo "exec mode against xargs -P: $(ratio "${nsper[exec]}" "${nsper[xargs]}")x"
 read -r bm blo bhi < <(pick demo 1)
 read -r hm hlo hhi < <(pick host 1)
-echo "demo (primes below $((DEMO_TASKS * 10)): $demo_sum): berth par $bm s ($blo-$bhi), host $hm s ($hlo-$hhi): $(ratio "$hm" "$bm")x the host (goal: at most 1.05)"
+read -r cm clo chi < <(pick host_cost 1)
+echo "demo (primes below $((DEMO_TASKS * 10)): $demo_sum): berth par $bm s ($blo-$bhi); host processes on equal ranges (as make demo) $hm s ($hlo-$hhi), on ranges of equal cost (cut at $balanced) $cm s ($clo-$chi)"
+echo "demo: berth par is $(ratio "$hm" "$bm")x the host on equal ranges, $(ratio "$cm" "$bm")x on ranges of equal cost (goal: at most 1.05)"
 echo "demo: berth's own CPU is ${share[demo]} of the workers' (goal: at most 5%); the host's shell ${share[host]}"
