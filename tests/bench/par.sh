@@ -199,7 +199,7 @@ row xargs "xargs -P $ncpu (/bin/true)" "$EXEC_N"
 # than one of low numbers (trial division up to the square root), so
 # equal ranges leave the first process idle at the end; the cuts of equal
 # cost come from the time of each of DEMO_SLICES slices of the blocks,
-# run one after the other before the runs.
+# run before the runs (cost-cuts.sh).
 # shellcheck disable=SC2016 # expanded by the bash that runs it
 host_split='
 	set -- $bounds
@@ -215,27 +215,9 @@ per_cpu=$(((DEMO_TASKS + ncpu - 1) / ncpu))
 for ((i = 1; i <= ncpu; i++)); do
 	equal="$equal $((per_cpu * i > DEMO_TASKS ? DEMO_TASKS : per_cpu * i))"
 done
-DEMO_SLICES=${DEMO_SLICES:-40}
-for ((s = 0; s < DEMO_SLICES; s++)); do
-	lo=$((s * DEMO_TASKS / DEMO_SLICES))
-	hi=$(((s + 1) * DEMO_TASKS / DEMO_SLICES))
-	t0=$(now)
-	"$tmp/bin/worker-primes" --local "$lo" "$hi" >/dev/null
-	t1=$(now)
-	echo "$lo $hi $((t1 - t0))"
-done >"$tmp/profile"
-balanced=$(awk -v n="$ncpu" -v end="$DEMO_TASKS" '
-	{ lo[NR] = $1; hi[NR] = $2; c[NR] = $3; tot += $3 }
-	END {
-		printf "0"
-		k = 1
-		for (p = 1; p < n; p++) {
-			target = tot * p / n
-			while (acc + c[k] < target) acc += c[k++]
-			printf " %d", lo[k] + (hi[k] - lo[k]) * (target - acc) / c[k]
-		}
-		printf " %d\n", end
-	}' "$tmp/profile")
+# shellcheck source=cost-cuts.sh
+. "$here/bench/cost-cuts.sh"
+balanced=$(cost_cuts "$tmp/bin/worker-primes" "$DEMO_TASKS" "$ncpu" "${DEMO_SLICES:-40}" "$tmp/profile")
 demo_sum=
 for ((i = 0; i < DEMO_RUNS; i++)); do
 	measure demo berth "${bp[@]}" --mode lib -v "$tmp/bin:/mnt:ro" \
