@@ -13,8 +13,12 @@
  *     of empty tasks through dq_submit_chunk, each task taken and answered
  *     with bw_next and bw_done, the results drained with dq_collect_many,
  *     next to the raw ring's pipelined handoff measured again with as
- *     many tasks in the same run (the floor: one ring entry a task), as
- *     the median of several runs and its ratio to that floor.
+ *     many tasks in the same run (the floor of a handoff of one ring
+ *     entry a task, which a chunk of tasks in one entry may go below), as
+ *     the median of several runs and its ratio to that floor. The raw
+ *     ring is bimodal on some machines (a consumer that chases the
+ *     producer entry by entry, or one that reads a run of entries
+ *     behind it): compare the ranges.
  * Prints tables; it reports only and never judges a timing.
  *
  *   bench-queue [-n tasks] [-w max_workers] [-r runs]
@@ -472,6 +476,11 @@ static void bench_chunked(uint64_t n, int reps, uint32_t maxw)
 	printf("\nchunked dispatch: %llu empty tasks, median of %d runs "
 	       "(range)\n",
 	       (unsigned long long)n, reps);
+	if (maxw + 1 > (uint32_t)g_ncpus)
+		printf("(%d CPUs: from %d workers on, a worker shares a CPU "
+		       "with "
+		       "the coordinator)\n",
+		       g_ncpus, g_ncpus);
 	printf("%-54s %8s %17s %8s\n", "ns per task", "median", "range",
 	       "x floor");
 	double floor_ns = 0;
