@@ -89,6 +89,8 @@ AGENT     := $(BUILD)/berth-agent
 ROOTFS    := $(BUILD)/rootfs
 DEMO_IMAGE := $(BUILD)/images/demo.tar
 BENCH_WORKER := $(BUILD)/bench-bw-empty
+BENCH_SPIN := $(BUILD)/bench-bw-spin
+BENCH_CPU := $(BUILD)/bench-cpu-split
 DEMO_WORKER := $(BUILD)/images/layer/usr/bin/worker-primes
 
 .PHONY: all check check-all demo-run check-unit check-integration check-vm demo deps format format-check \
@@ -318,7 +320,7 @@ DIST_TESTS := $(BUILD)/tests/test-dist $(BUILD)/tests/test-dist-stress \
               $(BUILD)/tests/test-dist-hostile $(BUILD)/tests/test-dist-chunk
 BENCH_QUEUE := $(BUILD)/bench-queue
 
-.PHONY: libberthworker examples bench-dist bench-par check-tsan
+.PHONY: libberthworker examples bench-dist bench-par bench-balance check-tsan
 
 $(LIBBW_OBJS): ALL_CFLAGS += -fPIC
 
@@ -348,20 +350,42 @@ $(BENCH_QUEUE): $(BUILD)/tests/bench/queue.o $(LIBBERTH) $(LIBBW_A)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIBBERTH) $(LIBBW_A) $(LIBS) -lpthread
 
-bench-dist: $(BENCH_QUEUE) $(BERTH) $(AGENT) $(ROOTFS)/.stamp $(BENCH_WORKER)
+bench-dist: $(BENCH_QUEUE) $(BERTH) $(AGENT) $(ROOTFS)/.stamp $(BENCH_WORKER) \
+		$(BENCH_CPU) $(DEMO_WORKER)
 	$(Q)BENCH_QUEUE=$(abspath $(BENCH_QUEUE)) BERTH=$(abspath $(BERTH)) \
 		ROOTFS=$(abspath $(ROOTFS)) BENCH_WORKER=$(abspath $(BENCH_WORKER)) \
-		bash tests/bench/dist.sh
+		BENCH_CPU=$(abspath $(BENCH_CPU)) \
+		DEMO_WORKER=$(abspath $(DEMO_WORKER)) bash tests/bench/dist.sh
 
 $(BENCH_WORKER): tests/bench/bw-empty.c $(LIBBW_SRCS) dist/berth-worker.h \
 		dist/berth-queue-layout.h
 	@$(if $(Q),echo "  CC      $@ (static)")
 	$(Q)$(CC) -std=gnu11 -O2 $(WARN) -D_GNU_SOURCE -I. -static -o $@ $< $(LIBBW_SRCS)
 
-# berth par end to end against GNU parallel, xargs -P and docker run.
-bench-par: $(BERTH) $(AGENT) $(ROOTFS)/.stamp $(BENCH_WORKER)
+$(BENCH_SPIN): tests/bench/bw-spin.c $(LIBBW_SRCS) dist/berth-worker.h \
+		dist/berth-queue-layout.h
+	@$(if $(Q),echo "  CC      $@ (static)")
+	$(Q)$(CC) -std=gnu11 -O2 $(WARN) -D_GNU_SOURCE -I. -static -o $@ $< $(LIBBW_SRCS)
+
+$(BENCH_CPU): tests/bench/cpu-split.c
+	@$(if $(Q),echo "  CC      $@")
+	$(Q)$(CC) -std=gnu11 -O2 $(WARN) -D_GNU_SOURCE -o $@ $<
+
+# berth par end to end against GNU parallel, xargs -P, host processes and
+# docker run; the demo's workload against the host; berth's own CPU.
+bench-par: $(BERTH) $(AGENT) $(ROOTFS)/.stamp $(BENCH_WORKER) $(BENCH_CPU) \
+		$(DEMO_WORKER) $(BENCH_QUEUE)
 	$(Q)BERTH=$(abspath $(BERTH)) ROOTFS=$(abspath $(ROOTFS)) \
-		BENCH_WORKER=$(abspath $(BENCH_WORKER)) bash tests/bench/par.sh
+		BENCH_QUEUE=$(abspath $(BENCH_QUEUE)) \
+		BENCH_WORKER=$(abspath $(BENCH_WORKER)) \
+		BENCH_CPU=$(abspath $(BENCH_CPU)) \
+		DEMO_WORKER=$(abspath $(DEMO_WORKER)) bash tests/bench/par.sh
+
+# chunks on uneven tasks and on workers of different speed, against the
+# best static split on the host
+bench-balance: $(BERTH) $(AGENT) $(ROOTFS)/.stamp $(BENCH_SPIN)
+	$(Q)BERTH=$(abspath $(BERTH)) ROOTFS=$(abspath $(ROOTFS)) \
+		BENCH_SPIN=$(abspath $(BENCH_SPIN)) bash tests/bench/balance.sh
 
 # ThreadSanitizer build of the queue's unit tests; the stress test's
 # threads variant (TSan does not follow processes); the chunks' tests,

@@ -11,7 +11,12 @@
 #    (lib mode): each task counts the primes in a block of ten numbers, so
 #    the sum is pi(10,000,000) = 664579.
 # 3. The same work on the host, one plain process per CPU and no
-#    container, for comparison.
+#    container, for comparison: on equal ranges of blocks, then on ranges
+#    of equal cost (the blocks of high numbers cost more; the cuts come
+#    from timing slices of the blocks first, tests/bench/cost-cuts.sh).
+#    The table shows the walls, the workers' CPU and berth's own (the
+#    coordinator's, from par's summary line), against the goals of at
+#    most 1.05x the host and 5% of the workers' CPU.
 # Everything goes in a temporary state root, store and cgroup, removed at
 # the end. DEMO_TASKS (default 1000000) changes the number of tasks.
 set -euo pipefail
@@ -71,34 +76,79 @@ echo "== berth par: $tasks tasks in lib mode, one pinned worker container per CP
 echo "\$ berth par --image $image --mode lib --range 0:$((tasks - 1)) -- /usr/bin/worker-primes"
 t0=$(now_ns)
 b par --image "$image" --store "$tmp/store" --cgroup-parent berth-demo \
-	--mode lib --range "0:$((tasks - 1))" -- /usr/bin/worker-primes >"$tmp/results"
+	--mode lib --range "0:$((tasks - 1))" -- /usr/bin/worker-primes \
+	>"$tmp/results" 2>"$tmp/par.err" || { cat "$tmp/par.err" >&2; exit 1; }
 t1=$(now_ns)
+cat "$tmp/par.err"
+# par's summary: "CPU time: berth Xs; per worker: w0@CPU Ys/TASKS ...",
+# berth's own (the coordinator) and each worker container's
+berth_cpu=$(sed -n 's/.*CPU time: berth \([0-9.]*\)s;.*/\1/p' "$tmp/par.err")
+work_cpu=$(sed -n 's/.*per worker://p' "$tmp/par.err" | tr ' ' '\n' |
+	sed -n 's/^\([0-9.]*\)s\/[0-9]*$/\1/p' | awk '{ s += $1 } END { printf "%.2f", s }')
 par_sum=$(awk '{ s += $1 } END { print s + 0 }' "$tmp/results")
 par_n=$(wc -l <"$tmp/results")
 echo
 
 echo "== the same work on the host: $ncpu plain processes, no container, no queue"
-t2=$(now_ns)
+# kids_cpu VAR: the CPU of the processes this shell has waited for, in s,
+# into VAR (the second line of `times`, which a subshell would not see)
+kids_cpu() {
+	times >"$tmp/times"
+	printf -v "$1" '%s' "$(awk 'NR == 2 { for (i = 1; i <= 2; i++) {
+		split($i, a, "m"); sub("s", "", a[2]); s += a[1] * 60 + a[2] }
+		printf "%.2f", s }' "$tmp/times")"
+}
+# host BOUNDS NAME: the host's processes on the ranges BOUNDS ("0 C1 ...
+# TASKS"); sets NAME_s (wall), NAME_cpu and NAME_sum
+host() {
+	local b0 b1 ta tb i=0 name=$2
+	kids_cpu b0
+	ta=$(now_ns)
+	# shellcheck disable=SC2086 # the bounds, one word each
+	set -- $1
+	while [ $# -ge 2 ]; do
+		"$HOST_WORKER" --local "$1" "$2" >"$tmp/host.$i" &
+		i=$((i + 1))
+		shift
+	done
+	wait
+	tb=$(now_ns)
+	kids_cpu b1
+	printf -v "${name}_s" '%s' "$(secs "$ta" "$tb")"
+	printf -v "${name}_cpu" '%s' "$(awk -v a="$b0" -v b="$b1" 'BEGIN { printf "%.2f", b - a }')"
+	printf -v "${name}_sum" '%s' "$(cat "$tmp"/host.* | awk '{ s += $1 } END { print s + 0 }')"
+	rm -f "$tmp"/host.*
+}
+host_s='' host_cpu='' host_sum='' cost_s='' cost_cpu='' cost_sum=''
 per=$(((tasks + ncpu - 1) / ncpu))
-for ((i = 0; i < ncpu; i++)); do
-	lo=$((i * per))
-	hi=$((lo + per > tasks ? tasks : lo + per))
-	"$HOST_WORKER" --local "$lo" "$hi" >"$tmp/host.$i" &
+equal=0
+for ((i = 1; i <= ncpu; i++)); do
+	equal="$equal $((per * i > tasks ? tasks : per * i))"
 done
-wait
-t3=$(now_ns)
-host_sum=$(cat "$tmp"/host.* | awk '{ s += $1 } END { print s + 0 }')
-
+host "$equal" host
+# shellcheck source=bench/cost-cuts.sh
+. "$(dirname "$0")/bench/cost-cuts.sh"
+cuts=$(cost_cuts "$HOST_WORKER" "$tasks" "$ncpu" 40 "$tmp/profile")
+host "$cuts" cost
 par_s=$(secs "$t0" "$t1")
-host_s=$(secs "$t2" "$t3")
 echo
-printf '%-34s %12s %10s\n' "" "primes" "wall (s)"
-printf '%-34s %12s %10s\n' "berth par ($par_n tasks)" "$par_sum" "$par_s"
-printf '%-34s %12s %10s\n' "host ($ncpu processes)" "$host_sum" "$host_s"
-awk -v p="$par_s" -v h="$host_s" -v n="$tasks" 'BEGIN {
-	printf "berth costs %.2fx the host: %.2f us a task for %d isolated workers\n",
-		p / h, (p - h) * 1e6 / n, '"$ncpu"' }'
-if [ "$par_sum" != "$host_sum" ] || [ "$par_n" != "$tasks" ]; then
+printf '%-34s %12s %10s %12s %12s\n' "" "primes" "wall (s)" "workers' CPU" "berth's CPU"
+printf '%-34s %12s %10s %12s %12s\n' "berth par ($par_n tasks)" "$par_sum" "$par_s" \
+	"${work_cpu:-?} s" "${berth_cpu:-?} s"
+printf '%-34s %12s %10s %12s %12s\n' "host, equal ranges" "$host_sum" "$host_s" \
+	"$host_cpu s" "-"
+printf '%-34s %12s %10s %12s %12s\n' "host, ranges of equal cost" "$cost_sum" "$cost_s" \
+	"$cost_cpu s" "-"
+echo "(ranges of equal cost: $cuts)"
+awk -v p="$par_s" -v h="$host_s" -v c="$cost_s" -v n="$tasks" 'BEGIN {
+	printf "berth costs %.2fx the host on equal ranges, %.2fx on ranges of equal cost (goal: at most 1.05x)\n", p / h, p / c
+	printf "%.2f us a task over the better host split for %d isolated workers\n",
+		(p - (h < c ? h : c)) * 1e6 / n, '"$ncpu"' }'
+if [ -n "${berth_cpu:-}" ] && [ -n "${work_cpu:-}" ]; then
+	share=$(awk -v b="$berth_cpu" -v w="$work_cpu" 'BEGIN { if (w > 0) printf "%.1f", 100 * b / w; else print "-" }')
+	echo "berth's own CPU is $share% of its workers' (goal: at most 5%)"
+fi
+if [ "$par_sum" != "$host_sum" ] || [ "$par_sum" != "$cost_sum" ] || [ "$par_n" != "$tasks" ]; then
 	echo "demo: berth par and the host disagree" >&2
 	exit 1
 fi

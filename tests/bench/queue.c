@@ -8,11 +8,24 @@
  *   - empty tasks through the full API (dq_submit, bw_next, bw_done,
  *     dq_collect) with 1..W workers, as processes and as threads of the
  *     coordinator (lib mode, no containers), and one task in flight at a
- *     time (latency).
- * Prints a table; it reports only and never judges a timing.
+ *     time (latency);
+ *   - chunked dispatch, what `berth par` uses in line and lib mode: runs
+ *     of empty tasks through dq_submit_chunk, each task taken and answered
+ *     with bw_next and bw_done, the results drained with dq_collect_many,
+ *     next to the raw ring's pipelined handoff measured again with as
+ *     many tasks in the same run (the floor of a handoff of one ring
+ *     entry a task, which a chunk of tasks in one entry may go below), as
+ *     the median of several runs and its ratio to that floor. The raw
+ *     ring is bimodal on some machines (a consumer that chases the
+ *     producer entry by entry, or one that reads a run of entries
+ *     behind it): compare the ranges.
+ * Prints tables; it reports only and never judges a timing.
  *
- *   bench-queue [-n tasks] [-w max_workers]
- */
+ *   bench-queue [-n tasks] [-w max_workers] [-r runs]
+ *               [-c chunked_tasks] [-R chunked_runs] [-f]
+ *
+ * -f prints the floor alone, as a number of ns (the median of -R runs of
+ * -c tasks), for tests/bench/par.sh to set `berth par` against. */
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
@@ -22,6 +35,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -269,12 +283,11 @@ struct pool {
 	struct bw *bws[64];
 };
 
-static void pool_start(struct pool *p)
+/* Starts the pool's workers on its queue: threads sharing the
+ * coordinator's mappings, or processes that open the queue's fds; then
+ * pins the coordinator to the first CPU. */
+static void pool_fork(struct pool *p)
 {
-	struct berr err;
-	struct dq_params prm = {.max_workers = p->nworkers, .capacity = 4096};
-	if (dq_create(&prm, &p->q, &err) < 0)
-		die(err.msg, err.code);
 	size_t size;
 	void *base = dq_mapping(p->q, &size);
 	for (uint32_t i = 0; i < p->nworkers; i++) {
@@ -303,6 +316,15 @@ static void pool_start(struct pool *p)
 	pin(0);
 }
 
+static void pool_start(struct pool *p)
+{
+	struct berr err;
+	struct dq_params prm = {.max_workers = p->nworkers, .capacity = 4096};
+	if (dq_create(&prm, &p->q, &err) < 0)
+		die(err.msg, err.code);
+	pool_fork(p);
+}
+
 static void pool_stop(struct pool *p)
 {
 	dq_close(p->q);
@@ -325,6 +347,59 @@ static double full_api(uint32_t nworkers, bool threads, uint64_t n,
 	drive(p.q, n / 100 + 1, window); /* warm up: fault pages in */
 	double t0 = now_ns();
 	drive(p.q, n, window);
+	double dt = now_ns() - t0;
+	dq_stats(p.q, st);
+	pool_stop(&p);
+	return dt / n;
+}
+
+/* ---- chunks: one ring entry for a run of tasks -------------------------- */
+
+/* Submits n empty tasks in chunks of up to chunk tasks while the queue has
+ * room, and drains their results in batches, as `berth par` does. */
+static void drive_chunks(struct dq *q, uint64_t n, uint32_t chunk)
+{
+	static const struct iovec empty[DQ_CHUNK_MAX];
+	struct dq_result res[64];
+	uint64_t sent = 0, got = 0;
+	while (got < n) {
+		while (sent < n) {
+			uint32_t c =
+				n - sent < chunk ? (uint32_t)(n - sent) : chunk;
+			int r = dq_submit_chunk(q, empty, c, 0, NULL);
+			if (r == -EAGAIN)
+				break;
+			if (r < 0)
+				die("dq_submit_chunk", -r);
+			sent += c;
+		}
+		int r = dq_collect_many(q, res, 64, -1);
+		if (r > 0)
+			got += (uint64_t)r;
+		else if (r != -EAGAIN)
+			die("dq_collect_many", -r);
+	}
+}
+
+/* ns a task of n empty tasks in chunks, worker processes pinned one a
+ * CPU after the coordinator's; the queue as `berth par` sizes it in lib
+ * mode (a few chunks in flight a worker, the collector asleep until a
+ * worker ends a chunk). */
+static double chunked(uint32_t nworkers, uint64_t n, uint32_t chunk,
+		      struct dq_stats *st)
+{
+	struct pool p = {.nworkers = nworkers};
+	struct berr err;
+	struct dq_params prm = {.max_workers = nworkers,
+				.capacity = 64,
+				.spin = 200,
+				.collect_spin = 1};
+	if (dq_create(&prm, &p.q, &err) < 0)
+		die(err.msg, err.code);
+	pool_fork(&p);
+	drive_chunks(p.q, n / 100 + 1, chunk); /* warm up: fault pages in */
+	double t0 = now_ns();
+	drive_chunks(p.q, n, chunk);
 	double dt = now_ns() - t0;
 	dq_stats(p.q, st);
 	pool_stop(&p);
@@ -393,24 +468,96 @@ static void bench(const struct bench_case *c, uint64_t n, int reps)
 	fflush(stdout);
 }
 
+/* The chunked rows: the floor (the raw ring, one entry a task) and the
+ * chunks, each the median of reps runs of n tasks with its range, and
+ * the chunks' ratio to the floor's median. */
+static void bench_chunked(uint64_t n, int reps, uint32_t maxw)
+{
+	printf("\nchunked dispatch: %llu empty tasks, median of %d runs "
+	       "(range)\n",
+	       (unsigned long long)n, reps);
+	if (maxw + 1 > (uint32_t)g_ncpus)
+		printf("(%d CPUs: from %d workers on, a worker shares a CPU "
+		       "with "
+		       "the coordinator)\n",
+		       g_ncpus, g_ncpus);
+	printf("%-54s %8s %17s %8s\n", "ns per task", "median", "range",
+	       "x floor");
+	double floor_ns = 0;
+	struct {
+		uint32_t workers, chunk;
+	} rows[2 * 64 + 1] = {{0, 0}};
+	size_t nrows = 1;
+	for (uint32_t w = 1; w <= maxw; w++) {
+		rows[nrows++] = (typeof(rows[0])){w, DQ_CHUNK_MAX};
+		rows[nrows++] = (typeof(rows[0])){w, 64};
+	}
+	for (size_t k = 0; k < nrows; k++) {
+		double ns[16];
+		struct dq_stats st;
+		for (int i = 0; i < reps; i++)
+			ns[i] = rows[k].workers ? chunked(rows[k].workers, n,
+							  rows[k].chunk, &st)
+						: ring_pipelined(n);
+		qsort(ns, (size_t)reps, sizeof(ns[0]), cmp_double);
+		double med = ns[reps / 2];
+		char what[96];
+		if (!rows[k].workers) {
+			floor_ns = med;
+			snprintf(what, sizeof(what),
+				 "floor: raw task ring, pipelined handoff");
+		} else {
+			snprintf(what, sizeof(what),
+				 "chunks of %u, %u worker process%s",
+				 rows[k].chunk, rows[k].workers,
+				 rows[k].workers > 1 ? "es" : "");
+		}
+		char range[40];
+		snprintf(range, sizeof(range), "%.1f-%.1f", ns[0],
+			 ns[reps - 1]);
+		printf("%-54s %8.1f %17s", what, med, range);
+		if (rows[k].workers && floor_ns > 0)
+			printf(" %7.2fx", med / floor_ns);
+		printf("\n");
+		fflush(stdout);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	uint64_t n = 1000000;
+	uint64_t cn = 10000000;
 	uint32_t maxw = 2;
-	int reps = 3, opt;
-	while ((opt = getopt(argc, argv, "n:w:r:")) != -1) {
+	int reps = 3, creps = 5, opt;
+	bool floor_only = false;
+	while ((opt = getopt(argc, argv, "n:w:r:c:R:f")) != -1) {
 		if (opt == 'n')
 			n = strtoull(optarg, NULL, 10);
 		else if (opt == 'w')
 			maxw = (uint32_t)strtoul(optarg, NULL, 10);
 		else if (opt == 'r')
 			reps = atoi(optarg);
+		else if (opt == 'c')
+			cn = strtoull(optarg, NULL, 10);
+		else if (opt == 'R')
+			creps = atoi(optarg);
+		else if (opt == 'f')
+			floor_only = true;
 		else
 			return 2;
 	}
-	if (!n || !maxw || maxw > 64 || reps < 1 || reps > 16)
+	if (!n || !maxw || maxw > 64 || reps < 1 || reps > 16 || creps < 1 ||
+	    creps > 16 || (floor_only && !cn))
 		return 2;
 	allowed_cpus();
+	if (floor_only) {
+		double ns[16];
+		for (int i = 0; i < creps; i++)
+			ns[i] = ring_pipelined(cn);
+		qsort(ns, (size_t)creps, sizeof(ns[0]), cmp_double);
+		printf("%.1f\n", ns[creps / 2]);
+		return 0;
+	}
 	printf("berth queue benchmark: %llu tasks, best and median of %d "
 	       "runs; %d CPUs allowed, coordinator on CPU %d, first worker "
 	       "on CPU %d\n",
@@ -444,5 +591,7 @@ int main(int argc, char **argv)
 				 "(1 in flight)",
 				 API, 1, false, true};
 	bench(&lat, n, reps);
+	if (cn)
+		bench_chunked(cn, creps, maxw);
 	return 0;
 }
