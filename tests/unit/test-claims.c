@@ -11,8 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "dist/dist-par-internal.h"
-#include "tests/unit/test.h"
+#include "tests/unit/test-par.h"
 
 static char *tmpdir(void)
 {
@@ -601,27 +600,6 @@ TEST(claims_file_of_another_run)
 	base_rm_rf_at(AT_FDCWD, dir);
 	free(path);
 	free(dir);
-}
-
-/* The tasks each input form makes, "seq:arg " each (dp_par_tasks). */
-struct listing {
-	char text[4096];
-	size_t len;
-};
-
-static void list_task(uint64_t seq, const char *arg, void *data)
-{
-	struct listing *l = data;
-	l->len += (size_t)snprintf(l->text + l->len, sizeof(l->text) - l->len,
-				   "%llu:%s ", (unsigned long long)seq, arg);
-}
-
-static int listing(struct dp_par_opts *o, struct listing *l, struct berr *err)
-{
-	l->len = 0;
-	l->text[0] = '\0';
-	*err = (struct berr){0};
-	return dp_par_tasks(o, list_task, l, err);
 }
 
 static uint64_t digest_of(const struct dp_par_opts *o)

@@ -11,13 +11,6 @@
 
 #include "tests/unit/test-dist.h"
 
-static struct dq_stats stats(struct dq *q)
-{
-	struct dq_stats st;
-	dq_stats(q, &st);
-	return st;
-}
-
 /* Submits payloads "0", "1", ... "n-1" (shifted by base) as one chunk. */
 static uint64_t submit_numbers(struct dq *q, uint32_t base, uint32_t n)
 {

@@ -50,13 +50,6 @@ static int exit_status(pid_t pid)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
-static struct dq_stats stats(struct dq *q)
-{
-	struct dq_stats st;
-	dq_stats(q, &st);
-	return st;
-}
-
 static long now_ms(void)
 {
 	struct timespec ts;

@@ -30,4 +30,11 @@ static inline struct bw *attach(struct dq *q, uint32_t id)
 	return w;
 }
 
+static inline struct dq_stats stats(struct dq *q)
+{
+	struct dq_stats st;
+	dq_stats(q, &st);
+	return st;
+}
+
 #endif

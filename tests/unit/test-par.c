@@ -8,8 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "dist/dist-par-internal.h"
-#include "tests/unit/test.h"
+#include "tests/unit/test-par.h"
 
 static char *fmt(const char *list)
 {
@@ -463,27 +462,13 @@ TEST(shard_parse_refuses)
 	}
 }
 
-/* The tasks of each input form, "seq:arg " each, as a shard makes them. */
-struct listing {
-	char text[4096];
-	size_t len;
-};
-
-static void list_task(uint64_t seq, const char *arg, void *data)
-{
-	struct listing *l = data;
-	l->len += (size_t)snprintf(l->text + l->len, sizeof(l->text) - l->len,
-				   "%llu:%s ", (unsigned long long)seq, arg);
-}
-
+/* The tasks of each input form, as shard i of n makes them. */
 static char *shard_listing(struct dp_par_opts *o, uint32_t i, uint32_t n)
 {
 	static struct listing l;
-	l.len = 0;
-	l.text[0] = '\0';
 	o->shard = (struct dp_shard){i, n};
-	struct berr err = {0};
-	if (dp_par_tasks(o, list_task, &l, &err) < 0)
+	struct berr err;
+	if (listing(o, &l, &err) < 0)
 		test_fail(__FILE__, __LINE__, "dp_par_tasks: %s", err.msg);
 	return l.text;
 }
