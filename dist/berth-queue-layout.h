@@ -180,7 +180,7 @@ struct bq_packed {
 	uint32_t len;
 };
 /* Tasks in one chunk at most: the coordinator keeps a bit for each. */
-#define BQ_CHUNK_MAX 1024u
+#define BQ_CHUNK_MAX 4096u
 
 /* The head of a worker region. Line 0 is written by the coordinator when
  * it creates (or resets) the region; lines 1-3 by the worker. The worker

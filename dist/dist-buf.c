@@ -18,6 +18,15 @@ static void buf_grow(struct dp_buf *b, size_t more)
 	b->cap = cap;
 }
 
+void *dp_buf_append(struct dp_buf *b, size_t len)
+{
+	buf_grow(b, len);
+	void *at = b->p + b->len;
+	b->len += len;
+	b->p[b->len] = '\0';
+	return at;
+}
+
 void dp_buf_add(struct dp_buf *b, const void *data, size_t len)
 {
 	buf_grow(b, len);

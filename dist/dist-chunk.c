@@ -167,6 +167,43 @@ static void pack(uint8_t *p, const struct iovec *iov, uint32_t count)
 	}
 }
 
+/* Takes a lease and total bytes of arena for a chunk of count tasks;
+ * returns with alloc_lock held (fill the bytes, then commit_chunk). */
+static int take_chunk(struct dq *q, uint64_t total, int timeout_ms,
+		      uint32_t *lease, uint64_t *off)
+{
+	if (!q->chunk_bits && bits_ready(q) < 0)
+		return -ENOMEM;
+	return dq_lease_alloc(q, total, timeout_ms, lease, off);
+}
+
+/* Puts the chunk whose payloads fill the lease's bytes on the books and in
+ * a worker's ring; releases alloc_lock. */
+static void commit_chunk(struct dq *q, uint32_t lease, uint64_t off,
+			 uint32_t total, uint32_t count, uint64_t *first_id)
+{
+	uint64_t tid = atomic_fetch_add_explicit(&q->next_id, count,
+						 memory_order_relaxed);
+	struct dq_lpriv *lp = &q->lp[lease];
+	*lp = (struct dq_lpriv){
+		.task_id = tid,
+		.payload_off = off,
+		.payload_len = total,
+		.attempt = 1,
+		.gen = lp->gen,
+		.count = count,
+	};
+	/* only the words of its count are ever read */
+	memset(bits_of(q, lease), 0, (count + 63) / 64 * sizeof(uint64_t));
+	atomic_fetch_add(&q->unresolved, count);
+	atomic_store(&q->hdr->unresolved, atomic_load(&q->unresolved));
+	dq_wait_add_locked(q, lease);
+	dq_dispatch_locked(q);
+	pthread_mutex_unlock(&q->alloc_lock);
+	if (first_id)
+		*first_id = tid;
+}
+
 int dq_submit_chunk(struct dq *q, const struct iovec *payloads, uint32_t count,
 		    int timeout_ms, uint64_t *first_id)
 {
@@ -175,33 +212,41 @@ int dq_submit_chunk(struct dq *q, const struct iovec *payloads, uint32_t count,
 	int64_t total = packed_size(payloads, count);
 	if (total < 0)
 		return (int)total;
-	if (!q->chunk_bits && bits_ready(q) < 0)
-		return -ENOMEM;
 	uint32_t lease;
 	uint64_t off;
-	/* returns with alloc_lock held */
-	int r = dq_lease_alloc(q, (uint64_t)total, timeout_ms, &lease, &off);
+	int r = take_chunk(q, (uint64_t)total, timeout_ms, &lease, &off);
 	if (r < 0)
 		return r;
 	pack(q->arena_mem + off, payloads, count);
-	uint64_t tid = atomic_fetch_add_explicit(&q->next_id, count,
-						 memory_order_relaxed);
-	struct dq_lpriv *lp = &q->lp[lease];
-	*lp = (struct dq_lpriv){
-		.task_id = tid,
-		.payload_off = off,
-		.payload_len = (uint32_t)total,
-		.attempt = 1,
-		.gen = lp->gen,
-		.count = count,
-	};
-	memset(bits_of(q, lease), 0, DQ_CHUNK_WORDS * sizeof(uint64_t));
-	atomic_fetch_add(&q->unresolved, count);
-	atomic_store(&q->hdr->unresolved, atomic_load(&q->unresolved));
-	dq_wait_add_locked(q, lease);
-	dq_dispatch_locked(q);
-	pthread_mutex_unlock(&q->alloc_lock);
-	if (first_id)
-		*first_id = tid;
+	commit_chunk(q, lease, off, (uint32_t)total, count, first_id);
+	return 0;
+}
+
+int dq_submit_chunk_packed(struct dq *q, const void *packed, size_t len,
+			   uint32_t count, int timeout_ms, uint64_t *first_id)
+{
+	if (!count || count > DQ_CHUNK_MAX || !packed || len > UINT32_MAX)
+		return -EINVAL;
+	/* the workers walk the heads (dq_chunk_publish too): they must
+	 * cover len exactly */
+	size_t at = 0;
+	for (uint32_t i = 0; i < count; i++) {
+		struct bq_packed h;
+		if (len - at < sizeof(h))
+			return -EINVAL;
+		memcpy(&h, (const uint8_t *)packed + at, sizeof(h));
+		if (h.len > len - at - sizeof(h))
+			return -EINVAL;
+		at += sizeof(h) + h.len;
+	}
+	if (at != len)
+		return -EINVAL;
+	uint32_t lease;
+	uint64_t off;
+	int r = take_chunk(q, len, timeout_ms, &lease, &off);
+	if (r < 0)
+		return r;
+	memcpy(q->arena_mem + off, packed, len);
+	commit_chunk(q, lease, off, (uint32_t)len, count, first_id);
 	return 0;
 }

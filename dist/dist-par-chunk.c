@@ -14,11 +14,35 @@
 #include <string.h>
 #include <sys/uio.h>
 
+#include "dist/berth-queue-layout.h"
 #include "dist/dist-par-internal.h"
 
-struct dp_chunk *dp_chunk_new(void)
+/* Spare chunks kept for the next ones: a few a worker in flight. */
+#define SPARE_MAX 16
+
+struct dp_chunk *dp_chunk_new(struct dp_chunks *m, uint32_t cap)
 {
-	return base_calloc(1, sizeof(struct dp_chunk));
+	struct dp_chunk *c = m->spare;
+	if (c) {
+		m->spare = c->next;
+		m->nspare--;
+	} else {
+		c = base_calloc(1, sizeof(*c));
+	}
+	if (c->cap < cap) {
+		c->off = base_realloc(c->off, cap, sizeof(*c->off));
+		c->seq = base_realloc(c->seq, cap, sizeof(*c->seq));
+		free(c->answered);
+		c->answered = base_calloc((cap + 63) / 64, sizeof(uint64_t));
+		c->cap = cap;
+	} else {
+		memset(c->answered, 0, (c->count + 63) / 64 * sizeof(uint64_t));
+	}
+	c->count = c->left = 0;
+	c->id0 = 0;
+	c->text.len = 0;
+	c->next = NULL;
+	return c;
 }
 
 void dp_chunk_free(struct dp_chunk *c)
@@ -26,14 +50,21 @@ void dp_chunk_free(struct dp_chunk *c)
 	if (!c)
 		return;
 	dp_buf_free(&c->text);
+	free(c->off);
+	free(c->seq);
+	free(c->answered);
 	free(c);
 }
 
 void dp_chunk_add(struct dp_chunk *c, uint64_t seq, const char *arg, size_t len)
 {
+	/* an argument is a line or a number: far below 4 GiB */
+	struct bq_packed h = {.len = (uint32_t)len};
+	char *at = dp_buf_append(&c->text, sizeof(h) + len);
+	memcpy(at, &h, sizeof(h));
+	memcpy(at + sizeof(h), arg, len);
 	c->seq[c->count] = seq;
-	c->off[c->count] = (uint32_t)c->text.len;
-	dp_buf_add(&c->text, arg, len + 1);
+	c->off[c->count] = (uint32_t)(at + sizeof(h) - c->text.p);
 	c->count++;
 }
 
@@ -44,8 +75,9 @@ const char *dp_chunk_arg(const struct dp_chunk *c, uint32_t k)
 
 size_t dp_chunk_arg_len(const struct dp_chunk *c, uint32_t k)
 {
-	size_t end = k + 1 < c->count ? c->off[k + 1] : c->text.len;
-	return end - c->off[k] - 1;
+	struct bq_packed h;
+	memcpy(&h, c->text.p + c->off[k] - sizeof(h), sizeof(h));
+	return h.len;
 }
 
 bool dp_chunk_answer(struct dp_chunk *c, uint32_t k)
@@ -64,11 +96,8 @@ bool dp_chunk_answered(const struct dp_chunk *c, uint32_t k)
 
 int dp_chunk_submit(struct dq *q, struct dp_chunk *c)
 {
-	struct iovec iov[DQ_CHUNK_MAX];
-	for (uint32_t k = 0; k < c->count; k++)
-		iov[k] = (struct iovec){(void *)dp_chunk_arg(c, k),
-					dp_chunk_arg_len(c, k)};
-	int r = dq_submit_chunk(q, iov, c->count, 0, &c->id0);
+	int r = dq_submit_chunk_packed(q, c->text.p, c->text.len, c->count, 0,
+				       &c->id0);
 	if (r == 0)
 		c->left = c->count;
 	return r;
@@ -109,13 +138,15 @@ void dp_chunks_put(struct dp_chunks *m, struct dp_chunk *c)
 	m->n++;
 }
 
-struct dp_chunk *dp_chunks_find(const struct dp_chunks *m, uint64_t id0)
+struct dp_chunk *dp_chunks_find(struct dp_chunks *m, uint64_t id0)
 {
 	if (!m->n)
 		return NULL;
+	if (m->last && m->last->id0 == id0)
+		return m->last;
 	for (struct dp_chunk *c = m->b[slot_of(m, id0)]; c; c = c->next)
 		if (c->id0 == id0)
-			return c;
+			return m->last = c;
 	return NULL;
 }
 
@@ -126,7 +157,15 @@ void dp_chunks_drop(struct dp_chunks *m, struct dp_chunk *c)
 		if (*pp == c) {
 			*pp = c->next;
 			m->n--;
-			dp_chunk_free(c);
+			if (m->last == c)
+				m->last = NULL;
+			if (m->nspare >= SPARE_MAX) {
+				dp_chunk_free(c);
+				return;
+			}
+			c->next = m->spare;
+			m->spare = c;
+			m->nspare++;
 			return;
 		}
 }
@@ -144,6 +183,11 @@ void dp_chunks_free(struct dp_chunks *m)
 	struct dp_chunk *c;
 	while (m->b && (c = dp_chunks_any(m)))
 		dp_chunks_drop(m, c);
+	while ((c = m->spare)) {
+		m->spare = c->next;
+		dp_chunk_free(c);
+	}
+	m->nspare = 0;
 	free(m->b);
 	m->b = NULL;
 }

@@ -89,6 +89,8 @@ struct dp_buf {
 };
 
 void dp_buf_add(struct dp_buf *b, const void *data, size_t len);
+/* len more bytes at the end, to fill (NUL-terminated after them). */
+void *dp_buf_append(struct dp_buf *b, size_t len);
 void dp_buf_addc(struct dp_buf *b, char c);
 void dp_buf_adds(struct dp_buf *b, const char *s);
 void dp_buf_printf(struct dp_buf *b, const char *fmt, ...)
@@ -342,6 +344,7 @@ struct dp_source {
 	uint64_t digest; /* FNV-1a of the input when known whole (the
 			    arguments, the file, the range), else 0 */
 	char num[32];
+	char *num_at; /* DP_SRC_RANGE: where the last number starts in num */
 };
 
 /* Opens o's input (args, -a/:::: file, --range, or stdin). */
@@ -367,20 +370,22 @@ void dp_source_stop(struct dp_source *src);
 #define DP_CHUNKS_AHEAD 3
 
 struct dp_chunk {
-	uint64_t id0;		    /* the queue id of its first task */
-	uint32_t count, left;	    /* tasks, tasks without a result */
-	struct dp_buf text;	    /* the arguments, each NUL-terminated */
-	uint32_t off[DQ_CHUNK_MAX]; /* of each argument in text */
-	uint64_t seq[DQ_CHUNK_MAX]; /* of each task */
-	uint64_t answered[DQ_CHUNK_MAX / 64]; /* a bit a task */
-	struct dp_chunk *next;		      /* in its dp_chunks slot */
+	uint64_t id0;	      /* the queue id of its first task */
+	uint32_t count, left; /* tasks, tasks without a result */
+	uint32_t cap;	      /* tasks the arrays hold */
+	/* the arguments packed as the queue takes them (a struct bq_packed,
+	 * then the bytes, for each): copied to the arena at once */
+	struct dp_buf text;
+	uint32_t *off;	       /* of each argument's bytes in text */
+	uint64_t *seq;	       /* of each task */
+	uint64_t *answered;    /* a bit a task */
+	struct dp_chunk *next; /* in its dp_chunks slot, or spare */
 };
 
-struct dp_chunk *dp_chunk_new(void);
-void dp_chunk_free(struct dp_chunk *c);
-/* Appends a task, arg of len bytes (count < DQ_CHUNK_MAX). */
+/* Appends a task, arg of len bytes (count < cap). */
 void dp_chunk_add(struct dp_chunk *c, uint64_t seq, const char *arg,
 		  size_t len);
+/* Task k's argument: len bytes, not NUL-terminated. */
 const char *dp_chunk_arg(const struct dp_chunk *c, uint32_t k);
 size_t dp_chunk_arg_len(const struct dp_chunk *c, uint32_t k);
 /* Notes task k's result; false when k is out of range or had one. */
@@ -392,15 +397,24 @@ int dp_chunk_submit(struct dq *q, struct dp_chunk *c);
  * tasks a millisecond (0: not known yet). */
 uint32_t dp_chunk_size(uint64_t left, size_t workers, double per_ms);
 
-/* Chunks in flight by id0 (a chained hash). */
+/* Chunks in flight by id0 (a chained hash), and the ones done, to use
+ * again: a chunk of a thousand tasks is some 50 KiB of arrays and text. */
 struct dp_chunks {
 	struct dp_chunk **b;
 	size_t mask, n;
+	struct dp_chunk *spare, *last; /* last: the one found last */
+	size_t nspare;
 };
+/* An empty chunk for up to cap tasks, a spare one if there is. */
+struct dp_chunk *dp_chunk_new(struct dp_chunks *m, uint32_t cap);
+/* Frees a chunk that was never put. */
+void dp_chunk_free(struct dp_chunk *c);
 void dp_chunks_init(struct dp_chunks *m, size_t n);
 void dp_chunks_put(struct dp_chunks *m, struct dp_chunk *c);
-struct dp_chunk *dp_chunks_find(const struct dp_chunks *m, uint64_t id0);
-/* Takes c out and frees it. */
+/* The chunk of id0, or NULL; the last one found is tried first (a
+ * worker's results come a chunk at a time). */
+struct dp_chunk *dp_chunks_find(struct dp_chunks *m, uint64_t id0);
+/* Takes c out, to use again or free. */
 void dp_chunks_drop(struct dp_chunks *m, struct dp_chunk *c);
 /* One of the chunks, or NULL. */
 struct dp_chunk *dp_chunks_any(const struct dp_chunks *m);

@@ -41,7 +41,8 @@ struct outcome {
 
 struct task {
 	uint64_t seq, qid;
-	char *arg;
+	char *arg; /* NUL-terminated, arg_len bytes before it */
+	size_t arg_len;
 	char *payload;
 	size_t payload_len;
 	uint32_t runs, deliveries;
@@ -264,7 +265,7 @@ static void write_result_line(struct par *p, const struct task *t,
 	struct dp_buf *b = &p->results;
 	dp_buf_printf(
 		b, DP_RESULT_HEAD "%llu,\"task\":", (unsigned long long)t->seq);
-	dp_buf_json(b, t->arg, strlen(t->arg));
+	dp_buf_json(b, t->arg, t->arg_len);
 	dp_buf_printf(b,
 		      ",\"worker\":%u,\"slot\":%u,\"cpu\":%d,\"exit\":%d,"
 		      "\"signal\":%d,\"attempts\":%u,",
@@ -299,7 +300,8 @@ static void write_joblog_line(struct par *p, const struct task *t,
 		for (size_t i = 0; p->o->command[i]; i++)
 			dp_buf_printf(&b, "%s%s", i ? " " : "",
 				      p->o->command[i]);
-		dp_buf_printf(&b, " %s", t->arg);
+		dp_buf_addc(&b, ' ');
+		dp_buf_add(&b, t->arg, t->arg_len);
 		cmd = b.p;
 	}
 	dp_buf_printf(&p->joblog,
@@ -399,18 +401,28 @@ static void emit_in_order(struct par *p, struct task *t)
 /* ---- results
  * ---------------------------------------------------------------------- */
 
-static void decode(struct par *p, const struct dq_result *res,
+/* Blank structs to copy from: gcc zero-fills a struct literal of this size
+ * with `rep stos`, which costs more than the rest of a lib-mode task's
+ * handling; a copy is a few vector moves. */
+static const struct outcome outcome_zero;
+static const struct task task_zero;
+
+/* Fills oc from res; returns whether the task failed (from what was just
+ * stored rather than read back: an 8-byte load of two 4-byte fields just
+ * written stalls the store buffer, which measured a twentieth of a
+ * lib-mode task's cost). */
+static bool decode(struct par *p, const struct dq_result *res,
 		   struct outcome *oc)
 {
-	*oc = (struct outcome){
-		.worker = res->worker,
-		.attempts = res->attempts,
-		.cpu = res->worker < p->nworkers ? p->cpus[res->worker] : -1};
+	*oc = outcome_zero;
+	oc->worker = res->worker;
+	oc->attempts = res->attempts;
+	oc->cpu = res->worker < p->nworkers ? p->cpus[res->worker] : -1;
 	if (res->error) {
 		oc->abandoned = true;
 		oc->error = res->error;
 		oc->exit = -1;
-		return;
+		return true;
 	}
 	/* the result lies in the worker's memory, at any alignment: the
 	 * head is copied once, and only the copy is checked and used */
@@ -422,7 +434,7 @@ static void decode(struct par *p, const struct dq_result *res,
 		oc->exit = res->status;
 		oc->out = res->data;
 		oc->out_len = res->len;
-		return;
+		return res->status != 0;
 	}
 	oc->exit = h.exit;
 	oc->sig = h.signal;
@@ -434,6 +446,7 @@ static void decode(struct par *p, const struct dq_result *res,
 	oc->out_len = h.out_len;
 	oc->err = oc->out + h.out_len;
 	oc->err_len = h.err_len;
+	return h.exit != 0 || h.signal != 0;
 }
 
 static void check_halt(struct par *p, const struct outcome *oc)
@@ -561,9 +574,11 @@ static struct task *chunk_task(const struct dp_chunk *c, uint32_t k)
 	struct task *t = base_calloc(1, sizeof(*t));
 	t->seq = c->seq[k];
 	t->qid = c->id0 + k;
-	t->arg = base_strdup(dp_chunk_arg(c, k));
+	t->arg_len = dp_chunk_arg_len(c, k);
+	t->arg = base_calloc(t->arg_len + 1, 1);
+	memcpy(t->arg, dp_chunk_arg(c, k), t->arg_len);
 	t->payload = t->arg;
-	t->payload_len = strlen(t->arg);
+	t->payload_len = t->arg_len;
 	return t;
 }
 
@@ -577,15 +592,13 @@ static void on_chunk_result(struct par *p, struct dp_chunk *c,
 		return;
 	count_result(p, res);
 	struct outcome oc;
-	decode(p, res, &oc);
-	bool failed = oc.abandoned || oc.exit != 0 || oc.sig != 0;
+	bool failed = decode(p, res, &oc);
 	if (!failed && !p->o->keep_order) {
 		/* as settle() would: a first run, finished */
-		const char *arg = dp_chunk_arg(c, k);
-		struct task t = {.seq = c->seq[k],
-				 .arg = (char *)arg,
-				 .payload = (char *)arg,
-				 .payload_len = dp_chunk_arg_len(c, k)};
+		struct task t = task_zero;
+		t.seq = c->seq[k];
+		t.arg = t.payload = (char *)dp_chunk_arg(c, k);
+		t.arg_len = t.payload_len = dp_chunk_arg_len(c, k);
 		oc.deliveries = oc.attempts;
 		p->finished++;
 		p->run_us += oc.run_us;
@@ -609,7 +622,7 @@ static void on_result(struct par *p, const struct dq_result *res)
 		return;
 	count_result(p, res);
 	struct outcome oc;
-	decode(p, res, &oc);
+	(void)decode(p, res, &oc);
 	settle(p, t, oc);
 }
 
@@ -663,6 +676,7 @@ static struct task *next_task(struct par *p)
 	t->seq = ++p->next_seq;
 	p->made++;
 	t->arg = base_strdup(arg);
+	t->arg_len = strlen(arg);
 	if (p->o->mode == DP_MODE_EXEC) {
 		struct dp_buf b = {0};
 		dp_expand(p->o->command, arg, t->seq, &b);
@@ -671,7 +685,7 @@ static struct task *next_task(struct par *p)
 	} else {
 		/* line and lib mode send the argument as it is */
 		t->payload = t->arg;
-		t->payload_len = strlen(arg);
+		t->payload_len = t->arg_len;
 	}
 	return t;
 }
@@ -717,8 +731,8 @@ static int feed_chunk(struct par *p)
 	if (!c && p->input_done)
 		return 0;
 	if (!c) {
-		c = dp_chunk_new();
 		uint32_t want = next_chunk_size(p);
+		c = dp_chunk_new(&p->chunks, want);
 		const char *arg;
 		size_t len;
 		int r = 1;

@@ -182,6 +182,22 @@ static char *format_i64(int64_t v, char *end)
 	return s;
 }
 
+/* The decimal number from s to end (not negative) plus one, in place:
+ * where it starts. A range's next number is mostly a change of its last
+ * digit. */
+static char *increment(char *s, char *end)
+{
+	char *d = end - 1;
+	while (d >= s && *d == '9')
+		*d-- = '0';
+	if (d >= s) {
+		(*d)++;
+		return s;
+	}
+	*--s = '1';
+	return s;
+}
+
 int dp_source_next_len(struct dp_source *src, const char **arg, size_t *len)
 {
 	if (src->ended)
@@ -198,8 +214,11 @@ int dp_source_next_len(struct dp_source *src, const char **arg, size_t *len)
 		if (src->next == src->total)
 			return -1;
 		char *end = src->num + sizeof(src->num) - 1;
-		*arg = format_i64(src->cur + (int64_t)src->next * src->step,
-				  end);
+		int64_t v = src->cur + (int64_t)src->next * src->step;
+		src->num_at = src->next && src->step == 1 && v > 0
+				      ? increment(src->num_at, end)
+				      : format_i64(v, end);
+		*arg = src->num_at;
 		*len = (size_t)(end - *arg);
 		src->next++;
 		return 1;

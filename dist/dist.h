@@ -146,10 +146,17 @@ int dq_submit(struct dq *q, const void *payload, size_t len, int timeout_ms,
  * consecutive: *first_id (if not NULL), then the next count - 1.
  * Returns as dq_submit(), or -EINVAL (count out of range, a NULL payload
  * with a length) or -ENOMEM. */
-#define DQ_CHUNK_MAX 1024u
+#define DQ_CHUNK_MAX 4096u
 struct iovec;
 int dq_submit_chunk(struct dq *q, const struct iovec *payloads, uint32_t count,
 		    int timeout_ms, uint64_t *first_id);
+/* The same with the payloads already packed in len bytes: for each task a
+ * struct bq_packed (its length, any alignment) then its bytes, one after
+ * the other (berth-queue-layout.h). The bytes are copied at once. Returns
+ * as dq_submit_chunk(), and -EINVAL when the heads do not cover len
+ * exactly. */
+int dq_submit_chunk_packed(struct dq *q, const void *packed, size_t len,
+			   uint32_t count, int timeout_ms, uint64_t *first_id);
 
 struct dq_result {
 	uint64_t task_id;

@@ -121,6 +121,30 @@ static void collect_into(struct dq *q, uint64_t first, uint32_t n,
 		}
 }
 
+/* Worker 0 dies; worker 1 comes and takes the first task given back. */
+static const struct bw_task *die_and_take_over(struct dq *q, struct bw *w0,
+					       struct bw **w1)
+{
+	bw_close(w0);
+	ASSERT_EQ(dq_reclaim(q, 0), 1);
+	*w1 = attach(q, 1);
+	kick(q);
+	const struct bw_task *t = bw_next(*w1);
+	ASSERT_TRUE(t);
+	return t;
+}
+
+/* Collects what is left: every one of the n tasks has exactly one result,
+ * and none is in flight. */
+static void collect_each_once(struct dq *q, uint64_t first, uint32_t n,
+			      uint32_t *got)
+{
+	collect_into(q, first, n, got, NULL);
+	for (uint32_t i = 0; i < n; i++)
+		ASSERT_EQ(got[i], 1);
+	ASSERT_EQ(stats(q).in_flight, 0);
+}
+
 TEST(chunk_of_a_dead_worker_goes_back_from_its_first_unanswered_task)
 {
 	struct dq *q = mkq(&(struct dq_params){.max_workers = 2});
@@ -131,22 +155,82 @@ TEST(chunk_of_a_dead_worker_goes_back_from_its_first_unanswered_task)
 	answer(w0, 3);
 	collect_into(q, first, 8, got, NULL);
 	ASSERT_TRUE(bw_next(w0));
-	bw_close(w0);
-	ASSERT_EQ(dq_reclaim(q, 0), 1);
-	struct bw *w1 = attach(q, 1);
-	kick(q);
-	const struct bw_task *t = bw_next(w1);
-	ASSERT_TRUE(t);
+	struct bw *w1;
+	const struct bw_task *t = die_and_take_over(q, w0, &w1);
 	ASSERT_EQ(t->id, first + 3);
 	ASSERT_EQ(number(t), 3);
 	ASSERT_EQ(t->attempt, 2);
 	ASSERT_EQ(bw_done(w1, t, 3, NULL, 0), 0);
 	answer(w1, 4);
-	collect_into(q, first, 8, got, NULL);
-	for (int i = 0; i < 8; i++)
-		ASSERT_EQ(got[i], 1);
-	ASSERT_EQ(stats(q).in_flight, 0);
+	collect_each_once(q, first, 8, got);
 	ASSERT_EQ(stats(q).requeued, 1);
+	bw_close(w1);
+	dq_destroy(q);
+}
+
+/* Payloads packed by the caller go in as they are; heads that do not
+ * cover the bytes exactly are refused before anything is queued. */
+TEST(chunk_packed_round_trip_and_bad_heads)
+{
+	struct dq *q = mkq(NULL);
+	struct bw *w = attach(q, 0);
+	const char *words[] = {"a", "bb", "", "dddd"};
+	uint8_t packed[64];
+	size_t len = 0;
+	for (int i = 0; i < 4; i++) {
+		uint32_t n = (uint32_t)strlen(words[i]);
+		memcpy(packed + len, &n, sizeof(n));
+		memcpy(packed + len + sizeof(n), words[i], n);
+		len += sizeof(n) + n;
+	}
+	/* refused: a count the heads do not match, bytes past the last
+	 * head, a head past the end, no tasks, too many, no bytes */
+	ASSERT_EQ(dq_submit_chunk_packed(q, packed, len, 3, 0, NULL), -EINVAL);
+	ASSERT_EQ(dq_submit_chunk_packed(q, packed, len, 5, 0, NULL), -EINVAL);
+	ASSERT_EQ(dq_submit_chunk_packed(q, packed, len - 1, 4, 0, NULL),
+		  -EINVAL);
+	ASSERT_EQ(dq_submit_chunk_packed(q, packed, len, 0, 0, NULL), -EINVAL);
+	ASSERT_EQ(dq_submit_chunk_packed(q, packed, len, DQ_CHUNK_MAX + 1, 0,
+					 NULL),
+		  -EINVAL);
+	ASSERT_EQ(dq_submit_chunk_packed(q, NULL, len, 4, 0, NULL), -EINVAL);
+	ASSERT_EQ(stats(q).submitted, 0);
+	uint64_t id = 0;
+	ASSERT_EQ(dq_submit_chunk_packed(q, packed, len, 4, 0, &id), 0);
+	for (int i = 0; i < 4; i++) {
+		const struct bw_task *t = bw_next(w);
+		ASSERT_TRUE(t);
+		ASSERT_EQ(t->id, id + (uint64_t)i);
+		ASSERT_EQ(t->len, strlen(words[i]));
+		ASSERT_TRUE(!t->len || !memcmp(t->data, words[i], t->len));
+		ASSERT_EQ(bw_done(w, t, i, NULL, 0), 0);
+	}
+	uint32_t got[4] = {0};
+	collect_each_once(q, id, 4, got);
+	bw_close(w);
+	dq_destroy(q);
+}
+
+/* The largest chunk: every task's bit, past the first thousand too, and
+ * a dead worker's chunk going back from deep inside it. */
+TEST(chunk_of_the_largest_size)
+{
+	struct dq *q = mkq(&(struct dq_params){.max_workers = 2});
+	struct bw *w0 = attach(q, 0);
+	uint64_t first = submit_numbers(q, 0, DQ_CHUNK_MAX);
+	static uint32_t got[DQ_CHUNK_MAX];
+	memset(got, 0, sizeof(got));
+	uint32_t done = DQ_CHUNK_MAX - 7;
+	for (uint32_t i = 0; i < done; i += 100) {
+		answer(w0, done - i < 100 ? done - i : 100);
+		collect_into(q, first, DQ_CHUNK_MAX, got, NULL);
+	}
+	struct bw *w1;
+	const struct bw_task *t = die_and_take_over(q, w0, &w1);
+	ASSERT_EQ(number(t), done);
+	ASSERT_EQ(bw_done(w1, t, 0, NULL, 0), 0);
+	answer(w1, 6);
+	collect_each_once(q, first, DQ_CHUNK_MAX, got);
 	bw_close(w1);
 	dq_destroy(q);
 }

@@ -527,6 +527,37 @@ TEST(shard_every_input_form)
 	free(file);
 }
 
+/* A range's numbers, each as snprintf writes it: the next one is made
+ * from the last in place when the step is 1, across every carry. */
+TEST(range_numbers_across_carries_and_signs)
+{
+	const char *ranges[] = {"-12:1001", "99990:100010", "1001:-5",
+				"0:100:7",
+				"9223372036854775800:9223372036854775807"};
+	for (size_t i = 0; i < ARRAY_SIZE(ranges); i++) {
+		char *cmd[] = {"echo", NULL};
+		struct dp_par_opts o = {.command = cmd, .range = ranges[i]};
+		struct dp_source src = {0};
+		struct berr err = {0};
+		ASSERT_EQ(dp_source_open(&o, &src, &err), 0);
+		uint64_t n = 0;
+		const char *arg;
+		size_t len;
+		while (dp_source_next_len(&src, &arg, &len) > 0) {
+			/* the range's last number is INT64_MAX: no v + step */
+			long long v = (long long)((uint64_t)src.cur +
+						  n * (uint64_t)src.step);
+			char want[32];
+			snprintf(want, sizeof(want), "%lld", v);
+			ASSERT_STREQ(arg, want);
+			ASSERT_EQ(len, strlen(want));
+			n++;
+		}
+		ASSERT_EQ(n, src.total);
+		free(src.buf);
+	}
+}
+
 static void write_text(const char *path, const char *text)
 {
 	ASSERT_EQ(
