@@ -166,6 +166,15 @@ static void config_process(const struct dp_pool *p, size_t i, struct dp_buf *b)
 		      "\"soft\":%llu}],\"noNewPrivileges\":true,",
 		      (unsigned long long)p->nofile.rlim_max,
 		      (unsigned long long)p->nofile.rlim_cur);
+	/* A lib-mode worker runs its chunks' tasks in-process, on CPUs that
+	 * berth's coordinator shares. As SCHED_BATCH, a worker woken for its
+	 * next chunk does not preempt the coordinator mid-hand-out: it runs
+	 * when the CPU is free or at the next tick. Measured: 10M empty
+	 * tasks 0.61-0.66 s -> 0.54-0.56 s, make demo's work unchanged.
+	 * Line mode's pipe round trips to the task came out 15% slower with
+	 * it, and exec mode within noise: the agents keep the default. */
+	if (p->o->mode == DP_MODE_LIB)
+		dp_buf_adds(b, "\"scheduler\":{\"policy\":\"SCHED_BATCH\"},");
 	dp_buf_printf(b, "\"execCPUAffinity\":{\"initial\":\"%d\"}}",
 		      p->w[i].cpu);
 }

@@ -310,8 +310,10 @@ t_par_lib_mode() {
 	local src=$IT_LIB_DIR/../..
 	mkdir -p "$TDIR/lib"
 	cat >"$TDIR/lib/sq.c" <<-'EOF'
+	#include <sched.h>
 	#include <stdio.h>
 	#include <stdlib.h>
+	#include <string.h>
 	#include "dist/berth-worker.h"
 	int main(void)
 	{
@@ -324,6 +326,8 @@ t_par_lib_mode() {
 			snprintf(in, sizeof(in), "%.*s", (int)t->len, (const char *)t->data);
 			long v = atol(in);
 			int n = snprintf(out, sizeof(out), "%ld\n", v * v);
+			if (!strcmp(in, "policy"))
+				n = snprintf(out, sizeof(out), "%d\n", sched_getscheduler(0));
 			bw_done(w, t, v == 5, out, (size_t)n);
 		}
 		bw_close(w);
@@ -338,6 +342,10 @@ t_par_lib_mode() {
 	assert_eq "$OUT" $'1\n4\n9\n25' "lib mode results"
 	assert_ok par --mode lib -v "$TDIR/lib:/mnt:ro" --range 6:20005 -- /mnt/sq
 	assert_eq "$(wc -l <<<"$OUT")" 20000 "20000 results"
+	# lib-mode workers run as SCHED_BATCH (3), so as not to preempt the
+	# coordinator on the CPUs they share
+	assert_ok par --mode lib -v "$TDIR/lib:/mnt:ro" -- /mnt/sq ::: policy
+	assert_eq "$OUT" 3 "a lib-mode worker's scheduling policy"
 	no_pool_left
 }
 
@@ -465,9 +473,12 @@ t_par_resume_after_sigkill() {
 t_par_security_defaults() {
 	par_only
 	assert_ok par -- sh -c 'grep -E "^(CapEff|NoNewPrivs|Seccomp):" /proc/self/status;
-		wc -c </proc/timer_list; mkdir -p /tmp/m; mount -t tmpfs x /tmp/m 2>&1 || true' ::: 1
-	assert_eq "$(sed -n 1,4p <<<"$OUT" | tr '\t\n' ' |')" \
-		"CapEff: 0000000020000420|NoNewPrivs: 1|Seccomp: 2|0|" "capabilities, nnp, seccomp, masked paths"
+		wc -c </proc/timer_list; sed "s/.*) //" /proc/self/stat | cut -d" " -f39;
+		mkdir -p /tmp/m; mount -t tmpfs x /tmp/m 2>&1 || true' ::: 1
+	# the policy (field 41 of stat): the default for exec and line mode
+	assert_eq "$(sed -n 1,5p <<<"$OUT" | tr '\t\n' ' |')" \
+		"CapEff: 0000000020000420|NoNewPrivs: 1|Seccomp: 2|0|0|" \
+		"capabilities, nnp, seccomp, masked paths, scheduling policy"
 	assert_contains "$OUT" "denied" "no mount in a worker"
 	no_pool_left
 }
