@@ -56,18 +56,6 @@ void dp_chunk_free(struct dp_chunk *c)
 	free(c);
 }
 
-void dp_chunk_add(struct dp_chunk *c, uint64_t seq, const char *arg, size_t len)
-{
-	/* an argument is a line or a number: far below 4 GiB */
-	struct bq_packed h = {.len = (uint32_t)len};
-	char *at = dp_buf_append(&c->text, sizeof(h) + len);
-	memcpy(at, &h, sizeof(h));
-	memcpy(at + sizeof(h), arg, len);
-	c->seq[c->count] = seq;
-	c->off[c->count] = (uint32_t)(at + sizeof(h) - c->text.p);
-	c->count++;
-}
-
 const char *dp_chunk_arg(const struct dp_chunk *c, uint32_t k)
 {
 	return c->text.p + c->off[k];

@@ -14,6 +14,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "dist/berth-queue-layout.h"
+
 /* ---- the agent's protocol ----------------------------------------------
  *
  * The agent is bind-mounted read-only here: /dev is the container's own
@@ -382,9 +384,20 @@ struct dp_chunk {
 	struct dp_chunk *next; /* in its dp_chunks slot, or spare */
 };
 
-/* Appends a task, arg of len bytes (count < cap). */
-void dp_chunk_add(struct dp_chunk *c, uint64_t seq, const char *arg,
-		  size_t len);
+/* Appends a task, arg of len bytes (count < cap). Inline: it runs once a
+ * task of a range or a file, in the coordinator's one thread. */
+static inline void dp_chunk_add(struct dp_chunk *c, uint64_t seq,
+				const char *arg, size_t len)
+{
+	/* an argument is a line or a number: far below 4 GiB */
+	struct bq_packed h = {.len = (uint32_t)len};
+	char *at = dp_buf_append(&c->text, sizeof(h) + len);
+	memcpy(at, &h, sizeof(h));
+	memcpy(at + sizeof(h), arg, len);
+	c->seq[c->count] = seq;
+	c->off[c->count] = (uint32_t)(at + sizeof(h) - c->text.p);
+	c->count++;
+}
 /* Task k's argument: len bytes, not NUL-terminated. */
 const char *dp_chunk_arg(const struct dp_chunk *c, uint32_t k);
 size_t dp_chunk_arg_len(const struct dp_chunk *c, uint32_t k);

@@ -336,6 +336,10 @@ static void abandoned_why(const struct task *t, const struct outcome *oc,
 
 static void emit(struct par *p, const struct task *t, const struct outcome *oc)
 {
+	/* a task with nothing to show and no file to record it in */
+	if (!oc->out_len && !oc->err_len && !oc->flags && !oc->interrupted &&
+	    !oc->abandoned && p->results_fd < 0 && p->joblog_fd < 0)
+		return;
 	/* the progress bar shares the terminal: clear it first */
 	if (p->o->tty && !p->o->quiet && p->o->report &&
 	    (oc->out_len || oc->err_len || oc->abandoned))
@@ -636,6 +640,12 @@ static void on_result(struct par *p, const struct dq_result *res)
 static bool not_mine(struct par *p)
 {
 	uint64_t seq = p->next_seq + 1;
+	/* the usual run, asked once a task: not sharded, nothing journaled */
+	if (!p->mine.shard.count && !p->mine.claims && !p->mine.n_done) {
+		if (!p->next_print)
+			p->next_print = seq;
+		return false;
+	}
 	int has = dp_mine_has(&p->mine, seq, &p->fatal);
 	if (has < 0) {
 		dp_source_stop(&p->src);
