@@ -368,6 +368,10 @@ void dp_source_stop(struct dp_source *src);
 /* The most work a chunk holds, in one worker's milliseconds, once the
  * workers' pace is known. */
 #define DP_CHUNK_MS 4
+/* A chunk stops taking tasks past this many bytes of arguments: far
+ * below the queue's arena (16 MiB), which must also hold the chunks
+ * ahead of it, and within the part of it that stays in the cache. */
+#define DP_CHUNK_BYTES (1u << 20)
 /* Chunks in flight a worker: one it runs, the next ones ready. */
 #define DP_CHUNKS_AHEAD 3
 

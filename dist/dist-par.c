@@ -41,7 +41,9 @@ struct outcome {
 
 struct task {
 	uint64_t seq, qid;
-	char *arg; /* NUL-terminated, arg_len bytes before it */
+	/* arg_len bytes; NUL-terminated in a task of its own, not in one
+	 * that points into its chunk (on_chunk_result) */
+	char *arg;
 	size_t arg_len;
 	char *payload;
 	size_t payload_len;
@@ -746,7 +748,7 @@ static int feed_chunk(struct par *p)
 		const char *arg;
 		size_t len;
 		int r = 1;
-		while (c->count < want &&
+		while (c->count < want && c->text.len < DP_CHUNK_BYTES &&
 		       (r = dp_source_next_len(&p->src, &arg, &len)) > 0)
 			if (!not_mine(p)) {
 				dp_chunk_add(c, ++p->next_seq, arg, len);
