@@ -346,7 +346,7 @@ struct dp_source {
 	uint64_t digest; /* FNV-1a of the input when known whole (the
 			    arguments, the file, the range), else 0 */
 	char num[32];
-	char *num_at; /* DP_SRC_RANGE: where the last number starts in num */
+	uint8_t num_at; /* DP_SRC_RANGE: where the last number starts in num */
 };
 
 /* Opens o's input (args, -a/:::: file, --range, or stdin). */

@@ -215,10 +215,10 @@ int dp_source_next_len(struct dp_source *src, const char **arg, size_t *len)
 			return -1;
 		char *end = src->num + sizeof(src->num) - 1;
 		int64_t v = src->cur + (int64_t)src->next * src->step;
-		src->num_at = src->next && src->step == 1 && v > 0
-				      ? increment(src->num_at, end)
-				      : format_i64(v, end);
-		*arg = src->num_at;
+		*arg = src->next && src->step == 1 && v > 0
+			       ? increment(src->num + src->num_at, end)
+			       : format_i64(v, end);
+		src->num_at = (uint8_t)(*arg - src->num);
 		*len = (size_t)(end - *arg);
 		src->next++;
 		return 1;
