@@ -113,6 +113,11 @@ int base_write_file_atomic(int dirfd, const char *name, const void *buf,
 
 int base_mkdir_p(int dirfd, const char *path, mode_t mode)
 {
+	/* the usual case, the parents there already: one call, not one a
+	 * component (a container start asks for its state paths dozens of
+	 * times) */
+	if (*path && (mkdirat(dirfd, path, mode) == 0 || errno == EEXIST))
+		return 0;
 	_cleanup_free_ char *p = base_strdup(path);
 	for (char *s = p + 1;; s++) {
 		bool end = (*s == '\0');

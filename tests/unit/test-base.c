@@ -171,6 +171,31 @@ TEST(mkdir_in_root_makes_what_is_missing)
 
 /* What rm -rf gives back: every block of what goes, but not a file that
  * another link keeps. */
+/* mkdir -p: what is missing is made, what is there is fine, and a file in
+ * the way is an error whichever component it is. */
+TEST(mkdir_p_makes_parents_and_refuses_a_file_in_the_way)
+{
+	char tmpl[] = "/tmp/berth-mkdirp-XXXXXX";
+	ASSERT_TRUE(mkdtemp(tmpl) != NULL);
+	char *deep = base_sprintf("%s/a/b/c", tmpl);
+	ASSERT_EQ(base_mkdir_p(AT_FDCWD, deep, 0700), 0);
+	ASSERT_EQ(base_mkdir_p(AT_FDCWD, deep, 0700), 0); /* there already */
+	struct stat st;
+	ASSERT_EQ(stat(deep, &st), 0);
+	ASSERT_TRUE(S_ISDIR(st.st_mode));
+	char *file = base_sprintf("%s/a/f", tmpl);
+	ASSERT_EQ(base_write_file_at(AT_FDCWD, file, "x", 1, O_CREAT), 0);
+	char *under = base_sprintf("%s/a/f/d/e", tmpl);
+	ASSERT_EQ(base_mkdir_p(AT_FDCWD, under, 0700), -ENOTDIR);
+	char *last = base_sprintf("%s/a/f/d", tmpl);
+	ASSERT_EQ(base_mkdir_p(AT_FDCWD, last, 0700), -ENOTDIR);
+	base_rm_rf_at(AT_FDCWD, tmpl);
+	free(deep);
+	free(file);
+	free(under);
+	free(last);
+}
+
 TEST(rm_rf_counts_the_space_it_frees)
 {
 	char t[] = "/tmp/berth-rmrf-XXXXXX";
