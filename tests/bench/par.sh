@@ -83,10 +83,11 @@ else
 	cgfile=cpuacct.usage
 fi
 mkdir -p "$cgdir" 2>/dev/null
-# cg_ns: the pools' CPU so far, in ns; empty when it cannot be read
+# cg_ns: the pools' CPU so far, in ns; empty when it cannot be read.
+# (%.0f: mawk's %d stops at 2^31-1, 2.1 s of CPU in ns.)
 cg_ns() {
 	case $cgfile in
-	cpu.stat) awk '$1 == "usage_usec" { printf "%d\n", $2 * 1000 }' "$cgdir/$cgfile" 2>/dev/null ;;
+	cpu.stat) awk '$1 == "usage_usec" { printf "%.0f\n", $2 * 1000 }' "$cgdir/$cgfile" 2>/dev/null ;;
 	*) cat "$cgdir/$cgfile" 2>/dev/null ;;
 	esac
 }
