@@ -73,12 +73,18 @@ ncpu=$(nproc)
 # The pools' parent cgroup, made here so that berth keeps it (it removes
 # only the parents it makes) and its counter holds every pool's CPU:
 # cpu.stat's usage_usec when cgroup v2 is the only hierarchy, else (v1 or
-# hybrid) cpuacct.usage; below our own group in that hierarchy, where
-# berth puts a relative --cgroup-parent.
+# hybrid) cpuacct.usage. On v1 it sits below our own group in that
+# hierarchy, where berth puts a relative --cgroup-parent. On v2 it sits at
+# the top (an absolute --cgroup-parent): our own group holds this shell,
+# so no group below it can get the controllers the workers need (v2's
+# no-internal-process rule; berth would fail with "controller cpuset is
+# not enabled"), unless it is the root, as in a VM without systemd.
 if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
-	cgdir=/sys/fs/cgroup$(sed -n 's/^0:://p' /proc/self/cgroup)/$cgname
+	cgparent=/$cgname
+	cgdir=/sys/fs/cgroup/$cgname
 	cgfile=cpu.stat
 else
+	cgparent=$cgname
 	cgdir=/sys/fs/cgroup/cpuacct$(awk -F: '$2 ~ /(^|,)cpuacct(,|$)/ { print $3 }' /proc/self/cgroup)/$cgname
 	cgfile=cpuacct.usage
 fi
@@ -96,7 +102,7 @@ now() { echo "${EPOCHREALTIME/./}"; }
 # per N START END: µs a task
 per() { awk -v n="$1" -v a="$2" -v b="$3" 'BEGIN { printf "%.2f", (b - a) / n }'; }
 
-bp=("$BERTH" --root "$state" par --rootfs "$ROOTFS" --cgroup-parent "$cgname")
+bp=("$BERTH" --root "$state" par --rootfs "$ROOTFS" --cgroup-parent "$cgparent")
 
 # measure KEY berth|host CMD...: one run of CMD under bench-cpu-split;
 # appends "WALL OWN WORKERS" (s) to $tmp/KEY.runs. The workers are the
@@ -257,8 +263,7 @@ fi
 
 # berth's summary says when the last of the 64 was up
 t0=$(now)
-"$BERTH" --root "$state" par --rootfs "$ROOTFS" --cgroup-parent "$cgname" \
-	-j 64 -- /bin/true ::: 1 >/dev/null 2>"$tmp/64.err"
+"${bp[@]}" -j 64 -- /bin/true ::: 1 >/dev/null 2>"$tmp/64.err"
 t1=$(now)
 up=$(sed -n 's/.* up in \([0-9]*\) ms.*/\1/p' "$tmp/64.err")
 printf '%-34s %12s\n' "64 workers up (from the summary)" "${up:-?} ms"
