@@ -31,6 +31,8 @@
 #                          DEMO_WORKER and BENCH_QUEUE are set)
 #   RUNS=3 LIB_N=1000000 EXEC_N=2000 make bench-par
 #   PAR_DOCKER=0 make bench-par     (no docker row)
+#   PAR_PARALLEL=0 make bench-par   (no GNU parallel row: perl starts
+#                                    slowly in make check-vm's guest)
 set -u
 
 : "${BERTH:?set BERTH}" "${ROOTFS:?set ROOTFS}" "${BENCH_WORKER:?set BENCH_WORKER}"
@@ -47,7 +49,9 @@ if [ "$(id -u)" != 0 ]; then
 	echo "bench: run as root" >&2
 	exit 1
 fi
-command -v parallel >/dev/null || sh "$here/deps.sh" parallel >/dev/null 2>&1
+PAR_PARALLEL=${PAR_PARALLEL:-1}
+[ "$PAR_PARALLEL" = 0 ] || command -v parallel >/dev/null ||
+	sh "$here/deps.sh" parallel >/dev/null 2>&1
 
 tmp=$(mktemp -d /tmp/berth-bench-par.XXXXXX)
 TDIR=$tmp
@@ -187,7 +191,7 @@ row exec "berth par, exec mode (/bin/true)" "$EXEC_N"
 
 seq "$PAR_N" >"$tmp/par.in"
 seq "$EXEC_N" >"$tmp/exec.in"
-if command -v parallel >/dev/null; then
+if [ "$PAR_PARALLEL" != 0 ] && command -v parallel >/dev/null; then
 	for ((i = 0; i < (RUNS + 1) / 2; i++)); do
 		measure parallel host parallel -j "$ncpu" /bin/true <"$tmp/par.in" >/dev/null
 	done
