@@ -210,10 +210,13 @@ check-integration: $(BERTH) $(AGENT) $(ROOTFS)/.stamp $(DEMO_IMAGE)
 
 # This host's cgroups may be v1 or hybrid: the v2 code runs in a guest.
 VM_UNIT_BINS := $(addprefix $(BUILD)/tests/,test-cgroups test-cgroups-v2 test-cgres)
-check-vm: $(BERTH) $(ROOTFS)/.stamp $(VM_UNIT_BINS)
+check-vm: $(BERTH) $(AGENT) $(ROOTFS)/.stamp $(VM_UNIT_BINS) $(BENCH_WORKER) \
+		$(BENCH_CPU) $(DEMO_WORKER)
 	$(Q)VM_NUMA=1 VM_TIMEOUT=$${VM_TIMEOUT:-600} bash tests/vm/run-in-vm.sh --skip-as check-vm -- env \
 		BERTH=$(abspath $(BERTH)) ROOTFS=$(abspath $(ROOTFS)) \
-		UNIT_DIR=$(abspath $(BUILD)/tests) bash tests/vm/check-v2.sh
+		UNIT_DIR=$(abspath $(BUILD)/tests) BENCH_WORKER=$(abspath $(BENCH_WORKER)) \
+		BENCH_CPU=$(abspath $(BENCH_CPU)) DEMO_WORKER=$(abspath $(DEMO_WORKER)) \
+		bash tests/vm/check-v2.sh
 	$(Q)VM_INIT=systemd VM_TIMEOUT=$${VM_TIMEOUT:-600} bash tests/vm/run-in-vm.sh --skip-as check-vm-systemd -- \
 		env BERTH=$(abspath $(BERTH)) ROOTFS=$(abspath $(ROOTFS)) \
 		bash tests/vm/check-v2.sh 'systemd_*'

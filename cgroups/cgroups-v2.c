@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 
 #include "cgroups/cgroups-internal.h"
@@ -90,6 +91,27 @@ static bool parent_complete(const char *mount, const char *dir)
 	return !*m1 && !*m2;
 }
 
+/* The kernel lists a controller in cgroup.subtree_control (and in the
+ * children's cgroup.controllers) before it has made that controller's
+ * files in the children, and makes them visible only when the write
+ * returns. A group made while another berth enables controllers in the
+ * same parent (par's workers, started together) could see cpuset listed
+ * and fail to write cpuset.cpus with ENOENT. So the check and the writes
+ * hold an flock on the parent: the check waits for the other's write to
+ * return. Without the lock the old race stays, nothing worse. */
+static int lock_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	while (flock(fd, LOCK_EX) < 0)
+		if (errno != EINTR) {
+			blog_debug("flock %s: %s", dir, strerror(errno));
+			break;
+		}
+	return fd;
+}
+
 int cg_v2_prepare_controllers(struct cg_group *g, struct berr *err)
 {
 	struct cg_dir *d = v2_dir(g);
@@ -100,6 +122,7 @@ int cg_v2_prepare_controllers(struct cg_group *g, struct berr *err)
 	_cleanup_free_ char *p = base_strdup(d->path);
 	char *last = strrchr(p, '/');
 	*last = '\0'; /* the parent: the group's own subtree stays off */
+	_cleanup_close_ int lock = lock_dir(*p ? p : "/");
 	if (strlen(p) > ml && parent_complete(mount, p))
 		return 0;
 	/* top-down: a controller must be on in a parent before its child

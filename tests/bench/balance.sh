@@ -57,16 +57,22 @@ trap 'exit 130' INT TERM
 mkdir -p "$tmp/bin"
 cp "$BENCH_SPIN" "$tmp/bin/spin"
 
-# The parent in the cpu controller's hierarchy, below our own group
-# there (where berth puts a relative --cgroup-parent), with busy/ and
-# anchor/ below it.
+# The parent in the cpu controller's hierarchy, with busy/ and anchor/
+# below it. On v1 it sits below our own group there, where berth puts a
+# relative --cgroup-parent. On v2 it sits at the top (an absolute
+# --cgroup-parent): our own group holds this shell, so no group below it
+# can get controllers (v2's no-internal-process rule: berth would fail
+# with "controller cpuset is not enabled", and moving a process into
+# busy/ or anchor/ with "Operation not supported"), unless it is the root,
+# as in a VM without systemd.
 if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
-	own=/sys/fs/cgroup$(sed -n 's/^0:://p' /proc/self/cgroup)
-	cgdir=$own/$cgname
+	cgparent=/$cgname
+	cgdir=/sys/fs/cgroup/$cgname
 	mkdir -p "$cgdir"
-	echo +cpu >"$own/cgroup.subtree_control" 2>/dev/null
+	echo +cpu >/sys/fs/cgroup/cgroup.subtree_control 2>/dev/null
 	echo +cpu >"$cgdir/cgroup.subtree_control" 2>/dev/null
 else
+	cgparent=$cgname
 	cgdir=/sys/fs/cgroup/cpu$(awk -F: '$2 ~ /(^|,)cpu(,|$)/ { print $3 }' /proc/self/cgroup)/$cgname
 	mkdir -p "$cgdir"
 fi
@@ -74,6 +80,11 @@ mkdir -p "$cgdir/busy" "$cgdir/anchor"
 # into GROUP PID: moves a process into one of the parent's groups (a
 # subshell moves itself before it starts the program)
 into() { echo "$2" >"$cgdir/$1/cgroup.procs"; }
+# without it the anchor's runs would not run at all
+if ! (into anchor "$BASHPID"); then
+	echo "bench: cannot move a process into $cgdir/anchor" >&2
+	exit 1
+fi
 
 now() { echo "${EPOCHREALTIME/./}"; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f\n", (b - a) / 1e6 }'; }
@@ -118,7 +129,7 @@ speeds() {
 berth_run() {
 	local t0 t1
 	t0=$(now)
-	"$BERTH" --root "$state" par --rootfs "$ROOTFS" --cgroup-parent "$cgname" \
+	"$BERTH" --root "$state" par --rootfs "$ROOTFS" --cgroup-parent "$cgparent" \
 		--cpus "$cpu0,$cpu1" -j 2 --mode lib --quiet -e SPIN_UNIT \
 		-v "$tmp/bin:/mnt:ro" --range "0:$((BAL_N - 1))" -- /mnt/spin >/dev/null ||
 		echo "bench: berth par failed" >&2

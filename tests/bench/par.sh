@@ -31,6 +31,8 @@
 #                          DEMO_WORKER and BENCH_QUEUE are set)
 #   RUNS=3 LIB_N=1000000 EXEC_N=2000 make bench-par
 #   PAR_DOCKER=0 make bench-par     (no docker row)
+#   PAR_PARALLEL=0 make bench-par   (no GNU parallel row: perl starts
+#                                    slowly in make check-vm's guest)
 set -u
 
 : "${BERTH:?set BERTH}" "${ROOTFS:?set ROOTFS}" "${BENCH_WORKER:?set BENCH_WORKER}"
@@ -47,7 +49,9 @@ if [ "$(id -u)" != 0 ]; then
 	echo "bench: run as root" >&2
 	exit 1
 fi
-command -v parallel >/dev/null || sh "$here/deps.sh" parallel >/dev/null 2>&1
+PAR_PARALLEL=${PAR_PARALLEL:-1}
+[ "$PAR_PARALLEL" = 0 ] || command -v parallel >/dev/null ||
+	sh "$here/deps.sh" parallel >/dev/null 2>&1
 
 tmp=$(mktemp -d /tmp/berth-bench-par.XXXXXX)
 TDIR=$tmp
@@ -73,20 +77,27 @@ ncpu=$(nproc)
 # The pools' parent cgroup, made here so that berth keeps it (it removes
 # only the parents it makes) and its counter holds every pool's CPU:
 # cpu.stat's usage_usec when cgroup v2 is the only hierarchy, else (v1 or
-# hybrid) cpuacct.usage; below our own group in that hierarchy, where
-# berth puts a relative --cgroup-parent.
+# hybrid) cpuacct.usage. On v1 it sits below our own group in that
+# hierarchy, where berth puts a relative --cgroup-parent. On v2 it sits at
+# the top (an absolute --cgroup-parent): our own group holds this shell,
+# so no group below it can get the controllers the workers need (v2's
+# no-internal-process rule; berth would fail with "controller cpuset is
+# not enabled"), unless it is the root, as in a VM without systemd.
 if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
-	cgdir=/sys/fs/cgroup$(sed -n 's/^0:://p' /proc/self/cgroup)/$cgname
+	cgparent=/$cgname
+	cgdir=/sys/fs/cgroup/$cgname
 	cgfile=cpu.stat
 else
+	cgparent=$cgname
 	cgdir=/sys/fs/cgroup/cpuacct$(awk -F: '$2 ~ /(^|,)cpuacct(,|$)/ { print $3 }' /proc/self/cgroup)/$cgname
 	cgfile=cpuacct.usage
 fi
 mkdir -p "$cgdir" 2>/dev/null
-# cg_ns: the pools' CPU so far, in ns; empty when it cannot be read
+# cg_ns: the pools' CPU so far, in ns; empty when it cannot be read.
+# (%.0f: mawk's %d stops at 2^31-1, 2.1 s of CPU in ns.)
 cg_ns() {
 	case $cgfile in
-	cpu.stat) awk '$1 == "usage_usec" { printf "%d\n", $2 * 1000 }' "$cgdir/$cgfile" 2>/dev/null ;;
+	cpu.stat) awk '$1 == "usage_usec" { printf "%.0f\n", $2 * 1000 }' "$cgdir/$cgfile" 2>/dev/null ;;
 	*) cat "$cgdir/$cgfile" 2>/dev/null ;;
 	esac
 }
@@ -95,7 +106,7 @@ now() { echo "${EPOCHREALTIME/./}"; }
 # per N START END: µs a task
 per() { awk -v n="$1" -v a="$2" -v b="$3" 'BEGIN { printf "%.2f", (b - a) / n }'; }
 
-bp=("$BERTH" --root "$state" par --rootfs "$ROOTFS" --cgroup-parent "$cgname")
+bp=("$BERTH" --root "$state" par --rootfs "$ROOTFS" --cgroup-parent "$cgparent")
 
 # measure KEY berth|host CMD...: one run of CMD under bench-cpu-split;
 # appends "WALL OWN WORKERS" (s) to $tmp/KEY.runs. The workers are the
@@ -180,7 +191,7 @@ row exec "berth par, exec mode (/bin/true)" "$EXEC_N"
 
 seq "$PAR_N" >"$tmp/par.in"
 seq "$EXEC_N" >"$tmp/exec.in"
-if command -v parallel >/dev/null; then
+if [ "$PAR_PARALLEL" != 0 ] && command -v parallel >/dev/null; then
 	for ((i = 0; i < (RUNS + 1) / 2; i++)); do
 		measure parallel host parallel -j "$ncpu" /bin/true <"$tmp/par.in" >/dev/null
 	done
@@ -256,8 +267,7 @@ fi
 
 # berth's summary says when the last of the 64 was up
 t0=$(now)
-"$BERTH" --root "$state" par --rootfs "$ROOTFS" --cgroup-parent "$cgname" \
-	-j 64 -- /bin/true ::: 1 >/dev/null 2>"$tmp/64.err"
+"${bp[@]}" -j 64 -- /bin/true ::: 1 >/dev/null 2>"$tmp/64.err"
 t1=$(now)
 up=$(sed -n 's/.* up in \([0-9]*\) ms.*/\1/p' "$tmp/64.err")
 printf '%-34s %12s\n' "64 workers up (from the summary)" "${up:-?} ms"

@@ -487,6 +487,62 @@ CG_TEST(v2_bad_values_change_nothing)
 	cg_group_free(g);
 }
 
+/* Child i of sibling_race: creates PARENT/cI and writes cpuset.cpus and
+ * pids.max there, once the read end of go says go; exit 0 on success. */
+static __attribute__((noreturn)) void race_one(const char *parent, int i,
+					       int go)
+{
+	char c;
+	if (read(go, &c, 1) < 0)
+		_exit(2);
+	struct berr e = {0};
+	char *path = base_sprintf("%s/c%d", parent, i);
+	struct cg_group *g = NULL;
+	struct cg_resources r = {
+		.cpuset_cpus = "0", .has_pids_limit = true, .pids_limit = 64};
+	if (cg_create(path, "c", &g, &e) < 0 || cg_apply(g, &r, &e) < 0) {
+		fprintf(stderr, "    %s: %s\n", path, e.msg);
+		_exit(1);
+	}
+	_exit(0);
+}
+
+/* SIBLINGS processes create sibling groups below a parent none of them
+ * has seen yet (berth par's workers, started together), and write to the
+ * controllers' files at once. The kernel lists a controller in
+ * cgroup.subtree_control before the children's files of that controller
+ * exist: one that trusted the list while another was still enabling
+ * failed with "set .../cpuset.cpus to "0": No such file or directory". */
+CG_TEST(v2_sibling_groups_made_together_get_their_controllers)
+{
+	need_root_v2();
+	enum { ROUNDS = 30, SIBLINGS = 4 };
+	for (int round = 0; round < ROUNDS; round++) {
+		char *parent = base_sprintf("/%s/r%d", g_top, round);
+		int go[2];
+		ASSERT_EQ(pipe2(go, O_CLOEXEC), 0);
+		pid_t kids[SIBLINGS];
+		for (int i = 0; i < SIBLINGS; i++) {
+			kids[i] = fork();
+			ASSERT_TRUE(kids[i] >= 0);
+			if (kids[i] == 0) {
+				close(go[1]);
+				race_one(parent, i, go[0]);
+			}
+		}
+		close(go[0]);
+		close(go[1]); /* every child's read returns now */
+		int failed = 0;
+		for (int i = 0; i < SIBLINGS; i++)
+			failed += reap(kids[i]) != 1000;
+		if (failed)
+			test_fail(__FILE__, __LINE__,
+				  "round %d: %d of %d siblings failed", round,
+				  failed, SIBLINGS);
+		free(parent);
+	}
+}
+
 /* Forks until the kernel refuses: the number of children made. */
 static int fork_until_refused(void)
 {

@@ -7,7 +7,9 @@
 #   3. end to end with berth and the busybox rootfs: linux.resources read
 #      back from the container's cgroup (inside it and from the guest),
 #      update, CLONE_INTO_CGROUP, pause/resume, kill --all, delete --force
-#      of a paused container, pids.max enforced, device rules (eBPF).
+#      of a paused container, pids.max enforced, device rules (eBPF);
+#   4. tests/bench/par.sh's v2 path (BENCH_WORKER, BENCH_CPU and
+#      DEMO_WORKER set): the workers' CPU from its group's cpu.stat.
 #
 # Each end-to-end check is a t_<name> function below, run like the
 # integration tests (tests/integration/lib.sh): its own state root, temp
@@ -315,6 +317,36 @@ t_par_numa_mems() {
 		seen+=" $cpu"
 	done <<<"$OUT"
 	assert_eq "$(tr ' ' '\n' <<<"$seen" | sort -u | grep -c .)" 2 "CPUs that ran tasks"
+}
+
+# tests/bench/par.sh on v2, with tiny counts: its parent group's cpu.stat
+# is where the workers' CPU comes from, and each berth row shows some,
+# no more than its wall on every CPU; every run succeeds, nothing is left.
+t_bench_par_workers_cpu() {
+	local v row wall workers ncpu
+	berth_only
+	for v in BENCH_WORKER BENCH_CPU DEMO_WORKER; do
+		[ -x "${!v:-}" ] || skip "needs $v (make check-vm sets it)"
+	done
+	run env RUNS=1 LIB_N=20000 LINE_N=1000 EXEC_N=20 PAR_N=10 DEMO_TASKS=2000 \
+		DEMO_RUNS=1 DEMO_SLICES=2 PAR_DOCKER=0 PAR_PARALLEL=0 BENCH_QUEUE= \
+		bash "$(dirname "$IT_FILE")/../bench/par.sh"
+	assert_eq "$RC" 0 "par.sh: $(last_line "$ERR")"
+	assert_not_contains "$ERR" "bench:" "par.sh's stderr"
+	assert_match "$OUT" "^workers' CPU from: /sys/fs/cgroup/berth-bench-par-[0-9]+/cpu\.stat$" \
+		"the workers' CPU source"
+	ncpu=$(nproc)
+	for row in "berth par, lib mode" "berth par, line mode (cat)" \
+		"berth par, exec mode (/bin/true)" "demo: berth par, lib mode"; do
+		read -r wall workers < <(awk -v r="$row  " 'index($0, r) == 1 {
+			printf "%.3f %s\n", $(NF - 5) * $(NF - 4) / 1e9, $(NF - 1) }' <<<"$OUT")
+		[ -n "$wall" ] || fail "no row \"$row\" in: $OUT"
+		awk -v w="$workers" -v t="$wall" -v n="$ncpu" \
+			'BEGIN { exit !(w > 0 && w <= n * t * 1.2 + 0.05) }' ||
+			fail "$row: workers' CPU $workers s, wall $wall s on $ncpu CPUs"
+	done
+	v=$(find /sys/fs/cgroup -name 'berth-bench-par-*')
+	assert_eq "$v" "" "groups left by par.sh"
 }
 
 # ---- the systemd driver (make check-vm boots systemd for these) ----------
