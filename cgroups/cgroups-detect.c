@@ -293,6 +293,13 @@ int cg_detect(enum cg_mode *mode, struct berr *err)
 	return 0;
 }
 
+const char *cg_default_parent(void)
+{
+	struct berr err = {0};
+	enum cg_mode mode;
+	return cg_detect(&mode, &err) == 0 && mode == CG_MODE_V2 ? "/" : "";
+}
+
 const char *cg_mode_name(enum cg_mode mode)
 {
 	switch (mode) {

@@ -37,6 +37,14 @@ struct cg_group;
 /* Detects the host's layout (cached per process). */
 int cg_detect(enum cg_mode *mode, struct berr *err);
 const char *cg_mode_name(enum cg_mode mode);
+/* Where a group that berth names itself (a pool, a job, a container)
+ * goes when the user gives no parent: "" (a relative path: below the
+ * caller's own group, as runc takes one) on v1 and hybrid hosts; "/" (the
+ * root of the hierarchy, as docker's cgroupfs driver does) on cgroup v2.
+ * There the caller's group holds the caller, and the no-internal-process
+ * rule keeps it from enabling controllers for groups below it: from a
+ * systemd session or service, a pool's cpuset could not be set. */
+const char *cg_default_parent(void);
 
 /* Resolves cgroups_path (see above) for container id and creates the
  * directories in every hierarchy. Parent directories that did not exist

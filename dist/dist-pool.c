@@ -466,7 +466,8 @@ int dp_pool_open(const struct rt_ctx *ctx, const struct dp_par_opts *o,
 	const char *parent = o->cgroup_parent;
 	p->cg_path = parent && *parent ? base_sprintf("%s/berth-par-%d", parent,
 						      (int)p->coordinator)
-				       : base_sprintf("berth-par-%d",
+				       : base_sprintf("%sberth-par-%d",
+						      cg_default_parent(),
 						      (int)p->coordinator);
 	int r = check_volumes(o, err);
 	if (r == 0 && o->image) {

@@ -1243,7 +1243,8 @@ static char *job_cg_path(const struct eng_job *j)
 	const char *parent = j->cgroup_parent;
 	return parent && *parent
 		       ? base_sprintf("%s/berth-job-%s", parent, j->name)
-		       : base_sprintf("berth-job-%s", j->name);
+		       : base_sprintf("%sberth-job-%s", cg_default_parent(),
+				      j->name);
 }
 
 static int start_job(struct run *R, struct berr *err)

@@ -12,6 +12,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "cgroups/cgroups.h"
 #include "engine/engine-internal.h"
 
 /* obj[key], made an array or an object when missing or of another
@@ -227,8 +228,9 @@ static void edit_linux(cJSON *cfg, const struct eng_launch_opts *o,
 			set(n, "path", cJSON_CreateString(ep->netns));
 	}
 	_cleanup_free_ char *cg =
-		o->cgroup_parent ? base_sprintf("%s/%s", o->cgroup_parent, id)
-				 : base_sprintf("berth-%s", id);
+		o->cgroup_parent
+			? base_sprintf("%s/%s", o->cgroup_parent, id)
+			: base_sprintf("%sberth-%s", cg_default_parent(), id);
 	set(lnx, "cgroupsPath", cJSON_CreateString(cg));
 }
 

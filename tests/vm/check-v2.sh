@@ -440,6 +440,23 @@ t_systemd_run_nested_slice() {
 	systemctl stop machine-berth.slice 2>/dev/null
 }
 
+# berth par with no --cgroup-parent, run from a systemd service's group:
+# that group holds the caller, so v2 lets it enable no controller for
+# groups below it; the pool goes to the root of the hierarchy instead, its
+# workers get their cpusets, and nothing is left.
+t_systemd_par_default_parent() {
+	local own
+	need_systemd
+	own=$(sed -n 's/^0:://p' /proc/self/cgroup)
+	[ "$own" != / ] || skip "this check runs in the root group"
+	# a worker sees its own group (cgroup namespace) and its one CPU
+	run rt par --rootfs "$ROOTFS" --quiet -j 2 -- sh -c \
+		'sleep 0.2; cat /sys/fs/cgroup/cpuset.cpus' ::: 1 2 3 4 5 6
+	assert_eq "$RC" 0 "par from $own: $(last_line "$ERR")"
+	assert_eq "$(sort -u <<<"$OUT" | tr '\n' ' ')" "0 1 " "the workers' cpusets"
+	assert_eq "$(ls -d /sys/fs/cgroup/berth-par-* 2>/dev/null)" "" "the pool's group is left"
+}
+
 # Bad paths are refused before systemd or the init hear of them.
 t_systemd_bad_path() {
 	local id
