@@ -77,11 +77,6 @@ bool dp_chunk_answer(struct dp_chunk *c, uint32_t k)
 	return true;
 }
 
-bool dp_chunk_answered(const struct dp_chunk *c, uint32_t k)
-{
-	return c->answered[k / 64] >> (k % 64) & 1;
-}
-
 int dp_chunk_submit(struct dq *q, struct dp_chunk *c)
 {
 	int r = dq_submit_chunk_packed(q, c->text.p, c->text.len, c->count, 0,

@@ -260,6 +260,12 @@ bool dp_mine_describe(const struct dp_mine *m, uint64_t seqs, char *buf,
 int dp_mine_read_joblog(struct dp_mine *m, const char *path, struct berr *err);
 /* Whether the joblog has seq. */
 bool dp_mine_done(const struct dp_mine *m, uint64_t seq);
+/* Whether every seq of the input is the run's to make a task of: not
+ * divided, nothing journaled. Inline: asked once a task. */
+static inline bool dp_mine_all(const struct dp_mine *m)
+{
+	return m->shard.count <= 1 && !m->claims && !m->n_done;
+}
 /* The first seq after seq that the run makes a task of (0: its first):
  * -k prints in this order. 0: not known yet (with claims, past the
  * shard's chunks so far: the next task made is the next to print). */
@@ -407,7 +413,6 @@ const char *dp_chunk_arg(const struct dp_chunk *c, uint32_t k);
 size_t dp_chunk_arg_len(const struct dp_chunk *c, uint32_t k);
 /* Notes task k's result; false when k is out of range or had one. */
 bool dp_chunk_answer(struct dp_chunk *c, uint32_t k);
-bool dp_chunk_answered(const struct dp_chunk *c, uint32_t k);
 /* Submits the chunk without waiting: as dq_submit_chunk(). */
 int dp_chunk_submit(struct dq *q, struct dp_chunk *c);
 /* The next chunk's size: left tasks for workers that each do per_ms

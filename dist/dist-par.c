@@ -642,8 +642,7 @@ static void on_result(struct par *p, const struct dq_result *res)
 static bool not_mine(struct par *p)
 {
 	uint64_t seq = p->next_seq + 1;
-	/* the usual run, asked once a task: not sharded, nothing journaled */
-	if (!p->mine.shard.count && !p->mine.claims && !p->mine.n_done) {
+	if (dp_mine_all(&p->mine)) {
 		if (!p->next_print)
 			p->next_print = seq;
 		return false;
