@@ -18,6 +18,11 @@ static void buf_grow(struct dp_buf *b, size_t more)
 	b->cap = cap;
 }
 
+void dp_buf_reserve(struct dp_buf *b, size_t more)
+{
+	buf_grow(b, more);
+}
+
 void *dp_buf_append(struct dp_buf *b, size_t len)
 {
 	buf_grow(b, len);

@@ -412,6 +412,37 @@ sc_claims_node_failure() {
 	echo "claims: tasks a shard (0 1 2) $chunks"
 }
 
+# --halt stops the shard whose task failed; srun -K (--kill-on-bad-exit)
+# then stops the other shards, as the README says to do, and the same
+# srun with --resume finishes what they left. Task 60 fails, shard 2's
+# 20th task (of 40, 0.5 s each, two at a time): the others, each 20 s of
+# work, are stopped about halfway; run on, they would finish theirs.
+sc_halt_stops_every_shard() {
+	local s=$TDIR/halt cmd i n ran=
+	mkdir -p "$s/runs"
+	cmd=(--shard auto --range 1:120 -v "$s/runs:/mnt" --joblog "$s/h.log" --halt now,fail=1
+		-- sh -c 'echo {} >>/mnt/log; [ {} != 60 ] || exit 7; sleep 0.5')
+	run sc_srun -N 3 -K "$BERTH" "${SC_PAR[@]}" "${cmd[@]}"
+	assert_eq "$([ "$RC" != 0 ] && echo failed)" failed "srun -K of a run that halts: $RC"
+	assert_contains "$ERR" "halting after 1 failed task" "the shard of task 60 halts"
+	sc_wait_gone 150 sc_berths || fail "berth still runs after srun -K: $(sc_berths)"
+	sc_wait_gone 300 squeue -h || fail "the job stays: $(squeue -h)"
+	for i in 0 1; do
+		n=$(grep -c '^[0-9]' "$s/h.log.shard-$i-of-3")
+		[ "$n" -lt 34 ] || fail "shard $i ran on after shard 2 halted: $n of its 40 tasks"
+		ran="$ran $n"
+	done
+	echo "halt: shards 0 and 1 had run$ran of their 40 tasks each when srun -K stopped them"
+	sc_srun -N 3 "$BERTH" "${SC_PAR[@]}" --resume "${cmd[@]}" >"$s/run2.out" 2>"$s/run2.err" ||
+		fail "srun -N 3 berth par --resume: $(tail -n 2 "$s/run2.err")"
+	run "$BERTH" par merge --joblog "$s/h.log" --shards 3 --tasks 120
+	assert_eq "$RC" 0 "par merge after the rerun: $(last_line "$ERR")"
+	sc_same "the merged joblog's seqs and seq 1..120" <(tail -n +2 "$s/h.log" | cut -f1) <(seq 120)
+	assert_eq "$(awk -F'\t' '$7 != 0 { print $1 "=" $7 }' <(tail -n +2 "$s/h.log"))" "60=7" \
+		"the failed task's status is kept, and it is the only one"
+	assert_eq "$(sort -nu "$s/runs/log" | tr '\n' ' ')" "$(seq 120 | tr '\n' ' ')" "every task ran"
+}
+
 # The outer namespace's init.
 sc_init() {
 	set -u
@@ -429,6 +460,7 @@ sc_init() {
 	sc_same_results
 	sc_node_failure
 	sc_claims_node_failure
+	sc_halt_stops_every_shard
 	exit 0
 }
 

@@ -558,6 +558,23 @@ TEST(range_numbers_across_carries_and_signs)
 	}
 }
 
+/* The chunk's copy of an argument: every length the branches of
+ * dp_copy_short take, each byte copied and none written around it. */
+TEST(short_copies_of_every_length)
+{
+	char src[80], dst[80];
+	for (size_t i = 0; i < sizeof(src); i++)
+		src[i] = (char)('a' + i % 26);
+	for (size_t len = 0; len <= 70; len++) {
+		memset(dst, '#', sizeof(dst));
+		dp_copy_short(dst + 3, src + 1, len);
+		ASSERT_EQ(memcmp(dst + 3, src + 1, len), 0);
+		for (size_t i = 0; i < sizeof(dst); i++)
+			if (i < 3 || i >= 3 + len)
+				ASSERT_EQ(dst[i], '#');
+	}
+}
+
 static void write_text(const char *path, const char *text)
 {
 	ASSERT_EQ(
