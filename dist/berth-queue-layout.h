@@ -44,10 +44,20 @@
  * length (native order) then its bytes, their ids consecutive from
  * task_id. The worker library walks the run itself and hands out one
  * task at a time, so one ticket, one ring slot and one wake-up serve the
- * whole run; each task still gets its own result record (the record's
- * task_id names which). A worker that dies mid-run gives back what it
- * had not answered: the coordinator re-issues the run from its first
- * unanswered task, and drops a second result for any task.
+ * whole run; each task still gets its own result (the record's task_id
+ * names which), though where the coordinator accepts runs (BQ_FEAT_RUNS)
+ * one record answers a run of consecutive tasks that each succeeded with
+ * no result bytes: the common case of small tasks, whose records would
+ * otherwise cost the coordinator more than the tasks. A run's record is
+ * written when its first task ends, its count grows in place, and it is
+ * published when the run closes (a task that does not continue it, the
+ * chunk's last task, BQ_RUN_MAX tasks, or the worker going idle): the
+ * coordinator never sees a record that still changes. A worker that dies
+ * with a run open loses it, and those tasks run again, as the rest of its
+ * chunk does (a chunk is paced to a few milliseconds of work). A worker that
+ * dies mid-run gives back what it had not answered: the coordinator re-issues
+ * the run from its first unanswered task, and drops a second result for any
+ * task.
  *
  * Results come back through the worker's result ring: the worker is its
  * only writer, so a record is published by a single store of res_tail and
@@ -93,7 +103,7 @@
 #define BQ_MAGIC UINT64_C(0x6575716874726562)
 /* 'b','e','r','t','h','w','r','k': a worker region */
 #define BQ_WMAGIC UINT64_C(0x6b72776874726562)
-#define BQ_VERSION 3u
+#define BQ_VERSION 4u
 #define BQ_LINE 64
 #define BQ_PAGE 4096
 #define BQ_ALIGNED __attribute__((aligned(BQ_LINE)))
@@ -123,8 +133,13 @@ struct bq_config {
 	uint64_t arena_size;   /* bytes of the payload arena */
 	uint32_t spin;	       /* pause iterations before a futex wait */
 	uint32_t max_attempts; /* deliveries of a task before it is abandoned */
-	uint8_t reserved[24];
+	uint32_t features;     /* BQ_FEAT_* the coordinator accepts */
+	uint8_t reserved[20];
 };
+
+/* bq_config.features */
+/* A result record may answer a run of tasks (bq_record.count). */
+#define BQ_FEAT_RUNS 1u
 
 /* The first bytes of the queue region, all of it the coordinator's. */
 struct bq_header {
@@ -225,8 +240,13 @@ struct bq_record {
 	int32_t status;	  /* the worker's status */
 	uint64_t task_id; /* in a chunk: which of its tasks */
 	uint32_t len;	  /* result bytes */
-	uint32_t reserved;
+	/* the tasks it answers, 0 and 1 alike meaning one. More (with
+	 * BQ_FEAT_RUNS, at most BQ_RUN_MAX): a run of tasks of one chunk,
+	 * task_id and those after it, each of which ended with status 0
+	 * and no result bytes (status 0, len 0) */
+	uint32_t count;
 };
+#define BQ_RUN_MAX 256u
 #define BQ_REC_WRAP 0u
 
 _Static_assert(sizeof(struct bq_config) == 2 * BQ_LINE, "config: 2 lines");

@@ -60,7 +60,7 @@ struct bw_task {
 				holder died, ... */
 	uint32_t priv_lease; /* for the library */
 	uint32_t priv_gen;   /* for the library */
-	uint32_t priv_pad;
+	uint32_t priv_flags; /* for the library */
 };
 
 /* Attaches to the queue named by BERTH_QUEUE_FD as worker

@@ -2,12 +2,12 @@
  *
  * The payloads of a chunk are packed in one arena block (struct bq_packed,
  * then the bytes, for each); the worker library walks them and answers
- * each task with a record of its own. The coordinator keeps a bit per
- * task: a record counts when its task's bit is clear, so each task has
- * one result however often it runs. A chunk taken back from a dead worker
- * is issued again from its first task without a result: the tasks after
- * it that the dead worker had answered (its records not collected yet)
- * may run again, and whichever result comes first counts.
+ * each task with a record of its own, or a run of them with one record.
+ * The coordinator keeps a bit per task: a record counts when its tasks'
+ * bits are clear, so each task has one result however often it runs. A chunk
+ * taken back from a dead worker is issued again from its first task without a
+ * result: the tasks after it that the dead worker had answered (its records not
+ * collected yet) may run again, and whichever result comes first counts.
  *
  * Its results come from its holder alone, with the gen it was given; a
  * dead holder's published ones are taken by dq_reclaim() before the rest
@@ -50,16 +50,26 @@ uint32_t dq_chunk_match(struct dq *q, uint32_t w, const struct bq_record *rec)
 	    rec->gen != lp->gen)
 		return DQ_NO_TASK;
 	uint64_t k = rec->task_id - lp->task_id;
-	if (k >= lp->count || bit_test(bits_of(q, rec->lease), (uint32_t)k))
+	uint32_t n = rec->count ? rec->count : 1;
+	if (k >= lp->count || n > lp->count - k)
 		return DQ_NO_TASK;
+	/* a run counts whole or not at all: one of its tasks with a
+	 * result already (a re-issue's) makes it stale */
+	const uint64_t *b = bits_of(q, rec->lease);
+	for (uint32_t i = 0; i < n; i++)
+		if (bit_test(b, (uint32_t)k + i))
+			return DQ_NO_TASK;
 	return (uint32_t)k;
 }
 
-bool dq_chunk_answer(struct dq *q, uint32_t lease, uint32_t k)
+bool dq_chunk_answer(struct dq *q, uint32_t lease, uint32_t k, uint32_t n)
 {
 	struct dq_lpriv *lp = &q->lp[lease];
-	bit_set(bits_of(q, lease), k);
-	if (++lp->answered < lp->count)
+	uint64_t *b = bits_of(q, lease);
+	for (uint32_t i = 0; i < n; i++)
+		bit_set(b, k + i);
+	lp->answered += n;
+	if (lp->answered < lp->count)
 		return false;
 	dq_lease_release_locked(q, lease);
 	return true;

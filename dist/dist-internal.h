@@ -117,6 +117,7 @@ struct dq {
 	uint32_t cap, depth, max_workers, result_size, max_attempts, spin;
 	uint32_t collect_spin;
 	uint32_t stall_ms;
+	bool runs; /* dq_params.runs: records may answer runs */
 	uint64_t wregion_size;
 	struct bq_config cfg;
 
@@ -171,11 +172,15 @@ struct dq {
 
 /* Adds 1 to a counter that one thread at a time writes (under a lock):
  * no locked instruction on the hot path. */
-static inline void dq_count(_Atomic uint64_t *c)
+static inline void dq_count_n(_Atomic uint64_t *c, uint64_t n)
 {
 	atomic_store_explicit(c,
-			      atomic_load_explicit(c, memory_order_relaxed) + 1,
+			      atomic_load_explicit(c, memory_order_relaxed) + n,
 			      memory_order_relaxed);
+}
+static inline void dq_count(_Atomic uint64_t *c)
+{
+	dq_count_n(c, 1);
 }
 
 /* dist-queue.c */
@@ -205,12 +210,13 @@ void dq_wake_collector(struct dq *q);
 #define DQ_CHUNK_WORDS (BQ_CHUNK_MAX / 64)
 #define DQ_NO_TASK UINT32_MAX
 _Static_assert(DQ_CHUNK_MAX == BQ_CHUNK_MAX, "one chunk limit");
-/* Which task of its chunk rec answers, when w holds it with that gen;
- * DQ_NO_TASK when none, or when that task has its result. */
+/* Which task of its chunk rec answers (the first of its run), when w
+ * holds it with that gen; DQ_NO_TASK when none, when the run does not fit
+ * in the chunk, or when one of its tasks has its result. */
 uint32_t dq_chunk_match(struct dq *q, uint32_t w, const struct bq_record *rec);
-/* Task k of lease's chunk has its result. Returns true when that was its
- * last: the lease is released. */
-bool dq_chunk_answer(struct dq *q, uint32_t lease, uint32_t k);
+/* Tasks k .. k + n - 1 of lease's chunk have their results. Returns true
+ * when they were its last: the lease is released. */
+bool dq_chunk_answer(struct dq *q, uint32_t lease, uint32_t k, uint32_t n);
 /* The next task of lease's chunk without a result, marked answered;
  * DQ_NO_TASK when none is left. */
 uint32_t dq_chunk_next_unanswered(struct dq *q, uint32_t lease);

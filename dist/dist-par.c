@@ -336,11 +336,16 @@ static void abandoned_why(const struct task *t, const struct outcome *oc,
 			 seq, oc->attempts);
 }
 
+/* A task with nothing to show and no file to record it in. */
+static bool emits_nothing(const struct par *p, const struct outcome *oc)
+{
+	return !oc->out_len && !oc->err_len && !oc->flags && !oc->interrupted &&
+	       !oc->abandoned && p->results_fd < 0 && p->joblog_fd < 0;
+}
+
 static void emit(struct par *p, const struct task *t, const struct outcome *oc)
 {
-	/* a task with nothing to show and no file to record it in */
-	if (!oc->out_len && !oc->err_len && !oc->flags && !oc->interrupted &&
-	    !oc->abandoned && p->results_fd < 0 && p->joblog_fd < 0)
+	if (emits_nothing(p, oc))
 		return;
 	/* the progress bar shares the terminal: clear it first */
 	if (p->o->tty && !p->o->quiet && p->o->report &&
@@ -534,13 +539,14 @@ static void release_held(struct par *p, bool all)
 	}
 }
 
-static void count_result(struct par *p, const struct dq_result *res)
+/* n tasks of res have their results. */
+static void count_result(struct par *p, const struct dq_result *res, uint32_t n)
 {
-	p->inflight--;
+	p->inflight -= n;
 	if (res->worker < p->nworkers) {
 		struct dp_worker *w = dp_pool_worker(p->pool, res->worker);
-		w->tasks++;
-		w->total++;
+		w->tasks += n;
+		w->total += n;
 		w->fails = 0;
 	}
 }
@@ -588,29 +594,47 @@ static struct task *chunk_task(const struct dp_chunk *c, uint32_t k)
 	return t;
 }
 
-/* The result of a chunk's task. One that succeeded, without -k, is
- * printed from the chunk as it is: no allocation a task. */
+/* The result of a chunk's task, or of a run of them (res->count). One
+ * that succeeded, without -k, is printed from the chunk as it is: no
+ * allocation a task. */
 static void on_chunk_result(struct par *p, struct dp_chunk *c,
 			    const struct dq_result *res)
 {
-	uint32_t k = res->index;
-	if (!dp_chunk_answer(c, k))
-		return;
-	count_result(p, res);
 	struct outcome oc;
 	bool failed = decode(p, res, &oc);
-	if (!failed && !p->o->keep_order) {
-		/* as settle() would: a first run, finished */
-		struct task t = task_zero;
-		t.seq = c->seq[k];
-		t.arg = t.payload = (char *)dp_chunk_arg(c, k);
-		t.arg_len = t.payload_len = dp_chunk_arg_len(c, k);
-		oc.deliveries = oc.attempts;
-		p->finished++;
-		p->run_us += oc.run_us;
-		emit(p, &t, &oc);
-	} else {
-		settle(p, chunk_task(c, k), oc);
+	oc.deliveries = oc.attempts;
+	/* the queue checked the run against the chunk it gave: a task
+	 * outside this chunk is dp_chunk_answer's to refuse all the same */
+	if (!failed && !p->o->keep_order && emits_nothing(p, &oc)) {
+		/* finished, and nothing to write: counted, the run at once */
+		uint32_t n = 0;
+		for (uint32_t i = 0; i < res->count; i++)
+			n += dp_chunk_answer(c, res->index + i);
+		if (n)
+			count_result(p, res, n);
+		p->finished += n;
+		p->run_us += n * oc.run_us;
+		if (!c->left)
+			dp_chunks_drop(&p->chunks, c);
+		return;
+	}
+	for (uint32_t i = 0; i < res->count; i++) {
+		uint32_t k = res->index + i;
+		if (!dp_chunk_answer(c, k))
+			continue;
+		count_result(p, res, 1);
+		if (!failed && !p->o->keep_order) {
+			/* as settle() would: a first run, finished */
+			struct task t = task_zero;
+			t.seq = c->seq[k];
+			t.arg = t.payload = (char *)dp_chunk_arg(c, k);
+			t.arg_len = t.payload_len = dp_chunk_arg_len(c, k);
+			p->finished++;
+			p->run_us += oc.run_us;
+			emit(p, &t, &oc);
+		} else {
+			settle(p, chunk_task(c, k), oc);
+		}
 	}
 	if (!c->left)
 		dp_chunks_drop(&p->chunks, c);
@@ -626,7 +650,7 @@ static void on_result(struct par *p, const struct dq_result *res)
 	struct task *t = tmap_take(&p->by_qid, res->task_id, false);
 	if (!t)
 		return;
-	count_result(p, res);
+	count_result(p, res, 1);
 	struct outcome oc;
 	(void)decode(p, res, &oc);
 	settle(p, t, oc);
@@ -1254,6 +1278,9 @@ static int setup(struct par *p, struct berr *err)
 			 : o->mode == DP_MODE_LINE ? LINE_WINDOW
 						   : 2,
 		.max_attempts = o->retries > 1 ? (uint32_t)o->retries : 1,
+		/* a chunk's tasks that succeed with no output: one record
+		 * for a run of them (lib mode; the agent's have a head) */
+		.runs = true,
 	};
 	tmap_init(&p->by_qid, cap);
 	tmap_init(&p->by_seq, cap);

@@ -95,6 +95,7 @@ static void layout(const struct dq_params *p, struct bq_config *c)
 		.arena_size = p->arena_size,
 		.spin = p->spin,
 		.max_attempts = p->max_attempts,
+		.features = p->runs ? BQ_FEAT_RUNS : 0,
 	};
 	c->ctl_off = off;
 	off = page_up(off + (uint64_t)p->max_workers * sizeof(struct bq_wctl));
@@ -155,6 +156,7 @@ static void init_shared(struct dq *q, const struct bq_config *c,
 	q->spin = c->spin;
 	q->stall_ms = p->stall_ms;
 	q->collect_spin = p->collect_spin;
+	q->runs = p->runs;
 }
 
 static int init_private(struct dq *q, struct berr *err)

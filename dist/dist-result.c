@@ -36,12 +36,22 @@ void dq_result_release_pending(struct dq *q)
 	q->pending_worker = -1;
 }
 
+/* A run (more than one task) is the queue's to allow, and is of tasks
+ * that succeeded with no bytes: anything else does not parse. */
 static bool record_ok(const struct dq *q, const struct bq_record *rec,
 		      uint32_t off, uint64_t avail)
 {
 	return rec->size >= sizeof(*rec) && rec->size % 8 == 0 &&
 	       rec->size <= avail && rec->size <= q->result_size - off &&
-	       rec->len <= rec->size - sizeof(*rec) && rec->lease < q->cap;
+	       rec->len <= rec->size - sizeof(*rec) && rec->lease < q->cap &&
+	       (rec->count <= 1 || (q->runs && rec->count <= BQ_RUN_MAX &&
+				    rec->len == 0 && rec->status == 0));
+}
+
+/* The tasks a record answers (0 is one, as 1). */
+static uint32_t record_tasks(const struct bq_record *rec)
+{
+	return rec->count ? rec->count : 1;
 }
 
 /* Reads the record at *head of ring w into *rec (*at: its offset),
@@ -101,7 +111,8 @@ static bool record_matches(struct dq *q, uint32_t w,
 {
 	const struct dq_lpriv *lp = &q->lp[rec->lease];
 	return lp->state == DQ_LP_GIVEN && lp->holder == w && !lp->count &&
-	       lp->task_id == rec->task_id && rec->gen == lp->gen;
+	       lp->task_id == rec->task_id && rec->gen == lp->gen &&
+	       record_tasks(rec) == 1;
 }
 
 static void fill(struct dq *q, uint32_t w, const struct bq_record *rec,
@@ -115,6 +126,7 @@ static void fill(struct dq *q, uint32_t w, const struct bq_record *rec,
 		.attempts = q->lp[rec->lease].attempt,
 		.data = rec->len ? ring_of(q, w) + at + sizeof(*rec) : NULL,
 		.len = rec->len,
+		.count = record_tasks(rec),
 	};
 }
 
@@ -138,7 +150,7 @@ static bool accept_locked(struct dq *q, uint32_t w, const struct bq_record *rec,
 	fill(q, w, rec, at, res);
 	res->chunk_id = q->lp[rec->lease].task_id;
 	res->index = k;
-	*freed |= dq_chunk_answer(q, rec->lease, k);
+	*freed |= dq_chunk_answer(q, rec->lease, k, res->count);
 	return true;
 }
 
@@ -150,7 +162,7 @@ static bool accept(struct dq *q, uint32_t w, const struct bq_record *rec,
 	pthread_mutex_lock(&q->alloc_lock);
 	bool ok = accept_locked(q, w, rec, at, res, &freed);
 	if (ok)
-		dq_tasks_resolved(q, 1);
+		dq_tasks_resolved(q, res->count);
 	/* its ring has room again */
 	if (freed)
 		dq_dispatch_locked(q);
@@ -177,19 +189,20 @@ static int take_from(struct dq *q, uint32_t w, struct dq_result *res,
 	struct bq_record rec;
 	uint32_t at;
 	unsigned got = 0;
+	uint64_t tasks = 0;
 	bool freed = false;
 	int r = 0;
 	pthread_mutex_lock(&q->alloc_lock);
 	while (got < n && (r = peek_record(q, w, &head, published(q, w, head),
 					   &rec, &at)) > 0) {
 		if (accept_locked(q, w, &rec, at, &res[got], &freed))
-			got++;
+			tasks += res[got++].count;
 		else
 			drop_stale(q, w, &rec);
 		head += rec.size;
 	}
 	if (got)
-		dq_tasks_resolved(q, got);
+		dq_tasks_resolved(q, tasks);
 	if (freed)
 		dq_dispatch_locked(q);
 	pthread_mutex_unlock(&q->alloc_lock);
@@ -197,12 +210,7 @@ static int take_from(struct dq *q, uint32_t w, struct dq_result *res,
 		/* the bytes stay until the next call releases them */
 		q->pending_worker = w;
 		q->pending_head = head;
-		atomic_store_explicit(
-			&q->st.completed,
-			atomic_load_explicit(&q->st.completed,
-					     memory_order_relaxed) +
-				got,
-			memory_order_relaxed);
+		dq_count_n(&q->st.completed, tasks);
 		return (int)got;
 	}
 	if (head != start)
@@ -239,7 +247,7 @@ static int salvage(struct dq *q, uint32_t w, struct dq_result *res)
 	    accept(q, w, &rec, at, res)) {
 		q->pending_worker = w;
 		q->pending_head = head + rec.size;
-		dq_count(&q->st.completed);
+		dq_count_n(&q->st.completed, res->count);
 		return 1;
 	}
 	wp->salvage = DQ_SALVAGE_DONE;
@@ -285,8 +293,8 @@ void dq_result_stash_dead(struct dq *q, uint32_t w)
 	pthread_mutex_lock(&q->alloc_lock);
 	while (peek_record(q, w, &head, published(q, w, head), &rec, &at) > 0) {
 		if (accept_locked(q, w, &rec, at, &res, &freed)) {
-			dq_tasks_resolved(q, 1);
-			dq_count(&q->st.completed);
+			dq_tasks_resolved(q, res.count);
+			dq_count_n(&q->st.completed, res.count);
 			stash_push(q, &res);
 		} else {
 			drop_stale(q, w, &rec);
@@ -338,7 +346,8 @@ static int take_abandoned(struct dq *q, struct dq_result *res)
 					  .index = a.index,
 					  .error = a.error,
 					  .worker = a.worker,
-					  .attempts = a.attempts};
+					  .attempts = a.attempts,
+					  .count = 1};
 		atomic_store(&q->nabandoned, n - 1);
 		dq_count(&q->st.abandoned);
 		dq_tasks_resolved(q, 1);
@@ -354,6 +363,7 @@ static int take_abandoned(struct dq *q, struct dq_result *res)
 		.error = a.error,
 		.worker = a.worker,
 		.attempts = lp->attempt,
+		.count = 1,
 	};
 	bool last = !lp->count || lp->answered == lp->count;
 	if (last) {
@@ -379,7 +389,7 @@ static int take_corrupt(struct dq *q, struct dq_result *res)
 			if (salvage(q, w, res))
 				return 1;
 			atomic_store(&q->reported[w], true);
-			*res = (struct dq_result){.worker = w};
+			*res = (struct dq_result){.worker = w, .count = 1};
 			return -EBADMSG;
 		}
 	return 0;

@@ -98,6 +98,8 @@ struct dq_params {
 	uint32_t collect_spin; /* the collector's pause iterations before
 				  its futex sleep; default spin (1: sleep
 				  at once, when results come in chunks) */
+	bool runs;	       /* one result may answer a run of a chunk's
+				  tasks (dq_result.count) */
 };
 
 /* Creates a queue: memfd_create(MFD_CLOEXEC | MFD_ALLOW_SEALING), sized,
@@ -174,6 +176,10 @@ struct dq_result {
 			      0; valid until the next dq_collect(),
 			      dq_reclaim() or dq_destroy() */
 	size_t len;
+	/* the tasks it answers: 1; with dq_params.runs, more: a run of its
+	 * chunk's tasks, index .. index + count - 1 (task_id and the ids
+	 * after it), each with status 0 and no data */
+	uint32_t count;
 };
 
 /* Takes one result, waiting up to timeout_ms (0: poll, -1: forever) after

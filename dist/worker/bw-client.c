@@ -47,7 +47,17 @@ struct bw {
 	uint32_t ck_lease, ck_gen, ck_attempt;
 	uint64_t ck_id;
 	struct bw_task cur;
+	/* results: runs accepted (BQ_FEAT_RUNS); the run open, if any: the
+	 * last record written, at byte counter run_at, not yet published,
+	 * answering run_n tasks of lease run_lease (gen run_gen) up to
+	 * run_next - 1 */
+	bool runs, run_open;
+	uint32_t run_n, run_lease, run_gen;
+	uint64_t run_at, run_next;
 };
+
+/* bw_task.priv_flags: the task is one of a chunk's */
+#define TASK_OF_CHUNK 1u
 
 __attribute__((format(printf, 4, 5))) static int
 fail(char *err, size_t errlen, int code, const char *fmt, ...)
@@ -145,6 +155,7 @@ static void set_pointers(struct bw *w)
 	w->depth = c->depth;
 	w->result_size = c->result_size;
 	w->spin = c->spin;
+	w->runs = c->features & BQ_FEAT_RUNS;
 }
 
 /* Takes the worker id (one live handle per id) and tells a sleeping
@@ -362,10 +373,13 @@ size_t bw_max_result(const struct bw *w)
 	return w->result_size / 2 - sizeof(struct bq_record);
 }
 
+static void close_run(struct bw *w);
+
 void bw_close(struct bw *w)
 {
 	if (!w)
 		return;
+	close_run(w);
 	uint32_t tid = w->tid;
 	atomic_compare_exchange_strong(&w->me->attached, &tid, 0);
 	if (w->unmap)
@@ -421,6 +435,7 @@ static int chunk_next(struct bw *w)
 		.attempt = w->ck_attempt,
 		.priv_lease = w->ck_lease,
 		.priv_gen = w->ck_gen,
+		.priv_flags = TASK_OF_CHUNK,
 	};
 	w->ck_p = data + h.len;
 	w->ck_left--;
@@ -526,8 +541,9 @@ static void wake_collector(struct bw *w)
 /* Waits until the ring may hold a task. Returns false at the end. */
 static bool wait_for_task(struct bw *w)
 {
-	/* idle from now on: what we published must not wait for a chunk's
+	/* idle from now on: what we answered must not wait for a chunk's
 	 * end that will not come */
+	close_run(w);
 	wake_collector(w);
 	for (uint32_t i = 0; i < w->spin; i++) {
 		if (ring_ready(w))
@@ -600,6 +616,80 @@ static int wait_space(struct bw *w, uint64_t end)
 	}
 }
 
+/* Publishes what was written: every record up to w->tail. seq_cst:
+ * publish, then look for a sleeping coordinator. */
+static void publish(struct bw *w)
+{
+	w->run_open = false;
+	atomic_store(&w->me->res_tail, w->tail);
+}
+
+/* Publishes the open run, which is the last record written. */
+static void close_run(struct bw *w)
+{
+	if (w->run_open)
+		publish(w);
+}
+
+static void count_answered(struct bw *w)
+{
+	uint32_t held =
+		atomic_load_explicit(&w->me->held, memory_order_relaxed);
+	if (held)
+		atomic_store_explicit(&w->me->held, held - 1,
+				      memory_order_relaxed);
+}
+
+/* Whether a result of status and len bytes for t may join a run. */
+static bool runnable(const struct bw *w, const struct bw_task *t,
+		     int32_t status, size_t len)
+{
+	return w->runs && status == 0 && len == 0 &&
+	       (t->priv_flags & TASK_OF_CHUNK);
+}
+
+/* Adds t to the open run when it continues it: the run's record counts
+ * one more task, in place (unpublished, so unseen). Returns whether it
+ * did. */
+static bool run_extend(struct bw *w, const struct bw_task *t)
+{
+	if (!w->run_open || t->priv_lease != w->run_lease ||
+	    t->priv_gen != w->run_gen || t->id != w->run_next ||
+	    w->run_n >= BQ_RUN_MAX)
+		return false;
+	w->run_n++;
+	w->run_next++;
+	memcpy(w->results + (w->run_at & (w->result_size - 1)) +
+		       offsetof(struct bq_record, count),
+	       &w->run_n, sizeof(w->run_n));
+	return true;
+}
+
+/* After a record for t at byte counter at: opens a run with it when later
+ * tasks of its chunk may continue it (the chunk has more, handed out or
+ * not). Returns whether it did, leaving the record unpublished. */
+static bool start_run(struct bw *w, const struct bw_task *t, uint64_t at)
+{
+	if (!w->ck_left || t->priv_lease != w->ck_lease ||
+	    t->priv_gen != w->ck_gen)
+		return false;
+	w->run_open = true;
+	w->run_at = at;
+	w->run_n = 1;
+	w->run_lease = t->priv_lease;
+	w->run_gen = t->priv_gen;
+	w->run_next = t->id + 1;
+	return true;
+}
+
+/* After a result: the coordinator is woken once a ring entry (a task, a
+ * chunk's last), or a quarter of our ring. */
+static void maybe_wake(struct bw *w)
+{
+	if (!w->ck_left || w->tail - w->woke >= w->result_size / 4)
+		wake_collector(w);
+}
+
 int bw_done(struct bw *w, const struct bw_task *t, int32_t status,
 	    const void *result, size_t len)
 {
@@ -607,6 +697,18 @@ int bw_done(struct bw *w, const struct bw_task *t, int32_t status,
 		return -EINVAL;
 	if (len > bw_max_result(w))
 		return -EMSGSIZE;
+	bool run = runnable(w, t, status, len);
+	if (run && run_extend(w, t)) {
+		count_answered(w);
+		/* the chunk's last, or the run's: out now */
+		if (!w->ck_left || w->run_n >= BQ_RUN_MAX) {
+			publish(w);
+			maybe_wake(w);
+		}
+		return 0;
+	}
+	/* a record after the run: the run goes out first, whole */
+	close_run(w);
 	uint32_t need = (uint32_t)((sizeof(struct bq_record) + len + 7) & ~7ul);
 	uint32_t off = (uint32_t)(w->tail & (w->result_size - 1));
 	uint32_t waste = w->result_size - off < need ? w->result_size - off : 0;
@@ -625,20 +727,16 @@ int bw_done(struct bw *w, const struct bw_task *t, int32_t status,
 		.status = status,
 		.task_id = t->id,
 		.len = (uint32_t)len,
+		.count = 1,
 	};
 	memcpy(w->results + off, &rec, sizeof(rec));
 	if (len)
 		memcpy(w->results + off + sizeof(rec), result, len);
 	w->tail += waste + need;
-	uint32_t held =
-		atomic_load_explicit(&w->me->held, memory_order_relaxed);
-	if (held)
-		atomic_store_explicit(&w->me->held, held - 1,
-				      memory_order_relaxed);
-	/* seq_cst: publish, then look for a sleeping coordinator: once a
-	 * ring entry (a task, a chunk's last), or a quarter of our ring */
-	atomic_store(&w->me->res_tail, w->tail);
-	if (!w->ck_left || w->tail - w->woke >= w->result_size / 4)
-		wake_collector(w);
+	count_answered(w);
+	if (run && start_run(w, t, w->tail - need))
+		return 0;
+	publish(w);
+	maybe_wake(w);
 	return 0;
 }

@@ -1132,6 +1132,59 @@ echo_worker() {
 	EOF2
 }
 
+# Most tasks of a range succeed with nothing to say: their results come
+# in runs (one record for consecutive ones), among tasks that fail (v % 7
+# == 0) or print (v % 11 == 0, else). The joblog and the results have
+# every task once, with its own status and output; a worker that dies
+# once at task DIE_AT, in the middle of a run, loses that run, which runs
+# again (--retries 2), and still every task has one result.
+t_par_lib_runs_of_bare_results() {
+	par_only
+	lib_worker quiet <<-'EOF2'
+	#include <stdio.h>
+	#include <stdlib.h>
+	#include <unistd.h>
+	#include "dist/berth-worker.h"
+	int main(void)
+	{
+		char err[256], in[32], out[40];
+		struct bw *w;
+		const struct bw_task *t;
+		const char *die = getenv("DIE_AT");
+		if (bw_open(&w, err, sizeof(err)) < 0)
+			return fprintf(stderr, "quiet: %s\n", err), 1;
+		while ((t = bw_next(w))) {
+			snprintf(in, sizeof(in), "%.*s", (int)t->len, (const char *)t->data);
+			long v = atol(in);
+			if (die && v == atol(die) && access("/mnt/died", F_OK) < 0) {
+				fclose(fopen("/mnt/died", "w"));
+				_exit(3);
+			}
+			int n = v % 7 && !(v % 11) ? snprintf(out, sizeof(out), "%ld\n", v) : 0;
+			bw_done(w, t, v % 7 == 0, out, (size_t)n);
+		}
+		bw_close(w);
+		return 0;
+	}
+	EOF2
+	mkdir -p "$TDIR/m"
+	cp "$TDIR/lib/quiet" "$TDIR/m/"
+	run par --mode lib -j 2 -e DIE_AT=1500 --retries 2 -v "$TDIR/m:/mnt" --joblog "$TDIR/log" \
+		--results "$TDIR/res.jsonl" --range 1:5000 -- /mnt/quiet
+	# GNU parallel's status: the number of failed tasks, 101 past 100
+	assert_eq "$RC" 101 "714 tasks failed: $(last_line "$ERR")"
+	[ -e "$TDIR/m/died" ] || fail "the worker did not die at task 1500"
+	assert_eq "$(sort -n <<<"$OUT" | tr '\n' ' ')" \
+		"$(seq 5000 | awk '$1 % 7 && !($1 % 11)' | tr '\n' ' ')" "the outputs: each printing task once"
+	assert_eq "$(tail -n +2 "$TDIR/log" | awk -F'\t' '{ print $1, $7 }' | sort -n | tr '\n' ' ')" \
+		"$(seq 5000 | awk '{ print $1, ($1 % 7 == 0) }' | tr '\n' ' ')" \
+		"the joblog: every task once, with its status"
+	assert_eq "$(jq -r '"\(.seq) \(.exit) \(.output | rtrimstr("\n"))"' "$TDIR/res.jsonl" | sort -n | md5sum)" \
+		"$(seq 5000 | awk '{ print $1, ($1 % 7 == 0), ($1 % 7 && !($1 % 11) ? $1 : "") }' | md5sum)" \
+		"the results: every task once, with its status and output"
+	no_pool_left
+}
+
 # Tasks of a range go to the workers in chunks: a chunk costs one wake-up
 # of the coordinator, not one a task (a futex call a task, or more,
 # before chunks: about 33,000 for these 200,000).

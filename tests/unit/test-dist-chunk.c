@@ -9,6 +9,7 @@
 #include <sys/uio.h>
 #include <time.h>
 
+#include "dist/berth-queue-layout.h"
 #include "tests/unit/test-dist.h"
 
 /* Submits payloads "0", "1", ... "n-1" (shifted by base) as one chunk. */
@@ -326,6 +327,142 @@ TEST(chunk_second_and_foreign_answers_are_dropped)
 	dq_destroy(q);
 }
 
+/* ---- runs: one record for consecutive tasks that succeed bare --------- */
+
+/* Answers task i of a chunk of ten: 4 fails, 7 answers with bytes, the
+ * rest succeed with nothing. With runs, the records are 0-3, 4, 5-6, 7,
+ * 8-9; without, one a task. Either way each task has one result. */
+static void answer_ten(struct dq *q, bool runs)
+{
+	struct bw *w = attach(q, 0);
+	uint64_t first = submit_numbers(q, 0, 10);
+	for (uint32_t i = 0; i < 10; i++) {
+		const struct bw_task *t = bw_next(w);
+		ASSERT_TRUE(t);
+		ASSERT_EQ(bw_done(w, t, i == 4, i == 7 ? "x" : NULL, i == 7),
+			  0);
+	}
+	struct dq_result res[16];
+	int r = dq_collect_many(q, res, 16, 0);
+	static const uint32_t index[] = {0, 4, 5, 7, 8};
+	static const uint32_t count[] = {4, 1, 2, 1, 2};
+	ASSERT_EQ(r, runs ? 5 : 10);
+	uint32_t got[10] = {0};
+	for (int i = 0; i < r; i++) {
+		ASSERT_EQ(res[i].index, runs ? index[i] : (uint32_t)i);
+		ASSERT_EQ(res[i].count, runs ? count[i] : 1);
+		ASSERT_EQ(res[i].task_id, first + res[i].index);
+		ASSERT_EQ(res[i].status, res[i].index == 4);
+		ASSERT_EQ(res[i].len, res[i].index == 7);
+		for (uint32_t k = 0; k < res[i].count; k++)
+			got[res[i].index + k]++;
+	}
+	for (int i = 0; i < 10; i++)
+		ASSERT_EQ(got[i], 1);
+	ASSERT_EQ(stats(q).completed, 10);
+	ASSERT_EQ(stats(q).in_flight, 0);
+	bw_close(w);
+}
+
+TEST(chunk_runs_answer_consecutive_bare_successes_in_one_record)
+{
+	struct dq *q = mkq(&(struct dq_params){.runs = true});
+	answer_ten(q, true);
+	dq_destroy(q);
+	q = mkq(NULL);
+	answer_ten(q, false);
+	dq_destroy(q);
+}
+
+/* A record written by hand into worker 0's ring and published, as a
+ * hostile worker could (the worker library's own count is left behind:
+ * the caller answers nothing through it after). */
+static void forge(struct dq *q, struct bq_record rec)
+{
+	size_t wsize;
+	uint8_t *m = dq_worker_mapping(q, 0, &wsize);
+	struct bq_worker *r = (struct bq_worker *)m;
+	uint64_t tail = atomic_load(&r->res_tail);
+	if (!rec.size)
+		rec.size = sizeof(rec);
+	memcpy(m + r->result_off + (tail & (r->result_size - 1)), &rec,
+	       sizeof(rec));
+	atomic_store(&r->res_tail, tail + rec.size);
+}
+
+/* The result of the forged record, if it counts; 0 when it is dropped. */
+static int forged_result(struct dq *q, struct dq_result *res)
+{
+	int r = dq_collect(q, res, 0);
+	ASSERT_TRUE(r == 0 || r == -EAGAIN);
+	return r == 0;
+}
+
+/* Worker 0's records claiming runs: one that leaves its chunk, or
+ * answers a task that has its result, is dropped whole; one the queue
+ * did not allow, longer than BQ_RUN_MAX, or with bytes or a failure,
+ * does not parse: the worker is corrupt. */
+TEST(chunk_forged_runs_are_checked)
+{
+	struct dq *q = mkq(&(struct dq_params){.runs = true});
+	struct bw *w = attach(q, 0);
+	uint64_t first = submit_numbers(q, 0, 8);
+	const struct bw_task *t = bw_next(w);
+	ASSERT_TRUE(t);
+	struct bq_record rec = {
+		.lease = t->priv_lease, .gen = t->priv_gen, .task_id = first};
+	struct dq_result res;
+	rec.count = 9; /* past the chunk's 8 */
+	forge(q, rec);
+	ASSERT_EQ(forged_result(q, &res), 0);
+	rec.count = 3;
+	forge(q, rec);
+	ASSERT_EQ(forged_result(q, &res), 1);
+	ASSERT_EQ(res.index, 0);
+	ASSERT_EQ(res.count, 3);
+	rec.task_id = first + 2; /* task 2 has its result */
+	rec.count = 2;
+	forge(q, rec);
+	ASSERT_EQ(forged_result(q, &res), 0);
+	rec.task_id = first + 3;
+	rec.count = 5;
+	forge(q, rec);
+	ASSERT_EQ(forged_result(q, &res), 1);
+	ASSERT_EQ(res.index, 3);
+	ASSERT_EQ(res.count, 5);
+	ASSERT_EQ(stats(q).stale, 2);
+	ASSERT_EQ(stats(q).completed, 8);
+	ASSERT_EQ(stats(q).in_flight, 0);
+	bw_close(w);
+	dq_destroy(q);
+	/* records that do not parse */
+	struct bq_record bad[] = {
+		{.count = BQ_RUN_MAX + 1},
+		{.count = 2, .len = 8, .size = sizeof(rec) + 8},
+		{.count = 2, .status = 1},
+		{.count = 2}, /* on a queue without runs */
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		bool off = i == 3;
+		q = mkq(off ? NULL : &(struct dq_params){.runs = true});
+		w = attach(q, 0);
+		first = submit_numbers(q, 0, 8);
+		t = bw_next(w);
+		ASSERT_TRUE(t);
+		bad[i].lease = t->priv_lease;
+		bad[i].gen = t->priv_gen;
+		bad[i].task_id = first;
+		forge(q, bad[i]);
+		int r = 0;
+		for (int k = 0; k < 3 && r != -EBADMSG; k++)
+			r = dq_collect(q, &res, 0);
+		ASSERT_EQ(r, -EBADMSG);
+		ASSERT_EQ(res.worker, 0);
+		bw_close(w);
+		dq_destroy(q);
+	}
+}
+
 /* ---- many rounds, eight worker threads that die at random ------------- */
 
 #ifdef __SANITIZE_THREAD__
@@ -343,6 +480,7 @@ struct slot {
 	struct bw *w;
 	pthread_t th;
 	uint64_t seed;
+	bool runs; /* answer bare (status 0, nothing) where v % 5 != 0 */
 	_Atomic bool dead;
 };
 
@@ -359,8 +497,9 @@ static uint32_t mix(uint32_t v)
 	return v * 2654435761u ^ 0x5bd1e995u;
 }
 
-/* Answers tasks with mix(number); about one task in 300 it dies instead:
- * stops where it stands, with the rest of its chunk unanswered. */
+/* Answers tasks with mix(number), or bare (s->runs); about one task in 300
+ * it dies instead: stops where it stands, with the rest of its chunk
+ * unanswered. */
 static void *chunk_worker(void *arg)
 {
 	struct slot *s = arg;
@@ -369,7 +508,9 @@ static void *chunk_worker(void *arg)
 		if (rnd(&s->seed) % 300 == 0)
 			break;
 		uint32_t v = number(t), out = mix(v);
-		if (bw_done(s->w, t, (int32_t)v, &out, sizeof(out)) < 0)
+		bool bare = s->runs && v % 5;
+		if (bw_done(s->w, t, bare ? 0 : (int32_t)v, bare ? NULL : &out,
+			    bare ? 0 : sizeof(out)) < 0)
 			break;
 	}
 	atomic_store(&s->dead, true);
@@ -404,7 +545,29 @@ static uint32_t replace_dead(struct slot *slots, bool restart)
 struct tally {
 	uint8_t *seen;	     /* by number: results collected */
 	uint32_t total, got; /* numbers submitted, results */
+	bool runs;
 };
+
+/* Task v's result, once: bare where the workers answer so, else its
+ * number and mix(v). Task ids are the numbers + 1 (checked at submit). */
+static void take_one(struct tally *ty, const struct dq_result *res, uint32_t k)
+{
+	uint32_t v = (uint32_t)(res->task_id + k - 1), out;
+	ASSERT_TRUE(v < ty->total);
+	if (ty->runs && v % 5) {
+		ASSERT_EQ(res->status, 0);
+		ASSERT_EQ(res->len, 0);
+	} else {
+		ASSERT_EQ(res->count, 1);
+		ASSERT_EQ((uint32_t)res->status, v);
+		ASSERT_EQ(res->len, sizeof(out));
+		memcpy(&out, res->data, sizeof(out));
+		ASSERT_EQ(out, mix(v));
+	}
+	ASSERT_EQ(ty->seen[v], 0);
+	ty->seen[v] = 1;
+	ty->got++;
+}
 
 static void take(struct dq *q, struct tally *ty, int timeout_ms)
 {
@@ -412,29 +575,27 @@ static void take(struct dq *q, struct tally *ty, int timeout_ms)
 	int r = dq_collect_many(q, res, 32, timeout_ms);
 	ASSERT_TRUE(r > 0 || r == -EAGAIN || r == -ENODATA);
 	for (int i = 0; i < r; i++) {
-		uint32_t v = (uint32_t)res[i].status, out;
 		ASSERT_EQ(res[i].error, 0);
-		ASSERT_TRUE(v < ty->total);
-		ASSERT_EQ(res[i].len, sizeof(out));
-		memcpy(&out, res[i].data, sizeof(out));
-		ASSERT_EQ(out, mix(v));
-		ASSERT_EQ(ty->seen[v], 0);
-		ty->seen[v] = 1;
-		ty->got++;
+		ASSERT_TRUE(res[i].count >= 1 && res[i].count <= BQ_RUN_MAX);
+		for (uint32_t k = 0; k < res[i].count; k++)
+			take_one(ty, &res[i], k);
 	}
 }
 
-TEST(chunk_stress_every_task_once_with_deaths)
+static void stress(bool runs)
 {
-	struct dq *q = mkq(&(struct dq_params){
-		.max_workers = THREADS, .capacity = 256, .max_attempts = 1000});
+	struct dq *q = mkq(&(struct dq_params){.max_workers = THREADS,
+					       .capacity = 256,
+					       .max_attempts = 1000,
+					       .runs = runs});
 	struct slot slots[THREADS];
 	for (uint32_t i = 0; i < THREADS; i++) {
-		slots[i] = (struct slot){.q = q, .id = i, .seed = 77 + i};
+		slots[i] = (struct slot){
+			.q = q, .id = i, .seed = 77 + i, .runs = runs};
 		slot_start(&slots[i]);
 	}
 	uint64_t seed = 12345;
-	struct tally ty = {.seen = calloc(ROUNDS * MAX_RUN, 1)};
+	struct tally ty = {.seen = calloc(ROUNDS * MAX_RUN, 1), .runs = runs};
 	uint32_t deaths = 0;
 	time_t deadline = time(NULL) + 120;
 	alarm(180);
@@ -447,11 +608,13 @@ TEST(chunk_stress_every_task_once_with_deaths)
 					   ty.total + i);
 			iov[i] = (struct iovec){text[i], (size_t)len};
 		}
-		while (dq_submit_chunk(q, iov, n, 0, NULL) == -EAGAIN) {
+		uint64_t id = 0;
+		while (dq_submit_chunk(q, iov, n, 0, &id) == -EAGAIN) {
 			take(q, &ty, 5);
 			deaths += replace_dead(slots, true);
 			ASSERT_TRUE(time(NULL) < deadline);
 		}
+		ASSERT_EQ(id, (uint64_t)ty.total + 1);
 		ty.total += n;
 		if (round % 8 == 0) {
 			take(q, &ty, 0);
@@ -481,6 +644,18 @@ TEST(chunk_stress_every_task_once_with_deaths)
 	       (unsigned long long)st.stale);
 	free(ty.seen);
 	dq_destroy(q);
+}
+
+TEST(chunk_stress_every_task_once_with_deaths)
+{
+	stress(false);
+}
+
+/* The same where most tasks succeed bare: their results come in runs,
+ * and a worker that dies leaves its run unpublished or whole. */
+TEST(chunk_stress_runs_every_task_once_with_deaths)
+{
+	stress(true);
 }
 
 /* ---- wake-ups: one a chunk, not one a task --------------------------- */
