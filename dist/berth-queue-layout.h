@@ -52,12 +52,14 @@
  * written when its first task ends, its count grows in place, and it is
  * published when the run closes (a task that does not continue it, the
  * chunk's last task, BQ_RUN_MAX tasks, or the worker going idle): the
- * coordinator never sees a record that still changes. A worker that dies
- * with a run open loses it, and those tasks run again, as the rest of its
- * chunk does (a chunk is paced to a few milliseconds of work). A worker that
- * dies mid-run gives back what it had not answered: the coordinator re-issues
- * the run from its first unanswered task, and drops a second result for any
- * task.
+ * coordinator never sees a record that still changes. Every record's
+ * count is zeroed before the record is written and stored after it: the
+ * run a worker had open when it died (written, not published) is taken
+ * from its ring with its tasks, which ran, so that the task it died on is
+ * the one that goes back; a count of 0 there is a record half written. A
+ * worker that dies mid-chunk gives back what it had not answered: the
+ * coordinator re-issues the chunk from its first unanswered task, and
+ * drops a second result for any task.
  *
  * Results come back through the worker's result ring: the worker is its
  * only writer, so a record is published by a single store of res_tail and

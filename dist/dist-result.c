@@ -282,25 +282,56 @@ static void stash_push(struct dq *q, const struct dq_result *res)
 	atomic_store(&q->nstash, n + 1);
 }
 
+/* Whether the record counted: stashed for the collector. */
+static bool stash_accepted(struct dq *q, uint32_t w,
+			   const struct bq_record *rec, uint32_t at,
+			   bool *freed)
+{
+	struct dq_result res;
+	if (!accept_locked(q, w, rec, at, &res, freed))
+		return false;
+	dq_tasks_resolved(q, res.count);
+	dq_count_n(&q->st.completed, res.count);
+	stash_push(q, &res);
+	return true;
+}
+
+/* The run a dead worker had open at head: written, not published (a run
+ * goes out when it ends), its count stored last and zeroed first (see
+ * bw_done), so a count of 1 or more is that many tasks that ran and
+ * succeeded bare, and 0 a record half written. Without it the first of
+ * them would go back as the task the worker died on, and be blamed for
+ * its death. Checked as any record of the worker's: what was stale bytes
+ * of an older lap answers no task it holds (and is not counted stale: no
+ * result was sent). The head stays: a successor writes from the
+ * published count on. */
+static void stash_open_run(struct dq *q, uint32_t w, uint64_t head, bool *freed)
+{
+	struct bq_record rec;
+	uint32_t at;
+	if (q->runs &&
+	    peek_record(q, w, &head, head + q->result_size, &rec, &at) > 0 &&
+	    rec.count >= 1 && rec.len == 0 && rec.status == 0)
+		stash_accepted(q, w, &rec, at, freed);
+}
+
 void dq_result_stash_dead(struct dq *q, uint32_t w)
 {
 	uint64_t head =
 		atomic_load_explicit(&q->res_head[w], memory_order_relaxed);
 	struct bq_record rec;
-	struct dq_result res;
 	uint32_t at;
 	bool freed = false;
+	int r;
 	pthread_mutex_lock(&q->alloc_lock);
-	while (peek_record(q, w, &head, published(q, w, head), &rec, &at) > 0) {
-		if (accept_locked(q, w, &rec, at, &res, &freed)) {
-			dq_tasks_resolved(q, res.count);
-			dq_count_n(&q->st.completed, res.count);
-			stash_push(q, &res);
-		} else {
+	while ((r = peek_record(q, w, &head, published(q, w, head), &rec,
+				&at)) > 0) {
+		if (!stash_accepted(q, w, &rec, at, &freed))
 			drop_stale(q, w, &rec);
-		}
 		head += rec.size;
 	}
+	if (r == 0)
+		stash_open_run(q, w, head, &freed);
 	pthread_mutex_unlock(&q->alloc_lock);
 	/* a record that does not parse is left to collection, which finds
 	 * the region corrupt */

@@ -640,6 +640,16 @@ static void count_answered(struct bw *w)
 				      memory_order_relaxed);
 }
 
+/* The count of the record at byte counter at. A record's count is
+ * stored last, and zeroed before the rest: should we die with a run open
+ * (written, not published), the coordinator takes the run from what it
+ * finds, and a count of 0 there is a record half written. */
+static _Atomic uint32_t *count_of(struct bw *w, uint64_t at)
+{
+	return (_Atomic uint32_t *)(w->results + (at & (w->result_size - 1)) +
+				    offsetof(struct bq_record, count));
+}
+
 /* Whether a result of status and len bytes for t may join a run. */
 static bool runnable(const struct bw *w, const struct bw_task *t,
 		     int32_t status, size_t len)
@@ -659,9 +669,8 @@ static bool run_extend(struct bw *w, const struct bw_task *t)
 		return false;
 	w->run_n++;
 	w->run_next++;
-	memcpy(w->results + (w->run_at & (w->result_size - 1)) +
-		       offsetof(struct bq_record, count),
-	       &w->run_n, sizeof(w->run_n));
+	atomic_store_explicit(count_of(w, w->run_at), w->run_n,
+			      memory_order_release);
 	return true;
 }
 
@@ -727,11 +736,14 @@ int bw_done(struct bw *w, const struct bw_task *t, int32_t status,
 		.status = status,
 		.task_id = t->id,
 		.len = (uint32_t)len,
-		.count = 1,
 	};
-	memcpy(w->results + off, &rec, sizeof(rec));
+	_Atomic uint32_t *count = count_of(w, off);
+	atomic_store_explicit(count, 0, memory_order_relaxed);
+	atomic_thread_fence(memory_order_release);
+	memcpy(w->results + off, &rec, offsetof(struct bq_record, count));
 	if (len)
 		memcpy(w->results + off + sizeof(rec), result, len);
+	atomic_store_explicit(count, 1, memory_order_release);
 	w->tail += waste + need;
 	count_answered(w);
 	if (run && start_run(w, t, w->tail - need))

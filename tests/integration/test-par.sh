@@ -1133,11 +1133,13 @@ echo_worker() {
 }
 
 # Most tasks of a range succeed with nothing to say: their results come
-# in runs (one record for consecutive ones), among tasks that fail (v % 7
-# == 0) or print (v % 11 == 0, else). The joblog and the results have
-# every task once, with its own status and output; a worker that dies
-# once at task DIE_AT, in the middle of a run, loses that run, which runs
-# again (--retries 2), and still every task has one result.
+# in runs (one record for consecutive ones of a chunk), among tasks that
+# fail (v % 7 == 0) or print (v % 11 == 0, else). The joblog and the
+# results have every task once, with its own status and output. A worker
+# dies once, at task 60001 (deep in the range, where chunks are large),
+# just after a run of three it had not published: with --retries 2 that
+# task runs again; without, it alone is abandoned, not the first task of
+# the run (the run counts, taken from the dead worker's ring).
 t_par_lib_runs_of_bare_results() {
 	par_only
 	lib_worker quiet <<-'EOF2'
@@ -1169,19 +1171,27 @@ t_par_lib_runs_of_bare_results() {
 	EOF2
 	mkdir -p "$TDIR/m"
 	cp "$TDIR/lib/quiet" "$TDIR/m/"
-	run par --mode lib -j 2 -e DIE_AT=1500 --retries 2 -v "$TDIR/m:/mnt" --joblog "$TDIR/log" \
-		--results "$TDIR/res.jsonl" --range 1:5000 -- /mnt/quiet
+	run par --mode lib -j 2 -e DIE_AT=60001 --retries 2 -v "$TDIR/m:/mnt" --joblog "$TDIR/log" \
+		--results "$TDIR/res.jsonl" --range 1:100000 -- /mnt/quiet
 	# GNU parallel's status: the number of failed tasks, 101 past 100
-	assert_eq "$RC" 101 "714 tasks failed: $(last_line "$ERR")"
-	[ -e "$TDIR/m/died" ] || fail "the worker did not die at task 1500"
-	assert_eq "$(sort -n <<<"$OUT" | tr '\n' ' ')" \
-		"$(seq 5000 | awk '$1 % 7 && !($1 % 11)' | tr '\n' ' ')" "the outputs: each printing task once"
-	assert_eq "$(tail -n +2 "$TDIR/log" | awk -F'\t' '{ print $1, $7 }' | sort -n | tr '\n' ' ')" \
-		"$(seq 5000 | awk '{ print $1, ($1 % 7 == 0) }' | tr '\n' ' ')" \
+	assert_eq "$RC" 101 "14285 tasks failed: $(last_line "$ERR")"
+	[ -e "$TDIR/m/died" ] || fail "the worker did not die at task 60001"
+	assert_eq "$(sort -n <<<"$OUT" | md5sum)" "$(seq 100000 | awk '$1 % 7 && !($1 % 11)' | md5sum)" \
+		"the outputs: each printing task once"
+	assert_eq "$(tail -n +2 "$TDIR/log" | awk -F'\t' '{ print $1, $7 }' | sort -n | md5sum)" \
+		"$(seq 100000 | awk '{ print $1, ($1 % 7 == 0) }' | md5sum)" \
 		"the joblog: every task once, with its status"
 	assert_eq "$(jq -r '"\(.seq) \(.exit) \(.output | rtrimstr("\n"))"' "$TDIR/res.jsonl" | sort -n | md5sum)" \
-		"$(seq 5000 | awk '{ print $1, ($1 % 7 == 0), ($1 % 7 && !($1 % 11) ? $1 : "") }' | md5sum)" \
+		"$(seq 100000 | awk '{ print $1, ($1 % 7 == 0), ($1 % 7 && !($1 % 11) ? $1 : "") }' | md5sum)" \
 		"the results: every task once, with its status and output"
+	rm -f "$TDIR/m/died"
+	run par --mode lib -j 2 -e DIE_AT=60001 -v "$TDIR/m:/mnt" --joblog "$TDIR/log2" \
+		--range 1:100000 -- /mnt/quiet
+	[ -e "$TDIR/m/died" ] || fail "the worker did not die at task 60001"
+	assert_contains "$ERR" "task 60001 was abandoned: its worker died" "the task it ran"
+	assert_eq "$(grep -c 'was abandoned' <<<"$ERR")" 1 "one task abandoned: $(grep abandoned <<<"$ERR" | head -n 3)"
+	assert_eq "$(tail -n +2 "$TDIR/log2" | awk -F'\t' '$7 == -1 { print $1 }')" 60001 \
+		"the joblog's one abandoned task"
 	no_pool_left
 }
 
