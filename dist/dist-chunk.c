@@ -50,7 +50,7 @@ uint32_t dq_chunk_match(struct dq *q, uint32_t w, const struct bq_record *rec)
 	    rec->gen != lp->gen)
 		return DQ_NO_TASK;
 	uint64_t k = rec->task_id - lp->task_id;
-	uint32_t n = rec->count ? rec->count : 1;
+	uint32_t n = dq_record_tasks(rec);
 	if (k >= lp->count || n > lp->count - k)
 		return DQ_NO_TASK;
 	/* a run counts whole or not at all: one of its tasks with a

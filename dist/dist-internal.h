@@ -205,6 +205,12 @@ void dq_abandoned_push(struct dq *q, const struct dq_abandoned *a);
 /* Wakes the collector (another thread has made a result). */
 void dq_wake_collector(struct dq *q);
 
+/* The tasks a result record answers (0 is one, as 1). */
+static inline uint32_t dq_record_tasks(const struct bq_record *rec)
+{
+	return rec->count ? rec->count : 1;
+}
+
 /* dist-chunk.c: a lease that stands for a run of tasks. Callers hold
  * alloc_lock. */
 #define DQ_CHUNK_WORDS (BQ_CHUNK_MAX / 64)

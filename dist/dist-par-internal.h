@@ -396,8 +396,6 @@ struct dp_chunk {
 	struct dp_chunk *next; /* in its dp_chunks slot, or spare */
 };
 
-/* Appends a task, arg of len bytes (count < cap). Inline: it runs once a
- * task of a range or a file, in the coordinator's one thread. */
 /* memcpy without a call, for the short arguments of most tasks (numbers,
  * short lines): two copies of a fixed size that overlap cover every
  * length from that size to twice it, touching only the len bytes. */
@@ -421,6 +419,8 @@ static inline void dp_copy_short(char *dst, const char *src, size_t len)
 	}
 }
 
+/* Appends a task, arg of len bytes (count < cap). Inline: it runs once a
+ * task of a range or a file, in the coordinator's one thread. */
 static inline void dp_chunk_add(struct dp_chunk *c, uint64_t seq,
 				const char *arg, size_t len)
 {

@@ -48,12 +48,6 @@ static bool record_ok(const struct dq *q, const struct bq_record *rec,
 				    rec->len == 0 && rec->status == 0));
 }
 
-/* The tasks a record answers (0 is one, as 1). */
-static uint32_t record_tasks(const struct bq_record *rec)
-{
-	return rec->count ? rec->count : 1;
-}
-
 /* Reads the record at *head of ring w into *rec (*at: its offset),
  * stepping over wrap markers. Returns 1, 0 when the ring is empty,
  * -EBADMSG when the published count is impossible, or -EPROTO when a
@@ -112,7 +106,7 @@ static bool record_matches(struct dq *q, uint32_t w,
 	const struct dq_lpriv *lp = &q->lp[rec->lease];
 	return lp->state == DQ_LP_GIVEN && lp->holder == w && !lp->count &&
 	       lp->task_id == rec->task_id && rec->gen == lp->gen &&
-	       record_tasks(rec) == 1;
+	       dq_record_tasks(rec) == 1;
 }
 
 static void fill(struct dq *q, uint32_t w, const struct bq_record *rec,
@@ -126,7 +120,7 @@ static void fill(struct dq *q, uint32_t w, const struct bq_record *rec,
 		.attempts = q->lp[rec->lease].attempt,
 		.data = rec->len ? ring_of(q, w) + at + sizeof(*rec) : NULL,
 		.len = rec->len,
-		.count = record_tasks(rec),
+		.count = dq_record_tasks(rec),
 	};
 }
 
